@@ -1,20 +1,30 @@
 import { Errno, type ErrnoName } from './errno.js';
 
 /**
- * An ioctl that failed with an errno: what `ioctl()` returning -1 is in C. `code` is the errno name,
- * `errno` its number; `message` is for humans only. Thrown by KVM-level calls (`Vcpu.run()`,
- * `Vm.setUserMemoryRegion()`, ...), and the only thing those calls ever throw.
+ * A system call that failed with an errno: what a C call returning -1 is. `code` is the errno name,
+ * `errno` its number; `message` is for humans only. Host-model calls (mmap-like operations) throw it.
  */
-export class KvmError extends Error {
+export class SysError extends Error {
   readonly errno: number;
-  override readonly name = 'KvmError';
 
   constructor(
     readonly code: ErrnoName,
     detail?: string,
   ) {
     super(detail ? `${code}: ${detail}` : code);
+    this.name = 'SysError';
     this.errno = Errno[code];
+  }
+}
+
+/**
+ * A KVM ioctl that failed with an errno. Thrown by KVM-level calls (`Vcpu.run()`,
+ * `Vm.setUserMemoryRegion()`, ...), and the only thing those calls ever throw.
+ */
+export class KvmError extends SysError {
+  constructor(code: ErrnoName, detail?: string) {
+    super(code, detail);
+    this.name = 'KvmError';
   }
 }
 
