@@ -4,6 +4,7 @@
  */
 import { HostAddressSpace, USER_ADDR_LIMIT } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
+import type { TraceSink } from '../trace/events.js';
 import {
   KVM_API_VERSION,
   KVM_CAP_EXIT_HYPERCALL,
@@ -41,6 +42,8 @@ export interface KvmOptions {
   vmTypes?: readonly VmTypeProvider[];
   /** Generic-core behaviour of the kernel being modelled (default: today's). */
   core?: KvmCoreProfile;
+  /** Receives trace events (nothing is built when absent). */
+  trace?: TraceSink;
 }
 
 const defaultVmOps: VmTypeOps = { protectedState: false, createVcpu: () => ({}) };
@@ -51,6 +54,8 @@ export class Kvm {
   readonly allocator: HostAllocator;
   readonly maxPhysBits: number;
   readonly core: KvmCoreProfile;
+  /** Trace sink for every VM created from now on; may be set or cleared at any time. */
+  trace: TraceSink | undefined;
   readonly #types = new Map<number, VmTypeProvider>();
 
   constructor(opts: KvmOptions = {}) {
@@ -58,6 +63,7 @@ export class Kvm {
     this.allocator = opts.allocator ?? new HostAllocator();
     this.maxPhysBits = opts.maxPhysBits ?? 48;
     this.core = opts.core ?? KVM_CORE_CURRENT;
+    this.trace = opts.trace;
     this.#types.set(KVM_X86_DEFAULT_VM, { type: KVM_X86_DEFAULT_VM, init: () => defaultVmOps });
     for (const t of opts.vmTypes ?? []) this.#types.set(t.type, t);
   }
@@ -100,8 +106,11 @@ export class Kvm {
     }
   }
 
-  /** KVM_CREATE_VM: EINVAL for a VM type this KVM does not support. */
-  createVm(type: number = KVM_X86_DEFAULT_VM): Vm {
+  /**
+   * KVM_CREATE_VM: EINVAL for a VM type this KVM does not support. `options` go to the VM type
+   * (for SEV-ES: the kernel profile and GHCB version, which real KVM takes via KVM_SEV_INIT2).
+   */
+  createVm(type: number = KVM_X86_DEFAULT_VM, options?: unknown): Vm {
     const provider = this.#types.get(type);
     if (!provider) throw new KvmError('EINVAL', `VM type ${type} not supported`);
     return new Vm(
@@ -114,8 +123,9 @@ export class Kvm {
         addressSpaces: 1,
         maxVcpuId: KVM_MAX_VCPU_IDS,
         core: this.core,
+        trace: () => this.trace,
       },
-      (vm) => provider.init(vm),
+      (vm) => provider.init(vm, options),
     );
   }
 }

@@ -45,6 +45,8 @@ export class Vcpu {
   maxInKernelExits = DEFAULT_MAX_IN_KERNEL_EXITS;
   /** Counts every #VMEXIT handled, for statistics and benchmarks. */
   exits = 0;
+  /** KVM-internal: vcpu->mmio_is_write, set only by the instruction emulator's MMIO path. */
+  mmioIsWrite = false;
 
   readonly #handlers: ReadonlyMap<number, ExitHandler>;
   #destroyed = false;
@@ -74,6 +76,19 @@ export class Vcpu {
    * KVM wrote, e.g. KVM_EXIT_MEMORY_FAULT). For hot loops that read kvm_run themselves.
    */
   runRaw(): number {
+    const r = this.#run();
+    const trace = this.vm.trace;
+    if (trace)
+      trace({
+        name: 'kvm_userspace_exit',
+        vcpu: this.id,
+        reason: this.runArea.exitReason,
+        errno: r < 0 ? -r : 0,
+      });
+    return r;
+  }
+
+  #run(): number {
     if (this.#destroyed || this.vm.dead) return -5; // EIO
     const run = this.runArea;
     run.flags = 0;
@@ -104,6 +119,16 @@ export class Vcpu {
       const r = handler ? handler(this) : unexpectedExit(this);
       if (r <= 0) return r;
     }
+  }
+
+  /** KVM-internal: svm_invoke_exit_handler, for VM types that dispatch on a code of their own. */
+  invokeExitHandler(exitCode: number): number {
+    const handler = this.#handlers.get(exitCode);
+    if (!handler) {
+      this.exitCode = exitCode;
+      return unexpectedExit(this);
+    }
+    return handler(this);
   }
 
   /** Decode what kvm_run currently holds (e.g. KVM_EXIT_MEMORY_FAULT after an EFAULT). */

@@ -3,6 +3,7 @@
  * importing it (kvm_x86_ops-style hooks). The core owns memslots, the run loop and the generic exit
  * handlers; a VM type may add per-VM state, replace exit handlers and hook guest entry.
  */
+import type { KvmCoreProfile } from './profile.js';
 import type { Vcpu } from './vcpu.js';
 import type { Vm } from './vm.js';
 
@@ -25,6 +26,8 @@ export interface VcpuTypeOps {
 export interface VmTypeOps {
   /** Guest register state is protected (SEV-ES): KVM reaches registers only through the GHCB. */
   readonly protectedState: boolean;
+  /** Generic-core behaviour for this VM, when the VM type models a kernel of its own. */
+  readonly core?: KvmCoreProfile;
   /** Called for each new vCPU. */
   createVcpu(vcpu: Vcpu): VcpuTypeOps;
   /** The VM is being destroyed. */
@@ -34,6 +37,6 @@ export interface VmTypeOps {
 /** A VM type KVM_CREATE_VM accepts (KVM_X86_DEFAULT_VM, KVM_X86_SEV_ES_VM, ...). */
 export interface VmTypeProvider {
   readonly type: number;
-  /** Set up the per-VM state for a freshly created VM. */
-  init(vm: Vm): VmTypeOps;
+  /** Set up the per-VM state for a freshly created VM; `options` come from createVm. Throws KvmError. */
+  init(vm: Vm, options?: unknown): VmTypeOps;
 }

@@ -6,23 +6,33 @@
 import type { CpuBackend } from '../cpu/backend.js';
 import type { HostAddressSpace } from '../host/address-space.js';
 import type { HostAllocator } from '../host/allocator.js';
+import type { TraceSink } from '../trace/events.js';
 import { KvmError } from '../uapi/kvm-error.js';
 import {
   decodeUserspaceMemoryRegion,
   decodeUserspaceMemoryRegion2,
+  KVM_MEM_READONLY,
   KVM_USER_MEM_SLOTS,
   KVM_USERSPACE_MEMORY_REGION_SIZE,
   slotAsId,
   slotId,
   type UserspaceMemoryRegion,
 } from '../uapi/memslot.js';
-import { type GuestMemoryFault, kvmReadGuest, kvmWriteGuest } from './guest-memory.js';
+import { type GuestMemoryFault, kvmReadGuest, kvmWriteGuest, markPageDirtyInSlot } from './guest-memory.js';
 import { dirtyBitmapBytes, type MemoryRegionChange, setMemoryRegion } from './memory-region.js';
 import { type Memslot, MemslotSet } from './memslots.js';
 import type { MsrFilter } from './msr.js';
 import type { KvmCoreProfile } from './profile.js';
 import { Vcpu } from './vcpu.js';
 import type { VmTypeOps } from './vm-type.js';
+
+/** A guest page mapped for the kernel (struct kvm_host_map). */
+export interface GuestPageMapping {
+  readonly gfn: number;
+  readonly slot: Memslot;
+  /** The 4096 bytes, aliasing the host memory behind the slot. */
+  readonly page: Uint8Array;
+}
 
 /** The process-wide facts a VM is created with. */
 export interface VmContext {
@@ -33,6 +43,8 @@ export interface VmContext {
   readonly addressSpaces: number;
   readonly maxVcpuId: number;
   readonly core: KvmCoreProfile;
+  /** The current trace sink of the owning Kvm. */
+  readonly trace: () => TraceSink | undefined;
 }
 
 /** A KVM virtual machine. */
@@ -63,9 +75,14 @@ export class Vm {
     this.#ctx = ctx;
     this.host = ctx.host;
     this.allocator = ctx.allocator;
-    this.core = ctx.core;
     this.spaces = Array.from({ length: ctx.addressSpaces }, () => new MemslotSet());
     this.typeOps = typeOps(this);
+    this.core = this.typeOps.core ?? ctx.core;
+  }
+
+  /** Where this VM's trace events go right now (undefined: tracing off). */
+  get trace(): TraceSink | undefined {
+    return this.#ctx.trace();
   }
 
   /**
@@ -103,6 +120,22 @@ export class Vm {
   /** The memslot containing a GPA in address space 0 (gfn_to_memslot), if any. */
   memslotForGpa(gpa: number, asId = 0): Memslot | undefined {
     return this.spaces[asId]?.lookup(Math.floor(gpa / 4096));
+  }
+
+  /**
+   * kvm_vcpu_map: map one guest page writable for direct kernel access (the GHCB). Undefined when
+   * the gfn has no slot, the slot is read-only, or the host page cannot be faulted in.
+   */
+  mapGuestPage(gfn: number): GuestPageMapping | undefined {
+    const slot = this.spaces[0]!.lookup(gfn);
+    if (!slot || slot.flags & KVM_MEM_READONLY) return undefined;
+    const v = this.host.view(slot.userspaceAddr + (gfn - slot.baseGfn) * 4096, 4096, true);
+    return v instanceof Uint8Array ? { gfn, slot, page: v } : undefined;
+  }
+
+  /** kvm_vcpu_unmap(dirty = true): the page was written through the mapping. */
+  unmapGuestPage(map: GuestPageMapping): void {
+    markPageDirtyInSlot(map.slot, map.gfn);
   }
 
   /** kvm_read_guest: EFAULT (as a value) for a GPA without a slot or with a host fault. */

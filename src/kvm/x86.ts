@@ -55,11 +55,20 @@ import {
 import {
   SVM_EXIT_CPUID,
   SVM_EXIT_HLT,
+  SVM_EXIT_INVD,
   SVM_EXIT_IOIO,
+  SVM_EXIT_IRET,
+  SVM_EXIT_MONITOR,
   SVM_EXIT_MSR,
+  SVM_EXIT_MWAIT,
   SVM_EXIT_NPF,
+  SVM_EXIT_RDPMC,
+  SVM_EXIT_RDTSCP,
+  SVM_EXIT_READ_DR7,
   SVM_EXIT_SHUTDOWN,
   SVM_EXIT_VMMCALL,
+  SVM_EXIT_WBINVD,
+  SVM_EXIT_WRITE_DR7,
   SVM_IOIO_STR_MASK,
   SVM_IOIO_TYPE_MASK,
 } from '../uapi/svm.js';
@@ -78,6 +87,7 @@ import type { ExitHandler } from './vm-type.js';
 
 const MASK32 = 0xffff_ffffn;
 const GP_VECTOR = 13;
+const UD_VECTOR = 6;
 /** KVM_HC_MAP_GPA_RANGE, the one hypercall KVM can forward to userspace. */
 export const KVM_HC_MAP_GPA_RANGE = 12;
 /** -KVM_ENOSYS as the guest sees it in RAX. */
@@ -113,6 +123,8 @@ export function kvmFastPio(vcpu: Vcpu, size: number, port: number, isIn: boolean
   run.setU32(KVM_RUN_OFF_IO_COUNT, 1);
   run.setU64n(KVM_RUN_OFF_IO_DATA_OFFSET, KVM_PIO_DATA_OFFSET);
   if (isIn) {
+    // emulator_pio_in_out clears the data it hands to userspace for an IN.
+    run.pioPage.fill(0, 0, size);
     vcpu.completeUserspaceIo = () => {
       // complete_fast_pio_in: sizes below 4 merge into RAX, a 4-byte IN zero-extends.
       const data = leValue(run.pioPage, size);
@@ -203,6 +215,7 @@ function npfInterception(vcpu: Vcpu): number {
 /** The emulator's MMIO path for a simple load/store: one KVM_EXIT_MMIO, completed on the next run. */
 function emulateMmio(vcpu: Vcpu, gpa: number, size: number, write: boolean): number {
   if (size === 0 || size > 8) return emulationFailure(vcpu);
+  vcpu.mmioIsWrite = write;
   const run = vcpu.runArea;
   run.clearExitUnion();
   run.exitReason = KVM_EXIT_MMIO;
@@ -335,6 +348,29 @@ export function vmmcallInterception(vcpu: Vcpu): number {
   return 1;
 }
 
+/** Instructions KVM retires without doing anything (INVD, WBINVD, MONITOR, MWAIT as NOPs; DR7 access). */
+function skipAsNop(vcpu: Vcpu): number {
+  vcpu.skipInstruction();
+  return 1;
+}
+
+/** kvm_handle_invalid_op (RDTSCP is not exposed to guests here): #UD by event injection. */
+function invalidOp(vcpu: Vcpu): number {
+  vcpu.backend.injectException(UD_VECTOR);
+  return 1;
+}
+
+/** kvm_emulate_rdpmc: no vPMU is modelled, so every counter is invalid: #GP by event injection. */
+function rdpmcInterception(vcpu: Vcpu): number {
+  vcpu.backend.injectException(GP_VECTOR, 0);
+  return 1;
+}
+
+/** iret_interception: NMIs are unmasked at the IRET; nothing else to do here. */
+function iretInterception(_vcpu: Vcpu): number {
+  return 1;
+}
+
 /** shutdown_interception: a triple fault. */
 function shutdownInterception(vcpu: Vcpu): number {
   vcpu.runArea.exitReason = KVM_EXIT_SHUTDOWN;
@@ -350,4 +386,13 @@ export const svmExitHandlers: ReadonlyMap<number, ExitHandler> = new Map<number,
   [SVM_EXIT_CPUID, cpuidInterception],
   [SVM_EXIT_VMMCALL, vmmcallInterception],
   [SVM_EXIT_SHUTDOWN, shutdownInterception],
+  [SVM_EXIT_INVD, skipAsNop],
+  [SVM_EXIT_WBINVD, skipAsNop],
+  [SVM_EXIT_MONITOR, skipAsNop],
+  [SVM_EXIT_MWAIT, skipAsNop],
+  [SVM_EXIT_READ_DR7, skipAsNop],
+  [SVM_EXIT_WRITE_DR7, skipAsNop],
+  [SVM_EXIT_RDTSCP, invalidOp],
+  [SVM_EXIT_RDPMC, rdpmcInterception],
+  [SVM_EXIT_IRET, iretInterception],
 ]);

@@ -1,0 +1,82 @@
+/**
+ * Trace events: plain data emitted at the places Linux KVM has trace points (kvm_vmgexit_enter,
+ * kvm_vmgexit_exit, kvm_vmgexit_msr_protocol_enter/_exit, kvm_userspace_exit) plus sevbox's own
+ * (setupScratch outcomes, reflected errors). Plain objects so they can be serialised, diffed,
+ * hashed or shipped to a browser as they are. Numbers above 2^53 are bigints.
+ */
+
+/** VMGEXIT through the GHCB page: what KVM read (trace_kvm_vmgexit_enter). */
+export interface VmgexitEnterEvent {
+  readonly name: 'kvm_vmgexit_enter';
+  readonly vcpu: number;
+  readonly exitCode: bigint;
+  readonly info1: bigint;
+  readonly info2: bigint;
+}
+
+/** GHCB unmapped at the next entry: what the guest will read (trace_kvm_vmgexit_exit). */
+export interface VmgexitExitEvent {
+  readonly name: 'kvm_vmgexit_exit';
+  readonly vcpu: number;
+  readonly exitCode: bigint;
+  readonly info1: bigint;
+  readonly info2: bigint;
+}
+
+/** GHCB MSR protocol request (trace_kvm_vmgexit_msr_protocol_enter). */
+export interface MsrProtocolEnterEvent {
+  readonly name: 'kvm_vmgexit_msr_protocol_enter';
+  readonly vcpu: number;
+  readonly ghcbGpa: bigint;
+}
+
+/** GHCB MSR protocol response and handler return value (trace_kvm_vmgexit_msr_protocol_exit). */
+export interface MsrProtocolExitEvent {
+  readonly name: 'kvm_vmgexit_msr_protocol_exit';
+  readonly vcpu: number;
+  readonly ghcbGpa: bigint;
+  readonly result: number;
+}
+
+/** KVM_RUN returning to userspace (trace_kvm_userspace_exit): exit reason, or an errno. */
+export interface UserspaceExitEvent {
+  readonly name: 'kvm_userspace_exit';
+  readonly vcpu: number;
+  readonly reason: number;
+  /** 0 for a normal exit, else the positive errno of the failed KVM_RUN. */
+  readonly errno: number;
+}
+
+/** An error KVM reflected into the guest through the GHCB (sw_exit_info_1 = 2). */
+export interface GhcbErrorEvent {
+  readonly name: 'sevbox_ghcb_error';
+  readonly vcpu: number;
+  readonly exitCode: bigint;
+  /** GHCB_ERR_* */
+  readonly error: number;
+  /** Which check: 'usage', 'missing-input', 'invalid-event', 'scratch', 'invalid-input', ... */
+  readonly why: string;
+}
+
+/** The scratch area KVM set up (or refused) for a VMGEXIT. */
+export interface ScratchEvent {
+  readonly name: 'sevbox_scratch';
+  readonly vcpu: number;
+  readonly gpa: bigint;
+  readonly len: number;
+  /** 'ghcb' (inside the shared buffer), 'bounce' (outside, copied), or the failure. */
+  readonly outcome: 'ghcb' | 'bounce' | 'invalid' | 'ENOMEM' | 'EFAULT';
+}
+
+/** Any trace event. */
+export type TraceEvent =
+  | VmgexitEnterEvent
+  | VmgexitExitEvent
+  | MsrProtocolEnterEvent
+  | MsrProtocolExitEvent
+  | UserspaceExitEvent
+  | GhcbErrorEvent
+  | ScratchEvent;
+
+/** Where trace events go. */
+export type TraceSink = (event: TraceEvent) => void;
