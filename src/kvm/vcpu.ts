@@ -45,6 +45,8 @@ export class Vcpu {
   maxInKernelExits = DEFAULT_MAX_IN_KERNEL_EXITS;
   /** Counts every #VMEXIT handled, for statistics and benchmarks. */
   exits = 0;
+  /** KVM-internal: the guest's CPL as KVM knows it (from the GHCB for SEV-ES; 0 for scripted guests). */
+  cpl = 0;
   /** KVM-internal: vcpu->mmio_is_write, set only by the instruction emulator's MMIO path. */
   mmioIsWrite = false;
 

@@ -18,6 +18,8 @@ export interface VcpuTypeOps {
   prepareSwitchToGuest?(): void;
   /** svm_complete_emulated_msr: how a failed MSR emulation reaches the guest (#GP injection by default). */
   completeEmulatedMsr?(err: boolean): number;
+  /** String port I/O (IOIO with the STR bit), which only a VM type can do: sev_es_string_io. */
+  stringIo?(size: number, port: number, isIn: boolean): number;
   /** sev_free_vcpu and friends: the vCPU is being destroyed. */
   destroy?(): void;
 }

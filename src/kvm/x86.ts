@@ -92,6 +92,8 @@ const UD_VECTOR = 6;
 export const KVM_HC_MAP_GPA_RANGE = 12;
 /** -KVM_ENOSYS as the guest sees it in RAX. */
 const KVM_ENOSYS_RET = BigInt.asUintN(64, -1000n);
+/** -KVM_EPERM: a hypercall from CPL > 0. */
+const KVM_EPERM_RET = BigInt.asUintN(64, -1n);
 const EFAULT = -14;
 
 /** Bytes of RAX as little-endian (the data of an OUT or an MMIO write). */
@@ -144,12 +146,20 @@ export function kvmFastPio(vcpu: Vcpu, size: number, port: number, isIn: boolean
   return 0;
 }
 
-/** io_interception for unprotected guests (string I/O needs the instruction emulator: not modelled). */
+/**
+ * io_interception: string I/O goes to the VM type (SEV-ES: sev_es_string_io; unprotected guests
+ * would need the instruction emulator, which is not modelled).
+ */
 function ioInterception(vcpu: Vcpu): number {
-  const io = vcpu.exitInfo1 >>> 0;
-  if (io & SVM_IOIO_STR_MASK) return emulationFailure(vcpu);
+  const io = vcpu.exitInfo1 % 0x1_0000_0000;
   const size = (io & 0x70) >>> 4;
-  return kvmFastPio(vcpu, size, io >>> 16, (io & SVM_IOIO_TYPE_MASK) !== 0);
+  const port = io >>> 16;
+  const isIn = (io & SVM_IOIO_TYPE_MASK) !== 0;
+  if (io & SVM_IOIO_STR_MASK) {
+    const stringIo = vcpu.typeOps.stringIo;
+    return stringIo ? stringIo.call(vcpu.typeOps, size, port, isIn) : emulationFailure(vcpu);
+  }
+  return kvmFastPio(vcpu, size, port, isIn);
 }
 
 /** KVM_EXIT_INTERNAL_ERROR / EMULATION: the instruction emulator gave up. */
@@ -327,6 +337,11 @@ export function cpuidInterception(vcpu: Vcpu): number {
 export function vmmcallInterception(vcpu: Vcpu): number {
   const regs = vcpu.regs;
   const nr = regs[VCPU_REGS_RAX]!;
+  if (vcpu.cpl !== 0) {
+    regs[VCPU_REGS_RAX] = KVM_EPERM_RET;
+    vcpu.skipInstruction();
+    return 1;
+  }
   if (nr === BigInt(KVM_HC_MAP_GPA_RANGE) && vcpu.vm.exitHypercalls & (1 << KVM_HC_MAP_GPA_RANGE)) {
     const run = vcpu.runArea;
     run.clearExitUnion();

@@ -1,0 +1,115 @@
+/**
+ * sev_handle_vmgexit_msr_protocol: a VMGEXIT with GHCBInfo (MSR bits 11:0) non-zero. Request and
+ * response travel in the GHCB MSR itself (VMCB control ghcb_gpa); nothing touches guest memory.
+ * Responses are read-modify-writes of named bit fields, so the other bits keep the request's value.
+ */
+import { VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
+import { DEFAULT_CBIT } from '../kvm/cpuid.js';
+import {
+  GHCB_HV_FT_SUPPORTED,
+  GHCB_MSR_AP_RESET_HOLD_REQ,
+  GHCB_MSR_AP_RESET_HOLD_RESP,
+  GHCB_MSR_CPUID_REQ,
+  GHCB_MSR_CPUID_RESP,
+  GHCB_MSR_HV_FT_REQ,
+  GHCB_MSR_HV_FT_RESP,
+  GHCB_MSR_INFO_MASK,
+  GHCB_MSR_PREF_GPA_REQ,
+  GHCB_MSR_PSC_REQ,
+  GHCB_MSR_REG_GPA_REQ,
+  GHCB_MSR_SEV_INFO_REQ,
+  GHCB_MSR_TERM_REQ,
+  GHCB_VERSION_MIN,
+  ghcbMsrSevInfo,
+} from '../uapi/ghcb.js';
+import { SVM_EXIT_CPUID } from '../uapi/svm.js';
+import type { SevEsVcpu } from './sev-es-vcpu.js';
+import { kvmEmulateApResetHold, sevTerminate } from './vmgexit.js';
+
+const EINVAL = -22;
+const MASK32 = 0xffff_ffffn;
+
+/** set_ghcb_msr_bits: replace `mask << pos` of the MSR with `value`. */
+function setMsrBits(msr: bigint, value: bigint, mask: bigint, pos: bigint): bigint {
+  return (msr & ~(mask << pos)) | ((value & mask) << pos);
+}
+
+/** Handle one MSR-protocol request; returns 1 (resume), 0 (exit to userspace) or -errno. */
+export function sevHandleVmgexitMsrProtocol(sev: SevEsVcpu): number {
+  const vcpu = sev.vcpu;
+  const backend = vcpu.backend;
+  const profile = sev.profile;
+  const msr = backend.ghcbMsr;
+  const info = Number(msr & BigInt(GHCB_MSR_INFO_MASK));
+  const trace = vcpu.vm.trace;
+  if (trace) trace({ name: 'kvm_vmgexit_msr_protocol_enter', vcpu: vcpu.id, ghcbGpa: msr });
+  let ret = 1;
+  const terminate = (): number => {
+    if (profile.termination === 'einval') return EINVAL;
+    return sevTerminate(sev, backend.ghcbMsr);
+  };
+  switch (info) {
+    case GHCB_MSR_SEV_INFO_REQ:
+      backend.ghcbMsr = ghcbMsrSevInfo(sev.vm.ghcbVersion, GHCB_VERSION_MIN, DEFAULT_CBIT);
+      break;
+    case GHCB_MSR_CPUID_REQ: {
+      const regs = vcpu.regs;
+      regs[VCPU_REGS_RAX] = (msr >> 32n) & MASK32;
+      regs[VCPU_REGS_RCX] = 0n;
+      ret = vcpu.invokeExitHandler(SVM_EXIT_CPUID);
+      if (!ret) break; // error: keep the MSR as it is
+      const reg = Number((msr >> 30n) & 3n);
+      const value = regs[[VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX][reg]!]!;
+      let v = setMsrBits(msr, value, MASK32, 32n);
+      v = setMsrBits(v, BigInt(GHCB_MSR_CPUID_RESP), 0xfffn, 0n);
+      backend.ghcbMsr = v;
+      break;
+    }
+    case GHCB_MSR_AP_RESET_HOLD_REQ:
+      if (!profile.msrV2Requests) break;
+      sev.apResetHoldType = 'msr-protocol';
+      ret = kvmEmulateApResetHold(sev);
+      // Preset "not woken by SIPI"; a SIPI later sets the result to 1.
+      backend.ghcbMsr = setMsrBits(
+        setMsrBits(msr, 0n, (1n << 52n) - 1n, 12n),
+        BigInt(GHCB_MSR_AP_RESET_HOLD_RESP),
+        0xfffn,
+        0n,
+      );
+      break;
+    case GHCB_MSR_HV_FT_REQ:
+      if (!profile.msrV2Requests) break;
+      backend.ghcbMsr = setMsrBits(
+        setMsrBits(msr, GHCB_HV_FT_SUPPORTED, (1n << 52n) - 1n, 12n),
+        BigInt(GHCB_MSR_HV_FT_RESP),
+        0xfffn,
+        0n,
+      );
+      break;
+    case GHCB_MSR_PREF_GPA_REQ:
+    case GHCB_MSR_REG_GPA_REQ:
+    case GHCB_MSR_PSC_REQ:
+      // SNP requests; sevbox guests are SEV-ES, so current terminates them.
+      if (profile.msrSnpRequestsTerminate) return traced(sev, terminate());
+      break;
+    case GHCB_MSR_TERM_REQ:
+      return traced(sev, terminate());
+    default:
+      // Unknown request: the MSR stays as it is and the guest resumes.
+      break;
+  }
+  return traced(sev, ret);
+}
+
+function traced(sev: SevEsVcpu, ret: number): number {
+  const trace = sev.vcpu.vm.trace;
+  if (trace) {
+    trace({
+      name: 'kvm_vmgexit_msr_protocol_exit',
+      vcpu: sev.vcpu.id,
+      ghcbGpa: sev.vcpu.backend.ghcbMsr,
+      result: ret,
+    });
+  }
+  return ret;
+}

@@ -1,0 +1,175 @@
+/**
+ * Per-vCPU SEV-ES state (struct vcpu_sev_es_state): the mapped GHCB, the private snapshot current
+ * kernels take, the scratch area (ghcb_sa, ghcb_sa_len, ghcb_sa_sync, ghcb_sa_free) and the
+ * in-flight MMIO / string-I/O progress. Wires the VMGEXIT handler and the guest-entry hook into the
+ * KVM core.
+ */
+import { VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
+import type { HostAllocation } from '../host/allocator.js';
+import type { GuestMemoryFault } from '../kvm/guest-memory.js';
+import type { Vcpu } from '../kvm/vcpu.js';
+import type { GuestPageMapping } from '../kvm/vm.js';
+import type { ExitHandler, VcpuTypeOps } from '../kvm/vm-type.js';
+import {
+  GHCB_HV_RESP_ISSUE_EXCEPTION,
+  GHCB_OFF_RAX,
+  GHCB_OFF_RBX,
+  GHCB_OFF_RCX,
+  GHCB_OFF_RDX,
+  GHCB_OFF_SW_EXIT_CODE,
+  GHCB_OFF_SW_EXIT_INFO_1,
+  GHCB_OFF_SW_EXIT_INFO_2,
+  GHCB_OFF_SW_SCRATCH,
+} from '../uapi/ghcb.js';
+import { GP_VECTOR, SVM_EVTINJ_TYPE_EXEPT, SVM_EVTINJ_VALID, SVM_EXIT_VMGEXIT } from '../uapi/svm.js';
+import type { GhcbAccess } from './ghcb-access.js';
+import type { SevProfile } from './profiles.js';
+import type { SevEsVm } from './sev-es-vm.js';
+import { sevEsStringIo } from './string-io.js';
+import { sevHandleVmgexit } from './vmgexit.js';
+
+/** Size of the save area KVM snapshots (current): everything up to and including valid_bitmap. */
+export const GHCB_SNAPSHOT_SIZE = 0x408;
+
+/** Which request put the vCPU into AP reset hold (current's ap_reset_hold_type). */
+export type ApResetHoldType = 'none' | 'nae-event' | 'msr-protocol';
+
+/** SEV-ES state of one vCPU. */
+export class SevEsVcpu implements VcpuTypeOps {
+  readonly vcpu: Vcpu;
+  readonly vm: SevEsVm;
+  readonly profile: SevProfile;
+  readonly exitHandlers: ReadonlyMap<number, ExitHandler>;
+
+  /** svm->sev_es.ghcb_map / ghcb: the guest's GHCB page while a VMGEXIT is in progress. */
+  ghcbMap: GuestPageMapping | undefined;
+  ghcb: GhcbAccess | undefined;
+  /** Private copy of the save area (current: svm->sev_es.valid_bitmap and friends). */
+  readonly snapshot: GhcbAccess;
+  /** current: svm->sev_es.sw_scratch, copied at sync time. */
+  swScratch = 0n;
+  /** The GHCB fields of this VMGEXIT, exact 64-bit (the VMCB keeps u64 control fields). */
+  exitCode = 0n;
+  exitInfo1 = 0n;
+  exitInfo2 = 0n;
+
+  /** Scratch area: a view of the GHCB shared buffer, or of a bounce buffer. */
+  ghcbSa: Uint8Array | undefined;
+  ghcbSaLen = 0;
+  ghcbSaSync = false;
+  ghcbSaFree = false;
+  /** The bounce buffer's allocation, charged to the host allocator. */
+  ghcbSaAlloc: HostAllocation | undefined;
+
+  /** Why the last scratch copy-in failed with EFAULT (for the VMM's diagnosis; KVM itself only logs). */
+  lastScratchFault: GuestMemoryFault | undefined;
+
+  apResetHoldType: ApResetHoldType = 'none';
+  receivedFirstSipi = false;
+
+  /** vcpu->mmio_fragments[0] of an SEV-ES MMIO request in progress. */
+  mmioFragment: { gpa: bigint; len: number; data: Uint8Array } | undefined;
+  /** vcpu->arch.sev_pio_data / sev_pio_count of a string I/O request in progress. */
+  pioData: Uint8Array = new Uint8Array(0);
+  pioCount = 0;
+
+  constructor(vcpu: Vcpu, vm: SevEsVm, snapshot: GhcbAccess) {
+    this.vcpu = vcpu;
+    this.vm = vm;
+    this.profile = vm.profile;
+    this.snapshot = snapshot;
+    this.exitHandlers = new Map([[SVM_EXIT_VMGEXIT, () => sevHandleVmgexit(this)]]);
+  }
+
+  /** The GHCB as this kernel reads request fields: the snapshot (current) or the live page. */
+  get source(): GhcbAccess {
+    return this.profile.snapshotGhcb ? this.snapshot : this.ghcb!;
+  }
+
+  /** svm_vmgexit_success / ghcb_set_sw_exit_info_*: write a result into the live GHCB. */
+  setExitInfo(info1: bigint, info2: bigint): void {
+    const g = this.ghcb!;
+    g.set(GHCB_OFF_SW_EXIT_INFO_1, info1);
+    g.set(GHCB_OFF_SW_EXIT_INFO_2, info2);
+  }
+
+  /** svm_vmgexit_bad_input: reflect GHCB_ERR_* to the guest. */
+  badInput(error: number, why: string): void {
+    this.setExitInfo(2n, BigInt(error));
+    const trace = this.vcpu.vm.trace;
+    if (trace) trace({ name: 'sevbox_ghcb_error', vcpu: this.vcpu.id, exitCode: this.exitCode, error, why });
+  }
+
+  prepareSwitchToGuest(): void {
+    sevEsUnmapGhcb(this);
+  }
+
+  /** svm_complete_emulated_msr: an SEV-ES guest learns of #GP through the GHCB. */
+  completeEmulatedMsr(err: boolean): number {
+    if (!err || !this.ghcb) {
+      if (err) this.vcpu.backend.injectException(GP_VECTOR, 0);
+      return 1;
+    }
+    this.setExitInfo(
+      BigInt(GHCB_HV_RESP_ISSUE_EXCEPTION),
+      BigInt((SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | GP_VECTOR) >>> 0),
+    );
+    return 1;
+  }
+
+  stringIo(size: number, port: number, isIn: boolean): number {
+    return sevEsStringIo(this, size, port, isIn);
+  }
+
+  /** sev_free_vcpu: free a bounce buffer still held; no write-back, no register sync. */
+  destroy(): void {
+    releaseScratch(this);
+  }
+}
+
+/** kvfree(ghcb_sa) if KVM owns a bounce buffer. */
+export function releaseScratch(sev: SevEsVcpu): void {
+  if (sev.ghcbSaFree && sev.ghcbSaAlloc) sev.vcpu.vm.allocator.free(sev.ghcbSaAlloc);
+  sev.ghcbSaAlloc = undefined;
+  sev.ghcbSa = undefined;
+  sev.ghcbSaFree = false;
+  sev.ghcbSaSync = false;
+}
+
+/**
+ * sev_es_unmap_ghcb, run before every guest entry: copy a bounce buffer back to guest memory when
+ * the event produced data (result ignored, as in Linux), free it, write RAX/RBX/RCX/RDX into the
+ * GHCB (sev_es_sync_to_ghcb) and unmap the page.
+ */
+export function sevEsUnmapGhcb(sev: SevEsVcpu): void {
+  if (sev.profile.snapshotGhcb) sev.apResetHoldType = 'none';
+  const ghcb = sev.ghcb;
+  if (!ghcb || !sev.ghcbMap) return;
+  const vcpu = sev.vcpu;
+  if (sev.ghcbSaFree) {
+    if (sev.ghcbSaSync && sev.ghcbSa) {
+      // prefix/seed re-read sw_scratch from the page; current uses its copy.
+      const gpa = sev.profile.snapshotGhcb ? sev.swScratch : ghcb.get(GHCB_OFF_SW_SCRATCH);
+      if (gpa < 2n ** 53n) vcpu.vm.writeGuest(Number(gpa), sev.ghcbSa.subarray(0, sev.ghcbSaLen));
+    }
+    releaseScratch(sev);
+  }
+  const regs = vcpu.regs;
+  ghcb.set(GHCB_OFF_RAX, regs[VCPU_REGS_RAX]!);
+  ghcb.set(GHCB_OFF_RBX, regs[VCPU_REGS_RBX]!);
+  ghcb.set(GHCB_OFF_RCX, regs[VCPU_REGS_RCX]!);
+  ghcb.set(GHCB_OFF_RDX, regs[VCPU_REGS_RDX]!);
+  const trace = vcpu.vm.trace;
+  if (trace) {
+    trace({
+      name: 'kvm_vmgexit_exit',
+      vcpu: vcpu.id,
+      exitCode: ghcb.get(GHCB_OFF_SW_EXIT_CODE),
+      info1: ghcb.get(GHCB_OFF_SW_EXIT_INFO_1),
+      info2: ghcb.get(GHCB_OFF_SW_EXIT_INFO_2),
+    });
+  }
+  vcpu.vm.unmapGuestPage(sev.ghcbMap);
+  sev.ghcbMap = undefined;
+  sev.ghcb = undefined;
+}

@@ -1,0 +1,90 @@
+/**
+ * String port I/O through the GHCB (sev_es_string_io in sev.c, kvm_sev_es_ins/_outs in x86.c): the
+ * data lives in the scratch area; KVM moves it through the one-page PIO area of kvm_run in chunks
+ * of PAGE_SIZE / size elements, one KVM_EXIT_IO per chunk (no in-kernel port devices are modelled).
+ */
+import { KernelOops } from '../kvm/oops.js';
+import { KVM_EXIT_IO, KVM_EXIT_IO_IN, KVM_EXIT_IO_OUT } from '../uapi/exit-reasons.js';
+import {
+  KVM_PIO_DATA_OFFSET,
+  KVM_RUN_OFF_IO_COUNT,
+  KVM_RUN_OFF_IO_DATA_OFFSET,
+  KVM_RUN_OFF_IO_DIRECTION,
+  KVM_RUN_OFF_IO_PORT,
+  KVM_RUN_OFF_IO_SIZE,
+} from '../uapi/kvm-run.js';
+import { setupScratch } from './scratch.js';
+import type { SevEsVcpu } from './sev-es-vcpu.js';
+
+const EINVAL = -22;
+const INT_MAX = 0x7fff_ffff;
+const PAGE_SIZE = 4096;
+
+/**
+ * sev_es_string_io: `size` is the raw IOIO size field (guest-controlled, 0-7), the element count
+ * is sw_exit_info_2. Returns 1 (done, or error reflected), 0 (KVM_EXIT_IO) or -errno.
+ */
+export function sevEsStringIo(sev: SevEsVcpu, size: number, port: number, isIn: boolean): number {
+  const countBig = sev.exitInfo2;
+  if (countBig > BigInt(INT_MAX)) return EINVAL;
+  const count = Number(countBig);
+  const bytes = count * size;
+  // check_mul_overflow on int.
+  if (bytes > INT_MAX) return EINVAL;
+  if (sev.profile.ignoreZeroLength && bytes === 0) return 1;
+  const r = setupScratch(sev, isIn, BigInt(bytes));
+  if (r !== 0) return r;
+  if (size === 0) {
+    // prefix/seed: count * 0 == 0 passed the scratch checks, and the chunk size is PAGE_SIZE / size.
+    sev.vcpu.vm.dead = true;
+    throw new KernelOops(
+      `divide error in kvm_sev_es_${isIn ? 'ins' : 'outs'} (string I/O size 0, port 0x${port.toString(16)})`,
+    );
+  }
+  sev.pioData = sev.ghcbSa!.subarray(0, bytes);
+  sev.pioCount = count;
+  return isIn ? sevEsIns(sev, size, port) : sevEsOuts(sev, size, port);
+}
+
+/** One chunk of a string I/O as a KVM_EXIT_IO (emulator_pio_in_out's userspace path). */
+function pioExit(sev: SevEsVcpu, size: number, port: number, isIn: boolean, count: number): void {
+  const run = sev.vcpu.runArea;
+  run.clearExitUnion();
+  run.exitReason = KVM_EXIT_IO;
+  run.setU8(KVM_RUN_OFF_IO_DIRECTION, isIn ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT);
+  run.setU8(KVM_RUN_OFF_IO_SIZE, size);
+  run.setU16(KVM_RUN_OFF_IO_PORT, port);
+  run.setU32(KVM_RUN_OFF_IO_COUNT, count);
+  run.setU64n(KVM_RUN_OFF_IO_DATA_OFFSET, KVM_PIO_DATA_OFFSET);
+  const n = size * count;
+  if (isIn) run.pioPage.fill(0, 0, n);
+  else run.pioPage.set(sev.pioData.subarray(0, n));
+}
+
+/** kvm_sev_es_outs. */
+function sevEsOuts(sev: SevEsVcpu, size: number, port: number): number {
+  // A count of 0 is "handled in the kernel" by the emulator loop; the guest resumes.
+  if (sev.pioCount === 0) return 1;
+  const count = Math.min(Math.floor(PAGE_SIZE / size), sev.pioCount);
+  pioExit(sev, size, port, false, count);
+  sev.pioCount -= count;
+  sev.pioData = sev.pioData.subarray(count * size);
+  sev.vcpu.completeUserspaceIo = () => (sev.pioCount ? sevEsOuts(sev, size, port) : 1);
+  return 0;
+}
+
+/** kvm_sev_es_ins. */
+function sevEsIns(sev: SevEsVcpu, size: number, port: number): number {
+  if (sev.pioCount === 0) return 1;
+  const count = Math.min(Math.floor(PAGE_SIZE / size), sev.pioCount);
+  pioExit(sev, size, port, true, count);
+  sev.vcpu.completeUserspaceIo = () => {
+    // complete_sev_es_emulated_ins: copy the answer into the scratch area and advance.
+    const n = count * size;
+    sev.pioData.set(sev.vcpu.runArea.pioPage.subarray(0, n));
+    sev.pioData = sev.pioData.subarray(n);
+    sev.pioCount -= count;
+    return sev.pioCount ? sevEsIns(sev, size, port) : 1;
+  };
+  return 0;
+}
