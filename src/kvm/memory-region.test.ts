@@ -410,9 +410,7 @@ describe('KVM_SET_USER_MEMORY_REGION: step 18, the MMU max gfn (MAXPHYADDR 48 by
     throwsErrno(() => vm.setUserMemoryRegion(region({ slot: 1, gpa: 2 ** 52, size: P })), 'EINVAL');
   });
 
-  it('a dirty-logging slot beyond the max gfn whose bitmap allocation fails is ENOMEM (the bitmap is allocated first)', {
-    todo: 'kvm_prepare_memory_region() allocates the dirty bitmap before kvm_arch_prepare_memory_region() checks the max gfn; memory-region.ts checks maxGfn first',
-  }, () => {
+  it('a dirty-logging slot beyond the max gfn whose bitmap allocation fails is ENOMEM (the bitmap is allocated first)', {}, () => {
     const { vm } = newVm({ allocator: new HostAllocator({ budget: 0 }) });
     throwsErrno(
       () => vm.setUserMemoryRegion(region({ slot: 0, gpa: 2 ** 48, size: P, flags: LOG })),

@@ -125,14 +125,20 @@ export function setMemoryRegion(
   // 15. A moved slot may overlap its own old range.
   if ((change === 'create' || change === 'move') && space.overlaps(baseGfn, npages, old?.id))
     return fail('EEXIST');
-  // 18. kvm_arch_prepare_memory_region: the MMU cannot map gfns above its limit.
-  if ((change === 'create' || change === 'move') && baseGfn + npages - 1 > ctx.maxGfn) return fail('EINVAL');
-  // kvm_prepare_memory_region: a slot logging dirty pages needs a bitmap; an old one is kept.
+  // kvm_prepare_memory_region: a slot logging dirty pages needs a bitmap (an old one is kept),
+  // allocated before the arch check below, and freed again if that check fails.
   let bitmap = old?.dirtyBitmap;
+  let fresh = false;
   if (!(flags & KVM_MEM_LOG_DIRTY_PAGES)) bitmap = undefined;
   else if (!bitmap) {
     bitmap = ctx.allocator.alloc(2 * dirtyBitmapBytes(npages), 'dirty-bitmap');
     if (!bitmap) return fail('ENOMEM');
+    fresh = true;
+  }
+  // 18. kvm_arch_prepare_memory_region: the MMU cannot map gfns above its limit.
+  if ((change === 'create' || change === 'move') && baseGfn + npages - 1 > ctx.maxGfn) {
+    if (fresh) ctx.allocator.free(bitmap!);
+    return fail('EINVAL');
   }
   if (change === 'create') {
     const slot: Memslot = { id, asId, baseGfn, npages, flags, userspaceAddr, dirtyBitmap: bitmap };

@@ -166,8 +166,13 @@ export class Vm {
    * firstPage must be a multiple of 64 and the range inside the slot, else EINVAL.
    */
   clearDirtyLog(slot: number, firstPage: number, numPages: number, mask: Uint8Array): void {
+    // kvm_clear_dirty_log_protect's order: slot id, alignment, slot, range.
+    this.#checkSlotId(slot);
+    if (firstPage % 64 !== 0)
+      throw new KvmError('EINVAL', 'KVM_CLEAR_DIRTY_LOG first_page not a multiple of 64');
     const s = this.#dirtySlot(slot);
-    if (firstPage % 64 !== 0 || firstPage + numPages > s.npages || numPages < 0) {
+    const rest = s.npages - firstPage;
+    if (firstPage > s.npages || numPages < 0 || numPages > rest || (numPages < rest && numPages % 64 !== 0)) {
       throw new KvmError('EINVAL', 'KVM_CLEAR_DIRTY_LOG range');
     }
     if (mask.length * 8 < numPages) throw new KvmError('EFAULT', 'KVM_CLEAR_DIRTY_LOG bitmap too short');
@@ -180,12 +185,16 @@ export class Vm {
     }
   }
 
-  #dirtySlot(slot: number): Memslot {
+  #checkSlotId(slot: number): void {
     this.#checkAlive();
-    const asId = slotAsId(slot >>> 0);
-    const id = slotId(slot);
-    if (asId >= this.spaces.length || id >= KVM_USER_MEM_SLOTS) throw new KvmError('EINVAL', `slot ${slot}`);
-    const s = this.spaces[asId]!.get(id);
+    if (slotAsId(slot >>> 0) >= this.spaces.length || slotId(slot) >= KVM_USER_MEM_SLOTS) {
+      throw new KvmError('EINVAL', `slot ${slot}`);
+    }
+  }
+
+  #dirtySlot(slot: number): Memslot {
+    this.#checkSlotId(slot);
+    const s = this.spaces[slotAsId(slot >>> 0)]!.get(slotId(slot));
     if (!s?.dirtyBitmap) throw new KvmError('ENOENT', `slot ${slot} does not log dirty pages`);
     return s;
   }

@@ -52,6 +52,7 @@ import {
   KVM_RUN_OFF_MSR_INDEX,
   KVM_RUN_OFF_MSR_REASON,
 } from '../uapi/kvm-run.js';
+import { KVM_MEM_READONLY } from '../uapi/memslot.js';
 import {
   SVM_EXIT_CPUID,
   SVM_EXIT_HLT,
@@ -206,19 +207,21 @@ export function prepareMemoryFaultExit(vcpu: Vcpu, gpa: number, size: number, fl
 function npfInterception(vcpu: Vcpu): number {
   const gpa = vcpu.exitInfo2;
   const write = (vcpu.exitInfo1 & PFERR_WRITE_MASK) !== 0;
-  const size = vcpu.accessSize;
-  // Re-walk as the MMU would, to learn whether this is MMIO, a host fault or already resolved.
-  const probe = new Uint8Array(size || 1);
-  const r = write ? vcpu.npt.write(gpa, probe.subarray(0, 0)) : vcpu.npt.read(gpa, probe.subarray(0, 0));
-  const slot = vcpu.vm.memslotForGpa(gpa);
-  const isMmio = r === NPT_MMIO || !slot || (write && (slot.flags & 2) !== 0);
-  if (isMmio) return emulateMmio(vcpu, gpa, size, write);
-  const check = write ? vcpu.npt.write(gpa, probe) : vcpu.npt.read(gpa, probe);
-  if (check === NPT_FAULT) {
-    prepareMemoryFaultExit(vcpu, gpa - (gpa % 4096), 4096, 0n);
-    return EFAULT;
+  const size = Math.max(vcpu.accessSize, 1);
+  const vm = vcpu.vm;
+  // Walk the access page by page as the MMU faults pages in: the first page that is not RAM the
+  // guest may access this way decides.
+  for (let page = gpa - (gpa % 4096); page < gpa + size; page += 4096) {
+    const slot = vm.memslotForGpa(page);
+    if (!slot || (write && slot.flags & KVM_MEM_READONLY))
+      return emulateMmio(vcpu, gpa, vcpu.accessSize, write);
+    const hva = slot.userspaceAddr + (page - slot.baseGfn * 4096);
+    if (!(vm.host.view(hva, 1, write) instanceof Uint8Array)) {
+      prepareMemoryFaultExit(vcpu, page, 4096, 0n);
+      return EFAULT;
+    }
   }
-  // The page is there now (the VMM fixed it): let the CPU retry the access.
+  // Every page is there now (the VMM fixed it since): the CPU retries the access.
   return 1;
 }
 
