@@ -5,8 +5,6 @@
  * They work on vcpu.regs, so SEV-ES reuses them with registers loaded from the GHCB.
  */
 import {
-  NPT_FAULT,
-  NPT_MMIO,
   PFERR_WRITE_MASK,
   VCPU_REGS_RAX,
   VCPU_REGS_RBX,

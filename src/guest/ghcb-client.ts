@@ -1,0 +1,903 @@
+/**
+ * The guest side of the GHCB protocol, for scripted SEV-ES guests: what a guest kernel (Linux
+ * arch/x86/coco/sev/, OVMF's CcExitLib) does to talk to the hypervisor. Two channels:
+ *
+ * - the GHCB MSR protocol: write a request into the GHCB MSR, VMGEXIT, read the answer back
+ *   (`msrProtocol` and the helpers built on it);
+ * - the GHCB page: clear the valid bitmap, fill sw_exit_code/info and the fields the event needs
+ *   (each setter also sets the field's valid bit), VMGEXIT, then check sw_exit_info_1/2
+ *   (`vmgexit` and one helper per NAE event).
+ *
+ * The client keeps a 4 KiB shadow of the GHCB page. A request is built in the shadow and reaches
+ * guest memory in one `cpu.mem.write` of the changed range (always including sw_exit_*, the valid
+ * bitmap, protocol_version and ghcb_usage); after VMGEXIT one `cpu.mem.read` brings back RAX..the
+ * valid bitmap (and the scratch data, when it lives in the shared buffer). When guest memory is not
+ * plain RAM at that moment (the VMM has not mapped the page yet), the client falls back to trapping
+ * loads and stores, so the vCPU exits with a nested page fault and retries, as on hardware.
+ */
+
+import { NPT_OK } from '../cpu/backend.js';
+import type { AccessSize, GuestOp, ScriptedCpu } from '../cpu/scripted.js';
+import {
+  decodeGhcbMsrSevInfo,
+  GHCB_DEFAULT_USAGE,
+  GHCB_FIELDS,
+  GHCB_MSR_AP_RESET_HOLD_REQ,
+  GHCB_MSR_AP_RESET_HOLD_RESP,
+  GHCB_MSR_CPUID_RESP,
+  GHCB_MSR_HV_FT_REQ,
+  GHCB_MSR_HV_FT_RESP,
+  GHCB_MSR_SEV_INFO_REQ,
+  GHCB_MSR_SEV_INFO_RESP,
+  GHCB_OFF_CPL,
+  GHCB_OFF_PROTOCOL_VERSION,
+  GHCB_OFF_RAX,
+  GHCB_OFF_RBX,
+  GHCB_OFF_RCX,
+  GHCB_OFF_RDX,
+  GHCB_OFF_RSI,
+  GHCB_OFF_SHARED_BUFFER,
+  GHCB_OFF_SW_EXIT_CODE,
+  GHCB_OFF_SW_EXIT_INFO_1,
+  GHCB_OFF_SW_EXIT_INFO_2,
+  GHCB_OFF_SW_SCRATCH,
+  GHCB_OFF_USAGE,
+  GHCB_OFF_VALID_BITMAP,
+  GHCB_OFF_XCR0,
+  GHCB_SIZE,
+  GHCB_VALID_BITMAP_SIZE,
+  ghcbMsrCpuidReq,
+  ghcbMsrCpuidRespValue,
+  ghcbMsrData,
+  ghcbMsrInfo,
+  ghcbMsrTermReq,
+} from '../uapi/ghcb.js';
+import {
+  encodeIoioInfo,
+  SVM_EXIT_CPUID,
+  SVM_EXIT_INVD,
+  SVM_EXIT_IOIO,
+  SVM_EXIT_MONITOR,
+  SVM_EXIT_MSR,
+  SVM_EXIT_MWAIT,
+  SVM_EXIT_RDPMC,
+  SVM_EXIT_RDTSC,
+  SVM_EXIT_RDTSCP,
+  SVM_EXIT_READ_DR7,
+  SVM_EXIT_VMMCALL,
+  SVM_EXIT_WBINVD,
+  SVM_EXIT_WRITE_DR7,
+  SVM_VMGEXIT_AP_HLT_LOOP,
+  SVM_VMGEXIT_AP_JUMP_TABLE,
+  SVM_VMGEXIT_GET_AP_JUMP_TABLE,
+  SVM_VMGEXIT_HV_FEATURES,
+  SVM_VMGEXIT_MMIO_READ,
+  SVM_VMGEXIT_MMIO_WRITE,
+  SVM_VMGEXIT_NMI_COMPLETE,
+  SVM_VMGEXIT_SET_AP_JUMP_TABLE,
+  SVM_VMGEXIT_TERM_REASON,
+  SVM_VMGEXIT_TERM_REQUEST,
+  SVM_VMGEXIT_UNSUPPORTED_EVENT,
+} from '../uapi/svm.js';
+import { type GhcbResult, verifyExceptionInfo } from './result.js';
+
+/**
+ * Where a request's scratch area lives: inside the GHCB shared buffer (`offset` bytes into it,
+ * default 0, i.e. GHCB + 0x800, as Linux and OVMF place it), or at a guest physical address outside
+ * the GHCB page (GHCB protocol v1 only, as far as KVM is concerned).
+ */
+export type Scratch = { readonly in: 'ghcb'; readonly offset?: number } | { readonly gpa: number };
+
+/** Options of a {@link GhcbClient}. */
+export interface GhcbClientOptions {
+  /** GHCB protocol version written to protocol_version with every request (default 1). */
+  readonly version?: 1 | 2;
+}
+
+/** A request whose answer carries a value in registers (RAX, and RDX/RCX where noted). */
+export interface GhcbValueReply<T> {
+  readonly result: GhcbResult;
+  /** The value, taken from the GHCB registers as they are after the exit (0 bits when never written). */
+  readonly value: T;
+  /**
+   * The registers the value comes from came back with their valid bits set. Linux treats a
+   * missing one as ES_VMM_ERROR even when `result` is ok.
+   */
+  readonly regsValid: boolean;
+}
+
+/** The answer to a CPUID request. */
+export interface GhcbCpuidReply {
+  readonly result: GhcbResult;
+  readonly eax: number;
+  readonly ebx: number;
+  readonly ecx: number;
+  readonly edx: number;
+  /** RAX, RBX, RCX and RDX all came back valid (Linux: else ES_VMM_ERROR). */
+  readonly regsValid: boolean;
+}
+
+/** The answer to a request that returns data through the scratch area (MMIO read, INS). */
+export interface GhcbDataReply {
+  readonly result: GhcbResult;
+  /** A copy of the scratch area after the exit. */
+  readonly data: Uint8Array;
+}
+
+/** The answer to RDTSCP: TSC in `value` (EDX:EAX), TSC_AUX in `aux` (ECX). */
+export interface GhcbRdtscpReply extends GhcbValueReply<bigint> {
+  readonly aux: number;
+}
+
+/** The default scratch placement: the start of the GHCB shared buffer. */
+export const SCRATCH_IN_GHCB: Scratch = Object.freeze({ in: 'ghcb' });
+
+const VMGEXIT_OP: GuestOp = Object.freeze({ op: 'vmgexit' });
+const MASK32 = 0xffff_ffffn;
+const BITMAP_END = GHCB_OFF_VALID_BITMAP + GHCB_VALID_BITMAP_SIZE;
+/** What is read back after every VMGEXIT: RAX up to the end of the valid bitmap. */
+const READ_LO = GHCB_OFF_RAX;
+const READ_HI = BITMAP_END;
+/** Linux's GHCB save-area field names (with a valid bit) to offsets. */
+const FIELD_OFFSETS: ReadonlyMap<string, number> = new Map(
+  GHCB_FIELDS.filter((f) => f.validBit !== undefined).map((f) => [f.name, f.offset]),
+);
+const B_CPUID = BigInt(SVM_EXIT_CPUID);
+const B_IOIO = BigInt(SVM_EXIT_IOIO);
+const B_MSR = BigInt(SVM_EXIT_MSR);
+const B_MMIO_READ = BigInt(SVM_VMGEXIT_MMIO_READ);
+const B_MMIO_WRITE = BigInt(SVM_VMGEXIT_MMIO_WRITE);
+
+function checkSaveAreaOffset(offset: number): void {
+  if (offset === GHCB_OFF_CPL) return;
+  if (!Number.isInteger(offset) || offset < 0 || offset >= GHCB_OFF_VALID_BITMAP || offset % 8 !== 0) {
+    throw new RangeError(`0x${offset.toString(16)} is not a GHCB save-area field with a valid bit`);
+  }
+}
+
+/**
+ * The guest's GHCB client for one vCPU: the GHCB at `ghcbGpa` (a shared, unencrypted page), the
+ * vCPU's GHCB MSR, and a shadow of the page. Every request method is a generator to run inside a
+ * guest program with `yield*`. One request at a time: a request issued while another is in flight
+ * (a #VC raised by the client's own memory access) throws, as a nested #VC would need Linux's
+ * backup GHCB, which is not modelled.
+ */
+export class GhcbClient {
+  /** Guest physical address of the GHCB page (page aligned). */
+  readonly ghcbGpa: number;
+  /** The vCPU this client runs on. */
+  readonly cpu: ScriptedCpu;
+  readonly #gpaBig: bigint;
+  readonly #shadow = new Uint8Array(GHCB_SIZE);
+  readonly #view = new DataView(this.#shadow.buffer);
+  /** Lowest shadow offset changed since the last write to the page; GHCB_SIZE when clean. */
+  #lo = 0;
+  #version: number;
+  #usage = GHCB_DEFAULT_USAGE;
+  #busy = false;
+  /** The write range of the page, cached per start offset (subarray views are not free). */
+  readonly #tails: (Uint8Array | undefined)[] = [];
+  readonly #readView = this.#shadow.subarray(READ_LO, READ_HI);
+  /** Where the scratch data of the current request is: a buffer and an offset into it. */
+  #dataBuf: Uint8Array = this.#shadow;
+  #dataOff = 0;
+  /** GPA of the current request's scratch area when it is outside the GHCB. */
+  #saGpa = 0;
+  #tmp = new Uint8Array(64);
+  readonly #qword = new Uint8Array(8);
+  readonly #qwordView = new DataView(this.#qword.buffer);
+
+  /**
+   * A client for the GHCB at `ghcbGpa`. The shadow starts zeroed and the whole page is written at
+   * the first request, as a guest kernel zeroes its GHCB pages before use.
+   */
+  constructor(cpu: ScriptedCpu, ghcbGpa: number, opts: GhcbClientOptions = {}) {
+    if (!Number.isSafeInteger(ghcbGpa) || ghcbGpa < 0 || ghcbGpa % GHCB_SIZE !== 0) {
+      throw new RangeError(`GHCB GPA ${ghcbGpa} is not a page-aligned guest physical address`);
+    }
+    this.cpu = cpu;
+    this.ghcbGpa = ghcbGpa;
+    this.#gpaBig = BigInt(ghcbGpa);
+    this.#version = opts.version ?? 1;
+  }
+
+  /** True while a request is in flight (between building it and reading the answer back). */
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  // ---------------------------------------------------------------- GHCB MSR protocol
+
+  /**
+   * One GHCB MSR protocol exchange: write `request` into the GHCB MSR, VMGEXIT, read the response,
+   * then put the GHCB GPA back into the MSR (as Linux does before using the GHCB page again).
+   * Returns the raw response.
+   */
+  *msrProtocol(request: bigint): Generator<GuestOp, bigint, unknown> {
+    const cpu = this.cpu;
+    cpu.ghcbMsr = BigInt.asUintN(64, request);
+    yield VMGEXIT_OP;
+    const response = cpu.ghcbMsr;
+    cpu.ghcbMsr = this.#gpaBig;
+    return response;
+  }
+
+  /**
+   * SEV_INFO_REQ (Linux's sev_es_negotiate_protocol): the hypervisor's max/min GHCB protocol
+   * versions and the C-bit position; undefined when the answer is not SEV_INFO_RESP.
+   */
+  *sevInfo(): Generator<
+    GuestOp,
+    { max: number; min: number; cbit: number; raw: bigint } | undefined,
+    unknown
+  > {
+    const raw = yield* this.msrProtocol(BigInt(GHCB_MSR_SEV_INFO_REQ));
+    if (ghcbMsrInfo(raw) !== GHCB_MSR_SEV_INFO_RESP) return undefined;
+    return { ...decodeGhcbMsrSevInfo(raw), raw };
+  }
+
+  /**
+   * CPUID_REQ for one register of leaf `fn` (subleaf 0; the MSR protocol has none): the value, or
+   * undefined when the response code is not CPUID_RESP (Linux's __sev_cpuid_hv: -EIO).
+   */
+  *cpuidMsr(fn: number, reg: 0 | 1 | 2 | 3): Generator<GuestOp, number | undefined, unknown> {
+    const raw = yield* this.msrProtocol(ghcbMsrCpuidReq(fn, reg));
+    if (ghcbMsrInfo(raw) !== GHCB_MSR_CPUID_RESP) return undefined;
+    return ghcbMsrCpuidRespValue(raw);
+  }
+
+  /**
+   * A whole CPUID leaf through the MSR protocol, four requests EAX, EBX, ECX, EDX (Linux's
+   * __sev_cpuid_hv_msr); undefined as soon as one answer is not CPUID_RESP.
+   */
+  *cpuidLeafMsr(
+    fn: number,
+  ): Generator<GuestOp, { eax: number; ebx: number; ecx: number; edx: number } | undefined, unknown> {
+    const eax = yield* this.cpuidMsr(fn, 0);
+    if (eax === undefined) return undefined;
+    const ebx = yield* this.cpuidMsr(fn, 1);
+    if (ebx === undefined) return undefined;
+    const ecx = yield* this.cpuidMsr(fn, 2);
+    if (ecx === undefined) return undefined;
+    const edx = yield* this.cpuidMsr(fn, 3);
+    if (edx === undefined) return undefined;
+    return { eax, ebx, ecx, edx };
+  }
+
+  /** HV_FT_REQ: the GHCB_HV_FT_* bitmap ([63:12]), or undefined when the answer is not HV_FT_RESP. */
+  *hvFeaturesMsr(): Generator<GuestOp, bigint | undefined, unknown> {
+    const raw = yield* this.msrProtocol(BigInt(GHCB_MSR_HV_FT_REQ));
+    if (ghcbMsrInfo(raw) !== GHCB_MSR_HV_FT_RESP) return undefined;
+    return ghcbMsrData(raw);
+  }
+
+  /**
+   * AP_RESET_HOLD_REQ: park until a SIPI. Returns the response's [63:12] (0 = not woken by a SIPI,
+   * non-zero = woken), or undefined when the answer is not AP_RESET_HOLD_RESP.
+   */
+  *apResetHoldMsr(): Generator<GuestOp, bigint | undefined, unknown> {
+    const raw = yield* this.msrProtocol(BigInt(GHCB_MSR_AP_RESET_HOLD_REQ));
+    if (ghcbMsrInfo(raw) !== GHCB_MSR_AP_RESET_HOLD_RESP) return undefined;
+    return ghcbMsrData(raw);
+  }
+
+  /**
+   * TERM_REQ with `reasonSet` in [15:12] and `reasonCode` in [23:16] (Linux's sev_es_terminate).
+   * A real guest halts forever after the VMGEXIT; this returns the raw MSR value seen after it so
+   * a test can tell the hypervisor let the VM run on.
+   */
+  *terminateMsr(reasonSet: number, reasonCode: number): Generator<GuestOp, bigint, unknown> {
+    return yield* this.msrProtocol(ghcbMsrTermReq(reasonSet, reasonCode));
+  }
+
+  /** Register the GHCB: write its GPA into the GHCB MSR (SEV-ES; no REG_GPA request, that is SNP). */
+  register(): void {
+    this.cpu.ghcbMsr = this.#gpaBig;
+  }
+
+  // ---------------------------------------------------------------- GHCB page: building requests
+
+  /**
+   * Linux's vc_ghcb_invalidate: clear sw_exit_code, sw_exit_info_1/2 and the whole valid bitmap in
+   * the shadow before building a request. Every request helper starts with it.
+   */
+  invalidate(): void {
+    if (this.#busy) throw new Error('GHCB in use: a request was started while another is in flight');
+    const v = this.#view;
+    v.setBigUint64(GHCB_OFF_SW_EXIT_CODE, 0n, true);
+    v.setBigUint64(GHCB_OFF_SW_EXIT_INFO_1, 0n, true);
+    v.setBigUint64(GHCB_OFF_SW_EXIT_INFO_2, 0n, true);
+    v.setBigUint64(GHCB_OFF_VALID_BITMAP, 0n, true);
+    v.setBigUint64(GHCB_OFF_VALID_BITMAP + 8, 0n, true);
+    if (this.#lo > GHCB_OFF_SW_EXIT_CODE) this.#lo = GHCB_OFF_SW_EXIT_CODE;
+  }
+
+  /**
+   * Write a save-area field in the shadow and set its valid bit (offset / 8), like Linux's
+   * ghcb_set_*: a u64 at any 8-aligned offset below the valid bitmap, or the 1-byte cpl at 0xCB.
+   */
+  setField(offset: number, value: bigint): void {
+    checkSaveAreaOffset(offset);
+    this.#set(offset, value);
+  }
+
+  /** A save-area field as the shadow holds it (RAX..the valid bitmap are re-read after every exit). */
+  getField(offset: number): bigint {
+    checkSaveAreaOffset(offset);
+    if (offset === GHCB_OFF_CPL) return BigInt(this.#shadow[GHCB_OFF_CPL]!);
+    return this.#view.getBigUint64(offset, true);
+  }
+
+  /** Whether the valid bit of the field at `offset` is set in the shadow (Linux's ghcb_*_is_valid). */
+  isValid(offset: number): boolean {
+    checkSaveAreaOffset(offset);
+    return this.#isValid(offset);
+  }
+
+  /** Set or clear valid-bitmap bit `idx` (0..127) in the shadow, for hostile requests. */
+  setValidBit(idx: number, on: boolean): void {
+    if (!Number.isInteger(idx) || idx < 0 || idx >= GHCB_VALID_BITMAP_SIZE * 8) {
+      throw new RangeError(`valid bit ${idx} out of range`);
+    }
+    const at = GHCB_OFF_VALID_BITMAP + (idx >> 3);
+    const s = this.#shadow;
+    s[at] = on ? s[at]! | (1 << (idx & 7)) : s[at]! & ~(1 << (idx & 7));
+    if (this.#lo > at) this.#lo = at;
+  }
+
+  /** The ghcb_usage written with every request from now on (default 0, the only value KVM accepts). */
+  setUsage(usage: number): void {
+    this.#usage = usage >>> 0;
+  }
+
+  /** The protocol_version written with every request from now on (default: the client's version). */
+  setProtocolVersion(version: number): void {
+    this.#version = version & 0xffff;
+  }
+
+  /**
+   * Write `bytes` at `offset` of the GHCB page now (shadow and guest memory), e.g. to put
+   * garbage where the protocol does not expect it. A later request may overwrite it.
+   */
+  *writeRaw(offset: number, bytes: Uint8Array): Generator<GuestOp, void, unknown> {
+    this.#checkPageRange(offset, bytes.length);
+    this.#shadow.set(bytes, offset);
+    yield* this.#writeGuest(this.ghcbGpa + offset, this.#shadow.subarray(offset, offset + bytes.length));
+  }
+
+  /** Read `len` bytes at `offset` of the GHCB page from guest memory now (also refreshing the shadow). */
+  *readRaw(offset: number, len: number): Generator<GuestOp, Uint8Array, unknown> {
+    this.#checkPageRange(offset, len);
+    const dst = this.#shadow.subarray(offset, offset + len);
+    yield* this.#readGuest(this.ghcbGpa + offset, dst);
+    return dst.slice();
+  }
+
+  // ---------------------------------------------------------------- GHCB page: issuing requests
+
+  /**
+   * Issue a NAE request (Linux's sev_es_ghcb_hv_call): invalidate, set sw_exit_code/info1/info2
+   * and `fields` (by Linux field name or by offset, each marked valid), write the page with usage
+   * and protocol_version, VMGEXIT, read back sw_exit_info_1/2 and return the answer. Register
+   * values the hypervisor wrote back (rax, rbx, rcx, rdx) are available afterwards via
+   * getField/isValid.
+   */
+  *vmgexit(
+    exitCode: bigint | number,
+    info1: bigint,
+    info2: bigint,
+    fields?: Readonly<Record<string, bigint>> | readonly (readonly [offset: number, value: bigint])[],
+  ): Generator<GuestOp, GhcbResult, unknown> {
+    this.invalidate();
+    if (fields) {
+      if (Array.isArray(fields)) {
+        for (const [offset, value] of fields as readonly (readonly [number, bigint])[]) {
+          this.setField(offset, value);
+        }
+      } else {
+        for (const [name, value] of Object.entries(fields as Readonly<Record<string, bigint>>)) {
+          const offset = FIELD_OFFSETS.get(name);
+          if (offset === undefined) throw new RangeError(`unknown GHCB field ${name}`);
+          this.#set(offset, value);
+        }
+      }
+    }
+    return yield* this.#call(BigInt(exitCode), info1, info2);
+  }
+
+  /**
+   * VMGEXIT with the GHCB page exactly as the shadow holds it (plus usage and protocol_version):
+   * no invalidate, no sw_exit_* set. For hostile requests built with invalidate/setField/
+   * setValidBit. Returns the answer, read back like `vmgexit`.
+   */
+  *vmgexitRaw(): Generator<GuestOp, GhcbResult, unknown> {
+    return yield* this.#exchange(READ_LO, READ_HI);
+  }
+
+  // ---------------------------------------------------------------- NAE events
+
+  /**
+   * CPUID (SVM_EXIT_CPUID): RAX = fn, RCX = index; XCR0 only for leaf 0xD (KVM needs it there; OVMF
+   * sends it only there). Returns EAX..EDX from the GHCB registers.
+   */
+  *cpuid(fn: number, index = 0, xcr0 = 1n): Generator<GuestOp, GhcbCpuidReply, unknown> {
+    this.invalidate();
+    this.#set(GHCB_OFF_RAX, BigInt(fn >>> 0));
+    this.#set(GHCB_OFF_RCX, BigInt(index >>> 0));
+    if (fn >>> 0 === 0xd) this.#set(GHCB_OFF_XCR0, xcr0);
+    const result = yield* this.#call(B_CPUID, 0n, 0n);
+    return {
+      result,
+      eax: this.#u32(GHCB_OFF_RAX),
+      ebx: this.#u32(GHCB_OFF_RBX),
+      ecx: this.#u32(GHCB_OFF_RCX),
+      edx: this.#u32(GHCB_OFF_RDX),
+      regsValid:
+        this.#isValid(GHCB_OFF_RAX) &&
+        this.#isValid(GHCB_OFF_RBX) &&
+        this.#isValid(GHCB_OFF_RCX) &&
+        this.#isValid(GHCB_OFF_RDX),
+    };
+  }
+
+  /** OUT (SVM_EXIT_IOIO): exit_info_1 from encodeIoioInfo, RAX = value (low `size` bytes). */
+  *ioOut(port: number, size: 1 | 2 | 4, value: number): Generator<GuestOp, GhcbResult, unknown> {
+    const info1 = encodeIoioInfo({ port, size, in: false });
+    this.invalidate();
+    this.#set(GHCB_OFF_RAX, BigInt(value >>> 0) & sizeMask(size));
+    return yield* this.#call(B_IOIO, BigInt(info1), 0n);
+  }
+
+  /** IN (SVM_EXIT_IOIO): no RAX sent (KVM needs none); the value is RAX's low `size` bytes. */
+  *ioIn(port: number, size: 1 | 2 | 4): Generator<GuestOp, GhcbValueReply<number>, unknown> {
+    const info1 = encodeIoioInfo({ port, size, in: true });
+    this.invalidate();
+    const result = yield* this.#call(B_IOIO, BigInt(info1), 0n);
+    return {
+      result,
+      value: Number(this.#view.getBigUint64(GHCB_OFF_RAX, true) & sizeMask(size)),
+      regsValid: this.#isValid(GHCB_OFF_RAX),
+    };
+  }
+
+  /**
+   * OUTS (SVM_EXIT_IOIO with STR, and REP unless there is one element): exit_info_2 = element
+   * count, sw_scratch = the scratch area holding `data`.
+   */
+  *ioOutString(
+    port: number,
+    size: 1 | 2 | 4,
+    data: Uint8Array,
+    scratch: Scratch = SCRATCH_IN_GHCB,
+  ): Generator<GuestOp, GhcbResult, unknown> {
+    const count = elementCount(data.length, size);
+    const info1 = encodeIoioInfo({ port, size, in: false, string: true, rep: count !== 1 });
+    this.invalidate();
+    yield* this.#scratchOut(scratch, data);
+    return yield* this.#callScratch(B_IOIO, BigInt(info1), BigInt(count), false, data.length);
+  }
+
+  /**
+   * INS (SVM_EXIT_IOIO with STR and TYPE IN, and REP unless count is 1): exit_info_2 = count,
+   * sw_scratch = the scratch area; returns a copy of the `count * size` bytes found there afterwards.
+   */
+  *ioInString(
+    port: number,
+    size: 1 | 2 | 4,
+    count: number,
+    scratch: Scratch = SCRATCH_IN_GHCB,
+  ): Generator<GuestOp, GhcbDataReply, unknown> {
+    if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`bad element count ${count}`);
+    const info1 = encodeIoioInfo({ port, size, in: true, string: true, rep: count !== 1 });
+    const len = count * size;
+    this.invalidate();
+    this.#scratchIn(scratch, len);
+    const result = yield* this.#callScratch(B_IOIO, BigInt(info1), BigInt(count), true, len);
+    return { result, data: this.#dataBuf.slice(this.#dataOff, this.#dataOff + len) };
+  }
+
+  /**
+   * MMIO read (SVM_VMGEXIT_MMIO_READ): exit_info_1 = gpa, exit_info_2 = len, sw_scratch = the
+   * scratch area; returns a copy of the `len` bytes found there afterwards.
+   */
+  *mmioRead(
+    gpa: number,
+    len: number,
+    scratch: Scratch = SCRATCH_IN_GHCB,
+  ): Generator<GuestOp, GhcbDataReply, unknown> {
+    const result = yield* this.#mmioRead(gpa, len, scratch);
+    return { result, data: this.#dataBuf.slice(this.#dataOff, this.#dataOff + len) };
+  }
+
+  /** MMIO write (SVM_VMGEXIT_MMIO_WRITE): exit_info_1 = gpa, exit_info_2 = data length, data in scratch. */
+  *mmioWrite(
+    gpa: number,
+    data: Uint8Array,
+    scratch: Scratch = SCRATCH_IN_GHCB,
+  ): Generator<GuestOp, GhcbResult, unknown> {
+    this.invalidate();
+    yield* this.#scratchOut(scratch, data);
+    return yield* this.#callScratch(B_MMIO_WRITE, BigInt(gpa), BigInt(data.length), false, data.length);
+  }
+
+  /** RDMSR (SVM_EXIT_MSR, exit_info_1 = 0): RCX = index; the value is EDX:EAX. */
+  *rdmsr(index: number): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
+    this.invalidate();
+    this.#set(GHCB_OFF_RCX, BigInt(index >>> 0));
+    const result = yield* this.#call(B_MSR, 0n, 0n);
+    return this.#edxEax(result);
+  }
+
+  /** WRMSR (SVM_EXIT_MSR, exit_info_1 = 1): RCX = index, RAX = low and RDX = high 32 bits of value. */
+  *wrmsr(index: number, value: bigint): Generator<GuestOp, GhcbResult, unknown> {
+    this.invalidate();
+    this.#set(GHCB_OFF_RCX, BigInt(index >>> 0));
+    this.#set(GHCB_OFF_RAX, value & MASK32);
+    this.#set(GHCB_OFF_RDX, (value >> 32n) & MASK32);
+    return yield* this.#call(B_MSR, 1n, 0n);
+  }
+
+  /** RDTSC (SVM_EXIT_RDTSC, no inputs): the value is EDX:EAX. */
+  *rdtsc(): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
+    this.invalidate();
+    return this.#edxEax(yield* this.#call(BigInt(SVM_EXIT_RDTSC), 0n, 0n));
+  }
+
+  /** RDTSCP (SVM_EXIT_RDTSCP, no inputs): EDX:EAX and TSC_AUX in ECX. */
+  *rdtscp(): Generator<GuestOp, GhcbRdtscpReply, unknown> {
+    this.invalidate();
+    const r = this.#edxEax(yield* this.#call(BigInt(SVM_EXIT_RDTSCP), 0n, 0n));
+    return { ...r, aux: this.#u32(GHCB_OFF_RCX), regsValid: r.regsValid && this.#isValid(GHCB_OFF_RCX) };
+  }
+
+  /** RDPMC (SVM_EXIT_RDPMC): RCX = counter; the value is EDX:EAX. */
+  *rdpmc(counter: number): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
+    this.invalidate();
+    this.#set(GHCB_OFF_RCX, BigInt(counter >>> 0));
+    return this.#edxEax(yield* this.#call(BigInt(SVM_EXIT_RDPMC), 0n, 0n));
+  }
+
+  /**
+   * VMMCALL (SVM_EXIT_VMMCALL): RAX = nr, cpl; RBX, RCX, RDX, RSI = args[0..3] (0 when absent; all
+   * four are always sent, as Linux's kvm_sev_es_hcall_prepare does). The value is RAX.
+   */
+  *vmmcall(
+    nr: bigint,
+    args: readonly bigint[] = [],
+    cpl = 0,
+  ): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
+    this.invalidate();
+    this.#set(GHCB_OFF_RAX, nr);
+    this.#set(GHCB_OFF_CPL, BigInt(cpl));
+    this.#set(GHCB_OFF_RBX, args[0] ?? 0n);
+    this.#set(GHCB_OFF_RCX, args[1] ?? 0n);
+    this.#set(GHCB_OFF_RDX, args[2] ?? 0n);
+    this.#set(GHCB_OFF_RSI, args[3] ?? 0n);
+    const result = yield* this.#call(BigInt(SVM_EXIT_VMMCALL), 0n, 0n);
+    return {
+      result,
+      value: this.#view.getBigUint64(GHCB_OFF_RAX, true),
+      regsValid: this.#isValid(GHCB_OFF_RAX),
+    };
+  }
+
+  /** INVD (SVM_EXIT_INVD, no inputs). */
+  *invd(): Generator<GuestOp, GhcbResult, unknown> {
+    return yield* this.vmgexit(SVM_EXIT_INVD, 0n, 0n);
+  }
+
+  /** WBINVD (SVM_EXIT_WBINVD, no inputs). */
+  *wbinvd(): Generator<GuestOp, GhcbResult, unknown> {
+    return yield* this.vmgexit(SVM_EXIT_WBINVD, 0n, 0n);
+  }
+
+  /** MONITOR (SVM_EXIT_MONITOR): RAX (linear = physical address), RCX, RDX. */
+  *monitor(rax: bigint, rcx: bigint, rdx: bigint): Generator<GuestOp, GhcbResult, unknown> {
+    this.invalidate();
+    this.#set(GHCB_OFF_RAX, rax);
+    this.#set(GHCB_OFF_RCX, rcx);
+    this.#set(GHCB_OFF_RDX, rdx);
+    return yield* this.#call(BigInt(SVM_EXIT_MONITOR), 0n, 0n);
+  }
+
+  /** MWAIT (SVM_EXIT_MWAIT): RAX (hints), RCX (extensions). */
+  *mwait(rax: bigint, rcx: bigint): Generator<GuestOp, GhcbResult, unknown> {
+    this.invalidate();
+    this.#set(GHCB_OFF_RAX, rax);
+    this.#set(GHCB_OFF_RCX, rcx);
+    return yield* this.#call(BigInt(SVM_EXIT_MWAIT), 0n, 0n);
+  }
+
+  /** Read DR7 (SVM_EXIT_READ_DR7, no inputs): the value is RAX. */
+  *readDr7(): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
+    this.invalidate();
+    const result = yield* this.#call(BigInt(SVM_EXIT_READ_DR7), 0n, 0n);
+    return {
+      result,
+      value: this.#view.getBigUint64(GHCB_OFF_RAX, true),
+      regsValid: this.#isValid(GHCB_OFF_RAX),
+    };
+  }
+
+  /** Write DR7 (SVM_EXIT_WRITE_DR7): RAX = value (Linux's vc_handle_dr7_write). */
+  *writeDr7(value: bigint): Generator<GuestOp, GhcbResult, unknown> {
+    this.invalidate();
+    this.#set(GHCB_OFF_RAX, value);
+    return yield* this.#call(BigInt(SVM_EXIT_WRITE_DR7), 0n, 0n);
+  }
+
+  /** NMI_COMPLETE (Linux's sev_es_nmi_complete). */
+  *nmiComplete(): Generator<GuestOp, GhcbResult, unknown> {
+    return yield* this.vmgexit(SVM_VMGEXIT_NMI_COMPLETE, 0n, 0n);
+  }
+
+  /**
+   * One round of AP_HLT_LOOP (Linux's sev_es_ap_hlt_loop loops on it): `woken` when
+   * sw_exit_info_2 came back valid and non-zero (a SIPI arrived).
+   */
+  *apHltLoop(): Generator<GuestOp, { result: GhcbResult; woken: boolean }, unknown> {
+    const result = yield* this.vmgexit(SVM_VMGEXIT_AP_HLT_LOOP, 0n, 0n);
+    return { result, woken: this.#isValid(GHCB_OFF_SW_EXIT_INFO_2) && result.info2 !== 0n };
+  }
+
+  /** AP_JUMP_TABLE SET (exit_info_1 = 0): store `gpa` (exit_info_2) as the AP jump table. */
+  *apJumpTableSet(gpa: bigint | number): Generator<GuestOp, GhcbResult, unknown> {
+    return yield* this.vmgexit(SVM_VMGEXIT_AP_JUMP_TABLE, BigInt(SVM_VMGEXIT_SET_AP_JUMP_TABLE), BigInt(gpa));
+  }
+
+  /**
+   * AP_JUMP_TABLE GET (exit_info_1 = 1, Linux's get_jump_table_addr): the table address from
+   * sw_exit_info_2, or 0 when sw_exit_info_1/2 did not both come back valid.
+   */
+  *apJumpTableGet(): Generator<GuestOp, { result: GhcbResult; value: bigint }, unknown> {
+    const result = yield* this.vmgexit(SVM_VMGEXIT_AP_JUMP_TABLE, BigInt(SVM_VMGEXIT_GET_AP_JUMP_TABLE), 0n);
+    const valid = this.#isValid(GHCB_OFF_SW_EXIT_INFO_1) && this.#isValid(GHCB_OFF_SW_EXIT_INFO_2);
+    return { result, value: valid ? result.info2 : 0n };
+  }
+
+  /** HV_FEATURES (GHCB v2 NAE event): the GHCB_HV_FT_* bitmap from sw_exit_info_2. */
+  *hvFeatures(): Generator<GuestOp, { result: GhcbResult; features: bigint }, unknown> {
+    const result = yield* this.vmgexit(SVM_VMGEXIT_HV_FEATURES, 0n, 0n);
+    return { result, features: result.info2 };
+  }
+
+  /** TERM_REQUEST (GHCB v2 NAE event): exit_info_1 = SVM_VMGEXIT_TERM_REASON(set, code). */
+  *termRequest(reasonSet: number, reasonCode: number): Generator<GuestOp, GhcbResult, unknown> {
+    return yield* this.vmgexit(SVM_VMGEXIT_TERM_REQUEST, SVM_VMGEXIT_TERM_REASON(reasonSet, reasonCode), 0n);
+  }
+
+  /**
+   * UNSUPPORTED_EVENT: the guest met an event it cannot handle (OVMF passes the #VC error code,
+   * i.e. the exit code that raised it, in exit_info_1).
+   */
+  *unsupportedEvent(info1 = 0n, info2 = 0n): Generator<GuestOp, GhcbResult, unknown> {
+    return yield* this.vmgexit(SVM_VMGEXIT_UNSUPPORTED_EVENT, info1, info2);
+  }
+
+  // ---------------------------------------------------------------- for the #VC handler
+
+  /**
+   * MMIO read without copying the data out: the result, with the `len` bytes left at
+   * `scratchData()` until the next request. For the #VC handler's hot path.
+   */
+  *mmioReadInPlace(
+    gpa: number,
+    len: number,
+    scratch: Scratch = SCRATCH_IN_GHCB,
+  ): Generator<GuestOp, GhcbResult, unknown> {
+    return yield* this.#mmioRead(gpa, len, scratch);
+  }
+
+  /** Where the last request's scratch data is: a buffer and an offset into it (valid until the next request). */
+  scratchData(): { buf: Uint8Array; offset: number } {
+    return { buf: this.#dataBuf, offset: this.#dataOff };
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  *#mmioRead(gpa: number, len: number, scratch: Scratch): Generator<GuestOp, GhcbResult, unknown> {
+    if (!Number.isSafeInteger(len) || len < 0) throw new RangeError(`bad MMIO length ${len}`);
+    this.invalidate();
+    this.#scratchIn(scratch, len);
+    return yield* this.#callScratch(B_MMIO_READ, BigInt(gpa), BigInt(len), true, len);
+  }
+
+  #set(offset: number, value: bigint): void {
+    if (offset === GHCB_OFF_CPL) this.#shadow[offset] = Number(value & 0xffn);
+    else this.#view.setBigUint64(offset, value, true);
+    const idx = offset >> 3;
+    this.#shadow[GHCB_OFF_VALID_BITMAP + (idx >> 3)]! |= 1 << (idx & 7);
+    if (this.#lo > offset) this.#lo = offset;
+  }
+
+  #isValid(offset: number): boolean {
+    const idx = offset >> 3;
+    return (this.#shadow[GHCB_OFF_VALID_BITMAP + (idx >> 3)]! & (1 << (idx & 7))) !== 0;
+  }
+
+  #u32(offset: number): number {
+    return this.#view.getUint32(offset, true);
+  }
+
+  #edxEax(result: GhcbResult): GhcbValueReply<bigint> {
+    const v = this.#view;
+    return {
+      result,
+      value: (BigInt(v.getUint32(GHCB_OFF_RDX, true)) << 32n) | BigInt(v.getUint32(GHCB_OFF_RAX, true)),
+      regsValid: this.#isValid(GHCB_OFF_RAX) && this.#isValid(GHCB_OFF_RDX),
+    };
+  }
+
+  #checkPageRange(offset: number, len: number): void {
+    if (
+      !Number.isInteger(offset) ||
+      !Number.isInteger(len) ||
+      offset < 0 ||
+      len < 0 ||
+      offset + len > GHCB_SIZE
+    ) {
+      throw new RangeError(`[${offset}, +${len}) is not inside the GHCB page`);
+    }
+  }
+
+  /** Put outgoing scratch data in place (shadow or guest memory) and set sw_scratch. */
+  *#scratchOut(scratch: Scratch, data: Uint8Array): Generator<GuestOp, void, unknown> {
+    if ('gpa' in scratch) {
+      this.#set(GHCB_OFF_SW_SCRATCH, BigInt(scratch.gpa));
+      this.#saGpa = scratch.gpa;
+      this.#dataBuf = data;
+      this.#dataOff = 0;
+      yield* this.#writeGuest(scratch.gpa, data);
+      return;
+    }
+    const off = this.#ghcbScratchOffset(scratch, data.length);
+    this.#shadow.set(data, off);
+    if (this.#lo > off) this.#lo = off;
+  }
+
+  /** Prepare an incoming scratch area of `len` bytes and set sw_scratch. */
+  #scratchIn(scratch: Scratch, len: number): void {
+    if ('gpa' in scratch) {
+      this.#set(GHCB_OFF_SW_SCRATCH, BigInt(scratch.gpa));
+      this.#saGpa = scratch.gpa;
+      if (this.#tmp.length < len) this.#tmp = new Uint8Array(Math.max(len, this.#tmp.length * 2));
+      this.#dataBuf = this.#tmp;
+      this.#dataOff = 0;
+      return;
+    }
+    this.#ghcbScratchOffset(scratch, len);
+  }
+
+  /** Page offset of a scratch area in the GHCB; sets sw_scratch and the data location. */
+  #ghcbScratchOffset(scratch: { readonly offset?: number }, len: number): number {
+    const off = GHCB_OFF_SHARED_BUFFER + (scratch.offset ?? 0);
+    this.#checkPageRange(off, len);
+    this.#set(GHCB_OFF_SW_SCRATCH, this.#gpaBig + BigInt(off));
+    this.#dataBuf = this.#shadow;
+    this.#dataOff = off;
+    return off;
+  }
+
+  /** A request with a scratch area: read the scratch area back too when it is inside the GHCB. */
+  *#callScratch(
+    code: bigint,
+    info1: bigint,
+    info2: bigint,
+    incoming: boolean,
+    len: number,
+  ): Generator<GuestOp, GhcbResult, unknown> {
+    this.#setExit(code, info1, info2);
+    if (!incoming) return yield* this.#exchange(READ_LO, READ_HI);
+    if (this.#dataBuf !== this.#shadow) return yield* this.#exchange(READ_LO, READ_HI, this.#saGpa, len);
+    const off = this.#dataOff;
+    return yield* this.#exchange(Math.min(READ_LO, off), Math.max(READ_HI, off + len));
+  }
+
+  *#call(code: bigint, info1: bigint, info2: bigint): Generator<GuestOp, GhcbResult, unknown> {
+    this.#setExit(code, info1, info2);
+    return yield* this.#exchange(READ_LO, READ_HI);
+  }
+
+  #setExit(code: bigint, info1: bigint, info2: bigint): void {
+    this.#set(GHCB_OFF_SW_EXIT_CODE, code);
+    this.#set(GHCB_OFF_SW_EXIT_INFO_1, info1);
+    this.#set(GHCB_OFF_SW_EXIT_INFO_2, info2);
+  }
+
+  /**
+   * Write the changed range of the shadow (always from sw_exit_code or lower up to the page end,
+   * so the valid bitmap, usage and version go too), put the GHCB GPA in the MSR, VMGEXIT, read
+   * [readLo, readHi) back into the shadow (and `extLen` bytes of an outside scratch area at
+   * `extGpa` into the data buffer), and classify sw_exit_info_1/2.
+   */
+  *#exchange(
+    readLo: number,
+    readHi: number,
+    extGpa = 0,
+    extLen = 0,
+  ): Generator<GuestOp, GhcbResult, unknown> {
+    if (this.#busy) throw new Error('GHCB in use: a request was started while another is in flight');
+    this.#busy = true;
+    try {
+      const v = this.#view;
+      v.setUint16(GHCB_OFF_PROTOCOL_VERSION, this.#version, true);
+      v.setUint32(GHCB_OFF_USAGE, this.#usage, true);
+      const lo = Math.min(this.#lo, GHCB_OFF_SW_EXIT_CODE) & ~7;
+      this.#lo = GHCB_SIZE;
+      let src = this.#tails[lo >> 3];
+      if (!src) {
+        src = this.#shadow.subarray(lo);
+        this.#tails[lo >> 3] = src;
+      }
+      const cpu = this.cpu;
+      if (cpu.mem.write(this.ghcbGpa + lo, src) !== NPT_OK) yield* this.#writeSlow(this.ghcbGpa + lo, src);
+      cpu.ghcbMsr = this.#gpaBig;
+      yield VMGEXIT_OP;
+      const dst =
+        readLo === READ_LO && readHi === READ_HI ? this.#readView : this.#shadow.subarray(readLo, readHi);
+      if (cpu.mem.read(this.ghcbGpa + readLo, dst) !== NPT_OK)
+        yield* this.#readSlow(this.ghcbGpa + readLo, dst);
+      if (extLen > 0) yield* this.#readGuest(extGpa, this.#dataBuf.subarray(0, extLen));
+      return verifyExceptionInfo(
+        v.getBigUint64(GHCB_OFF_SW_EXIT_INFO_1, true),
+        v.getBigUint64(GHCB_OFF_SW_EXIT_INFO_2, true),
+      );
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Write guest memory: one NPT access when it is RAM, else trapping stores. */
+  *#writeGuest(gpa: number, src: Uint8Array): Generator<GuestOp, void, unknown> {
+    if (this.cpu.mem.write(gpa, src) !== NPT_OK) yield* this.#writeSlow(gpa, src);
+  }
+
+  /** Read guest memory: one NPT access when it is RAM, else trapping loads. */
+  *#readGuest(gpa: number, dst: Uint8Array): Generator<GuestOp, void, unknown> {
+    if (this.cpu.mem.read(gpa, dst) !== NPT_OK) yield* this.#readSlow(gpa, dst);
+  }
+
+  /**
+   * The slow path of a write: a trapping store of the first (up to 8-byte) piece, which exits to
+   * KVM until the page is there (or raises #VC for MMIO), then the rest in one go if it is RAM now.
+   */
+  *#writeSlow(gpa: number, src: Uint8Array): Generator<GuestOp, void, unknown> {
+    let off = 0;
+    while (off < src.length) {
+      const n = pieceSize(src.length - off);
+      const q = this.#qword;
+      q.fill(0);
+      q.set(src.subarray(off, off + n));
+      yield* this.cpu.store(gpa + off, n, this.#qwordView.getBigUint64(0, true));
+      off += n;
+      if (off < src.length && this.cpu.mem.write(gpa + off, src.subarray(off)) === NPT_OK) return;
+    }
+  }
+
+  /** The slow path of a read: trapping loads piece by piece until the rest is RAM again. */
+  *#readSlow(gpa: number, dst: Uint8Array): Generator<GuestOp, void, unknown> {
+    let off = 0;
+    while (off < dst.length) {
+      const n = pieceSize(dst.length - off);
+      const value = yield* this.cpu.load(gpa + off, n);
+      this.#qwordView.setBigUint64(0, value, true);
+      dst.set(this.#qword.subarray(0, n), off);
+      off += n;
+      if (off < dst.length && this.cpu.mem.read(gpa + off, dst.subarray(off)) === NPT_OK) return;
+    }
+  }
+}
+
+function sizeMask(size: 1 | 2 | 4): bigint {
+  return size === 4 ? MASK32 : size === 2 ? 0xffffn : 0xffn;
+}
+
+function elementCount(bytes: number, size: 1 | 2 | 4): number {
+  if (bytes % size !== 0)
+    throw new RangeError(`${bytes} bytes is not a whole number of ${size}-byte elements`);
+  return bytes / size;
+}
+
+function pieceSize(remaining: number): AccessSize {
+  return remaining >= 8 ? 8 : remaining >= 4 ? 4 : remaining >= 2 ? 2 : 1;
+}
