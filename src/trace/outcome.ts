@@ -80,7 +80,7 @@ export function foldVmgexits(events: readonly TraceEvent[]): VmgexitRecord[] {
       }
       case 'kvm_vmgexit_msr_protocol_exit': {
         const o = open.get(e.vcpu);
-        if (!o || o.protocol !== 'msr') break;
+        if (o?.protocol !== 'msr') break;
         if (e.result > 0) close(o);
         else if (e.result < 0) close(o, { kind: 'error', errno: -e.result, reasons: [] });
         break;
