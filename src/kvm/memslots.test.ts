@@ -262,3 +262,188 @@ describe('memslots against a naive reference (fast-check)', () => {
     );
   });
 });
+
+// ---- MemslotSet.lookup (last-used cache + lazily built bucket index) against a linear scan ----
+
+/** The slot containing gfn by a linear scan over the set's own slots: what lookup must return. */
+function scan(set: MemslotSet, gfn: number): Memslot | undefined {
+  return set.slots().find((s) => gfn >= s.baseGfn && gfn < s.baseGfn + s.npages);
+}
+
+/** Gfns worth asking about: every slot's edges and their neighbours, plus the given extra ones. */
+function probesFor(set: MemslotSet, extra: readonly number[]): number[] {
+  const out = [0, 2 ** 40 - 1, 2 ** 52, -1, ...extra];
+  for (const s of set.slots())
+    out.push(s.baseGfn - 1, s.baseGfn, s.baseGfn + s.npages - 1, s.baseGfn + s.npages);
+  return out;
+}
+
+/**
+ * A layout: runs of slots separated by gaps, where a gap is usually small (evenly spread slots)
+ * but sometimes huge (slots bunched into clusters far apart, so most buckets are empty and a few
+ * hold many slots).
+ */
+const gapArb = fc.oneof(
+  { weight: 8, arbitrary: fc.nat(4) },
+  { weight: 1, arbitrary: fc.integer({ min: 1000, max: 2 ** 20 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 2 ** 30, max: 2 ** 38 }) },
+);
+const layoutArb = fc.array(fc.tuple(gapArb, fc.integer({ min: 1, max: 40 })), {
+  minLength: 0,
+  maxLength: 300,
+});
+
+type SetOp =
+  | { kind: 'insert'; gfn: number; npages: number }
+  | { kind: 'remove'; pick: number }
+  | { kind: 'move'; pick: number; gfn: number }
+  | { kind: 'lookups'; gfns: number[] };
+
+const gfnArb = fc.oneof(fc.nat(20000), fc.integer({ min: 0, max: 2 ** 40 - 1 }));
+const setOpArb: fc.Arbitrary<SetOp> = fc.oneof(
+  fc.record({ kind: fc.constant('insert' as const), gfn: gfnArb, npages: fc.integer({ min: 1, max: 64 }) }),
+  fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
+  fc.record({ kind: fc.constant('move' as const), pick: fc.nat(), gfn: gfnArb }),
+  fc.record({ kind: fc.constant('lookups' as const), gfns: fc.array(gfnArb, { maxLength: 80 }) }),
+);
+
+describe('MemslotSet.lookup against a linear scan (fast-check)', () => {
+  it('agrees on random layouts, evenly spread or clustered, through random insert/remove/move', () => {
+    fc.assert(
+      fc.property(
+        layoutArb,
+        fc.infiniteStream(fc.nat()),
+        fc.array(setOpArb, { maxLength: 30 }),
+        (layout, order, ops) => {
+          const set = new MemslotSet();
+          // Build the layout, inserting in a random order.
+          const all: Memslot[] = [];
+          let at = 0;
+          for (const [gap, npages] of layout) {
+            at += gap;
+            all.push(slot(all.length, at, npages));
+            at += npages;
+          }
+          const pending = [...all];
+          const it = order[Symbol.iterator]();
+          while (pending.length > 0) {
+            const k = it.next().value! % pending.length;
+            set.insert(pending.splice(k, 1)[0]!);
+          }
+          let nextId = all.length;
+          const check = (gfns: readonly number[], what: string): void => {
+            for (const g of gfns) assert.equal(set.lookup(g), scan(set, g), `${what}: gfn ${g}`);
+          };
+          check(probesFor(set, []), 'initial layout');
+          /** The changed range's edges, asked right after the change (while the index is stale). */
+          const edges = (base: number, npages: number): number[] => [
+            base - 1,
+            base,
+            base + npages - 1,
+            base + npages,
+          ];
+          for (const op of ops) {
+            const slots = set.slots();
+            if (op.kind === 'insert') {
+              if (set.overlaps(op.gfn, op.npages)) continue;
+              set.insert(slot(nextId++, op.gfn, op.npages));
+              check(edges(op.gfn, op.npages), 'after insert');
+            } else if (op.kind === 'remove') {
+              const s = slots[op.pick % Math.max(1, slots.length)];
+              if (!s) continue;
+              set.remove(s);
+              check(edges(s.baseGfn, s.npages), 'after remove');
+            } else if (op.kind === 'move') {
+              const s = slots[op.pick % Math.max(1, slots.length)];
+              if (!s || set.overlaps(op.gfn, s.npages, s.id)) continue;
+              const old = s.baseGfn;
+              set.move(s, op.gfn);
+              check([...edges(op.gfn, s.npages), ...edges(old, s.npages)], 'after move');
+            } else {
+              check(op.gfns, 'random lookups');
+            }
+          }
+          check(probesFor(set, []), 'final layout');
+          assert.deepEqual(
+            set.slots().map((s) => s.baseGfn),
+            set
+              .slots()
+              .map((s) => s.baseGfn)
+              .sort((a, b) => a - b),
+            'slots() stays in gfn order',
+          );
+        },
+      ),
+      { seed: 0x10c4a7e, numRuns: 200 },
+    );
+  });
+
+  it('builds its index lazily: not per insert, on lookup after a change, and correct while stale', () => {
+    const set = new MemslotSet();
+    const n = 2000;
+    for (let i = 0; i < n; i++) set.insert(slot(i, 100 + i * 10, 5)); // [100 + 10i, 105 + 10i)
+    assert.equal(set.indexBuilds, 0, 'inserting builds nothing');
+    // Until lookups since the last change amount to about a rebuild's cost (n / 64 searches), they
+    // run a plain binary search; the next one builds the index.
+    for (let k = 0; k < n / 64 - 1; k++) assert.equal(set.lookup(100 + k * 10 + 4)?.id, k);
+    assert.equal(set.indexBuilds, 0, 'the first few lookups search');
+    assert.equal(set.lookup(100 + 1234 * 10 + 4)?.id, 1234);
+    assert.equal(set.indexBuilds, 1, 'then a lookup builds the index');
+    for (let g = 0; g < 100 + n * 10 + 20; g++) {
+      const i = Math.floor((g - 100) / 10);
+      const want = g >= 100 && (g - 100) % 10 < 5 && i < n ? i : undefined;
+      assert.equal(set.lookup(g)?.id, want, `gfn ${g}`);
+    }
+    assert.equal(set.indexBuilds, 1, 'lookups without changes reuse the index');
+
+    // Changes interleaved with lookups: each answer reflects the change right away (the stale index
+    // is not used), and the index is not rebuilt per change while the set is this big.
+    for (let k = 0; k < 100; k++) {
+      const s = set.get(k)!;
+      set.move(s, 100 + n * 10 + 1000 + k * 7);
+      assert.equal(set.lookup(100 + k * 10), undefined, `old place of slot ${k}`);
+      assert.equal(set.lookup(s.baseGfn + 6), undefined, `past slot ${k}'s end`);
+      assert.equal(set.lookup(s.baseGfn + 4), s, `new place of slot ${k}`);
+      const extra = slot(n + k, 100 + k * 10 + 2, 3);
+      set.insert(extra);
+      assert.equal(set.lookup(100 + k * 10 + 3), extra);
+      assert.equal(set.lookup(100 + k * 10 + 1), undefined);
+    }
+    assert.equal(set.indexBuilds, 1, 'a few lookups per change run a plain search instead');
+    // Enough lookups after the last change pay for a rebuild; results are the same either side of it.
+    const gfns = Array.from({ length: 400 }, (_, j) => 95 + j * 53);
+    const before = gfns.map((g) => set.lookup(g)?.id);
+    assert.equal(set.indexBuilds, 2, 'rebuilt once lookups outweigh the rebuild');
+    assert.deepEqual(
+      gfns.map((g) => set.lookup(g)?.id),
+      before,
+    );
+    assert.deepEqual(
+      before,
+      gfns.map((g) => scan(set, g)?.id),
+    );
+    set.remove(set.get(n + 5)!);
+    assert.equal(set.lookup(100 + 5 * 10 + 3), undefined, 'a removed slot is gone at once');
+
+    // Small sets rebuild on the first lookup after every change.
+    const small = new MemslotSet();
+    small.insert(slot(0, 10, 2));
+    assert.equal(small.lookup(11)?.id, 0);
+    small.insert(slot(1, 12, 2));
+    assert.equal(small.lookup(12)?.id, 1);
+    assert.equal(small.indexBuilds, 2);
+    small.remove(small.get(0)!);
+    small.remove(small.get(1)!);
+    assert.equal(small.lookup(12), undefined, 'empty again');
+  });
+
+  it('finds slots bunched in a huge span (index buckets bounded, search falls back within one)', () => {
+    const set = new MemslotSet();
+    for (let i = 0; i < 3000; i++) set.insert(slot(i, 1000 + i * 2, 1)); // one cluster of 3000
+    set.insert(slot(3000, 2 ** 39, 8)); // and one slot far away
+    set.insert(slot(3001, 0, 1));
+    for (const g of probesFor(set, [2 ** 39 - 1, 2 ** 39 + 8, 2 ** 38])) {
+      assert.equal(set.lookup(g), scan(set, g), `gfn ${g}`);
+    }
+  });
+});

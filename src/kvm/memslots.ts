@@ -1,7 +1,8 @@
 /**
  * Memslots: the guest-physical → host-virtual map KVM keeps per address space (struct kvm_memslots).
- * Lookup by gfn is a binary search over slots sorted by base gfn, behind a last-used-slot cache, as
- * KVM's __gfn_to_memslot / search_memslots do; slots never overlap within one address space.
+ * Lookup by gfn sits behind a last-used-slot cache, as KVM's __gfn_to_memslot does; behind it, instead
+ * of search_memslots' tree walk, a bucket index over the slots sorted by base gfn narrows the search
+ * to a slot or two. Slots never overlap within one address space.
  */
 import type { HostAllocation } from '../host/allocator.js';
 
@@ -21,14 +22,46 @@ export interface Memslot {
 /** The memslots of one address space. */
 export class MemslotSet {
   readonly #byId = new Map<number, Memslot>();
-  /** Slots sorted by baseGfn, with their bases and ends in typed arrays for a tight binary search. */
+  /** Slots sorted by baseGfn. */
   #sorted: Memslot[] = [];
-  #bases = new Float64Array(16);
-  #ends = new Float64Array(16);
+  /**
+   * Their ranges, interleaved for a tight search: #ranges[2i] is #sorted[i]'s base gfn and
+   * #ranges[2i + 1] its end, so a slot's end and the next slot's base share a cache line.
+   */
+  #ranges = new Float64Array(32);
+  /**
+   * Last-used-slot cache (kvm_memslots.last_used_slot), its range kept as numbers so that a hit
+   * needs no read of the slot object. An empty range [0, 0) when nothing is cached.
+   */
   #lastUsed: Memslot | undefined;
+  #lastBase = 0;
+  #lastEnd = 0;
+  /**
+   * Bucket index over the sorted bases: bucket b covers gfns [#indexBase + b * 2^k, ... + 2^k) and
+   * #index[b] is the index of the last slot whose base is <= the bucket's first gfn, so the slot
+   * of a gfn in bucket b lies in [#index[b], #index[b + 1]]: evenly spread slots need 0 or 1
+   * search steps, clustered ones fall back to a binary search over their bucket's share. Built
+   * lazily by lookup (see #stale), never per insert: creating 32764 slots stays cheap.
+   */
+  #index = new Int32Array(0);
+  #indexBase = 0;
+  /** 2^-k, exact, so (gfn - #indexBase) * #bucketScale floors to the bucket without a division. */
+  #bucketScale = 0;
+  /** Buckets times their width: gfns at or past #indexBase + #indexLimit are past the last base. */
+  #indexLimit = 0;
+  /** The slots changed since the index was built. */
+  #stale = true;
+  /** Lookups served by plain binary search since the last change, towards paying for a rebuild. */
+  #staleLookups = 0;
+  #indexBuilds = 0;
 
   get size(): number {
     return this.#sorted.length;
+  }
+
+  /** How many times the lookup index has been (re)built: a diagnostic for tests. */
+  get indexBuilds(): number {
+    return this.#indexBuilds;
   }
 
   /** The slot with this id, if any. */
@@ -43,12 +76,15 @@ export class MemslotSet {
 
   /** The slot containing `gfn` (KVM's gfn_to_memslot). */
   lookup(gfn: number): Memslot | undefined {
-    const last = this.#lastUsed;
-    if (last !== undefined && gfn >= last.baseGfn && gfn < last.baseGfn + last.npages) return last;
-    const i = this.#floor(gfn);
-    if (i < 0 || gfn >= this.#ends[i]!) return undefined;
+    if (gfn >= this.#lastBase && gfn < this.#lastEnd) return this.#lastUsed;
+    const i = this.#stale ? this.#staleFloor(gfn) : this.#indexedFloor(gfn);
+    if (i < 0) return undefined;
+    const end = this.#ranges[2 * i + 1]!;
+    if (gfn >= end) return undefined;
     const slot = this.#sorted[i]!;
     this.#lastUsed = slot;
+    this.#lastBase = this.#ranges[2 * i]!;
+    this.#lastEnd = end;
     return slot;
   }
 
@@ -58,7 +94,7 @@ export class MemslotSet {
     // the range's end can reach into it; skip the slot being moved.
     let i = this.#floor(baseGfn + npages - 1);
     while (i >= 0) {
-      if (this.#ends[i]! <= baseGfn) return false;
+      if (this.#ranges[2 * i + 1]! <= baseGfn) return false;
       if (this.#sorted[i]!.id !== exceptId) return true;
       i--;
     }
@@ -69,13 +105,14 @@ export class MemslotSet {
   insert(slot: Memslot): void {
     this.#byId.set(slot.id, slot);
     const n = this.#sorted.length;
-    if (n === this.#bases.length) this.#grow();
+    if (2 * n === this.#ranges.length) this.#grow();
     const at = this.#floor(slot.baseGfn) + 1;
     this.#sorted.splice(at, 0, slot);
-    this.#bases.copyWithin(at + 1, at, n);
-    this.#ends.copyWithin(at + 1, at, n);
-    this.#bases[at] = slot.baseGfn;
-    this.#ends[at] = slot.baseGfn + slot.npages;
+    const ranges = this.#ranges;
+    ranges.copyWithin(2 * at + 2, 2 * at, 2 * n);
+    ranges[2 * at] = slot.baseGfn;
+    ranges[2 * at + 1] = slot.baseGfn + slot.npages;
+    this.#changed();
   }
 
   /** Remove a slot. */
@@ -85,9 +122,13 @@ export class MemslotSet {
     if (at < 0) return;
     const n = this.#sorted.length;
     this.#sorted.splice(at, 1);
-    this.#bases.copyWithin(at, at + 1, n);
-    this.#ends.copyWithin(at, at + 1, n);
-    if (this.#lastUsed === slot) this.#lastUsed = undefined;
+    this.#ranges.copyWithin(2 * at, 2 * at + 2, 2 * n);
+    if (this.#lastUsed === slot) {
+      this.#lastUsed = undefined;
+      this.#lastBase = 0;
+      this.#lastEnd = 0;
+    }
+    this.#changed();
   }
 
   /** Move a slot to a new base gfn (KVM_MR_MOVE). */
@@ -97,25 +138,95 @@ export class MemslotSet {
     this.insert(slot);
   }
 
+  #changed(): void {
+    this.#stale = true;
+    this.#staleLookups = 0;
+  }
+
+  /**
+   * #floor while the index is stale. Below 64 slots the first lookup after a change rebuilds it;
+   * above, lookups run a plain binary search until there have been n / 64 of them since the last
+   * change (about the cost of a rebuild), then rebuild. So changes interleaved with a few lookups
+   * (setting up slots, dirty-log tests) cost O(log n) per lookup instead of an O(n) rebuild each.
+   */
+  #staleFloor(gfn: number): number {
+    if (this.#staleLookups >= this.#sorted.length >>> 6) {
+      this.#rebuild();
+      return this.#indexedFloor(gfn);
+    }
+    this.#staleLookups++;
+    return this.#floor(gfn);
+  }
+
+  /** #floor through the bucket index (which must be up to date). */
+  #indexedFloor(gfn: number): number {
+    const off = gfn - this.#indexBase;
+    if (!(off >= 0)) return -1; // below the first slot (or NaN)
+    if (off >= this.#indexLimit) return this.#sorted.length - 1;
+    const b = Math.floor(off * this.#bucketScale);
+    const index = this.#index;
+    let lo = index[b]!;
+    let hi = index[b + 1]!;
+    const ranges = this.#ranges;
+    // Slot lo's base is <= gfn; find the last i in [lo, hi] whose base is <= gfn.
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (ranges[2 * mid]! <= gfn) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Build the bucket index: about two buckets per slot, as few as the span of the bases allows. */
+  #rebuild(): void {
+    this.#stale = false;
+    this.#staleLookups = 0;
+    this.#indexBuilds++;
+    const n = this.#sorted.length;
+    const ranges = this.#ranges;
+    if (n === 0) {
+      // Nothing to find: every gfn is "below the first slot".
+      this.#indexBase = Number.POSITIVE_INFINITY;
+      this.#indexLimit = 0;
+      return;
+    }
+    const first = ranges[0]!;
+    // Bases lie in [first, first + span): pick the smallest power-of-two bucket width giving at most
+    // 2n buckets (bounded, whatever the span: clustered slots just share buckets).
+    const span = ranges[2 * n - 2]! - first + 1;
+    let width = 1;
+    while (span / width > 2 * n) width *= 2;
+    const buckets = Math.ceil(span / width);
+    if (this.#index.length < buckets + 1)
+      this.#index = new Int32Array(Math.max(buckets + 1, 2 * this.#index.length));
+    const index = this.#index;
+    let j = 0;
+    for (let b = 0; b <= buckets; b++) {
+      const start = first + b * width;
+      while (j + 1 < n && ranges[2 * j + 2]! <= start) j++;
+      index[b] = j;
+    }
+    this.#indexBase = first;
+    this.#bucketScale = 1 / width;
+    this.#indexLimit = buckets * width;
+  }
+
   /** Index of the last slot whose base is <= gfn, or -1. */
   #floor(gfn: number): number {
-    const bases = this.#bases;
+    const ranges = this.#ranges;
     let lo = 0;
     let hi = this.#sorted.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      if (bases[mid]! <= gfn) lo = mid + 1;
+      if (ranges[2 * mid]! <= gfn) lo = mid + 1;
       else hi = mid - 1;
     }
     return hi;
   }
 
   #grow(): void {
-    const bases = new Float64Array(this.#bases.length * 2);
-    const ends = new Float64Array(this.#ends.length * 2);
-    bases.set(this.#bases);
-    ends.set(this.#ends);
-    this.#bases = bases;
-    this.#ends = ends;
+    const ranges = new Float64Array(this.#ranges.length * 2);
+    ranges.set(this.#ranges);
+    this.#ranges = ranges;
   }
 }
