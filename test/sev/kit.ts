@@ -649,3 +649,9 @@ export function* rawStringIo(
     [GHCB_OFF_SW_SCRATCH, BigInt(scratch)],
   ]);
 }
+
+/** A guest that does nothing (for tests that only look at the VM before it runs). */
+export function* idleGuest(): Generator<GuestOp, undefined, unknown> {
+  yield* [] as GuestOp[];
+  return undefined;
+}
