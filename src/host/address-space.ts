@@ -223,6 +223,18 @@ export class HostAddressSpace {
   /** copy_from_user: copy dst.length bytes from hva. Returns undefined on success, else the fault (dst contents then unspecified). */
   read(hva: number, dst: Uint8Array): HostFault | undefined {
     const len = dst.length;
+    // Fast path: all of it inside the last VMA found, readable anonymous memory (guest RAM).
+    const c = this.#cache;
+    if (
+      c !== undefined &&
+      c.kind === 'anonymous' &&
+      c.prot !== PROT_NONE &&
+      hva >= c.start &&
+      hva + len <= c.end
+    ) {
+      readChunks(this.#chunks, hva, dst, 0, len);
+      return undefined;
+    }
     let pos = hva;
     let off = 0;
     while (off < len) {
@@ -256,6 +268,18 @@ export class HostAddressSpace {
   /** copy_to_user: copy src to hva. Bytes before the first failing page are stored, as with the real thing. */
   write(hva: number, src: Uint8Array): HostFault | undefined {
     const len = src.length;
+    // Fast path: all of it inside the last VMA found, writable anonymous memory (guest RAM).
+    const c = this.#cache;
+    if (
+      c !== undefined &&
+      c.kind === 'anonymous' &&
+      (c.prot & PROT_WRITE) !== 0 &&
+      hva >= c.start &&
+      hva + len <= c.end
+    ) {
+      writeChunks(this.#chunks, hva, src, 0, len);
+      return undefined;
+    }
     let pos = hva;
     let off = 0;
     while (off < len) {

@@ -59,7 +59,8 @@ export function kvmReadGuest(
     const slotEnd = (slot.baseGfn + slot.npages) * PAGE_SIZE;
     const n = Math.min(len - done, slotEnd - cur);
     const hva = slot.userspaceAddr + (cur - slot.baseGfn * PAGE_SIZE);
-    const f = host.read(hva, dst.subarray(done, done + n));
+    // Whole buffer in one slot (the common case): no subarray view.
+    const f = host.read(hva, n === len ? dst : dst.subarray(done, done + n));
     if (f) return fault(cur + (f.hva - hva), f.kind, slot, f.hva);
     done += n;
   }
@@ -87,7 +88,7 @@ export function kvmWriteGuest(
     const slotEnd = (slot.baseGfn + slot.npages) * PAGE_SIZE;
     const n = Math.min(len - done, slotEnd - cur);
     const hva = slot.userspaceAddr + (cur - slot.baseGfn * PAGE_SIZE);
-    const f = host.write(hva, src.subarray(done, done + n));
+    const f = host.write(hva, n === len ? src : src.subarray(done, done + n));
     const written = f ? f.hva - hva : n;
     if (slot.dirtyBitmap && written > 0) {
       const last = Math.floor((cur + written - 1) / PAGE_SIZE);
