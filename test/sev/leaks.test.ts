@@ -1,0 +1,86 @@
+/**
+ * Nothing KVM allocates for a guest outlives its use (docs/ARCHITECTURE.md: "nothing leaks when it
+ * does"). Every test in test/sev already ends with finish() (vm.destroy() + allocator empty); these
+ * tests look at the moments in between: a bounce buffer held while the vCPU is out in userspace and
+ * the vCPU destroyed then, the failure paths, and many VMGEXITs in a row.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  drive,
+  finish,
+  hostRead,
+  leakGuard,
+  type Machine,
+  MMIO_GPA,
+  NO_SLOT_GPA,
+  PORT,
+  PROFILES,
+  RAM_HVA,
+  rawMmio,
+  SCRATCH_GPA,
+  sevMachine,
+} from './kit.js';
+
+leakGuard();
+
+for (const profile of PROFILES) {
+  describe(`[${profile}] leaks`, () => {
+    it('vCPU destroyed while an MMIO read holds a bounce buffer: freed, never written back', () => {
+      const m = sevMachine({
+        profile,
+        host: (kvm) => kvm.host.write(RAM_HVA + SCRATCH_GPA, new Uint8Array(16).fill(0xcc)),
+        guest: (c) => c.mmioRead(MMIO_GPA, 16, { gpa: SCRATCH_GPA }),
+      });
+      const exit = m.vcpu.run();
+      assert.equal(exit.kind, 'MmioRead');
+      exit.data.fill(0x11);
+      assert.equal(m.allocator.inUse(), 16, 'the bounce buffer is held while out in userspace');
+      m.vcpu.destroy();
+      assert.equal(m.allocator.inUse(), 0);
+      assert.equal(m.allocator.liveCount(), 0);
+      assert.deepEqual([...hostRead(m as Machine<unknown>, SCRATCH_GPA, 16)], Array(16).fill(0xcc));
+      assert.throws(
+        () => m.vcpu.run(),
+        (e: unknown) => (e as { code?: string }).code === 'EIO',
+      );
+      finish(m as Machine<unknown>);
+    });
+
+    it('VM destroyed while a string INS holds a bounce buffer (between two chunks): freed', () => {
+      const m = sevMachine({ profile, guest: (c) => c.ioInString(PORT, 1, 5000, { gpa: SCRATCH_GPA }) });
+      assert.equal(m.vcpu.run().kind, 'IoIn');
+      assert.equal(m.vcpu.run().kind, 'IoIn');
+      assert.equal(m.allocator.inUse(), 5000);
+      finish(m as Machine<unknown>); // vm.destroy() + allocator empty
+    });
+
+    it('ENOMEM / EFAULT paths hold nothing once KVM_RUN has returned', () => {
+      for (const [setup, scratch] of [
+        [{ budget: 8 }, SCRATCH_GPA],
+        [{}, NO_SLOT_GPA],
+      ] as const) {
+        const m = sevMachine({ profile, ...setup, guest: (c) => rawMmio(c, 'read', MMIO_GPA, 16, scratch) });
+        const r = drive(m, { maxRuns: 1 });
+        assert.equal(r.runs.length, 1);
+        assert.equal(m.allocator.liveCount(), 0);
+        finish(m as Machine<unknown>);
+      }
+    });
+
+    it('200 MMIO reads through bounce buffers: one buffer at a time, none left', () => {
+      const m = sevMachine({
+        profile,
+        guest: function* (c) {
+          for (let i = 0; i < 200; i++) yield* c.mmioRead(MMIO_GPA, 8, { gpa: SCRATCH_GPA + 8 * (i % 16) });
+        },
+      });
+      const r = drive(m, { maxRuns: 1000 });
+      assert.equal(r.guestReturned, true);
+      assert.equal(m.allocator.stats.allocs, 200);
+      assert.equal(m.allocator.peak(), 8);
+      assert.equal(m.allocator.inUse(), 0);
+      finish(m as Machine<unknown>);
+    });
+  });
+}
