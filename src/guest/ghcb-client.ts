@@ -142,11 +142,13 @@ const READ_HI = BITMAP_END;
 const FIELD_OFFSETS: ReadonlyMap<string, number> = new Map(
   GHCB_FIELDS.filter((f) => f.validBit !== undefined).map((f) => [f.name, f.offset]),
 );
-const B_CPUID = BigInt(SVM_EXIT_CPUID);
-const B_IOIO = BigInt(SVM_EXIT_IOIO);
-const B_MSR = BigInt(SVM_EXIT_MSR);
-const B_MMIO_READ = BigInt(SVM_VMGEXIT_MMIO_READ);
-const B_MMIO_WRITE = BigInt(SVM_VMGEXIT_MMIO_WRITE);
+/** 32-bit word indices of sw_exit_code and of the valid bitmap in the page. */
+const W_EXIT = GHCB_OFF_SW_EXIT_CODE >> 2;
+const W_BITMAP = GHCB_OFF_VALID_BITMAP >> 2;
+/** Operand masks by I/O size. */
+const SIZE_MASK: readonly number[] = [0, 0xff, 0xffff, 0, 0xffff_ffff];
+/** The common answer (sw_exit_info_1 = sw_exit_info_2 = 0), shared: results are immutable. */
+const RESULT_OK_0: GhcbResult = Object.freeze({ kind: 'ok', info1: 0n, info2: 0n });
 
 function checkSaveAreaOffset(offset: number): void {
   if (offset === GHCB_OFF_CPL) return;
@@ -158,9 +160,9 @@ function checkSaveAreaOffset(offset: number): void {
 /**
  * The guest's GHCB client for one vCPU: the GHCB at `ghcbGpa` (a shared, unencrypted page), the
  * vCPU's GHCB MSR, and a shadow of the page. Every request method is a generator to run inside a
- * guest program with `yield*`. One request at a time: a request issued while another is in flight
- * (a #VC raised by the client's own memory access) throws, as a nested #VC would need Linux's
- * backup GHCB, which is not modelled.
+ * guest program with `yield*`. One request at a time: re-entering the client from a #VC raised
+ * by its own trapping memory access throws, as a nested #VC would need Linux's backup GHCB, which
+ * is not modelled.
  */
 export class GhcbClient {
   /** Guest physical address of the GHCB page (page aligned). */
@@ -170,6 +172,7 @@ export class GhcbClient {
   readonly #gpaBig: bigint;
   readonly #shadow = new Uint8Array(GHCB_SIZE);
   readonly #view = new DataView(this.#shadow.buffer);
+  readonly #words = new Uint32Array(this.#shadow.buffer);
   /** Lowest shadow offset changed since the last write to the page; GHCB_SIZE when clean. */
   #lo = 0;
   #version: number;
@@ -178,6 +181,12 @@ export class GhcbClient {
   /** The write range of the page, cached per start offset (subarray views are not free). */
   readonly #tails: (Uint8Array | undefined)[] = [];
   readonly #readView = this.#shadow.subarray(READ_LO, READ_HI);
+  /** What the current request reads back: [#rlo, #rhi) of the GHCB, #extLen bytes at #saGpa. */
+  #rlo = READ_LO;
+  #rhi = READ_HI;
+  #extLen = 0;
+  /** Start of the range the last #send wrote. */
+  #sendLo = 0;
   /** Where the scratch data of the current request is: a buffer and an offset into it. */
   #dataBuf: Uint8Array = this.#shadow;
   #dataOff = 0;
@@ -201,7 +210,10 @@ export class GhcbClient {
     this.#version = opts.version ?? 1;
   }
 
-  /** True while a request is in flight (between building it and reading the answer back). */
+  /**
+   * True while the client is in a trapping access to guest memory (its fallback when the GHCB or
+   * an outside scratch area is not RAM right now). A #VC raised there must not re-enter the client.
+   */
   get busy(): boolean {
     return this.#busy;
   }
@@ -302,13 +314,19 @@ export class GhcbClient {
    * the shadow before building a request. Every request helper starts with it.
    */
   invalidate(): void {
-    if (this.#busy) throw new Error('GHCB in use: a request was started while another is in flight');
-    const v = this.#view;
-    v.setBigUint64(GHCB_OFF_SW_EXIT_CODE, 0n, true);
-    v.setBigUint64(GHCB_OFF_SW_EXIT_INFO_1, 0n, true);
-    v.setBigUint64(GHCB_OFF_SW_EXIT_INFO_2, 0n, true);
-    v.setBigUint64(GHCB_OFF_VALID_BITMAP, 0n, true);
-    v.setBigUint64(GHCB_OFF_VALID_BITMAP + 8, 0n, true);
+    if (this.#busy) throw new Error('GHCB client re-entered during a trapping access (nested #VC)');
+    // Zeroes are the same in either byte order: plain 32-bit stores.
+    const z = this.#words;
+    z[W_EXIT] = 0;
+    z[W_EXIT + 1] = 0;
+    z[W_EXIT + 2] = 0;
+    z[W_EXIT + 3] = 0;
+    z[W_EXIT + 4] = 0;
+    z[W_EXIT + 5] = 0;
+    z[W_BITMAP] = 0;
+    z[W_BITMAP + 1] = 0;
+    z[W_BITMAP + 2] = 0;
+    z[W_BITMAP + 3] = 0;
     if (this.#lo > GHCB_OFF_SW_EXIT_CODE) this.#lo = GHCB_OFF_SW_EXIT_CODE;
   }
 
@@ -402,7 +420,13 @@ export class GhcbClient {
         }
       }
     }
-    return yield* this.#call(BigInt(exitCode), info1, info2);
+    if (typeof exitCode === 'number' && exitCode >= 0) this.#setN(GHCB_OFF_SW_EXIT_CODE, exitCode);
+    else this.#set(GHCB_OFF_SW_EXIT_CODE, BigInt(exitCode));
+    this.#set(GHCB_OFF_SW_EXIT_INFO_1, info1);
+    this.#set(GHCB_OFF_SW_EXIT_INFO_2, info2);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   /**
@@ -411,7 +435,9 @@ export class GhcbClient {
    * setValidBit. Returns the answer, read back like `vmgexit`.
    */
   *vmgexitRaw(): Generator<GuestOp, GhcbResult, unknown> {
-    return yield* this.#exchange(READ_LO, READ_HI);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   // ---------------------------------------------------------------- NAE events
@@ -421,11 +447,21 @@ export class GhcbClient {
    * sends it only there). Returns EAX..EDX from the GHCB registers.
    */
   *cpuid(fn: number, index = 0, xcr0 = 1n): Generator<GuestOp, GhcbCpuidReply, unknown> {
+    this.#buildCpuid(fn, index, xcr0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#cpuidReply(this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI)));
+  }
+
+  #buildCpuid(fn: number, index: number, xcr0: bigint): void {
     this.invalidate();
-    this.#set(GHCB_OFF_RAX, BigInt(fn >>> 0));
-    this.#set(GHCB_OFF_RCX, BigInt(index >>> 0));
+    this.#setN(GHCB_OFF_RAX, fn >>> 0);
+    this.#setN(GHCB_OFF_RCX, index >>> 0);
     if (fn >>> 0 === 0xd) this.#set(GHCB_OFF_XCR0, xcr0);
-    const result = yield* this.#call(B_CPUID, 0n, 0n);
+    this.#setExitN(SVM_EXIT_CPUID, 0, 0);
+  }
+
+  #cpuidReply(result: GhcbResult): GhcbCpuidReply {
     return {
       result,
       eax: this.#u32(GHCB_OFF_RAX),
@@ -444,18 +480,24 @@ export class GhcbClient {
   *ioOut(port: number, size: 1 | 2 | 4, value: number): Generator<GuestOp, GhcbResult, unknown> {
     const info1 = encodeIoioInfo({ port, size, in: false });
     this.invalidate();
-    this.#set(GHCB_OFF_RAX, BigInt(value >>> 0) & sizeMask(size));
-    return yield* this.#call(B_IOIO, BigInt(info1), 0n);
+    this.#setN(GHCB_OFF_RAX, (value & SIZE_MASK[size]!) >>> 0);
+    this.#setExitN(SVM_EXIT_IOIO, info1, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   /** IN (SVM_EXIT_IOIO): no RAX sent (KVM needs none); the value is RAX's low `size` bytes. */
   *ioIn(port: number, size: 1 | 2 | 4): Generator<GuestOp, GhcbValueReply<number>, unknown> {
     const info1 = encodeIoioInfo({ port, size, in: true });
     this.invalidate();
-    const result = yield* this.#call(B_IOIO, BigInt(info1), 0n);
+    this.#setExitN(SVM_EXIT_IOIO, info1, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    const result = this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
     return {
       result,
-      value: Number(this.#view.getBigUint64(GHCB_OFF_RAX, true) & sizeMask(size)),
+      value: (this.#view.getUint32(GHCB_OFF_RAX, true) & SIZE_MASK[size]!) >>> 0,
       regsValid: this.#isValid(GHCB_OFF_RAX),
     };
   }
@@ -473,8 +515,9 @@ export class GhcbClient {
     const count = elementCount(data.length, size);
     const info1 = encodeIoioInfo({ port, size, in: false, string: true, rep: count !== 1 });
     this.invalidate();
-    yield* this.#scratchOut(scratch, data);
-    return yield* this.#callScratch(B_IOIO, BigInt(info1), BigInt(count), false, data.length);
+    if (!this.#scratchOut(scratch, data)) yield* this.#writeSlow(this.#saGpa, data);
+    this.#scratchRequest(SVM_EXIT_IOIO, info1, count, false, data.length);
+    return yield* this.#scratchExchange();
   }
 
   /**
@@ -492,7 +535,8 @@ export class GhcbClient {
     const len = count * size;
     this.invalidate();
     this.#scratchIn(scratch, len);
-    const result = yield* this.#callScratch(B_IOIO, BigInt(info1), BigInt(count), true, len);
+    this.#scratchRequest(SVM_EXIT_IOIO, info1, count, true, len);
+    const result = yield* this.#scratchExchange();
     return { result, data: this.#dataBuf.slice(this.#dataOff, this.#dataOff + len) };
   }
 
@@ -505,7 +549,7 @@ export class GhcbClient {
     len: number,
     scratch: Scratch = SCRATCH_IN_GHCB,
   ): Generator<GuestOp, GhcbDataReply, unknown> {
-    const result = yield* this.#mmioRead(gpa, len, scratch);
+    const result = yield* this.mmioReadInPlace(gpa, len, scratch);
     return { result, data: this.#dataBuf.slice(this.#dataOff, this.#dataOff + len) };
   }
 
@@ -516,45 +560,63 @@ export class GhcbClient {
     scratch: Scratch = SCRATCH_IN_GHCB,
   ): Generator<GuestOp, GhcbResult, unknown> {
     this.invalidate();
-    yield* this.#scratchOut(scratch, data);
-    return yield* this.#callScratch(B_MMIO_WRITE, BigInt(gpa), BigInt(data.length), false, data.length);
+    if (!this.#scratchOut(scratch, data)) yield* this.#writeSlow(this.#saGpa, data);
+    this.#scratchRequest(SVM_VMGEXIT_MMIO_WRITE, gpa, data.length, false, data.length);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   /** RDMSR (SVM_EXIT_MSR, exit_info_1 = 0): RCX = index; the value is EDX:EAX. */
   *rdmsr(index: number): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
     this.invalidate();
-    this.#set(GHCB_OFF_RCX, BigInt(index >>> 0));
-    const result = yield* this.#call(B_MSR, 0n, 0n);
+    this.#setN(GHCB_OFF_RCX, index >>> 0);
+    this.#setExitN(SVM_EXIT_MSR, 0, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    const result = this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
     return this.#edxEax(result);
   }
 
   /** WRMSR (SVM_EXIT_MSR, exit_info_1 = 1): RCX = index, RAX = low and RDX = high 32 bits of value. */
   *wrmsr(index: number, value: bigint): Generator<GuestOp, GhcbResult, unknown> {
     this.invalidate();
-    this.#set(GHCB_OFF_RCX, BigInt(index >>> 0));
+    this.#setN(GHCB_OFF_RCX, index >>> 0);
     this.#set(GHCB_OFF_RAX, value & MASK32);
     this.#set(GHCB_OFF_RDX, (value >> 32n) & MASK32);
-    return yield* this.#call(B_MSR, 1n, 0n);
+    this.#setExitN(SVM_EXIT_MSR, 1, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   /** RDTSC (SVM_EXIT_RDTSC, no inputs): the value is EDX:EAX. */
   *rdtsc(): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
     this.invalidate();
-    return this.#edxEax(yield* this.#call(BigInt(SVM_EXIT_RDTSC), 0n, 0n));
+    this.#setExitN(SVM_EXIT_RDTSC, 0, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#edxEax(this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI)));
   }
 
   /** RDTSCP (SVM_EXIT_RDTSCP, no inputs): EDX:EAX and TSC_AUX in ECX. */
   *rdtscp(): Generator<GuestOp, GhcbRdtscpReply, unknown> {
     this.invalidate();
-    const r = this.#edxEax(yield* this.#call(BigInt(SVM_EXIT_RDTSCP), 0n, 0n));
+    this.#setExitN(SVM_EXIT_RDTSCP, 0, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    const r = this.#edxEax(this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI)));
     return { ...r, aux: this.#u32(GHCB_OFF_RCX), regsValid: r.regsValid && this.#isValid(GHCB_OFF_RCX) };
   }
 
   /** RDPMC (SVM_EXIT_RDPMC): RCX = counter; the value is EDX:EAX. */
   *rdpmc(counter: number): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
     this.invalidate();
-    this.#set(GHCB_OFF_RCX, BigInt(counter >>> 0));
-    return this.#edxEax(yield* this.#call(BigInt(SVM_EXIT_RDPMC), 0n, 0n));
+    this.#setN(GHCB_OFF_RCX, counter >>> 0);
+    this.#setExitN(SVM_EXIT_RDPMC, 0, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#edxEax(this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI)));
   }
 
   /**
@@ -568,12 +630,15 @@ export class GhcbClient {
   ): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
     this.invalidate();
     this.#set(GHCB_OFF_RAX, nr);
-    this.#set(GHCB_OFF_CPL, BigInt(cpl));
+    this.#setN(GHCB_OFF_CPL, cpl & 0xff);
     this.#set(GHCB_OFF_RBX, args[0] ?? 0n);
     this.#set(GHCB_OFF_RCX, args[1] ?? 0n);
     this.#set(GHCB_OFF_RDX, args[2] ?? 0n);
     this.#set(GHCB_OFF_RSI, args[3] ?? 0n);
-    const result = yield* this.#call(BigInt(SVM_EXIT_VMMCALL), 0n, 0n);
+    this.#setExitN(SVM_EXIT_VMMCALL, 0, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    const result = this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
     return {
       result,
       value: this.#view.getBigUint64(GHCB_OFF_RAX, true),
@@ -583,12 +648,20 @@ export class GhcbClient {
 
   /** INVD (SVM_EXIT_INVD, no inputs). */
   *invd(): Generator<GuestOp, GhcbResult, unknown> {
-    return yield* this.vmgexit(SVM_EXIT_INVD, 0n, 0n);
+    this.invalidate();
+    this.#setExitN(SVM_EXIT_INVD, 0, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   /** WBINVD (SVM_EXIT_WBINVD, no inputs). */
   *wbinvd(): Generator<GuestOp, GhcbResult, unknown> {
-    return yield* this.vmgexit(SVM_EXIT_WBINVD, 0n, 0n);
+    this.invalidate();
+    this.#setExitN(SVM_EXIT_WBINVD, 0, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   /** MONITOR (SVM_EXIT_MONITOR): RAX (linear = physical address), RCX, RDX. */
@@ -597,7 +670,10 @@ export class GhcbClient {
     this.#set(GHCB_OFF_RAX, rax);
     this.#set(GHCB_OFF_RCX, rcx);
     this.#set(GHCB_OFF_RDX, rdx);
-    return yield* this.#call(BigInt(SVM_EXIT_MONITOR), 0n, 0n);
+    this.#setExitN(SVM_EXIT_MONITOR, 0, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   /** MWAIT (SVM_EXIT_MWAIT): RAX (hints), RCX (extensions). */
@@ -605,13 +681,19 @@ export class GhcbClient {
     this.invalidate();
     this.#set(GHCB_OFF_RAX, rax);
     this.#set(GHCB_OFF_RCX, rcx);
-    return yield* this.#call(BigInt(SVM_EXIT_MWAIT), 0n, 0n);
+    this.#setExitN(SVM_EXIT_MWAIT, 0, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   /** Read DR7 (SVM_EXIT_READ_DR7, no inputs): the value is RAX. */
   *readDr7(): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
     this.invalidate();
-    const result = yield* this.#call(BigInt(SVM_EXIT_READ_DR7), 0n, 0n);
+    this.#setExitN(SVM_EXIT_READ_DR7, 0, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    const result = this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
     return {
       result,
       value: this.#view.getBigUint64(GHCB_OFF_RAX, true),
@@ -623,12 +705,19 @@ export class GhcbClient {
   *writeDr7(value: bigint): Generator<GuestOp, GhcbResult, unknown> {
     this.invalidate();
     this.#set(GHCB_OFF_RAX, value);
-    return yield* this.#call(BigInt(SVM_EXIT_WRITE_DR7), 0n, 0n);
+    this.#setExitN(SVM_EXIT_WRITE_DR7, 0, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   /** NMI_COMPLETE (Linux's sev_es_nmi_complete). */
   *nmiComplete(): Generator<GuestOp, GhcbResult, unknown> {
-    return yield* this.vmgexit(SVM_VMGEXIT_NMI_COMPLETE, 0n, 0n);
+    this.invalidate();
+    this.#setExitN(SVM_VMGEXIT_NMI_COMPLETE, 0, 0);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   /**
@@ -685,7 +774,15 @@ export class GhcbClient {
     len: number,
     scratch: Scratch = SCRATCH_IN_GHCB,
   ): Generator<GuestOp, GhcbResult, unknown> {
-    return yield* this.#mmioRead(gpa, len, scratch);
+    if (!Number.isSafeInteger(len) || len < 0) throw new RangeError(`bad MMIO length ${len}`);
+    this.invalidate();
+    this.#scratchIn(scratch, len);
+    this.#scratchRequest(SVM_VMGEXIT_MMIO_READ, gpa, len, true, len);
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    const result = this.#receive(this.#rlo, this.#rhi) ?? (yield* this.#receiveSlow(this.#rlo, this.#rhi));
+    if (this.#extLen > 0) yield* this.#readGuest(this.#saGpa, this.#dataBuf.subarray(0, this.#extLen));
+    return result;
   }
 
   /** Where the last request's scratch data is: a buffer and an offset into it (valid until the next request). */
@@ -695,16 +792,23 @@ export class GhcbClient {
 
   // ---------------------------------------------------------------- internals
 
-  *#mmioRead(gpa: number, len: number, scratch: Scratch): Generator<GuestOp, GhcbResult, unknown> {
-    if (!Number.isSafeInteger(len) || len < 0) throw new RangeError(`bad MMIO length ${len}`);
-    this.invalidate();
-    this.#scratchIn(scratch, len);
-    return yield* this.#callScratch(B_MMIO_READ, BigInt(gpa), BigInt(len), true, len);
-  }
-
   #set(offset: number, value: bigint): void {
     if (offset === GHCB_OFF_CPL) this.#shadow[offset] = Number(value & 0xffn);
     else this.#view.setBigUint64(offset, value, true);
+    const idx = offset >> 3;
+    this.#shadow[GHCB_OFF_VALID_BITMAP + (idx >> 3)]! |= 1 << (idx & 7);
+    if (this.#lo > offset) this.#lo = offset;
+  }
+
+  /** #set for a number in [0, 2^53): no BigInt on the hot path. */
+  #setN(offset: number, value: number): void {
+    if (offset === GHCB_OFF_CPL) {
+      this.#shadow[offset] = value;
+    } else {
+      const v = this.#view;
+      v.setUint32(offset, value >>> 0, true);
+      v.setUint32(offset + 4, value > 0xffff_ffff ? Math.floor(value / 0x1_0000_0000) >>> 0 : 0, true);
+    }
     const idx = offset >> 3;
     this.#shadow[GHCB_OFF_VALID_BITMAP + (idx >> 3)]! |= 1 << (idx & 7);
     if (this.#lo > offset) this.#lo = offset;
@@ -740,25 +844,28 @@ export class GhcbClient {
     }
   }
 
-  /** Put outgoing scratch data in place (shadow or guest memory) and set sw_scratch. */
-  *#scratchOut(scratch: Scratch, data: Uint8Array): Generator<GuestOp, void, unknown> {
+  /**
+   * Put outgoing scratch data in place (the shadow, or guest memory at an outside GPA) and set
+   * sw_scratch. False when the outside area is not RAM right now: write it with #writeSlow.
+   */
+  #scratchOut(scratch: Scratch, data: Uint8Array): boolean {
     if ('gpa' in scratch) {
-      this.#set(GHCB_OFF_SW_SCRATCH, BigInt(scratch.gpa));
+      this.#setN(GHCB_OFF_SW_SCRATCH, scratch.gpa);
       this.#saGpa = scratch.gpa;
       this.#dataBuf = data;
       this.#dataOff = 0;
-      yield* this.#writeGuest(scratch.gpa, data);
-      return;
+      return this.cpu.mem.write(scratch.gpa, data) === NPT_OK;
     }
     const off = this.#ghcbScratchOffset(scratch, data.length);
     this.#shadow.set(data, off);
     if (this.#lo > off) this.#lo = off;
+    return true;
   }
 
   /** Prepare an incoming scratch area of `len` bytes and set sw_scratch. */
   #scratchIn(scratch: Scratch, len: number): void {
     if ('gpa' in scratch) {
-      this.#set(GHCB_OFF_SW_SCRATCH, BigInt(scratch.gpa));
+      this.#setN(GHCB_OFF_SW_SCRATCH, scratch.gpa);
       this.#saGpa = scratch.gpa;
       if (this.#tmp.length < len) this.#tmp = new Uint8Array(Math.max(len, this.#tmp.length * 2));
       this.#dataBuf = this.#tmp;
@@ -772,79 +879,111 @@ export class GhcbClient {
   #ghcbScratchOffset(scratch: { readonly offset?: number }, len: number): number {
     const off = GHCB_OFF_SHARED_BUFFER + (scratch.offset ?? 0);
     this.#checkPageRange(off, len);
-    this.#set(GHCB_OFF_SW_SCRATCH, this.#gpaBig + BigInt(off));
+    this.#setN(GHCB_OFF_SW_SCRATCH, this.ghcbGpa + off);
     this.#dataBuf = this.#shadow;
     this.#dataOff = off;
     return off;
   }
 
-  /** A request with a scratch area: read the scratch area back too when it is inside the GHCB. */
-  *#callScratch(
-    code: bigint,
-    info1: bigint,
-    info2: bigint,
-    incoming: boolean,
-    len: number,
-  ): Generator<GuestOp, GhcbResult, unknown> {
-    this.#setExit(code, info1, info2);
-    if (!incoming) return yield* this.#exchange(READ_LO, READ_HI);
-    if (this.#dataBuf !== this.#shadow) return yield* this.#exchange(READ_LO, READ_HI, this.#saGpa, len);
-    const off = this.#dataOff;
-    return yield* this.#exchange(Math.min(READ_LO, off), Math.max(READ_HI, off + len));
+  /**
+   * Set sw_exit_* for a request with a scratch area and decide what to read back after the exit:
+   * the GHCB from RAX through the end of the valid bitmap, stretched over the scratch area when
+   * incoming data lands in the shared buffer; incoming data outside the GHCB is read separately
+   * (#extLen bytes at #saGpa).
+   */
+  #scratchRequest(code: number, info1: number, info2: number, incoming: boolean, len: number): void {
+    this.#setExitN(code, info1, info2);
+    this.#rlo = READ_LO;
+    this.#rhi = READ_HI;
+    this.#extLen = 0;
+    if (!incoming) return;
+    if (this.#dataBuf !== this.#shadow) {
+      this.#extLen = len;
+    } else {
+      const off = this.#dataOff;
+      if (off < READ_LO) this.#rlo = off;
+      if (off + len > READ_HI) this.#rhi = off + len;
+    }
   }
 
-  *#call(code: bigint, info1: bigint, info2: bigint): Generator<GuestOp, GhcbResult, unknown> {
-    this.#setExit(code, info1, info2);
-    return yield* this.#exchange(READ_LO, READ_HI);
+  /** The request built by #scratchRequest: send, VMGEXIT, read back, and the outside scratch data. */
+  *#scratchExchange(): Generator<GuestOp, GhcbResult, unknown> {
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    const result = this.#receive(this.#rlo, this.#rhi) ?? (yield* this.#receiveSlow(this.#rlo, this.#rhi));
+    if (this.#extLen > 0) yield* this.#readGuest(this.#saGpa, this.#dataBuf.subarray(0, this.#extLen));
+    return result;
   }
 
-  #setExit(code: bigint, info1: bigint, info2: bigint): void {
-    this.#set(GHCB_OFF_SW_EXIT_CODE, code);
-    this.#set(GHCB_OFF_SW_EXIT_INFO_1, info1);
-    this.#set(GHCB_OFF_SW_EXIT_INFO_2, info2);
+  /** sw_exit_code/info1/info2 from numbers (all below 2^53), each marked valid. */
+  #setExitN(code: number, info1: number, info2: number): void {
+    this.#setN(GHCB_OFF_SW_EXIT_CODE, code);
+    this.#setN(GHCB_OFF_SW_EXIT_INFO_1, info1);
+    this.#setN(GHCB_OFF_SW_EXIT_INFO_2, info2);
   }
 
   /**
-   * Write the changed range of the shadow (always from sw_exit_code or lower up to the page end,
-   * so the valid bitmap, usage and version go too), put the GHCB GPA in the MSR, VMGEXIT, read
-   * [readLo, readHi) back into the shadow (and `extLen` bytes of an outside scratch area at
-   * `extGpa` into the data buffer), and classify sw_exit_info_1/2.
+   * Before VMGEXIT: protocol_version and ghcb_usage into the shadow, the changed range (from
+   * sw_exit_code or lower to the page end, so the valid bitmap, usage and version always go) to the
+   * page in one write, and the GHCB GPA into the GHCB MSR, as Linux does before every VMGEXIT.
+   * False when the page is not RAM right now: finish with #sendSlow.
    */
-  *#exchange(
-    readLo: number,
-    readHi: number,
-    extGpa = 0,
-    extLen = 0,
-  ): Generator<GuestOp, GhcbResult, unknown> {
-    if (this.#busy) throw new Error('GHCB in use: a request was started while another is in flight');
-    this.#busy = true;
-    try {
-      const v = this.#view;
-      v.setUint16(GHCB_OFF_PROTOCOL_VERSION, this.#version, true);
-      v.setUint32(GHCB_OFF_USAGE, this.#usage, true);
-      const lo = Math.min(this.#lo, GHCB_OFF_SW_EXIT_CODE) & ~7;
-      this.#lo = GHCB_SIZE;
-      let src = this.#tails[lo >> 3];
-      if (!src) {
-        src = this.#shadow.subarray(lo);
-        this.#tails[lo >> 3] = src;
-      }
-      const cpu = this.cpu;
-      if (cpu.mem.write(this.ghcbGpa + lo, src) !== NPT_OK) yield* this.#writeSlow(this.ghcbGpa + lo, src);
-      cpu.ghcbMsr = this.#gpaBig;
-      yield VMGEXIT_OP;
-      const dst =
-        readLo === READ_LO && readHi === READ_HI ? this.#readView : this.#shadow.subarray(readLo, readHi);
-      if (cpu.mem.read(this.ghcbGpa + readLo, dst) !== NPT_OK)
-        yield* this.#readSlow(this.ghcbGpa + readLo, dst);
-      if (extLen > 0) yield* this.#readGuest(extGpa, this.#dataBuf.subarray(0, extLen));
-      return verifyExceptionInfo(
-        v.getBigUint64(GHCB_OFF_SW_EXIT_INFO_1, true),
-        v.getBigUint64(GHCB_OFF_SW_EXIT_INFO_2, true),
-      );
-    } finally {
-      this.#busy = false;
+  #send(): boolean {
+    const v = this.#view;
+    v.setUint16(GHCB_OFF_PROTOCOL_VERSION, this.#version, true);
+    v.setUint32(GHCB_OFF_USAGE, this.#usage, true);
+    const lo = Math.min(this.#lo, GHCB_OFF_SW_EXIT_CODE) & ~7;
+    this.#lo = GHCB_SIZE;
+    this.#sendLo = lo;
+    let src = this.#tails[lo >> 3];
+    if (!src) {
+      src = this.#shadow.subarray(lo);
+      this.#tails[lo >> 3] = src;
     }
+    const cpu = this.cpu;
+    cpu.ghcbMsr = this.#gpaBig;
+    return cpu.mem.write(this.ghcbGpa + lo, src) === NPT_OK;
+  }
+
+  /** #send through trapping stores (the vCPU exits with NPF until KVM can map the page). */
+  *#sendSlow(): Generator<GuestOp, void, unknown> {
+    const lo = this.#sendLo;
+    yield* this.#writeSlow(this.ghcbGpa + lo, this.#tails[lo >> 3]!);
+    this.cpu.ghcbMsr = this.#gpaBig;
+  }
+
+  /**
+   * After VMGEXIT: read [readLo, readHi) of the page back into the shadow in one access and
+   * classify sw_exit_info_1/2. Undefined when the page is not RAM right now: use #receiveSlow.
+   */
+  #receive(readLo: number, readHi: number): GhcbResult | undefined {
+    const dst =
+      readLo === READ_LO && readHi === READ_HI ? this.#readView : this.#shadow.subarray(readLo, readHi);
+    if (this.cpu.mem.read(this.ghcbGpa + readLo, dst) !== NPT_OK) return undefined;
+    return this.#classify();
+  }
+
+  /** #receive through trapping loads. */
+  *#receiveSlow(readLo: number, readHi: number): Generator<GuestOp, GhcbResult, unknown> {
+    yield* this.#readSlow(this.ghcbGpa + readLo, this.#shadow.subarray(readLo, readHi));
+    return this.#classify();
+  }
+
+  #classify(): GhcbResult {
+    const v = this.#view;
+    if (
+      (v.getUint32(GHCB_OFF_SW_EXIT_INFO_1, true) |
+        v.getUint32(GHCB_OFF_SW_EXIT_INFO_1 + 4, true) |
+        v.getUint32(GHCB_OFF_SW_EXIT_INFO_2, true) |
+        v.getUint32(GHCB_OFF_SW_EXIT_INFO_2 + 4, true)) ===
+      0
+    ) {
+      return RESULT_OK_0;
+    }
+    return verifyExceptionInfo(
+      v.getBigUint64(GHCB_OFF_SW_EXIT_INFO_1, true),
+      v.getBigUint64(GHCB_OFF_SW_EXIT_INFO_2, true),
+    );
   }
 
   /** Write guest memory: one NPT access when it is RAM, else trapping stores. */
@@ -862,6 +1001,16 @@ export class GhcbClient {
    * KVM until the page is there (or raises #VC for MMIO), then the rest in one go if it is RAM now.
    */
   *#writeSlow(gpa: number, src: Uint8Array): Generator<GuestOp, void, unknown> {
+    if (this.#busy) throw new Error('GHCB client re-entered during a trapping access (nested #VC)');
+    this.#busy = true;
+    try {
+      yield* this.#writePieces(gpa, src);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  *#writePieces(gpa: number, src: Uint8Array): Generator<GuestOp, void, unknown> {
     let off = 0;
     while (off < src.length) {
       const n = pieceSize(src.length - off);
@@ -876,6 +1025,16 @@ export class GhcbClient {
 
   /** The slow path of a read: trapping loads piece by piece until the rest is RAM again. */
   *#readSlow(gpa: number, dst: Uint8Array): Generator<GuestOp, void, unknown> {
+    if (this.#busy) throw new Error('GHCB client re-entered during a trapping access (nested #VC)');
+    this.#busy = true;
+    try {
+      yield* this.#readPieces(gpa, dst);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  *#readPieces(gpa: number, dst: Uint8Array): Generator<GuestOp, void, unknown> {
     let off = 0;
     while (off < dst.length) {
       const n = pieceSize(dst.length - off);
@@ -886,10 +1045,6 @@ export class GhcbClient {
       if (off < dst.length && this.cpu.mem.read(gpa + off, dst.subarray(off)) === NPT_OK) return;
     }
   }
-}
-
-function sizeMask(size: 1 | 2 | 4): bigint {
-  return size === 4 ? MASK32 : size === 2 ? 0xffffn : 0xffn;
 }
 
 function elementCount(bytes: number, size: 1 | 2 | 4): number {

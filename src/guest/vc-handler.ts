@@ -64,9 +64,8 @@ export function ghcbVcHandler(client: GhcbClient, opts: VcHandlerOptions = {}): 
     throw new VmmCommunicationError(op, result, reason);
   }
 
-  /** Linux's vc_forward_exception / the ES_VMM_ERROR path, for a non-ok answer. */
-  function* check(op: GuestOp, result: GhcbResult): Generator<GuestOp, void, unknown> {
-    if (result.kind === 'ok') return;
+  /** Linux's vc_forward_exception / the ES_VMM_ERROR path, for an answer that is not ok. */
+  function* bad(op: GuestOp, result: GhcbResult): Generator<GuestOp, never, unknown> {
     if (result.kind === 'exception') {
       // Linux's fault info starts zeroed: a #GP without an error code gets 0.
       throw new GuestException(
@@ -74,32 +73,33 @@ export function ghcbVcHandler(client: GhcbClient, opts: VcHandlerOptions = {}): 
         result.errorCode ?? (result.vector === GP_VECTOR ? 0 : undefined),
       );
     }
-    yield* fail(op, result, result.kind);
+    return yield* fail(op, result, result.kind);
   }
 
   return function* vcHandler(op: GuestOp, cpu): Generator<GuestOp, unknown, unknown> {
     if (client.busy) throw new Error(`#VC for ${op.op} while the GHCB is in use (nested #VC)`);
     switch (op.op) {
       case 'out': {
-        yield* check(op, yield* client.ioOut(op.port, op.size, op.value));
+        const result = yield* client.ioOut(op.port, op.size, op.value);
+        if (result.kind !== 'ok') yield* bad(op, result);
         return undefined;
       }
       case 'in': {
         const r = yield* client.ioIn(op.port, op.size);
-        yield* check(op, r.result);
+        if (r.result.kind !== 'ok') yield* bad(op, r.result);
         if (!r.regsValid) yield* fail(op, r.result, 'missing-output');
         return r.value;
       }
       case 'cpuid': {
         const r = yield* client.cpuid(op.fn, op.index, xcr0);
-        yield* check(op, r.result);
+        if (r.result.kind !== 'ok') yield* bad(op, r.result);
         if (!r.regsValid) yield* fail(op, r.result, 'missing-output');
         return { eax: r.eax, ebx: r.ebx, ecx: r.ecx, edx: r.edx };
       }
       case 'rdmsr': {
         if (op.index === MSR_AMD64_SEV_ES_GHCB) return cpu.ghcbMsr;
         const r = yield* client.rdmsr(op.index);
-        yield* check(op, r.result);
+        if (r.result.kind !== 'ok') yield* bad(op, r.result);
         return r.value;
       }
       case 'wrmsr': {
@@ -107,18 +107,19 @@ export function ghcbVcHandler(client: GhcbClient, opts: VcHandlerOptions = {}): 
           cpu.ghcbMsr = op.value;
           return undefined;
         }
-        yield* check(op, yield* client.wrmsr(op.index, op.value));
+        const result = yield* client.wrmsr(op.index, op.value);
+        if (result.kind !== 'ok') yield* bad(op, result);
         return undefined;
       }
       case 'vmmcall': {
         const r = yield* client.vmmcall(op.nr, op.args, cpl);
-        yield* check(op, r.result);
+        if (r.result.kind !== 'ok') yield* bad(op, r.result);
         if (!r.regsValid) yield* fail(op, r.result, 'missing-output');
         return r.value;
       }
       case 'load': {
         const result = yield* client.mmioReadInPlace(op.gpa, op.size);
-        yield* check(op, result);
+        if (result.kind !== 'ok') yield* bad(op, result);
         const { buf, offset } = client.scratchData();
         let v = 0n;
         for (let i = op.size - 1; i >= 0; i--) v = (v << 8n) | BigInt(buf[offset + i]!);
@@ -131,7 +132,8 @@ export function ghcbVcHandler(client: GhcbClient, opts: VcHandlerOptions = {}): 
           data[i] = Number(v & 0xffn);
           v >>= 8n;
         }
-        yield* check(op, yield* client.mmioWrite(op.gpa, data));
+        const result = yield* client.mmioWrite(op.gpa, data);
+        if (result.kind !== 'ok') yield* bad(op, result);
         return undefined;
       }
       default:
