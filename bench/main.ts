@@ -9,9 +9,10 @@ import { parseArgs } from 'node:util';
 import { rows as guestMemory } from './guest-memory.bench.js';
 import { type BenchRow, FULL, formatJsonLine, QUICK, runRow, selectRows, tablePrinter } from './harness.js';
 import { rows as memslots } from './memslots.bench.js';
+import { rows as vmgexit } from './vmgexit.bench.js';
 
 /** Every row group, in table order. */
-const GROUPS: readonly (readonly BenchRow[])[] = [memslots, guestMemory];
+const GROUPS: readonly (readonly BenchRow[])[] = [memslots, guestMemory, vmgexit];
 
 const USAGE = `usage: npm run bench -- [--json] [--filter <substring>] [--quick]
   --json      one JSON object per row: {name, value, unit, baseline?, ratio?, target?, pass?}

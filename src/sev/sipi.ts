@@ -6,8 +6,8 @@
  * KVM_EXIT_AP_RESET_HOLD, standing in for the INIT-SIPI another vCPU would send.
  */
 import type { Vcpu } from '../kvm/vcpu.js';
-import { KvmError } from '../uapi/kvm-error.js';
 import { GHCB_MSR_AP_RESET_HOLD_RESP, GHCB_OFF_SW_EXIT_INFO_2 } from '../uapi/ghcb.js';
+import { KvmError } from '../uapi/kvm-error.js';
 import { SevEsVcpu } from './sev-es-vcpu.js';
 
 /** Deliver a SIPI to an SEV-ES vCPU. EINVAL for a vCPU of another VM type. */
