@@ -4,7 +4,8 @@
  * (`seed`), and the table shows what KVM did and what the guest saw.
  */
 import { ScriptedCpu } from '../cpu/scripted.js';
-import { GhcbClient, type GhcbDataReply, type Scratch } from '../guest/ghcb-client.js';
+import { GhcbClient } from '../guest/ghcb-client.js';
+import type { GhcbResult } from '../guest/result.js';
 import { HostAllocator } from '../host/allocator.js';
 import { Kvm } from '../kvm/kvm.js';
 import { sevEsVmType } from '../sev/sev-es-vm.js';
@@ -12,8 +13,9 @@ import type { TraceEvent } from '../trace/events.js';
 import { foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
 import { KVM_X86_SEV_ES_VM } from '../uapi/caps.js';
 import { kvmExitReasonName } from '../uapi/exit-reasons.js';
-import { ghcbErrName } from '../uapi/ghcb.js';
+import { GHCB_OFF_SW_SCRATCH, ghcbErrName } from '../uapi/ghcb.js';
 import { isKvmError } from '../uapi/kvm-error.js';
+import { SVM_VMGEXIT_MMIO_READ } from '../uapi/svm.js';
 
 const RAM_HVA = 0x7f00_0000_0000;
 const RAM_SIZE = 0x10_0000;
@@ -24,7 +26,8 @@ const DEVICE_VALUE = [0xef, 0xbe, 0xad, 0xde];
 /** One situation of the demo. */
 export interface DemoCase {
   readonly title: string;
-  readonly scratch: Scratch;
+  /** Guest physical address of the scratch area the guest names in sw_scratch. */
+  readonly scratchGpa: number;
   /** Host allocator budget in bytes (0: every bounce-buffer allocation fails). */
   readonly budget?: number;
   /** The VMM unmaps the host page behind this GPA before the guest runs. */
@@ -33,12 +36,12 @@ export interface DemoCase {
 
 /** The six situations of the seed commit message. */
 export const DEMO_CASES: readonly DemoCase[] = [
-  { title: 'scratch in the GHCB shared buffer', scratch: { in: 'ghcb' } },
-  { title: 'scratch outside the GHCB (bounce buffer)', scratch: { gpa: 0x4000 } },
-  { title: 'invalid scratch (GHCB save area)', scratch: { gpa: GHCB_GPA + 0x10 } },
-  { title: 'bounce buffer allocation fails', scratch: { gpa: 0x4000 }, budget: 0 },
-  { title: 'scratch GPA without a memslot', scratch: { gpa: 0x2000_0000 } },
-  { title: 'scratch hva unmapped by the VMM', scratch: { gpa: 0x8000 }, unmapGpa: 0x8000 },
+  { title: 'scratch in the GHCB shared buffer', scratchGpa: GHCB_GPA + 0x800 },
+  { title: 'scratch outside the GHCB (bounce buffer)', scratchGpa: 0x4000 },
+  { title: 'invalid scratch (GHCB save area)', scratchGpa: GHCB_GPA + 0x10 },
+  { title: 'bounce buffer allocation fails', scratchGpa: 0x4000, budget: 0 },
+  { title: 'scratch GPA without a memslot', scratchGpa: 0x2000_0000 },
+  { title: 'scratch hva unmapped by the VMM', scratchGpa: 0x8000, unmapGpa: 0x8000 },
 ];
 
 /** What happened in one run of a case. */
@@ -68,15 +71,24 @@ function describeOutcome(o: VmgexitOutcome | undefined): string {
   }
 }
 
-function describeGuest(reply: GhcbDataReply | undefined): string {
-  if (!reply) return 'did not resume';
-  const r = reply.result;
-  const hex = [...reply.data].map((b) => b.toString(16).padStart(2, '0')).join('');
+/** What the guest saw: the GHCB result, and on success the bytes it then found in its scratch area. */
+interface GuestView {
+  readonly result: GhcbResult;
+  /** undefined when the scratch area could not be read as RAM. */
+  readonly data: Uint8Array | undefined;
+}
+
+function describeGuest(seen: GuestView | undefined): string {
+  if (!seen) return 'did not resume';
+  const r = seen.result;
   switch (r.kind) {
-    case 'ok':
-      return reply.data.every((b, i) => b === DEVICE_VALUE[i])
+    case 'ok': {
+      if (!seen.data) return 'ok, but its scratch is not readable RAM';
+      const hex = [...seen.data].map((b) => b.toString(16).padStart(2, '0')).join('');
+      return seen.data.every((b, i) => b === DEVICE_VALUE[i])
         ? `ok, read ${hex}`
         : `ok, but read ${hex} (lost)`;
+    }
     case 'reflected':
       return `error ${ghcbErrName(r.error).replace('GHCB_ERR_', '')}`;
     case 'exception':
@@ -103,12 +115,21 @@ export function runDemoCase(c: DemoCase, profile: 'prefix' | 'seed' | 'current')
     memorySize: BigInt(RAM_SIZE),
     userspaceAddr: BigInt(RAM_HVA),
   });
-  let reply: GhcbDataReply | undefined;
+  let seen: GuestView | undefined;
   const cpu = new ScriptedCpu(
     function* (cpu) {
       const ghcb = new GhcbClient(cpu, GHCB_GPA);
       ghcb.register();
-      reply = yield* ghcb.mmioRead(DEVICE_GPA, 4, c.scratch);
+      const result = yield* ghcb.vmgexit(SVM_VMGEXIT_MMIO_READ, BigInt(DEVICE_GPA), 4n, [
+        [GHCB_OFF_SW_SCRATCH, BigInt(c.scratchGpa)],
+      ]);
+      // As a guest kernel does: look at the data only when the hypervisor said it succeeded.
+      let data: Uint8Array | undefined;
+      if (result.kind === 'ok') {
+        data = new Uint8Array(4);
+        if (cpu.mem.read(c.scratchGpa, data) !== 0) data = undefined;
+      }
+      seen = { result, data };
     },
     { protectedState: true },
   );
@@ -125,7 +146,7 @@ export function runDemoCase(c: DemoCase, profile: 'prefix' | 'seed' | 'current')
   }
   const outcome = foldVmgexits(events)[0]?.outcome;
   vm.destroy();
-  return { kvm: describeOutcome(outcome), guest: describeGuest(reply), leakedBytes: allocator.inUse() };
+  return { kvm: describeOutcome(outcome), guest: describeGuest(seen), leakedBytes: allocator.inUse() };
 }
 
 /** The demo as text lines. */
