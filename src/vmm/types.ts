@@ -1,0 +1,140 @@
+/**
+ * The userspace VMM's vocabulary: what a machine is made of, how the VMM reacts to the seed's host
+ * errors, and how a run ends. Plain data, so scenario files, the CLI and tests share it.
+ */
+
+import type { HvaState } from '../host/address-space.js';
+import type { AllocFaultPlan } from '../host/allocator.js';
+import type { SevProfileName } from '../sev/profiles.js';
+import type { VmgexitRecord } from '../trace/outcome.js';
+import type { ErrnoName } from '../uapi/errno.js';
+
+/** Guest RAM: a memslot over host memory the VMM maps. */
+export interface RamRegionConfig {
+  /** A name for diagnostics ("ram", "scratch", "dax"). */
+  readonly name?: string;
+  readonly gpa: number;
+  readonly size: number;
+  /**
+   * anonymous (default): sparse anonymous memory. file: a shared mapping of an in-memory file
+   * (`file`, created with `size` bytes, truncatable like a virtiofs DAX window). lazy: anonymous
+   * memory registered with userfaultfd, every page missing until the VMM populates it.
+   */
+  readonly backing?: 'anonymous' | 'file' | 'lazy';
+  readonly file?: string;
+  readonly readonly?: boolean;
+  readonly logDirty?: boolean;
+}
+
+/** An MMIO region: no memslot, handled by a device on the VMM's MMIO bus. */
+export interface MmioRegionConfig {
+  readonly name?: string;
+  /** register: 8-byte registers with an initial value; ram-window: bytes that read back what was written. */
+  readonly kind: 'register' | 'ram-window';
+  readonly gpa: number;
+  readonly size: number;
+  /** Initial value of every register (kind register). */
+  readonly value?: bigint;
+}
+
+/** A whole machine. */
+export interface MachineConfig {
+  readonly ram: readonly RamRegionConfig[];
+  readonly mmio?: readonly MmioRegionConfig[];
+  /** A 16550-style serial port at 0x3f8 capturing guest output (default on). */
+  readonly serial?: boolean;
+  /** isa-debug-exit: a write of v to this port ends the run with code (v << 1) | 1 (default 0x501). */
+  readonly debugExitPort?: number | false;
+  readonly vcpus?: number;
+  /** SEV-ES with a kernel profile and GHCB version; false/absent: an unprotected VM. */
+  readonly sev?: { readonly profile: SevProfileName; readonly ghcbVersion?: 1 | 2 } | false;
+  /** The host allocator KVM charges: budget in bytes and injected failures. */
+  readonly host?: { readonly budget?: number; readonly allocFaults?: AllocFaultPlan };
+}
+
+/** What the VMM does when KVM_RUN fails with ENOMEM. */
+export type EnomemPolicy =
+  | { readonly action: 'stop' }
+  /** Raise the allocator budget by `bytes` (default: double it, at least 64 KiB) and re-run, at most `maxRetries` times. */
+  | { readonly action: 'raise-budget'; readonly bytes?: number; readonly maxRetries: number }
+  /** Re-run without changing anything (what a naive VMM does), at most `maxRetries` times. */
+  | { readonly action: 'rerun'; readonly maxRetries: number };
+
+/** What the VMM does when KVM_RUN fails with EFAULT. */
+export type EfaultPolicy =
+  | { readonly action: 'stop' }
+  | { readonly action: 'rerun'; readonly maxRetries: number };
+
+/** The VMM's policies for the seed's errors, chosen per run. */
+export interface Policies {
+  readonly enomem: EnomemPolicy;
+  readonly efault: EfaultPolicy;
+}
+
+/** The default: stop and report, which is what the seed commit expects of a careful VMM. */
+export const DEFAULT_POLICIES: Policies = { enomem: { action: 'stop' }, efault: { action: 'stop' } };
+
+/** Why an EFAULT happened, as far as the VMM can tell (the "userspace decides" of the seed). */
+export interface FaultDiagnosis {
+  readonly vcpu: number;
+  /** The VMGEXIT in progress (exit code and its name), if the fault came from one. */
+  readonly vmgexit?: { readonly exitCode: bigint; readonly name: string };
+  /** The guest physical address that could not be accessed. */
+  readonly gpa?: number;
+  /** The memslot containing it, or null when there is none. */
+  readonly memslot?: {
+    readonly slot: number;
+    readonly gpa: number;
+    readonly size: number;
+    readonly name?: string;
+  } | null;
+  readonly hva?: number;
+  readonly hvaState?: HvaState;
+  /** One or two sentences for humans. */
+  readonly text: string;
+}
+
+/** How a run of the machine ended. */
+export type StopReason =
+  /** Every vCPU's guest program finished. */
+  | { readonly kind: 'guest-done' }
+  | { readonly kind: 'debug-exit'; readonly vcpu: number; readonly code: number }
+  | { readonly kind: 'shutdown'; readonly vcpu: number; readonly crash?: string }
+  /** KVM_EXIT_SYSTEM_EVENT SEV_TERM (current) with the guest's reason, decoded. */
+  | {
+      readonly kind: 'sev-termination';
+      readonly vcpu: number;
+      readonly reasonSet: number;
+      readonly reasonCode: number;
+      readonly description: string;
+    }
+  | {
+      readonly kind: 'internal-error';
+      readonly vcpu: number;
+      readonly suberror: number;
+      readonly data: readonly bigint[];
+    }
+  /** KVM_RUN failed and the policy said stop (or retries ran out). */
+  | {
+      readonly kind: 'kvm-error';
+      readonly vcpu: number;
+      readonly errno: ErrnoName;
+      readonly diagnosis?: FaultDiagnosis;
+    }
+  /** The host kernel crashed handling the guest (e.g. the seed kernel's size-0 string I/O). */
+  | { readonly kind: 'kernel-oops'; readonly vcpu: number; readonly message: string }
+  /** The run's exit budget ran out. */
+  | { readonly kind: 'limit'; readonly exits: number };
+
+/** The result of `Vmm.run()`. */
+export interface RunResult {
+  readonly stop: StopReason;
+  /** Exits to userspace handled. */
+  readonly exits: number;
+  /** What the guest wrote to the serial port. */
+  readonly serial: string;
+  /** One record per VMGEXIT, from the trace. */
+  readonly vmgexits: readonly VmgexitRecord[];
+  /** KVM_RUN failures the policies retried, in order. */
+  readonly retried: readonly { readonly vcpu: number; readonly errno: ErrnoName }[];
+}
