@@ -64,6 +64,8 @@ function describeOutcome(o: VmgexitOutcome | undefined): string {
       return o.reasons.map((r) => kvmExitReasonName(r)).join(', ');
     case 'error':
       return `KVM_RUN failed: ${o.errno === 12 ? 'ENOMEM' : o.errno === 14 ? 'EFAULT' : `errno ${o.errno}`}`;
+    case 'oops':
+      return `host kernel crashed: ${o.message}`;
     default: {
       const never: never = o;
       return String(never);

@@ -8,6 +8,11 @@ export interface KvmCoreProfile {
   readonly presetExitReasonUnknown: boolean;
   /** The page-fault path fills KVM_EXIT_MEMORY_FAULT before returning -EFAULT (KVM_CAP_MEMORY_FAULT_INFO, 6.8+). */
   readonly memoryFaultInfo: boolean;
+  /**
+   * KVM_MEM_READONLY is accepted for VMs with protected state (SEV-ES): yes in v5.17, no since
+   * kvm_arch_has_readonly_mem() became !has_protected_state (6.10).
+   */
+  readonly readonlyMemForProtectedVms: boolean;
 }
 
 /** Today's mainline. */
@@ -15,6 +20,7 @@ export const KVM_CORE_CURRENT: KvmCoreProfile = {
   name: 'current',
   presetExitReasonUnknown: true,
   memoryFaultInfo: true,
+  readonlyMemForProtectedVms: false,
 };
 
 /** The v5.17 kernel of the seed commit: no exit_reason preset, no memory-fault exits. */
@@ -22,4 +28,5 @@ export const KVM_CORE_5_17: KvmCoreProfile = {
   name: '5.17',
   presetExitReasonUnknown: false,
   memoryFaultInfo: false,
+  readonlyMemForProtectedVms: true,
 };

@@ -69,6 +69,7 @@ export class Vm {
 
   readonly #ctx: VmContext;
   readonly #vcpus = new Map<number, Vcpu>();
+  #destroyed = false;
 
   constructor(type: number, ctx: VmContext, typeOps: (vm: Vm) => VmTypeOps) {
     this.type = type;
@@ -106,7 +107,7 @@ export class Vm {
         allocator: this.allocator,
         maxGfn: this.#ctx.maxGfn,
         userAddrLimit: this.#ctx.userAddrLimit,
-        readonlyMem: !this.typeOps.protectedState,
+        readonlyMem: !this.typeOps.protectedState || this.core.readonlyMemForProtectedVms,
         guestMemfd: false,
       },
       region,
@@ -223,7 +224,9 @@ export class Vm {
 
   /** Close the VM fd: vCPUs are freed, and so are dirty bitmaps and anything the VM type holds. */
   destroy(): void {
-    if (this.dead) return;
+    // A VM killed by a kernel oops is dead (ioctls fail with EIO) but still has to be freed.
+    if (this.#destroyed) return;
+    this.#destroyed = true;
     for (const vcpu of this.#vcpus.values()) vcpu.destroy();
     this.typeOps.destroy?.();
     for (const space of this.spaces) {

@@ -36,10 +36,11 @@ export function sevEsStringIo(sev: SevEsVcpu, size: number, port: number, isIn: 
   if (r !== 0) return r;
   if (size === 0) {
     // prefix/seed: count * 0 == 0 passed the scratch checks, and the chunk size is PAGE_SIZE / size.
-    sev.vcpu.vm.dead = true;
-    throw new KernelOops(
-      `divide error in kvm_sev_es_${isIn ? 'ins' : 'outs'} (string I/O size 0, port 0x${port.toString(16)})`,
-    );
+    const message = `divide error in kvm_sev_es_${isIn ? 'ins' : 'outs'} (string I/O size 0, port 0x${port.toString(16)})`;
+    const vcpu = sev.vcpu;
+    vcpu.vm.trace?.({ name: 'sevbox_kernel_oops', vcpu: vcpu.id, message });
+    vcpu.vm.dead = true;
+    throw new KernelOops(message);
   }
   sev.pioData = sev.ghcbSa!.subarray(0, bytes);
   sev.pioCount = count;

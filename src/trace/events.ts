@@ -68,6 +68,13 @@ export interface ScratchEvent {
   readonly outcome: 'ghcb' | 'bounce' | 'invalid' | 'ENOMEM' | 'EFAULT';
 }
 
+/** The host kernel crashed while handling the guest (see KernelOops); KVM_RUN never returns. */
+export interface KernelOopsEvent {
+  readonly name: 'sevbox_kernel_oops';
+  readonly vcpu: number;
+  readonly message: string;
+}
+
 /** Any trace event. */
 export type TraceEvent =
   | VmgexitEnterEvent
@@ -76,7 +83,8 @@ export type TraceEvent =
   | MsrProtocolExitEvent
   | UserspaceExitEvent
   | GhcbErrorEvent
-  | ScratchEvent;
+  | ScratchEvent
+  | KernelOopsEvent;
 
 /** Where trace events go. */
 export type TraceSink = (event: TraceEvent) => void;

@@ -17,7 +17,9 @@ export type VmgexitOutcome =
   /** KVM_RUN returned to userspace with these exit reasons (e.g. several MMIO fragments), then the guest resumed or the VM stopped. */
   | { readonly kind: 'userspace'; readonly reasons: readonly number[] }
   /** KVM_RUN failed with this errno (after `reasons` userspace exits, if any). */
-  | { readonly kind: 'error'; readonly errno: number; readonly reasons: readonly number[] };
+  | { readonly kind: 'error'; readonly errno: number; readonly reasons: readonly number[] }
+  /** The host kernel crashed handling it (a kernel bug the profile carries); the VM is dead. */
+  | { readonly kind: 'oops'; readonly message: string };
 
 /** One VMGEXIT as seen in the trace. */
 export interface VmgexitRecord {
@@ -95,6 +97,11 @@ export function foldVmgexits(events: readonly TraceEvent[]): VmgexitRecord[] {
           o.reasons.push(e.reason);
           if (o.protocol === 'msr') close(o);
         }
+        break;
+      }
+      case 'sevbox_kernel_oops': {
+        const o = open.get(e.vcpu);
+        if (o) close(o, { kind: 'oops', message: e.message });
         break;
       }
       case 'kvm_vmgexit_exit': {

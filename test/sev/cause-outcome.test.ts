@@ -185,14 +185,6 @@ function missing(
   };
 }
 
-/**
- * Model disagreement: after the oops the VM is dead, and Vm.destroy() returns at once for a dead VM,
- * so the 0-byte bounce buffer setupScratch allocated is never freed (sev_free_vcpu never runs).
- */
-const OOPS_LEAK =
-  'model says: vm.destroy() after a KernelOops frees nothing (Vm.destroy returns early when dead), the ' +
-  '0-byte ghcb-scratch allocation leaks; spec/architecture say: destroying the vCPU frees ghcb_sa (sev_free_vcpu)';
-
 const ROWS: Row[] = [
   {
     cause: 'GHCB GPA = 0',
@@ -786,8 +778,8 @@ const ROWS: Row[] = [
         name: 'INS, size field 0, 4 elements, scratch in RAM outside the GHCB (0-byte bounce buffer)',
         guest: (c) => rawStringIo(c, 'in', 0, 4, SCRATCH_GPA),
         expect: {
-          prefix: { kvm: oops(), guest: 'none', check: assertVmDead, todo: OOPS_LEAK },
-          seed: { kvm: oops(), guest: 'none', check: assertVmDead, todo: OOPS_LEAK },
+          prefix: { kvm: oops(), guest: 'none', check: assertVmDead },
+          seed: { kvm: oops(), guest: 'none', check: assertVmDead },
           current: { kvm: handled() },
         },
       },

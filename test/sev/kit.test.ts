@@ -47,13 +47,7 @@ describe('the kit fails when it should', () => {
 });
 
 describe('foldVmgexits and a host oops', () => {
-  it('a VMGEXIT that crashed the host (seed, size-0 OUTS) is not reported as handled', {
-    todo:
-      "model says: foldVmgexits gives { kind: 'handled' } (Vcpu.runRaw emits no kvm_userspace_exit when " +
-      'KernelOops is thrown, so the record is closed as if KVM resumed the guest); spec (vmgexit.md ' +
-      "section 3) says: model it as a host fault, not a guest-visible result. The kit's lastOutcome() " +
-      'works around it by looking at the KVM_RUN results',
-  }, () => {
+  it('a VMGEXIT that crashed the host (seed, size-0 OUTS) is not reported as handled', () => {
     const m = sevMachine({ profile: 'seed', guest: (c) => rawStringIo(c, 'out', 0, 4, SHARED_GPA) });
     const r = drive(m);
     finish(m as Machine<unknown>);

@@ -251,11 +251,6 @@ describe('write-back (sev_es_unmap_ghcb): failure is ignored', () => {
       finish(m as Machine<unknown>);
     });
     it(`[${profile}] scratch in a KVM_MEM_READONLY slot (kvm_write_guest fails on a read-only slot)`, {
-      todo:
-        profile === 'current'
-          ? undefined
-          : 'model says: KVM_MEM_READONLY is EINVAL for every SEV-ES VM (vm.ts readonlyMem: !protectedState); ' +
-            'v5.17 kernels (prefix/seed) accepted read-only slots for SEV-ES VMs (only 6.10+ refuses them)',
       skip:
         profile === 'current'
           ? 'n/a: current KVM refuses KVM_MEM_READONLY for protected-state VMs'
