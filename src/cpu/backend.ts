@@ -19,6 +19,13 @@ export const VCPU_REGS_RSI = 6;
 export const VCPU_REGS_RDI = 7;
 export const VCPU_REGS_R8 = 8;
 export const NR_VCPU_REGS = 16;
+/**
+ * A register file viewed as a Uint32Array over its BigUint64Array (platform byte order): register r
+ * is words 2r + REG_LO (bits 31:0) and 2r + REG_HI (bits 63:32). Lets handlers skip BigInt.
+ */
+export const REG_LO = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
+/** See {@link REG_LO}. */
+export const REG_HI = 1 - REG_LO;
 
 /** Nested-page-fault error-code bits (exit_info_1 of SVM_EXIT_NPF), as the x86 #PF error code. */
 export const PFERR_PRESENT_MASK = 1;

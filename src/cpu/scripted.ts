@@ -85,7 +85,10 @@ export type VcHandler = (op: GuestOp, cpu: ScriptedCpu) => Generator<GuestOp, un
 export type ScriptedState = 'ready' | 'running' | 'done' | 'shutdown';
 
 type Frame = Generator<GuestOp, unknown, unknown>;
-type Resume = { kind: 'next'; value: unknown } | { kind: 'throw'; error: unknown };
+/** How the program resumes after an instruction: nothing yet, with a value, or with an exception. */
+const RESUME_NONE = 0;
+const RESUME_NEXT = 1;
+const RESUME_THROW = 2;
 
 const VC_VECTOR = 29;
 const MASK32 = 0xffff_ffffn;
@@ -113,6 +116,9 @@ export class ScriptedCpu implements CpuBackend {
   readonly #stack: Frame[] = [];
   #pending: GuestOp | undefined;
   #skipped = false;
+  /** Set by #execute when an instruction completes inside the CPU (RESUME_NEXT or RESUME_THROW). */
+  #resumeKind = RESUME_NONE;
+  #resumeValue: unknown;
   #injected: GuestException | undefined;
   readonly #exit: VmExitRecord = { exitCode: 0, exitInfo1: 0, exitInfo2: 0, accessSize: 0 };
   readonly #buf = new Uint8Array(8);
@@ -147,31 +153,36 @@ export class ScriptedCpu implements CpuBackend {
   vmrun(): VmExitRecord {
     if (this.#state === 'shutdown') return this.#record(SVM_EXIT_SHUTDOWN);
     if (this.#state === 'done') return this.#record(SVM_EXIT_HLT);
-    let resume: Resume | undefined;
+    // The resumption as two locals, not an object: this runs once per exit.
+    let kind = RESUME_NONE;
+    let value: unknown;
     if (this.#state === 'ready') {
       this.#state = 'running';
       this.#stack.push(this.#program(this));
-      resume = { kind: 'next', value: undefined };
+      kind = RESUME_NEXT;
     } else if (this.#injected) {
-      resume = { kind: 'throw', error: this.#injected };
+      kind = RESUME_THROW;
+      value = this.#injected;
       this.#injected = undefined;
       this.#pending = undefined;
     } else if (this.#pending) {
       const op = this.#pending;
       if (this.#skipped || op.op === 'vmgexit') {
         // Completed by KVM (or trap-like, as VMGEXIT is): resume past it with its result.
-        resume = { kind: 'next', value: this.#completion(op) };
+        kind = RESUME_NEXT;
+        value = this.#completion(op);
         this.#pending = undefined;
       }
       // else: fault-like exit; the same instruction executes again below.
     }
     this.#skipped = false;
-    if (!resume && !this.#pending) resume = { kind: 'next', value: undefined };
+    if (kind === RESUME_NONE && !this.#pending) kind = RESUME_NEXT;
     for (;;) {
       let op: GuestOp;
-      if (resume) {
-        const next = this.#step(resume);
-        resume = undefined;
+      if (kind !== RESUME_NONE) {
+        const next = this.#step(kind, value);
+        kind = RESUME_NONE;
+        value = undefined;
         if (next === undefined) {
           return this.#record(
             (this.#state as ScriptedState) === 'shutdown' ? SVM_EXIT_SHUTDOWN : SVM_EXIT_HLT,
@@ -181,46 +192,68 @@ export class ScriptedCpu implements CpuBackend {
       } else {
         op = this.#pending!;
       }
-      const r = this.#execute(op);
-      if (r === undefined) {
+      if (!this.#execute(op)) {
         this.#pending = op;
         return this.#exit;
       }
-      resume = r;
+      kind = this.#resumeKind;
+      value = this.#resumeValue;
+      this.#resumeValue = undefined;
     }
   }
 
   /** Drive the frame stack until some frame yields an instruction; undefined when the program ended. */
-  #step(resume: Resume): GuestOp | undefined {
-    let r: Resume = resume;
+  #step(resumeKind: number, resumeValue: unknown): GuestOp | undefined {
+    let kind = resumeKind;
+    let value = resumeValue;
+    const stack = this.#stack;
     for (;;) {
-      const top = this.#stack[this.#stack.length - 1];
+      const top = stack[stack.length - 1];
       if (!top) {
         this.#state = 'done';
         return undefined;
       }
       let res: IteratorResult<GuestOp, unknown>;
       try {
-        res = r.kind === 'next' ? top.next(r.value) : top.throw(r.error);
+        res = kind === RESUME_NEXT ? top.next(value) : top.throw(value);
       } catch (error) {
-        this.#stack.pop();
-        if (this.#stack.length === 0) {
+        stack.pop();
+        if (stack.length === 0) {
           // Nothing caught it: double fault, then triple fault; the CPU shuts down.
           this.crash = error;
           this.#state = 'shutdown';
           return undefined;
         }
-        r = { kind: 'throw', error };
+        kind = RESUME_THROW;
+        value = error;
         continue;
       }
       if (!res.done) return res.value;
-      this.#stack.pop();
-      r = { kind: 'next', value: res.value };
+      stack.pop();
+      kind = RESUME_NEXT;
+      value = res.value;
     }
   }
 
-  /** Execute one instruction: a Resume when it completed inside the CPU, undefined when it exited. */
-  #execute(op: GuestOp): Resume | undefined {
+  /** An instruction completed inside the CPU: the program resumes with `value`. */
+  #resumeNext(value: unknown): true {
+    this.#resumeKind = RESUME_NEXT;
+    this.#resumeValue = value;
+    return true;
+  }
+
+  /** An instruction completed by raising an exception in the program. */
+  #resumeThrow(error: unknown): true {
+    this.#resumeKind = RESUME_THROW;
+    this.#resumeValue = error;
+    return true;
+  }
+
+  /**
+   * Execute one instruction: true when it completed inside the CPU (the resumption is in
+   * #resumeKind / #resumeValue), false when it exited (the #VMEXIT record is filled).
+   */
+  #execute(op: GuestOp): boolean {
     const regs = this.#regs;
     switch (op.op) {
       case 'load':
@@ -228,8 +261,7 @@ export class ScriptedCpu implements CpuBackend {
         const buf = this.#buf.subarray(0, op.size);
         if (op.op === 'store') this.#bufView.setBigUint64(0, op.value, true);
         const r = op.op === 'load' ? this.mem.read(op.gpa, buf) : this.mem.write(op.gpa, buf);
-        if (r === NPT_OK)
-          return { kind: 'next', value: op.op === 'load' ? this.#loadValue(op.size) : undefined };
+        if (r === NPT_OK) return this.#resumeNext(op.op === 'load' ? this.#loadValue(op.size) : undefined);
         if (r === NPT_MMIO && this.protectedState) return this.#raiseVc(op);
         regs[VCPU_REGS_RAX] = op.op === 'store' ? op.value : regs[VCPU_REGS_RAX]!;
         // Not present (a host page KVM has yet to map), or KVM's reserved-bit MMIO entry.
@@ -272,7 +304,7 @@ export class ScriptedCpu implements CpuBackend {
       case 'vmgexit':
         if (!this.protectedState) {
           // VMGEXIT outside an SEV-ES guest is an illegal instruction.
-          return { kind: 'throw', error: new GuestException(6) };
+          return this.#resumeThrow(new GuestException(6));
         }
         return this.#exitWith(SVM_EXIT_VMGEXIT, 0, 0);
       case 'triple-fault':
@@ -281,16 +313,16 @@ export class ScriptedCpu implements CpuBackend {
         return this.#exitWith(SVM_EXIT_SHUTDOWN, 0, 0);
       default: {
         const never: never = op;
-        return { kind: 'throw', error: new Error(`unknown guest op ${JSON.stringify(never)}`) };
+        return this.#resumeThrow(new Error(`unknown guest op ${JSON.stringify(never)}`));
       }
     }
   }
 
-  #raiseVc(op: GuestOp): Resume {
+  #raiseVc(op: GuestOp): true {
     const handler = this.vcHandler;
-    if (!handler) return { kind: 'throw', error: new GuestException(VC_VECTOR) };
+    if (!handler) return this.#resumeThrow(new GuestException(VC_VECTOR));
     this.#stack.push(handler(op, this));
-    return { kind: 'next', value: undefined };
+    return this.#resumeNext(undefined);
   }
 
   #record(exitCode: number): VmExitRecord {
@@ -298,13 +330,13 @@ export class ScriptedCpu implements CpuBackend {
     return this.#exit;
   }
 
-  #exitWith(exitCode: number, exitInfo1: number, exitInfo2: number, accessSize = 0): undefined {
+  #exitWith(exitCode: number, exitInfo1: number, exitInfo2: number, accessSize = 0): false {
     const e = this.#exit;
     e.exitCode = exitCode;
     e.exitInfo1 = exitInfo1;
     e.exitInfo2 = exitInfo2;
     e.accessSize = accessSize;
-    return undefined;
+    return false;
   }
 
   #loadValue(size: AccessSize): bigint {

@@ -253,7 +253,12 @@ export class GhcbClient {
    * undefined when the response code is not CPUID_RESP (Linux's __sev_cpuid_hv: -EIO).
    */
   *cpuidMsr(fn: number, reg: 0 | 1 | 2 | 3): Generator<GuestOp, number | undefined, unknown> {
-    const raw = yield* this.msrProtocol(ghcbMsrCpuidReq(fn, reg));
+    // msrProtocol inlined (one generator less per request); the request is already a u64.
+    const cpu = this.cpu;
+    cpu.ghcbMsr = ghcbMsrCpuidReq(fn, reg);
+    yield VMGEXIT_OP;
+    const raw = cpu.ghcbMsr;
+    cpu.ghcbMsr = this.#gpaBig;
     if (ghcbMsrInfo(raw) !== GHCB_MSR_CPUID_RESP) return undefined;
     return ghcbMsrCpuidRespValue(raw);
   }

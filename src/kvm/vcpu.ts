@@ -25,6 +25,11 @@ export class Vcpu {
   readonly runArea = new KvmRun();
   /** KVM-internal: vcpu->arch.regs. For unprotected guests it is the CPU's own register file. */
   readonly regs: BigUint64Array;
+  /**
+   * KVM-internal: the same registers as 32-bit halves, for handlers that need no BigInt: register r
+   * is words 2r + REG_LO (bits 31:0) and 2r + REG_HI (bits 63:32).
+   */
+  readonly regs32: Uint32Array;
   /** KVM-internal: the #VMEXIT being handled (VMCB control exit_code / exit_info_1 / exit_info_2). */
   exitCode = 0;
   exitInfo1 = 0;
@@ -59,6 +64,7 @@ export class Vcpu {
     readonly backend: CpuBackend,
   ) {
     this.regs = backend.gprs ?? new BigUint64Array(NR_VCPU_REGS);
+    this.regs32 = new Uint32Array(this.regs.buffer, this.regs.byteOffset, 2 * this.regs.length);
     this.npt = new NestedPageTable(vm.spaces[0]!, vm.host);
     backend.attach(this.npt);
     this.typeOps = vm.typeOps.createVcpu(this);

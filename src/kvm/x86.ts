@@ -6,6 +6,8 @@
  */
 import {
   PFERR_WRITE_MASK,
+  REG_HI,
+  REG_LO,
   VCPU_REGS_RAX,
   VCPU_REGS_RBX,
   VCPU_REGS_RCX,
@@ -317,16 +319,17 @@ export function msrInterception(vcpu: Vcpu): number {
 
 /** kvm_emulate_cpuid: RAX = function, RCX = index; results in RAX..RDX. */
 export function cpuidInterception(vcpu: Vcpu): number {
-  const regs = vcpu.regs;
-  const e = kvmCpuid(
-    vcpu.cpuid,
-    Number(regs[VCPU_REGS_RAX]! & MASK32),
-    Number(regs[VCPU_REGS_RCX]! & MASK32),
-  );
-  regs[VCPU_REGS_RAX] = BigInt(e.eax >>> 0);
-  regs[VCPU_REGS_RBX] = BigInt(e.ebx >>> 0);
-  regs[VCPU_REGS_RCX] = BigInt(e.ecx >>> 0);
-  regs[VCPU_REGS_RDX] = BigInt(e.edx >>> 0);
+  // On 32-bit halves: EAX..EDX zero-extend into RAX..RDX, no BigInt needed.
+  const r = vcpu.regs32;
+  const e = kvmCpuid(vcpu.cpuid, r[2 * VCPU_REGS_RAX + REG_LO]!, r[2 * VCPU_REGS_RCX + REG_LO]!);
+  r[2 * VCPU_REGS_RAX + REG_LO] = e.eax;
+  r[2 * VCPU_REGS_RAX + REG_HI] = 0;
+  r[2 * VCPU_REGS_RBX + REG_LO] = e.ebx;
+  r[2 * VCPU_REGS_RBX + REG_HI] = 0;
+  r[2 * VCPU_REGS_RCX + REG_LO] = e.ecx;
+  r[2 * VCPU_REGS_RCX + REG_HI] = 0;
+  r[2 * VCPU_REGS_RDX + REG_LO] = e.edx;
+  r[2 * VCPU_REGS_RDX + REG_HI] = 0;
   vcpu.skipInstruction();
   return 1;
 }

@@ -3,7 +3,14 @@
  * response travel in the GHCB MSR itself (VMCB control ghcb_gpa); nothing touches guest memory.
  * Responses are read-modify-writes of named bit fields, so the other bits keep the request's value.
  */
-import { VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
+import {
+  REG_HI,
+  REG_LO,
+  VCPU_REGS_RAX,
+  VCPU_REGS_RBX,
+  VCPU_REGS_RCX,
+  VCPU_REGS_RDX,
+} from '../cpu/backend.js';
 import { DEFAULT_CBIT } from '../kvm/cpuid.js';
 import {
   GHCB_HV_FT_SUPPORTED,
@@ -23,11 +30,14 @@ import {
   ghcbMsrSevInfo,
 } from '../uapi/ghcb.js';
 import { SVM_EXIT_CPUID } from '../uapi/svm.js';
+import { isU64, u64Join, u64Split, u64SplitHi } from '../uapi/u64.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
 import { kvmEmulateApResetHold, sevTerminate } from './vmgexit.js';
 
 const EINVAL = -22;
 const MASK32 = 0xffff_ffffn;
+/** The register a CPUID_REQ's [31:30] selects. */
+const CPUID_REGS: readonly number[] = [VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX];
 
 /** set_ghcb_msr_bits: replace `mask << pos` of the MSR with `value`. */
 function setMsrBits(msr: bigint, value: bigint, mask: bigint, pos: bigint): bigint {
@@ -40,29 +50,31 @@ export function sevHandleVmgexitMsrProtocol(sev: SevEsVcpu): number {
   const backend = vcpu.backend;
   const profile = sev.profile;
   const msr = backend.ghcbMsr;
-  const info = Number(msr & BigInt(GHCB_MSR_INFO_MASK));
+  // GHCBInfo and GHCBData's high half as numbers: no BigInt arithmetic on the common requests.
+  const lo = u64Split(msr);
+  const hi = u64SplitHi();
+  const info = lo & GHCB_MSR_INFO_MASK;
   const trace = vcpu.vm.trace;
   if (trace) trace({ name: 'kvm_vmgexit_msr_protocol_enter', vcpu: vcpu.id, ghcbGpa: msr });
   let ret = 1;
-  const terminate = (): number => {
-    if (profile.termination === 'einval') return EINVAL;
-    return sevTerminate(sev, backend.ghcbMsr);
-  };
   switch (info) {
     case GHCB_MSR_SEV_INFO_REQ:
       backend.ghcbMsr = ghcbMsrSevInfo(sev.vm.ghcbVersion, GHCB_VERSION_MIN, DEFAULT_CBIT);
       break;
     case GHCB_MSR_CPUID_REQ: {
-      const regs = vcpu.regs;
-      regs[VCPU_REGS_RAX] = (msr >> 32n) & MASK32;
-      regs[VCPU_REGS_RCX] = 0n;
+      const r = vcpu.regs32;
+      r[2 * VCPU_REGS_RAX + REG_LO] = hi;
+      r[2 * VCPU_REGS_RAX + REG_HI] = 0;
+      r[2 * VCPU_REGS_RCX + REG_LO] = 0;
+      r[2 * VCPU_REGS_RCX + REG_HI] = 0;
       ret = vcpu.invokeExitHandler(SVM_EXIT_CPUID);
       if (!ret) break; // error: keep the MSR as it is
-      const reg = Number((msr >> 30n) & 3n);
-      const value = regs[[VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX][reg]!]!;
-      let v = setMsrBits(msr, value, MASK32, 32n);
-      v = setMsrBits(v, BigInt(GHCB_MSR_CPUID_RESP), 0xfffn, 0n);
-      backend.ghcbMsr = v;
+      const value = r[2 * CPUID_REGS[(lo >>> 30) & 3]! + REG_LO]!;
+      // [63:32] := value, [11:0] := CPUID_RESP; the other bits keep the request's value.
+      const resp = ((lo & ~0xfff) | GHCB_MSR_CPUID_RESP) >>> 0;
+      backend.ghcbMsr = isU64(msr)
+        ? u64Join(resp, value)
+        : setMsrBits(setMsrBits(msr, BigInt(value), MASK32, 32n), BigInt(GHCB_MSR_CPUID_RESP), 0xfffn, 0n);
       break;
     }
     case GHCB_MSR_AP_RESET_HOLD_REQ:
@@ -90,15 +102,21 @@ export function sevHandleVmgexitMsrProtocol(sev: SevEsVcpu): number {
     case GHCB_MSR_REG_GPA_REQ:
     case GHCB_MSR_PSC_REQ:
       // SNP requests; sevbox guests are SEV-ES, so current terminates them.
-      if (profile.msrSnpRequestsTerminate) return traced(sev, terminate());
+      if (profile.msrSnpRequestsTerminate) return traced(sev, terminate(sev));
       break;
     case GHCB_MSR_TERM_REQ:
-      return traced(sev, terminate());
+      return traced(sev, terminate(sev));
     default:
       // Unknown request: the MSR stays as it is and the guest resumes.
       break;
   }
   return traced(sev, ret);
+}
+
+/** A termination request: KVM_RUN fails -EINVAL, or KVM_EXIT_SYSTEM_EVENT, per profile. */
+function terminate(sev: SevEsVcpu): number {
+  if (sev.profile.termination === 'einval') return EINVAL;
+  return sevTerminate(sev, sev.vcpu.backend.ghcbMsr);
 }
 
 function traced(sev: SevEsVcpu, ret: number): number {

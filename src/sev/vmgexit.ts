@@ -60,6 +60,7 @@ import {
   SVM_VMGEXIT_TERM_REQUEST,
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
 } from '../uapi/svm.js';
+import { u64Lo } from '../uapi/u64.js';
 import { GhcbAccess } from './ghcb-access.js';
 import { sevEsMmio } from './mmio.js';
 import { sevHandleVmgexitMsrProtocol } from './msr-protocol.js';
@@ -80,7 +81,7 @@ function controlNumber(v: bigint): number {
 export function sevHandleVmgexit(sev: SevEsVcpu): number {
   const vcpu = sev.vcpu;
   const msr = vcpu.backend.ghcbMsr;
-  if (msr & BigInt(GHCB_MSR_INFO_MASK)) return sevHandleVmgexitMsrProtocol(sev);
+  if (u64Lo(msr) & GHCB_MSR_INFO_MASK) return sevHandleVmgexitMsrProtocol(sev);
   // No GHCB, or one KVM cannot map: log and resume the guest, writing nothing.
   if (msr === 0n) return 1;
   const gfn = msr >> 12n;

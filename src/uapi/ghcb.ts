@@ -5,6 +5,7 @@
  * reasons), arch/x86/kvm/svm/sev.c (GHCB_VERSION_MIN, GHCB_HV_FT_SUPPORTED, GHCB_SCRATCH_AREA_LIMIT);
  * see shared/spec/ghcb.md sections 1-4 and 7.
  */
+import { u64Hi, u64Join, u64Lo } from './u64.js';
 
 /** Size of the GHCB page. */
 export const GHCB_SIZE = 4096;
@@ -255,7 +256,7 @@ const MASK_32 = 0xffffffffn;
 
 /** GHCB_MSR_INFO(v): the request/response code, bits 11:0. */
 export function ghcbMsrInfo(v: bigint): number {
-  return Number(v & 0xfffn);
+  return u64Lo(v) & 0xfff;
 }
 
 /** GHCB_DATA(v): GHCBData, bits 63:12 shifted down. */
@@ -284,7 +285,7 @@ export function decodeGhcbMsrSevInfo(v: bigint): { max: number; min: number; cbi
 
 /** GHCB_CPUID_REQ(fn, reg): the CPUID request value. */
 export function ghcbMsrCpuidReq(fn: number, reg: 0 | 1 | 2 | 3): bigint {
-  return (BigInt(fn >>> 0) << 32n) | (BigInt(reg & 0x3) << 30n) | BigInt(GHCB_MSR_CPUID_REQ);
+  return u64Join(((reg & 0x3) << 30) | GHCB_MSR_CPUID_REQ, fn);
 }
 
 /** The function ([63:32]) and register ([31:30]) of a CPUID request. */
@@ -303,7 +304,7 @@ export function ghcbMsrCpuidResp(request: bigint, value: number): bigint {
 
 /** The value ([63:32]) of a CPUID response. */
 export function ghcbMsrCpuidRespValue(v: bigint): number {
-  return Number((v >> 32n) & MASK_32);
+  return u64Hi(v);
 }
 
 /** GHCB_SEV_TERM_REASON(set, code): the TERM_REQ data bits, [15:12] set, [23:16] code (info bits 0). */
