@@ -90,6 +90,11 @@ export interface FaultDiagnosis {
   } | null;
   readonly hva?: number;
   readonly hvaState?: HvaState;
+  /**
+   * Where the GPA came from: the SEV vCPU's last scratch-area fault (sevbox's window into what KVM
+   * only logs), KVM_EXIT_MEMORY_FAULT (KVM_CAP_MEMORY_FAULT_INFO kernels), or nowhere.
+   */
+  readonly source: 'scratch' | 'memory-fault-exit' | 'none';
   /** One or two sentences for humans. */
   readonly text: string;
 }
@@ -107,7 +112,24 @@ export type StopReason =
       readonly reasonSet: number;
       readonly reasonCode: number;
       readonly description: string;
+      /** 'msr': GHCB MSR protocol TERM_REQ; 'ghcb': NAE TERM_REQUEST through the GHCB page. */
+      readonly protocol: 'msr' | 'ghcb';
+      /** False when the reason could not be recovered (reasonSet/reasonCode are then what the GHCB held). */
+      readonly reasonKnown: boolean;
+      readonly ghcbGpa?: number;
     }
+  /** Another KVM_EXIT_SYSTEM_EVENT (shutdown, reset, crash...). */
+  | {
+      readonly kind: 'system-event';
+      readonly vcpu: number;
+      readonly type: number;
+      readonly name: string;
+      readonly data: readonly bigint[];
+    }
+  /** KVM_EXIT_AP_RESET_HOLD and no callback woke the vCPU. */
+  | { readonly kind: 'ap-reset-hold'; readonly vcpu: number }
+  /** An exit the VMM has no handler for (hypercall, fail-entry, unknown...). */
+  | { readonly kind: 'unhandled-exit'; readonly vcpu: number; readonly reason: number; readonly name: string }
   | {
       readonly kind: 'internal-error';
       readonly vcpu: number;
@@ -131,10 +153,15 @@ export interface RunResult {
   readonly stop: StopReason;
   /** Exits to userspace handled. */
   readonly exits: number;
-  /** What the guest wrote to the serial port. */
+  /** What the guest wrote to the serial port during this run. */
   readonly serial: string;
-  /** One record per VMGEXIT, from the trace. */
+  /** One record per VMGEXIT of this run, folded from the trace the VMM records itself. */
   readonly vmgexits: readonly VmgexitRecord[];
   /** KVM_RUN failures the policies retried, in order. */
-  readonly retried: readonly { readonly vcpu: number; readonly errno: ErrnoName }[];
+  readonly retried: readonly {
+    readonly vcpu: number;
+    readonly errno: ErrnoName;
+    /** For EFAULT: what the VMM found before re-running. */
+    readonly diagnosis?: FaultDiagnosis;
+  }[];
 }
