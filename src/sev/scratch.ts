@@ -28,6 +28,7 @@ const SHARED_END = BigInt(GHCB_OFF_SHARED_BUFFER + GHCB_SHARED_BUF_SIZE);
 export function setupScratch(sev: SevEsVcpu, sync: boolean, len: bigint): number {
   const profile = sev.profile;
   const vcpu = sev.vcpu;
+  sev.lastScratchFault = undefined;
   const ghcbGpa = vcpu.backend.ghcbMsr;
   const gpa = profile.snapshotGhcb ? sev.swScratch : sev.ghcb!.get(GHCB_OFF_SW_SCRATCH);
   const trace = vcpu.vm.trace;
