@@ -1,0 +1,222 @@
+/**
+ * Running a scenario: build the machine on the VMM, run the compiled guest program with the host
+ * actions applied at their steps, attribute every VMGEXIT in the trace to the step that made it,
+ * check the expectations, and hand back a report value (never throws for a scenario that fails).
+ */
+import { sevDeliverSipi } from '../sev/sipi.js';
+import type { TraceEvent } from '../trace/events.js';
+import { foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
+import { ghcbMsrInfoName } from '../uapi/ghcb.js';
+import { svmExitCodeName } from '../uapi/svm.js';
+import { isVmmError } from '../vmm/errors.js';
+import type { MachineConfig, RunResult, StopReason } from '../vmm/types.js';
+import { Vmm } from '../vmm/vmm.js';
+import { describeOutcome, describeStop } from './describe.js';
+import { type Check, checkRun, checkStep } from './expect.js';
+import { compileProgram, type StepRecord } from './program.js';
+import type { ProfileName, Scenario } from './schema.js';
+import type { HostAction } from './steps.js';
+
+/** One VMGEXIT of the run, as the report lists it. */
+export interface VmgexitLine {
+  /** 0-based, in the order KVM saw them. */
+  readonly index: number;
+  readonly vcpu: number;
+  /** The step that made it (undefined when outside any step). */
+  readonly step: number | undefined;
+  readonly protocol: 'ghcb' | 'msr';
+  /** The event: an SVM exit code name (GHCB page) or an MSR-protocol request name. */
+  readonly event: string;
+  readonly outcome: VmgexitOutcome;
+  /** "handled", "reflected (INVALID_SCRATCH_AREA)", "exit to userspace (KVM_EXIT_MMIO ×3)", ... */
+  readonly text: string;
+}
+
+/** What a scenario run produced. */
+export interface ScenarioReport {
+  readonly name: string;
+  readonly profile: ProfileName;
+  /** Every check passed (and the machine could be built). */
+  readonly ok: boolean;
+  readonly vmgexits: readonly VmgexitLine[];
+  readonly steps: readonly StepRecord[];
+  readonly checks: readonly Check[];
+  /** How the run ended; undefined when the machine could not be built. */
+  readonly stop: StopReason | undefined;
+  readonly serial: string;
+  readonly leakedBytes: number;
+}
+
+/** Options of {@link runScenario}. */
+export interface RunScenarioOptions {
+  /** Run under this kernel profile instead of the scenario's own (the CLI's --profile). */
+  readonly profile?: ProfileName;
+  /** Receives every trace event. */
+  readonly trace?: (e: TraceEvent) => void;
+}
+
+/** The VMM's machine description for a scenario. */
+export function machineConfig(s: Scenario, profile: ProfileName): MachineConfig {
+  const m = s.machine;
+  return {
+    ram: m.ram,
+    mmio: m.mmio,
+    ...(m.serial !== undefined ? { serial: m.serial } : {}),
+    ...(m.debugExitPort !== undefined ? { debugExitPort: m.debugExitPort } : {}),
+    vcpus: m.vcpus,
+    sev: m.sev === false ? false : { profile, ghcbVersion: m.sev.ghcbVersion },
+    host: {
+      ...(s.host.budget !== undefined ? { budget: s.host.budget } : {}),
+      ...(s.host.allocFaults ? { allocFaults: s.host.allocFaults } : {}),
+    },
+  };
+}
+
+function applyHostAction(vmm: Vmm, a: HostAction): string | undefined {
+  const err =
+    a.key === 'unmap'
+      ? vmm.unmapGpa(a.value.gpa, a.value.size)
+      : a.key === 'truncate'
+        ? vmm.truncateFile(a.value.file, a.value.size)
+        : vmm.populate(a.value.gpa, a.value.hex);
+  return err ? `${err.errno}: ${err.message}` : undefined;
+}
+
+const notBuilt = (s: Scenario, profile: ProfileName, message: string): ScenarioReport => ({
+  name: s.name,
+  profile,
+  ok: false,
+  vmgexits: [],
+  steps: [],
+  checks: [{ path: 'machine', ok: false, message: `the VMM could not build the machine: ${message}` }],
+  stop: undefined,
+  serial: '',
+  leakedBytes: 0,
+});
+
+/** Run `s` and check it. */
+export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): ScenarioReport {
+  const profile = opts.profile ?? s.profile;
+  const events: TraceEvent[] = [];
+  /** Per vCPU, the step of each VMGEXIT KVM entered, in order. */
+  const entered = new Map<number, (number | undefined)[]>();
+  let stepNow = (): number | undefined => undefined;
+  const vmm = Vmm.create(machineConfig(s, profile), {
+    trace: (e) => {
+      events.push(e);
+      if (e.name === 'kvm_vmgexit_enter' || e.name === 'kvm_vmgexit_msr_protocol_enter') {
+        const list = entered.get(e.vcpu) ?? [];
+        list.push(stepNow());
+        entered.set(e.vcpu, list);
+      }
+      opts.trace?.(e);
+    },
+  });
+  if (isVmmError(vmm)) return notBuilt(s, profile, `${vmm.errno}: ${vmm.message}`);
+
+  const hostChecks: Check[] = [];
+  const compiled = compileProgram(s, {
+    beforeStep: (i) => {
+      s.guest.steps[i]!.host?.forEach((a, k) => {
+        const err = applyHostAction(vmm, a);
+        if (err)
+          hostChecks.push({
+            path: `guest.steps[${i}].host[${k}]`,
+            ok: false,
+            message: `host action failed: ${err}`,
+          });
+      });
+    },
+  });
+  stepNow = () => {
+    const i = compiled.currentStep();
+    return i >= 0 && i < s.guest.steps.length ? i : undefined;
+  };
+  const added = vmm.addVcpu(compiled.program);
+  if (isVmmError(added)) {
+    vmm.destroy();
+    return notBuilt(s, profile, `${added.errno}: ${added.message}`);
+  }
+
+  const result: RunResult = vmm.run({
+    policies: s.policies,
+    maxExits: s.maxExits,
+    ...(s.apResetHold === 'sipi'
+      ? {
+          onApResetHold: (vcpu) => {
+            sevDeliverSipi(vcpu);
+            return true;
+          },
+        }
+      : {}),
+  });
+  const memory = (s.expect.memory ?? []).map((m) => {
+    const dst = new Uint8Array(m.hex.length);
+    return vmm.readGpa(m.gpa, dst) ? undefined : dst;
+  });
+  vmm.destroy();
+  const leakedBytes = vmm.allocator.inUse();
+
+  const lines = attribute(foldVmgexits(events), entered);
+  const ignored = compiled.records.reduce(
+    (n, r) => n + Math.max(0, r.vmgexits - lines.filter((l) => l.step === r.index).length),
+    0,
+  );
+  const stopText = `the run stopped: ${describeStop(result.stop)}`;
+  const stepChecks = s.guest.steps.flatMap((st, i) => {
+    const rec = compiled.records[i]!;
+    const outcomes: VmgexitOutcome[] = lines.filter((l) => l.step === i).map((l) => l.outcome);
+    for (let k = outcomes.length; k < rec.vmgexits; k++) outcomes.push({ kind: 'ignored' });
+    return checkStep(st, rec, outcomes, stopText);
+  });
+  const checks = [
+    ...hostChecks,
+    ...stepChecks,
+    ...checkRun(s.expect, { result, vmgexits: lines.length + ignored, memory, leakedBytes }),
+  ];
+  return {
+    name: s.name,
+    profile,
+    ok: checks.every((c) => c.ok),
+    vmgexits: lines,
+    steps: compiled.records,
+    checks,
+    stop: result.stop,
+    serial: result.serial,
+    leakedBytes,
+  };
+}
+
+/** Pair each folded VMGEXIT with the step that was running when KVM entered it. */
+function attribute(
+  records: ReturnType<typeof foldVmgexits>,
+  entered: ReadonlyMap<number, readonly (number | undefined)[]>,
+): VmgexitLine[] {
+  const seen = new Map<number, number>();
+  return records.map((r, index) => {
+    const k = seen.get(r.vcpu) ?? 0;
+    seen.set(r.vcpu, k + 1);
+    return {
+      index,
+      vcpu: r.vcpu,
+      step: entered.get(r.vcpu)?.[k],
+      protocol: r.protocol,
+      event: r.protocol === 'msr' ? ghcbMsrInfoName(Number(r.exitCode)) : svmExitCodeName(r.exitCode),
+      outcome: r.outcome,
+      text: describeOutcome(r.outcome),
+    };
+  });
+}
+
+/** The report as text lines: VMGEXITs, checks (✓/✗), stop reason, serial output, verdict. */
+export function formatReport(r: ScenarioReport): string[] {
+  const out = [`scenario: ${r.name} [${r.profile}]`];
+  for (const l of r.vmgexits) {
+    out.push(`  #${l.index} step ${l.step ?? '-'} ${l.event}: ${l.text}`);
+  }
+  for (const c of r.checks) out.push(`  ${c.ok ? '✓' : '✗'} ${c.message}${c.ok ? '' : `  (${c.path})`}`);
+  if (r.stop) out.push(`  stop: ${describeStop(r.stop)}`);
+  if (r.serial) out.push(`  serial: ${JSON.stringify(r.serial)}`);
+  out.push(r.ok ? 'PASS' : 'FAIL');
+  return out;
+}

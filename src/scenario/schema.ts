@@ -1,0 +1,182 @@
+/**
+ * The schema of a scenario file: the machine, host faults, the VMM's policies, the guest program
+ * (see steps.ts) and what the run must end with. Parsing gives plain data in the VMM's own
+ * vocabulary (MachineConfig pieces, Policies), numbers as numbers and u64 values as bigints.
+ */
+import { z } from 'zod';
+import type { EfaultPolicy, EnomemPolicy, MmioRegionConfig, RamRegionConfig } from '../vmm/types.js';
+import { step } from './steps.js';
+import { byShape, errno, gpa, hexBytes, u64, uint } from './values.js';
+
+/** The kernel profiles a scenario can run under. */
+export const PROFILE_NAMES = ['prefix', 'seed', 'current'] as const;
+const profile = z.enum(PROFILE_NAMES, {
+  error: () => `expected a kernel profile: ${PROFILE_NAMES.join(', ')}`,
+});
+
+const ramRegion = z.strictObject({
+  name: z.string().optional(),
+  gpa,
+  size: uint(),
+  backing: z
+    .enum(['anonymous', 'file', 'lazy'], { error: () => 'expected a backing: anonymous, file or lazy' })
+    .optional(),
+  file: z.string().optional(),
+  readonly: z.boolean().optional(),
+  logDirty: z.boolean().optional(),
+}) satisfies z.ZodType<RamRegionConfig>;
+
+const mmioRegion = z.strictObject({
+  name: z.string().optional(),
+  kind: z.enum(['register', 'ram-window'], {
+    error: () => 'expected an MMIO device kind: register or ram-window',
+  }),
+  gpa,
+  size: uint(),
+  value: u64.optional(),
+}) satisfies z.ZodType<MmioRegionConfig>;
+
+/** One MiB of anonymous RAM at GPA 0: the machine's RAM when a scenario does not list any. */
+export const DEFAULT_RAM: readonly RamRegionConfig[] = [{ name: 'ram', gpa: 0, size: 0x10_0000 }];
+
+const ghcbVersion = uint(2, 'a GHCB protocol version')
+  .refine((v) => v >= 1, 'expected GHCB protocol version 1 or 2')
+  .transform((v) => v as 1 | 2);
+
+const machine = z.strictObject({
+  ram: z
+    .array(ramRegion)
+    .min(1)
+    .default([...DEFAULT_RAM]),
+  mmio: z.array(mmioRegion).default([]),
+  serial: z.boolean().optional(),
+  debugExitPort: z.union([uint(0xffff), z.literal(false)]).optional(),
+  vcpus: uint(64).default(1),
+  /** SEV-ES (the default) with its GHCB protocol version, or false for an unprotected VM. */
+  sev: byShape(
+    z.literal(false),
+    z.strictObject({ ghcbVersion: ghcbVersion.default(1) }),
+    'false (an unprotected VM) or { ghcbVersion: 1 | 2 }',
+  ).default({ ghcbVersion: 1 }),
+});
+
+const host = z.strictObject({
+  /** Bytes KVM may allocate at once (default unlimited). */
+  budget: uint().optional(),
+  allocFaults: z
+    .strictObject({
+      failNth: z.union([uint(), z.array(uint())]).optional(),
+      failOver: uint().optional(),
+      probability: z.number().min(0).max(1).optional(),
+      seed: uint(0xffff_ffff).optional(),
+    })
+    .refine((p) => p.probability === undefined || p.seed !== undefined, {
+      message: 'a fault probability needs a seed, so a failing run can be replayed',
+      path: ['seed'],
+    })
+    .optional(),
+});
+
+const retries = z.strictObject({ action: z.literal('rerun'), maxRetries: uint(1000) });
+const stop = z.literal('stop').transform(() => ({ action: 'stop' as const }));
+const enomemPolicy = byShape(
+  stop,
+  z.discriminatedUnion('action', [
+    z.strictObject({ action: z.literal('stop') }),
+    retries,
+    z.strictObject({ action: z.literal('raise-budget'), bytes: uint().optional(), maxRetries: uint(1000) }),
+  ]),
+  'an ENOMEM policy: stop, { action: rerun, maxRetries: N } or { action: raise-budget, maxRetries: N, bytes?: B }',
+) satisfies z.ZodType<EnomemPolicy>;
+const efaultPolicy = byShape(
+  stop,
+  z.discriminatedUnion('action', [z.strictObject({ action: z.literal('stop') }), retries]),
+  'an EFAULT policy: stop or { action: rerun, maxRetries: N }',
+) satisfies z.ZodType<EfaultPolicy>;
+
+const policies = z.strictObject({
+  enomem: enomemPolicy.default({ action: 'stop' }),
+  efault: efaultPolicy.default({ action: 'stop' }),
+});
+
+/** The program of one vCPU. */
+const guest = z.strictObject({
+  /** Guest physical address of the GHCB page (default 0x1000). */
+  ghcb: gpa.default(0x1000),
+  /** Write the GHCB GPA into the GHCB MSR before the first step (default true). */
+  register: z.boolean().default(true),
+  steps: z.array(step),
+});
+
+const STOP_KINDS = [
+  'guest-done',
+  'debug-exit',
+  'shutdown',
+  'sev-termination',
+  'system-event',
+  'ap-reset-hold',
+  'unhandled-exit',
+  'internal-error',
+  'kvm-error',
+  'kernel-oops',
+  'limit',
+] as const;
+const stopKind = z.enum(STOP_KINDS, { error: () => `expected a stop kind: ${STOP_KINDS.join(', ')}` });
+
+/** How the run must end: a kind, plus the details that matter for it. */
+const stopExpect = byShape(
+  stopKind.transform((kind) => ({ kind })),
+  z.strictObject({
+    kind: stopKind,
+    /** kvm-error */
+    errno: errno.optional(),
+    /** sev-termination */
+    set: uint(0xf).optional(),
+    code: uint(0xff).optional(),
+    /** internal-error */
+    suberror: uint().optional(),
+    /** debug-exit */
+    exitCode: uint().optional(),
+    /** the vCPU that stopped */
+    vcpu: uint().optional(),
+  }),
+  `a stop: one of ${STOP_KINDS.join(', ')}, or { kind, errno?, set?, code?, suberror?, exitCode?, vcpu? }`,
+);
+/** An expected stop, parsed. */
+export type StopExpect = z.output<typeof stopExpect>;
+
+/** Run-level expectations. Leaked kernel bytes are always checked to be 0. */
+const runExpect = z.strictObject({
+  stop: stopExpect.optional(),
+  /** Exactly what the guest wrote to the serial port. */
+  serial: z.string().optional(),
+  /** Guest memory contents at the end of the run. */
+  memory: z.array(z.strictObject({ gpa, hex: hexBytes })).optional(),
+  /** Number of VMGEXITs KVM saw. */
+  vmgexits: uint().optional(),
+  /** Errnos of the KVM_RUN failures the policies retried, in order. */
+  retried: z.array(errno).optional(),
+});
+/** Run-level expectations, parsed. */
+export type RunExpect = z.output<typeof runExpect>;
+
+/** A scenario file. */
+export const scenarioSchema = z.strictObject({
+  name: z.string({ error: () => 'expected the scenario name (a string)' }),
+  description: z.string().optional(),
+  profile: profile.default('seed'),
+  machine: machine.default({ ram: [...DEFAULT_RAM], mmio: [], vcpus: 1, sev: { ghcbVersion: 1 } }),
+  host: host.default({}),
+  policies: policies.default({ enomem: { action: 'stop' }, efault: { action: 'stop' } }),
+  /** Upper bound on KVM_RUN calls in the run. */
+  maxExits: uint().default(10_000),
+  /** On KVM_EXIT_AP_RESET_HOLD: deliver a SIPI and keep running, or stop the run (default). */
+  apResetHold: z.enum(['sipi', 'stop'], { error: () => 'expected sipi or stop' }).default('stop'),
+  guest,
+  expect: runExpect.default({}),
+});
+
+/** A scenario, parsed and defaulted. */
+export type Scenario = z.output<typeof scenarioSchema>;
+/** A kernel profile name. */
+export type ProfileName = (typeof PROFILE_NAMES)[number];

@@ -1,0 +1,122 @@
+/**
+ * Checks a scenario that fits the schema but cannot mean anything: overlapping RAM, a GHCB outside
+ * RAM, a step that truncates a file the machine does not have, a GHCB-only step on an unprotected
+ * VM. Each problem is an issue with its path in the document (positions are added by the loader).
+ */
+import type { PathIssue } from './errors.js';
+import type { Scenario } from './schema.js';
+import { SEV_ONLY_VERBS } from './steps.js';
+
+const PAGE = 4096;
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+interface Range {
+  readonly lo: number;
+  readonly hi: number;
+}
+
+function overlaps(a: Range, b: Range): boolean {
+  return a.lo < b.hi && b.lo < a.hi;
+}
+
+/** The name of the file behind a file-backed region, as the VMM derives it. */
+function fileNameOf(r: Scenario['machine']['ram'][number], slot: number): string {
+  return r.file ?? r.name ?? `ram${slot}`;
+}
+
+/** Semantic checks on a parsed scenario; an empty list when it makes sense. */
+export function validate(s: Scenario): PathIssue[] {
+  const out: PathIssue[] = [];
+  const ram = s.machine.ram.map((r) => ({ lo: r.gpa, hi: r.gpa + r.size }));
+  const inRam = (lo: number, len: number): boolean =>
+    ram.some((r) => lo >= r.lo && lo + Math.max(len, 1) <= r.hi);
+
+  s.machine.ram.forEach((r, i) => {
+    if (r.gpa % PAGE !== 0)
+      out.push({
+        path: ['machine', 'ram', i, 'gpa'],
+        message: `expected a page-aligned GPA, got ${hex(r.gpa)}`,
+      });
+    if (r.size === 0 || r.size % PAGE !== 0)
+      out.push({
+        path: ['machine', 'ram', i, 'size'],
+        message: `expected a positive multiple of 4096, got ${hex(r.size)}`,
+      });
+    if (r.file !== undefined && r.backing !== 'file')
+      out.push({ path: ['machine', 'ram', i, 'file'], message: 'a file is only used with backing: file' });
+    for (let j = 0; j < i; j++) {
+      if (overlaps(ram[i]!, ram[j]!))
+        out.push({
+          path: ['machine', 'ram', i],
+          message: `expected RAM regions not to overlap; this one overlaps machine.ram[${j}]`,
+        });
+    }
+  });
+  s.machine.mmio.forEach((m, i) => {
+    const r = { lo: m.gpa, hi: m.gpa + m.size };
+    if (m.size === 0) out.push({ path: ['machine', 'mmio', i, 'size'], message: 'expected a non-zero size' });
+    ram.forEach((q, j) => {
+      if (overlaps(r, q))
+        out.push({
+          path: ['machine', 'mmio', i],
+          message: `expected MMIO outside RAM; this device overlaps machine.ram[${j}]`,
+        });
+    });
+  });
+
+  const files = new Set<string>();
+  s.machine.ram.forEach((r, i) => {
+    if (r.backing === 'file') files.add(fileNameOf(r, i));
+  });
+
+  const sev = s.machine.sev !== false;
+  if (sev && (s.guest.ghcb % PAGE !== 0 || !inRam(s.guest.ghcb, PAGE))) {
+    out.push({
+      path: ['guest', 'ghcb'],
+      message: `expected a page-aligned GPA of a page inside guest RAM, got ${hex(s.guest.ghcb)} (a hostile GHCB MSR value belongs in a raw step's ghcbMsr)`,
+    });
+  }
+
+  s.guest.steps.forEach((st, i) => {
+    const at: (string | number)[] = ['guest', 'steps', i];
+    if (!sev && SEV_ONLY_VERBS.has(st.verb))
+      out.push({
+        path: [...at, st.verb],
+        message: `${st.verb} needs an SEV-ES machine (machine.sev is false)`,
+      });
+    st.host?.forEach((a, k) => {
+      const ap = [...at, 'host', k];
+      if (a.key === 'truncate' && !files.has(a.value.file)) {
+        out.push({
+          path: [...ap, 'truncate', 'file'],
+          message: `expected the file of a RAM region with backing: file (${files.size ? [...files].join(', ') : 'the machine has none'}), got "${a.value.file}"`,
+        });
+      }
+      if (a.key === 'unmap' && !inRam(a.value.gpa, a.value.size))
+        out.push({
+          path: [...ap, 'unmap'],
+          message: `expected a range inside guest RAM, got ${hex(a.value.gpa)} + ${hex(a.value.size)}`,
+        });
+      if (a.key === 'populate' && !inRam(a.value.gpa, a.value.hex.length))
+        out.push({
+          path: [...ap, 'populate', 'gpa'],
+          message: `expected a range inside guest RAM, got ${hex(a.value.gpa)}`,
+        });
+    });
+  });
+
+  s.expect.memory?.forEach((m, i) => {
+    if (!inRam(m.gpa, m.hex.length))
+      out.push({
+        path: ['expect', 'memory', i, 'gpa'],
+        message: `expected a range inside guest RAM, got ${hex(m.gpa)}`,
+      });
+  });
+  if (!sev && s.expect.stop?.kind === 'sev-termination')
+    out.push({
+      path: ['expect', 'stop'],
+      message: 'sev-termination needs an SEV-ES machine (machine.sev is false)',
+    });
+
+  return out;
+}
