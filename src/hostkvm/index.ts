@@ -1,0 +1,32 @@
+/**
+ * The machine's real /dev/kvm as an oracle for the model: bindings (koffi, optional), the
+ * `HostKvm` → `HostVm` → `HostVcpu` wrappers shaped like src/kvm, the KVM_RUN watchdog, a tiny
+ * real-mode assembler for guests, and `describeHostKvm()` behind `sevbox hostkvm`.
+ */
+export {
+  type CapabilityAnswer,
+  describeHostKvm,
+  describeHostKvmData,
+  detectBackend,
+  formatHostKvm,
+  type HostKvmBackendKind,
+  type HostKvmData,
+  probeMaxGpaBits,
+  smokeTestHostKvm,
+} from './detect.js';
+export {
+  DEFAULT_RUN_TIMEOUT_MS,
+  HostKvm,
+  HostVcpu,
+  HostVm,
+  KVM_CAP_X86_MSR_FILTER,
+  KVM_REGS,
+  KVM_X86_SET_MSR_FILTER,
+  type OpenHostKvm,
+  openHostKvm,
+  WatchdogExpired,
+} from './kvm.js';
+export { type LibcResult, loadLibc } from './libc.js';
+export { HostMapping } from './mapping.js';
+export { asm, RealModeAsm, type RealModeSize } from './real-mode.js';
+export { Watchdog } from './watchdog.js';
