@@ -1,27 +1,188 @@
 /**
- * The `sevbox` command line.
+ * The `sevbox` command line. Exit status: 0 success, 1 an expectation did not hold, 2 bad input
+ * (arguments, a malformed or unreadable scenario or GHCB file).
  */
-import { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { formatScenarioError, isScenarioError } from '../scenario/errors.js';
+import { type LoadedScenario, loadScenario } from '../scenario/load.js';
+import { formatReport, runScenario, type ScenarioReport } from '../scenario/run.js';
+import { PROFILE_NAMES, type ProfileName } from '../scenario/schema.js';
+import type { TraceEvent } from '../trace/events.js';
+import { formatTraceLine, traceEventToJson } from '../trace/format.js';
 import { demoReport } from './demo.js';
+import { formatInspect, inspectGhcb } from './inspect.js';
+import { paint } from './paint.js';
 
-const program = new Command();
-program
-  .name('sevbox')
-  .description(
-    'A model of how Linux KVM serves AMD SEV-ES guests: GHCB, VMGEXIT, scratch areas, ENOMEM/EFAULT.',
-  )
-  .showHelpAfterError();
+/** Raised for bad input: the message is printed and the exit status is 2. */
+class UsageError extends Error {}
 
-program
-  .command('demo')
-  .description("Tell the seed commit's story: six host situations under the prefix and seed kernels")
-  .addHelpText('after', '\nExample:\n  $ sevbox demo')
-  .action(() => {
-    const color = process.stdout.isTTY === true && !process.env['NO_COLOR'];
-    process.stdout.write(`${demoReport(color).join('\n')}\n`);
-  });
+const out = (lines: readonly string[]): void => {
+  if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);
+};
 
-program.parseAsync(process.argv).catch((e: unknown) => {
-  process.stderr.write(`sevbox: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 2;
-});
+async function loadAll(files: readonly string[]): Promise<LoadedScenario[]> {
+  const loaded: LoadedScenario[] = [];
+  const errors: string[] = [];
+  for (const f of files) {
+    const r = await loadScenario(f);
+    if (isScenarioError(r)) errors.push(formatScenarioError(r));
+    else loaded.push(r);
+  }
+  if (errors.length) throw new UsageError(errors.join('\n'));
+  return loaded;
+}
+
+function reportJson(r: ScenarioReport, file: string): unknown {
+  return {
+    file,
+    name: r.name,
+    profile: r.profile,
+    ok: r.ok,
+    vmgexits: r.vmgexits.map((l) => ({
+      index: l.index,
+      vcpu: l.vcpu,
+      step: l.step,
+      event: l.event,
+      outcome: l.text,
+    })),
+    checks: r.checks.map((c) => ({ ok: c.ok, path: c.path, message: c.message })),
+    stop: r.stop,
+    serial: r.serial,
+    leakedBytes: r.leakedBytes,
+  };
+}
+
+const bigintJson = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v);
+
+export function buildProgram(): Command {
+  const program = new Command();
+  const color = process.stdout.isTTY === true && !process.env['NO_COLOR'];
+  const p = paint(color);
+  const profileOption = () =>
+    new Option('--profile <name>', "run under this kernel profile instead of the scenario's own").choices(
+      PROFILE_NAMES,
+    );
+
+  program
+    .name('sevbox')
+    .description(
+      'A model of how Linux KVM serves AMD SEV-ES guests: GHCB, VMGEXIT, scratch areas, ENOMEM/EFAULT.',
+    )
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('run')
+    .description('Run scenario files; one line per VMGEXIT; exit 0 only if every expectation holds')
+    .argument('<files...>', 'scenario files (.yaml, .yml, .json)')
+    .addOption(profileOption())
+    .option('--json', 'one JSON object per scenario instead of text')
+    .addHelpText('after', '\nExample:\n  $ sevbox run examples/demo/*.yaml --profile prefix')
+    .action(async (files: string[], opts: { profile?: ProfileName; json?: boolean }) => {
+      const scenarios = await loadAll(files);
+      let ok = true;
+      scenarios.forEach((s, i) => {
+        const r = runScenario(s.scenario, { profile: opts.profile });
+        ok &&= r.ok;
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(reportJson(r, files[i]!), bigintJson)}\n`);
+        } else {
+          out(
+            formatReport(r).map((line) =>
+              line === 'PASS'
+                ? p.green(line)
+                : line === 'FAIL'
+                  ? p.red(line)
+                  : line.includes('✗')
+                    ? p.red(line)
+                    : line,
+            ),
+          );
+        }
+      });
+      if (!ok) process.exitCode = 1;
+    });
+
+  program
+    .command('trace')
+    .description('Print the full event trace of one scenario (ftrace-like text, or JSON lines)')
+    .argument('<file>', 'scenario file')
+    .addOption(profileOption())
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'jsonl']).default('text'))
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ sevbox trace examples/demo/4-bounce-buffer-enomem.yaml --format jsonl',
+    )
+    .action(async (file: string, opts: { profile?: ProfileName; format: 'text' | 'jsonl' }) => {
+      const [s] = await loadAll([file]);
+      const events: TraceEvent[] = [];
+      runScenario(s!.scenario, { profile: opts.profile, trace: (e) => events.push(e) });
+      out(events.map((e, i) => (opts.format === 'jsonl' ? traceEventToJson(e) : formatTraceLine(e, i))));
+    });
+
+  program
+    .command('validate')
+    .description('Check scenario files (schema and semantics) without running them')
+    .argument('<files...>', 'scenario files')
+    .addHelpText('after', '\nExample:\n  $ sevbox validate examples/*.yaml')
+    .action(async (files: string[]) => {
+      const scenarios = await loadAll(files);
+      out(scenarios.map((s, i) => `${p.green('ok')} ${files[i]}: ${s.scenario.name}`));
+    });
+
+  program
+    .command('inspect')
+    .description('Decode a 4 KiB GHCB page and say what KVM would do with it under each profile')
+    .argument('<file>', 'a 4096-byte GHCB page')
+    .option('--ghcb-gpa <gpa>', 'guest physical address the page sits at', '0x1000')
+    .option('--json', 'JSON instead of text')
+    .addHelpText('after', '\nExample:\n  $ sevbox inspect ghcb.bin --ghcb-gpa 0x7000')
+    .action(async (file: string, opts: { ghcbGpa: string; json?: boolean }) => {
+      const gpa = Number(opts.ghcbGpa);
+      if (!Number.isSafeInteger(gpa) || gpa < 0 || gpa % 4096 !== 0) {
+        throw new UsageError(`--ghcb-gpa ${opts.ghcbGpa}: expected a page-aligned address`);
+      }
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(await readFile(file));
+      } catch (e) {
+        throw new UsageError(`${file}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`);
+      }
+      if (bytes.length !== 4096)
+        throw new UsageError(`${file}: a GHCB page is 4096 bytes, this file has ${bytes.length}`);
+      const report = inspectGhcb(bytes, gpa);
+      if (opts.json) process.stdout.write(`${JSON.stringify(report, bigintJson)}\n`);
+      else out(formatInspect(report));
+    });
+
+  program
+    .command('demo')
+    .description("Tell the seed commit's story: six host situations under the prefix and seed kernels")
+    .addHelpText('after', '\nExample:\n  $ sevbox demo')
+    .action(() => {
+      out(demoReport(color));
+    });
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`sevbox: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+process.exitCode = await main(process.argv);

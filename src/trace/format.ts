@@ -1,0 +1,46 @@
+/**
+ * Trace event formats: ftrace-like text (the TP_printk strings of arch/x86/kvm/trace.h, so a kernel
+ * engineer reads them as they would /sys/kernel/tracing/trace) and JSON lines (bigints as hex
+ * strings, for tools and the browser explorer).
+ */
+import type { TraceEvent } from './events.js';
+
+const hex = (v: bigint | number): string => v.toString(16);
+
+/** One event as a line of ftrace text, without the task/CPU/timestamp prefix. */
+export function formatTraceEvent(e: TraceEvent): string {
+  switch (e.name) {
+    case 'kvm_vmgexit_enter':
+    case 'kvm_vmgexit_exit':
+      return `${e.name}: vcpu ${e.vcpu}, exit_reason ${hex(e.exitCode)} ext_info1 ${hex(e.info1)} ext_info2 ${hex(e.info2)}`;
+    case 'kvm_vmgexit_msr_protocol_enter':
+      return `${e.name}: vcpu ${e.vcpu}, ghcb_gpa ${hex(e.ghcbGpa).padStart(16, '0')}`;
+    case 'kvm_vmgexit_msr_protocol_exit':
+      return `${e.name}: vcpu ${e.vcpu}, ghcb_gpa ${hex(e.ghcbGpa).padStart(16, '0')}, result ${e.result}`;
+    case 'kvm_userspace_exit':
+      return e.errno
+        ? `${e.name}: vcpu ${e.vcpu}, reason restart (${e.reason}), errno ${e.errno}`
+        : `${e.name}: vcpu ${e.vcpu}, reason ${e.reason}`;
+    case 'sevbox_ghcb_error':
+      return `${e.name}: vcpu ${e.vcpu}, exit_reason ${hex(e.exitCode)}, error ${e.error} (${e.why})`;
+    case 'sevbox_scratch':
+      return `${e.name}: vcpu ${e.vcpu}, gpa ${hex(e.gpa)}, len ${e.len}, ${e.outcome}`;
+    case 'sevbox_kernel_oops':
+      return `${e.name}: vcpu ${e.vcpu}, ${e.message}`;
+    default: {
+      const never: never = e;
+      return JSON.stringify(never);
+    }
+  }
+}
+
+/** The ftrace line with a prefix: the vCPU thread, its CPU and the event's sequence number. */
+export function formatTraceLine(e: TraceEvent, seq: number): string {
+  const task = `vcpu-${e.vcpu}`.padStart(12);
+  return `${task} [${String(e.vcpu).padStart(3, '0')}] ${String(seq).padStart(6)}: ${formatTraceEvent(e)}`;
+}
+
+/** One event as a JSON line: plain data, bigints as "0x..." strings. */
+export function traceEventToJson(e: TraceEvent): string {
+  return JSON.stringify(e, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+}

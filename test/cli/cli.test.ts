@@ -1,0 +1,169 @@
+/**
+ * The `sevbox` command as a user runs it: a child process per command, checking output and exit
+ * status (0 ok, 1 an expectation failed, 2 bad input).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'sevbox.js');
+const DIR = mkdtempSync(join(tmpdir(), 'sevbox-cli-'));
+
+function sevbox(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function file(name: string, text: string | Uint8Array): string {
+  const path = join(DIR, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('sevbox run', () => {
+  it('runs a scenario, prints one line per VMGEXIT, exits 0 when every expectation holds', () => {
+    const r = sevbox('run', 'examples/demo/4-bounce-buffer-enomem.yaml');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /#0 step 0 SVM_VMGEXIT_MMIO_READ: KVM_RUN failed \(ENOMEM\)/);
+    assert.match(r.stdout, /^PASS$/m);
+  });
+  it('--profile prefix overrides the scenario: ENOMEM becomes a reflected error, the expectation fails, exit 1', () => {
+    const r = sevbox('run', 'examples/demo/4-bounce-buffer-enomem.yaml', '--profile', 'prefix');
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /reflected \(INVALID_SCRATCH_AREA\)/);
+    assert.match(r.stdout, /^FAIL$/m);
+  });
+  it('--json prints one object per scenario', () => {
+    const r = sevbox('run', '--json', 'examples/cpuid.yaml', 'examples/demo/3-invalid-scratch.yaml');
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { ok: boolean; file: string });
+    assert.equal(lines.length, 2);
+    assert.deepEqual(
+      lines.map((l) => [l.file, l.ok]),
+      [
+        ['examples/cpuid.yaml', true],
+        ['examples/demo/3-invalid-scratch.yaml', true],
+      ],
+    );
+  });
+  it('a malformed scenario is a clear error naming file and path, exit 2', () => {
+    const bad = file(
+      'bad.yaml',
+      'name: broken\nguest:\n  steps:\n    - mmio-read: { gpa: 0xfed00000, len: four }\n',
+    );
+    const r = sevbox('run', bad);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /bad\.yaml/);
+    assert.match(r.stderr, /guest\.steps\[0\]\.mmio-read\.len/);
+    assert.equal(r.stdout, '');
+  });
+  it('a scenario whose expectation fails exits 1 and says what differed', () => {
+    const failing = file(
+      'failing.yaml',
+      'name: wrong expectation\nprofile: seed\nguest:\n  steps:\n    - cpuid: { fn: 0 }\n      expect: { eax: 99 }\n',
+    );
+    const r = sevbox('run', failing);
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /✗/);
+  });
+  it('a missing file is bad input, exit 2', () => {
+    const r = sevbox('run', join(DIR, 'nope.yaml'));
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /nope\.yaml/);
+  });
+  it('an unknown profile is rejected by the argument parser, exit 2', () => {
+    const r = sevbox('run', 'examples/cpuid.yaml', '--profile', 'ancient');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /ancient/);
+  });
+});
+
+describe('sevbox trace', () => {
+  it('prints ftrace-like lines by default', () => {
+    const r = sevbox('trace', 'examples/demo/2-scratch-outside-ghcb.yaml');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /kvm_vmgexit_enter: vcpu 0, exit_reason 80000001 ext_info1 fed00000 ext_info2 4/);
+    assert.match(r.stdout, /sevbox_scratch: vcpu 0, gpa 4000, len 4, bounce/);
+  });
+  it('--format jsonl prints one JSON object per event', () => {
+    const r = sevbox('trace', 'examples/demo/2-scratch-outside-ghcb.yaml', '--format', 'jsonl');
+    assert.equal(r.status, 0, r.stderr);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { name: string; exitCode?: string });
+    const enter = events.find((e) => e.name === 'kvm_vmgexit_enter');
+    assert.equal(enter?.exitCode, '0x80000001');
+  });
+});
+
+describe('sevbox validate', () => {
+  it('accepts good files, exit 0', () => {
+    const r = sevbox('validate', 'examples/cpuid.yaml', 'examples/mmio.yaml');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim().split('\n').length, 2);
+  });
+  it('rejects an unknown step verb, exit 2', () => {
+    const bad = file('verb.yaml', 'name: x\nguest:\n  steps:\n    - frobnicate: {}\n');
+    const r = sevbox('validate', bad);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /guest\.steps\[0\]/);
+  });
+});
+
+describe('sevbox inspect', () => {
+  it("decodes a GHCB page and gives each profile's verdict", () => {
+    const page = new Uint8Array(4096);
+    const dv = new DataView(page.buffer);
+    const set = (off: number, v: bigint): void => {
+      dv.setBigUint64(off, v, true);
+      page[0x3f0 + (off >> 6)]! |= 1 << ((off >> 3) & 7);
+    };
+    set(0x390, 0x80000001n);
+    set(0x398, 0xfed00000n);
+    set(0x3a0, 4n);
+    set(0x3a8, 0x2000_0000n); // no memslot
+    const r = sevbox('inspect', file('ghcb.bin', page));
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /SVM_VMGEXIT_MMIO_READ/);
+    assert.match(r.stdout, /prefix \(GHCB v1\)\s+reflected: GHCB_ERR_INVALID_SCRATCH_AREA/);
+    assert.match(r.stdout, /seed \(GHCB v1\)\s+KVM_RUN fails: EFAULT/);
+    assert.match(r.stdout, /current \(GHCB v2\)\s+reflected: GHCB_ERR_INVALID_SCRATCH_AREA/);
+  });
+  it('a file that is not 4096 bytes is bad input, exit 2', () => {
+    const r = sevbox('inspect', file('short.bin', new Uint8Array(100)));
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /4096/);
+  });
+});
+
+describe('sevbox demo and --help', () => {
+  it('demo tells the story under prefix and seed', () => {
+    const r = sevbox('demo');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /bounce buffer allocation fails\s+reflected INVALID_SCRATCH_AREA\s+KVM_RUN failed: ENOMEM/,
+    );
+    assert.match(r.stdout, /Kernel bytes leaked: 0/);
+  });
+  for (const cmd of ['run', 'trace', 'validate', 'inspect', 'demo']) {
+    it(`${cmd} --help shows an example, exit 0`, () => {
+      const r = sevbox(cmd, '--help');
+      assert.equal(r.status, 0);
+      assert.match(r.stdout, /Example:\n {2}\$ sevbox /);
+    });
+  }
+  it('an unknown command exits 2', () => {
+    assert.equal(sevbox('frobnicate').status, 2);
+  });
+});
