@@ -786,7 +786,12 @@ export class GhcbClient {
     if (!this.#send()) yield* this.#sendSlow();
     yield VMGEXIT_OP;
     const result = this.#receive(this.#rlo, this.#rhi) ?? (yield* this.#receiveSlow(this.#rlo, this.#rhi));
-    if (this.#extLen > 0) yield* this.#readGuest(this.#saGpa, this.#dataBuf.subarray(0, this.#extLen));
+    // As a guest kernel does, look at data outside the GHCB only when the hypervisor said success.
+    if (this.#extLen > 0 && result.kind === 'ok') {
+      yield* this.#readGuest(this.#saGpa, this.#dataBuf.subarray(0, this.#extLen));
+    } else if (this.#extLen > 0) {
+      this.#dataBuf.fill(0, 0, this.#extLen);
+    }
     return result;
   }
 
@@ -916,7 +921,12 @@ export class GhcbClient {
     if (!this.#send()) yield* this.#sendSlow();
     yield VMGEXIT_OP;
     const result = this.#receive(this.#rlo, this.#rhi) ?? (yield* this.#receiveSlow(this.#rlo, this.#rhi));
-    if (this.#extLen > 0) yield* this.#readGuest(this.#saGpa, this.#dataBuf.subarray(0, this.#extLen));
+    // As a guest kernel does, look at data outside the GHCB only when the hypervisor said success.
+    if (this.#extLen > 0 && result.kind === 'ok') {
+      yield* this.#readGuest(this.#saGpa, this.#dataBuf.subarray(0, this.#extLen));
+    } else if (this.#extLen > 0) {
+      this.#dataBuf.fill(0, 0, this.#extLen);
+    }
     return result;
   }
 
