@@ -194,5 +194,5 @@ export function demoReport(color: boolean): string[] {
     'no data: the VMGEXIT is not retried (../shared/spec/vmgexit.md section 6). Kernel bytes leaked: ' +
       leaked,
   );
-  return lines;
+  return lines.map((l) => l.trimEnd());
 }
