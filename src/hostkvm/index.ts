@@ -27,6 +27,6 @@ export {
   WatchdogExpired,
 } from './kvm.js';
 export { type LibcResult, loadLibc } from './libc.js';
-export { HostMapping } from './mapping.js';
-export { asm, RealModeAsm, type RealModeSize } from './real-mode.js';
+export { AddressHole, HostMapping } from './mapping.js';
+export { asm, RealModeAsm, type RealModeSize, type Reg32 } from './real-mode.js';
 export { Watchdog } from './watchdog.js';

@@ -44,7 +44,7 @@ import {
   type UserspaceMemoryRegion,
 } from '../uapi/memslot.js';
 import { type Libc, loadLibc, O_CLOEXEC, O_RDWR } from './libc.js';
-import { HostMapping } from './mapping.js';
+import { AddressHole, HostMapping } from './mapping.js';
 import { Watchdog } from './watchdog.js';
 
 /** KVM_CAP_X86_MSR_FILTER: KVM_X86_SET_MSR_FILTER is available. */
@@ -158,6 +158,13 @@ export class HostKvm {
     const m = HostMapping.anonymous(this.#libc, length);
     if (typeof m === 'number') throw kvmError(m, `mmap ${length} bytes`);
     return m;
+  }
+
+  /** An hva range no access can fault in (PROT_NONE), to back a memslot KVM cannot use. */
+  reserveHole(length: number): AddressHole {
+    const h = AddressHole.reserve(this.#libc, length);
+    if (typeof h === 'number') throw kvmError(h, `mmap PROT_NONE ${length} bytes`);
+    return h;
   }
 
   /** Close every VM, then the system fd. */

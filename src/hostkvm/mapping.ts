@@ -15,6 +15,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   type Pointer,
+  PROT_NONE,
   PROT_READ,
   PROT_WRITE,
 } from './libc.js';
@@ -81,5 +82,37 @@ export class HostMapping {
       0,
       this.#ptr,
     );
+  }
+}
+
+/**
+ * An address range that is reserved but can never be accessed (PROT_NONE): an hva a memslot can
+ * point at whose pages no fault can bring in. Deliberately has no view.
+ */
+export class AddressHole {
+  readonly hva: bigint;
+  readonly length: number;
+  #closed = false;
+  readonly #libc: Libc;
+  readonly #ptr: Pointer;
+
+  private constructor(libc: Libc, ptr: Pointer, hva: bigint, length: number) {
+    this.#libc = libc;
+    this.#ptr = ptr;
+    this.hva = hva;
+    this.length = length;
+  }
+
+  /** Reserve `length` bytes PROT_NONE; -errno when mmap fails. */
+  static reserve(libc: Libc, length: number): AddressHole | number {
+    const r = libc.mmap(length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return typeof r === 'number' ? r : new AddressHole(libc, r.ptr, r.addr, length);
+  }
+
+  /** Unmap it (nothing in JS can refer to its contents, so this is safe). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#libc.munmap(this.#ptr, this.length);
   }
 }

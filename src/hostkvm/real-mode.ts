@@ -8,6 +8,11 @@
 /** Operand sizes of port I/O and data moves in these guests. */
 export type RealModeSize = 1 | 2 | 4;
 
+/** The 32-bit registers these guests move between, by their encoding. */
+const REG32 = { eax: 0, ecx: 1, edx: 2, ebx: 3 } as const;
+/** A 32-bit register name. */
+export type Reg32 = keyof typeof REG32;
+
 /** Builds one real-mode code blob; every method appends an instruction and returns `this`. */
 export class RealModeAsm {
   readonly #b: number[] = [];
@@ -52,9 +57,9 @@ export class RealModeAsm {
     return this.#emit(0x66, 0xba, ...this.#imm32(imm));
   }
 
-  /** `mov eax, edx`. */
-  movEaxEdx(): this {
-    return this.#emit(0x66, 0x89, 0xd0);
+  /** `mov dst, src` between 32-bit registers (0 = eax, 1 = ecx, 2 = edx, 3 = ebx). */
+  mov32(dst: Reg32, src: Reg32): this {
+    return this.#emit(0x66, 0x89, 0xc0 | (REG32[src] << 3) | REG32[dst]);
   }
 
   /** `mov ax, seg; mov ds, ax` (clobbers AX). */
