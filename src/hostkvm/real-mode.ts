@@ -120,6 +120,13 @@ export class RealModeAsm {
     return this.#emit(0xf4);
   }
 
+  /** `jmp short target` (an offset from {@link here}, within -128..127 bytes of the next instruction). */
+  jmp(target: number): this {
+    const rel = target - (this.here + 2);
+    if (rel < -128 || rel > 127) throw new RangeError(`jmp short out of range: ${rel}`);
+    return this.#emit(0xeb, rel);
+  }
+
   /** `jmp $`: a guest that never exits on its own. */
   jmpSelf(): this {
     return this.#emit(0xeb, 0xfe);
