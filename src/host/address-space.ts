@@ -8,7 +8,7 @@ import {
   writeChunks,
   zeroChunks,
 } from './chunks.js';
-import type { HostFile } from './file-store.js';
+import type { HostFile, HostFileMapper } from './file-store.js';
 import { PAGE_SIZE, pageAlignDown, pageAligned, pageAlignUp } from './page.js';
 
 /** mmap/mprotect protection: no access at all. */
@@ -96,7 +96,7 @@ function hex(n: number): string {
  * re-protecting a mapping never moves bytes; unmapping zeroes (or frees) the range, keeping the
  * invariant that storage outside anonymous/missing mappings, and in unpopulated pages, is zero.
  */
-export class HostAddressSpace {
+export class HostAddressSpace implements HostFileMapper {
   /** Exclusive upper bound of usable hvas. */
   readonly limit: number;
   /** Sorted, non-overlapping, adjacent compatible ones merged. */
@@ -106,6 +106,7 @@ export class HostAddressSpace {
   readonly #chunks: ChunkMap = new Map();
   /** Per chunk, a bit per page: populated by UFFDIO_COPY/ZEROPAGE (missing mappings only). */
   readonly #populated = new Map<number, number>();
+  #generation = 0;
 
   /** An empty address space whose hvas lie in [0, limit); limit defaults to USER_ADDR_LIMIT. */
   constructor(opts?: { limit?: number }) {
@@ -114,6 +115,21 @@ export class HostAddressSpace {
       throw new SysError('EINVAL', `address-space limit ${limit}`);
     }
     this.limit = limit;
+  }
+
+  /**
+   * Bumped by every change that can invalidate a view `view()` handed out or a fault it reported:
+   * mmap, munmap, mprotect, UFFDIO_COPY/ZEROPAGE here, and a size change of a mapped file. KVM's
+   * caches of host pages (nested page table entries, the GHCB mapping) compare it before use, as the
+   * MMU notifiers tell real KVM to drop its mappings.
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** HostFileMapper: a file mapped here changed size (ftruncate, or a write past EOF). */
+  fileResized(_file: HostFile): void {
+    this.#generation++;
   }
 
   /** mmap(MAP_ANONYMOUS|MAP_FIXED): replaces whatever was mapped there. Sparse: costs nothing until written; unwritten pages read as zero. */
@@ -139,6 +155,7 @@ export class HostAddressSpace {
     }
     this.#removeRange(hva, hva + length);
     this.#insert({ start: hva, end: hva + length, prot, kind: 'file', file, fileOffset });
+    file.addMapper(this);
   }
 
   /** Anonymous memory registered with userfaultfd in MISSING mode: every page faults 'missing' until populated. */
@@ -180,6 +197,7 @@ export class HostAddressSpace {
     const end = hva + length;
     const v = this.#vmas;
     this.#cache = undefined;
+    this.#generation++;
     const first = this.#firstEndingAfter(hva);
     let i = first;
     let pos = hva;
@@ -439,15 +457,21 @@ export class HostAddressSpace {
       this.#splitAt(j, end);
       j++; // the left piece lies inside the range: remove it too
     }
-    v.splice(i, j - i);
+    const removed = v.splice(i, j - i);
+    this.#generation++;
     zeroChunks(this.#chunks, start, end);
     this.#clearPopulated(start, end);
+    for (const m of removed) {
+      // Stop hearing about a file once nothing here maps it any more.
+      if (m.file !== undefined && !v.some((o) => o.file === m.file)) m.file.removeMapper(this);
+    }
   }
 
   #insert(vma: Vma): void {
     const i = this.#firstEndingAfter(vma.start);
     this.#vmas.splice(i, 0, vma);
     this.#cache = undefined;
+    this.#generation++;
     this.#mergeWindow(i - 1, i + 1);
   }
 
@@ -526,5 +550,6 @@ export class HostAddressSpace {
       const bit = (p - ci * CHUNK_SIZE) / PAGE_SIZE;
       this.#populated.set(ci, (this.#populated.get(ci) ?? 0) | (1 << bit));
     }
+    this.#generation++;
   }
 }

@@ -14,6 +14,15 @@ function checkOffset(offset: number, what: string): void {
 }
 
 /**
+ * Who maps a file and must hear when its size changes: what truncation's unmap_mapping_range does
+ * to every mm mapping the file, which in turn fires the MMU notifiers KVM listens to.
+ */
+export interface HostFileMapper {
+  /** The file's size changed: pages past the new EOF are gone (or pages came back). */
+  fileResized(file: HostFile): void;
+}
+
+/**
  * A file in an in-memory file system (what virtiofs DAX maps); sparse, page-chunked like anonymous
  * memory. Invariant: every stored byte at or beyond `size` is zero, so growing the file (truncate up or
  * a write past EOF) exposes zeros, as a real file system does.
@@ -21,6 +30,7 @@ function checkOffset(offset: number, what: string): void {
 export class HostFile {
   readonly #chunks: ChunkMap = new Map();
   #size = 0;
+  readonly #mappers = new Set<HostFileMapper>();
 
   /** A file called `name` (for diagnostics only) of `size` bytes, all zero. */
   constructor(
@@ -46,7 +56,9 @@ export class HostFile {
     } else {
       this.#grow(size);
     }
+    const changed = size !== this.#size;
     this.#size = size;
+    if (changed) this.#resized();
   }
 
   /** pread: copy up to dst.length bytes from `offset`; returns how many (short, even 0, at EOF). */
@@ -65,6 +77,7 @@ export class HostFile {
     if (end > this.#size) {
       this.#grow(end);
       this.#size = end;
+      this.#resized();
     }
     writeChunks(this.#chunks, offset, src, 0, src.length);
   }
@@ -101,6 +114,20 @@ export class HostFile {
     const ci = Math.floor(offset / CHUNK_SIZE);
     const co = offset - ci * CHUNK_SIZE;
     return chunkAt(this.#chunks, ci).subarray(co, co + length);
+  }
+
+  /** For HostAddressSpace: tell `mapper` about every later size change, until removeMapper. */
+  addMapper(mapper: HostFileMapper): void {
+    this.#mappers.add(mapper);
+  }
+
+  /** For HostAddressSpace: it no longer maps this file. */
+  removeMapper(mapper: HostFileMapper): void {
+    this.#mappers.delete(mapper);
+  }
+
+  #resized(): void {
+    for (const m of this.#mappers) m.fileResized(this);
   }
 
   // Re-establish the invariant before exposing [size, newSize): only the chunk holding the old EOF can

@@ -5,10 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { NPT_FAULT, NPT_MMIO, NPT_OK } from '../cpu/backend.js';
+import { ScriptedCpu } from '../cpu/scripted.js';
 import { PROT_NONE, PROT_READ } from '../host/address-space.js';
 import { HostFile } from '../host/file-store.js';
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from '../uapi/memslot.js';
-import { HVA, hostBytes, newVm, P, region, throwsErrno } from './test-util.js';
+import { del, HVA, hostBytes, newVm, P, region, throwsErrno } from './test-util.js';
+import { GuestPageCache } from './vm.js';
 
 const LOG = KVM_MEM_LOG_DIRTY_PAGES;
 
@@ -279,5 +282,131 @@ describe('dirty logging (KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG)', () => {
   it('clearDirtyLog: num_pages not a multiple of 64 that stops short of the slot end is EINVAL', {}, () => {
     const { vm } = oneSlot(130, 0x100000, LOG);
     throwsErrno(() => vm.clearDirtyLog(0, 0, 3, new Uint8Array(8)), 'EINVAL');
+  });
+});
+
+describe('the nested page table caches translations, and drops them when memslots or host mappings change', () => {
+  /** A VM with 4 pages of RAM at GPA 0 and its vCPU's nested page table. */
+  function withNpt() {
+    const env = oneSlot(4, 0);
+    const vcpu = env.vm.createVcpu(0, new ScriptedCpu(function* () {}));
+    return { ...env, npt: vcpu.npt };
+  }
+  const byte = (n: number) => Uint8Array.of(n);
+
+  it('munmap: the next access faults "unmapped"; a new mapping at the same hva reads as zeros', () => {
+    const { npt, host } = withNpt();
+    assert.equal(npt.write(P + 8, byte(7)), NPT_OK);
+    host.unmap(HVA + P, P);
+    const b = new Uint8Array(1);
+    assert.equal(npt.read(P + 8, b), NPT_FAULT);
+    assert.equal(npt.lastFault?.cause, 'unmapped');
+    assert.equal(npt.lastFault?.hva, HVA + P + 8);
+    host.mapAnonymous(HVA + P, P);
+    assert.equal(npt.read(P + 8, b), NPT_OK);
+    assert.deepEqual(b, byte(0));
+    assert.equal(npt.write(P + 8, byte(9)), NPT_OK);
+    assert.deepEqual(hostBytes(host, HVA + P + 8, 1), byte(9));
+  });
+
+  it('mprotect: a page cached for writing faults "protection" on the next write, reads still work', () => {
+    const { npt, host } = withNpt();
+    assert.equal(npt.write(0, byte(5)), NPT_OK);
+    host.protect(HVA, P, PROT_READ);
+    assert.equal(npt.write(0, byte(6)), NPT_FAULT);
+    assert.equal(npt.lastFault?.cause, 'protection');
+    const b = new Uint8Array(1);
+    assert.equal(npt.read(0, b), NPT_OK);
+    assert.deepEqual(b, byte(5));
+    host.protect(HVA, P, PROT_NONE);
+    assert.equal(npt.read(0, b), NPT_FAULT);
+  });
+
+  it('a page cached for reading is resolved again for a write (and a read-only mapping faults it)', () => {
+    const { npt, host } = withNpt();
+    const one = new Uint8Array(1);
+    assert.equal(npt.read(P, one), NPT_OK);
+    assert.equal(npt.write(P, byte(8)), NPT_OK);
+    assert.deepEqual(hostBytes(host, HVA + P, 1), byte(8));
+    host.protect(HVA + 2 * P, P, PROT_READ);
+    const b = new Uint8Array(8);
+    assert.equal(npt.read(2 * P, b), NPT_OK);
+    assert.equal(npt.write(2 * P, byte(1)), NPT_FAULT);
+    assert.equal(npt.lastFault?.cause, 'protection');
+  });
+
+  it('ftruncate of a mapped file: pages past EOF fault "beyond-eof", and come back as zeros', () => {
+    const { vm, host } = newVm();
+    const file = new HostFile('ram', 2 * P);
+    host.mapFile(HVA, 2 * P, file, 0);
+    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: 2 * P, hva: HVA }));
+    const n = vm.createVcpu(0, new ScriptedCpu(function* () {})).npt;
+    assert.equal(n.write(P + 1, byte(3)), NPT_OK);
+    file.truncate(P);
+    const b = new Uint8Array(1);
+    assert.equal(n.read(P + 1, b), NPT_FAULT);
+    assert.equal(n.lastFault?.cause, 'beyond-eof');
+    file.truncate(2 * P);
+    assert.equal(n.read(P + 1, b), NPT_OK);
+    assert.deepEqual(b, byte(0));
+  });
+
+  it('a userfault page populated after a fault is RAM on the next access', () => {
+    const { vm, host } = newVm();
+    host.mapMissing(HVA, P);
+    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: P, hva: HVA }));
+    const n = vm.createVcpu(0, new ScriptedCpu(function* () {})).npt;
+    const b = new Uint8Array(1);
+    assert.equal(n.read(5, b), NPT_FAULT);
+    assert.equal(n.lastFault?.cause, 'missing');
+    host.populate(HVA, new Uint8Array(P).fill(4));
+    assert.equal(n.read(5, b), NPT_OK);
+    assert.deepEqual(b, byte(4));
+  });
+
+  it('deleting, moving or re-flagging a memslot takes effect on the next access', () => {
+    const { npt, vm } = withNpt();
+    const b = new Uint8Array(1);
+    assert.equal(npt.write(P, byte(1)), NPT_OK);
+    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0x10_0000, size: 4 * P, hva: HVA }));
+    assert.equal(npt.read(P, b), NPT_MMIO);
+    assert.equal(npt.read(0x10_0000 + P, b), NPT_OK);
+    assert.deepEqual(b, byte(1));
+    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0x10_0000, size: 4 * P, hva: HVA, flags: LOG }));
+    assert.equal(npt.write(0x10_0000 + 3 * P, byte(2)), NPT_OK);
+    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [3]);
+    vm.setUserMemoryRegion(del(0));
+    assert.equal(npt.read(0x10_0000 + P, b), NPT_MMIO);
+  });
+});
+
+describe('GuestPageCache (gfn_to_pfn_cache): a guest page kept mapped across exits', () => {
+  it('hands out the same mapping while nothing changes, and a fresh one (or none) after a change', () => {
+    const { vm, host } = oneSlot(4, 0);
+    const cache = new GuestPageCache(vm);
+    const a = cache.map(1);
+    assert.ok(a);
+    assert.equal(cache.map(1), a);
+    a.page[0] = 0x5a;
+    assert.deepEqual(hostBytes(host, HVA + P, 1), Uint8Array.of(0x5a));
+    host.unmap(HVA + P, P);
+    assert.equal(cache.map(1), undefined);
+    host.mapAnonymous(HVA + P, P);
+    const b = cache.map(1);
+    assert.ok(b && b !== a);
+    assert.equal(b.page[0], 0);
+    b.page[0] = 1;
+    assert.deepEqual(hostBytes(host, HVA + P, 1), Uint8Array.of(1));
+    host.protect(HVA + P, P, PROT_READ);
+    assert.equal(cache.map(1), undefined, 'kvm_vcpu_map needs a writable page');
+  });
+
+  it('a memslot change drops it: a moved slot no longer maps the old gfn', () => {
+    const { vm } = oneSlot(4, 0);
+    const cache = new GuestPageCache(vm);
+    assert.ok(cache.map(2));
+    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0x10_0000, size: 4 * P, hva: HVA }));
+    assert.equal(cache.map(2), undefined);
+    assert.equal(cache.map(0x100 + 2)?.gfn, 0x102);
   });
 });

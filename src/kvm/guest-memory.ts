@@ -100,10 +100,24 @@ export function kvmWriteGuest(
   return undefined;
 }
 
+/** Entries of the nested page table's translation cache (direct mapped by gfn). */
+const TLB_SIZE = 64;
+/** #translate results besides an entry index. */
+const TR_MMIO = -1;
+const TR_FAULT = -2;
+/** What an empty cache entry points at (never read: its gfn is -1). */
+const EMPTY_PAGE = new Uint8Array(0);
+
 /**
  * Guest physical memory as the CPU sees it through KVM's nested page table. Unlike kvm_*_guest an
  * access is all or nothing (an instruction either completes or faults), so every page is resolved
  * before any byte moves. Reports the last fault so the NPF handler can explain it.
+ *
+ * Translations are cached, as the NPT caches them in hardware: gfn → the host page (a view aliasing
+ * host memory), its slot and whether it was mapped writable. The cache is dropped whenever the
+ * memslots or the host address space change generation, as KVM zaps its NPT when memslots change
+ * or an MMU notifier fires; a write to a page cached for reading re-resolves it for writing, as a
+ * write fault on a read-only NPT entry would. Faults and MMIO are never cached.
  */
 export class NestedPageTable {
   /** The host-side fault behind the last NPT_FAULT, for the NPF handler. */
@@ -111,35 +125,113 @@ export class NestedPageTable {
   readonly #views: Uint8Array[] = [];
   readonly #slots: Memslot[] = [];
   readonly #gfns: number[] = [];
+  readonly #tlbGfn = new Float64Array(TLB_SIZE).fill(-1);
+  readonly #tlbPage: Uint8Array[] = new Array<Uint8Array>(TLB_SIZE);
+  readonly #tlbSlot: Memslot[] = new Array<Memslot>(TLB_SIZE);
+  readonly #tlbWritable = new Uint8Array(TLB_SIZE);
+  #slotGen = -1;
+  #hostGen = -1;
+  /** The last partial-page window read through (a view made once, not per access). */
+  #winPage: Uint8Array | undefined;
+  #winOff = 0;
+  #winLen = 0;
+  #win: Uint8Array | undefined;
 
   constructor(
     readonly space: MemslotSet,
     readonly host: HostAddressSpace,
-  ) {}
+  ) {
+    this.#tlbPage.fill(EMPTY_PAGE);
+  }
 
   read(gpa: number, dst: Uint8Array): NptResult {
-    const r = this.#resolve(gpa, dst.length, false);
+    const len = dst.length;
+    const off = gpa % PAGE_SIZE;
+    // Fast path: a non-empty access within one page, through the translation cache.
+    if (len > 0 && off + len <= PAGE_SIZE && off >= 0 && Number.isSafeInteger(gpa)) {
+      const i = this.#translate(gpa, false);
+      if (i < 0) return i === TR_MMIO ? NPT_MMIO : NPT_FAULT;
+      const page = this.#tlbPage[i]!;
+      dst.set(len === PAGE_SIZE ? page : this.#window(page, off, len));
+      return NPT_OK;
+    }
+    const r = this.#resolve(gpa, len, false);
     if (r !== NPT_OK) return r;
-    let off = 0;
+    let at = 0;
     for (const v of this.#views) {
-      dst.set(v, off);
-      off += v.length;
+      dst.set(v, at);
+      at += v.length;
     }
     return NPT_OK;
   }
 
   write(gpa: number, src: Uint8Array): NptResult {
-    const r = this.#resolve(gpa, src.length, true);
+    const len = src.length;
+    const off = gpa % PAGE_SIZE;
+    if (len > 0 && off + len <= PAGE_SIZE && off >= 0 && Number.isSafeInteger(gpa)) {
+      const i = this.#translate(gpa, true);
+      if (i < 0) return i === TR_MMIO ? NPT_MMIO : NPT_FAULT;
+      this.#tlbPage[i]!.set(src, off);
+      markPageDirtyInSlot(this.#tlbSlot[i]!, this.#tlbGfn[i]!);
+      return NPT_OK;
+    }
+    const r = this.#resolve(gpa, len, true);
     if (r !== NPT_OK) return r;
-    let off = 0;
+    let at = 0;
     const views = this.#views;
     for (let i = 0; i < views.length; i++) {
       const v = views[i]!;
-      v.set(src.subarray(off, off + v.length));
-      off += v.length;
+      v.set(src.subarray(at, at + v.length));
+      at += v.length;
       markPageDirtyInSlot(this.#slots[i]!, this.#gfns[i]!);
     }
     return NPT_OK;
+  }
+
+  /**
+   * The cache entry for the page of `gpa` (a safe non-negative integer), filled on a miss; TR_MMIO
+   * when that page is not RAM for this access, TR_FAULT (lastFault set) when the host page cannot
+   * be mapped.
+   */
+  #translate(gpa: number, write: boolean): number {
+    if (this.space.generation !== this.#slotGen || this.host.generation !== this.#hostGen) this.#flush();
+    const gfn = (gpa - (gpa % PAGE_SIZE)) / PAGE_SIZE;
+    const i = gfn % TLB_SIZE;
+    if (this.#tlbGfn[i] === gfn && (!write || this.#tlbWritable[i] === 1)) return i;
+    const slot = this.space.lookup(gfn);
+    if (!slot || (write && slot.flags & KVM_MEM_READONLY)) return TR_MMIO;
+    const pageHva = slot.userspaceAddr + (gfn - slot.baseGfn) * PAGE_SIZE;
+    const v = this.host.view(pageHva, PAGE_SIZE, write);
+    if (!(v instanceof Uint8Array)) {
+      // The fault as a view of just the accessed bytes reports it: at the access's first byte.
+      this.lastFault = fault(gpa, v.kind, slot, pageHva + (gpa - gfn * PAGE_SIZE));
+      return TR_FAULT;
+    }
+    this.#tlbGfn[i] = gfn;
+    this.#tlbPage[i] = v;
+    this.#tlbSlot[i] = slot;
+    this.#tlbWritable[i] = write ? 1 : 0;
+    return i;
+  }
+
+  #flush(): void {
+    this.#tlbGfn.fill(-1);
+    this.#tlbPage.fill(EMPTY_PAGE);
+    this.#winPage = undefined;
+    this.#win = undefined;
+    this.#slotGen = this.space.generation;
+    this.#hostGen = this.host.generation;
+  }
+
+  /** `len` bytes of `page` from `off`, as a view kept for the next access of the same window. */
+  #window(page: Uint8Array, off: number, len: number): Uint8Array {
+    if (page === this.#winPage && off === this.#winOff && len === this.#winLen) return this.#win!;
+    const w = new Uint8Array(page.buffer, page.byteOffset + off, len);
+    this.#winPage = page;
+    this.#winOff = off;
+    this.#winLen = len;
+    this.#win = w;
+    return w;
   }
 
   #resolve(gpa: number, len: number, write: boolean): NptResult {

@@ -150,5 +150,6 @@ export function setMemoryRegion(
   slot.dirtyBitmap = bitmap;
   slot.flags = flags;
   if (change === 'move') space.move(slot, baseGfn);
+  else space.slotChanged();
   return { ok: true, change, slot };
 }

@@ -54,6 +54,7 @@ export class MemslotSet {
   /** Lookups served by plain binary search since the last change, towards paying for a rebuild. */
   #staleLookups = 0;
   #indexBuilds = 0;
+  #generation = 0;
 
   get size(): number {
     return this.#sorted.length;
@@ -62,6 +63,20 @@ export class MemslotSet {
   /** How many times the lookup index has been (re)built: a diagnostic for tests. */
   get indexBuilds(): number {
     return this.#indexBuilds;
+  }
+
+  /**
+   * kvm_memslots.generation: bumped by every change to the set or to a slot in it, so caches of
+   * translations through the slots (the nested page table's, a cached guest page mapping) know
+   * when to drop them.
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** A slot's flags or dirty bitmap changed in place (KVM_MR_FLAGS_ONLY): a new generation. */
+  slotChanged(): void {
+    this.#generation++;
   }
 
   /** The slot with this id, if any. */
@@ -139,6 +154,7 @@ export class MemslotSet {
   }
 
   #changed(): void {
+    this.#generation++;
     this.#stale = true;
     this.#staleLookups = 0;
   }

@@ -34,6 +34,37 @@ export interface GuestPageMapping {
   readonly page: Uint8Array;
 }
 
+/**
+ * A guest page KVM keeps mapped across exits (struct gfn_to_pfn_cache): `map(gfn)` is
+ * kvm_vcpu_map, except that the mapping of the last gfn is reused while the VM's memslots and the
+ * host address space keep their generations. Any change to either drops it, as KVM's MMU notifier
+ * and memslot-generation checks invalidate a pfn cache.
+ */
+export class GuestPageCache {
+  readonly #vm: Vm;
+  #map: GuestPageMapping | undefined;
+  #slotGen = -1;
+  #hostGen = -1;
+
+  constructor(vm: Vm) {
+    this.#vm = vm;
+  }
+
+  /** The mapping of `gfn` (see Vm.mapGuestPage), cached; undefined when it cannot be mapped. */
+  map(gfn: number): GuestPageMapping | undefined {
+    const vm = this.#vm;
+    const slotGen = vm.spaces[0]!.generation;
+    const hostGen = vm.host.generation;
+    const m = this.#map;
+    if (m !== undefined && m.gfn === gfn && slotGen === this.#slotGen && hostGen === this.#hostGen) return m;
+    const fresh = vm.mapGuestPage(gfn);
+    this.#map = fresh;
+    this.#slotGen = slotGen;
+    this.#hostGen = hostGen;
+    return fresh;
+  }
+}
+
 /** The process-wide facts a VM is created with. */
 export interface VmContext {
   readonly host: HostAddressSpace;

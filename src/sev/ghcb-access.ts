@@ -4,19 +4,36 @@
  */
 import { GHCB_OFF_VALID_BITMAP } from '../uapi/ghcb.js';
 
+/** Word index of valid_bitmap (16 bytes, 4 words). */
+const W_BITMAP = GHCB_OFF_VALID_BITMAP >>> 2;
+
 /** A GHCB page (or a copy of its save area) as KVM reads and writes it. */
 export class GhcbAccess {
   readonly bytes: Uint8Array;
   readonly #view: DataView;
+  /** The same bytes as 32-bit words, for byte-order-neutral copies and clears. */
+  readonly #words: Uint32Array;
 
+  /** `bytes`: the page or the snapshot; 4-byte aligned, a whole number of words. */
   constructor(bytes: Uint8Array) {
     this.bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
   }
 
   /** The raw u64 at a save-area offset (ghcb_get_X, regardless of the valid bit). */
   get(offset: number): bigint {
     return this.#view.getBigUint64(offset, true);
+  }
+
+  /** Bits 31:0 of the u64 at a save-area offset, as a number (no BigInt). */
+  lo(offset: number): number {
+    return this.#view.getUint32(offset, true);
+  }
+
+  /** Bits 63:32 of the u64 at a save-area offset, as a number (no BigInt). */
+  hi(offset: number): number {
+    return this.#view.getUint32(offset + 4, true);
   }
 
   /** ghcb_X_is_valid: the field's bit (offset / 8) in valid_bitmap. */
@@ -32,9 +49,30 @@ export class GhcbAccess {
 
   /** ghcb_set_X: write the field and set its valid bit. */
   set(offset: number, value: bigint): void {
+    if (value === 0n) {
+      this.setParts(offset, 0, 0);
+      return;
+    }
     this.#view.setBigUint64(offset, BigInt.asUintN(64, value), true);
     const idx = offset >>> 3;
     this.bytes[GHCB_OFF_VALID_BITMAP + (idx >>> 3)]! |= 1 << (idx & 7);
+  }
+
+  /** ghcb_set_X with the value as two 32-bit halves (no BigInt). */
+  setParts(offset: number, lo: number, hi: number): void {
+    const v = this.#view;
+    v.setUint32(offset, lo, true);
+    v.setUint32(offset + 4, hi, true);
+    const idx = offset >>> 3;
+    this.bytes[GHCB_OFF_VALID_BITMAP + (idx >>> 3)]! |= 1 << (idx & 7);
+  }
+
+  /** Copy `len` bytes (a multiple of 4) at `offset` from another GHCB view: a partial snapshot. */
+  copyFrom(src: GhcbAccess, offset: number, len: number): void {
+    const from = src.#words;
+    const to = this.#words;
+    const end = (offset + len) >>> 2;
+    for (let w = offset >>> 2; w < end; w++) to[w] = from[w]!;
   }
 
   /** A u8 field (cpl). */
@@ -49,6 +87,10 @@ export class GhcbAccess {
 
   /** memset(valid_bitmap, 0): what sync_from_ghcb and the prefix/seed error path do. */
   clearValidBitmap(): void {
-    this.bytes.fill(0, GHCB_OFF_VALID_BITMAP, GHCB_OFF_VALID_BITMAP + 16);
+    const w = this.#words;
+    w[W_BITMAP] = 0;
+    w[W_BITMAP + 1] = 0;
+    w[W_BITMAP + 2] = 0;
+    w[W_BITMAP + 3] = 0;
   }
 }

@@ -4,11 +4,18 @@
  * in-flight MMIO / string-I/O progress. Wires the VMGEXIT handler and the guest-entry hook into the
  * KVM core.
  */
-import { VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
+import {
+  REG_HI,
+  REG_LO,
+  VCPU_REGS_RAX,
+  VCPU_REGS_RBX,
+  VCPU_REGS_RCX,
+  VCPU_REGS_RDX,
+} from '../cpu/backend.js';
 import type { HostAllocation } from '../host/allocator.js';
 import type { GuestMemoryFault } from '../kvm/guest-memory.js';
 import type { Vcpu } from '../kvm/vcpu.js';
-import type { GuestPageMapping } from '../kvm/vm.js';
+import { GuestPageCache, type GuestPageMapping } from '../kvm/vm.js';
 import type { ExitHandler, VcpuTypeOps } from '../kvm/vm-type.js';
 import {
   GHCB_HV_RESP_ISSUE_EXCEPTION,
@@ -22,7 +29,8 @@ import {
   GHCB_OFF_SW_SCRATCH,
 } from '../uapi/ghcb.js';
 import { GP_VECTOR, SVM_EVTINJ_TYPE_EXEPT, SVM_EVTINJ_VALID, SVM_EXIT_VMGEXIT } from '../uapi/svm.js';
-import type { GhcbAccess } from './ghcb-access.js';
+import { u64Join } from '../uapi/u64.js';
+import { GhcbAccess } from './ghcb-access.js';
 import type { SevProfile } from './profiles.js';
 import type { SevEsVm } from './sev-es-vm.js';
 import { sevEsStringIo } from './string-io.js';
@@ -44,14 +52,24 @@ export class SevEsVcpu implements VcpuTypeOps {
   /** svm->sev_es.ghcb_map / ghcb: the guest's GHCB page while a VMGEXIT is in progress. */
   ghcbMap: GuestPageMapping | undefined;
   ghcb: GhcbAccess | undefined;
-  /** Private copy of the save area (current: svm->sev_es.valid_bitmap and friends). */
+  /**
+   * current's private copy of the save area (svm->sev_es.valid_bitmap): sync copies the valid
+   * bitmap here; the fields KVM reads land in the registers and the exit fields instead.
+   */
   readonly snapshot: GhcbAccess;
-  /** current: svm->sev_es.sw_scratch, copied at sync time. */
-  swScratch = 0n;
-  /** The GHCB fields of this VMGEXIT, exact 64-bit (the VMCB keeps u64 control fields). */
-  exitCode = 0n;
-  exitInfo1 = 0n;
-  exitInfo2 = 0n;
+  /** current: svm->sev_es.sw_scratch, copied at sync time (as halves; `swScratch` reads it). */
+  swScratchLo = 0;
+  swScratchHi = 0;
+  /**
+   * The GHCB fields of this VMGEXIT, exact 64-bit (the VMCB keeps u64 control fields), kept as
+   * 32-bit halves so the hot path needs no BigInt; `exitCode` & co. read them as bigints.
+   */
+  exitCodeLo = 0;
+  exitCodeHi = 0;
+  exitInfo1Lo = 0;
+  exitInfo1Hi = 0;
+  exitInfo2Lo = 0;
+  exitInfo2Hi = 0;
 
   /** Scratch area: a view of the GHCB shared buffer, or of a bounce buffer. */
   ghcbSa: Uint8Array | undefined;
@@ -73,12 +91,55 @@ export class SevEsVcpu implements VcpuTypeOps {
   pioData: Uint8Array = new Uint8Array(0);
   pioCount = 0;
 
+  /** The GHCB page mapping, kept across VMGEXITs while memslots and host mappings are unchanged. */
+  readonly #ghcbCache: GuestPageCache;
+  /** The GhcbAccess of the last mapping handed out (one DataView per cached page, not per exit). */
+  #access: GhcbAccess | undefined;
+  #accessMap: GuestPageMapping | undefined;
+
   constructor(vcpu: Vcpu, vm: SevEsVm, snapshot: GhcbAccess) {
     this.vcpu = vcpu;
     this.vm = vm;
     this.profile = vm.profile;
     this.snapshot = snapshot;
     this.exitHandlers = new Map([[SVM_EXIT_VMGEXIT, () => sevHandleVmgexit(this)]]);
+    this.#ghcbCache = new GuestPageCache(vcpu.vm);
+  }
+
+  /** current: svm->sev_es.sw_scratch, copied at sync time. */
+  get swScratch(): bigint {
+    return u64Join(this.swScratchLo, this.swScratchHi);
+  }
+
+  /** sw_exit_code of this VMGEXIT. */
+  get exitCode(): bigint {
+    return u64Join(this.exitCodeLo, this.exitCodeHi);
+  }
+
+  /** sw_exit_info_1 of this VMGEXIT. */
+  get exitInfo1(): bigint {
+    return u64Join(this.exitInfo1Lo, this.exitInfo1Hi);
+  }
+
+  /** sw_exit_info_2 of this VMGEXIT. */
+  get exitInfo2(): bigint {
+    return u64Join(this.exitInfo2Lo, this.exitInfo2Hi);
+  }
+
+  /**
+   * kvm_vcpu_map of the GHCB page: sets ghcbMap and ghcb (reusing the cached mapping and its
+   * GhcbAccess when still valid) and returns true, or false when the gfn cannot be mapped.
+   */
+  mapGhcb(gfn: number): boolean {
+    const map = this.#ghcbCache.map(gfn);
+    if (!map) return false;
+    if (map !== this.#accessMap) {
+      this.#access = new GhcbAccess(map.page);
+      this.#accessMap = map;
+    }
+    this.ghcbMap = map;
+    this.ghcb = this.#access;
+    return true;
   }
 
   /** The GHCB as this kernel reads request fields: the snapshot (current) or the live page. */
@@ -91,6 +152,13 @@ export class SevEsVcpu implements VcpuTypeOps {
     const g = this.ghcb!;
     g.set(GHCB_OFF_SW_EXIT_INFO_1, info1);
     g.set(GHCB_OFF_SW_EXIT_INFO_2, info2);
+  }
+
+  /** setExitInfo(0, 0): svm_vmgexit_success with nothing to report, without BigInt. */
+  setExitInfoZero(): void {
+    const g = this.ghcb!;
+    g.setParts(GHCB_OFF_SW_EXIT_INFO_1, 0, 0);
+    g.setParts(GHCB_OFF_SW_EXIT_INFO_2, 0, 0);
   }
 
   /** svm_vmgexit_bad_input: reflect GHCB_ERR_* to the guest. */
@@ -154,11 +222,11 @@ export function sevEsUnmapGhcb(sev: SevEsVcpu): void {
     }
     releaseScratch(sev);
   }
-  const regs = vcpu.regs;
-  ghcb.set(GHCB_OFF_RAX, regs[VCPU_REGS_RAX]!);
-  ghcb.set(GHCB_OFF_RBX, regs[VCPU_REGS_RBX]!);
-  ghcb.set(GHCB_OFF_RCX, regs[VCPU_REGS_RCX]!);
-  ghcb.set(GHCB_OFF_RDX, regs[VCPU_REGS_RDX]!);
+  const r = vcpu.regs32;
+  ghcb.setParts(GHCB_OFF_RAX, r[2 * VCPU_REGS_RAX + REG_LO]!, r[2 * VCPU_REGS_RAX + REG_HI]!);
+  ghcb.setParts(GHCB_OFF_RBX, r[2 * VCPU_REGS_RBX + REG_LO]!, r[2 * VCPU_REGS_RBX + REG_HI]!);
+  ghcb.setParts(GHCB_OFF_RCX, r[2 * VCPU_REGS_RCX + REG_LO]!, r[2 * VCPU_REGS_RCX + REG_HI]!);
+  ghcb.setParts(GHCB_OFF_RDX, r[2 * VCPU_REGS_RDX + REG_LO]!, r[2 * VCPU_REGS_RDX + REG_HI]!);
   const trace = vcpu.vm.trace;
   if (trace) {
     trace({

@@ -3,7 +3,15 @@
  * acts on (live page or snapshot, per profile), validate (sev_es_validate_vmgexit), load registers
  * (sev_es_sync_from_ghcb), preset success, dispatch. The page stays mapped until the next entry.
  */
-import { VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX, VCPU_REGS_RSI } from '../cpu/backend.js';
+import {
+  REG_HI,
+  REG_LO,
+  VCPU_REGS_RAX,
+  VCPU_REGS_RBX,
+  VCPU_REGS_RCX,
+  VCPU_REGS_RDX,
+  VCPU_REGS_RSI,
+} from '../cpu/backend.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_SYSTEM_EVENT,
@@ -27,7 +35,9 @@ import {
   GHCB_OFF_SW_EXIT_INFO_2,
   GHCB_OFF_SW_SCRATCH,
   GHCB_OFF_USAGE,
+  GHCB_OFF_VALID_BITMAP,
   GHCB_OFF_XCR0,
+  GHCB_VALID_BITMAP_SIZE,
 } from '../uapi/ghcb.js';
 import { KVM_RUN_OFF_SYSTEM_EVENT_NDATA, KVM_RUN_OFF_SYSTEM_EVENT_TYPE } from '../uapi/kvm-run.js';
 import {
@@ -60,8 +70,8 @@ import {
   SVM_VMGEXIT_TERM_REQUEST,
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
 } from '../uapi/svm.js';
-import { u64Lo } from '../uapi/u64.js';
-import { GhcbAccess } from './ghcb-access.js';
+import { isU64, u64Split, u64SplitHi } from '../uapi/u64.js';
+import type { GhcbAccess } from './ghcb-access.js';
 import { sevEsMmio } from './mmio.js';
 import { sevHandleVmgexitMsrProtocol } from './msr-protocol.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
@@ -70,26 +80,32 @@ const EINVAL = -22;
 const TWO53 = 2n ** 53n;
 
 /**
- * A 64-bit VMCB field as the number the generic handlers read: exact below 2^53; above, the low 32
- * bits are kept (all that IOIO decoding reads) and the value stays non-zero (all MSR reads test).
+ * A 64-bit VMCB field (as halves) as the number the generic handlers read: exact below 2^53; above,
+ * the low 32 bits are kept (all that IOIO decoding reads) and the value stays non-zero (all MSR
+ * reads test).
  */
-function controlNumber(v: bigint): number {
-  return v < TWO53 ? Number(v) : Number(v & 0xffff_ffffn) + 2 ** 52;
+function controlNumber(lo: number, hi: number): number {
+  return hi < 0x20_0000 ? hi * 0x1_0000_0000 + lo : lo + 2 ** 52;
 }
 
 /** The SVM exit handler for SVM_EXIT_VMGEXIT. */
 export function sevHandleVmgexit(sev: SevEsVcpu): number {
   const vcpu = sev.vcpu;
   const msr = vcpu.backend.ghcbMsr;
-  if (u64Lo(msr) & GHCB_MSR_INFO_MASK) return sevHandleVmgexitMsrProtocol(sev);
+  const lo = u64Split(msr);
+  if (lo & GHCB_MSR_INFO_MASK) return sevHandleVmgexitMsrProtocol(sev);
   // No GHCB, or one KVM cannot map: log and resume the guest, writing nothing.
   if (msr === 0n) return 1;
-  const gfn = msr >> 12n;
-  const map = gfn < TWO53 ? vcpu.vm.mapGuestPage(Number(gfn)) : undefined;
-  if (!map) return 1;
-  const ghcb = new GhcbAccess(map.page);
-  sev.ghcbMap = map;
-  sev.ghcb = ghcb;
+  let gfn: number;
+  if (isU64(msr)) {
+    gfn = u64SplitHi() * 0x10_0000 + (lo >>> 12);
+  } else {
+    // Not a u64 (a hostile backend value): the gfn as the BigInt shift gives it, if it is a number.
+    const g = msr >> 12n;
+    gfn = g < TWO53 ? Number(g) : -1;
+  }
+  if (gfn < 0 || !sev.mapGhcb(gfn)) return 1;
+  const ghcb = sev.ghcb!;
   const trace = vcpu.vm.trace;
   if (trace) {
     trace({
@@ -104,45 +120,93 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
     sevEsSyncFromGhcb(sev);
     if (!sevEsValidateVmgexit(sev)) return 1;
   } else {
-    sev.exitCode = ghcb.get(GHCB_OFF_SW_EXIT_CODE);
-    sev.exitInfo1 = ghcb.get(GHCB_OFF_SW_EXIT_INFO_1);
-    sev.exitInfo2 = ghcb.get(GHCB_OFF_SW_EXIT_INFO_2);
+    loadExitFields(sev, ghcb);
     if (!sevEsValidateVmgexit(sev)) return 1;
     sevEsSyncFromGhcb(sev);
   }
-  sev.setExitInfo(0n, 0n);
+  sev.setExitInfoZero();
   return dispatch(sev);
+}
+
+/** sw_exit_code, sw_exit_info_1 and sw_exit_info_2 from `src` into the vCPU's SEV-ES state. */
+function loadExitFields(sev: SevEsVcpu, src: GhcbAccess): void {
+  sev.exitCodeLo = src.lo(GHCB_OFF_SW_EXIT_CODE);
+  sev.exitCodeHi = src.hi(GHCB_OFF_SW_EXIT_CODE);
+  sev.exitInfo1Lo = src.lo(GHCB_OFF_SW_EXIT_INFO_1);
+  sev.exitInfo1Hi = src.hi(GHCB_OFF_SW_EXIT_INFO_1);
+  sev.exitInfo2Lo = src.lo(GHCB_OFF_SW_EXIT_INFO_2);
+  sev.exitInfo2Hi = src.hi(GHCB_OFF_SW_EXIT_INFO_2);
+}
+
+/** Load register `reg` from the page's field at `offset` when `valid` says so (else it stays 0). */
+function loadReg(
+  regs32: Uint32Array,
+  reg: number,
+  valid: GhcbAccess,
+  ghcb: GhcbAccess,
+  offset: number,
+): void {
+  if (!valid.isValid(offset)) return;
+  regs32[2 * reg + REG_LO] = ghcb.lo(offset);
+  regs32[2 * reg + REG_HI] = ghcb.hi(offset);
 }
 
 /**
  * sev_es_sync_from_ghcb: zero the register array, load RAX/RBX/RCX/RDX/RSI (when valid), CPL, the
- * exit code and infos; current first copies the save area into the private snapshot. The GHCB
- * valid bitmap is cleared in the guest's page.
+ * exit code and infos; current first copies the valid bitmap into its private snapshot and takes
+ * sw_scratch, and every later check uses those copies. The GHCB valid bitmap is cleared in the
+ * guest's page.
+ *
+ * current's snapshot holds what KVM reads afterwards: the valid bitmap in `sev.snapshot`, the fields
+ * in the registers and the exit fields (read from the page here, so equal to a copy taken now).
  */
 export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
   const ghcb = sev.ghcb!;
-  if (sev.profile.snapshotGhcb) {
-    sev.snapshot.bytes.set(ghcb.bytes.subarray(0, sev.snapshot.bytes.length));
-  }
-  const src = sev.source;
+  const snapshot = sev.profile.snapshotGhcb;
+  if (snapshot) sev.snapshot.copyFrom(ghcb, GHCB_OFF_VALID_BITMAP, GHCB_VALID_BITMAP_SIZE);
+  // Valid bits: the snapshot's (current) or the page's (prefix/seed), equal at this point.
+  const valid = sev.source;
   const vcpu = sev.vcpu;
-  const regs = vcpu.regs;
-  regs.fill(0n);
-  regs[VCPU_REGS_RAX] = src.getIfValid(GHCB_OFF_RAX);
-  regs[VCPU_REGS_RBX] = src.getIfValid(GHCB_OFF_RBX);
-  regs[VCPU_REGS_RCX] = src.getIfValid(GHCB_OFF_RCX);
-  regs[VCPU_REGS_RDX] = src.getIfValid(GHCB_OFF_RDX);
-  regs[VCPU_REGS_RSI] = src.getIfValid(GHCB_OFF_RSI);
-  vcpu.cpl = src.isValid(GHCB_OFF_CPL) ? src.getU8(GHCB_OFF_CPL) : 0;
+  const r = vcpu.regs32;
+  for (let i = 0; i < r.length; i++) r[i] = 0;
+  loadReg(r, VCPU_REGS_RAX, valid, ghcb, GHCB_OFF_RAX);
+  loadReg(r, VCPU_REGS_RBX, valid, ghcb, GHCB_OFF_RBX);
+  loadReg(r, VCPU_REGS_RCX, valid, ghcb, GHCB_OFF_RCX);
+  loadReg(r, VCPU_REGS_RDX, valid, ghcb, GHCB_OFF_RDX);
+  loadReg(r, VCPU_REGS_RSI, valid, ghcb, GHCB_OFF_RSI);
+  vcpu.cpl = valid.isValid(GHCB_OFF_CPL) ? ghcb.getU8(GHCB_OFF_CPL) : 0;
   // XCR0 (and XSS in current) would be loaded here; sevbox's CPUID table does not depend on them.
-  sev.exitCode = src.get(GHCB_OFF_SW_EXIT_CODE);
-  sev.exitInfo1 = src.get(GHCB_OFF_SW_EXIT_INFO_1);
-  sev.exitInfo2 = src.get(GHCB_OFF_SW_EXIT_INFO_2);
-  vcpu.exitCode = controlNumber(sev.exitCode);
-  vcpu.exitInfo1 = controlNumber(sev.exitInfo1);
-  vcpu.exitInfo2 = controlNumber(sev.exitInfo2);
-  if (sev.profile.snapshotGhcb) sev.swScratch = src.getIfValid(GHCB_OFF_SW_SCRATCH);
+  loadExitFields(sev, ghcb);
+  vcpu.exitCode = controlNumber(sev.exitCodeLo, sev.exitCodeHi);
+  vcpu.exitInfo1 = controlNumber(sev.exitInfo1Lo, sev.exitInfo1Hi);
+  vcpu.exitInfo2 = controlNumber(sev.exitInfo2Lo, sev.exitInfo2Hi);
+  if (snapshot) {
+    const scratch = valid.isValid(GHCB_OFF_SW_SCRATCH);
+    sev.swScratchLo = scratch ? ghcb.lo(GHCB_OFF_SW_SCRATCH) : 0;
+    sev.swScratchHi = scratch ? ghcb.hi(GHCB_OFF_SW_SCRATCH) : 0;
+  }
   ghcb.clearValidBitmap();
+}
+
+/** RAX == 0xD for the CPUID check: the loaded register (current) or the page's field (prefix/seed). */
+function raxIs0xd(sev: SevEsVcpu): boolean {
+  if (sev.profile.snapshotGhcb) {
+    const r = sev.vcpu.regs32;
+    return r[2 * VCPU_REGS_RAX + REG_LO] === 0xd && r[2 * VCPU_REGS_RAX + REG_HI] === 0;
+  }
+  const g = sev.ghcb!;
+  return g.lo(GHCB_OFF_RAX) === 0xd && g.hi(GHCB_OFF_RAX) === 0;
+}
+
+/** Reflect a validation error; prefix/seed also clear the valid bitmap. Returns false. */
+function fail(sev: SevEsVcpu, error: number, why: string): boolean {
+  if (!sev.profile.snapshotGhcb) sev.ghcb!.clearValidBitmap();
+  sev.badInput(error, why);
+  return false;
+}
+
+function missing(sev: SevEsVcpu): boolean {
+  return fail(sev, GHCB_ERR_MISSING_INPUT, 'missing-input');
 }
 
 /**
@@ -153,26 +217,18 @@ export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
 export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
   const profile = sev.profile;
   const src = sev.source;
-  const fail = (error: number, why: string): boolean => {
-    if (!profile.snapshotGhcb) sev.ghcb!.clearValidBitmap();
-    sev.badInput(error, why);
-    return false;
-  };
   // ghcb_usage is read from the mapped page in every kernel.
-  if (sev.ghcb!.getU32(GHCB_OFF_USAGE) !== 0) return fail(GHCB_ERR_INVALID_USAGE, 'usage');
+  if (sev.ghcb!.getU32(GHCB_OFF_USAGE) !== 0) return fail(sev, GHCB_ERR_INVALID_USAGE, 'usage');
   if (
     !src.isValid(GHCB_OFF_SW_EXIT_CODE) ||
     !src.isValid(GHCB_OFF_SW_EXIT_INFO_1) ||
     !src.isValid(GHCB_OFF_SW_EXIT_INFO_2)
   ) {
-    return fail(GHCB_ERR_MISSING_INPUT, 'missing-input');
+    return missing(sev);
   }
-  const code = sev.exitCode;
-  const info1 = sev.exitInfo1;
-  const need = (...offsets: number[]): boolean => offsets.every((o) => src.isValid(o));
-  const missing = (): boolean => fail(GHCB_ERR_MISSING_INPUT, 'missing-input');
-  if (code > 0xffff_ffffn) return fail(GHCB_ERR_INVALID_EVENT, 'invalid-event');
-  switch (Number(code)) {
+  if (sev.exitCodeHi !== 0) return fail(sev, GHCB_ERR_INVALID_EVENT, 'invalid-event');
+  const info1Lo = sev.exitInfo1Lo;
+  switch (sev.exitCodeLo) {
     case SVM_EXIT_READ_DR7:
     case SVM_EXIT_RDTSC:
     case SVM_EXIT_INVD:
@@ -184,45 +240,48 @@ export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
     case SVM_VMGEXIT_UNSUPPORTED_EVENT:
       return true;
     case SVM_EXIT_WRITE_DR7:
-      return need(GHCB_OFF_RAX) || missing();
+      return src.isValid(GHCB_OFF_RAX) || missing(sev);
     case SVM_EXIT_RDPMC:
-      return need(GHCB_OFF_RCX) || missing();
+      return src.isValid(GHCB_OFF_RCX) || missing(sev);
     case SVM_EXIT_CPUID: {
-      if (!need(GHCB_OFF_RAX, GHCB_OFF_RCX)) return missing();
+      if (!src.isValid(GHCB_OFF_RAX) || !src.isValid(GHCB_OFF_RCX)) return missing(sev);
       // prefix/seed test the raw RAX in the page; current the RAX just loaded (valid, so equal).
-      if (src.get(GHCB_OFF_RAX) === 0xdn && !need(GHCB_OFF_XCR0)) return missing();
+      if (raxIs0xd(sev) && !src.isValid(GHCB_OFF_XCR0)) return missing(sev);
       return true;
     }
     case SVM_EXIT_IOIO:
-      if (info1 & BigInt(SVM_IOIO_STR_MASK)) return need(GHCB_OFF_SW_SCRATCH) || missing();
-      if (!(info1 & BigInt(SVM_IOIO_TYPE_MASK))) return need(GHCB_OFF_RAX) || missing();
+      if (info1Lo & SVM_IOIO_STR_MASK) return src.isValid(GHCB_OFF_SW_SCRATCH) || missing(sev);
+      if (!(info1Lo & SVM_IOIO_TYPE_MASK)) return src.isValid(GHCB_OFF_RAX) || missing(sev);
       return true;
     case SVM_EXIT_MSR:
-      if (!need(GHCB_OFF_RCX)) return missing();
-      if (info1 !== 0n && !need(GHCB_OFF_RAX, GHCB_OFF_RDX)) return missing();
+      if (!src.isValid(GHCB_OFF_RCX)) return missing(sev);
+      if ((info1Lo | sev.exitInfo1Hi) !== 0 && !(src.isValid(GHCB_OFF_RAX) && src.isValid(GHCB_OFF_RDX)))
+        return missing(sev);
       return true;
     case SVM_EXIT_VMMCALL:
-      return need(GHCB_OFF_RAX, GHCB_OFF_CPL) || missing();
+      return (src.isValid(GHCB_OFF_RAX) && src.isValid(GHCB_OFF_CPL)) || missing(sev);
     case SVM_EXIT_MONITOR:
-      return need(GHCB_OFF_RAX, GHCB_OFF_RCX, GHCB_OFF_RDX) || missing();
+      return (
+        (src.isValid(GHCB_OFF_RAX) && src.isValid(GHCB_OFF_RCX) && src.isValid(GHCB_OFF_RDX)) || missing(sev)
+      );
     case SVM_EXIT_MWAIT:
-      return need(GHCB_OFF_RAX, GHCB_OFF_RCX) || missing();
+      return (src.isValid(GHCB_OFF_RAX) && src.isValid(GHCB_OFF_RCX)) || missing(sev);
     case SVM_VMGEXIT_MMIO_READ:
     case SVM_VMGEXIT_MMIO_WRITE:
-      return need(GHCB_OFF_SW_SCRATCH) || missing();
+      return src.isValid(GHCB_OFF_SW_SCRATCH) || missing(sev);
     case SVM_VMGEXIT_HV_FEATURES:
     case SVM_VMGEXIT_TERM_REQUEST:
-      return profile.v2Events || fail(GHCB_ERR_INVALID_EVENT, 'invalid-event');
+      return profile.v2Events || fail(sev, GHCB_ERR_INVALID_EVENT, 'invalid-event');
     case SVM_VMGEXIT_PSC:
     case SVM_VMGEXIT_GUEST_REQUEST:
     case SVM_VMGEXIT_EXT_GUEST_REQUEST:
     case SVM_VMGEXIT_AP_CREATION:
       // SNP-only events; sevbox models SEV-ES guests, never SNP ones.
       return profile.snpEventsFromEs === 'missing-input'
-        ? missing()
-        : fail(GHCB_ERR_INVALID_EVENT, 'invalid-event');
+        ? missing(sev)
+        : fail(sev, GHCB_ERR_INVALID_EVENT, 'invalid-event');
     default:
-      return fail(GHCB_ERR_INVALID_EVENT, 'invalid-event');
+      return fail(sev, GHCB_ERR_INVALID_EVENT, 'invalid-event');
   }
 }
 
@@ -230,7 +289,8 @@ export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
 function dispatch(sev: SevEsVcpu): number {
   const vcpu = sev.vcpu;
   const profile = sev.profile;
-  const code = Number(sev.exitCode);
+  // Validation passed, so sw_exit_code fits in 32 bits.
+  const code = sev.exitCodeLo;
   switch (code) {
     case SVM_VMGEXIT_MMIO_READ:
     case SVM_VMGEXIT_MMIO_WRITE: {
@@ -247,11 +307,13 @@ function dispatch(sev: SevEsVcpu): number {
     case SVM_VMGEXIT_AP_HLT_LOOP:
       sev.apResetHoldType = 'nae-event';
       return kvmEmulateApResetHold(sev);
-    case SVM_VMGEXIT_AP_JUMP_TABLE:
-      if (sev.exitInfo1 === 0n) sev.vm.apJumpTable = sev.exitInfo2;
-      else if (sev.exitInfo1 === 1n) sev.setExitInfo(0n, sev.vm.apJumpTable);
+    case SVM_VMGEXIT_AP_JUMP_TABLE: {
+      const info1 = sev.exitInfo1;
+      if (info1 === 0n) sev.vm.apJumpTable = sev.exitInfo2;
+      else if (info1 === 1n) sev.setExitInfo(0n, sev.vm.apJumpTable);
       else sev.badInput(GHCB_ERR_INVALID_INPUT, 'ap-jump-table');
       return 1;
+    }
     case SVM_VMGEXIT_HV_FEATURES:
       sev.setExitInfo(0n, GHCB_HV_FT_SUPPORTED);
       return 1;
@@ -261,7 +323,7 @@ function dispatch(sev: SevEsVcpu): number {
       return EINVAL;
     case SVM_EXIT_IOIO:
       // current, May 2026: a size field of 0 is ignored before io_interception runs.
-      if (profile.ignoreZeroLength && (sev.exitInfo1 & 0x70n) === 0n) return 1;
+      if (profile.ignoreZeroLength && (sev.exitInfo1Lo & 0x70) === 0) return 1;
       return vcpu.invokeExitHandler(code);
     default:
       return vcpu.invokeExitHandler(code);
