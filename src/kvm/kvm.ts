@@ -8,6 +8,7 @@ import type { TraceSink } from '../trace/events.js';
 import {
   KVM_API_VERSION,
   KVM_CAP_EXIT_HYPERCALL,
+  KVM_CAP_GUEST_MEMFD,
   KVM_CAP_IMMEDIATE_EXIT,
   KVM_CAP_MEMORY_FAULT_INFO,
   KVM_CAP_NR_MEMSLOTS,
@@ -23,6 +24,7 @@ import {
 import { KvmError } from '../uapi/kvm-error.js';
 import { KVM_VCPU_MMAP_SIZE } from '../uapi/kvm-run.js';
 import { KVM_USER_MEM_SLOTS } from '../uapi/memslot.js';
+import { FdTable } from './guest-memfd.js';
 import { KVM_CORE_CURRENT, type KvmCoreProfile } from './profile.js';
 import { Vm } from './vm.js';
 import type { VmTypeOps, VmTypeProvider } from './vm-type.js';
@@ -54,6 +56,8 @@ export class Kvm {
   readonly allocator: HostAllocator;
   readonly maxPhysBits: number;
   readonly core: KvmCoreProfile;
+  /** The VMM process's file descriptors (guest_memfd files). */
+  readonly fds = new FdTable();
   /** Trace sink for every VM created from now on; may be set or cleared at any time. */
   trace: TraceSink | undefined;
   readonly #types = new Map<number, VmTypeProvider>();
@@ -90,6 +94,8 @@ export class Kvm {
         return 1;
       case KVM_CAP_MEMORY_FAULT_INFO:
         return this.core.memoryFaultInfo ? 1 : 0;
+      case KVM_CAP_GUEST_MEMFD:
+        return this.core.guestMemfd ? 1 : 0;
       case KVM_CAP_NR_MEMSLOTS:
         return KVM_USER_MEM_SLOTS;
       case KVM_CAP_EXIT_HYPERCALL:
@@ -124,6 +130,7 @@ export class Kvm {
         maxVcpuId: KVM_MAX_VCPU_IDS,
         core: this.core,
         trace: () => this.trace,
+        fds: this.fds,
       },
       (vm) => provider.init(vm, options),
     );

@@ -16,6 +16,7 @@ import {
   slotId,
   type UserspaceMemoryRegion,
 } from '../uapi/memslot.js';
+import type { FdTable } from './guest-memfd.js';
 import type { Memslot, MemslotSet } from './memslots.js';
 
 const PAGE = 4096n;
@@ -32,8 +33,11 @@ export interface MemoryRegionContext {
   readonly userAddrLimit: number;
   /** kvm_arch_has_readonly_mem(). */
   readonly readonlyMem: boolean;
-  /** Whether this VM may bind guest_memfd (never in sevbox so far). */
+  /** Whether this VM may bind guest_memfd (kvm_arch_supports_gmem). */
   readonly guestMemfd: boolean;
+  /** The process's fds, for kvm_gmem_bind; and the VM as the owner guest_memfds must match. */
+  readonly fds?: FdTable;
+  readonly owner?: object;
 }
 
 /** kvm_mr_change: what a successful call did. */
@@ -82,7 +86,10 @@ export function setMemoryRegion(
   // 7. access_ok(): hva + size must not wrap and must stay inside the user address space. Whether
   // anything is mapped there is not checked (that is found out at access time).
   if (hva % PAGE !== 0n || hva + size > BigInt(ctx.userAddrLimit)) return fail('EINVAL');
-  // 8. guest_memfd offset checks: unreachable while GUEST_MEMFD is refused above.
+  // 8.
+  const gmemOffset = BigInt.asUintN(64, mem.guestMemfdOffset ?? 0n);
+  if (flags & KVM_MEM_GUEST_MEMFD && (gmemOffset % PAGE !== 0n || gmemOffset + size >= U64))
+    return fail('EINVAL');
   // 9.
   if (asId >= ctx.spaces.length || id >= KVM_MEM_SLOTS_NUM) return fail('EINVAL');
   // 10.
@@ -96,6 +103,7 @@ export function setMemoryRegion(
   if (size === 0n) {
     if (!old) return fail('EINVAL');
     space.remove(old);
+    if (old.gmemFd !== undefined) ctx.fds?.unbind(old.gmemFd, old.id);
     if (old.dirtyBitmap) ctx.allocator.free(old.dirtyBitmap);
     old.dirtyBitmap = undefined;
     return { ok: true, change: 'delete', slot: old };
@@ -125,6 +133,15 @@ export function setMemoryRegion(
   // 15. A moved slot may overlap its own old range.
   if ((change === 'create' || change === 'move') && space.overlaps(baseGfn, npages, old?.id))
     return fail('EEXIST');
+  // 17. kvm_gmem_bind, before kvm_set_memslot's preparations (and undone if they fail).
+  const gmemFd = flags & KVM_MEM_GUEST_MEMFD ? (mem.guestMemfd ?? 0) : undefined;
+  if (gmemFd !== undefined) {
+    const r = ctx.fds ? ctx.fds.bind(ctx.owner ?? ctx, gmemFd, gmemOffset, npages, id) : 'EBADF';
+    if (r) return fail(r);
+  }
+  const unbind = (): void => {
+    if (gmemFd !== undefined) ctx.fds?.unbind(gmemFd, id);
+  };
   // kvm_prepare_memory_region: a slot logging dirty pages needs a bitmap (an old one is kept),
   // allocated before the arch check below, and freed again if that check fails.
   let bitmap = old?.dirtyBitmap;
@@ -132,16 +149,20 @@ export function setMemoryRegion(
   if (!(flags & KVM_MEM_LOG_DIRTY_PAGES)) bitmap = undefined;
   else if (!bitmap) {
     bitmap = ctx.allocator.alloc(2 * dirtyBitmapBytes(npages), 'dirty-bitmap');
-    if (!bitmap) return fail('ENOMEM');
+    if (!bitmap) {
+      unbind();
+      return fail('ENOMEM');
+    }
     fresh = true;
   }
   // 18. kvm_arch_prepare_memory_region: the MMU cannot map gfns above its limit.
   if ((change === 'create' || change === 'move') && baseGfn + npages - 1 > ctx.maxGfn) {
     if (fresh) ctx.allocator.free(bitmap!);
+    unbind();
     return fail('EINVAL');
   }
   if (change === 'create') {
-    const slot: Memslot = { id, asId, baseGfn, npages, flags, userspaceAddr, dirtyBitmap: bitmap };
+    const slot: Memslot = { id, asId, baseGfn, npages, flags, userspaceAddr, dirtyBitmap: bitmap, gmemFd };
     space.insert(slot);
     return { ok: true, change, slot };
   }

@@ -17,6 +17,8 @@ export interface Memslot {
   readonly userspaceAddr: number;
   /** Dirty bitmap (two halves, as kvm_alloc_dirty_bitmap allocates), charged to the host allocator. */
   dirtyBitmap: HostAllocation | undefined;
+  /** The guest_memfd bound to it (KVM_MEM_GUEST_MEMFD), if any. */
+  readonly gmemFd?: number | undefined;
 }
 
 /** The memslots of one address space. */

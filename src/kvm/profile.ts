@@ -13,6 +13,8 @@ export interface KvmCoreProfile {
    * kvm_arch_has_readonly_mem() became !has_protected_state (6.10).
    */
   readonly readonlyMemForProtectedVms: boolean;
+  /** guest_memfd exists (KVM_CAP_GUEST_MEMFD, 6.8+) and unprotected VMs may bind it to memslots (6.18). */
+  readonly guestMemfd: boolean;
 }
 
 /** Today's mainline. */
@@ -21,6 +23,7 @@ export const KVM_CORE_CURRENT: KvmCoreProfile = {
   presetExitReasonUnknown: true,
   memoryFaultInfo: true,
   readonlyMemForProtectedVms: false,
+  guestMemfd: true,
 };
 
 /** The v5.17 kernel of the seed commit: no exit_reason preset, no memory-fault exits. */
@@ -29,4 +32,5 @@ export const KVM_CORE_5_17: KvmCoreProfile = {
   presetExitReasonUnknown: false,
   memoryFaultInfo: false,
   readonlyMemForProtectedVms: true,
+  guestMemfd: false,
 };

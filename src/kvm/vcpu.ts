@@ -37,7 +37,7 @@ export class Vcpu {
   /** Decode assist for NPF data accesses (bytes), 0 when unknown. */
   accessSize = 0;
   /** KVM-internal: vcpu->arch.complete_userspace_io, run at the start of the next KVM_RUN. */
-  completeUserspaceIo: (() => number) | undefined;
+  completeUserspaceIo: ((vcpu: Vcpu) => number) | undefined;
   /** KVM-internal: in-kernel MSR values. */
   readonly msrs = new MsrStore();
   /** KVM_SET_CPUID2 table. */
@@ -103,20 +103,20 @@ export class Vcpu {
     const cui = this.completeUserspaceIo;
     if (cui) {
       this.completeUserspaceIo = undefined;
-      const r = cui();
+      const r = cui(this);
       if (r <= 0) return r;
     }
     if (run.immediateExit) return -4; // EINTR, exit_reason untouched
     if (this.vm.core.presetExitReasonUnknown) run.exitReason = KVM_EXIT_UNKNOWN;
     const backend = this.backend;
     const handlers = this.#handlers;
-    const prepare = this.typeOps.prepareSwitchToGuest?.bind(this.typeOps);
+    const typeOps = this.typeOps;
     for (let n = 0; ; n++) {
       if (n >= this.maxInKernelExits) {
         run.exitReason = KVM_EXIT_INTR;
         return -4;
       }
-      prepare?.();
+      typeOps.prepareSwitchToGuest?.();
       const rec = backend.vmrun();
       this.exits++;
       this.exitCode = rec.exitCode;

@@ -18,6 +18,7 @@ import {
   slotId,
   type UserspaceMemoryRegion,
 } from '../uapi/memslot.js';
+import type { FdTable } from './guest-memfd.js';
 import { type GuestMemoryFault, kvmReadGuest, kvmWriteGuest, markPageDirtyInSlot } from './guest-memory.js';
 import { dirtyBitmapBytes, type MemoryRegionChange, setMemoryRegion } from './memory-region.js';
 import { type Memslot, MemslotSet } from './memslots.js';
@@ -74,6 +75,8 @@ export interface VmContext {
   readonly addressSpaces: number;
   readonly maxVcpuId: number;
   readonly core: KvmCoreProfile;
+  /** The process's file descriptors (guest_memfd). */
+  readonly fds: FdTable;
   /** The current trace sink of the owning Kvm. */
   readonly trace: () => TraceSink | undefined;
 }
@@ -139,7 +142,9 @@ export class Vm {
         maxGfn: this.#ctx.maxGfn,
         userAddrLimit: this.#ctx.userAddrLimit,
         readonlyMem: !this.typeOps.protectedState || this.core.readonlyMemForProtectedVms,
-        guestMemfd: false,
+        guestMemfd: this.core.guestMemfd && !this.typeOps.protectedState,
+        fds: this.#ctx.fds,
+        owner: this,
       },
       region,
       legacy,
@@ -152,6 +157,19 @@ export class Vm {
   /** The memslot containing a GPA in address space 0 (gfn_to_memslot), if any. */
   memslotForGpa(gpa: number, asId = 0): Memslot | undefined {
     return this.spaces[asId]?.lookup(Math.floor(gpa / 4096));
+  }
+
+  /**
+   * KVM_CREATE_GUEST_MEMFD: a guest_memfd of `size` bytes owned by this VM, returned as its fd.
+   * EINVAL for a bad size or a VM that cannot use guest_memfd.
+   */
+  createGuestMemfd(size: number): number {
+    this.#checkAlive();
+    if (!this.core.guestMemfd || this.typeOps.protectedState)
+      throw new KvmError('EINVAL', 'guest_memfd not supported');
+    const f = this.#ctx.fds.createGuestMemfd(this, size);
+    if (typeof f === 'string') throw new KvmError(f, `KVM_CREATE_GUEST_MEMFD size ${size}`);
+    return f.fd;
   }
 
   /**

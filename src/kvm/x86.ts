@@ -97,13 +97,18 @@ const KVM_ENOSYS_RET = BigInt.asUintN(64, -1000n);
 const KVM_EPERM_RET = BigInt.asUintN(64, -1n);
 const EFAULT = -14;
 
-/** Bytes of RAX as little-endian (the data of an OUT or an MMIO write). */
+/** Bytes of RAX as little-endian (the data of an OUT or an MMIO write), at most 8. */
 function raxBytes(vcpu: Vcpu, dst: Uint8Array, size: number): void {
-  let v = vcpu.regs[VCPU_REGS_RAX]!;
-  for (let i = 0; i < size; i++) {
-    dst[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
+  const r = vcpu.regs32;
+  const lo = r[2 * VCPU_REGS_RAX + REG_LO]!;
+  const hi = r[2 * VCPU_REGS_RAX + REG_HI]!;
+  for (let i = 0; i < size; i++) dst[i] = (i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4))) & 0xff;
+}
+
+/** complete_fast_pio_out: the OUT is done, retire it (no per-exit closure). */
+function completeFastPioOut(vcpu: Vcpu): number {
+  vcpu.skipInstruction();
+  return 1;
 }
 
 /** Little-endian bytes as an unsigned value. */
@@ -139,10 +144,7 @@ export function kvmFastPio(vcpu: Vcpu, size: number, port: number, isIn: boolean
     };
   } else {
     raxBytes(vcpu, run.pioPage, size);
-    vcpu.completeUserspaceIo = () => {
-      vcpu.skipInstruction();
-      return 1;
-    };
+    vcpu.completeUserspaceIo = completeFastPioOut;
   }
   return 0;
 }
@@ -225,23 +227,58 @@ function npfInterception(vcpu: Vcpu): number {
   return 1;
 }
 
-/** The emulator's MMIO path for a simple load/store: one KVM_EXIT_MMIO, completed on the next run. */
+/**
+ * The emulator's path for a simple load/store that missed RAM (emulator_read_write): the access is
+ * split at a page boundary; a piece that is RAM after all is done with kvm_read/write_guest, the
+ * others become MMIO fragments, each handed to userspace as one KVM_EXIT_MMIO (the access is at
+ * most 8 bytes, so a fragment never needs more than one exit), completed on the following runs.
+ */
 function emulateMmio(vcpu: Vcpu, gpa: number, size: number, write: boolean): number {
   if (size === 0 || size > 8) return emulationFailure(vcpu);
+  const data = new Uint8Array(size);
+  if (write) raxBytes(vcpu, data, size);
+  const vm = vcpu.vm;
+  const frags: { gpa: number; off: number; len: number }[] = [];
+  const first = Math.min(size, 4096 - (gpa % 4096));
+  for (const [at, off, len] of [
+    [gpa, 0, first],
+    [gpa + first, first, size - first],
+  ] as const) {
+    if (len === 0) continue;
+    const piece = data.subarray(off, off + len);
+    const fault = write ? vm.writeGuest(at, piece) : vm.readGuest(at, piece);
+    if (fault) frags.push({ gpa: at, off, len });
+  }
   vcpu.mmioIsWrite = write;
+  if (frags.length === 0) {
+    // Every piece turned out to be RAM: done without userspace.
+    if (!write) vcpu.regs[VCPU_REGS_RAX] = leValue(data, size);
+    vcpu.skipInstruction();
+    return 1;
+  }
   const run = vcpu.runArea;
-  run.clearExitUnion();
-  run.exitReason = KVM_EXIT_MMIO;
-  run.setU64n(KVM_RUN_OFF_MMIO_PHYS_ADDR, gpa);
-  run.setU32(KVM_RUN_OFF_MMIO_LEN, size);
-  run.setU8(KVM_RUN_OFF_MMIO_IS_WRITE, write ? 1 : 0);
-  if (write) raxBytes(vcpu, run.mmioData, size);
-  vcpu.completeUserspaceIo = () => {
-    if (!write) vcpu.regs[VCPU_REGS_RAX] = leValue(run.mmioData, size);
+  let cur = 0;
+  const exitFor = (f: { gpa: number; off: number; len: number }): number => {
+    run.clearExitUnion();
+    run.exitReason = KVM_EXIT_MMIO;
+    run.setU64n(KVM_RUN_OFF_MMIO_PHYS_ADDR, f.gpa);
+    run.setU32(KVM_RUN_OFF_MMIO_LEN, f.len);
+    run.setU8(KVM_RUN_OFF_MMIO_IS_WRITE, write ? 1 : 0);
+    if (write) run.mmioData.set(data.subarray(f.off, f.off + f.len));
+    vcpu.completeUserspaceIo = complete;
+    return 0;
+  };
+  // complete_emulated_mmio: take this fragment's answer, exit for the next, or finish the instruction.
+  const complete = (): number => {
+    const f = frags[cur]!;
+    if (!write) data.set(run.mmioData.subarray(0, f.len), f.off);
+    cur++;
+    if (cur < frags.length) return exitFor(frags[cur]!);
+    if (!write) vcpu.regs[VCPU_REGS_RAX] = leValue(data, size);
     vcpu.skipInstruction();
     return 1;
   };
-  return 0;
+  return exitFor(frags[0]!);
 }
 
 /** kvm_emulate_halt: retire HLT, then (no in-kernel LAPIC) exit KVM_EXIT_HLT. */

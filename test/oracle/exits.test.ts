@@ -547,7 +547,7 @@ function numberedAnswer(): Answer {
 const RANDOM_GUESTS = Number(process.env['SEVBOX_ORACLE_GUESTS'] ?? 300);
 const bigintHex = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v);
 
-/** Cases where the model is known to disagree with the kernel: run strictly, reported as todo. */
+/** Cases where the model once disagreed with the kernel (found by this suite, since fixed), kept as regressions. */
 const KNOWN_MISMATCH_CASES: readonly (ExitCase & { readonly id: string })[] = [
   {
     id: 'M2',
@@ -685,7 +685,7 @@ describe('oracle: exit protocol, scripted guests vs real-mode guests on /dev/kvm
   });
 
   for (const c of KNOWN_MISMATCH_CASES) {
-    test(`todo ${c.id}: ${c.name}`, { todo: `model mismatch ${c.id} (src/kvm)` }, () => {
+    test(`${c.id} (fixed): ${c.name}`, () => {
       const model = modelRun(c);
       const real = realRun(kvm, c);
       assert.deepEqual(model, real, `model:\n${JSON.stringify(model)}\nkernel:\n${JSON.stringify(real)}`);

@@ -209,8 +209,8 @@ const M1_GUEST_MEMFD: KnownMismatch = {
   },
 };
 
-/** Known mismatches, by id; empty once the model agrees everywhere. */
-export const KNOWN_MISMATCHES: readonly KnownMismatch[] = [M1_GUEST_MEMFD];
+/** Known mismatches, by id; empty: the model agrees everywhere the generator reaches (M1 was fixed). */
+export const KNOWN_MISMATCHES: readonly KnownMismatch[] = [];
 
 /** Format a mismatch with the whole (shrunk) sequence that led to it. */
 export function describeMismatch(seq: readonly RegionCall[], m: Mismatch): string {
@@ -379,7 +379,7 @@ describe('oracle: memslot ioctls, model vs kernel', { skip: host.skip }, () => {
     // agrees already: fd 0 is not a guest_memfd (EINVAL on both), LOG_DIRTY_PAGES with GUEST_MEMFD
     [v2(0, 4, 0n, 0), v2(0, 5, 0n, 0)],
   ];
-  test(`todo ${M1_GUEST_MEMFD.id}: ${M1_GUEST_MEMFD.title}`, { todo: 'model mismatch M1 (src/kvm)' }, () => {
+  test(`${M1_GUEST_MEMFD.id} (fixed): ${M1_GUEST_MEMFD.title}`, () => {
     const found = m1Cases
       .map((seq) => [seq, compare(seq, [])] as const)
       .filter(([, m]) => m !== undefined)
