@@ -157,6 +157,22 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('hostkvm')
+    .description(
+      "Describe this machine's /dev/kvm: backend, capabilities (host vs model), limits, a test run",
+    )
+    .option('--json', 'JSON instead of text')
+    .option('--device <path>', 'the KVM device', '/dev/kvm')
+    .addHelpText('after', '\nExample:\n  $ sevbox hostkvm')
+    .action(async (opts: { json?: boolean; device: string }) => {
+      // Loaded on demand: the binding needs the optional native dependency.
+      const { describeHostKvm } = await import('../hostkvm/detect.js');
+      const d = describeHostKvm(opts.device);
+      if (opts.json) process.stdout.write(`${JSON.stringify(d.data, bigintJson)}\n`);
+      else process.stdout.write(`${d.text.trimEnd()}\n`);
+    });
+
+  program
     .command('demo')
     .description("Tell the seed commit's story: six host situations under the prefix and seed kernels")
     .addHelpText('after', '\nExample:\n  $ sevbox demo')

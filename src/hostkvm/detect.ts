@@ -92,7 +92,7 @@ export const REPORTED_CAPS: readonly number[] = [
 ];
 
 function capName(cap: number): string {
-  return cap === KVM_CAP_X86_MSR_FILTER ? 'KVM_CAP_X86_MSR_FILTER' : kvmCapName(cap);
+  return kvmCapName(cap);
 }
 
 function readText(path: string): string | undefined {

@@ -39,6 +39,8 @@ export const KVM_CAP_MEMORY_ATTRIBUTES = 233;
 export const KVM_CAP_GUEST_MEMFD = 234;
 /** Bitmask of supported VM types (bit n = type n). */
 export const KVM_CAP_VM_TYPES = 235;
+/** KVM_X86_SET_MSR_FILTER is available. */
+export const KVM_CAP_X86_MSR_FILTER = 189;
 
 const CAP_NAMES: ReadonlyMap<number, string> = new Map([
   [KVM_CAP_USER_MEMORY, 'KVM_CAP_USER_MEMORY'],
@@ -48,6 +50,7 @@ const CAP_NAMES: ReadonlyMap<number, string> = new Map([
   [KVM_CAP_X86_SMM, 'KVM_CAP_X86_SMM'],
   [KVM_CAP_IMMEDIATE_EXIT, 'KVM_CAP_IMMEDIATE_EXIT'],
   [KVM_CAP_X86_USER_SPACE_MSR, 'KVM_CAP_X86_USER_SPACE_MSR'],
+  [KVM_CAP_X86_MSR_FILTER, 'KVM_CAP_X86_MSR_FILTER'],
   [KVM_CAP_DIRTY_LOG_RING, 'KVM_CAP_DIRTY_LOG_RING'],
   [KVM_CAP_EXIT_HYPERCALL, 'KVM_CAP_EXIT_HYPERCALL'],
   [KVM_CAP_USER_MEMORY2, 'KVM_CAP_USER_MEMORY2'],

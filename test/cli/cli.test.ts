@@ -156,7 +156,12 @@ describe('sevbox demo and --help', () => {
     );
     assert.match(r.stdout, /Kernel bytes leaked: 0/);
   });
-  for (const cmd of ['run', 'trace', 'validate', 'inspect', 'demo']) {
+  it('hostkvm describes a missing device honestly, exit 0', () => {
+    const r = sevbox('hostkvm', '--device', join(DIR, 'no-kvm'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /oracle:\s+unavailable/);
+  });
+  for (const cmd of ['run', 'trace', 'validate', 'inspect', 'hostkvm', 'demo']) {
     it(`${cmd} --help shows an example, exit 0`, () => {
       const r = sevbox(cmd, '--help');
       assert.equal(r.status, 0);
