@@ -47,7 +47,6 @@ import {
   GHCB_SIZE,
   GHCB_VALID_BITMAP_SIZE,
   ghcbMsrCpuidReq,
-  ghcbMsrCpuidRespValue,
   ghcbMsrData,
   ghcbMsrInfo,
   ghcbMsrTermReq,
@@ -79,6 +78,7 @@ import {
   SVM_VMGEXIT_TERM_REQUEST,
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
 } from '../uapi/svm.js';
+import { u64Split, u64SplitHi } from '../uapi/u64.js';
 import { type GhcbResult, verifyExceptionInfo } from './result.js';
 
 /**
@@ -193,6 +193,10 @@ export class GhcbClient {
   /** GPA of the current request's scratch area when it is outside the GHCB. */
   #saGpa = 0;
   #tmp = new Uint8Array(64);
+  /** The last CPUID_REQ value built, and its inputs. */
+  #msrReqFn = Number.NaN;
+  #msrReqReg = 0;
+  #msrReq = 0n;
   readonly #qword = new Uint8Array(8);
   readonly #qwordView = new DataView(this.#qword.buffer);
 
@@ -252,15 +256,14 @@ export class GhcbClient {
    * CPUID_REQ for one register of leaf `fn` (subleaf 0; the MSR protocol has none): the value, or
    * undefined when the response code is not CPUID_RESP (Linux's __sev_cpuid_hv: -EIO).
    */
-  *cpuidMsr(fn: number, reg: 0 | 1 | 2 | 3): Generator<GuestOp, number | undefined, unknown> {
-    // msrProtocol inlined (one generator less per request); the request is already a u64.
-    const cpu = this.cpu;
-    cpu.ghcbMsr = ghcbMsrCpuidReq(fn, reg);
-    yield VMGEXIT_OP;
-    const raw = cpu.ghcbMsr;
-    cpu.ghcbMsr = this.#gpaBig;
-    if (ghcbMsrInfo(raw) !== GHCB_MSR_CPUID_RESP) return undefined;
-    return ghcbMsrCpuidRespValue(raw);
+  cpuidMsr(fn: number, reg: 0 | 1 | 2 | 3): Generator<GuestOp, number | undefined, unknown> {
+    // The request value is pure, so the last one is kept (a guest polling one leaf builds it once).
+    if (fn !== this.#msrReqFn || reg !== this.#msrReqReg) {
+      this.#msrReqFn = fn;
+      this.#msrReqReg = reg;
+      this.#msrReq = ghcbMsrCpuidReq(fn, reg);
+    }
+    return new CpuidMsrExchange(this.cpu, this.#msrReq, this.#gpaBig);
   }
 
   /**
@@ -1059,6 +1062,52 @@ export class GhcbClient {
       off += n;
       if (off < dst.length && this.cpu.mem.read(gpa + off, dst.subarray(off)) === NPT_OK) return;
     }
+  }
+}
+
+/**
+ * `cpuidMsr` as a plain iterator instead of a generator (same protocol, same laziness: nothing
+ * happens before the first `next`): write the request into the GHCB MSR, VMGEXIT, read the
+ * response, put the GHCB GPA back. A generator costs an allocation and a resumption more per
+ * request, a noticeable part of an exit that never leaves the MSR.
+ */
+class CpuidMsrExchange implements Generator<GuestOp, number | undefined, unknown> {
+  /** 0: not started; 1: suspended at the VMGEXIT; 2: done. */
+  #phase = 0;
+
+  constructor(
+    readonly cpu: ScriptedCpu,
+    readonly request: bigint,
+    readonly ghcbGpa: bigint,
+  ) {}
+
+  next(): IteratorResult<GuestOp, number | undefined> {
+    if (this.#phase === 0) {
+      this.#phase = 1;
+      this.cpu.ghcbMsr = this.request;
+      return { value: VMGEXIT_OP, done: false };
+    }
+    if (this.#phase !== 1) return { value: undefined, done: true };
+    this.#phase = 2;
+    const cpu = this.cpu;
+    const lo = u64Split(cpu.ghcbMsr);
+    cpu.ghcbMsr = this.ghcbGpa;
+    // GHCB_MSR_INFO and, for CPUID_RESP, the value in [63:32].
+    return { value: (lo & 0xfff) === GHCB_MSR_CPUID_RESP ? u64SplitHi() : undefined, done: true };
+  }
+
+  return(value: number | undefined): IteratorResult<GuestOp, number | undefined> {
+    this.#phase = 2;
+    return { value, done: true };
+  }
+
+  throw(e: unknown): IteratorResult<GuestOp, number | undefined> {
+    this.#phase = 2;
+    throw e;
+  }
+
+  [Symbol.iterator](): Generator<GuestOp, number | undefined, unknown> {
+    return this;
   }
 }
 

@@ -30,7 +30,7 @@ import {
   ghcbMsrSevInfo,
 } from '../uapi/ghcb.js';
 import { SVM_EXIT_CPUID } from '../uapi/svm.js';
-import { isU64, u64Join, u64Split, u64SplitHi } from '../uapi/u64.js';
+import { isU64, u64Hi, u64Join, u64Lo } from '../uapi/u64.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
 import { kvmEmulateApResetHold, sevTerminate } from './vmgexit.js';
 
@@ -44,15 +44,20 @@ function setMsrBits(msr: bigint, value: bigint, mask: bigint, pos: bigint): bigi
   return (msr & ~(mask << pos)) | ((value & mask) << pos);
 }
 
-/** Handle one MSR-protocol request; returns 1 (resume), 0 (exit to userspace) or -errno. */
-export function sevHandleVmgexitMsrProtocol(sev: SevEsVcpu): number {
+/**
+ * Handle one MSR-protocol request; returns 1 (resume), 0 (exit to userspace) or -errno. `lo` and
+ * `hi` are bits 31:0 and 63:32 of the GHCB MSR when the caller has split it already.
+ */
+export function sevHandleVmgexitMsrProtocol(
+  sev: SevEsVcpu,
+  lo: number = u64Lo(sev.vcpu.backend.ghcbMsr),
+  hi: number = u64Hi(sev.vcpu.backend.ghcbMsr),
+): number {
   const vcpu = sev.vcpu;
   const backend = vcpu.backend;
   const profile = sev.profile;
   const msr = backend.ghcbMsr;
-  // GHCBInfo and GHCBData's high half as numbers: no BigInt arithmetic on the common requests.
-  const lo = u64Split(msr);
-  const hi = u64SplitHi();
+  // GHCBInfo and GHCBData's high half are numbers: no BigInt arithmetic on the common requests.
   const info = lo & GHCB_MSR_INFO_MASK;
   const trace = vcpu.vm.trace;
   if (trace) trace({ name: 'kvm_vmgexit_msr_protocol_enter', vcpu: vcpu.id, ghcbGpa: msr });

@@ -93,7 +93,7 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
   const vcpu = sev.vcpu;
   const msr = vcpu.backend.ghcbMsr;
   const lo = u64Split(msr);
-  if (lo & GHCB_MSR_INFO_MASK) return sevHandleVmgexitMsrProtocol(sev);
+  if (lo & GHCB_MSR_INFO_MASK) return sevHandleVmgexitMsrProtocol(sev, lo, u64SplitHi());
   // No GHCB, or one KVM cannot map: log and resume the guest, writing nothing.
   if (msr === 0n) return 1;
   let gfn: number;
