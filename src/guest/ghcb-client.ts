@@ -454,11 +454,8 @@ export class GhcbClient {
    * CPUID (SVM_EXIT_CPUID): RAX = fn, RCX = index; XCR0 only for leaf 0xD (KVM needs it there; OVMF
    * sends it only there). Returns EAX..EDX from the GHCB registers.
    */
-  *cpuid(fn: number, index = 0, xcr0 = 1n): Generator<GuestOp, GhcbCpuidReply, unknown> {
-    this.#buildCpuid(fn, index, xcr0);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    return this.#cpuidReply(this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI)));
+  cpuid(fn: number, index = 0, xcr0 = 1n): Generator<GuestOp, GhcbCpuidReply, unknown> {
+    return new NaeExchange<GhcbCpuidReply>(this.#drive, NAE_CPUID, fn, index, 0, xcr0);
   }
 
   #buildCpuid(fn: number, index: number, xcr0: bigint): void {
@@ -485,14 +482,54 @@ export class GhcbClient {
   }
 
   /** OUT (SVM_EXIT_IOIO): exit_info_1 from encodeIoioInfo, RAX = value (low `size` bytes). */
-  *ioOut(port: number, size: 1 | 2 | 4, value: number): Generator<GuestOp, GhcbResult, unknown> {
-    const info1 = encodeIoioInfo({ port, size, in: false });
-    this.invalidate();
-    this.#setN(GHCB_OFF_RAX, (value & SIZE_MASK[size]!) >>> 0);
-    this.#setExitN(SVM_EXIT_IOIO, info1, 0);
-    if (!this.#send()) yield* this.#sendSlow();
+  ioOut(port: number, size: 1 | 2 | 4, value: number): Generator<GuestOp, GhcbResult, unknown> {
+    return new NaeExchange<GhcbResult>(this.#drive, NAE_IO_OUT, port, size, value, 0n);
+  }
+
+  /**
+   * The requests served by NaeExchange (cpuid, ioOut): build (at the first `next`, as a generator
+   * would), send, VMGEXIT, receive, answer. When the page is not RAM, the rest of the request
+   * continues in a generator with the trapping fallbacks, exactly as the generator methods do.
+   */
+  readonly #drive = (x: NaeExchange<unknown>): IteratorResult<GuestOp, unknown> => {
+    if (x.phase === 0) {
+      // Done unless it gets to the VMGEXIT: a request that throws while being built is over.
+      x.phase = 2;
+      if (x.kind === NAE_CPUID) {
+        this.#buildCpuid(x.a, x.b, x.big);
+      } else {
+        const info1 = encodeIoioInfo({ port: x.a, size: x.b as 1 | 2 | 4, in: false });
+        this.invalidate();
+        this.#setN(GHCB_OFF_RAX, (x.c & SIZE_MASK[x.b]!) >>> 0);
+        this.#setExitN(SVM_EXIT_IOIO, info1, 0);
+      }
+      if (!this.#send()) return x.continueWith(this.#sendAndExchange(x.kind));
+      x.phase = 1;
+      return { value: VMGEXIT_OP, done: false };
+    }
+    if (x.phase !== 1) return { value: undefined, done: true };
+    x.phase = 2;
+    const result = this.#receive(READ_LO, READ_HI);
+    if (result === undefined) return x.continueWith(this.#receiveAndAnswer(x.kind));
+    return { value: this.#answer(x.kind, result), done: true };
+  };
+
+  /** What an NaeExchange returns for its kind. */
+  #answer(kind: number, result: GhcbResult): unknown {
+    return kind === NAE_CPUID ? this.#cpuidReply(result) : result;
+  }
+
+  /** An NaeExchange whose page write did not go through: trapping stores, then the rest. */
+  *#sendAndExchange(kind: number): Generator<GuestOp, unknown, unknown> {
+    yield* this.#sendSlow();
     yield VMGEXIT_OP;
-    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    const result = this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    return this.#answer(kind, result);
+  }
+
+  /** An NaeExchange whose page read did not go through: trapping loads, then the answer. */
+  *#receiveAndAnswer(kind: number): Generator<GuestOp, unknown, unknown> {
+    return this.#answer(kind, yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   /** IN (SVM_EXIT_IOIO): no RAX sent (KVM needs none); the value is RAX's low `size` bytes. */
@@ -1062,6 +1099,62 @@ export class GhcbClient {
       off += n;
       if (off < dst.length && this.cpu.mem.read(gpa + off, dst.subarray(off)) === NPT_OK) return;
     }
+  }
+}
+
+/** NaeExchange kinds. */
+const NAE_CPUID = 0;
+const NAE_IO_OUT = 1;
+
+/**
+ * A NAE request (cpuid, ioOut) as a plain iterator instead of a generator: the client's `drive`
+ * builds it at the first `next`, sends it and yields VMGEXIT, then reads the answer back. A
+ * generator costs an allocation and a resumption more per request. When guest memory is not RAM,
+ * the rest runs in a generator (`continueWith`), to which `next`/`return`/`throw` then go.
+ */
+class NaeExchange<R> implements Generator<GuestOp, R, unknown> {
+  /** 0: not started; 1: suspended at the VMGEXIT; 2: done (or handed to `rest`). */
+  phase = 0;
+  #rest: Generator<GuestOp, unknown, unknown> | undefined;
+
+  constructor(
+    readonly drive: (x: NaeExchange<unknown>) => IteratorResult<GuestOp, unknown>,
+    readonly kind: number,
+    readonly a: number,
+    readonly b: number,
+    readonly c: number,
+    readonly big: bigint,
+  ) {}
+
+  /** Hand the rest of the request to `rest` and run it to its first yield. */
+  continueWith(rest: Generator<GuestOp, unknown, unknown>): IteratorResult<GuestOp, unknown> {
+    this.phase = 2;
+    this.#rest = rest;
+    return rest.next();
+  }
+
+  next(value?: unknown): IteratorResult<GuestOp, R> {
+    const rest = this.#rest;
+    const r = rest ? rest.next(value) : this.drive(this as NaeExchange<unknown>);
+    return r as IteratorResult<GuestOp, R>;
+  }
+
+  return(value: R): IteratorResult<GuestOp, R> {
+    const rest = this.#rest;
+    if (rest) return rest.return(value) as IteratorResult<GuestOp, R>;
+    this.phase = 2;
+    return { value, done: true };
+  }
+
+  throw(e: unknown): IteratorResult<GuestOp, R> {
+    const rest = this.#rest;
+    if (rest) return rest.throw(e) as IteratorResult<GuestOp, R>;
+    this.phase = 2;
+    throw e;
+  }
+
+  [Symbol.iterator](): Generator<GuestOp, R, unknown> {
+    return this;
   }
 }
 
