@@ -57,6 +57,11 @@ export class SevEsVcpu implements VcpuTypeOps {
    * bitmap here; the fields KVM reads land in the registers and the exit fields instead.
    */
   readonly snapshot: GhcbAccess;
+  /**
+   * The GHCB valid bitmap of the VMGEXIT being handled, as four little-endian u32 words (bit i in
+   * word i >> 5), read when it began: what current snapshots and every kernel validates against.
+   */
+  readonly validBits = new Uint32Array(4);
   /** current: svm->sev_es.sw_scratch, copied at sync time (as halves; `swScratch` reads it). */
   swScratchLo = 0;
   swScratchHi = 0;

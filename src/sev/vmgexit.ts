@@ -4,6 +4,7 @@
  * (sev_es_sync_from_ghcb), preset success, dispatch. The page stays mapped until the next entry.
  */
 import {
+  NR_VCPU_REGS,
   REG_HI,
   REG_LO,
   VCPU_REGS_RAX,
@@ -35,9 +36,7 @@ import {
   GHCB_OFF_SW_EXIT_INFO_2,
   GHCB_OFF_SW_SCRATCH,
   GHCB_OFF_USAGE,
-  GHCB_OFF_VALID_BITMAP,
   GHCB_OFF_XCR0,
-  GHCB_VALID_BITMAP_SIZE,
 } from '../uapi/ghcb.js';
 import { KVM_RUN_OFF_SYSTEM_EVENT_NDATA, KVM_RUN_OFF_SYSTEM_EVENT_TYPE } from '../uapi/kvm-run.js';
 import {
@@ -106,6 +105,9 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
   }
   if (gfn < 0 || !sev.mapGhcb(gfn)) return 1;
   const ghcb = sev.ghcb!;
+  // The valid bitmap as it is now: what sync snapshots (current) and validation reads (all kernels;
+  // prefix/seed read the live page, which nothing changes before sync).
+  ghcb.readBitmap(sev.validBits);
   const trace = vcpu.vm.trace;
   if (trace) {
     trace({
@@ -128,27 +130,30 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
   return dispatch(sev);
 }
 
-/** sw_exit_code, sw_exit_info_1 and sw_exit_info_2 from `src` into the vCPU's SEV-ES state. */
-function loadExitFields(sev: SevEsVcpu, src: GhcbAccess): void {
-  sev.exitCodeLo = src.lo(GHCB_OFF_SW_EXIT_CODE);
-  sev.exitCodeHi = src.hi(GHCB_OFF_SW_EXIT_CODE);
-  sev.exitInfo1Lo = src.lo(GHCB_OFF_SW_EXIT_INFO_1);
-  sev.exitInfo1Hi = src.hi(GHCB_OFF_SW_EXIT_INFO_1);
-  sev.exitInfo2Lo = src.lo(GHCB_OFF_SW_EXIT_INFO_2);
-  sev.exitInfo2Hi = src.hi(GHCB_OFF_SW_EXIT_INFO_2);
+/** sw_exit_code, sw_exit_info_1 and sw_exit_info_2 from the page into the vCPU's SEV-ES state. */
+function loadExitFields(sev: SevEsVcpu, ghcb: GhcbAccess): void {
+  const dv = ghcb.view;
+  sev.exitCodeLo = dv.getUint32(GHCB_OFF_SW_EXIT_CODE, true);
+  sev.exitCodeHi = dv.getUint32(GHCB_OFF_SW_EXIT_CODE + 4, true);
+  sev.exitInfo1Lo = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_1, true);
+  sev.exitInfo1Hi = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_1 + 4, true);
+  sev.exitInfo2Lo = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2, true);
+  sev.exitInfo2Hi = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2 + 4, true);
 }
 
-/** Load register `reg` from the page's field at `offset` when `valid` says so (else it stays 0). */
-function loadReg(
-  regs32: Uint32Array,
-  reg: number,
-  valid: GhcbAccess,
-  ghcb: GhcbAccess,
-  offset: number,
-): void {
-  if (!valid.isValid(offset)) return;
-  regs32[2 * reg + REG_LO] = ghcb.lo(offset);
-  regs32[2 * reg + REG_HI] = ghcb.hi(offset);
+/** What sync leaves in the registers it does not load. */
+const ZERO_REGS = new Uint32Array(2 * NR_VCPU_REGS);
+
+/** Whether the field at `offset` is marked in `bits` (valid_bitmap as from GhcbAccess.readBitmap). */
+function isSet(bits: Uint32Array, offset: number): boolean {
+  return (bits[offset >>> 8]! & (1 << ((offset >>> 3) & 31))) !== 0;
+}
+
+/** Load register `reg` from the page's field at `offset` when its valid bit is set (else it stays 0). */
+function loadReg(r: Uint32Array, reg: number, bits: Uint32Array, dv: DataView, offset: number): void {
+  if (!isSet(bits, offset)) return;
+  r[2 * reg + REG_LO] = dv.getUint32(offset, true);
+  r[2 * reg + REG_HI] = dv.getUint32(offset + 4, true);
 }
 
 /**
@@ -159,31 +164,32 @@ function loadReg(
  *
  * current's snapshot holds what KVM reads afterwards: the valid bitmap in `sev.snapshot`, the fields
  * in the registers and the exit fields (read from the page here, so equal to a copy taken now).
+ * The valid bits come from `sev.validBits`, read from the page when this VMGEXIT began.
  */
 export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
   const ghcb = sev.ghcb!;
+  const dv = ghcb.view;
+  const bits = sev.validBits;
   const snapshot = sev.profile.snapshotGhcb;
-  if (snapshot) sev.snapshot.copyFrom(ghcb, GHCB_OFF_VALID_BITMAP, GHCB_VALID_BITMAP_SIZE);
-  // Valid bits: the snapshot's (current) or the page's (prefix/seed), equal at this point.
-  const valid = sev.source;
+  if (snapshot) sev.snapshot.writeBitmap(bits);
   const vcpu = sev.vcpu;
   const r = vcpu.regs32;
-  for (let i = 0; i < r.length; i++) r[i] = 0;
-  loadReg(r, VCPU_REGS_RAX, valid, ghcb, GHCB_OFF_RAX);
-  loadReg(r, VCPU_REGS_RBX, valid, ghcb, GHCB_OFF_RBX);
-  loadReg(r, VCPU_REGS_RCX, valid, ghcb, GHCB_OFF_RCX);
-  loadReg(r, VCPU_REGS_RDX, valid, ghcb, GHCB_OFF_RDX);
-  loadReg(r, VCPU_REGS_RSI, valid, ghcb, GHCB_OFF_RSI);
-  vcpu.cpl = valid.isValid(GHCB_OFF_CPL) ? ghcb.getU8(GHCB_OFF_CPL) : 0;
+  r.set(ZERO_REGS);
+  loadReg(r, VCPU_REGS_RAX, bits, dv, GHCB_OFF_RAX);
+  loadReg(r, VCPU_REGS_RBX, bits, dv, GHCB_OFF_RBX);
+  loadReg(r, VCPU_REGS_RCX, bits, dv, GHCB_OFF_RCX);
+  loadReg(r, VCPU_REGS_RDX, bits, dv, GHCB_OFF_RDX);
+  loadReg(r, VCPU_REGS_RSI, bits, dv, GHCB_OFF_RSI);
+  vcpu.cpl = isSet(bits, GHCB_OFF_CPL) ? dv.getUint8(GHCB_OFF_CPL) : 0;
   // XCR0 (and XSS in current) would be loaded here; sevbox's CPUID table does not depend on them.
   loadExitFields(sev, ghcb);
   vcpu.exitCode = controlNumber(sev.exitCodeLo, sev.exitCodeHi);
   vcpu.exitInfo1 = controlNumber(sev.exitInfo1Lo, sev.exitInfo1Hi);
   vcpu.exitInfo2 = controlNumber(sev.exitInfo2Lo, sev.exitInfo2Hi);
   if (snapshot) {
-    const scratch = valid.isValid(GHCB_OFF_SW_SCRATCH);
-    sev.swScratchLo = scratch ? ghcb.lo(GHCB_OFF_SW_SCRATCH) : 0;
-    sev.swScratchHi = scratch ? ghcb.hi(GHCB_OFF_SW_SCRATCH) : 0;
+    const scratch = isSet(bits, GHCB_OFF_SW_SCRATCH);
+    sev.swScratchLo = scratch ? dv.getUint32(GHCB_OFF_SW_SCRATCH, true) : 0;
+    sev.swScratchHi = scratch ? dv.getUint32(GHCB_OFF_SW_SCRATCH + 4, true) : 0;
   }
   ghcb.clearValidBitmap();
 }
@@ -216,13 +222,14 @@ function missing(sev: SevEsVcpu): boolean {
  */
 export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
   const profile = sev.profile;
-  const src = sev.source;
+  // The valid bits of this VMGEXIT: current's snapshot, or the live page (unchanged so far).
+  const bits = sev.validBits;
   // ghcb_usage is read from the mapped page in every kernel.
   if (sev.ghcb!.getU32(GHCB_OFF_USAGE) !== 0) return fail(sev, GHCB_ERR_INVALID_USAGE, 'usage');
   if (
-    !src.isValid(GHCB_OFF_SW_EXIT_CODE) ||
-    !src.isValid(GHCB_OFF_SW_EXIT_INFO_1) ||
-    !src.isValid(GHCB_OFF_SW_EXIT_INFO_2)
+    !isSet(bits, GHCB_OFF_SW_EXIT_CODE) ||
+    !isSet(bits, GHCB_OFF_SW_EXIT_INFO_1) ||
+    !isSet(bits, GHCB_OFF_SW_EXIT_INFO_2)
   ) {
     return missing(sev);
   }
@@ -240,35 +247,35 @@ export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
     case SVM_VMGEXIT_UNSUPPORTED_EVENT:
       return true;
     case SVM_EXIT_WRITE_DR7:
-      return src.isValid(GHCB_OFF_RAX) || missing(sev);
+      return isSet(bits, GHCB_OFF_RAX) || missing(sev);
     case SVM_EXIT_RDPMC:
-      return src.isValid(GHCB_OFF_RCX) || missing(sev);
+      return isSet(bits, GHCB_OFF_RCX) || missing(sev);
     case SVM_EXIT_CPUID: {
-      if (!src.isValid(GHCB_OFF_RAX) || !src.isValid(GHCB_OFF_RCX)) return missing(sev);
+      if (!isSet(bits, GHCB_OFF_RAX) || !isSet(bits, GHCB_OFF_RCX)) return missing(sev);
       // prefix/seed test the raw RAX in the page; current the RAX just loaded (valid, so equal).
-      if (raxIs0xd(sev) && !src.isValid(GHCB_OFF_XCR0)) return missing(sev);
+      if (raxIs0xd(sev) && !isSet(bits, GHCB_OFF_XCR0)) return missing(sev);
       return true;
     }
     case SVM_EXIT_IOIO:
-      if (info1Lo & SVM_IOIO_STR_MASK) return src.isValid(GHCB_OFF_SW_SCRATCH) || missing(sev);
-      if (!(info1Lo & SVM_IOIO_TYPE_MASK)) return src.isValid(GHCB_OFF_RAX) || missing(sev);
+      if (info1Lo & SVM_IOIO_STR_MASK) return isSet(bits, GHCB_OFF_SW_SCRATCH) || missing(sev);
+      if (!(info1Lo & SVM_IOIO_TYPE_MASK)) return isSet(bits, GHCB_OFF_RAX) || missing(sev);
       return true;
     case SVM_EXIT_MSR:
-      if (!src.isValid(GHCB_OFF_RCX)) return missing(sev);
-      if ((info1Lo | sev.exitInfo1Hi) !== 0 && !(src.isValid(GHCB_OFF_RAX) && src.isValid(GHCB_OFF_RDX)))
+      if (!isSet(bits, GHCB_OFF_RCX)) return missing(sev);
+      if ((info1Lo | sev.exitInfo1Hi) !== 0 && !(isSet(bits, GHCB_OFF_RAX) && isSet(bits, GHCB_OFF_RDX)))
         return missing(sev);
       return true;
     case SVM_EXIT_VMMCALL:
-      return (src.isValid(GHCB_OFF_RAX) && src.isValid(GHCB_OFF_CPL)) || missing(sev);
+      return (isSet(bits, GHCB_OFF_RAX) && isSet(bits, GHCB_OFF_CPL)) || missing(sev);
     case SVM_EXIT_MONITOR:
       return (
-        (src.isValid(GHCB_OFF_RAX) && src.isValid(GHCB_OFF_RCX) && src.isValid(GHCB_OFF_RDX)) || missing(sev)
+        (isSet(bits, GHCB_OFF_RAX) && isSet(bits, GHCB_OFF_RCX) && isSet(bits, GHCB_OFF_RDX)) || missing(sev)
       );
     case SVM_EXIT_MWAIT:
-      return (src.isValid(GHCB_OFF_RAX) && src.isValid(GHCB_OFF_RCX)) || missing(sev);
+      return (isSet(bits, GHCB_OFF_RAX) && isSet(bits, GHCB_OFF_RCX)) || missing(sev);
     case SVM_VMGEXIT_MMIO_READ:
     case SVM_VMGEXIT_MMIO_WRITE:
-      return src.isValid(GHCB_OFF_SW_SCRATCH) || missing(sev);
+      return isSet(bits, GHCB_OFF_SW_SCRATCH) || missing(sev);
     case SVM_VMGEXIT_HV_FEATURES:
     case SVM_VMGEXIT_TERM_REQUEST:
       return profile.v2Events || fail(sev, GHCB_ERR_INVALID_EVENT, 'invalid-event');
