@@ -59,6 +59,12 @@ export class GhcbAccess {
     this.bytes[GHCB_OFF_VALID_BITMAP + (idx >>> 3)]! |= 1 << (idx & 7);
   }
 
+  /** Set the valid bit of the field at `offset` (the second half of ghcb_set_X). */
+  markValid(offset: number): void {
+    const idx = offset >>> 3;
+    this.bytes[GHCB_OFF_VALID_BITMAP + (idx >>> 3)]! |= 1 << (idx & 7);
+  }
+
   /** ghcb_set_X with the value as two 32-bit halves (no BigInt). */
   setParts(offset: number, lo: number, hi: number): void {
     const v = this.view;

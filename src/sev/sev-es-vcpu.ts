@@ -227,11 +227,21 @@ export function sevEsUnmapGhcb(sev: SevEsVcpu): void {
     }
     releaseScratch(sev);
   }
+  // sev_es_sync_to_ghcb: ghcb_set_rax/rbx/rcx/rdx (the values, then their valid bits).
   const r = vcpu.regs32;
-  ghcb.setParts(GHCB_OFF_RAX, r[2 * VCPU_REGS_RAX + REG_LO]!, r[2 * VCPU_REGS_RAX + REG_HI]!);
-  ghcb.setParts(GHCB_OFF_RBX, r[2 * VCPU_REGS_RBX + REG_LO]!, r[2 * VCPU_REGS_RBX + REG_HI]!);
-  ghcb.setParts(GHCB_OFF_RCX, r[2 * VCPU_REGS_RCX + REG_LO]!, r[2 * VCPU_REGS_RCX + REG_HI]!);
-  ghcb.setParts(GHCB_OFF_RDX, r[2 * VCPU_REGS_RDX + REG_LO]!, r[2 * VCPU_REGS_RDX + REG_HI]!);
+  const dv = ghcb.view;
+  dv.setUint32(GHCB_OFF_RAX, r[2 * VCPU_REGS_RAX + REG_LO]!, true);
+  dv.setUint32(GHCB_OFF_RAX + 4, r[2 * VCPU_REGS_RAX + REG_HI]!, true);
+  dv.setUint32(GHCB_OFF_RBX, r[2 * VCPU_REGS_RBX + REG_LO]!, true);
+  dv.setUint32(GHCB_OFF_RBX + 4, r[2 * VCPU_REGS_RBX + REG_HI]!, true);
+  dv.setUint32(GHCB_OFF_RCX, r[2 * VCPU_REGS_RCX + REG_LO]!, true);
+  dv.setUint32(GHCB_OFF_RCX + 4, r[2 * VCPU_REGS_RCX + REG_HI]!, true);
+  dv.setUint32(GHCB_OFF_RDX, r[2 * VCPU_REGS_RDX + REG_LO]!, true);
+  dv.setUint32(GHCB_OFF_RDX + 4, r[2 * VCPU_REGS_RDX + REG_HI]!, true);
+  ghcb.markValid(GHCB_OFF_RAX);
+  ghcb.markValid(GHCB_OFF_RBX);
+  ghcb.markValid(GHCB_OFF_RCX);
+  ghcb.markValid(GHCB_OFF_RDX);
   const trace = vcpu.vm.trace;
   if (trace) {
     trace({
