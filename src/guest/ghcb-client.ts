@@ -193,6 +193,10 @@ export class GhcbClient {
   /** GPA of the current request's scratch area when it is outside the GHCB. */
   #saGpa = 0;
   #tmp = new Uint8Array(64);
+  /** The last OUT's port and size, and their exit_info_1. */
+  #outPort = Number.NaN;
+  #outSize = 0;
+  #outInfo = 0;
   /** The last CPUID_REQ value built, and its inputs. */
   #msrReqFn = Number.NaN;
   #msrReqReg = 0;
@@ -498,7 +502,13 @@ export class GhcbClient {
       if (x.kind === NAE_CPUID) {
         this.#buildCpuid(x.a, x.b, x.big);
       } else {
-        const info1 = encodeIoioInfo({ port: x.a, size: x.b as 1 | 2 | 4, in: false });
+        // exit_info_1 of the last OUT is kept: a guest writing one port encodes it once.
+        if (x.a !== this.#outPort || x.b !== this.#outSize) {
+          this.#outInfo = encodeIoioInfo({ port: x.a, size: x.b as 1 | 2 | 4, in: false });
+          this.#outPort = x.a;
+          this.#outSize = x.b;
+        }
+        const info1 = this.#outInfo;
         this.invalidate();
         this.#setN(GHCB_OFF_RAX, (x.c & SIZE_MASK[x.b]!) >>> 0);
         this.#setExitN(SVM_EXIT_IOIO, info1, 0);
