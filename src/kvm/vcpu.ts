@@ -16,6 +16,9 @@ import type { Vm } from './vm.js';
 import type { ExitHandler, VcpuTypeOps } from './vm-type.js';
 import { svmExitHandlers, unexpectedExit } from './x86.js';
 
+/** Exit codes below this (all of SVM's, VMGEXIT included) find their handler by array index. */
+const HANDLER_TABLE_SIZE = 0x410;
+
 /** Exits handled in the kernel in one KVM_RUN before sevbox acts as if a signal arrived (EINTR). */
 export const DEFAULT_MAX_IN_KERNEL_EXITS = 10_000_000;
 
@@ -56,6 +59,8 @@ export class Vcpu {
   mmioIsWrite = false;
 
   readonly #handlers: ReadonlyMap<number, ExitHandler>;
+  /** The same handlers indexed by exit code below HANDLER_TABLE_SIZE (an array lookup per exit). */
+  readonly #table: (ExitHandler | undefined)[];
   #destroyed = false;
 
   constructor(
@@ -70,6 +75,8 @@ export class Vcpu {
     this.typeOps = vm.typeOps.createVcpu(this);
     const extra = this.typeOps.exitHandlers;
     this.#handlers = extra ? new Map([...svmExitHandlers, ...extra]) : svmExitHandlers;
+    this.#table = new Array<ExitHandler | undefined>(HANDLER_TABLE_SIZE).fill(undefined);
+    for (const [code, h] of this.#handlers) if (code >= 0 && code < HANDLER_TABLE_SIZE) this.#table[code] = h;
   }
 
   /** KVM_RUN. Returns the exit to userspace; throws KvmError (EINTR, EFAULT, ENOMEM, EINVAL, EIO...). */
@@ -109,7 +116,7 @@ export class Vcpu {
     if (run.immediateExit) return -4; // EINTR, exit_reason untouched
     if (this.vm.core.presetExitReasonUnknown) run.exitReason = KVM_EXIT_UNKNOWN;
     const backend = this.backend;
-    const handlers = this.#handlers;
+    const table = this.#table;
     const typeOps = this.typeOps;
     for (let n = 0; ; n++) {
       if (n >= this.maxInKernelExits) {
@@ -123,7 +130,7 @@ export class Vcpu {
       this.exitInfo1 = rec.exitInfo1;
       this.exitInfo2 = rec.exitInfo2;
       this.accessSize = rec.accessSize;
-      const handler = handlers.get(rec.exitCode);
+      const handler = this.#handler(table, rec.exitCode);
       const r = handler ? handler(this) : unexpectedExit(this);
       if (r <= 0) return r;
     }
@@ -131,12 +138,17 @@ export class Vcpu {
 
   /** KVM-internal: svm_invoke_exit_handler, for VM types that dispatch on a code of their own. */
   invokeExitHandler(exitCode: number): number {
-    const handler = this.#handlers.get(exitCode);
+    const handler = this.#handler(this.#table, exitCode);
     if (!handler) {
       this.exitCode = exitCode;
       return unexpectedExit(this);
     }
     return handler(this);
+  }
+
+  /** The exit handler for `exitCode`: from the table when the code is small, else from the map. */
+  #handler(table: (ExitHandler | undefined)[], exitCode: number): ExitHandler | undefined {
+    return exitCode >= 0 && exitCode < HANDLER_TABLE_SIZE ? table[exitCode] : this.#handlers.get(exitCode);
   }
 
   /** Decode what kvm_run currently holds (e.g. KVM_EXIT_MEMORY_FAULT after an EFAULT). */
