@@ -173,6 +173,52 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('fuzz')
+    .description('Fuzz the guest ↔ KVM ↔ VMM contract: hostile GHCBs, host faults, VMM policies, per profile')
+    .addOption(new Option('--seconds <n>', 'campaign length in seconds (default 60)').conflicts('runs'))
+    .option('--runs <n>', 'number of cases instead of a time budget')
+    .option('--seed <s>', 'campaign seed (default: from the clock)')
+    .addOption(
+      new Option('--profile <name...>', 'generate cases for these kernel profiles (default all)').choices(
+        PROFILE_NAMES,
+      ),
+    )
+    .option('--out <dir>', 'where shrunk reproducers go (default a temp directory)')
+    .option('--workers <n>', 'worker threads (default min(2, CPUs))')
+    .addHelpText('after', '\nExample:\n  $ sevbox fuzz --seconds 10 --seed 1 --profile seed current')
+    .action(
+      async (opts: {
+        seconds?: string;
+        runs?: string;
+        seed?: string;
+        profile?: ProfileName[];
+        out?: string;
+        workers?: string;
+      }) => {
+        const num = (v: string | undefined, what: string): number | undefined => {
+          if (v === undefined) return undefined;
+          const n = Number(v);
+          if (!Number.isSafeInteger(n) || n < 0)
+            throw new UsageError(`${what} ${v}: expected a non-negative integer`);
+          return n;
+        };
+        const { fuzzCommand } = await import('../fuzz/cli.js');
+        const seconds = num(opts.seconds, '--seconds');
+        const runs = num(opts.runs, '--runs');
+        const seed = num(opts.seed, '--seed');
+        const workers = num(opts.workers, '--workers');
+        process.exitCode = await fuzzCommand({
+          ...(seconds !== undefined ? { seconds } : {}),
+          ...(runs !== undefined ? { runs } : {}),
+          ...(seed !== undefined ? { seed } : {}),
+          ...(opts.profile ? { profiles: opts.profile } : {}),
+          ...(opts.out ? { out: opts.out } : {}),
+          ...(workers ? { workers } : {}),
+        });
+      },
+    );
+
+  program
     .command('demo')
     .description("Tell the seed commit's story: six host situations under the prefix and seed kernels")
     .addHelpText('after', '\nExample:\n  $ sevbox demo')

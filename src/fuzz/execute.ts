@@ -1,0 +1,201 @@
+/**
+ * Run one fuzz case on one kernel profile, exactly as `sevbox run` runs its scenario file (same
+ * schema, same compiled guest program, same VMM), and record what the invariants need: each
+ * VMGEXIT's folded outcome and the step that made it, KVM's writes to guest memory outside the
+ * GHCB page, the MMIO exits' directions, anything thrown, the allocator after destroy, and a hash
+ * of the whole trace.
+ */
+import { createHash } from 'node:crypto';
+import { compileProgram, type StepRecord } from '../scenario/program.js';
+import { machineConfig } from '../scenario/run.js';
+import { type ProfileName, type Scenario, scenarioSchema } from '../scenario/schema.js';
+import { sevDeliverSipi } from '../sev/sipi.js';
+import type { TraceEvent } from '../trace/events.js';
+import { foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
+import { isKvmError } from '../uapi/kvm-error.js';
+import { isVmmError } from '../vmm/errors.js';
+import type { RunResult } from '../vmm/types.js';
+import { Vmm } from '../vmm/vmm.js';
+import { type FuzzCase, PAGE, REGION_FILE, REGION_GPA, toScenario, toScenarioDoc } from './case.js';
+
+/** Test-only hooks into a run (e.g. to plant a bug in an instance); shipped code passes none. */
+export interface ExecuteHooks {
+  /** Called once the machine is built, before the guest runs. */
+  readonly onVmm?: (vmm: Vmm) => void;
+}
+
+/** One VMGEXIT as the run saw it. */
+export interface SeenVmgexit {
+  readonly step: number | undefined;
+  readonly outcome: VmgexitOutcome;
+  /** MMIO exits it caused, 'w' or 'r' each. */
+  mmio: string;
+}
+
+/** What one run produced. */
+export interface Execution {
+  readonly profile: ProfileName;
+  /** The machine could not be built (a generator bug). */
+  readonly buildError?: string;
+  readonly vmgexits: readonly SeenVmgexit[];
+  readonly steps: readonly StepRecord[];
+  readonly result: RunResult | undefined;
+  /** KVM's writes to guest memory (kvm_write_guest), with the VMGEXIT in progress. */
+  readonly writes: readonly { readonly vmgexit: number; readonly gpa: number; readonly len: number }[];
+  /** Something other than a KvmError left run(). */
+  readonly thrown?: string;
+  /** Bytes and allocations still charged after the VM was destroyed. */
+  readonly leakedBytes: number;
+  readonly leakedAllocs: number;
+  /** Host actions the VMM could not perform. */
+  readonly hostErrors: readonly string[];
+  /** sha256 of the trace and the stop reason. */
+  readonly traceHash: string;
+  /** KVM_RUN calls that returned. */
+  readonly kvmRuns: number;
+}
+
+const json = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `0x${x.toString(16)}` : x));
+
+/**
+ * The case's scenario: parsed from its document (the path a reproducer file takes through
+ * `sevbox run`), or, with `fast`, built directly (the same value; test/fuzz checks it).
+ */
+export function caseScenario(c: FuzzCase, fast = false): Scenario {
+  return fast ? toScenario(c) : scenarioSchema.parse(toScenarioDoc(c));
+}
+
+/** Run `s` (the case's scenario) under `profile`. `hash`: compute the trace hash (costs a JSON pass). */
+export function execute(
+  c: FuzzCase,
+  s: Scenario,
+  profile: ProfileName,
+  opts: { hooks?: ExecuteHooks; hash?: boolean } = {},
+): Execution {
+  const events: TraceEvent[] = [];
+  const entered: (number | undefined)[] = [];
+  let current = -1;
+  let openGhcb = -1;
+  let currentStep = (): number | undefined => undefined;
+  const seen: SeenVmgexit[] = [];
+  const writes: { vmgexit: number; gpa: number; len: number }[] = [];
+  const hostErrors: string[] = [];
+  const vmm = Vmm.create(machineConfig(s, profile), {
+    trace: (e) => {
+      events.push(e);
+      if (e.name === 'kvm_vmgexit_enter' || e.name === 'kvm_vmgexit_msr_protocol_enter') {
+        entered.push(currentStep());
+        current = entered.length - 1;
+        if (e.name === 'kvm_vmgexit_enter') openGhcb = current;
+      } else if (e.name === 'kvm_vmgexit_exit') openGhcb = -1;
+    },
+  });
+  const empty = (buildError: string): Execution => ({
+    profile,
+    buildError,
+    vmgexits: [],
+    steps: [],
+    result: undefined,
+    writes,
+    leakedBytes: 0,
+    leakedAllocs: 0,
+    hostErrors,
+    traceHash: '',
+    kvmRuns: 0,
+  });
+  if (isVmmError(vmm)) return empty(`${vmm.errno}: ${vmm.message}`);
+  // Observe kvm_write_guest (the only way KVM writes guest memory outside the mapped GHCB page).
+  const vm = vmm.vm;
+  const writeGuest = vm.writeGuest.bind(vm);
+  vm.writeGuest = (gpa, src) => {
+    writes.push({ vmgexit: openGhcb, gpa, len: src.length });
+    return writeGuest(gpa, src);
+  };
+  opts.hooks?.onVmm?.(vmm);
+
+  const compiled = compileProgram(s, {
+    beforeStep: (i) => {
+      for (const a of c.steps[i]?.host ?? []) {
+        const err =
+          a.kind === 'unmap'
+            ? vmm.unmapGpa(REGION_GPA + a.page * PAGE, a.pages * PAGE)
+            : a.kind === 'truncate'
+              ? vmm.truncateFile(REGION_FILE, a.pages * PAGE)
+              : vmm.populate(REGION_GPA + a.page * PAGE, new Uint8Array(1));
+        if (err) hostErrors.push(`step ${i}: ${a.kind}: ${err.errno}: ${err.message}`);
+      }
+    },
+  });
+  currentStep = () => {
+    const i = compiled.currentStep();
+    return i >= 0 && i < s.guest.steps.length ? i : undefined;
+  };
+  const added = vmm.addVcpu(compiled.program);
+  if (isVmmError(added)) {
+    vmm.destroy();
+    return empty(`${added.errno}: ${added.message}`);
+  }
+  let thrown: string | undefined;
+  let kvmRuns = 0;
+  const vcpu = added.vcpu;
+  const run = vcpu.run.bind(vcpu);
+  const mmioDirs: string[] = [];
+  vcpu.run = () => {
+    try {
+      const exit = run();
+      kvmRuns++;
+      if (exit.kind === 'MmioRead' || exit.kind === 'MmioWrite') {
+        mmioDirs[current] = (mmioDirs[current] ?? '') + (exit.kind === 'MmioWrite' ? 'w' : 'r');
+      }
+      return exit;
+    } catch (e) {
+      if (!isKvmError(e))
+        thrown ??= `KVM_RUN threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
+      throw e;
+    }
+  };
+
+  let result: RunResult | undefined;
+  try {
+    result = vmm.run({
+      policies: s.policies,
+      maxExits: s.maxExits,
+      onApResetHold: (v) => {
+        sevDeliverSipi(v);
+        return true;
+      },
+    });
+  } catch (e) {
+    thrown ??= `run() threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
+  }
+  try {
+    vmm.destroy();
+  } catch (e) {
+    thrown ??= `destroy() threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
+  }
+  const folded = foldVmgexits(events);
+  folded.forEach((r, k) => {
+    seen.push({ step: entered[k], outcome: r.outcome, mmio: mmioDirs[k] ?? '' });
+  });
+  let traceHash = '';
+  if (opts.hash) {
+    const h = createHash('sha256');
+    for (const e of events) h.update(json(e));
+    h.update(json(result?.stop ?? thrown));
+    traceHash = h.digest('hex');
+  }
+  return {
+    profile,
+    vmgexits: seen,
+    steps: compiled.records,
+    result,
+    writes,
+    ...(thrown ? { thrown } : {}),
+    leakedBytes: vmm.allocator.inUse(),
+    leakedAllocs: vmm.allocator.liveCount(),
+    hostErrors,
+    traceHash,
+    kvmRuns,
+  };
+}
