@@ -13,6 +13,8 @@ import {
   KVM_CAP_MEMORY_FAULT_INFO,
   KVM_CAP_NR_MEMSLOTS,
   KVM_CAP_READONLY_MEM,
+  KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO,
+  KVM_CAP_SEVBOX_VMGEXIT_RESTART,
   KVM_CAP_SYNC_MMU,
   KVM_CAP_USER_MEMORY,
   KVM_CAP_USER_MEMORY2,
@@ -93,6 +95,10 @@ export class Kvm {
       case KVM_CAP_X86_USER_SPACE_MSR:
       case KVM_CAP_X86_MSR_FILTER:
       case KVM_CAP_USER_MEMORY2:
+        return 1;
+      // sevbox extensions (not Linux): enabled per SEV-ES VM with Vm.enableCap.
+      case KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO:
+      case KVM_CAP_SEVBOX_VMGEXIT_RESTART:
         return 1;
       case KVM_CAP_MEMORY_FAULT_INFO:
         return this.core.memoryFaultInfo ? 1 : 0;

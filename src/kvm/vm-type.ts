@@ -32,6 +32,8 @@ export interface VmTypeOps {
   readonly core?: KvmCoreProfile;
   /** Called for each new vCPU. */
   createVcpu(vcpu: Vcpu): VcpuTypeOps;
+  /** KVM_ENABLE_CAP for a capability of this VM type; throws KvmError (EINVAL when it does not know it). */
+  enableCap?(cap: number, args: readonly bigint[]): void;
   /** The VM is being destroyed. */
   destroy?(): void;
 }

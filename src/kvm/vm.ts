@@ -154,6 +154,18 @@ export class Vm {
     return r.change;
   }
 
+  /**
+   * KVM_ENABLE_CAP (VM ioctl): the VM type enables the capabilities it knows (args[0..3] of struct
+   * kvm_enable_cap); anything else is EINVAL, as in Linux.
+   */
+  enableCap(cap: number, args: readonly bigint[] = []): void {
+    this.#checkAlive();
+    if (args.length > 4) throw new KvmError('EINVAL', `KVM_ENABLE_CAP: ${args.length} args (at most 4)`);
+    const enable = this.typeOps.enableCap;
+    if (!enable) throw new KvmError('EINVAL', `KVM_ENABLE_CAP: capability ${cap} not supported by this VM`);
+    enable.call(this.typeOps, cap, args);
+  }
+
   /** The memslot containing a GPA in address space 0 (gfn_to_memslot), if any. */
   memslotForGpa(gpa: number, asId = 0): Memslot | undefined {
     return this.spaces[asId]?.lookup(Math.floor(gpa / 4096));

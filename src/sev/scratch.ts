@@ -12,6 +12,7 @@ import {
   GHCB_SCRATCH_AREA_LIMIT,
   GHCB_SHARED_BUF_SIZE,
 } from '../uapi/ghcb.js';
+import { reportScratchFault } from './restart.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 const ENOMEM = -12;
@@ -30,7 +31,9 @@ export function setupScratch(sev: SevEsVcpu, sync: boolean, len: bigint): number
   const vcpu = sev.vcpu;
   sev.lastScratchFault = undefined;
   const ghcbGpa = vcpu.backend.ghcbMsr;
-  const gpa = profile.snapshotGhcb ? sev.swScratch : sev.ghcb!.get(GHCB_OFF_SW_SCRATCH);
+  // A restarted VMGEXIT (sevbox extension) uses KVM's private copy of the request.
+  const gpa =
+    sev.restartScratchGpa ?? (profile.snapshotGhcb ? sev.swScratch : sev.ghcb!.get(GHCB_OFF_SW_SCRATCH));
   const trace = vcpu.vm.trace;
   const invalid = (): number => {
     sev.badInput(GHCB_ERR_INVALID_SCRATCH_AREA, 'scratch');
@@ -63,6 +66,7 @@ export function setupScratch(sev: SevEsVcpu, sync: boolean, len: bigint): number
   if (!alloc) {
     if (trace) trace({ name: 'sevbox_scratch', vcpu: vcpu.id, gpa, len: n, outcome: 'ENOMEM' });
     if (profile.scratchHostFailure === 'reflect') return invalid();
+    if (sev.vm.sevbox.faultInfo) return reportScratchFault(sev, ENOMEM, gpa, n, undefined);
     return ENOMEM;
   }
   // A GPA beyond 2^53 is far above any memslot (gfns stay below 2^40).
@@ -75,6 +79,7 @@ export function setupScratch(sev: SevEsVcpu, sync: boolean, len: bigint): number
     if (trace) trace({ name: 'sevbox_scratch', vcpu: vcpu.id, gpa, len: n, outcome: 'EFAULT' });
     if (profile.scratchHostFailure === 'reflect') return invalid();
     sev.lastScratchFault = fault;
+    if (sev.vm.sevbox.faultInfo) return reportScratchFault(sev, EFAULT, gpa, n, fault);
     return EFAULT;
   }
   sev.ghcbSa = alloc.bytes;

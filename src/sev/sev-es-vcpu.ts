@@ -32,6 +32,7 @@ import { GP_VECTOR, SVM_EVTINJ_TYPE_EXEPT, SVM_EVTINJ_VALID, SVM_EXIT_VMGEXIT } 
 import { u64Join } from '../uapi/u64.js';
 import { GhcbAccess } from './ghcb-access.js';
 import type { SevProfile } from './profiles.js';
+import type { PendingRestart } from './restart.js';
 import type { SevEsVm } from './sev-es-vm.js';
 import { sevEsStringIo } from './string-io.js';
 import { sevHandleVmgexit } from './vmgexit.js';
@@ -86,6 +87,10 @@ export class SevEsVcpu implements VcpuTypeOps {
 
   /** Why the last scratch copy-in failed with EFAULT (for the VMM's diagnosis; KVM itself only logs). */
   lastScratchFault: GuestMemoryFault | undefined;
+  /** sevbox extension: the VMGEXIT KVM will process again on the next KVM_RUN (restart.ts). */
+  pendingRestart: PendingRestart | undefined;
+  /** sevbox extension: the scratch GPA of the request being restarted (else undefined). */
+  restartScratchGpa: bigint | undefined;
 
   apResetHoldType: ApResetHoldType = 'none';
   receivedFirstSipi = false;
@@ -197,6 +202,7 @@ export class SevEsVcpu implements VcpuTypeOps {
   /** sev_free_vcpu: free a bounce buffer still held; no write-back, no register sync. */
   destroy(): void {
     releaseScratch(this);
+    this.pendingRestart = undefined;
   }
 }
 

@@ -13,6 +13,7 @@ import { GHCB_VERSION_MIN, ghcbMsrSevInfo } from '../uapi/ghcb.js';
 import { KvmError } from '../uapi/kvm-error.js';
 import { GhcbAccess } from './ghcb-access.js';
 import { SEV_PROFILES, type SevProfile, type SevProfileName } from './profiles.js';
+import { type SevboxCaps, sevboxEnableCap } from './restart.js';
 import { GHCB_SNAPSHOT_SIZE, SevEsVcpu } from './sev-es-vcpu.js';
 
 /** What KVM_SEV_ES_INIT / KVM_SEV_INIT2 decide, plus which kernel to be. */
@@ -30,6 +31,8 @@ export interface SevEsVm extends VmTypeOps {
   readonly ghcbVersion: number;
   /** VM-wide AP jump table address (VMGEXIT_AP_JUMP_TABLE). */
   apJumpTable: bigint;
+  /** The sevbox capabilities enabled with KVM_ENABLE_CAP (restart.ts; both off by default). */
+  readonly sevbox: SevboxCaps;
 }
 
 function resolveProfile(p: SevProfileName | SevProfile | undefined): SevProfile {
@@ -60,8 +63,12 @@ export const sevEsVmType: VmTypeProvider = {
       profile,
       ghcbVersion,
       apJumpTable: 0n,
+      sevbox: { faultInfo: false, restart: false },
       protectedState: true,
       core: profile.core,
+      enableCap(cap: number, args: readonly bigint[]): void {
+        sevboxEnableCap(state.sevbox, cap, args);
+      },
       createVcpu(vcpu: Vcpu): SevEsVcpu {
         // On vCPU RESET KVM presets the GHCB MSR to the SEV_INFO response.
         vcpu.backend.ghcbMsr = ghcbMsrSevInfo(ghcbVersion, GHCB_VERSION_MIN, DEFAULT_CBIT);

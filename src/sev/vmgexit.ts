@@ -73,6 +73,7 @@ import { isU64, u64Split, u64SplitHi } from '../uapi/u64.js';
 import type { GhcbAccess } from './ghcb-access.js';
 import { sevEsMmio } from './mmio.js';
 import { sevHandleVmgexitMsrProtocol } from './msr-protocol.js';
+import { reportGhcbMapFault } from './restart.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 const EINVAL = -22;
@@ -103,7 +104,9 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
     const g = msr >> 12n;
     gfn = g < TWO53 ? Number(g) : -1;
   }
-  if (gfn < 0 || !sev.mapGhcb(gfn)) return 1;
+  if (gfn < 0) return 1;
+  // sevbox extension: with KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO an unmappable GHCB is reported (else 1).
+  if (!sev.mapGhcb(gfn)) return reportGhcbMapFault(sev, gfn);
   const ghcb = sev.ghcb!;
   // The valid bitmap as it is now: what sync snapshots (current) and validation reads (all kernels;
   // prefix/seed read the live page, which nothing changes before sync).
@@ -127,7 +130,7 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
     sevEsSyncFromGhcb(sev);
   }
   sev.setExitInfoZero();
-  return dispatch(sev);
+  return sevDispatchVmgexit(sev);
 }
 
 /** sw_exit_code, sw_exit_info_1 and sw_exit_info_2 from the page into the vCPU's SEV-ES state. */
@@ -293,7 +296,7 @@ export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
 }
 
 /** The switch on the exit code after validation; everything else goes to the SVM exit handlers. */
-function dispatch(sev: SevEsVcpu): number {
+export function sevDispatchVmgexit(sev: SevEsVcpu): number {
   const vcpu = sev.vcpu;
   const profile = sev.profile;
   // Validation passed, so sw_exit_code fits in 32 bits.

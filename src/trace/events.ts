@@ -75,6 +75,16 @@ export interface KernelOopsEvent {
   readonly message: string;
 }
 
+/**
+ * sevbox extension (KVM_CAP_SEVBOX_VMGEXIT_RESTART): KVM processes a VMGEXIT again that failed on
+ * the host side (`from`: the scratch path, or mapping the GHCB page) instead of resuming the guest.
+ */
+export interface VmgexitRestartEvent {
+  readonly name: 'sevbox_vmgexit_restart';
+  readonly vcpu: number;
+  readonly from: 'scratch' | 'ghcb-map';
+}
+
 /** Any trace event. */
 export type TraceEvent =
   | VmgexitEnterEvent
@@ -84,7 +94,8 @@ export type TraceEvent =
   | UserspaceExitEvent
   | GhcbErrorEvent
   | ScratchEvent
-  | KernelOopsEvent;
+  | KernelOopsEvent
+  | VmgexitRestartEvent;
 
 /** Where trace events go. */
 export type TraceSink = (event: TraceEvent) => void;

@@ -27,6 +27,8 @@ export function formatTraceEvent(e: TraceEvent): string {
       return `${e.name}: vcpu ${e.vcpu}, gpa ${hex(e.gpa)}, len ${e.len}, ${e.outcome}`;
     case 'sevbox_kernel_oops':
       return `${e.name}: vcpu ${e.vcpu}, ${e.message}`;
+    case 'sevbox_vmgexit_restart':
+      return `${e.name}: vcpu ${e.vcpu}, from ${e.from}`;
     default: {
       const never: never = e;
       return JSON.stringify(never);

@@ -104,6 +104,19 @@ export function foldVmgexits(events: readonly TraceEvent[]): VmgexitRecord[] {
         if (o) close(o, { kind: 'oops', message: e.message });
         break;
       }
+      case 'sevbox_vmgexit_restart': {
+        // KVM processes the failed VMGEXIT again (sevbox extension): its record reopens, and the
+        // outcome is what the restarted request ends with. A GHCB that could not be mapped left no
+        // record; its restart opens one with kvm_vmgexit_enter.
+        if (e.from !== 'scratch' || open.has(e.vcpu)) break;
+        let i = out.length - 1;
+        while (i >= 0 && out[i]!.vcpu !== e.vcpu) i--;
+        const last = out[i];
+        if (last?.protocol !== 'ghcb' || last.outcome.kind !== 'error') break;
+        out.splice(i, 1);
+        open.set(e.vcpu, { vcpu: e.vcpu, protocol: 'ghcb', exitCode: last.exitCode, reasons: [] });
+        break;
+      }
       case 'kvm_vmgexit_exit': {
         const o = open.get(e.vcpu);
         if (o && o.protocol === 'ghcb') close(o);

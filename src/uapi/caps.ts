@@ -42,6 +42,27 @@ export const KVM_CAP_VM_TYPES = 235;
 /** KVM_X86_SET_MSR_FILTER is available. */
 export const KVM_CAP_X86_MSR_FILTER = 189;
 
+// ---- sevbox extensions (not Linux) ----
+// Numbered in a private range (0x5eb0_xxxx) that Linux's capability numbers (< 1000) never reach.
+
+/**
+ * sevbox extension, not Linux. KVM_ENABLE_CAP on an SEV-ES VM (no args): when a host-side guest
+ * memory access KVM makes for a VMGEXIT fails (scratch copy-in, bounce-buffer allocation, mapping
+ * the GHCB page), KVM_RUN still fails with -EFAULT (or -ENOMEM) but `kvm_run` carries
+ * KVM_EXIT_MEMORY_FAULT with gpa, size and flags, the flags carrying the cause
+ * (KVM_MEMORY_EXIT_SEVBOX_CAUSE_*) and the access (KVM_MEMORY_EXIT_SEVBOX_ACCESS_*).
+ * KVM_CHECK_EXTENSION: 1.
+ */
+export const KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO = 0x5eb0_0001;
+/**
+ * sevbox extension, not Linux. KVM_ENABLE_CAP on an SEV-ES VM (no args; requires
+ * KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO first, else EINVAL): a VMGEXIT that failed that way is
+ * restartable. KVM keeps a private copy of the request and, on the next KVM_RUN, processes the same
+ * VMGEXIT again instead of resuming the guest past it, so the guest never sees the fault.
+ * KVM_CHECK_EXTENSION: 1.
+ */
+export const KVM_CAP_SEVBOX_VMGEXIT_RESTART = 0x5eb0_0002;
+
 const CAP_NAMES: ReadonlyMap<number, string> = new Map([
   [KVM_CAP_USER_MEMORY, 'KVM_CAP_USER_MEMORY'],
   [KVM_CAP_NR_MEMSLOTS, 'KVM_CAP_NR_MEMSLOTS'],
@@ -58,6 +79,8 @@ const CAP_NAMES: ReadonlyMap<number, string> = new Map([
   [KVM_CAP_MEMORY_ATTRIBUTES, 'KVM_CAP_MEMORY_ATTRIBUTES'],
   [KVM_CAP_GUEST_MEMFD, 'KVM_CAP_GUEST_MEMFD'],
   [KVM_CAP_VM_TYPES, 'KVM_CAP_VM_TYPES'],
+  [KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO, 'KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO'],
+  [KVM_CAP_SEVBOX_VMGEXIT_RESTART, 'KVM_CAP_SEVBOX_VMGEXIT_RESTART'],
 ]);
 
 /** Printable name of a capability sevbox knows, or "KVM_CAP_#<n>". */

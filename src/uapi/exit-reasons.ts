@@ -207,3 +207,86 @@ export const KVM_MSR_EXIT_REASON_FILTER = 1 << 2;
 
 /** `memory_fault.flags`: the faulting access was to private memory (1ULL << 3); no other flag exists. */
 export const KVM_MEMORY_EXIT_FLAG_PRIVATE = 1n << 3n;
+
+// ---- sevbox extension of memory_fault.flags (not Linux; see KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO) ----
+// Linux defines only bit 3 (PRIVATE). sevbox uses bits 32 and up, which Linux leaves zero.
+
+/** Shift of the cause code (bits 32-39) in memory_fault.flags (sevbox extension). */
+export const KVM_MEMORY_EXIT_SEVBOX_CAUSE_SHIFT = 32n;
+/** Mask of the cause code, unshifted. */
+export const KVM_MEMORY_EXIT_SEVBOX_CAUSE_MASK = 0xffn;
+/** Cause: no memslot covers the GPA (userspace never declared it RAM). */
+export const KVM_MEMORY_EXIT_SEVBOX_CAUSE_NO_SLOT = 1;
+/** Cause: the memslot's hva is not mapped in the VMM (munmap). */
+export const KVM_MEMORY_EXIT_SEVBOX_CAUSE_HVA_UNMAPPED = 2;
+/** Cause: a userfaultfd (MISSING) page not yet populated (post-copy). */
+export const KVM_MEMORY_EXIT_SEVBOX_CAUSE_USERFAULT_MISSING = 3;
+/** Cause: a file-backed hva beyond the file's end (SIGBUS; e.g. virtiofs DAX after truncation). */
+export const KVM_MEMORY_EXIT_SEVBOX_CAUSE_BEYOND_EOF = 4;
+/** Cause: KVM wanted to write a read-only memslot. */
+export const KVM_MEMORY_EXIT_SEVBOX_CAUSE_READONLY = 5;
+/** Cause: the hva's protection forbids the access (mprotect). */
+export const KVM_MEMORY_EXIT_SEVBOX_CAUSE_PROTECTION = 6;
+/** Cause: KVM could not allocate its bounce buffer (KVM_RUN fails -ENOMEM; gpa/size name the scratch area). */
+export const KVM_MEMORY_EXIT_SEVBOX_CAUSE_NOMEM = 7;
+/** Flag (bit 40): KVM kept the request; fix the cause and KVM_RUN again to process the same VMGEXIT again. */
+export const KVM_MEMORY_EXIT_SEVBOX_RESTARTABLE = 1n << 40n;
+/** Flag (bit 41): KVM was writing guest memory (else reading or mapping). */
+export const KVM_MEMORY_EXIT_SEVBOX_WRITE = 1n << 41n;
+/** Shift of the access code (bits 48-55): which host-side access of the VMGEXIT failed. */
+export const KVM_MEMORY_EXIT_SEVBOX_ACCESS_SHIFT = 48n;
+/** Access: copying the scratch area in (kvm_read_guest into the bounce buffer). */
+export const KVM_MEMORY_EXIT_SEVBOX_ACCESS_SCRATCH_IN = 1;
+/** Access: allocating the bounce buffer for the scratch area. */
+export const KVM_MEMORY_EXIT_SEVBOX_ACCESS_SCRATCH_ALLOC = 2;
+/** Access: mapping the GHCB page the GHCB MSR names. */
+export const KVM_MEMORY_EXIT_SEVBOX_ACCESS_GHCB_MAP = 3;
+
+const SEVBOX_CAUSE_NAMES = [
+  '',
+  'no-slot',
+  'hva-unmapped',
+  'userfault-missing',
+  'beyond-eof',
+  'readonly',
+  'protection',
+  'nomem',
+] as const;
+const SEVBOX_ACCESS_NAMES = ['', 'scratch-in', 'scratch-alloc', 'ghcb-map'] as const;
+
+/** A cause name of the sevbox memory_fault extension. */
+export type SevboxFaultCause = Exclude<(typeof SEVBOX_CAUSE_NAMES)[number], ''>;
+/** An access name of the sevbox memory_fault extension. */
+export type SevboxFaultAccess = Exclude<(typeof SEVBOX_ACCESS_NAMES)[number], ''>;
+
+/** memory_fault.flags for a sevbox-annotated fault. */
+export function sevboxMemoryFaultFlags(
+  cause: SevboxFaultCause,
+  access: SevboxFaultAccess,
+  opts: { restartable: boolean; write?: boolean },
+): bigint {
+  let f =
+    (BigInt(SEVBOX_CAUSE_NAMES.indexOf(cause)) << KVM_MEMORY_EXIT_SEVBOX_CAUSE_SHIFT) |
+    (BigInt(SEVBOX_ACCESS_NAMES.indexOf(access)) << KVM_MEMORY_EXIT_SEVBOX_ACCESS_SHIFT);
+  if (opts.restartable) f |= KVM_MEMORY_EXIT_SEVBOX_RESTARTABLE;
+  if (opts.write) f |= KVM_MEMORY_EXIT_SEVBOX_WRITE;
+  return f;
+}
+
+/** The sevbox part of memory_fault.flags, decoded; undefined when no cause code is present (plain Linux flags). */
+export function decodeSevboxMemoryFaultFlags(
+  flags: bigint,
+):
+  | { cause: SevboxFaultCause; access: SevboxFaultAccess | undefined; restartable: boolean; write: boolean }
+  | undefined {
+  const c = Number((flags >> KVM_MEMORY_EXIT_SEVBOX_CAUSE_SHIFT) & KVM_MEMORY_EXIT_SEVBOX_CAUSE_MASK);
+  const cause = SEVBOX_CAUSE_NAMES[c];
+  if (!cause) return undefined;
+  const a = Number((flags >> KVM_MEMORY_EXIT_SEVBOX_ACCESS_SHIFT) & 0xffn);
+  return {
+    cause,
+    access: SEVBOX_ACCESS_NAMES[a] || undefined,
+    restartable: (flags & KVM_MEMORY_EXIT_SEVBOX_RESTARTABLE) !== 0n,
+    write: (flags & KVM_MEMORY_EXIT_SEVBOX_WRITE) !== 0n,
+  };
+}
