@@ -32,6 +32,8 @@ export interface CampaignOptions {
   readonly hooks?: ExecuteHooks;
   /** Most time spent shrinking one counterexample (default 20 s). */
   readonly shrinkSeconds?: number;
+  /** Most candidate cases tried while shrinking one counterexample (default unbounded; deterministic). */
+  readonly shrinkTries?: number;
   /** Most steps per case. */
   readonly maxSteps?: number;
 }
@@ -225,11 +227,13 @@ export function shrinkCase(
   caseSeedValue: number,
   shows: (c: FuzzCase) => boolean,
   seconds: number,
+  tries = Number.POSITIVE_INFINITY,
 ): FuzzCase | undefined {
   const deadline = Date.now() + seconds * 1000;
+  let n = 0;
   const r = fc.check(
     fc.property(arb, (c) => {
-      if (Date.now() > deadline) return true;
+      if (Date.now() > deadline || n++ > tries) return true;
       return !shows(c);
     }),
     { seed: caseSeedValue, numRuns: 1, endOnFailure: false },
@@ -337,7 +341,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const shows = (c: FuzzCase): Violation | undefined =>
         checkCase(c, { fast: true, ...hooks }).violations.find((v) => violationSignature(v) === o.signature);
       const c =
-        shrinkCase(arb, o.caseSeed, (x) => shows(x) !== undefined, shrinkSeconds) ??
+        shrinkCase(arb, o.caseSeed, (x) => shows(x) !== undefined, shrinkSeconds, opts.shrinkTries) ??
         caseAt(arb, opts.seed, o.caseIndex);
       const verdict = checkCase(c, { fast: true, ...hooks });
       return { ...o, case: c, shrunk: shows(c) ?? o.first, verdict };
@@ -348,7 +352,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const shows = (c: FuzzCase): Finding | undefined =>
         checkCase(c, { fast: true }).findings.find((f) => findingSignature(f) === o.signature);
       const c =
-        shrinkCase(arb, o.caseSeed, (x) => shows(x) !== undefined, shrinkSeconds) ??
+        shrinkCase(arb, o.caseSeed, (x) => shows(x) !== undefined, shrinkSeconds, opts.shrinkTries) ??
         caseAt(arb, opts.seed, o.caseIndex);
       const verdict = checkCase(c, { fast: true });
       return { ...o, case: c, shrunk: shows(c) ?? o.first, verdict };
