@@ -6,6 +6,7 @@
  * GROUPS below.
  */
 import { parseArgs } from 'node:util';
+import { rows as fuzz } from './fuzz.bench.js';
 import { rows as guestMemory } from './guest-memory.bench.js';
 import { type BenchRow, FULL, formatJsonLine, QUICK, runRow, selectRows, tablePrinter } from './harness.js';
 import { rows as hostkvm } from './hostkvm.bench.js';
@@ -13,7 +14,7 @@ import { rows as memslots } from './memslots.bench.js';
 import { rows as vmgexit } from './vmgexit.bench.js';
 
 /** Every row group, in table order. */
-const GROUPS: readonly (readonly BenchRow[])[] = [memslots, guestMemory, vmgexit, hostkvm];
+const GROUPS: readonly (readonly BenchRow[])[] = [memslots, guestMemory, vmgexit, hostkvm, fuzz];
 
 const USAGE = `usage: npm run bench -- [--json] [--filter <substring>] [--quick]
   --json      one JSON object per row: {name, value, unit, baseline?, ratio?, target?, pass?}
