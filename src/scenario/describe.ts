@@ -89,7 +89,7 @@ export function describeStop(s: StopReason): string {
     case 'internal-error':
       return `internal error, suberror ${s.suberror}`;
     case 'kvm-error':
-      return `KVM_RUN failed (${s.errno})${s.diagnosis ? `: ${s.diagnosis.text}` : ''}`;
+      return `KVM_RUN failed (${s.errno})${s.diagnosis ? `: ${s.diagnosis.text}` : ''}${s.unresolved ? `; the VMM ${s.unresolved.startsWith('gave up') ? s.unresolved : `gave up: ${s.unresolved}`}` : ''}`;
     case 'kernel-oops':
       return `host kernel oops: ${s.message}`;
     case 'limit':

@@ -64,7 +64,14 @@ export function machineConfig(s: Scenario, profile: ProfileName): MachineConfig 
     ...(m.serial !== undefined ? { serial: m.serial } : {}),
     ...(m.debugExitPort !== undefined ? { debugExitPort: m.debugExitPort } : {}),
     vcpus: m.vcpus,
-    sev: m.sev === false ? false : { profile, ghcbVersion: m.sev.ghcbVersion },
+    sev:
+      m.sev === false
+        ? false
+        : {
+            profile,
+            ghcbVersion: m.sev.ghcbVersion,
+            ...(m.sev.capabilities ? { capabilities: m.sev.capabilities } : {}),
+          },
     host: {
       ...(s.host.budget !== undefined ? { budget: s.host.budget } : {}),
       ...(s.host.allocFaults ? { allocFaults: s.host.allocFaults } : {}),

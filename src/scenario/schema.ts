@@ -4,7 +4,15 @@
  * vocabulary (MachineConfig pieces, Policies), numbers as numbers and u64 values as bigints.
  */
 import { z } from 'zod';
-import type { EfaultPolicy, EnomemPolicy, MmioRegionConfig, RamRegionConfig } from '../vmm/types.js';
+import { RESOLVER_NAMES } from '../vmm/resolvers.js';
+import type {
+  EfaultPolicy,
+  EnomemPolicy,
+  MmioRegionConfig,
+  RamRegionConfig,
+  ResolverName,
+  SevboxCapabilityName,
+} from '../vmm/types.js';
 import { step } from './steps.js';
 import { byShape, errno, gpa, hexBytes, u64, uint } from './values.js';
 
@@ -24,6 +32,13 @@ const ramRegion = z.strictObject({
   file: z.string().optional(),
   readonly: z.boolean().optional(),
   logDirty: z.boolean().optional(),
+  /** lazy regions: the post-copy source image the populate-missing resolver fills pages from. */
+  source: z
+    .strictObject({
+      fill: uint(0xff, 'a byte').optional(),
+      bytes: z.array(z.strictObject({ offset: uint(), hex: hexBytes })).optional(),
+    })
+    .optional(),
 }) satisfies z.ZodType<RamRegionConfig>;
 
 const mmioRegion = z.strictObject({
@@ -35,6 +50,12 @@ const mmioRegion = z.strictObject({
   size: uint(),
   value: u64.optional(),
 }) satisfies z.ZodType<MmioRegionConfig>;
+
+/** The sevbox capabilities a scenario can enable (machine.sev.capabilities). */
+export const SEVBOX_CAPABILITY_NAMES = [
+  'vmgexit-fault-info',
+  'vmgexit-restart',
+] as const satisfies readonly SevboxCapabilityName[];
 
 /** One MiB of anonymous RAM at GPA 0: the machine's RAM when a scenario does not list any. */
 export const DEFAULT_RAM: readonly RamRegionConfig[] = [{ name: 'ram', gpa: 0, size: 0x10_0000 }];
@@ -55,8 +76,18 @@ const machine = z.strictObject({
   /** SEV-ES (the default) with its GHCB protocol version, or false for an unprotected VM. */
   sev: byShape(
     z.literal(false),
-    z.strictObject({ ghcbVersion: ghcbVersion.default(1) }),
-    'false (an unprotected VM) or { ghcbVersion: 1 | 2 }',
+    z.strictObject({
+      ghcbVersion: ghcbVersion.default(1),
+      /** sevbox capabilities (not Linux), enabled in this order. */
+      capabilities: z
+        .array(
+          z.enum(SEVBOX_CAPABILITY_NAMES, {
+            error: () => `expected a sevbox capability: ${SEVBOX_CAPABILITY_NAMES.join(', ')}`,
+          }),
+        )
+        .optional(),
+    }),
+    'false (an unprotected VM) or { ghcbVersion: 1 | 2, capabilities?: [vmgexit-fault-info, vmgexit-restart] }',
   ).default({ ghcbVersion: 1 }),
 });
 
@@ -88,10 +119,21 @@ const enomemPolicy = byShape(
   ]),
   'an ENOMEM policy: stop, { action: rerun, maxRetries: N } or { action: raise-budget, maxRetries: N, bytes?: B }',
 ) satisfies z.ZodType<EnomemPolicy>;
+const resolverName = z.enum(RESOLVER_NAMES as [ResolverName, ...ResolverName[]], {
+  error: () => `expected a resolver: ${RESOLVER_NAMES.join(', ')}`,
+});
 const efaultPolicy = byShape(
   stop,
-  z.discriminatedUnion('action', [z.strictObject({ action: z.literal('stop') }), retries]),
-  'an EFAULT policy: stop or { action: rerun, maxRetries: N }',
+  z.discriminatedUnion('action', [
+    z.strictObject({ action: z.literal('stop') }),
+    retries,
+    z.strictObject({
+      action: z.literal('resolve'),
+      resolvers: z.array(resolverName).min(1),
+      maxRetries: uint(1000),
+    }),
+  ]),
+  'an EFAULT policy: stop, { action: rerun, maxRetries: N } or { action: resolve, resolvers: [populate-missing, extend-file, remap, add-memslot], maxRetries: N }',
 ) satisfies z.ZodType<EfaultPolicy>;
 
 const policies = z.strictObject({

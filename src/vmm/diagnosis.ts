@@ -8,6 +8,7 @@ import type { HvaState } from '../host/address-space.js';
 import type { GuestFaultCause } from '../kvm/guest-memory.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import { SevEsVcpu } from '../sev/sev-es-vcpu.js';
+import { decodeSevboxMemoryFaultFlags, type SevboxFaultCause } from '../uapi/exit-reasons.js';
 import { svmExitCodeName } from '../uapi/svm.js';
 import type { GuestRam } from './memory.js';
 import type { TraceRecorder } from './trace-recorder.js';
@@ -20,7 +21,19 @@ interface FaultSite {
   readonly gpa: number;
   readonly source: 'scratch' | 'memory-fault-exit';
   readonly cause?: GuestFaultCause;
+  readonly size?: number;
+  readonly restartable?: boolean;
 }
+
+/** The sevbox cause codes as the VMM's own words for them. */
+const GUEST_CAUSE: Partial<Record<SevboxFaultCause, GuestFaultCause>> = {
+  'no-slot': 'no-slot',
+  'hva-unmapped': 'unmapped',
+  'userfault-missing': 'missing',
+  'beyond-eof': 'beyond-eof',
+  readonly: 'readonly',
+  protection: 'protection',
+};
 
 /** "SVM_VMGEXIT_MMIO_READ" → "MMIO_READ", "SVM_EXIT_IOIO" → "IOIO". */
 function shortName(name: string): string {
@@ -52,6 +65,18 @@ export function describeHvaState(s: HvaState, hva: number): string {
 }
 
 function faultSite(vcpu: Vcpu, recorder: TraceRecorder, mark: number): FaultSite | undefined {
+  // KVM said where and why (sevbox's KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO): that comes first.
+  const first = vcpu.decodeExit();
+  const ext = first.kind === 'MemoryFault' ? decodeSevboxMemoryFaultFlags(first.flags) : undefined;
+  if (first.kind === 'MemoryFault' && ext && first.gpa < 2n ** 53n) {
+    return {
+      gpa: Number(first.gpa),
+      source: 'memory-fault-exit',
+      size: Number(first.size),
+      restartable: ext.restartable,
+      ...(GUEST_CAUSE[ext.cause] ? { cause: GUEST_CAUSE[ext.cause] } : {}),
+    };
+  }
   const sev = vcpu.typeOps;
   if (sev instanceof SevEsVcpu && sev.lastScratchFault && recorder.scratchEfaultSince(vcpu.id, mark)) {
     const f = sev.lastScratchFault;
@@ -79,7 +104,12 @@ export function diagnoseEfault(
   let text = `vCPU ${vcpu.id}: `;
   if (vmgexit) text += `VMGEXIT ${shortName(vmgexit.name)} (${hex(vmgexit.exitCode)}): `;
   const site = faultSite(vcpu, recorder, mark);
-  const base = { vcpu: vcpu.id, ...(vmgexit ? { vmgexit } : {}) };
+  const base = {
+    vcpu: vcpu.id,
+    ...(vmgexit ? { vmgexit } : {}),
+    ...(site?.size !== undefined ? { size: site.size } : {}),
+    ...(site?.restartable !== undefined ? { restartable: site.restartable } : {}),
+  };
   if (!site) {
     text +=
       'KVM_RUN failed with EFAULT and KVM said nowhere which address (no scratch fault, no KVM_EXIT_MEMORY_FAULT)';

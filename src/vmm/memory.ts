@@ -10,7 +10,7 @@ import { HostFile } from '../host/file-store.js';
 import type { Vm } from '../kvm/vm.js';
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from '../uapi/memslot.js';
 import { isVmmError, tryCall, tryDo, type VmmError, vmmError } from './errors.js';
-import type { RamRegionConfig } from './types.js';
+import type { RamRegionConfig, RamSourceConfig } from './types.js';
 
 const PAGE = 4096;
 
@@ -25,6 +25,8 @@ export interface RamRegion {
   readonly backing: 'anonymous' | 'file' | 'lazy';
   /** The file behind a file-backed region. */
   readonly file?: HostFile;
+  /** The source image of a lazy region (post-copy). */
+  readonly source?: RamSourceConfig;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -80,7 +82,16 @@ export class GuestRam {
       return set;
     }
     if (file) this.files.set(fileName, file);
-    this.regions.push({ slot, name, gpa: cfg.gpa, size: cfg.size, hva, backing, ...(file ? { file } : {}) });
+    this.regions.push({
+      slot,
+      name,
+      gpa: cfg.gpa,
+      size: cfg.size,
+      hva,
+      backing,
+      ...(file ? { file } : {}),
+      ...(cfg.source ? { source: cfg.source } : {}),
+    });
     return undefined;
   }
 

@@ -25,7 +25,9 @@ export function decideOnError(
   allocator: HostAllocator,
 ): ErrorDecision {
   const policy = errno === 'ENOMEM' ? policies.enomem : errno === 'EFAULT' ? policies.efault : undefined;
-  if (!policy || policy.action === 'stop' || retriedSoFar >= policy.maxRetries) return { action: 'stop' };
+  // 'resolve' is the VMM's own business (resolvers.ts); here it only stops.
+  if (!policy || policy.action === 'stop' || policy.action === 'resolve' || retriedSoFar >= policy.maxRetries)
+    return { action: 'stop' };
   if (policy.action === 'raise-budget') {
     const budget = allocator.budget;
     allocator.budget = budget + (policy.bytes ?? Math.max(budget, MIN_BUDGET_RAISE));

@@ -24,7 +24,31 @@ export interface RamRegionConfig {
   readonly file?: string;
   readonly readonly?: boolean;
   readonly logDirty?: boolean;
+  /**
+   * lazy regions: the "source image" of post-copy migration, from which the populate-missing
+   * resolver fills a missing page on demand: every byte `fill` (default 0), then `bytes` patches
+   * at region offsets.
+   */
+  readonly source?: RamSourceConfig;
 }
+
+/** The source image of a lazy region (post-copy migration: the pages not yet sent). */
+export interface RamSourceConfig {
+  readonly fill?: number;
+  readonly bytes?: { readonly offset: number; readonly hex: Uint8Array }[];
+}
+
+/** sevbox capabilities (not Linux) the VMM enables on an SEV-ES VM with KVM_ENABLE_CAP. */
+export type SevboxCapabilityName = 'vmgexit-fault-info' | 'vmgexit-restart';
+
+/**
+ * A way the VMM can fix the cause of a failed KVM_RUN (src/vmm/resolvers.ts):
+ * populate-missing (post-copy: fill userfault-missing pages from the region's source image),
+ * extend-file (re-extend a truncated file to cover the faulting pages: virtiofs DAX),
+ * remap (map fresh memory over an unmapped hva, or give a PROT_NONE page its protection back),
+ * add-memslot (the VMM decides the GPA is RAM after all: a new slot of fresh anonymous memory).
+ */
+export type ResolverName = 'populate-missing' | 'extend-file' | 'remap' | 'add-memslot';
 
 /** An MMIO region: no memslot, handled by a device on the VMM's MMIO bus. */
 export interface MmioRegionConfig {
@@ -47,7 +71,14 @@ export interface MachineConfig {
   readonly debugExitPort?: number | false;
   readonly vcpus?: number;
   /** SEV-ES with a kernel profile and GHCB version; false/absent: an unprotected VM. */
-  readonly sev?: { readonly profile: SevProfileName; readonly ghcbVersion?: 1 | 2 } | false;
+  readonly sev?:
+    | {
+        readonly profile: SevProfileName;
+        readonly ghcbVersion?: 1 | 2;
+        /** sevbox capabilities to enable, in order (vmgexit-restart needs vmgexit-fault-info). */
+        readonly capabilities?: readonly SevboxCapabilityName[];
+      }
+    | false;
   /** The host allocator KVM charges: budget in bytes and injected failures. */
   readonly host?: { readonly budget?: number; readonly allocFaults?: AllocFaultPlan };
 }
@@ -63,7 +94,13 @@ export type EnomemPolicy =
 /** What the VMM does when KVM_RUN fails with EFAULT. */
 export type EfaultPolicy =
   | { readonly action: 'stop' }
-  | { readonly action: 'rerun'; readonly maxRetries: number };
+  | { readonly action: 'rerun'; readonly maxRetries: number }
+  /**
+   * Find the faulting GPA (KVM_EXIT_MEMORY_FAULT when the kernel reports it, else the VMM's own
+   * diagnosis), try `resolvers` in order until one fixes it, and re-run; at most `maxRetries`
+   * times per run, so a guest whose GPA can never be resolved cannot keep the VMM looping.
+   */
+  | { readonly action: 'resolve'; readonly resolvers: readonly ResolverName[]; readonly maxRetries: number };
 
 /** The VMM's policies for the seed's errors, chosen per run. */
 export interface Policies {
@@ -95,6 +132,10 @@ export interface FaultDiagnosis {
    * only logs), KVM_EXIT_MEMORY_FAULT (KVM_CAP_MEMORY_FAULT_INFO kernels), or nowhere.
    */
   readonly source: 'scratch' | 'memory-fault-exit' | 'none';
+  /** Bytes from `gpa` the fault covers (KVM_EXIT_MEMORY_FAULT's size), when KVM said so. */
+  readonly size?: number;
+  /** KVM kept the request and will process the same VMGEXIT again (KVM_CAP_SEVBOX_VMGEXIT_RESTART). */
+  readonly restartable?: boolean;
   /** One or two sentences for humans. */
   readonly text: string;
 }
@@ -142,6 +183,8 @@ export type StopReason =
       readonly vcpu: number;
       readonly errno: ErrnoName;
       readonly diagnosis?: FaultDiagnosis;
+      /** Policy resolve: why the VMM gave up (no resolver could fix it, or retries ran out). */
+      readonly unresolved?: string;
     }
   /** The host kernel crashed handling the guest (e.g. the seed kernel's size-0 string I/O). */
   | { readonly kind: 'kernel-oops'; readonly vcpu: number; readonly message: string }
@@ -163,5 +206,7 @@ export interface RunResult {
     readonly errno: ErrnoName;
     /** For EFAULT: what the VMM found before re-running. */
     readonly diagnosis?: FaultDiagnosis;
+    /** Policy resolve: what the resolver did. */
+    readonly resolved?: string;
   }[];
 }

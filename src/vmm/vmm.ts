@@ -16,7 +16,12 @@ import type { Vm } from '../kvm/vm.js';
 import { sevEsVmType } from '../sev/sev-es-vm.js';
 import type { TraceSink } from '../trace/events.js';
 import { foldVmgexits } from '../trace/outcome.js';
-import { KVM_X86_DEFAULT_VM, KVM_X86_SEV_ES_VM } from '../uapi/caps.js';
+import {
+  KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO,
+  KVM_CAP_SEVBOX_VMGEXIT_RESTART,
+  KVM_X86_DEFAULT_VM,
+  KVM_X86_SEV_ES_VM,
+} from '../uapi/caps.js';
 import type { ErrnoName } from '../uapi/errno.js';
 import {
   KVM_MSR_EXIT_REASON_FILTER,
@@ -39,6 +44,7 @@ import { handleExit, type MsrHandler } from './dispatch.js';
 import { isVmmError, tryCall, type VmmError, vmmError } from './errors.js';
 import { GuestRam } from './memory.js';
 import { decideOnError } from './policy.js';
+import { resolveFault } from './resolvers.js';
 import { createTraceRecorder, type TraceRecorder } from './trace-recorder.js';
 import {
   DEFAULT_POLICIES,
@@ -46,8 +52,15 @@ import {
   type MmioRegionConfig,
   type Policies,
   type RunResult,
+  type SevboxCapabilityName,
   type StopReason,
 } from './types.js';
+
+/** The KVM capability behind each sevbox capability name. */
+const SEVBOX_CAPS: Readonly<Record<SevboxCapabilityName, number>> = {
+  'vmgexit-fault-info': KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO,
+  'vmgexit-restart': KVM_CAP_SEVBOX_VMGEXIT_RESTART,
+};
 
 /** Options of Vmm.create. */
 export interface VmmOptions {
@@ -120,6 +133,15 @@ export class Vmm {
     this.vm = sev
       ? this.kvm.createVm(KVM_X86_SEV_ES_VM, { profile: sev.profile, ghcbVersion: sev.ghcbVersion ?? 0 })
       : this.kvm.createVm(KVM_X86_DEFAULT_VM);
+    // sevbox capabilities (not Linux), in the order listed: KVM refuses restart before fault-info.
+    for (const c of sev ? (sev.capabilities ?? []) : []) {
+      try {
+        this.vm.enableCap(SEVBOX_CAPS[c]);
+      } catch (e) {
+        this.vm.destroy();
+        throw e;
+      }
+    }
     this.vm.userSpaceMsrMask =
       KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_FILTER;
     this.serial = config.serial === false ? undefined : createSerial();
@@ -267,6 +289,38 @@ export class Vmm {
         if (!isKvmError(e)) throw e;
         const diagnosis = e.code === 'EFAULT' ? diagnoseEfault(v.vcpu, this.ram, recorder, mark) : undefined;
         const n = retries.get(e.code) ?? 0;
+        const efault = policies.efault;
+        if (e.code === 'EFAULT' && efault.action === 'resolve') {
+          const res =
+            n >= efault.maxRetries
+              ? {
+                  ok: false as const,
+                  text: `gave up after ${n} resolved re-run(s) (maxRetries ${efault.maxRetries})`,
+                }
+              : resolveFault(
+                  { vm: this.vm, ram: this.ram, mmio: this.config.mmio ?? [] },
+                  v.vcpu,
+                  efault.resolvers,
+                  diagnosis,
+                );
+          if (!res.ok) {
+            return finish({
+              kind: 'kvm-error',
+              vcpu: v.id,
+              errno: e.code,
+              ...(diagnosis ? { diagnosis } : {}),
+              unresolved: res.text,
+            });
+          }
+          retries.set(e.code, n + 1);
+          retried.push({
+            vcpu: v.id,
+            errno: e.code,
+            ...(diagnosis ? { diagnosis } : {}),
+            resolved: res.text,
+          });
+          continue;
+        }
         if (decideOnError(e.code, policies, n, this.allocator).action === 'stop') {
           return finish({
             kind: 'kvm-error',
