@@ -99,7 +99,7 @@ function* pages(
 const populateMissing: Fix = (ctx, r) => {
   const done: number[] = [];
   for (const { gpa, region } of pages(ctx, r)) {
-    if (!region || region.backing !== 'lazy') continue;
+    if (region?.backing !== 'lazy') continue;
     const hva = region.hva + (gpa - region.gpa);
     const s = ctx.ram.host.describe(hva);
     if (s.state !== 'missing' || s.populated) continue;
