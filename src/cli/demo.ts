@@ -16,6 +16,7 @@ import { kvmExitReasonName } from '../uapi/exit-reasons.js';
 import { GHCB_OFF_SW_SCRATCH, ghcbErrName } from '../uapi/ghcb.js';
 import { isKvmError } from '../uapi/kvm-error.js';
 import { SVM_VMGEXIT_MMIO_READ } from '../uapi/svm.js';
+import { restartDemoReport } from './demo-restart.js';
 
 const RAM_HVA = 0x7f00_0000_0000;
 const RAM_SIZE = 0x10_0000;
@@ -194,5 +195,7 @@ export function demoReport(color: boolean): string[] {
     'no data: the VMGEXIT is not retried (../shared/spec/vmgexit.md section 6). Kernel bytes leaked: ' +
       leaked,
   );
+  lines.push('');
+  lines.push(...restartDemoReport(bold, dim));
   return lines.map((l) => l.trimEnd());
 }
