@@ -69,9 +69,10 @@ export function setupScratch(sev: SevEsVcpu, sync: boolean, len: bigint): number
     if (sev.vm.sevbox.faultInfo) return reportScratchFault(sev, ENOMEM, gpa, n, undefined);
     return ENOMEM;
   }
-  // A GPA beyond 2^53 is far above any memslot (gfns stay below 2^40).
+  // A GPA beyond 2^53 is far above any memslot (gfns stay below 2^40); a 0-byte read reads
+  // nothing and so cannot fail, wherever it points (kvm_read_guest's loop never runs).
   const fault =
-    gpa < 2n ** 53n
+    gpa < 2n ** 53n || n === 0
       ? vcpu.vm.readGuest(Number(gpa), alloc.bytes)
       : ({ errno: 'EFAULT', gpa: Number(gpa), cause: 'no-slot', slot: undefined, hva: undefined } as const);
   if (fault) {
