@@ -9,16 +9,26 @@
  *   (`vmgexit` and one helper per NAE event).
  *
  * The client keeps a 4 KiB shadow of the GHCB page. A request is built in the shadow and reaches
- * guest memory in one `cpu.mem.write` of the changed range (always including sw_exit_*, the valid
- * bitmap, protocol_version and ghcb_usage); after VMGEXIT one `cpu.mem.read` brings back RAX..the
- * valid bitmap (and the scratch data, when it lives in the shared buffer). When guest memory is not
+ * guest memory in one `cpu.mem.write` of the changed range, from the lowest changed byte (at most
+ * sw_exit_code) to the end of the valid bitmap, or further when the shared buffer, ghcb_usage or
+ * protocol_version changed (the page is written whole at the first request); after VMGEXIT one
+ * `cpu.mem.read` brings back RAX..the valid bitmap (and the scratch data, when it lives in the
+ * shared buffer). When guest memory is not
  * plain RAM at that moment (the VMM has not mapped the page yet), the client falls back to trapping
  * loads and stores, so the vCPU exits with a nested page fault and retries, as on hardware.
  */
 
-import { NPT_OK } from '../cpu/backend.js';
+import * as nptAbi from '../cpu/backend.js';
 import type { AccessSize, GuestOp, ScriptedCpu } from '../cpu/scripted.js';
-import {
+import * as ghcbAbi from '../uapi/ghcb.js';
+import * as svmAbi from '../uapi/svm.js';
+import { u64Split, u64SplitHi } from '../uapi/u64.js';
+import { type GhcbResult, verifyExceptionInfo } from './result.js';
+
+// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
+// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
+const { NPT_OK } = nptAbi;
+const {
   decodeGhcbMsrSevInfo,
   GHCB_DEFAULT_USAGE,
   GHCB_FIELDS,
@@ -50,8 +60,8 @@ import {
   ghcbMsrData,
   ghcbMsrInfo,
   ghcbMsrTermReq,
-} from '../uapi/ghcb.js';
-import {
+} = ghcbAbi;
+const {
   encodeIoioInfo,
   SVM_EXIT_CPUID,
   SVM_EXIT_INVD,
@@ -77,9 +87,7 @@ import {
   SVM_VMGEXIT_TERM_REASON,
   SVM_VMGEXIT_TERM_REQUEST,
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
-} from '../uapi/svm.js';
-import { u64Split, u64SplitHi } from '../uapi/u64.js';
-import { type GhcbResult, verifyExceptionInfo } from './result.js';
+} = svmAbi;
 
 /**
  * Where a request's scratch area lives: inside the GHCB shared buffer (`offset` bytes into it,
@@ -173,20 +181,29 @@ export class GhcbClient {
   readonly #shadow = new Uint8Array(GHCB_SIZE);
   readonly #view = new DataView(this.#shadow.buffer);
   readonly #words = new Uint32Array(this.#shadow.buffer);
-  /** Lowest shadow offset changed since the last write to the page; GHCB_SIZE when clean. */
+  /**
+   * The shadow range changed since the last write to the page: from #lo (GHCB_SIZE when clean) to
+   * #hi (BITMAP_END when nothing past the valid bitmap changed). The whole page at first.
+   */
   #lo = 0;
+  #hi = GHCB_SIZE;
   #version: number;
   #usage = GHCB_DEFAULT_USAGE;
   #busy = false;
-  /** The write range of the page, cached per start offset (subarray views are not free). */
-  readonly #tails: (Uint8Array | undefined)[] = [];
+  /** Write ranges [lo, BITMAP_END) of the shadow, cached per start offset (subarray views are not free). */
+  readonly #heads: (Uint8Array | undefined)[] = [];
+  /** The last write range ending elsewhere, and its bounds. */
+  #other: Uint8Array = this.#shadow;
+  #otherLo = 0;
+  #otherHi = GHCB_SIZE;
   readonly #readView = this.#shadow.subarray(READ_LO, READ_HI);
   /** What the current request reads back: [#rlo, #rhi) of the GHCB, #extLen bytes at #saGpa. */
   #rlo = READ_LO;
   #rhi = READ_HI;
   #extLen = 0;
-  /** Start of the range the last #send wrote. */
+  /** Start of the range the last #send wrote, and the range. */
   #sendLo = 0;
+  #sendSrc: Uint8Array = this.#shadow;
   /** Where the scratch data of the current request is: a buffer and an offset into it. */
   #dataBuf: Uint8Array = this.#shadow;
   #dataOff = 0;
@@ -919,6 +936,7 @@ export class GhcbClient {
     const off = this.#ghcbScratchOffset(scratch, data.length);
     this.#shadow.set(data, off);
     if (this.#lo > off) this.#lo = off;
+    if (this.#hi < off + data.length) this.#hi = off + data.length;
     return true;
   }
 
@@ -988,23 +1006,43 @@ export class GhcbClient {
   }
 
   /**
-   * Before VMGEXIT: protocol_version and ghcb_usage into the shadow, the changed range (from
-   * sw_exit_code or lower to the page end, so the valid bitmap, usage and version always go) to the
-   * page in one write, and the GHCB GPA into the GHCB MSR, as Linux does before every VMGEXIT.
-   * False when the page is not RAM right now: finish with #sendSlow.
+   * Before VMGEXIT: protocol_version and ghcb_usage into the shadow (marking the page's tail
+   * changed when they differ from what it holds), the changed range to the page in one write
+   * (from sw_exit_code or lower to the end of the valid bitmap or further, so sw_exit_*, the valid
+   * bitmap and every changed field always go), and the GHCB GPA into the GHCB MSR, as Linux does
+   * before every VMGEXIT. False when the page is not RAM right now: finish with #sendSlow.
    */
   #send(): boolean {
     const v = this.#view;
-    v.setUint16(GHCB_OFF_PROTOCOL_VERSION, this.#version, true);
-    v.setUint32(GHCB_OFF_USAGE, this.#usage, true);
-    const lo = Math.min(this.#lo, GHCB_OFF_SW_EXIT_CODE) & ~7;
-    this.#lo = GHCB_SIZE;
-    this.#sendLo = lo;
-    let src = this.#tails[lo >> 3];
-    if (!src) {
-      src = this.#shadow.subarray(lo);
-      this.#tails[lo >> 3] = src;
+    if (
+      v.getUint16(GHCB_OFF_PROTOCOL_VERSION, true) !== this.#version ||
+      v.getUint32(GHCB_OFF_USAGE, true) !== this.#usage
+    ) {
+      v.setUint16(GHCB_OFF_PROTOCOL_VERSION, this.#version, true);
+      v.setUint32(GHCB_OFF_USAGE, this.#usage, true);
+      this.#hi = GHCB_SIZE;
     }
+    const lo = Math.min(this.#lo, GHCB_OFF_SW_EXIT_CODE) & ~7;
+    const hi = this.#hi;
+    this.#lo = GHCB_SIZE;
+    this.#hi = BITMAP_END;
+    this.#sendLo = lo;
+    let src: Uint8Array | undefined;
+    if (hi === BITMAP_END) {
+      src = this.#heads[lo >> 3];
+      if (!src) {
+        src = this.#shadow.subarray(lo, BITMAP_END);
+        this.#heads[lo >> 3] = src;
+      }
+    } else if (lo === this.#otherLo && hi === this.#otherHi) {
+      src = this.#other;
+    } else {
+      src = this.#shadow.subarray(lo, hi);
+      this.#other = src;
+      this.#otherLo = lo;
+      this.#otherHi = hi;
+    }
+    this.#sendSrc = src;
     const cpu = this.cpu;
     cpu.ghcbMsr = this.#gpaBig;
     return cpu.mem.write(this.ghcbGpa + lo, src) === NPT_OK;
@@ -1012,8 +1050,7 @@ export class GhcbClient {
 
   /** #send through trapping stores (the vCPU exits with NPF until KVM can map the page). */
   *#sendSlow(): Generator<GuestOp, void, unknown> {
-    const lo = this.#sendLo;
-    yield* this.#writeSlow(this.ghcbGpa + lo, this.#tails[lo >> 3]!);
+    yield* this.#writeSlow(this.ghcbGpa + this.#sendLo, this.#sendSrc);
     this.cpu.ghcbMsr = this.#gpaBig;
   }
 

@@ -1,39 +1,186 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PFERR_WRITE_MASK } from '../cpu/backend.js';
-import { GHCB_OFF_RAX, GHCB_OFF_RCX, GHCB_SIZE } from '../uapi/ghcb.js';
-import { SVM_EXIT_CPUID, SVM_EXIT_NPF } from '../uapi/svm.js';
+import {
+  GHCB_OFF_RAX,
+  GHCB_OFF_RCX,
+  GHCB_OFF_SW_EXIT_CODE,
+  GHCB_OFF_SW_EXIT_INFO_1,
+  GHCB_OFF_SW_EXIT_INFO_2,
+  GHCB_OFF_SW_SCRATCH,
+  GHCB_OFF_VALID_BITMAP,
+  GHCB_SIZE,
+} from '../uapi/ghcb.js';
+import { SVM_EXIT_CPUID, SVM_EXIT_NPF, SVM_EXIT_WBINVD, SVM_VMGEXIT_MMIO_WRITE } from '../uapi/svm.js';
 import { GhcbClient, type GhcbCpuidReply } from './ghcb-client.js';
-import { boot, GHCB_GPA, runToEnd, runToVmgexit } from './test-util.js';
+import { bits, boot, GHCB_GPA, runToEnd, runToVmgexit } from './test-util.js';
 import { ghcbVcHandler } from './vc-handler.js';
 
 const GHCB_PAGE = GHCB_GPA / 4096;
 
 describe('GHCB page access', () => {
-  it('one write of [lowest change, page end) before and one read of RAX..bitmap after each VMGEXIT', () => {
+  it('one write of the changed range before, one read of RAX..bitmap after each VMGEXIT; the page holds all KVM reads', () => {
     const { cpu, mem, page } = boot(function* (cpu) {
       const c = new GhcbClient(cpu, GHCB_GPA);
       yield* c.cpuid(1);
       yield* c.cpuid(2);
       yield* c.wbinvd();
+      c.setUsage(1);
+      c.setProtocolVersion(0x77);
+      yield* c.wbinvd();
+      yield* c.cpuid(3);
+      c.setUsage(0);
+      c.setProtocolVersion(1);
+      yield* c.mmioWrite(0xa000, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
     });
+    /** What KVM reads of a request: sw_exit_*, the valid bitmap, usage, version and the given fields. */
+    const expectRequest = (
+      code: number,
+      info1: bigint,
+      info2: bigint,
+      fields: readonly [number, bigint][],
+      usage: number,
+      version: number,
+    ): void => {
+      assert.equal(page.exitCode(), BigInt(code));
+      assert.equal(page.info1(), info1);
+      assert.equal(page.info2(), info2);
+      for (const [off, v] of fields) assert.equal(page.u64(off), v, `field 0x${off.toString(16)}`);
+      assert.deepEqual(
+        page.validBits(),
+        bits(
+          GHCB_OFF_SW_EXIT_CODE,
+          GHCB_OFF_SW_EXIT_INFO_1,
+          GHCB_OFF_SW_EXIT_INFO_2,
+          ...fields.map((f) => f[0]),
+        ),
+      );
+      assert.equal(page.usage(), usage);
+      assert.equal(page.version(), version);
+    };
+    const BITMAP_END = GHCB_OFF_VALID_BITMAP + 16;
+
     runToVmgexit(cpu);
     assert.deepEqual(
       mem.log,
       [{ kind: 'write', gpa: GHCB_GPA, len: GHCB_SIZE }],
       'first request: whole page',
     );
+    expectRequest(
+      SVM_EXIT_CPUID,
+      0n,
+      0n,
+      [
+        [GHCB_OFF_RAX, 1n],
+        [GHCB_OFF_RCX, 0n],
+      ],
+      0,
+      1,
+    );
     page.reply({ rax: 1n });
     mem.log.length = 0;
+
     runToVmgexit(cpu);
-    assert.deepEqual(mem.log, [
-      { kind: 'read', gpa: GHCB_GPA + 0x1f8, len: 0x400 - 0x1f8 },
-      { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_RAX, len: GHCB_SIZE - GHCB_OFF_RAX },
-    ]);
+    assert.deepEqual(
+      mem.log,
+      [
+        { kind: 'read', gpa: GHCB_GPA + GHCB_OFF_RAX, len: BITMAP_END - GHCB_OFF_RAX },
+        { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_RAX, len: BITMAP_END - GHCB_OFF_RAX },
+      ],
+      'usage and version unchanged: the write ends with the valid bitmap',
+    );
+    expectRequest(
+      SVM_EXIT_CPUID,
+      0n,
+      0n,
+      [
+        [GHCB_OFF_RAX, 2n],
+        [GHCB_OFF_RCX, 0n],
+      ],
+      0,
+      1,
+    );
+    page.reply();
+    mem.log.length = 0;
+
+    runToVmgexit(cpu);
+    assert.deepEqual(mem.log.at(-1), {
+      kind: 'write',
+      gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE,
+      len: BITMAP_END - GHCB_OFF_SW_EXIT_CODE,
+    });
+    expectRequest(SVM_EXIT_WBINVD, 0n, 0n, [], 0, 1);
+    page.reply();
+    mem.log.length = 0;
+
+    runToVmgexit(cpu);
+    assert.deepEqual(
+      mem.log.at(-1),
+      { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, len: GHCB_SIZE - GHCB_OFF_SW_EXIT_CODE },
+      'usage and version changed: the write goes on to the page end',
+    );
+    expectRequest(SVM_EXIT_WBINVD, 0n, 0n, [], 1, 0x77);
+    page.reply();
+    mem.log.length = 0;
+
+    runToVmgexit(cpu);
+    assert.deepEqual(mem.log.at(-1), {
+      kind: 'write',
+      gpa: GHCB_GPA + GHCB_OFF_RAX,
+      len: BITMAP_END - GHCB_OFF_RAX,
+    });
+    expectRequest(
+      SVM_EXIT_CPUID,
+      0n,
+      0n,
+      [
+        [GHCB_OFF_RAX, 3n],
+        [GHCB_OFF_RCX, 0n],
+      ],
+      1,
+      0x77,
+    );
+    page.reply();
+    mem.log.length = 0;
+
+    runToVmgexit(cpu);
+    assert.deepEqual(
+      mem.log.at(-1),
+      { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, len: GHCB_SIZE - GHCB_OFF_SW_EXIT_CODE },
+      'scratch data in the shared buffer and the usage/version tail: one write to the page end',
+    );
+    expectRequest(
+      SVM_VMGEXIT_MMIO_WRITE,
+      0xa000n,
+      8n,
+      [[GHCB_OFF_SW_SCRATCH, BigInt(GHCB_GPA + 0x800)]],
+      0,
+      1,
+    );
+    assert.deepEqual(page.bytes(0x800, 8), Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+    page.reply();
+    runToEnd(cpu);
+  });
+
+  it('scratch data in the shared buffer is written up to its end, not to the page end', () => {
+    const { cpu, mem, page } = boot(function* (cpu) {
+      const c = new GhcbClient(cpu, GHCB_GPA);
+      yield* c.wbinvd();
+      yield* c.mmioWrite(0xa000, Uint8Array.of(9, 8, 7, 6), { in: 'ghcb', offset: 0x10 });
+    });
+    runToVmgexit(cpu);
     page.reply();
     mem.log.length = 0;
     runToVmgexit(cpu);
-    assert.deepEqual(mem.log.at(-1), { kind: 'write', gpa: GHCB_GPA + 0x390, len: GHCB_SIZE - 0x390 });
+    assert.deepEqual(mem.log.at(-1), {
+      kind: 'write',
+      gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE,
+      len: 0x814 - GHCB_OFF_SW_EXIT_CODE,
+    });
+    assert.deepEqual(page.bytes(0x810, 4), Uint8Array.of(9, 8, 7, 6));
+    assert.equal(page.u64(GHCB_OFF_SW_SCRATCH), BigInt(GHCB_GPA + 0x810));
+    assert.equal(page.usage(), 0);
+    assert.equal(page.version(), 1);
     page.reply();
     runToEnd(cpu);
   });
