@@ -44,7 +44,8 @@ export function kvmCpuid(table: readonly CpuidEntry[], fn: number, index: number
   const f = fn >>> 0;
   const i = index >>> 0;
   for (const e of table) {
-    if (e.function === f && (!INDEXED.has(f) || e.index === i)) return e;
+    // The index test first: it settles the common sub-leaf 0 without the set lookup.
+    if (e.function === f && (e.index === i || !INDEXED.has(f))) return e;
   }
   return { function: f, index: i, eax: 0, ebx: 0, ecx: 0, edx: 0 };
 }

@@ -2,7 +2,10 @@
  * KVM's GHCB accessors (ghcb_get_X / ghcb_set_X / ghcb_X_is_valid in asm/svm.h) over a 4 KiB page:
  * the mapped guest page, or the private snapshot current kernels validate against.
  */
-import { GHCB_OFF_VALID_BITMAP } from '../uapi/ghcb.js';
+import * as ghcbAbi from '../uapi/ghcb.js';
+
+// A module-local copy: optimized code re-reads an imported binding (with a TDZ check) at every use.
+const { GHCB_OFF_VALID_BITMAP } = ghcbAbi;
 
 /** Word index of valid_bitmap (16 bytes, 4 words). */
 const W_BITMAP = GHCB_OFF_VALID_BITMAP >>> 2;

@@ -4,20 +4,26 @@
  * in-flight MMIO / string-I/O progress. Wires the VMGEXIT handler and the guest-entry hook into the
  * KVM core.
  */
-import {
-  REG_HI,
-  REG_LO,
-  VCPU_REGS_RAX,
-  VCPU_REGS_RBX,
-  VCPU_REGS_RCX,
-  VCPU_REGS_RDX,
-} from '../cpu/backend.js';
+import * as regsAbi from '../cpu/backend.js';
 import type { HostAllocation } from '../host/allocator.js';
 import type { GuestMemoryFault } from '../kvm/guest-memory.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import { GuestPageCache, type GuestPageMapping } from '../kvm/vm.js';
 import type { ExitHandler, VcpuTypeOps } from '../kvm/vm-type.js';
-import {
+import * as ghcbAbi from '../uapi/ghcb.js';
+import * as svmAbi from '../uapi/svm.js';
+import { u64Join } from '../uapi/u64.js';
+import { GhcbAccess } from './ghcb-access.js';
+import type { SevProfile } from './profiles.js';
+import type { PendingRestart } from './restart.js';
+import type { SevEsVm } from './sev-es-vm.js';
+import { sevEsStringIo } from './string-io.js';
+import { sevHandleVmgexit } from './vmgexit.js';
+
+// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
+// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
+const { NR_VCPU_REGS, REG_HI, REG_LO, VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } = regsAbi;
+const {
   GHCB_HV_RESP_ISSUE_EXCEPTION,
   GHCB_OFF_RAX,
   GHCB_OFF_RBX,
@@ -27,18 +33,27 @@ import {
   GHCB_OFF_SW_EXIT_INFO_1,
   GHCB_OFF_SW_EXIT_INFO_2,
   GHCB_OFF_SW_SCRATCH,
-} from '../uapi/ghcb.js';
-import { GP_VECTOR, SVM_EVTINJ_TYPE_EXEPT, SVM_EVTINJ_VALID, SVM_EXIT_VMGEXIT } from '../uapi/svm.js';
-import { u64Join } from '../uapi/u64.js';
-import { GhcbAccess } from './ghcb-access.js';
-import type { SevProfile } from './profiles.js';
-import type { PendingRestart } from './restart.js';
-import type { SevEsVm } from './sev-es-vm.js';
-import { sevEsStringIo } from './string-io.js';
-import { sevHandleVmgexit } from './vmgexit.js';
+  GHCB_OFF_VALID_BITMAP,
+} = ghcbAbi;
+const { GP_VECTOR, SVM_EVTINJ_TYPE_EXEPT, SVM_EVTINJ_VALID, SVM_EXIT_VMGEXIT } = svmAbi;
 
 /** Size of the save area KVM snapshots (current): everything up to and including valid_bitmap. */
 export const GHCB_SNAPSHOT_SIZE = 0x408;
+
+/** A field's byte in the valid bitmap, and its bit there. */
+const bitmapByte = (offset: number): number => GHCB_OFF_VALID_BITMAP + (offset >>> 6);
+const bitmapBit = (offset: number): number => 1 << ((offset >>> 3) & 7);
+/** What sync_to_ghcb marks valid: RAX in one bitmap byte, RCX, RDX and RBX in one other. */
+const BITMAP_BYTE_RAX = bitmapByte(GHCB_OFF_RAX);
+const BITMAP_MASK_RAX = bitmapBit(GHCB_OFF_RAX);
+const BITMAP_BYTE_RCX_RDX_RBX = bitmapByte(GHCB_OFF_RCX);
+const BITMAP_MASK_RCX_RDX_RBX = bitmapBit(GHCB_OFF_RCX) | bitmapBit(GHCB_OFF_RDX) | bitmapBit(GHCB_OFF_RBX);
+if (
+  bitmapByte(GHCB_OFF_RDX) !== BITMAP_BYTE_RCX_RDX_RBX ||
+  bitmapByte(GHCB_OFF_RBX) !== BITMAP_BYTE_RCX_RDX_RBX
+) {
+  throw new Error('RCX, RDX and RBX valid bits are expected in one bitmap byte');
+}
 
 /** Which request put the vCPU into AP reset hold (current's ap_reset_hold_type). */
 export type ApResetHoldType = 'none' | 'nae-event' | 'msr-protocol';
@@ -76,6 +91,12 @@ export class SevEsVcpu implements VcpuTypeOps {
   exitInfo1Hi = 0;
   exitInfo2Lo = 0;
   exitInfo2Hi = 0;
+  /**
+   * The GHCB MSR value of the last VMGEXIT that named a GHCB page, and the gfn it names (-1: none
+   * KVM could map), so a guest re-registering the same GHCB costs one comparison, not a decode.
+   */
+  ghcbMsrSeen: bigint | undefined;
+  ghcbMsrGfn = -1;
 
   /** Scratch area: a view of the GHCB shared buffer, or of a bounce buffer. */
   ghcbSa: Uint8Array | undefined;
@@ -101,6 +122,9 @@ export class SevEsVcpu implements VcpuTypeOps {
   pioData: Uint8Array = new Uint8Array(0);
   pioCount = 0;
 
+  /** The vCPU's registers as 8-byte floats: +0.0 is all zero bits, so one store clears a register. */
+  readonly #regsF64: Float64Array;
+
   /** The GHCB page mapping, kept across VMGEXITs while memslots and host mappings are unchanged. */
   readonly #ghcbCache: GuestPageCache;
   /** The GhcbAccess of the last mapping handed out (one DataView per cached page, not per exit). */
@@ -114,6 +138,33 @@ export class SevEsVcpu implements VcpuTypeOps {
     this.snapshot = snapshot;
     this.exitHandlers = new Map([[SVM_EXIT_VMGEXIT, () => sevHandleVmgexit(this)]]);
     this.#ghcbCache = new GuestPageCache(vcpu.vm);
+    const regs = vcpu.regs;
+    if (regs.length !== NR_VCPU_REGS) throw new Error(`expected ${NR_VCPU_REGS} registers`);
+    this.#regsF64 = new Float64Array(regs.buffer, regs.byteOffset, regs.length);
+  }
+
+  /**
+   * memset(vcpu->arch.regs, 0), as sev_es_sync_from_ghcb begins: 16 unrolled 8-byte stores, a
+   * fraction of a typed-array fill or a 32-word loop.
+   */
+  clearRegs(): void {
+    const f = this.#regsF64;
+    f[0] = 0;
+    f[1] = 0;
+    f[2] = 0;
+    f[3] = 0;
+    f[4] = 0;
+    f[5] = 0;
+    f[6] = 0;
+    f[7] = 0;
+    f[8] = 0;
+    f[9] = 0;
+    f[10] = 0;
+    f[11] = 0;
+    f[12] = 0;
+    f[13] = 0;
+    f[14] = 0;
+    f[15] = 0;
   }
 
   /** current: svm->sev_es.sw_scratch, copied at sync time. */
@@ -244,10 +295,9 @@ export function sevEsUnmapGhcb(sev: SevEsVcpu): void {
   dv.setUint32(GHCB_OFF_RCX + 4, r[2 * VCPU_REGS_RCX + REG_HI]!, true);
   dv.setUint32(GHCB_OFF_RDX, r[2 * VCPU_REGS_RDX + REG_LO]!, true);
   dv.setUint32(GHCB_OFF_RDX + 4, r[2 * VCPU_REGS_RDX + REG_HI]!, true);
-  ghcb.markValid(GHCB_OFF_RAX);
-  ghcb.markValid(GHCB_OFF_RBX);
-  ghcb.markValid(GHCB_OFF_RCX);
-  ghcb.markValid(GHCB_OFF_RDX);
+  // The four valid bits: RAX's alone in its byte, RCX/RDX/RBX together in another.
+  dv.setUint8(BITMAP_BYTE_RAX, dv.getUint8(BITMAP_BYTE_RAX) | BITMAP_MASK_RAX);
+  dv.setUint8(BITMAP_BYTE_RCX_RDX_RBX, dv.getUint8(BITMAP_BYTE_RCX_RDX_RBX) | BITMAP_MASK_RCX_RDX_RBX);
   const trace = vcpu.vm.trace;
   if (trace) {
     trace({

@@ -3,22 +3,26 @@
  * acts on (live page or snapshot, per profile), validate (sev_es_validate_vmgexit), load registers
  * (sev_es_sync_from_ghcb), preset success, dispatch. The page stays mapped until the next entry.
  */
-import {
-  NR_VCPU_REGS,
-  REG_HI,
-  REG_LO,
-  VCPU_REGS_RAX,
-  VCPU_REGS_RBX,
-  VCPU_REGS_RCX,
-  VCPU_REGS_RDX,
-  VCPU_REGS_RSI,
-} from '../cpu/backend.js';
+import * as regsAbi from '../cpu/backend.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_SYSTEM_EVENT,
   KVM_SYSTEM_EVENT_SEV_TERM,
 } from '../uapi/exit-reasons.js';
-import {
+import * as ghcbAbi from '../uapi/ghcb.js';
+import { KVM_RUN_OFF_SYSTEM_EVENT_NDATA, KVM_RUN_OFF_SYSTEM_EVENT_TYPE } from '../uapi/kvm-run.js';
+import * as svmAbi from '../uapi/svm.js';
+import { isU64, u64Split, u64SplitHi } from '../uapi/u64.js';
+import type { GhcbAccess } from './ghcb-access.js';
+import { sevEsMmio } from './mmio.js';
+import { sevHandleVmgexitMsrProtocol } from './msr-protocol.js';
+import { reportGhcbMapFault } from './restart.js';
+import type { SevEsVcpu } from './sev-es-vcpu.js';
+
+// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
+// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
+const { REG_HI, REG_LO, VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX, VCPU_REGS_RSI } = regsAbi;
+const {
   GHCB_ERR_INVALID_EVENT,
   GHCB_ERR_INVALID_INPUT,
   GHCB_ERR_INVALID_USAGE,
@@ -36,10 +40,10 @@ import {
   GHCB_OFF_SW_EXIT_INFO_2,
   GHCB_OFF_SW_SCRATCH,
   GHCB_OFF_USAGE,
+  GHCB_OFF_VALID_BITMAP,
   GHCB_OFF_XCR0,
-} from '../uapi/ghcb.js';
-import { KVM_RUN_OFF_SYSTEM_EVENT_NDATA, KVM_RUN_OFF_SYSTEM_EVENT_TYPE } from '../uapi/kvm-run.js';
-import {
+} = ghcbAbi;
+const {
   SVM_EXIT_CPUID,
   SVM_EXIT_INVD,
   SVM_EXIT_IOIO,
@@ -68,41 +72,79 @@ import {
   SVM_VMGEXIT_PSC,
   SVM_VMGEXIT_TERM_REQUEST,
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
-} from '../uapi/svm.js';
-import { isU64, u64Split, u64SplitHi } from '../uapi/u64.js';
-import type { GhcbAccess } from './ghcb-access.js';
-import { sevEsMmio } from './mmio.js';
-import { sevHandleVmgexitMsrProtocol } from './msr-protocol.js';
-import { reportGhcbMapFault } from './restart.js';
-import type { SevEsVcpu } from './sev-es-vcpu.js';
+} = svmAbi;
 
 const EINVAL = -22;
 const TWO53 = 2n ** 53n;
+/** The valid-bitmap byte holding the bits of sw_exit_info_1 and _2 (one byte), and their mask. */
+const BITMAP_BYTE_INFO = GHCB_OFF_VALID_BITMAP + (GHCB_OFF_SW_EXIT_INFO_1 >>> 6);
+const BITMAP_MASK_INFO =
+  (1 << ((GHCB_OFF_SW_EXIT_INFO_1 >>> 3) & 7)) | (1 << ((GHCB_OFF_SW_EXIT_INFO_2 >>> 3) & 7));
 
 /**
- * A 64-bit VMCB field (as halves) as the number the generic handlers read: exact below 2^53; above,
- * the low 32 bits are kept (all that IOIO decoding reads) and the value stays non-zero (all MSR
- * reads test).
+ * The valid bit of each field KVM tests, as a word index into the bitmap words (GhcbAccess.readBitmap)
+ * and a mask: precomputed, so the hot path tests a bit with one load and one AND.
  */
-function controlNumber(lo: number, hi: number): number {
-  return hi < 0x20_0000 ? hi * 0x1_0000_0000 + lo : lo + 2 ** 52;
+const bitWord = (offset: number): number => offset >>> 8;
+const bitMask = (offset: number): number => 1 << ((offset >>> 3) & 31);
+const W_RAX = bitWord(GHCB_OFF_RAX);
+const M_RAX = bitMask(GHCB_OFF_RAX);
+const W_RBX = bitWord(GHCB_OFF_RBX);
+const M_RBX = bitMask(GHCB_OFF_RBX);
+const W_RCX = bitWord(GHCB_OFF_RCX);
+const M_RCX = bitMask(GHCB_OFF_RCX);
+const W_RDX = bitWord(GHCB_OFF_RDX);
+const M_RDX = bitMask(GHCB_OFF_RDX);
+const W_RSI = bitWord(GHCB_OFF_RSI);
+const M_RSI = bitMask(GHCB_OFF_RSI);
+const W_CPL = bitWord(GHCB_OFF_CPL);
+const M_CPL = bitMask(GHCB_OFF_CPL);
+const W_XCR0 = bitWord(GHCB_OFF_XCR0);
+const M_XCR0 = bitMask(GHCB_OFF_XCR0);
+const W_SCRATCH = bitWord(GHCB_OFF_SW_SCRATCH);
+const M_SCRATCH = bitMask(GHCB_OFF_SW_SCRATCH);
+/** sw_exit_code, sw_exit_info_1 and sw_exit_info_2: three bits of one word. */
+const W_EXIT = bitWord(GHCB_OFF_SW_EXIT_CODE);
+const M_EXIT =
+  bitMask(GHCB_OFF_SW_EXIT_CODE) | bitMask(GHCB_OFF_SW_EXIT_INFO_1) | bitMask(GHCB_OFF_SW_EXIT_INFO_2);
+if (bitWord(GHCB_OFF_SW_EXIT_INFO_1) !== W_EXIT || bitWord(GHCB_OFF_SW_EXIT_INFO_2) !== W_EXIT) {
+  throw new Error('sw_exit_code/info_1/info_2 valid bits are expected in one bitmap word');
 }
+/** Register words (see REG_LO) of the registers sync loads. */
+const RAX_LO = 2 * VCPU_REGS_RAX + REG_LO;
+const RAX_HI = 2 * VCPU_REGS_RAX + REG_HI;
+const RBX_LO = 2 * VCPU_REGS_RBX + REG_LO;
+const RBX_HI = 2 * VCPU_REGS_RBX + REG_HI;
+const RCX_LO = 2 * VCPU_REGS_RCX + REG_LO;
+const RCX_HI = 2 * VCPU_REGS_RCX + REG_HI;
+const RDX_LO = 2 * VCPU_REGS_RDX + REG_LO;
+const RDX_HI = 2 * VCPU_REGS_RDX + REG_HI;
+const RSI_LO = 2 * VCPU_REGS_RSI + REG_LO;
+const RSI_HI = 2 * VCPU_REGS_RSI + REG_HI;
 
 /** The SVM exit handler for SVM_EXIT_VMGEXIT. */
 export function sevHandleVmgexit(sev: SevEsVcpu): number {
   const vcpu = sev.vcpu;
   const msr = vcpu.backend.ghcbMsr;
-  const lo = u64Split(msr);
-  if (lo & GHCB_MSR_INFO_MASK) return sevHandleVmgexitMsrProtocol(sev, lo, u64SplitHi());
-  // No GHCB, or one KVM cannot map: log and resume the guest, writing nothing.
-  if (msr === 0n) return 1;
   let gfn: number;
-  if (isU64(msr)) {
-    gfn = u64SplitHi() * 0x10_0000 + (lo >>> 12);
+  if (msr === sev.ghcbMsrSeen) {
+    // The GHCB MSR of the last page-based VMGEXIT (a guest re-registers the same GPA every time):
+    // known to name a page, and which.
+    gfn = sev.ghcbMsrGfn;
   } else {
-    // Not a u64 (a hostile backend value): the gfn as the BigInt shift gives it, if it is a number.
-    const g = msr >> 12n;
-    gfn = g < TWO53 ? Number(g) : -1;
+    const lo = u64Split(msr);
+    if (lo & GHCB_MSR_INFO_MASK) return sevHandleVmgexitMsrProtocol(sev, lo, u64SplitHi());
+    // No GHCB, or one KVM cannot map: log and resume the guest, writing nothing.
+    if (msr === 0n) return 1;
+    if (isU64(msr)) {
+      gfn = u64SplitHi() * 0x10_0000 + (lo >>> 12);
+    } else {
+      // Not a u64 (a hostile backend value): the gfn as the BigInt shift gives it, if it is a number.
+      const g = msr >> 12n;
+      gfn = g < TWO53 ? Number(g) : -1;
+    }
+    sev.ghcbMsrSeen = msr;
+    sev.ghcbMsrGfn = gfn;
   }
   if (gfn < 0) return 1;
   // sevbox extension: with KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO an unmappable GHCB is reported (else 1).
@@ -110,7 +152,12 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
   const ghcb = sev.ghcb!;
   // The valid bitmap as it is now: what sync snapshots (current) and validation reads (all kernels;
   // prefix/seed read the live page, which nothing changes before sync).
-  ghcb.readBitmap(sev.validBits);
+  const dv = ghcb.view;
+  const bits = sev.validBits;
+  bits[0] = dv.getUint32(GHCB_OFF_VALID_BITMAP, true);
+  bits[1] = dv.getUint32(GHCB_OFF_VALID_BITMAP + 4, true);
+  bits[2] = dv.getUint32(GHCB_OFF_VALID_BITMAP + 8, true);
+  bits[3] = dv.getUint32(GHCB_OFF_VALID_BITMAP + 12, true);
   const trace = vcpu.vm.trace;
   if (trace) {
     trace({
@@ -129,7 +176,12 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
     if (!sevEsValidateVmgexit(sev)) return 1;
     sevEsSyncFromGhcb(sev);
   }
-  sev.setExitInfoZero();
+  // svm_vmgexit_success with nothing to report: sw_exit_info_1 = sw_exit_info_2 = 0, both valid.
+  dv.setUint32(GHCB_OFF_SW_EXIT_INFO_1, 0, true);
+  dv.setUint32(GHCB_OFF_SW_EXIT_INFO_1 + 4, 0, true);
+  dv.setUint32(GHCB_OFF_SW_EXIT_INFO_2, 0, true);
+  dv.setUint32(GHCB_OFF_SW_EXIT_INFO_2 + 4, 0, true);
+  dv.setUint8(BITMAP_BYTE_INFO, dv.getUint8(BITMAP_BYTE_INFO) | BITMAP_MASK_INFO);
   return sevDispatchVmgexit(sev);
 }
 
@@ -144,19 +196,9 @@ function loadExitFields(sev: SevEsVcpu, ghcb: GhcbAccess): void {
   sev.exitInfo2Hi = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2 + 4, true);
 }
 
-/** What sync leaves in the registers it does not load. */
-const ZERO_REGS = new Uint32Array(2 * NR_VCPU_REGS);
-
 /** Whether the field at `offset` is marked in `bits` (valid_bitmap as from GhcbAccess.readBitmap). */
 function isSet(bits: Uint32Array, offset: number): boolean {
   return (bits[offset >>> 8]! & (1 << ((offset >>> 3) & 31))) !== 0;
-}
-
-/** Load register `reg` from the page's field at `offset` when its valid bit is set (else it stays 0). */
-function loadReg(r: Uint32Array, reg: number, bits: Uint32Array, dv: DataView, offset: number): void {
-  if (!isSet(bits, offset)) return;
-  r[2 * reg + REG_LO] = dv.getUint32(offset, true);
-  r[2 * reg + REG_HI] = dv.getUint32(offset + 4, true);
 }
 
 /**
@@ -168,6 +210,8 @@ function loadReg(r: Uint32Array, reg: number, bits: Uint32Array, dv: DataView, o
  * current's snapshot holds what KVM reads afterwards: the valid bitmap in `sev.snapshot`, the fields
  * in the registers and the exit fields (read from the page here, so equal to a copy taken now).
  * The valid bits come from `sev.validBits`, read from the page when this VMGEXIT began.
+ *
+ * Runs at every VMGEXIT, so it is written out flat: no helper calls, bit tests on precomputed masks.
  */
 export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
   const ghcb = sev.ghcb!;
@@ -176,21 +220,49 @@ export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
   const snapshot = sev.profile.snapshotGhcb;
   if (snapshot) sev.snapshot.writeBitmap(bits);
   const vcpu = sev.vcpu;
+  sev.clearRegs();
   const r = vcpu.regs32;
-  r.set(ZERO_REGS);
-  loadReg(r, VCPU_REGS_RAX, bits, dv, GHCB_OFF_RAX);
-  loadReg(r, VCPU_REGS_RBX, bits, dv, GHCB_OFF_RBX);
-  loadReg(r, VCPU_REGS_RCX, bits, dv, GHCB_OFF_RCX);
-  loadReg(r, VCPU_REGS_RDX, bits, dv, GHCB_OFF_RDX);
-  loadReg(r, VCPU_REGS_RSI, bits, dv, GHCB_OFF_RSI);
-  vcpu.cpl = isSet(bits, GHCB_OFF_CPL) ? dv.getUint8(GHCB_OFF_CPL) : 0;
+  if (bits[W_RAX]! & M_RAX) {
+    r[RAX_LO] = dv.getUint32(GHCB_OFF_RAX, true);
+    r[RAX_HI] = dv.getUint32(GHCB_OFF_RAX + 4, true);
+  }
+  if (bits[W_RBX]! & M_RBX) {
+    r[RBX_LO] = dv.getUint32(GHCB_OFF_RBX, true);
+    r[RBX_HI] = dv.getUint32(GHCB_OFF_RBX + 4, true);
+  }
+  if (bits[W_RCX]! & M_RCX) {
+    r[RCX_LO] = dv.getUint32(GHCB_OFF_RCX, true);
+    r[RCX_HI] = dv.getUint32(GHCB_OFF_RCX + 4, true);
+  }
+  if (bits[W_RDX]! & M_RDX) {
+    r[RDX_LO] = dv.getUint32(GHCB_OFF_RDX, true);
+    r[RDX_HI] = dv.getUint32(GHCB_OFF_RDX + 4, true);
+  }
+  if (bits[W_RSI]! & M_RSI) {
+    r[RSI_LO] = dv.getUint32(GHCB_OFF_RSI, true);
+    r[RSI_HI] = dv.getUint32(GHCB_OFF_RSI + 4, true);
+  }
+  vcpu.cpl = bits[W_CPL]! & M_CPL ? dv.getUint8(GHCB_OFF_CPL) : 0;
   // XCR0 (and XSS in current) would be loaded here; sevbox's CPUID table does not depend on them.
-  loadExitFields(sev, ghcb);
-  vcpu.exitCode = controlNumber(sev.exitCodeLo, sev.exitCodeHi);
-  vcpu.exitInfo1 = controlNumber(sev.exitInfo1Lo, sev.exitInfo1Hi);
-  vcpu.exitInfo2 = controlNumber(sev.exitInfo2Lo, sev.exitInfo2Hi);
+  const codeLo = dv.getUint32(GHCB_OFF_SW_EXIT_CODE, true);
+  const codeHi = dv.getUint32(GHCB_OFF_SW_EXIT_CODE + 4, true);
+  const info1Lo = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_1, true);
+  const info1Hi = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_1 + 4, true);
+  const info2Lo = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2, true);
+  const info2Hi = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2 + 4, true);
+  sev.exitCodeLo = codeLo;
+  sev.exitCodeHi = codeHi;
+  sev.exitInfo1Lo = info1Lo;
+  sev.exitInfo1Hi = info1Hi;
+  sev.exitInfo2Lo = info2Lo;
+  sev.exitInfo2Hi = info2Hi;
+  // Each 64-bit field as the number the generic handlers read: exact below 2^53; above, the low 32
+  // bits are kept (all that IOIO decoding reads) and the value stays non-zero (all MSR reads test).
+  vcpu.exitCode = codeHi < 0x20_0000 ? codeHi * 0x1_0000_0000 + codeLo : codeLo + 2 ** 52;
+  vcpu.exitInfo1 = info1Hi < 0x20_0000 ? info1Hi * 0x1_0000_0000 + info1Lo : info1Lo + 2 ** 52;
+  vcpu.exitInfo2 = info2Hi < 0x20_0000 ? info2Hi * 0x1_0000_0000 + info2Lo : info2Lo + 2 ** 52;
   if (snapshot) {
-    const scratch = isSet(bits, GHCB_OFF_SW_SCRATCH);
+    const scratch = (bits[W_SCRATCH]! & M_SCRATCH) !== 0;
     sev.swScratchLo = scratch ? dv.getUint32(GHCB_OFF_SW_SCRATCH, true) : 0;
     sev.swScratchHi = scratch ? dv.getUint32(GHCB_OFF_SW_SCRATCH + 4, true) : 0;
   }
@@ -201,7 +273,7 @@ export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
 function raxIs0xd(sev: SevEsVcpu): boolean {
   if (sev.profile.snapshotGhcb) {
     const r = sev.vcpu.regs32;
-    return r[2 * VCPU_REGS_RAX + REG_LO] === 0xd && r[2 * VCPU_REGS_RAX + REG_HI] === 0;
+    return r[RAX_LO] === 0xd && r[RAX_HI] === 0;
   }
   const g = sev.ghcb!;
   return g.lo(GHCB_OFF_RAX) === 0xd && g.hi(GHCB_OFF_RAX) === 0;
@@ -229,15 +301,11 @@ export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
   const bits = sev.validBits;
   // ghcb_usage is read from the mapped page in every kernel.
   if (sev.ghcb!.getU32(GHCB_OFF_USAGE) !== 0) return fail(sev, GHCB_ERR_INVALID_USAGE, 'usage');
-  if (
-    !isSet(bits, GHCB_OFF_SW_EXIT_CODE) ||
-    !isSet(bits, GHCB_OFF_SW_EXIT_INFO_1) ||
-    !isSet(bits, GHCB_OFF_SW_EXIT_INFO_2)
-  ) {
-    return missing(sev);
-  }
+  if ((bits[W_EXIT]! & M_EXIT) !== M_EXIT) return missing(sev);
   if (sev.exitCodeHi !== 0) return fail(sev, GHCB_ERR_INVALID_EVENT, 'invalid-event');
   const info1Lo = sev.exitInfo1Lo;
+  const rax = (bits[W_RAX]! & M_RAX) !== 0;
+  const rcx = (bits[W_RCX]! & M_RCX) !== 0;
   switch (sev.exitCodeLo) {
     case SVM_EXIT_READ_DR7:
     case SVM_EXIT_RDTSC:
@@ -250,32 +318,29 @@ export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
     case SVM_VMGEXIT_UNSUPPORTED_EVENT:
       return true;
     case SVM_EXIT_WRITE_DR7:
-      return isSet(bits, GHCB_OFF_RAX) || missing(sev);
+      return rax || missing(sev);
     case SVM_EXIT_RDPMC:
-      return isSet(bits, GHCB_OFF_RCX) || missing(sev);
+      return rcx || missing(sev);
     case SVM_EXIT_CPUID: {
-      if (!isSet(bits, GHCB_OFF_RAX) || !isSet(bits, GHCB_OFF_RCX)) return missing(sev);
+      if (!rax || !rcx) return missing(sev);
       // prefix/seed test the raw RAX in the page; current the RAX just loaded (valid, so equal).
-      if (raxIs0xd(sev) && !isSet(bits, GHCB_OFF_XCR0)) return missing(sev);
+      if (raxIs0xd(sev) && (bits[W_XCR0]! & M_XCR0) === 0) return missing(sev);
       return true;
     }
     case SVM_EXIT_IOIO:
       if (info1Lo & SVM_IOIO_STR_MASK) return isSet(bits, GHCB_OFF_SW_SCRATCH) || missing(sev);
-      if (!(info1Lo & SVM_IOIO_TYPE_MASK)) return isSet(bits, GHCB_OFF_RAX) || missing(sev);
+      if (!(info1Lo & SVM_IOIO_TYPE_MASK)) return rax || missing(sev);
       return true;
     case SVM_EXIT_MSR:
-      if (!isSet(bits, GHCB_OFF_RCX)) return missing(sev);
-      if ((info1Lo | sev.exitInfo1Hi) !== 0 && !(isSet(bits, GHCB_OFF_RAX) && isSet(bits, GHCB_OFF_RDX)))
-        return missing(sev);
+      if (!rcx) return missing(sev);
+      if ((info1Lo | sev.exitInfo1Hi) !== 0 && !(rax && isSet(bits, GHCB_OFF_RDX))) return missing(sev);
       return true;
     case SVM_EXIT_VMMCALL:
-      return (isSet(bits, GHCB_OFF_RAX) && isSet(bits, GHCB_OFF_CPL)) || missing(sev);
+      return (rax && isSet(bits, GHCB_OFF_CPL)) || missing(sev);
     case SVM_EXIT_MONITOR:
-      return (
-        (isSet(bits, GHCB_OFF_RAX) && isSet(bits, GHCB_OFF_RCX) && isSet(bits, GHCB_OFF_RDX)) || missing(sev)
-      );
+      return (rax && rcx && isSet(bits, GHCB_OFF_RDX)) || missing(sev);
     case SVM_EXIT_MWAIT:
-      return (isSet(bits, GHCB_OFF_RAX) && isSet(bits, GHCB_OFF_RCX)) || missing(sev);
+      return (rax && rcx) || missing(sev);
     case SVM_VMGEXIT_MMIO_READ:
     case SVM_VMGEXIT_MMIO_WRITE:
       return isSet(bits, GHCB_OFF_SW_SCRATCH) || missing(sev);
