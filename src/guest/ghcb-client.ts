@@ -153,6 +153,27 @@ const FIELD_OFFSETS: ReadonlyMap<string, number> = new Map(
 /** 32-bit word indices of sw_exit_code and of the valid bitmap in the page. */
 const W_EXIT = GHCB_OFF_SW_EXIT_CODE >> 2;
 const W_BITMAP = GHCB_OFF_VALID_BITMAP >> 2;
+/** A field's byte in the valid bitmap, and its bit there. */
+const bitmapByte = (offset: number): number => GHCB_OFF_VALID_BITMAP + (offset >> 6);
+const bitmapBit = (offset: number): number => 1 << ((offset >> 3) & 7);
+/** sw_exit_code/info_1/info_2's valid bits (one byte); RAX's; RCX, RDX and RBX's (one byte). */
+const EXIT_BITS_BYTE = bitmapByte(GHCB_OFF_SW_EXIT_CODE);
+const EXIT_BITS_MASK =
+  bitmapBit(GHCB_OFF_SW_EXIT_CODE) | bitmapBit(GHCB_OFF_SW_EXIT_INFO_1) | bitmapBit(GHCB_OFF_SW_EXIT_INFO_2);
+const RAX_BIT_BYTE = bitmapByte(GHCB_OFF_RAX);
+const RAX_BIT_MASK = bitmapBit(GHCB_OFF_RAX);
+const RCX_RDX_RBX_BITS_BYTE = bitmapByte(GHCB_OFF_RCX);
+const RCX_RDX_RBX_BITS_MASK = bitmapBit(GHCB_OFF_RCX) | bitmapBit(GHCB_OFF_RDX) | bitmapBit(GHCB_OFF_RBX);
+if (
+  bitmapByte(GHCB_OFF_SW_EXIT_INFO_1) !== EXIT_BITS_BYTE ||
+  bitmapByte(GHCB_OFF_SW_EXIT_INFO_2) !== EXIT_BITS_BYTE ||
+  bitmapByte(GHCB_OFF_RDX) !== RCX_RDX_RBX_BITS_BYTE ||
+  bitmapByte(GHCB_OFF_RBX) !== RCX_RDX_RBX_BITS_BYTE
+) {
+  throw new Error('unexpected GHCB valid-bitmap layout');
+}
+/** The step of an exchange suspended at its VMGEXIT, shared: iterator results are only read. */
+const VMGEXIT_STEP: IteratorYieldResult<GuestOp> = Object.freeze({ value: VMGEXIT_OP, done: false });
 /** Operand masks by I/O size. */
 const SIZE_MASK: readonly number[] = [0, 0xff, 0xffff, 0, 0xffff_ffff];
 /** The common answer (sw_exit_info_1 = sw_exit_info_2 = 0), shared: results are immutable. */
@@ -494,11 +515,10 @@ export class GhcbClient {
       ebx: this.#u32(GHCB_OFF_RBX),
       ecx: this.#u32(GHCB_OFF_RCX),
       edx: this.#u32(GHCB_OFF_RDX),
+      // RAX's valid bit, and RCX/RDX/RBX's in one byte.
       regsValid:
-        this.#isValid(GHCB_OFF_RAX) &&
-        this.#isValid(GHCB_OFF_RBX) &&
-        this.#isValid(GHCB_OFF_RCX) &&
-        this.#isValid(GHCB_OFF_RDX),
+        (this.#shadow[RAX_BIT_BYTE]! & RAX_BIT_MASK) !== 0 &&
+        (this.#shadow[RCX_RDX_RBX_BITS_BYTE]! & RCX_RDX_RBX_BITS_MASK) === RCX_RDX_RBX_BITS_MASK,
     };
   }
 
@@ -532,7 +552,7 @@ export class GhcbClient {
       }
       if (!this.#send()) return x.continueWith(this.#sendAndExchange(x.kind));
       x.phase = 1;
-      return { value: VMGEXIT_OP, done: false };
+      return VMGEXIT_STEP;
     }
     if (x.phase !== 1) return { value: undefined, done: true };
     x.phase = 2;
@@ -1000,9 +1020,29 @@ export class GhcbClient {
 
   /** sw_exit_code/info1/info2 from numbers (all below 2^53), each marked valid. */
   #setExitN(code: number, info1: number, info2: number): void {
-    this.#setN(GHCB_OFF_SW_EXIT_CODE, code);
-    this.#setN(GHCB_OFF_SW_EXIT_INFO_1, info1);
-    this.#setN(GHCB_OFF_SW_EXIT_INFO_2, info2);
+    // #setN three times, written out: the three valid bits share one bitmap byte.
+    const v = this.#view;
+    v.setUint32(GHCB_OFF_SW_EXIT_CODE, code >>> 0, true);
+    v.setUint32(
+      GHCB_OFF_SW_EXIT_CODE + 4,
+      code > 0xffff_ffff ? Math.floor(code / 0x1_0000_0000) >>> 0 : 0,
+      true,
+    );
+    v.setUint32(GHCB_OFF_SW_EXIT_INFO_1, info1 >>> 0, true);
+    v.setUint32(
+      GHCB_OFF_SW_EXIT_INFO_1 + 4,
+      info1 > 0xffff_ffff ? Math.floor(info1 / 0x1_0000_0000) >>> 0 : 0,
+      true,
+    );
+    v.setUint32(GHCB_OFF_SW_EXIT_INFO_2, info2 >>> 0, true);
+    v.setUint32(
+      GHCB_OFF_SW_EXIT_INFO_2 + 4,
+      info2 > 0xffff_ffff ? Math.floor(info2 / 0x1_0000_0000) >>> 0 : 0,
+      true,
+    );
+    const s = this.#shadow;
+    s[EXIT_BITS_BYTE] = s[EXIT_BITS_BYTE]! | EXIT_BITS_MASK;
+    if (this.#lo > GHCB_OFF_SW_EXIT_CODE) this.#lo = GHCB_OFF_SW_EXIT_CODE;
   }
 
   /**
@@ -1225,7 +1265,7 @@ class CpuidMsrExchange implements Generator<GuestOp, number | undefined, unknown
     if (this.#phase === 0) {
       this.#phase = 1;
       this.cpu.ghcbMsr = this.request;
-      return { value: VMGEXIT_OP, done: false };
+      return VMGEXIT_STEP;
     }
     if (this.#phase !== 1) return { value: undefined, done: true };
     this.#phase = 2;
