@@ -225,6 +225,9 @@ export class GhcbClient {
   /** Start of the range the last #send wrote, and the range. */
   #sendLo = 0;
   #sendSrc: Uint8Array = this.#shadow;
+  /** The usage/version tail goes as a second write (the main one stopped short of it). */
+  #sendTail = false;
+  readonly #tail = this.#shadow.subarray(GHCB_OFF_PROTOCOL_VERSION, GHCB_SIZE);
   /** Where the scratch data of the current request is: a buffer and an offset into it. */
   #dataBuf: Uint8Array = this.#shadow;
   #dataOff = 0;
@@ -1054,14 +1057,8 @@ export class GhcbClient {
    */
   #send(): boolean {
     const v = this.#view;
-    if (
-      v.getUint16(GHCB_OFF_PROTOCOL_VERSION, true) !== this.#version ||
-      v.getUint32(GHCB_OFF_USAGE, true) !== this.#usage
-    ) {
-      v.setUint16(GHCB_OFF_PROTOCOL_VERSION, this.#version, true);
-      v.setUint32(GHCB_OFF_USAGE, this.#usage, true);
-      this.#hi = GHCB_SIZE;
-    }
+    v.setUint16(GHCB_OFF_PROTOCOL_VERSION, this.#version, true);
+    v.setUint32(GHCB_OFF_USAGE, this.#usage, true);
     const lo = Math.min(this.#lo, GHCB_OFF_SW_EXIT_CODE) & ~7;
     const hi = this.#hi;
     this.#lo = GHCB_SIZE;
@@ -1083,14 +1080,19 @@ export class GhcbClient {
       this.#otherHi = hi;
     }
     this.#sendSrc = src;
+    this.#sendTail = hi !== GHCB_SIZE;
     const cpu = this.cpu;
     cpu.ghcbMsr = this.#gpaBig;
-    return cpu.mem.write(this.ghcbGpa + lo, src) === NPT_OK;
+    if (cpu.mem.write(this.ghcbGpa + lo, src) !== NPT_OK) return false;
+    // Linux sets protocol_version and ghcb_usage with every request, so whatever else wrote to the
+    // page (a hostile guest, a stray store) the request goes out well formed.
+    return !this.#sendTail || cpu.mem.write(this.ghcbGpa + GHCB_OFF_PROTOCOL_VERSION, this.#tail) === NPT_OK;
   }
 
   /** #send through trapping stores (the vCPU exits with NPF until KVM can map the page). */
   *#sendSlow(): Generator<GuestOp, void, unknown> {
     yield* this.#writeSlow(this.ghcbGpa + this.#sendLo, this.#sendSrc);
+    if (this.#sendTail) yield* this.#writeSlow(this.ghcbGpa + GHCB_OFF_PROTOCOL_VERSION, this.#tail);
     this.cpu.ghcbMsr = this.#gpaBig;
   }
 

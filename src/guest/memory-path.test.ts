@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PFERR_WRITE_MASK } from '../cpu/backend.js';
 import {
+  GHCB_OFF_PROTOCOL_VERSION,
   GHCB_OFF_RAX,
   GHCB_OFF_RCX,
   GHCB_OFF_SW_EXIT_CODE,
@@ -86,8 +87,13 @@ describe('GHCB page access', () => {
       [
         { kind: 'read', gpa: GHCB_GPA + GHCB_OFF_RAX, len: BITMAP_END - GHCB_OFF_RAX },
         { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_RAX, len: BITMAP_END - GHCB_OFF_RAX },
+        {
+          kind: 'write',
+          gpa: GHCB_GPA + GHCB_OFF_PROTOCOL_VERSION,
+          len: GHCB_SIZE - GHCB_OFF_PROTOCOL_VERSION,
+        },
       ],
-      'usage and version unchanged: the write ends with the valid bitmap',
+      'the changed range up to the valid bitmap, then protocol_version and ghcb_usage, set with every request as Linux does',
     );
     expectRequest(
       SVM_EXIT_CPUID,
@@ -104,7 +110,7 @@ describe('GHCB page access', () => {
     mem.log.length = 0;
 
     runToVmgexit(cpu);
-    assert.deepEqual(mem.log.at(-1), {
+    assert.deepEqual(mem.log.at(-2), {
       kind: 'write',
       gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE,
       len: BITMAP_END - GHCB_OFF_SW_EXIT_CODE,
@@ -115,16 +121,23 @@ describe('GHCB page access', () => {
 
     runToVmgexit(cpu);
     assert.deepEqual(
-      mem.log.at(-1),
-      { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, len: GHCB_SIZE - GHCB_OFF_SW_EXIT_CODE },
-      'usage and version changed: the write goes on to the page end',
+      mem.log.slice(-2),
+      [
+        { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, len: BITMAP_END - GHCB_OFF_SW_EXIT_CODE },
+        {
+          kind: 'write',
+          gpa: GHCB_GPA + GHCB_OFF_PROTOCOL_VERSION,
+          len: GHCB_SIZE - GHCB_OFF_PROTOCOL_VERSION,
+        },
+      ],
+      'usage and version changed: they go in the tail write, as with every request',
     );
     expectRequest(SVM_EXIT_WBINVD, 0n, 0n, [], 1, 0x77);
     page.reply();
     mem.log.length = 0;
 
     runToVmgexit(cpu);
-    assert.deepEqual(mem.log.at(-1), {
+    assert.deepEqual(mem.log.at(-2), {
       kind: 'write',
       gpa: GHCB_GPA + GHCB_OFF_RAX,
       len: BITMAP_END - GHCB_OFF_RAX,
@@ -145,9 +158,16 @@ describe('GHCB page access', () => {
 
     runToVmgexit(cpu);
     assert.deepEqual(
-      mem.log.at(-1),
-      { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, len: GHCB_SIZE - GHCB_OFF_SW_EXIT_CODE },
-      'scratch data in the shared buffer and the usage/version tail: one write to the page end',
+      mem.log.slice(-2),
+      [
+        { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, len: 0x808 - GHCB_OFF_SW_EXIT_CODE },
+        {
+          kind: 'write',
+          gpa: GHCB_GPA + GHCB_OFF_PROTOCOL_VERSION,
+          len: GHCB_SIZE - GHCB_OFF_PROTOCOL_VERSION,
+        },
+      ],
+      'scratch data in the shared buffer up to its end, then the usage/version tail',
     );
     expectRequest(
       SVM_VMGEXIT_MMIO_WRITE,
@@ -172,11 +192,14 @@ describe('GHCB page access', () => {
     page.reply();
     mem.log.length = 0;
     runToVmgexit(cpu);
-    assert.deepEqual(mem.log.at(-1), {
-      kind: 'write',
-      gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE,
-      len: 0x814 - GHCB_OFF_SW_EXIT_CODE,
-    });
+    assert.deepEqual(mem.log.slice(-2), [
+      { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, len: 0x814 - GHCB_OFF_SW_EXIT_CODE },
+      {
+        kind: 'write',
+        gpa: GHCB_GPA + GHCB_OFF_PROTOCOL_VERSION,
+        len: GHCB_SIZE - GHCB_OFF_PROTOCOL_VERSION,
+      },
+    ]);
     assert.deepEqual(page.bytes(0x810, 4), Uint8Array.of(9, 8, 7, 6));
     assert.equal(page.u64(GHCB_OFF_SW_SCRATCH), BigInt(GHCB_GPA + 0x810));
     assert.equal(page.usage(), 0);

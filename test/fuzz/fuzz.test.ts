@@ -19,56 +19,12 @@ import type { Vmm } from '../../src/vmm/vmm.js';
 
 const SEED = 20261125;
 
-/**
- * Known model violation (reported, not fixed here: src/sev is another engineer's): setupScratch
- * turns a zero-length scratch area at a GPA >= 2^53 into EFAULT (seed/current) or
- * INVALID_SCRATCH_AREA (prefix) without reading, where the spec says a 0-byte kvm_read_guest
- * succeeds (section 2: "len 0 with a non-zero GPA passes every check").
- */
-function isKnownZeroLengthHighScratch(c: FuzzCase, v: Violation): boolean {
-  if (v.invariant !== 'outcome' && v.invariant !== 'differential') return false;
-  const steps = v.step !== undefined ? [c.steps[v.step]] : c.steps;
-  return steps.some((e) => {
-    if (e?.step.kind !== 'raw') return false;
-    const r = e.step.raw;
-    const scratch = r.fields['sw_scratch'] ?? 0n;
-    if (scratch < 1n << 53n) return false;
-    const code = Number(r.exitCode);
-    if (code === 0x8000_0001 || code === 0x8000_0002) return r.info2 === 0n;
-    const size = Number((r.info1 >> 4n) & 7n);
-    return code === 0x7b && (r.info2 === 0n || size === 0);
-  });
-}
-
-/**
- * Known guest-library change (reported; src/guest is another engineer's, uncommitted at the time of
- * writing): GhcbClient writes protocol_version / ghcb_usage only when its own shadow differs, so
- * after the guest stored into its GHCB page directly, a well-formed request goes out with the
- * stale usage and KVM rightly answers INVALID_USAGE (Linux's guest sets both on every call).
- */
-function isKnownStaleUsage(c: FuzzCase, v: Violation): boolean {
-  if (
-    v.invariant !== 'outcome' ||
-    v.step === undefined ||
-    !/INVALID_USAGE|INVALID_EVENT|MISSING_INPUT/.test(v.message)
-  )
-    return false;
-  const s = c.steps[v.step]?.step;
-  if (s?.kind !== 'cpuid' && s?.kind !== 'io-out') return false;
-  return c.steps
-    .slice(0, v.step)
-    .some((e) => e.step.kind === 'scribble' && e.step.offset + e.step.bytes.length > 0xffa);
-}
-
-const unexpected = (r: CampaignResult): string[] =>
-  r.violations
-    .filter((v) => !isKnownZeroLengthHighScratch(v.case, v.shrunk) && !isKnownStaleUsage(v.case, v.shrunk))
-    .map((v) => `${v.signature}`);
+const unexpected = (r: CampaignResult): string[] => r.violations.map((v) => `${v.signature}`);
 
 describe('sevbox fuzz, seeded', () => {
   let result: CampaignResult;
 
-  it('a fixed-count campaign keeps every invariant (but the known zero-length scratch bug)', async () => {
+  it('a fixed-count campaign keeps every invariant', async () => {
     result = await runCampaign({ seed: SEED, runs: 250, workers: 1, shrinkSeconds: 30, shrinkTries: 60 });
     assert.ok(result.vmgexits > 2500, `${result.vmgexits} VMGEXITs`);
     assert.deepEqual(unexpected(result), []);
@@ -104,23 +60,6 @@ describe('sevbox fuzz, seeded', () => {
       .filter((f) => f.shrunk.kind === 'mmio-direction-quirk')
       .map((f) => f.shrunk.profile);
     assert.deepEqual(q.sort(), ['prefix', 'seed']);
-  });
-
-  it('the known violation replays as a failing scenario file', () => {
-    const v = result.violations[0];
-    if (!v) return;
-    const p = v.shrunk.profile;
-    const stop = v.verdict.stops.get(p);
-    const doc = reproducerDoc(
-      v.case,
-      p,
-      v.verdict.expectations.get(p),
-      'v',
-      'd',
-      stop?.expected ?? stop?.actual,
-    );
-    const report = runScenario(scenarioSchema.parse(parse(toYaml(doc, []))));
-    assert.equal(report.ok, false);
   });
 });
 
