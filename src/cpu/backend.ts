@@ -67,6 +67,14 @@ export type NptResult = typeof NPT_OK | typeof NPT_FAULT | typeof NPT_MMIO;
 export interface GuestPhysMemory {
   read(gpa: number, dst: Uint8Array): NptResult;
   write(gpa: number, src: Uint8Array): NptResult;
+  /**
+   * Optional: `write(gpa, src)` and then, if that completed, `write(gpa2, src2)`, returning the
+   * first result other than NPT_OK (NPT_OK when both completed). Exactly the two calls in effect
+   * (memory, dirty pages, the fault reported); it exists so an implementation can translate once
+   * when both ranges lie in one page (a guest's GHCB request and its protocol_version/usage tail).
+   * Callers fall back to the two writes when it is absent.
+   */
+  writeRanges?(gpa: number, src: Uint8Array, gpa2: number, src2: Uint8Array): NptResult;
 }
 
 /** A guest CPU behind VMRUN. One instance per vCPU. */

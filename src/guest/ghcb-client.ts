@@ -11,7 +11,9 @@
  * The client keeps a 4 KiB shadow of the GHCB page. A request is built in the shadow and reaches
  * guest memory in one `cpu.mem.write` of the changed range, from the lowest changed byte (at most
  * sw_exit_code) to the end of the valid bitmap, or further when the shared buffer, ghcb_usage or
- * protocol_version changed (the page is written whole at the first request); after VMGEXIT one
+ * protocol_version changed (the page is written whole at the first request), plus the
+ * protocol_version/ghcb_usage tail with every request (both in one `cpu.mem.writeRanges` when the
+ * memory offers it, else two writes); after VMGEXIT one
  * `cpu.mem.read` brings back RAX..the valid bitmap (and the scratch data, when it lives in the
  * shared buffer). When guest memory is not
  * plain RAM at that moment (the VMM has not mapped the page yet), the client falls back to trapping
@@ -1083,10 +1085,17 @@ export class GhcbClient {
     this.#sendTail = hi !== GHCB_SIZE;
     const cpu = this.cpu;
     cpu.ghcbMsr = this.#gpaBig;
-    if (cpu.mem.write(this.ghcbGpa + lo, src) !== NPT_OK) return false;
+    const mem = cpu.mem;
+    const gpa = this.ghcbGpa;
+    if (!this.#sendTail) return mem.write(gpa + lo, src) === NPT_OK;
     // Linux sets protocol_version and ghcb_usage with every request, so whatever else wrote to the
-    // page (a hostile guest, a stray store) the request goes out well formed.
-    return !this.#sendTail || cpu.mem.write(this.ghcbGpa + GHCB_OFF_PROTOCOL_VERSION, this.#tail) === NPT_OK;
+    // page (a hostile guest, a stray store) the request goes out well formed. Both ranges are in
+    // the GHCB page: one access when the memory offers it, else the two writes.
+    if (mem.writeRanges !== undefined) {
+      return mem.writeRanges(gpa + lo, src, gpa + GHCB_OFF_PROTOCOL_VERSION, this.#tail) === NPT_OK;
+    }
+    if (mem.write(gpa + lo, src) !== NPT_OK) return false;
+    return mem.write(gpa + GHCB_OFF_PROTOCOL_VERSION, this.#tail) === NPT_OK;
   }
 
   /** #send through trapping stores (the vCPU exits with NPF until KVM can map the page). */

@@ -364,6 +364,30 @@ describe('the nested page table caches translations, and drops them when memslot
     assert.deepEqual(b, byte(4));
   });
 
+  it('writeRanges is write then write: one page in one go, across pages or on a fault as the two calls', () => {
+    const { npt, host, vm } = withNpt();
+    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: 4 * P, hva: HVA, flags: LOG }));
+    assert.equal(npt.writeRanges(P + 8, Uint8Array.of(1, 2), P + P - 2, Uint8Array.of(3, 4)), NPT_OK);
+    assert.deepEqual(hostBytes(host, HVA + P + 8, 2), Uint8Array.of(1, 2));
+    assert.deepEqual(hostBytes(host, HVA + 2 * P - 2, 2), Uint8Array.of(3, 4));
+    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [1]);
+    // Two pages: both written, both dirty.
+    assert.equal(npt.writeRanges(0, byte(5), 3 * P, byte(6)), NPT_OK);
+    assert.deepEqual(hostBytes(host, HVA, 1), byte(5));
+    assert.deepEqual(hostBytes(host, HVA + 3 * P, 1), byte(6));
+    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [0, 3]);
+    // The second range faults: the first stays written, the fault is the second's.
+    host.unmap(HVA + 2 * P, P);
+    assert.equal(npt.writeRanges(0, byte(7), 2 * P + 4, byte(8)), NPT_FAULT);
+    assert.deepEqual(hostBytes(host, HVA, 1), byte(7));
+    assert.equal(npt.lastFault?.gpa, 2 * P + 4);
+    // The first faults: nothing is written.
+    assert.equal(npt.writeRanges(2 * P, byte(9), 0, byte(9)), NPT_FAULT);
+    assert.deepEqual(hostBytes(host, HVA, 1), byte(7));
+    // Not RAM.
+    assert.equal(npt.writeRanges(8 * P, byte(1), 8 * P + 1, byte(1)), NPT_MMIO);
+  });
+
   it('deleting, moving or re-flagging a memslot takes effect on the next access', () => {
     const { npt, vm } = withNpt();
     const b = new Uint8Array(1);
