@@ -479,9 +479,7 @@ export class GhcbClient {
     else this.#set(GHCB_OFF_SW_EXIT_CODE, BigInt(exitCode));
     this.#set(GHCB_OFF_SW_EXIT_INFO_1, info1);
     this.#set(GHCB_OFF_SW_EXIT_INFO_2, info2);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    return yield* this.#exchange();
   }
 
   /**
@@ -490,9 +488,7 @@ export class GhcbClient {
    * setValidBit. Returns the answer, read back like `vmgexit`.
    */
   *vmgexitRaw(): Generator<GuestOp, GhcbResult, unknown> {
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    return yield* this.#exchange();
   }
 
   // ---------------------------------------------------------------- NAE events
@@ -589,9 +585,7 @@ export class GhcbClient {
     const info1 = encodeIoioInfo({ port, size, in: true });
     this.invalidate();
     this.#setExitN(SVM_EXIT_IOIO, info1, 0);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    const result = this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    const result = yield* this.#exchange();
     return {
       result,
       value: (this.#view.getUint32(GHCB_OFF_RAX, true) & SIZE_MASK[size]!) >>> 0,
@@ -659,9 +653,7 @@ export class GhcbClient {
     this.invalidate();
     if (!this.#scratchOut(scratch, data)) yield* this.#writeSlow(this.#saGpa, data);
     this.#scratchRequest(SVM_VMGEXIT_MMIO_WRITE, gpa, data.length, false, data.length);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    return yield* this.#exchange();
   }
 
   /** RDMSR (SVM_EXIT_MSR, exit_info_1 = 0): RCX = index; the value is EDX:EAX. */
@@ -669,9 +661,7 @@ export class GhcbClient {
     this.invalidate();
     this.#setN(GHCB_OFF_RCX, index >>> 0);
     this.#setExitN(SVM_EXIT_MSR, 0, 0);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    const result = this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    const result = yield* this.#exchange();
     return this.#edxEax(result);
   }
 
@@ -682,9 +672,7 @@ export class GhcbClient {
     this.#set(GHCB_OFF_RAX, value & MASK32);
     this.#set(GHCB_OFF_RDX, (value >> 32n) & MASK32);
     this.#setExitN(SVM_EXIT_MSR, 1, 0);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    return yield* this.#exchange();
   }
 
   /** RDTSC (SVM_EXIT_RDTSC, no inputs): the value is EDX:EAX. */
@@ -733,9 +721,7 @@ export class GhcbClient {
     this.#set(GHCB_OFF_RDX, args[2] ?? 0n);
     this.#set(GHCB_OFF_RSI, args[3] ?? 0n);
     this.#setExitN(SVM_EXIT_VMMCALL, 0, 0);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    const result = this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    const result = yield* this.#exchange();
     return {
       result,
       value: this.#view.getBigUint64(GHCB_OFF_RAX, true),
@@ -747,18 +733,14 @@ export class GhcbClient {
   *invd(): Generator<GuestOp, GhcbResult, unknown> {
     this.invalidate();
     this.#setExitN(SVM_EXIT_INVD, 0, 0);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    return yield* this.#exchange();
   }
 
   /** WBINVD (SVM_EXIT_WBINVD, no inputs). */
   *wbinvd(): Generator<GuestOp, GhcbResult, unknown> {
     this.invalidate();
     this.#setExitN(SVM_EXIT_WBINVD, 0, 0);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    return yield* this.#exchange();
   }
 
   /** MONITOR (SVM_EXIT_MONITOR): RAX (linear = physical address), RCX, RDX. */
@@ -768,9 +750,7 @@ export class GhcbClient {
     this.#set(GHCB_OFF_RCX, rcx);
     this.#set(GHCB_OFF_RDX, rdx);
     this.#setExitN(SVM_EXIT_MONITOR, 0, 0);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    return yield* this.#exchange();
   }
 
   /** MWAIT (SVM_EXIT_MWAIT): RAX (hints), RCX (extensions). */
@@ -779,18 +759,14 @@ export class GhcbClient {
     this.#set(GHCB_OFF_RAX, rax);
     this.#set(GHCB_OFF_RCX, rcx);
     this.#setExitN(SVM_EXIT_MWAIT, 0, 0);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    return yield* this.#exchange();
   }
 
   /** Read DR7 (SVM_EXIT_READ_DR7, no inputs): the value is RAX. */
   *readDr7(): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
     this.invalidate();
     this.#setExitN(SVM_EXIT_READ_DR7, 0, 0);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    const result = this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    const result = yield* this.#exchange();
     return {
       result,
       value: this.#view.getBigUint64(GHCB_OFF_RAX, true),
@@ -803,18 +779,14 @@ export class GhcbClient {
     this.invalidate();
     this.#set(GHCB_OFF_RAX, value);
     this.#setExitN(SVM_EXIT_WRITE_DR7, 0, 0);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    return yield* this.#exchange();
   }
 
   /** NMI_COMPLETE (Linux's sev_es_nmi_complete). */
   *nmiComplete(): Generator<GuestOp, GhcbResult, unknown> {
     this.invalidate();
     this.#setExitN(SVM_VMGEXIT_NMI_COMPLETE, 0, 0);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    return yield* this.#exchange();
   }
 
   /**
@@ -1096,6 +1068,13 @@ export class GhcbClient {
     }
     if (mem.write(gpa + lo, src) !== NPT_OK) return false;
     return mem.write(gpa + GHCB_OFF_PROTOCOL_VERSION, this.#tail) === NPT_OK;
+  }
+
+  /** One request as built: send it, VMGEXIT, read the answer back (RAX through the valid bitmap). */
+  *#exchange(): Generator<GuestOp, GhcbResult, unknown> {
+    if (!this.#send()) yield* this.#sendSlow();
+    yield VMGEXIT_OP;
+    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
   }
 
   /** #send through trapping stores (the vCPU exits with NPF until KVM can map the page). */
