@@ -253,34 +253,7 @@ export class HostAddressSpace implements HostFileMapper {
       readChunks(this.#chunks, hva, dst, 0, len);
       return undefined;
     }
-    let pos = hva;
-    let off = 0;
-    while (off < len) {
-      const m = this.#lookup(pos);
-      if (m === undefined) return fault('unmapped', pos);
-      // x86 has no write-only pages: anything but PROT_NONE is readable.
-      if (m.prot === PROT_NONE) return fault('protection', pos);
-      const n = Math.min(len - off, m.end - pos);
-      if (m.kind === 'anonymous') {
-        readChunks(this.#chunks, pos, dst, off, n);
-      } else if (m.kind === 'missing') {
-        const bad = this.#firstUnpopulated(pos, n);
-        if (bad !== undefined) {
-          readChunks(this.#chunks, pos, dst, off, bad - pos);
-          return fault('missing', bad);
-        }
-        readChunks(this.#chunks, pos, dst, off, n);
-      } else {
-        const file = m.file!;
-        const fo = m.fileOffset + (pos - m.start);
-        const ok = Math.min(n, pageAlignUp(file.size) - fo);
-        if (ok > 0) file.copyOut(fo, dst, off, ok);
-        if (ok < n) return fault('beyond-eof', pos + Math.max(0, ok));
-      }
-      pos += n;
-      off += n;
-    }
-    return undefined;
+    return this.#copy(hva, dst, false);
   }
 
   /** copy_to_user: copy src to hva. Bytes before the first failing page are stored, as with the real thing. */
@@ -298,28 +271,38 @@ export class HostAddressSpace implements HostFileMapper {
       writeChunks(this.#chunks, hva, src, 0, len);
       return undefined;
     }
+    return this.#copy(hva, src, true);
+  }
+
+  /**
+   * The slow path of read and write: walk the mappings page run by page run, stopping at the first
+   * byte that faults. Bytes before it are copied (as copy_to_user / copy_from_user leave them).
+   */
+  #copy(hva: number, buf: Uint8Array, write: boolean): HostFault | undefined {
+    const len = buf.length;
     let pos = hva;
     let off = 0;
     while (off < len) {
       const m = this.#lookup(pos);
       if (m === undefined) return fault('unmapped', pos);
-      if ((m.prot & PROT_WRITE) === 0) return fault('protection', pos);
+      // x86 has no write-only pages: anything but PROT_NONE is readable.
+      if (write ? (m.prot & PROT_WRITE) === 0 : m.prot === PROT_NONE) return fault('protection', pos);
       const n = Math.min(len - off, m.end - pos);
-      if (m.kind === 'anonymous') {
-        writeChunks(this.#chunks, pos, src, off, n);
-      } else if (m.kind === 'missing') {
-        const bad = this.#firstUnpopulated(pos, n);
-        if (bad !== undefined) {
-          writeChunks(this.#chunks, pos, src, off, bad - pos);
-          return fault('missing', bad);
-        }
-        writeChunks(this.#chunks, pos, src, off, n);
-      } else {
+      if (m.kind === 'file') {
         const file = m.file!;
         const fo = m.fileOffset + (pos - m.start);
         const ok = Math.min(n, pageAlignUp(file.size) - fo);
-        if (ok > 0) file.copyInWithinSize(fo, src, off, ok);
+        if (ok > 0) {
+          if (write) file.copyInWithinSize(fo, buf, off, ok);
+          else file.copyOut(fo, buf, off, ok);
+        }
         if (ok < n) return fault('beyond-eof', pos + Math.max(0, ok));
+      } else {
+        const bad = m.kind === 'missing' ? this.#firstUnpopulated(pos, n) : undefined;
+        const good = bad === undefined ? n : bad - pos;
+        if (write) writeChunks(this.#chunks, pos, buf, off, good);
+        else readChunks(this.#chunks, pos, buf, off, good);
+        if (bad !== undefined) return fault('missing', bad);
       }
       pos += n;
       off += n;
