@@ -1133,10 +1133,18 @@ export class GhcbClient {
    * KVM until the page is there (or raises #VC for MMIO), then the rest in one go if it is RAM now.
    */
   *#writeSlow(gpa: number, src: Uint8Array): Generator<GuestOp, void, unknown> {
+    yield* this.#trapping(this.#writePieces(gpa, src));
+  }
+
+  /**
+   * Run trapping accesses with the client marked busy: a #VC raised by one of them must not re-enter
+   * the client (Linux would need its backup GHCB, which is not modelled).
+   */
+  *#trapping(accesses: Generator<GuestOp, void, unknown>): Generator<GuestOp, void, unknown> {
     if (this.#busy) throw new Error('GHCB client re-entered during a trapping access (nested #VC)');
     this.#busy = true;
     try {
-      yield* this.#writePieces(gpa, src);
+      yield* accesses;
     } finally {
       this.#busy = false;
     }
@@ -1157,13 +1165,7 @@ export class GhcbClient {
 
   /** The slow path of a read: trapping loads piece by piece until the rest is RAM again. */
   *#readSlow(gpa: number, dst: Uint8Array): Generator<GuestOp, void, unknown> {
-    if (this.#busy) throw new Error('GHCB client re-entered during a trapping access (nested #VC)');
-    this.#busy = true;
-    try {
-      yield* this.#readPieces(gpa, dst);
-    } finally {
-      this.#busy = false;
-    }
+    yield* this.#trapping(this.#readPieces(gpa, dst));
   }
 
   *#readPieces(gpa: number, dst: Uint8Array): Generator<GuestOp, void, unknown> {
