@@ -10,9 +10,9 @@ import { HostAllocator } from '../host/allocator.js';
 import { Kvm } from '../kvm/kvm.js';
 import { sevEsVmType } from '../sev/sev-es-vm.js';
 import type { TraceEvent } from '../trace/events.js';
-import { foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
+import { describeReasons, foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
 import { KVM_X86_SEV_ES_VM } from '../uapi/caps.js';
-import { kvmExitReasonName } from '../uapi/exit-reasons.js';
+import { errnoName } from '../uapi/errno.js';
 import { GHCB_OFF_SW_SCRATCH, ghcbErrName } from '../uapi/ghcb.js';
 import { isKvmError } from '../uapi/kvm-error.js';
 import { SVM_VMGEXIT_MMIO_READ } from '../uapi/svm.js';
@@ -62,9 +62,9 @@ function describeOutcome(o: VmgexitOutcome | undefined): string {
     case 'reflected':
       return `reflected ${ghcbErrName(o.error).replace('GHCB_ERR_', '')}`;
     case 'userspace':
-      return o.reasons.map((r) => kvmExitReasonName(r)).join(', ');
+      return describeReasons(o.reasons);
     case 'error':
-      return `KVM_RUN failed: ${o.errno === 12 ? 'ENOMEM' : o.errno === 14 ? 'EFAULT' : `errno ${o.errno}`}`;
+      return `KVM_RUN failed: ${errnoName(o.errno) ?? `errno ${o.errno}`}`;
     case 'oops':
       return `host kernel crashed: ${o.message}`;
     default: {

@@ -8,10 +8,9 @@ import { HostAllocator } from '../host/allocator.js';
 import { Kvm } from '../kvm/kvm.js';
 import { SEV_PROFILES, type SevProfileName, sevEsVmType } from '../sev/index.js';
 import type { TraceEvent } from '../trace/events.js';
-import { foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
+import { describeReasons, foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
 import { KVM_X86_SEV_ES_VM } from '../uapi/caps.js';
 import { errnoName } from '../uapi/errno.js';
-import { kvmExitReasonName } from '../uapi/exit-reasons.js';
 import {
   GHCB_FIELDS,
   GHCB_OFF_PROTOCOL_VERSION,
@@ -92,7 +91,7 @@ export function describeVmgexitOutcome(o: VmgexitOutcome | undefined): string {
     case 'reflected':
       return `reflected: ${ghcbErrName(o.error)} (sw_exit_info_1 = 2)`;
     case 'userspace':
-      return `accepted: exit to userspace (${o.reasons.map((r) => kvmExitReasonName(r)).join(', ')})`;
+      return `accepted: exit to userspace (${describeReasons(o.reasons)})`;
     case 'error':
       return `KVM_RUN fails: ${errnoName(o.errno) ?? `errno ${o.errno}`}`;
     case 'oops':

@@ -3,50 +3,13 @@
  * "exit to userspace (KVM_EXIT_MMIO ×3)", "KVM_RUN failed (EFAULT)"), a guest result, a stop reason.
  */
 import type { GhcbResult } from '../guest/result.js';
-import type { VmgexitOutcome } from '../trace/outcome.js';
-import { errnoName } from '../uapi/errno.js';
-import { kvmExitReasonName } from '../uapi/exit-reasons.js';
 import { ghcbErrName } from '../uapi/ghcb.js';
 import type { StopReason } from '../vmm/types.js';
 import type { StepRecord } from './program.js';
 
 const short = (n: number): string => ghcbErrName(n).replace(/^GHCB_ERR_/, '');
 
-/** Exit reasons with runs of the same reason counted: "KVM_EXIT_MMIO ×3, KVM_EXIT_IO". */
-export function describeReasons(reasons: readonly number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < reasons.length; ) {
-    let j = i;
-    while (j < reasons.length && reasons[j] === reasons[i]) j++;
-    parts.push(`${kvmExitReasonName(reasons[i]!)}${j - i > 1 ? ` ×${j - i}` : ''}`);
-    i = j;
-  }
-  return parts.join(', ');
-}
-
-/** One VMGEXIT's outcome, as a report line says it. */
-export function describeOutcome(o: VmgexitOutcome): string {
-  switch (o.kind) {
-    case 'handled':
-      return 'handled';
-    case 'ignored':
-      return 'ignored';
-    case 'reflected':
-      return `reflected (${short(o.error)})`;
-    case 'userspace':
-      return `exit to userspace (${describeReasons(o.reasons)})`;
-    case 'error': {
-      const failed = `KVM_RUN failed (${errnoName(o.errno) ?? `errno ${o.errno}`})`;
-      return o.reasons.length ? `exit to userspace (${describeReasons(o.reasons)}), then ${failed}` : failed;
-    }
-    case 'oops':
-      return `host kernel oops (${o.message})`;
-    default: {
-      const never: never = o;
-      return String(never);
-    }
-  }
-}
+export { describeOutcome, describeReasons } from '../trace/outcome.js';
 
 /** What the guest saw in a step's answer. */
 export function describeResult(r: StepRecord['result']): string {
