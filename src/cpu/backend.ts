@@ -68,13 +68,15 @@ export interface GuestPhysMemory {
   read(gpa: number, dst: Uint8Array): NptResult;
   write(gpa: number, src: Uint8Array): NptResult;
   /**
-   * Optional: `write(gpa, src)` and then, if that completed, `write(gpa2, src2)`, returning the
-   * first result other than NPT_OK (NPT_OK when both completed). Exactly the two calls in effect
-   * (memory, dirty pages, the fault reported); it exists so an implementation can translate once
-   * when both ranges lie in one page (a guest's GHCB request and its protocol_version/usage tail).
-   * Callers fall back to the two writes when it is absent.
+   * Optional, the CPU's TLB: the 4 KiB page holding `gpa` as the guest's loads and stores reach
+   * it right now (a view aliasing the RAM behind it), or undefined when an access would not
+   * complete (use read/write, which report why). For a guest that touches a few fields of one
+   * page, as a kernel builds a GHCB request, instead of copying a range. The view is good only
+   * until the vCPU next exits (KVM may zap the NPT or the host may unmap the page while it is
+   * out): ask again after every exit. A write mapping marks the page dirty, as the first store
+   * through a write-protected NPT entry would.
    */
-  writeRanges?(gpa: number, src: Uint8Array, gpa2: number, src2: Uint8Array): NptResult;
+  page?(gpa: number, write: boolean): Uint8Array | undefined;
 }
 
 /** A guest CPU behind VMRUN. One instance per vCPU. */

@@ -8,16 +8,17 @@
  *   (each setter also sets the field's valid bit), VMGEXIT, then check sw_exit_info_1/2
  *   (`vmgexit` and one helper per NAE event).
  *
- * The client keeps a 4 KiB shadow of the GHCB page. A request is built in the shadow and reaches
- * guest memory in one `cpu.mem.write` of the changed range, from the lowest changed byte (at most
- * sw_exit_code) to the end of the valid bitmap, or further when the shared buffer, ghcb_usage or
- * protocol_version changed (the page is written whole at the first request), plus the
- * protocol_version/ghcb_usage tail with every request (both in one `cpu.mem.writeRanges` when the
- * memory offers it, else two writes); after VMGEXIT one
- * `cpu.mem.read` brings back RAX..the valid bitmap (and the scratch data, when it lives in the
- * shared buffer). When guest memory is not
- * plain RAM at that moment (the VMM has not mapped the page yet), the client falls back to trapping
- * loads and stores, so the vCPU exits with a nested page fault and retries, as on hardware.
+ * The client keeps a 4 KiB shadow of the GHCB page. A request is built in the shadow; what it
+ * sets reaches guest memory as a kernel's stores would: every qword set since the last request,
+ * sw_exit_code/info_1/info_2, the valid bitmap, shared-buffer data and protocol_version/ghcb_usage
+ * (the whole page at the first request, as a kernel zeroes its GHCB), and nothing else, so bytes
+ * the request does not set keep what guest memory holds. After VMGEXIT the fields a hypervisor
+ * answers in (RAX, RBX, RCX, RDX, sw_exit_info_1/2), the valid bitmap and incoming shared-buffer
+ * data come back into the shadow. Both go through the page the CPU's TLB maps
+ * (`cpu.mem.page`) when the memory offers one, else one `cpu.mem.write`/`read` per range. When
+ * guest memory is not plain RAM at that moment (the VMM has not mapped the page yet), the client
+ * falls back to trapping loads and stores, so the vCPU exits with a nested page fault and
+ * retries, as on hardware.
  */
 
 import * as nptAbi from '../cpu/backend.js';
@@ -145,9 +146,37 @@ export const SCRATCH_IN_GHCB: Scratch = Object.freeze({ in: 'ghcb' });
 const VMGEXIT_OP: GuestOp = Object.freeze({ op: 'vmgexit' });
 const MASK32 = 0xffff_ffffn;
 const BITMAP_END = GHCB_OFF_VALID_BITMAP + GHCB_VALID_BITMAP_SIZE;
-/** What is read back after every VMGEXIT: RAX up to the end of the valid bitmap. */
-const READ_LO = GHCB_OFF_RAX;
-const READ_HI = BITMAP_END;
+/**
+ * What is read back after every VMGEXIT, as [offset, length] pairs: the fields a hypervisor answers
+ * in (sev_es_sync_to_ghcb's RAX, RCX, RDX, RBX; sw_exit_info_1/2) and the valid bitmap.
+ */
+const ANSWER: readonly number[] = [
+  GHCB_OFF_RAX,
+  8,
+  GHCB_OFF_RCX,
+  24, // RCX, RDX, RBX
+  GHCB_OFF_SW_EXIT_INFO_1,
+  16, // sw_exit_info_1, sw_exit_info_2
+  GHCB_OFF_VALID_BITMAP,
+  GHCB_VALID_BITMAP_SIZE,
+];
+/** The same as 32-bit word indices, for the copy from a mapped page. */
+const A_RAX = GHCB_OFF_RAX >> 2;
+const A_RCX = GHCB_OFF_RCX >> 2;
+const A_INFO = GHCB_OFF_SW_EXIT_INFO_1 >> 2;
+const A_BITMAP = GHCB_OFF_VALID_BITMAP >> 2;
+/**
+ * The qwords every request writes (sw_exit_code, sw_exit_info_1/2, the two of the valid bitmap),
+ * as bits of the last word of the changed-qword mask.
+ */
+const ALWAYS_SENT =
+  (1 << ((GHCB_OFF_SW_EXIT_CODE >> 3) & 31)) |
+  (1 << ((GHCB_OFF_SW_EXIT_INFO_1 >> 3) & 31)) |
+  (1 << ((GHCB_OFF_SW_EXIT_INFO_2 >> 3) & 31)) |
+  (1 << ((GHCB_OFF_VALID_BITMAP >> 3) & 31)) |
+  (1 << (((GHCB_OFF_VALID_BITMAP + 8) >> 3) & 31));
+/** protocol_version (u16) and ghcb_usage (u32), written with every request. */
+const W_USAGE = GHCB_OFF_USAGE >> 2;
 /** Linux's GHCB save-area field names (with a valid bit) to offsets. */
 const FIELD_OFFSETS: ReadonlyMap<string, number> = new Map(
   GHCB_FIELDS.filter((f) => f.validBit !== undefined).map((f) => [f.name, f.offset]),
@@ -155,6 +184,16 @@ const FIELD_OFFSETS: ReadonlyMap<string, number> = new Map(
 /** 32-bit word indices of sw_exit_code and of the valid bitmap in the page. */
 const W_EXIT = GHCB_OFF_SW_EXIT_CODE >> 2;
 const W_BITMAP = GHCB_OFF_VALID_BITMAP >> 2;
+if (
+  GHCB_OFF_SW_EXIT_CODE >> 8 !== 3 ||
+  GHCB_OFF_SW_EXIT_INFO_2 >> 8 !== 3 ||
+  GHCB_OFF_VALID_BITMAP >> 8 !== 3 ||
+  BITMAP_END !== 0x400 ||
+  GHCB_OFF_USAGE !== GHCB_OFF_PROTOCOL_VERSION + 2 ||
+  GHCB_OFF_USAGE % 4 !== 0
+) {
+  throw new Error('unexpected GHCB layout');
+}
 /** A field's byte in the valid bitmap, and its bit there. */
 const bitmapByte = (offset: number): number => GHCB_OFF_VALID_BITMAP + (offset >> 6);
 const bitmapBit = (offset: number): number => 1 << ((offset >> 3) & 7);
@@ -205,31 +244,26 @@ export class GhcbClient {
   readonly #view = new DataView(this.#shadow.buffer);
   readonly #words = new Uint32Array(this.#shadow.buffer);
   /**
-   * The shadow range changed since the last write to the page: from #lo (GHCB_SIZE when clean) to
-   * #hi (BITMAP_END when nothing past the valid bitmap changed). The whole page at first.
+   * What changed in the shadow since the last write to the page: the qwords of [0, BITMAP_END) as
+   * a 128-bit mask (bit q: bytes 8q..8q+7), the bytes [#bufLo, #bufHi) past the valid bitmap (the
+   * shared buffer), or the whole page (the first request).
    */
-  #lo = 0;
-  #hi = GHCB_SIZE;
+  readonly #dirty = new Uint32Array(4);
+  #bufLo = GHCB_SIZE;
+  #bufHi = BITMAP_END;
+  #whole = true;
   #version: number;
   #usage = GHCB_DEFAULT_USAGE;
   #busy = false;
-  /** Write ranges [lo, BITMAP_END) of the shadow, cached per start offset (subarray views are not free). */
-  readonly #heads: (Uint8Array | undefined)[] = [];
-  /** The last write range ending elsewhere, and its bounds. */
-  #other: Uint8Array = this.#shadow;
-  #otherLo = 0;
-  #otherHi = GHCB_SIZE;
-  readonly #readView = this.#shadow.subarray(READ_LO, READ_HI);
-  /** What the current request reads back: [#rlo, #rhi) of the GHCB, #extLen bytes at #saGpa. */
-  #rlo = READ_LO;
-  #rhi = READ_HI;
+  /** The page the guest TLB gave last, and its words (one view per page, not per request). */
+  #page: Uint8Array | undefined;
+  #pageWords: Uint32Array = new Uint32Array(0);
+  /** The [offset, length] pairs of a request #send could not write in one go, for #sendSlow. */
+  #pending: number[] = [];
+  /** What the current request reads back besides ANSWER: [#inLo, #inHi) of the GHCB, #extLen bytes at #saGpa. */
+  #inLo = 0;
+  #inHi = 0;
   #extLen = 0;
-  /** Start of the range the last #send wrote, and the range. */
-  #sendLo = 0;
-  #sendSrc: Uint8Array = this.#shadow;
-  /** The usage/version tail goes as a second write (the main one stopped short of it). */
-  #sendTail = false;
-  readonly #tail = this.#shadow.subarray(GHCB_OFF_PROTOCOL_VERSION, GHCB_SIZE);
   /** Where the scratch data of the current request is: a buffer and an offset into it. */
   #dataBuf: Uint8Array = this.#shadow;
   #dataOff = 0;
@@ -382,7 +416,6 @@ export class GhcbClient {
     z[W_BITMAP + 1] = 0;
     z[W_BITMAP + 2] = 0;
     z[W_BITMAP + 3] = 0;
-    if (this.#lo > GHCB_OFF_SW_EXIT_CODE) this.#lo = GHCB_OFF_SW_EXIT_CODE;
   }
 
   /**
@@ -394,7 +427,11 @@ export class GhcbClient {
     this.#set(offset, value);
   }
 
-  /** A save-area field as the shadow holds it (RAX..the valid bitmap are re-read after every exit). */
+  /**
+   * A save-area field as the shadow holds it: after an exit, RAX, RBX, RCX, RDX, sw_exit_info_1/2
+   * and the valid bitmap as the hypervisor left them (what a guest reads back); any other field as
+   * the client last wrote or read it (readRaw reads the page itself).
+   */
   getField(offset: number): bigint {
     checkSaveAreaOffset(offset);
     if (offset === GHCB_OFF_CPL) return BigInt(this.#shadow[GHCB_OFF_CPL]!);
@@ -415,7 +452,6 @@ export class GhcbClient {
     const at = GHCB_OFF_VALID_BITMAP + (idx >> 3);
     const s = this.#shadow;
     s[at] = on ? s[at]! | (1 << (idx & 7)) : s[at]! & ~(1 << (idx & 7));
-    if (this.#lo > at) this.#lo = at;
   }
 
   /** The ghcb_usage written with every request from now on (default 0, the only value KVM accepts). */
@@ -557,7 +593,7 @@ export class GhcbClient {
     }
     if (x.phase !== 1) return { value: undefined, done: true };
     x.phase = 2;
-    const result = this.#receive(READ_LO, READ_HI);
+    const result = this.#receive(0, 0);
     if (result === undefined) return x.continueWith(this.#receiveAndAnswer(x.kind));
     return { value: this.#answer(x.kind, result), done: true };
   };
@@ -571,13 +607,13 @@ export class GhcbClient {
   *#sendAndExchange(kind: number): Generator<GuestOp, unknown, unknown> {
     yield* this.#sendSlow();
     yield VMGEXIT_OP;
-    const result = this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    const result = this.#receive(0, 0) ?? (yield* this.#receiveSlow(0, 0));
     return this.#answer(kind, result);
   }
 
   /** An NaeExchange whose page read did not go through: trapping loads, then the answer. */
   *#receiveAndAnswer(kind: number): Generator<GuestOp, unknown, unknown> {
-    return this.#answer(kind, yield* this.#receiveSlow(READ_LO, READ_HI));
+    return this.#answer(kind, yield* this.#receiveSlow(0, 0));
   }
 
   /** IN (SVM_EXIT_IOIO): no RAX sent (KVM needs none); the value is RAX's low `size` bytes. */
@@ -681,7 +717,7 @@ export class GhcbClient {
     this.#setExitN(SVM_EXIT_RDTSC, 0, 0);
     if (!this.#send()) yield* this.#sendSlow();
     yield VMGEXIT_OP;
-    return this.#edxEax(this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI)));
+    return this.#edxEax(this.#receive(0, 0) ?? (yield* this.#receiveSlow(0, 0)));
   }
 
   /** RDTSCP (SVM_EXIT_RDTSCP, no inputs): EDX:EAX and TSC_AUX in ECX. */
@@ -690,7 +726,7 @@ export class GhcbClient {
     this.#setExitN(SVM_EXIT_RDTSCP, 0, 0);
     if (!this.#send()) yield* this.#sendSlow();
     yield VMGEXIT_OP;
-    const r = this.#edxEax(this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI)));
+    const r = this.#edxEax(this.#receive(0, 0) ?? (yield* this.#receiveSlow(0, 0)));
     return { ...r, aux: this.#u32(GHCB_OFF_RCX), regsValid: r.regsValid && this.#isValid(GHCB_OFF_RCX) };
   }
 
@@ -701,7 +737,7 @@ export class GhcbClient {
     this.#setExitN(SVM_EXIT_RDPMC, 0, 0);
     if (!this.#send()) yield* this.#sendSlow();
     yield VMGEXIT_OP;
-    return this.#edxEax(this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI)));
+    return this.#edxEax(this.#receive(0, 0) ?? (yield* this.#receiveSlow(0, 0)));
   }
 
   /**
@@ -847,16 +883,7 @@ export class GhcbClient {
     this.invalidate();
     this.#scratchIn(scratch, len);
     this.#scratchRequest(SVM_VMGEXIT_MMIO_READ, gpa, len, true, len);
-    if (!this.#send()) yield* this.#sendSlow();
-    yield VMGEXIT_OP;
-    const result = this.#receive(this.#rlo, this.#rhi) ?? (yield* this.#receiveSlow(this.#rlo, this.#rhi));
-    // As a guest kernel does, look at data outside the GHCB only when the hypervisor said success.
-    if (this.#extLen > 0 && result.kind === 'ok') {
-      yield* this.#readGuest(this.#saGpa, this.#dataBuf.subarray(0, this.#extLen));
-    } else if (this.#extLen > 0) {
-      this.#dataBuf.fill(0, 0, this.#extLen);
-    }
-    return result;
+    return yield* this.#scratchExchange();
   }
 
   /** Where the last request's scratch data is: a buffer and an offset into it (valid until the next request). */
@@ -871,7 +898,7 @@ export class GhcbClient {
     else this.#view.setBigUint64(offset, value, true);
     const idx = offset >> 3;
     this.#shadow[GHCB_OFF_VALID_BITMAP + (idx >> 3)]! |= 1 << (idx & 7);
-    if (this.#lo > offset) this.#lo = offset;
+    this.#dirty[idx >> 5]! |= 1 << (idx & 31);
   }
 
   /** #set for a number in [0, 2^53): no BigInt on the hot path. */
@@ -885,7 +912,7 @@ export class GhcbClient {
     }
     const idx = offset >> 3;
     this.#shadow[GHCB_OFF_VALID_BITMAP + (idx >> 3)]! |= 1 << (idx & 7);
-    if (this.#lo > offset) this.#lo = offset;
+    this.#dirty[idx >> 5]! |= 1 << (idx & 31);
   }
 
   #isValid(offset: number): boolean {
@@ -932,8 +959,7 @@ export class GhcbClient {
     }
     const off = this.#ghcbScratchOffset(scratch, data.length);
     this.#shadow.set(data, off);
-    if (this.#lo > off) this.#lo = off;
-    if (this.#hi < off + data.length) this.#hi = off + data.length;
+    this.#changed(off, off + data.length);
     return true;
   }
 
@@ -961,23 +987,21 @@ export class GhcbClient {
   }
 
   /**
-   * Set sw_exit_* for a request with a scratch area and decide what to read back after the exit:
-   * the GHCB from RAX through the end of the valid bitmap, stretched over the scratch area when
-   * incoming data lands in the shared buffer; incoming data outside the GHCB is read separately
-   * (#extLen bytes at #saGpa).
+   * Set sw_exit_* for a request with a scratch area and decide what to read back after the exit
+   * besides the answer fields: the scratch area when incoming data lands in the GHCB
+   * ([#inLo, #inHi)), or #extLen bytes at #saGpa when it is outside.
    */
   #scratchRequest(code: number, info1: number, info2: number, incoming: boolean, len: number): void {
     this.#setExitN(code, info1, info2);
-    this.#rlo = READ_LO;
-    this.#rhi = READ_HI;
+    this.#inLo = 0;
+    this.#inHi = 0;
     this.#extLen = 0;
     if (!incoming) return;
     if (this.#dataBuf !== this.#shadow) {
       this.#extLen = len;
     } else {
-      const off = this.#dataOff;
-      if (off < READ_LO) this.#rlo = off;
-      if (off + len > READ_HI) this.#rhi = off + len;
+      this.#inLo = this.#dataOff;
+      this.#inHi = this.#dataOff + len;
     }
   }
 
@@ -985,7 +1009,8 @@ export class GhcbClient {
   *#scratchExchange(): Generator<GuestOp, GhcbResult, unknown> {
     if (!this.#send()) yield* this.#sendSlow();
     yield VMGEXIT_OP;
-    const result = this.#receive(this.#rlo, this.#rhi) ?? (yield* this.#receiveSlow(this.#rlo, this.#rhi));
+    const result =
+      this.#receive(this.#inLo, this.#inHi) ?? (yield* this.#receiveSlow(this.#inLo, this.#inHi));
     // As a guest kernel does, look at data outside the GHCB only when the hypervisor said success.
     if (this.#extLen > 0 && result.kind === 'ok') {
       yield* this.#readGuest(this.#saGpa, this.#dataBuf.subarray(0, this.#extLen));
@@ -1019,85 +1044,185 @@ export class GhcbClient {
     );
     const s = this.#shadow;
     s[EXIT_BITS_BYTE] = s[EXIT_BITS_BYTE]! | EXIT_BITS_MASK;
-    if (this.#lo > GHCB_OFF_SW_EXIT_CODE) this.#lo = GHCB_OFF_SW_EXIT_CODE;
+  }
+
+  /** Mark shadow bytes [lo, hi) changed: whole qwords below the valid bitmap's end, bytes past it. */
+  #changed(lo: number, hi: number): void {
+    const d = this.#dirty;
+    for (let q = lo >> 3; q < (Math.min(hi, BITMAP_END) + 7) >> 3; q++) d[q >> 5]! |= 1 << (q & 31);
+    if (hi > BITMAP_END) {
+      if (this.#bufLo > Math.max(lo, BITMAP_END)) this.#bufLo = Math.max(lo, BITMAP_END);
+      if (this.#bufHi < hi) this.#bufHi = hi;
+    }
   }
 
   /**
-   * Before VMGEXIT: protocol_version and ghcb_usage into the shadow (marking the page's tail
-   * changed when they differ from what it holds), the changed range to the page in one write
-   * (from sw_exit_code or lower to the end of the valid bitmap or further, so sw_exit_*, the valid
-   * bitmap and every changed field always go), and the GHCB GPA into the GHCB MSR, as Linux does
-   * before every VMGEXIT. False when the page is not RAM right now: finish with #sendSlow.
+   * Before VMGEXIT, as Linux's sev_es_ghcb_hv_call: protocol_version and ghcb_usage into the
+   * shadow, then to the page what the request changed (every qword set since the last request,
+   * sw_exit_code/info_1/info_2 and the valid bitmap always, shared-buffer data) and the
+   * version/usage tail, and the GHCB GPA into the GHCB MSR. Stores go straight into the page when
+   * the TLB maps it; else one write per run of changed bytes. Bytes the request does not set are
+   * left as they are in guest memory. False when the page is not RAM right now: finish with
+   * #sendSlow.
    */
   #send(): boolean {
     const v = this.#view;
     v.setUint16(GHCB_OFF_PROTOCOL_VERSION, this.#version, true);
     v.setUint32(GHCB_OFF_USAGE, this.#usage, true);
-    const lo = Math.min(this.#lo, GHCB_OFF_SW_EXIT_CODE) & ~7;
-    const hi = this.#hi;
-    this.#lo = GHCB_SIZE;
-    this.#hi = BITMAP_END;
-    this.#sendLo = lo;
-    let src: Uint8Array | undefined;
-    if (hi === BITMAP_END) {
-      src = this.#heads[lo >> 3];
-      if (!src) {
-        src = this.#shadow.subarray(lo, BITMAP_END);
-        this.#heads[lo >> 3] = src;
-      }
-    } else if (lo === this.#otherLo && hi === this.#otherHi) {
-      src = this.#other;
-    } else {
-      src = this.#shadow.subarray(lo, hi);
-      this.#other = src;
-      this.#otherLo = lo;
-      this.#otherHi = hi;
-    }
-    this.#sendSrc = src;
-    this.#sendTail = hi !== GHCB_SIZE;
+    const d = this.#dirty;
+    d[3]! |= ALWAYS_SENT;
     const cpu = this.cpu;
     cpu.ghcbMsr = this.#gpaBig;
-    const mem = cpu.mem;
-    const gpa = this.ghcbGpa;
-    if (!this.#sendTail) return mem.write(gpa + lo, src) === NPT_OK;
-    // Linux sets protocol_version and ghcb_usage with every request, so whatever else wrote to the
-    // page (a hostile guest, a stray store) the request goes out well formed. Both ranges are in
-    // the GHCB page: one access when the memory offers it, else the two writes.
-    if (mem.writeRanges !== undefined) {
-      return mem.writeRanges(gpa + lo, src, gpa + GHCB_OFF_PROTOCOL_VERSION, this.#tail) === NPT_OK;
+    const page = cpu.mem.page?.(this.ghcbGpa, true);
+    const pw = page === undefined ? undefined : this.#wordsOf(page);
+    if (pw === undefined) {
+      this.#pending = this.#sendRanges();
+      return this.#writeRanges(this.#pending);
     }
-    if (mem.write(gpa + lo, src) !== NPT_OK) return false;
-    return mem.write(gpa + GHCB_OFF_PROTOCOL_VERSION, this.#tail) === NPT_OK;
+    const sw = this.#words;
+    if (this.#whole) {
+      this.#whole = false;
+      page!.set(this.#shadow);
+      d.fill(0);
+    } else {
+      for (let k = 0; k < 4; k++) {
+        let m = d[k]!;
+        if (m === 0) continue;
+        d[k] = 0;
+        // Qword 32k + b is words 64k + 2b and 64k + 2b + 1.
+        while (m !== 0) {
+          const b = 31 - Math.clz32(m);
+          m ^= 1 << b;
+          const w = (k << 6) + 2 * b;
+          pw[w] = sw[w]!;
+          pw[w + 1] = sw[w + 1]!;
+        }
+      }
+      if (this.#bufHi > this.#bufLo) page!.set(this.#shadow.subarray(this.#bufLo, this.#bufHi), this.#bufLo);
+      page![GHCB_OFF_PROTOCOL_VERSION] = this.#shadow[GHCB_OFF_PROTOCOL_VERSION]!;
+      page![GHCB_OFF_PROTOCOL_VERSION + 1] = this.#shadow[GHCB_OFF_PROTOCOL_VERSION + 1]!;
+      pw[W_USAGE] = sw[W_USAGE]!;
+    }
+    this.#bufLo = GHCB_SIZE;
+    this.#bufHi = BITMAP_END;
+    return true;
   }
 
-  /** One request as built: send it, VMGEXIT, read the answer back (RAX through the valid bitmap). */
+  /** The words of a page the TLB gave (cached per page); undefined if it is not word aligned. */
+  #wordsOf(page: Uint8Array): Uint32Array | undefined {
+    if (page !== this.#page) {
+      if (page.byteOffset % 4 !== 0 || page.length !== GHCB_SIZE) return undefined;
+      this.#page = page;
+      this.#pageWords = new Uint32Array(page.buffer, page.byteOffset, GHCB_SIZE >> 2);
+    }
+    return this.#pageWords;
+  }
+
+  /** What #send writes, as [offset, length] pairs (runs of changed qwords merged), marked clean. */
+  #sendRanges(): number[] {
+    const out: number[] = [];
+    if (this.#whole) {
+      this.#whole = false;
+      out.push(0, GHCB_SIZE);
+    } else {
+      const d = this.#dirty;
+      let start = -1;
+      for (let q = 0; q <= BITMAP_END >> 3; q++) {
+        const on = q < BITMAP_END >> 3 && (d[q >> 5]! & (1 << (q & 31))) !== 0;
+        if (on && start < 0) start = q;
+        if (!on && start >= 0) {
+          out.push(start << 3, (q - start) << 3);
+          start = -1;
+        }
+      }
+      if (this.#bufHi > this.#bufLo) out.push(this.#bufLo, this.#bufHi - this.#bufLo);
+      out.push(GHCB_OFF_PROTOCOL_VERSION, GHCB_SIZE - GHCB_OFF_PROTOCOL_VERSION);
+    }
+    this.#dirty.fill(0);
+    this.#bufLo = GHCB_SIZE;
+    this.#bufHi = BITMAP_END;
+    return out;
+  }
+
+  /** Write [offset, length] ranges of the shadow to the page, one access each; false at the first that did not complete. */
+  #writeRanges(ranges: readonly number[]): boolean {
+    const mem = this.cpu.mem;
+    for (let i = 0; i < ranges.length; i += 2) {
+      const off = ranges[i]!;
+      if (mem.write(this.ghcbGpa + off, this.#shadow.subarray(off, off + ranges[i + 1]!)) !== NPT_OK)
+        return false;
+    }
+    return true;
+  }
+
+  /** One request as built: send it, VMGEXIT, read the answer back. */
   *#exchange(): Generator<GuestOp, GhcbResult, unknown> {
     if (!this.#send()) yield* this.#sendSlow();
     yield VMGEXIT_OP;
-    return this.#receive(READ_LO, READ_HI) ?? (yield* this.#receiveSlow(READ_LO, READ_HI));
+    return this.#receive(0, 0) ?? (yield* this.#receiveSlow(0, 0));
   }
 
-  /** #send through trapping stores (the vCPU exits with NPF until KVM can map the page). */
+  /**
+   * #send's ranges again, each as one write or, where the page is not RAM, trapping stores (the
+   * vCPU exits with NPF until KVM can map the page). Rewriting a range that went through is harmless.
+   */
   *#sendSlow(): Generator<GuestOp, void, unknown> {
-    yield* this.#writeSlow(this.ghcbGpa + this.#sendLo, this.#sendSrc);
-    if (this.#sendTail) yield* this.#writeSlow(this.ghcbGpa + GHCB_OFF_PROTOCOL_VERSION, this.#tail);
+    const ranges = this.#pending;
+    for (let i = 0; i < ranges.length; i += 2) {
+      const off = ranges[i]!;
+      yield* this.#writeGuest(this.ghcbGpa + off, this.#shadow.subarray(off, off + ranges[i + 1]!));
+    }
     this.cpu.ghcbMsr = this.#gpaBig;
   }
 
   /**
-   * After VMGEXIT: read [readLo, readHi) of the page back into the shadow in one access and
-   * classify sw_exit_info_1/2. Undefined when the page is not RAM right now: use #receiveSlow.
+   * After VMGEXIT: read the answer fields and the valid bitmap (ANSWER), and [inLo, inHi) of the page
+   * when incoming scratch data lands there, back into the shadow, and classify sw_exit_info_1/2.
+   * Loads go straight to the page when the TLB maps it; else one read per range. Undefined when
+   * the page is not RAM right now: use #receiveSlow.
    */
-  #receive(readLo: number, readHi: number): GhcbResult | undefined {
-    const dst =
-      readLo === READ_LO && readHi === READ_HI ? this.#readView : this.#shadow.subarray(readLo, readHi);
-    if (this.cpu.mem.read(this.ghcbGpa + readLo, dst) !== NPT_OK) return undefined;
+  #receive(inLo: number, inHi: number): GhcbResult | undefined {
+    const mem = this.cpu.mem;
+    const page = mem.page?.(this.ghcbGpa, false);
+    const pw = page === undefined ? undefined : this.#wordsOf(page);
+    if (pw !== undefined) {
+      const sw = this.#words;
+      sw[A_RAX] = pw[A_RAX]!;
+      sw[A_RAX + 1] = pw[A_RAX + 1]!;
+      sw[A_RCX] = pw[A_RCX]!;
+      sw[A_RCX + 1] = pw[A_RCX + 1]!;
+      sw[A_RCX + 2] = pw[A_RCX + 2]!;
+      sw[A_RCX + 3] = pw[A_RCX + 3]!;
+      sw[A_RCX + 4] = pw[A_RCX + 4]!;
+      sw[A_RCX + 5] = pw[A_RCX + 5]!;
+      sw[A_INFO] = pw[A_INFO]!;
+      sw[A_INFO + 1] = pw[A_INFO + 1]!;
+      sw[A_INFO + 2] = pw[A_INFO + 2]!;
+      sw[A_INFO + 3] = pw[A_INFO + 3]!;
+      sw[A_BITMAP] = pw[A_BITMAP]!;
+      sw[A_BITMAP + 1] = pw[A_BITMAP + 1]!;
+      sw[A_BITMAP + 2] = pw[A_BITMAP + 2]!;
+      sw[A_BITMAP + 3] = pw[A_BITMAP + 3]!;
+      if (inHi > inLo) this.#shadow.set(page!.subarray(inLo, inHi), inLo);
+      return this.#classify();
+    }
+    const s = this.#shadow;
+    for (let i = 0; i < ANSWER.length; i += 2) {
+      const off = ANSWER[i]!;
+      if (mem.read(this.ghcbGpa + off, s.subarray(off, off + ANSWER[i + 1]!)) !== NPT_OK) return undefined;
+    }
+    if (inHi > inLo && mem.read(this.ghcbGpa + inLo, s.subarray(inLo, inHi)) !== NPT_OK) return undefined;
     return this.#classify();
   }
 
-  /** #receive through trapping loads. */
-  *#receiveSlow(readLo: number, readHi: number): Generator<GuestOp, GhcbResult, unknown> {
-    yield* this.#readSlow(this.ghcbGpa + readLo, this.#shadow.subarray(readLo, readHi));
+  /** #receive's ranges, each as one read or, where the page is not RAM, trapping loads. */
+  *#receiveSlow(inLo: number, inHi: number): Generator<GuestOp, GhcbResult, unknown> {
+    const s = this.#shadow;
+    for (let i = 0; i < ANSWER.length; i += 2) {
+      const off = ANSWER[i]!;
+      yield* this.#readGuest(this.ghcbGpa + off, s.subarray(off, off + ANSWER[i + 1]!));
+    }
+    if (inHi > inLo) yield* this.#readGuest(this.ghcbGpa + inLo, s.subarray(inLo, inHi));
     return this.#classify();
   }
 

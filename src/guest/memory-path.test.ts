@@ -4,23 +4,63 @@ import { PFERR_WRITE_MASK } from '../cpu/backend.js';
 import {
   GHCB_OFF_PROTOCOL_VERSION,
   GHCB_OFF_RAX,
+  GHCB_OFF_RBX,
   GHCB_OFF_RCX,
   GHCB_OFF_SW_EXIT_CODE,
   GHCB_OFF_SW_EXIT_INFO_1,
   GHCB_OFF_SW_EXIT_INFO_2,
   GHCB_OFF_SW_SCRATCH,
   GHCB_OFF_VALID_BITMAP,
+  GHCB_OFF_XCR0,
   GHCB_SIZE,
 } from '../uapi/ghcb.js';
 import { SVM_EXIT_CPUID, SVM_EXIT_NPF, SVM_EXIT_WBINVD, SVM_VMGEXIT_MMIO_WRITE } from '../uapi/svm.js';
 import { GhcbClient, type GhcbCpuidReply } from './ghcb-client.js';
-import { bits, boot, GHCB_GPA, runToEnd, runToVmgexit } from './test-util.js';
+import { bits, boot, GHCB_GPA, type GhcbPage, runToEnd, runToVmgexit } from './test-util.js';
 import { ghcbVcHandler } from './vc-handler.js';
 
 const GHCB_PAGE = GHCB_GPA / 4096;
+const BITMAP = GHCB_OFF_VALID_BITMAP;
 
 describe('GHCB page access', () => {
-  it('one write of the changed range before, one read of RAX..bitmap after each VMGEXIT; the page holds all KVM reads', () => {
+  /** What KVM reads of a request: sw_exit_*, the valid bitmap, usage, version and the given fields. */
+  function expectRequest(
+    page: GhcbPage,
+    code: number,
+    info1: bigint,
+    info2: bigint,
+    fields: readonly [number, bigint][],
+    usage = 0,
+    version = 1,
+  ): void {
+    assert.equal(page.exitCode(), BigInt(code));
+    assert.equal(page.info1(), info1);
+    assert.equal(page.info2(), info2);
+    for (const [off, v] of fields) assert.equal(page.u64(off), v, `field 0x${off.toString(16)}`);
+    assert.deepEqual(
+      page.validBits(),
+      bits(
+        GHCB_OFF_SW_EXIT_CODE,
+        GHCB_OFF_SW_EXIT_INFO_1,
+        GHCB_OFF_SW_EXIT_INFO_2,
+        ...fields.map((f) => f[0]),
+      ),
+    );
+    assert.equal(page.usage(), usage);
+    assert.equal(page.version(), version);
+  }
+  const W = (gpa: number, len: number) => ({ kind: 'write', gpa: GHCB_GPA + gpa, len });
+  const R = (gpa: number, len: number) => ({ kind: 'read', gpa: GHCB_GPA + gpa, len });
+  /** The answer fields and the valid bitmap, read back after every VMGEXIT without a TLB. */
+  const ANSWER_READS = [
+    R(GHCB_OFF_RAX, 8),
+    R(GHCB_OFF_RCX, 24),
+    R(GHCB_OFF_SW_EXIT_INFO_1, 16),
+    R(BITMAP, 16),
+  ];
+  const TAIL = W(GHCB_OFF_PROTOCOL_VERSION, GHCB_SIZE - GHCB_OFF_PROTOCOL_VERSION);
+
+  it('without a TLB: the whole page first, then one write per run of changed qwords, sw_exit_*, the bitmap and the version/usage tail; the answer fields read back', () => {
     const { cpu, mem, page } = boot(function* (cpu) {
       const c = new GhcbClient(cpu, GHCB_GPA);
       yield* c.cpuid(1);
@@ -29,195 +69,170 @@ describe('GHCB page access', () => {
       c.setUsage(1);
       c.setProtocolVersion(0x77);
       yield* c.wbinvd();
-      yield* c.cpuid(3);
       c.setUsage(0);
       c.setProtocolVersion(1);
       yield* c.mmioWrite(0xa000, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
     });
-    /** What KVM reads of a request: sw_exit_*, the valid bitmap, usage, version and the given fields. */
-    const expectRequest = (
-      code: number,
-      info1: bigint,
-      info2: bigint,
-      fields: readonly [number, bigint][],
-      usage: number,
-      version: number,
-    ): void => {
-      assert.equal(page.exitCode(), BigInt(code));
-      assert.equal(page.info1(), info1);
-      assert.equal(page.info2(), info2);
-      for (const [off, v] of fields) assert.equal(page.u64(off), v, `field 0x${off.toString(16)}`);
-      assert.deepEqual(
-        page.validBits(),
-        bits(
-          GHCB_OFF_SW_EXIT_CODE,
-          GHCB_OFF_SW_EXIT_INFO_1,
-          GHCB_OFF_SW_EXIT_INFO_2,
-          ...fields.map((f) => f[0]),
-        ),
-      );
-      assert.equal(page.usage(), usage);
-      assert.equal(page.version(), version);
-    };
-    const BITMAP_END = GHCB_OFF_VALID_BITMAP + 16;
-
     runToVmgexit(cpu);
     assert.deepEqual(
       mem.log,
-      [{ kind: 'write', gpa: GHCB_GPA, len: GHCB_SIZE }],
-      'first request: whole page',
+      [W(0, GHCB_SIZE)],
+      'first request: the whole page, as a kernel zeroes its GHCB',
     );
-    expectRequest(
-      SVM_EXIT_CPUID,
-      0n,
-      0n,
-      [
-        [GHCB_OFF_RAX, 1n],
-        [GHCB_OFF_RCX, 0n],
-      ],
-      0,
-      1,
-    );
+    expectRequest(page, SVM_EXIT_CPUID, 0n, 0n, [
+      [GHCB_OFF_RAX, 1n],
+      [GHCB_OFF_RCX, 0n],
+    ]);
     page.reply({ rax: 1n });
     mem.log.length = 0;
 
     runToVmgexit(cpu);
-    assert.deepEqual(
-      mem.log,
-      [
-        { kind: 'read', gpa: GHCB_GPA + GHCB_OFF_RAX, len: BITMAP_END - GHCB_OFF_RAX },
-        { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_RAX, len: BITMAP_END - GHCB_OFF_RAX },
-        {
-          kind: 'write',
-          gpa: GHCB_GPA + GHCB_OFF_PROTOCOL_VERSION,
-          len: GHCB_SIZE - GHCB_OFF_PROTOCOL_VERSION,
-        },
-      ],
-      'the changed range up to the valid bitmap, then protocol_version and ghcb_usage, set with every request as Linux does',
-    );
-    expectRequest(
-      SVM_EXIT_CPUID,
-      0n,
-      0n,
-      [
-        [GHCB_OFF_RAX, 2n],
-        [GHCB_OFF_RCX, 0n],
-      ],
-      0,
-      1,
-    );
+    assert.deepEqual(mem.log, [
+      ...ANSWER_READS,
+      W(GHCB_OFF_RAX, 8),
+      W(GHCB_OFF_RCX, 8),
+      W(GHCB_OFF_SW_EXIT_CODE, 24),
+      W(BITMAP, 16),
+      TAIL,
+    ]);
+    expectRequest(page, SVM_EXIT_CPUID, 0n, 0n, [
+      [GHCB_OFF_RAX, 2n],
+      [GHCB_OFF_RCX, 0n],
+    ]);
     page.reply();
     mem.log.length = 0;
 
     runToVmgexit(cpu);
-    assert.deepEqual(mem.log.at(-2), {
-      kind: 'write',
-      gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE,
-      len: BITMAP_END - GHCB_OFF_SW_EXIT_CODE,
-    });
-    expectRequest(SVM_EXIT_WBINVD, 0n, 0n, [], 0, 1);
+    assert.deepEqual(mem.log.slice(4), [W(GHCB_OFF_SW_EXIT_CODE, 24), W(BITMAP, 16), TAIL]);
+    expectRequest(page, SVM_EXIT_WBINVD, 0n, 0n, []);
+    page.reply();
+    runToVmgexit(cpu);
+    expectRequest(page, SVM_EXIT_WBINVD, 0n, 0n, [], 1, 0x77);
     page.reply();
     mem.log.length = 0;
 
     runToVmgexit(cpu);
     assert.deepEqual(
-      mem.log.slice(-2),
-      [
-        { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, len: BITMAP_END - GHCB_OFF_SW_EXIT_CODE },
-        {
-          kind: 'write',
-          gpa: GHCB_GPA + GHCB_OFF_PROTOCOL_VERSION,
-          len: GHCB_SIZE - GHCB_OFF_PROTOCOL_VERSION,
-        },
-      ],
-      'usage and version changed: they go in the tail write, as with every request',
+      mem.log.slice(4),
+      [W(GHCB_OFF_SW_EXIT_CODE, 32), W(BITMAP, 16), W(0x800, 8), TAIL],
+      'sw_scratch joins the sw_exit_* run; the scratch data is written up to its end',
     );
-    expectRequest(SVM_EXIT_WBINVD, 0n, 0n, [], 1, 0x77);
-    page.reply();
-    mem.log.length = 0;
-
-    runToVmgexit(cpu);
-    assert.deepEqual(mem.log.at(-2), {
-      kind: 'write',
-      gpa: GHCB_GPA + GHCB_OFF_RAX,
-      len: BITMAP_END - GHCB_OFF_RAX,
-    });
-    expectRequest(
-      SVM_EXIT_CPUID,
-      0n,
-      0n,
-      [
-        [GHCB_OFF_RAX, 3n],
-        [GHCB_OFF_RCX, 0n],
-      ],
-      1,
-      0x77,
-    );
-    page.reply();
-    mem.log.length = 0;
-
-    runToVmgexit(cpu);
-    assert.deepEqual(
-      mem.log.slice(-2),
-      [
-        { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, len: 0x808 - GHCB_OFF_SW_EXIT_CODE },
-        {
-          kind: 'write',
-          gpa: GHCB_GPA + GHCB_OFF_PROTOCOL_VERSION,
-          len: GHCB_SIZE - GHCB_OFF_PROTOCOL_VERSION,
-        },
-      ],
-      'scratch data in the shared buffer up to its end, then the usage/version tail',
-    );
-    expectRequest(
-      SVM_VMGEXIT_MMIO_WRITE,
-      0xa000n,
-      8n,
-      [[GHCB_OFF_SW_SCRATCH, BigInt(GHCB_GPA + 0x800)]],
-      0,
-      1,
-    );
+    expectRequest(page, SVM_VMGEXIT_MMIO_WRITE, 0xa000n, 8n, [
+      [GHCB_OFF_SW_SCRATCH, BigInt(GHCB_GPA + 0x800)],
+    ]);
     assert.deepEqual(page.bytes(0x800, 8), Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
     page.reply();
     runToEnd(cpu);
   });
 
-  it('scratch data in the shared buffer is written up to its end, not to the page end', () => {
-    const { cpu, mem, page } = boot(function* (cpu) {
-      const c = new GhcbClient(cpu, GHCB_GPA);
-      yield* c.wbinvd();
-      yield* c.mmioWrite(0xa000, Uint8Array.of(9, 8, 7, 6), { in: 'ghcb', offset: 0x10 });
-    });
+  it('with a TLB: the request is stored into the page mapped for writing, the answer loaded from it mapped for reading', () => {
+    let got: GhcbCpuidReply | undefined;
+    const { cpu, mem, page } = boot(
+      function* (cpu) {
+        const c = new GhcbClient(cpu, GHCB_GPA);
+        yield* c.cpuid(1);
+        got = yield* c.cpuid(0xd, 1, 7n);
+      },
+      { tlb: true },
+    );
+    const MAP_W = { kind: 'map-write', gpa: GHCB_GPA, len: GHCB_SIZE };
+    const MAP_R = { kind: 'map-read', gpa: GHCB_GPA, len: GHCB_SIZE };
     runToVmgexit(cpu);
-    page.reply();
+    assert.deepEqual(mem.log, [MAP_W]);
+    expectRequest(page, SVM_EXIT_CPUID, 0n, 0n, [
+      [GHCB_OFF_RAX, 1n],
+      [GHCB_OFF_RCX, 0n],
+    ]);
+    page.reply({ rax: 1n });
     mem.log.length = 0;
     runToVmgexit(cpu);
-    assert.deepEqual(mem.log.slice(-2), [
-      { kind: 'write', gpa: GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, len: 0x814 - GHCB_OFF_SW_EXIT_CODE },
-      {
-        kind: 'write',
-        gpa: GHCB_GPA + GHCB_OFF_PROTOCOL_VERSION,
-        len: GHCB_SIZE - GHCB_OFF_PROTOCOL_VERSION,
-      },
+    assert.deepEqual(mem.log, [MAP_R, MAP_W]);
+    expectRequest(page, SVM_EXIT_CPUID, 0n, 0n, [
+      [GHCB_OFF_RAX, 0xdn],
+      [GHCB_OFF_RCX, 1n],
+      [GHCB_OFF_XCR0, 7n],
     ]);
-    assert.deepEqual(page.bytes(0x810, 4), Uint8Array.of(9, 8, 7, 6));
-    assert.equal(page.u64(GHCB_OFF_SW_SCRATCH), BigInt(GHCB_GPA + 0x810));
-    assert.equal(page.usage(), 0);
-    assert.equal(page.version(), 1);
-    page.reply();
+    page.reply({ rax: 0xan, rbx: 0xbn, rcx: 0xcn, rdx: 0xdn });
+    mem.log.length = 0;
     runToEnd(cpu);
+    assert.deepEqual(mem.log, [MAP_R]);
+    assert.deepEqual(got, {
+      result: { kind: 'ok', info1: 0n, info2: 0n },
+      eax: 0xa,
+      ebx: 0xb,
+      ecx: 0xc,
+      edx: 0xd,
+      regsValid: true,
+    });
   });
 
-  it('an MMIO read in the shared buffer reads registers, bitmap and data in one access', () => {
-    const { cpu, mem, page } = boot(function* (cpu) {
-      yield* new GhcbClient(cpu, GHCB_GPA).mmioRead(0xa000, 8);
+  for (const tlb of [false, true]) {
+    const how = tlb ? 'with a TLB' : 'without a TLB';
+
+    it(`${how}: bytes a request does not set keep what guest memory holds (the host may have written them)`, () => {
+      const { cpu, mem, page } = boot(
+        function* (cpu) {
+          const c = new GhcbClient(cpu, GHCB_GPA);
+          yield* c.cpuid(1);
+          yield* c.mmioWrite(0xa000, Uint8Array.of(9, 8, 7, 6), { in: 'ghcb', offset: 0x10 });
+          yield* c.cpuid(2);
+        },
+        { tlb },
+      );
+      runToVmgexit(cpu);
+      page.reply({ rax: 0x11n, rbx: 0x22n, rdx: 0x44n });
+      // Someone else writes the page between requests: the save area below RAX, RBX (answer,
+      // not an input), sw_scratch, the shared buffer around the scratch data, reserved bytes.
+      const POISON = 0xa5;
+      const poisoned = [0x0, 0x100, 0x1f0, GHCB_OFF_RBX, 0x3b0, 0x3e8, 0x800, 0x80f, 0x814, 0xff0, 0xff8];
+      for (const off of poisoned) mem.bytes[GHCB_GPA + off] = POISON;
+      runToVmgexit(cpu);
+      expectRequest(page, SVM_VMGEXIT_MMIO_WRITE, 0xa000n, 4n, [
+        [GHCB_OFF_SW_SCRATCH, BigInt(GHCB_GPA + 0x810)],
+      ]);
+      assert.deepEqual(page.bytes(0x810, 4), Uint8Array.of(9, 8, 7, 6));
+      for (const off of poisoned) assert.equal(page.u8(off), POISON, `byte 0x${off.toString(16)} kept`);
+      page.reply();
+      runToVmgexit(cpu);
+      expectRequest(page, SVM_EXIT_CPUID, 0n, 0n, [
+        [GHCB_OFF_RAX, 2n],
+        [GHCB_OFF_RCX, 0n],
+      ]);
+      assert.equal(
+        page.u64(GHCB_OFF_SW_SCRATCH),
+        BigInt(GHCB_GPA + 0x810),
+        'sw_scratch is not an input of CPUID',
+      );
+      for (const off of poisoned.filter((o) => o !== GHCB_OFF_RBX)) assert.equal(page.u8(off), POISON);
+      page.reply();
+      runToEnd(cpu);
     });
-    runToVmgexit(cpu);
-    page.reply();
-    mem.log.length = 0;
-    runToEnd(cpu);
-    assert.deepEqual(mem.log, [{ kind: 'read', gpa: GHCB_GPA + 0x1f8, len: 0x808 - 0x1f8 }]);
-  });
+
+    it(`${how}: an MMIO read in the shared buffer reads the answer fields and the data, nothing else`, () => {
+      let got: Uint8Array | undefined;
+      let scratch: bigint | undefined;
+      const { cpu, mem, page } = boot(
+        function* (cpu) {
+          const c = new GhcbClient(cpu, GHCB_GPA);
+          got = (yield* c.mmioRead(0xa000, 8)).data;
+          scratch = c.getField(GHCB_OFF_SW_SCRATCH);
+        },
+        { tlb },
+      );
+      runToVmgexit(cpu);
+      page.reply();
+      mem.bytes.set([1, 2, 3, 4, 5, 6, 7, 8, 9], GHCB_GPA + 0x800);
+      page.set64(GHCB_OFF_SW_SCRATCH, 0xdeadn); // not an answer field: the guest keeps its own
+      mem.log.length = 0;
+      runToEnd(cpu);
+      assert.deepEqual(got, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+      assert.equal(scratch, BigInt(GHCB_GPA + 0x800));
+      assert.deepEqual(
+        mem.log,
+        tlb ? [{ kind: 'map-read', gpa: GHCB_GPA, len: GHCB_SIZE }] : [...ANSWER_READS, R(0x800, 8)],
+      );
+    });
+  }
 
   it('a GHCB page KVM has not mapped makes the vCPU exit with NPF, and the request retries', () => {
     let got: GhcbCpuidReply | undefined;

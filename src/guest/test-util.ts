@@ -40,10 +40,10 @@ export class FakeMemory implements GuestPhysMemory {
   readonly faulting = new Set<number>();
   /** GPA ranges [lo, hi) that are not RAM (NPT_MMIO). */
   readonly mmio: [number, number][] = [];
-  /** Completed accesses, in order. */
-  readonly log: { kind: 'read' | 'write'; gpa: number; len: number }[] = [];
+  /** Completed accesses, in order (`map-*`: a page the TLB handed out, see FakeTlbMemory). */
+  readonly log: { kind: 'read' | 'write' | 'map-read' | 'map-write'; gpa: number; len: number }[] = [];
 
-  #check(gpa: number, len: number): NptResult {
+  protected check(gpa: number, len: number): NptResult {
     if (gpa < 0 || gpa + len > MEM_SIZE) return NPT_MMIO;
     for (const [lo, hi] of this.mmio) if (gpa < hi && gpa + len > lo) return NPT_MMIO;
     for (let p = Math.floor(gpa / PAGE); p * PAGE < gpa + len; p++)
@@ -52,7 +52,7 @@ export class FakeMemory implements GuestPhysMemory {
   }
 
   read(gpa: number, dst: Uint8Array): NptResult {
-    const r = this.#check(gpa, dst.length);
+    const r = this.check(gpa, dst.length);
     if (r !== NPT_OK) return r;
     dst.set(this.bytes.subarray(gpa, gpa + dst.length));
     this.log.push({ kind: 'read', gpa, len: dst.length });
@@ -60,11 +60,21 @@ export class FakeMemory implements GuestPhysMemory {
   }
 
   write(gpa: number, src: Uint8Array): NptResult {
-    const r = this.#check(gpa, src.length);
+    const r = this.check(gpa, src.length);
     if (r !== NPT_OK) return r;
     this.bytes.set(src, gpa);
     this.log.push({ kind: 'write', gpa, len: src.length });
     return NPT_OK;
+  }
+}
+
+/** FakeMemory with the optional GuestPhysMemory.page (the CPU's TLB), as KVM's nested page table has it. */
+export class FakeTlbMemory extends FakeMemory {
+  page(gpa: number, write: boolean): Uint8Array | undefined {
+    const start = gpa - (gpa % PAGE);
+    if (this.check(start, PAGE) !== NPT_OK) return undefined;
+    this.log.push({ kind: write ? 'map-write' : 'map-read', gpa: start, len: PAGE });
+    return this.bytes.subarray(start, start + PAGE);
   }
 }
 
@@ -152,9 +162,15 @@ export class GhcbPage {
   }
 }
 
-/** A protected-state scripted CPU on fresh fake memory, with the GHCB page view. */
-export function boot(program: GuestProgram): { cpu: ScriptedCpu; mem: FakeMemory; page: GhcbPage } {
-  const mem = new FakeMemory();
+/**
+ * A protected-state scripted CPU on fresh fake memory (with a TLB, i.e. GuestPhysMemory.page, when
+ * `tlb` is set), with the GHCB page view.
+ */
+export function boot(
+  program: GuestProgram,
+  opts: { tlb?: boolean } = {},
+): { cpu: ScriptedCpu; mem: FakeMemory; page: GhcbPage } {
+  const mem = opts.tlb ? new FakeTlbMemory() : new FakeMemory();
   const cpu = new ScriptedCpu(program, { protectedState: true });
   cpu.attach(mem);
   return { cpu, mem, page: new GhcbPage(mem) };

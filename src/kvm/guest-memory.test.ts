@@ -364,28 +364,37 @@ describe('the nested page table caches translations, and drops them when memslot
     assert.deepEqual(b, byte(4));
   });
 
-  it('writeRanges is write then write: one page in one go, across pages or on a fault as the two calls', () => {
+  it('page() is the TLB: a view aliasing host memory, dirty on a write mapping, undefined where an access would not complete', () => {
     const { npt, host, vm } = withNpt();
     vm.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: 4 * P, hva: HVA, flags: LOG }));
-    assert.equal(npt.writeRanges(P + 8, Uint8Array.of(1, 2), P + P - 2, Uint8Array.of(3, 4)), NPT_OK);
-    assert.deepEqual(hostBytes(host, HVA + P + 8, 2), Uint8Array.of(1, 2));
-    assert.deepEqual(hostBytes(host, HVA + 2 * P - 2, 2), Uint8Array.of(3, 4));
-    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [1]);
-    // Two pages: both written, both dirty.
-    assert.equal(npt.writeRanges(0, byte(5), 3 * P, byte(6)), NPT_OK);
-    assert.deepEqual(hostBytes(host, HVA, 1), byte(5));
-    assert.deepEqual(hostBytes(host, HVA + 3 * P, 1), byte(6));
-    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [0, 3]);
-    // The second range faults: the first stays written, the fault is the second's.
-    host.unmap(HVA + 2 * P, P);
-    assert.equal(npt.writeRanges(0, byte(7), 2 * P + 4, byte(8)), NPT_FAULT);
-    assert.deepEqual(hostBytes(host, HVA, 1), byte(7));
-    assert.equal(npt.lastFault?.gpa, 2 * P + 4);
-    // The first faults: nothing is written.
-    assert.equal(npt.writeRanges(2 * P, byte(9), 0, byte(9)), NPT_FAULT);
-    assert.deepEqual(hostBytes(host, HVA, 1), byte(7));
-    // Not RAM.
-    assert.equal(npt.writeRanges(8 * P, byte(1), 8 * P + 1, byte(1)), NPT_MMIO);
+    host.mapAnonymous(HVA + 4 * P, P);
+    vm.setUserMemoryRegion(
+      region({ slot: 1, gpa: 4 * P, size: P, hva: HVA + 4 * P, flags: KVM_MEM_READONLY }),
+    );
+    const w = npt.page(P + 123, true);
+    assert.ok(w);
+    assert.equal(w.length, P);
+    w[8] = 0x5a; // a guest store lands in the host page at once
+    assert.deepEqual(hostBytes(host, HVA + P + 8, 1), byte(0x5a));
+    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [1], 'a write mapping marks its page dirty');
+    assert.ok(npt.page(0, false));
+    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [], 'a read mapping does not');
+    // A read-only slot maps for reading only; no slot, negative or unsafe GPAs map nothing.
+    assert.ok(npt.page(4 * P, false));
+    assert.equal(npt.page(4 * P, true), undefined);
+    assert.equal(npt.page(8 * P, false), undefined);
+    assert.equal(npt.page(-1, false), undefined);
+    assert.equal(npt.page(2 ** 53, false), undefined);
+    // A host page gone: nothing, with the fault the access would report.
+    host.unmap(HVA + P, P);
+    assert.equal(npt.page(P, false), undefined);
+    assert.equal(npt.lastFault?.gpa, P);
+    assert.equal(npt.lastFault?.cause, 'unmapped');
+    // Mapped again: a fresh view of the new memory, not the stale one.
+    host.mapAnonymous(HVA + P, P);
+    const again = npt.page(P, false);
+    assert.ok(again);
+    assert.equal(again[8], 0);
   });
 
   it('deleting, moving or re-flagging a memslot takes effect on the next access', () => {

@@ -194,38 +194,13 @@ export class NestedPageTable {
     return NPT_OK;
   }
 
-  /**
-   * GuestPhysMemory.writeRanges: `write(gpa, src)`, then `write(gpa2, src2)` if that completed.
-   * Two non-empty ranges of one page take one translation and one dirty mark.
-   */
-  writeRanges(gpa: number, src: Uint8Array, gpa2: number, src2: Uint8Array): NptResult {
-    const len = src.length;
-    const len2 = src2.length;
-    const off = gpa % PAGE_SIZE;
-    const off2 = gpa2 % PAGE_SIZE;
-    if (
-      len > 0 &&
-      len2 > 0 &&
-      off + len <= PAGE_SIZE &&
-      off2 + len2 <= PAGE_SIZE &&
-      off >= 0 &&
-      off2 >= 0 &&
-      gpa - off === gpa2 - off2 &&
-      Number.isSafeInteger(gpa) &&
-      Number.isSafeInteger(gpa2)
-    ) {
-      const i = this.#translate(gpa, true);
-      if (i < 0) return i === TR_MMIO ? NPT_MMIO : NPT_FAULT;
-      const page = this.#tlbPage[i]!;
-      page.set(src, off);
-      // A few bytes (the GHCB's usage/version tail) go faster by hand than through a set() call.
-      if (len2 <= 16) for (let k = 0; k < len2; k++) page[off2 + k] = src2[k]!;
-      else page.set(src2, off2);
-      markPageDirtyInSlot(this.#tlbSlot[i]!, this.#tlbGfn[i]!);
-      return NPT_OK;
-    }
-    const r = this.write(gpa, src);
-    return r !== NPT_OK ? r : this.write(gpa2, src2);
+  /** GuestPhysMemory.page: the cached translation's page view; a write mapping marks it dirty. */
+  page(gpa: number, write: boolean): Uint8Array | undefined {
+    if (!(gpa >= 0) || !Number.isSafeInteger(gpa)) return undefined;
+    const i = this.#translate(gpa, write);
+    if (i < 0) return undefined;
+    if (write) markPageDirtyInSlot(this.#tlbSlot[i]!, this.#tlbGfn[i]!);
+    return this.#tlbPage[i];
   }
 
   /**
