@@ -1070,7 +1070,6 @@ export class GhcbClient {
     v.setUint16(GHCB_OFF_PROTOCOL_VERSION, this.#version, true);
     v.setUint32(GHCB_OFF_USAGE, this.#usage, true);
     const d = this.#dirty;
-    d[3]! |= ALWAYS_SENT;
     const cpu = this.cpu;
     cpu.ghcbMsr = this.#gpaBig;
     const page = cpu.mem.page?.(this.ghcbGpa, true);
@@ -1085,6 +1084,18 @@ export class GhcbClient {
       page!.set(this.#shadow);
       d.fill(0);
     } else {
+      // sw_exit_code/info_1/info_2 and the valid bitmap, which every request sends; then the rest.
+      pw[W_EXIT] = sw[W_EXIT]!;
+      pw[W_EXIT + 1] = sw[W_EXIT + 1]!;
+      pw[W_EXIT + 2] = sw[W_EXIT + 2]!;
+      pw[W_EXIT + 3] = sw[W_EXIT + 3]!;
+      pw[W_EXIT + 4] = sw[W_EXIT + 4]!;
+      pw[W_EXIT + 5] = sw[W_EXIT + 5]!;
+      pw[W_BITMAP] = sw[W_BITMAP]!;
+      pw[W_BITMAP + 1] = sw[W_BITMAP + 1]!;
+      pw[W_BITMAP + 2] = sw[W_BITMAP + 2]!;
+      pw[W_BITMAP + 3] = sw[W_BITMAP + 3]!;
+      d[3]! &= ~ALWAYS_SENT;
       for (let k = 0; k < 4; k++) {
         let m = d[k]!;
         if (m === 0) continue;
@@ -1126,6 +1137,7 @@ export class GhcbClient {
       out.push(0, GHCB_SIZE);
     } else {
       const d = this.#dirty;
+      d[3]! |= ALWAYS_SENT;
       let start = -1;
       for (let q = 0; q <= BITMAP_END >> 3; q++) {
         const on = q < BITMAP_END >> 3 && (d[q >> 5]! & (1 << (q & 31))) !== 0;
