@@ -208,6 +208,29 @@ describe('GHCB page access', () => {
       runToEnd(cpu);
     });
 
+    it(`${how}: scratch data a hostile guest places in the save area reaches the page, its neighbours kept`, () => {
+      const { cpu, mem, page } = boot(
+        function* (cpu) {
+          const c = new GhcbClient(cpu, GHCB_GPA);
+          yield* c.wbinvd();
+          yield* c.mmioWrite(0xa000, Uint8Array.of(1, 2, 3), { in: 'ghcb', offset: 0x104 - 0x800 });
+        },
+        { tlb },
+      );
+      runToVmgexit(cpu);
+      page.reply();
+      mem.bytes.fill(0xee, GHCB_GPA + 0xf8, GHCB_GPA + 0x100);
+      mem.bytes.fill(0xee, GHCB_GPA + 0x108, GHCB_GPA + 0x110);
+      runToVmgexit(cpu);
+      assert.deepEqual(page.bytes(0x104, 3), Uint8Array.of(1, 2, 3));
+      assert.equal(page.u64(GHCB_OFF_SW_SCRATCH), BigInt(GHCB_GPA + 0x104));
+      // Whole qwords go (a kernel's stores are at least that wide there); the ones around do not.
+      assert.deepEqual(page.bytes(0xf8, 8), new Uint8Array(8).fill(0xee));
+      assert.deepEqual(page.bytes(0x108, 8), new Uint8Array(8).fill(0xee));
+      page.reply();
+      runToEnd(cpu);
+    });
+
     it(`${how}: an MMIO read in the shared buffer reads the answer fields and the data, nothing else`, () => {
       let got: Uint8Array | undefined;
       let scratch: bigint | undefined;
