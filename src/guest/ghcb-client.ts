@@ -184,6 +184,8 @@ const FIELD_OFFSETS: ReadonlyMap<string, number> = new Map(
 /** 32-bit word indices of sw_exit_code and of the valid bitmap in the page. */
 const W_EXIT = GHCB_OFF_SW_EXIT_CODE >> 2;
 const W_BITMAP = GHCB_OFF_VALID_BITMAP >> 2;
+// ALWAYS_SENT's qwords lie in the mask's last word (offset >> 8 = word), the bitmap ends the save
+// area's mask, and the tail is two bytes of version and a word of usage.
 if (
   GHCB_OFF_SW_EXIT_CODE >> 8 !== 3 ||
   GHCB_OFF_SW_EXIT_INFO_2 >> 8 !== 3 ||
@@ -1073,15 +1075,15 @@ export class GhcbClient {
     const cpu = this.cpu;
     cpu.ghcbMsr = this.#gpaBig;
     const page = cpu.mem.page?.(this.ghcbGpa, true);
-    const pw = page === undefined ? undefined : this.#wordsOf(page);
-    if (pw === undefined) {
+    const pw = page && this.#wordsOf(page);
+    if (!page || !pw) {
       this.#pending = this.#sendRanges();
       return this.#writeRanges(this.#pending);
     }
     const sw = this.#words;
     if (this.#whole) {
       this.#whole = false;
-      page!.set(this.#shadow);
+      page.set(this.#shadow);
       d.fill(0);
     } else {
       // sw_exit_code/info_1/info_2 and the valid bitmap, which every request sends; then the rest.
@@ -1109,9 +1111,9 @@ export class GhcbClient {
           pw[w + 1] = sw[w + 1]!;
         }
       }
-      if (this.#bufHi > this.#bufLo) page!.set(this.#shadow.subarray(this.#bufLo, this.#bufHi), this.#bufLo);
-      page![GHCB_OFF_PROTOCOL_VERSION] = this.#shadow[GHCB_OFF_PROTOCOL_VERSION]!;
-      page![GHCB_OFF_PROTOCOL_VERSION + 1] = this.#shadow[GHCB_OFF_PROTOCOL_VERSION + 1]!;
+      if (this.#bufHi > this.#bufLo) page.set(this.#shadow.subarray(this.#bufLo, this.#bufHi), this.#bufLo);
+      page[GHCB_OFF_PROTOCOL_VERSION] = this.#shadow[GHCB_OFF_PROTOCOL_VERSION]!;
+      page[GHCB_OFF_PROTOCOL_VERSION + 1] = this.#shadow[GHCB_OFF_PROTOCOL_VERSION + 1]!;
       pw[W_USAGE] = sw[W_USAGE]!;
     }
     this.#bufLo = GHCB_SIZE;
@@ -1196,8 +1198,8 @@ export class GhcbClient {
   #receive(inLo: number, inHi: number): GhcbResult | undefined {
     const mem = this.cpu.mem;
     const page = mem.page?.(this.ghcbGpa, false);
-    const pw = page === undefined ? undefined : this.#wordsOf(page);
-    if (pw !== undefined) {
+    const pw = page && this.#wordsOf(page);
+    if (page && pw) {
       const sw = this.#words;
       sw[A_RAX] = pw[A_RAX]!;
       sw[A_RAX + 1] = pw[A_RAX + 1]!;
@@ -1215,7 +1217,7 @@ export class GhcbClient {
       sw[A_BITMAP + 1] = pw[A_BITMAP + 1]!;
       sw[A_BITMAP + 2] = pw[A_BITMAP + 2]!;
       sw[A_BITMAP + 3] = pw[A_BITMAP + 3]!;
-      if (inHi > inLo) this.#shadow.set(page!.subarray(inLo, inHi), inLo);
+      if (inHi > inLo) this.#shadow.set(page.subarray(inLo, inHi), inLo);
       return this.#classify();
     }
     const s = this.#shadow;
