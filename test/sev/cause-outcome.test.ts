@@ -29,6 +29,7 @@ import {
   GHCB_ERR_INVALID_SCRATCH_AREA,
   GHCB_ERR_INVALID_USAGE,
   GHCB_ERR_MISSING_INPUT,
+  GHCB_FIELDS,
   GHCB_HV_FT_SUPPORTED,
   GHCB_OFF_CPL,
   GHCB_OFF_RAX,
@@ -185,6 +186,15 @@ function missing(
   };
 }
 
+/** One `missing` variant per field of a complete request, each named after the field it drops. */
+function missingEach(label: string, code: number, info1: bigint, fields: [number, bigint][]): Variant[] {
+  return fields.map(([off]) => {
+    const field = GHCB_FIELDS.find((f) => f.offset === off);
+    if (!field) throw new Error(`no GHCB field at 0x${off.toString(16)}`);
+    return missing(`${label} without ${field.name}`, code, info1, fields, off);
+  });
+}
+
 const ROWS: Row[] = [
   {
     cause: 'GHCB GPA = 0',
@@ -336,56 +346,24 @@ const ROWS: Row[] = [
         GHCB_OFF_SW_SCRATCH,
       ),
       missing('RDMSR without rcx', SVM_EXIT_MSR, 0n, [[GHCB_OFF_RCX, 0xc0000080n]], GHCB_OFF_RCX),
-      ...[GHCB_OFF_RCX, GHCB_OFF_RAX, GHCB_OFF_RDX].map((off) =>
-        missing(
-          `WRMSR without ${off === GHCB_OFF_RCX ? 'rcx' : off === GHCB_OFF_RAX ? 'rax' : 'rdx'}`,
-          SVM_EXIT_MSR,
-          1n,
-          [
-            [GHCB_OFF_RCX, 0xc0000082n],
-            [GHCB_OFF_RAX, 0n],
-            [GHCB_OFF_RDX, 0n],
-          ],
-          off,
-        ),
-      ),
-      ...[GHCB_OFF_RAX, GHCB_OFF_CPL].map((off) =>
-        missing(
-          `VMMCALL without ${off === GHCB_OFF_RAX ? 'rax' : 'cpl'}`,
-          SVM_EXIT_VMMCALL,
-          0n,
-          [
-            [GHCB_OFF_RAX, 1n],
-            [GHCB_OFF_CPL, 0n],
-          ],
-          off,
-        ),
-      ),
-      ...[GHCB_OFF_RAX, GHCB_OFF_RCX, GHCB_OFF_RDX].map((off) =>
-        missing(
-          `MONITOR without ${off === GHCB_OFF_RAX ? 'rax' : off === GHCB_OFF_RCX ? 'rcx' : 'rdx'}`,
-          SVM_EXIT_MONITOR,
-          0n,
-          [
-            [GHCB_OFF_RAX, 0x8000n],
-            [GHCB_OFF_RCX, 0n],
-            [GHCB_OFF_RDX, 0n],
-          ],
-          off,
-        ),
-      ),
-      ...[GHCB_OFF_RAX, GHCB_OFF_RCX].map((off) =>
-        missing(
-          `MWAIT without ${off === GHCB_OFF_RAX ? 'rax' : 'rcx'}`,
-          SVM_EXIT_MWAIT,
-          0n,
-          [
-            [GHCB_OFF_RAX, 0n],
-            [GHCB_OFF_RCX, 0n],
-          ],
-          off,
-        ),
-      ),
+      ...missingEach('WRMSR', SVM_EXIT_MSR, 1n, [
+        [GHCB_OFF_RCX, 0xc0000082n],
+        [GHCB_OFF_RAX, 0n],
+        [GHCB_OFF_RDX, 0n],
+      ]),
+      ...missingEach('VMMCALL', SVM_EXIT_VMMCALL, 0n, [
+        [GHCB_OFF_RAX, 1n],
+        [GHCB_OFF_CPL, 0n],
+      ]),
+      ...missingEach('MONITOR', SVM_EXIT_MONITOR, 0n, [
+        [GHCB_OFF_RAX, 0x8000n],
+        [GHCB_OFF_RCX, 0n],
+        [GHCB_OFF_RDX, 0n],
+      ]),
+      ...missingEach('MWAIT', SVM_EXIT_MWAIT, 0n, [
+        [GHCB_OFF_RAX, 0n],
+        [GHCB_OFF_RCX, 0n],
+      ]),
       ...[SVM_VMGEXIT_MMIO_READ, SVM_VMGEXIT_MMIO_WRITE].map((code) => ({
         ...missing(
           `MMIO_${code === SVM_VMGEXIT_MMIO_READ ? 'READ' : 'WRITE'} without sw_scratch`,
