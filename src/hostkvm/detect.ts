@@ -22,6 +22,7 @@ import {
   KVM_CAP_USER_MEMORY,
   KVM_CAP_USER_MEMORY2,
   KVM_CAP_VM_TYPES,
+  KVM_CAP_X86_MSR_FILTER,
   KVM_CAP_X86_SMM,
   KVM_CAP_X86_USER_SPACE_MSR,
   KVM_X86_SEV_ES_VM,
@@ -30,7 +31,7 @@ import {
 } from '../uapi/caps.js';
 import { kvmExitReasonName } from '../uapi/exit-reasons.js';
 import { isKvmError } from '../uapi/kvm-error.js';
-import { type HostKvm, KVM_CAP_X86_MSR_FILTER, openHostKvm } from './kvm.js';
+import { type HostKvm, openHostKvm } from './kvm.js';
 import { loadLibc } from './libc.js';
 import { asm } from './real-mode.js';
 

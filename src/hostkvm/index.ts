@@ -19,7 +19,6 @@ export {
   HostKvm,
   HostVcpu,
   HostVm,
-  KVM_CAP_X86_MSR_FILTER,
   KVM_REGS,
   KVM_X86_SET_MSR_FILTER,
   type OpenHostKvm,

@@ -47,7 +47,6 @@ import { type Libc, loadLibc, O_CLOEXEC, O_RDWR } from './libc.js';
 import { AddressHole, HostMapping } from './mapping.js';
 import { Watchdog } from './watchdog.js';
 
-export { KVM_CAP_X86_MSR_FILTER } from '../uapi/caps.js';
 /** sizeof(struct kvm_msr_filter) on x86-64: flags u32 (+4 pad), 16 ranges of 24 bytes. */
 export const KVM_MSR_FILTER_SIZE = 8 + 16 * 24;
 /** VM fd: installs an MSR filter (struct kvm_msr_filter). */
