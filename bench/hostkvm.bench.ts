@@ -5,7 +5,7 @@
  * Listed only where /dev/kvm is usable (see `sevbox hostkvm`); elsewhere this group is empty.
  */
 import { ScriptedCpu } from '../src/cpu/scripted.js';
-import { asm, type HostKvm, openHostKvm, smokeTestHostKvm } from '../src/hostkvm/index.js';
+import { asm, type HostKvm, openHostKvm, smokeTestHostKvm, tinyRealModeGuest } from '../src/hostkvm/index.js';
 import { Kvm } from '../src/kvm/index.js';
 import type { Batch, BenchRow, Prepared } from './harness.js';
 
@@ -23,20 +23,9 @@ function openUsable(): HostKvm | undefined {
 
 /** n real round trips: KVM_RUN -> KVM_EXIT_IO (OUT) -> back into the guest, under one watchdog guard. */
 function realOut(kvm: HostKvm): Batch {
-  const vm = kvm.createVm();
-  const ram = kvm.mapAnonymous(0x2000);
   const code = asm().movDx(PORT);
   const loop = code.here;
-  ram.bytes.set(code.outDx(1).jmp(loop).bytes(), 0x1000);
-  vm.setUserMemoryRegion({
-    slot: 0,
-    flags: 0,
-    guestPhysAddr: 0n,
-    memorySize: 0x2000n,
-    userspaceAddr: ram.hva,
-  });
-  const vcpu = vm.createVcpu(0);
-  vcpu.resetRealMode(0x1000, 0x2000);
+  const { vcpu } = tinyRealModeGuest(kvm, code.outDx(1).jmp(loop).bytes());
   const run = vcpu.runArea;
   return (n) =>
     kvm.watchdog.guard(BATCH_DEADLINE_MS, () => {

@@ -34,6 +34,7 @@ import { isKvmError } from '../uapi/kvm-error.js';
 import { type HostKvm, openHostKvm } from './kvm.js';
 import { loadLibc } from './libc.js';
 import { asm } from './real-mode.js';
+import { tinyRealModeGuest } from './tiny-guest.js';
 
 /** What kind of machinery serves /dev/kvm. */
 export type HostKvmBackendKind = 'hardware-svm' | 'hardware-vmx' | 'software' | 'unknown';
@@ -167,28 +168,14 @@ export function probeMaxGpaBits(kvm: HostKvm): number | undefined {
 
 /** Run `hlt` in real mode under the watchdog: the exit name, or why it did not work. */
 export function smokeTestHostKvm(kvm: HostKvm): NonNullable<HostKvmData['run']> {
-  const vm = kvm.createVm();
-  const ram = kvm.mapAnonymous(0x2000);
   try {
-    ram.bytes.set(asm().hlt().bytes(), 0x1000);
-    vm.setUserMemoryRegion({
-      slot: 0,
-      flags: 0,
-      guestPhysAddr: 0n,
-      memorySize: 0x2000n,
-      userspaceAddr: ram.hva,
-    });
-    const vcpu = vm.createVcpu(0);
-    vcpu.timeoutMs = 1000;
-    vcpu.resetRealMode(0x1000, 0x2000);
-    const exit = vcpu.run();
+    using guest = tinyRealModeGuest(kvm, asm().hlt().bytes());
+    guest.vcpu.timeoutMs = 1000;
+    const exit = guest.vcpu.run();
     const name = kvmExitReasonName(exit.reason);
     return exit.kind === 'Hlt' ? { ok: true, exit: name } : { ok: false, exit: name, reason: 'expected HLT' };
   } catch (e) {
     return { ok: false, reason: e instanceof Error ? e.message : String(e) };
-  } finally {
-    vm.destroy();
-    ram.close();
   }
 }
 

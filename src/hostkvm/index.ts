@@ -28,4 +28,5 @@ export {
 export { type LibcResult, loadLibc } from './libc.js';
 export { AddressHole, HostMapping } from './mapping.js';
 export { asm, RealModeAsm, type RealModeSize, type Reg32 } from './real-mode.js';
+export { TINY_GUEST_CODE, TINY_GUEST_RAM, type TinyGuest, tinyRealModeGuest } from './tiny-guest.js';
 export { Watchdog } from './watchdog.js';

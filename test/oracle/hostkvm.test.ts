@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { asm, describeHostKvm, WatchdogExpired } from '../../src/hostkvm/index.js';
+import { asm, describeHostKvm, tinyRealModeGuest, WatchdogExpired } from '../../src/hostkvm/index.js';
 import { KVM_CAP_NR_MEMSLOTS, KVM_CAP_USER_MEMORY } from '../../src/uapi/caps.js';
 import { isKvmError } from '../../src/uapi/kvm-error.js';
 import { KVM_VCPU_MMAP_SIZE } from '../../src/uapi/kvm-run.js';
@@ -29,30 +29,7 @@ test('describeHostKvm answers on every machine, and agrees with the oracle suite
 describe('host /dev/kvm bindings', { skip: host.skip }, () => {
   const kvm = host.kvm!;
 
-  /** A VM with 2 pages of RAM at GPA 0 and code at 0x1000, one vCPU in real mode there. */
-  function machine(code: Uint8Array) {
-    const vm = kvm.createVm();
-    const ram = kvm.mapAnonymous(0x2000);
-    ram.bytes.set(code, 0x1000);
-    vm.setUserMemoryRegion({
-      slot: 0,
-      flags: 0,
-      guestPhysAddr: 0n,
-      memorySize: 0x2000n,
-      userspaceAddr: ram.hva,
-    });
-    const vcpu = vm.createVcpu(0);
-    vcpu.resetRealMode(0x1000, 0x2000);
-    return {
-      vm,
-      ram,
-      vcpu,
-      [Symbol.dispose]() {
-        vm.destroy();
-        ram.close();
-      },
-    };
-  }
+  const machine = (code: Uint8Array) => tinyRealModeGuest(kvm, code);
 
   test('system ioctls answer as the uapi says', () => {
     assert.equal(kvm.getApiVersion(), 12);
