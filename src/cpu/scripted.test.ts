@@ -22,7 +22,7 @@ import {
   PFERR_WRITE_MASK,
   VCPU_REGS_RAX,
 } from './backend.js';
-import { GuestException, type GuestProgram, ScriptedCpu } from './scripted.js';
+import { GuestException, type GuestProgram, observeOps, ScriptedCpu } from './scripted.js';
 
 /** 64 KiB of RAM at GPA 0; MMIO above; pages listed in `faulting` fault (NPT_FAULT). */
 function fakeMemory(faulting = new Set<number>()): GuestPhysMemory & { ram: Uint8Array; accesses: number } {
@@ -135,6 +135,33 @@ describe('ScriptedCpu', () => {
     cpu.injectException(13, 0);
     assert.equal(cpu.vmrun().exitCode, SVM_EXIT_HLT);
     assert.deepEqual(cpu.notes, { vector: 13, code: 0 });
+  });
+
+  it('observeOps shows each instruction first and forwards values and injected exceptions unchanged', () => {
+    const seen: string[] = [];
+    const { cpu } = cpuWith(function* (cpu) {
+      cpu.notes.result = yield* observeOps(
+        (function* () {
+          const v = yield* cpu.in(0x60, 1);
+          try {
+            yield* cpu.rdmsr(0x1234);
+          } catch (e) {
+            return { v, vector: (e as GuestException).vector };
+          }
+          return { v, vector: -1 };
+        })(),
+        (op) => seen.push(op.op),
+      );
+      yield* cpu.hlt();
+    });
+    assert.equal(cpu.vmrun().exitCode, SVM_EXIT_IOIO);
+    cpu.gprs![VCPU_REGS_RAX] = 0x7an;
+    cpu.skipInstruction();
+    cpu.vmrun(); // the RDMSR
+    cpu.injectException(13, 0);
+    assert.equal(cpu.vmrun().exitCode, SVM_EXIT_HLT);
+    assert.deepEqual(cpu.notes.result, { v: 0x7a, vector: 13 });
+    assert.deepEqual(seen, ['in', 'rdmsr'], 'the HLT after it is not observed');
   });
 
   it('VMGEXIT outside an SEV-ES guest is #UD (vector 6)', () => {

@@ -84,6 +84,31 @@ export type GuestProgram = (cpu: ScriptedCpu) => Generator<GuestOp, void, unknow
  */
 export type VcHandler = (op: GuestOp, cpu: ScriptedCpu) => Generator<GuestOp, unknown, unknown>;
 
+/**
+ * Run `inner` as part of a guest program, showing each instruction it yields to `onOp` first; what
+ * the CPU sends back (a value or an exception) goes to `inner` unchanged. For observers that count
+ * or log a program's instructions without changing it.
+ */
+export function* observeOps<T>(
+  inner: Generator<GuestOp, T, unknown>,
+  onOp: (op: GuestOp) => void,
+): Generator<GuestOp, T, unknown> {
+  let resume: { throw: false; value: unknown } | { throw: true; error: unknown } = {
+    throw: false,
+    value: undefined,
+  };
+  for (;;) {
+    const r: IteratorResult<GuestOp, T> = resume.throw ? inner.throw(resume.error) : inner.next(resume.value);
+    if (r.done) return r.value;
+    onOp(r.value);
+    try {
+      resume = { throw: false, value: yield r.value };
+    } catch (error) {
+      resume = { throw: true, error };
+    }
+  }
+}
+
 /** Lifecycle of the guest program. */
 export type ScriptedState = 'ready' | 'running' | 'done' | 'shutdown';
 

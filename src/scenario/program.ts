@@ -5,7 +5,13 @@
  * records what the guest saw, so expectations can be checked after the run.
  */
 import { NPT_OK } from '../cpu/backend.js';
-import { GuestException, type GuestOp, type GuestProgram, type ScriptedCpu } from '../cpu/scripted.js';
+import {
+  GuestException,
+  type GuestOp,
+  type GuestProgram,
+  observeOps,
+  type ScriptedCpu,
+} from '../cpu/scripted.js';
 import { GhcbClient } from '../guest/ghcb-client.js';
 import type { GhcbResult } from '../guest/result.js';
 import { verifyExceptionInfo } from '../guest/result.js';
@@ -104,22 +110,11 @@ function* writeMemory(cpu: ScriptedCpu, gpa: number, data: Uint8Array): Gen {
   }
 }
 
-/** Re-yield every op of `inner`, counting VMGEXITs, and forward what the CPU sends back. */
-function* counting<T>(inner: Gen<T>, rec: StepRecord): Gen<T> {
-  let resume: { throw: false; value: unknown } | { throw: true; error: unknown } = {
-    throw: false,
-    value: undefined,
-  };
-  for (;;) {
-    const r: IteratorResult<GuestOp, T> = resume.throw ? inner.throw(resume.error) : inner.next(resume.value);
-    if (r.done) return r.value;
-    if (r.value.op === 'vmgexit') rec.vmgexits++;
-    try {
-      resume = { throw: false, value: yield r.value };
-    } catch (error) {
-      resume = { throw: true, error };
-    }
-  }
+/** Run `inner`, counting its VMGEXITs into `rec`. */
+function counting<T>(inner: Gen<T>, rec: StepRecord): Gen<T> {
+  return observeOps(inner, (op) => {
+    if (op.op === 'vmgexit') rec.vmgexits++;
+  });
 }
 
 /** An SEV-ES guest's steps, through its GHCB client. */

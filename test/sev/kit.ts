@@ -23,7 +23,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach } from 'node:test';
-import { type GuestOp, ScriptedCpu } from '../../src/cpu/scripted.js';
+import { type GuestOp, observeOps, ScriptedCpu } from '../../src/cpu/scripted.js';
 import { GhcbClient } from '../../src/guest/ghcb-client.js';
 import type { GhcbResult } from '../../src/guest/result.js';
 import { type AllocFaultPlan, HostAllocator } from '../../src/host/allocator.js';
@@ -159,27 +159,6 @@ export interface Machine<T = unknown> {
 
 const open = new Set<Machine>();
 
-/** Re-yield every op of `inner`, counting VMGEXITs and forwarding injected exceptions. */
-function* counting<T>(
-  inner: Generator<GuestOp, T, unknown>,
-  onOp: (op: GuestOp) => void,
-): Generator<GuestOp, T, unknown> {
-  let resume: { throw: false; value: unknown } | { throw: true; error: unknown } = {
-    throw: false,
-    value: undefined,
-  };
-  for (;;) {
-    const r: IteratorResult<GuestOp, T> = resume.throw ? inner.throw(resume.error) : inner.next(resume.value);
-    if (r.done) return r.value;
-    onOp(r.value);
-    try {
-      resume = { throw: false, value: yield r.value };
-    } catch (error) {
-      resume = { throw: true, error };
-    }
-  }
-}
-
 /**
  * Build an SEV-ES VM with the kit's memory layout and one vCPU running `guest`. Nothing runs yet.
  */
@@ -223,7 +202,7 @@ export function sevMachine<T>(opts: MachineOptions<T>): Machine<T> {
   const cpu = new ScriptedCpu(
     function* (cpu) {
       client!.register();
-      const result = yield* counting(opts.guest(client!, cpu), (op) => {
+      const result = yield* observeOps(opts.guest(client!, cpu), (op) => {
         if (op.op === 'vmgexit') m.vmgexits++;
       });
       m.guestResult = result;
