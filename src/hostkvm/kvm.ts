@@ -10,9 +10,10 @@
  */
 import { decodeExit, type VcpuExit } from '../kvm/exits.js';
 import type { MsrFilter } from '../kvm/msr.js';
+import { KVM_API_VERSION, KVM_X86_DEFAULT_VM } from '../uapi/caps.js';
+import { type ErrnoName, errnoName } from '../uapi/errno.js';
 import {
   _IOW,
-  KVM_API_VERSION,
   KVM_CHECK_EXTENSION,
   KVM_CREATE_VCPU,
   KVM_CREATE_VM,
@@ -30,10 +31,8 @@ import {
   KVM_SET_USER_MEMORY_REGION,
   KVM_SET_USER_MEMORY_REGION2,
   KVM_SREGS_SIZE,
-  KVM_X86_DEFAULT_VM,
   KVMIO,
-} from '../uapi/caps.js';
-import { type ErrnoName, errnoName } from '../uapi/errno.js';
+} from '../uapi/ioctl.js';
 import { KvmError } from '../uapi/kvm-error.js';
 import { KVM_VCPU_MMAP_SIZE, KvmRun } from '../uapi/kvm-run.js';
 import {
