@@ -11,6 +11,7 @@
 import { decodeExit, type VcpuExit } from '../kvm/exits.js';
 import type { MsrFilter } from '../kvm/msr.js';
 import { KVM_API_VERSION, KVM_X86_DEFAULT_VM } from '../uapi/caps.js';
+import { KVM_ENABLE_CAP_SIZE } from '../uapi/enable-cap.js';
 import { type ErrnoName, errnoName } from '../uapi/errno.js';
 import {
   _IOW,
@@ -18,19 +19,16 @@ import {
   KVM_CREATE_VCPU,
   KVM_CREATE_VM,
   KVM_ENABLE_CAP,
-  KVM_ENABLE_CAP_SIZE,
   KVM_GET_API_VERSION,
   KVM_GET_DIRTY_LOG,
   KVM_GET_REGS,
   KVM_GET_SREGS,
   KVM_GET_VCPU_MMAP_SIZE,
-  KVM_REGS_SIZE,
   KVM_RUN,
   KVM_SET_REGS,
   KVM_SET_SREGS,
   KVM_SET_USER_MEMORY_REGION,
   KVM_SET_USER_MEMORY_REGION2,
-  KVM_SREGS_SIZE,
   KVMIO,
 } from '../uapi/ioctl.js';
 import { KvmError } from '../uapi/kvm-error.js';
@@ -42,6 +40,8 @@ import {
   KVM_USERSPACE_MEMORY_REGION2_SIZE,
   type UserspaceMemoryRegion,
 } from '../uapi/memslot.js';
+import { KVM_REGS_SIZE } from '../uapi/regs.js';
+import { KVM_SREGS_SIZE } from '../uapi/sregs.js';
 import { type Libc, loadLibc, O_CLOEXEC, O_RDWR } from './libc.js';
 import { AddressHole, HostMapping } from './mapping.js';
 import { Watchdog } from './watchdog.js';
