@@ -4,45 +4,69 @@
  * not plain RAM, MSR access, CPUID, HLT, VMMCALL, VMGEXIT) and resumes with the instruction's
  * result. RAM accesses that the nested page table satisfies never leave the backend, as on hardware.
  *
+ * It is a CPU as SVM shows one to KVM: every instruction sits at an address (RIP advances by the
+ * length of its encoding in the current mode), an intercepted instruction exits with next_rip and,
+ * for a nested page fault, the decode-assist bytes of a real `mov` encoding, and KVM completes an
+ * instruction by moving RIP to next_rip. Exceptions and interrupts arrive through event_inj.
+ *
  * Guest programs see guest physical memory (`cpu.mem`) and the results of their own instructions;
- * KVM sees what SVM shows it: the #VMEXIT record and, for unprotected guests only, the registers.
+ * KVM sees what SVM shows it: the VMCB and, for unprotected guests only, the registers.
  */
-import * as svmAbi from '../uapi/svm.js';
-import type { CpuBackend, GuestPhysMemory, VmExitRecord } from './backend.js';
-import * as backendAbi from './backend.js';
-
-// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
-// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
-const {
-  encodeIoioInfo,
-  SVM_EXIT_CPUID,
-  SVM_EXIT_HLT,
-  SVM_EXIT_IOIO,
-  SVM_EXIT_MSR,
-  SVM_EXIT_NPF,
-  SVM_EXIT_SHUTDOWN,
-  SVM_EXIT_VMGEXIT,
-  SVM_EXIT_VMMCALL,
-} = svmAbi;
-const {
+import {
+  type CpuAttachment,
+  type CpuBackend,
+  type GuestPhysMemory,
   NPT_MMIO,
   NPT_OK,
-  NR_VCPU_REGS,
+  NPT_READONLY,
+  PFERR_GUEST_FINAL_HI,
   PFERR_PRESENT_MASK,
   PFERR_RSVD_MASK,
   PFERR_WRITE_MASK,
+} from './backend.js';
+import {
+  type Gprs,
+  newGprs,
   VCPU_REGS_RAX,
   VCPU_REGS_RBX,
   VCPU_REGS_RCX,
   VCPU_REGS_RDX,
   VCPU_REGS_RSI,
-} = backendAbi;
+} from './regs.js';
+import { type CodeSize, codeSize, RFLAGS_IF, writeResetState } from './reset.js';
+import {
+  SAVE_RFLAGS,
+  SAVE_RIP,
+  SVM_EVTINJ_TYPE_EXEPT,
+  SVM_EVTINJ_TYPE_MASK,
+  SVM_EVTINJ_TYPE_NMI,
+  SVM_EVTINJ_VALID,
+  SVM_EVTINJ_VALID_ERR,
+  SVM_EVTINJ_VEC_MASK,
+  V_IRQ_MASK,
+  VMCB_NEXT_RIP,
+  Vmcb,
+} from './vmcb.js';
+
+/** SVM exit codes the scripted CPU produces (src/uapi/svm.ts has them all; this layer may not import it). */
+const SVM_EXIT_INTR = 0x060;
+const SVM_EXIT_VINTR = 0x064;
+const SVM_EXIT_CPUID = 0x072;
+const SVM_EXIT_HLT = 0x078;
+const SVM_EXIT_IOIO = 0x07b;
+const SVM_EXIT_MSR = 0x07c;
+const SVM_EXIT_SHUTDOWN = 0x07f;
+const SVM_EXIT_VMMCALL = 0x081;
+const SVM_EXIT_NPF = 0x400;
+const SVM_EXIT_VMGEXIT = 0x403;
+/** IOIO exit_info_1: bit 0 IN, bits 4-6 size, bits 7-9 address size (16/32/64), bits 16-31 port. */
+const IOIO_ASIZE: Readonly<Record<CodeSize, number>> = { 16: 1 << 7, 32: 2 << 7, 64: 4 << 7 };
 
 /** Port I/O and data access widths. */
 export type IoSize = 1 | 2 | 4;
 export type AccessSize = 1 | 2 | 4 | 8;
 
-/** One trapping instruction of a guest program. */
+/** One instruction of a guest program that may trap (or, sti/cli, change what may be delivered). */
 export type GuestOp =
   | { readonly op: 'out'; readonly port: number; readonly size: IoSize; readonly value: number }
   | { readonly op: 'in'; readonly port: number; readonly size: IoSize }
@@ -52,6 +76,8 @@ export type GuestOp =
   | { readonly op: 'wrmsr'; readonly index: number; readonly value: bigint }
   | { readonly op: 'cpuid'; readonly fn: number; readonly index: number }
   | { readonly op: 'hlt' }
+  | { readonly op: 'sti' }
+  | { readonly op: 'cli' }
   | { readonly op: 'vmmcall'; readonly nr: bigint; readonly args: readonly bigint[] }
   | { readonly op: 'vmgexit' }
   | { readonly op: 'triple-fault' };
@@ -83,6 +109,12 @@ export type GuestProgram = (cpu: ScriptedCpu) => Generator<GuestOp, void, unknow
  * vCPU (it may yield VMGEXITs) and returns what the instruction would have produced.
  */
 export type VcHandler = (op: GuestOp, cpu: ScriptedCpu) => Generator<GuestOp, unknown, unknown>;
+
+/**
+ * An interrupt handler (an IDT entry for external interrupts and NMIs): runs between two
+ * instructions of the program, on the same vCPU, and returns to it (IRET).
+ */
+export type InterruptHandler = (vector: number, cpu: ScriptedCpu) => Generator<GuestOp, void, unknown>;
 
 /**
  * Run `inner` as part of a guest program, showing each instruction it yields to `onOp` first; what
@@ -118,116 +150,262 @@ const RESUME_NONE = 0;
 const RESUME_NEXT = 1;
 const RESUME_THROW = 2;
 
+/** KVM's hypercall argument registers: RBX, RCX, RDX, RSI. */
+const HYPERCALL_ARG_REGS = [VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX, VCPU_REGS_RSI] as const;
 const VC_VECTOR = 29;
+const UD_VECTOR = 6;
 const MASK32 = 0xffff_ffffn;
+const TWO32 = 0x1_0000_0000;
 const noMemory: GuestPhysMemory = {
   read: () => NPT_MMIO,
   write: () => NPT_MMIO,
 };
 
+/** Length of the {@link movMoffsBytes} encoding, 0 when there is none. */
+export function movMoffsLength(mode: CodeSize, size: AccessSize, gpa: number): number {
+  if (size === 8) return mode === 64 ? 10 : 0;
+  const prefix = (size === 2 ? mode !== 16 : size === 4 && mode === 16) ? 1 : 0;
+  if (mode === 64) return prefix + 9;
+  if (mode === 32) return prefix + 5;
+  return prefix + (gpa > 0xffff ? 6 : 3);
+}
+
+/**
+ * The bytes of a `mov` between the accumulator and memory (A0-A3 with a moffs operand) for `size`
+ * bytes in `mode`, the form decode assist hands KVM on a nested page fault; undefined when the mode
+ * has no such instruction (8 bytes outside long mode).
+ */
+export function movMoffsBytes(
+  mode: CodeSize,
+  size: AccessSize,
+  store: boolean,
+  gpa: number,
+): Uint8Array | undefined {
+  const out: number[] = [];
+  if (size === 8) {
+    if (mode !== 64) return undefined;
+    out.push(0x48); // REX.W
+  } else if (size === 2 ? mode !== 16 : size === 4 && mode === 16) {
+    out.push(0x66); // operand-size override
+  }
+  // The offset: 8 bytes in long mode; 4 in 32-bit mode; in 16-bit mode 2, or 4 with 0x67.
+  let offBytes = mode === 64 ? 8 : 4;
+  if (mode === 16) {
+    if (gpa > 0xffff) out.push(0x67);
+    else offBytes = 2;
+  }
+  out.push((store ? 0xa2 : 0xa0) | (size === 1 ? 0 : 1));
+  for (let i = 0; i < offBytes; i++) out.push(i < 4 ? (gpa >>> (8 * i)) & 0xff : Math.floor(gpa / TWO32) >>> (8 * (i - 4)));
+  return Uint8Array.from(out, (b) => b & 0xff);
+}
+
+/** The frame below an interrupt handler: resumes the program as it would have resumed without it. */
+function* resumeAfter(kind: number, value: unknown, op: GuestOp | undefined): Generator<GuestOp, unknown, unknown> {
+  if (op) return yield op;
+  if (kind === RESUME_THROW) throw value;
+  return value;
+}
+
+/** Encoded length of an instruction other than a memory move, in `mode`. */
+function opLength(op: GuestOp, mode: CodeSize): number {
+  switch (op.op) {
+    case 'out':
+    case 'in': {
+      // OUT imm8, eAX (E6/E7 ib) for ports below 256, else OUT DX, eAX (EE/EF); 0x66 for the other width.
+      const base = op.port < 0x100 ? 2 : 1;
+      const prefix = op.size === 1 ? 0 : (op.size === 2) === (mode === 16) ? 0 : 1;
+      return base + prefix;
+    }
+    case 'rdmsr':
+    case 'wrmsr':
+    case 'cpuid':
+      return 2; // 0F 32, 0F 30, 0F A2
+    case 'vmmcall':
+      return 3; // 0F 01 D9
+    case 'vmgexit':
+      return 4; // F3 0F 01 D9
+    default:
+      return 1; // HLT F4, STI FB, CLI FA
+  }
+}
+
 /** The scripted guest CPU. */
 export class ScriptedCpu implements CpuBackend {
   readonly protectedState: boolean;
-  ghcbMsr = 0n;
   /** The guest's #VC handler (SEV-ES); without one, an instruction that raises #VC kills the guest. */
   vcHandler: VcHandler | undefined;
+  /** The guest's handler for external interrupts and NMIs; without one they are lost (IRET at once). */
+  interruptHandler: InterruptHandler | undefined;
   /** Guest physical memory as this CPU sees it; accesses that would fault return a non-NPT_OK code. */
   mem: GuestPhysMemory = noMemory;
   /** Why the CPU shut down (an exception nobody handled, or a bug in the program), if it did. */
   crash: unknown;
-  /** Set by the guest program for its observers (tests, the VMM's scenario runner). */
+  /** Set by the guest program for its observers (tests, the scenario runner). */
   readonly notes: Record<string, unknown> = {};
+  /** Instructions executed (every op the program yielded that the CPU started). */
+  instructions = 0;
 
   #state: ScriptedState = 'ready';
   readonly #program: GuestProgram;
-  readonly #regs = new BigUint64Array(NR_VCPU_REGS);
+  #vmcb: Vmcb = new Vmcb();
+  /** The register array: KVM's vcpu->arch.regs for an unprotected guest, the VMSA's for SEV-ES. */
+  #regs: Gprs = newGprs();
+  /** The save area: the VMCB's, or (SEV-ES) the CPU's own VMSA. */
+  #save: DataView = this.#vmcb.save;
   readonly #stack: Frame[] = [];
+  /** The instruction that exited and has not completed, its RIP and the RIP after it. */
   #pending: GuestOp | undefined;
-  #skipped = false;
+  #pendingRip = 0;
+  #pendingNext = 0;
+  /** RIP of the next instruction while running (the save area holds it between runs). */
+  #rip = 0;
+  /** A resumption the program has not received yet when a host interrupt ended the run. */
+  #carryKind = RESUME_NONE;
+  #carryValue: unknown;
   /** Set by #execute when an instruction completes inside the CPU (RESUME_NEXT or RESUME_THROW). */
   #resumeKind = RESUME_NONE;
   #resumeValue: unknown;
-  #injected: GuestException | undefined;
-  readonly #exit: VmExitRecord = { exitCode: 0, exitInfo1: 0, exitInfo2: 0, accessSize: 0 };
   readonly #buf = new Uint8Array(8);
   readonly #bufView = new DataView(this.#buf.buffer);
 
   constructor(program: GuestProgram, opts: { protectedState?: boolean } = {}) {
     this.#program = program;
     this.protectedState = opts.protectedState ?? false;
+    writeResetState(this.#save);
   }
 
   get state(): ScriptedState {
     return this.#state;
   }
 
-  get gprs(): BigUint64Array | null {
-    return this.protectedState ? null : this.#regs;
+  /** The guest's GHCB MSR (MSR_AMD64_SEV_ES_GHCB), which SEV-ES hardware keeps in the VMCB. */
+  get ghcbMsr(): bigint {
+    return this.#vmcb.ghcbGpa;
+  }
+  set ghcbMsr(v: bigint) {
+    this.#vmcb.ghcbGpa = v;
   }
 
-  attach(mem: GuestPhysMemory): void {
-    this.mem = mem;
+  attach(hw: CpuAttachment): void {
+    this.#vmcb = hw.vmcb;
+    this.mem = hw.mem;
+    if (this.protectedState || !hw.regs) {
+      // The VMSA: the CPU's own copy of the save area KVM set up, which KVM cannot see from now on.
+      const vmsa = new DataView(hw.vmcb.save.buffer.slice(0));
+      this.#save = vmsa;
+    } else {
+      this.#save = hw.vmcb.save;
+      this.#regs = hw.regs;
+    }
   }
 
-  skipInstruction(): void {
-    if (this.protectedState) throw new Error('KVM cannot move the RIP of a guest with protected state');
-    this.#skipped = true;
-  }
-
-  injectException(vector: number, errorCode?: number): void {
-    this.#injected = new GuestException(vector, errorCode);
-  }
-
-  vmrun(): VmExitRecord {
-    if (this.#state === 'shutdown') return this.#record(SVM_EXIT_SHUTDOWN);
-    if (this.#state === 'done') return this.#record(SVM_EXIT_HLT);
-    // The resumption as two locals, not an object: this runs once per exit.
+  vmrun(budget: number): void {
+    const vmcb = this.#vmcb;
+    if (this.#state === 'shutdown') return void this.#exitAt(SVM_EXIT_SHUTDOWN, 0, 0, 0, 0);
+    const save = this.#save;
+    this.#rip = save.getUint32(SAVE_RIP, true) + save.getUint32(SAVE_RIP + 4, true) * TWO32;
+    // What the program resumes with: a value or an exception (kind), or an instruction to execute
+    // again (op). Two locals, not an object: this runs once per exit.
     let kind = RESUME_NONE;
     let value: unknown;
+    let op: GuestOp | undefined;
+    const pending = this.#pending;
+    this.#pending = undefined;
     if (this.#state === 'ready') {
       this.#state = 'running';
       this.#stack.push(this.#program(this));
       kind = RESUME_NEXT;
-    } else if (this.#injected) {
-      kind = RESUME_THROW;
-      value = this.#injected;
-      this.#injected = undefined;
-      this.#pending = undefined;
-    } else if (this.#pending) {
-      const op = this.#pending;
-      if (this.#skipped || op.op === 'vmgexit') {
-        // Completed by KVM (or trap-like, as VMGEXIT is): resume past it with its result.
+    } else if (pending) {
+      if (this.#rip === this.#pendingNext || pending.op === 'vmgexit') {
+        // Completed by KVM (RIP moved past it), or trap-like (VMGEXIT): resume with its result.
         kind = RESUME_NEXT;
-        value = this.#completion(op);
-        this.#pending = undefined;
+        value = this.#completion(pending);
+        this.#rip = this.#pendingNext;
+      } else if (this.#rip === this.#pendingRip) {
+        op = pending; // a fault-like exit: the same instruction executes again
+      } else {
+        return this.#shutdown(new Error(`RIP moved to 0x${this.#rip.toString(16)}: a scripted guest has no code there`));
       }
-      // else: fault-like exit; the same instruction executes again below.
+    } else {
+      kind = this.#carryKind;
+      value = this.#carryValue;
+      this.#carryKind = RESUME_NONE;
+      this.#carryValue = undefined;
     }
-    this.#skipped = false;
-    if (kind === RESUME_NONE && !this.#pending) kind = RESUME_NEXT;
-    for (;;) {
-      let op: GuestOp;
+    const inj = vmcb.eventInj;
+    if (inj & SVM_EVTINJ_VALID && this.#state === 'running') {
+      vmcb.eventInj = 0;
+      const vector = inj & SVM_EVTINJ_VEC_MASK;
+      const type = inj & SVM_EVTINJ_TYPE_MASK;
+      if (type === SVM_EVTINJ_TYPE_EXEPT) {
+        // A fault at the pending instruction: it does not complete; the program sees the exception.
+        if (pending) this.#rip = this.#pendingRip;
+        kind = RESUME_THROW;
+        value = new GuestException(vector, inj & SVM_EVTINJ_VALID_ERR ? vmcb.eventInjErr : undefined);
+        op = undefined;
+      } else if (this.interruptHandler) {
+        // An interrupt or NMI between two instructions: its handler runs first, then the program
+        // goes on as it would have (IRET).
+        this.#stack.push(resumeAfter(kind, value, op));
+        this.#stack.push(this.#interruptFrame(this.interruptHandler, vector, type === SVM_EVTINJ_TYPE_NMI));
+        kind = RESUME_NEXT;
+        value = undefined;
+        op = undefined;
+      }
+    }
+    if (this.#state === 'done') return void this.#exitAt(SVM_EXIT_HLT, 0, 0, 0, 0);
+    for (let n = 0; ; n++) {
+      if (n >= budget || (vmcb.intCtl & V_IRQ_MASK && this.#interruptible() && vmcb.isIntercept(SVM_EXIT_VINTR))) {
+        // A host timer interrupt, or the interrupt window KVM asked for: exit between instructions.
+        if (op) {
+          // Not started: it executes when the guest runs again (no RIP can complete it).
+          this.#pending = op;
+          this.#pendingRip = this.#rip;
+          this.#pendingNext = -1;
+        }
+        this.#carryKind = kind;
+        this.#carryValue = value;
+        return void this.#exitAt(n >= budget ? SVM_EXIT_INTR : SVM_EXIT_VINTR, 0, 0, 0, 0);
+      }
       if (kind !== RESUME_NONE) {
-        const next = this.#step(kind, value);
+        op = this.#step(kind, value);
         kind = RESUME_NONE;
         value = undefined;
-        if (next === undefined) {
-          return this.#record(
-            (this.#state as ScriptedState) === 'shutdown' ? SVM_EXIT_SHUTDOWN : SVM_EXIT_HLT,
-          );
+        if (op === undefined) {
+          // The program ended (a finished program sits in HLT for good), or nothing caught an exception.
+          return void this.#exitAt((this.#state as ScriptedState) === 'shutdown' ? SVM_EXIT_SHUTDOWN : SVM_EXIT_HLT, 0, 0, 0, 0);
         }
-        op = next;
-      } else {
-        op = this.#pending!;
       }
-      if (!this.#execute(op)) {
-        this.#pending = op;
-        return this.#exit;
-      }
+      this.instructions++;
+      if (!this.#execute(op!)) return;
+      op = undefined;
       kind = this.#resumeKind;
       value = this.#resumeValue;
       this.#resumeValue = undefined;
     }
+  }
+
+  #shutdown(crash: unknown): void {
+    this.crash = crash;
+    this.#state = 'shutdown';
+    this.#stack.length = 0;
+    this.#exitAt(SVM_EXIT_SHUTDOWN, 0, 0, 0, 0);
+  }
+
+  #interruptible(): boolean {
+    return (this.#save.getUint32(SAVE_RFLAGS, true) & RFLAGS_IF) !== 0;
+  }
+
+  /** The handler of an external interrupt (IF cleared until it returns, as an interrupt gate does) or NMI. */
+  *#interruptFrame(handler: InterruptHandler, vector: number, nmi: boolean): Generator<GuestOp, void, unknown> {
+    if (!nmi) this.#setIf(false);
+    yield* handler(vector, this);
+    if (!nmi) this.#setIf(true);
+  }
+
+  #setIf(on: boolean): void {
+    const f = this.#save.getUint32(SAVE_RFLAGS, true);
+    this.#save.setUint32(SAVE_RFLAGS, on ? f | RFLAGS_IF : f & ~RFLAGS_IF, true);
   }
 
   /** Drive the frame stack until some frame yields an instruction; undefined when the program ended. */
@@ -263,14 +441,15 @@ export class ScriptedCpu implements CpuBackend {
     }
   }
 
-  /** An instruction completed inside the CPU: the program resumes with `value`. */
-  #resumeNext(value: unknown): true {
+  /** An instruction completed inside the CPU: RIP moves past it and the program resumes with `value`. */
+  #resumeNext(len: number, value: unknown): true {
+    this.#rip += len;
     this.#resumeKind = RESUME_NEXT;
     this.#resumeValue = value;
     return true;
   }
 
-  /** An instruction completed by raising an exception in the program. */
+  /** An instruction completed by raising an exception in the program (RIP stays at it). */
   #resumeThrow(error: unknown): true {
     this.#resumeKind = RESUME_THROW;
     this.#resumeValue = error;
@@ -279,66 +458,91 @@ export class ScriptedCpu implements CpuBackend {
 
   /**
    * Execute one instruction: true when it completed inside the CPU (the resumption is in
-   * #resumeKind / #resumeValue), false when it exited (the #VMEXIT record is filled).
+   * #resumeKind / #resumeValue), false when it exited (the VMCB holds the #VMEXIT).
    */
   #execute(op: GuestOp): boolean {
     const regs = this.#regs;
+    const vmcb = this.#vmcb;
     switch (op.op) {
       case 'load':
       case 'store': {
+        const mode = codeSize(this.#save);
+        const len = movMoffsLength(mode, op.size, op.gpa);
+        if (len === 0) return this.#resumeThrow(new GuestException(UD_VECTOR));
         const buf = this.#buf.subarray(0, op.size);
         if (op.op === 'store') this.#bufView.setBigUint64(0, op.value, true);
         const r = op.op === 'load' ? this.mem.read(op.gpa, buf) : this.mem.write(op.gpa, buf);
-        if (r === NPT_OK) return this.#resumeNext(op.op === 'load' ? this.#loadValue(op.size) : undefined);
+        if (r === NPT_OK) return this.#resumeNext(len, op.op === 'load' ? this.#loadValue(op.size) : undefined);
         if (r === NPT_MMIO && this.protectedState) return this.#raiseVc(op);
-        regs[VCPU_REGS_RAX] = op.op === 'store' ? op.value : regs[VCPU_REGS_RAX]!;
-        // Not present (a host page KVM has yet to map), or KVM's reserved-bit MMIO entry.
+        if (op.op === 'store') this.#setRax(op.value);
+        // Not present (a host page KVM has yet to map), write-protected, or KVM's reserved-bit MMIO entry.
         let err = op.op === 'store' ? PFERR_WRITE_MASK : 0;
         if (r === NPT_MMIO) err |= PFERR_RSVD_MASK | PFERR_PRESENT_MASK;
-        return this.#exitWith(SVM_EXIT_NPF, err, op.gpa, op.size);
+        else if (r === NPT_READONLY) err |= PFERR_PRESENT_MASK;
+        const bytes = movMoffsBytes(mode, op.size, op.op === 'store', op.gpa)!;
+        // A nested page fault has no next_rip: KVM decodes the bytes decode assist fetched.
+        this.#pendingAt(op, len);
+        const at = this.#faultingGpa(op.gpa, op.size, op.op === 'store');
+        this.#exitAt(SVM_EXIT_NPF, err, PFERR_GUEST_FINAL_HI, at % TWO32, Math.floor(at / TWO32));
+        vmcb.insnBytes.set(bytes);
+        vmcb.insnLen = bytes.length;
+        return false;
       }
       case 'out':
-      case 'in':
+      case 'in': {
         if (this.protectedState) return this.#raiseVc(op);
-        if (op.op === 'out') regs[VCPU_REGS_RAX] = BigInt(op.value >>> 0);
-        return this.#exitWith(
-          SVM_EXIT_IOIO,
-          encodeIoioInfo({ port: op.port, size: op.size, in: op.op === 'in' }),
-          0,
-        );
+        const mode = codeSize(this.#save);
+        if (op.op === 'out') this.#setRax(BigInt(op.value >>> 0));
+        const info = ((op.port << 16) | IOIO_ASIZE[mode] | (op.size << 4) | (op.op === 'in' ? 1 : 0)) >>> 0;
+        // IOIO: exit_info_2 is the RIP of the next instruction.
+        const next = this.#pendingAt(op, opLength(op, mode));
+        return this.#exitAt(SVM_EXIT_IOIO, info, 0, next % TWO32, Math.floor(next / TWO32), next);
+      }
       case 'rdmsr':
       case 'wrmsr':
         if (this.protectedState) return this.#raiseVc(op);
-        regs[VCPU_REGS_RCX] = BigInt(op.index >>> 0);
+        regs[2 * VCPU_REGS_RCX] = op.index >>> 0;
+        regs[2 * VCPU_REGS_RCX + 1] = 0;
         if (op.op === 'wrmsr') {
-          regs[VCPU_REGS_RAX] = op.value & MASK32;
-          regs[VCPU_REGS_RDX] = (op.value >> 32n) & MASK32;
+          regs[2 * VCPU_REGS_RAX] = Number(op.value & MASK32);
+          regs[2 * VCPU_REGS_RAX + 1] = 0;
+          regs[2 * VCPU_REGS_RDX] = Number((op.value >> 32n) & MASK32);
+          regs[2 * VCPU_REGS_RDX + 1] = 0;
         }
-        return this.#exitWith(SVM_EXIT_MSR, op.op === 'wrmsr' ? 1 : 0, 0);
+        return this.#exitAt(SVM_EXIT_MSR, op.op === 'wrmsr' ? 1 : 0, 0, 0, 0, this.#pendingAt(op, 2));
       case 'cpuid':
         if (this.protectedState) return this.#raiseVc(op);
-        regs[VCPU_REGS_RAX] = BigInt(op.fn >>> 0);
-        regs[VCPU_REGS_RCX] = BigInt(op.index >>> 0);
-        return this.#exitWith(SVM_EXIT_CPUID, 0, 0);
+        regs[2 * VCPU_REGS_RAX] = op.fn >>> 0;
+        regs[2 * VCPU_REGS_RAX + 1] = 0;
+        regs[2 * VCPU_REGS_RCX] = op.index >>> 0;
+        regs[2 * VCPU_REGS_RCX + 1] = 0;
+        return this.#exitAt(SVM_EXIT_CPUID, 0, 0, 0, 0, this.#pendingAt(op, 2));
       case 'vmmcall':
         if (this.protectedState) return this.#raiseVc(op);
-        regs[VCPU_REGS_RAX] = op.nr;
-        [VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX, VCPU_REGS_RSI].forEach((r, i) => {
-          regs[r] = op.args[i] ?? 0n;
-        });
-        return this.#exitWith(SVM_EXIT_VMMCALL, 0, 0);
+        this.#setRax(op.nr);
+        for (let i = 0; i < HYPERCALL_ARG_REGS.length; i++) {
+          const r = HYPERCALL_ARG_REGS[i]!;
+          const v = op.args[i] ?? 0n;
+          regs[2 * r] = Number(v & MASK32);
+          regs[2 * r + 1] = Number((v >> 32n) & MASK32);
+        }
+        return this.#exitAt(SVM_EXIT_VMMCALL, 0, 0, 0, 0, this.#pendingAt(op, 3));
       case 'hlt':
-        return this.#exitWith(SVM_EXIT_HLT, 0, 0);
+        return this.#exitAt(SVM_EXIT_HLT, 0, 0, 0, 0, this.#pendingAt(op, 1));
+      case 'sti':
+      case 'cli':
+        this.#setIf(op.op === 'sti');
+        return this.#resumeNext(1, undefined);
       case 'vmgexit':
         if (!this.protectedState) {
           // VMGEXIT outside an SEV-ES guest is an illegal instruction.
-          return this.#resumeThrow(new GuestException(6));
+          return this.#resumeThrow(new GuestException(UD_VECTOR));
         }
-        return this.#exitWith(SVM_EXIT_VMGEXIT, 0, 0);
+        return this.#exitAt(SVM_EXIT_VMGEXIT, 0, 0, 0, 0, this.#pendingAt(op, 4));
       case 'triple-fault':
         this.#state = 'shutdown';
         this.#stack.length = 0;
-        return this.#exitWith(SVM_EXIT_SHUTDOWN, 0, 0);
+        return this.#exitAt(SVM_EXIT_SHUTDOWN, 0, 0, 0, 0);
       default: {
         const never: never = op;
         return this.#resumeThrow(new Error(`unknown guest op ${JSON.stringify(never)}`));
@@ -346,24 +550,62 @@ export class ScriptedCpu implements CpuBackend {
     }
   }
 
+  /**
+   * The GPA a nested page fault reports: the access's own when its first page faults, else the
+   * start of the page after (an access crossing into a page that is not RAM).
+   */
+  #faultingGpa(gpa: number, size: number, write: boolean): number {
+    const inFirst = 4096 - (gpa % 4096);
+    if (size <= inFirst) return gpa;
+    const first = this.mem.page?.(gpa, write);
+    return first ? gpa + inFirst : gpa;
+  }
+
+  /** `op` (at RIP, `len` bytes long) exits: remember it and its next RIP, which is returned. */
+  #pendingAt(op: GuestOp, len: number): number {
+    this.#pending = op;
+    this.#pendingRip = this.#rip;
+    this.#pendingNext = this.#rip + len;
+    return this.#pendingNext;
+  }
+
+  #setRax(v: bigint): void {
+    const regs = this.#regs;
+    regs[2 * VCPU_REGS_RAX] = Number(v & MASK32);
+    regs[2 * VCPU_REGS_RAX + 1] = Number((v >> 32n) & MASK32);
+  }
+
   #raiseVc(op: GuestOp): true {
     const handler = this.vcHandler;
     if (!handler) return this.#resumeThrow(new GuestException(VC_VECTOR));
     this.#stack.push(handler(op, this));
-    return this.#resumeNext(undefined);
+    // #VC is a fault: the handler's frame runs, then hands the instruction's result to the program.
+    this.#resumeKind = RESUME_NEXT;
+    this.#resumeValue = undefined;
+    return true;
   }
 
-  #record(exitCode: number): VmExitRecord {
-    this.#exitWith(exitCode, 0, 0);
-    return this.#exit;
+  #saveRip(): void {
+    const save = this.#save;
+    save.setUint32(SAVE_RIP, this.#rip % TWO32, true);
+    save.setUint32(SAVE_RIP + 4, Math.floor(this.#rip / TWO32), true);
   }
 
-  #exitWith(exitCode: number, exitInfo1: number, exitInfo2: number, accessSize = 0): false {
-    const e = this.#exit;
-    e.exitCode = exitCode;
-    e.exitInfo1 = exitInfo1;
-    e.exitInfo2 = exitInfo2;
-    e.accessSize = accessSize;
+  /** #VMEXIT with the given code and infos; an instruction intercept also reports next_rip. */
+  #exitAt(
+    code: number,
+    info1Lo: number,
+    info1Hi: number,
+    info2Lo: number,
+    info2Hi: number,
+    next = 0,
+  ): false {
+    const vmcb = this.#vmcb;
+    vmcb.setExit(code, info1Lo, info1Hi, info2Lo, info2Hi);
+    vmcb.control.setUint32(VMCB_NEXT_RIP, next % TWO32, true);
+    vmcb.control.setUint32(VMCB_NEXT_RIP + 4, Math.floor(next / TWO32), true);
+    vmcb.insnLen = 0;
+    this.#saveRip();
     return false;
   }
 
@@ -375,24 +617,25 @@ export class ScriptedCpu implements CpuBackend {
   /** What a completed instruction hands back to the program, taken from the registers KVM wrote. */
   #completion(op: GuestOp): unknown {
     const regs = this.#regs;
+    const rax = regs[2 * VCPU_REGS_RAX]!;
     switch (op.op) {
       case 'in':
-        return Number(regs[VCPU_REGS_RAX]! & ((1n << BigInt(op.size * 8)) - 1n));
+        return op.size === 4 ? rax : rax & ((1 << (op.size * 8)) - 1);
       case 'load': {
-        const v = regs[VCPU_REGS_RAX]!;
+        const v = (BigInt(regs[2 * VCPU_REGS_RAX + 1]!) << 32n) | BigInt(rax);
         return op.size === 8 ? v : v & ((1n << BigInt(op.size * 8)) - 1n);
       }
       case 'rdmsr':
-        return ((regs[VCPU_REGS_RDX]! & MASK32) << 32n) | (regs[VCPU_REGS_RAX]! & MASK32);
+        return (BigInt(regs[2 * VCPU_REGS_RDX]!) << 32n) | BigInt(rax);
       case 'cpuid':
         return {
-          eax: Number(regs[VCPU_REGS_RAX]! & MASK32),
-          ebx: Number(regs[VCPU_REGS_RBX]! & MASK32),
-          ecx: Number(regs[VCPU_REGS_RCX]! & MASK32),
-          edx: Number(regs[VCPU_REGS_RDX]! & MASK32),
+          eax: rax,
+          ebx: regs[2 * VCPU_REGS_RBX]!,
+          ecx: regs[2 * VCPU_REGS_RCX]!,
+          edx: regs[2 * VCPU_REGS_RDX]!,
         } satisfies CpuidResult;
       case 'vmmcall':
-        return regs[VCPU_REGS_RAX];
+        return (BigInt(regs[2 * VCPU_REGS_RAX + 1]!) << 32n) | BigInt(rax);
       default:
         return undefined;
     }
@@ -431,6 +674,14 @@ export class ScriptedCpu implements CpuBackend {
   /** HLT. */
   *hlt(): Generator<GuestOp, void, unknown> {
     yield { op: 'hlt' };
+  }
+  /** STI: maskable interrupts may be delivered from now on. */
+  *sti(): Generator<GuestOp, void, unknown> {
+    yield { op: 'sti' };
+  }
+  /** CLI. */
+  *cli(): Generator<GuestOp, void, unknown> {
+    yield { op: 'cli' };
   }
   /** VMMCALL with hypercall number `nr` and up to four arguments (RBX, RCX, RDX, RSI). */
   *vmmcall(nr: bigint, ...args: bigint[]): Generator<GuestOp, bigint, unknown> {

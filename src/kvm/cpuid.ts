@@ -1,15 +1,21 @@
 /**
  * The guest CPUID table (KVM_SET_CPUID2) and its lookup (kvm_cpuid): on AMD, a leaf with no entry
  * reads as zeros. The default table describes an AMD CPU with SEV-ES, C-bit at position 51.
+ *
+ * Some bits are not in the table but follow the vCPU's state (arch/x86/kvm/cpuid.c,
+ * kvm_update_cpuid_runtime): leaf 1 ECX.OSXSAVE = CR4.OSXSAVE, leaf 1 EDX.APIC = the APIC-base
+ * MSR's enable bit, leaf 7 ECX.OSPKE = CR4.PKE, leaf 0xD EBX = the XSAVE area size for the XCR0
+ * the guest enabled (for an SEV-ES guest: the XCR0 its GHCB carried). v5.17 rewrites the entries
+ * whenever one of those changes, 6.14+ when CPUID is next emulated; both read the same, which is
+ * what this lookup returns.
  */
-export interface CpuidEntry {
-  readonly function: number;
-  readonly index: number;
-  readonly eax: number;
-  readonly ebx: number;
-  readonly ecx: number;
-  readonly edx: number;
-}
+import { SAVE_CR4 } from '../cpu/backend.js';
+import { KVM_CPUID_FLAG_SIGNIFCANT_INDEX, type KvmCpuidEntry2 } from '../uapi/cpuid.js';
+import { MSR_IA32_APICBASE } from './msr.js';
+import type { Vcpu } from './vcpu.js';
+
+/** One leaf/sub-leaf (struct kvm_cpuid_entry2). */
+export type CpuidEntry = Readonly<KvmCpuidEntry2>;
 
 /** The C-bit position the default table reports in CPUID 0x8000001F EBX[5:0]. */
 export const DEFAULT_CBIT = 51;
@@ -17,11 +23,24 @@ export const DEFAULT_CBIT = 51;
 const le32 = (s: string): number =>
   s.charCodeAt(0) | (s.charCodeAt(1) << 8) | (s.charCodeAt(2) << 16) | (s.charCodeAt(3) << 24);
 
-/** A small AMD-flavoured table: vendor, max leaves, and the SEV leaf. */
-export const DEFAULT_CPUID: readonly CpuidEntry[] = [
+/** Leaves whose sub-leaf index matters (KVM sets KVM_CPUID_FLAG_SIGNIFCANT_INDEX on them). */
+const INDEXED = new Set([
+  0x4, 0x7, 0xb, 0xd, 0xf, 0x10, 0x12, 0x14, 0x1d, 0x1e, 0x1f, 0x24, 0x8000001d, 0x80000020,
+]);
+
+type Leaf = Omit<CpuidEntry, 'flags'>;
+const withFlags = (e: Leaf): CpuidEntry => ({
+  ...e,
+  flags: INDEXED.has(e.function) ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0,
+});
+
+/** A small AMD-flavoured table: vendor, max leaves, XSAVE (x87, SSE, AVX), and the SEV leaf. */
+export const DEFAULT_CPUID: readonly CpuidEntry[] = (<Leaf[]>[
   { function: 0, index: 0, eax: 0xd, ebx: le32('Auth'), edx: le32('enti'), ecx: le32('cAMD') },
-  { function: 1, index: 0, eax: 0x00a00f11, ebx: 0, ecx: 0x80000000 | (1 << 3), edx: 0x178bfbff },
-  { function: 0xd, index: 0, eax: 0x7, ebx: 0x340, ecx: 0x340, edx: 0 },
+  // ECX: SSE3, XSAVE (26), hypervisor (31); OSXSAVE (27) and EDX.APIC (9) are runtime bits.
+  { function: 1, index: 0, eax: 0x00a00f11, ebx: 0, ecx: 0x80000000 | (1 << 26) | 1, edx: 0x178bfbff },
+  { function: 0xd, index: 0, eax: 0x7, ebx: 0x240, ecx: 0x340, edx: 0 },
+  { function: 0xd, index: 2, eax: 256, ebx: 576, ecx: 0, edx: 0 },
   {
     function: 0x80000000,
     index: 0,
@@ -32,20 +51,80 @@ export const DEFAULT_CPUID: readonly CpuidEntry[] = [
   },
   // 0x8000001F: EAX bit 0 SME, bit 1 SEV, bit 3 SEV-ES; EBX[5:0] C-bit position.
   { function: 0x8000001f, index: 0, eax: 0b1011, ebx: DEFAULT_CBIT | (1 << 6), ecx: 509, edx: 100 },
-];
+]).map(withFlags);
 
-/** Leaves whose sub-leaf index matters (KVM_CPUID_FLAG_SIGNIFCANT_INDEX). */
-const INDEXED = new Set([
-  0x4, 0x7, 0xb, 0xd, 0xf, 0x10, 0x12, 0x14, 0x1d, 0x1e, 0x1f, 0x24, 0x8000001d, 0x80000020,
+/**
+ * The host's XSAVE layout (CPUID 0xD sub-leaf i: size, standard offset, compacted-64-byte-aligned),
+ * as xstate_required_size reads it: an AMD EPYC (Zen 4) host.
+ */
+const HOST_XSTATE: ReadonlyMap<number, { size: number; offset: number; align64: boolean }> = new Map([
+  [2, { size: 256, offset: 576, align64: false }], // AVX (YMM_Hi128)
+  [5, { size: 64, offset: 832, align64: false }], // AVX-512 opmask
+  [6, { size: 512, offset: 896, align64: false }], // ZMM_Hi256
+  [7, { size: 1024, offset: 1408, align64: false }], // Hi16_ZMM
+  [9, { size: 8, offset: 2432, align64: false }], // PKRU
+  [11, { size: 16, offset: 0, align64: false }], // CET_U (supervisor, XSS)
+  [12, { size: 24, offset: 0, align64: false }], // CET_S
 ]);
 
-/** kvm_cpuid: the entry for (function, index), or zeros. */
-export function kvmCpuid(table: readonly CpuidEntry[], fn: number, index: number): CpuidEntry {
+/** xstate_required_size: the XSAVE area for the features in `xstateBv` (legacy area and header included). */
+export function xstateRequiredSize(xstateBv: bigint, compacted: boolean): number {
+  let ret = 512 + 64;
+  for (let i = 2; i < 64; i++) {
+    if (!((xstateBv >> BigInt(i)) & 1n)) continue;
+    const f = HOST_XSTATE.get(i);
+    if (!f) continue;
+    const offset = compacted ? (f.align64 ? Math.ceil(ret / 64) * 64 : ret) : f.offset;
+    ret = Math.max(ret, offset + f.size);
+  }
+  return ret;
+}
+
+/** cpuid_entry2_find: the entry for (function, index) (the index only where the entry says it matters). */
+export function cpuidEntry(table: readonly CpuidEntry[], fn: number, index: number): CpuidEntry | undefined {
   const f = fn >>> 0;
   const i = index >>> 0;
   for (const e of table) {
-    // The index test first: it settles the common sub-leaf 0 without the set lookup.
-    if (e.function === f && (e.index === i || !INDEXED.has(f))) return e;
+    if (e.function === f && (e.index === i || !(e.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX))) return e;
   }
-  return { function: f, index: i, eax: 0, ebx: 0, ecx: 0, edx: 0 };
+  return undefined;
+}
+
+const X86_CR4_OSXSAVE = 1 << 18;
+const X86_CR4_PKE = 1 << 22;
+const MSR_IA32_APICBASE_ENABLE = 1n << 11n;
+
+/** The CR4 KVM knows: the save area's, or (SEV-ES) the value of the last CR4 write trap. */
+function kvmReadCr4(vcpu: Vcpu): number {
+  return vcpu.guestStateProtected ? vcpu.cr4 : vcpu.vmcb.save.getUint32(SAVE_CR4, true);
+}
+
+/** kvm_cpuid: the entry for (function, index) with the runtime bits applied, or zeros. */
+export function kvmCpuid(vcpu: Vcpu, fn: number, index: number): CpuidEntry {
+  const e = cpuidEntry(vcpu.cpuid, fn, index);
+  if (!e) return { function: fn >>> 0, index: index >>> 0, flags: 0, eax: 0, ebx: 0, ecx: 0, edx: 0 };
+  switch (e.function) {
+    case 1: {
+      const cr4 = kvmReadCr4(vcpu);
+      const apicOn = ((vcpu.msrs.get(MSR_IA32_APICBASE) ?? 0n) & MSR_IA32_APICBASE_ENABLE) !== 0n;
+      const osxsave = e.ecx & (1 << 26) && cr4 & X86_CR4_OSXSAVE ? 1 << 27 : 0;
+      return {
+        ...e,
+        ecx: ((e.ecx & ~(1 << 27)) | osxsave) >>> 0,
+        edx: ((e.edx & ~(1 << 9)) | (apicOn ? 1 << 9 : 0)) >>> 0,
+      };
+    }
+    case 7:
+      if (e.index !== 0) return e;
+      return { ...e, ecx: ((e.ecx & ~(1 << 4)) | (kvmReadCr4(vcpu) & X86_CR4_PKE ? 1 << 4 : 0)) >>> 0 };
+    case 0xd:
+      if (e.index === 0) return { ...e, ebx: xstateRequiredSize(vcpu.xcr0, false) };
+      if (e.index === 1 && e.eax & 0b1010) {
+        const bv = vcpu.vm.core.xssInXsaveSize ? vcpu.xcr0 | vcpu.xss : vcpu.xcr0;
+        return { ...e, ebx: xstateRequiredSize(bv, true) };
+      }
+      return e;
+    default:
+      return e;
+  }
 }

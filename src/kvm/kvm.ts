@@ -2,12 +2,29 @@
  * /dev/kvm as the VMM process opens it: capabilities, and VM creation for the VM types this KVM
  * knows. The process's address space and the kernel allocator KVM charges are given at open time.
  */
+import type { CpuAttachment, CpuBackend, Vmcb } from '../cpu/backend.js';
 import { HostAddressSpace, USER_ADDR_LIMIT } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
 import type { TraceSink } from '../trace/events.js';
 import {
-  KVM_API_VERSION,
+  KVM_CAP_ENABLE_CAP_VM,
   KVM_CAP_EXIT_HYPERCALL,
+  KVM_CAP_GET_MSR_FEATURES,
+  KVM_CAP_GET_TSC_KHZ,
+  KVM_CAP_HLT,
+  KVM_CAP_IRQ_INJECT_STATUS,
+  KVM_CAP_IRQCHIP,
+  KVM_CAP_MAX_VCPU_ID,
+  KVM_CAP_MAX_VCPUS,
+  KVM_CAP_MP_STATE,
+  KVM_CAP_MULTI_ADDRESS_SPACE,
+  KVM_CAP_NR_VCPUS,
+  KVM_CAP_SET_IDENTITY_MAP_ADDR,
+  KVM_CAP_SET_TSS_ADDR,
+  KVM_CAP_SYNC_REGS,
+  KVM_CAP_USER_NMI,
+  KVM_CAP_VCPU_EVENTS,
+  KVM_CAP_XCRS,
   KVM_CAP_GUEST_MEMFD,
   KVM_CAP_IMMEDIATE_EXIT,
   KVM_CAP_MEMORY_FAULT_INFO,
@@ -24,9 +41,10 @@ import {
   KVM_CAP_X86_USER_SPACE_MSR,
   KVM_X86_DEFAULT_VM,
 } from '../uapi/caps.js';
-import { KvmError } from '../uapi/kvm-error.js';
-import { KVM_VCPU_MMAP_SIZE } from '../uapi/kvm-run.js';
+import { Errno } from '../uapi/errno.js';
 import { KVM_USER_MEM_SLOTS } from '../uapi/memslot.js';
+import type { KvmSevCmd } from '../uapi/sev-cmd.js';
+import { SVM_EXIT_SHUTDOWN } from '../uapi/svm.js';
 import { FdTable } from './guest-memfd.js';
 import { KVM_CORE_CURRENT, type KvmCoreProfile } from './profile.js';
 import { Vm } from './vm.js';
@@ -34,6 +52,11 @@ import type { VmTypeOps, VmTypeProvider } from './vm-type.js';
 
 /** KVM_MAX_VCPU_IDS on x86 (kvm_host.h): vCPU ids must stay below it. */
 export const KVM_MAX_VCPU_IDS = 4096;
+/** KVM_MAX_VCPUS (CONFIG_KVM_MAX_NR_VCPUS, 1024 by default). */
+export const KVM_MAX_VCPUS = 1024;
+
+/** The hardware: the guest CPU KVM_CREATE_VCPU finds behind a new vCPU of a VM of `vmType`. */
+export type CpuFactory = (vcpuId: number, protectedState: boolean) => CpuBackend;
 
 /** How this model's "host" is configured. */
 export interface KvmOptions {
@@ -45,20 +68,29 @@ export interface KvmOptions {
   maxPhysBits?: number;
   /** Extra VM types (src/sev registers KVM_X86_SEV_ES_VM). */
   vmTypes?: readonly VmTypeProvider[];
+  /** KVM_MEMORY_ENCRYPT_OP for VMs whose type has none (src/sev: KVM_SEV_ES_INIT on a default VM). */
+  memEncOp?: (vm: Vm, cmd: KvmSevCmd) => Errno | KvmSevCmd;
   /** Generic-core behaviour of the kernel being modelled (default: today's). */
   core?: KvmCoreProfile;
+  /** The guest CPUs (default: a CPU that shuts down at once, as one with no code would). */
+  cpus?: CpuFactory;
   /** Receives trace events (nothing is built when absent). */
   trace?: TraceSink;
 }
 
 const defaultVmOps: VmTypeOps = { protectedState: false, createVcpu: () => ({}) };
 
-/** An open /dev/kvm. */
+/** KVM_CAP_SYNC_REGS on x86: KVM_SYNC_X86_REGS | SREGS | EVENTS. */
+const KVM_SYNC_X86_VALID_FIELDS = 7;
+
+/** An open /dev/kvm (the kernel side; the fd the VMM holds is fd.ts's KvmFd). */
 export class Kvm {
   readonly host: HostAddressSpace;
   readonly allocator: HostAllocator;
   readonly maxPhysBits: number;
   readonly core: KvmCoreProfile;
+  readonly cpus: CpuFactory;
+  readonly memEncOp: KvmOptions['memEncOp'];
   /** The VMM process's file descriptors (guest_memfd files). */
   readonly fds = new FdTable();
   /** Trace sink for every VM created from now on; may be set or cleared at any time. */
@@ -70,77 +102,121 @@ export class Kvm {
     this.allocator = opts.allocator ?? new HostAllocator();
     this.maxPhysBits = opts.maxPhysBits ?? 48;
     this.core = opts.core ?? KVM_CORE_CURRENT;
+    this.cpus = opts.cpus ?? ((_id, protectedState) => new HaltedCpu(protectedState));
+    this.memEncOp = opts.memEncOp;
     this.trace = opts.trace;
     this.#types.set(KVM_X86_DEFAULT_VM, { type: KVM_X86_DEFAULT_VM, init: () => defaultVmOps });
     for (const t of opts.vmTypes ?? []) this.#types.set(t.type, t);
   }
 
-  /** KVM_GET_API_VERSION. */
-  getApiVersion(): number {
-    return KVM_API_VERSION;
+  /** Memslot address spaces of a VM (kvm_arch_nr_memslot_as_ids): 2 with SMM, else 1. */
+  addressSpaces(_vm?: Vm): number {
+    return this.core.smm ? 2 : 1;
   }
 
-  /** KVM_GET_VCPU_MMAP_SIZE. */
-  getVcpuMmapSize(): number {
-    return KVM_VCPU_MMAP_SIZE;
-  }
-
-  /** KVM_CHECK_EXTENSION: 0 for anything sevbox does not model. */
-  checkExtension(cap: number): number {
+  /**
+   * KVM_CHECK_EXTENSION on the system fd (`vm` undefined) or a VM fd (answers for that VM): 0 for
+   * anything sevbox does not model.
+   */
+  checkExtension(cap: number, vm?: Vm): number {
+    const core = this.core;
     switch (cap) {
+      case KVM_CAP_IRQCHIP:
+      case KVM_CAP_HLT:
       case KVM_CAP_USER_MEMORY:
+      case KVM_CAP_SET_TSS_ADDR:
+      case KVM_CAP_MP_STATE:
       case KVM_CAP_SYNC_MMU:
-      case KVM_CAP_READONLY_MEM:
+      case KVM_CAP_USER_NMI:
+      case KVM_CAP_IRQ_INJECT_STATUS:
+      case KVM_CAP_SET_IDENTITY_MAP_ADDR:
+      case KVM_CAP_VCPU_EVENTS:
+      case KVM_CAP_XCRS:
+      case KVM_CAP_GET_TSC_KHZ:
+      case KVM_CAP_ENABLE_CAP_VM:
       case KVM_CAP_IMMEDIATE_EXIT:
+      case KVM_CAP_GET_MSR_FEATURES:
       case KVM_CAP_X86_USER_SPACE_MSR:
       case KVM_CAP_X86_MSR_FILTER:
       case KVM_CAP_USER_MEMORY2:
         return 1;
-      // sevbox extensions (not Linux): enabled per SEV-ES VM with Vm.enableCap.
+      case KVM_CAP_READONLY_MEM:
+        // kvm_arch_has_readonly_mem(): not for a VM with protected state (6.11+).
+        return vm?.typeOps.protectedState && !core.readonlyMemForProtectedVms ? 0 : 1;
+      case KVM_CAP_SYNC_REGS:
+        return vm?.typeOps.protectedState && core.protectedStateIoctlsEinval ? 0 : KVM_SYNC_X86_VALID_FIELDS;
+      // sevbox extensions (not Linux): enabled per SEV-ES VM with KVM_ENABLE_CAP.
       case KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO:
       case KVM_CAP_SEVBOX_VMGEXIT_RESTART:
         return 1;
       case KVM_CAP_MEMORY_FAULT_INFO:
-        return this.core.memoryFaultInfo ? 1 : 0;
+        return core.memoryFaultInfo ? 1 : 0;
       case KVM_CAP_GUEST_MEMFD:
-        return this.core.guestMemfd ? 1 : 0;
+        return core.guestMemfd ? 1 : 0;
       case KVM_CAP_NR_MEMSLOTS:
         return KVM_USER_MEM_SLOTS;
+      case KVM_CAP_NR_VCPUS:
+      case KVM_CAP_MAX_VCPUS:
+        return KVM_MAX_VCPUS;
+      case KVM_CAP_MAX_VCPU_ID:
+        return KVM_MAX_VCPU_IDS;
+      case KVM_CAP_MULTI_ADDRESS_SPACE: {
+        const n = this.addressSpaces(vm);
+        return n > 1 ? n : 0;
+      }
       case KVM_CAP_EXIT_HYPERCALL:
         return 1 << 12; // KVM_HC_MAP_GPA_RANGE
       case KVM_CAP_VM_TYPES: {
+        if (!core.vmTypes) return 0;
         let mask = 0;
         for (const t of this.#types.keys()) mask |= 1 << t;
         return mask;
       }
       case KVM_CAP_X86_SMM:
-        return 0;
+        // svm_has_emulated_msr(MSR_IA32_SMBASE): never for an SEV-ES VM.
+        return core.smm && !vm?.typeOps.protectedState ? 1 : 0;
       default:
         return 0;
     }
   }
 
-  /**
-   * KVM_CREATE_VM: EINVAL for a VM type this KVM does not support. `options` go to the VM type
-   * (for SEV-ES: the kernel profile and GHCB version, which real KVM takes via KVM_SEV_INIT2).
-   */
-  createVm(type: number = KVM_X86_DEFAULT_VM, options?: unknown): Vm {
+  /** KVM_CREATE_VM: EINVAL for a VM type this KVM does not support. */
+  createVm(type: number = KVM_X86_DEFAULT_VM): Vm | Errno {
     const provider = this.#types.get(type);
-    if (!provider) throw new KvmError('EINVAL', `VM type ${type} not supported`);
-    return new Vm(
+    if (!provider || (type !== KVM_X86_DEFAULT_VM && !this.core.vmTypes)) {
+      return new Errno('EINVAL', `VM type ${type} not supported`);
+    }
+    const vm = new Vm(
       type,
       {
         host: this.host,
         allocator: this.allocator,
-        maxGfn: 2 ** (this.maxPhysBits - 12) - 1,
+        maxPhysBits: this.maxPhysBits,
+        maxGfn: this.core.maxGfnCheck ? 2 ** (this.maxPhysBits - 12) - 1 : Number.MAX_SAFE_INTEGER,
         userAddrLimit: USER_ADDR_LIMIT,
-        addressSpaces: 1,
+        addressSpaces: this.addressSpaces(),
         maxVcpuId: KVM_MAX_VCPU_IDS,
         core: this.core,
         trace: () => this.trace,
         fds: this.fds,
       },
-      (vm) => provider.init(vm, options),
+      defaultVmOps,
     );
+    const ops = provider.init(vm);
+    if (ops instanceof Errno) return ops;
+    vm.typeOps = ops;
+    return vm;
+  }
+}
+
+/** What KVM_CREATE_VCPU finds when no CPU factory was given: a CPU without code, which shuts down. */
+class HaltedCpu implements CpuBackend {
+  constructor(readonly protectedState: boolean) {}
+  #vmcb: Vmcb | undefined;
+  attach(hw: CpuAttachment): void {
+    this.#vmcb = hw.vmcb;
+  }
+  vmrun(): void {
+    this.#vmcb!.setExit(SVM_EXIT_SHUTDOWN, 0, 0, 0, 0);
   }
 }

@@ -3,10 +3,27 @@
  * the KVM_MSR_RET_* outcomes that decide between #GP and an exit to userspace.
  */
 import {
+  SAVE_CSTAR,
+  SAVE_DBGCTL,
+  SAVE_EFER,
+  SAVE_FS,
+  SAVE_G_PAT,
+  SAVE_GS,
+  SAVE_KERNEL_GS_BASE,
+  SAVE_LSTAR,
+  SAVE_SFMASK,
+  SAVE_STAR,
+  SAVE_SYSENTER_CS,
+  SAVE_SYSENTER_EIP,
+  SAVE_SYSENTER_ESP,
+} from '../cpu/backend.js';
+import {
   KVM_MSR_EXIT_REASON_FILTER,
   KVM_MSR_EXIT_REASON_INVAL,
   KVM_MSR_EXIT_REASON_UNKNOWN,
 } from '../uapi/exit-reasons.js';
+import { X2APIC_MSR_BASE, X2APIC_MSR_END } from './irqchip.js';
+import type { Vcpu } from './vcpu.js';
 
 /** KVM_MSR_FILTER_READ / _WRITE range flags. */
 export const KVM_MSR_FILTER_READ = 1;
@@ -52,18 +69,28 @@ export function kvmMsrReason(ret: number): number {
   return KVM_MSR_EXIT_REASON_INVAL;
 }
 
-/** MSRs KVM emulates in the kernel for sevbox guests, with their reset values. */
+export const MSR_IA32_TSC = 0x10;
+export const MSR_IA32_APICBASE = 0x1b;
+export const MSR_IA32_SYSENTER_CS = 0x174;
+export const MSR_IA32_SYSENTER_ESP = 0x175;
+export const MSR_IA32_SYSENTER_EIP = 0x176;
+export const MSR_IA32_DEBUGCTLMSR = 0x1d9;
+export const MSR_IA32_CR_PAT = 0x277;
+export const MSR_IA32_XSS = 0xda0;
+export const MSR_EFER = 0xc000_0080;
+export const MSR_STAR = 0xc000_0081;
+export const MSR_LSTAR = 0xc000_0082;
+export const MSR_CSTAR = 0xc000_0083;
+export const MSR_SYSCALL_MASK = 0xc000_0084;
+export const MSR_FS_BASE = 0xc000_0100;
+export const MSR_GS_BASE = 0xc000_0101;
+export const MSR_KERNEL_GS_BASE = 0xc000_0102;
+
+/** MSRs KVM keeps in its own vCPU state (kvm_get_msr_common), with their RESET values. */
 const IN_KERNEL_MSRS: ReadonlyMap<number, bigint> = new Map([
-  [0x10, 0n], // MSR_IA32_TSC
-  [0x1b, 0xfee00900n], // MSR_IA32_APICBASE: BSP, xAPIC enabled
-  [0x277, 0x0007040600070406n], // MSR_IA32_CR_PAT
-  [0xda0, 0n], // MSR_IA32_XSS
-  [0xc0000080, 0n], // MSR_EFER
-  [0xc0000081, 0n], // MSR_STAR
-  [0xc0000082, 0n], // MSR_LSTAR
-  [0xc0000100, 0n], // MSR_FS_BASE
-  [0xc0000101, 0n], // MSR_GS_BASE
-  [0xc0000102, 0n], // MSR_KERNEL_GS_BASE
+  [MSR_IA32_TSC, 0n],
+  [MSR_IA32_APICBASE, 0xfee0_0900n], // BSP, xAPIC enabled
+  [MSR_IA32_XSS, 0n],
 ]);
 
 /** A vCPU's in-kernel MSR values. Unknown indices are KVM_MSR_RET_UNSUPPORTED. */
@@ -80,4 +107,74 @@ export class MsrStore {
     this.#values.set(index, BigInt.asUintN(64, value));
     return KVM_MSR_RET_OK;
   }
+}
+
+/** MSRs svm_get_msr / svm_set_msr keep in the VMCB save area (the state SVM switches with VMRUN). */
+const SAVE_AREA_MSRS: ReadonlyMap<number, number> = new Map([
+  [MSR_EFER, SAVE_EFER],
+  [MSR_STAR, SAVE_STAR],
+  [MSR_LSTAR, SAVE_LSTAR],
+  [MSR_CSTAR, SAVE_CSTAR],
+  [MSR_SYSCALL_MASK, SAVE_SFMASK],
+  [MSR_KERNEL_GS_BASE, SAVE_KERNEL_GS_BASE],
+  [MSR_IA32_SYSENTER_CS, SAVE_SYSENTER_CS],
+  [MSR_IA32_SYSENTER_ESP, SAVE_SYSENTER_ESP],
+  [MSR_IA32_SYSENTER_EIP, SAVE_SYSENTER_EIP],
+  [MSR_FS_BASE, SAVE_FS + 8],
+  [MSR_GS_BASE, SAVE_GS + 8],
+  [MSR_IA32_CR_PAT, SAVE_G_PAT],
+  [MSR_IA32_DEBUGCTLMSR, SAVE_DBGCTL],
+]);
+
+/** The MSRs KVM_GET_MSR_INDEX_LIST reports (msrs_to_save and emulated_msrs this model has). */
+export const KVM_MSR_INDEX_LIST: readonly number[] = [...SAVE_AREA_MSRS.keys(), ...IN_KERNEL_MSRS.keys()].sort(
+  (a, b) => a - b,
+);
+
+/** EFER bits a guest may set (efer_reserved_bits' complement for this model's CPUID: SCE, LME, LMA, NXE). */
+const EFER_VALID = 0x1n | 0x100n | 0x400n | 0x800n;
+
+/** kvm_pat_valid: every byte one of the memory types 0, 1, 4, 5, 6, 7. */
+function patValid(v: bigint): boolean {
+  for (let i = 0n; i < 64n; i += 8n) {
+    const t = Number((v >> i) & 0xffn);
+    if (t === 2 || t === 3 || t > 7) return false;
+  }
+  return true;
+}
+
+/** An MSR read: the outcome and, for KVM_MSR_RET_OK, the value. */
+export interface MsrRead {
+  readonly ret: number;
+  readonly value: bigint;
+}
+
+/** svm_get_msr: the save area for the MSRs SVM switches, KVM's own state for the rest. */
+export function svmGetMsr(vcpu: Vcpu, index: number): MsrRead {
+  const irqchip = vcpu.vm.irqchip;
+  if (irqchip && index >= X2APIC_MSR_BASE && index <= X2APIC_MSR_END) {
+    const v = irqchip.readMsr(vcpu, index);
+    return v === undefined ? { ret: KVM_MSR_RET_INVALID, value: 0n } : { ret: KVM_MSR_RET_OK, value: v };
+  }
+  const off = SAVE_AREA_MSRS.get(index);
+  if (off !== undefined && !vcpu.guestStateProtected) {
+    return { ret: KVM_MSR_RET_OK, value: vcpu.vmcb.save.getBigUint64(off, true) };
+  }
+  const v = vcpu.msrs.get(index);
+  return v === undefined ? { ret: KVM_MSR_RET_UNSUPPORTED, value: 0n } : { ret: KVM_MSR_RET_OK, value: v };
+}
+
+/** svm_set_msr: KVM_MSR_RET_OK, INVALID (#GP: reserved EFER bits, a bad PAT) or UNSUPPORTED. */
+export function svmSetMsr(vcpu: Vcpu, index: number, value: bigint): number {
+  const irqchip = vcpu.vm.irqchip;
+  if (irqchip && index >= X2APIC_MSR_BASE && index <= X2APIC_MSR_END)
+    return irqchip.writeMsr(vcpu, index, value) ? KVM_MSR_RET_OK : KVM_MSR_RET_INVALID;
+  const off = SAVE_AREA_MSRS.get(index);
+  if (off !== undefined && !vcpu.guestStateProtected) {
+    if (index === MSR_EFER && value & ~EFER_VALID) return KVM_MSR_RET_INVALID;
+    if (index === MSR_IA32_CR_PAT && !patValid(value)) return KVM_MSR_RET_INVALID;
+    vcpu.vmcb.save.setBigUint64(off, BigInt.asUintN(64, value), true);
+    return KVM_MSR_RET_OK;
+  }
+  return vcpu.msrs.set(index, value);
 }

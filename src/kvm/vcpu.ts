@@ -1,62 +1,112 @@
 /**
- * A vCPU (the vCPU fd): `run()` is KVM_RUN. It finishes the previous userspace exit's completion,
- * then enters the guest, handles #VMEXITs in the kernel until one needs userspace, and returns that
- * exit (also written into the kvm_run bytes), or throws KvmError with the errno.
+ * A vCPU inside KVM (struct kvm_vcpu with its vcpu_svm): the VMCB it shares with the CPU, the
+ * register array vcpu->arch.regs, the events waiting for injection, the kvm_run page, and
+ * `run()` = KVM_RUN's vcpu_run loop: finish the previous exit's completion, inject pending events,
+ * VMRUN, handle #VMEXITs in the kernel until one needs userspace.
+ *
+ * Everything here is KVM-internal (used by src/kvm and src/sev); a VMM reaches a vCPU only through
+ * the VcpuFd of src/kvm/fd.ts.
  */
-import { type CpuBackend, NR_VCPU_REGS } from '../cpu/backend.js';
-import { errnoName } from '../uapi/errno.js';
+import {
+  type CpuBackend,
+  type Gprs,
+  newGprs,
+  SVM_EVTINJ_TYPE_EXEPT,
+  SVM_EVTINJ_TYPE_INTR,
+  SVM_EVTINJ_TYPE_NMI,
+  SVM_EVTINJ_VALID,
+  SVM_EVTINJ_VALID_ERR,
+  Vmcb,
+  writeResetState,
+} from '../cpu/backend.js';
 import { KVM_EXIT_INTR, KVM_EXIT_UNKNOWN } from '../uapi/exit-reasons.js';
-import { KvmError } from '../uapi/kvm-error.js';
-import { KvmRun } from '../uapi/kvm-run.js';
+import { KVM_VCPU_MMAP_SIZE, KvmRun } from '../uapi/kvm-run.js';
+import { SVM_EXIT_INTR } from '../uapi/svm.js';
+import type { KvmFpu } from '../uapi/fpu.js';
 import { type CpuidEntry, DEFAULT_CPUID } from './cpuid.js';
-import { decodeExit, type VcpuExit } from './exits.js';
 import { NestedPageTable } from './guest-memory.js';
 import { MsrStore } from './msr.js';
+import { resetFpu } from './vcpu-state.js';
 import type { Vm } from './vm.js';
 import type { ExitHandler, VcpuTypeOps } from './vm-type.js';
-import { svmExitHandlers, unexpectedExit } from './x86.js';
+import { KVM_MP_STATE_RUNNABLE } from '../uapi/irq.js';
+import {
+  disableIrqWindow,
+  enableIrqWindow,
+  initVmcb,
+  kvmDeliverSipiVector,
+  interruptAllowed,
+  svmExitHandlers,
+  unexpectedExit,
+} from './x86.js';
 
 /** Exit codes below this (all of SVM's, VMGEXIT included) find their handler by array index. */
 const HANDLER_TABLE_SIZE = 0x410;
 
-/** Exits handled in the kernel in one KVM_RUN before sevbox acts as if a signal arrived (EINTR). */
-export const DEFAULT_MAX_IN_KERNEL_EXITS = 10_000_000;
+/** Guest instructions a CPU runs between two host timer interrupts (SVM_EXIT_INTR). */
+export const HOST_TICK_INSTRUCTIONS = 1 << 16;
 
-/** A virtual CPU. Fields marked KVM-internal are for exit handlers (src/kvm, src/sev), not VMMs. */
+/** #VMEXITs handled in the kernel in one KVM_RUN before the VMM's watchdog signal arrives (EINTR). */
+export const DEFAULT_MAX_VMEXITS_PER_RUN = 10_000_000;
+
+const EINTR = -4;
+const EIO = -5;
+
+/** struct kvm_queued_exception, as far as SVM injects it. */
+export interface QueuedException {
+  vector: number;
+  errorCode: number | undefined;
+}
+
+/** A virtual CPU. */
 export class Vcpu {
-  /** The kvm_run mapping (KVM_GET_VCPU_MMAP_SIZE bytes). */
-  readonly runArea = new KvmRun();
-  /** KVM-internal: vcpu->arch.regs. For unprotected guests it is the CPU's own register file. */
-  readonly regs: BigUint64Array;
-  /**
-   * KVM-internal: the same registers as 32-bit halves, for handlers that need no BigInt: register r
-   * is words 2r + REG_LO (bits 31:0) and 2r + REG_HI (bits 63:32).
-   */
-  readonly regs32: Uint32Array;
-  /** KVM-internal: the #VMEXIT being handled (VMCB control exit_code / exit_info_1 / exit_info_2). */
-  exitCode = 0;
-  exitInfo1 = 0;
-  exitInfo2 = 0;
-  /** Decode assist for NPF data accesses (bytes), 0 when unknown. */
-  accessSize = 0;
-  /** KVM-internal: vcpu->arch.complete_userspace_io, run at the start of the next KVM_RUN. */
+  /** The kvm_run page (and the PIO and coalesced-MMIO pages after it): shared memory, as mmap'ed. */
+  readonly runArea: KvmRun;
+  /** vcpu->arch.regs. For an unprotected guest the CPU works on this array in place. */
+  readonly regs: Gprs = newGprs();
+  /** The VMCB shared with the CPU (svm->vmcb). */
+  readonly vmcb = new Vmcb();
+  /** vcpu->arch.complete_userspace_io, run at the start of the next KVM_RUN. */
   completeUserspaceIo: ((vcpu: Vcpu) => number) | undefined;
-  /** KVM-internal: in-kernel MSR values. */
+  /** In-kernel MSR values (those not kept in the VMCB's save area). */
   readonly msrs = new MsrStore();
   /** KVM_SET_CPUID2 table. */
   cpuid: readonly CpuidEntry[] = DEFAULT_CPUID;
-  /** KVM-internal: the nested page table the CPU uses, and its last host fault. */
+  /** The nested page table the CPU uses, and its last host fault. */
   readonly npt: NestedPageTable;
-  /** KVM-internal: the VM type's per-vCPU hooks. */
+  /** The VM type's per-vCPU hooks. */
   readonly typeOps: VcpuTypeOps;
-  /** In-kernel exits allowed per KVM_RUN before it returns EINTR, as if the VMM's watchdog signalled. */
-  maxInKernelExits = DEFAULT_MAX_IN_KERNEL_EXITS;
-  /** Counts every #VMEXIT handled, for statistics and benchmarks. */
-  exits = 0;
-  /** KVM-internal: the guest's CPL as KVM knows it (from the GHCB for SEV-ES; 0 for scripted guests). */
+  /** #VMEXITs allowed per KVM_RUN before it returns EINTR, as if the VMM's watchdog signalled. */
+  maxVmexitsPerRun = DEFAULT_MAX_VMEXITS_PER_RUN;
+  /** Every #VMEXIT handled, for statistics and benchmarks. */
+  vmexits = 0;
+  /** The guest's CPL as KVM knows it (from the save area; from the GHCB for SEV-ES). */
   cpl = 0;
-  /** KVM-internal: vcpu->mmio_is_write, set only by the instruction emulator's MMIO path. */
+  /** vcpu->arch.xcr0 (the GHCB's XCR0 for SEV-ES). */
+  xcr0 = 1n;
+  /** vcpu->arch.ia32_xss. */
+  xss = 0n;
+  /** vcpu->arch.cr4 of a protected guest, as its CR4 write traps reported it (unprotected: the save area). */
+  cr4 = 0;
+  /** vcpu->mmio_is_write, set only by the instruction emulator's MMIO path. */
   mmioIsWrite = false;
+  /** vcpu->arch.exception: an exception to inject at the next entry. */
+  exception: QueuedException | undefined;
+  /** vcpu->arch.interrupt: an external interrupt to inject (KVM_INTERRUPT), by vector. */
+  interrupt: number | undefined;
+  /** vcpu->arch.nmi_pending / nmi_injected. */
+  nmiPending = 0;
+  nmiMasked = false;
+  /** vcpu->arch.mp_state (KVM_MP_STATE_*). */
+  mpState = 0;
+  /** vcpu->arch.guest_state_protected: the VMSA is encrypted; KVM can read no register. */
+  guestStateProtected: boolean;
+  /** vcpu->arch.guest_fpu as KVM_GET/SET_FPU see it. */
+  fpu: KvmFpu = resetFpu();
+  /** The vCPU has entered the guest once (kvm_vcpu_has_run): KVM_SET_CPUID2 must then change nothing. */
+  hasRun = false;
+  /** Consecutive identical nested page faults KVM resumed without progress (livelock detection). */
+  npfRepeats = 0;
 
   readonly #handlers: ReadonlyMap<number, ExitHandler>;
   /** The same handlers indexed by exit code below HANDLER_TABLE_SIZE (an array lookup per exit). */
@@ -68,10 +118,12 @@ export class Vcpu {
     readonly id: number,
     readonly backend: CpuBackend,
   ) {
-    this.regs = backend.gprs ?? new BigUint64Array(NR_VCPU_REGS);
-    this.regs32 = new Uint32Array(this.regs.buffer, this.regs.byteOffset, 2 * this.regs.length);
+    this.runArea = new KvmRun(new Uint8Array(new SharedArrayBuffer(KVM_VCPU_MMAP_SIZE)));
     this.npt = new NestedPageTable(vm.spaces[0]!, vm.host);
-    backend.attach(this.npt);
+    writeResetState(this.vmcb.save);
+    initVmcb(this);
+    this.guestStateProtected = backend.protectedState;
+    backend.attach({ vmcb: this.vmcb, regs: backend.protectedState ? null : this.regs, mem: this.npt });
     this.typeOps = vm.typeOps.createVcpu(this);
     const extra = this.typeOps.exitHandlers;
     this.#handlers = extra ? new Map([...svmExitHandlers, ...extra]) : svmExitHandlers;
@@ -79,18 +131,16 @@ export class Vcpu {
     for (const [code, h] of this.#handlers) if (code >= 0 && code < HANDLER_TABLE_SIZE) this.#table[code] = h;
   }
 
-  /** KVM_RUN. Returns the exit to userspace; throws KvmError (EINTR, EFAULT, ENOMEM, EINVAL, EIO...). */
-  run(): VcpuExit {
-    const r = this.runRaw();
-    if (r < 0) throw new KvmError(errnoName(-r) ?? 'EINVAL', `KVM_RUN on vcpu ${this.id}`);
-    return decodeExit(this.runArea);
+  /** True once the vCPU or its VM is gone: every ioctl fails (EBADF / EIO). */
+  get destroyed(): boolean {
+    return this.#destroyed;
   }
 
   /**
-   * KVM_RUN without decoding: 0 when kvm_run holds an exit, -errno on failure (kvm_run keeps what
-   * KVM wrote, e.g. KVM_EXIT_MEMORY_FAULT). For hot loops that read kvm_run themselves.
+   * KVM_RUN: 0 when kvm_run holds an exit to userspace, -errno on failure (kvm_run keeps what KVM
+   * wrote, e.g. KVM_EXIT_MEMORY_FAULT beside -EFAULT).
    */
-  runRaw(): number {
+  run(): number {
     const r = this.#run();
     const trace = this.vm.trace;
     if (trace)
@@ -104,7 +154,7 @@ export class Vcpu {
   }
 
   #run(): number {
-    if (this.#destroyed || this.vm.dead) return -5; // EIO
+    if (this.#destroyed || this.vm.dead) return EIO;
     const run = this.runArea;
     run.flags = 0;
     const cui = this.completeUserspaceIo;
@@ -113,52 +163,106 @@ export class Vcpu {
       const r = cui(this);
       if (r <= 0) return r;
     }
-    if (run.immediateExit) return -4; // EINTR, exit_reason untouched
+    if (run.immediateExit) return EINTR; // exit_reason untouched
     if (this.vm.core.presetExitReasonUnknown) run.exitReason = KVM_EXIT_UNKNOWN;
+    const irqchip = this.vm.irqchip;
+    if (irqchip && !irqchip.acceptEvents(this, this.#deliverSipi)) return this.#blocked();
     const backend = this.backend;
     const table = this.#table;
     const typeOps = this.typeOps;
+    const vmcb = this.vmcb;
     for (let n = 0; ; n++) {
-      if (n >= this.maxInKernelExits) {
-        run.exitReason = KVM_EXIT_INTR;
-        return -4;
-      }
+      if (n >= this.maxVmexitsPerRun) return this.#signalled();
+      this.#injectPendingEvent();
       typeOps.prepareSwitchToGuest?.();
-      const rec = backend.vmrun();
-      this.exits++;
-      this.exitCode = rec.exitCode;
-      this.exitInfo1 = rec.exitInfo1;
-      this.exitInfo2 = rec.exitInfo2;
-      this.accessSize = rec.accessSize;
-      const handler = this.#handler(table, rec.exitCode);
+      this.hasRun = true;
+      backend.vmrun(HOST_TICK_INSTRUCTIONS);
+      this.vmexits++;
+      const code = vmcb.exitCode;
+      const handler = code < HANDLER_TABLE_SIZE ? table[code] : this.#handlers.get(code);
       const r = handler ? handler(this) : unexpectedExit(this);
       if (r <= 0) return r;
+      // HLT or AP reset hold with an in-kernel APIC: the vCPU waits in the kernel (kvm_vcpu_block).
+      if (irqchip && this.mpState !== KVM_MP_STATE_RUNNABLE && !irqchip.acceptEvents(this, this.#deliverSipi))
+        return this.#blocked();
+      // A host timer tick is where KVM sees a pending signal; the model takes a set immediate_exit
+      // (which a VMM writes from another thread, then signals the vCPU thread) as that signal.
+      if (code === SVM_EXIT_INTR && run.immediateExit) return this.#signalled();
     }
   }
 
-  /** KVM-internal: svm_invoke_exit_handler, for VM types that dispatch on a code of their own. */
+  /**
+   * The vCPU waits in kvm_vcpu_block for an event only another vCPU or the VMM can raise. A real
+   * KVM_RUN sleeps there until then (or until a signal); the model has no other thread to wait for,
+   * so it returns as a signal would end the wait: EINTR with KVM_EXIT_INTR. The next KVM_RUN waits
+   * again, or runs if the event came.
+   */
+  #blocked(): number {
+    return this.#signalled();
+  }
+
+  readonly #deliverSipi = (vector: number): void => {
+    const hook = this.typeOps.deliverSipi;
+    if (hook) hook.call(this.typeOps, vector);
+    else kvmDeliverSipiVector(this, vector);
+  };
+
+  /** kvm_handle_signal_exit: KVM_RUN fails with EINTR and kvm_run says KVM_EXIT_INTR. */
+  #signalled(): number {
+    this.runArea.exitReason = KVM_EXIT_INTR;
+    return EINTR;
+  }
+
+  /**
+   * inject_pending_event, as far as the model has events: a queued exception first, then an NMI,
+   * then an external interrupt the guest can take now (else the interrupt window is requested).
+   */
+  #injectPendingEvent(): void {
+    const vmcb = this.vmcb;
+    if (vmcb.eventInj & SVM_EVTINJ_VALID) return;
+    const e = this.exception;
+    if (e) {
+      this.exception = undefined;
+      vmcb.eventInjErr = e.errorCode ?? 0;
+      vmcb.eventInj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | e.vector | (e.errorCode !== undefined ? SVM_EVTINJ_VALID_ERR : 0);
+      return;
+    }
+    if (this.nmiPending > 0 && !this.nmiMasked) {
+      this.nmiPending--;
+      this.nmiMasked = true;
+      vmcb.eventInj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_NMI | 2;
+      return;
+    }
+    const lapic = this.vm.irqchip?.lapic(this);
+    if (lapic) {
+      const vector = lapic.pendingVector();
+      if (vector >= 0) {
+        if (interruptAllowed(this)) {
+          lapic.ack(vector);
+          vmcb.eventInj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR | vector;
+          disableIrqWindow(this);
+        } else {
+          enableIrqWindow(this);
+        }
+      }
+      return;
+    }
+    const irq = this.interrupt;
+    if (irq !== undefined) {
+      if (interruptAllowed(this)) {
+        this.interrupt = undefined;
+        vmcb.eventInj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_INTR | irq;
+        disableIrqWindow(this);
+      } else {
+        enableIrqWindow(this);
+      }
+    }
+  }
+
+  /** svm_invoke_exit_handler, for VM types that dispatch on a code of their own. */
   invokeExitHandler(exitCode: number): number {
-    const handler = this.#handler(this.#table, exitCode);
-    if (!handler) {
-      this.exitCode = exitCode;
-      return unexpectedExit(this);
-    }
-    return handler(this);
-  }
-
-  /** The exit handler for `exitCode`: from the table when the code is small, else from the map. */
-  #handler(table: (ExitHandler | undefined)[], exitCode: number): ExitHandler | undefined {
-    return exitCode >= 0 && exitCode < HANDLER_TABLE_SIZE ? table[exitCode] : this.#handlers.get(exitCode);
-  }
-
-  /** Decode what kvm_run currently holds (e.g. KVM_EXIT_MEMORY_FAULT after an EFAULT). */
-  decodeExit(): VcpuExit {
-    return decodeExit(this.runArea);
-  }
-
-  /** KVM-internal: skip_emulated_instruction (nothing for protected state: KVM cannot move its RIP). */
-  skipInstruction(): void {
-    if (!this.backend.protectedState) this.backend.skipInstruction();
+    const handler = exitCode < HANDLER_TABLE_SIZE ? this.#table[exitCode] : this.#handlers.get(exitCode);
+    return handler ? handler(this) : unexpectedExit(this);
   }
 
   /** Close the vCPU: the VM type frees what it holds for it. */

@@ -3,7 +3,8 @@
  * importing it (kvm_x86_ops-style hooks). The core owns memslots, the run loop and the generic exit
  * handlers; a VM type may add per-VM state, replace exit handlers and hook guest entry.
  */
-import type { KvmCoreProfile } from './profile.js';
+import type { Errno } from '../uapi/errno.js';
+import type { KvmSevCmd } from '../uapi/sev-cmd.js';
 import type { Vcpu } from './vcpu.js';
 import type { Vm } from './vm.js';
 
@@ -18,22 +19,35 @@ export interface VcpuTypeOps {
   prepareSwitchToGuest?(): void;
   /** svm_complete_emulated_msr: how a failed MSR emulation reaches the guest (#GP injection by default). */
   completeEmulatedMsr?(err: boolean): number;
+  /**
+   * A nested page fault KVM would emulate (no memslot, or a write to a read-only one) on a guest
+   * whose instruction it cannot emulate (SEV-ES: svm_check_emulate_instruction refuses). Returns
+   * what npf_interception returns.
+   */
+  cannotEmulate?(gpa: number, write: boolean): number;
   /** String port I/O (IOIO with the STR bit), which only a VM type can do: sev_es_string_io. */
   stringIo?(size: number, port: number, isIn: boolean): number;
+  /** kvm_x86_ops.vcpu_deliver_sipi_vector (SEV-ES: sev_vcpu_deliver_sipi_vector). */
+  deliverSipi?(vector: number): void;
   /** sev_free_vcpu and friends: the vCPU is being destroyed. */
   destroy?(): void;
 }
 
 /** Per-VM part of a VM type. */
 export interface VmTypeOps {
-  /** Guest register state is protected (SEV-ES): KVM reaches registers only through the GHCB. */
+  /**
+   * has_protected_state: the VM type's guest state is protected (KVM_X86_SEV_ES_VM): read-only
+   * memslots and (once the VMSA is encrypted) register ioctls are refused.
+   */
   readonly protectedState: boolean;
-  /** Generic-core behaviour for this VM, when the VM type models a kernel of its own. */
-  readonly core?: KvmCoreProfile;
+  /** sev_es_guest(): vCPUs created now are SEV-ES vCPUs; KVM reaches their registers through the GHCB only. */
+  readonly sevEs?: boolean;
   /** Called for each new vCPU. */
   createVcpu(vcpu: Vcpu): VcpuTypeOps;
-  /** KVM_ENABLE_CAP for a capability of this VM type; throws KvmError (EINVAL when it does not know it). */
-  enableCap?(cap: number, args: readonly bigint[]): void;
+  /** KVM_ENABLE_CAP for a capability of this VM type: undefined, or the Errno (EINVAL when it does not know it). */
+  enableCap?(cap: number, args: readonly bigint[]): Errno | undefined;
+  /** KVM_MEMORY_ENCRYPT_OP (SEV's commands); without it the ioctl is ENOTTY. */
+  memEncOp?(cmd: KvmSevCmd): Errno | KvmSevCmd;
   /** The VM is being destroyed. */
   destroy?(): void;
 }
@@ -41,6 +55,6 @@ export interface VmTypeOps {
 /** A VM type KVM_CREATE_VM accepts (KVM_X86_DEFAULT_VM, KVM_X86_SEV_ES_VM, ...). */
 export interface VmTypeProvider {
   readonly type: number;
-  /** Set up the per-VM state for a freshly created VM; `options` come from createVm. Throws KvmError. */
-  init(vm: Vm, options?: unknown): VmTypeOps;
+  /** The per-VM state of a freshly created VM, or why KVM_CREATE_VM fails. */
+  init(vm: Vm): VmTypeOps | Errno;
 }

@@ -7,13 +7,10 @@ import type { CpuBackend } from '../cpu/backend.js';
 import type { HostAddressSpace } from '../host/address-space.js';
 import type { HostAllocator } from '../host/allocator.js';
 import type { TraceSink } from '../trace/events.js';
-import { KvmError } from '../uapi/kvm-error.js';
+import { Errno } from '../uapi/errno.js';
 import {
-  decodeUserspaceMemoryRegion,
-  decodeUserspaceMemoryRegion2,
   KVM_MEM_READONLY,
   KVM_USER_MEM_SLOTS,
-  KVM_USERSPACE_MEMORY_REGION_SIZE,
   slotAsId,
   slotId,
   type UserspaceMemoryRegion,
@@ -25,6 +22,7 @@ import { type Memslot, MemslotSet } from './memslots.js';
 import type { MsrFilter } from './msr.js';
 import type { KvmCoreProfile } from './profile.js';
 import { Vcpu } from './vcpu.js';
+import type { Irqchip } from './irqchip.js';
 import type { VmTypeOps } from './vm-type.js';
 
 /** A guest page mapped for the kernel (struct kvm_host_map). */
@@ -70,8 +68,11 @@ export class GuestPageCache {
 export interface VmContext {
   readonly host: HostAddressSpace;
   readonly allocator: HostAllocator;
+  /** Host MAXPHYADDR (the guest's too: KVM advertises it in CPUID 0x80000008). */
+  readonly maxPhysBits: number;
   readonly maxGfn: number;
   readonly userAddrLimit: number;
+  /** Memslot address spaces (x86: 2 with SMM, 1 without or with private memory). */
   readonly addressSpaces: number;
   readonly maxVcpuId: number;
   readonly core: KvmCoreProfile;
@@ -81,7 +82,7 @@ export interface VmContext {
   readonly trace: () => TraceSink | undefined;
 }
 
-/** A KVM virtual machine. */
+/** A KVM virtual machine (struct kvm): KVM-internal; a VMM reaches it through its VmFd (fd.ts). */
 export class Vm {
   /** The VM type, as passed to KVM_CREATE_VM. */
   readonly type: number;
@@ -91,97 +92,63 @@ export class Vm {
   /** Memslots, one set per address space (x86: 0 = normal, 1 = SMM when supported). */
   readonly spaces: readonly MemslotSet[];
   /** The VM type's hooks (src/sev for SEV-ES). */
-  readonly typeOps: VmTypeOps;
+  typeOps: VmTypeOps;
   /** KVM_CAP_X86_USER_SPACE_MSR: which KVM_MSR_EXIT_REASON_* go to userspace (0 = none). */
   userSpaceMsrMask = 0;
   /** KVM_X86_SET_MSR_FILTER, if set. */
   msrFilter: MsrFilter | undefined;
   /** KVM_CAP_EXIT_HYPERCALL: bitmask of hypercall numbers that exit to userspace. */
   exitHypercalls = 0;
-  /** Set when the VM is destroyed; every later ioctl fails with EIO. */
+  /** KVM_CREATE_IRQCHIP's in-kernel PIC, IOAPIC and local APICs, if created. */
+  irqchip: Irqchip | undefined;
+  /** Set when the VM is destroyed or the host kernel crashed handling it; ioctls fail with EIO. */
   dead = false;
+  /** Host MAXPHYADDR. */
+  readonly maxPhysBits: number;
 
-  readonly #ctx: VmContext;
+  readonly ctx: VmContext;
   readonly #vcpus = new Map<number, Vcpu>();
   #destroyed = false;
 
-  constructor(type: number, ctx: VmContext, typeOps: (vm: Vm) => VmTypeOps) {
+  constructor(type: number, ctx: VmContext, typeOps: VmTypeOps) {
     this.type = type;
-    this.#ctx = ctx;
+    this.ctx = ctx;
     this.host = ctx.host;
     this.allocator = ctx.allocator;
     this.spaces = Array.from({ length: ctx.addressSpaces }, () => new MemslotSet());
-    this.typeOps = typeOps(this);
-    this.core = this.typeOps.core ?? ctx.core;
+    this.typeOps = typeOps;
+    this.core = ctx.core;
+    this.maxPhysBits = ctx.maxPhysBits;
   }
 
   /** Where this VM's trace events go right now (undefined: tracing off). */
   get trace(): TraceSink | undefined {
-    return this.#ctx.trace();
+    return this.ctx.trace();
   }
 
-  /**
-   * KVM_SET_USER_MEMORY_REGION: create, move, change flags of or (size 0) delete a memslot.
-   * Accepts the struct or its 32 raw bytes. Throws KvmError with the errno Linux gives.
-   */
-  setUserMemoryRegion(region: UserspaceMemoryRegion | Uint8Array): MemoryRegionChange {
-    return this.#setRegion(region instanceof Uint8Array ? decodeKvm(region, true) : region, true);
-  }
-
-  /** KVM_SET_USER_MEMORY_REGION2: as above with the 160-byte struct (guest_memfd fields). */
-  setUserMemoryRegion2(region: UserspaceMemoryRegion | Uint8Array): MemoryRegionChange {
-    return this.#setRegion(region instanceof Uint8Array ? decodeKvm(region, false) : region, false);
-  }
-
-  #setRegion(region: UserspaceMemoryRegion, legacy: boolean): MemoryRegionChange {
-    this.#checkAlive();
+  /** kvm_set_memory_region for KVM_SET_USER_MEMORY_REGION (`legacy`) or ..._REGION2. */
+  setMemoryRegion(region: UserspaceMemoryRegion, legacy: boolean): Errno | MemoryRegionChange {
     const r = setMemoryRegion(
       {
         spaces: this.spaces,
         allocator: this.allocator,
-        maxGfn: this.#ctx.maxGfn,
-        userAddrLimit: this.#ctx.userAddrLimit,
+        maxGfn: this.ctx.maxGfn,
+        userAddrLimit: this.ctx.userAddrLimit,
         readonlyMem: !this.typeOps.protectedState || this.core.readonlyMemForProtectedVms,
         guestMemfd: this.core.guestMemfd && !this.typeOps.protectedState,
-        fds: this.#ctx.fds,
+        fds: this.ctx.fds,
         owner: this,
       },
       region,
       legacy,
     );
-    if (!r.ok)
-      throw new KvmError(r.errno, `KVM_SET_USER_MEMORY_REGION${legacy ? '' : '2'} slot ${region.slot}`);
+    if (!r.ok) return new Errno(r.errno, `KVM_SET_USER_MEMORY_REGION${legacy ? '' : '2'} slot ${region.slot}`);
     return r.change;
   }
 
-  /**
-   * KVM_ENABLE_CAP (VM ioctl): the VM type enables the capabilities it knows (args[0..3] of struct
-   * kvm_enable_cap); anything else is EINVAL, as in Linux.
-   */
-  enableCap(cap: number, args: readonly bigint[] = []): void {
-    this.#checkAlive();
-    if (args.length > 4) throw new KvmError('EINVAL', `KVM_ENABLE_CAP: ${args.length} args (at most 4)`);
-    const enable = this.typeOps.enableCap;
-    if (!enable) throw new KvmError('EINVAL', `KVM_ENABLE_CAP: capability ${cap} not supported by this VM`);
-    enable.call(this.typeOps, cap, args);
-  }
-
-  /** The memslot containing a GPA in address space 0 (gfn_to_memslot), if any. */
+  /** The memslot containing a GPA (gfn_to_memslot), if any. */
   memslotForGpa(gpa: number, asId = 0): Memslot | undefined {
     return this.spaces[asId]?.lookup(Math.floor(gpa / 4096));
-  }
-
-  /**
-   * KVM_CREATE_GUEST_MEMFD: a guest_memfd of `size` bytes owned by this VM, returned as its fd.
-   * EINVAL for a bad size or a VM that cannot use guest_memfd.
-   */
-  createGuestMemfd(size: number): number {
-    this.#checkAlive();
-    if (!this.core.guestMemfd || this.typeOps.protectedState)
-      throw new KvmError('EINVAL', 'guest_memfd not supported');
-    const f = this.#ctx.fds.createGuestMemfd(this, size);
-    if (typeof f === 'string') throw new KvmError(f, `KVM_CREATE_GUEST_MEMFD size ${size}`);
-    return f.fd;
   }
 
   /**
@@ -214,8 +181,9 @@ export class Vm {
    * KVM_GET_DIRTY_LOG: the slot's dirty bitmap (bit n = page n, u64 words, little-endian), then
    * cleared, as KVM does without manual dirty-log protection. ENOENT when the slot does not log.
    */
-  getDirtyLog(slot: number): Uint8Array {
+  getDirtyLog(slot: number): Errno | Uint8Array {
     const s = this.#dirtySlot(slot);
+    if (s instanceof Errno) return s;
     const half = dirtyBitmapBytes(s.npages);
     const bitmap = s.dirtyBitmap!.bytes;
     const out = bitmap.slice(0, half);
@@ -227,17 +195,18 @@ export class Vm {
    * KVM_CLEAR_DIRTY_LOG: clear the bits set in `mask` for pages [firstPage, firstPage + numPages).
    * firstPage must be a multiple of 64 and the range inside the slot, else EINVAL.
    */
-  clearDirtyLog(slot: number, firstPage: number, numPages: number, mask: Uint8Array): void {
+  clearDirtyLog(slot: number, firstPage: number, numPages: number, mask: Uint8Array): Errno | undefined {
     // kvm_clear_dirty_log_protect's order: slot id, alignment, slot, range.
-    this.#checkSlotId(slot);
-    if (firstPage % 64 !== 0)
-      throw new KvmError('EINVAL', 'KVM_CLEAR_DIRTY_LOG first_page not a multiple of 64');
+    const bad = this.#checkSlotId(slot);
+    if (bad) return bad;
+    if (firstPage % 64 !== 0) return new Errno('EINVAL', 'KVM_CLEAR_DIRTY_LOG first_page not a multiple of 64');
     const s = this.#dirtySlot(slot);
+    if (s instanceof Errno) return s;
     const rest = s.npages - firstPage;
     if (firstPage > s.npages || numPages < 0 || numPages > rest || (numPages < rest && numPages % 64 !== 0)) {
-      throw new KvmError('EINVAL', 'KVM_CLEAR_DIRTY_LOG range');
+      return new Errno('EINVAL', 'KVM_CLEAR_DIRTY_LOG range');
     }
-    if (mask.length * 8 < numPages) throw new KvmError('EFAULT', 'KVM_CLEAR_DIRTY_LOG bitmap too short');
+    if (mask.length * 8 < numPages) return new Errno('EFAULT', 'KVM_CLEAR_DIRTY_LOG bitmap too short');
     const bitmap = s.dirtyBitmap!.bytes;
     for (let i = 0; i < numPages; i++) {
       if (mask[i >>> 3]! & (1 << (i & 7))) {
@@ -245,36 +214,37 @@ export class Vm {
         bitmap[p >>> 3]! &= ~(1 << (p & 7));
       }
     }
+    return undefined;
   }
 
-  #checkSlotId(slot: number): void {
-    this.#checkAlive();
+  #checkSlotId(slot: number): Errno | undefined {
     if (slotAsId(slot >>> 0) >= this.spaces.length || slotId(slot) >= KVM_USER_MEM_SLOTS) {
-      throw new KvmError('EINVAL', `slot ${slot}`);
+      return new Errno('EINVAL', `slot ${slot}`);
     }
+    return undefined;
   }
 
-  #dirtySlot(slot: number): Memslot {
-    this.#checkSlotId(slot);
+  #dirtySlot(slot: number): Memslot | Errno {
+    const bad = this.#checkSlotId(slot);
+    if (bad) return bad;
     const s = this.spaces[slotAsId(slot >>> 0)]!.get(slotId(slot));
-    if (!s?.dirtyBitmap) throw new KvmError('ENOENT', `slot ${slot} does not log dirty pages`);
+    if (!s?.dirtyBitmap) return new Errno('ENOENT', `slot ${slot} does not log dirty pages`);
     return s;
   }
 
   /**
-   * KVM_CREATE_VCPU, with the guest CPU that will run on it (the scripted backend, or later the x86
-   * interpreter). EINVAL for an id beyond the limit, EEXIST for a duplicate.
+   * kvm_vm_ioctl_create_vcpu with the CPU the hardware gives it: EINVAL for an id beyond the limit,
+   * EEXIST for a duplicate (found after the vCPU was built, as in Linux, then destroyed again).
    */
-  createVcpu(id: number, backend: CpuBackend): Vcpu {
-    this.#checkAlive();
-    if (!Number.isInteger(id) || id < 0 || id >= this.#ctx.maxVcpuId)
-      throw new KvmError('EINVAL', `vcpu id ${id}`);
-    if (this.#vcpus.has(id)) throw new KvmError('EEXIST', `vcpu ${id} exists`);
-    if (backend.protectedState !== this.typeOps.protectedState) {
-      throw new KvmError('EINVAL', 'CPU backend protection does not match the VM type');
+  createVcpu(id: number, backend: CpuBackend): Vcpu | Errno {
+    if (!Number.isInteger(id) || id < 0 || id >= this.ctx.maxVcpuId) return new Errno('EINVAL', `vcpu id ${id}`);
+    if (this.#vcpus.has(id)) return new Errno('EEXIST', `vcpu ${id} exists`);
+    if (backend.protectedState !== (this.typeOps.sevEs ?? false)) {
+      return new Errno('EINVAL', 'CPU backend protection does not match the VM type');
     }
     const vcpu = new Vcpu(this, id, backend);
     this.#vcpus.set(id, vcpu);
+    this.irqchip?.addVcpu(vcpu);
     return vcpu;
   }
 
@@ -299,15 +269,4 @@ export class Vm {
     }
     this.dead = true;
   }
-
-  #checkAlive(): void {
-    if (this.dead) throw new KvmError('EIO', 'VM is dead');
-  }
-}
-
-function decodeKvm(bytes: Uint8Array, legacy: boolean): UserspaceMemoryRegion {
-  // copy_from_user of a buffer that is too short faults: EFAULT, as a KvmError.
-  const need = legacy ? KVM_USERSPACE_MEMORY_REGION_SIZE : 160;
-  if (bytes.length < need) throw new KvmError('EFAULT', 'memory region struct out of bounds');
-  return legacy ? decodeUserspaceMemoryRegion(bytes) : decodeUserspaceMemoryRegion2(bytes);
 }

@@ -1,38 +1,38 @@
 /**
  * The generic SVM exit handlers (svm_exit_handlers in arch/x86/kvm/svm/svm.c, with the x86.c helpers
  * they call): port I/O, nested page faults (RAM, MMIO emulation, host faults), HLT, MSRs, CPUID,
- * VMMCALL and shutdown. Each returns 1 (re-enter), 0 (exit to userspace) or -errno, as in Linux.
- * They work on vcpu.regs, so SEV-ES reuses them with registers loaded from the GHCB.
+ * VMMCALL, host interrupts, the interrupt window and shutdown. Each returns 1 (re-enter), 0 (exit
+ * to userspace) or -errno, as in Linux. They read the #VMEXIT from the VMCB and work on
+ * vcpu.regs, so SEV-ES reuses them with registers loaded from the GHCB.
  */
-import * as regsAbi from '../cpu/backend.js';
-import * as exitAbi from '../uapi/exit-reasons.js';
-import * as runAbi from '../uapi/kvm-run.js';
-import { KVM_MEM_READONLY } from '../uapi/memslot.js';
-import * as svmAbi from '../uapi/svm.js';
-import { kvmCpuid } from './cpuid.js';
 import {
-  KVM_MSR_FILTER_READ,
-  KVM_MSR_FILTER_WRITE,
-  KVM_MSR_RET_FILTERED,
-  KVM_MSR_RET_OK,
-  KVM_MSR_RET_UNSUPPORTED,
-  kvmMsrAllowed,
-  kvmMsrReason,
-} from './msr.js';
-import type { Vcpu } from './vcpu.js';
-import type { ExitHandler } from './vm-type.js';
-
-// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
-// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
-const { PFERR_WRITE_MASK, REG_HI, REG_LO, VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } =
-  regsAbi;
-const {
+  type CodeSize,
+  codeSize,
+  PFERR_WRITE_MASK,
+  SAVE_CPL,
+  SAVE_CS,
+  SAVE_ES,
+  SAVE_RFLAGS,
+  SAVE_RIP,
+  SVM_INTERRUPT_SHADOW_MASK,
+  V_INTR_MASKING_MASK,
+  V_IRQ_MASK,
+  VMCB_NEXT_RIP,
+  VCPU_REGS_RAX,
+  VCPU_REGS_RBX,
+  VCPU_REGS_RCX,
+  VCPU_REGS_RDX,
+  VCPU_REGS_RSI,
+  RFLAGS_IF,
+} from '../cpu/backend.js';
+import {
   KVM_EXIT_HLT,
   KVM_EXIT_HYPERCALL,
   KVM_EXIT_INTERNAL_ERROR,
   KVM_EXIT_IO,
   KVM_EXIT_IO_IN,
   KVM_EXIT_IO_OUT,
+  KVM_EXIT_IRQ_WINDOW_OPEN,
   KVM_EXIT_MEMORY_FAULT,
   KVM_EXIT_MMIO,
   KVM_EXIT_SHUTDOWN,
@@ -40,8 +40,8 @@ const {
   KVM_EXIT_X86_WRMSR,
   KVM_INTERNAL_ERROR_EMULATION,
   KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
-} = exitAbi;
-const {
+} from '../uapi/exit-reasons.js';
+import {
   KVM_PIO_DATA_OFFSET,
   KVM_RUN_OFF_HYPERCALL_ARGS,
   KVM_RUN_OFF_HYPERCALL_FLAGS,
@@ -64,31 +64,50 @@ const {
   KVM_RUN_OFF_MSR_ERROR,
   KVM_RUN_OFF_MSR_INDEX,
   KVM_RUN_OFF_MSR_REASON,
-} = runAbi;
-const {
+} from '../uapi/kvm-run.js';
+import { KVM_MEM_READONLY } from '../uapi/memslot.js';
+import {
+  GP_VECTOR,
   SVM_EXIT_CPUID,
   SVM_EXIT_HLT,
+  SVM_EXIT_INTR,
   SVM_EXIT_INVD,
   SVM_EXIT_IOIO,
   SVM_EXIT_IRET,
   SVM_EXIT_MONITOR,
   SVM_EXIT_MSR,
   SVM_EXIT_MWAIT,
+  SVM_EXIT_NMI,
   SVM_EXIT_NPF,
   SVM_EXIT_RDPMC,
   SVM_EXIT_RDTSCP,
   SVM_EXIT_READ_DR7,
   SVM_EXIT_SHUTDOWN,
+  SVM_EXIT_VINTR,
   SVM_EXIT_VMMCALL,
   SVM_EXIT_WBINVD,
   SVM_EXIT_WRITE_DR7,
   SVM_IOIO_STR_MASK,
   SVM_IOIO_TYPE_MASK,
-} = svmAbi;
+  UD_VECTOR,
+} from '../uapi/svm.js';
+import { cpuidEntry, kvmCpuid } from './cpuid.js';
+import { decodeMmioInsn, effectiveAddress, type MmioInsn } from './emulate.js';
+import {
+  KVM_MSR_FILTER_READ,
+  KVM_MSR_FILTER_WRITE,
+  KVM_MSR_RET_FILTERED,
+  KVM_MSR_RET_OK,
+  kvmMsrAllowed,
+  kvmMsrReason,
+  svmGetMsr,
+  svmSetMsr,
+} from './msr.js';
+import type { Vcpu } from './vcpu.js';
+import type { ExitHandler } from './vm-type.js';
 
 const MASK32 = 0xffff_ffffn;
-const GP_VECTOR = 13;
-const UD_VECTOR = 6;
+const TWO32 = 0x1_0000_0000;
 /** KVM_HC_MAP_GPA_RANGE, the one hypercall KVM can forward to userspace. */
 export const KVM_HC_MAP_GPA_RANGE = 12;
 /** -KVM_ENOSYS as the guest sees it in RAX. */
@@ -97,25 +116,174 @@ const KVM_ENOSYS_RET = BigInt.asUintN(64, -1000n);
 const KVM_EPERM_RET = BigInt.asUintN(64, -1n);
 const EFAULT = -14;
 
+/** The INTERCEPT_* bits init_vmcb sets (by SVM exit code, which is what the bit index is). */
+const INIT_INTERCEPTS = [
+  SVM_EXIT_INTR,
+  SVM_EXIT_NMI,
+  SVM_EXIT_CPUID,
+  SVM_EXIT_INVD,
+  SVM_EXIT_HLT,
+  SVM_EXIT_IOIO,
+  SVM_EXIT_MSR,
+  SVM_EXIT_SHUTDOWN,
+  SVM_EXIT_VMMCALL,
+  SVM_EXIT_WBINVD,
+  SVM_EXIT_MONITOR,
+  SVM_EXIT_MWAIT,
+  SVM_EXIT_RDPMC,
+  SVM_EXIT_READ_DR7,
+  SVM_EXIT_WRITE_DR7,
+];
+
+/** init_vmcb: the intercepts KVM sets for a new vCPU and V_INTR_MASKING (the guest's IF masks virtual interrupts). */
+export function initVmcb(vcpu: Vcpu): void {
+  const vmcb = vcpu.vmcb;
+  for (const code of INIT_INTERCEPTS) vmcb.setIntercept(code, true);
+  vmcb.intCtl = V_INTR_MASKING_MASK;
+}
+
+/** Register r's low 32 bits. */
+function reg32(vcpu: Vcpu, r: number): number {
+  return vcpu.regs[2 * r]!;
+}
+
+/** Register r as a u64. */
+export function kvmRegisterRead(vcpu: Vcpu, r: number): bigint {
+  const regs = vcpu.regs;
+  return (BigInt(regs[2 * r + 1]!) << 32n) | BigInt(regs[2 * r]!);
+}
+
+/** kvm_register_write (the value truncated to 64 bits). */
+export function kvmRegisterWrite(vcpu: Vcpu, r: number, v: bigint): void {
+  const regs = vcpu.regs;
+  regs[2 * r] = Number(v & MASK32);
+  regs[2 * r + 1] = Number((v >> 32n) & MASK32);
+}
+
+/** kvm_rip_read (unprotected guests: the save area). */
+export function kvmRipRead(vcpu: Vcpu): number {
+  const save = vcpu.vmcb.save;
+  return save.getUint32(SAVE_RIP, true) + save.getUint32(SAVE_RIP + 4, true) * TWO32;
+}
+
+/** kvm_rip_write. */
+export function kvmRipWrite(vcpu: Vcpu, rip: number): void {
+  const save = vcpu.vmcb.save;
+  save.setUint32(SAVE_RIP, rip % TWO32, true);
+  save.setUint32(SAVE_RIP + 4, Math.floor(rip / TWO32), true);
+}
+
+/**
+ * svm_skip_emulated_instruction: RIP := next_rip (and the interrupt shadow ends). Nothing for
+ * protected state: KVM cannot move an SEV-ES guest's RIP (the guest's #VC handler does).
+ */
+export function skipEmulatedInstruction(vcpu: Vcpu): void {
+  if (vcpu.guestStateProtected) return;
+  const c = vcpu.vmcb.control;
+  const lo = c.getUint32(VMCB_NEXT_RIP, true);
+  const hi = c.getUint32(VMCB_NEXT_RIP + 4, true);
+  const save = vcpu.vmcb.save;
+  save.setUint32(SAVE_RIP, lo, true);
+  save.setUint32(SAVE_RIP + 4, hi, true);
+  vcpu.vmcb.intState &= ~SVM_INTERRUPT_SHADOW_MASK;
+}
+
+/**
+ * kvm_vcpu_deliver_sipi_vector: the AP starts in real mode at vector << 12 (CS selector vector << 8,
+ * IP 0). Nothing for protected state: KVM cannot set an SEV-ES AP's registers (sev.c has its own hook).
+ */
+export function kvmDeliverSipiVector(vcpu: Vcpu, vector: number): void {
+  if (vcpu.guestStateProtected) return;
+  const save = vcpu.vmcb.save;
+  save.setUint16(SAVE_CS, vector << 8, true);
+  save.setBigUint64(SAVE_CS + 8, BigInt(vector) << 12n, true);
+  kvmRipWrite(vcpu, 0);
+}
+
+/** kvm_queue_exception(_e): an exception injected at the next entry. */
+export function kvmQueueException(vcpu: Vcpu, vector: number, errorCode?: number): void {
+  vcpu.exception = { vector, errorCode };
+}
+
+/** svm_interrupt_allowed: RFLAGS.IF set and no interrupt shadow (SEV-ES: as int_state reports it). */
+export function interruptAllowed(vcpu: Vcpu): boolean {
+  const vmcb = vcpu.vmcb;
+  if (vmcb.intState & SVM_INTERRUPT_SHADOW_MASK) return false;
+  if (vcpu.guestStateProtected) return (vmcb.intState & SVM_GUEST_INTERRUPT_MASK) !== 0;
+  return (vmcb.save.getUint32(SAVE_RFLAGS, true) & RFLAGS_IF) !== 0;
+}
+
+/** int_state bit 1: the guest's RFLAGS.IF, which SEV-ES hardware reports since KVM cannot read RFLAGS. */
+export const SVM_GUEST_INTERRUPT_MASK = 2;
+
+/** svm_enable_irq_window: a virtual interrupt and the VINTR intercept make the CPU exit when IF opens. */
+export function enableIrqWindow(vcpu: Vcpu): void {
+  const vmcb = vcpu.vmcb;
+  vmcb.intCtl |= V_IRQ_MASK;
+  vmcb.setIntercept(SVM_EXIT_VINTR, true);
+}
+
+/** svm_clear_vintr. */
+export function disableIrqWindow(vcpu: Vcpu): void {
+  const vmcb = vcpu.vmcb;
+  vmcb.intCtl &= ~V_IRQ_MASK;
+  vmcb.setIntercept(SVM_EXIT_VINTR, false);
+}
+
+const XFEATURE_FP = 1n;
+const XFEATURE_SSE = 2n;
+const XFEATURE_YMM = 4n;
+const XFEATURE_BNDREGS = 8n;
+const XFEATURE_BNDCSR = 16n;
+const XFEATURE_AVX512 = 0xe0n;
+
+/**
+ * __kvm_set_xcr(vcpu, 0, xcr0): false (nothing changes) for an XCR0 the guest may not set: x87
+ * state off, AVX without SSE, a feature the guest's CPUID 0xD.0 does not offer, MPX halves apart,
+ * AVX-512 without AVX or in part.
+ */
+export function kvmSetXcr0(vcpu: Vcpu, xcr0: bigint): boolean {
+  const leaf = cpuidEntry(vcpu.cpuid, 0xd, 0);
+  const supported = leaf ? (BigInt(leaf.edx) << 32n) | BigInt(leaf.eax) : XFEATURE_FP | XFEATURE_SSE;
+  if (!(xcr0 & XFEATURE_FP)) return false;
+  if (xcr0 & XFEATURE_YMM && !(xcr0 & XFEATURE_SSE)) return false;
+  if (xcr0 & ~(supported | XFEATURE_FP)) return false;
+  if (!(xcr0 & XFEATURE_BNDREGS) !== !(xcr0 & XFEATURE_BNDCSR)) return false;
+  if (xcr0 & XFEATURE_AVX512 && (!(xcr0 & XFEATURE_YMM) || (xcr0 & XFEATURE_AVX512) !== XFEATURE_AVX512))
+    return false;
+  vcpu.xcr0 = xcr0;
+  return true;
+}
+
 /** Bytes of RAX as little-endian (the data of an OUT or an MMIO write), at most 8. */
 function raxBytes(vcpu: Vcpu, dst: Uint8Array, size: number): void {
-  const r = vcpu.regs32;
-  const lo = r[2 * VCPU_REGS_RAX + REG_LO]!;
-  const hi = r[2 * VCPU_REGS_RAX + REG_HI]!;
+  const lo = vcpu.regs[2 * VCPU_REGS_RAX]!;
+  const hi = vcpu.regs[2 * VCPU_REGS_RAX + 1]!;
   for (let i = 0; i < size; i++) dst[i] = (i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4))) & 0xff;
 }
 
 /** complete_fast_pio_out: the OUT is done, retire it (no per-exit closure). */
 function completeFastPioOut(vcpu: Vcpu): number {
-  vcpu.skipInstruction();
+  skipEmulatedInstruction(vcpu);
   return 1;
 }
 
-/** Little-endian bytes as an unsigned value. */
-function leValue(src: Uint8Array, size: number): bigint {
-  let v = 0n;
-  for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(src[i] ?? 0);
-  return v;
+/** complete_fast_pio_in: sizes below 4 merge into EAX, a 4-byte IN zero-extends into RAX. */
+function completeFastPioIn(vcpu: Vcpu): number {
+  const run = vcpu.runArea;
+  const size = run.u8(KVM_RUN_OFF_IO_SIZE);
+  const data = run.pioPage;
+  const regs = vcpu.regs;
+  const v = data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24);
+  if (size === 4) {
+    regs[2 * VCPU_REGS_RAX] = v >>> 0;
+    regs[2 * VCPU_REGS_RAX + 1] = 0;
+  } else {
+    const mask = size === 1 ? 0xff : 0xffff;
+    regs[2 * VCPU_REGS_RAX] = ((regs[2 * VCPU_REGS_RAX]! & ~mask) | (v & mask)) >>> 0;
+  }
+  skipEmulatedInstruction(vcpu);
+  return 1;
 }
 
 /**
@@ -133,15 +301,7 @@ export function kvmFastPio(vcpu: Vcpu, size: number, port: number, isIn: boolean
   if (isIn) {
     // emulator_pio_in_out clears the data it hands to userspace for an IN.
     run.pioPage.fill(0, 0, size);
-    vcpu.completeUserspaceIo = () => {
-      // complete_fast_pio_in: sizes below 4 merge into RAX, a 4-byte IN zero-extends.
-      const data = leValue(run.pioPage, size);
-      const rax = vcpu.regs[VCPU_REGS_RAX]!;
-      const mask = (1n << BigInt(size * 8)) - 1n;
-      vcpu.regs[VCPU_REGS_RAX] = size < 4 ? (rax & ~mask) | data : data;
-      vcpu.skipInstruction();
-      return 1;
-    };
+    vcpu.completeUserspaceIo = completeFastPioIn;
   } else {
     raxBytes(vcpu, run.pioPage, size);
     vcpu.completeUserspaceIo = completeFastPioOut;
@@ -151,16 +311,22 @@ export function kvmFastPio(vcpu: Vcpu, size: number, port: number, isIn: boolean
 
 /**
  * io_interception: string I/O goes to the VM type (SEV-ES: sev_es_string_io; unprotected guests
- * would need the instruction emulator, which is not modelled).
+ * would need the instruction emulator's string path, which is not modelled). SVM puts the next RIP
+ * in exit_info_2 for IOIO; KVM uses it as next_rip.
  */
 function ioInterception(vcpu: Vcpu): number {
-  const io = vcpu.exitInfo1 % 0x1_0000_0000;
+  const io = vcpu.vmcb.exitInfo1Lo;
   const size = (io & 0x70) >>> 4;
   const port = io >>> 16;
   const isIn = (io & SVM_IOIO_TYPE_MASK) !== 0;
   if (io & SVM_IOIO_STR_MASK) {
     const stringIo = vcpu.typeOps.stringIo;
     return stringIo ? stringIo.call(vcpu.typeOps, size, port, isIn) : emulationFailure(vcpu);
+  }
+  if (!vcpu.guestStateProtected) {
+    const c = vcpu.vmcb.control;
+    c.setUint32(VMCB_NEXT_RIP, vcpu.vmcb.exitInfo2Lo, true);
+    c.setUint32(VMCB_NEXT_RIP + 4, vcpu.vmcb.exitInfo2Hi, true);
   }
   return kvmFastPio(vcpu, size, port, isIn);
 }
@@ -182,7 +348,7 @@ export function unexpectedExit(vcpu: Vcpu): number {
   run.exitReason = KVM_EXIT_INTERNAL_ERROR;
   run.setU32(KVM_RUN_OFF_INTERNAL_SUBERROR, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
   run.setU32(KVM_RUN_OFF_INTERNAL_NDATA, 2);
-  run.setDataWord(0, BigInt(vcpu.exitCode));
+  run.setDataWord(0, BigInt(vcpu.vmcb.exitCode));
   run.setDataWord(1, 0n); // last VM-entry CPU
   return 0;
 }
@@ -203,40 +369,57 @@ export function prepareMemoryFaultExit(vcpu: Vcpu, gpa: number, size: number, fl
 
 /**
  * npf_interception: the CPU could not complete an access through the nested page table. No memslot
- * (or a write to a read-only one) is MMIO, emulated with a KVM_EXIT_MMIO; a memslot whose host page
- * cannot be faulted in fails KVM_RUN with EFAULT (kvm_handle_error_pfn).
+ * (or a write to a read-only one) is MMIO, emulated from the instruction bytes decode assist gave;
+ * a memslot whose host page cannot be faulted in fails KVM_RUN with EFAULT (kvm_handle_error_pfn).
  */
 function npfInterception(vcpu: Vcpu): number {
-  const gpa = vcpu.exitInfo2;
-  const write = (vcpu.exitInfo1 & PFERR_WRITE_MASK) !== 0;
-  const size = Math.max(vcpu.accessSize, 1);
+  const vmcb = vcpu.vmcb;
+  const gpa = vmcb.exitInfo2Gpa;
+  const write = (vmcb.exitInfo1Lo & PFERR_WRITE_MASK) !== 0;
   const vm = vcpu.vm;
-  // Walk the access page by page as the MMU faults pages in: the first page that is not RAM the
-  // guest may access this way decides.
-  for (let page = gpa - (gpa % 4096); page < gpa + size; page += 4096) {
-    const slot = vm.memslotForGpa(page);
-    if (!slot || (write && slot.flags & KVM_MEM_READONLY))
-      return emulateMmio(vcpu, gpa, vcpu.accessSize, write);
-    const hva = slot.userspaceAddr + (page - slot.baseGfn * 4096);
-    if (!(vm.host.view(hva, 1, write) instanceof Uint8Array)) {
-      prepareMemoryFaultExit(vcpu, page, 4096, 0n);
-      return EFAULT;
-    }
+  const slot = vm.memslotForGpa(gpa);
+  if (!slot || (write && slot.flags & KVM_MEM_READONLY)) {
+    const hook = vcpu.typeOps.cannotEmulate;
+    if (hook) return hook.call(vcpu.typeOps, gpa, write);
+    return emulateMmio(vcpu, gpa);
   }
-  // Every page is there now (the VMM fixed it since): the CPU retries the access.
+  const hva = slot.userspaceAddr + (gpa - slot.baseGfn * 4096);
+  if (!(vm.host.view(hva - (hva % 4096), 1, write) instanceof Uint8Array)) {
+    prepareMemoryFaultExit(vcpu, gpa - (gpa % 4096), 4096, 0n);
+    return EFAULT;
+  }
+  // The page is there now (the VMM fixed it since): the CPU retries the access.
   return 1;
 }
 
+/** A u64 from little-endian bytes. */
+function leValue(src: Uint8Array, size: number): bigint {
+  let v = 0n;
+  for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(src[i] ?? 0);
+  return v;
+}
+
 /**
- * The emulator's path for a simple load/store that missed RAM (emulator_read_write): the access is
- * split at a page boundary; a piece that is RAM after all is done with kvm_read/write_guest, the
- * others become MMIO fragments, each handed to userspace as one KVM_EXIT_MMIO (the access is at
- * most 8 bytes, so a fragment never needs more than one exit), completed on the following runs.
+ * x86_emulate_instruction for an MMIO access: decode the instruction (decode assist's bytes), take
+ * the data of a store from its register or immediate, split the access at a page boundary as
+ * emulator_read_write does (a piece that is RAM after all goes through kvm_read/write_guest), hand
+ * each MMIO piece to userspace as one KVM_EXIT_MMIO, and on completion write a load's register
+ * and move RIP past the instruction.
  */
-function emulateMmio(vcpu: Vcpu, gpa: number, size: number, write: boolean): number {
-  if (size === 0 || size > 8) return emulationFailure(vcpu);
+function emulateMmio(vcpu: Vcpu, faultGpa: number): number {
+  const vmcb = vcpu.vmcb;
+  const insnLen = vmcb.insnLen;
+  const mode = codeSize(vmcb.save);
+  const insn = insnLen > 0 ? decodeMmioInsn(vmcb.insnBytes.subarray(0, insnLen), mode) : undefined;
+  if (!insn) return emulationFailure(vcpu);
+  const { size, write } = insn;
+  const gpa = accessStart(vcpu, insn, mode, faultGpa);
+  if (gpa < 0) return emulationFailure(vcpu);
   const data = new Uint8Array(size);
-  if (write) raxBytes(vcpu, data, size);
+  if (write) {
+    const v = insn.imm ?? (insn.highByte ? kvmRegisterRead(vcpu, insn.reg!) >> 8n : kvmRegisterRead(vcpu, insn.reg!));
+    for (let i = 0; i < size; i++) data[i] = Number((v >> BigInt(8 * i)) & 0xffn);
+  }
   const vm = vcpu.vm;
   const frags: { gpa: number; off: number; len: number }[] = [];
   const first = Math.min(size, 4096 - (gpa % 4096));
@@ -250,12 +433,12 @@ function emulateMmio(vcpu: Vcpu, gpa: number, size: number, write: boolean): num
     if (fault) frags.push({ gpa: at, off, len });
   }
   vcpu.mmioIsWrite = write;
-  if (frags.length === 0) {
-    // Every piece turned out to be RAM: done without userspace.
-    if (!write) vcpu.regs[VCPU_REGS_RAX] = leValue(data, size);
-    vcpu.skipInstruction();
+  const finish = (): number => {
+    if (!write) writeLoadResult(vcpu, insn, leValue(data, size));
+    kvmRipWrite(vcpu, kvmRipRead(vcpu) + insn.len);
     return 1;
-  }
+  };
+  if (frags.length === 0) return finish(); // every piece turned out to be RAM: done without userspace
   const run = vcpu.runArea;
   let cur = 0;
   const exitFor = (f: { gpa: number; off: number; len: number }): number => {
@@ -273,17 +456,65 @@ function emulateMmio(vcpu: Vcpu, gpa: number, size: number, write: boolean): num
     const f = frags[cur]!;
     if (!write) data.set(run.mmioData.subarray(0, f.len), f.off);
     cur++;
-    if (cur < frags.length) return exitFor(frags[cur]!);
-    if (!write) vcpu.regs[VCPU_REGS_RAX] = leValue(data, size);
-    vcpu.skipInstruction();
-    return 1;
+    return cur < frags.length ? exitFor(frags[cur]!) : finish();
   };
   return exitFor(frags[0]!);
 }
 
+/**
+ * Where the access begins. The fault's GPA is the operand's when their page offsets agree (KVM's
+ * gpa_available shortcut); otherwise the fault hit the second page of a page-crossing access, which
+ * began the operand's page offset before that page's end (the emulator's linear address, mapped
+ * contiguously, as it is with paging off). -1 when neither fits.
+ */
+function accessStart(vcpu: Vcpu, insn: MmioInsn, mode: CodeSize, faultGpa: number): number {
+  const save = vcpu.vmcb.save;
+  const next = BigInt(kvmRipRead(vcpu) + insn.len);
+  const ea = effectiveAddress(insn.addr, (r) => kvmRegisterRead(vcpu, r), next);
+  // Segment bases apply outside long mode, and FS/GS in it.
+  const seg = insn.addr.seg;
+  const base = mode !== 64 || seg >= 4 ? save.getBigUint64(SAVE_ES + 16 * seg + 8, true) : 0n;
+  const linear = BigInt.asUintN(mode === 64 ? 64 : 32, base + ea);
+  const off = Number(linear & 0xfffn);
+  if (faultGpa % 4096 === off) return faultGpa;
+  const start = faultGpa - (faultGpa % 4096) - (4096 - off);
+  return start >= 0 && start + insn.size > faultGpa ? start : -1;
+}
+
+/** The emulator's writeback of a load: merge 8/16-bit results, zero-extend 32-bit ones, MOVZX/MOVSX widen. */
+function writeLoadResult(
+  vcpu: Vcpu,
+  insn: { reg: number | undefined; highByte: boolean; size: number; destSize: number; signExtend: boolean },
+  raw: bigint,
+): void {
+  const r = insn.reg!;
+  let v = raw;
+  if (insn.signExtend) v = BigInt.asUintN(insn.destSize * 8, BigInt.asIntN(insn.size * 8, v));
+  const old = kvmRegisterRead(vcpu, r);
+  if (insn.highByte) {
+    kvmRegisterWrite(vcpu, r, (old & ~0xff00n) | ((v & 0xffn) << 8n));
+    return;
+  }
+  switch (insn.destSize) {
+    case 1:
+      kvmRegisterWrite(vcpu, r, (old & ~0xffn) | (v & 0xffn));
+      break;
+    case 2:
+      kvmRegisterWrite(vcpu, r, (old & ~0xffffn) | (v & 0xffffn));
+      break;
+    case 4:
+      kvmRegisterWrite(vcpu, r, v & MASK32); // assign_register: a 32-bit result zero-extends
+      break;
+    default:
+      kvmRegisterWrite(vcpu, r, v);
+  }
+}
+
 /** kvm_emulate_halt: retire HLT, then (no in-kernel LAPIC) exit KVM_EXIT_HLT. */
 function haltInterception(vcpu: Vcpu): number {
-  vcpu.skipInstruction();
+  skipEmulatedInstruction(vcpu);
+  const halt = vcpu.vm.irqchip?.halt;
+  if (halt) return halt(vcpu);
   vcpu.runArea.exitReason = KVM_EXIT_HLT;
   return 0;
 }
@@ -292,8 +523,8 @@ function haltInterception(vcpu: Vcpu): number {
 function completeEmulatedMsr(vcpu: Vcpu, err: boolean): number {
   const hook = vcpu.typeOps.completeEmulatedMsr;
   if (hook) return hook.call(vcpu.typeOps, err);
-  if (err) vcpu.backend.injectException(GP_VECTOR, 0);
-  else vcpu.skipInstruction();
+  if (err) kvmQueueException(vcpu, GP_VECTOR, 0);
+  else skipEmulatedInstruction(vcpu);
   return 1;
 }
 
@@ -315,8 +546,8 @@ function msrUserSpace(vcpu: Vcpu, index: number, exitReason: number, data: bigin
     const err = run.u8(KVM_RUN_OFF_MSR_ERROR) !== 0;
     if (!err && exitReason === KVM_EXIT_X86_RDMSR) {
       const v = run.u64(KVM_RUN_OFF_MSR_DATA);
-      vcpu.regs[VCPU_REGS_RAX] = v & MASK32;
-      vcpu.regs[VCPU_REGS_RDX] = v >> 32n;
+      kvmRegisterWrite(vcpu, VCPU_REGS_RAX, v & MASK32);
+      kvmRegisterWrite(vcpu, VCPU_REGS_RDX, v >> 32n);
     }
     return completeEmulatedMsr(vcpu, err);
   };
@@ -325,50 +556,54 @@ function msrUserSpace(vcpu: Vcpu, index: number, exitReason: number, data: bigin
 
 /** kvm_emulate_rdmsr / kvm_emulate_wrmsr. */
 export function msrInterception(vcpu: Vcpu): number {
-  const regs = vcpu.regs;
-  const index = Number(regs[VCPU_REGS_RCX]! & MASK32);
+  const index = reg32(vcpu, VCPU_REGS_RCX);
   const vm = vcpu.vm;
-  if (vcpu.exitInfo1 === 0) {
+  const isWrite = (vcpu.vmcb.exitInfo1Lo | vcpu.vmcb.exitInfo1Hi) !== 0;
+  if (!isWrite) {
     let ret: number;
     let value = 0n;
     if (!kvmMsrAllowed(vm.msrFilter, index, KVM_MSR_FILTER_READ)) ret = KVM_MSR_RET_FILTERED;
     else {
-      const v = vcpu.msrs.get(index);
-      ret = v === undefined ? KVM_MSR_RET_UNSUPPORTED : KVM_MSR_RET_OK;
-      value = v ?? 0n;
+      const r = svmGetMsr(vcpu, index);
+      ret = r.ret;
+      value = r.value;
     }
     if (ret === KVM_MSR_RET_OK) {
-      regs[VCPU_REGS_RAX] = value & MASK32;
-      regs[VCPU_REGS_RDX] = value >> 32n;
+      kvmRegisterWrite(vcpu, VCPU_REGS_RAX, value & MASK32);
+      kvmRegisterWrite(vcpu, VCPU_REGS_RDX, value >> 32n);
       return completeEmulatedMsr(vcpu, false);
     }
     if (msrUserSpace(vcpu, index, KVM_EXIT_X86_RDMSR, 0n, ret)) return 0;
     return completeEmulatedMsr(vcpu, true);
   }
-  const value = ((regs[VCPU_REGS_RDX]! & MASK32) << 32n) | (regs[VCPU_REGS_RAX]! & MASK32);
+  const value = (BigInt(reg32(vcpu, VCPU_REGS_RDX)) << 32n) | BigInt(reg32(vcpu, VCPU_REGS_RAX));
   const ret = !kvmMsrAllowed(vm.msrFilter, index, KVM_MSR_FILTER_WRITE)
     ? KVM_MSR_RET_FILTERED
-    : vcpu.msrs.set(index, value);
+    : svmSetMsr(vcpu, index, value);
   if (ret === KVM_MSR_RET_OK) return completeEmulatedMsr(vcpu, false);
   if (msrUserSpace(vcpu, index, KVM_EXIT_X86_WRMSR, value, ret)) return 0;
   return completeEmulatedMsr(vcpu, true);
 }
 
-/** kvm_emulate_cpuid: RAX = function, RCX = index; results in RAX..RDX. */
+/** kvm_emulate_cpuid: RAX = function, RCX = index; results in RAX..RDX (32-bit, zero-extended). */
 export function cpuidInterception(vcpu: Vcpu): number {
-  // On 32-bit halves: EAX..EDX zero-extend into RAX..RDX, no BigInt needed.
-  const r = vcpu.regs32;
-  const e = kvmCpuid(vcpu.cpuid, r[2 * VCPU_REGS_RAX + REG_LO]!, r[2 * VCPU_REGS_RCX + REG_LO]!);
-  r[2 * VCPU_REGS_RAX + REG_LO] = e.eax;
-  r[2 * VCPU_REGS_RAX + REG_HI] = 0;
-  r[2 * VCPU_REGS_RBX + REG_LO] = e.ebx;
-  r[2 * VCPU_REGS_RBX + REG_HI] = 0;
-  r[2 * VCPU_REGS_RCX + REG_LO] = e.ecx;
-  r[2 * VCPU_REGS_RCX + REG_HI] = 0;
-  r[2 * VCPU_REGS_RDX + REG_LO] = e.edx;
-  r[2 * VCPU_REGS_RDX + REG_HI] = 0;
-  vcpu.skipInstruction();
+  const r = vcpu.regs;
+  const e = kvmCpuid(vcpu, r[2 * VCPU_REGS_RAX]!, r[2 * VCPU_REGS_RCX]!);
+  r[2 * VCPU_REGS_RAX] = e.eax;
+  r[2 * VCPU_REGS_RAX + 1] = 0;
+  r[2 * VCPU_REGS_RBX] = e.ebx;
+  r[2 * VCPU_REGS_RBX + 1] = 0;
+  r[2 * VCPU_REGS_RCX] = e.ecx;
+  r[2 * VCPU_REGS_RCX + 1] = 0;
+  r[2 * VCPU_REGS_RDX] = e.edx;
+  r[2 * VCPU_REGS_RDX + 1] = 0;
+  skipEmulatedInstruction(vcpu);
   return 1;
+}
+
+/** The guest's CPL: the save area's for unprotected guests, the GHCB's (sync) for SEV-ES. */
+export function kvmCpl(vcpu: Vcpu): number {
+  return vcpu.guestStateProtected ? vcpu.cpl : vcpu.vmcb.save.getUint8(SAVE_CPL);
 }
 
 /**
@@ -376,11 +611,10 @@ export function cpuidInterception(vcpu: Vcpu): number {
  * KVM_CAP_EXIT_HYPERCALL; every other number returns -KVM_ENOSYS in RAX.
  */
 export function vmmcallInterception(vcpu: Vcpu): number {
-  const regs = vcpu.regs;
-  const nr = regs[VCPU_REGS_RAX]!;
-  if (vcpu.cpl !== 0) {
-    regs[VCPU_REGS_RAX] = KVM_EPERM_RET;
-    vcpu.skipInstruction();
+  const nr = kvmRegisterRead(vcpu, VCPU_REGS_RAX);
+  if (kvmCpl(vcpu) !== 0) {
+    kvmRegisterWrite(vcpu, VCPU_REGS_RAX, KVM_EPERM_RET);
+    skipEmulatedInstruction(vcpu);
     return 1;
   }
   if (nr === BigInt(KVM_HC_MAP_GPA_RANGE) && vcpu.vm.exitHypercalls & (1 << KVM_HC_MAP_GPA_RANGE)) {
@@ -389,41 +623,61 @@ export function vmmcallInterception(vcpu: Vcpu): number {
     run.exitReason = KVM_EXIT_HYPERCALL;
     run.setU64(KVM_RUN_OFF_HYPERCALL_NR, nr);
     [VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX].forEach((r, i) => {
-      run.setU64(KVM_RUN_OFF_HYPERCALL_ARGS + 8 * i, regs[r]!);
+      run.setU64(KVM_RUN_OFF_HYPERCALL_ARGS + 8 * i, kvmRegisterRead(vcpu, r));
     });
     run.setU64(KVM_RUN_OFF_HYPERCALL_FLAGS, 1n); // KVM_EXIT_HYPERCALL_LONG_MODE
     vcpu.completeUserspaceIo = () => {
-      regs[VCPU_REGS_RAX] = run.u64(KVM_RUN_OFF_HYPERCALL_RET);
-      vcpu.skipInstruction();
+      kvmRegisterWrite(vcpu, VCPU_REGS_RAX, run.u64(KVM_RUN_OFF_HYPERCALL_RET));
+      skipEmulatedInstruction(vcpu);
       return 1;
     };
     return 0;
   }
-  regs[VCPU_REGS_RAX] = KVM_ENOSYS_RET;
-  vcpu.skipInstruction();
+  kvmRegisterWrite(vcpu, VCPU_REGS_RAX, KVM_ENOSYS_RET);
+  skipEmulatedInstruction(vcpu);
   return 1;
 }
 
 /** Instructions KVM retires without doing anything (INVD, WBINVD, MONITOR, MWAIT as NOPs; DR7 access). */
 function skipAsNop(vcpu: Vcpu): number {
-  vcpu.skipInstruction();
+  skipEmulatedInstruction(vcpu);
   return 1;
 }
 
 /** kvm_handle_invalid_op (RDTSCP is not exposed to guests here): #UD by event injection. */
 function invalidOp(vcpu: Vcpu): number {
-  vcpu.backend.injectException(UD_VECTOR);
+  kvmQueueException(vcpu, UD_VECTOR);
   return 1;
 }
 
 /** kvm_emulate_rdpmc: no vPMU is modelled, so every counter is invalid: #GP by event injection. */
 function rdpmcInterception(vcpu: Vcpu): number {
-  vcpu.backend.injectException(GP_VECTOR, 0);
+  kvmQueueException(vcpu, GP_VECTOR, 0);
   return 1;
 }
 
-/** iret_interception: NMIs are unmasked at the IRET; nothing else to do here. */
-function iretInterception(_vcpu: Vcpu): number {
+/** iret_interception: NMIs are unmasked at the IRET. */
+function iretInterception(vcpu: Vcpu): number {
+  vcpu.nmiMasked = false;
+  return 1;
+}
+
+/** intr_interception: a host interrupt; the run loop looks for pending signals, then re-enters. */
+function intrInterception(_vcpu: Vcpu): number {
+  return 1;
+}
+
+/**
+ * interrupt_window_interception: the guest can take interrupts. With a userspace irqchip that
+ * asked for it (kvm_run.request_interrupt_window), KVM exits KVM_EXIT_IRQ_WINDOW_OPEN.
+ */
+function interruptWindowInterception(vcpu: Vcpu): number {
+  disableIrqWindow(vcpu);
+  const run = vcpu.runArea;
+  if (run.requestInterruptWindow && !vcpu.vm.irqchip && vcpu.interrupt === undefined) {
+    run.exitReason = KVM_EXIT_IRQ_WINDOW_OPEN;
+    return 0;
+  }
   return 1;
 }
 
@@ -451,4 +705,6 @@ export const svmExitHandlers: ReadonlyMap<number, ExitHandler> = new Map<number,
   [SVM_EXIT_RDTSCP, invalidOp],
   [SVM_EXIT_RDPMC, rdpmcInterception],
   [SVM_EXIT_IRET, iretInterception],
+  [SVM_EXIT_INTR, intrInterception],
+  [SVM_EXIT_VINTR, interruptWindowInterception],
 ]);

@@ -4,8 +4,6 @@
  * Responses are read-modify-writes of named bit fields, so the other bits keep the request's value.
  */
 import {
-  REG_HI,
-  REG_LO,
   VCPU_REGS_RAX,
   VCPU_REGS_RBX,
   VCPU_REGS_RCX,
@@ -32,7 +30,7 @@ import {
 import { SVM_EXIT_CPUID } from '../uapi/svm.js';
 import { isU64, u64Hi, u64Join, u64Lo } from '../uapi/u64.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
-import { kvmEmulateApResetHold, sevTerminate } from './vmgexit.js';
+import { kvmEmulateApResetHold, sevTerminate } from './exits.js';
 
 const EINVAL = -22;
 const MASK32 = 0xffff_ffffn;
@@ -50,13 +48,14 @@ function setMsrBits(msr: bigint, value: bigint, mask: bigint, pos: bigint): bigi
  */
 export function sevHandleVmgexitMsrProtocol(
   sev: SevEsVcpu,
-  lo: number = u64Lo(sev.vcpu.backend.ghcbMsr),
-  hi: number = u64Hi(sev.vcpu.backend.ghcbMsr),
+  lo: number = u64Lo(sev.vcpu.vmcb.ghcbGpa),
+  hi: number = u64Hi(sev.vcpu.vmcb.ghcbGpa),
 ): number {
   const vcpu = sev.vcpu;
-  const backend = vcpu.backend;
+  // The GHCB MSR is a VMCB control field: hardware keeps it there, KVM answers in place.
+  const vmcb = vcpu.vmcb;
   const profile = sev.profile;
-  const msr = backend.ghcbMsr;
+  const msr = vmcb.ghcbGpa;
   // GHCBInfo and GHCBData's high half are numbers: no BigInt arithmetic on the common requests.
   const info = lo & GHCB_MSR_INFO_MASK;
   const trace = vcpu.vm.trace;
@@ -64,20 +63,20 @@ export function sevHandleVmgexitMsrProtocol(
   let ret = 1;
   switch (info) {
     case GHCB_MSR_SEV_INFO_REQ:
-      backend.ghcbMsr = ghcbMsrSevInfo(sev.vm.ghcbVersion, GHCB_VERSION_MIN, DEFAULT_CBIT);
+      vmcb.ghcbGpa = ghcbMsrSevInfo(sev.vm.ghcbVersion, GHCB_VERSION_MIN, DEFAULT_CBIT);
       break;
     case GHCB_MSR_CPUID_REQ: {
-      const r = vcpu.regs32;
-      r[2 * VCPU_REGS_RAX + REG_LO] = hi;
-      r[2 * VCPU_REGS_RAX + REG_HI] = 0;
-      r[2 * VCPU_REGS_RCX + REG_LO] = 0;
-      r[2 * VCPU_REGS_RCX + REG_HI] = 0;
+      const r = vcpu.regs;
+      r[2 * VCPU_REGS_RAX] = hi;
+      r[2 * VCPU_REGS_RAX + 1] = 0;
+      r[2 * VCPU_REGS_RCX] = 0;
+      r[2 * VCPU_REGS_RCX + 1] = 0;
       ret = vcpu.invokeExitHandler(SVM_EXIT_CPUID);
       if (!ret) break; // error: keep the MSR as it is
-      const value = r[2 * CPUID_REGS[(lo >>> 30) & 3]! + REG_LO]!;
+      const value = r[2 * CPUID_REGS[(lo >>> 30) & 3]!]!;
       // [63:32] := value, [11:0] := CPUID_RESP; the other bits keep the request's value.
       const resp = ((lo & ~0xfff) | GHCB_MSR_CPUID_RESP) >>> 0;
-      backend.ghcbMsr = isU64(msr)
+      vmcb.ghcbGpa = isU64(msr)
         ? u64Join(resp, value)
         : setMsrBits(setMsrBits(msr, BigInt(value), MASK32, 32n), BigInt(GHCB_MSR_CPUID_RESP), 0xfffn, 0n);
       break;
@@ -85,9 +84,9 @@ export function sevHandleVmgexitMsrProtocol(
     case GHCB_MSR_AP_RESET_HOLD_REQ:
       if (!profile.msrV2Requests) break;
       sev.apResetHoldType = 'msr-protocol';
-      ret = kvmEmulateApResetHold(sev);
+      ret = kvmEmulateApResetHold(vcpu);
       // Preset "not woken by SIPI"; a SIPI later sets the result to 1.
-      backend.ghcbMsr = setMsrBits(
+      vmcb.ghcbGpa = setMsrBits(
         setMsrBits(msr, 0n, (1n << 52n) - 1n, 12n),
         BigInt(GHCB_MSR_AP_RESET_HOLD_RESP),
         0xfffn,
@@ -96,7 +95,7 @@ export function sevHandleVmgexitMsrProtocol(
       break;
     case GHCB_MSR_HV_FT_REQ:
       if (!profile.msrV2Requests) break;
-      backend.ghcbMsr = setMsrBits(
+      vmcb.ghcbGpa = setMsrBits(
         setMsrBits(msr, GHCB_HV_FT_SUPPORTED, (1n << 52n) - 1n, 12n),
         BigInt(GHCB_MSR_HV_FT_RESP),
         0xfffn,
@@ -121,7 +120,7 @@ export function sevHandleVmgexitMsrProtocol(
 /** A termination request: KVM_RUN fails -EINVAL, or KVM_EXIT_SYSTEM_EVENT, per profile. */
 function terminate(sev: SevEsVcpu): number {
   if (sev.profile.termination === 'einval') return EINVAL;
-  return sevTerminate(sev, sev.vcpu.backend.ghcbMsr);
+  return sevTerminate(sev.vcpu, sev.vcpu.vmcb.ghcbGpa);
 }
 
 function traced(sev: SevEsVcpu, ret: number): number {
@@ -130,7 +129,7 @@ function traced(sev: SevEsVcpu, ret: number): number {
     trace({
       name: 'kvm_vmgexit_msr_protocol_exit',
       vcpu: sev.vcpu.id,
-      ghcbGpa: sev.vcpu.backend.ghcbMsr,
+      ghcbGpa: sev.vcpu.vmcb.ghcbGpa,
       result: ret,
     });
   }

@@ -51,6 +51,13 @@ export interface SevProfile {
   readonly termination: 'einval' | 'system-event';
   /** NMI_COMPLETE: through the IRET exit handler (prefix/seed) or by unmasking NMIs (current). */
   readonly nmiComplete: 'iret' | 'unmask';
+  /**
+   * The GHCB's XCR0: stored unchecked (v5.17), or through __kvm_set_xcr, an invalid value not applied
+   * (4135a9a8ccba, 6.18).
+   */
+  readonly ghcbXcr0: 'unchecked' | 'checked';
+  /** The GHCB's XSS is loaded into MSR_IA32_XSS when valid (b5fa221f7b08, 6.18). */
+  readonly ghcbXss: boolean;
 }
 
 /** Kernels from ad5b353240c8 up to (not including) the seed commit. */
@@ -73,6 +80,8 @@ export const PREFIX: SevProfile = {
   msrSnpRequestsTerminate: false,
   termination: 'einval',
   nmiComplete: 'iret',
+  ghcbXcr0: 'unchecked',
+  ghcbXss: false,
 };
 
 /** The seed commit aa9f58415a8e (v5.17): ENOMEM/EFAULT of the scratch path exit to userspace. */
@@ -103,6 +112,8 @@ export const CURRENT: SevProfile = {
   msrSnpRequestsTerminate: true,
   termination: 'system-event',
   nmiComplete: 'unmask',
+  ghcbXcr0: 'checked',
+  ghcbXss: true,
 };
 
 /** All profiles by name. */

@@ -26,15 +26,15 @@ import {
   type SevboxFaultCause,
   sevboxMemoryFaultFlags,
 } from '../uapi/exit-reasons.js';
-import { KvmError } from '../uapi/kvm-error.js';
 import {
   KVM_RUN_OFF_MEMORY_FAULT_FLAGS,
   KVM_RUN_OFF_MEMORY_FAULT_GPA,
   KVM_RUN_OFF_MEMORY_FAULT_SIZE,
 } from '../uapi/kvm-run.js';
 import { KVM_MEM_READONLY } from '../uapi/memslot.js';
+import { VMCB_EXIT_CODE, VMCB_EXIT_INT_INFO } from '../cpu/backend.js';
+import { Errno } from '../uapi/errno.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
-import { sevDispatchVmgexit, sevHandleVmgexit } from './vmgexit.js';
 
 const PAGE = 4096n;
 const EFAULT = -14;
@@ -46,78 +46,67 @@ export interface SevboxCaps {
 }
 
 /** KVM_ENABLE_CAP for the sevbox capabilities; EINVAL for anything else, non-zero args, or RESTART first. */
-export function sevboxEnableCap(caps: SevboxCaps, cap: number, args: readonly bigint[]): void {
-  if (args.some((a) => a !== 0n)) throw new KvmError('EINVAL', `KVM_ENABLE_CAP ${cap}: args must be 0`);
+export function sevboxEnableCap(caps: SevboxCaps, cap: number, args: readonly bigint[]): Errno | undefined {
+  if (args.some((a) => a !== 0n)) return new Errno('EINVAL', `KVM_ENABLE_CAP ${cap}: args must be 0`);
   if (cap === KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO) {
     caps.faultInfo = true;
-    return;
+    return undefined;
   }
   if (cap === KVM_CAP_SEVBOX_VMGEXIT_RESTART) {
     if (!caps.faultInfo)
-      throw new KvmError('EINVAL', 'KVM_CAP_SEVBOX_VMGEXIT_RESTART needs KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO');
+      return new Errno('EINVAL', 'KVM_CAP_SEVBOX_VMGEXIT_RESTART needs KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO');
     caps.restart = true;
-    return;
+    return undefined;
   }
-  throw new KvmError('EINVAL', `KVM_ENABLE_CAP: capability ${cap} not supported by this VM`);
+  return new Errno('EINVAL', `KVM_ENABLE_CAP: capability ${cap} not supported by this VM`);
 }
 
 /** KVM's private copy of a VMGEXIT request that failed on the scratch path. */
 export interface PendingRestart {
   readonly kind: 'scratch' | 'ghcb-map';
-  readonly regs32: Uint32Array;
-  readonly cpl: number;
-  readonly exitCode: number;
-  readonly exitInfo1: number;
-  readonly exitInfo2: number;
-  /** sev exit fields as halves: code lo/hi, info1 lo/hi, info2 lo/hi, sw_scratch lo/hi (current's copy). */
-  readonly halves: Uint32Array;
-  readonly validBits: Uint32Array;
-  readonly snapshot: Uint8Array;
+  /** Handles the event again: from the scratch setup with this GPA, or the whole VMGEXIT. */
+  readonly again: (scratchGpa: bigint) => number;
   /** The scratch GPA setupScratch used (read live from the page by prefix/seed). */
   readonly scratchGpa: bigint;
+  readonly regs: Uint32Array;
+  readonly cpl: number;
+  /** The VMCB's exit_code, exit_code_hi, exit_info_1 and exit_info_2 as sync wrote them. */
+  readonly exitFields: Uint8Array;
+  readonly validBits: Uint32Array;
+  readonly snapshot: Uint8Array;
+  /** current's copy of sw_scratch, as halves. */
+  readonly swScratch: readonly [number, number];
 }
 
-function capture(sev: SevEsVcpu, kind: PendingRestart['kind'], scratchGpa: bigint): PendingRestart {
+function capture(
+  sev: SevEsVcpu,
+  kind: PendingRestart['kind'],
+  scratchGpa: bigint,
+  again: PendingRestart['again'],
+): PendingRestart {
   const v = sev.vcpu;
+  const c = v.vmcb.control;
   return {
     kind,
-    regs32: v.regs32.slice(),
+    again,
+    scratchGpa,
+    regs: v.regs.slice(),
     cpl: v.cpl,
-    exitCode: v.exitCode,
-    exitInfo1: v.exitInfo1,
-    exitInfo2: v.exitInfo2,
-    halves: Uint32Array.of(
-      sev.exitCodeLo,
-      sev.exitCodeHi,
-      sev.exitInfo1Lo,
-      sev.exitInfo1Hi,
-      sev.exitInfo2Lo,
-      sev.exitInfo2Hi,
-      sev.swScratchLo,
-      sev.swScratchHi,
-    ),
+    exitFields: new Uint8Array(c.buffer.slice(c.byteOffset + VMCB_EXIT_CODE, c.byteOffset + VMCB_EXIT_INT_INFO)),
     validBits: sev.validBits.slice(),
     snapshot: sev.snapshot.bytes.slice(),
-    scratchGpa,
+    swScratch: [sev.swScratchLo, sev.swScratchHi],
   };
 }
 
 function restore(sev: SevEsVcpu, p: PendingRestart): void {
   const v = sev.vcpu;
-  v.regs32.set(p.regs32);
+  v.regs.set(p.regs);
   v.cpl = p.cpl;
-  v.exitCode = p.exitCode;
-  v.exitInfo1 = p.exitInfo1;
-  v.exitInfo2 = p.exitInfo2;
-  const h = p.halves;
-  sev.exitCodeLo = h[0]!;
-  sev.exitCodeHi = h[1]!;
-  sev.exitInfo1Lo = h[2]!;
-  sev.exitInfo1Hi = h[3]!;
-  sev.exitInfo2Lo = h[4]!;
-  sev.exitInfo2Hi = h[5]!;
-  sev.swScratchLo = h[6]!;
-  sev.swScratchHi = h[7]!;
+  const c = v.vmcb.control;
+  new Uint8Array(c.buffer, c.byteOffset + VMCB_EXIT_CODE, p.exitFields.length).set(p.exitFields);
+  sev.swScratchLo = p.swScratch[0];
+  sev.swScratchHi = p.swScratch[1];
   sev.validBits.set(p.validBits);
   sev.snapshot.bytes.set(p.snapshot);
 }
@@ -183,6 +172,7 @@ export function reportScratchFault(
   scratchGpa: bigint,
   len: number,
   fault: GuestMemoryFault | undefined,
+  again: (scratchGpa: bigint) => number,
 ): number {
   const end = scratchGpa + BigInt(len);
   if (fault) {
@@ -191,7 +181,7 @@ export function reportScratchFault(
   } else {
     fillMemoryFault(sev, scratchGpa, end, 'nomem', 'scratch-alloc');
   }
-  if (sev.vm.sevbox.restart) arm(sev, capture(sev, 'scratch', scratchGpa));
+  if (sev.vm.sevbox.restart) arm(sev, capture(sev, 'scratch', scratchGpa, again));
   return errno;
 }
 
@@ -200,7 +190,7 @@ export function reportScratchFault(
  * KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO is on: then -EFAULT with the cause (and, with RESTART, the
  * VMGEXIT is handled from the start on the next KVM_RUN: nothing of it was consumed yet).
  */
-export function reportGhcbMapFault(sev: SevEsVcpu, gfn: number): number {
+export function reportGhcbMapFault(sev: SevEsVcpu, gfn: number, again: () => number): number {
   if (!sev.vm.sevbox.faultInfo) return 1;
   const vm = sev.vcpu.vm;
   const slot = vm.memslotForGpa(gfn * 4096);
@@ -214,7 +204,7 @@ export function reportGhcbMapFault(sev: SevEsVcpu, gfn: number): number {
   }
   const gpa = BigInt(gfn) * PAGE;
   fillMemoryFault(sev, gpa, gpa + PAGE, cause, 'ghcb-map');
-  if (sev.vm.sevbox.restart) arm(sev, capture(sev, 'ghcb-map', 0n));
+  if (sev.vm.sevbox.restart) arm(sev, capture(sev, 'ghcb-map', 0n, again));
   return EFAULT;
 }
 
@@ -226,15 +216,10 @@ function restartVmgexit(sev: SevEsVcpu): number {
   const vcpu = sev.vcpu;
   const trace = vcpu.vm.trace;
   if (trace) trace({ name: 'sevbox_vmgexit_restart', vcpu: vcpu.id, from: p.kind });
-  if (p.kind === 'ghcb-map') return sevHandleVmgexit(sev);
+  if (p.kind === 'ghcb-map') return p.again(0n);
   // The GHCB stays mapped across the failed KVM_RUN (nothing unmaps it before the next entry).
   if (!sev.ghcb) return 1;
   restore(sev, p);
   sev.setExitInfoZero();
-  sev.restartScratchGpa = p.scratchGpa;
-  try {
-    return sevDispatchVmgexit(sev);
-  } finally {
-    sev.restartScratchGpa = undefined;
-  }
+  return p.again(p.scratchGpa);
 }

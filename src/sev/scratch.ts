@@ -8,7 +8,6 @@
 import {
   GHCB_ERR_INVALID_SCRATCH_AREA,
   GHCB_OFF_SHARED_BUFFER,
-  GHCB_OFF_SW_SCRATCH,
   GHCB_SCRATCH_AREA_LIMIT,
   GHCB_SHARED_BUF_SIZE,
 } from '../uapi/ghcb.js';
@@ -22,18 +21,22 @@ const SHARED_BEGIN = BigInt(GHCB_OFF_SHARED_BUFFER);
 const SHARED_END = BigInt(GHCB_OFF_SHARED_BUFFER + GHCB_SHARED_BUF_SIZE);
 
 /**
- * Set up the scratch area of `len` bytes for this VMGEXIT. `sync`: the event produces data that
- * must be copied back to guest memory before the next entry (MMIO read, string IN).
- * Returns 0 (sev.ghcbSa ready), 1 (error reflected into the GHCB; resume the guest) or -errno.
+ * Set up the scratch area of `len` bytes at `gpa` (the request's sw_scratch as this kernel reads it)
+ * for this VMGEXIT. `sync`: the event produces data that must be copied back to guest memory before
+ * the next entry (MMIO read, string IN). `again` handles the same event from this point with a
+ * scratch GPA, for sevbox's restart extension. Returns 0 (sev.ghcbSa ready), 1 (error reflected
+ * into the GHCB; resume the guest) or -errno.
  */
-export function setupScratch(sev: SevEsVcpu, sync: boolean, len: bigint): number {
+export function setupScratch(
+  sev: SevEsVcpu,
+  sync: boolean,
+  len: bigint,
+  gpa: bigint,
+  again: (scratchGpa: bigint) => number,
+): number {
   const profile = sev.profile;
   const vcpu = sev.vcpu;
-  sev.lastScratchFault = undefined;
-  const ghcbGpa = vcpu.backend.ghcbMsr;
-  // A restarted VMGEXIT (sevbox extension) uses KVM's private copy of the request.
-  const gpa =
-    sev.restartScratchGpa ?? (profile.snapshotGhcb ? sev.swScratch : sev.ghcb!.get(GHCB_OFF_SW_SCRATCH));
+  const ghcbGpa = vcpu.vmcb.ghcbGpa;
   const trace = vcpu.vm.trace;
   const invalid = (): number => {
     sev.badInput(GHCB_ERR_INVALID_SCRATCH_AREA, 'scratch');
@@ -66,7 +69,7 @@ export function setupScratch(sev: SevEsVcpu, sync: boolean, len: bigint): number
   if (!alloc) {
     if (trace) trace({ name: 'sevbox_scratch', vcpu: vcpu.id, gpa, len: n, outcome: 'ENOMEM' });
     if (profile.scratchHostFailure === 'reflect') return invalid();
-    if (sev.vm.sevbox.faultInfo) return reportScratchFault(sev, ENOMEM, gpa, n, undefined);
+    if (sev.vm.sevbox.faultInfo) return reportScratchFault(sev, ENOMEM, gpa, n, undefined, again);
     return ENOMEM;
   }
   // A GPA beyond 2^53 is far above any memslot (gfns stay below 2^40); a 0-byte read reads
@@ -77,10 +80,19 @@ export function setupScratch(sev: SevEsVcpu, sync: boolean, len: bigint): number
       : ({ errno: 'EFAULT', gpa: Number(gpa), cause: 'no-slot', slot: undefined, hva: undefined } as const);
   if (fault) {
     vcpu.vm.allocator.free(alloc);
-    if (trace) trace({ name: 'sevbox_scratch', vcpu: vcpu.id, gpa, len: n, outcome: 'EFAULT' });
+    // KVM only logs this; the trace event (as a tracepoint would) tells userspace where and why.
+    if (trace)
+      trace({
+        name: 'sevbox_scratch',
+        vcpu: vcpu.id,
+        gpa,
+        len: n,
+        outcome: 'EFAULT',
+        faultGpa: fault.gpa,
+        cause: fault.cause,
+      });
     if (profile.scratchHostFailure === 'reflect') return invalid();
-    sev.lastScratchFault = fault;
-    if (sev.vm.sevbox.faultInfo) return reportScratchFault(sev, EFAULT, gpa, n, fault);
+    if (sev.vm.sevbox.faultInfo) return reportScratchFault(sev, EFAULT, gpa, n, fault, again);
     return EFAULT;
   }
   sev.ghcbSa = alloc.bytes;

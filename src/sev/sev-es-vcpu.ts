@@ -4,26 +4,21 @@
  * in-flight MMIO / string-I/O progress. Wires the VMGEXIT handler and the guest-entry hook into the
  * KVM core.
  */
-import * as regsAbi from '../cpu/backend.js';
+import {
+  VCPU_REGS_RAX,
+  VCPU_REGS_RBX,
+  VCPU_REGS_RCX,
+  VCPU_REGS_RDX,
+  VMCB_EXIT_CODE,
+  VMCB_EXIT_INFO_1,
+  VMCB_EXIT_INFO_2,
+} from '../cpu/backend.js';
 import type { HostAllocation } from '../host/allocator.js';
-import type { GuestMemoryFault } from '../kvm/guest-memory.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import { GuestPageCache, type GuestPageMapping } from '../kvm/vm.js';
 import type { ExitHandler, VcpuTypeOps } from '../kvm/vm-type.js';
-import * as ghcbAbi from '../uapi/ghcb.js';
-import * as svmAbi from '../uapi/svm.js';
-import { u64Join } from '../uapi/u64.js';
-import { GhcbAccess } from './ghcb-access.js';
-import type { SevProfile } from './profiles.js';
-import type { PendingRestart } from './restart.js';
-import type { SevEsVm } from './sev-es-vm.js';
-import { sevEsStringIo } from './string-io.js';
-import { sevHandleVmgexit } from './vmgexit.js';
-
-// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
-// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
-const { NR_VCPU_REGS, REG_HI, REG_LO, VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } = regsAbi;
-const {
+import { kvmQueueException } from '../kvm/x86.js';
+import {
   GHCB_HV_RESP_ISSUE_EXCEPTION,
   GHCB_OFF_RAX,
   GHCB_OFF_RBX,
@@ -34,8 +29,20 @@ const {
   GHCB_OFF_SW_EXIT_INFO_2,
   GHCB_OFF_SW_SCRATCH,
   GHCB_OFF_VALID_BITMAP,
-} = ghcbAbi;
-const { GP_VECTOR, SVM_EVTINJ_TYPE_EXEPT, SVM_EVTINJ_VALID, SVM_EXIT_VMGEXIT } = svmAbi;
+} from '../uapi/ghcb.js';
+import { KVM_EXIT_INTR } from '../uapi/exit-reasons.js';
+import { GP_VECTOR, SVM_EVTINJ_TYPE_EXEPT, SVM_EVTINJ_VALID, SVM_EXIT_VMGEXIT } from '../uapi/svm.js';
+import { u64Join } from '../uapi/u64.js';
+import { GhcbAccess } from './ghcb-access.js';
+import type { SevProfile } from './profiles.js';
+import type { PendingRestart } from './restart.js';
+import type { SevEsVm } from './sev-es-vm.js';
+import { sevVcpuDeliverSipiVector } from './sipi.js';
+import { sevEsStringIo } from './string-io.js';
+import { sevHandleVmgexit } from './vmgexit.js';
+
+/** Identical nested page faults KVM resumes before the model calls it a livelock. */
+export const LIVELOCK_NPF_REPEATS = 1000;
 
 /** Size of the save area KVM snapshots (current): everything up to and including valid_bitmap. */
 export const GHCB_SNAPSHOT_SIZE = 0x408;
@@ -82,16 +89,6 @@ export class SevEsVcpu implements VcpuTypeOps {
   swScratchLo = 0;
   swScratchHi = 0;
   /**
-   * The GHCB fields of this VMGEXIT, exact 64-bit (the VMCB keeps u64 control fields), kept as
-   * 32-bit halves so the hot path needs no BigInt; `exitCode` & co. read them as bigints.
-   */
-  exitCodeLo = 0;
-  exitCodeHi = 0;
-  exitInfo1Lo = 0;
-  exitInfo1Hi = 0;
-  exitInfo2Lo = 0;
-  exitInfo2Hi = 0;
-  /**
    * The GHCB MSR value of the last VMGEXIT that named a GHCB page, and the gfn it names (-1: none
    * KVM could map), so a guest re-registering the same GHCB costs one comparison, not a decode.
    */
@@ -106,12 +103,8 @@ export class SevEsVcpu implements VcpuTypeOps {
   /** The bounce buffer's allocation, charged to the host allocator. */
   ghcbSaAlloc: HostAllocation | undefined;
 
-  /** Why the last scratch copy-in failed with EFAULT (for the VMM's diagnosis; KVM itself only logs). */
-  lastScratchFault: GuestMemoryFault | undefined;
   /** sevbox extension: the VMGEXIT KVM will process again on the next KVM_RUN (restart.ts). */
   pendingRestart: PendingRestart | undefined;
-  /** sevbox extension: the scratch GPA of the request being restarted (else undefined). */
-  restartScratchGpa: bigint | undefined;
 
   apResetHoldType: ApResetHoldType = 'none';
   receivedFirstSipi = false;
@@ -122,8 +115,9 @@ export class SevEsVcpu implements VcpuTypeOps {
   pioData: Uint8Array = new Uint8Array(0);
   pioCount = 0;
 
-  /** The vCPU's registers as 8-byte floats: +0.0 is all zero bits, so one store clears a register. */
-  readonly #regsF64: Float64Array;
+  /** The GPA of the last nested page fault KVM could not emulate, and how often it repeated. */
+  #npfGpa = -1;
+  #npfRepeats = 0;
 
   /** The GHCB page mapping, kept across VMGEXITs while memslots and host mappings are unchanged. */
   readonly #ghcbCache: GuestPageCache;
@@ -138,33 +132,6 @@ export class SevEsVcpu implements VcpuTypeOps {
     this.snapshot = snapshot;
     this.exitHandlers = new Map([[SVM_EXIT_VMGEXIT, () => sevHandleVmgexit(this)]]);
     this.#ghcbCache = new GuestPageCache(vcpu.vm);
-    const regs = vcpu.regs;
-    if (regs.length !== NR_VCPU_REGS) throw new Error(`expected ${NR_VCPU_REGS} registers`);
-    this.#regsF64 = new Float64Array(regs.buffer, regs.byteOffset, regs.length);
-  }
-
-  /**
-   * memset(vcpu->arch.regs, 0), as sev_es_sync_from_ghcb begins: 16 unrolled 8-byte stores, a
-   * fraction of a typed-array fill or a 32-word loop.
-   */
-  clearRegs(): void {
-    const f = this.#regsF64;
-    f[0] = 0;
-    f[1] = 0;
-    f[2] = 0;
-    f[3] = 0;
-    f[4] = 0;
-    f[5] = 0;
-    f[6] = 0;
-    f[7] = 0;
-    f[8] = 0;
-    f[9] = 0;
-    f[10] = 0;
-    f[11] = 0;
-    f[12] = 0;
-    f[13] = 0;
-    f[14] = 0;
-    f[15] = 0;
   }
 
   /** current: svm->sev_es.sw_scratch, copied at sync time. */
@@ -172,19 +139,24 @@ export class SevEsVcpu implements VcpuTypeOps {
     return u64Join(this.swScratchLo, this.swScratchHi);
   }
 
-  /** sw_exit_code of this VMGEXIT. */
+  /** sw_exit_code of this VMGEXIT, as sync put it in the VMCB (control.exit_code). */
   get exitCode(): bigint {
-    return u64Join(this.exitCodeLo, this.exitCodeHi);
+    return this.vcpu.vmcb.control.getBigUint64(VMCB_EXIT_CODE, true);
   }
 
-  /** sw_exit_info_1 of this VMGEXIT. */
+  /** sw_exit_info_1 of this VMGEXIT (control.exit_info_1). */
   get exitInfo1(): bigint {
-    return u64Join(this.exitInfo1Lo, this.exitInfo1Hi);
+    return this.vcpu.vmcb.control.getBigUint64(VMCB_EXIT_INFO_1, true);
   }
 
-  /** sw_exit_info_2 of this VMGEXIT. */
+  /** sw_exit_info_2 of this VMGEXIT (control.exit_info_2). */
   get exitInfo2(): bigint {
-    return u64Join(this.exitInfo2Lo, this.exitInfo2Hi);
+    return this.vcpu.vmcb.control.getBigUint64(VMCB_EXIT_INFO_2, true);
+  }
+
+  /** The scratch GPA this kernel uses: current's copy of sw_scratch, or (prefix/seed) the live page's. */
+  get scratchGpa(): bigint {
+    return this.profile.snapshotGhcb ? this.swScratch : this.ghcb!.get(GHCB_OFF_SW_SCRATCH);
   }
 
   /**
@@ -236,7 +208,7 @@ export class SevEsVcpu implements VcpuTypeOps {
   /** svm_complete_emulated_msr: an SEV-ES guest learns of #GP through the GHCB. */
   completeEmulatedMsr(err: boolean): number {
     if (!err || !this.ghcb) {
-      if (err) this.vcpu.backend.injectException(GP_VECTOR, 0);
+      if (err) kvmQueueException(this.vcpu, GP_VECTOR, 0);
       return 1;
     }
     this.setExitInfo(
@@ -247,7 +219,33 @@ export class SevEsVcpu implements VcpuTypeOps {
   }
 
   stringIo(size: number, port: number, isIn: boolean): number {
-    return sevEsStringIo(this, size, port, isIn);
+    return sevEsStringIo(this, size, port, isIn, this.scratchGpa);
+  }
+
+  deliverSipi(vector: number): void {
+    sevVcpuDeliverSipiVector(this, vector);
+  }
+
+  /**
+   * A write to a read-only memslot (an ordinary nested page fault, not #VC): KVM asks to emulate it
+   * and svm_can_emulate_instruction refuses for SEV-ES, so KVM resumes the guest, which faults again,
+   * forever (v5.17 and legacy SEV-ES VMs; current refuses such slots for its SEV-ES VM type). The
+   * model follows the loop until it is plainly one, then reports it as the VMM's watchdog would see
+   * it: KVM_RUN interrupted (EINTR) and a sevbox_livelock trace event.
+   */
+  cannotEmulate(gpa: number, write: boolean): number {
+    const vcpu = this.vcpu;
+    if (gpa === this.#npfGpa) this.#npfRepeats++;
+    else {
+      this.#npfGpa = gpa;
+      this.#npfRepeats = 1;
+    }
+    if (this.#npfRepeats < LIVELOCK_NPF_REPEATS) return 1;
+    this.#npfRepeats = 0;
+    this.#npfGpa = -1;
+    vcpu.vm.trace?.({ name: 'sevbox_livelock', vcpu: vcpu.id, gpa, write, repeats: LIVELOCK_NPF_REPEATS });
+    vcpu.runArea.exitReason = KVM_EXIT_INTR;
+    return -4; // EINTR
   }
 
   /** sev_free_vcpu: free a bounce buffer still held; no write-back, no register sync. */
@@ -279,22 +277,22 @@ export function sevEsUnmapGhcb(sev: SevEsVcpu): void {
   if (sev.ghcbSaFree) {
     if (sev.ghcbSaSync && sev.ghcbSa) {
       // prefix/seed re-read sw_scratch from the page; current uses its copy.
-      const gpa = sev.profile.snapshotGhcb ? sev.swScratch : ghcb.get(GHCB_OFF_SW_SCRATCH);
+      const gpa = sev.scratchGpa;
       if (gpa < 2n ** 53n) vcpu.vm.writeGuest(Number(gpa), sev.ghcbSa.subarray(0, sev.ghcbSaLen));
     }
     releaseScratch(sev);
   }
   // sev_es_sync_to_ghcb: ghcb_set_rax/rbx/rcx/rdx (the values, then their valid bits).
-  const r = vcpu.regs32;
+  const r = vcpu.regs;
   const dv = ghcb.view;
-  dv.setUint32(GHCB_OFF_RAX, r[2 * VCPU_REGS_RAX + REG_LO]!, true);
-  dv.setUint32(GHCB_OFF_RAX + 4, r[2 * VCPU_REGS_RAX + REG_HI]!, true);
-  dv.setUint32(GHCB_OFF_RBX, r[2 * VCPU_REGS_RBX + REG_LO]!, true);
-  dv.setUint32(GHCB_OFF_RBX + 4, r[2 * VCPU_REGS_RBX + REG_HI]!, true);
-  dv.setUint32(GHCB_OFF_RCX, r[2 * VCPU_REGS_RCX + REG_LO]!, true);
-  dv.setUint32(GHCB_OFF_RCX + 4, r[2 * VCPU_REGS_RCX + REG_HI]!, true);
-  dv.setUint32(GHCB_OFF_RDX, r[2 * VCPU_REGS_RDX + REG_LO]!, true);
-  dv.setUint32(GHCB_OFF_RDX + 4, r[2 * VCPU_REGS_RDX + REG_HI]!, true);
+  dv.setUint32(GHCB_OFF_RAX, r[2 * VCPU_REGS_RAX]!, true);
+  dv.setUint32(GHCB_OFF_RAX + 4, r[2 * VCPU_REGS_RAX + 1]!, true);
+  dv.setUint32(GHCB_OFF_RBX, r[2 * VCPU_REGS_RBX]!, true);
+  dv.setUint32(GHCB_OFF_RBX + 4, r[2 * VCPU_REGS_RBX + 1]!, true);
+  dv.setUint32(GHCB_OFF_RCX, r[2 * VCPU_REGS_RCX]!, true);
+  dv.setUint32(GHCB_OFF_RCX + 4, r[2 * VCPU_REGS_RCX + 1]!, true);
+  dv.setUint32(GHCB_OFF_RDX, r[2 * VCPU_REGS_RDX]!, true);
+  dv.setUint32(GHCB_OFF_RDX + 4, r[2 * VCPU_REGS_RDX + 1]!, true);
   // The four valid bits: RAX's alone in its byte, RCX/RDX/RBX together in another.
   dv.setUint8(BITMAP_BYTE_RAX, dv.getUint8(BITMAP_BYTE_RAX) | BITMAP_MASK_RAX);
   dv.setUint8(BITMAP_BYTE_RCX_RDX_RBX, dv.getUint8(BITMAP_BYTE_RCX_RDX_RBX) | BITMAP_MASK_RCX_RDX_RBX);

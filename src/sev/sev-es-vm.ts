@@ -1,80 +1,159 @@
 /**
- * The KVM_X86_SEV_ES_VM type: per-VM SEV-ES state (kernel profile, GHCB protocol version, AP jump
- * table) and the hooks that give each vCPU its SEV-ES state. Register with
- * `new Kvm({ vmTypes: [sevEsVmType] })`, then `kvm.createVm(KVM_X86_SEV_ES_VM, { profile, ghcbVersion })`.
+ * SEV-ES VMs (struct kvm_sev_info, the part SEV-ES uses) and how they come to be, per kernel:
+ * - 6.10+ (`current`): KVM_CREATE_VM(KVM_X86_SEV_ES_VM), then KVM_MEMORY_ENCRYPT_OP(KVM_SEV_INIT2)
+ *   with struct kvm_sev_init (ghcb_version; 0 = the default, 2). Until then KVM_RUN fails with
+ *   EINVAL (sev->need_init). The VM type has protected state from creation.
+ * - v5.17 (`prefix`, `seed`) and the legacy path kept since: KVM_CREATE_VM(0), then
+ *   KVM_SEV_ES_INIT (GHCB version 1). Such a VM has no has_protected_state.
+ * Either init must come before the first vCPU, whose SEV-ES state it decides.
+ *
+ * `sevKvmOptions(profile)` gives a model Kvm both paths for one kernel profile. The SEV launch
+ * commands (LAUNCH_START ... LAUNCH_FINISH) are not modelled yet: they fail with EINVAL.
  */
-
-import { DEFAULT_CBIT } from '../kvm/cpuid.js';
+import type { KvmOptions } from '../kvm/kvm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { Vm } from '../kvm/vm.js';
-import type { VmTypeOps, VmTypeProvider } from '../kvm/vm-type.js';
+import type { VcpuTypeOps, VmTypeOps, VmTypeProvider } from '../kvm/vm-type.js';
 import { KVM_X86_SEV_ES_VM } from '../uapi/caps.js';
+import { Errno } from '../uapi/errno.js';
 import { GHCB_VERSION_MIN, ghcbMsrSevInfo } from '../uapi/ghcb.js';
-import { KvmError } from '../uapi/kvm-error.js';
+import {
+  decodeSevInit,
+  KVM_SEV_ES_INIT,
+  KVM_SEV_INIT,
+  KVM_SEV_INIT_SIZE,
+  KVM_SEV_INIT2,
+  KVM_SEV_NR_MAX,
+  type KvmSevCmd,
+} from '../uapi/sev-cmd.js';
+import { DEFAULT_CBIT } from '../kvm/cpuid.js';
 import { GhcbAccess } from './ghcb-access.js';
 import { SEV_PROFILES, type SevProfile, type SevProfileName } from './profiles.js';
 import { type SevboxCaps, sevboxEnableCap } from './restart.js';
 import { GHCB_SNAPSHOT_SIZE, SevEsVcpu } from './sev-es-vcpu.js';
 
-/** What KVM_SEV_ES_INIT / KVM_SEV_INIT2 decide, plus which kernel to be. */
-export interface SevEsVmOptions {
-  /** Kernel profile (default `current`). */
-  profile?: SevProfileName | SevProfile;
-  /** GHCB protocol version (KVM_SEV_INIT2's ghcb_version; 0 or absent = the profile's default). */
-  ghcbVersion?: number;
-}
-
 /** struct kvm_sev_info, the part SEV-ES uses. */
 export interface SevEsVm extends VmTypeOps {
   readonly vm: Vm;
   readonly profile: SevProfile;
-  readonly ghcbVersion: number;
+  /** The GHCB protocol version the VM was initialised with (0 before init). */
+  ghcbVersion: number;
   /** VM-wide AP jump table address (VMGEXIT_AP_JUMP_TABLE). */
   apJumpTable: bigint;
   /** The sevbox capabilities enabled with KVM_ENABLE_CAP (restart.ts; both off by default). */
   readonly sevbox: SevboxCaps;
 }
 
-function resolveProfile(p: SevProfileName | SevProfile | undefined): SevProfile {
+/** A profile by name, or itself. */
+export function resolveProfile(p: SevProfileName | SevProfile | undefined): SevProfile {
   if (p === undefined) return SEV_PROFILES.current;
-  if (typeof p !== 'string') return p;
-  const found = SEV_PROFILES[p];
-  if (!found) throw new KvmError('EINVAL', `unknown SEV profile '${String(p)}'`);
-  return found;
+  return typeof p === 'string' ? SEV_PROFILES[p] : p;
 }
 
-/** KVM_X86_SEV_ES_VM for `Kvm({ vmTypes })`. */
-export const sevEsVmType: VmTypeProvider = {
-  type: KVM_X86_SEV_ES_VM,
-  init(vm: Vm, options?: unknown): SevEsVm {
-    const opts = (options ?? {}) as SevEsVmOptions;
-    const profile = resolveProfile(opts.profile);
-    const requested = opts.ghcbVersion ?? 0;
-    // KVM_SEV_INIT2: above GHCB_VERSION_MAX is EINVAL, 0 means the default.
-    if (!Number.isInteger(requested) || requested < 0 || requested > profile.ghcbVersionMax) {
-      throw new KvmError(
-        'EINVAL',
-        `GHCB version ${requested} (max ${profile.ghcbVersionMax} for '${profile.name}')`,
-      );
+/** KVM_X86_SEV_VMSA_FEATURES KVM accepts in KVM_SEV_INIT2 (none of SEV-ES's optional features are modelled). */
+const SUPPORTED_VMSA_FEATURES = 0n;
+
+/**
+ * The SEV-ES state of `vm`, active from the start (legacy ES_INIT) or once KVM_SEV_INIT2 succeeds.
+ * `hasProtectedState`: the VM type's has_protected_state.
+ */
+function sevEsState(vm: Vm, profile: SevProfile, hasProtectedState: boolean, ghcbVersion: number): SevEsVm {
+  const state: SevEsVm = {
+    vm,
+    profile,
+    ghcbVersion,
+    apJumpTable: 0n,
+    sevbox: { faultInfo: false, restart: false },
+    protectedState: hasProtectedState,
+    get sevEs(): boolean {
+      return state.ghcbVersion !== 0;
+    },
+    enableCap(cap: number, args: readonly bigint[]): Errno | undefined {
+      if (!state.sevEs) return new Errno('EINVAL', `KVM_ENABLE_CAP ${cap}: not an SEV-ES VM yet`);
+      return sevboxEnableCap(state.sevbox, cap, args);
+    },
+    memEncOp(cmd: KvmSevCmd): Errno | KvmSevCmd {
+      return sevMemEncOp(state, cmd);
+    },
+    createVcpu(vcpu: Vcpu): VcpuTypeOps {
+      if (!state.sevEs) return {};
+      // On vCPU RESET KVM presets the GHCB MSR to the SEV_INFO response.
+      vcpu.vmcb.ghcbGpa = ghcbMsrSevInfo(state.ghcbVersion, GHCB_VERSION_MIN, DEFAULT_CBIT);
+      return new SevEsVcpu(vcpu, state, new GhcbAccess(new Uint8Array(GHCB_SNAPSHOT_SIZE)));
+    },
+  };
+  return state;
+}
+
+/** Read struct kvm_sev_init from the VMM's memory at `data` (copy_from_user): EFAULT when it cannot. */
+function readSevInit(vm: Vm, data: bigint): Errno | ReturnType<typeof decodeSevInit> {
+  const buf = new Uint8Array(KVM_SEV_INIT_SIZE);
+  if (data === 0n || data > BigInt(Number.MAX_SAFE_INTEGER)) return new Errno('EFAULT', 'kvm_sev_init');
+  const f = vm.host.read(Number(data), buf);
+  if (f) return new Errno('EFAULT', 'kvm_sev_init');
+  return decodeSevInit(buf);
+}
+
+/**
+ * sev_mem_enc_ioctl for an SEV-ES VM: KVM_SEV_INIT2 (6.10+; EINVAL for flags, unknown VMSA
+ * features, a GHCB version above the kernel's, a second init, or vCPUs already created).
+ */
+function sevMemEncOp(state: SevEsVm, cmd: KvmSevCmd): Errno | KvmSevCmd {
+  const vm = state.vm;
+  if (cmd.id >= KVM_SEV_NR_MAX || (cmd.id === KVM_SEV_INIT2 && !state.profile.core.vmTypes))
+    return new Errno('EINVAL', `KVM_MEMORY_ENCRYPT_OP: unknown command ${cmd.id}`);
+  switch (cmd.id) {
+    case KVM_SEV_INIT:
+    case KVM_SEV_ES_INIT:
+      // The legacy inits are for KVM_X86_DEFAULT_VM only.
+      return new Errno('EINVAL', 'KVM_SEV_INIT/KVM_SEV_ES_INIT on a VM with a type');
+    case KVM_SEV_INIT2: {
+      if (state.sevEs) return new Errno('EINVAL', 'KVM_SEV_INIT2: already initialised');
+      if (vm.vcpus.size > 0) return new Errno('EINVAL', 'KVM_SEV_INIT2 after KVM_CREATE_VCPU');
+      const init = readSevInit(vm, cmd.data);
+      if (init instanceof Errno) return init;
+      if (init.flags) return new Errno('EINVAL', 'KVM_SEV_INIT2: flags');
+      if (init.vmsaFeatures & ~SUPPORTED_VMSA_FEATURES) return new Errno('EINVAL', 'KVM_SEV_INIT2: vmsa_features');
+      if (init.ghcbVersion > state.profile.ghcbVersionMax)
+        return new Errno('EINVAL', `KVM_SEV_INIT2: GHCB version ${init.ghcbVersion} (max ${state.profile.ghcbVersionMax})`);
+      state.ghcbVersion = init.ghcbVersion || state.profile.ghcbVersionDefault;
+      return { ...cmd, error: 0 };
     }
-    const ghcbVersion = requested || profile.ghcbVersionDefault;
-    const state: SevEsVm = {
-      vm,
-      profile,
-      ghcbVersion,
-      apJumpTable: 0n,
-      sevbox: { faultInfo: false, restart: false },
-      protectedState: true,
-      core: profile.core,
-      enableCap(cap: number, args: readonly bigint[]): void {
-        sevboxEnableCap(state.sevbox, cap, args);
-      },
-      createVcpu(vcpu: Vcpu): SevEsVcpu {
-        // On vCPU RESET KVM presets the GHCB MSR to the SEV_INFO response.
-        vcpu.backend.ghcbMsr = ghcbMsrSevInfo(ghcbVersion, GHCB_VERSION_MIN, DEFAULT_CBIT);
-        return new SevEsVcpu(vcpu, state, new GhcbAccess(new Uint8Array(GHCB_SNAPSHOT_SIZE)));
-      },
-    };
-    return state;
-  },
-};
+    default:
+      return new Errno('EINVAL', `KVM_MEMORY_ENCRYPT_OP command ${cmd.id} is not modelled yet`);
+  }
+}
+
+/** KVM_X86_SEV_ES_VM for one kernel profile (6.10+ only: v5.17 has no VM types). */
+export function sevEsVmType(profile: SevProfile): VmTypeProvider {
+  return {
+    type: KVM_X86_SEV_ES_VM,
+    init: (vm) => sevEsState(vm, profile, true, 0),
+  };
+}
+
+/**
+ * sev_mem_enc_ioctl on a KVM_X86_DEFAULT_VM: KVM_SEV_ES_INIT makes it an SEV-ES VM (GHCB version 1,
+ * the only one ES_INIT offers); KVM_SEV_INIT (plain SEV) is not modelled; everything else is ENOTTY
+ * on a VM that is no SEV guest (EINVAL for an unknown command).
+ */
+export function legacySevMemEncOp(profile: SevProfile): (vm: Vm, cmd: KvmSevCmd) => Errno | KvmSevCmd {
+  return (vm, cmd) => {
+    if (cmd.id >= KVM_SEV_NR_MAX || (cmd.id === KVM_SEV_INIT2 && !profile.core.vmTypes))
+      return new Errno('EINVAL', `KVM_MEMORY_ENCRYPT_OP: unknown command ${cmd.id}`);
+    if (cmd.id === KVM_SEV_INIT2) return new Errno('EINVAL', 'KVM_SEV_INIT2 on a KVM_X86_DEFAULT_VM');
+    if (cmd.id === KVM_SEV_INIT) return new Errno('EINVAL', 'KVM_SEV_INIT (SEV without ES) is not modelled');
+    if (cmd.id !== KVM_SEV_ES_INIT) return new Errno('ENOTTY', `KVM_MEMORY_ENCRYPT_OP ${cmd.id} on a VM that is no SEV guest`);
+    if (vm.vcpus.size > 0) return new Errno('EINVAL', 'KVM_SEV_ES_INIT after KVM_CREATE_VCPU');
+    vm.typeOps = sevEsState(vm, profile, false, GHCB_VERSION_MIN);
+    return { ...cmd, error: 0 };
+  };
+}
+
+/** What a model Kvm needs to be `profile`'s kernel with SEV-ES: its core, the VM type, the legacy init. */
+export function sevKvmOptions(
+  profile: SevProfileName | SevProfile,
+): Required<Pick<KvmOptions, 'core' | 'vmTypes' | 'memEncOp'>> {
+  const p = resolveProfile(profile);
+  return { core: p.core, vmTypes: p.core.vmTypes ? [sevEsVmType(p)] : [], memEncOp: legacySevMemEncOp(p) };
+}

@@ -24,7 +24,13 @@ const PAGE_SIZE = 4096;
  * sev_es_string_io: `size` is the raw IOIO size field (guest-controlled, 0-7), the element count
  * is sw_exit_info_2. Returns 1 (done, or error reflected), 0 (KVM_EXIT_IO) or -errno.
  */
-export function sevEsStringIo(sev: SevEsVcpu, size: number, port: number, isIn: boolean): number {
+export function sevEsStringIo(
+  sev: SevEsVcpu,
+  size: number,
+  port: number,
+  isIn: boolean,
+  scratchGpa: bigint,
+): number {
   const countBig = sev.exitInfo2;
   if (countBig > BigInt(INT_MAX)) return EINVAL;
   const count = Number(countBig);
@@ -32,7 +38,9 @@ export function sevEsStringIo(sev: SevEsVcpu, size: number, port: number, isIn: 
   // check_mul_overflow on int.
   if (bytes > INT_MAX) return EINVAL;
   if (sev.profile.ignoreZeroLength && bytes === 0) return 1;
-  const r = setupScratch(sev, isIn, BigInt(bytes));
+  const r = setupScratch(sev, isIn, BigInt(bytes), scratchGpa, (again) =>
+    sevEsStringIo(sev, size, port, isIn, again),
+  );
   if (r !== 0) return r;
   if (size === 0) {
     // prefix/seed: count * 0 == 0 passed the scratch checks, and the chunk size is PAGE_SIZE / size.

@@ -3,26 +3,17 @@
  * acts on (live page or snapshot, per profile), validate (sev_es_validate_vmgexit), load registers
  * (sev_es_sync_from_ghcb), preset success, dispatch. The page stays mapped until the next entry.
  */
-import * as regsAbi from '../cpu/backend.js';
 import {
-  KVM_EXIT_AP_RESET_HOLD,
-  KVM_EXIT_SYSTEM_EVENT,
-  KVM_SYSTEM_EVENT_SEV_TERM,
-} from '../uapi/exit-reasons.js';
-import * as ghcbAbi from '../uapi/ghcb.js';
-import { KVM_RUN_OFF_SYSTEM_EVENT_NDATA, KVM_RUN_OFF_SYSTEM_EVENT_TYPE } from '../uapi/kvm-run.js';
-import * as svmAbi from '../uapi/svm.js';
-import { isU64, u64Split, u64SplitHi } from '../uapi/u64.js';
-import type { GhcbAccess } from './ghcb-access.js';
-import { sevEsMmio } from './mmio.js';
-import { sevHandleVmgexitMsrProtocol } from './msr-protocol.js';
-import { reportGhcbMapFault } from './restart.js';
-import type { SevEsVcpu } from './sev-es-vcpu.js';
-
-// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
-// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
-const { REG_HI, REG_LO, VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX, VCPU_REGS_RSI } = regsAbi;
-const {
+  VCPU_REGS_RAX,
+  VCPU_REGS_RBX,
+  VCPU_REGS_RCX,
+  VCPU_REGS_RDX,
+  VCPU_REGS_RSI,
+  VMCB_EXIT_CODE,
+  VMCB_EXIT_INFO_1,
+  VMCB_EXIT_INFO_2,
+} from '../cpu/backend.js';
+import {
   GHCB_ERR_INVALID_EVENT,
   GHCB_ERR_INVALID_INPUT,
   GHCB_ERR_INVALID_USAGE,
@@ -42,8 +33,9 @@ const {
   GHCB_OFF_USAGE,
   GHCB_OFF_VALID_BITMAP,
   GHCB_OFF_XCR0,
-} = ghcbAbi;
-const {
+  GHCB_OFF_XSS,
+} from '../uapi/ghcb.js';
+import {
   SVM_EXIT_CPUID,
   SVM_EXIT_INVD,
   SVM_EXIT_IOIO,
@@ -72,7 +64,15 @@ const {
   SVM_VMGEXIT_PSC,
   SVM_VMGEXIT_TERM_REQUEST,
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
-} = svmAbi;
+} from '../uapi/svm.js';
+import { isU64, u64Split, u64SplitHi } from '../uapi/u64.js';
+import { kvmSetXcr0 } from '../kvm/x86.js';
+import { kvmEmulateApResetHold, sevTerminate } from './exits.js';
+import type { GhcbAccess } from './ghcb-access.js';
+import { sevEsMmio } from './mmio.js';
+import { sevHandleVmgexitMsrProtocol } from './msr-protocol.js';
+import { reportGhcbMapFault } from './restart.js';
+import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 const EINVAL = -22;
 const TWO53 = 2n ** 53n;
@@ -110,22 +110,13 @@ const M_EXIT =
 if (bitWord(GHCB_OFF_SW_EXIT_INFO_1) !== W_EXIT || bitWord(GHCB_OFF_SW_EXIT_INFO_2) !== W_EXIT) {
   throw new Error('sw_exit_code/info_1/info_2 valid bits are expected in one bitmap word');
 }
-/** Register words (see REG_LO) of the registers sync loads. */
-const RAX_LO = 2 * VCPU_REGS_RAX + REG_LO;
-const RAX_HI = 2 * VCPU_REGS_RAX + REG_HI;
-const RBX_LO = 2 * VCPU_REGS_RBX + REG_LO;
-const RBX_HI = 2 * VCPU_REGS_RBX + REG_HI;
-const RCX_LO = 2 * VCPU_REGS_RCX + REG_LO;
-const RCX_HI = 2 * VCPU_REGS_RCX + REG_HI;
-const RDX_LO = 2 * VCPU_REGS_RDX + REG_LO;
-const RDX_HI = 2 * VCPU_REGS_RDX + REG_HI;
-const RSI_LO = 2 * VCPU_REGS_RSI + REG_LO;
-const RSI_HI = 2 * VCPU_REGS_RSI + REG_HI;
+const W_XSS = bitWord(GHCB_OFF_XSS);
+const M_XSS = bitMask(GHCB_OFF_XSS);
 
 /** The SVM exit handler for SVM_EXIT_VMGEXIT. */
 export function sevHandleVmgexit(sev: SevEsVcpu): number {
   const vcpu = sev.vcpu;
-  const msr = vcpu.backend.ghcbMsr;
+  const msr = vcpu.vmcb.ghcbGpa;
   let gfn: number;
   if (msr === sev.ghcbMsrSeen) {
     // The GHCB MSR of the last page-based VMGEXIT (a guest re-registers the same GPA every time):
@@ -148,7 +139,7 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
   }
   if (gfn < 0) return 1;
   // sevbox extension: with KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO an unmappable GHCB is reported (else 1).
-  if (!sev.mapGhcb(gfn)) return reportGhcbMapFault(sev, gfn);
+  if (!sev.mapGhcb(gfn)) return reportGhcbMapFault(sev, gfn, () => sevHandleVmgexit(sev));
   const ghcb = sev.ghcb!;
   // The valid bitmap as it is now: what sync snapshots (current) and validation reads (all kernels;
   // prefix/seed read the live page, which nothing changes before sync).
@@ -185,15 +176,19 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
   return sevDispatchVmgexit(sev);
 }
 
-/** sw_exit_code, sw_exit_info_1 and sw_exit_info_2 from the page into the vCPU's SEV-ES state. */
+/**
+ * sw_exit_code, sw_exit_info_1 and sw_exit_info_2 from the page into the VMCB's exit fields (what
+ * sync writes to svm->vmcb->control), so validation reads them there in every kernel.
+ */
 function loadExitFields(sev: SevEsVcpu, ghcb: GhcbAccess): void {
   const dv = ghcb.view;
-  sev.exitCodeLo = dv.getUint32(GHCB_OFF_SW_EXIT_CODE, true);
-  sev.exitCodeHi = dv.getUint32(GHCB_OFF_SW_EXIT_CODE + 4, true);
-  sev.exitInfo1Lo = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_1, true);
-  sev.exitInfo1Hi = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_1 + 4, true);
-  sev.exitInfo2Lo = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2, true);
-  sev.exitInfo2Hi = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2 + 4, true);
+  const c = sev.vcpu.vmcb.control;
+  c.setUint32(VMCB_EXIT_CODE, dv.getUint32(GHCB_OFF_SW_EXIT_CODE, true), true);
+  c.setUint32(VMCB_EXIT_CODE + 4, dv.getUint32(GHCB_OFF_SW_EXIT_CODE + 4, true), true);
+  c.setUint32(VMCB_EXIT_INFO_1, dv.getUint32(GHCB_OFF_SW_EXIT_INFO_1, true), true);
+  c.setUint32(VMCB_EXIT_INFO_1 + 4, dv.getUint32(GHCB_OFF_SW_EXIT_INFO_1 + 4, true), true);
+  c.setUint32(VMCB_EXIT_INFO_2, dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2, true), true);
+  c.setUint32(VMCB_EXIT_INFO_2 + 4, dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2 + 4, true), true);
 }
 
 /** Whether the field at `offset` is marked in `bits` (valid_bitmap as from GhcbAccess.readBitmap). */
@@ -220,47 +215,38 @@ export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
   const snapshot = sev.profile.snapshotGhcb;
   if (snapshot) sev.snapshot.writeBitmap(bits);
   const vcpu = sev.vcpu;
-  sev.clearRegs();
-  const r = vcpu.regs32;
+  const r = vcpu.regs;
+  r.fill(0);
   if (bits[W_RAX]! & M_RAX) {
-    r[RAX_LO] = dv.getUint32(GHCB_OFF_RAX, true);
-    r[RAX_HI] = dv.getUint32(GHCB_OFF_RAX + 4, true);
+    r[2 * VCPU_REGS_RAX] = dv.getUint32(GHCB_OFF_RAX, true);
+    r[2 * VCPU_REGS_RAX + 1] = dv.getUint32(GHCB_OFF_RAX + 4, true);
   }
   if (bits[W_RBX]! & M_RBX) {
-    r[RBX_LO] = dv.getUint32(GHCB_OFF_RBX, true);
-    r[RBX_HI] = dv.getUint32(GHCB_OFF_RBX + 4, true);
+    r[2 * VCPU_REGS_RBX] = dv.getUint32(GHCB_OFF_RBX, true);
+    r[2 * VCPU_REGS_RBX + 1] = dv.getUint32(GHCB_OFF_RBX + 4, true);
   }
   if (bits[W_RCX]! & M_RCX) {
-    r[RCX_LO] = dv.getUint32(GHCB_OFF_RCX, true);
-    r[RCX_HI] = dv.getUint32(GHCB_OFF_RCX + 4, true);
+    r[2 * VCPU_REGS_RCX] = dv.getUint32(GHCB_OFF_RCX, true);
+    r[2 * VCPU_REGS_RCX + 1] = dv.getUint32(GHCB_OFF_RCX + 4, true);
   }
   if (bits[W_RDX]! & M_RDX) {
-    r[RDX_LO] = dv.getUint32(GHCB_OFF_RDX, true);
-    r[RDX_HI] = dv.getUint32(GHCB_OFF_RDX + 4, true);
+    r[2 * VCPU_REGS_RDX] = dv.getUint32(GHCB_OFF_RDX, true);
+    r[2 * VCPU_REGS_RDX + 1] = dv.getUint32(GHCB_OFF_RDX + 4, true);
   }
   if (bits[W_RSI]! & M_RSI) {
-    r[RSI_LO] = dv.getUint32(GHCB_OFF_RSI, true);
-    r[RSI_HI] = dv.getUint32(GHCB_OFF_RSI + 4, true);
+    r[2 * VCPU_REGS_RSI] = dv.getUint32(GHCB_OFF_RSI, true);
+    r[2 * VCPU_REGS_RSI + 1] = dv.getUint32(GHCB_OFF_RSI + 4, true);
   }
   vcpu.cpl = bits[W_CPL]! & M_CPL ? dv.getUint8(GHCB_OFF_CPL) : 0;
-  // XCR0 (and XSS in current) would be loaded here; sevbox's CPUID table does not depend on them.
-  const codeLo = dv.getUint32(GHCB_OFF_SW_EXIT_CODE, true);
-  const codeHi = dv.getUint32(GHCB_OFF_SW_EXIT_CODE + 4, true);
-  const info1Lo = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_1, true);
-  const info1Hi = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_1 + 4, true);
-  const info2Lo = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2, true);
-  const info2Hi = dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2 + 4, true);
-  sev.exitCodeLo = codeLo;
-  sev.exitCodeHi = codeHi;
-  sev.exitInfo1Lo = info1Lo;
-  sev.exitInfo1Hi = info1Hi;
-  sev.exitInfo2Lo = info2Lo;
-  sev.exitInfo2Hi = info2Hi;
-  // Each 64-bit field as the number the generic handlers read: exact below 2^53; above, the low 32
-  // bits are kept (all that IOIO decoding reads) and the value stays non-zero (all MSR reads test).
-  vcpu.exitCode = codeHi < 0x20_0000 ? codeHi * 0x1_0000_0000 + codeLo : codeLo + 2 ** 52;
-  vcpu.exitInfo1 = info1Hi < 0x20_0000 ? info1Hi * 0x1_0000_0000 + info1Lo : info1Lo + 2 ** 52;
-  vcpu.exitInfo2 = info2Hi < 0x20_0000 ? info2Hi * 0x1_0000_0000 + info2Lo : info2Lo + 2 ** 52;
+  // XCR0 as the guest sent it: stored as is (v5.17) or through __kvm_set_xcr's checks, an invalid
+  // value silently not applied (6.18+); CPUID's runtime bits follow it (src/kvm/cpuid.ts).
+  if (bits[W_XCR0]! & M_XCR0) {
+    const xcr0 = dv.getBigUint64(GHCB_OFF_XCR0, true);
+    if (sev.profile.ghcbXcr0 === 'checked') kvmSetXcr0(vcpu, xcr0);
+    else vcpu.xcr0 = xcr0;
+  }
+  if (sev.profile.ghcbXss && bits[W_XSS]! & M_XSS) vcpu.xss = dv.getBigUint64(GHCB_OFF_XSS, true);
+  loadExitFields(sev, ghcb);
   if (snapshot) {
     const scratch = (bits[W_SCRATCH]! & M_SCRATCH) !== 0;
     sev.swScratchLo = scratch ? dv.getUint32(GHCB_OFF_SW_SCRATCH, true) : 0;
@@ -272,8 +258,8 @@ export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
 /** RAX == 0xD for the CPUID check: the loaded register (current) or the page's field (prefix/seed). */
 function raxIs0xd(sev: SevEsVcpu): boolean {
   if (sev.profile.snapshotGhcb) {
-    const r = sev.vcpu.regs32;
-    return r[RAX_LO] === 0xd && r[RAX_HI] === 0;
+    const r = sev.vcpu.regs;
+    return r[2 * VCPU_REGS_RAX] === 0xd && r[2 * VCPU_REGS_RAX + 1] === 0;
   }
   const g = sev.ghcb!;
   return g.lo(GHCB_OFF_RAX) === 0xd && g.hi(GHCB_OFF_RAX) === 0;
@@ -302,11 +288,12 @@ export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
   // ghcb_usage is read from the mapped page in every kernel.
   if (sev.ghcb!.getU32(GHCB_OFF_USAGE) !== 0) return fail(sev, GHCB_ERR_INVALID_USAGE, 'usage');
   if ((bits[W_EXIT]! & M_EXIT) !== M_EXIT) return missing(sev);
-  if (sev.exitCodeHi !== 0) return fail(sev, GHCB_ERR_INVALID_EVENT, 'invalid-event');
-  const info1Lo = sev.exitInfo1Lo;
+  const vmcb = sev.vcpu.vmcb;
+  if (vmcb.exitCodeHi !== 0) return fail(sev, GHCB_ERR_INVALID_EVENT, 'invalid-event');
+  const info1Lo = vmcb.exitInfo1Lo;
   const rax = (bits[W_RAX]! & M_RAX) !== 0;
   const rcx = (bits[W_RCX]! & M_RCX) !== 0;
-  switch (sev.exitCodeLo) {
+  switch (vmcb.exitCode) {
     case SVM_EXIT_READ_DR7:
     case SVM_EXIT_RDTSC:
     case SVM_EXIT_INVD:
@@ -333,7 +320,7 @@ export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
       return true;
     case SVM_EXIT_MSR:
       if (!rcx) return missing(sev);
-      if ((info1Lo | sev.exitInfo1Hi) !== 0 && !(rax && isSet(bits, GHCB_OFF_RDX))) return missing(sev);
+      if ((info1Lo | vmcb.exitInfo1Hi) !== 0 && !(rax && isSet(bits, GHCB_OFF_RDX))) return missing(sev);
       return true;
     case SVM_EXIT_VMMCALL:
       return (rax && isSet(bits, GHCB_OFF_CPL)) || missing(sev);
@@ -365,7 +352,7 @@ export function sevDispatchVmgexit(sev: SevEsVcpu): number {
   const vcpu = sev.vcpu;
   const profile = sev.profile;
   // Validation passed, so sw_exit_code fits in 32 bits.
-  const code = sev.exitCodeLo;
+  const code = vcpu.vmcb.exitCode;
   switch (code) {
     case SVM_VMGEXIT_MMIO_READ:
     case SVM_VMGEXIT_MMIO_WRITE: {
@@ -375,13 +362,13 @@ export function sevDispatchVmgexit(sev: SevEsVcpu): number {
         sev.badInput(GHCB_ERR_INVALID_INPUT, 'mmio-length');
         return 1;
       }
-      return sevEsMmio(sev, code === SVM_VMGEXIT_MMIO_WRITE, sev.exitInfo1, len);
+      return sevEsMmio(sev, code === SVM_VMGEXIT_MMIO_WRITE, sev.exitInfo1, len, sev.scratchGpa);
     }
     case SVM_VMGEXIT_NMI_COMPLETE:
       return profile.nmiComplete === 'iret' ? vcpu.invokeExitHandler(SVM_EXIT_IRET) : 1;
     case SVM_VMGEXIT_AP_HLT_LOOP:
       sev.apResetHoldType = 'nae-event';
-      return kvmEmulateApResetHold(sev);
+      return kvmEmulateApResetHold(sev.vcpu);
     case SVM_VMGEXIT_AP_JUMP_TABLE: {
       const info1 = sev.exitInfo1;
       if (info1 === 0n) sev.vm.apJumpTable = sev.exitInfo2;
@@ -393,34 +380,14 @@ export function sevDispatchVmgexit(sev: SevEsVcpu): number {
       sev.setExitInfo(0n, GHCB_HV_FT_SUPPORTED);
       return 1;
     case SVM_VMGEXIT_TERM_REQUEST:
-      return sevTerminate(sev, vcpu.backend.ghcbMsr);
+      return sevTerminate(vcpu, vcpu.vmcb.ghcbGpa);
     case SVM_VMGEXIT_UNSUPPORTED_EVENT:
       return EINVAL;
     case SVM_EXIT_IOIO:
       // current, May 2026: a size field of 0 is ignored before io_interception runs.
-      if (profile.ignoreZeroLength && (sev.exitInfo1Lo & 0x70) === 0) return 1;
+      if (profile.ignoreZeroLength && (vcpu.vmcb.exitInfo1Lo & 0x70) === 0) return 1;
       return vcpu.invokeExitHandler(code);
     default:
       return vcpu.invokeExitHandler(code);
   }
-}
-
-/**
- * kvm_emulate_ap_reset_hold: without an in-kernel local APIC (sevbox's vCPUs have none) the hold
- * is an exit to userspace, KVM_EXIT_AP_RESET_HOLD; the VMM re-runs the vCPU when it is woken.
- */
-export function kvmEmulateApResetHold(sev: SevEsVcpu): number {
-  sev.vcpu.runArea.exitReason = KVM_EXIT_AP_RESET_HOLD;
-  return 0;
-}
-
-/** KVM_EXIT_SYSTEM_EVENT / KVM_SYSTEM_EVENT_SEV_TERM with data[0] = the GHCB MSR value. */
-export function sevTerminate(sev: SevEsVcpu, ghcbMsr: bigint): number {
-  const run = sev.vcpu.runArea;
-  run.clearExitUnion();
-  run.exitReason = KVM_EXIT_SYSTEM_EVENT;
-  run.setU32(KVM_RUN_OFF_SYSTEM_EVENT_TYPE, KVM_SYSTEM_EVENT_SEV_TERM);
-  run.setU32(KVM_RUN_OFF_SYSTEM_EVENT_NDATA, 1);
-  run.setDataWord(0, ghcbMsr);
-  return 0;
 }

@@ -66,6 +66,22 @@ export interface ScratchEvent {
   readonly len: number;
   /** 'ghcb' (inside the shared buffer), 'bounce' (outside, copied), or the failure. */
   readonly outcome: 'ghcb' | 'bounce' | 'invalid' | 'ENOMEM' | 'EFAULT';
+  /** EFAULT: the first guest physical address kvm_read_guest could not read. */
+  readonly faultGpa?: number;
+  /** EFAULT: why ('no-slot', 'unmapped', 'missing', 'beyond-eof', 'protection', 'readonly'). */
+  readonly cause?: string;
+}
+
+/**
+ * KVM resumed the same nested page fault so often without progress that the vCPU is plainly stuck
+ * (an SEV-ES guest writing to a read-only memslot: KVM cannot emulate it and never reflects it).
+ */
+export interface LivelockEvent {
+  readonly name: 'sevbox_livelock';
+  readonly vcpu: number;
+  readonly gpa: number;
+  readonly write: boolean;
+  readonly repeats: number;
 }
 
 /** The host kernel crashed while handling the guest (see KernelOops); KVM_RUN never returns. */
@@ -95,6 +111,7 @@ export type TraceEvent =
   | GhcbErrorEvent
   | ScratchEvent
   | KernelOopsEvent
+  | LivelockEvent
   | VmgexitRestartEvent;
 
 /** Where trace events go. */

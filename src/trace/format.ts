@@ -24,7 +24,11 @@ export function formatTraceEvent(e: TraceEvent): string {
     case 'sevbox_ghcb_error':
       return `${e.name}: vcpu ${e.vcpu}, exit_reason ${hex(e.exitCode)}, error ${e.error} (${e.why})`;
     case 'sevbox_scratch':
-      return `${e.name}: vcpu ${e.vcpu}, gpa ${hex(e.gpa)}, len ${e.len}, ${e.outcome}`;
+      return `${e.name}: vcpu ${e.vcpu}, gpa ${hex(e.gpa)}, len ${e.len}, ${e.outcome}${
+        e.faultGpa !== undefined ? ` at ${hex(e.faultGpa)} (${e.cause})` : ''
+      }`;
+    case 'sevbox_livelock':
+      return `${e.name}: vcpu ${e.vcpu}, ${e.write ? 'write' : 'read'} at gpa ${hex(e.gpa)} faulted ${e.repeats} times`;
     case 'sevbox_kernel_oops':
       return `${e.name}: vcpu ${e.vcpu}, ${e.message}`;
     case 'sevbox_vmgexit_restart':

@@ -40,6 +40,51 @@ export const KVM_CAP_VM_TYPES = 235;
 /** KVM_X86_SET_MSR_FILTER is available. */
 export const KVM_CAP_X86_MSR_FILTER = 189;
 
+/** an in-kernel irqchip can be created (KVM_CREATE_IRQCHIP). */
+export const KVM_CAP_IRQCHIP = 0;
+/** HLT is handled. */
+export const KVM_CAP_HLT = 1;
+/** KVM_SET_TSS_ADDR exists. */
+export const KVM_CAP_SET_TSS_ADDR = 4;
+/** recommended maximum vCPUs. */
+export const KVM_CAP_NR_VCPUS = 9;
+/** KVM_GET/SET_MP_STATE. */
+export const KVM_CAP_MP_STATE = 14;
+/** KVM_NMI. */
+export const KVM_CAP_USER_NMI = 22;
+/** KVM_IRQ_LINE_STATUS. */
+export const KVM_CAP_IRQ_INJECT_STATUS = 26;
+/** KVM_SET_IDENTITY_MAP_ADDR. */
+export const KVM_CAP_SET_IDENTITY_MAP_ADDR = 37;
+/** KVM_GET/SET_VCPU_EVENTS. */
+export const KVM_CAP_VCPU_EVENTS = 41;
+/** KVM_GET/SET_DEBUGREGS. */
+export const KVM_CAP_DEBUGREGS = 50;
+/** KVM_GET/SET_XSAVE. */
+export const KVM_CAP_XSAVE = 55;
+/** KVM_GET/SET_XCRS. */
+export const KVM_CAP_XCRS = 56;
+/** KVM_GET_TSC_KHZ. */
+export const KVM_CAP_GET_TSC_KHZ = 61;
+/** maximum vCPUs per VM. */
+export const KVM_CAP_MAX_VCPUS = 66;
+/** kvm_run sync_regs: the register sets it can carry. */
+export const KVM_CAP_SYNC_REGS = 74;
+/** KVM_ENABLE_CAP on the VM fd. */
+export const KVM_CAP_ENABLE_CAP_VM = 98;
+/** memslot address spaces (2 with SMM). */
+export const KVM_CAP_MULTI_ADDRESS_SPACE = 118;
+/** split irqchip (local APIC in the kernel only). */
+export const KVM_CAP_SPLIT_IRQCHIP = 121;
+/** the vCPU id limit. */
+export const KVM_CAP_MAX_VCPU_ID = 128;
+/** KVM_GET_MSR_FEATURE_INDEX_LIST. */
+export const KVM_CAP_GET_MSR_FEATURES = 153;
+/** KVM_CLEAR_DIRTY_LOG. */
+export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
+/** hypercalls and PV MSRs checked against guest CPUID when enabled. */
+export const KVM_CAP_ENFORCE_PV_FEATURE_CPUID = 190;
+
 // ---- sevbox extensions (not Linux) ----
 // Numbered in a private range (0x5eb0_xxxx) that Linux's capability numbers (< 1000) never reach.
 
@@ -62,6 +107,28 @@ export const KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO = 0x5eb0_0001;
 export const KVM_CAP_SEVBOX_VMGEXIT_RESTART = 0x5eb0_0002;
 
 const CAP_NAMES: ReadonlyMap<number, string> = new Map([
+  [KVM_CAP_IRQCHIP, 'KVM_CAP_IRQCHIP'],
+  [KVM_CAP_HLT, 'KVM_CAP_HLT'],
+  [KVM_CAP_SET_TSS_ADDR, 'KVM_CAP_SET_TSS_ADDR'],
+  [KVM_CAP_NR_VCPUS, 'KVM_CAP_NR_VCPUS'],
+  [KVM_CAP_MP_STATE, 'KVM_CAP_MP_STATE'],
+  [KVM_CAP_USER_NMI, 'KVM_CAP_USER_NMI'],
+  [KVM_CAP_IRQ_INJECT_STATUS, 'KVM_CAP_IRQ_INJECT_STATUS'],
+  [KVM_CAP_SET_IDENTITY_MAP_ADDR, 'KVM_CAP_SET_IDENTITY_MAP_ADDR'],
+  [KVM_CAP_VCPU_EVENTS, 'KVM_CAP_VCPU_EVENTS'],
+  [KVM_CAP_DEBUGREGS, 'KVM_CAP_DEBUGREGS'],
+  [KVM_CAP_XSAVE, 'KVM_CAP_XSAVE'],
+  [KVM_CAP_XCRS, 'KVM_CAP_XCRS'],
+  [KVM_CAP_GET_TSC_KHZ, 'KVM_CAP_GET_TSC_KHZ'],
+  [KVM_CAP_MAX_VCPUS, 'KVM_CAP_MAX_VCPUS'],
+  [KVM_CAP_SYNC_REGS, 'KVM_CAP_SYNC_REGS'],
+  [KVM_CAP_ENABLE_CAP_VM, 'KVM_CAP_ENABLE_CAP_VM'],
+  [KVM_CAP_MULTI_ADDRESS_SPACE, 'KVM_CAP_MULTI_ADDRESS_SPACE'],
+  [KVM_CAP_SPLIT_IRQCHIP, 'KVM_CAP_SPLIT_IRQCHIP'],
+  [KVM_CAP_MAX_VCPU_ID, 'KVM_CAP_MAX_VCPU_ID'],
+  [KVM_CAP_GET_MSR_FEATURES, 'KVM_CAP_GET_MSR_FEATURES'],
+  [KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 'KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2'],
+  [KVM_CAP_ENFORCE_PV_FEATURE_CPUID, 'KVM_CAP_ENFORCE_PV_FEATURE_CPUID'],
   [KVM_CAP_USER_MEMORY, 'KVM_CAP_USER_MEMORY'],
   [KVM_CAP_NR_MEMSLOTS, 'KVM_CAP_NR_MEMSLOTS'],
   [KVM_CAP_SYNC_MMU, 'KVM_CAP_SYNC_MMU'],

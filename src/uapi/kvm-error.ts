@@ -1,4 +1,4 @@
-import { Errno, type ErrnoName } from './errno.js';
+import { type ErrnoName, errnoValue } from './errno.js';
 
 /**
  * A system call that failed with an errno: what a C call returning -1 is. `code` is the errno name,
@@ -13,7 +13,7 @@ export class SysError extends Error {
   ) {
     super(detail ? `${code}: ${detail}` : code);
     this.name = 'SysError';
-    this.errno = Errno[code];
+    this.errno = errnoValue(code);
   }
 }
 

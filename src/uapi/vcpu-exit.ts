@@ -18,7 +18,7 @@ import {
   KVM_EXIT_SYSTEM_EVENT,
   KVM_EXIT_X86_RDMSR,
   KVM_EXIT_X86_WRMSR,
-} from '../uapi/exit-reasons.js';
+} from './exit-reasons.js';
 import {
   KVM_RUN_OFF_FAIL_ENTRY_CPU,
   KVM_RUN_OFF_FAIL_ENTRY_REASON,
@@ -48,7 +48,7 @@ import {
   KVM_RUN_OFF_SYSTEM_EVENT_TYPE,
   KVM_VCPU_MMAP_SIZE,
   type KvmRun,
-} from '../uapi/kvm-run.js';
+} from './kvm-run.js';
 
 /** An exit to userspace. `reason` is the KVM_EXIT_* number in kvm_run.exit_reason. */
 export type VcpuExit =

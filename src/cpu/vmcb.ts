@@ -1,0 +1,298 @@
+/**
+ * The VMCB (AMD APM vol. 2, appendix B; struct vmcb_control_area / vmcb_save_area /
+ * sev_es_save_area in arch/x86/include/asm/svm.h): the one place KVM and a guest CPU exchange state.
+ * KVM writes intercepts, event injection and (for unprotected guests) the save area before VMRUN;
+ * the CPU writes exit_code, exit_info_1/2, exit_int_info, next_rip and the decode-assist bytes at
+ * #VMEXIT, and keeps the guest's architectural state in the save area.
+ *
+ * Both halves are real byte layouts, so offsets can be checked against the kernel's headers and the
+ * save area has the VMSA's format: for an SEV-ES guest the save area lives in the guest's encrypted
+ * VMSA page, which KVM cannot read, and the control area is all KVM shares with the CPU.
+ *
+ * u64 fields are read as bigint, or as 32-bit halves (`...Lo` / `...Hi`) where a hot path wants no
+ * BigInt; a GPA (below 2^52) also reads as an exact number.
+ */
+
+/** Bytes of the control area; the save area starts here in a plain VMCB. */
+export const VMCB_CONTROL_SIZE = 0x400;
+/** Bytes of a save area page (the VMSA of an SEV-ES guest is one page). */
+export const VMCB_SAVE_SIZE = 0x1000;
+
+// struct vmcb_control_area offsets.
+/** Intercept vectors, one u32 word each: CR (0x00), DR (0x04), exceptions (0x08), misc (0x0c, 0x10, 0x14). */
+export const VMCB_INTERCEPTS = 0x000;
+/** Number of u32 intercept words. */
+export const VMCB_INTERCEPT_WORDS = 6;
+export const VMCB_IOPM_BASE_PA = 0x040;
+export const VMCB_MSRPM_BASE_PA = 0x048;
+export const VMCB_TSC_OFFSET = 0x050;
+export const VMCB_ASID = 0x058;
+export const VMCB_TLB_CTL = 0x05c;
+export const VMCB_INT_CTL = 0x060;
+export const VMCB_INT_VECTOR = 0x064;
+export const VMCB_INT_STATE = 0x068;
+export const VMCB_EXIT_CODE = 0x070;
+export const VMCB_EXIT_CODE_HI = 0x074;
+export const VMCB_EXIT_INFO_1 = 0x078;
+export const VMCB_EXIT_INFO_2 = 0x080;
+export const VMCB_EXIT_INT_INFO = 0x088;
+export const VMCB_EXIT_INT_INFO_ERR = 0x08c;
+export const VMCB_NESTED_CTL = 0x090;
+/** The GHCB MSR of an SEV-ES guest (MSR_AMD64_SEV_ES_GHCB), kept by hardware in the VMCB. */
+export const VMCB_GHCB_GPA = 0x0a0;
+export const VMCB_EVENT_INJ = 0x0a8;
+export const VMCB_EVENT_INJ_ERR = 0x0ac;
+export const VMCB_NESTED_CR3 = 0x0b0;
+export const VMCB_NEXT_RIP = 0x0c8;
+/** Decode assist: how many instruction bytes follow (0-15). */
+export const VMCB_INSN_LEN = 0x0d0;
+export const VMCB_INSN_BYTES = 0x0d1;
+/** Most instruction bytes decode assist provides. */
+export const VMCB_INSN_BYTES_MAX = 15;
+export const VMCB_VMSA_PA = 0x108;
+
+// struct vmcb_save_area (= the start of struct sev_es_save_area), offsets in the save area.
+/** struct vmcb_seg: selector u16 @0, attrib u16 @2, limit u32 @4, base u64 @8. */
+export const VMCB_SEG_SIZE = 16;
+export const SAVE_ES = 0x000;
+export const SAVE_CS = 0x010;
+export const SAVE_SS = 0x020;
+export const SAVE_DS = 0x030;
+export const SAVE_FS = 0x040;
+export const SAVE_GS = 0x050;
+export const SAVE_GDTR = 0x060;
+export const SAVE_LDTR = 0x070;
+export const SAVE_IDTR = 0x080;
+export const SAVE_TR = 0x090;
+export const SAVE_CPL = 0x0cb;
+export const SAVE_EFER = 0x0d0;
+export const SAVE_CR4 = 0x148;
+export const SAVE_CR3 = 0x150;
+export const SAVE_CR0 = 0x158;
+export const SAVE_DR7 = 0x160;
+export const SAVE_DR6 = 0x168;
+export const SAVE_RFLAGS = 0x170;
+export const SAVE_RIP = 0x178;
+export const SAVE_RSP = 0x1d8;
+export const SAVE_RAX = 0x1f8;
+export const SAVE_STAR = 0x200;
+export const SAVE_LSTAR = 0x208;
+export const SAVE_CSTAR = 0x210;
+export const SAVE_SFMASK = 0x218;
+export const SAVE_KERNEL_GS_BASE = 0x220;
+export const SAVE_SYSENTER_CS = 0x228;
+export const SAVE_SYSENTER_ESP = 0x230;
+export const SAVE_SYSENTER_EIP = 0x238;
+export const SAVE_CR2 = 0x240;
+export const SAVE_G_PAT = 0x268;
+export const SAVE_DBGCTL = 0x270;
+/** sev_es_save_area only: the GPRs hardware saves for an SEV-ES guest (RAX and RSP are above). */
+export const SAVE_RCX = 0x308;
+export const SAVE_RDX = 0x310;
+export const SAVE_RBX = 0x318;
+export const SAVE_RBP = 0x328;
+export const SAVE_RSI = 0x330;
+export const SAVE_RDI = 0x338;
+export const SAVE_R8 = 0x340;
+export const SAVE_XCR0 = 0x3e8;
+
+/** Segment attribute bits (vmcb_seg.attrib: the descriptor's type..G bits packed into 12 bits). */
+export const SVM_SELECTOR_TYPE_MASK = 0xf;
+export const SVM_SELECTOR_S_MASK = 1 << 4;
+export const SVM_SELECTOR_DPL_SHIFT = 5;
+export const SVM_SELECTOR_P_MASK = 1 << 7;
+export const SVM_SELECTOR_AVL_MASK = 1 << 8;
+export const SVM_SELECTOR_L_MASK = 1 << 9;
+export const SVM_SELECTOR_DB_MASK = 1 << 10;
+export const SVM_SELECTOR_G_MASK = 1 << 11;
+
+/** int_ctl: a virtual interrupt is pending (V_IRQ), the VINTR exit KVM uses as interrupt window. */
+export const V_IRQ_MASK = 1 << 8;
+/** int_ctl: the guest's RFLAGS.IF masks virtual interrupts (KVM always sets it). */
+export const V_INTR_MASKING_MASK = 1 << 24;
+/** int_state: the guest is in an interrupt shadow (after STI or MOV SS). */
+export const SVM_INTERRUPT_SHADOW_MASK = 1;
+
+/** event_inj / exit_int_info fields. */
+export const SVM_EVTINJ_VEC_MASK = 0xff;
+export const SVM_EVTINJ_TYPE_SHIFT = 8;
+export const SVM_EVTINJ_TYPE_MASK = 7 << SVM_EVTINJ_TYPE_SHIFT;
+export const SVM_EVTINJ_TYPE_INTR = 0 << SVM_EVTINJ_TYPE_SHIFT;
+export const SVM_EVTINJ_TYPE_NMI = 2 << SVM_EVTINJ_TYPE_SHIFT;
+export const SVM_EVTINJ_TYPE_EXEPT = 3 << SVM_EVTINJ_TYPE_SHIFT;
+export const SVM_EVTINJ_TYPE_SOFT = 4 << SVM_EVTINJ_TYPE_SHIFT;
+export const SVM_EVTINJ_VALID_ERR = 1 << 11;
+export const SVM_EVTINJ_VALID = 0x8000_0000;
+
+/** A segment register as the save area holds it (vmcb_seg). */
+export interface VmcbSegment {
+  selector: number;
+  /** The packed attribute bits (SVM_SELECTOR_*). */
+  attrib: number;
+  limit: number;
+  base: bigint;
+}
+
+const TWO32 = 0x1_0000_0000;
+
+/**
+ * One vCPU's VMCB: the control area KVM and the CPU share and, for an unprotected guest, the save
+ * area. For an SEV-ES guest the CPU keeps its save area (the VMSA) to itself and `save` is unused.
+ */
+export class Vmcb {
+  readonly control: DataView;
+  readonly save: DataView;
+  /** The 15 decode-assist bytes, aliasing the control area. */
+  readonly insnBytes: Uint8Array;
+
+  constructor() {
+    const control = new Uint8Array(VMCB_CONTROL_SIZE);
+    this.control = new DataView(control.buffer);
+    this.save = new DataView(new ArrayBuffer(VMCB_SAVE_SIZE));
+    this.insnBytes = control.subarray(VMCB_INSN_BYTES, VMCB_INSN_BYTES + VMCB_INSN_BYTES_MAX);
+  }
+
+  // Intercepts: bit n of the vector is the intercept of SVM exit code n (0x00-0x9f), as KVM's
+  // INTERCEPT_* enum numbers them.
+
+  /** vmcb_is_intercept. */
+  isIntercept(exitCode: number): boolean {
+    return (this.control.getUint32(VMCB_INTERCEPTS + 4 * (exitCode >>> 5), true) & (1 << (exitCode & 31))) !== 0;
+  }
+  /** vmcb_set_intercept / vmcb_clr_intercept. */
+  setIntercept(exitCode: number, on: boolean): void {
+    const off = VMCB_INTERCEPTS + 4 * (exitCode >>> 5);
+    const w = this.control.getUint32(off, true);
+    const bit = 1 << (exitCode & 31);
+    this.control.setUint32(off, on ? (w | bit) >>> 0 : (w & ~bit) >>> 0, true);
+  }
+
+  // #VMEXIT fields, written by the CPU.
+
+  get exitCode(): number {
+    return this.control.getUint32(VMCB_EXIT_CODE, true);
+  }
+  set exitCode(v: number) {
+    this.control.setUint32(VMCB_EXIT_CODE, v >>> 0, true);
+  }
+  get exitCodeHi(): number {
+    return this.control.getUint32(VMCB_EXIT_CODE_HI, true);
+  }
+  set exitCodeHi(v: number) {
+    this.control.setUint32(VMCB_EXIT_CODE_HI, v >>> 0, true);
+  }
+  get exitInfo1Lo(): number {
+    return this.control.getUint32(VMCB_EXIT_INFO_1, true);
+  }
+  get exitInfo1Hi(): number {
+    return this.control.getUint32(VMCB_EXIT_INFO_1 + 4, true);
+  }
+  get exitInfo2Lo(): number {
+    return this.control.getUint32(VMCB_EXIT_INFO_2, true);
+  }
+  get exitInfo2Hi(): number {
+    return this.control.getUint32(VMCB_EXIT_INFO_2 + 4, true);
+  }
+  get exitInfo1(): bigint {
+    return this.control.getBigUint64(VMCB_EXIT_INFO_1, true);
+  }
+  get exitInfo2(): bigint {
+    return this.control.getBigUint64(VMCB_EXIT_INFO_2, true);
+  }
+  /** exit_info_2 as a guest physical address (NPF): exact, since a GPA is below 2^52. */
+  get exitInfo2Gpa(): number {
+    return this.exitInfo2Hi * TWO32 + this.exitInfo2Lo;
+  }
+  /** Write exit_code (with exit_code_hi 0) and both infos as 32-bit halves. */
+  setExit(code: number, info1Lo: number, info1Hi: number, info2Lo: number, info2Hi: number): void {
+    const c = this.control;
+    c.setUint32(VMCB_EXIT_CODE, code >>> 0, true);
+    c.setUint32(VMCB_EXIT_CODE_HI, 0, true);
+    c.setUint32(VMCB_EXIT_INFO_1, info1Lo >>> 0, true);
+    c.setUint32(VMCB_EXIT_INFO_1 + 4, info1Hi >>> 0, true);
+    c.setUint32(VMCB_EXIT_INFO_2, info2Lo >>> 0, true);
+    c.setUint32(VMCB_EXIT_INFO_2 + 4, info2Hi >>> 0, true);
+  }
+  get exitIntInfo(): number {
+    return this.control.getUint32(VMCB_EXIT_INT_INFO, true);
+  }
+  set exitIntInfo(v: number) {
+    this.control.setUint32(VMCB_EXIT_INT_INFO, v >>> 0, true);
+  }
+  get nextRip(): bigint {
+    return this.control.getBigUint64(VMCB_NEXT_RIP, true);
+  }
+  set nextRip(v: bigint) {
+    this.control.setBigUint64(VMCB_NEXT_RIP, BigInt.asUintN(64, v), true);
+  }
+  get insnLen(): number {
+    return this.control.getUint8(VMCB_INSN_LEN);
+  }
+  set insnLen(v: number) {
+    this.control.setUint8(VMCB_INSN_LEN, v);
+  }
+
+  // Fields KVM writes for the next VMRUN.
+
+  get eventInj(): number {
+    return this.control.getUint32(VMCB_EVENT_INJ, true);
+  }
+  set eventInj(v: number) {
+    this.control.setUint32(VMCB_EVENT_INJ, v >>> 0, true);
+  }
+  get eventInjErr(): number {
+    return this.control.getUint32(VMCB_EVENT_INJ_ERR, true);
+  }
+  set eventInjErr(v: number) {
+    this.control.setUint32(VMCB_EVENT_INJ_ERR, v >>> 0, true);
+  }
+  get intCtl(): number {
+    return this.control.getUint32(VMCB_INT_CTL, true);
+  }
+  set intCtl(v: number) {
+    this.control.setUint32(VMCB_INT_CTL, v >>> 0, true);
+  }
+  get intState(): number {
+    return this.control.getUint32(VMCB_INT_STATE, true);
+  }
+  set intState(v: number) {
+    this.control.setUint32(VMCB_INT_STATE, v >>> 0, true);
+  }
+  /** The GHCB MSR (SEV-ES): hardware reads and writes it here, not in the save area. */
+  get ghcbGpa(): bigint {
+    return this.control.getBigUint64(VMCB_GHCB_GPA, true);
+  }
+  set ghcbGpa(v: bigint) {
+    this.control.setBigUint64(VMCB_GHCB_GPA, BigInt.asUintN(64, v), true);
+  }
+}
+
+// Save-area accessors on any save-area view (the VMCB's, or a backend's private VMSA).
+
+/** A u64 of a save area. */
+export function saveU64(save: DataView, off: number): bigint {
+  return save.getBigUint64(off, true);
+}
+
+/** Store a u64 in a save area. */
+export function setSaveU64(save: DataView, off: number, v: bigint): void {
+  save.setBigUint64(off, BigInt.asUintN(64, v), true);
+}
+
+/** A segment of a save area. */
+export function saveSegment(save: DataView, off: number): VmcbSegment {
+  return {
+    selector: save.getUint16(off, true),
+    attrib: save.getUint16(off + 2, true),
+    limit: save.getUint32(off + 4, true),
+    base: save.getBigUint64(off + 8, true),
+  };
+}
+
+/** Store a segment in a save area. */
+export function setSaveSegment(save: DataView, off: number, s: VmcbSegment): void {
+  save.setUint16(off, s.selector & 0xffff, true);
+  save.setUint16(off + 2, s.attrib & 0xfff, true);
+  save.setUint32(off + 4, s.limit >>> 0, true);
+  save.setBigUint64(off + 8, BigInt.asUintN(64, s.base), true);
+}
