@@ -3,22 +3,16 @@
  * the GHCB — meets six host situations, under the kernel before the seed commit (`prefix`) and at it
  * (`seed`), and the table shows what KVM did and what the guest saw.
  */
-import { ScriptedCpu } from '../cpu/scripted.js';
 import { GhcbClient } from '../guest/ghcb-client.js';
 import type { GhcbResult } from '../guest/result.js';
-import { HostAllocator } from '../host/allocator.js';
-import { Kvm } from '../kvm/kvm.js';
-import { sevEsVmType } from '../sev/sev-es-vm.js';
-import type { TraceEvent } from '../trace/events.js';
-import { describeReasons, foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
-import { KVM_X86_SEV_ES_VM } from '../uapi/caps.js';
+import { describeReasons, type VmgexitOutcome } from '../trace/outcome.js';
 import { errnoName } from '../uapi/errno.js';
 import { GHCB_OFF_SW_SCRATCH, ghcbErrName } from '../uapi/ghcb.js';
-import { isKvmError } from '../uapi/kvm-error.js';
 import { SVM_VMGEXIT_MMIO_READ } from '../uapi/svm.js';
+import { isVmmError } from '../vmm/errors.js';
+import { Vmm } from '../vmm/vmm.js';
 import { restartDemoReport } from './demo-restart.js';
 
-const RAM_HVA = 0x7f00_0000_0000;
 const RAM_SIZE = 0x10_0000;
 const GHCB_GPA = 0x1000;
 const DEVICE_GPA = 0xfed0_0000;
@@ -106,50 +100,43 @@ function describeGuest(seen: GuestView | undefined): string {
  * when KVM_RUN fails, simply runs the vCPU again — the naive VMM that shows what the guest sees.
  */
 export function runDemoCase(c: DemoCase, profile: 'prefix' | 'seed' | 'current'): DemoResult {
-  const events: TraceEvent[] = [];
-  const allocator = new HostAllocator({ budget: c.budget ?? Number.POSITIVE_INFINITY });
-  const kvm = new Kvm({ vmTypes: [sevEsVmType], allocator, trace: (e) => events.push(e) });
-  const vm = kvm.createVm(KVM_X86_SEV_ES_VM, { profile, ghcbVersion: 1 });
-  kvm.host.mapAnonymous(RAM_HVA, RAM_SIZE);
-  vm.setUserMemoryRegion({
-    slot: 0,
-    flags: 0,
-    guestPhysAddr: 0n,
-    memorySize: BigInt(RAM_SIZE),
-    userspaceAddr: BigInt(RAM_HVA),
+  const vmm = Vmm.create({
+    ram: [{ name: 'ram', gpa: 0, size: RAM_SIZE }],
+    mmio: [{ name: 'device', kind: 'register', gpa: DEVICE_GPA, size: 0x1000, value: 0xdead_beefn }],
+    serial: false,
+    debugExitPort: false,
+    sev: { profile, ghcbVersion: 1 },
+    host: c.budget !== undefined ? { budget: c.budget } : {},
   });
+  if (isVmmError(vmm)) throw new Error(`demo machine: ${vmm.errno}: ${vmm.message}`);
   let seen: GuestView | undefined;
-  const cpu = new ScriptedCpu(
-    function* (cpu) {
-      const ghcb = new GhcbClient(cpu, GHCB_GPA);
-      ghcb.register();
-      const result = yield* ghcb.vmgexit(SVM_VMGEXIT_MMIO_READ, BigInt(DEVICE_GPA), 4n, [
-        [GHCB_OFF_SW_SCRATCH, BigInt(c.scratchGpa)],
-      ]);
-      // As a guest kernel does: look at the data only when the hypervisor said it succeeded.
-      let data: Uint8Array | undefined;
-      if (result.kind === 'ok') {
-        data = new Uint8Array(4);
-        if (cpu.mem.read(c.scratchGpa, data) !== 0) data = undefined;
-      }
-      seen = { result, data };
-    },
-    { protectedState: true },
-  );
-  const vcpu = vm.createVcpu(0, cpu);
-  if (c.unmapGpa !== undefined) kvm.host.unmap(RAM_HVA + c.unmapGpa, 0x1000);
-  for (let i = 0; i < 8 && cpu.state !== 'done'; i++) {
-    try {
-      const exit = vcpu.run();
-      if (exit.kind === 'MmioRead' && exit.addr === DEVICE_GPA)
-        exit.data.set(DEVICE_VALUE.slice(0, exit.data.length));
-    } catch (e) {
-      if (!isKvmError(e)) throw e;
+  const v = vmm.addVcpu(function* (cpu) {
+    const ghcb = new GhcbClient(cpu, GHCB_GPA);
+    ghcb.register();
+    const result = yield* ghcb.vmgexit(SVM_VMGEXIT_MMIO_READ, BigInt(DEVICE_GPA), 4n, [
+      [GHCB_OFF_SW_SCRATCH, BigInt(c.scratchGpa)],
+    ]);
+    // As a guest kernel does: look at the data only when the hypervisor said it succeeded.
+    let data: Uint8Array | undefined;
+    if (result.kind === 'ok') {
+      data = new Uint8Array(4);
+      if (cpu.mem.read(c.scratchGpa, data) !== 0) data = undefined;
     }
-  }
-  const outcome = foldVmgexits(events)[0]?.outcome;
-  vm.destroy();
-  return { kvm: describeOutcome(outcome), guest: describeGuest(seen), leakedBytes: allocator.inUse() };
+    seen = { result, data };
+  });
+  if (isVmmError(v)) throw new Error(`demo vCPU: ${v.errno}: ${v.message}`);
+  if (c.unmapGpa !== undefined) vmm.unmapGpa(c.unmapGpa, 0x1000);
+  // The naive VMM: whatever KVM_RUN fails with, run the vCPU again.
+  const r = vmm.run({
+    policies: { enomem: { action: 'rerun', maxRetries: 8 }, efault: { action: 'rerun', maxRetries: 8 } },
+    maxKvmRuns: 8,
+  });
+  vmm.destroy();
+  return {
+    kvm: describeOutcome(r.vmgexits[0]?.outcome),
+    guest: describeGuest(seen),
+    leakedBytes: vmm.allocator?.inUse() ?? 0,
+  };
 }
 
 /** The demo as text lines. */

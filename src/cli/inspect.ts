@@ -3,13 +3,8 @@
  * usage and version) and say what KVM would do with it under each kernel profile, by handing the
  * page to the real VMGEXIT path of a throwaway SEV-ES VM and folding the trace.
  */
-import { ScriptedCpu } from '../cpu/scripted.js';
-import { HostAllocator } from '../host/allocator.js';
-import { Kvm } from '../kvm/kvm.js';
-import { SEV_PROFILES, type SevProfileName, sevEsVmType } from '../sev/index.js';
-import type { TraceEvent } from '../trace/events.js';
-import { describeReasons, foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
-import { KVM_X86_SEV_ES_VM } from '../uapi/caps.js';
+import { SEV_PROFILES, type SevProfileName } from '../sev/index.js';
+import { describeReasons, type VmgexitOutcome } from '../trace/outcome.js';
 import { errnoName } from '../uapi/errno.js';
 import {
   GHCB_FIELDS,
@@ -20,12 +15,12 @@ import {
   GHCB_SIZE,
   ghcbErrName,
 } from '../uapi/ghcb.js';
-import { isKvmError } from '../uapi/kvm-error.js';
 import { svmExitCodeName } from '../uapi/svm.js';
+import { isVmmError } from '../vmm/errors.js';
+import { Vmm } from '../vmm/vmm.js';
 
 /** RAM the throwaway VM gets: scratch areas below this are RAM, above it have no memslot. */
 export const INSPECT_RAM_SIZE = 16 * 1024 * 1024;
-const RAM_HVA = 0x7e00_0000_0000;
 
 /** One decoded field. */
 export interface InspectedField {
@@ -110,34 +105,23 @@ export function judgeGhcb(
   ghcbVersion: number,
   ghcbGpa: number,
 ): InspectedVerdict {
-  const events: TraceEvent[] = [];
-  const allocator = new HostAllocator();
-  const kvm = new Kvm({ vmTypes: [sevEsVmType], allocator, trace: (e) => events.push(e) });
-  const vm = kvm.createVm(KVM_X86_SEV_ES_VM, { profile, ghcbVersion });
-  kvm.host.mapAnonymous(RAM_HVA, INSPECT_RAM_SIZE);
-  vm.setUserMemoryRegion({
-    slot: 0,
-    flags: 0,
-    guestPhysAddr: 0n,
-    memorySize: BigInt(INSPECT_RAM_SIZE),
-    userspaceAddr: BigInt(RAM_HVA),
+  const vmm = Vmm.create({
+    ram: [{ name: 'ram', gpa: 0, size: INSPECT_RAM_SIZE }],
+    serial: false,
+    debugExitPort: false,
+    sev: { profile, ghcbVersion: ghcbVersion as 1 | 2 },
   });
-  const cpu = new ScriptedCpu(
-    function* (cpu) {
-      cpu.mem.write(ghcbGpa, page);
-      cpu.ghcbMsr = BigInt(ghcbGpa);
-      yield* cpu.vmgexit();
-    },
-    { protectedState: true },
-  );
-  const vcpu = vm.createVcpu(0, cpu);
-  try {
-    vcpu.run();
-  } catch (e) {
-    if (!isKvmError(e)) throw e;
-  }
-  vm.destroy();
-  const outcome = foldVmgexits(events)[0]?.outcome;
+  if (isVmmError(vmm)) throw new Error(`inspect machine: ${vmm.errno}: ${vmm.message}`);
+  const v = vmm.addVcpu(function* (cpu) {
+    cpu.mem.write(ghcbGpa, page);
+    cpu.ghcbMsr = BigInt(ghcbGpa);
+    yield* cpu.vmgexit();
+  });
+  if (isVmmError(v)) throw new Error(`inspect vCPU: ${v.errno}: ${v.message}`);
+  // One KVM_RUN: the VMGEXIT and whatever KVM does with it.
+  const r = vmm.run({ maxKvmRuns: 1 });
+  vmm.destroy();
+  const outcome = r.vmgexits[0]?.outcome;
   return { profile, ghcbVersion, outcome, verdict: describeVmgexitOutcome(outcome) };
 }
 

@@ -199,6 +199,14 @@ export function movMoffsBytes(
   return Uint8Array.from(out, (b) => b & 0xff);
 }
 
+/**
+ * Instructions whose #VMEXIT leaves RIP past them: VMGEXIT, and for an SEV-ES guest an intercepted
+ * HLT (an automatic exit: hardware advances the encrypted RIP, which KVM cannot).
+ */
+function trapLike(op: GuestOp, protectedState: boolean): boolean {
+  return op.op === 'vmgexit' || (protectedState && op.op === 'hlt');
+}
+
 /** The frame below an interrupt handler: resumes the program as it would have resumed without it. */
 function* resumeAfter(kind: number, value: unknown, op: GuestOp | undefined): Generator<GuestOp, unknown, unknown> {
   if (op) return yield op;
@@ -316,8 +324,8 @@ export class ScriptedCpu implements CpuBackend {
       this.#stack.push(this.#program(this));
       kind = RESUME_NEXT;
     } else if (pending) {
-      if (this.#rip === this.#pendingNext || pending.op === 'vmgexit') {
-        // Completed by KVM (RIP moved past it), or trap-like (VMGEXIT): resume with its result.
+      if (this.#rip === this.#pendingNext || trapLike(pending, this.protectedState)) {
+        // Completed by KVM (RIP moved past it), or trap-like: resume with its result.
         kind = RESUME_NEXT;
         value = this.#completion(pending);
         this.#rip = this.#pendingNext;

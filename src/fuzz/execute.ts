@@ -9,10 +9,8 @@ import { createHash } from 'node:crypto';
 import { compileProgram, type StepRecord } from '../scenario/program.js';
 import { machineConfig } from '../scenario/run.js';
 import { type ProfileName, type Scenario, scenarioSchema } from '../scenario/schema.js';
-import { sevDeliverSipi } from '../sev/sipi.js';
 import type { TraceEvent } from '../trace/events.js';
 import { foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
-import { isKvmError } from '../uapi/kvm-error.js';
 import { isVmmError } from '../vmm/errors.js';
 import type { RunResult } from '../vmm/types.js';
 import { Vmm } from '../vmm/vmm.js';
@@ -42,7 +40,7 @@ export interface Execution {
   readonly result: RunResult | undefined;
   /** KVM's writes to guest memory (kvm_write_guest), with the VMGEXIT in progress. */
   readonly writes: readonly { readonly vmgexit: number; readonly gpa: number; readonly len: number }[];
-  /** Something other than a KvmError left run(). */
+  /** Something was thrown out of run() or destroy() (a bug: failures are values). */
   readonly thrown?: string;
   /** Bytes and allocations still charged after the VM was destroyed. */
   readonly leakedBytes: number;
@@ -89,6 +87,8 @@ export function execute(
         current = entered.length - 1;
         if (e.name === 'kvm_vmgexit_enter') openGhcb = current;
       } else if (e.name === 'kvm_vmgexit_exit') openGhcb = -1;
+      // kvm_write_guest, the only way KVM writes guest memory outside the mapped GHCB page.
+      else if (e.name === 'sevbox_kvm_write_guest') writes.push({ vmgexit: openGhcb, gpa: e.gpa, len: e.len });
     },
   });
   const empty = (buildError: string): Execution => ({
@@ -105,31 +105,27 @@ export function execute(
     kvmRuns: 0,
   });
   if (isVmmError(vmm)) return empty(`${vmm.errno}: ${vmm.message}`);
-  // Observe kvm_write_guest (the only way KVM writes guest memory outside the mapped GHCB page).
-  const vm = vmm.vm;
-  const writeGuest = vm.writeGuest.bind(vm);
-  vm.writeGuest = (gpa, src) => {
-    writes.push({ vmgexit: openGhcb, gpa, len: src.length });
-    return writeGuest(gpa, src);
-  };
   opts.hooks?.onVmm?.(vmm);
 
-  const compiled = compileProgram(s, {
-    beforeStep: (i) => {
-      for (const a of c.steps[i]?.host ?? []) {
-        const err =
-          a.kind === 'unmap'
-            ? vmm.unmapGpa(REGION_GPA + a.page * PAGE, a.pages * PAGE)
-            : a.kind === 'truncate'
-              ? vmm.truncateFile(REGION_FILE, a.pages * PAGE)
-              : vmm.populate(REGION_GPA + a.page * PAGE, new Uint8Array(1));
-        if (err) hostErrors.push(`step ${i}: ${a.kind}: ${err.errno}: ${err.message}`);
-      }
-    },
-  });
+  const compiled = compileProgram(s);
   currentStep = () => {
     const i = compiled.currentStep();
     return i >= 0 && i < s.guest.steps.length ? i : undefined;
+  };
+  // A step's host actions, at the HLT the guest makes before it (between two KVM_RUNs).
+  const onHalt = (): boolean => {
+    const i = compiled.takeHostStep();
+    if (i === undefined) return false;
+    for (const a of c.steps[i]?.host ?? []) {
+      const err =
+        a.kind === 'unmap'
+          ? vmm.unmapGpa(REGION_GPA + a.page * PAGE, a.pages * PAGE)
+          : a.kind === 'truncate'
+            ? vmm.truncateFile(REGION_FILE, a.pages * PAGE)
+            : vmm.populate(REGION_GPA + a.page * PAGE, new Uint8Array(1));
+      if (err) hostErrors.push(`step ${i}: ${a.kind}: ${err.errno}: ${err.message}`);
+    }
+    return true;
   };
   const added = vmm.addVcpu(compiled.program);
   if (isVmmError(added)) {
@@ -137,33 +133,18 @@ export function execute(
     return empty(`${added.errno}: ${added.message}`);
   }
   let thrown: string | undefined;
-  let kvmRuns = 0;
-  const vcpu = added.vcpu;
-  const run = vcpu.run.bind(vcpu);
   const mmioDirs: string[] = [];
-  vcpu.run = () => {
-    try {
-      const exit = run();
-      kvmRuns++;
-      if (exit.kind === 'MmioRead' || exit.kind === 'MmioWrite') {
-        mmioDirs[current] = (mmioDirs[current] ?? '') + (exit.kind === 'MmioWrite' ? 'w' : 'r');
-      }
-      return exit;
-    } catch (e) {
-      if (!isKvmError(e))
-        thrown ??= `KVM_RUN threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
-      throw e;
-    }
-  };
-
   let result: RunResult | undefined;
   try {
     result = vmm.run({
       policies: s.policies,
-      maxExits: s.maxExits,
-      onApResetHold: (v) => {
-        sevDeliverSipi(v);
-        return true;
+      maxKvmRuns: s.maxExits,
+      apResetHold: s.apResetHold,
+      onHalt,
+      onExit: (_v, exit) => {
+        if (exit.kind === 'MmioRead' || exit.kind === 'MmioWrite') {
+          mmioDirs[current] = (mmioDirs[current] ?? '') + (exit.kind === 'MmioWrite' ? 'w' : 'r');
+        }
       },
     });
   } catch (e) {
@@ -192,10 +173,10 @@ export function execute(
     result,
     writes,
     ...(thrown ? { thrown } : {}),
-    leakedBytes: vmm.allocator.inUse(),
-    leakedAllocs: vmm.allocator.liveCount(),
+    leakedBytes: vmm.allocator?.inUse() ?? 0,
+    leakedAllocs: vmm.allocator?.liveCount() ?? 0,
     hostErrors,
     traceHash,
-    kvmRuns,
+    kvmRuns: result?.kvmRuns ?? 0,
   };
 }

@@ -11,12 +11,15 @@ import type { HostFile } from './file-store.js';
 
 /** The VMM process's memory. */
 export interface ProcessMemory {
-  /** mmap(MAP_ANONYMOUS): `length` bytes (a page multiple) wherever the kernel puts them. */
-  mapAnonymous(length: number, prot?: number): number | Errno;
+  /**
+   * mmap(MAP_ANONYMOUS): `length` bytes (a page multiple) wherever the kernel puts them, or with
+   * MAP_FIXED at `at` (replacing what was there).
+   */
+  mapAnonymous(length: number, opts?: { prot?: number; at?: number }): number | Errno;
   /** An anonymous mapping registered with userfaultfd: every page missing until populated. */
-  mapMissing(length: number): number | Errno;
+  mapMissing(length: number, opts?: { at?: number }): number | Errno;
   /** mmap(MAP_SHARED) of `file` from `offset`. */
-  mapFile(file: HostFile, length: number, offset?: number): number | Errno;
+  mapFile(file: HostFile, length: number, opts?: { offset?: number; at?: number }): number | Errno;
   /** munmap. */
   unmap(hva: number, length: number): Errno | undefined;
   /** mprotect. */
@@ -45,26 +48,26 @@ function sys<T>(what: string, fn: () => T): T | Errno {
 export class ModelProcessMemory implements ProcessMemory {
   constructor(readonly space: HostAddressSpace) {}
 
-  mapAnonymous(length: number, prot = PROT_READ | PROT_WRITE): number | Errno {
+  mapAnonymous(length: number, opts: { prot?: number; at?: number } = {}): number | Errno {
     return sys('mmap', () => {
-      const hva = this.space.findFree(length);
-      this.space.mapAnonymous(hva, length, prot);
+      const hva = opts.at ?? this.space.findFree(length);
+      this.space.mapAnonymous(hva, length, opts.prot ?? PROT_READ | PROT_WRITE);
       return hva;
     });
   }
 
-  mapMissing(length: number): number | Errno {
+  mapMissing(length: number, opts: { at?: number } = {}): number | Errno {
     return sys('mmap+UFFDIO_REGISTER', () => {
-      const hva = this.space.findFree(length);
+      const hva = opts.at ?? this.space.findFree(length);
       this.space.mapMissing(hva, length);
       return hva;
     });
   }
 
-  mapFile(file: HostFile, length: number, offset = 0): number | Errno {
+  mapFile(file: HostFile, length: number, opts: { offset?: number; at?: number } = {}): number | Errno {
     return sys('mmap', () => {
-      const hva = this.space.findFree(length);
-      this.space.mapFile(hva, length, file, offset);
+      const hva = opts.at ?? this.space.findFree(length);
+      this.space.mapFile(hva, length, file, opts.offset ?? 0);
       return hva;
     });
   }

@@ -174,6 +174,8 @@ export class Vm {
 
   /** kvm_write_guest: also EFAULT for a read-only slot; marks pages dirty. */
   writeGuest(gpa: number, src: Uint8Array): GuestMemoryFault | undefined {
+    const trace = this.trace;
+    if (trace) trace({ name: 'sevbox_kvm_write_guest', vcpu: -1, gpa, len: src.length });
     return kvmWriteGuest(this.spaces[0]!, this.host, gpa, src);
   }
 

@@ -47,6 +47,8 @@ export function describeStop(s: StopReason): string {
       return `system event ${s.name}`;
     case 'ap-reset-hold':
       return 'AP reset hold, nobody woke the vCPU';
+    case 'idle':
+      return 'every vCPU waits in the kernel for an event nothing sends';
     case 'unhandled-exit':
       return `unhandled exit ${s.name}`;
     case 'internal-error':

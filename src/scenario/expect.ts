@@ -5,7 +5,7 @@
  * expected and what was found.
  */
 import type { VmgexitOutcome } from '../trace/outcome.js';
-import { Errno } from '../uapi/errno.js';
+import { errnoValue } from '../uapi/errno.js';
 import { ghcbErrName } from '../uapi/ghcb.js';
 import type { RunResult, StopReason } from '../vmm/types.js';
 import { describeOutcome, describeReasons, describeResult, describeStop } from './describe.js';
@@ -52,7 +52,7 @@ function outcomeMatches(want: OutcomeExpect, got: VmgexitOutcome): boolean {
           (want.reasons.length === got.reasons.length && want.reasons.every((r, i) => r === got.reasons[i])))
       );
     case 'kvm-error':
-      return got.kind === 'error' && (!('errno' in want) || Errno[want.errno] === got.errno);
+      return got.kind === 'error' && (!('errno' in want) || errnoValue(want.errno) === got.errno);
     case 'kernel-oops':
       return got.kind === 'oops';
     case 'none':

@@ -64,18 +64,18 @@ export interface StepRecord {
   error?: string;
 }
 
-/** Callbacks from inside the running guest program. */
-export interface ProgramHooks {
-  /** Called when the guest is about to run step `index` (the VMM applies host actions here). */
-  beforeStep(index: number): void;
-}
-
 /** A compiled guest program and the records it fills while it runs. */
 export interface CompiledProgram {
   readonly program: GuestProgram;
   readonly records: readonly StepRecord[];
   /** The step the guest is in (-1 before the first, steps.length after the last). */
   currentStep(): number;
+  /**
+   * The step whose host actions are due: before such a step the guest halts (HLT, an exit to
+   * userspace that involves no VMGEXIT), and the VMM applies the actions at that exit, between two
+   * KVM_RUNs. Returns the step once, then undefined.
+   */
+  takeHostStep(): number | undefined;
 }
 
 type Gen<T = void> = Generator<GuestOp, T, unknown>;
@@ -395,8 +395,8 @@ function* plainStep(cpu: ScriptedCpu, st: Step, rec: StepRecord): Gen {
   }
 }
 
-/** Compile the scenario's steps into a guest program; `hooks.beforeStep` runs at each step. */
-export function compileProgram(s: Scenario, hooks: ProgramHooks): CompiledProgram {
+/** Compile the scenario's steps into a guest program; steps with host actions begin with a HLT. */
+export function compileProgram(s: Scenario): CompiledProgram {
   const steps = s.guest.steps;
   const records: StepRecord[] = steps.map((st, index) => ({
     index,
@@ -408,6 +408,7 @@ export function compileProgram(s: Scenario, hooks: ProgramHooks): CompiledProgra
   }));
   const sev = s.machine.sev;
   let current = -1;
+  let hostStep: number | undefined;
   const program: GuestProgram = function* (cpu) {
     const client = sev ? new GhcbClient(cpu, s.guest.ghcb, { version: sev.ghcbVersion }) : undefined;
     if (client) {
@@ -417,7 +418,10 @@ export function compileProgram(s: Scenario, hooks: ProgramHooks): CompiledProgra
     for (const [i, st] of steps.entries()) {
       current = i;
       const rec = records[i]!;
-      hooks.beforeStep(i);
+      if (st.host?.length) {
+        hostStep = i;
+        yield* cpu.hlt();
+      }
       rec.started = true;
       try {
         const body = client
@@ -439,5 +443,14 @@ export function compileProgram(s: Scenario, hooks: ProgramHooks): CompiledProgra
     }
     current = steps.length;
   };
-  return { program, records, currentStep: () => current };
+  return {
+    program,
+    records,
+    currentStep: () => current,
+    takeHostStep: () => {
+      const i = hostStep;
+      hostStep = undefined;
+      return i;
+    },
+  };
 }

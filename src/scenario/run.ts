@@ -3,7 +3,6 @@
  * actions applied at their steps, attribute every VMGEXIT in the trace to the step that made it,
  * check the expectations, and hand back a report value (never throws for a scenario that fails).
  */
-import { sevDeliverSipi } from '../sev/sipi.js';
 import type { TraceEvent } from '../trace/events.js';
 import { foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
 import { ghcbMsrInfoName } from '../uapi/ghcb.js';
@@ -64,6 +63,8 @@ export function machineConfig(s: Scenario, profile: ProfileName): MachineConfig 
     ...(m.serial !== undefined ? { serial: m.serial } : {}),
     ...(m.debugExitPort !== undefined ? { debugExitPort: m.debugExitPort } : {}),
     vcpus: m.vcpus,
+    // Waking an AP from reset hold takes a SIPI, which only an in-kernel APIC can deliver.
+    ...(s.apResetHold === 'sipi' ? { irqchip: true } : {}),
     sev:
       m.sev === false
         ? false
@@ -122,22 +123,25 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
   if (isVmmError(vmm)) return notBuilt(s, profile, `${vmm.errno}: ${vmm.message}`);
 
   const hostChecks: Check[] = [];
-  const compiled = compileProgram(s, {
-    beforeStep: (i) => {
-      s.guest.steps[i]!.host?.forEach((a, k) => {
-        const err = applyHostAction(vmm, a);
-        if (err)
-          hostChecks.push({
-            path: `guest.steps[${i}].host[${k}]`,
-            ok: false,
-            message: `host action failed: ${err}`,
-          });
-      });
-    },
-  });
+  const compiled = compileProgram(s);
   stepNow = () => {
     const i = compiled.currentStep();
     return i >= 0 && i < s.guest.steps.length ? i : undefined;
+  };
+  // A step's host actions: at the HLT the guest makes before it, between two KVM_RUNs.
+  const onHalt = (): boolean => {
+    const i = compiled.takeHostStep();
+    if (i === undefined) return false;
+    s.guest.steps[i]!.host?.forEach((a, k) => {
+      const err = applyHostAction(vmm, a);
+      if (err)
+        hostChecks.push({
+          path: `guest.steps[${i}].host[${k}]`,
+          ok: false,
+          message: `host action failed: ${err}`,
+        });
+    });
+    return true;
   };
   const added = vmm.addVcpu(compiled.program);
   if (isVmmError(added)) {
@@ -147,22 +151,16 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
 
   const result: RunResult = vmm.run({
     policies: s.policies,
-    maxExits: s.maxExits,
-    ...(s.apResetHold === 'sipi'
-      ? {
-          onApResetHold: (vcpu) => {
-            sevDeliverSipi(vcpu);
-            return true;
-          },
-        }
-      : {}),
+    maxKvmRuns: s.maxExits,
+    apResetHold: s.apResetHold,
+    onHalt,
   });
   const memory = (s.expect.memory ?? []).map((m) => {
     const dst = new Uint8Array(m.hex.length);
     return vmm.readGpa(m.gpa, dst) ? undefined : dst;
   });
   vmm.destroy();
-  const leakedBytes = vmm.allocator.inUse();
+  const leakedBytes = vmm.allocator?.inUse() ?? 0;
 
   const lines = attribute(foldVmgexits(events), entered);
   const ignored = compiled.records.reduce(

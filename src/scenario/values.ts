@@ -4,7 +4,7 @@
  * errors. Every schema reports what it expected in words a scenario author can act on.
  */
 import { z } from 'zod';
-import { Errno, type ErrnoName } from '../uapi/errno.js';
+import { ERRNO, type ErrnoName } from '../uapi/errno.js';
 import { kvmExitReasonName } from '../uapi/exit-reasons.js';
 import { ghcbErrName } from '../uapi/ghcb.js';
 
@@ -143,7 +143,7 @@ export const exitReason = named(EXIT_REASONS, 'a KVM exit reason', 'KVM_EXIT_', 
 /** A GHCB_ERR_* code: "INVALID_SCRATCH_AREA", "GHCB_ERR_INVALID_SCRATCH_AREA" or 3. */
 export const ghcbError = named(GHCB_ERRS, 'a GHCB error', 'GHCB_ERR_', 'INVALID_SCRATCH_AREA');
 
-const ERRNO_NAMES = Object.keys(Errno) as ErrnoName[];
+const ERRNO_NAMES = Object.keys(ERRNO) as ErrnoName[];
 
 /** An errno name such as "EFAULT". */
 export const errno = z.unknown().transform((v, ctx): ErrnoName => {

@@ -72,6 +72,15 @@ export interface ScratchEvent {
   readonly cause?: string;
 }
 
+/** KVM wrote guest memory through kvm_write_guest (a scratch write-back, an emulated store). */
+export interface KvmWriteGuestEvent {
+  readonly name: 'sevbox_kvm_write_guest';
+  readonly gpa: number;
+  readonly len: number;
+  /** The vCPU whose work it is (trace events carry one; KVM-wide writes use -1). */
+  readonly vcpu: number;
+}
+
 /**
  * KVM resumed the same nested page fault so often without progress that the vCPU is plainly stuck
  * (an SEV-ES guest writing to a read-only memslot: KVM cannot emulate it and never reflects it).
@@ -112,6 +121,7 @@ export type TraceEvent =
   | ScratchEvent
   | KernelOopsEvent
   | LivelockEvent
+  | KvmWriteGuestEvent
   | VmgexitRestartEvent;
 
 /** Where trace events go. */

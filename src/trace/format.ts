@@ -27,6 +27,8 @@ export function formatTraceEvent(e: TraceEvent): string {
       return `${e.name}: vcpu ${e.vcpu}, gpa ${hex(e.gpa)}, len ${e.len}, ${e.outcome}${
         e.faultGpa !== undefined ? ` at ${hex(e.faultGpa)} (${e.cause})` : ''
       }`;
+    case 'sevbox_kvm_write_guest':
+      return `${e.name}: gpa ${hex(e.gpa)}, len ${e.len}`;
     case 'sevbox_livelock':
       return `${e.name}: vcpu ${e.vcpu}, ${e.write ? 'write' : 'read'} at gpa ${hex(e.gpa)} faulted ${e.repeats} times`;
     case 'sevbox_kernel_oops':

@@ -12,6 +12,7 @@ import {
   KVM_EXIT_INTR,
   KVM_EXIT_IO,
   KVM_EXIT_IO_OUT,
+  KVM_EXIT_IRQ_WINDOW_OPEN,
   KVM_EXIT_MEMORY_FAULT,
   KVM_EXIT_MMIO,
   KVM_EXIT_SHUTDOWN,
@@ -74,6 +75,7 @@ export type VcpuExit =
   | { kind: 'ApResetHold'; reason: number }
   | { kind: 'MemoryFault'; reason: number; flags: bigint; gpa: bigint; size: bigint }
   | { kind: 'Intr'; reason: number }
+  | { kind: 'IrqWindowOpen'; reason: number }
   | { kind: 'Unknown'; reason: number };
 
 /** The writable part of an MSR exit: `error` (inject #GP) and `data` (the RDMSR result). */
@@ -169,6 +171,8 @@ export function decodeExit(run: KvmRun): VcpuExit {
       };
     case KVM_EXIT_INTR:
       return { kind: 'Intr', reason };
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+      return { kind: 'IrqWindowOpen', reason };
     default:
       return { kind: 'Unknown', reason };
   }

@@ -1,14 +1,13 @@
 /**
- * EFAULT from KVM_RUN, explained as far as userspace can: which vCPU, which VMGEXIT was in
- * progress (from the trace), which GPA (the SEV vCPU's last scratch fault, or KVM_EXIT_MEMORY_FAULT
- * when the kernel fills it), the memslot holding it or its absence, and the state of the hva
- * behind it. This is the "userspace decides" of the seed commit: the VMM must find out itself.
+ * EFAULT from KVM_RUN, explained as far as userspace can, from what userspace has: kvm_run (a
+ * KVM_EXIT_MEMORY_FAULT when the kernel filled one), the trace stream (the VMGEXIT in progress and,
+ * as a tracepoint reader sees it, where a scratch copy-in faulted), the memslots the VMM set itself
+ * and its own mappings. This is the "userspace decides" of the seed commit: the VMM must find out itself.
  */
 import type { HvaState } from '../host/address-space.js';
-import type { GuestFaultCause } from '../kvm/guest-memory.js';
-import type { Vcpu } from '../kvm/vcpu.js';
-import { SevEsVcpu } from '../sev/sev-es-vcpu.js';
+import type { ProcessMemory } from '../host/process.js';
 import { decodeSevboxMemoryFaultFlags, type SevboxFaultCause } from '../uapi/exit-reasons.js';
+import type { VcpuExit } from '../uapi/vcpu-exit.js';
 import { svmExitCodeName } from '../uapi/svm.js';
 import type { GuestRam } from './memory.js';
 import type { TraceRecorder } from './trace-recorder.js';
@@ -16,17 +15,20 @@ import type { FaultDiagnosis } from './types.js';
 
 const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
 
+/** Why a guest-memory access failed, in the VMM's words. */
+type FaultCause = 'no-slot' | 'readonly' | 'unmapped' | 'missing' | 'beyond-eof' | 'protection';
+
 /** Where the GPA came from. */
 interface FaultSite {
   readonly gpa: number;
   readonly source: 'scratch' | 'memory-fault-exit';
-  readonly cause?: GuestFaultCause;
+  readonly cause?: FaultCause;
   readonly size?: number;
   readonly restartable?: boolean;
 }
 
 /** The sevbox cause codes as the VMM's own words for them. */
-const GUEST_CAUSE: Partial<Record<SevboxFaultCause, GuestFaultCause>> = {
+const GUEST_CAUSE: Partial<Record<SevboxFaultCause, FaultCause>> = {
   'no-slot': 'no-slot',
   'hva-unmapped': 'unmapped',
   'userfault-missing': 'missing',
@@ -64,48 +66,45 @@ export function describeHvaState(s: HvaState, hva: number): string {
   }
 }
 
-function faultSite(vcpu: Vcpu, recorder: TraceRecorder, mark: number): FaultSite | undefined {
+function faultSite(vcpu: number, left: VcpuExit, recorder: TraceRecorder, mark: number): FaultSite | undefined {
   // KVM said where and why (sevbox's KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO): that comes first.
-  const first = vcpu.decodeExit();
-  const ext = first.kind === 'MemoryFault' ? decodeSevboxMemoryFaultFlags(first.flags) : undefined;
-  if (first.kind === 'MemoryFault' && ext && first.gpa < 2n ** 53n) {
+  const ext = left.kind === 'MemoryFault' ? decodeSevboxMemoryFaultFlags(left.flags) : undefined;
+  if (left.kind === 'MemoryFault' && ext && left.gpa < 2n ** 53n) {
     return {
-      gpa: Number(first.gpa),
+      gpa: Number(left.gpa),
       source: 'memory-fault-exit',
-      size: Number(first.size),
+      size: Number(left.size),
       restartable: ext.restartable,
       ...(GUEST_CAUSE[ext.cause] ? { cause: GUEST_CAUSE[ext.cause] } : {}),
     };
   }
-  const sev = vcpu.typeOps;
-  if (sev instanceof SevEsVcpu && sev.lastScratchFault && recorder.scratchEfaultSince(vcpu.id, mark)) {
-    const f = sev.lastScratchFault;
-    return { gpa: f.gpa, source: 'scratch', cause: f.cause };
-  }
-  const exit = vcpu.decodeExit();
-  if (exit.kind === 'MemoryFault' && exit.gpa < 2n ** 53n) {
-    return { gpa: Number(exit.gpa), source: 'memory-fault-exit' };
+  const scratch = recorder.scratchEfaultSince(vcpu, mark);
+  if (scratch) return { gpa: scratch.gpa, source: 'scratch', cause: scratch.cause as FaultCause };
+  if (left.kind === 'MemoryFault' && left.gpa < 2n ** 53n) {
+    return { gpa: Number(left.gpa), source: 'memory-fault-exit' };
   }
   return undefined;
 }
 
 /**
- * Diagnose an EFAULT that KVM_RUN on `vcpu` just returned. `mark` is the recorder's mark taken
- * right before that KVM_RUN, so only this call's scratch failure counts.
+ * Diagnose an EFAULT that KVM_RUN on vCPU `vcpu` just returned, with `left` what kvm_run held. `mark`
+ * is the recorder's mark taken right before that KVM_RUN, so only this call's scratch failure counts.
  */
 export function diagnoseEfault(
-  vcpu: Vcpu,
+  vcpu: number,
+  left: VcpuExit,
   ram: GuestRam,
+  memory: ProcessMemory,
   recorder: TraceRecorder,
   mark: number,
 ): FaultDiagnosis {
-  const code = recorder.openVmgexit(vcpu.id);
+  const code = recorder.openVmgexit(vcpu);
   const vmgexit = code === undefined ? undefined : { exitCode: code, name: svmExitCodeName(code) };
-  let text = `vCPU ${vcpu.id}: `;
+  let text = `vCPU ${vcpu}: `;
   if (vmgexit) text += `VMGEXIT ${shortName(vmgexit.name)} (${hex(vmgexit.exitCode)}): `;
-  const site = faultSite(vcpu, recorder, mark);
+  const site = faultSite(vcpu, left, recorder, mark);
   const base = {
-    vcpu: vcpu.id,
+    vcpu,
     ...(vmgexit ? { vmgexit } : {}),
     ...(site?.size !== undefined ? { size: site.size } : {}),
     ...(site?.restartable !== undefined ? { restartable: site.restartable } : {}),
@@ -116,23 +115,17 @@ export function diagnoseEfault(
     return { ...base, source: 'none', text };
   }
   const what = site.source === 'scratch' ? 'scratch GPA' : 'GPA';
-  const slot = vcpu.vm.memslotForGpa(site.gpa);
-  if (!slot) {
+  // The VMM's own memslot table: the regions it registered.
+  const region = ram.regionAt(site.gpa);
+  if (!region) {
     text += `${what} ${hex(site.gpa)} is not in any memslot — the guest used memory the VMM never declared as RAM`;
     return { ...base, source: site.source, gpa: site.gpa, memslot: null, text };
   }
-  const region = ram.regions.find((r) => r.slot === slot.id);
-  const hva = slot.userspaceAddr + (site.gpa - slot.baseGfn * 4096);
-  const hvaState = vcpu.vm.host.describe(hva);
-  const memslot = {
-    slot: slot.id,
-    gpa: slot.baseGfn * 4096,
-    size: slot.npages * 4096,
-    ...(region ? { name: region.name } : {}),
-  };
+  const hva = region.hva + (site.gpa - region.gpa);
+  const hvaState = memory.describe(hva);
+  const memslot = { slot: region.slot, gpa: region.gpa, size: region.size, name: region.name };
   const state =
     site.cause === 'readonly' ? 'read-only memslot (KVM may not write it)' : describeHvaState(hvaState, hva);
-  const named = region ? ` '${region.name}'` : '';
-  text += `${what} ${hex(site.gpa)} is in memslot ${slot.id}${named} at hva ${hex(hva)}: ${state}`;
+  text += `${what} ${hex(site.gpa)} is in memslot ${region.slot} '${region.name}' at hva ${hex(hva)}: ${state}`;
   return { ...base, source: site.source, gpa: site.gpa, memslot, hva, hvaState, text };
 }

@@ -3,10 +3,9 @@
  * element, each at data[i * size]), MSR exits to the handler or back as #GP, and the exits that end
  * a run become a StopReason. An exhaustive switch over VcpuExit, as rust-vmm VMMs write it.
  */
-import type { ScriptedCpu } from '../cpu/scripted.js';
-import type { VcpuExit } from '../kvm/exits.js';
-import type { Vcpu } from '../kvm/vcpu.js';
+import type { GuestMonitor } from '../cpu/scripted-guests.js';
 import { KVM_SYSTEM_EVENT_SEV_TERM, kvmExitReasonName, systemEventTypeName } from '../uapi/exit-reasons.js';
+import type { VcpuExit } from '../uapi/vcpu-exit.js';
 import type { Bus } from './bus.js';
 import type { DebugExitDevice } from './devices/debug-exit.js';
 import type { GuestRam } from './memory.js';
@@ -26,8 +25,8 @@ export interface ExitContext {
   readonly debugExit: DebugExitDevice | undefined;
   readonly ram: GuestRam;
   readonly msr: MsrHandler | undefined;
-  /** Called on KVM_EXIT_AP_RESET_HOLD: deliver a SIPI (sevDeliverSipi) and return true to keep running. */
-  readonly onApResetHold: ((vcpu: Vcpu) => boolean) | undefined;
+  /** What the harness knows of its guests (a finished program, a crash), if anything. */
+  readonly guests: GuestMonitor | undefined;
 }
 
 /** After an exit: run the vCPU again, it has finished its program, or the run stops. */
@@ -39,15 +38,8 @@ export type ExitOutcome =
 const CONTINUE: ExitOutcome = { kind: 'continue' };
 const stop = (s: StopReason): ExitOutcome => ({ kind: 'stop', stop: s });
 
-/** Words for why a scripted CPU shut down. */
-export function crashText(crash: unknown): string | undefined {
-  if (crash === undefined) return undefined;
-  return crash instanceof Error ? `${crash.name}: ${crash.message}` : String(crash);
-}
-
-/** Handle `exit` of `vcpu` (running `cpu`). */
-export function handleExit(exit: VcpuExit, vcpu: Vcpu, cpu: ScriptedCpu, ctx: ExitContext): ExitOutcome {
-  const id = vcpu.id;
+/** Handle `exit` of vCPU `id`. */
+export function handleExit(exit: VcpuExit, id: number, ctx: ExitContext): ExitOutcome {
   switch (exit.kind) {
     case 'IoOut': {
       for (let i = 0; i < exit.count; i++) {
@@ -78,9 +70,9 @@ export function handleExit(exit: VcpuExit, vcpu: Vcpu, cpu: ScriptedCpu, ctx: Ex
       return CONTINUE;
     case 'Hlt':
       // A finished program halts for good; a guest's own HLT just waits for the next run.
-      return cpu.state === 'done' ? { kind: 'finished' } : CONTINUE;
+      return ctx.guests?.finished(id) ? { kind: 'finished' } : CONTINUE;
     case 'Shutdown': {
-      const crash = crashText(cpu.crash);
+      const crash = ctx.guests?.crash(id);
       return stop({ kind: 'shutdown', vcpu: id, ...(crash ? { crash } : {}) });
     }
     case 'SystemEvent': {
@@ -99,11 +91,13 @@ export function handleExit(exit: VcpuExit, vcpu: Vcpu, cpu: ScriptedCpu, ctx: Ex
     case 'InternalError':
       return stop({ kind: 'internal-error', vcpu: id, suberror: exit.suberror, data: exit.data });
     case 'ApResetHold':
-      return ctx.onApResetHold?.(vcpu) ? CONTINUE : stop({ kind: 'ap-reset-hold', vcpu: id });
+      // Without an in-kernel APIC nothing can deliver the SIPI that would end the hold.
+      return stop({ kind: 'ap-reset-hold', vcpu: id });
     case 'Hypercall':
     case 'FailEntry':
     case 'MemoryFault':
     case 'Intr':
+    case 'IrqWindowOpen':
     case 'Unknown':
       return stop({
         kind: 'unhandled-exit',

@@ -2,7 +2,7 @@
  * The VMM's own failures as values: an errno name, as a C VMM would see from the call that failed,
  * and a sentence for humans. Nothing in src/vmm throws for a condition a caller can cause.
  */
-import type { ErrnoName } from '../uapi/errno.js';
+import type { Errno, ErrnoName } from '../uapi/errno.js';
 import { SysError } from '../uapi/kvm-error.js';
 
 /** A VMM operation that failed (bad machine description, a host call refused, ...). */
@@ -39,4 +39,9 @@ export function tryCall<T>(what: string, fn: () => T): T | VmmError {
 export function tryDo(what: string, fn: () => void): VmmError | undefined {
   const r = tryCall(what, fn);
   return isVmmError(r) ? r : undefined;
+}
+
+/** A failed call's Errno as a VmmError, prefixed with what the VMM was doing. */
+export function fromErrno(what: string, e: Errno): VmmError {
+  return vmmError(e.errno, `${what}: ${e.detail ?? e.errno}`);
 }

@@ -10,4 +10,4 @@ export { isVmmError, type VmmError } from './errors.js';
 export { GuestRam, type RamRegion } from './memory.js';
 export { decodeSevTermination, type SevTermination } from './termination.js';
 export * from './types.js';
-export { DEFAULT_MAX_EXITS, type RunOptions, Vmm, type VmmOptions, type VmmVcpu } from './vmm.js';
+export { DEFAULT_MAX_KVM_RUNS, type RunOptions, Vmm, type VmmOptions, type VmmVcpu } from './vmm.js';

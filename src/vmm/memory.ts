@@ -5,11 +5,12 @@
  * scenarios perform (unmap, truncate, populate) and for reading shared pages such as the GHCB.
  */
 
-import type { HostAddressSpace } from '../host/address-space.js';
 import { HostFile } from '../host/file-store.js';
-import type { Vm } from '../kvm/vm.js';
+import type { ProcessMemory } from '../host/process.js';
+import { Errno } from '../uapi/errno.js';
+import type { VmFd } from '../uapi/kvm-fd.js';
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from '../uapi/memslot.js';
-import { isVmmError, tryCall, tryDo, type VmmError, vmmError } from './errors.js';
+import { fromErrno, isVmmError, tryDo, type VmmError, vmmError } from './errors.js';
 import type { RamRegionConfig, RamSourceConfig } from './types.js';
 
 const PAGE = 4096;
@@ -18,6 +19,8 @@ const PAGE = 4096;
 export interface RamRegion {
   /** The memslot id (its index in the machine's `ram` list). */
   readonly slot: number;
+  /** KVM_MEM_* flags the VMM gave the slot. */
+  readonly flags: number;
   readonly name: string;
   readonly gpa: number;
   readonly size: number;
@@ -37,13 +40,13 @@ export class GuestRam {
   /** Files backing file regions, by name. */
   readonly files = new Map<string, HostFile>();
 
-  constructor(readonly host: HostAddressSpace) {}
+  constructor(readonly memory: ProcessMemory) {}
 
   /**
    * Map region `slot` of the machine and register its memslot with `vm`. EINVAL for a region that
    * is empty or not page aligned, EEXIST for a file name used twice; KVM's errno from the memslot.
    */
-  add(vm: Vm, slot: number, cfg: RamRegionConfig): VmmError | undefined {
+  add(vm: VmFd, slot: number, cfg: RamRegionConfig): VmmError | undefined {
     const name = cfg.name ?? `ram${slot}`;
     if (!Number.isSafeInteger(cfg.gpa) || cfg.gpa < 0 || cfg.gpa % PAGE !== 0) {
       return vmmError('EINVAL', `RAM region '${name}': gpa ${cfg.gpa} is not page aligned`);
@@ -56,34 +59,36 @@ export class GuestRam {
     if (backing === 'file' && this.files.has(fileName)) {
       return vmmError('EEXIST', `RAM region '${name}': file '${fileName}' already backs another region`);
     }
-    const hva = tryCall('findFree', () => this.host.findFree(cfg.size));
-    if (typeof hva !== 'number') return hva;
     let file: HostFile | undefined;
-    const mapped = tryDo(`mmap '${name}'`, () => {
-      if (backing === 'file') {
+    if (backing === 'file') {
+      const f = tryDo(`file '${fileName}'`, () => {
         file = new HostFile(fileName, cfg.size);
-        this.host.mapFile(hva, cfg.size, file, 0);
-      } else if (backing === 'lazy') this.host.mapMissing(hva, cfg.size);
-      else this.host.mapAnonymous(hva, cfg.size);
-    });
-    if (mapped) return mapped;
+      });
+      if (f) return f;
+    }
+    const hva =
+      backing === 'file'
+        ? this.memory.mapFile(file!, cfg.size)
+        : backing === 'lazy'
+          ? this.memory.mapMissing(cfg.size)
+          : this.memory.mapAnonymous(cfg.size);
+    if (hva instanceof Errno) return fromErrno(`mmap '${name}'`, hva);
     const flags = (cfg.readonly ? KVM_MEM_READONLY : 0) | (cfg.logDirty ? KVM_MEM_LOG_DIRTY_PAGES : 0);
-    const set = tryCall(`memslot ${slot} '${name}'`, () =>
-      vm.setUserMemoryRegion({
-        slot,
-        flags,
-        guestPhysAddr: BigInt(cfg.gpa),
-        memorySize: BigInt(cfg.size),
-        userspaceAddr: BigInt(hva),
-      }),
-    );
-    if (isVmmError(set)) {
-      this.host.unmap(hva, cfg.size);
-      return set;
+    const set = vm.setUserMemoryRegion({
+      slot,
+      flags,
+      guestPhysAddr: BigInt(cfg.gpa),
+      memorySize: BigInt(cfg.size),
+      userspaceAddr: BigInt(hva),
+    });
+    if (set instanceof Errno) {
+      this.memory.unmap(hva, cfg.size);
+      return fromErrno(`memslot ${slot} '${name}'`, set);
     }
     if (file) this.files.set(fileName, file);
     this.regions.push({
       slot,
+      flags,
       name,
       gpa: cfg.gpa,
       size: cfg.size,
@@ -122,7 +127,8 @@ export class GuestRam {
   unmap(gpa: number, size: number): VmmError | undefined {
     const at = this.#range(gpa, size, 'unmapGpa');
     if (isVmmError(at)) return at;
-    return tryDo('munmap', () => this.host.unmap(at.hva, size));
+    const e = this.memory.unmap(at.hva, size);
+    return e ? fromErrno('munmap', e) : undefined;
   }
 
   /** ftruncate a region's file (as a virtiofs server might): pages past the new EOF fault. */
@@ -142,7 +148,8 @@ export class GuestRam {
     if (isVmmError(at)) return at;
     const page = new Uint8Array(len);
     page.set(data);
-    return tryDo('UFFDIO_COPY', () => this.host.populate(at.hva, page));
+    const e = this.memory.populate(at.hva, page);
+    return e ? fromErrno('UFFDIO_COPY', e) : undefined;
   }
 
   /** Read guest memory through the VMM's own mappings (not KVM's): EFAULT when not RAM or the host faults. */
@@ -153,7 +160,22 @@ export class GuestRam {
       const r = this.regionAt(cur);
       if (!r) return vmmError('EFAULT', `gpa ${hex(cur)} is not RAM`);
       const n = Math.min(dst.length - done, r.gpa + r.size - cur);
-      const f = this.host.read(r.hva + (cur - r.gpa), dst.subarray(done, done + n));
+      const f = this.memory.read(r.hva + (cur - r.gpa), dst.subarray(done, done + n));
+      if (f) return vmmError('EFAULT', `gpa ${hex(cur)}: host ${f.kind} at hva ${hex(f.hva)}`);
+      done += n;
+    }
+    return undefined;
+  }
+
+  /** Write guest memory through the VMM's own mappings (loading a guest image, a shared page). */
+  write(gpa: number, src: Uint8Array): VmmError | undefined {
+    let done = 0;
+    while (done < src.length) {
+      const cur = gpa + done;
+      const r = this.regionAt(cur);
+      if (!r) return vmmError('EFAULT', `gpa ${hex(cur)} is not RAM`);
+      const n = Math.min(src.length - done, r.gpa + r.size - cur);
+      const f = this.memory.write(r.hva + (cur - r.gpa), src.subarray(done, done + n));
       if (f) return vmmError('EFAULT', `gpa ${hex(cur)}: host ${f.kind} at hva ${hex(f.hva)}`);
       done += n;
     }
@@ -162,7 +184,7 @@ export class GuestRam {
 
   /** munmap every region (files stay in `files`). */
   destroy(): void {
-    for (const r of this.regions) this.host.unmap(r.hva, r.size);
+    for (const r of this.regions) this.memory.unmap(r.hva, r.size);
     this.regions.length = 0;
   }
 }

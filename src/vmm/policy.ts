@@ -16,19 +16,21 @@ export type ErrorDecision = { readonly action: 'stop' } | { readonly action: 're
 
 /**
  * Decide what to do about KVM_RUN failing with `errno`, given how many times this run already
- * retried that errno. Applies raise-budget to `allocator` when it decides to re-run.
+ * retried that errno. Applies raise-budget to `allocator` when it decides to re-run; without one
+ * (a host whose kernel memory the VMM cannot free) raise-budget stops.
  */
 export function decideOnError(
   errno: ErrnoName,
   policies: Policies,
   retriedSoFar: number,
-  allocator: HostAllocator,
+  allocator: HostAllocator | undefined,
 ): ErrorDecision {
   const policy = errno === 'ENOMEM' ? policies.enomem : errno === 'EFAULT' ? policies.efault : undefined;
   // 'resolve' is the VMM's own business (resolvers.ts); here it only stops.
   if (!policy || policy.action === 'stop' || policy.action === 'resolve' || retriedSoFar >= policy.maxRetries)
     return { action: 'stop' };
   if (policy.action === 'raise-budget') {
+    if (!allocator) return { action: 'stop' };
     const budget = allocator.budget;
     allocator.budget = budget + (policy.bytes ?? Math.max(budget, MIN_BUDGET_RAISE));
   }

@@ -18,9 +18,11 @@
  * past it: the guest reads success with no data, vmgexit.md section 6); with it, KVM processes the
  * request again and the guest never sees the fault.
  */
-import type { Vcpu } from '../kvm/vcpu.js';
-import type { Vm } from '../kvm/vm.js';
+import { PROT_READ, PROT_WRITE } from '../host/address-space.js';
+import { Errno } from '../uapi/errno.js';
 import { decodeSevboxMemoryFaultFlags } from '../uapi/exit-reasons.js';
+import type { VmFd } from '../uapi/kvm-fd.js';
+import type { VcpuExit } from '../uapi/vcpu-exit.js';
 import { isVmmError, tryDo } from './errors.js';
 import type { GuestRam, RamRegion } from './memory.js';
 import type { FaultDiagnosis, MmioRegionConfig, RamSourceConfig, ResolverName } from './types.js';
@@ -38,7 +40,7 @@ export const RESOLVER_NAMES: readonly ResolverName[] = [
 
 /** What resolvers may touch. */
 export interface ResolverContext {
-  readonly vm: Vm;
+  readonly vm: VmFd;
   readonly ram: GuestRam;
   /** The machine's MMIO devices: add-memslot never puts RAM over one. */
   readonly mmio: readonly MmioRegionConfig[];
@@ -54,11 +56,10 @@ export interface FaultRange {
 }
 
 /**
- * The faulting range: KVM_EXIT_MEMORY_FAULT in kvm_run when KVM filled it on this failure (the
- * errno is -1 with that exit reason only then), else the diagnosis's GPA as one page.
+ * The faulting range: KVM_EXIT_MEMORY_FAULT in kvm_run (`left`) when KVM filled it on this failure,
+ * else the diagnosis's GPA as one page.
  */
-export function faultRange(vcpu: Vcpu, diagnosis: FaultDiagnosis | undefined): FaultRange | undefined {
-  const exit = vcpu.decodeExit();
+export function faultRange(exit: VcpuExit, diagnosis: FaultDiagnosis | undefined): FaultRange | undefined {
   if (exit.kind === 'MemoryFault' && exit.gpa < 2n ** 53n && exit.size < 2n ** 32n) {
     const gpa = Number(exit.gpa) - (Number(exit.gpa) % PAGE);
     const end = Number(exit.gpa) + Math.max(Number(exit.size), 1);
@@ -101,11 +102,9 @@ const populateMissing: Fix = (ctx, r) => {
   for (const { gpa, region } of pages(ctx, r)) {
     if (region?.backing !== 'lazy') continue;
     const hva = region.hva + (gpa - region.gpa);
-    const s = ctx.ram.host.describe(hva);
+    const s = ctx.ram.memory.describe(hva);
     if (s.state !== 'missing' || s.populated) continue;
-    const err = tryDo('UFFDIO_COPY', () =>
-      ctx.ram.host.populate(hva, sourcePage(region.source, gpa - region.gpa)),
-    );
+    const err = ctx.ram.memory.populate(hva, sourcePage(region.source, gpa - region.gpa));
     if (!err) done.push(gpa);
   }
   return done.length ? `populated ${done.map(hex).join(', ')} from the source image` : undefined;
@@ -116,7 +115,7 @@ const extendFile: Fix = (ctx, r) => {
   for (const { gpa, region } of pages(ctx, r)) {
     const file = region?.file;
     if (!region || !file) continue;
-    const s = ctx.ram.host.describe(region.hva + (gpa - region.gpa));
+    const s = ctx.ram.memory.describe(region.hva + (gpa - region.gpa));
     if (s.state !== 'file' || !s.beyondEof) continue;
     const need = Math.min(region.size, gpa - region.gpa + PAGE);
     if (file.size >= need) continue;
@@ -128,33 +127,32 @@ const extendFile: Fix = (ctx, r) => {
 
 const remap: Fix = (ctx, r) => {
   const done: string[] = [];
-  const host = ctx.ram.host;
+  const memory = ctx.ram.memory;
   for (const { gpa, region } of pages(ctx, r)) {
     if (!region) continue;
     const hva = region.hva + (gpa - region.gpa);
-    const s = host.describe(hva);
-    let err: ReturnType<typeof tryDo>;
+    const s = memory.describe(hva);
     if (s.state === 'unmapped') {
-      err = tryDo('mmap', () => {
-        if (region.file) host.mapFile(hva, PAGE, region.file, gpa - region.gpa);
-        else if (region.backing === 'lazy') host.mapMissing(hva, PAGE);
-        else host.mapAnonymous(hva, PAGE);
-      });
-      if (!err) done.push(`mapped ${hex(gpa)} again`);
+      // mmap(MAP_FIXED) at the hva the memslot still names.
+      const m = region.file
+        ? memory.mapFile(region.file, PAGE, { offset: gpa - region.gpa, at: hva })
+        : region.backing === 'lazy'
+          ? memory.mapMissing(PAGE, { at: hva })
+          : memory.mapAnonymous(PAGE, { at: hva });
+      if (!(m instanceof Errno)) done.push(`mapped ${hex(gpa)} again`);
     } else if (s.prot === 0) {
-      err = tryDo('mprotect', () => host.protect(hva, PAGE, 3));
-      if (!err) done.push(`made ${hex(gpa)} read/write`);
+      if (!memory.protect(hva, PAGE, PROT_READ | PROT_WRITE)) done.push(`made ${hex(gpa)} read/write`);
     }
   }
   return done.length ? done.join(', ') : undefined;
 };
 
 const addMemslot: Fix = (ctx, r) => {
-  if (ctx.vm.memslotForGpa(r.gpa)) return undefined;
+  // The VMM's own table of the memslots it made says where there is none.
+  if (ctx.ram.regionAt(r.gpa)) return undefined;
   // Only the run of slot-less pages from the faulting one, never over an MMIO device or RAM.
   let size = 0;
-  while (size < r.size && !ctx.vm.memslotForGpa(r.gpa + size) && !ctx.ram.regionAt(r.gpa + size))
-    size += PAGE;
+  while (size < r.size && !ctx.ram.regionAt(r.gpa + size)) size += PAGE;
   const end = r.gpa + size;
   if (ctx.mmio.some((m) => r.gpa < m.gpa + m.size && m.gpa < end)) return undefined;
   const slot = Math.max(-1, ...ctx.ram.regions.map((x) => x.slot)) + 1;
@@ -177,14 +175,17 @@ export type Resolution =
   | { readonly ok: true; readonly resolver: ResolverName; readonly text: string }
   | { readonly ok: false; readonly text: string };
 
-/** Try `resolvers` in order on the fault KVM_RUN on `vcpu` just reported; the first that fixes something wins. */
+/**
+ * Try `resolvers` in order on the fault KVM_RUN just reported (`left`: what kvm_run held); the
+ * first that fixes something wins.
+ */
 export function resolveFault(
   ctx: ResolverContext,
-  vcpu: Vcpu,
+  left: VcpuExit,
   resolvers: readonly ResolverName[],
   diagnosis: FaultDiagnosis | undefined,
 ): Resolution {
-  const range = faultRange(vcpu, diagnosis);
+  const range = faultRange(left, diagnosis);
   if (!range) return { ok: false, text: 'no faulting address to resolve (KVM said nowhere)' };
   const where = `${hex(range.gpa)}+${hex(range.size)} (${range.from === 'memory-fault-exit' ? 'KVM_EXIT_MEMORY_FAULT' : "the VMM's diagnosis"}${range.cause ? `, ${range.cause}` : ''})`;
   for (const name of resolvers) {

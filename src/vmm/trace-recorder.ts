@@ -18,15 +18,21 @@ export interface TraceRecorder {
   mark(): number;
   /** The exit code of the GHCB-page VMGEXIT in progress on `vcpu` (entered, GHCB not yet unmapped). */
   openVmgexit(vcpu: number): bigint | undefined;
-  /** Whether setupScratch failed with EFAULT on `vcpu` after `mark`. */
-  scratchEfaultSince(vcpu: number, mark: number): boolean;
+  /** The scratch copy-in that failed with EFAULT on `vcpu` after `mark` (where and why), if one did. */
+  scratchEfaultSince(vcpu: number, mark: number): ScratchFault | undefined;
+}
+
+/** A scratch-area copy-in KVM could not make, as its trace event tells. */
+export interface ScratchFault {
+  readonly gpa: number;
+  readonly cause: string;
 }
 
 /** A recorder forwarding to `forward`, if given. */
 export function createTraceRecorder(forward?: TraceSink): TraceRecorder {
   const events: TraceEvent[] = [];
   const open = new Map<number, bigint>();
-  const scratchEfault = new Map<number, number>();
+  const scratchEfault = new Map<number, { seq: number; fault: ScratchFault }>();
   let seq = 0;
   const sink: TraceSink = (e) => {
     seq++;
@@ -39,7 +45,8 @@ export function createTraceRecorder(forward?: TraceSink): TraceRecorder {
         open.delete(e.vcpu);
         break;
       case 'sevbox_scratch':
-        if (e.outcome === 'EFAULT') scratchEfault.set(e.vcpu, seq);
+        if (e.outcome === 'EFAULT' && e.faultGpa !== undefined)
+          scratchEfault.set(e.vcpu, { seq, fault: { gpa: e.faultGpa, cause: e.cause ?? 'unknown' } });
         break;
       default:
         break;
@@ -54,6 +61,9 @@ export function createTraceRecorder(forward?: TraceSink): TraceRecorder {
     },
     mark: () => seq,
     openVmgexit: (vcpu) => open.get(vcpu),
-    scratchEfaultSince: (vcpu, mark) => (scratchEfault.get(vcpu) ?? 0) > mark,
+    scratchEfaultSince: (vcpu, mark) => {
+      const f = scratchEfault.get(vcpu);
+      return f && f.seq > mark ? f.fault : undefined;
+    },
   };
 }

@@ -70,7 +70,15 @@ export interface MachineConfig {
   /** isa-debug-exit: a write of v to this port ends the run with code (v << 1) | 1 (default 0x501). */
   readonly debugExitPort?: number | false;
   readonly vcpus?: number;
-  /** SEV-ES with a kernel profile and GHCB version; false/absent: an unprotected VM. */
+  /**
+   * KVM_CREATE_IRQCHIP: in-kernel local APICs (and PIC/IOAPIC). HLT and AP reset hold then wait in
+   * the kernel, and the VMM wakes an AP in reset hold with a SIPI (KVM_SET_MP_STATE). Default off.
+   */
+  readonly irqchip?: boolean;
+  /**
+   * SEV-ES with a GHCB version (KVM_SEV_INIT2, or KVM_SEV_ES_INIT where the kernel has no VM types);
+   * `profile` is the kernel the default model platform is built as. False/absent: an unprotected VM.
+   */
   readonly sev?:
     | {
         readonly profile: SevProfileName;
@@ -167,8 +175,10 @@ export type StopReason =
       readonly name: string;
       readonly data: readonly bigint[];
     }
-  /** KVM_EXIT_AP_RESET_HOLD and no callback woke the vCPU. */
+  /** KVM_EXIT_AP_RESET_HOLD (no in-kernel APIC), or an AP in reset hold the run's policy does not wake. */
   | { readonly kind: 'ap-reset-hold'; readonly vcpu: number }
+  /** Every vCPU still running waits in the kernel (HLT with an in-kernel APIC) for an event nothing will send. */
+  | { readonly kind: 'idle' }
   /** An exit the VMM has no handler for (hypercall, fail-entry, unknown...). */
   | { readonly kind: 'unhandled-exit'; readonly vcpu: number; readonly reason: number; readonly name: string }
   | {
@@ -196,6 +206,8 @@ export interface RunResult {
   readonly stop: StopReason;
   /** Exits to userspace handled. */
   readonly exits: number;
+  /** KVM_RUN calls made. */
+  readonly kvmRuns: number;
   /** What the guest wrote to the serial port during this run. */
   readonly serial: string;
   /** One record per VMGEXIT of this run, folded from the trace the VMM records itself. */

@@ -1,34 +1,41 @@
 /**
- * The userspace VMM: builds a VM from a MachineConfig (RAM regions with their own hva ranges and
- * memslots, MMIO and port devices on two buses, vCPUs running scripted guests, SEV-ES or not), and
- * runs it: a round-robin exit loop over the runnable vCPUs that answers I/O, MMIO and MSR exits,
- * stops on the exits that end a run, and meets KVM_RUN failures with the run's policies. It never
- * papers over what KVM did: after a failed VMGEXIT a re-run resumes the guest exactly as KVM does.
+ * The userspace VMM: builds a VM from a MachineConfig through the KVM fd interface (RAM regions
+ * with their own mappings and memslots, MMIO and port devices on two buses, vCPUs, SEV-ES or not),
+ * and runs it: a round-robin exit loop over the runnable vCPUs that answers I/O, MMIO and MSR exits,
+ * stops on the exits that end a run, and meets KVM_RUN failures with the run's policies. It sees
+ * only what a real VMM sees — fds, kvm_run, errno, its own memory and the trace stream — so it runs
+ * on the model (the default platform) and on the machine's real /dev/kvm alike. It never papers
+ * over what KVM did: after a failed VMGEXIT a re-run resumes the guest exactly as KVM does.
  */
-import { type GuestProgram, ScriptedCpu, type VcHandler } from '../cpu/scripted.js';
-import type { HostAddressSpace } from '../host/address-space.js';
-import { HostAllocator } from '../host/allocator.js';
+import type { GuestProgram, InterruptHandler, VcHandler } from '../cpu/scripted.js';
+import type { HostAllocator } from '../host/allocator.js';
+import { HostAllocator as Allocator } from '../host/allocator.js';
 import type { HostFile } from '../host/file-store.js';
-import { Kvm } from '../kvm/kvm.js';
-import { KernelOops } from '../kvm/oops.js';
-import type { Vcpu } from '../kvm/vcpu.js';
-import type { Vm } from '../kvm/vm.js';
-import { sevEsVmType } from '../sev/sev-es-vm.js';
 import type { TraceSink } from '../trace/events.js';
 import { foldVmgexits } from '../trace/outcome.js';
 import {
   KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO,
   KVM_CAP_SEVBOX_VMGEXIT_RESTART,
+  KVM_CAP_VM_TYPES,
+  KVM_CAP_X86_USER_SPACE_MSR,
   KVM_X86_DEFAULT_VM,
   KVM_X86_SEV_ES_VM,
 } from '../uapi/caps.js';
-import type { ErrnoName } from '../uapi/errno.js';
+import { Errno, type ErrnoName } from '../uapi/errno.js';
 import {
   KVM_MSR_EXIT_REASON_FILTER,
   KVM_MSR_EXIT_REASON_INVAL,
   KVM_MSR_EXIT_REASON_UNKNOWN,
 } from '../uapi/exit-reasons.js';
-import { isKvmError } from '../uapi/kvm-error.js';
+import {
+  KVM_MP_STATE_AP_RESET_HOLD,
+  KVM_MP_STATE_HALTED,
+  KVM_MP_STATE_RUNNABLE,
+  KVM_MP_STATE_SIPI_RECEIVED,
+} from '../uapi/irq.js';
+import type { KvmFd, VcpuFd, VmFd } from '../uapi/kvm-fd.js';
+import { encodeSevInit, KVM_SEV_ES_INIT, KVM_SEV_INIT_SIZE, KVM_SEV_INIT2 } from '../uapi/sev-cmd.js';
+import type { VcpuExit } from '../uapi/vcpu-exit.js';
 import { Bus, type BusDevice } from './bus.js';
 import {
   createDebugExit,
@@ -41,8 +48,9 @@ import { createMmioRegisters } from './devices/mmio-register.js';
 import { createSerial, SERIAL_COM1, SERIAL_PORTS, type SerialDevice } from './devices/serial.js';
 import { diagnoseEfault } from './diagnosis.js';
 import { handleExit, type MsrHandler } from './dispatch.js';
-import { isVmmError, tryCall, type VmmError, vmmError } from './errors.js';
+import { fromErrno, isVmmError, type VmmError, vmmError } from './errors.js';
 import { GuestRam } from './memory.js';
+import { type ModelPlatform, modelPlatform, type Platform } from './platform.js';
 import { decideOnError } from './policy.js';
 import { resolveFault } from './resolvers.js';
 import { createTraceRecorder, type TraceRecorder } from './trace-recorder.js';
@@ -64,6 +72,11 @@ const SEVBOX_CAPS: Readonly<Record<SevboxCapabilityName, number>> = {
 
 /** Options of Vmm.create. */
 export interface VmmOptions {
+  /**
+   * What to run on. Default: the model (modelPlatform) of the machine's SEV profile (`current` for an
+   * unprotected VM), with the config's host allocator, on which `addVcpu(program)` loads scripted guests.
+   */
+  readonly platform?: Platform;
   /** Receives every trace event (the VMM records its own copy either way). */
   readonly trace?: TraceSink;
   /**
@@ -78,33 +91,44 @@ export interface RunOptions {
   /** What to do about ENOMEM / EFAULT from KVM_RUN (default: stop on both). */
   readonly policies?: Policies;
   /** KVM_RUN calls allowed in this run before it stops with 'limit' (default 10000). */
-  readonly maxExits?: number;
-  /** KVM_EXIT_AP_RESET_HOLD: wake the vCPU (sevDeliverSipi) and return true, or the run stops. */
-  readonly onApResetHold?: (vcpu: Vcpu) => boolean;
+  readonly maxKvmRuns?: number;
+  /**
+   * An AP in reset hold (SEV-ES): 'sipi' wakes it with KVM_SET_MP_STATE(SIPI_RECEIVED), as the BSP's
+   * INIT-SIPI would (needs the in-kernel irqchip); 'stop' (default) ends the run.
+   */
+  readonly apResetHold?: 'sipi' | 'stop';
+  /**
+   * A vCPU whose guest has not finished halted (KVM_EXIT_HLT, or with an in-kernel APIC a wait in
+   * the kernel): the harness acts between KVM_RUNs here. True: it wants the guest to go on (a vCPU
+   * waiting in the kernel is made runnable with KVM_SET_MP_STATE).
+   */
+  readonly onHalt?: (vcpu: number) => boolean;
+  /** Every exit to userspace, after the VMM handled it and before the next KVM_RUN. */
+  readonly onExit?: (vcpu: number, exit: VcpuExit) => void;
 }
 
-/** A vCPU of the machine and the scripted CPU behind it. */
+/** A vCPU of the machine. */
 export interface VmmVcpu {
   readonly id: number;
-  readonly vcpu: Vcpu;
-  readonly cpu: ScriptedCpu;
-  /** Its program has ended (it halts for good). */
+  readonly fd: VcpuFd;
+  /** Its guest program has ended (it halts for good). */
   finished: boolean;
 }
 
 /** Default KVM_RUN budget of one run. */
-export const DEFAULT_MAX_EXITS = 10_000;
+export const DEFAULT_MAX_KVM_RUNS = 10_000;
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
 /** A running machine. */
 export class Vmm {
   readonly config: MachineConfig;
-  readonly kvm: Kvm;
-  readonly vm: Vm;
-  readonly allocator: HostAllocator;
-  readonly host: HostAddressSpace;
+  readonly platform: Platform;
+  readonly kvm: KvmFd;
+  readonly vm: VmFd;
   readonly ram: GuestRam;
+  /** The kernel allocator KVM charges, where the VMM can act on it (the model); else undefined. */
+  readonly allocator: HostAllocator | undefined;
   /** Port I/O bus (unclaimed reads: 0xff). */
   readonly pio = new Bus('pio');
   /** MMIO bus (unclaimed reads: 0). */
@@ -118,45 +142,45 @@ export class Vmm {
   readonly #msr: MsrHandler | undefined;
   #cursor = 0;
 
-  private constructor(config: MachineConfig, opts: VmmOptions) {
+  private constructor(config: MachineConfig, platform: Platform, vm: VmFd, recorder: TraceRecorder, msr?: MsrHandler) {
     this.config = config;
-    this.#recorder = createTraceRecorder(opts.trace);
-    this.#msr = opts.msr;
-    this.allocator = new HostAllocator({
-      ...(config.host?.budget !== undefined ? { budget: config.host.budget } : {}),
-      ...(config.host?.allocFaults ? { faults: config.host.allocFaults } : {}),
-    });
-    this.kvm = new Kvm({ vmTypes: [sevEsVmType], allocator: this.allocator, trace: this.#recorder.sink });
-    this.host = this.kvm.host;
-    this.ram = new GuestRam(this.host);
-    const sev = config.sev;
-    this.vm = sev
-      ? this.kvm.createVm(KVM_X86_SEV_ES_VM, { profile: sev.profile, ghcbVersion: sev.ghcbVersion ?? 0 })
-      : this.kvm.createVm(KVM_X86_DEFAULT_VM);
-    // sevbox capabilities (not Linux), in the order listed: KVM refuses restart before fault-info.
-    for (const c of sev ? (sev.capabilities ?? []) : []) {
-      try {
-        this.vm.enableCap(SEVBOX_CAPS[c]);
-      } catch (e) {
-        this.vm.destroy();
-        throw e;
-      }
-    }
-    this.vm.userSpaceMsrMask =
-      KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_FILTER;
+    this.platform = platform;
+    this.kvm = platform.kvm;
+    this.vm = vm;
+    this.#recorder = recorder;
+    this.#msr = msr;
+    this.allocator = (platform as Partial<ModelPlatform>).allocator;
+    this.ram = new GuestRam(platform.memory);
     this.serial = config.serial === false ? undefined : createSerial();
     const port = config.debugExitPort ?? DEBUG_EXIT_PORT;
     this.debugExit = port === false ? undefined : createDebugExit();
   }
 
+  /** The model platform the VMM built for itself (undefined when it was given another). */
+  get model(): ModelPlatform | undefined {
+    return 'host' in this.platform ? (this.platform as ModelPlatform) : undefined;
+  }
+
   /**
-   * Build the machine: the VM (SEV-ES with the profile and GHCB version, or unprotected), RAM
+   * Build the machine: the VM (SEV-ES initialised with the GHCB version, or unprotected), RAM
    * regions, MMIO devices, serial and debug-exit ports. A VmmError (with KVM's or the host's errno)
    * when any part is refused; nothing is left allocated then.
    */
   static create(config: MachineConfig, opts: VmmOptions = {}): Vmm | VmmError {
-    const vmm = tryCall('KVM_CREATE_VM', () => new Vmm(config, opts));
-    if (isVmmError(vmm)) return vmm;
+    const recorder = createTraceRecorder(opts.trace);
+    const platform =
+      opts.platform ??
+      modelPlatform({
+        profile: config.sev ? config.sev.profile : 'current',
+        allocator: new Allocator({
+          ...(config.host?.budget !== undefined ? { budget: config.host.budget } : {}),
+          ...(config.host?.allocFaults ? { faults: config.host.allocFaults } : {}),
+        }),
+      });
+    platform.tracepoints?.(recorder.sink);
+    const vm = createVm(platform, config);
+    if (isVmmError(vm)) return vm;
+    const vmm = new Vmm(config, platform, vm, recorder, opts.msr);
     const err = vmm.#build();
     if (err) {
       vmm.destroy();
@@ -166,9 +190,22 @@ export class Vmm {
   }
 
   #build(): VmmError | undefined {
-    const { config } = this;
+    const { config, vm } = this;
+    // The VMM handles MSRs KVM does not know, refuses or filters (KVM_CAP_X86_USER_SPACE_MSR).
+    const mask = KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_FILTER;
+    const e = vm.enableCap({ cap: KVM_CAP_X86_USER_SPACE_MSR, flags: 0, args: [BigInt(mask), 0n, 0n, 0n] });
+    if (e) return fromErrno('KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR)', e);
+    // sevbox capabilities (not Linux), in the order listed: KVM refuses restart before fault-info.
+    for (const c of config.sev ? (config.sev.capabilities ?? []) : []) {
+      const r = vm.enableCap({ cap: SEVBOX_CAPS[c], flags: 0, args: [0n, 0n, 0n, 0n] });
+      if (r) return fromErrno(`KVM_ENABLE_CAP(${c})`, r);
+    }
+    if (config.irqchip) {
+      const r = vm.createIrqchip();
+      if (r) return fromErrno('KVM_CREATE_IRQCHIP', r);
+    }
     for (const [i, r] of config.ram.entries()) {
-      const err = this.ram.add(this.vm, i, r);
+      const err = this.ram.add(vm, i, r);
       if (err) return err;
     }
     for (const [i, m] of (config.mmio ?? []).entries()) {
@@ -204,19 +241,26 @@ export class Vmm {
   }
 
   /**
-   * Add a vCPU running `program` (a ScriptedCpu with protected state when the VM is SEV-ES).
-   * EINVAL beyond the machine's `vcpus` count; KVM's errno from KVM_CREATE_VCPU.
+   * KVM_CREATE_VCPU for the next vCPU id. On the model platform `program` is the scripted guest its
+   * CPU runs; on another platform the guest is whatever the VMM put in memory. EINVAL beyond the
+   * machine's `vcpus` count; KVM's errno from KVM_CREATE_VCPU.
    */
-  addVcpu(program: GuestProgram, opts: { vcHandler?: VcHandler } = {}): VmmVcpu | VmmError {
+  addVcpu(
+    program?: GuestProgram,
+    opts: { vcHandler?: VcHandler; interruptHandler?: InterruptHandler } = {},
+  ): VmmVcpu | VmmError {
     const id = this.vcpus.length;
     if (this.config.vcpus !== undefined && id >= this.config.vcpus) {
       return vmmError('EINVAL', `the machine has ${this.config.vcpus} vCPU(s)`);
     }
-    const cpu = new ScriptedCpu(program, { protectedState: Boolean(this.config.sev) });
-    if (opts.vcHandler) cpu.vcHandler = opts.vcHandler;
-    const vcpu = tryCall('KVM_CREATE_VCPU', () => this.vm.createVcpu(id, cpu));
-    if (isVmmError(vcpu)) return vcpu;
-    const v: VmmVcpu = { id, vcpu, cpu, finished: false };
+    if (program) {
+      const guests = this.model?.guests;
+      if (!guests) return vmmError('EINVAL', 'a scripted guest program needs the model platform');
+      guests.load(id, { program, ...opts });
+    }
+    const fd = this.vm.createVcpu(id);
+    if (fd instanceof Errno) return fromErrno('KVM_CREATE_VCPU', fd);
+    const v: VmmVcpu = { id, fd, finished: false };
     this.vcpus.push(v);
     return v;
   }
@@ -246,13 +290,18 @@ export class Vmm {
     return this.ram.read(gpa, dst);
   }
 
+  /** Write guest RAM through the VMM's own mappings. */
+  writeGpa(gpa: number, src: Uint8Array): VmmError | undefined {
+    return this.ram.write(gpa, src);
+  }
+
   /**
    * Run the machine until it stops: round-robin over the vCPUs whose programs have not ended, one
    * KVM_RUN each in turn; a vCPU whose KVM_RUN failed and is retried runs again next.
    */
   run(opts: RunOptions = {}): RunResult {
     const policies = opts.policies ?? DEFAULT_POLICIES;
-    const maxExits = opts.maxExits ?? DEFAULT_MAX_EXITS;
+    const maxKvmRuns = opts.maxKvmRuns ?? DEFAULT_MAX_KVM_RUNS;
     const recorder = this.#recorder;
     recorder.startRun();
     const serialStart = this.serial?.output().length ?? 0;
@@ -264,13 +313,16 @@ export class Vmm {
       debugExit: this.debugExit,
       ram: this.ram,
       msr: this.#msr,
-      onApResetHold: opts.onApResetHold,
+      guests: this.platform.guests,
     };
     let exits = 0;
-    let calls = 0;
+    let kvmRuns = 0;
+    /** vCPUs that came back from a wait in the kernel with nothing to wake them, since the last progress. */
+    const waiting = new Set<number>();
     const finish = (stop: StopReason): RunResult => ({
       stop,
       exits,
+      kvmRuns,
       serial: this.serial?.text(serialStart) ?? '',
       vmgexits: foldVmgexits(recorder.events),
       retried,
@@ -278,66 +330,81 @@ export class Vmm {
     for (;;) {
       const v = this.#nextRunnable();
       if (!v) return finish({ kind: 'guest-done' });
-      if (calls >= maxExits) return finish({ kind: 'limit', exits });
-      calls++;
+      if (kvmRuns >= maxKvmRuns) return finish({ kind: 'limit', exits });
+      kvmRuns++;
       const mark = recorder.mark();
-      let exit: ReturnType<Vcpu['run']>;
-      try {
-        exit = v.vcpu.run();
-      } catch (e) {
-        if (e instanceof KernelOops) return finish({ kind: 'kernel-oops', vcpu: v.id, message: e.oops });
-        if (!isKvmError(e)) throw e;
-        const diagnosis = e.code === 'EFAULT' ? diagnoseEfault(v.vcpu, this.ram, recorder, mark) : undefined;
-        const n = retries.get(e.code) ?? 0;
-        const efault = policies.efault;
-        if (e.code === 'EFAULT' && efault.action === 'resolve') {
-          const res =
-            n >= efault.maxRetries
-              ? {
-                  ok: false as const,
-                  text: `gave up after ${n} resolved re-run(s) (maxRetries ${efault.maxRetries})`,
-                }
-              : resolveFault(
-                  { vm: this.vm, ram: this.ram, mmio: this.config.mmio ?? [] },
-                  v.vcpu,
-                  efault.resolvers,
-                  diagnosis,
-                );
-          if (!res.ok) {
-            return finish({
-              kind: 'kvm-error',
-              vcpu: v.id,
-              errno: e.code,
-              ...(diagnosis ? { diagnosis } : {}),
-              unresolved: res.text,
-            });
-          }
-          retries.set(e.code, n + 1);
-          retried.push({
-            vcpu: v.id,
-            errno: e.code,
-            ...(diagnosis ? { diagnosis } : {}),
-            resolved: res.text,
-          });
+      const exit = v.fd.run();
+      this.#cursor = (this.vcpus.indexOf(v) + 1) % this.vcpus.length;
+      if (exit.kind !== 'Failed') {
+        waiting.clear();
+        exits++;
+        const outcome = handleExit(exit, v.id, ctx);
+        opts.onExit?.(v.id, exit);
+        if (outcome.kind === 'finished') v.finished = true;
+        else if (outcome.kind === 'stop') return finish(outcome.stop);
+        else if (exit.kind === 'Hlt') opts.onHalt?.(v.id);
+        continue;
+      }
+      if (exit.oops !== undefined) return finish({ kind: 'kernel-oops', vcpu: v.id, message: exit.oops });
+      const errno = exit.error.errno;
+      if (errno === 'EINTR') {
+        // A wait in the kernel (HLT or AP reset hold with an in-kernel APIC) the model cannot sleep in.
+        const mp = v.fd.getMpState();
+        if (mp === KVM_MP_STATE_AP_RESET_HOLD) {
+          if (opts.apResetHold !== 'sipi') return finish({ kind: 'ap-reset-hold', vcpu: v.id });
+          const r = v.fd.setMpState(KVM_MP_STATE_SIPI_RECEIVED);
+          if (r) return finish({ kind: 'kvm-error', vcpu: v.id, errno: r.errno });
+          waiting.clear();
+          this.#cursor = this.vcpus.indexOf(v); // it runs again next
           continue;
         }
-        if (decideOnError(e.code, policies, n, this.allocator).action === 'stop') {
+        if (mp === KVM_MP_STATE_HALTED) {
+          if (this.platform.guests?.finished(v.id)) v.finished = true;
+          else if (opts.onHalt?.(v.id)) {
+            const r = v.fd.setMpState(KVM_MP_STATE_RUNNABLE);
+            if (r) return finish({ kind: 'kvm-error', vcpu: v.id, errno: r.errno });
+            waiting.clear();
+            continue;
+          } else waiting.add(v.id);
+          if (this.vcpus.every((x) => x.finished || waiting.has(x.id))) {
+            return this.vcpus.some((x) => !x.finished) ? finish({ kind: 'idle' }) : finish({ kind: 'guest-done' });
+          }
+          continue;
+        }
+      }
+      const diagnosis =
+        errno === 'EFAULT' ? diagnoseEfault(v.id, exit.left, this.ram, this.platform.memory, recorder, mark) : undefined;
+      const n = retries.get(errno) ?? 0;
+      const efault = policies.efault;
+      this.#cursor = this.vcpus.indexOf(v); // a retried vCPU runs again next
+      if (errno === 'EFAULT' && efault.action === 'resolve') {
+        const res =
+          n >= efault.maxRetries
+            ? { ok: false as const, text: `gave up after ${n} resolved re-run(s) (maxRetries ${efault.maxRetries})` }
+            : resolveFault(
+                { vm: this.vm, ram: this.ram, mmio: this.config.mmio ?? [] },
+                exit.left,
+                efault.resolvers,
+                diagnosis,
+              );
+        if (!res.ok) {
           return finish({
             kind: 'kvm-error',
             vcpu: v.id,
-            errno: e.code,
+            errno,
             ...(diagnosis ? { diagnosis } : {}),
+            unresolved: res.text,
           });
         }
-        retries.set(e.code, n + 1);
-        retried.push({ vcpu: v.id, errno: e.code, ...(diagnosis ? { diagnosis } : {}) });
-        continue; // the same vCPU runs again: #cursor still points at it
+        retries.set(errno, n + 1);
+        retried.push({ vcpu: v.id, errno, ...(diagnosis ? { diagnosis } : {}), resolved: res.text });
+        continue;
       }
-      exits++;
-      const outcome = handleExit(exit, v.vcpu, v.cpu, ctx);
-      this.#cursor = (this.vcpus.indexOf(v) + 1) % this.vcpus.length;
-      if (outcome.kind === 'finished') v.finished = true;
-      else if (outcome.kind === 'stop') return finish(outcome.stop);
+      if (decideOnError(errno, policies, n, this.allocator).action === 'stop') {
+        return finish({ kind: 'kvm-error', vcpu: v.id, errno, ...(diagnosis ? { diagnosis } : {}) });
+      }
+      retries.set(errno, n + 1);
+      retried.push({ vcpu: v.id, errno, ...(diagnosis ? { diagnosis } : {}) });
     }
   }
 
@@ -354,9 +421,43 @@ export class Vmm {
     return undefined;
   }
 
-  /** Close the VM (KVM frees what it holds: bounce buffers, dirty bitmaps) and unmap guest RAM. */
+  /** Close the vCPU and VM fds (KVM frees what it holds: bounce buffers, dirty bitmaps) and unmap guest RAM. */
   destroy(): void {
-    this.vm.destroy();
+    for (const v of this.vcpus) v.fd.close();
+    this.vm.close();
     this.ram.destroy();
+    this.platform.tracepoints?.(undefined);
   }
+}
+
+/**
+ * KVM_CREATE_VM for the machine: unprotected, or SEV-ES through the path this KVM offers:
+ * KVM_X86_SEV_ES_VM + KVM_SEV_INIT2 (ghcb_version) when KVM_CAP_VM_TYPES has it, else a default VM
+ * + KVM_SEV_ES_INIT (GHCB version 1 only).
+ */
+function createVm(platform: Platform, config: MachineConfig): VmFd | VmmError {
+  const kvm = platform.kvm;
+  const sev = config.sev;
+  const types = kvm.checkExtension(KVM_CAP_VM_TYPES);
+  const sevEsType = sev && types & (1 << KVM_X86_SEV_ES_VM);
+  const vm = kvm.createVm(sevEsType ? KVM_X86_SEV_ES_VM : KVM_X86_DEFAULT_VM);
+  if (vm instanceof Errno) return fromErrno('KVM_CREATE_VM', vm);
+  if (!sev) return vm;
+  const fail = (what: string, e: Errno): VmmError => {
+    vm.close();
+    return fromErrno(what, e);
+  };
+  if (!sevEsType) {
+    if ((sev.ghcbVersion ?? 1) !== 1)
+      return fail('KVM_SEV_ES_INIT', new Errno('EINVAL', `this KVM's SEV-ES VMs speak GHCB version 1 only, not ${sev.ghcbVersion}`));
+    const r = vm.memoryEncryptOp({ id: KVM_SEV_ES_INIT, data: 0n, error: 0, sevFd: 0 });
+    return r instanceof Errno ? fail('KVM_MEMORY_ENCRYPT_OP(KVM_SEV_ES_INIT)', r) : vm;
+  }
+  // struct kvm_sev_init lives in the VMM's memory, where KVM copies it from.
+  const page = platform.memory.mapAnonymous(4096);
+  if (page instanceof Errno) return fail('mmap', page);
+  platform.memory.write(page, encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion: sev.ghcbVersion ?? 0 }).subarray(0, KVM_SEV_INIT_SIZE));
+  const r = vm.memoryEncryptOp({ id: KVM_SEV_INIT2, data: BigInt(page), error: 0, sevFd: 0 });
+  platform.memory.unmap(page, 4096);
+  return r instanceof Errno ? fail('KVM_MEMORY_ENCRYPT_OP(KVM_SEV_INIT2)', r) : vm;
 }

@@ -1,0 +1,71 @@
+/**
+ * What a VMM runs on: a /dev/kvm (the fd interface), the process memory it maps guest RAM into, and
+ * optionally a harness's knowledge of its guests. `modelPlatform` builds sevbox's model of all
+ * three for one kernel profile (scripted guest programs as the hardware's CPUs); src/hostkvm
+ * provides the real /dev/kvm and process memory of this machine.
+ */
+import { type GuestMonitor, ScriptedGuests } from '../cpu/scripted-guests.js';
+import { HostAddressSpace } from '../host/address-space.js';
+import { HostAllocator } from '../host/allocator.js';
+import { ModelProcessMemory, type ProcessMemory } from '../host/process.js';
+import { type ModelKvmFd, openKvm } from '../kvm/fd.js';
+import { sevKvmOptions } from '../sev/sev-es-vm.js';
+import type { SevProfileName } from '../sev/profiles.js';
+import type { TraceSink } from '../trace/events.js';
+import type { KvmFd } from '../uapi/kvm-fd.js';
+
+/** A VMM's world. */
+export interface Platform {
+  readonly kvm: KvmFd;
+  readonly memory: ProcessMemory;
+  /** How the harness knows a guest program ended or why a CPU shut down (never asked of KVM). */
+  readonly guests?: GuestMonitor;
+  /**
+   * KVM's tracepoints, as a user enables them in /sys/kernel/tracing: events go to `sink` from now
+   * on (undefined: off). Absent where there are none to read.
+   */
+  readonly tracepoints?: (sink: TraceSink | undefined) => void;
+}
+
+/** The model: a KVM of one kernel profile, its process, its allocator, and scripted guests. */
+export interface ModelPlatform extends Platform {
+  readonly kvm: ModelKvmFd;
+  readonly host: HostAddressSpace;
+  readonly allocator: HostAllocator;
+  /** Load a vCPU's program here before KVM_CREATE_VCPU. */
+  readonly guests: ScriptedGuests;
+}
+
+/** Options of {@link modelPlatform}. */
+export interface ModelPlatformOptions {
+  /** The kernel (default `current`). */
+  readonly profile?: SevProfileName;
+  /** The allocator KVM charges (default: unlimited). */
+  readonly allocator?: HostAllocator;
+  /** Host MAXPHYADDR. */
+  readonly maxPhysBits?: number;
+}
+
+/** The model platform. */
+export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
+  const host = new HostAddressSpace();
+  const allocator = opts.allocator ?? new HostAllocator();
+  const guests = new ScriptedGuests();
+  const kvm = openKvm({
+    ...sevKvmOptions(opts.profile ?? 'current'),
+    host,
+    allocator,
+    cpus: guests.cpus,
+    ...(opts.maxPhysBits !== undefined ? { maxPhysBits: opts.maxPhysBits } : {}),
+  });
+  return {
+    kvm,
+    memory: new ModelProcessMemory(host),
+    host,
+    allocator,
+    guests,
+    tracepoints: (sink) => {
+      kvm.kvm.trace = sink;
+    },
+  };
+}
