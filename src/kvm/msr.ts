@@ -156,10 +156,10 @@ export function svmGetMsr(vcpu: Vcpu, index: number): MsrRead {
     const v = irqchip.readMsr(vcpu, index);
     return v === undefined ? { ret: KVM_MSR_RET_INVALID, value: 0n } : { ret: KVM_MSR_RET_OK, value: v };
   }
+  // For an SEV-ES vCPU this is KVM's own VMCB copy, which the hardware ignores (its state is in
+  // the VMSA): the access succeeds and changes nothing in the guest, as in svm_get/set_msr.
   const off = SAVE_AREA_MSRS.get(index);
-  if (off !== undefined && !vcpu.guestStateProtected) {
-    return { ret: KVM_MSR_RET_OK, value: vcpu.vmcb.save.getBigUint64(off, true) };
-  }
+  if (off !== undefined) return { ret: KVM_MSR_RET_OK, value: vcpu.vmcb.save.getBigUint64(off, true) };
   const v = vcpu.msrs.get(index);
   return v === undefined ? { ret: KVM_MSR_RET_UNSUPPORTED, value: 0n } : { ret: KVM_MSR_RET_OK, value: v };
 }
@@ -170,7 +170,7 @@ export function svmSetMsr(vcpu: Vcpu, index: number, value: bigint): number {
   if (irqchip && index >= X2APIC_MSR_BASE && index <= X2APIC_MSR_END)
     return irqchip.writeMsr(vcpu, index, value) ? KVM_MSR_RET_OK : KVM_MSR_RET_INVALID;
   const off = SAVE_AREA_MSRS.get(index);
-  if (off !== undefined && !vcpu.guestStateProtected) {
+  if (off !== undefined) {
     if (index === MSR_EFER && value & ~EFER_VALID) return KVM_MSR_RET_INVALID;
     if (index === MSR_IA32_CR_PAT && !patValid(value)) return KVM_MSR_RET_INVALID;
     vcpu.vmcb.save.setBigUint64(off, BigInt.asUintN(64, value), true);

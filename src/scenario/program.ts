@@ -136,7 +136,7 @@ function* sevStep(client: GhcbClient, cpu: ScriptedCpu, st: Step, rec: StepRecor
     case 'msr':
       return yield* msrStep(client, st.args, rec);
     case 'cpuid': {
-      const r = yield* client.cpuid(st.args.fn, st.args.index);
+      const r = yield* client.cpuid(st.args.fn, st.args.index, st.args.xcr0);
       rec.result = r.result;
       return regs(r);
     }

@@ -108,9 +108,14 @@ const rawRequest = z.strictObject({
 export const VERBS = {
   msr: msrRequest,
   cpuid: byShape(
-    uint(0xffff_ffff).transform((fn) => ({ fn, index: 0 })),
-    z.strictObject({ fn: uint(0xffff_ffff), index: uint(0xffff_ffff).default(0) }),
-    'a CPUID leaf, or { fn, index }',
+    uint(0xffff_ffff).transform((fn) => ({ fn, index: 0, xcr0: 1n })),
+    z.strictObject({
+      fn: uint(0xffff_ffff),
+      index: uint(0xffff_ffff).default(0),
+      // What the guest's XCR0 is when it asks for leaf 0xD (Linux sends xgetbv(0)).
+      xcr0: u64.default(1n),
+    }),
+    'a CPUID leaf, or { fn, index, xcr0 }',
   ),
   'io-out': z.strictObject({ port: uint(0xffff), size: ioSize, value: uint(0xffff_ffff) }),
   'io-in': z.strictObject({ port: uint(0xffff), size: ioSize }),
