@@ -260,7 +260,7 @@ function stepOf(s: StepSpec): Step {
     case 'msr':
       return { verb: 'msr', args: { kind: 'raw', value: s.value } };
     case 'cpuid':
-      return { verb: 'cpuid', args: { fn: s.fn, index: 0 } };
+      return { verb: 'cpuid', args: { fn: s.fn, index: 0, xcr0: 1n } };
     case 'io-out':
       return { verb: 'io-out', args: { port: s.port, size: 1, value: s.value } };
     case 'scribble':

@@ -4,7 +4,13 @@
  * are over struct kvm: argument checks in the kernel's order, then the work, with every failure an
  * Errno. This is all a VMM reaches; the objects behind (Vm, Vcpu) stay inside src/kvm and src/sev.
  */
-import { KVM_API_VERSION, KVM_CAP_EXIT_HYPERCALL, KVM_CAP_MEMORY_FAULT_INFO, KVM_CAP_X86_USER_SPACE_MSR } from '../uapi/caps.js';
+import {
+  KVM_API_VERSION,
+  KVM_CAP_ENFORCE_PV_FEATURE_CPUID,
+  KVM_CAP_EXIT_HYPERCALL,
+  KVM_CAP_MEMORY_FAULT_INFO,
+  KVM_CAP_X86_USER_SPACE_MSR,
+} from '../uapi/caps.js';
 import type { KvmCpuidEntry2 } from '../uapi/cpuid.js';
 import { RFLAGS_IF, SAVE_RFLAGS } from '../cpu/backend.js';
 import type { KvmEnableCap } from '../uapi/enable-cap.js';
@@ -539,11 +545,18 @@ export class ModelVcpuFd implements VcpuFd {
     return undefined;
   }
 
-  /** KVM_ENABLE_CAP on the vCPU: flags must be 0; no vCPU capability of Hyper-V's kind is modelled (EINVAL). */
+  /**
+   * KVM_ENABLE_CAP on the vCPU (kvm_vcpu_ioctl_enable_cap): flags must be 0;
+   * KVM_CAP_ENFORCE_PV_FEATURE_CPUID (args[0] on or off); the Hyper-V ones are not modelled (EINVAL).
+   */
   enableCap(cap: KvmEnableCap): IoctlResult<void> {
     const bad = this.#check('KVM_ENABLE_CAP');
     if (bad) return bad;
     if (cap.flags) return new Errno('EINVAL', 'KVM_ENABLE_CAP: flags');
+    if (cap.cap === KVM_CAP_ENFORCE_PV_FEATURE_CPUID) {
+      this.vcpu.enforcePvFeatureCpuid = (cap.args[0] ?? 0n) !== 0n;
+      return undefined;
+    }
     return new Errno('EINVAL', `KVM_ENABLE_CAP: vCPU capability ${cap.cap} not supported`);
   }
 

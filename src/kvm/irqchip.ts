@@ -320,7 +320,8 @@ export class Irqchip {
       deliverSipi(l.sipiVector);
       vcpu.mpState = KVM_MP_STATE_RUNNABLE;
     }
-    if (vcpu.mpState === KVM_MP_STATE_HALTED && (l.pendingVector() >= 0 || vcpu.nmiPending > 0)) {
+    if (vcpu.mpState === KVM_MP_STATE_HALTED && (l.pendingVector() >= 0 || vcpu.nmiPending > 0 || vcpu.pvUnhalted)) {
+      vcpu.pvUnhalted = false;
       vcpu.mpState = KVM_MP_STATE_RUNNABLE;
     }
     return vcpu.mpState === KVM_MP_STATE_RUNNABLE;

@@ -40,6 +40,14 @@ export interface KvmCoreProfile {
    * (6.10, has_protected_state); v5.17 returns 0 and KVM's stale copies (FPU/XSAVE: zeros).
    */
   readonly protectedStateIoctlsEinval: boolean;
+  /**
+   * complete_hypercall_exit keeps 64 bits of userspace's result for protected state
+   * (is_64_bit_hypercall, 6.13); v5.17 asks is_64_bit_mode, which for an SEV-ES vCPU reads the stale
+   * VMCB and truncates to 32 bits.
+   */
+  readonly hypercallRetByProtectedState: boolean;
+  /** RDPMC ignores index bits 31:30 on AMD (bit 31: a 32-bit read), as before 6.10. */
+  readonly rdpmcIgnoresHighBits: boolean;
 }
 
 /** Today's mainline, as distributions build it (CONFIG_KVM_SMM=y). */
@@ -55,6 +63,8 @@ export const KVM_CORE_CURRENT: KvmCoreProfile = {
   smm: true,
   msrExitFlagChecks: true,
   protectedStateIoctlsEinval: true,
+  hypercallRetByProtectedState: true,
+  rdpmcIgnoresHighBits: false,
 };
 
 /** The v5.17 kernel of the seed commit: no exit_reason preset, no memory-fault exits, no VM types. */
@@ -70,4 +80,6 @@ export const KVM_CORE_5_17: KvmCoreProfile = {
   smm: true,
   msrExitFlagChecks: false,
   protectedStateIoctlsEinval: false,
+  hypercallRetByProtectedState: false,
+  rdpmcIgnoresHighBits: true,
 };

@@ -101,6 +101,12 @@ export class Vcpu {
   mpState = 0;
   /** vcpu->arch.guest_state_protected: the VMSA is encrypted; KVM can read no register. */
   guestStateProtected: boolean;
+  /** The vPMU's general-purpose counters (never programmed in the model: they read 0). */
+  readonly pmcs = new BigUint64Array(6);
+  /** KVM_CAP_ENFORCE_PV_FEATURE_CPUID: PV hypercalls and MSRs only as the guest's KVM CPUID leaf offers. */
+  enforcePvFeatureCpuid = false;
+  /** vcpu->arch.pv.pv_unhalted: a KVM_HC_KICK_CPU arrived; a halted vCPU wakes. */
+  pvUnhalted = false;
   /** vcpu->arch.guest_fpu as KVM_GET/SET_FPU see it. */
   fpu: KvmFpu = resetFpu();
   /** The vCPU has entered the guest once (kvm_vcpu_has_run): KVM_SET_CPUID2 must then change nothing. */

@@ -92,6 +92,8 @@ import {
   UD_VECTOR,
 } from '../uapi/svm.js';
 import { cpuidEntry, kvmCpuid } from './cpuid.js';
+import { kvmEmulateHypercall } from './hypercall.js';
+import { rdpmcInterception } from './pmu.js';
 import { decodeMmioInsn, effectiveAddress, type MmioInsn } from './emulate.js';
 import {
   KVM_MSR_FILTER_READ,
@@ -108,12 +110,6 @@ import type { ExitHandler } from './vm-type.js';
 
 const MASK32 = 0xffff_ffffn;
 const TWO32 = 0x1_0000_0000;
-/** KVM_HC_MAP_GPA_RANGE, the one hypercall KVM can forward to userspace. */
-export const KVM_HC_MAP_GPA_RANGE = 12;
-/** -KVM_ENOSYS as the guest sees it in RAX. */
-const KVM_ENOSYS_RET = BigInt.asUintN(64, -1000n);
-/** -KVM_EPERM: a hypercall from CPL > 0. */
-const KVM_EPERM_RET = BigInt.asUintN(64, -1n);
 const EFAULT = -14;
 
 /** The INTERCEPT_* bits init_vmcb sets (by SVM exit code, which is what the bit index is). */
@@ -606,36 +602,11 @@ export function kvmCpl(vcpu: Vcpu): number {
   return vcpu.guestStateProtected ? vcpu.cpl : vcpu.vmcb.save.getUint8(SAVE_CPL);
 }
 
-/**
- * kvm_emulate_hypercall: KVM_HC_MAP_GPA_RANGE exits to userspace when enabled with
- * KVM_CAP_EXIT_HYPERCALL; every other number returns -KVM_ENOSYS in RAX.
- */
+export { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
+
+/** vmmcall_interception → kvm_emulate_hypercall (hypercall.ts). */
 export function vmmcallInterception(vcpu: Vcpu): number {
-  const nr = kvmRegisterRead(vcpu, VCPU_REGS_RAX);
-  if (kvmCpl(vcpu) !== 0) {
-    kvmRegisterWrite(vcpu, VCPU_REGS_RAX, KVM_EPERM_RET);
-    skipEmulatedInstruction(vcpu);
-    return 1;
-  }
-  if (nr === BigInt(KVM_HC_MAP_GPA_RANGE) && vcpu.vm.exitHypercalls & (1 << KVM_HC_MAP_GPA_RANGE)) {
-    const run = vcpu.runArea;
-    run.clearExitUnion();
-    run.exitReason = KVM_EXIT_HYPERCALL;
-    run.setU64(KVM_RUN_OFF_HYPERCALL_NR, nr);
-    [VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX].forEach((r, i) => {
-      run.setU64(KVM_RUN_OFF_HYPERCALL_ARGS + 8 * i, kvmRegisterRead(vcpu, r));
-    });
-    run.setU64(KVM_RUN_OFF_HYPERCALL_FLAGS, 1n); // KVM_EXIT_HYPERCALL_LONG_MODE
-    vcpu.completeUserspaceIo = () => {
-      kvmRegisterWrite(vcpu, VCPU_REGS_RAX, run.u64(KVM_RUN_OFF_HYPERCALL_RET));
-      skipEmulatedInstruction(vcpu);
-      return 1;
-    };
-    return 0;
-  }
-  kvmRegisterWrite(vcpu, VCPU_REGS_RAX, KVM_ENOSYS_RET);
-  skipEmulatedInstruction(vcpu);
-  return 1;
+  return kvmEmulateHypercall(vcpu);
 }
 
 /** Instructions KVM retires without doing anything (INVD, WBINVD, MONITOR, MWAIT as NOPs; DR7 access). */
@@ -647,12 +618,6 @@ function skipAsNop(vcpu: Vcpu): number {
 /** kvm_handle_invalid_op (RDTSCP is not exposed to guests here): #UD by event injection. */
 function invalidOp(vcpu: Vcpu): number {
   kvmQueueException(vcpu, UD_VECTOR);
-  return 1;
-}
-
-/** kvm_emulate_rdpmc: no vPMU is modelled, so every counter is invalid: #GP by event injection. */
-function rdpmcInterception(vcpu: Vcpu): number {
-  kvmQueueException(vcpu, GP_VECTOR, 0);
   return 1;
 }
 
