@@ -15,7 +15,12 @@ import type { Vmcb } from './vmcb.js';
 
 export type { Gprs } from './regs.js';
 export {
+  gpr,
+  gpr32,
   NR_VCPU_REGS,
+  newGprs,
+  setGpr,
+  setGpr32,
   VCPU_REGS_R8,
   VCPU_REGS_RAX,
   VCPU_REGS_RBP,
@@ -26,12 +31,11 @@ export {
   VCPU_REGS_RSI,
   VCPU_REGS_RSP,
 } from './regs.js';
-export * from './vmcb.js';
 export {
+  type CodeSize,
   CR0_PE,
   CR0_PG,
   CR4_PAE,
-  type CodeSize,
   codeSize,
   EFER_LMA,
   EFER_LME,
@@ -39,7 +43,7 @@ export {
   RFLAGS_IF,
   writeResetState,
 } from './reset.js';
-export { gpr, gpr32, newGprs, setGpr, setGpr32 } from './regs.js';
+export * from './vmcb.js';
 
 /** Nested-page-fault error-code bits (exit_info_1 of SVM_EXIT_NPF), as the x86 #PF error code. */
 export const PFERR_PRESENT_MASK = 1;

@@ -64,7 +64,12 @@ export function writeResetState(save: DataView): void {
   setSaveSegment(save, SAVE_GDTR, { selector: 0, attrib: 0, limit: 0xffff, base: 0n });
   setSaveSegment(save, SAVE_IDTR, { selector: 0, attrib: 0, limit: 0xffff, base: 0n });
   // LDTR: LDT type (2), present; TR: 16-bit busy TSS (3), present.
-  setSaveSegment(save, SAVE_LDTR, { selector: 0, attrib: 0x2 | SVM_SELECTOR_P_MASK, limit: 0xffff, base: 0n });
+  setSaveSegment(save, SAVE_LDTR, {
+    selector: 0,
+    attrib: 0x2 | SVM_SELECTOR_P_MASK,
+    limit: 0xffff,
+    base: 0n,
+  });
   setSaveSegment(save, SAVE_TR, { selector: 0, attrib: 0x3 | SVM_SELECTOR_P_MASK, limit: 0xffff, base: 0n });
   setSaveU64(save, SAVE_CR0, 0x6000_0010n);
   setSaveU64(save, SAVE_RFLAGS, 2n);

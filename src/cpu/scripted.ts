@@ -195,7 +195,8 @@ export function movMoffsBytes(
     else offBytes = 2;
   }
   out.push((store ? 0xa2 : 0xa0) | (size === 1 ? 0 : 1));
-  for (let i = 0; i < offBytes; i++) out.push(i < 4 ? (gpa >>> (8 * i)) & 0xff : Math.floor(gpa / TWO32) >>> (8 * (i - 4)));
+  for (let i = 0; i < offBytes; i++)
+    out.push(i < 4 ? (gpa >>> (8 * i)) & 0xff : Math.floor(gpa / TWO32) >>> (8 * (i - 4)));
   return Uint8Array.from(out, (b) => b & 0xff);
 }
 
@@ -208,7 +209,11 @@ function trapLike(op: GuestOp, protectedState: boolean): boolean {
 }
 
 /** The frame below an interrupt handler: resumes the program as it would have resumed without it. */
-function* resumeAfter(kind: number, value: unknown, op: GuestOp | undefined): Generator<GuestOp, unknown, unknown> {
+function* resumeAfter(
+  kind: number,
+  value: unknown,
+  op: GuestOp | undefined,
+): Generator<GuestOp, unknown, unknown> {
   if (op) return yield op;
   if (kind === RESUME_THROW) throw value;
   return value;
@@ -332,7 +337,9 @@ export class ScriptedCpu implements CpuBackend {
       } else if (this.#rip === this.#pendingRip) {
         op = pending; // a fault-like exit: the same instruction executes again
       } else {
-        return this.#shutdown(new Error(`RIP moved to 0x${this.#rip.toString(16)}: a scripted guest has no code there`));
+        return this.#shutdown(
+          new Error(`RIP moved to 0x${this.#rip.toString(16)}: a scripted guest has no code there`),
+        );
       }
     } else {
       kind = this.#carryKind;
@@ -363,7 +370,10 @@ export class ScriptedCpu implements CpuBackend {
     }
     if (this.#state === 'done') return void this.#exitAt(SVM_EXIT_HLT, 0, 0, 0, 0);
     for (let n = 0; ; n++) {
-      if (n >= budget || (vmcb.intCtl & V_IRQ_MASK && this.#interruptible() && vmcb.isIntercept(SVM_EXIT_VINTR))) {
+      if (
+        n >= budget ||
+        (vmcb.intCtl & V_IRQ_MASK && this.#interruptible() && vmcb.isIntercept(SVM_EXIT_VINTR))
+      ) {
         // A host timer interrupt, or the interrupt window KVM asked for: exit between instructions.
         if (op) {
           // Not started: it executes when the guest runs again (no RIP can complete it).
@@ -381,7 +391,13 @@ export class ScriptedCpu implements CpuBackend {
         value = undefined;
         if (op === undefined) {
           // The program ended (a finished program sits in HLT for good), or nothing caught an exception.
-          return void this.#exitAt((this.#state as ScriptedState) === 'shutdown' ? SVM_EXIT_SHUTDOWN : SVM_EXIT_HLT, 0, 0, 0, 0);
+          return void this.#exitAt(
+            (this.#state as ScriptedState) === 'shutdown' ? SVM_EXIT_SHUTDOWN : SVM_EXIT_HLT,
+            0,
+            0,
+            0,
+            0,
+          );
         }
       }
       this.instructions++;
@@ -405,7 +421,11 @@ export class ScriptedCpu implements CpuBackend {
   }
 
   /** The handler of an external interrupt (IF cleared until it returns, as an interrupt gate does) or NMI. */
-  *#interruptFrame(handler: InterruptHandler, vector: number, nmi: boolean): Generator<GuestOp, void, unknown> {
+  *#interruptFrame(
+    handler: InterruptHandler,
+    vector: number,
+    nmi: boolean,
+  ): Generator<GuestOp, void, unknown> {
     if (!nmi) this.#setIf(false);
     yield* handler(vector, this);
     if (!nmi) this.#setIf(true);
@@ -474,14 +494,18 @@ export class ScriptedCpu implements CpuBackend {
     switch (op.op) {
       case 'load':
       case 'store': {
-        const mode = codeSize(this.#save);
-        const len = movMoffsLength(mode, op.size, op.gpa);
-        if (len === 0) return this.#resumeThrow(new GuestException(UD_VECTOR));
         const buf = this.#buf.subarray(0, op.size);
         if (op.op === 'store') this.#bufView.setBigUint64(0, op.value, true);
         const r = op.op === 'load' ? this.mem.read(op.gpa, buf) : this.mem.write(op.gpa, buf);
-        if (r === NPT_OK) return this.#resumeNext(len, op.op === 'load' ? this.#loadValue(op.size) : undefined);
+        const mode = codeSize(this.#save);
+        const len = movMoffsLength(mode, op.size, op.gpa);
+        // A RAM access completes whatever the mode (a program's load is not bound to one encoding);
+        // only a nested page fault needs the bytes of a real `mov` for KVM to decode.
+        if (r === NPT_OK)
+          return this.#resumeNext(len || 8, op.op === 'load' ? this.#loadValue(op.size) : undefined);
         if (r === NPT_MMIO && this.protectedState) return this.#raiseVc(op);
+        // No single move does 8 bytes outside long mode.
+        if (len === 0) return this.#resumeThrow(new GuestException(UD_VECTOR));
         if (op.op === 'store') this.#setRax(op.value);
         // Not present (a host page KVM has yet to map), write-protected, or KVM's reserved-bit MMIO entry.
         let err = op.op === 'store' ? PFERR_WRITE_MASK : 0;
@@ -600,14 +624,7 @@ export class ScriptedCpu implements CpuBackend {
   }
 
   /** #VMEXIT with the given code and infos; an instruction intercept also reports next_rip. */
-  #exitAt(
-    code: number,
-    info1Lo: number,
-    info1Hi: number,
-    info2Lo: number,
-    info2Hi: number,
-    next = 0,
-  ): false {
+  #exitAt(code: number, info1Lo: number, info1Hi: number, info2Lo: number, info2Hi: number, next = 0): false {
     const vmcb = this.#vmcb;
     vmcb.setExit(code, info1Lo, info1Hi, info2Lo, info2Hi);
     vmcb.control.setUint32(VMCB_NEXT_RIP, next % TWO32, true);

@@ -157,7 +157,9 @@ export class Vmcb {
 
   /** vmcb_is_intercept. */
   isIntercept(exitCode: number): boolean {
-    return (this.control.getUint32(VMCB_INTERCEPTS + 4 * (exitCode >>> 5), true) & (1 << (exitCode & 31))) !== 0;
+    return (
+      (this.control.getUint32(VMCB_INTERCEPTS + 4 * (exitCode >>> 5), true) & (1 << (exitCode & 31))) !== 0
+    );
   }
   /** vmcb_set_intercept / vmcb_clr_intercept. */
   setIntercept(exitCode: number, on: boolean): void {

@@ -88,7 +88,8 @@ export function execute(
         if (e.name === 'kvm_vmgexit_enter') openGhcb = current;
       } else if (e.name === 'kvm_vmgexit_exit') openGhcb = -1;
       // kvm_write_guest, the only way KVM writes guest memory outside the mapped GHCB page.
-      else if (e.name === 'sevbox_kvm_write_guest') writes.push({ vmgexit: openGhcb, gpa: e.gpa, len: e.len });
+      else if (e.name === 'sevbox_kvm_write_guest')
+        writes.push({ vmgexit: openGhcb, gpa: e.gpa, len: e.len });
     },
   });
   const empty = (buildError: string): Execution => ({

@@ -6,7 +6,13 @@
  */
 import { Errno } from '../uapi/errno.js';
 import { SysError } from '../uapi/kvm-error.js';
-import { type HostAddressSpace, type HostFault, type HvaState, PROT_READ, PROT_WRITE } from './address-space.js';
+import {
+  type HostAddressSpace,
+  type HostFault,
+  type HvaState,
+  PROT_READ,
+  PROT_WRITE,
+} from './address-space.js';
 import type { HostFile } from './file-store.js';
 
 /** The VMM process's memory. */

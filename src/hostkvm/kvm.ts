@@ -8,7 +8,7 @@
  * Numbers and layouts come from src/uapi; the few ioctls sevbox's model does not need (MSR filter)
  * are derived here from the same `_IOW` encoder. Every KVM_RUN runs under a watchdog.
  */
-import { decodeExit, type VcpuExit } from '../uapi/vcpu-exit.js';
+
 import type { MsrFilter } from '../kvm/msr.js';
 import { KVM_API_VERSION, KVM_X86_DEFAULT_VM } from '../uapi/caps.js';
 import { KVM_ENABLE_CAP_SIZE } from '../uapi/enable-cap.js';
@@ -42,6 +42,7 @@ import {
 } from '../uapi/memslot.js';
 import { KVM_REGS_SIZE } from '../uapi/regs.js';
 import { KVM_SREGS_SIZE } from '../uapi/sregs.js';
+import { decodeExit, type VcpuExit } from '../uapi/vcpu-exit.js';
 import { type Libc, loadLibc, O_CLOEXEC, O_RDWR } from './libc.js';
 import { AddressHole, HostMapping } from './mapping.js';
 import { Watchdog } from './watchdog.js';

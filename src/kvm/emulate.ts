@@ -50,7 +50,7 @@ export interface MemOperand {
 }
 
 /** Segment override prefixes → save-area segment order (ES, CS, SS, DS, FS, GS). */
-const SEG_OF_PREFIX: Readonly<Record<number, number>> = { 0x26: 0, 0x2e: 1, 0x36: 2, 0x3e: 3, 0x64: 4, 0x65: 5 };
+const SEG_OF_PREFIX: Readonly<Record<number, number>> = { 38: 0, 46: 1, 54: 2, 62: 3, 100: 4, 101: 5 };
 /** 16-bit ModRM r/m: [base, index] registers (RBX 3, RBP 5, RSI 6, RDI 7). */
 const RM16: readonly (readonly [number, number])[] = [
   [3, 6],
@@ -96,7 +96,8 @@ export function decodeMmioInsn(bytes: Uint8Array, mode: CodeSize): MmioInsn | un
   const rexW = (rex & 8) !== 0;
   const rexR = rex & 4 ? 8 : 0;
   const opSize: 2 | 4 | 8 = rexW ? 8 : mode === 16 ? (opsize ? 4 : 2) : opsize ? 2 : 4;
-  const addrSize: CodeSize = mode === 64 ? (adsize ? 32 : 64) : mode === 32 ? (adsize ? 16 : 32) : adsize ? 32 : 16;
+  const addrSize: CodeSize =
+    mode === 64 ? (adsize ? 32 : 64) : mode === 32 ? (adsize ? 16 : 32) : adsize ? 32 : 16;
   let op = bytes[i++]!;
   let twoByte = false;
   if (op === 0x0f) {
@@ -203,7 +204,13 @@ function decodeModrm(
     const [base, index] = mod === 0 && rm === 6 ? [-1, -1] : RM16[rm]!;
     // BP-based forms default to SS.
     const seg = base === 5 ? 2 : 3;
-    return { mod, reg, rm, end: i + n, addr: { seg, base, index, scale: 1, disp: disp(bytes, i, n), addrSize } };
+    return {
+      mod,
+      reg,
+      rm,
+      end: i + n,
+      addr: { seg, base, index, scale: 1, disp: disp(bytes, i, n), addrSize },
+    };
   }
   let base = rm | (rex & 1 ? 8 : 0);
   let index = -1;

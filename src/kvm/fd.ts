@@ -4,6 +4,8 @@
  * are over struct kvm: argument checks in the kernel's order, then the work, with every failure an
  * Errno. This is all a VMM reaches; the objects behind (Vm, Vcpu) stay inside src/kvm and src/sev.
  */
+
+import { RFLAGS_IF, SAVE_RFLAGS } from '../cpu/backend.js';
 import {
   KVM_API_VERSION,
   KVM_CAP_ENFORCE_PV_FEATURE_CPUID,
@@ -12,7 +14,6 @@ import {
   KVM_CAP_X86_USER_SPACE_MSR,
 } from '../uapi/caps.js';
 import type { KvmCpuidEntry2 } from '../uapi/cpuid.js';
-import { RFLAGS_IF, SAVE_RFLAGS } from '../cpu/backend.js';
 import type { KvmEnableCap } from '../uapi/enable-cap.js';
 import { Errno } from '../uapi/errno.js';
 import type { KvmFpu } from '../uapi/fpu.js';
@@ -43,7 +44,11 @@ import {
 import type { KvmLapicState } from '../uapi/lapic.js';
 import { KVM_LAPIC_STATE_SIZE } from '../uapi/lapic.js';
 import type { UserspaceMemoryRegion } from '../uapi/memslot.js';
-import { KVM_MSR_FILTER_DEFAULT_DENY, KVM_MSR_FILTER_READ, KVM_MSR_FILTER_WRITE } from '../uapi/msr-filter.js';
+import {
+  KVM_MSR_FILTER_DEFAULT_DENY,
+  KVM_MSR_FILTER_READ,
+  KVM_MSR_FILTER_WRITE,
+} from '../uapi/msr-filter.js';
 import type { KvmMsrEntry } from '../uapi/msrs.js';
 import type { KvmRegs } from '../uapi/regs.js';
 import type { KvmSevCmd } from '../uapi/sev-cmd.js';
@@ -169,7 +174,10 @@ export class ModelVmFd implements VmFd {
   }
 
   clearDirtyLog(log: ClearDirtyLog): IoctlResult<void> {
-    return this.#check('KVM_CLEAR_DIRTY_LOG') ?? this.vm.clearDirtyLog(log.slot, log.firstPage, log.numPages, log.bitmap);
+    return (
+      this.#check('KVM_CLEAR_DIRTY_LOG') ??
+      this.vm.clearDirtyLog(log.slot, log.firstPage, log.numPages, log.bitmap)
+    );
   }
 
   /**
@@ -190,14 +198,16 @@ export class ModelVmFd implements VmFd {
         vm.userSpaceMsrMask = Number(arg0 & 0xffff_ffffn);
         return undefined;
       case KVM_CAP_EXIT_HYPERCALL:
-        if (arg0 & ~(1n << 12n)) return new Errno('EINVAL', 'KVM_CAP_EXIT_HYPERCALL: only KVM_HC_MAP_GPA_RANGE');
+        if (arg0 & ~(1n << 12n))
+          return new Errno('EINVAL', 'KVM_CAP_EXIT_HYPERCALL: only KVM_HC_MAP_GPA_RANGE');
         vm.exitHypercalls = Number(arg0);
         return undefined;
       case KVM_CAP_MEMORY_FAULT_INFO:
         return new Errno('EINVAL', 'KVM_CAP_MEMORY_FAULT_INFO is reported, not enabled');
       default: {
         const enable = vm.typeOps.enableCap;
-        if (!enable) return new Errno('EINVAL', `KVM_ENABLE_CAP: capability ${cap.cap} not supported by this VM`);
+        if (!enable)
+          return new Errno('EINVAL', `KVM_ENABLE_CAP: capability ${cap.cap} not supported by this VM`);
         return enable.call(vm.typeOps, cap.cap, cap.args);
       }
     }
@@ -222,12 +232,19 @@ export class ModelVmFd implements VmFd {
       if (r.flags & ~(KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE) || r.flags === 0)
         return new Errno('EINVAL', 'KVM_X86_SET_MSR_FILTER: range flags');
       const bytes = Math.ceil(r.nmsrs / 64) * 8;
-      if (bytes > KVM_MSR_FILTER_MAX_BITMAP_SIZE) return new Errno('EINVAL', 'KVM_X86_SET_MSR_FILTER: bitmap size');
-      if (r.bitmap.length < Math.ceil(r.nmsrs / 8)) return new Errno('EFAULT', 'KVM_X86_SET_MSR_FILTER: bitmap');
+      if (bytes > KVM_MSR_FILTER_MAX_BITMAP_SIZE)
+        return new Errno('EINVAL', 'KVM_X86_SET_MSR_FILTER: bitmap size');
+      if (r.bitmap.length < Math.ceil(r.nmsrs / 8))
+        return new Errno('EFAULT', 'KVM_X86_SET_MSR_FILTER: bitmap');
     }
     vm.msrFilter = {
       defaultAllow: !deny,
-      ranges: used.map((r) => ({ flags: r.flags, base: r.base >>> 0, nmsrs: r.nmsrs, bitmap: r.bitmap.slice() })),
+      ranges: used.map((r) => ({
+        flags: r.flags,
+        base: r.base >>> 0,
+        nmsrs: r.nmsrs,
+        bitmap: r.bitmap.slice(),
+      })),
     };
     return undefined;
   }
@@ -246,7 +263,8 @@ export class ModelVmFd implements VmFd {
     const bad = this.#check('KVM_CREATE_VCPU');
     if (bad) return bad;
     const vm = this.vm;
-    if (!Number.isInteger(id) || id < 0 || id >= vm.ctx.maxVcpuId) return new Errno('EINVAL', `vcpu id ${id}`);
+    if (!Number.isInteger(id) || id < 0 || id >= vm.ctx.maxVcpuId)
+      return new Errno('EINVAL', `vcpu id ${id}`);
     if (vm.vcpus.has(id)) return new Errno('EEXIST', `vcpu ${id} exists`);
     const vcpu = vm.createVcpu(id, this.kvm.cpus(id, vm.typeOps.sevEs ?? false));
     return vcpu instanceof Errno ? vcpu : new ModelVcpuFd(vcpu);
@@ -357,7 +375,9 @@ export class ModelVcpuFd implements VcpuFd {
     const run = this.runArea;
     if (r >= 0) return decodeExit(run);
     const error = Errno.fromNegative(r, `KVM_RUN on vcpu ${this.id}`);
-    return oops === undefined ? { kind: 'Failed', error, left: decodeExit(run) } : { kind: 'Failed', error, left: decodeExit(run), oops };
+    return oops === undefined
+      ? { kind: 'Failed', error, left: decodeExit(run) }
+      : { kind: 'Failed', error, left: decodeExit(run), oops };
   }
 
   runRaw(): number {
@@ -415,7 +435,9 @@ export class ModelVcpuFd implements VcpuFd {
   /** sev_es_prevent_msr_access (6.10+): an encrypted VMSA's MSRs (the save area's) are out of reach. */
   #msrHidden(_index: number): boolean {
     const vcpu = this.vcpu;
-    return vcpu.guestStateProtected && vcpu.vm.core.protectedStateIoctlsEinval && vcpu.vm.typeOps.protectedState;
+    return (
+      vcpu.guestStateProtected && vcpu.vm.core.protectedStateIoctlsEinval && vcpu.vm.typeOps.protectedState
+    );
   }
 
   /**
@@ -453,8 +475,13 @@ export class ModelVcpuFd implements VcpuFd {
     const bad = this.#check('KVM_GET_CPUID2');
     if (bad) return bad;
     const vcpu = this.vcpu;
-    if (maxEntries < vcpu.cpuid.length) return new Errno('E2BIG', 'KVM_GET_CPUID2: table larger than the buffer');
-    return vcpu.cpuid.map((e) => ({ ...kvmCpuid(vcpu, e.function, e.index), flags: e.flags, index: e.index }));
+    if (maxEntries < vcpu.cpuid.length)
+      return new Errno('E2BIG', 'KVM_GET_CPUID2: table larger than the buffer');
+    return vcpu.cpuid.map((e) => ({
+      ...kvmCpuid(vcpu, e.function, e.index),
+      flags: e.flags,
+      index: e.index,
+    }));
   }
 
   getFpu(): IoctlResult<KvmFpu> {
@@ -581,6 +608,8 @@ function postKvmRunSave(vcpu: Vcpu): void {
   run.setU8(KVM_RUN_OFF_IF_FLAG, ifFlag ? 1 : 0);
   run.setU64n(KVM_RUN_OFF_CR8, vmcb.intCtl & 0xf);
   run.setU64(KVM_RUN_OFF_APIC_BASE, vcpu.msrs.get(MSR_IA32_APICBASE) ?? 0n);
-  const ready = vcpu.vm.irqchip !== undefined || (interruptAllowed(vcpu) && vcpu.interrupt === undefined && !vcpu.exception);
+  const ready =
+    vcpu.vm.irqchip !== undefined ||
+    (interruptAllowed(vcpu) && vcpu.interrupt === undefined && !vcpu.exception);
   run.setU8(KVM_RUN_OFF_READY_FOR_INTERRUPT_INJECTION, ready ? 1 : 0);
 }

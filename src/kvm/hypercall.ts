@@ -13,7 +13,14 @@
  *   or a range that wraps is -KVM_EINVAL before any exit; otherwise KVM_EXIT_HYPERCALL to userspace,
  *   whose `ret` becomes RAX on the next KVM_RUN (complete_hypercall_exit).
  */
-import { codeSize, VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX, VCPU_REGS_RSI } from '../cpu/backend.js';
+import {
+  codeSize,
+  VCPU_REGS_RAX,
+  VCPU_REGS_RBX,
+  VCPU_REGS_RCX,
+  VCPU_REGS_RDX,
+  VCPU_REGS_RSI,
+} from '../cpu/backend.js';
 import { KVM_EXIT_HYPERCALL } from '../uapi/exit-reasons.js';
 import {
   KVM_RUN_OFF_HYPERCALL_ARGS,
@@ -157,7 +164,9 @@ function mapGpaRangeExit(vcpu: Vcpu, nr: bigint, args: readonly bigint[], op64: 
     let ret = run.u64(KVM_RUN_OFF_HYPERCALL_RET);
     // v5.17 truncates by is_64_bit_mode, which for protected state reads the stale VMCB (CS.L 0):
     // an SEV-ES guest gets 32 bits (fixed in 6.13, "Play nice with protected guests").
-    const wide = vcpu.vm.core.hypercallRetByProtectedState ? is64BitHypercall(vcpu) : codeSize(vcpu.vmcb.save) === 64;
+    const wide = vcpu.vm.core.hypercallRetByProtectedState
+      ? is64BitHypercall(vcpu)
+      : codeSize(vcpu.vmcb.save) === 64;
     if (!wide) ret &= 0xffff_ffffn;
     kvmRegisterWrite(vcpu, VCPU_REGS_RAX, ret);
     skipEmulatedInstruction(vcpu);

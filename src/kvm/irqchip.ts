@@ -9,6 +9,8 @@
  * Not modelled: the xAPIC MMIO page (its accesses go to userspace as MMIO), the APIC timer, logical
  * destinations, and 8259 interrupt delivery (its state is kept, not acted on).
  */
+
+import { Errno } from '../uapi/errno.js';
 import type { KvmIrqchip } from '../uapi/irq.js';
 import {
   KVM_IRQCHIP_IOAPIC,
@@ -36,7 +38,6 @@ import {
   APIC_TASKPRI,
   KVM_LAPIC_STATE_SIZE,
 } from '../uapi/lapic.js';
-import { Errno } from '../uapi/errno.js';
 import type { Vcpu } from './vcpu.js';
 
 /** IOAPIC pins (and so GSIs the IOAPIC serves). */
@@ -315,12 +316,18 @@ export class Irqchip {
       l.initPending = false;
       vcpu.mpState = KVM_MP_STATE_INIT_RECEIVED;
     }
-    if (l.sipiPending && (vcpu.mpState === KVM_MP_STATE_INIT_RECEIVED || vcpu.mpState === KVM_MP_STATE_AP_RESET_HOLD)) {
+    if (
+      l.sipiPending &&
+      (vcpu.mpState === KVM_MP_STATE_INIT_RECEIVED || vcpu.mpState === KVM_MP_STATE_AP_RESET_HOLD)
+    ) {
       l.sipiPending = false;
       deliverSipi(l.sipiVector);
       vcpu.mpState = KVM_MP_STATE_RUNNABLE;
     }
-    if (vcpu.mpState === KVM_MP_STATE_HALTED && (l.pendingVector() >= 0 || vcpu.nmiPending > 0 || vcpu.pvUnhalted)) {
+    if (
+      vcpu.mpState === KVM_MP_STATE_HALTED &&
+      (l.pendingVector() >= 0 || vcpu.nmiPending > 0 || vcpu.pvUnhalted)
+    ) {
       vcpu.pvUnhalted = false;
       vcpu.mpState = KVM_MP_STATE_RUNNABLE;
     }

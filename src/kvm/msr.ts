@@ -127,9 +127,10 @@ const SAVE_AREA_MSRS: ReadonlyMap<number, number> = new Map([
 ]);
 
 /** The MSRs KVM_GET_MSR_INDEX_LIST reports (msrs_to_save and emulated_msrs this model has). */
-export const KVM_MSR_INDEX_LIST: readonly number[] = [...SAVE_AREA_MSRS.keys(), ...IN_KERNEL_MSRS.keys()].sort(
-  (a, b) => a - b,
-);
+export const KVM_MSR_INDEX_LIST: readonly number[] = [
+  ...SAVE_AREA_MSRS.keys(),
+  ...IN_KERNEL_MSRS.keys(),
+].sort((a, b) => a - b);
 
 /** EFER bits a guest may set (efer_reserved_bits' complement for this model's CPUID: SCE, LME, LMA, NXE). */
 const EFER_VALID = 0x1n | 0x100n | 0x400n | 0x800n;

@@ -94,7 +94,10 @@ export function getRegs(vcpu: Vcpu): KvmRegs | Errno {
   const bad = protectedEinval(vcpu, 'KVM_GET_REGS');
   if (bad) return bad;
   const save = vcpu.vmcb.save;
-  const out = { rip: save.getBigUint64(SAVE_RIP, true), rflags: save.getBigUint64(SAVE_RFLAGS, true) } as KvmRegs;
+  const out = {
+    rip: save.getBigUint64(SAVE_RIP, true),
+    rflags: save.getBigUint64(SAVE_RFLAGS, true),
+  } as KvmRegs;
   for (const [f, r] of GPR_FIELDS) out[f] = kvmRegisterRead(vcpu, r);
   return out;
 }
@@ -212,7 +215,8 @@ export function getSregs(vcpu: Vcpu): KvmSregs | Errno {
   out.apicBase = vcpu.msrs.get(MSR_IA32_APICBASE) ?? 0n;
   const bitmap = [0n, 0n, 0n, 0n];
   // A userspace-irqchip interrupt not yet injected shows in interrupt_bitmap (not for protected state).
-  if (!hidden && vcpu.interrupt !== undefined) bitmap[vcpu.interrupt >> 6]! |= 1n << BigInt(vcpu.interrupt & 63);
+  if (!hidden && vcpu.interrupt !== undefined)
+    bitmap[vcpu.interrupt >> 6]! |= 1n << BigInt(vcpu.interrupt & 63);
   out.interruptBitmap = bitmap;
   return out;
 }
@@ -365,13 +369,16 @@ const EVENT_FLAGS =
  */
 export function setVcpuEvents(vcpu: Vcpu, ev: KvmVcpuEvents): Errno | undefined {
   if (ev.flags & ~EVENT_FLAGS) return new Errno('EINVAL', 'KVM_SET_VCPU_EVENTS: flags');
-  if (ev.flags & KVM_VCPUEVENT_VALID_PAYLOAD) return new Errno('EINVAL', 'KVM_SET_VCPU_EVENTS: exception payload');
+  if (ev.flags & KVM_VCPUEVENT_VALID_PAYLOAD)
+    return new Errno('EINVAL', 'KVM_SET_VCPU_EVENTS: exception payload');
   const ex = ev.exception;
   if ((ex.injected || ex.pending) && (ex.nr > 31 || ex.nr === 2))
     return new Errno('EINVAL', 'KVM_SET_VCPU_EVENTS: exception vector');
   if (ev.flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT && ev.tripleFault.pending)
     return new Errno('EINVAL', 'KVM_SET_VCPU_EVENTS: triple fault event not enabled');
-  vcpu.exception = ex.injected ? { vector: ex.nr, errorCode: ex.hasErrorCode ? ex.errorCode : undefined } : undefined;
+  vcpu.exception = ex.injected
+    ? { vector: ex.nr, errorCode: ex.hasErrorCode ? ex.errorCode : undefined }
+    : undefined;
   vcpu.interrupt = ev.interrupt.injected ? ev.interrupt.nr : undefined;
   if (ev.flags & KVM_VCPUEVENT_VALID_SHADOW) {
     const shadow = ev.interrupt.shadow ? SVM_INTERRUPT_SHADOW_MASK : 0;

@@ -20,22 +20,22 @@ import {
   writeResetState,
 } from '../cpu/backend.js';
 import { KVM_EXIT_INTR, KVM_EXIT_UNKNOWN } from '../uapi/exit-reasons.js';
+import type { KvmFpu } from '../uapi/fpu.js';
+import { KVM_MP_STATE_RUNNABLE } from '../uapi/irq.js';
 import { KVM_VCPU_MMAP_SIZE, KvmRun } from '../uapi/kvm-run.js';
 import { SVM_EXIT_INTR } from '../uapi/svm.js';
-import type { KvmFpu } from '../uapi/fpu.js';
 import { type CpuidEntry, DEFAULT_CPUID } from './cpuid.js';
 import { NestedPageTable } from './guest-memory.js';
 import { MsrStore } from './msr.js';
 import { resetFpu } from './vcpu-state.js';
 import type { Vm } from './vm.js';
 import type { ExitHandler, VcpuTypeOps } from './vm-type.js';
-import { KVM_MP_STATE_RUNNABLE } from '../uapi/irq.js';
 import {
   disableIrqWindow,
   enableIrqWindow,
   initVmcb,
-  kvmDeliverSipiVector,
   interruptAllowed,
+  kvmDeliverSipiVector,
   svmExitHandlers,
   unexpectedExit,
 } from './x86.js';
@@ -230,7 +230,11 @@ export class Vcpu {
     if (e) {
       this.exception = undefined;
       vmcb.eventInjErr = e.errorCode ?? 0;
-      vmcb.eventInj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | e.vector | (e.errorCode !== undefined ? SVM_EVTINJ_VALID_ERR : 0);
+      vmcb.eventInj =
+        SVM_EVTINJ_VALID |
+        SVM_EVTINJ_TYPE_EXEPT |
+        e.vector |
+        (e.errorCode !== undefined ? SVM_EVTINJ_VALID_ERR : 0);
       return;
     }
     if (this.nmiPending > 0 && !this.nmiMasked) {

@@ -17,12 +17,12 @@ import {
 } from '../uapi/memslot.js';
 import type { FdTable } from './guest-memfd.js';
 import { type GuestMemoryFault, kvmReadGuest, kvmWriteGuest, markPageDirtyInSlot } from './guest-memory.js';
+import type { Irqchip } from './irqchip.js';
 import { dirtyBitmapBytes, type MemoryRegionChange, setMemoryRegion } from './memory-region.js';
 import { type Memslot, MemslotSet } from './memslots.js';
 import type { MsrFilter } from './msr.js';
 import type { KvmCoreProfile } from './profile.js';
 import { Vcpu } from './vcpu.js';
-import type { Irqchip } from './irqchip.js';
 import type { VmTypeOps } from './vm-type.js';
 
 /** A guest page mapped for the kernel (struct kvm_host_map). */
@@ -142,7 +142,8 @@ export class Vm {
       region,
       legacy,
     );
-    if (!r.ok) return new Errno(r.errno, `KVM_SET_USER_MEMORY_REGION${legacy ? '' : '2'} slot ${region.slot}`);
+    if (!r.ok)
+      return new Errno(r.errno, `KVM_SET_USER_MEMORY_REGION${legacy ? '' : '2'} slot ${region.slot}`);
     return r.change;
   }
 
@@ -201,7 +202,8 @@ export class Vm {
     // kvm_clear_dirty_log_protect's order: slot id, alignment, slot, range.
     const bad = this.#checkSlotId(slot);
     if (bad) return bad;
-    if (firstPage % 64 !== 0) return new Errno('EINVAL', 'KVM_CLEAR_DIRTY_LOG first_page not a multiple of 64');
+    if (firstPage % 64 !== 0)
+      return new Errno('EINVAL', 'KVM_CLEAR_DIRTY_LOG first_page not a multiple of 64');
     const s = this.#dirtySlot(slot);
     if (s instanceof Errno) return s;
     const rest = s.npages - firstPage;
@@ -239,7 +241,8 @@ export class Vm {
    * EEXIST for a duplicate (found after the vCPU was built, as in Linux, then destroyed again).
    */
   createVcpu(id: number, backend: CpuBackend): Vcpu | Errno {
-    if (!Number.isInteger(id) || id < 0 || id >= this.ctx.maxVcpuId) return new Errno('EINVAL', `vcpu id ${id}`);
+    if (!Number.isInteger(id) || id < 0 || id >= this.ctx.maxVcpuId)
+      return new Errno('EINVAL', `vcpu id ${id}`);
     if (this.#vcpus.has(id)) return new Errno('EEXIST', `vcpu ${id} exists`);
     if (backend.protectedState !== (this.typeOps.sevEs ?? false)) {
       return new Errno('EINVAL', 'CPU backend protection does not match the VM type');

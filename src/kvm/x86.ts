@@ -9,6 +9,7 @@ import {
   type CodeSize,
   codeSize,
   PFERR_WRITE_MASK,
+  RFLAGS_IF,
   SAVE_CPL,
   SAVE_CS,
   SAVE_ES,
@@ -17,13 +18,12 @@ import {
   SVM_INTERRUPT_SHADOW_MASK,
   V_INTR_MASKING_MASK,
   V_IRQ_MASK,
-  VMCB_NEXT_RIP,
   VCPU_REGS_RAX,
   VCPU_REGS_RBX,
   VCPU_REGS_RCX,
   VCPU_REGS_RDX,
   VCPU_REGS_RSI,
-  RFLAGS_IF,
+  VMCB_NEXT_RIP,
 } from '../cpu/backend.js';
 import {
   KVM_EXIT_HLT,
@@ -92,9 +92,8 @@ import {
   UD_VECTOR,
 } from '../uapi/svm.js';
 import { cpuidEntry, kvmCpuid } from './cpuid.js';
-import { kvmEmulateHypercall } from './hypercall.js';
-import { rdpmcInterception } from './pmu.js';
 import { decodeMmioInsn, effectiveAddress, type MmioInsn } from './emulate.js';
+import { kvmEmulateHypercall } from './hypercall.js';
 import {
   KVM_MSR_FILTER_READ,
   KVM_MSR_FILTER_WRITE,
@@ -105,6 +104,7 @@ import {
   svmGetMsr,
   svmSetMsr,
 } from './msr.js';
+import { rdpmcInterception } from './pmu.js';
 import type { Vcpu } from './vcpu.js';
 import type { ExitHandler } from './vm-type.js';
 
@@ -413,7 +413,8 @@ function emulateMmio(vcpu: Vcpu, faultGpa: number): number {
   if (gpa < 0) return emulationFailure(vcpu);
   const data = new Uint8Array(size);
   if (write) {
-    const v = insn.imm ?? (insn.highByte ? kvmRegisterRead(vcpu, insn.reg!) >> 8n : kvmRegisterRead(vcpu, insn.reg!));
+    const v =
+      insn.imm ?? (insn.highByte ? kvmRegisterRead(vcpu, insn.reg!) >> 8n : kvmRegisterRead(vcpu, insn.reg!));
     for (let i = 0; i < size; i++) data[i] = Number((v >> BigInt(8 * i)) & 0xffn);
   }
   const vm = vcpu.vm;

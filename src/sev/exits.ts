@@ -4,7 +4,11 @@
  * nothing else from src/sev.
  */
 import type { Vcpu } from '../kvm/vcpu.js';
-import { KVM_EXIT_AP_RESET_HOLD, KVM_EXIT_SYSTEM_EVENT, KVM_SYSTEM_EVENT_SEV_TERM } from '../uapi/exit-reasons.js';
+import {
+  KVM_EXIT_AP_RESET_HOLD,
+  KVM_EXIT_SYSTEM_EVENT,
+  KVM_SYSTEM_EVENT_SEV_TERM,
+} from '../uapi/exit-reasons.js';
 import { KVM_RUN_OFF_SYSTEM_EVENT_NDATA, KVM_RUN_OFF_SYSTEM_EVENT_TYPE } from '../uapi/kvm-run.js';
 
 /**

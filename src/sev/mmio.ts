@@ -15,7 +15,13 @@ import { setupScratch } from './scratch.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 /** The VMGEXIT_MMIO_READ / _WRITE case of sev_handle_vmgexit, after the early length checks. */
-export function sevEsMmio(sev: SevEsVcpu, isWrite: boolean, gpa: bigint, len: bigint, scratchGpa: bigint): number {
+export function sevEsMmio(
+  sev: SevEsVcpu,
+  isWrite: boolean,
+  gpa: bigint,
+  len: bigint,
+  scratchGpa: bigint,
+): number {
   const r = setupScratch(sev, !isWrite, len, scratchGpa, (again) => sevEsMmio(sev, isWrite, gpa, len, again));
   if (r !== 0) return r;
   const bytes = Number(len);

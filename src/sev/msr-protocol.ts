@@ -3,12 +3,7 @@
  * response travel in the GHCB MSR itself (VMCB control ghcb_gpa); nothing touches guest memory.
  * Responses are read-modify-writes of named bit fields, so the other bits keep the request's value.
  */
-import {
-  VCPU_REGS_RAX,
-  VCPU_REGS_RBX,
-  VCPU_REGS_RCX,
-  VCPU_REGS_RDX,
-} from '../cpu/backend.js';
+import { VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
 import { DEFAULT_CBIT } from '../kvm/cpuid.js';
 import {
   GHCB_HV_FT_SUPPORTED,
@@ -29,8 +24,8 @@ import {
 } from '../uapi/ghcb.js';
 import { SVM_EXIT_CPUID } from '../uapi/svm.js';
 import { isU64, u64Hi, u64Join, u64Lo } from '../uapi/u64.js';
-import type { SevEsVcpu } from './sev-es-vcpu.js';
 import { kvmEmulateApResetHold, sevTerminate } from './exits.js';
+import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 const EINVAL = -22;
 const MASK32 = 0xffff_ffffn;

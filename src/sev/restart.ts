@@ -18,8 +18,11 @@
  *   copy (no re-validation: KVM accepted it once) instead of unmapping the GHCB and resuming the
  *   guest. If the cause persists it fails again, restartable again; the VMM bounds its retries.
  */
+
+import { VMCB_EXIT_CODE, VMCB_EXIT_INT_INFO } from '../cpu/backend.js';
 import type { GuestMemoryFault } from '../kvm/guest-memory.js';
 import { KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO, KVM_CAP_SEVBOX_VMGEXIT_RESTART } from '../uapi/caps.js';
+import { Errno } from '../uapi/errno.js';
 import {
   KVM_EXIT_MEMORY_FAULT,
   type SevboxFaultAccess,
@@ -32,8 +35,6 @@ import {
   KVM_RUN_OFF_MEMORY_FAULT_SIZE,
 } from '../uapi/kvm-run.js';
 import { KVM_MEM_READONLY } from '../uapi/memslot.js';
-import { VMCB_EXIT_CODE, VMCB_EXIT_INT_INFO } from '../cpu/backend.js';
-import { Errno } from '../uapi/errno.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 const PAGE = 4096n;
@@ -92,7 +93,9 @@ function capture(
     scratchGpa,
     regs: v.regs.slice(),
     cpl: v.cpl,
-    exitFields: new Uint8Array(c.buffer.slice(c.byteOffset + VMCB_EXIT_CODE, c.byteOffset + VMCB_EXIT_INT_INFO)),
+    exitFields: new Uint8Array(
+      c.buffer.slice(c.byteOffset + VMCB_EXIT_CODE, c.byteOffset + VMCB_EXIT_INT_INFO),
+    ),
     validBits: sev.validBits.slice(),
     snapshot: sev.snapshot.bytes.slice(),
     swScratch: [sev.swScratchLo, sev.swScratchHi],

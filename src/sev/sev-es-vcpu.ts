@@ -18,6 +18,7 @@ import type { Vcpu } from '../kvm/vcpu.js';
 import { GuestPageCache, type GuestPageMapping } from '../kvm/vm.js';
 import type { ExitHandler, VcpuTypeOps } from '../kvm/vm-type.js';
 import { kvmQueueException } from '../kvm/x86.js';
+import { KVM_EXIT_INTR } from '../uapi/exit-reasons.js';
 import {
   GHCB_HV_RESP_ISSUE_EXCEPTION,
   GHCB_OFF_RAX,
@@ -30,7 +31,6 @@ import {
   GHCB_OFF_SW_SCRATCH,
   GHCB_OFF_VALID_BITMAP,
 } from '../uapi/ghcb.js';
-import { KVM_EXIT_INTR } from '../uapi/exit-reasons.js';
 import { GP_VECTOR, SVM_EVTINJ_TYPE_EXEPT, SVM_EVTINJ_VALID, SVM_EXIT_VMGEXIT } from '../uapi/svm.js';
 import { u64Join } from '../uapi/u64.js';
 import { GhcbAccess } from './ghcb-access.js';

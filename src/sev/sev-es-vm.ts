@@ -10,6 +10,8 @@
  * `sevKvmOptions(profile)` gives a model Kvm both paths for one kernel profile. The SEV launch
  * commands (LAUNCH_START ... LAUNCH_FINISH) are not modelled yet: they fail with EINVAL.
  */
+
+import { DEFAULT_CBIT } from '../kvm/cpuid.js';
 import type { KvmOptions } from '../kvm/kvm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { Vm } from '../kvm/vm.js';
@@ -26,7 +28,6 @@ import {
   KVM_SEV_NR_MAX,
   type KvmSevCmd,
 } from '../uapi/sev-cmd.js';
-import { DEFAULT_CBIT } from '../kvm/cpuid.js';
 import { GhcbAccess } from './ghcb-access.js';
 import { SEV_PROFILES, type SevProfile, type SevProfileName } from './profiles.js';
 import { type SevboxCaps, sevboxEnableCap } from './restart.js';
@@ -113,9 +114,13 @@ function sevMemEncOp(state: SevEsVm, cmd: KvmSevCmd): Errno | KvmSevCmd {
       const init = readSevInit(vm, cmd.data);
       if (init instanceof Errno) return init;
       if (init.flags) return new Errno('EINVAL', 'KVM_SEV_INIT2: flags');
-      if (init.vmsaFeatures & ~SUPPORTED_VMSA_FEATURES) return new Errno('EINVAL', 'KVM_SEV_INIT2: vmsa_features');
+      if (init.vmsaFeatures & ~SUPPORTED_VMSA_FEATURES)
+        return new Errno('EINVAL', 'KVM_SEV_INIT2: vmsa_features');
       if (init.ghcbVersion > state.profile.ghcbVersionMax)
-        return new Errno('EINVAL', `KVM_SEV_INIT2: GHCB version ${init.ghcbVersion} (max ${state.profile.ghcbVersionMax})`);
+        return new Errno(
+          'EINVAL',
+          `KVM_SEV_INIT2: GHCB version ${init.ghcbVersion} (max ${state.profile.ghcbVersionMax})`,
+        );
       state.ghcbVersion = init.ghcbVersion || state.profile.ghcbVersionDefault;
       return { ...cmd, error: 0 };
     }
@@ -143,7 +148,8 @@ export function legacySevMemEncOp(profile: SevProfile): (vm: Vm, cmd: KvmSevCmd)
       return new Errno('EINVAL', `KVM_MEMORY_ENCRYPT_OP: unknown command ${cmd.id}`);
     if (cmd.id === KVM_SEV_INIT2) return new Errno('EINVAL', 'KVM_SEV_INIT2 on a KVM_X86_DEFAULT_VM');
     if (cmd.id === KVM_SEV_INIT) return new Errno('EINVAL', 'KVM_SEV_INIT (SEV without ES) is not modelled');
-    if (cmd.id !== KVM_SEV_ES_INIT) return new Errno('ENOTTY', `KVM_MEMORY_ENCRYPT_OP ${cmd.id} on a VM that is no SEV guest`);
+    if (cmd.id !== KVM_SEV_ES_INIT)
+      return new Errno('ENOTTY', `KVM_MEMORY_ENCRYPT_OP ${cmd.id} on a VM that is no SEV guest`);
     if (vm.vcpus.size > 0) return new Errno('EINVAL', 'KVM_SEV_ES_INIT after KVM_CREATE_VCPU');
     vm.typeOps = sevEsState(vm, profile, false, GHCB_VERSION_MIN);
     return { ...cmd, error: 0 };

@@ -13,6 +13,7 @@ import {
   VMCB_EXIT_INFO_1,
   VMCB_EXIT_INFO_2,
 } from '../cpu/backend.js';
+import { kvmSetXcr0 } from '../kvm/x86.js';
 import {
   GHCB_ERR_INVALID_EVENT,
   GHCB_ERR_INVALID_INPUT,
@@ -66,7 +67,6 @@ import {
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
 } from '../uapi/svm.js';
 import { isU64, u64Split, u64SplitHi } from '../uapi/u64.js';
-import { kvmSetXcr0 } from '../kvm/x86.js';
 import { kvmEmulateApResetHold, sevTerminate } from './exits.js';
 import type { GhcbAccess } from './ghcb-access.js';
 import { sevEsMmio } from './mmio.js';

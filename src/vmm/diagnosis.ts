@@ -7,8 +7,8 @@
 import type { HvaState } from '../host/address-space.js';
 import type { ProcessMemory } from '../host/process.js';
 import { decodeSevboxMemoryFaultFlags, type SevboxFaultCause } from '../uapi/exit-reasons.js';
-import type { VcpuExit } from '../uapi/vcpu-exit.js';
 import { svmExitCodeName } from '../uapi/svm.js';
+import type { VcpuExit } from '../uapi/vcpu-exit.js';
 import type { GuestRam } from './memory.js';
 import type { TraceRecorder } from './trace-recorder.js';
 import type { FaultDiagnosis } from './types.js';
@@ -66,7 +66,12 @@ export function describeHvaState(s: HvaState, hva: number): string {
   }
 }
 
-function faultSite(vcpu: number, left: VcpuExit, recorder: TraceRecorder, mark: number): FaultSite | undefined {
+function faultSite(
+  vcpu: number,
+  left: VcpuExit,
+  recorder: TraceRecorder,
+  mark: number,
+): FaultSite | undefined {
   // KVM said where and why (sevbox's KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO): that comes first.
   const ext = left.kind === 'MemoryFault' ? decodeSevboxMemoryFaultFlags(left.flags) : undefined;
   if (left.kind === 'MemoryFault' && ext && left.gpa < 2n ** 53n) {

@@ -9,8 +9,8 @@ import { HostAddressSpace } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
 import { ModelProcessMemory, type ProcessMemory } from '../host/process.js';
 import { type ModelKvmFd, openKvm } from '../kvm/fd.js';
-import { sevKvmOptions } from '../sev/sev-es-vm.js';
 import type { SevProfileName } from '../sev/profiles.js';
+import { sevKvmOptions } from '../sev/sev-es-vm.js';
 import type { TraceSink } from '../trace/events.js';
 import type { KvmFd } from '../uapi/kvm-fd.js';
 

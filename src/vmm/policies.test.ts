@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SVM_VMGEXIT_MMIO_READ } from '../uapi/svm.js';
-import { expectStop, mmioReader, mustAddVcpu, mustCreate, sevMachine } from './test-util.js';
+import { allocatorOf, expectStop, mmioReader, mustAddVcpu, mustCreate, sevMachine } from './test-util.js';
 import type { Policies } from './types.js';
 
 const rerun = (maxRetries: number): Policies => ({
@@ -35,7 +35,7 @@ describe('ENOMEM (the bounce buffer cannot be allocated)', () => {
     });
     expectStop(r.stop, 'guest-done');
     assert.deepEqual(r.retried, [{ vcpu: 0, errno: 'ENOMEM' }]);
-    assert.equal(vmm.allocator.budget, 64 * 1024);
+    assert.equal(allocatorOf(vmm).budget, 64 * 1024);
     assert.deepEqual(v.cpu.notes.reads, [
       { result: 'ok', value: 0n }, // KVM moved past it: "success", no data
       { result: 'ok', value: 0xdeadbeefn },
@@ -52,7 +52,7 @@ describe('ENOMEM (the bounce buffer cannot be allocated)', () => {
     vmm.run({
       policies: { enomem: { action: 'raise-budget', bytes: 100, maxRetries: 1 }, efault: { action: 'stop' } },
     });
-    assert.equal(vmm.allocator.budget, 102);
+    assert.equal(allocatorOf(vmm).budget, 102);
   });
 
   it('rerun under the seed profile: the guest reads success with no data — the silent loss', () => {
@@ -179,6 +179,7 @@ describe('EFAULT: the diagnosis names the vCPU, the VMGEXIT, the GPA, the memslo
 
   it('an unprotected guest touching a missing userfault page: KVM_EXIT_MEMORY_FAULT names the GPA, and the re-run retries the access', () => {
     const vmm = mustCreate({
+      boot: 'long-mode',
       ram: [
         { name: 'ram', gpa: 0, size: 0x1000 },
         { name: 'lazy', gpa: 0x100000, size: 0x2000, backing: 'lazy' },

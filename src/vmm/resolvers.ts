@@ -155,7 +155,9 @@ const addMemslot: Fix = (ctx, r) => {
   while (size < r.size && !ctx.ram.regionAt(r.gpa + size)) size += PAGE;
   const end = r.gpa + size;
   if (ctx.mmio.some((m) => r.gpa < m.gpa + m.size && m.gpa < end)) return undefined;
-  const slot = Math.max(-1, ...ctx.ram.regions.map((x) => x.slot)) + 1;
+  const used = new Set(ctx.ram.regions.map((x) => x.slot));
+  let slot = 0;
+  while (used.has(slot)) slot++;
   const name = `added@${hex(r.gpa)}`;
   const err = ctx.ram.add(ctx.vm, slot, { name, gpa: r.gpa, size });
   return isVmmError(err)

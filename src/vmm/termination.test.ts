@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GhcbClient } from '../guest/ghcb-client.js';
 import { HostAddressSpace } from '../host/address-space.js';
-import { Kvm } from '../kvm/kvm.js';
+import { ModelProcessMemory } from '../host/process.js';
+import { openKvm } from '../kvm/fd.js';
+import { Errno } from '../uapi/errno.js';
 import { GHCB_OFF_SW_EXIT_INFO_1, GHCB_TERM_CPUID, GHCB_TERM_PSC, SEV_TERM_SET_LINUX } from '../uapi/ghcb.js';
 import { SVM_VMGEXIT_TERM_REASON, SVM_VMGEXIT_TERM_REQUEST } from '../uapi/svm.js';
 import { GuestRam } from './memory.js';
@@ -59,9 +61,10 @@ describe('SEV termination (current)', () => {
 
   it('decodes a TERM_REQUEST reason the GHCB still holds ([3:0] set, [11:4] code)', () => {
     const host = new HostAddressSpace();
-    const ram = new GuestRam(host);
-    const kvm = new Kvm({ host });
-    assert.equal(ram.add(kvm.createVm(), 0, { name: 'ram', gpa: 0, size: 0x2000 }), undefined);
+    const ram = new GuestRam(new ModelProcessMemory(host));
+    const vm = openKvm({ host }).createVm();
+    assert.ok(!(vm instanceof Errno));
+    assert.equal(ram.add(vm, 0, { name: 'ram', gpa: 0, size: 0x2000 }), undefined);
     const v = new Uint8Array(8);
     new DataView(v.buffer).setBigUint64(0, SVM_VMGEXIT_TERM_REASON(SEV_TERM_SET_LINUX, GHCB_TERM_PSC), true);
     host.write(ram.gpaToHva(GHCB_GPA + GHCB_OFF_SW_EXIT_INFO_1)!, v);

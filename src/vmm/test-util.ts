@@ -4,9 +4,13 @@
  * Test-only; nothing in src imports it.
  */
 import assert from 'node:assert/strict';
-import type { GuestProgram } from '../cpu/scripted.js';
+import type { GuestProgram, ScriptedCpu } from '../cpu/scripted.js';
 import { GhcbClient } from '../guest/ghcb-client.js';
 import type { GhcbResult } from '../guest/result.js';
+import type { HostAddressSpace } from '../host/address-space.js';
+import type { HostAllocator } from '../host/allocator.js';
+import { ModelVmFd } from '../kvm/fd.js';
+import type { Vm } from '../kvm/vm.js';
 import { GHCB_OFF_SW_SCRATCH } from '../uapi/ghcb.js';
 import { SVM_VMGEXIT_MMIO_READ } from '../uapi/svm.js';
 import { isVmmError } from './errors.js';
@@ -27,11 +31,32 @@ export function mustCreate(config: MachineConfig, opts?: VmmOptions): Vmm {
   return vmm;
 }
 
-/** vmm.addVcpu, asserting success. */
-export function mustAddVcpu(vmm: Vmm, program: GuestProgram): VmmVcpu {
+/** vmm.addVcpu, asserting success; with the scripted CPU the model built, for the guest's notes. */
+export function mustAddVcpu(vmm: Vmm, program: GuestProgram): VmmVcpu & { readonly cpu: ScriptedCpu } {
   const v = vmm.addVcpu(program);
   if (isVmmError(v)) assert.fail(`addVcpu: ${v.errno}: ${v.message}`);
-  return v;
+  const cpu = vmm.model?.guests.cpu(v.id);
+  assert.ok(cpu, 'the model platform built a scripted CPU');
+  return Object.assign(v, { cpu });
+}
+
+/** KVM's own struct kvm behind a VMM's VM fd on the model platform (to check what KVM holds). */
+export function kvmVmOf(vmm: Vmm): Vm {
+  assert.ok(vmm.vm instanceof ModelVmFd, 'a model VM fd');
+  return vmm.vm.vm;
+}
+
+/** The model process's address space of a VMM on the model platform. */
+export function hostOf(vmm: Vmm): HostAddressSpace {
+  const m = vmm.model;
+  assert.ok(m, 'a model platform');
+  return m.host;
+}
+
+/** The kernel allocator of a VMM on the model platform. */
+export function allocatorOf(vmm: Vmm): HostAllocator {
+  assert.ok(vmm.allocator, 'a model platform has an allocator');
+  return vmm.allocator;
 }
 
 /** An SEV-ES machine: 'ram' at 0 (64 KiB), extra RAM regions, the MMIO register at DEVICE_GPA. */

@@ -76,6 +76,12 @@ export interface MachineConfig {
    */
   readonly irqchip?: boolean;
   /**
+   * The state the VMM gives an unprotected vCPU before its first KVM_RUN: the x86 RESET state KVM
+   * leaves (real mode at F000:FFF0; default), or flat 64-bit long mode with identity-mapped page
+   * tables the VMM writes into a memslot of its own (as selftests and kvmtool set a guest up).
+   */
+  readonly boot?: 'reset' | 'long-mode';
+  /**
    * SEV-ES with a GHCB version (KVM_SEV_INIT2, or KVM_SEV_ES_INIT where the kernel has no VM types);
    * `profile` is the kernel the default model platform is built as. False/absent: an unprotected VM.
    */

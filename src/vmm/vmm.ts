@@ -115,6 +115,11 @@ export interface VmmVcpu {
   finished: boolean;
 }
 
+/** Where the VMM puts the page tables of a long-mode boot: above any guest RAM a machine describes. */
+export const BOOT_PAGE_TABLES_GPA = 0xff_ffe0_0000;
+/** The memslot of those page tables: the last id a VMM may use. */
+export const BOOT_PAGE_TABLES_SLOT = 32763;
+
 /** Default KVM_RUN budget of one run. */
 export const DEFAULT_MAX_KVM_RUNS = 10_000;
 
@@ -142,7 +147,13 @@ export class Vmm {
   readonly #msr: MsrHandler | undefined;
   #cursor = 0;
 
-  private constructor(config: MachineConfig, platform: Platform, vm: VmFd, recorder: TraceRecorder, msr?: MsrHandler) {
+  private constructor(
+    config: MachineConfig,
+    platform: Platform,
+    vm: VmFd,
+    recorder: TraceRecorder,
+    msr?: MsrHandler,
+  ) {
     this.config = config;
     this.platform = platform;
     this.kvm = platform.kvm;
@@ -260,10 +271,63 @@ export class Vmm {
     }
     const fd = this.vm.createVcpu(id);
     if (fd instanceof Errno) return fromErrno('KVM_CREATE_VCPU', fd);
+    if (this.config.boot === 'long-mode' && !this.config.sev) {
+      const err = this.#bootLongMode(fd);
+      if (err) {
+        fd.close();
+        return err;
+      }
+    }
     const v: VmmVcpu = { id, fd, finished: false };
     this.vcpus.push(v);
     return v;
   }
+
+  /**
+   * Flat 64-bit long mode: identity-mapped 1 GiB pages for the low 512 GiB (a PML4 and a PDPT the
+   * VMM writes once into its own memslot at BOOT_PAGE_TABLES_GPA), CS.L, EFER.LME|LMA, CR0.PG|PE,
+   * CR4.PAE, then KVM_SET_SREGS.
+   */
+  #bootLongMode(fd: VcpuFd): VmmError | undefined {
+    if (!this.#pageTables) {
+      const err = this.ram.add(this.vm, BOOT_PAGE_TABLES_SLOT, {
+        name: 'boot-page-tables',
+        gpa: BOOT_PAGE_TABLES_GPA,
+        size: 0x2000,
+      });
+      if (err) return err;
+      const pt = new Uint8Array(0x2000);
+      const dv = new DataView(pt.buffer);
+      // PML4[0] → the PDPT (present, writable); PDPT[i] → 1 GiB page i (present, writable, PS).
+      dv.setBigUint64(0, BigInt(BOOT_PAGE_TABLES_GPA + 0x1000) | 0x3n, true);
+      for (let i = 0; i < 512; i++) dv.setBigUint64(0x1000 + 8 * i, (BigInt(i) << 30n) | 0x83n, true);
+      const w = this.ram.write(BOOT_PAGE_TABLES_GPA, pt);
+      if (w) return w;
+      this.#pageTables = true;
+    }
+    const s = fd.getSregs();
+    if (s instanceof Errno) return fromErrno('KVM_GET_SREGS', s);
+    const flat = { base: 0n, limit: 0xffff_ffff, present: 1, dpl: 0, s: 1, avl: 0, g: 1, unusable: 0 };
+    const code = { ...flat, selector: 0x8, type: 0xb, db: 0, l: 1 };
+    const data = { ...flat, selector: 0x10, type: 0x3, db: 1, l: 0 };
+    const r = fd.setSregs({
+      ...s,
+      cs: code,
+      ds: data,
+      es: data,
+      fs: data,
+      gs: data,
+      ss: data,
+      tr: { ...s.tr, type: 0xb },
+      cr0: 0x8005_0033n, // PG | WP | NE | ET | MP | PE
+      cr3: BigInt(BOOT_PAGE_TABLES_GPA),
+      cr4: 0x620n, // OSXMMEXCPT | OSFXSR | PAE
+      efer: 0x500n, // LMA | LME
+    });
+    return r ? fromErrno('KVM_SET_SREGS', r) : undefined;
+  }
+
+  #pageTables = false;
 
   /** The hva the VMM mapped behind `gpa`, or undefined when it is not RAM. */
   gpaToHva(gpa: number): number | undefined {
@@ -367,20 +431,27 @@ export class Vmm {
             continue;
           } else waiting.add(v.id);
           if (this.vcpus.every((x) => x.finished || waiting.has(x.id))) {
-            return this.vcpus.some((x) => !x.finished) ? finish({ kind: 'idle' }) : finish({ kind: 'guest-done' });
+            return this.vcpus.some((x) => !x.finished)
+              ? finish({ kind: 'idle' })
+              : finish({ kind: 'guest-done' });
           }
           continue;
         }
       }
       const diagnosis =
-        errno === 'EFAULT' ? diagnoseEfault(v.id, exit.left, this.ram, this.platform.memory, recorder, mark) : undefined;
+        errno === 'EFAULT'
+          ? diagnoseEfault(v.id, exit.left, this.ram, this.platform.memory, recorder, mark)
+          : undefined;
       const n = retries.get(errno) ?? 0;
       const efault = policies.efault;
       this.#cursor = this.vcpus.indexOf(v); // a retried vCPU runs again next
       if (errno === 'EFAULT' && efault.action === 'resolve') {
         const res =
           n >= efault.maxRetries
-            ? { ok: false as const, text: `gave up after ${n} resolved re-run(s) (maxRetries ${efault.maxRetries})` }
+            ? {
+                ok: false as const,
+                text: `gave up after ${n} resolved re-run(s) (maxRetries ${efault.maxRetries})`,
+              }
             : resolveFault(
                 { vm: this.vm, ram: this.ram, mmio: this.config.mmio ?? [] },
                 exit.left,
@@ -449,14 +520,23 @@ function createVm(platform: Platform, config: MachineConfig): VmFd | VmmError {
   };
   if (!sevEsType) {
     if ((sev.ghcbVersion ?? 1) !== 1)
-      return fail('KVM_SEV_ES_INIT', new Errno('EINVAL', `this KVM's SEV-ES VMs speak GHCB version 1 only, not ${sev.ghcbVersion}`));
+      return fail(
+        'KVM_SEV_ES_INIT',
+        new Errno('EINVAL', `this KVM's SEV-ES VMs speak GHCB version 1 only, not ${sev.ghcbVersion}`),
+      );
     const r = vm.memoryEncryptOp({ id: KVM_SEV_ES_INIT, data: 0n, error: 0, sevFd: 0 });
     return r instanceof Errno ? fail('KVM_MEMORY_ENCRYPT_OP(KVM_SEV_ES_INIT)', r) : vm;
   }
   // struct kvm_sev_init lives in the VMM's memory, where KVM copies it from.
   const page = platform.memory.mapAnonymous(4096);
   if (page instanceof Errno) return fail('mmap', page);
-  platform.memory.write(page, encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion: sev.ghcbVersion ?? 0 }).subarray(0, KVM_SEV_INIT_SIZE));
+  platform.memory.write(
+    page,
+    encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion: sev.ghcbVersion ?? 0 }).subarray(
+      0,
+      KVM_SEV_INIT_SIZE,
+    ),
+  );
   const r = vm.memoryEncryptOp({ id: KVM_SEV_INIT2, data: BigInt(page), error: 0, sevFd: 0 });
   platform.memory.unmap(page, 4096);
   return r instanceof Errno ? fail('KVM_MEMORY_ENCRYPT_OP(KVM_SEV_INIT2)', r) : vm;
