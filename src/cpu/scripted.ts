@@ -314,7 +314,10 @@ export class ScriptedCpu implements CpuBackend {
 
   vmrun(budget: number): void {
     const vmcb = this.#vmcb;
-    if (this.#state === 'shutdown') return void this.#exitAt(SVM_EXIT_SHUTDOWN, 0, 0, 0, 0);
+    if (this.#state === 'shutdown') {
+      this.#exitAt(SVM_EXIT_SHUTDOWN, 0, 0, 0, 0);
+      return;
+    }
     const save = this.#save;
     this.#rip = save.getUint32(SAVE_RIP, true) + save.getUint32(SAVE_RIP + 4, true) * TWO32;
     // What the program resumes with: a value or an exception (kind), or an instruction to execute
@@ -337,9 +340,10 @@ export class ScriptedCpu implements CpuBackend {
       } else if (this.#rip === this.#pendingRip) {
         op = pending; // a fault-like exit: the same instruction executes again
       } else {
-        return this.#shutdown(
+        this.#shutdown(
           new Error(`RIP moved to 0x${this.#rip.toString(16)}: a scripted guest has no code there`),
         );
+        return;
       }
     } else {
       kind = this.#carryKind;
@@ -368,7 +372,10 @@ export class ScriptedCpu implements CpuBackend {
         op = undefined;
       }
     }
-    if (this.#state === 'done') return void this.#exitAt(SVM_EXIT_HLT, 0, 0, 0, 0);
+    if (this.#state === 'done') {
+      this.#exitAt(SVM_EXIT_HLT, 0, 0, 0, 0);
+      return;
+    }
     for (let n = 0; ; n++) {
       if (
         n >= budget ||
@@ -383,21 +390,22 @@ export class ScriptedCpu implements CpuBackend {
         }
         this.#carryKind = kind;
         this.#carryValue = value;
-        return void this.#exitAt(n >= budget ? SVM_EXIT_INTR : SVM_EXIT_VINTR, 0, 0, 0, 0);
+        this.#exitAt(n >= budget ? SVM_EXIT_INTR : SVM_EXIT_VINTR, 0, 0, 0, 0);
+        return;
       }
       if (kind !== RESUME_NONE) {
         op = this.#step(kind, value);
         kind = RESUME_NONE;
         value = undefined;
         if (op === undefined) {
-          // The program ended (a finished program sits in HLT for good), or nothing caught an exception.
-          return void this.#exitAt(
+          this.#exitAt(
             (this.#state as ScriptedState) === 'shutdown' ? SVM_EXIT_SHUTDOWN : SVM_EXIT_HLT,
             0,
             0,
             0,
             0,
           );
+          return;
         }
       }
       this.instructions++;

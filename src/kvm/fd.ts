@@ -57,6 +57,7 @@ import type { KvmVcpuEvents } from '../uapi/vcpu-events.js';
 import { decodeExit } from '../uapi/vcpu-exit.js';
 import type { KvmXcrs } from '../uapi/xsave.js';
 import { DEFAULT_CPUID, kvmCpuid } from './cpuid.js';
+import { interruptAllowed, SVM_GUEST_INTERRUPT_MASK } from './interrupts.js';
 import { Irqchip } from './irqchip.js';
 import { Kvm, type KvmOptions } from './kvm.js';
 import { KVM_MSR_INDEX_LIST, KVM_MSR_RET_OK, MSR_IA32_APICBASE, svmGetMsr, svmSetMsr } from './msr.js';
@@ -64,7 +65,6 @@ import { KernelOops } from './oops.js';
 import type { Vcpu } from './vcpu.js';
 import * as state from './vcpu-state.js';
 import type { Vm } from './vm.js';
-import { interruptAllowed, SVM_GUEST_INTERRUPT_MASK } from './x86.js';
 
 /** KVM_MAX_CPUID_ENTRIES. */
 const KVM_MAX_CPUID_ENTRIES = 256;

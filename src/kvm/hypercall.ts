@@ -28,9 +28,9 @@ import {
   KVM_RUN_OFF_HYPERCALL_NR,
   KVM_RUN_OFF_HYPERCALL_RET,
 } from '../uapi/kvm-run.js';
+import { kvmCpl, kvmRegisterRead, kvmRegisterWrite, skipEmulatedInstruction } from './cache-regs.js';
 import { cpuidEntry } from './cpuid.js';
 import type { Vcpu } from './vcpu.js';
-import { kvmCpl, kvmRegisterRead, kvmRegisterWrite, skipEmulatedInstruction } from './x86.js';
 
 /** include/uapi/linux/kvm_para.h hypercall numbers. */
 export const KVM_HC_VAPIC_POLL_IRQ = 1;
@@ -61,7 +61,7 @@ function guestPvHas(vcpu: Vcpu, feature: number): boolean {
   if (!vcpu.enforcePvFeatureCpuid) return true;
   // The KVM leaf: "KVMKVMKVM\0\0\0" at 0x40000000; its features at base + 1.
   const sig = cpuidEntry(vcpu.cpuid, 0x4000_0000, 0);
-  if (!sig || sig.ebx !== 0x4b4d_564b || sig.ecx !== 0x564b_4d56 || sig.edx !== 0x4d) return false;
+  if (sig?.ebx !== 0x4b4d_564b || sig.ecx !== 0x564b_4d56 || sig.edx !== 0x4d) return false;
   const leaf = cpuidEntry(vcpu.cpuid, 0x4000_0001, 0);
   return leaf !== undefined && (leaf.eax & (1 << feature)) !== 0;
 }

@@ -7,9 +7,9 @@
  */
 import { CR0_PE, SAVE_CR0, SAVE_CR4, VCPU_REGS_RAX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
 import { GP_VECTOR } from '../uapi/svm.js';
+import { kvmCpl, kvmQueueException, skipEmulatedInstruction } from './cache-regs.js';
 import { cpuidEntry } from './cpuid.js';
 import type { Vcpu } from './vcpu.js';
-import { kvmCpl, kvmQueueException, skipEmulatedInstruction } from './x86.js';
 
 /** AMD64_NUM_COUNTERS and AMD64_NUM_COUNTERS_CORE. */
 const AMD64_NUM_COUNTERS = 4;

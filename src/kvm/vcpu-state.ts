@@ -64,9 +64,10 @@ import {
   type KvmVcpuEvents,
 } from '../uapi/vcpu-events.js';
 import type { KvmXcrs } from '../uapi/xsave.js';
+import { kvmRegisterRead, kvmRegisterWrite } from './cache-regs.js';
 import { MSR_IA32_APICBASE } from './msr.js';
 import type { Vcpu } from './vcpu.js';
-import { kvmRegisterRead, kvmRegisterWrite, kvmSetXcr0 } from './x86.js';
+import { kvmSetXcr0 } from './x86.js';
 
 /** struct kvm_regs member → VCPU_REGS_* index. */
 const GPR_FIELDS: readonly (readonly [keyof KvmRegs, number])[] = [

@@ -26,19 +26,13 @@ import { KVM_VCPU_MMAP_SIZE, KvmRun } from '../uapi/kvm-run.js';
 import { SVM_EXIT_INTR } from '../uapi/svm.js';
 import { type CpuidEntry, DEFAULT_CPUID } from './cpuid.js';
 import { NestedPageTable } from './guest-memory.js';
+import { disableIrqWindow, enableIrqWindow, interruptAllowed, kvmDeliverSipiVector } from './interrupts.js';
 import { MsrStore } from './msr.js';
+import { unexpectedExit } from './userspace-exits.js';
 import { resetFpu } from './vcpu-state.js';
 import type { Vm } from './vm.js';
 import type { ExitHandler, VcpuTypeOps } from './vm-type.js';
-import {
-  disableIrqWindow,
-  enableIrqWindow,
-  initVmcb,
-  interruptAllowed,
-  kvmDeliverSipiVector,
-  svmExitHandlers,
-  unexpectedExit,
-} from './x86.js';
+import { initVmcb, svmExitHandlers } from './x86.js';
 
 /** Exit codes below this (all of SVM's, VMGEXIT included) find their handler by array index. */
 const HANDLER_TABLE_SIZE = 0x410;

@@ -6,60 +6,31 @@
  * vcpu.regs, so SEV-ES reuses them with registers loaded from the GHCB.
  */
 import {
-  type CodeSize,
-  codeSize,
   PFERR_WRITE_MASK,
-  RFLAGS_IF,
-  SAVE_CPL,
-  SAVE_CS,
-  SAVE_ES,
-  SAVE_RFLAGS,
-  SAVE_RIP,
-  SVM_INTERRUPT_SHADOW_MASK,
   V_INTR_MASKING_MASK,
-  V_IRQ_MASK,
   VCPU_REGS_RAX,
   VCPU_REGS_RBX,
   VCPU_REGS_RCX,
   VCPU_REGS_RDX,
-  VCPU_REGS_RSI,
   VMCB_NEXT_RIP,
 } from '../cpu/backend.js';
 import {
   KVM_EXIT_HLT,
-  KVM_EXIT_HYPERCALL,
-  KVM_EXIT_INTERNAL_ERROR,
   KVM_EXIT_IO,
   KVM_EXIT_IO_IN,
   KVM_EXIT_IO_OUT,
   KVM_EXIT_IRQ_WINDOW_OPEN,
-  KVM_EXIT_MEMORY_FAULT,
-  KVM_EXIT_MMIO,
   KVM_EXIT_SHUTDOWN,
   KVM_EXIT_X86_RDMSR,
   KVM_EXIT_X86_WRMSR,
-  KVM_INTERNAL_ERROR_EMULATION,
-  KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
 } from '../uapi/exit-reasons.js';
 import {
   KVM_PIO_DATA_OFFSET,
-  KVM_RUN_OFF_HYPERCALL_ARGS,
-  KVM_RUN_OFF_HYPERCALL_FLAGS,
-  KVM_RUN_OFF_HYPERCALL_NR,
-  KVM_RUN_OFF_HYPERCALL_RET,
-  KVM_RUN_OFF_INTERNAL_NDATA,
-  KVM_RUN_OFF_INTERNAL_SUBERROR,
   KVM_RUN_OFF_IO_COUNT,
   KVM_RUN_OFF_IO_DATA_OFFSET,
   KVM_RUN_OFF_IO_DIRECTION,
   KVM_RUN_OFF_IO_PORT,
   KVM_RUN_OFF_IO_SIZE,
-  KVM_RUN_OFF_MEMORY_FAULT_FLAGS,
-  KVM_RUN_OFF_MEMORY_FAULT_GPA,
-  KVM_RUN_OFF_MEMORY_FAULT_SIZE,
-  KVM_RUN_OFF_MMIO_IS_WRITE,
-  KVM_RUN_OFF_MMIO_LEN,
-  KVM_RUN_OFF_MMIO_PHYS_ADDR,
   KVM_RUN_OFF_MSR_DATA,
   KVM_RUN_OFF_MSR_ERROR,
   KVM_RUN_OFF_MSR_INDEX,
@@ -91,9 +62,11 @@ import {
   SVM_IOIO_TYPE_MASK,
   UD_VECTOR,
 } from '../uapi/svm.js';
+import { kvmQueueException, kvmRegisterWrite, skipEmulatedInstruction } from './cache-regs.js';
 import { cpuidEntry, kvmCpuid } from './cpuid.js';
-import { decodeMmioInsn, effectiveAddress, type MmioInsn } from './emulate.js';
 import { kvmEmulateHypercall } from './hypercall.js';
+import { disableIrqWindow } from './interrupts.js';
+import { emulateMmio } from './mmio-emulation.js';
 import {
   KVM_MSR_FILTER_READ,
   KVM_MSR_FILTER_WRITE,
@@ -105,11 +78,12 @@ import {
   svmSetMsr,
 } from './msr.js';
 import { rdpmcInterception } from './pmu.js';
+import { emulationFailure, prepareMemoryFaultExit } from './userspace-exits.js';
 import type { Vcpu } from './vcpu.js';
 import type { ExitHandler } from './vm-type.js';
 
 const MASK32 = 0xffff_ffffn;
-const TWO32 = 0x1_0000_0000;
+const _TWO32 = 0x1_0000_0000;
 const EFAULT = -14;
 
 /** The INTERCEPT_* bits init_vmcb sets (by SVM exit code, which is what the bit index is). */
@@ -136,94 +110,6 @@ export function initVmcb(vcpu: Vcpu): void {
   const vmcb = vcpu.vmcb;
   for (const code of INIT_INTERCEPTS) vmcb.setIntercept(code, true);
   vmcb.intCtl = V_INTR_MASKING_MASK;
-}
-
-/** Register r's low 32 bits. */
-function reg32(vcpu: Vcpu, r: number): number {
-  return vcpu.regs[2 * r]!;
-}
-
-/** Register r as a u64. */
-export function kvmRegisterRead(vcpu: Vcpu, r: number): bigint {
-  const regs = vcpu.regs;
-  return (BigInt(regs[2 * r + 1]!) << 32n) | BigInt(regs[2 * r]!);
-}
-
-/** kvm_register_write (the value truncated to 64 bits). */
-export function kvmRegisterWrite(vcpu: Vcpu, r: number, v: bigint): void {
-  const regs = vcpu.regs;
-  regs[2 * r] = Number(v & MASK32);
-  regs[2 * r + 1] = Number((v >> 32n) & MASK32);
-}
-
-/** kvm_rip_read (unprotected guests: the save area). */
-export function kvmRipRead(vcpu: Vcpu): number {
-  const save = vcpu.vmcb.save;
-  return save.getUint32(SAVE_RIP, true) + save.getUint32(SAVE_RIP + 4, true) * TWO32;
-}
-
-/** kvm_rip_write. */
-export function kvmRipWrite(vcpu: Vcpu, rip: number): void {
-  const save = vcpu.vmcb.save;
-  save.setUint32(SAVE_RIP, rip % TWO32, true);
-  save.setUint32(SAVE_RIP + 4, Math.floor(rip / TWO32), true);
-}
-
-/**
- * svm_skip_emulated_instruction: RIP := next_rip (and the interrupt shadow ends). Nothing for
- * protected state: KVM cannot move an SEV-ES guest's RIP (the guest's #VC handler does).
- */
-export function skipEmulatedInstruction(vcpu: Vcpu): void {
-  if (vcpu.guestStateProtected) return;
-  const c = vcpu.vmcb.control;
-  const lo = c.getUint32(VMCB_NEXT_RIP, true);
-  const hi = c.getUint32(VMCB_NEXT_RIP + 4, true);
-  const save = vcpu.vmcb.save;
-  save.setUint32(SAVE_RIP, lo, true);
-  save.setUint32(SAVE_RIP + 4, hi, true);
-  vcpu.vmcb.intState &= ~SVM_INTERRUPT_SHADOW_MASK;
-}
-
-/**
- * kvm_vcpu_deliver_sipi_vector: the AP starts in real mode at vector << 12 (CS selector vector << 8,
- * IP 0). Nothing for protected state: KVM cannot set an SEV-ES AP's registers (sev.c has its own hook).
- */
-export function kvmDeliverSipiVector(vcpu: Vcpu, vector: number): void {
-  if (vcpu.guestStateProtected) return;
-  const save = vcpu.vmcb.save;
-  save.setUint16(SAVE_CS, vector << 8, true);
-  save.setBigUint64(SAVE_CS + 8, BigInt(vector) << 12n, true);
-  kvmRipWrite(vcpu, 0);
-}
-
-/** kvm_queue_exception(_e): an exception injected at the next entry. */
-export function kvmQueueException(vcpu: Vcpu, vector: number, errorCode?: number): void {
-  vcpu.exception = { vector, errorCode };
-}
-
-/** svm_interrupt_allowed: RFLAGS.IF set and no interrupt shadow (SEV-ES: as int_state reports it). */
-export function interruptAllowed(vcpu: Vcpu): boolean {
-  const vmcb = vcpu.vmcb;
-  if (vmcb.intState & SVM_INTERRUPT_SHADOW_MASK) return false;
-  if (vcpu.guestStateProtected) return (vmcb.intState & SVM_GUEST_INTERRUPT_MASK) !== 0;
-  return (vmcb.save.getUint32(SAVE_RFLAGS, true) & RFLAGS_IF) !== 0;
-}
-
-/** int_state bit 1: the guest's RFLAGS.IF, which SEV-ES hardware reports since KVM cannot read RFLAGS. */
-export const SVM_GUEST_INTERRUPT_MASK = 2;
-
-/** svm_enable_irq_window: a virtual interrupt and the VINTR intercept make the CPU exit when IF opens. */
-export function enableIrqWindow(vcpu: Vcpu): void {
-  const vmcb = vcpu.vmcb;
-  vmcb.intCtl |= V_IRQ_MASK;
-  vmcb.setIntercept(SVM_EXIT_VINTR, true);
-}
-
-/** svm_clear_vintr. */
-export function disableIrqWindow(vcpu: Vcpu): void {
-  const vmcb = vcpu.vmcb;
-  vmcb.intCtl &= ~V_IRQ_MASK;
-  vmcb.setIntercept(SVM_EXIT_VINTR, false);
 }
 
 const XFEATURE_FP = 1n;
@@ -327,42 +213,6 @@ function ioInterception(vcpu: Vcpu): number {
   return kvmFastPio(vcpu, size, port, isIn);
 }
 
-/** KVM_EXIT_INTERNAL_ERROR / EMULATION: the instruction emulator gave up. */
-export function emulationFailure(vcpu: Vcpu): number {
-  const run = vcpu.runArea;
-  run.clearExitUnion();
-  run.exitReason = KVM_EXIT_INTERNAL_ERROR;
-  run.setU32(KVM_RUN_OFF_INTERNAL_SUBERROR, KVM_INTERNAL_ERROR_EMULATION);
-  run.setU32(KVM_RUN_OFF_INTERNAL_NDATA, 0);
-  return 0;
-}
-
-/** kvm_prepare_unexpected_reason_exit: an exit code KVM has no handler for. */
-export function unexpectedExit(vcpu: Vcpu): number {
-  const run = vcpu.runArea;
-  run.clearExitUnion();
-  run.exitReason = KVM_EXIT_INTERNAL_ERROR;
-  run.setU32(KVM_RUN_OFF_INTERNAL_SUBERROR, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
-  run.setU32(KVM_RUN_OFF_INTERNAL_NDATA, 2);
-  run.setDataWord(0, BigInt(vcpu.vmcb.exitCode));
-  run.setDataWord(1, 0n); // last VM-entry CPU
-  return 0;
-}
-
-/**
- * kvm_prepare_memory_fault_exit: KVM_EXIT_MEMORY_FAULT with the page's gpa and size, when the
- * kernel has KVM_CAP_MEMORY_FAULT_INFO; the caller then returns -EFAULT.
- */
-export function prepareMemoryFaultExit(vcpu: Vcpu, gpa: number, size: number, flags = 0n): void {
-  if (!vcpu.vm.core.memoryFaultInfo) return;
-  const run = vcpu.runArea;
-  run.clearExitUnion();
-  run.exitReason = KVM_EXIT_MEMORY_FAULT;
-  run.setU64(KVM_RUN_OFF_MEMORY_FAULT_FLAGS, flags);
-  run.setU64n(KVM_RUN_OFF_MEMORY_FAULT_GPA, gpa);
-  run.setU64n(KVM_RUN_OFF_MEMORY_FAULT_SIZE, size);
-}
-
 /**
  * npf_interception: the CPU could not complete an access through the nested page table. No memslot
  * (or a write to a read-only one) is MMIO, emulated from the instruction bytes decode assist gave;
@@ -386,125 +236,6 @@ function npfInterception(vcpu: Vcpu): number {
   }
   // The page is there now (the VMM fixed it since): the CPU retries the access.
   return 1;
-}
-
-/** A u64 from little-endian bytes. */
-function leValue(src: Uint8Array, size: number): bigint {
-  let v = 0n;
-  for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(src[i] ?? 0);
-  return v;
-}
-
-/**
- * x86_emulate_instruction for an MMIO access: decode the instruction (decode assist's bytes), take
- * the data of a store from its register or immediate, split the access at a page boundary as
- * emulator_read_write does (a piece that is RAM after all goes through kvm_read/write_guest), hand
- * each MMIO piece to userspace as one KVM_EXIT_MMIO, and on completion write a load's register
- * and move RIP past the instruction.
- */
-function emulateMmio(vcpu: Vcpu, faultGpa: number): number {
-  const vmcb = vcpu.vmcb;
-  const insnLen = vmcb.insnLen;
-  const mode = codeSize(vmcb.save);
-  const insn = insnLen > 0 ? decodeMmioInsn(vmcb.insnBytes.subarray(0, insnLen), mode) : undefined;
-  if (!insn) return emulationFailure(vcpu);
-  const { size, write } = insn;
-  const gpa = accessStart(vcpu, insn, mode, faultGpa);
-  if (gpa < 0) return emulationFailure(vcpu);
-  const data = new Uint8Array(size);
-  if (write) {
-    const v =
-      insn.imm ?? (insn.highByte ? kvmRegisterRead(vcpu, insn.reg!) >> 8n : kvmRegisterRead(vcpu, insn.reg!));
-    for (let i = 0; i < size; i++) data[i] = Number((v >> BigInt(8 * i)) & 0xffn);
-  }
-  const vm = vcpu.vm;
-  const frags: { gpa: number; off: number; len: number }[] = [];
-  const first = Math.min(size, 4096 - (gpa % 4096));
-  for (const [at, off, len] of [
-    [gpa, 0, first],
-    [gpa + first, first, size - first],
-  ] as const) {
-    if (len === 0) continue;
-    const piece = data.subarray(off, off + len);
-    const fault = write ? vm.writeGuest(at, piece) : vm.readGuest(at, piece);
-    if (fault) frags.push({ gpa: at, off, len });
-  }
-  vcpu.mmioIsWrite = write;
-  const finish = (): number => {
-    if (!write) writeLoadResult(vcpu, insn, leValue(data, size));
-    kvmRipWrite(vcpu, kvmRipRead(vcpu) + insn.len);
-    return 1;
-  };
-  if (frags.length === 0) return finish(); // every piece turned out to be RAM: done without userspace
-  const run = vcpu.runArea;
-  let cur = 0;
-  const exitFor = (f: { gpa: number; off: number; len: number }): number => {
-    run.clearExitUnion();
-    run.exitReason = KVM_EXIT_MMIO;
-    run.setU64n(KVM_RUN_OFF_MMIO_PHYS_ADDR, f.gpa);
-    run.setU32(KVM_RUN_OFF_MMIO_LEN, f.len);
-    run.setU8(KVM_RUN_OFF_MMIO_IS_WRITE, write ? 1 : 0);
-    if (write) run.mmioData.set(data.subarray(f.off, f.off + f.len));
-    vcpu.completeUserspaceIo = complete;
-    return 0;
-  };
-  // complete_emulated_mmio: take this fragment's answer, exit for the next, or finish the instruction.
-  const complete = (): number => {
-    const f = frags[cur]!;
-    if (!write) data.set(run.mmioData.subarray(0, f.len), f.off);
-    cur++;
-    return cur < frags.length ? exitFor(frags[cur]!) : finish();
-  };
-  return exitFor(frags[0]!);
-}
-
-/**
- * Where the access begins. The fault's GPA is the operand's when their page offsets agree (KVM's
- * gpa_available shortcut); otherwise the fault hit the second page of a page-crossing access, which
- * began the operand's page offset before that page's end (the emulator's linear address, mapped
- * contiguously, as it is with paging off). -1 when neither fits.
- */
-function accessStart(vcpu: Vcpu, insn: MmioInsn, mode: CodeSize, faultGpa: number): number {
-  const save = vcpu.vmcb.save;
-  const next = BigInt(kvmRipRead(vcpu) + insn.len);
-  const ea = effectiveAddress(insn.addr, (r) => kvmRegisterRead(vcpu, r), next);
-  // Segment bases apply outside long mode, and FS/GS in it.
-  const seg = insn.addr.seg;
-  const base = mode !== 64 || seg >= 4 ? save.getBigUint64(SAVE_ES + 16 * seg + 8, true) : 0n;
-  const linear = BigInt.asUintN(mode === 64 ? 64 : 32, base + ea);
-  const off = Number(linear & 0xfffn);
-  if (faultGpa % 4096 === off) return faultGpa;
-  const start = faultGpa - (faultGpa % 4096) - (4096 - off);
-  return start >= 0 && start + insn.size > faultGpa ? start : -1;
-}
-
-/** The emulator's writeback of a load: merge 8/16-bit results, zero-extend 32-bit ones, MOVZX/MOVSX widen. */
-function writeLoadResult(
-  vcpu: Vcpu,
-  insn: { reg: number | undefined; highByte: boolean; size: number; destSize: number; signExtend: boolean },
-  raw: bigint,
-): void {
-  const r = insn.reg!;
-  let v = raw;
-  if (insn.signExtend) v = BigInt.asUintN(insn.destSize * 8, BigInt.asIntN(insn.size * 8, v));
-  const old = kvmRegisterRead(vcpu, r);
-  if (insn.highByte) {
-    kvmRegisterWrite(vcpu, r, (old & ~0xff00n) | ((v & 0xffn) << 8n));
-    return;
-  }
-  switch (insn.destSize) {
-    case 1:
-      kvmRegisterWrite(vcpu, r, (old & ~0xffn) | (v & 0xffn));
-      break;
-    case 2:
-      kvmRegisterWrite(vcpu, r, (old & ~0xffffn) | (v & 0xffffn));
-      break;
-    case 4:
-      kvmRegisterWrite(vcpu, r, v & MASK32); // assign_register: a 32-bit result zero-extends
-      break;
-    default:
-      kvmRegisterWrite(vcpu, r, v);
-  }
 }
 
 /** kvm_emulate_halt: retire HLT, then (no in-kernel LAPIC) exit KVM_EXIT_HLT. */
@@ -582,6 +313,11 @@ export function msrInterception(vcpu: Vcpu): number {
   return completeEmulatedMsr(vcpu, true);
 }
 
+/** Register r's low 32 bits. */
+function reg32(vcpu: Vcpu, r: number): number {
+  return vcpu.regs[2 * r]!;
+}
+
 /** kvm_emulate_cpuid: RAX = function, RCX = index; results in RAX..RDX (32-bit, zero-extended). */
 export function cpuidInterception(vcpu: Vcpu): number {
   const r = vcpu.regs;
@@ -596,11 +332,6 @@ export function cpuidInterception(vcpu: Vcpu): number {
   r[2 * VCPU_REGS_RDX + 1] = 0;
   skipEmulatedInstruction(vcpu);
   return 1;
-}
-
-/** The guest's CPL: the save area's for unprotected guests, the GHCB's (sync) for SEV-ES. */
-export function kvmCpl(vcpu: Vcpu): number {
-  return vcpu.guestStateProtected ? vcpu.cpl : vcpu.vmcb.save.getUint8(SAVE_CPL);
 }
 
 export { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';

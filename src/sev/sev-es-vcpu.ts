@@ -14,10 +14,10 @@ import {
   VMCB_EXIT_INFO_2,
 } from '../cpu/backend.js';
 import type { HostAllocation } from '../host/allocator.js';
+import { kvmQueueException } from '../kvm/cache-regs.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import { GuestPageCache, type GuestPageMapping } from '../kvm/vm.js';
 import type { ExitHandler, VcpuTypeOps } from '../kvm/vm-type.js';
-import { kvmQueueException } from '../kvm/x86.js';
 import { KVM_EXIT_INTR } from '../uapi/exit-reasons.js';
 import {
   GHCB_HV_RESP_ISSUE_EXCEPTION,

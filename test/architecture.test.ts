@@ -1,0 +1,113 @@
+/**
+ * The layering of docs/ARCHITECTURE.md, checked on the source: which folder may import which at
+ * run time, no runtime import cycle anywhere in src, and the VMM side (vmm, scenario, fuzz, cli)
+ * reaching KVM through the fd interface only — the one exception being the file that builds the
+ * model platform (plugging the model's /dev/kvm in, as a machine's kernel would be).
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+
+const SRC = resolve(import.meta.dirname, '../src');
+
+/** Every non-test .ts file under src, as a path relative to src. */
+function sources(dir = SRC): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    const p = join(dir, d.name);
+    if (d.isDirectory()) return sources(p);
+    return d.name.endsWith('.ts') && !d.name.endsWith('.test.ts') && d.name !== 'test-util.ts'
+      ? [relative(SRC, p)]
+      : [];
+  });
+}
+
+/** A file's relative imports that exist at run time (`import type` and all-`type` lists are erased). */
+function runtimeImports(file: string): string[] {
+  const text = readFileSync(join(SRC, file), 'utf8');
+  const out: string[] = [];
+  for (const m of text.matchAll(/^(?:import|export)\s+(type\s+)?([\s\S]*?)\s*from\s+'(\.[^']+)'/gm)) {
+    if (m[1]) continue;
+    const clause = m[2]!.trim();
+    if (clause.startsWith('{') && clause.endsWith('}')) {
+      const names = clause
+        .slice(1, -1)
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean);
+      if (names.every((n) => n.startsWith('type '))) continue;
+    }
+    out.push(relative(SRC, resolve(dirname(join(SRC, file)), m[3]!)).replace(/\.js$/, '.ts'));
+  }
+  return out;
+}
+
+const files = sources();
+const graph = new Map(files.map((f) => [f, runtimeImports(f)]));
+const layer = (f: string): string => f.split('/')[0]!;
+
+/** What each layer may import at run time (its own folder always). */
+const ALLOWED: Readonly<Record<string, readonly string[]>> = {
+  uapi: [],
+  trace: ['uapi'],
+  host: ['uapi'],
+  cpu: ['uapi'],
+  kvm: ['uapi', 'host', 'cpu', 'trace'],
+  sev: ['uapi', 'host', 'kvm', 'cpu', 'trace'],
+  hostkvm: ['uapi', 'host'],
+  guest: ['uapi', 'cpu'],
+  vmm: ['uapi', 'host', 'cpu', 'guest', 'trace', 'kvm', 'sev'],
+  scenario: ['uapi', 'host', 'cpu', 'guest', 'trace', 'vmm', 'sev'],
+  fuzz: ['uapi', 'host', 'cpu', 'guest', 'trace', 'vmm', 'scenario', 'sev'],
+  cli: ['uapi', 'host', 'cpu', 'guest', 'trace', 'vmm', 'scenario', 'fuzz', 'sev', 'hostkvm', 'kvm'],
+};
+
+describe('architecture', () => {
+  it('every layer imports only the layers below it', () => {
+    const bad: string[] = [];
+    for (const [f, deps] of graph) {
+      const allowed = ALLOWED[layer(f)];
+      assert.ok(allowed, `a layer without rules: ${layer(f)} (${f})`);
+      for (const d of deps) if (layer(d) !== layer(f) && !allowed.includes(layer(d))) bad.push(`${f} → ${d}`);
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it('KVM imports only the hardware seam from src/cpu (never a CPU backend)', () => {
+    const seam = new Set(['cpu/backend.ts', 'cpu/vmcb.ts', 'cpu/regs.ts', 'cpu/reset.ts']);
+    const bad = [...graph].flatMap(([f, deps]) =>
+      layer(f) === 'kvm' || layer(f) === 'sev'
+        ? deps.filter((d) => layer(d) === 'cpu' && !seam.has(d)).map((d) => `${f} → ${d}`)
+        : [],
+    );
+    assert.deepEqual(bad, []);
+  });
+
+  it('the VMM side reaches KVM through the fd interface only (the model platform file plugs it in)', () => {
+    const bad = [...graph].flatMap(([f, deps]) =>
+      ['vmm', 'scenario', 'fuzz'].includes(layer(f)) && f !== 'vmm/platform.ts'
+        ? deps
+            .filter((d) => layer(d) === 'kvm' || (layer(d) === 'sev' && d !== 'sev/index.ts'))
+            .map((d) => `${f} → ${d}`)
+        : [],
+    );
+    assert.deepEqual(bad, []);
+  });
+
+  it('has no runtime import cycle', () => {
+    const state = new Map<string, 'open' | 'done'>();
+    const cycles: string[] = [];
+    const visit = (f: string, path: string[]): void => {
+      if (state.get(f) === 'done') return;
+      if (state.get(f) === 'open') {
+        cycles.push([...path.slice(path.indexOf(f)), f].join(' → '));
+        return;
+      }
+      state.set(f, 'open');
+      for (const d of graph.get(f) ?? []) visit(d, [...path, f]);
+      state.set(f, 'done');
+    };
+    for (const f of files) visit(f, []);
+    assert.deepEqual(cycles, []);
+  });
+});
