@@ -4,10 +4,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
+import { openKvm } from '../kvm/fd.js';
 import { formatScenarioError, isScenarioError } from '../scenario/errors.js';
 import { type LoadedScenario, loadScenario } from '../scenario/load.js';
 import { formatReport, runScenario, type ScenarioReport } from '../scenario/run.js';
 import { PROFILE_NAMES, type ProfileName } from '../scenario/schema.js';
+import { sevKvmOptions } from '../sev/index.js';
 import type { TraceEvent } from '../trace/events.js';
 import { formatTraceLine, traceEventToJson } from '../trace/format.js';
 import { demoReport } from './demo.js';
@@ -167,7 +169,9 @@ export function buildProgram(): Command {
     .action(async (opts: { json?: boolean; device: string }) => {
       // Loaded on demand: the binding needs the optional native dependency.
       const { describeHostKvm } = await import('../hostkvm/detect.js');
-      const d = describeHostKvm(opts.device);
+      // Beside each host answer, the model's (of today's kernel).
+      const model = openKvm(sevKvmOptions('current'));
+      const d = describeHostKvm(opts.device, (cap) => model.checkExtension(cap));
       if (opts.json) process.stdout.write(`${JSON.stringify(d.data, bigintJson)}\n`);
       else process.stdout.write(`${d.text.trimEnd()}\n`);
     });

@@ -8,7 +8,6 @@
  * an AMD SEV host and a VM of type KVM_X86_SEV_ES_VM, which this reports as well.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { Kvm } from '../kvm/kvm.js';
 import {
   KVM_CAP_DIRTY_LOG_RING,
   KVM_CAP_EXIT_HYPERCALL,
@@ -29,9 +28,9 @@ import {
   kvmCapName,
   kvmVmTypeName,
 } from '../uapi/caps.js';
+import { Errno } from '../uapi/errno.js';
 import { kvmExitReasonName } from '../uapi/exit-reasons.js';
-import { isKvmError } from '../uapi/kvm-error.js';
-import { type HostKvm, openHostKvm } from './kvm.js';
+import { type HostKvmFd, openHostKvm } from './fd.js';
 import { loadLibc } from './libc.js';
 import { asm } from './real-mode.js';
 import { tinyRealModeGuest } from './tiny-guest.js';
@@ -70,6 +69,8 @@ export interface HostKvmData {
   readonly maxGpaBits?: number;
   /** Whether KVM_X86_SEV_ES_VM can be created (real SEV-ES support). */
   readonly sevEsVm: boolean;
+  /** The errno KVM_CREATE_VM(KVM_X86_SEV_ES_VM) failed with, when it did. */
+  readonly sevEsVmErrno?: string;
   /** The smoke run: a real-mode `hlt` guest under the watchdog. */
   readonly run?: { readonly ok: boolean; readonly exit?: string; readonly reason?: string };
 }
@@ -141,12 +142,13 @@ export function detectBackend(): HostKvmData['backend'] {
  * ending at 2^b is accepted. kvm_mmu_max_gfn is MAXPHYADDR with TDP, 52 with shadow paging. The
  * hva is never touched (KVM does not check that it is mapped), and the probe VM is destroyed.
  */
-export function probeMaxGpaBits(kvm: HostKvm): number | undefined {
+export function probeMaxGpaBits(kvm: HostKvmFd): number | undefined {
   const vm = kvm.createVm();
+  if (vm instanceof Errno) return undefined;
   try {
     let best: number | undefined;
     for (let b = 36; b <= 63; b++) {
-      const r = vm.setRegionRaw(
+      const r = vm.setUserMemoryRegionRaw(
         {
           slot: 0,
           flags: 0,
@@ -158,29 +160,40 @@ export function probeMaxGpaBits(kvm: HostKvm): number | undefined {
       );
       if (r !== 0) break;
       best = b;
-      vm.setRegionRaw({ slot: 0, flags: 0, guestPhysAddr: 0n, memorySize: 0n, userspaceAddr: 0n }, true);
+      vm.setUserMemoryRegionRaw(
+        { slot: 0, flags: 0, guestPhysAddr: 0n, memorySize: 0n, userspaceAddr: 0n },
+        true,
+      );
     }
     return best;
   } finally {
-    vm.destroy();
+    vm.close();
   }
 }
 
 /** Run `hlt` in real mode under the watchdog: the exit name, or why it did not work. */
-export function smokeTestHostKvm(kvm: HostKvm): NonNullable<HostKvmData['run']> {
+export function smokeTestHostKvm(kvm: HostKvmFd): NonNullable<HostKvmData['run']> {
+  const guest = tinyRealModeGuest(kvm, asm().hlt().bytes());
+  if (guest instanceof Errno) return { ok: false, reason: `building the guest: ${guest}` };
   try {
-    using guest = tinyRealModeGuest(kvm, asm().hlt().bytes());
     guest.vcpu.timeoutMs = 1000;
     const exit = guest.vcpu.run();
+    if (exit.kind === 'Failed') {
+      const left = kvmExitReasonName(exit.left.reason);
+      return { ok: false, exit: left, reason: `KVM_RUN failed: ${exit.error}` };
+    }
     const name = kvmExitReasonName(exit.reason);
     return exit.kind === 'Hlt' ? { ok: true, exit: name } : { ok: false, exit: name, reason: 'expected HLT' };
-  } catch (e) {
-    return { ok: false, reason: e instanceof Error ? e.message : String(e) };
+  } finally {
+    guest.close();
   }
 }
 
 /** Collect {@link HostKvmData} (opens /dev/kvm, creates and destroys a few small VMs). */
-export function describeHostKvmData(path = '/dev/kvm'): HostKvmData {
+export function describeHostKvmData(
+  path = '/dev/kvm',
+  modelCap: (cap: number) => number = () => 0,
+): HostKvmData {
   const backend = detectBackend();
   const device = { path, exists: existsSync(path) && statSync(path).isCharacterDevice() };
   const l = loadLibc();
@@ -192,20 +205,15 @@ export function describeHostKvmData(path = '/dev/kvm'): HostKvmData {
   if (!opened.ok) return { ...base, usable: false, reason: opened.reason };
   const kvm = opened.kvm;
   try {
-    const model = new Kvm();
     const capabilities = REPORTED_CAPS.map((cap) => ({
       cap,
       name: capName(cap),
       host: kvm.checkExtension(cap),
-      model: model.checkExtension(cap),
+      model: modelCap(cap),
     }));
-    let sevEsVm = false;
-    try {
-      kvm.createVm(KVM_X86_SEV_ES_VM).destroy();
-      sevEsVm = true;
-    } catch (e) {
-      if (!isKvmError(e)) throw e;
-    }
+    const sev = kvm.createVm(KVM_X86_SEV_ES_VM);
+    const sevEsVm = !(sev instanceof Errno);
+    if (!(sev instanceof Errno)) sev.close();
     const maxGpaBits = probeMaxGpaBits(kvm);
     const run = smokeTestHostKvm(kvm);
     return {
@@ -213,10 +221,11 @@ export function describeHostKvmData(path = '/dev/kvm'): HostKvmData {
       usable: run.ok,
       ...(!run.ok && { reason: `KVM_RUN smoke test failed: ${run.reason}` }),
       apiVersion: kvm.getApiVersion(),
-      vcpuMmapSize: kvm.getVcpuMmapSize(),
+      vcpuMmapSize: kvm.vcpuMmapSize,
       capabilities,
       ...(maxGpaBits !== undefined && { maxGpaBits }),
       sevEsVm,
+      ...(sev instanceof Errno && { sevEsVmErrno: sev.errno }),
       run,
     };
   } catch (e) {
@@ -253,7 +262,7 @@ export function formatHostKvm(d: HostKvmData): string {
   if (d.run) lines.push(`KVM_RUN:       ${d.run.ok ? `ok (${d.run.exit})` : `failed (${d.run.reason})`}`);
   if (d.apiVersion !== undefined) {
     lines.push(
-      `SEV-ES VM:     ${d.sevEsVm ? `${kvmVmTypeName(KVM_X86_SEV_ES_VM)} can be created` : 'not available (SEV, #VC and VMGEXIT stay model-only)'}`,
+      `SEV-ES VM:     ${d.sevEsVm ? `${kvmVmTypeName(KVM_X86_SEV_ES_VM)} can be created` : `not available (${d.sevEsVmErrno ?? 'no'}; SEV, #VC and VMGEXIT stay model-only)`}`,
     );
   }
   if (d.capabilities.length > 0) {
@@ -268,7 +277,10 @@ export function formatHostKvm(d: HostKvmData): string {
 }
 
 /** `sevbox hostkvm`: the text to print and the data behind it. */
-export function describeHostKvm(path = '/dev/kvm'): { text: string; data: HostKvmData } {
-  const data = describeHostKvmData(path);
+export function describeHostKvm(
+  path = '/dev/kvm',
+  modelCap: (cap: number) => number = () => 0,
+): { text: string; data: HostKvmData } {
+  const data = describeHostKvmData(path, modelCap);
   return { text: formatHostKvm(data), data };
 }

@@ -1,7 +1,8 @@
 /**
- * The machine's real /dev/kvm as an oracle for the model: bindings (koffi, optional), the
- * `HostKvm` → `HostVm` → `HostVcpu` wrappers shaped like src/kvm, the KVM_RUN watchdog, a tiny
- * real-mode assembler for guests, and `describeHostKvm()` behind `sevbox hostkvm`.
+ * The machine's real /dev/kvm behind the fd ABI of src/uapi/kvm-fd.ts (as an oracle for the model
+ * and a second backend for the VMM): bindings (koffi, optional), `HostKvmFd` → `HostVmFd` →
+ * `HostVcpuFd`, the real process's memory as a `ProcessMemory` (`HostProcessMemory`), the KVM_RUN
+ * watchdog, a tiny real-mode assembler for guests, and `describeHostKvm()` behind `sevbox hostkvm`.
  */
 export {
   type CapabilityAnswer,
@@ -16,17 +17,24 @@ export {
 } from './detect.js';
 export {
   DEFAULT_RUN_TIMEOUT_MS,
-  HostKvm,
-  HostVcpu,
-  HostVm,
-  KVM_REGS,
-  KVM_X86_SET_MSR_FILTER,
+  HostKvmFd,
+  HostVcpuFd,
+  HostVmFd,
+  isWatchdogExpiry,
+  MAX_CPUID_ROOM,
   type OpenHostKvm,
   openHostKvm,
-  WatchdogExpired,
-} from './kvm.js';
-export { type LibcResult, loadLibc } from './libc.js';
-export { AddressHole, HostMapping } from './mapping.js';
+  WatchdogExpiry,
+} from './fd.js';
+export { type Libc, type LibcResult, loadLibc } from './libc.js';
+export { HostProcessMemory } from './process.js';
 export { asm, RealModeAsm, type RealModeSize, type Reg32 } from './real-mode.js';
-export { TINY_GUEST_CODE, TINY_GUEST_RAM, type TinyGuest, tinyRealModeGuest } from './tiny-guest.js';
+export {
+  resetRealMode,
+  TINY_GUEST_CODE,
+  TINY_GUEST_RAM,
+  type TinyGuest,
+  type TinyGuestOptions,
+  tinyRealModeGuest,
+} from './tiny-guest.js';
 export { Watchdog } from './watchdog.js';

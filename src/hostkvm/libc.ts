@@ -1,16 +1,15 @@
 /**
  * The few libc calls a VMM needs to drive the machine's real /dev/kvm (open, close, ioctl, mmap,
- * munmap, a per-thread POSIX timer for the KVM_RUN watchdog), bound with koffi. koffi is an
+ * munmap, mprotect, a per-thread POSIX timer for the KVM_RUN watchdog), bound with koffi. koffi is an
  * optional dependency: when it is missing or cannot load libc, {@link loadLibc} says why and the
  * rest of sevbox works without the oracle.
  *
  * Every wrapper returns what the kernel returns, with failures as a negative errno read straight
  * after the call (koffi saves errno before any other code can run), so no JS work ever clobbers it.
+ * Memory is handled by address (an `intptr_t`, a plain number: user addresses stay below 2^47), so
+ * a sub-range of a mapping (`hva + offset`) can be remapped or re-protected like any other.
  */
 import { createRequire } from 'node:module';
-
-/** An opaque pointer value as koffi hands it out (a `void *`). */
-export type Pointer = object;
 
 /** The subset of koffi's API used here (typed locally, so type-checking does not need koffi installed). */
 type KoffiFunction = (...args: unknown[]) => unknown;
@@ -20,11 +19,12 @@ interface KoffiLibrary {
 interface Koffi {
   load(path: string): KoffiLibrary;
   errno(): number;
-  address(ptr: unknown): bigint;
   view(ptr: unknown, len: number): ArrayBuffer;
   version?: string;
 }
 
+/** The page size of x86-64 Linux. */
+export const PAGE_SIZE = 4096;
 /** open(2) flags and mmap(2) constants (x86-64 Linux). */
 export const O_RDWR = 0o2;
 export const O_CLOEXEC = 0o2000000;
@@ -41,34 +41,28 @@ export const CLOCK_MONOTONIC = 1;
 /** sigev_notify value: deliver the signal to one thread (sigev_notify_thread_id). */
 export const SIGEV_THREAD_ID = 4;
 
-/** A successful mmap: the address as the kernel sees it (an hva) and koffi's pointer to it. */
-export interface MmapResult {
-  readonly addr: bigint;
-  readonly ptr: Pointer;
-}
-
 /** The bound calls. Each returns the syscall's result, or -errno on failure. */
 export interface Libc {
   /** The koffi version that bound these calls. */
   readonly koffiVersion: string;
   open(path: string, flags: number): number;
   close(fd: number): number;
-  /** ioctl with an integer argument (or none: pass 0). */
+  /** ioctl with an integer argument (or none: pass 0). Addresses are passed this way too. */
   ioctl(fd: number, request: number, arg: number): number;
   /** ioctl with a pointer to `buf` (the kernel reads and/or writes it in place). */
   ioctlBuf(fd: number, request: number, buf: Uint8Array): number;
-  /** mmap; `fixedAt` maps exactly there (MAP_FIXED must be in `flags`). */
-  mmap(
-    length: number,
-    prot: number,
-    flags: number,
-    fd: number,
-    offset: number,
-    fixedAt?: Pointer,
-  ): MmapResult | number;
-  munmap(ptr: Pointer, length: number): number;
-  /** An ArrayBuffer aliasing `length` bytes at `ptr` (no copy). The caller keeps the mapping alive. */
-  view(ptr: Pointer, length: number): ArrayBuffer;
+  /**
+   * mmap(addr, ...): the mapping's address, or -errno. `addr` 0 lets the kernel choose; with
+   * MAP_FIXED in `flags` it maps exactly there, replacing what was mapped.
+   */
+  mmap(addr: number, length: number, prot: number, flags: number, fd: number, offset: number): number;
+  munmap(addr: number, length: number): number;
+  mprotect(addr: number, length: number, prot: number): number;
+  /**
+   * An ArrayBuffer aliasing `length` bytes at `addr` (no copy). The caller keeps the mapping alive
+   * and never touches a page that is not accessible (that would be SIGSEGV, not an exception).
+   */
+  view(addr: number, length: number): ArrayBuffer;
   gettid(): number;
   /** timer_create(2) with a 64-byte struct sigevent; returns the timer id or -errno. */
   timerCreate(clock: number, sigevent: Uint8Array): number;
@@ -113,9 +107,10 @@ function bind(): LibcResult {
     const ioctlN = lib.func('int ioctl(int fd, unsigned long request, unsigned long arg)');
     const ioctlP = lib.func('int ioctl(int fd, unsigned long request, void *arg)');
     const mmap = lib.func(
-      'void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)',
+      'intptr_t mmap(intptr_t addr, size_t length, int prot, int flags, int fd, int64_t offset)',
     );
-    const munmap = lib.func('int munmap(void *addr, size_t length)');
+    const munmap = lib.func('int munmap(intptr_t addr, size_t length)');
+    const mprotect = lib.func('int mprotect(intptr_t addr, size_t length, int prot)');
     const gettid = lib.func('int gettid(void)');
     const timerCreate = lib.func('int timer_create(int clock, void *sevp, void *timerid)');
     const timerSettime = lib.func(
@@ -130,16 +125,14 @@ function bind(): LibcResult {
       close: (fd) => err(close(fd) as number),
       ioctl: (fd, request, arg) => err(ioctlN(fd, request, arg) as number),
       ioctlBuf: (fd, request, buf) => err(ioctlP(fd, request, buf) as number),
-      mmap: (length, prot, flags, fd, offset, fixedAt) => {
-        const ptr = mmap(fixedAt ?? null, length, prot, flags, fd, offset) as Pointer | null;
-        const e = koffi.errno();
-        const addr = ptr === null ? 0n : koffi.address(ptr);
+      mmap: (addr, length, prot, flags, fd, offset) => {
+        const r = Number(mmap(addr, length, prot, flags, fd, offset));
         // MAP_FAILED is (void *)-1.
-        if (ptr === null || addr === 0xffff_ffff_ffff_ffffn) return -e;
-        return { addr, ptr };
+        return r === -1 ? -koffi.errno() : r;
       },
-      munmap: (ptr, length) => err(munmap(ptr, length) as number),
-      view: (ptr, length) => koffi.view(ptr, length),
+      munmap: (addr, length) => err(munmap(addr, length) as number),
+      mprotect: (addr, length, prot) => err(mprotect(addr, length, prot) as number),
+      view: (addr, length) => koffi.view(addr, length),
       gettid: () => gettid() as number,
       timerCreate: (clock, sigevent) => {
         const r = err(timerCreate(clock, sigevent, timerOut) as number);

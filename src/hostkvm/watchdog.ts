@@ -19,6 +19,8 @@ const REPEAT_NS = 5_000_000;
 
 let listening = false;
 const noop = (): void => {};
+/** This thread's watchdog (module state is per isolate, and an isolate runs on one thread). */
+let thisThread: Watchdog | undefined;
 
 /** A per-thread deadline for blocking KVM_RUN calls. */
 export class Watchdog {
@@ -47,6 +49,17 @@ export class Watchdog {
     dv.setInt32(16, libc.gettid(), true); // sigev_notify_thread_id
     const t = libc.timerCreate(CLOCK_MONOTONIC, sev);
     return t < 0 ? t : new Watchdog(libc, t);
+  }
+
+  /**
+   * The calling thread's watchdog, created on first use and shared by every /dev/kvm opened on the
+   * thread (one timer per thread, never deleted), or -errno when the timer cannot be created.
+   */
+  static forThread(libc: Libc): Watchdog | number {
+    if (thisThread) return thisThread;
+    const w = Watchdog.create(libc);
+    if (typeof w !== 'number') thisThread = w;
+    return w;
   }
 
   /** True while armed (inside {@link guard}). */
@@ -99,8 +112,9 @@ export class Watchdog {
     this.#libc.timerSettime(this.#timer, this.#specBytes);
   }
 
-  /** Delete the timer. */
+  /** Delete the timer (the thread's shared one is re-created on next use). */
   close(): void {
+    if (thisThread === this) thisThread = undefined;
     this.#libc.timerDelete(this.#timer);
   }
 }
