@@ -234,8 +234,8 @@ export class ModelVmFd implements VmFd {
       const bytes = Math.ceil(r.nmsrs / 64) * 8;
       if (bytes > KVM_MSR_FILTER_MAX_BITMAP_SIZE)
         return new Errno('EINVAL', 'KVM_X86_SET_MSR_FILTER: bitmap size');
-      if (r.bitmap.length < Math.ceil(r.nmsrs / 8))
-        return new Errno('EFAULT', 'KVM_X86_SET_MSR_FILTER: bitmap');
+      // KVM copies the bitmap in whole longs (BITS_TO_LONGS(nmsrs) * 8 bytes).
+      if (r.bitmap.length < bytes) return new Errno('EFAULT', 'KVM_X86_SET_MSR_FILTER: bitmap');
     }
     vm.msrFilter = {
       defaultAllow: !deny,
