@@ -38,6 +38,7 @@ import {
   APIC_TASKPRI,
   KVM_LAPIC_STATE_SIZE,
 } from '../uapi/lapic.js';
+import { interruptAllowed } from './interrupts.js';
 import type { Vcpu } from './vcpu.js';
 
 /** IOAPIC pins (and so GSIs the IOAPIC serves). */
@@ -324,10 +325,9 @@ export class Irqchip {
       deliverSipi(l.sipiVector);
       vcpu.mpState = KVM_MP_STATE_RUNNABLE;
     }
-    if (
-      vcpu.mpState === KVM_MP_STATE_HALTED &&
-      (l.pendingVector() >= 0 || vcpu.nmiPending > 0 || vcpu.pvUnhalted)
-    ) {
+    // kvm_vcpu_has_events: an interrupt wakes a halted vCPU only if it could take it now (IF set).
+    const intr = l.pendingVector() >= 0 && interruptAllowed(vcpu);
+    if (vcpu.mpState === KVM_MP_STATE_HALTED && (intr || vcpu.nmiPending > 0 || vcpu.pvUnhalted)) {
       vcpu.pvUnhalted = false;
       vcpu.mpState = KVM_MP_STATE_RUNNABLE;
     }
