@@ -7,13 +7,7 @@
  * Guest programs see guest physical memory (`cpu.mem`) and the results of their own instructions;
  * KVM sees what SVM shows it: the #VMEXIT record and, for unprotected guests only, the registers.
  */
-import * as svmAbi from '../uapi/svm.js';
-import type { CpuBackend, GuestPhysMemory, VmExitRecord } from './backend.js';
-import * as backendAbi from './backend.js';
-
-// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
-// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
-const {
+import {
   encodeIoioInfo,
   SVM_EXIT_CPUID,
   SVM_EXIT_HLT,
@@ -23,8 +17,10 @@ const {
   SVM_EXIT_SHUTDOWN,
   SVM_EXIT_VMGEXIT,
   SVM_EXIT_VMMCALL,
-} = svmAbi;
-const {
+} from '../uapi/svm.js';
+import {
+  type CpuBackend,
+  type GuestPhysMemory,
   NPT_MMIO,
   NPT_OK,
   NR_VCPU_REGS,
@@ -36,7 +32,8 @@ const {
   VCPU_REGS_RCX,
   VCPU_REGS_RDX,
   VCPU_REGS_RSI,
-} = backendAbi;
+  type VmExitRecord,
+} from './backend.js';
 
 /** Port I/O and data access widths. */
 export type IoSize = 1 | 2 | 4;

@@ -4,29 +4,16 @@
  * VMMCALL and shutdown. Each returns 1 (re-enter), 0 (exit to userspace) or -errno, as in Linux.
  * They work on vcpu.regs, so SEV-ES reuses them with registers loaded from the GHCB.
  */
-import * as regsAbi from '../cpu/backend.js';
-import * as exitAbi from '../uapi/exit-reasons.js';
-import * as runAbi from '../uapi/kvm-run.js';
-import { KVM_MEM_READONLY } from '../uapi/memslot.js';
-import * as svmAbi from '../uapi/svm.js';
-import { kvmCpuid } from './cpuid.js';
 import {
-  KVM_MSR_FILTER_READ,
-  KVM_MSR_FILTER_WRITE,
-  KVM_MSR_RET_FILTERED,
-  KVM_MSR_RET_OK,
-  KVM_MSR_RET_UNSUPPORTED,
-  kvmMsrAllowed,
-  kvmMsrReason,
-} from './msr.js';
-import type { Vcpu } from './vcpu.js';
-import type { ExitHandler } from './vm-type.js';
-
-// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
-// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
-const { PFERR_WRITE_MASK, REG_HI, REG_LO, VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } =
-  regsAbi;
-const {
+  PFERR_WRITE_MASK,
+  REG_HI,
+  REG_LO,
+  VCPU_REGS_RAX,
+  VCPU_REGS_RBX,
+  VCPU_REGS_RCX,
+  VCPU_REGS_RDX,
+} from '../cpu/backend.js';
+import {
   KVM_EXIT_HLT,
   KVM_EXIT_HYPERCALL,
   KVM_EXIT_INTERNAL_ERROR,
@@ -40,8 +27,8 @@ const {
   KVM_EXIT_X86_WRMSR,
   KVM_INTERNAL_ERROR_EMULATION,
   KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
-} = exitAbi;
-const {
+} from '../uapi/exit-reasons.js';
+import {
   KVM_PIO_DATA_OFFSET,
   KVM_RUN_OFF_HYPERCALL_ARGS,
   KVM_RUN_OFF_HYPERCALL_FLAGS,
@@ -64,8 +51,9 @@ const {
   KVM_RUN_OFF_MSR_ERROR,
   KVM_RUN_OFF_MSR_INDEX,
   KVM_RUN_OFF_MSR_REASON,
-} = runAbi;
-const {
+} from '../uapi/kvm-run.js';
+import { KVM_MEM_READONLY } from '../uapi/memslot.js';
+import {
   SVM_EXIT_CPUID,
   SVM_EXIT_HLT,
   SVM_EXIT_INVD,
@@ -84,7 +72,19 @@ const {
   SVM_EXIT_WRITE_DR7,
   SVM_IOIO_STR_MASK,
   SVM_IOIO_TYPE_MASK,
-} = svmAbi;
+} from '../uapi/svm.js';
+import { kvmCpuid } from './cpuid.js';
+import {
+  KVM_MSR_FILTER_READ,
+  KVM_MSR_FILTER_WRITE,
+  KVM_MSR_RET_FILTERED,
+  KVM_MSR_RET_OK,
+  KVM_MSR_RET_UNSUPPORTED,
+  kvmMsrAllowed,
+  kvmMsrReason,
+} from './msr.js';
+import type { Vcpu } from './vcpu.js';
+import type { ExitHandler } from './vm-type.js';
 
 const MASK32 = 0xffff_ffffn;
 const GP_VECTOR = 13;

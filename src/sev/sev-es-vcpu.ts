@@ -4,26 +4,21 @@
  * in-flight MMIO / string-I/O progress. Wires the VMGEXIT handler and the guest-entry hook into the
  * KVM core.
  */
-import * as regsAbi from '../cpu/backend.js';
+import {
+  NR_VCPU_REGS,
+  REG_HI,
+  REG_LO,
+  VCPU_REGS_RAX,
+  VCPU_REGS_RBX,
+  VCPU_REGS_RCX,
+  VCPU_REGS_RDX,
+} from '../cpu/backend.js';
 import type { HostAllocation } from '../host/allocator.js';
 import type { GuestMemoryFault } from '../kvm/guest-memory.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import { GuestPageCache, type GuestPageMapping } from '../kvm/vm.js';
 import type { ExitHandler, VcpuTypeOps } from '../kvm/vm-type.js';
-import * as ghcbAbi from '../uapi/ghcb.js';
-import * as svmAbi from '../uapi/svm.js';
-import { u64Join } from '../uapi/u64.js';
-import { GhcbAccess } from './ghcb-access.js';
-import type { SevProfile } from './profiles.js';
-import type { PendingRestart } from './restart.js';
-import type { SevEsVm } from './sev-es-vm.js';
-import { sevEsStringIo } from './string-io.js';
-import { sevHandleVmgexit } from './vmgexit.js';
-
-// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
-// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
-const { NR_VCPU_REGS, REG_HI, REG_LO, VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } = regsAbi;
-const {
+import {
   GHCB_HV_RESP_ISSUE_EXCEPTION,
   GHCB_OFF_RAX,
   GHCB_OFF_RBX,
@@ -34,8 +29,15 @@ const {
   GHCB_OFF_SW_EXIT_INFO_2,
   GHCB_OFF_SW_SCRATCH,
   GHCB_OFF_VALID_BITMAP,
-} = ghcbAbi;
-const { GP_VECTOR, SVM_EVTINJ_TYPE_EXEPT, SVM_EVTINJ_VALID, SVM_EXIT_VMGEXIT } = svmAbi;
+} from '../uapi/ghcb.js';
+import { GP_VECTOR, SVM_EVTINJ_TYPE_EXEPT, SVM_EVTINJ_VALID, SVM_EXIT_VMGEXIT } from '../uapi/svm.js';
+import { u64Join } from '../uapi/u64.js';
+import { GhcbAccess } from './ghcb-access.js';
+import type { SevProfile } from './profiles.js';
+import type { PendingRestart } from './restart.js';
+import type { SevEsVm } from './sev-es-vm.js';
+import { sevEsStringIo } from './string-io.js';
+import { sevHandleVmgexit } from './vmgexit.js';
 
 /** Size of the save area KVM snapshots (current): everything up to and including valid_bitmap. */
 export const GHCB_SNAPSHOT_SIZE = 0x408;

@@ -3,26 +3,21 @@
  * acts on (live page or snapshot, per profile), validate (sev_es_validate_vmgexit), load registers
  * (sev_es_sync_from_ghcb), preset success, dispatch. The page stays mapped until the next entry.
  */
-import * as regsAbi from '../cpu/backend.js';
+import {
+  REG_HI,
+  REG_LO,
+  VCPU_REGS_RAX,
+  VCPU_REGS_RBX,
+  VCPU_REGS_RCX,
+  VCPU_REGS_RDX,
+  VCPU_REGS_RSI,
+} from '../cpu/backend.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_SYSTEM_EVENT,
   KVM_SYSTEM_EVENT_SEV_TERM,
 } from '../uapi/exit-reasons.js';
-import * as ghcbAbi from '../uapi/ghcb.js';
-import { KVM_RUN_OFF_SYSTEM_EVENT_NDATA, KVM_RUN_OFF_SYSTEM_EVENT_TYPE } from '../uapi/kvm-run.js';
-import * as svmAbi from '../uapi/svm.js';
-import { isU64, u64Split, u64SplitHi } from '../uapi/u64.js';
-import type { GhcbAccess } from './ghcb-access.js';
-import { sevEsMmio } from './mmio.js';
-import { sevHandleVmgexitMsrProtocol } from './msr-protocol.js';
-import { reportGhcbMapFault } from './restart.js';
-import type { SevEsVcpu } from './sev-es-vcpu.js';
-
-// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
-// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
-const { REG_HI, REG_LO, VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX, VCPU_REGS_RSI } = regsAbi;
-const {
+import {
   GHCB_ERR_INVALID_EVENT,
   GHCB_ERR_INVALID_INPUT,
   GHCB_ERR_INVALID_USAGE,
@@ -42,8 +37,9 @@ const {
   GHCB_OFF_USAGE,
   GHCB_OFF_VALID_BITMAP,
   GHCB_OFF_XCR0,
-} = ghcbAbi;
-const {
+} from '../uapi/ghcb.js';
+import { KVM_RUN_OFF_SYSTEM_EVENT_NDATA, KVM_RUN_OFF_SYSTEM_EVENT_TYPE } from '../uapi/kvm-run.js';
+import {
   SVM_EXIT_CPUID,
   SVM_EXIT_INVD,
   SVM_EXIT_IOIO,
@@ -72,7 +68,13 @@ const {
   SVM_VMGEXIT_PSC,
   SVM_VMGEXIT_TERM_REQUEST,
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
-} = svmAbi;
+} from '../uapi/svm.js';
+import { isU64, u64Split, u64SplitHi } from '../uapi/u64.js';
+import type { GhcbAccess } from './ghcb-access.js';
+import { sevEsMmio } from './mmio.js';
+import { sevHandleVmgexitMsrProtocol } from './msr-protocol.js';
+import { reportGhcbMapFault } from './restart.js';
+import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 const EINVAL = -22;
 const TWO53 = 2n ** 53n;
