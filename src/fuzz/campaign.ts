@@ -253,8 +253,12 @@ function dropSteps(c: FuzzCase, shows: (c: FuzzCase) => boolean, deadline: numbe
 }
 
 function spawnSlice(o: SliceOptions, onTick: (p: Omit<Progress, 'elapsed'>) => void): Promise<SliceResult> {
-  const ts = import.meta.url.endsWith('.ts');
-  const url = new URL(ts ? './worker.ts' : './worker.js', import.meta.url);
+  // The worker module sits beside this one, with the same extension: worker.ts beside campaign.ts under
+  // tsx, dist/worker.mjs beside the bundle dist/sevbox.mjs (scripts/build.mjs builds both).
+  const self = import.meta.url;
+  const ext = self.slice(self.lastIndexOf('.'));
+  const ts = ext === '.ts';
+  const url = new URL(`./worker${ext}`, self);
   // From TypeScript sources (tsx), the worker registers tsx's loader before importing its module.
   const worker = ts
     ? new Worker(

@@ -21,17 +21,9 @@
  * retries, as on hardware.
  */
 
-import * as nptAbi from '../cpu/backend.js';
+import { NPT_OK } from '../cpu/backend.js';
 import type { AccessSize, GuestOp, ScriptedCpu } from '../cpu/scripted.js';
-import * as ghcbAbi from '../uapi/ghcb.js';
-import * as svmAbi from '../uapi/svm.js';
-import { u64Split, u64SplitHi } from '../uapi/u64.js';
-import { type GhcbResult, verifyExceptionInfo } from './result.js';
-
-// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
-// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
-const { NPT_OK } = nptAbi;
-const {
+import {
   decodeGhcbMsrSevInfo,
   GHCB_DEFAULT_USAGE,
   GHCB_FIELDS,
@@ -63,8 +55,8 @@ const {
   ghcbMsrData,
   ghcbMsrInfo,
   ghcbMsrTermReq,
-} = ghcbAbi;
-const {
+} from '../uapi/ghcb.js';
+import {
   encodeIoioInfo,
   SVM_EXIT_CPUID,
   SVM_EXIT_INVD,
@@ -90,7 +82,9 @@ const {
   SVM_VMGEXIT_TERM_REASON,
   SVM_VMGEXIT_TERM_REQUEST,
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
-} = svmAbi;
+} from '../uapi/svm.js';
+import { u64Split, u64SplitHi } from '../uapi/u64.js';
+import { type GhcbResult, verifyExceptionInfo } from './result.js';
 
 /**
  * Where a request's scratch area lives: inside the GHCB shared buffer (`offset` bytes into it,

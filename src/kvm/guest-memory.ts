@@ -5,16 +5,10 @@
  * lazily populated hva fail exactly where they would in Linux.
  */
 
-import type { NptResult } from '../cpu/backend.js';
-import * as nptAbi from '../cpu/backend.js';
+import { NPT_FAULT, NPT_MMIO, NPT_OK, type NptResult } from '../cpu/backend.js';
 import type { HostAddressSpace, HostFaultKind } from '../host/address-space.js';
-import * as memslotAbi from '../uapi/memslot.js';
+import { KVM_MEM_READONLY } from '../uapi/memslot.js';
 import type { Memslot, MemslotSet } from './memslots.js';
-
-// Module-local copies of imported constants: optimized code re-reads an imported binding (with a
-// TDZ check) at every use, which costs on the per-exit path; a module's own consts do not.
-const { NPT_FAULT, NPT_MMIO, NPT_OK } = nptAbi;
-const { KVM_MEM_READONLY } = memslotAbi;
 
 const PAGE_SIZE = 4096;
 

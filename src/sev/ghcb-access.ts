@@ -2,10 +2,7 @@
  * KVM's GHCB accessors (ghcb_get_X / ghcb_set_X / ghcb_X_is_valid in asm/svm.h) over a 4 KiB page:
  * the mapped guest page, or the private snapshot current kernels validate against.
  */
-import * as ghcbAbi from '../uapi/ghcb.js';
-
-// A module-local copy: optimized code re-reads an imported binding (with a TDZ check) at every use.
-const { GHCB_OFF_VALID_BITMAP } = ghcbAbi;
+import { GHCB_OFF_VALID_BITMAP } from '../uapi/ghcb.js';
 
 /** Word index of valid_bitmap (16 bytes, 4 words). */
 const W_BITMAP = GHCB_OFF_VALID_BITMAP >>> 2;
