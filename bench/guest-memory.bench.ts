@@ -3,7 +3,9 @@
  * for 4 KiB and 64 KiB copies, against the same copy between two plain buffers. Ratio = how much of
  * a bare copy's speed survives the model's bookkeeping.
  */
-import { Kvm } from '../src/kvm/index.js';
+import { HostAddressSpace } from '../src/host/address-space.js';
+import { openKvm } from '../src/kvm/index.js';
+import { isErrno } from '../src/uapi/errno.js';
 import { type BenchRow, type Prepared, pageOffsetViews, pickMedianVariant } from './harness.js';
 
 /**
@@ -21,16 +23,19 @@ const ALIGNMENTS = 8;
 type Direction = 'read' | 'write';
 
 function setup(dir: Direction, size: number): Prepared {
-  const kvm = new Kvm();
-  const vm = kvm.createVm();
-  kvm.host.mapAnonymous(HVA, REGION);
-  vm.setUserMemoryRegion({
+  const host = new HostAddressSpace();
+  const vmFd = openKvm({ host }).createVm();
+  if (isErrno(vmFd)) throw new Error(String(vmFd));
+  host.mapAnonymous(HVA, REGION);
+  vmFd.setUserMemoryRegion({
     slot: 0,
     flags: 0,
     guestPhysAddr: BigInt(GPA),
     memorySize: BigInt(REGION),
     userspaceAddr: BigInt(HVA),
   });
+  // KVM-internal: kvm_read_guest / kvm_write_guest are what this row measures.
+  const vm = vmFd.vm;
   // Pre-touch: every chunk of the region allocated and non-zero, as a running guest's RAM would be.
   const fault = vm.writeGuest(GPA, new Uint8Array(REGION).fill(0xa5));
   if (fault) throw new Error(`pre-touch failed: ${fault.cause} at ${fault.gpa}`);

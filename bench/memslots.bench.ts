@@ -5,7 +5,8 @@
  */
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
-import { Kvm } from '../src/kvm/index.js';
+import { openKvm } from '../src/kvm/index.js';
+import { isErrno } from '../src/uapi/errno.js';
 import { KVM_USER_MEM_SLOTS } from '../src/uapi/memslot.js';
 import type { BenchRow, Prepared } from './harness.js';
 
@@ -37,7 +38,8 @@ function randomGfns(slots: number): Float64Array {
 }
 
 function setup(slots: number): Prepared {
-  const vm = new Kvm().createVm();
+  const vm = openKvm().createVm();
+  if (isErrno(vm)) throw new Error(String(vm));
   for (let i = 0; i < slots; i++) {
     vm.setUserMemoryRegion({
       slot: i,
@@ -47,7 +49,8 @@ function setup(slots: number): Prepared {
       userspaceAddr: BigInt(HVA_BASE + i * SLOT_PAGES * PAGE),
     });
   }
-  const space = vm.spaces[0]!;
+  // KVM-internal: the memslot set of address space 0, whose lookup this row measures.
+  const space = vm.vm.spaces[0]!;
   const gfns = randomGfns(slots);
   const mask = GFN_COUNT - 1;
   const scan = (gfn: number): number => {

@@ -4,6 +4,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
+import { fuzzCommand } from '../fuzz/cli.js';
+// koffi, the oracle's optional native dependency, is only loaded when `sevbox hostkvm` asks for it.
+import { describeHostKvm } from '../hostkvm/detect.js';
 import { openKvm } from '../kvm/fd.js';
 import { formatScenarioError, isScenarioError } from '../scenario/errors.js';
 import { type LoadedScenario, loadScenario } from '../scenario/load.js';
@@ -168,7 +171,6 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExample:\n  $ sevbox hostkvm')
     .action(async (opts: { json?: boolean; device: string }) => {
       // Loaded on demand: the binding needs the optional native dependency.
-      const { describeHostKvm } = await import('../hostkvm/detect.js');
       // Beside each host answer, the model's (of today's kernel).
       const model = openKvm(sevKvmOptions('current'));
       const d = describeHostKvm(opts.device, (cap) => model.checkExtension(cap));
@@ -206,7 +208,6 @@ export function buildProgram(): Command {
             throw new UsageError(`${what} ${v}: expected a non-negative integer`);
           return n;
         };
-        const { fuzzCommand } = await import('../fuzz/cli.js');
         const seconds = num(opts.seconds, '--seconds');
         const runs = num(opts.runs, '--runs');
         const seed = num(opts.seed, '--seed');
