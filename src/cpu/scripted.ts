@@ -35,6 +35,7 @@ import {
 } from './regs.js';
 import { type CodeSize, codeSize, RFLAGS_IF, writeResetState } from './reset.js';
 import {
+  getU64Number,
   SAVE_RFLAGS,
   SAVE_RIP,
   SVM_EVTINJ_TYPE_EXEPT,
@@ -43,6 +44,7 @@ import {
   SVM_EVTINJ_VALID,
   SVM_EVTINJ_VALID_ERR,
   SVM_EVTINJ_VEC_MASK,
+  setU64Number,
   V_IRQ_MASK,
   VMCB_NEXT_RIP,
   Vmcb,
@@ -298,6 +300,17 @@ export class ScriptedCpu implements CpuBackend {
   set ghcbMsr(v: bigint) {
     this.#vmcb.ghcbGpa = v;
   }
+  /** The GHCB MSR's bits 31:0 and 63:32 (what an MSR-protocol guest reads with RDMSR in EAX:EDX). */
+  get ghcbMsrLo(): number {
+    return this.#vmcb.ghcbGpaLo;
+  }
+  get ghcbMsrHi(): number {
+    return this.#vmcb.ghcbGpaHi;
+  }
+  /** WRMSR to the GHCB MSR with EAX = `lo`, EDX = `hi`. */
+  setGhcbMsr(lo: number, hi: number): void {
+    this.#vmcb.setGhcbGpa(lo, hi);
+  }
 
   attach(hw: CpuAttachment): void {
     this.#vmcb = hw.vmcb;
@@ -319,7 +332,7 @@ export class ScriptedCpu implements CpuBackend {
       return;
     }
     const save = this.#save;
-    this.#rip = save.getUint32(SAVE_RIP, true) + save.getUint32(SAVE_RIP + 4, true) * TWO32;
+    this.#rip = getU64Number(save, SAVE_RIP);
     // What the program resumes with: a value or an exception (kind), or an instruction to execute
     // again (op). Two locals, not an object: this runs once per exit.
     let kind = RESUME_NONE;
@@ -523,7 +536,7 @@ export class ScriptedCpu implements CpuBackend {
         // A nested page fault has no next_rip: KVM decodes the bytes decode assist fetched.
         this.#pendingAt(op, len);
         const at = this.#faultingGpa(op.gpa, op.size, op.op === 'store');
-        this.#exitAt(SVM_EXIT_NPF, err, PFERR_GUEST_FINAL_HI, at % TWO32, Math.floor(at / TWO32));
+        this.#exitAt(SVM_EXIT_NPF, err, PFERR_GUEST_FINAL_HI, at >>> 0, Math.floor(at / TWO32));
         vmcb.insnBytes.set(bytes);
         vmcb.insnLen = bytes.length;
         return false;
@@ -536,7 +549,7 @@ export class ScriptedCpu implements CpuBackend {
         const info = ((op.port << 16) | IOIO_ASIZE[mode] | (op.size << 4) | (op.op === 'in' ? 1 : 0)) >>> 0;
         // IOIO: exit_info_2 is the RIP of the next instruction.
         const next = this.#pendingAt(op, opLength(op, mode));
-        return this.#exitAt(SVM_EXIT_IOIO, info, 0, next % TWO32, Math.floor(next / TWO32), next);
+        return this.#exitAt(SVM_EXIT_IOIO, info, 0, next >>> 0, Math.floor(next / TWO32), next);
       }
       case 'rdmsr':
       case 'wrmsr':
@@ -626,17 +639,14 @@ export class ScriptedCpu implements CpuBackend {
   }
 
   #saveRip(): void {
-    const save = this.#save;
-    save.setUint32(SAVE_RIP, this.#rip % TWO32, true);
-    save.setUint32(SAVE_RIP + 4, Math.floor(this.#rip / TWO32), true);
+    setU64Number(this.#save, SAVE_RIP, this.#rip);
   }
 
   /** #VMEXIT with the given code and infos; an instruction intercept also reports next_rip. */
   #exitAt(code: number, info1Lo: number, info1Hi: number, info2Lo: number, info2Hi: number, next = 0): false {
     const vmcb = this.#vmcb;
     vmcb.setExit(code, info1Lo, info1Hi, info2Lo, info2Hi);
-    vmcb.control.setUint32(VMCB_NEXT_RIP, next % TWO32, true);
-    vmcb.control.setUint32(VMCB_NEXT_RIP + 4, Math.floor(next / TWO32), true);
+    setU64Number(vmcb.control, VMCB_NEXT_RIP, next);
     vmcb.insnLen = 0;
     this.#saveRip();
     return false;

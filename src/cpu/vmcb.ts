@@ -136,6 +136,21 @@ export interface VmcbSegment {
 const TWO32 = 0x1_0000_0000;
 
 /**
+ * A 64-bit field holding an address (RIP, next_rip, a GPA) as a number: exact below 2^53, which
+ * every address the model produces is. Two 32-bit accesses, no BigInt.
+ */
+export function getU64Number(view: DataView, off: number): number {
+  return view.getUint32(off, true) + view.getUint32(off + 4, true) * TWO32;
+}
+
+/** Store a non-negative integer below 2^53 in a 64-bit field (see {@link getU64Number}). */
+export function setU64Number(view: DataView, off: number, v: number): void {
+  const lo = v >>> 0; // ToUint32 is exact modulo 2^32 for any integer below 2^53
+  view.setUint32(off, lo, true);
+  view.setUint32(off + 4, v < TWO32 ? 0 : (v - lo) / TWO32, true);
+}
+
+/**
  * One vCPU's VMCB: the control area KVM and the CPU share and, for an unprotected guest, the save
  * area. For an SEV-ES guest the CPU keeps its save area (the VMSA) to itself and `save` is unused.
  */
@@ -203,7 +218,7 @@ export class Vmcb {
   }
   /** exit_info_2 as a guest physical address (NPF): exact, since a GPA is below 2^52. */
   get exitInfo2Gpa(): number {
-    return this.exitInfo2Hi * TWO32 + this.exitInfo2Lo;
+    return getU64Number(this.control, VMCB_EXIT_INFO_2);
   }
   /** Write exit_code (with exit_code_hi 0) and both infos as 32-bit halves. */
   setExit(code: number, info1Lo: number, info1Hi: number, info2Lo: number, info2Hi: number): void {
@@ -266,6 +281,18 @@ export class Vmcb {
   }
   set ghcbGpa(v: bigint) {
     this.control.setBigUint64(VMCB_GHCB_GPA, BigInt.asUintN(64, v), true);
+  }
+  /** Bits 31:0 and 63:32 of the GHCB MSR: the protocol's GHCBInfo and CPUID value fit in a number. */
+  get ghcbGpaLo(): number {
+    return this.control.getUint32(VMCB_GHCB_GPA, true);
+  }
+  get ghcbGpaHi(): number {
+    return this.control.getUint32(VMCB_GHCB_GPA + 4, true);
+  }
+  /** Write the GHCB MSR as two 32-bit halves. */
+  setGhcbGpa(lo: number, hi: number): void {
+    this.control.setUint32(VMCB_GHCB_GPA, lo >>> 0, true);
+    this.control.setUint32(VMCB_GHCB_GPA + 4, hi >>> 0, true);
   }
 }
 

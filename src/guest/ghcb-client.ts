@@ -29,9 +29,11 @@ import {
   GHCB_FIELDS,
   GHCB_MSR_AP_RESET_HOLD_REQ,
   GHCB_MSR_AP_RESET_HOLD_RESP,
+  GHCB_MSR_CPUID_REQ,
   GHCB_MSR_CPUID_RESP,
   GHCB_MSR_HV_FT_REQ,
   GHCB_MSR_HV_FT_RESP,
+  GHCB_MSR_INFO_MASK,
   GHCB_MSR_SEV_INFO_REQ,
   GHCB_MSR_SEV_INFO_RESP,
   GHCB_OFF_CPL,
@@ -51,7 +53,6 @@ import {
   GHCB_OFF_XCR0,
   GHCB_SIZE,
   GHCB_VALID_BITMAP_SIZE,
-  ghcbMsrCpuidReq,
   ghcbMsrData,
   ghcbMsrInfo,
   ghcbMsrTermReq,
@@ -83,7 +84,6 @@ import {
   SVM_VMGEXIT_TERM_REQUEST,
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
 } from '../uapi/svm.js';
-import { u64Split, u64SplitHi } from '../uapi/u64.js';
 import { type GhcbResult, verifyExceptionInfo } from './result.js';
 
 /**
@@ -236,6 +236,9 @@ export class GhcbClient {
   /** The vCPU this client runs on. */
   readonly cpu: ScriptedCpu;
   readonly #gpaBig: bigint;
+  /** The GHCB GPA as the two halves WRMSR writes (EAX, EDX). */
+  readonly #gpaLo: number;
+  readonly #gpaHi: number;
   readonly #shadow = new Uint8Array(GHCB_SIZE);
   readonly #view = new DataView(this.#shadow.buffer);
   readonly #words = new Uint32Array(this.#shadow.buffer);
@@ -270,10 +273,6 @@ export class GhcbClient {
   #outPort = Number.NaN;
   #outSize = 0;
   #outInfo = 0;
-  /** The last CPUID_REQ value built, and its inputs. */
-  #msrReqFn = Number.NaN;
-  #msrReqReg = 0;
-  #msrReq = 0n;
   readonly #qword = new Uint8Array(8);
   readonly #qwordView = new DataView(this.#qword.buffer);
 
@@ -288,6 +287,8 @@ export class GhcbClient {
     this.cpu = cpu;
     this.ghcbGpa = ghcbGpa;
     this.#gpaBig = BigInt(ghcbGpa);
+    this.#gpaLo = ghcbGpa >>> 0;
+    this.#gpaHi = Math.floor(ghcbGpa / 0x1_0000_0000);
     this.#version = opts.version ?? 1;
   }
 
@@ -311,7 +312,7 @@ export class GhcbClient {
     cpu.ghcbMsr = BigInt.asUintN(64, request);
     yield VMGEXIT_OP;
     const response = cpu.ghcbMsr;
-    cpu.ghcbMsr = this.#gpaBig;
+    cpu.setGhcbMsr(this.#gpaLo, this.#gpaHi);
     return response;
   }
 
@@ -334,13 +335,9 @@ export class GhcbClient {
    * undefined when the response code is not CPUID_RESP (Linux's __sev_cpuid_hv: -EIO).
    */
   cpuidMsr(fn: number, reg: 0 | 1 | 2 | 3): Generator<GuestOp, number | undefined, unknown> {
-    // The request value is pure, so the last one is kept (a guest polling one leaf builds it once).
-    if (fn !== this.#msrReqFn || reg !== this.#msrReqReg) {
-      this.#msrReqFn = fn;
-      this.#msrReqReg = reg;
-      this.#msrReq = ghcbMsrCpuidReq(fn, reg);
-    }
-    return new CpuidMsrExchange(this.cpu, this.#msrReq, this.#gpaBig);
+    // GHCBInfo with the register in [31:30], the function in [63:32] (ghcbMsrCpuidReq, as halves).
+    const reqLo = (((reg & 3) << 30) | GHCB_MSR_CPUID_REQ) >>> 0;
+    return new CpuidMsrExchange(this.cpu, reqLo, fn >>> 0, this.#gpaLo, this.#gpaHi);
   }
 
   /**
@@ -389,7 +386,7 @@ export class GhcbClient {
 
   /** Register the GHCB: write its GPA into the GHCB MSR (SEV-ES; no REG_GPA request, that is SNP). */
   register(): void {
-    this.cpu.ghcbMsr = this.#gpaBig;
+    this.cpu.setGhcbMsr(this.#gpaLo, this.#gpaHi);
   }
 
   // ---------------------------------------------------------------- GHCB page: building requests
@@ -1067,7 +1064,7 @@ export class GhcbClient {
     v.setUint32(GHCB_OFF_USAGE, this.#usage, true);
     const d = this.#dirty;
     const cpu = this.cpu;
-    cpu.ghcbMsr = this.#gpaBig;
+    cpu.setGhcbMsr(this.#gpaLo, this.#gpaHi);
     const page = cpu.mem.page?.(this.ghcbGpa, true);
     const pw = page && this.#wordsOf(page);
     if (!page || !pw) {
@@ -1180,7 +1177,7 @@ export class GhcbClient {
       const off = ranges[i]!;
       yield* this.#writeGuest(this.ghcbGpa + off, this.#shadow.subarray(off, off + ranges[i + 1]!));
     }
-    this.cpu.ghcbMsr = this.#gpaBig;
+    this.cpu.setGhcbMsr(this.#gpaLo, this.#gpaHi);
   }
 
   /**
@@ -1382,23 +1379,25 @@ class CpuidMsrExchange implements Generator<GuestOp, number | undefined, unknown
 
   constructor(
     readonly cpu: ScriptedCpu,
-    readonly request: bigint,
-    readonly ghcbGpa: bigint,
+    readonly requestLo: number,
+    readonly requestHi: number,
+    readonly ghcbGpaLo: number,
+    readonly ghcbGpaHi: number,
   ) {}
 
   next(): IteratorResult<GuestOp, number | undefined> {
     if (this.#phase === 0) {
       this.#phase = 1;
-      this.cpu.ghcbMsr = this.request;
+      this.cpu.setGhcbMsr(this.requestLo, this.requestHi);
       return VMGEXIT_STEP;
     }
     if (this.#phase !== 1) return { value: undefined, done: true };
     this.#phase = 2;
     const cpu = this.cpu;
-    const lo = u64Split(cpu.ghcbMsr);
-    cpu.ghcbMsr = this.ghcbGpa;
     // GHCB_MSR_INFO and, for CPUID_RESP, the value in [63:32].
-    return { value: (lo & 0xfff) === GHCB_MSR_CPUID_RESP ? u64SplitHi() : undefined, done: true };
+    const value = (cpu.ghcbMsrLo & GHCB_MSR_INFO_MASK) === GHCB_MSR_CPUID_RESP ? cpu.ghcbMsrHi : undefined;
+    cpu.setGhcbMsr(this.ghcbGpaLo, this.ghcbGpaHi);
+    return { value, done: true };
   }
 
   return(value: number | undefined): IteratorResult<GuestOp, number | undefined> {

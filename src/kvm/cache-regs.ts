@@ -3,11 +3,17 @@
  * go with it): the register array, RIP and CPL (the save area, or for SEV-ES what the GHCB said),
  * retiring an emulated instruction, and queueing an exception. A leaf the exit handlers share.
  */
-import { SAVE_CPL, SAVE_RIP, SVM_INTERRUPT_SHADOW_MASK, VMCB_NEXT_RIP } from '../cpu/backend.js';
+import {
+  getU64Number,
+  SAVE_CPL,
+  SAVE_RIP,
+  SVM_INTERRUPT_SHADOW_MASK,
+  setU64Number,
+  VMCB_NEXT_RIP,
+} from '../cpu/backend.js';
 import type { Vcpu } from './vcpu.js';
 
 const MASK32 = 0xffff_ffffn;
-const TWO32 = 0x1_0000_0000;
 
 /** Register r as a u64. */
 export function kvmRegisterRead(vcpu: Vcpu, r: number): bigint {
@@ -24,15 +30,12 @@ export function kvmRegisterWrite(vcpu: Vcpu, r: number, v: bigint): void {
 
 /** kvm_rip_read (unprotected guests: the save area). */
 export function kvmRipRead(vcpu: Vcpu): number {
-  const save = vcpu.vmcb.save;
-  return save.getUint32(SAVE_RIP, true) + save.getUint32(SAVE_RIP + 4, true) * TWO32;
+  return getU64Number(vcpu.vmcb.save, SAVE_RIP);
 }
 
 /** kvm_rip_write. */
 export function kvmRipWrite(vcpu: Vcpu, rip: number): void {
-  const save = vcpu.vmcb.save;
-  save.setUint32(SAVE_RIP, rip % TWO32, true);
-  save.setUint32(SAVE_RIP + 4, Math.floor(rip / TWO32), true);
+  setU64Number(vcpu.vmcb.save, SAVE_RIP, rip);
 }
 
 /**

@@ -83,7 +83,6 @@ import type { Vcpu } from './vcpu.js';
 import type { ExitHandler } from './vm-type.js';
 
 const MASK32 = 0xffff_ffffn;
-const _TWO32 = 0x1_0000_0000;
 const EFAULT = -14;
 
 /** The INTERCEPT_* bits init_vmcb sets (by SVM exit code, which is what the bit index is). */

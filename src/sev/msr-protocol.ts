@@ -23,12 +23,10 @@ import {
   ghcbMsrSevInfo,
 } from '../uapi/ghcb.js';
 import { SVM_EXIT_CPUID } from '../uapi/svm.js';
-import { isU64, u64Hi, u64Join, u64Lo } from '../uapi/u64.js';
 import { kvmEmulateApResetHold, sevTerminate } from './exits.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 const EINVAL = -22;
-const MASK32 = 0xffff_ffffn;
 /** The register a CPUID_REQ's [31:30] selects. */
 const CPUID_REGS: readonly number[] = [VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX];
 
@@ -43,18 +41,17 @@ function setMsrBits(msr: bigint, value: bigint, mask: bigint, pos: bigint): bigi
  */
 export function sevHandleVmgexitMsrProtocol(
   sev: SevEsVcpu,
-  lo: number = u64Lo(sev.vcpu.vmcb.ghcbGpa),
-  hi: number = u64Hi(sev.vcpu.vmcb.ghcbGpa),
+  lo: number = sev.vcpu.vmcb.ghcbGpaLo,
+  hi: number = sev.vcpu.vmcb.ghcbGpaHi,
 ): number {
   const vcpu = sev.vcpu;
   // The GHCB MSR is a VMCB control field: hardware keeps it there, KVM answers in place.
   const vmcb = vcpu.vmcb;
   const profile = sev.profile;
-  const msr = vmcb.ghcbGpa;
   // GHCBInfo and GHCBData's high half are numbers: no BigInt arithmetic on the common requests.
   const info = lo & GHCB_MSR_INFO_MASK;
   const trace = vcpu.vm.trace;
-  if (trace) trace({ name: 'kvm_vmgexit_msr_protocol_enter', vcpu: vcpu.id, ghcbGpa: msr });
+  if (trace) trace({ name: 'kvm_vmgexit_msr_protocol_enter', vcpu: vcpu.id, ghcbGpa: vmcb.ghcbGpa });
   let ret = 1;
   switch (info) {
     case GHCB_MSR_SEV_INFO_REQ:
@@ -70,10 +67,7 @@ export function sevHandleVmgexitMsrProtocol(
       if (!ret) break; // error: keep the MSR as it is
       const value = r[2 * CPUID_REGS[(lo >>> 30) & 3]!]!;
       // [63:32] := value, [11:0] := CPUID_RESP; the other bits keep the request's value.
-      const resp = ((lo & ~0xfff) | GHCB_MSR_CPUID_RESP) >>> 0;
-      vmcb.ghcbGpa = isU64(msr)
-        ? u64Join(resp, value)
-        : setMsrBits(setMsrBits(msr, BigInt(value), MASK32, 32n), BigInt(GHCB_MSR_CPUID_RESP), 0xfffn, 0n);
+      vmcb.setGhcbGpa((lo & ~GHCB_MSR_INFO_MASK) | GHCB_MSR_CPUID_RESP, value);
       break;
     }
     case GHCB_MSR_AP_RESET_HOLD_REQ:
@@ -82,7 +76,7 @@ export function sevHandleVmgexitMsrProtocol(
       ret = kvmEmulateApResetHold(vcpu);
       // Preset "not woken by SIPI"; a SIPI later sets the result to 1.
       vmcb.ghcbGpa = setMsrBits(
-        setMsrBits(msr, 0n, (1n << 52n) - 1n, 12n),
+        setMsrBits(vmcb.ghcbGpa, 0n, (1n << 52n) - 1n, 12n),
         BigInt(GHCB_MSR_AP_RESET_HOLD_RESP),
         0xfffn,
         0n,
@@ -91,7 +85,7 @@ export function sevHandleVmgexitMsrProtocol(
     case GHCB_MSR_HV_FT_REQ:
       if (!profile.msrV2Requests) break;
       vmcb.ghcbGpa = setMsrBits(
-        setMsrBits(msr, GHCB_HV_FT_SUPPORTED, (1n << 52n) - 1n, 12n),
+        setMsrBits(vmcb.ghcbGpa, GHCB_HV_FT_SUPPORTED, (1n << 52n) - 1n, 12n),
         BigInt(GHCB_MSR_HV_FT_RESP),
         0xfffn,
         0n,

@@ -89,10 +89,11 @@ export class SevEsVcpu implements VcpuTypeOps {
   swScratchLo = 0;
   swScratchHi = 0;
   /**
-   * The GHCB MSR value of the last VMGEXIT that named a GHCB page, and the gfn it names (-1: none
-   * KVM could map), so a guest re-registering the same GHCB costs one comparison, not a decode.
+   * The GHCB MSR value (halves; -1: none yet) of the last VMGEXIT that named a GHCB page, and the
+   * gfn it names, so a guest re-registering the same GHCB costs one comparison, not a decode.
    */
-  ghcbMsrSeen: bigint | undefined;
+  ghcbMsrSeenLo = -1;
+  ghcbMsrSeenHi = -1;
   ghcbMsrGfn = -1;
 
   /** Scratch area: a view of the GHCB shared buffer, or of a bounce buffer. */

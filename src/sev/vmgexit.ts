@@ -66,7 +66,6 @@ import {
   SVM_VMGEXIT_TERM_REQUEST,
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
 } from '../uapi/svm.js';
-import { isU64, u64Split, u64SplitHi } from '../uapi/u64.js';
 import { kvmEmulateApResetHold, sevTerminate } from './exits.js';
 import type { GhcbAccess } from './ghcb-access.js';
 import { sevEsMmio } from './mmio.js';
@@ -75,7 +74,6 @@ import { reportGhcbMapFault } from './restart.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 const EINVAL = -22;
-const TWO53 = 2n ** 53n;
 /** The valid-bitmap byte holding the bits of sw_exit_info_1 and _2 (one byte), and their mask. */
 const BITMAP_BYTE_INFO = GHCB_OFF_VALID_BITMAP + (GHCB_OFF_SW_EXIT_INFO_1 >>> 6);
 const BITMAP_MASK_INFO =
@@ -116,28 +114,23 @@ const M_XSS = bitMask(GHCB_OFF_XSS);
 /** The SVM exit handler for SVM_EXIT_VMGEXIT. */
 export function sevHandleVmgexit(sev: SevEsVcpu): number {
   const vcpu = sev.vcpu;
-  const msr = vcpu.vmcb.ghcbGpa;
+  // The GHCB MSR in two 32-bit halves: GHCBInfo and the gfn need no BigInt.
+  const lo = vcpu.vmcb.ghcbGpaLo;
+  const hi = vcpu.vmcb.ghcbGpaHi;
   let gfn: number;
-  if (msr === sev.ghcbMsrSeen) {
+  if (lo === sev.ghcbMsrSeenLo && hi === sev.ghcbMsrSeenHi) {
     // The GHCB MSR of the last page-based VMGEXIT (a guest re-registers the same GPA every time):
     // known to name a page, and which.
     gfn = sev.ghcbMsrGfn;
   } else {
-    const lo = u64Split(msr);
-    if (lo & GHCB_MSR_INFO_MASK) return sevHandleVmgexitMsrProtocol(sev, lo, u64SplitHi());
-    // No GHCB, or one KVM cannot map: log and resume the guest, writing nothing.
-    if (msr === 0n) return 1;
-    if (isU64(msr)) {
-      gfn = u64SplitHi() * 0x10_0000 + (lo >>> 12);
-    } else {
-      // Not a u64 (a hostile backend value): the gfn as the BigInt shift gives it, if it is a number.
-      const g = msr >> 12n;
-      gfn = g < TWO53 ? Number(g) : -1;
-    }
-    sev.ghcbMsrSeen = msr;
+    if (lo & GHCB_MSR_INFO_MASK) return sevHandleVmgexitMsrProtocol(sev, lo, hi);
+    // No GHCB: log and resume the guest, writing nothing.
+    if (lo === 0 && hi === 0) return 1;
+    gfn = hi * 0x10_0000 + (lo >>> 12);
+    sev.ghcbMsrSeenLo = lo;
+    sev.ghcbMsrSeenHi = hi;
     sev.ghcbMsrGfn = gfn;
   }
-  if (gfn < 0) return 1;
   // sevbox extension: with KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO an unmappable GHCB is reported (else 1).
   if (!sev.mapGhcb(gfn)) return reportGhcbMapFault(sev, gfn, () => sevHandleVmgexit(sev));
   const ghcb = sev.ghcb!;

@@ -20,20 +20,6 @@ export function u64Hi(v: bigint): number {
   return scratch.getUint32(4, true);
 }
 
-/**
- * Split `v` once: bits 31:0 are returned, bits 63:32 are left for {@link u64SplitHi}. For hot
- * paths that need both halves of one value.
- */
-export function u64Split(v: bigint): number {
-  scratch.setBigUint64(0, v, true);
-  return scratch.getUint32(0, true);
-}
-
-/** Bits 63:32 of the value last passed to {@link u64Split}. */
-export function u64SplitHi(): number {
-  return scratch.getUint32(4, true);
-}
-
 /** The u64 `hi:lo` (each taken modulo 2^32). */
 export function u64Join(lo: number, hi: number): bigint {
   scratch.setUint32(0, lo >>> 0, true);
