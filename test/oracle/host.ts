@@ -2,13 +2,13 @@
  * Shared by the oracle suites: the machine's /dev/kvm if it is usable (opens, speaks API 12, runs
  * a `hlt` guest under the watchdog), else the one-line reason every suite skips with.
  */
-import { type HostKvm, openHostKvm, smokeTestHostKvm } from '../../src/hostkvm/index.js';
+import { type HostKvmFd, openHostKvm, smokeTestHostKvm } from '../../src/hostkvm/index.js';
 
 /** The device the oracle uses: /dev/kvm, or SEVBOX_KVM_DEVICE (e.g. a missing path, to see the skip). */
 export const KVM_DEVICE = process.env['SEVBOX_KVM_DEVICE'] || '/dev/kvm';
 
 /** Either the open host KVM, or why the oracle suites skip. */
-export type OracleHost = { kvm: HostKvm; skip: false } | { kvm: undefined; skip: string };
+export type OracleHost = { kvm: HostKvmFd; skip: false } | { kvm: undefined; skip: string };
 
 let cached: OracleHost | undefined;
 

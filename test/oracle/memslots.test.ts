@@ -8,20 +8,23 @@
  * fail with the same errno (or succeed on both). A mismatch fails the test with the shrunk, minimal
  * sequence and both errnos. Seeded; SEVBOX_ORACLE_SEED / SEVBOX_ORACLE_RUNS override.
  *
+ * Both sides are the fd interface of src/uapi/kvm-fd.ts: the model's `ModelVmFd` (from `openKvm`)
+ * and the kernel's `HostVmFd` (its allocation-free `setUserMemoryRegionRaw`), errno for errno.
+ *
  * Backend properties are detected, not assumed: the highest GPA a slot may reach (kvm_mmu_max_gfn:
  * MAXPHYADDR with TDP, 2^52 with shadow paging as on kvm_pvm) is probed and given to the model as
- * its `maxPhysBits`. hvas are never touched (KVM does not check that they are mapped), so no
+ * its `maxPhysBits`, and the number of memslot address spaces (KVM_CAP_MULTI_ADDRESS_SPACE: 2 with
+ * CONFIG_KVM_SMM, else 0) chooses the model core's `smm`. hvas are never touched (KVM does not check that they are mapped), so no
  * memory backs these slots, and sizes stay small where a slot can succeed (KVM allocates rmaps per
  * page; the 2^31-page limit is tested with exactly 2^31 pages, which fails before any allocation).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { type HostVm, probeMaxGpaBits } from '../../src/hostkvm/index.js';
-import { Kvm } from '../../src/kvm/index.js';
-import type { Vm } from '../../src/kvm/vm.js';
-import { type ErrnoName, errnoName } from '../../src/uapi/errno.js';
-import { isKvmError } from '../../src/uapi/kvm-error.js';
+import { type HostVmFd, probeMaxGpaBits } from '../../src/hostkvm/index.js';
+import { KVM_CORE_CURRENT, type KvmCoreProfile, type ModelVmFd, openKvm } from '../../src/kvm/index.js';
+import { KVM_CAP_MULTI_ADDRESS_SPACE } from '../../src/uapi/caps.js';
+import { Errno, type ErrnoName, errnoName } from '../../src/uapi/errno.js';
 import type { UserspaceMemoryRegion } from '../../src/uapi/memslot.js';
 import { oracleHost } from './host.js';
 
@@ -43,7 +46,7 @@ export interface RegionCall {
 }
 
 /** The result of one call: 'ok' or the errno name. */
-type Outcome = 'ok' | ErrnoName | `errno ${number}`;
+type Outcome = 'ok' | ErrnoName;
 
 const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
 
@@ -154,22 +157,33 @@ const sequenceArb = fc.array(callArb, { minLength: 1, maxLength: 12 });
 
 // ---- the two sides ----
 
-function modelOutcome(vm: Vm, c: RegionCall): Outcome {
-  try {
-    if (c.v2) vm.setUserMemoryRegion2(c.region);
-    else vm.setUserMemoryRegion(c.region);
-    return 'ok';
-  } catch (e) {
-    if (isKvmError(e)) return e.code;
-    throw e;
+function modelOutcome(vm: ModelVmFd, c: RegionCall): Outcome {
+  const r = c.v2 ? vm.setUserMemoryRegion2(c.region) : vm.setUserMemoryRegion(c.region);
+  return r instanceof Errno ? r.errno : 'ok';
+}
+
+function hostOutcome(vm: HostVmFd, c: RegionCall): Outcome {
+  const r = vm.setUserMemoryRegionRaw(c.region, !c.v2);
+  return r === 0 ? 'ok' : errnoName(-r);
+}
+
+/** The `slot` field (as_id << 16 | id) of every slot a call sequence left, from the outcomes both sides agreed on. */
+class SlotBook {
+  readonly live = new Set<number>();
+
+  /** A call that succeeded: a size of 0 deleted the slot, anything else created, moved or re-flagged it. */
+  applied(c: RegionCall): void {
+    const key = c.region.slot >>> 0;
+    if (c.region.memorySize === 0n) this.live.delete(key);
+    else this.live.add(key);
   }
 }
 
-function hostOutcome(vm: HostVm, c: RegionCall): Outcome {
-  const r = vm.setRegionRaw(c.region, !c.v2);
-  if (r === 0) return 'ok';
-  return errnoName(-r) ?? `errno ${-r}`;
-}
+/** The delete call for a slot field. */
+const deleteCall = (slot: number): RegionCall => ({
+  v2: false,
+  region: { slot, flags: 0, guestPhysAddr: 0n, memorySize: 0n, userspaceAddr: 0n },
+});
 
 /** One step where the two disagree. */
 export interface Mismatch {
@@ -224,32 +238,50 @@ export function describeMismatch(seq: readonly RegionCall[], m: Mismatch): strin
 describe('oracle: memslot ioctls, model vs kernel', { skip: host.skip }, () => {
   const kvm = host.kvm!;
   const maxPhysBits = probeMaxGpaBits(kvm) ?? 48;
-  let real: HostVm | undefined;
+  /** KVM_CAP_MULTI_ADDRESS_SPACE: 2 address spaces with CONFIG_KVM_SMM, 0 (one) without. */
+  const hostAddressSpaces = kvm.checkExtension(KVM_CAP_MULTI_ADDRESS_SPACE);
+  /** The model's core: today's kernel, with SMM as this host's kernel was built. */
+  const core: KvmCoreProfile = { ...KVM_CORE_CURRENT, smm: hostAddressSpaces > 1 };
+  /** The model's /dev/kvm (each sequence gets a fresh VM of it). */
+  const model = openKvm({ core, maxPhysBits });
+  const modelVm = (): ModelVmFd => {
+    const vm = model.createVm();
+    if (vm instanceof Errno) assert.fail(`model KVM_CREATE_VM: ${vm}`);
+    return vm;
+  };
+  let real: HostVmFd | undefined;
   /** Known-mismatch instances met by the random run, "M1: model X, kernel Y" -> count. */
   const knownHits = new Map<string, number>();
 
   /** A real VM with no slots: the one in use if it was left clean, else a fresh one. */
-  function cleanHostVm(): HostVm {
-    if (!real) real = kvm.createVm();
+  function cleanHostVm(): HostVmFd {
+    if (!real) {
+      const vm = kvm.createVm();
+      if (vm instanceof Errno) assert.fail(`KVM_CREATE_VM: ${vm}`);
+      real = vm;
+    }
     return real;
   }
 
   /**
    * Apply `seq` to a fresh model VM and the clean real VM; the first disagreement, if any. Slots
-   * left behind are deleted on both sides (and must delete on both), so the real VM is reused.
+   * left behind (the book of the calls both sides accepted) are deleted on the kernel's side, which
+   * must agree it holds them, so the real VM is reused; the model's VM is closed.
    */
   function compare(
     seq: readonly RegionCall[],
     known: readonly KnownMismatch[] = KNOWN_MISMATCHES,
   ): Mismatch | undefined {
-    const model = new Kvm({ maxPhysBits }).createVm();
+    const mvm = modelVm();
     const vm = cleanHostVm();
+    const book = new SlotBook();
     let mismatch: Mismatch | undefined;
     let diverged = false;
     for (let step = 0; step < seq.length; step++) {
       const call = seq[step]!;
-      const m = modelOutcome(model, call);
+      const m = modelOutcome(mvm, call);
       const k = hostOutcome(vm, call);
+      if (m === 'ok' && k === 'ok') book.applied(call);
       if (m !== k) {
         const kn = known.find((x) => x.matches(call, m, k));
         const verdict = kn?.matches(call, m, k);
@@ -264,25 +296,12 @@ describe('oracle: memslot ioctls, model vs kernel', { skip: host.skip }, () => {
         break;
       }
     }
-    // Clean up: delete what the model holds; the kernel must agree it held the same.
+    // Clean up: delete what both sides hold; the kernel must agree it held the same.
     let clean = mismatch === undefined && !diverged;
-    for (const space of model.spaces) {
-      for (const s of [...space.slots()]) {
-        const del: RegionCall = {
-          v2: false,
-          region: {
-            slot: ((s.asId << 16) | s.id) >>> 0,
-            flags: 0,
-            guestPhysAddr: 0n,
-            memorySize: 0n,
-            userspaceAddr: 0n,
-          },
-        };
-        if (hostOutcome(vm, del) !== 'ok') clean = false;
-      }
-    }
+    for (const slot of book.live) if (hostOutcome(vm, deleteCall(slot)) !== 'ok') clean = false;
+    mvm.close();
     if (!clean) {
-      vm.destroy();
+      vm.close();
       real = undefined;
     }
     return mismatch;
@@ -292,6 +311,20 @@ describe('oracle: memslot ioctls, model vs kernel', { skip: host.skip }, () => {
     // A property of the backend, not of the model: kvm_mmu_max_gfn() is MAXPHYADDR with TDP and
     // 52 bits with shadow paging (kvm_pvm). The model takes it as an option.
     assert.ok(maxPhysBits >= 36 && maxPhysBits <= 52, `max GPA bits ${maxPhysBits}`);
+  });
+
+  test(`the model's memslot address spaces are the kernel's (KVM_CAP_MULTI_ADDRESS_SPACE ${hostAddressSpaces})`, (t) => {
+    // A property of the kernel's build (CONFIG_KVM_SMM), not of the model: the core profile says.
+    t.diagnostic(
+      `host kernel: ${hostAddressSpaces > 1 ? `${hostAddressSpaces} address spaces (SMM)` : 'one address space (no SMM)'}`,
+    );
+    const vm = modelVm();
+    try {
+      assert.equal(model.checkExtension(KVM_CAP_MULTI_ADDRESS_SPACE), hostAddressSpaces);
+      assert.equal(vm.checkExtension(KVM_CAP_MULTI_ADDRESS_SPACE), hostAddressSpaces);
+    } finally {
+      vm.close();
+    }
   });
 
   test('spec cases (kvm-uapi.md section 4 "Consequences") agree', () => {
@@ -337,11 +370,12 @@ describe('oracle: memslot ioctls, model vs kernel', { skip: host.skip }, () => {
     );
     // The sequences exercised every outcome class (not just EINVAL on malformed input).
     fc.sample(sequenceArb, { seed: SEED, numRuns: 500 }).forEach((seq) => {
-      const vm = new Kvm({ maxPhysBits }).createVm();
+      const vm = modelVm();
       for (const c of seq) {
         const o = modelOutcome(vm, c);
         outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
       }
+      vm.close();
     });
     for (const o of ['ok', 'EINVAL', 'EEXIST'] as const) {
       assert.ok((outcomes.get(o) ?? 0) > 0, `no call ended ${o}: ${JSON.stringify([...outcomes])}`);
@@ -388,6 +422,7 @@ describe('oracle: memslot ioctls, model vs kernel', { skip: host.skip }, () => {
   });
 
   test('cleanup', () => {
-    real?.destroy();
+    real?.close();
+    model.close();
   });
 });
