@@ -8,7 +8,8 @@ import { type GuestMonitor, ScriptedGuests } from '../cpu/scripted-guests.js';
 import { HostAddressSpace } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
 import { ModelProcessMemory, type ProcessMemory } from '../host/process.js';
-import { type ModelKvmFd, openKvm } from '../kvm/fd.js';
+import { ModelKvmFd, openKvm } from '../kvm/fd.js';
+import type { KvmCoreProfile } from '../kvm/profile.js';
 import type { SevProfileName } from '../sev/profiles.js';
 import { sevKvmOptions } from '../sev/sev-es-vm.js';
 import type { TraceSink } from '../trace/events.js';
@@ -44,6 +45,16 @@ export interface ModelPlatformOptions {
   readonly allocator?: HostAllocator;
   /** Host MAXPHYADDR. */
   readonly maxPhysBits?: number;
+  /**
+   * KVM core facts to change from the profile's (e.g. `{ smm: false }` to match a host whose KVM
+   * has one address space).
+   */
+  readonly core?: Partial<KvmCoreProfile>;
+}
+
+/** Whether `p` is the model (its KVM is sevbox's, not a real /dev/kvm). */
+export function isModelPlatform(p: Platform): p is ModelPlatform {
+  return p.kvm instanceof ModelKvmFd;
 }
 
 /** The model platform. */
@@ -51,8 +62,10 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
   const host = new HostAddressSpace();
   const allocator = opts.allocator ?? new HostAllocator();
   const guests = new ScriptedGuests();
+  const sev = sevKvmOptions(opts.profile ?? 'current');
   const kvm = openKvm({
-    ...sevKvmOptions(opts.profile ?? 'current'),
+    ...sev,
+    ...(opts.core ? { core: { ...sev.core, ...opts.core } } : {}),
     host,
     allocator,
     cpus: guests.cpus,

@@ -50,7 +50,7 @@ import { diagnoseEfault } from './diagnosis.js';
 import { handleExit, type MsrHandler } from './dispatch.js';
 import { fromErrno, isVmmError, type VmmError, vmmError } from './errors.js';
 import { GuestRam } from './memory.js';
-import { type ModelPlatform, modelPlatform, type Platform } from './platform.js';
+import { isModelPlatform, type ModelPlatform, modelPlatform, type Platform } from './platform.js';
 import { decideOnError } from './policy.js';
 import { resolveFault } from './resolvers.js';
 import { createTraceRecorder, type TraceRecorder } from './trace-recorder.js';
@@ -169,7 +169,7 @@ export class Vmm {
 
   /** The model platform the VMM built for itself (undefined when it was given another). */
   get model(): ModelPlatform | undefined {
-    return 'host' in this.platform ? (this.platform as ModelPlatform) : undefined;
+    return isModelPlatform(this.platform) ? this.platform : undefined;
   }
 
   /**
