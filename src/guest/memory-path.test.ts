@@ -16,7 +16,7 @@ import {
 } from '../uapi/ghcb.js';
 import { SVM_EXIT_CPUID, SVM_EXIT_NPF, SVM_EXIT_WBINVD, SVM_VMGEXIT_MMIO_WRITE } from '../uapi/svm.js';
 import { GhcbClient, type GhcbCpuidReply } from './ghcb-client.js';
-import { bits, boot, GHCB_GPA, type GhcbPage, runToEnd, runToVmgexit } from './test-util.js';
+import { bits, boot, GHCB_GPA, type GhcbPage, runToEnd, runToVmgexit, vmrun } from './test-util.js';
 import { ghcbVcHandler } from './vc-handler.js';
 
 const GHCB_PAGE = GHCB_GPA / 4096;
@@ -265,11 +265,11 @@ describe('GHCB page access', () => {
       got = yield* c.cpuid(7, 0);
     });
     mem.faulting.add(GHCB_PAGE);
-    let e = cpu.vmrun();
+    let e = vmrun(cpu);
     assert.equal(e.exitCode, SVM_EXIT_NPF);
     assert.equal(e.exitInfo2, GHCB_GPA);
     assert.equal(e.exitInfo1 & PFERR_WRITE_MASK, PFERR_WRITE_MASK);
-    e = cpu.vmrun(); // still not mapped: the same store faults again
+    e = vmrun(cpu); // still not mapped: the same store faults again
     assert.equal(e.exitCode, SVM_EXIT_NPF);
     mem.faulting.clear();
     runToVmgexit(cpu);
@@ -281,7 +281,7 @@ describe('GHCB page access', () => {
     page.reply({ rax: 0xan, rbx: 0xbn, rcx: 0xcn, rdx: 0xdn });
     // The page goes away again before the guest reads the answer.
     mem.faulting.add(GHCB_PAGE);
-    e = cpu.vmrun();
+    e = vmrun(cpu);
     assert.equal(e.exitCode, SVM_EXIT_NPF);
     assert.equal(e.exitInfo2, GHCB_GPA + GHCB_OFF_RAX);
     assert.equal(e.exitInfo1 & PFERR_WRITE_MASK, 0);
@@ -304,7 +304,7 @@ describe('GHCB page access', () => {
       });
     });
     mem.faulting.add(8);
-    const e = cpu.vmrun();
+    const e = vmrun(cpu);
     assert.equal(e.exitCode, SVM_EXIT_NPF);
     assert.equal(e.exitInfo2, 0x8000);
     mem.faulting.clear();
@@ -324,7 +324,7 @@ describe('GHCB page access', () => {
     mem.bytes.set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], 0x8ff8);
     page.reply();
     mem.faulting.add(9);
-    const e = cpu.vmrun();
+    const e = vmrun(cpu);
     assert.equal(e.exitCode, SVM_EXIT_NPF);
     assert.equal(e.exitInfo2, 0x9000);
     mem.faulting.clear();

@@ -15,7 +15,7 @@ import {
 } from '../uapi/ghcb.js';
 import { SVM_EXIT_VMGEXIT } from '../uapi/svm.js';
 import { GhcbClient } from './ghcb-client.js';
-import { boot, GHCB_GPA, runToEnd, runToVmgexit } from './test-util.js';
+import { boot, GHCB_GPA, runToEnd, runToVmgexit, vmrun } from './test-util.js';
 
 const GPA = BigInt(GHCB_GPA);
 
@@ -139,7 +139,7 @@ describe('GHCB MSR protocol', () => {
       new GhcbClient(cpu, GHCB_GPA).register();
       yield* cpu.vmgexit();
     });
-    const e = cpu.vmrun();
+    const e = vmrun(cpu);
     assert.equal(e.exitCode, SVM_EXIT_VMGEXIT);
     assert.equal(cpu.ghcbMsr, GPA);
   });

@@ -5,12 +5,26 @@
  */
 import assert from 'node:assert/strict';
 import {
+  CR0_PE,
+  CR0_PG,
+  CR4_PAE,
+  EFER_LMA,
+  EFER_LME,
   type GuestPhysMemory,
   NPT_FAULT,
   NPT_MMIO,
   NPT_OK,
   type NptResult,
-  type VmExitRecord,
+  SAVE_CR0,
+  SAVE_CR4,
+  SAVE_CS,
+  SAVE_EFER,
+  SVM_SELECTOR_L_MASK,
+  saveSegment,
+  setSaveSegment,
+  setSaveU64,
+  Vmcb,
+  writeResetState,
 } from '../cpu/backend.js';
 import { type GuestProgram, ScriptedCpu } from '../cpu/scripted.js';
 import {
@@ -162,30 +176,77 @@ export class GhcbPage {
   }
 }
 
+/** Guest instructions one VMRUN may execute before a host timer tick (far more than any test runs). */
+const VMRUN_BUDGET = 1 << 20;
+
+/** The VMCB each booted CPU was attached to (the hardware's; KVM would own it). */
+const VMCBS = new WeakMap<ScriptedCpu, Vmcb>();
+
+/** A #VMEXIT as the VMCB reports it. */
+export interface VmExitRecord {
+  /** exit_code (SVM_EXIT_*). */
+  readonly exitCode: number;
+  /** exit_info_1 (for SVM_EXIT_NPF: the #PF error code, PFERR_GUEST_FINAL in bit 32). */
+  readonly exitInfo1: number;
+  /** exit_info_2 (for SVM_EXIT_NPF: the faulting GPA). */
+  readonly exitInfo2: number;
+}
+
+/**
+ * Long mode in a save area, as a guest's own start-up code (or the VMM, before the VMSA is
+ * encrypted) leaves it: EFER.LME/LMA, CR0.PE/PG, CR4.PAE and a 64-bit CS (CS.L).
+ */
+export function writeLongMode(save: DataView): void {
+  setSaveU64(save, SAVE_EFER, BigInt(EFER_LME | EFER_LMA));
+  setSaveU64(save, SAVE_CR0, BigInt((CR0_PE | CR0_PG | 0x10) >>> 0));
+  setSaveU64(save, SAVE_CR4, BigInt(CR4_PAE));
+  const cs = saveSegment(save, SAVE_CS);
+  setSaveSegment(save, SAVE_CS, { ...cs, selector: 0x8, attrib: cs.attrib | SVM_SELECTOR_L_MASK, base: 0n });
+}
+
 /**
  * A protected-state scripted CPU on fresh fake memory (with a TLB, i.e. GuestPhysMemory.page, when
- * `tlb` is set), with the GHCB page view.
+ * `tlb` is set), with the GHCB page view. The CPU is attached to a VMCB whose save area holds the
+ * RESET state, as KVM_CREATE_VCPU attaches it, switched to 64-bit long mode (`mode` 16 keeps real
+ * mode), where the guest's 8-byte moves to and from memory exist; no register array is given (an
+ * SEV-ES CPU keeps its own).
  */
 export function boot(
   program: GuestProgram,
-  opts: { tlb?: boolean } = {},
-): { cpu: ScriptedCpu; mem: FakeMemory; page: GhcbPage } {
+  opts: { tlb?: boolean; mode?: 16 | 64 } = {},
+): { cpu: ScriptedCpu; mem: FakeMemory; page: GhcbPage; vmcb: Vmcb } {
   const mem = opts.tlb ? new FakeTlbMemory() : new FakeMemory();
   const cpu = new ScriptedCpu(program, { protectedState: true });
-  cpu.attach(mem);
-  return { cpu, mem, page: new GhcbPage(mem) };
+  const vmcb = new Vmcb();
+  writeResetState(vmcb.save);
+  if ((opts.mode ?? 64) === 64) writeLongMode(vmcb.save);
+  cpu.attach({ vmcb, regs: null, mem });
+  VMCBS.set(cpu, vmcb);
+  return { cpu, mem, page: new GhcbPage(mem), vmcb };
+}
+
+/** VMRUN the booted CPU and read the #VMEXIT from its VMCB. */
+export function vmrun(cpu: ScriptedCpu): VmExitRecord {
+  const vmcb = VMCBS.get(cpu);
+  assert.ok(vmcb, 'vmrun() needs a CPU from boot()');
+  cpu.vmrun(VMRUN_BUDGET);
+  return {
+    exitCode: vmcb.exitCode,
+    exitInfo1: vmcb.exitInfo1Hi * 0x1_0000_0000 + vmcb.exitInfo1Lo,
+    exitInfo2: vmcb.exitInfo2Gpa,
+  };
 }
 
 /** Run the vCPU and expect a VMGEXIT. */
 export function runToVmgexit(cpu: ScriptedCpu): VmExitRecord {
-  const e = cpu.vmrun();
+  const e = vmrun(cpu);
   assert.equal(e.exitCode, SVM_EXIT_VMGEXIT, `expected VMGEXIT, got exit 0x${e.exitCode.toString(16)}`);
   return e;
 }
 
 /** Run the vCPU and expect the program to have finished. */
 export function runToEnd(cpu: ScriptedCpu): void {
-  const e = cpu.vmrun();
+  const e = vmrun(cpu);
   if (cpu.crash) throw cpu.crash;
   assert.equal(
     e.exitCode,

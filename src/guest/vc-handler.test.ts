@@ -23,7 +23,7 @@ import {
   SVM_VMGEXIT_MMIO_WRITE,
 } from '../uapi/svm.js';
 import { GhcbClient } from './ghcb-client.js';
-import { bits, boot, GHCB_GPA, runToEnd, runToVmgexit } from './test-util.js';
+import { bits, boot, GHCB_GPA, runToEnd, runToVmgexit, vmrun } from './test-util.js';
 import { ghcbVcHandler, type VcHandlerOptions, VmmCommunicationError } from './vc-handler.js';
 
 const EXIT = [GHCB_OFF_SW_EXIT_CODE, GHCB_OFF_SW_EXIT_INFO_1, GHCB_OFF_SW_EXIT_INFO_2];
@@ -177,7 +177,7 @@ describe('ghcbVcHandler', () => {
     });
     runToVmgexit(cpu);
     page.reply({ info1: 1n, info2: 0x8000030dn });
-    cpu.vmrun();
+    vmrun(cpu);
     assert.equal(cpu.state, 'shutdown');
     assert.ok(cpu.crash instanceof GuestException);
   });

@@ -7,28 +7,31 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { HostAddressSpace } from '../../src/host/address-space.js';
 import { PROT_NONE, PROT_READ, PROT_WRITE } from '../../src/host/address-space.js';
+import type { HostAllocator } from '../../src/host/allocator.js';
 import { HostFile } from '../../src/host/file-store.js';
-import { Kvm } from '../../src/kvm/kvm.js';
+import { type ModelVmFd, openKvm } from '../../src/kvm/fd.js';
 import { KVM_CORE_5_17, KVM_CORE_CURRENT } from '../../src/kvm/profile.js';
-import type { Vm } from '../../src/kvm/vm.js';
-import { sevEsVmType } from '../../src/sev/sev-es-vm.js';
 import {
   KVM_CAP_MEMORY_FAULT_INFO,
   KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO,
   KVM_CAP_SEVBOX_VMGEXIT_RESTART,
-  KVM_X86_DEFAULT_VM,
   KVM_X86_SEV_ES_VM,
 } from '../../src/uapi/caps.js';
+import { Errno } from '../../src/uapi/errno.js';
 import {
   decodeSevboxMemoryFaultFlags,
   KVM_EXIT_MEMORY_FAULT,
   type SevboxFaultCause,
 } from '../../src/uapi/exit-reasons.js';
 import { GHCB_OFF_RAX, GHCB_OFF_RBX, GHCB_OFF_RCX, GHCB_OFF_RDX } from '../../src/uapi/ghcb.js';
-import { KvmError } from '../../src/uapi/kvm-error.js';
+import type { VcpuExit } from '../../src/uapi/vcpu-exit.js';
 import {
+  addSlot,
+  createSevEsVm,
   drive,
+  enableCap,
   finish,
   guestValidBits,
   leakGuard,
@@ -36,13 +39,16 @@ import {
   MMIO_GPA,
   mmioBytes,
   NO_SLOT_GPA,
+  openSevKvm,
   PAGE,
   PORT,
   rawMmio,
   rawStringIo,
+  runFails,
   SCRATCH_GPA,
   SPARE_GPA,
   SPARE_HVA,
+  sevInit2,
   sevMachine,
 } from '../sev/kit.js';
 
@@ -55,11 +61,15 @@ const SOURCE = new Uint8Array(PAGE).fill(0x5a);
 type Mode = 'off' | 'metadata' | 'restart';
 const MODES: readonly Mode[] = ['off', 'metadata', 'restart'];
 
-function enable(vm: Vm, mode: Mode): void {
+/** KVM_ENABLE_CAP of the sevbox capabilities `mode` asks for, on the VM fd. */
+function enable(vm: ModelVmFd, mode: Mode): void {
   if (mode === 'off') return;
-  vm.enableCap(KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO);
-  if (mode === 'restart') vm.enableCap(KVM_CAP_SEVBOX_VMGEXIT_RESTART);
+  enableCap(vm, KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO);
+  if (mode === 'restart') enableCap(vm, KVM_CAP_SEVBOX_VMGEXIT_RESTART);
 }
+
+/** What the VMM acts on to cause or fix a fault: its address space, the VM fd, the kernel allocator. */
+type Act = (host: HostAddressSpace, vm: ModelVmFd, allocator: HostAllocator) => void;
 
 /** One host-side fault kind: how to cause it at `scratch`, and how the VMM fixes it. */
 interface FaultKind {
@@ -71,7 +81,7 @@ interface FaultKind {
   /** Bytes the scratch page holds once fixed, before any write-back (what a re-run guest reads). */
   readonly fixedBytes: number[];
   /** Per machine: a fresh setup/fix pair (a file, say, is per machine). */
-  make(): { setup(kvm: Kvm, vm: Vm): void; fix(kvm: Kvm, vm: Vm): void };
+  make(): { setup: Act; fix: Act };
 }
 
 const zeros = Array(8).fill(0);
@@ -84,15 +94,9 @@ const KINDS: readonly FaultKind[] = [
     fixedBytes: zeros,
     make: () => ({
       setup: () => {},
-      fix: (kvm, vm) => {
-        kvm.host.mapAnonymous(EXTRA_HVA, PAGE);
-        vm.setUserMemoryRegion({
-          slot: 2,
-          flags: 0,
-          guestPhysAddr: BigInt(NO_SLOT_GPA),
-          memorySize: BigInt(PAGE),
-          userspaceAddr: BigInt(EXTRA_HVA),
-        });
+      fix: (host, vm) => {
+        host.mapAnonymous(EXTRA_HVA, PAGE);
+        addSlot(vm, 2, NO_SLOT_GPA, PAGE, EXTRA_HVA);
       },
     }),
   },
@@ -103,8 +107,8 @@ const KINDS: readonly FaultKind[] = [
     scratch: SPARE_GPA,
     fixedBytes: zeros,
     make: () => ({
-      setup: (kvm) => kvm.host.unmap(SPARE_HVA, PAGE),
-      fix: (kvm) => kvm.host.mapAnonymous(SPARE_HVA, PAGE),
+      setup: (host) => host.unmap(SPARE_HVA, PAGE),
+      fix: (host) => host.mapAnonymous(SPARE_HVA, PAGE),
     }),
   },
   {
@@ -114,8 +118,8 @@ const KINDS: readonly FaultKind[] = [
     scratch: SPARE_GPA,
     fixedBytes: Array(8).fill(0x5a),
     make: () => ({
-      setup: (kvm) => kvm.host.mapMissing(SPARE_HVA, PAGE),
-      fix: (kvm) => kvm.host.populate(SPARE_HVA, SOURCE),
+      setup: (host) => host.mapMissing(SPARE_HVA, PAGE),
+      fix: (host) => host.populate(SPARE_HVA, SOURCE),
     }),
   },
   {
@@ -127,8 +131,8 @@ const KINDS: readonly FaultKind[] = [
     make: () => {
       const file = new HostFile('dax', PAGE);
       return {
-        setup: (kvm) => {
-          kvm.host.mapFile(SPARE_HVA, PAGE, file, 0);
+        setup: (host) => {
+          host.mapFile(SPARE_HVA, PAGE, file, 0);
           file.truncate(0);
         },
         fix: () => file.truncate(PAGE),
@@ -142,8 +146,8 @@ const KINDS: readonly FaultKind[] = [
     scratch: SPARE_GPA,
     fixedBytes: zeros,
     make: () => ({
-      setup: (kvm) => kvm.host.protect(SPARE_HVA, PAGE, PROT_NONE),
-      fix: (kvm) => kvm.host.protect(SPARE_HVA, PAGE, PROT_READ | PROT_WRITE),
+      setup: (host) => host.protect(SPARE_HVA, PAGE, PROT_NONE),
+      fix: (host) => host.protect(SPARE_HVA, PAGE, PROT_READ | PROT_WRITE),
     }),
   },
   {
@@ -155,8 +159,8 @@ const KINDS: readonly FaultKind[] = [
     fixedBytes: zeros,
     make: () => ({
       setup: () => {},
-      fix: (kvm) => {
-        kvm.allocator.budget = Number.POSITIVE_INFINITY;
+      fix: (_host, _vm, allocator) => {
+        allocator.budget = Number.POSITIVE_INFINITY;
       },
     }),
   },
@@ -182,9 +186,9 @@ function faultFree(profile: 'seed' | 'current', k: FaultKind) {
   const f = k.make();
   const m = sevMachine({
     profile,
-    host: (kvm, vm) => {
-      f.setup(kvm, vm);
-      f.fix(kvm, vm);
+    host: (host, vm, allocator) => {
+      f.setup(host, vm, allocator);
+      f.fix(host, vm, allocator);
     },
     guest: mmioGuest(k.scratch),
   });
@@ -207,19 +211,21 @@ for (const profile of ['seed', 'current'] as const) {
           const m = sevMachine({
             profile,
             ...(k.budget !== undefined ? { budget: k.budget } : {}),
-            host: (kvm, vm) => {
+            host: (host, vm, allocator) => {
               enable(vm, mode);
-              f.setup(kvm, vm);
+              f.setup(host, vm, allocator);
             },
             guest: mmioGuest(k.scratch),
           });
-          const seen: { reason: number; exit: ReturnType<typeof m.vcpu.decodeExit> }[] = [];
+          const seen: { reason: number; exit: VcpuExit }[] = [];
           const r = drive(m, {
-            onError: (e) => {
-              seen.push({ reason: m.vcpu.runArea.exitReason, exit: m.vcpu.decodeExit() });
-              assert.equal(e.code, k.errno);
+            onError: (failure) => {
+              // What the VMM sees: the errno and kvm_run as KVM left it.
+              seen.push({ reason: m.vcpu.runArea.exitReason, exit: failure.left });
+              assert.equal(failure.left.reason, m.vcpu.runArea.exitReason);
+              assert.equal(failure.error.errno, k.errno);
               assert.equal(m.guestReturned, false);
-              f.fix(m.kvm, m.vm);
+              f.fix(m.host, m.vm, m.allocator);
               return 'rerun';
             },
           });
@@ -267,38 +273,58 @@ for (const profile of ['seed', 'current'] as const) {
 describe('KVM_ENABLE_CAP and KVM_CHECK_EXTENSION for the sevbox capabilities', () => {
   it('checkExtension reports both as 1 on every core profile; KVM_CAP_MEMORY_FAULT_INFO stays per kernel', () => {
     for (const core of [KVM_CORE_5_17, KVM_CORE_CURRENT]) {
-      const kvm = new Kvm({ core });
+      const kvm = openKvm({ core });
       assert.equal(kvm.checkExtension(KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO), 1);
       assert.equal(kvm.checkExtension(KVM_CAP_SEVBOX_VMGEXIT_RESTART), 1);
       assert.equal(kvm.checkExtension(KVM_CAP_MEMORY_FAULT_INFO), core.memoryFaultInfo ? 1 : 0);
     }
   });
 
-  it('EINVAL: unknown capability, non-SEV-ES VM, RESTART before FAULT_INFO, non-zero args; EIO on a dead VM', () => {
-    const kvm = new Kvm({ vmTypes: [sevEsVmType] });
-    const plain = kvm.createVm(KVM_X86_DEFAULT_VM);
-    const einval = (f: () => void) =>
-      assert.throws(f, (e: unknown) => e instanceof KvmError && e.code === 'EINVAL');
-    einval(() => plain.enableCap(KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO));
-    const vm = kvm.createVm(KVM_X86_SEV_ES_VM, { profile: 'seed' });
-    einval(() => vm.enableCap(12345));
-    einval(() => vm.enableCap(KVM_CAP_SEVBOX_VMGEXIT_RESTART));
-    einval(() => vm.enableCap(KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO, [1n]));
-    einval(() => vm.enableCap(KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO, [0n, 0n, 0n, 0n, 0n]));
-    vm.enableCap(KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO);
-    vm.enableCap(KVM_CAP_SEVBOX_VMGEXIT_RESTART);
-    vm.destroy();
-    assert.throws(
-      () => vm.enableCap(KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO),
-      (e: unknown) => e instanceof KvmError && e.code === 'EIO',
-    );
-    plain.destroy();
+  for (const profile of ['seed', 'current'] as const) {
+    it(`[${profile}] EINVAL: unknown capability, non-SEV-ES VM, RESTART before FAULT_INFO, non-zero args; EBADF once the VM fd is closed`, () => {
+      const w = openSevKvm(profile);
+      const einval = (r: unknown) => assert.equal(r instanceof Errno && r.errno, 'EINVAL', `got ${r}`);
+      const cap = (vm: ModelVmFd, c: number, args: bigint[] = [0n, 0n, 0n, 0n]) =>
+        vm.enableCap({ cap: c, flags: 0, args });
+      const plain = w.kvm.createVm() as ModelVmFd;
+      einval(cap(plain, KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO));
+      if (profile === 'current') {
+        // A KVM_X86_SEV_ES_VM is no SEV-ES guest until KVM_SEV_INIT2.
+        const uninit = w.kvm.createVm(KVM_X86_SEV_ES_VM) as ModelVmFd;
+        einval(cap(uninit, KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO));
+        assert.equal(sevInit2(uninit, w.host), undefined);
+        assert.equal(cap(uninit, KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO), undefined);
+        uninit.close();
+      }
+      const vm = createSevEsVm(w);
+      einval(cap(vm, 12345));
+      einval(cap(vm, KVM_CAP_SEVBOX_VMGEXIT_RESTART));
+      einval(cap(vm, KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO, [1n, 0n, 0n, 0n]));
+      // struct kvm_enable_cap has exactly args[4]: the last one non-zero is refused too.
+      einval(cap(vm, KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO, [0n, 0n, 0n, 1n]));
+      einval(vm.enableCap({ cap: KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO, flags: 1, args: [0n, 0n, 0n, 0n] }));
+      assert.equal(cap(vm, KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO), undefined);
+      assert.equal(cap(vm, KVM_CAP_SEVBOX_VMGEXIT_RESTART), undefined);
+      vm.close();
+      assert.equal(cap(vm, KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO)?.errno, 'EBADF');
+      plain.close();
+    });
+  }
+
+  it('[seed] EIO on a VM a host oops killed (size-0 OUTS)', () => {
+    const m = sevMachine({ profile: 'seed', guest: (c) => rawStringIo(c, 'out', 0, 4, SCRATCH_GPA) });
+    const f = runFails(m.vcpu, 'EIO');
+    assert.match(f.oops ?? '', /divide error/);
+    const r = m.vm.enableCap({ cap: KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO, flags: 0, args: [0n, 0n, 0n, 0n] });
+    assert.ok(r instanceof Errno);
+    assert.equal(r.errno, 'EIO');
+    finish(m as Machine<unknown>);
   });
 
   it('prefix still reflects host failures to the guest with the capabilities on (nothing to report)', () => {
     const m = sevMachine({
       profile: 'prefix',
-      host: (_kvm, vm) => enable(vm, 'restart'),
+      host: (_host, vm) => enable(vm, 'restart'),
       guest: mmioGuest(NO_SLOT_GPA),
     });
     const r = drive(m);
@@ -312,17 +338,13 @@ describe('restart details', () => {
   it('a multi-page scratch area: gpa is the first page KVM could not read, size runs to the end of the access', () => {
     const m = sevMachine({
       profile: 'seed',
-      host: (kvm, vm) => {
+      host: (host, vm) => {
         enable(vm, 'restart');
-        kvm.host.mapMissing(SPARE_HVA + PAGE, PAGE);
+        host.mapMissing(SPARE_HVA + PAGE, PAGE);
       },
       guest: (c) => rawMmio(c, 'read', MMIO_GPA, 0x1800, SPARE_GPA + 0x800),
     });
-    assert.throws(
-      () => m.vcpu.run(),
-      (e: unknown) => e instanceof KvmError && e.code === 'EFAULT',
-    );
-    const x = m.vcpu.decodeExit();
+    const x = runFails(m.vcpu, 'EFAULT').left;
     assert.equal(x.kind, 'MemoryFault');
     if (x.kind === 'MemoryFault') {
       assert.equal(x.gpa, BigInt(SPARE_GPA + PAGE));
@@ -334,15 +356,11 @@ describe('restart details', () => {
   it('an unfixed cause fails every restart again, restartable, and the guest never resumes', () => {
     const m = sevMachine({
       profile: 'current',
-      host: (_kvm, vm) => enable(vm, 'restart'),
+      host: (_host, vm) => enable(vm, 'restart'),
       guest: mmioGuest(NO_SLOT_GPA),
     });
     for (let i = 0; i < 5; i++) {
-      assert.throws(
-        () => m.vcpu.run(),
-        (e: unknown) => e instanceof KvmError && e.code === 'EFAULT',
-      );
-      const x = m.vcpu.decodeExit();
+      const x = runFails(m.vcpu, 'EFAULT').left;
       assert.ok(x.kind === 'MemoryFault' && decodeSevboxMemoryFaultFlags(x.flags)?.restartable);
     }
     assert.equal(m.guestReturned, false);
@@ -356,16 +374,13 @@ describe('restart details', () => {
       const m = sevMachine({
         profile: 'seed',
         ...(k.budget !== undefined ? { budget: k.budget } : {}),
-        host: (kvm, vm) => {
+        host: (host, vm, allocator) => {
           enable(vm, 'restart');
-          f.setup(kvm, vm);
+          f.setup(host, vm, allocator);
         },
         guest: mmioGuest(k.scratch),
       });
-      assert.throws(
-        () => m.vcpu.run(),
-        (e: unknown) => e instanceof KvmError && e.code === k.errno,
-      );
+      runFails(m.vcpu, k.errno);
       finish(m as Machine<unknown>); // asserts allocator.inUse() === 0
     });
   }
@@ -374,9 +389,9 @@ describe('restart details', () => {
     const bytes = [0x11, 0x22, 0x33, 0x44];
     const m = sevMachine({
       profile: 'seed',
-      host: (kvm, vm) => {
+      host: (host, vm) => {
         enable(vm, 'restart');
-        kvm.host.mapMissing(SPARE_HVA, PAGE);
+        host.mapMissing(SPARE_HVA, PAGE);
       },
       guest: function* (c) {
         return yield* rawStringIo(c, 'out', 1, bytes.length, SPARE_GPA);
@@ -386,7 +401,7 @@ describe('restart details', () => {
     page.set(bytes);
     const r = drive(m, {
       onError: () => {
-        m.kvm.host.populate(SPARE_HVA, page);
+        m.host.populate(SPARE_HVA, page);
         return 'rerun';
       },
     });
@@ -402,7 +417,7 @@ describe('restart details', () => {
   it('a restarted string IN delivers the port data into the scratch area', () => {
     const m = sevMachine({
       profile: 'current',
-      host: (_kvm, vm) => enable(vm, 'restart'),
+      host: (_host, vm) => enable(vm, 'restart'),
       guest: function* (c, cpu) {
         const result = yield* rawStringIo(c, 'in', 1, 4, NO_SLOT_GPA);
         const d = new Uint8Array(4);
@@ -412,14 +427,8 @@ describe('restart details', () => {
     });
     const r = drive(m, {
       onError: () => {
-        m.kvm.host.mapAnonymous(EXTRA_HVA, PAGE);
-        m.vm.setUserMemoryRegion({
-          slot: 2,
-          flags: 0,
-          guestPhysAddr: BigInt(NO_SLOT_GPA),
-          memorySize: BigInt(PAGE),
-          userspaceAddr: BigInt(EXTRA_HVA),
-        });
+        m.host.mapAnonymous(EXTRA_HVA, PAGE);
+        addSlot(m.vm, 2, NO_SLOT_GPA, PAGE, EXTRA_HVA);
         return 'rerun';
       },
     });
@@ -432,7 +441,7 @@ describe('restart details', () => {
     for (const mode of MODES) {
       const m = sevMachine({
         profile: 'current',
-        host: (_kvm, vm) => enable(vm, mode),
+        host: (_host, vm) => enable(vm, mode),
         guest: function* (_c, cpu) {
           cpu.ghcbMsr = BigInt(NO_SLOT_GPA);
           yield* cpu.vmgexit();
@@ -441,9 +450,9 @@ describe('restart details', () => {
       });
       const errors: unknown[] = [];
       const r = drive(m, {
-        onError: (e) => {
-          errors.push(e.code);
-          const x = m.vcpu.decodeExit();
+        onError: (failure) => {
+          errors.push(failure.error.errno);
+          const x = failure.left;
           assert.ok(x.kind === 'MemoryFault');
           if (x.kind === 'MemoryFault') {
             assert.equal(x.gpa, BigInt(NO_SLOT_GPA));
@@ -454,14 +463,8 @@ describe('restart details', () => {
               write: false,
             });
           }
-          m.kvm.host.mapAnonymous(EXTRA_HVA, PAGE);
-          m.vm.setUserMemoryRegion({
-            slot: 2,
-            flags: 0,
-            guestPhysAddr: BigInt(NO_SLOT_GPA),
-            memorySize: BigInt(PAGE),
-            userspaceAddr: BigInt(EXTRA_HVA),
-          });
+          m.host.mapAnonymous(EXTRA_HVA, PAGE);
+          addSlot(m.vm, 2, NO_SLOT_GPA, PAGE, EXTRA_HVA);
           return 'rerun';
         },
       });

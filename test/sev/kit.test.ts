@@ -31,7 +31,7 @@ describe('the kit fails when it should', () => {
   it('finish() fails on an allocation nobody freed', () => {
     const m = sevMachine({ profile: 'seed', guest: idleGuest });
     m.allocator.alloc(16, 'stray');
-    assert.throws(() => finish(m as Machine<unknown>), /leak after vm.destroy\(\): stray: 1 \(16 B\)/);
+    assert.throws(() => finish(m as Machine<unknown>), /leak after closing the VM: stray: 1 \(16 B\)/);
   });
 
   it('assertOutcome tells reflected codes, exit lists and errnos apart', () => {

@@ -7,7 +7,14 @@
  *   r.runs                         // what each KVM_RUN returned: an exit (kind + reason) or an errno
  *   lastOutcome(r)                 // what KVM did with the VMGEXIT (foldVmgexits over the trace)
  *   r.guest                        // what the guest program returned (e.g. its GhcbResult)
- *   finish(m)                      // vm.destroy(), then assert nothing KVM allocated is still live
+ *   finish(m)                      // close the vCPU and VM fds, then assert nothing KVM allocated is live
+ *
+ * A machine is built as a VMM builds one, through the fd interface (src/uapi/kvm-fd.ts): the model's
+ * /dev/kvm for the profile's kernel (openKvm + sevKvmOptions), scripted guests as the hardware's CPUs,
+ * an SEV-ES VM made the way this kernel offers (`createSevEsVm`: KVM_X86_SEV_ES_VM + KVM_SEV_INIT2
+ * with a struct kvm_sev_init in process memory on `current`; KVM_CREATE_VM(0) + KVM_SEV_ES_INIT on
+ * prefix/seed, which have no VM types), memslots with KVM_SET_USER_MEMORY_REGION, then the vCPU.
+ * KVM_RUN results are values: an exit, or `{ kind: 'Failed', error, left, oops? }`.
  *
  * Every machine is registered; `leakGuard()` (call it once at the top of a test file) finishes any
  * machine a test left open, so every test checks for leaks even when it fails half-way.
@@ -23,21 +30,20 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach } from 'node:test';
-import { type GuestOp, observeOps, ScriptedCpu } from '../../src/cpu/scripted.js';
+import { type GuestOp, observeOps, type ScriptedCpu } from '../../src/cpu/scripted.js';
+import { ScriptedGuests } from '../../src/cpu/scripted-guests.js';
 import { GhcbClient } from '../../src/guest/ghcb-client.js';
 import type { GhcbResult } from '../../src/guest/result.js';
+import { HostAddressSpace } from '../../src/host/address-space.js';
 import { type AllocFaultPlan, HostAllocator } from '../../src/host/allocator.js';
-import type { VcpuExit } from '../../src/kvm/exits.js';
-import { Kvm } from '../../src/kvm/kvm.js';
-import { KernelOops } from '../../src/kvm/oops.js';
-import type { Vcpu } from '../../src/kvm/vcpu.js';
-import type { Vm } from '../../src/kvm/vm.js';
+import { ModelProcessMemory } from '../../src/host/process.js';
+import { type ModelKvmFd, type ModelVcpuFd, type ModelVmFd, openKvm } from '../../src/kvm/fd.js';
 import type { SevProfileName } from '../../src/sev/profiles.js';
-import { sevEsVmType } from '../../src/sev/sev-es-vm.js';
+import { sevKvmOptions } from '../../src/sev/sev-es-vm.js';
 import type { TraceEvent } from '../../src/trace/events.js';
 import { foldVmgexits, type VmgexitOutcome, type VmgexitRecord } from '../../src/trace/outcome.js';
-import { KVM_X86_SEV_ES_VM } from '../../src/uapi/caps.js';
-import { Errno, type ErrnoName } from '../../src/uapi/errno.js';
+import { KVM_CAP_VM_TYPES, KVM_X86_DEFAULT_VM, KVM_X86_SEV_ES_VM } from '../../src/uapi/caps.js';
+import { Errno, type ErrnoName, errnoValue } from '../../src/uapi/errno.js';
 import {
   GHCB_OFF_RAX,
   GHCB_OFF_RBX,
@@ -49,7 +55,14 @@ import {
   GHCB_OFF_SW_SCRATCH,
   GHCB_OFF_VALID_BITMAP,
 } from '../../src/uapi/ghcb.js';
-import { KvmError } from '../../src/uapi/kvm-error.js';
+import type { RunFailure } from '../../src/uapi/kvm-fd.js';
+import {
+  encodeSevInit,
+  KVM_SEV_ES_INIT,
+  KVM_SEV_INIT_SIZE,
+  KVM_SEV_INIT2,
+  type KvmSevInit,
+} from '../../src/uapi/sev-cmd.js';
 import {
   SVM_EXIT_IOIO,
   SVM_IOIO_REP_MASK,
@@ -57,6 +70,7 @@ import {
   SVM_VMGEXIT_MMIO_READ,
   SVM_VMGEXIT_MMIO_WRITE,
 } from '../../src/uapi/svm.js';
+import type { VcpuExit } from '../../src/uapi/vcpu-exit.js';
 
 // ------------------------------------------------------------------------------------------ layout
 
@@ -116,6 +130,106 @@ export function ioInByte(n: number): number {
 
 // ------------------------------------------------------------------------------------- machines
 
+/** A /dev/kvm of `profile`'s kernel with SEV-ES, as modelPlatform opens it: its host, allocator and CPUs. */
+export interface KvmWorld {
+  readonly kvm: ModelKvmFd;
+  readonly host: HostAddressSpace;
+  readonly allocator: HostAllocator;
+  /** The hardware's CPUs: load a vCPU's program here before KVM_CREATE_VCPU. */
+  readonly guests: ScriptedGuests;
+  /** Every trace event, in order. */
+  readonly events: TraceEvent[];
+}
+
+/** Open the model's /dev/kvm for `profile` (sevKvmOptions) with scripted guests and a trace log. */
+export function openSevKvm(profile: Profile, allocator = new HostAllocator()): KvmWorld {
+  const events: TraceEvent[] = [];
+  const host = new HostAddressSpace();
+  const guests = new ScriptedGuests();
+  const kvm = openKvm({
+    ...sevKvmOptions(profile),
+    host,
+    allocator,
+    cpus: guests.cpus,
+    trace: (e) => events.push(e),
+  });
+  return { kvm, host, allocator, guests, events };
+}
+
+/**
+ * KVM_MEMORY_ENCRYPT_OP(KVM_SEV_INIT2) with a struct kvm_sev_init the VMM writes into its own memory
+ * (KVM copies it from there), as the VMM does: undefined on success, else the errno.
+ */
+export function sevInit2(
+  vm: ModelVmFd,
+  host: HostAddressSpace,
+  init: Partial<KvmSevInit> = {},
+): Errno | undefined {
+  const memory = new ModelProcessMemory(host);
+  const page = memory.mapAnonymous(PAGE);
+  if (page instanceof Errno) throw new Error(`mmap: ${page}`);
+  const data: KvmSevInit = { vmsaFeatures: 0n, flags: 0, ghcbVersion: 0, ...init };
+  memory.write(page, encodeSevInit(data).subarray(0, KVM_SEV_INIT_SIZE));
+  const r = vm.memoryEncryptOp({ id: KVM_SEV_INIT2, data: BigInt(page), error: 0, sevFd: 0 });
+  memory.unmap(page, PAGE);
+  if (r instanceof Errno) return r;
+  assert.equal(r.error, 0, 'KVM_SEV_INIT2 succeeded with a firmware error');
+  return undefined;
+}
+
+/** KVM_MEMORY_ENCRYPT_OP(KVM_SEV_ES_INIT) (no data): undefined or the errno. */
+export function sevEsInit(vm: ModelVmFd): Errno | undefined {
+  const r = vm.memoryEncryptOp({ id: KVM_SEV_ES_INIT, data: 0n, error: 0, sevFd: 0 });
+  return r instanceof Errno ? r : undefined;
+}
+
+/**
+ * An SEV-ES VM the way src/vmm/vmm.ts createVm() makes one: KVM_X86_SEV_ES_VM + KVM_SEV_INIT2
+ * (ghcb_version) when KVM_CAP_VM_TYPES offers the type, else KVM_CREATE_VM(0) + KVM_SEV_ES_INIT
+ * (GHCB version 1 only: asking for another is the harness's mistake and throws). `legacy` takes the
+ * second path even where the first exists (a VMM that predates KVM_SEV_INIT2).
+ */
+export function createSevEsVm(w: Pick<KvmWorld, 'kvm' | 'host'>, ghcbVersion = 1, legacy = false): ModelVmFd {
+  const typed = !legacy && (w.kvm.checkExtension(KVM_CAP_VM_TYPES) & (1 << KVM_X86_SEV_ES_VM)) !== 0;
+  const vm = w.kvm.createVm(typed ? KVM_X86_SEV_ES_VM : KVM_X86_DEFAULT_VM);
+  if (vm instanceof Errno) throw new Error(`KVM_CREATE_VM: ${vm}`);
+  if (!typed && ghcbVersion !== 1) {
+    vm.close();
+    throw new Error(`this KVM's SEV-ES VMs (KVM_SEV_ES_INIT) speak GHCB version 1 only, not ${ghcbVersion}`);
+  }
+  const r = typed ? sevInit2(vm, w.host, { ghcbVersion }) : sevEsInit(vm);
+  if (r) {
+    vm.close();
+    throw new Error(`${typed ? 'KVM_SEV_INIT2' : 'KVM_SEV_ES_INIT'}: ${r}`);
+  }
+  return vm;
+}
+
+/** KVM_SET_USER_MEMORY_REGION, asserting success. */
+export function addSlot(
+  vm: ModelVmFd,
+  slot: number,
+  gpa: number,
+  size: number,
+  hva: number,
+  flags = 0,
+): void {
+  const r = vm.setUserMemoryRegion({
+    slot,
+    flags,
+    guestPhysAddr: BigInt(gpa),
+    memorySize: BigInt(size),
+    userspaceAddr: BigInt(hva),
+  });
+  assert.equal(r, undefined, `KVM_SET_USER_MEMORY_REGION slot ${slot}: ${r}`);
+}
+
+/** KVM_ENABLE_CAP on the VM fd with args[0] = `arg0`, asserting success. */
+export function enableCap(vm: ModelVmFd, cap: number, arg0 = 0n): void {
+  const r = vm.enableCap({ cap, flags: 0, args: [arg0, 0n, 0n, 0n] });
+  assert.equal(r, undefined, `KVM_ENABLE_CAP ${cap}: ${r}`);
+}
+
 /** What a kit guest is: a program on top of a registered GHCB client. */
 export type GuestFn<T> = (client: GhcbClient, cpu: ScriptedCpu) => Generator<GuestOp, T, unknown>;
 
@@ -124,12 +238,19 @@ export interface MachineOptions<T> {
   profile: Profile;
   /** GHCB protocol version of the VM (KVM_SEV_INIT2's ghcb_version). Default 1, valid everywhere. */
   ghcbVersion?: number;
+  /** KVM_CREATE_VM(0) + KVM_SEV_ES_INIT even where KVM offers KVM_X86_SEV_ES_VM (a legacy SEV-ES VM). */
+  legacyInit?: boolean;
   /** Bytes KVM may allocate at once (default unlimited). */
   budget?: number;
   /** Allocation faults to inject (failNth counts from the first allocation after setup). */
   allocFaults?: AllocFaultPlan;
-  /** The VMM's setup after memory is in place and before the vCPU is created (unmap, mprotect...). */
-  host?: (kvm: Kvm, vm: Vm) => void;
+  /** KVM_CREATE_IRQCHIP before the vCPU (in-kernel local APIC: HLT and AP reset hold wait in KVM). */
+  irqchip?: boolean;
+  /**
+   * The VMM's setup after memory is in place and before the vCPU is created (unmap, mprotect, more
+   * memslots, KVM_ENABLE_CAP...): the process's address space, the VM fd and the allocator KVM charges.
+   */
+  host?: (host: HostAddressSpace, vm: ModelVmFd, allocator: HostAllocator) => void;
   /** The guest program. The client is registered (GHCB MSR = GHCB_GPA) before it starts. */
   guest: GuestFn<T>;
 }
@@ -137,10 +258,18 @@ export interface MachineOptions<T> {
 /** A built machine. */
 export interface Machine<T = unknown> {
   readonly profile: Profile;
-  readonly kvm: Kvm;
-  readonly vm: Vm;
-  readonly vcpu: Vcpu;
+  /** The system fd. */
+  readonly kvm: ModelKvmFd;
+  /** The VM fd. */
+  readonly vm: ModelVmFd;
+  /** vCPU 0's fd. */
+  readonly vcpu: ModelVcpuFd;
+  /** vCPU 0's CPU (the hardware; a harness may look, KVM and the VMM never do). */
   readonly cpu: ScriptedCpu;
+  /** The hardware's CPUs: load a program here before creating another vCPU. */
+  readonly guests: ScriptedGuests;
+  /** The VMM process's address space (guest RAM is mapped here). */
+  readonly host: HostAddressSpace;
   readonly client: GhcbClient;
   readonly allocator: HostAllocator;
   /** Every trace event, in order. */
@@ -163,27 +292,16 @@ const open = new Set<Machine>();
  * Build an SEV-ES VM with the kit's memory layout and one vCPU running `guest`. Nothing runs yet.
  */
 export function sevMachine<T>(opts: MachineOptions<T>): Machine<T> {
-  const events: TraceEvent[] = [];
   const allocator = new HostAllocator({ budget: opts.budget ?? Infinity });
-  const kvm = new Kvm({ vmTypes: [sevEsVmType], allocator, trace: (e) => events.push(e) });
-  const vm = kvm.createVm(KVM_X86_SEV_ES_VM, { profile: opts.profile, ghcbVersion: opts.ghcbVersion ?? 1 });
-  kvm.host.mapAnonymous(RAM_HVA, RAM_SIZE);
-  vm.setUserMemoryRegion({
-    slot: 0,
-    flags: 0,
-    guestPhysAddr: 0n,
-    memorySize: BigInt(RAM_SIZE),
-    userspaceAddr: BigInt(RAM_HVA),
-  });
-  kvm.host.mapAnonymous(SPARE_HVA, SPARE_SIZE);
-  vm.setUserMemoryRegion({
-    slot: SPARE_SLOT,
-    flags: 0,
-    guestPhysAddr: BigInt(SPARE_GPA),
-    memorySize: BigInt(SPARE_SIZE),
-    userspaceAddr: BigInt(SPARE_HVA),
-  });
-  opts.host?.(kvm, vm);
+  const w = openSevKvm(opts.profile, allocator);
+  const { kvm, host, guests, events } = w;
+  const vm = createSevEsVm(w, opts.ghcbVersion ?? 1, opts.legacyInit ?? false);
+  host.mapAnonymous(RAM_HVA, RAM_SIZE);
+  addSlot(vm, 0, 0, RAM_SIZE, RAM_HVA);
+  host.mapAnonymous(SPARE_HVA, SPARE_SIZE);
+  addSlot(vm, SPARE_SLOT, SPARE_GPA, SPARE_SIZE, SPARE_HVA);
+  if (opts.irqchip) assert.equal(vm.createIrqchip(), undefined, 'KVM_CREATE_IRQCHIP');
+  opts.host?.(host, vm, allocator);
   // Fault plans count from here, so failNth: 1 is the first allocation a VMGEXIT makes.
   if (opts.allocFaults) allocator.setFaults(opts.allocFaults);
   let client: GhcbClient | undefined;
@@ -191,6 +309,8 @@ export function sevMachine<T>(opts: MachineOptions<T>): Machine<T> {
     profile: opts.profile,
     kvm,
     vm,
+    guests,
+    host,
     allocator,
     events,
     vmgexits: 0,
@@ -198,9 +318,9 @@ export function sevMachine<T>(opts: MachineOptions<T>): Machine<T> {
     guestReturned: false,
     inBytes: 0,
     finished: false,
-  } as unknown as Machine<T> & { cpu: ScriptedCpu; client: GhcbClient; vcpu: Vcpu };
-  const cpu = new ScriptedCpu(
-    function* (cpu) {
+  } as unknown as Machine<T> & { cpu: ScriptedCpu; client: GhcbClient; vcpu: ModelVcpuFd };
+  guests.load(0, {
+    *program(cpu) {
       client!.register();
       const result = yield* observeOps(opts.guest(client!, cpu), (op) => {
         if (op.op === 'vmgexit') m.vmgexits++;
@@ -208,31 +328,35 @@ export function sevMachine<T>(opts: MachineOptions<T>): Machine<T> {
       m.guestResult = result;
       m.guestReturned = true;
     },
-    { protectedState: true },
-  );
+  });
+  const vcpu = vm.createVcpu(0);
+  if (vcpu instanceof Errno) throw new Error(`KVM_CREATE_VCPU: ${vcpu}`);
+  const cpu = guests.cpu(0)!;
+  assert.equal(cpu.protectedState, true, 'the vCPU of an SEV-ES VM runs on an SEV-ES CPU');
   client = new GhcbClient(cpu, GHCB_GPA, { version: opts.ghcbVersion === 2 ? 2 : 1 });
+  m.vcpu = vcpu;
   m.cpu = cpu;
   m.client = client;
-  m.vcpu = vm.createVcpu(0, cpu);
   open.add(m as Machine);
   return m;
 }
 
 /**
- * Destroy the VM and assert that KVM holds no allocation any more (bounce buffers, dirty bitmaps):
- * both the bytes charged and the number of live allocations (a 0-byte bounce buffer counts too).
+ * Close the vCPU and VM fds and assert that KVM holds no allocation any more (bounce buffers, dirty
+ * bitmaps): both the bytes charged and the number of live allocations (a 0-byte bounce buffer counts too).
  */
 export function finish(m: Machine<unknown>): void {
   if (m.finished) return;
   m.finished = true;
   open.delete(m);
-  m.vm.destroy();
+  m.vcpu.close();
+  m.vm.close();
   const live = [...m.allocator.live()].map(([tag, v]) => `${tag}: ${v.count} (${v.bytes} B)`).join(', ');
-  assert.equal(m.allocator.inUse(), 0, `leak after vm.destroy(): ${live}`);
-  assert.equal(m.allocator.liveCount(), 0, `leak after vm.destroy(): ${live}`);
+  assert.equal(m.allocator.inUse(), 0, `leak after closing the VM: ${live}`);
+  assert.equal(m.allocator.liveCount(), 0, `leak after closing the VM: ${live}`);
 }
 
-/** Call once per test file: after every test, finish (destroy + leak check) every machine left open. */
+/** Call once per test file: after every test, finish (close + leak check) every machine left open. */
 export function leakGuard(): void {
   afterEach(() => {
     const left = [...open];
@@ -261,7 +385,7 @@ export type RunRecord =
     }
   | {
       readonly errno: ErrnoName;
-      /** Set when the host kernel crashed (KernelOops). */
+      /** Set when the host kernel crashed (the run result's `oops`). */
       readonly oops?: string;
       /** kvm_run.exit_reason as KVM_RUN left it. */
       readonly staleReason: number;
@@ -295,7 +419,7 @@ export interface DriveOptions {
    */
   onExit?: (exit: VcpuExit, m: Machine<unknown>, run: number) => 'stop' | 'continue' | undefined;
   /** Called when KVM_RUN fails. Default: re-run after EFAULT, ENOMEM and EINTR; stop otherwise. */
-  onError?: (err: KvmError, m: Machine<unknown>, run: number) => 'rerun' | 'stop';
+  onError?: (failure: RunFailure, m: Machine<unknown>, run: number) => 'rerun' | 'stop';
 }
 
 const STOP_KINDS: ReadonlySet<VcpuExit['kind']> = new Set([
@@ -348,6 +472,25 @@ function answer(exit: VcpuExit, m: Machine<unknown>): void {
   }
 }
 
+/** KVM_RUN, expecting it to fail with `errno`: the failure (what kvm_run was left holding). */
+export function runFails(vcpu: ModelVcpuFd, errno: ErrnoName): RunFailure {
+  const r = vcpu.run();
+  if (r.kind !== 'Failed') assert.fail(`expected KVM_RUN to fail ${errno}, got a ${r.kind} exit`);
+  assert.equal(r.error.errno, errno, `KVM_RUN failed ${r.error} instead of ${errno}`);
+  return r;
+}
+
+/** KVM_RUN, expecting an exit of `kind`. */
+export function runExits<K extends VcpuExit['kind']>(
+  vcpu: ModelVcpuFd,
+  kind: K,
+): Extract<VcpuExit, { kind: K }> {
+  const r = vcpu.run();
+  if (r.kind === 'Failed') assert.fail(`expected a ${kind} exit, KVM_RUN failed ${r.error}`);
+  assert.equal(r.kind, kind, `expected a ${kind} exit, got ${r.kind}`);
+  return r as Extract<VcpuExit, { kind: K }>;
+}
+
 /**
  * Run the vCPU like a VMM until the guest program ends (or a stop, or maxRuns), answering MMIO reads
  * and INs with the kit's bytes, and recording what every KVM_RUN returned.
@@ -356,39 +499,38 @@ export function drive<T>(m: Machine<T>, opts: DriveOptions = {}): DriveReport<T>
   const maxRuns = opts.maxRuns ?? 100;
   const runs: RunRecord[] = [];
   let truncated = true;
+  const ended = (): boolean => m.cpu.state === 'done' || m.cpu.state === 'shutdown';
   for (let n = 0; n < maxRuns; n++) {
-    if (m.cpu.state === 'done' || m.cpu.state === 'shutdown') {
+    if (ended()) {
       truncated = false;
       break;
     }
-    let exit: VcpuExit;
-    try {
-      exit = m.vcpu.run();
-    } catch (e) {
-      if (!(e instanceof KvmError)) throw e;
+    const r = m.vcpu.run();
+    if (r.kind === 'Failed') {
+      const errno = r.error.errno;
       runs.push({
-        errno: e.code,
-        ...(e instanceof KernelOops ? { oops: e.oops } : {}),
-        staleReason: m.vcpu.runArea.exitReason,
+        errno,
+        ...(r.oops !== undefined ? { oops: r.oops } : {}),
+        staleReason: r.left.reason,
       });
       const policy =
-        opts.onError?.(e, m as Machine<unknown>, n) ??
-        (e.code === 'EFAULT' || e.code === 'ENOMEM' || e.code === 'EINTR' ? 'rerun' : 'stop');
+        opts.onError?.(r, m as Machine<unknown>, n) ??
+        (errno === 'EFAULT' || errno === 'ENOMEM' || errno === 'EINTR' ? 'rerun' : 'stop');
       if (policy === 'stop') {
         truncated = false;
         break;
       }
       continue;
     }
-    runs.push(recordExit(exit));
-    answer(exit, m as Machine<unknown>);
-    const said = opts.onExit?.(exit, m as Machine<unknown>, n);
-    if (said === 'stop' || (said !== 'continue' && STOP_KINDS.has(exit.kind))) {
+    runs.push(recordExit(r));
+    answer(r, m as Machine<unknown>);
+    const said = opts.onExit?.(r, m as Machine<unknown>, n);
+    if (said === 'stop' || (said !== 'continue' && STOP_KINDS.has(r.kind))) {
       truncated = false;
       break;
     }
   }
-  if (m.cpu.state === 'done' || m.cpu.state === 'shutdown') truncated = false;
+  if (ended()) truncated = false;
   return {
     runs,
     guest: m.guestResult,
@@ -401,7 +543,7 @@ export function drive<T>(m: Machine<T>, opts: DriveOptions = {}): DriveReport<T>
   };
 }
 
-/** Build, drive, finish (destroy + leak check): the usual life of a table row. */
+/** Build, drive, finish (close + leak check): the usual life of a table row. */
 export function runScenario<T>(opts: MachineOptions<T> & DriveOptions): DriveReport<T> & { m: Machine<T> } {
   const m = sevMachine(opts);
   const r = drive(m, opts);
@@ -460,7 +602,7 @@ export function assertOutcome(r: DriveReport<unknown>, want: Expected): void {
       return;
     case 'error':
       assert.equal(got.kind, 'error', `expected KVM_RUN to fail ${want.errno}, got ${fmt(got)}`);
-      assert.deepEqual(got, { kind: 'error', errno: Errno[want.errno], reasons: want.reasons });
+      assert.deepEqual(got, { kind: 'error', errno: errnoValue(want.errno), reasons: want.reasons });
       return;
     default:
       assert.deepEqual(got, want);
@@ -498,14 +640,14 @@ export function assertGuestSaw(
 /** Read guest memory the way the VMM can: through its own host mapping. */
 export function hostRead(m: Machine<unknown>, gpa: number, len: number): Uint8Array {
   const out = new Uint8Array(len);
-  const f = m.kvm.host.read(hvaOf(gpa), out);
+  const f = m.host.read(hvaOf(gpa), out);
   assert.equal(f, undefined, `host read of GPA 0x${gpa.toString(16)} faulted`);
   return out;
 }
 
 /** Write guest memory through the VMM's host mapping. */
 export function hostWrite(m: Machine<unknown>, gpa: number, bytes: Uint8Array): void {
-  const f = m.kvm.host.write(hvaOf(gpa), bytes);
+  const f = m.host.write(hvaOf(gpa), bytes);
   assert.equal(f, undefined, `host write of GPA 0x${gpa.toString(16)} faulted`);
 }
 

@@ -1,8 +1,8 @@
 /**
  * Nothing KVM allocates for a guest outlives its use (docs/ARCHITECTURE.md: "nothing leaks when it
- * does"). Every test in test/sev already ends with finish() (vm.destroy() + allocator empty); these
+ * does"). Every test in test/sev already ends with finish() (vCPU and VM fds closed + allocator empty); these
  * tests look at the moments in between: a bounce buffer held while the vCPU is out in userspace and
- * the vCPU destroyed then, the failure paths, and many VMGEXITs in a row.
+ * the vCPU fd closed then, the failure paths, and many VMGEXITs in a row.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -18,6 +18,8 @@ import {
   PROFILES,
   RAM_HVA,
   rawMmio,
+  runExits,
+  runFails,
   SCRATCH_GPA,
   sevMachine,
 } from './kit.js';
@@ -26,33 +28,31 @@ leakGuard();
 
 for (const profile of PROFILES) {
   describe(`[${profile}] leaks`, () => {
-    it('vCPU destroyed while an MMIO read holds a bounce buffer: freed, never written back', () => {
+    it('vCPU fd closed while an MMIO read holds a bounce buffer: freed, never written back', () => {
       const m = sevMachine({
         profile,
-        host: (kvm) => kvm.host.write(RAM_HVA + SCRATCH_GPA, new Uint8Array(16).fill(0xcc)),
+        host: (host) => host.write(RAM_HVA + SCRATCH_GPA, new Uint8Array(16).fill(0xcc)),
         guest: (c) => c.mmioRead(MMIO_GPA, 16, { gpa: SCRATCH_GPA }),
       });
-      const exit = m.vcpu.run();
-      assert.equal(exit.kind, 'MmioRead');
+      const exit = runExits(m.vcpu, 'MmioRead');
       exit.data.fill(0x11);
       assert.equal(m.allocator.inUse(), 16, 'the bounce buffer is held while out in userspace');
-      m.vcpu.destroy();
+      m.vcpu.close();
       assert.equal(m.allocator.inUse(), 0);
       assert.equal(m.allocator.liveCount(), 0);
       assert.deepEqual([...hostRead(m as Machine<unknown>, SCRATCH_GPA, 16)], Array(16).fill(0xcc));
-      assert.throws(
-        () => m.vcpu.run(),
-        (e: unknown) => (e as { code?: string }).code === 'EIO',
-      );
+      // The fd is gone: KVM_RUN on it is EBADF (the VM itself lives on until its fd closes).
+      runFails(m.vcpu, 'EBADF');
+      assert.equal(m.vm.createIrqchip()?.errno, 'EINVAL', 'the VM fd still answers (a vCPU was created)');
       finish(m as Machine<unknown>);
     });
 
-    it('VM destroyed while a string INS holds a bounce buffer (between two chunks): freed', () => {
+    it('VM fd closed while a string INS holds a bounce buffer (between two chunks): freed', () => {
       const m = sevMachine({ profile, guest: (c) => c.ioInString(PORT, 1, 5000, { gpa: SCRATCH_GPA }) });
-      assert.equal(m.vcpu.run().kind, 'IoIn');
-      assert.equal(m.vcpu.run().kind, 'IoIn');
+      runExits(m.vcpu, 'IoIn');
+      runExits(m.vcpu, 'IoIn');
       assert.equal(m.allocator.inUse(), 5000);
-      finish(m as Machine<unknown>); // vm.destroy() + allocator empty
+      finish(m as Machine<unknown>); // vCPU and VM fds closed + allocator empty
     });
 
     it('ENOMEM / EFAULT paths hold nothing once KVM_RUN has returned', () => {

@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GuestException, ScriptedCpu } from '../../src/cpu/scripted.js';
+import { GuestException } from '../../src/cpu/scripted.js';
 import { GhcbClient } from '../../src/guest/ghcb-client.js';
 import { KVM_HC_MAP_GPA_RANGE } from '../../src/kvm/x86.js';
+import { KVM_CAP_EXIT_HYPERCALL, KVM_CAP_X86_USER_SPACE_MSR } from '../../src/uapi/caps.js';
+import { Errno } from '../../src/uapi/errno.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HYPERCALL,
@@ -34,6 +36,7 @@ import {
   assertGuestSaw,
   assertOutcome,
   drive,
+  enableCap,
   exitsOf,
   fails,
   finish,
@@ -58,7 +61,7 @@ leakGuard();
 
 const u64 = (n: bigint) => BigInt.asUintN(64, n);
 
-/** Run `guest` under `profile`, hand the run to `check`, then finish (destroy + leak check). */
+/** Run `guest` under `profile`, hand the run to `check`, then finish (close + leak check). */
 function scenario<T>(
   profile: Profile,
   guest: GuestFn<T>,
@@ -73,18 +76,21 @@ function scenario<T>(
 }
 
 describe('CPUID through the GHCB', () => {
-  const leaves: [string, number, number, [number, number, number, number]][] = [
-    ['leaf 0: max leaf and "AuthenticAMD"', 0, 0, [0xd, 0x6874_7541, 0x444d_4163, 0x6974_6e65]],
-    ['leaf 0x8000001F: SEV-ES, C-bit 51', 0x8000_001f, 0, [0xb, 51 | (1 << 6), 509, 100]],
-    ['leaf 0xD (xcr0 sent)', 0xd, 0, [0x7, 0x340, 0x340, 0]],
-    ['a leaf with no entry: zeros', 0x4000_0000, 0, [0, 0, 0, 0]],
+  // Leaf 0xD EBX is a runtime bit (kvm_update_cpuid_runtime): xstate_required_size of the XCR0 the
+  // GHCB carried (sev_es_sync_from_ghcb), not the table's value.
+  const leaves: [string, number, number, bigint, [number, number, number, number]][] = [
+    ['leaf 0: max leaf and "AuthenticAMD"', 0, 0, 1n, [0xd, 0x6874_7541, 0x444d_4163, 0x6974_6e65]],
+    ['leaf 0x8000001F: SEV-ES, C-bit 51', 0x8000_001f, 0, 1n, [0xb, 51 | (1 << 6), 509, 100]],
+    ['leaf 0xD (xcr0 1 sent: EBX 576, x87/SSE only)', 0xd, 0, 1n, [0x7, 0x240, 0x340, 0]],
+    ['leaf 0xD (xcr0 7 sent: EBX 832, with AVX)', 0xd, 0, 7n, [0x7, 0x340, 0x340, 0]],
+    ['a leaf with no entry: zeros', 0x4000_0000, 0, 1n, [0, 0, 0, 0]],
   ];
   for (const profile of PROFILES) {
-    for (const [name, fn, index, want] of leaves) {
+    for (const [name, fn, index, xcr0, want] of leaves) {
       it(`[${profile}] ${name}`, () =>
         scenario(
           profile,
-          (c) => c.cpuid(fn, index),
+          (c) => c.cpuid(fn, index, xcr0),
           (r) => {
             assertOutcome(r, handled());
             const g = r.guest!;
@@ -147,9 +153,8 @@ describe('MSR access through the GHCB', () => {
           assertGuestSaw(r.guest!.wr, { exception: 13, info2: 0x8000030dn });
         },
         {
-          host: (_kvm, vm) => {
-            vm.userSpaceMsrMask = KVM_MSR_EXIT_REASON_UNKNOWN;
-          },
+          // KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR): unknown MSRs go to userspace.
+          host: (_host, vm) => enableCap(vm, KVM_CAP_X86_USER_SPACE_MSR, BigInt(KVM_MSR_EXIT_REASON_UNKNOWN)),
           onExit: (exit) => {
             if (exit.kind === 'X86Rdmsr') exit.msr.setData(0x1122_3344_5566_7788n);
             if (exit.kind === 'X86Wrmsr') {
@@ -233,9 +238,7 @@ describe('VMMCALL', () => {
           assert.equal(r.guest!.value, 7n);
         },
         {
-          host: (_kvm, vm) => {
-            vm.exitHypercalls = 1 << KVM_HC_MAP_GPA_RANGE;
-          },
+          host: (_host, vm) => enableCap(vm, KVM_CAP_EXIT_HYPERCALL, 1n << BigInt(KVM_HC_MAP_GPA_RANGE)),
           onExit: (exit) => {
             if (exit.kind === 'Hypercall') {
               assert.equal(exit.nr, BigInt(KVM_HC_MAP_GPA_RANGE));
@@ -307,18 +310,19 @@ describe('AP_HLT_LOOP and AP_JUMP_TABLE', () => {
   it('[seed] AP_JUMP_TABLE is VM-wide: vCPU 1 reads what vCPU 0 set', () => {
     const m = sevMachine({ profile: 'seed', guest: (c) => c.apJumpTableSet(0xa000) });
     drive(m);
-    const cpu1 = new ScriptedCpu(
-      function* (cpu) {
+    m.guests.load(1, {
+      *program(cpu) {
         // vCPU 1 uses its own GHCB page at 0x2000.
         const client = new GhcbClient(cpu, 0x2000);
         client.register();
         cpu.notes.got = (yield* client.apJumpTableGet()).value;
       },
-      { protectedState: true },
-    );
-    const vcpu1 = m.vm.createVcpu(1, cpu1);
-    while (cpu1.state !== 'done') vcpu1.run();
-    assert.equal(cpu1.notes.got, 0xa000n);
+    });
+    const vcpu1 = m.vm.createVcpu(1);
+    if (vcpu1 instanceof Errno) assert.fail(`KVM_CREATE_VCPU 1: ${vcpu1}`);
+    for (let i = 0; i < 10 && !m.guests.finished(1); i++) vcpu1.run();
+    assert.equal(m.guests.finished(1), true);
+    assert.equal(m.guests.cpu(1)!.notes.got, 0xa000n);
     finish(m as Machine<unknown>);
   });
 });

@@ -12,11 +12,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Vcpu } from '../../src/kvm/vcpu.js';
+import type { ModelVcpuFd } from '../../src/kvm/fd.js';
 import { KVM_EXIT_IO, KVM_EXIT_UNKNOWN } from '../../src/uapi/exit-reasons.js';
 import { GHCB_ERR_INVALID_SCRATCH_AREA, GHCB_OFF_RAX, GHCB_OFF_RCX } from '../../src/uapi/ghcb.js';
-import { KvmError } from '../../src/uapi/kvm-error.js';
 import { SVM_VMGEXIT_MMIO_READ } from '../../src/uapi/svm.js';
+import type { VcpuExit } from '../../src/uapi/vcpu-exit.js';
 import {
   assertGuestSaw,
   bitsOf,
@@ -34,6 +34,8 @@ import {
   RESULT_BITS,
   rawMmio,
   request,
+  runExits,
+  runFails,
   SCRATCH_GPA,
   SPARE_GPA,
   SPARE_HVA,
@@ -44,18 +46,13 @@ import {
 leakGuard();
 
 /** KVM_RUN, expecting it to fail with `code`. */
-function runExpectingErrno(vcpu: Vcpu, code: 'ENOMEM' | 'EFAULT' | 'EINTR'): void {
-  assert.throws(
-    () => vcpu.run(),
-    (e: unknown) => e instanceof KvmError && e.code === code,
-  );
+function runExpectingErrno(vcpu: ModelVcpuFd, code: 'ENOMEM' | 'EFAULT' | 'EINTR'): void {
+  runFails(vcpu, code);
 }
 
 /** KVM_RUN, expecting an exit of `kind`. */
-function runExpecting(vcpu: Vcpu, kind: string) {
-  const exit = vcpu.run();
-  assert.equal(exit.kind, kind, `expected a ${kind} exit, got ${exit.kind}`);
-  return exit;
+function runExpecting(vcpu: ModelVcpuFd, kind: VcpuExit['kind']) {
+  return runExits(vcpu, kind);
 }
 
 /** The two host-side failures of the scratch path, each as machine options. */
@@ -70,7 +67,7 @@ const FAILURES: {
   {
     name: "scratch slot's hva is unmapped",
     errno: 'EFAULT',
-    setup: { host: (kvm) => kvm.host.unmap(SPARE_HVA, SPARE_SIZE) },
+    setup: { host: (host) => host.unmap(SPARE_HVA, SPARE_SIZE) },
     scratch: SPARE_GPA,
   },
 ];
@@ -82,9 +79,9 @@ for (const profile of ['seed', 'current'] as const) {
         const m = sevMachine({
           profile,
           ...f.setup,
-          host: (kvm, vm) => {
-            f.setup.host?.(kvm, vm);
-            kvm.host.write(RAM_HVA + SCRATCH_GPA, new Uint8Array(8).fill(0xcc));
+          host: (host, vm, allocator) => {
+            f.setup.host?.(host, vm, allocator);
+            host.write(RAM_HVA + SCRATCH_GPA, new Uint8Array(8).fill(0xcc));
           },
           guest: function* (c, cpu) {
             // A raw request: the guest does not read its (possibly unreadable) scratch area back.
@@ -245,7 +242,7 @@ for (const profile of ['prefix', 'seed', 'current'] as const) {
         },
       });
       runExpecting(m.vcpu, 'IoOut');
-      m.kvm.host.unmap(SPARE_HVA, SPARE_SIZE); // the VMM drops the memory behind slot 1
+      m.host.unmap(SPARE_HVA, SPARE_SIZE); // the VMM drops the memory behind slot 1
       if (prefix) runExpecting(m.vcpu, 'Hlt');
       else {
         runExpectingErrno(m.vcpu, 'EFAULT');

@@ -13,7 +13,9 @@ import { setupScratch } from '../../src/sev/scratch.js';
 import type { SevEsVcpu } from '../../src/sev/sev-es-vcpu.js';
 import { KVM_EXIT_IO, KVM_EXIT_MMIO } from '../../src/uapi/exit-reasons.js';
 import { GHCB_ERR_INVALID_SCRATCH_AREA } from '../../src/uapi/ghcb.js';
+import { KVM_MEM_READONLY } from '../../src/uapi/memslot.js';
 import {
+  addSlot,
   assertGuestSaw,
   assertOutcome,
   drive,
@@ -37,6 +39,7 @@ import {
   rawMmio,
   rawStringIo,
   reflected,
+  runExits,
   SCRATCH_GPA,
   SHARED_END,
   SHARED_GPA,
@@ -58,9 +61,13 @@ describe('check 0: len == 0 (current only; unreachable from MMIO and string I/O,
     it(`[${profile}] setupScratch(len 0) with sw_scratch in the shared buffer ${rejects ? 'reflects INVALID_SCRATCH_AREA' : 'succeeds'}`, () => {
       // Stop while an MMIO read is out in userspace: the GHCB is still mapped, as inside a VMGEXIT.
       const m = sevMachine({ profile, guest: (c) => c.mmioRead(MMIO_GPA, 4) });
-      m.vcpu.run();
-      const sev = m.vcpu.typeOps as SevEsVcpu;
-      const ret = setupScratch(sev, true, 0n);
+      runExits(m.vcpu, 'MmioRead');
+      // KVM-internal: the vCPU's SEV-ES state behind the fd, and sw_scratch as this kernel reads it.
+      const sev = m.vcpu.vcpu.typeOps as SevEsVcpu;
+      assert.equal(sev.scratchGpa, BigInt(SHARED_GPA));
+      const ret = setupScratch(sev, true, 0n, sev.scratchGpa, () =>
+        assert.fail('no restart without the capability'),
+      );
       assert.equal(ret, rejects ? 1 : 0);
       const page = ghcbNow(m as Machine<unknown>);
       assert.deepEqual([page.info1, page.info2], rejects ? [2n, 3n] : [0n, 0n]);
@@ -220,7 +227,7 @@ describe('checks 5-6: the host-side failures', () => {
     it(`[${profile}] guest read fails: ${profile === 'prefix' ? 'reflected' : 'EFAULT'}; the buffer is freed first`, () => {
       const m = sevMachine({
         profile,
-        host: (kvm) => kvm.host.unmap(SPARE_HVA, PAGE),
+        host: (host) => host.unmap(SPARE_HVA, PAGE),
         guest: (c) => rawMmio(c, 'write', MMIO_GPA, 8, SPARE_GPA),
       });
       const r = drive(m);
@@ -237,9 +244,9 @@ describe('write-back (sev_es_unmap_ghcb): failure is ignored', () => {
     it(`[${profile}] INS into a read-only (PROT_READ) host page: read works, write-back fails, guest sees success`, () => {
       const m = sevMachine({
         profile,
-        host: (kvm) => {
-          kvm.host.write(SPARE_HVA, new Uint8Array(8).fill(0xcc));
-          kvm.host.protect(SPARE_HVA, PAGE, PROT_READ);
+        host: (host) => {
+          host.write(SPARE_HVA, new Uint8Array(8).fill(0xcc));
+          host.protect(SPARE_HVA, PAGE, PROT_READ);
         },
         guest: (c) => c.ioInString(0x60, 1, 8, { gpa: SPARE_GPA }),
       });
@@ -258,15 +265,9 @@ describe('write-back (sev_es_unmap_ghcb): failure is ignored', () => {
     }, () => {
       const m = sevMachine({
         profile,
-        host: (kvm, vm) => {
-          kvm.host.mapAnonymous(0x7f00_2000_0000, PAGE);
-          vm.setUserMemoryRegion({
-            slot: 2,
-            flags: 2, // KVM_MEM_READONLY
-            guestPhysAddr: 0x20_0000n,
-            memorySize: BigInt(PAGE),
-            userspaceAddr: 0x7f00_2000_0000n,
-          });
+        host: (host, vm) => {
+          host.mapAnonymous(0x7f00_2000_0000, PAGE);
+          addSlot(vm, 2, 0x20_0000, PAGE, 0x7f00_2000_0000, KVM_MEM_READONLY);
         },
         guest: (c) => c.mmioRead(MMIO_GPA, 8, { gpa: 0x20_0000 }),
       });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ScriptedCpu } from '../../src/cpu/scripted.js';
+import { Errno } from '../../src/uapi/errno.js';
 import { KVM_EXIT_MMIO } from '../../src/uapi/exit-reasons.js';
 import { GHCB_OFF_SW_EXIT_CODE, GHCB_OFF_SW_EXIT_INFO_2, GHCB_OFF_SW_SCRATCH } from '../../src/uapi/ghcb.js';
 import { SVM_EXIT_CPUID, SVM_VMGEXIT_MMIO_READ } from '../../src/uapi/svm.js';
@@ -23,6 +23,7 @@ import {
   mmioBytes,
   PROFILES,
   RAM_HVA,
+  runExits,
   SCRATCH_GPA,
   SCRATCH2_GPA,
   sevMachine,
@@ -37,9 +38,9 @@ describe('sw_scratch rewritten in the GHCB page while an MMIO read is out in use
     it(`[${profile}] write-back goes to the ${live ? 'new address (re-read live)' : 'original address (snapshot)'}`, () => {
       const m = sevMachine({
         profile,
-        host: (kvm) => {
-          kvm.host.write(RAM_HVA + SCRATCH_GPA, new Uint8Array(8).fill(0xcc));
-          kvm.host.write(RAM_HVA + SCRATCH2_GPA, new Uint8Array(8).fill(0xdd));
+        host: (host) => {
+          host.write(RAM_HVA + SCRATCH_GPA, new Uint8Array(8).fill(0xcc));
+          host.write(RAM_HVA + SCRATCH2_GPA, new Uint8Array(8).fill(0xdd));
         },
         guest: function* (c, cpu) {
           const r = yield* c.mmioRead(MMIO_GPA, 8, { gpa: SCRATCH_GPA });
@@ -52,7 +53,7 @@ describe('sw_scratch rewritten in the GHCB page while an MMIO read is out in use
         onExit: (exit, mm) => {
           // The VMM (or another vCPU) rewrites sw_scratch through host memory.
           if (exit.kind === 'MmioRead')
-            mm.kvm.host.write(GHCB_HVA + GHCB_OFF_SW_SCRATCH, le64(BigInt(SCRATCH2_GPA)));
+            mm.host.write(GHCB_HVA + GHCB_OFF_SW_SCRATCH, le64(BigInt(SCRATCH2_GPA)));
           return undefined;
         },
       });
@@ -77,25 +78,23 @@ describe('a guest rewriting the GHCB exit code between exits does not change wha
         },
       });
       // vCPU 1: a second guest CPU sharing the (unencrypted) GHCB page of vCPU 0.
-      const cpu1 = new ScriptedCpu(
-        function* (cpu) {
+      m.guests.load(1, {
+        *program(cpu) {
           cpu.mem.write(GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, le64(BigInt(SVM_EXIT_CPUID)));
           cpu.mem.write(GHCB_GPA + GHCB_OFF_SW_EXIT_INFO_2, le64(64n));
           yield* cpu.hlt();
         },
-        { protectedState: true },
-      );
-      const vcpu1 = m.vm.createVcpu(1, cpu1);
-      const first = m.vcpu.run();
-      assert.equal(first.kind, 'MmioRead');
+      });
+      const vcpu1 = m.vm.createVcpu(1);
+      if (vcpu1 instanceof Errno) assert.fail(`KVM_CREATE_VCPU 1: ${vcpu1}`);
+      const first = runExits(m.vcpu, 'MmioRead');
       first.data.set(mmioBytes(MMIO_GPA, 8));
-      assert.equal(vcpu1.run().kind, 'Hlt'); // vCPU 1 did its rewrite and finished
-      const second = m.vcpu.run();
-      if (second.kind !== 'MmioRead') assert.fail(`expected the second MMIO fragment, got ${second.kind}`);
+      runExits(vcpu1, 'Hlt'); // vCPU 1 did its rewrite and finished
+      const second = runExits(m.vcpu, 'MmioRead');
       assert.equal(second.addr, MMIO_GPA + 8, 'the second fragment of the read, not a CPUID');
       assert.equal(second.data.length, 8);
       second.data.set(mmioBytes(MMIO_GPA + 8, 8));
-      assert.equal(m.vcpu.run().kind, 'Hlt');
+      runExits(m.vcpu, 'Hlt');
       const g = m.guestResult!;
       assertGuestSaw(g.result, { ok: true });
       assert.deepEqual(g.data, mmioBytes(MMIO_GPA, 16));
