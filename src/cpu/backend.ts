@@ -28,6 +28,7 @@ export {
   VCPU_REGS_RCX,
   VCPU_REGS_RDI,
   VCPU_REGS_RDX,
+  VCPU_REGS_RIP,
   VCPU_REGS_RSI,
   VCPU_REGS_RSP,
 } from './regs.js';

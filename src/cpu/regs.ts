@@ -14,7 +14,13 @@ export const VCPU_REGS_RBP = 5;
 export const VCPU_REGS_RSI = 6;
 export const VCPU_REGS_RDI = 7;
 export const VCPU_REGS_R8 = 8;
-export const NR_VCPU_REGS = 16;
+/**
+ * KVM's cached RIP. An unprotected guest's RIP is the save area's (KVM reads and writes it there);
+ * for a protected one this slot is all KVM has: 0xfff0 from RESET, zeroed with the rest of the
+ * array when a VMGEXIT is synced from the GHCB, and what KVM_GET_REGS reports where it may.
+ */
+export const VCPU_REGS_RIP = 16;
+export const NR_VCPU_REGS = 17;
 
 /** NR_VCPU_REGS registers as 2 × NR_VCPU_REGS u32 words: register r is words 2r (bits 31:0) and 2r+1. */
 export type Gprs = Uint32Array;

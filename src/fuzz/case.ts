@@ -182,6 +182,11 @@ export interface ScenarioDocOptions {
 
 /** Default KVM_RUN budget of a fuzz run: far above what any case needs, so `limit` means "did not terminate". */
 export const FUZZ_MAX_EXITS = 1_000_000;
+/**
+ * How fuzz machines answer an AP reset hold: a SIPI from the VMM, which gives them an in-kernel
+ * irqchip (src/scenario/run.ts), so the hold waits in KVM instead of exiting to userspace.
+ */
+export const FUZZ_AP_RESET_HOLD = 'sipi' as const;
 
 /**
  * The case as a scenario document (the YAML/JSON input form `scenarioSchema` parses): what the
@@ -216,7 +221,7 @@ export function toScenarioDoc(c: FuzzCase, opts: ScenarioDocOptions = {}): Recor
     host,
     policies: { enomem: policy(c.policies.enomem), efault: policy(c.policies.efault) },
     maxExits: opts.maxExits ?? FUZZ_MAX_EXITS,
-    apResetHold: 'sipi',
+    apResetHold: FUZZ_AP_RESET_HOLD,
     guest: {
       ghcb: hex(GHCB_GPA),
       steps: c.steps.map((e, i) => {
@@ -325,7 +330,7 @@ export function toScenario(c: FuzzCase): Scenario {
       efault: c.policies.efault.action === 'stop' ? { action: 'stop' } : { ...c.policies.efault },
     },
     maxExits: FUZZ_MAX_EXITS,
-    apResetHold: 'sipi',
+    apResetHold: FUZZ_AP_RESET_HOLD,
     guest: { ghcb: GHCB_GPA, register: true, steps },
     expect: {},
   };

@@ -13,6 +13,7 @@ import {
   DEBUG_EXIT_FIRST,
   DEBUG_EXIT_LAST,
   FOREIGN_GPA,
+  FUZZ_AP_RESET_HOLD,
   type FuzzCase,
   GHCB_GPA,
   type HostActionSpec,
@@ -102,6 +103,9 @@ interface ProfileFacts {
   /** current: zero-length MMIO / IOIO size 0 / 0-byte string I/O ignored; GHCB v2 rules; v2 events. */
   readonly isCurrent: boolean;
 }
+
+/** Fuzz machines have an in-kernel LAPIC when the VMM answers AP reset holds with a SIPI. */
+const IN_KERNEL_LAPIC = FUZZ_AP_RESET_HOLD === 'sipi';
 
 const FACTS: Readonly<Record<ProfileName, ProfileFacts>> = {
   prefix: { hostFailureExits: false, isCurrent: false },
@@ -507,7 +511,11 @@ export class Oracle {
           alt(user(REASON.INTERNAL_ERROR), 'RDTSC via GHCB: no exit handler', stop('internal-error')),
         );
       case EXIT.AP_HLT_LOOP:
-        return only(alt(user(REASON.AP_RESET_HOLD), 'AP reset hold without an in-kernel LAPIC'));
+        return only(
+          IN_KERNEL_LAPIC
+            ? alt(HANDLED, 'AP reset hold: the vCPU waits in KVM for the SIPI (in-kernel LAPIC)')
+            : alt(user(REASON.AP_RESET_HOLD), 'AP reset hold without an in-kernel LAPIC'),
+        );
       case EXIT.AP_JUMP_TABLE:
         return only(
           r.info1 === 0n || r.info1 === 1n
@@ -536,10 +544,11 @@ export class Oracle {
       case MSR_REQ.TERM:
         return [term('MSR-protocol termination request')];
       case MSR_REQ.AP_RESET_HOLD:
+        if (!cur) return [alt(HANDLED, 'unknown MSR request')];
         return [
-          cur
-            ? alt(user(REASON.AP_RESET_HOLD), 'MSR-protocol AP reset hold')
-            : alt(HANDLED, 'unknown MSR request'),
+          IN_KERNEL_LAPIC
+            ? alt(HANDLED, 'MSR-protocol AP reset hold: waits in KVM for the SIPI (in-kernel LAPIC)')
+            : alt(user(REASON.AP_RESET_HOLD), 'MSR-protocol AP reset hold'),
         ];
       case MSR_REQ.PREF_GPA:
       case MSR_REQ.REG_GPA:

@@ -5,7 +5,7 @@
  * lazily populated hva fail exactly where they would in Linux.
  */
 
-import { NPT_FAULT, NPT_MMIO, NPT_OK, type NptResult } from '../cpu/backend.js';
+import { NPT_FAULT, NPT_MMIO, NPT_OK, NPT_READONLY, type NptResult } from '../cpu/backend.js';
 import type { HostAddressSpace, HostFaultKind } from '../host/address-space.js';
 import { KVM_MEM_READONLY } from '../uapi/memslot.js';
 import type { Memslot, MemslotSet } from './memslots.js';
@@ -105,6 +105,12 @@ const TLB_SIZE = 64;
 /** #translate results besides an entry index. */
 const TR_MMIO = -1;
 const TR_FAULT = -2;
+const TR_READONLY = -3;
+
+/** The NPT result of a failed #translate. */
+function trResult(i: number): NptResult {
+  return i === TR_MMIO ? NPT_MMIO : i === TR_READONLY ? NPT_READONLY : NPT_FAULT;
+}
 /** What an empty cache entry points at (never read: its gfn is -1). */
 const EMPTY_PAGE = new Uint8Array(0);
 
@@ -150,7 +156,7 @@ export class NestedPageTable {
     // Fast path: a non-empty access within one page, through the translation cache.
     if (len > 0 && off + len <= PAGE_SIZE && off >= 0 && Number.isSafeInteger(gpa)) {
       const i = this.#translate(gpa, false);
-      if (i < 0) return i === TR_MMIO ? NPT_MMIO : NPT_FAULT;
+      if (i < 0) return trResult(i);
       const page = this.#tlbPage[i]!;
       dst.set(len === PAGE_SIZE ? page : this.#window(page, off, len));
       return NPT_OK;
@@ -170,7 +176,7 @@ export class NestedPageTable {
     const off = gpa % PAGE_SIZE;
     if (len > 0 && off + len <= PAGE_SIZE && off >= 0 && Number.isSafeInteger(gpa)) {
       const i = this.#translate(gpa, true);
-      if (i < 0) return i === TR_MMIO ? NPT_MMIO : NPT_FAULT;
+      if (i < 0) return trResult(i);
       this.#tlbPage[i]!.set(src, off);
       markPageDirtyInSlot(this.#tlbSlot[i]!, this.#tlbGfn[i]!);
       return NPT_OK;
@@ -199,7 +205,7 @@ export class NestedPageTable {
 
   /**
    * The cache entry for the page of `gpa` (a safe non-negative integer), filled on a miss; TR_MMIO
-   * when that page is not RAM for this access, TR_FAULT (lastFault set) when the host page cannot
+   * when no memslot holds that page, TR_READONLY for a write to a read-only slot, TR_FAULT (lastFault set) when the host page cannot
    * be mapped.
    */
   #translate(gpa: number, write: boolean): number {
@@ -208,7 +214,9 @@ export class NestedPageTable {
     const i = gfn % TLB_SIZE;
     if (this.#tlbGfn[i] === gfn && (!write || this.#tlbWritable[i] === 1)) return i;
     const slot = this.space.lookup(gfn);
-    if (!slot || (write && slot.flags & KVM_MEM_READONLY)) return TR_MMIO;
+    // No slot: KVM's MMIO entry (reserved bits). A read-only slot: present, not writable.
+    if (!slot) return TR_MMIO;
+    if (write && slot.flags & KVM_MEM_READONLY) return TR_READONLY;
     const pageHva = slot.userspaceAddr + (gfn - slot.baseGfn) * PAGE_SIZE;
     const v = this.host.view(pageHva, PAGE_SIZE, write);
     if (!(v instanceof Uint8Array)) {
@@ -253,7 +261,8 @@ export class NestedPageTable {
       const cur = gpa + done;
       const gfn = Math.floor(cur / PAGE_SIZE);
       const slot = this.space.lookup(gfn);
-      if (!slot || (write && slot.flags & KVM_MEM_READONLY)) return NPT_MMIO;
+      if (!slot) return NPT_MMIO;
+      if (write && slot.flags & KVM_MEM_READONLY) return NPT_READONLY;
       const n = Math.min(len - done, PAGE_SIZE - (cur % PAGE_SIZE));
       const hva = slot.userspaceAddr + (cur - slot.baseGfn * PAGE_SIZE);
       const v = this.host.view(hva, n, write);

@@ -47,6 +47,7 @@ import {
   VCPU_REGS_RCX,
   VCPU_REGS_RDI,
   VCPU_REGS_RDX,
+  VCPU_REGS_RIP,
   VCPU_REGS_RSI,
   VCPU_REGS_RSP,
 } from '../cpu/backend.js';
@@ -96,7 +97,8 @@ export function getRegs(vcpu: Vcpu): KvmRegs | Errno {
   if (bad) return bad;
   const save = vcpu.vmcb.save;
   const out = {
-    rip: save.getBigUint64(SAVE_RIP, true),
+    // kvm_rip_read: the save area's, or for protected state KVM's cached copy (0 after a VMGEXIT).
+    rip: vcpu.guestStateProtected ? kvmRegisterRead(vcpu, VCPU_REGS_RIP) : save.getBigUint64(SAVE_RIP, true),
     rflags: save.getBigUint64(SAVE_RFLAGS, true),
   } as KvmRegs;
   for (const [f, r] of GPR_FIELDS) out[f] = kvmRegisterRead(vcpu, r);
@@ -109,6 +111,7 @@ export function setRegs(vcpu: Vcpu, regs: KvmRegs): Errno | undefined {
   if (bad) return bad;
   for (const [f, r] of GPR_FIELDS) kvmRegisterWrite(vcpu, r, regs[f]);
   const save = vcpu.vmcb.save;
+  if (vcpu.guestStateProtected) kvmRegisterWrite(vcpu, VCPU_REGS_RIP, regs.rip);
   save.setBigUint64(SAVE_RIP, BigInt.asUintN(64, regs.rip), true);
   save.setBigUint64(SAVE_RFLAGS, BigInt.asUintN(64, regs.rflags) | 2n, true);
   vcpu.exception = undefined;

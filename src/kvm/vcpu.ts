@@ -10,12 +10,15 @@
 import {
   type CpuBackend,
   type Gprs,
+  getU64Number,
   newGprs,
+  SAVE_RIP,
   SVM_EVTINJ_TYPE_EXEPT,
   SVM_EVTINJ_TYPE_INTR,
   SVM_EVTINJ_TYPE_NMI,
   SVM_EVTINJ_VALID,
   SVM_EVTINJ_VALID_ERR,
+  VCPU_REGS_RIP,
   Vmcb,
   writeResetState,
 } from '../cpu/backend.js';
@@ -123,6 +126,8 @@ export class Vcpu {
     writeResetState(this.vmcb.save);
     initVmcb(this);
     this.guestStateProtected = backend.protectedState;
+    // KVM's own copy of RIP, all it will know of an encrypted guest's (VCPU_REGS_RIP).
+    if (this.guestStateProtected) this.regs[2 * VCPU_REGS_RIP] = getU64Number(this.vmcb.save, SAVE_RIP);
     backend.attach({ vmcb: this.vmcb, regs: backend.protectedState ? null : this.regs, mem: this.npt });
     this.typeOps = vm.typeOps.createVcpu(this);
     const extra = this.typeOps.exitHandlers;
@@ -164,6 +169,8 @@ export class Vcpu {
       if (r <= 0) return r;
     }
     if (run.immediateExit) return EINTR; // exit_reason untouched
+    const preRun = this.vm.typeOps.vcpuPreRun?.(this) ?? 1;
+    if (preRun <= 0) return preRun;
     if (this.vm.core.presetExitReasonUnknown) run.exitReason = KVM_EXIT_UNKNOWN;
     const irqchip = this.vm.irqchip;
     if (irqchip && !irqchip.acceptEvents(this, this.#deliverSipi)) return this.#blocked();

@@ -48,6 +48,8 @@ export interface VmTypeOps {
   enableCap?(cap: number, args: readonly bigint[]): Errno | undefined;
   /** KVM_MEMORY_ENCRYPT_OP (SEV's commands); without it the ioctl is ENOTTY. */
   memEncOp?(cmd: KvmSevCmd): Errno | KvmSevCmd;
+  /** kvm_x86_ops.vcpu_pre_run, at each KVM_RUN before entering: 1 to run, else the result (-errno). */
+  vcpuPreRun?(vcpu: Vcpu): number;
   /** The VM is being destroyed. */
   destroy?(): void;
 }

@@ -58,6 +58,8 @@ export interface SevProfile {
   readonly ghcbXcr0: 'unchecked' | 'checked';
   /** The GHCB's XSS is loaded into MSR_IA32_XSS when valid (b5fa221f7b08, 6.18). */
   readonly ghcbXss: boolean;
+  /** A second KVM_SEV_ES_INIT on an active SEV VM: v5.17's sev_guest_init says EBUSY, 6.10+'s __sev_guest_init EINVAL. */
+  readonly reinitErrno: 'EBUSY' | 'EINVAL';
 }
 
 /** Kernels from ad5b353240c8 up to (not including) the seed commit. */
@@ -82,6 +84,7 @@ export const PREFIX: SevProfile = {
   nmiComplete: 'iret',
   ghcbXcr0: 'unchecked',
   ghcbXss: false,
+  reinitErrno: 'EBUSY',
 };
 
 /** The seed commit aa9f58415a8e (v5.17): ENOMEM/EFAULT of the scratch path exit to userspace. */
@@ -114,6 +117,7 @@ export const CURRENT: SevProfile = {
   nmiComplete: 'unmask',
   ghcbXcr0: 'checked',
   ghcbXss: true,
+  reinitErrno: 'EINVAL',
 };
 
 /** All profiles by name. */

@@ -8,7 +8,8 @@
  * Either init must come before the first vCPU, whose SEV-ES state it decides.
  *
  * `sevKvmOptions(profile)` gives a model Kvm both paths for one kernel profile. The SEV launch
- * commands (LAUNCH_START ... LAUNCH_FINISH) are not modelled yet: they fail with EINVAL.
+ * commands (LAUNCH_START ... LAUNCH_FINISH) are not modelled yet: on an SEV guest they fail with
+ * EINVAL (before init with ENOTTY, as the kernel's sev_guest() check answers).
  */
 
 import { DEFAULT_CBIT } from '../kvm/cpuid.js';
@@ -51,6 +52,8 @@ export function resolveProfile(p: SevProfileName | SevProfile | undefined): SevP
   return typeof p === 'string' ? SEV_PROFILES[p] : p;
 }
 
+const EINVAL = 22;
+
 /** KVM_X86_SEV_VMSA_FEATURES KVM accepts in KVM_SEV_INIT2 (none of SEV-ES's optional features are modelled). */
 const SUPPORTED_VMSA_FEATURES = 0n;
 
@@ -75,6 +78,10 @@ function sevEsState(vm: Vm, profile: SevProfile, hasProtectedState: boolean, ghc
     },
     memEncOp(cmd: KvmSevCmd): Errno | KvmSevCmd {
       return sevMemEncOp(state, cmd);
+    },
+    vcpuPreRun(): number {
+      // svm_vcpu_pre_run: a KVM_X86_SEV_ES_VM's vCPUs do not run until KVM_SEV_INIT2 (need_init).
+      return state.protectedState && !state.sevEs ? -EINVAL : 1;
     },
     createVcpu(vcpu: Vcpu): VcpuTypeOps {
       if (!state.sevEs) return {};
@@ -106,13 +113,21 @@ function sevMemEncOp(state: SevEsVm, cmd: KvmSevCmd): Errno | KvmSevCmd {
   switch (cmd.id) {
     case KVM_SEV_INIT:
     case KVM_SEV_ES_INIT:
-      // The legacy inits are for KVM_X86_DEFAULT_VM only.
-      return new Errno('EINVAL', 'KVM_SEV_INIT/KVM_SEV_ES_INIT on a VM with a type');
+      // sev_guest_init: the legacy inits are for KVM_X86_DEFAULT_VM only; then __sev_guest_init's
+      // checks, vCPUs first, an active SEV VM last.
+      if (state.protectedState)
+        return new Errno('EINVAL', 'KVM_SEV_INIT/KVM_SEV_ES_INIT on a VM with a type');
+      if (vm.vcpus.size > 0) return new Errno('EINVAL', 'KVM_SEV_ES_INIT after KVM_CREATE_VCPU');
+      if (cmd.id === KVM_SEV_INIT)
+        return new Errno('EINVAL', 'KVM_SEV_INIT (SEV without ES) is not modelled');
+      return new Errno(state.profile.reinitErrno, 'KVM_SEV_ES_INIT: the VM is an SEV guest already');
     case KVM_SEV_INIT2: {
-      if (state.sevEs) return new Errno('EINVAL', 'KVM_SEV_INIT2: already initialised');
-      if (vm.vcpus.size > 0) return new Errno('EINVAL', 'KVM_SEV_INIT2 after KVM_CREATE_VCPU');
+      // sev_guest_init2: need_init, then copy_from_user, then __sev_guest_init's checks.
+      if (state.sevEs || !state.protectedState)
+        return new Errno('EINVAL', 'KVM_SEV_INIT2: already initialised');
       const init = readSevInit(vm, cmd.data);
       if (init instanceof Errno) return init;
+      if (vm.vcpus.size > 0) return new Errno('EINVAL', 'KVM_SEV_INIT2 after KVM_CREATE_VCPU');
       if (init.flags) return new Errno('EINVAL', 'KVM_SEV_INIT2: flags');
       if (init.vmsaFeatures & ~SUPPORTED_VMSA_FEATURES)
         return new Errno('EINVAL', 'KVM_SEV_INIT2: vmsa_features');
@@ -125,6 +140,9 @@ function sevMemEncOp(state: SevEsVm, cmd: KvmSevCmd): Errno | KvmSevCmd {
       return { ...cmd, error: 0 };
     }
     default:
+      // Every other command starts with sev_guest(): a KVM_X86_SEV_ES_VM before KVM_SEV_INIT2 is none.
+      if (!state.sevEs)
+        return new Errno('ENOTTY', `KVM_MEMORY_ENCRYPT_OP ${cmd.id} on a VM that is no SEV guest yet`);
       return new Errno('EINVAL', `KVM_MEMORY_ENCRYPT_OP command ${cmd.id} is not modelled yet`);
   }
 }

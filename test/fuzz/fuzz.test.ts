@@ -24,12 +24,7 @@ const unexpected = (r: CampaignResult): string[] => r.violations.map((v) => `${v
 describe('sevbox fuzz, seeded', () => {
   let result: CampaignResult;
 
-  // TODO(src): src/fuzz/oracle.ts still expects KVM_EXIT_AP_RESET_HOLD for AP_HLT_LOOP and current's
-  // MSR AP_RESET_HOLD_REQ, but fuzz cases run with apResetHold 'sipi', which now gives the VMM an
-  // in-kernel irqchip (src/scenario/run.ts), where the hold waits in KVM: four outcome violations.
-  it('a fixed-count campaign keeps every invariant', {
-    todo: 'src/fuzz/oracle.ts: AP reset hold expected as an exit although fuzz machines have an in-kernel irqchip',
-  }, async () => {
+  it('a fixed-count campaign keeps every invariant', async () => {
     result = await runCampaign({ seed: SEED, runs: 250, workers: 1, shrinkSeconds: 30, shrinkTries: 60 });
     assert.ok(result.vmgexits > 2500, `${result.vmgexits} VMGEXITs`);
     assert.deepEqual(unexpected(result), []);
@@ -69,11 +64,7 @@ describe('sevbox fuzz, seeded', () => {
 });
 
 describe('fuzz cases', () => {
-  // TODO(src): src/fuzz/case.ts toScenario() writes cpuid args as { fn, index } while the scenario
-  // schema (src/scenario/steps.ts) now defaults them to { fn, index, xcr0: 1n }.
-  it('the fast scenario equals the parsed scenario document, so reproducers replay what ran', {
-    todo: 'src/fuzz/case.ts: the fast cpuid step lacks the xcr0 the schema defaults to 1n',
-  }, () => {
+  it('the fast scenario equals the parsed scenario document, so reproducers replay what ran', () => {
     const arb = fuzzCaseArb();
     for (let i = 0; i < 60; i++) {
       const c = caseAt(arb, SEED, i);

@@ -109,6 +109,25 @@ describe('current: KVM_SEV_INIT2 on a KVM_X86_SEV_ES_VM (sev_guest_init2, __sev_
     vm.close();
   });
 
+  it('[current] KVM_SEV_INIT2 copies struct kvm_sev_init before looking at created_vcpus: EFAULT, not EINVAL', () => {
+    const w = openSevKvm('current');
+    const vm = w.kvm.createVm(KVM_X86_SEV_ES_VM) as ModelVmFd;
+    vm.createVcpu(0);
+    assert.equal(errnoOf(encOp(vm, KVM_SEV_INIT2, 0n)), 'EFAULT');
+    assert.equal(errnoOf(sevInit2(vm, w.host)), 'EINVAL');
+    vm.close();
+  });
+
+  it('[current] LAUNCH_START on a KVM_X86_SEV_ES_VM: ENOTTY before KVM_SEV_INIT2 (no SEV guest yet), not ENOTTY after', () => {
+    const w = openSevKvm('current');
+    const vm = w.kvm.createVm(KVM_X86_SEV_ES_VM) as ModelVmFd;
+    assert.equal(errnoOf(encOp(vm, KVM_SEV_LAUNCH_START)), 'ENOTTY');
+    assert.equal(sevInit2(vm, w.host), undefined);
+    // The launch flow itself is not modelled yet (EINVAL); what matters here is that the VM is an SEV guest now.
+    assert.notEqual(errnoOf(encOp(vm, KVM_SEV_LAUNCH_START)), 'ENOTTY');
+    vm.close();
+  });
+
   it('[current] KVM_SEV_INIT and KVM_SEV_ES_INIT on a VM with a type: EINVAL (sev_guest_init)', () => {
     const w = openSevKvm('current');
     const vm = w.kvm.createVm(KVM_X86_SEV_ES_VM) as ModelVmFd;
@@ -141,9 +160,7 @@ describe('current: KVM_SEV_INIT2 on a KVM_X86_SEV_ES_VM (sev_guest_init2, __sev_
     vm.close();
   });
 
-  it('[current] ...and KVM_RUN on it is EINVAL (svm_vcpu_pre_run: need_init)', {
-    todo: 'src/kvm/vcpu.ts has no svm_vcpu_pre_run need_init check: the vCPU runs as a plain one',
-  }, () => {
+  it('[current] ...and KVM_RUN on it is EINVAL (svm_vcpu_pre_run: need_init)', () => {
     const w = openSevKvm('current');
     const vm = w.kvm.createVm(KVM_X86_SEV_ES_VM) as ModelVmFd;
     const vcpu = vm.createVcpu(0);
@@ -191,18 +208,24 @@ describe('v5.17: no VM types, no KVM_SEV_INIT2; KVM_SEV_ES_INIT on a default VM'
     });
   }
 
-  it('[seed] a second KVM_SEV_ES_INIT is EBUSY (v5.17 sev_guest_init: `ret = -EBUSY; if (sev->active) return ret;`)', {
-    todo: 'src/sev/sev-es-vm.ts answers a second KVM_SEV_ES_INIT with EINVAL on every profile',
-  }, () => {
-    const w = openSevKvm('seed');
-    const vm = w.kvm.createVm() as ModelVmFd;
-    assert.equal(sevEsInit(vm), undefined);
-    try {
-      assert.equal(errnoOf(sevEsInit(vm)), 'EBUSY');
-    } finally {
-      vm.close();
-    }
-  });
+  for (const [profile, errno] of [
+    ['seed', 'EBUSY'],
+    ['current', 'EINVAL'],
+  ] as const) {
+    it(`[${profile}] a second KVM_SEV_ES_INIT is ${errno} (v5.17 sev_guest_init: \`ret = -EBUSY; if (sev->active)\`; 6.10+ __sev_guest_init: -EINVAL)`, () => {
+      const w = openSevKvm(profile);
+      const vm = w.kvm.createVm() as ModelVmFd;
+      assert.equal(sevEsInit(vm), undefined);
+      try {
+        assert.equal(errnoOf(sevEsInit(vm)), errno);
+        // created_vcpus is checked before sev->active: EINVAL on every kernel.
+        vm.createVcpu(0);
+        assert.equal(errnoOf(sevEsInit(vm)), 'EINVAL');
+      } finally {
+        vm.close();
+      }
+    });
+  }
 });
 
 describe('commands on a VM that is no SEV guest: ENOTTY; unknown ids: EINVAL', () => {
