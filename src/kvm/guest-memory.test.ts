@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NPT_FAULT, NPT_MMIO, NPT_OK } from '../cpu/backend.js';
-import { ScriptedCpu } from '../cpu/scripted.js';
 import { PROT_NONE, PROT_READ } from '../host/address-space.js';
 import { HostFile } from '../host/file-store.js';
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from '../uapi/memslot.js';
-import { del, HVA, hostBytes, newVm, P, region, throwsErrno } from './test-util.js';
+import type { KvmOptions } from './kvm.js';
+import { KVM_CORE_CURRENT } from './profile.js';
+import { del, expectErrno, HVA, hostBytes, newVm, ok, P, region } from './test-util.js';
 import { GuestPageCache } from './vm.js';
 
 const LOG = KVM_MEM_LOG_DIRTY_PAGES;
@@ -22,10 +23,10 @@ function pattern(n: number, seed = 1): Uint8Array {
 }
 
 /** A VM whose slot 0 maps `pages` pages at GPA `gpa` to anonymous memory at HVA. */
-function oneSlot(pages: number, gpa = 0x100000, flags = 0) {
-  const env = newVm();
+function oneSlot(pages: number, gpa = 0x100000, flags = 0, opts: KvmOptions = {}) {
+  const env = newVm(opts);
   env.host.mapAnonymous(HVA, pages * P);
-  env.vm.setUserMemoryRegion(region({ slot: 0, gpa, size: pages * P, hva: HVA, flags }));
+  ok(env.vmFd.setUserMemoryRegion(region({ slot: 0, gpa, size: pages * P, hva: HVA, flags })));
   return { ...env, gpa };
 }
 
@@ -41,12 +42,12 @@ describe('vm.readGuest / vm.writeGuest: the happy path', () => {
   });
 
   it('an access spanning two adjacent slots goes to each slot’s own hva', () => {
-    const { vm, host } = newVm();
+    const { vm, vmFd, host } = newVm();
     const hvaB = HVA + 0x10_0000;
     host.mapAnonymous(HVA, 2 * P);
     host.mapAnonymous(hvaB, 2 * P);
-    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: 2 * P, hva: HVA }));
-    vm.setUserMemoryRegion(region({ slot: 1, gpa: 2 * P, size: 2 * P, hva: hvaB }));
+    ok(vmFd.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: 2 * P, hva: HVA })));
+    ok(vmFd.setUserMemoryRegion(region({ slot: 1, gpa: 2 * P, size: 2 * P, hva: hvaB })));
     const data = pattern(16);
     assert.equal(vm.writeGuest(2 * P - 8, data), undefined);
     assert.deepEqual(hostBytes(host, HVA + 2 * P - 8, 8), data.subarray(0, 8));
@@ -94,10 +95,10 @@ describe('vm.readGuest / vm.writeGuest: EFAULT with the exact first bad GPA and 
   });
 
   it('a hole between two slots faults at the hole’s first byte', () => {
-    const { vm, host } = newVm();
+    const { vm, vmFd, host } = newVm();
     host.mapAnonymous(HVA, 8 * P);
-    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: P, hva: HVA }));
-    vm.setUserMemoryRegion(region({ slot: 1, gpa: 2 * P, size: P, hva: HVA + 2 * P }));
+    ok(vmFd.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: P, hva: HVA })));
+    ok(vmFd.setUserMemoryRegion(region({ slot: 1, gpa: 2 * P, size: P, hva: HVA + 2 * P })));
     const f = vm.readGuest(100, new Uint8Array(3 * P));
     assert.equal(f?.cause, 'no-slot');
     assert.equal(f?.gpa, P);
@@ -138,10 +139,10 @@ describe('vm.readGuest / vm.writeGuest: EFAULT with the exact first bad GPA and 
   });
 
   it('userfault-registered hva not yet populated: cause "missing" until the VMM populates it', () => {
-    const { vm, host } = newVm();
+    const { vm, vmFd, host } = newVm();
     const gpa = 0x200000;
     host.mapMissing(HVA, 3 * P);
-    vm.setUserMemoryRegion(region({ slot: 0, gpa, size: 3 * P, hva: HVA }));
+    ok(vmFd.setUserMemoryRegion(region({ slot: 0, gpa, size: 3 * P, hva: HVA })));
     host.populate(HVA, pattern(P));
     const r = vm.readGuest(gpa + P - 4, new Uint8Array(8));
     assert.equal(r?.cause, 'missing');
@@ -156,11 +157,11 @@ describe('vm.readGuest / vm.writeGuest: EFAULT with the exact first bad GPA and 
   });
 
   it('file-backed hva after the file is truncated: cause "beyond-eof" from the first page past EOF', () => {
-    const { vm, host } = newVm();
+    const { vm, vmFd, host } = newVm();
     const file = new HostFile('dax', 3 * P);
     const gpa = 0x300000;
     host.mapFile(HVA, 3 * P, file, 0);
-    vm.setUserMemoryRegion(region({ slot: 0, gpa, size: 3 * P, hva: HVA }));
+    ok(vmFd.setUserMemoryRegion(region({ slot: 0, gpa, size: 3 * P, hva: HVA })));
     assert.equal(vm.writeGuest(gpa, pattern(3 * P)), undefined);
     file.truncate(P + 100); // the second page is partly inside the file, the third wholly beyond
     const r = vm.readGuest(gpa + 10, new Uint8Array(3 * P - 10));
@@ -169,9 +170,9 @@ describe('vm.readGuest / vm.writeGuest: EFAULT with the exact first bad GPA and 
     const w = vm.writeGuest(gpa + 2 * P + 5, new Uint8Array(1));
     assert.equal(w?.cause, 'beyond-eof');
     assert.equal(w?.gpa, gpa + 2 * P + 5);
-    const ok = new Uint8Array(100);
-    assert.equal(vm.readGuest(gpa + P, ok), undefined);
-    assert.deepEqual(ok, pattern(3 * P).subarray(P, P + 100));
+    const okBytes = new Uint8Array(100);
+    assert.equal(vm.readGuest(gpa + P, okBytes), undefined);
+    assert.deepEqual(okBytes, pattern(3 * P).subarray(P, P + 100));
   });
 
   it('a write to a READONLY slot faults with "readonly" and leaves host memory untouched', () => {
@@ -185,10 +186,10 @@ describe('vm.readGuest / vm.writeGuest: EFAULT with the exact first bad GPA and 
   });
 
   it('a write running from a normal slot into a READONLY one faults at the READONLY slot’s start', () => {
-    const { vm, host } = newVm();
+    const { vm, vmFd, host } = newVm();
     host.mapAnonymous(HVA, 2 * P);
-    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: P, hva: HVA }));
-    vm.setUserMemoryRegion(region({ slot: 1, gpa: P, size: P, hva: HVA + P, flags: KVM_MEM_READONLY }));
+    ok(vmFd.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: P, hva: HVA })));
+    ok(vmFd.setUserMemoryRegion(region({ slot: 1, gpa: P, size: P, hva: HVA + P, flags: KVM_MEM_READONLY })));
     const f = vm.writeGuest(P - 2, pattern(4));
     assert.equal(f?.cause, 'readonly');
     assert.equal(f?.gpa, P);
@@ -205,83 +206,108 @@ function dirtyPages(bitmap: Uint8Array): number[] {
 
 describe('dirty logging (KVM_GET_DIRTY_LOG / KVM_CLEAR_DIRTY_LOG)', () => {
   it('writeGuest marks exactly the pages written; getDirtyLog returns them and then clears', () => {
-    const { vm, gpa } = oneSlot(130, 0x100000, LOG);
+    const { vm, vmFd, gpa } = oneSlot(130, 0x100000, LOG);
     vm.writeGuest(gpa + 3 * P + 100, new Uint8Array(1));
     vm.writeGuest(gpa + 63 * P + P - 1, new Uint8Array(2)); // pages 63 and 64
     vm.writeGuest(gpa + 129 * P, new Uint8Array(P)); // the last page, exactly
     vm.readGuest(gpa + 10 * P, new Uint8Array(P)); // reads dirty nothing
-    const log = vm.getDirtyLog(0);
+    const log = ok(vmFd.getDirtyLog(0));
     assert.equal(log.length, 24, 'three u64 words for 130 pages');
     assert.deepEqual(dirtyPages(log), [3, 63, 64, 129]);
-    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [], 'the log was cleared by the first read');
+    assert.deepEqual(dirtyPages(ok(vmFd.getDirtyLog(0))), [], 'the log was cleared by the first read');
     vm.writeGuest(gpa, new Uint8Array(1));
-    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [0]);
+    assert.deepEqual(dirtyPages(ok(vmFd.getDirtyLog(0))), [0]);
   });
 
   it('a write that faults part-way marks only the pages actually written', () => {
-    const { vm, host, gpa } = oneSlot(4, 0x100000, LOG);
+    const { vm, vmFd, host, gpa } = oneSlot(4, 0x100000, LOG);
     host.unmap(HVA + 2 * P, P);
     const f = vm.writeGuest(gpa + P, new Uint8Array(3 * P));
     assert.equal(f?.gpa, gpa + 2 * P);
-    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [1]);
+    assert.deepEqual(dirtyPages(ok(vmFd.getDirtyLog(0))), [1]);
   });
 
   it('a failed write to a READONLY logging slot marks nothing', () => {
-    const { vm, gpa } = oneSlot(2, 0x100000, LOG | KVM_MEM_READONLY);
+    const { vm, vmFd, gpa } = oneSlot(2, 0x100000, LOG | KVM_MEM_READONLY);
     assert.equal(vm.writeGuest(gpa, new Uint8Array(4))?.cause, 'readonly');
-    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), []);
+    assert.deepEqual(dirtyPages(ok(vmFd.getDirtyLog(0))), []);
   });
 
   it('clearDirtyLog clears only the bits given in the mask', () => {
-    const { vm, gpa } = oneSlot(130, 0x100000, LOG);
+    const { vm, vmFd, gpa } = oneSlot(130, 0x100000, LOG);
     for (const page of [1, 2, 5, 64, 65, 129]) vm.writeGuest(gpa + page * P, new Uint8Array(1));
     // Pages 64..129: clear 64 (bit 0) and 129 (bit 65).
     const mask = new Uint8Array(16);
     mask[0] = 0b1;
     mask[8] = 0b10;
-    vm.clearDirtyLog(0, 64, 66, mask);
-    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [1, 2, 5, 65]);
+    ok(vmFd.clearDirtyLog({ slot: 0, firstPage: 64, numPages: 66, bitmap: mask }));
+    assert.deepEqual(dirtyPages(ok(vmFd.getDirtyLog(0))), [1, 2, 5, 65]);
   });
 
   it('clearDirtyLog: first_page not a multiple of 64, or a range past the slot, is EINVAL', () => {
-    const { vm } = oneSlot(130, 0x100000, LOG);
-    throwsErrno(() => vm.clearDirtyLog(0, 1, 1, new Uint8Array(8)), 'EINVAL');
-    throwsErrno(() => vm.clearDirtyLog(0, 128, 3, new Uint8Array(8)), 'EINVAL');
-    throwsErrno(() => vm.clearDirtyLog(0, 192, 1, new Uint8Array(8)), 'EINVAL');
+    const { vmFd } = oneSlot(130, 0x100000, LOG);
+    expectErrno(
+      vmFd.clearDirtyLog({ slot: 0, firstPage: 1, numPages: 1, bitmap: new Uint8Array(8) }),
+      'EINVAL',
+    );
+    expectErrno(
+      vmFd.clearDirtyLog({ slot: 0, firstPage: 128, numPages: 3, bitmap: new Uint8Array(8) }),
+      'EINVAL',
+    );
+    expectErrno(
+      vmFd.clearDirtyLog({ slot: 0, firstPage: 192, numPages: 1, bitmap: new Uint8Array(8) }),
+      'EINVAL',
+    );
   });
 
   it('a slot without LOG_DIRTY_PAGES, or no slot at all, is ENOENT', () => {
-    const { vm } = oneSlot(4);
-    throwsErrno(() => vm.getDirtyLog(0), 'ENOENT');
-    throwsErrno(() => vm.getDirtyLog(5), 'ENOENT');
-    throwsErrno(() => vm.clearDirtyLog(0, 0, 4, new Uint8Array(8)), 'ENOENT');
+    const { vmFd } = oneSlot(4);
+    expectErrno(vmFd.getDirtyLog(0), 'ENOENT');
+    expectErrno(vmFd.getDirtyLog(5), 'ENOENT');
+    expectErrno(
+      vmFd.clearDirtyLog({ slot: 0, firstPage: 0, numPages: 4, bitmap: new Uint8Array(8) }),
+      'ENOENT',
+    );
   });
 
-  it('a slot id beyond the user slots or in address space 1 is EINVAL', () => {
-    const { vm } = oneSlot(4, 0x100000, LOG);
-    throwsErrno(() => vm.getDirtyLog(32764), 'EINVAL');
-    throwsErrno(() => vm.getDirtyLog(1 << 16), 'EINVAL');
+  it('a slot id beyond the user slots or in address space 1 is EINVAL without SMM', () => {
+    const { vmFd } = oneSlot(4, 0x100000, LOG, { core: { ...KVM_CORE_CURRENT, smm: false } });
+    expectErrno(vmFd.getDirtyLog(32764), 'EINVAL');
+    expectErrno(vmFd.getDirtyLog(1 << 16), 'EINVAL');
+  });
+
+  it('with SMM (two address spaces), slot 0 of address space 1 has no log (ENOENT); address space 2 is EINVAL', () => {
+    const { vmFd } = oneSlot(4, 0x100000, LOG);
+    expectErrno(vmFd.getDirtyLog(32764), 'EINVAL');
+    expectErrno(vmFd.getDirtyLog(1 << 16), 'ENOENT');
+    expectErrno(vmFd.getDirtyLog(2 << 16), 'EINVAL');
   });
 
   it('logging enabled later starts clean; disabling it makes the log ENOENT', () => {
-    const { vm, gpa } = oneSlot(4);
+    const { vm, vmFd, gpa } = oneSlot(4);
     const req = region({ slot: 0, gpa, size: 4 * P, hva: HVA });
     vm.writeGuest(gpa, new Uint8Array(1));
-    vm.setUserMemoryRegion({ ...req, flags: LOG });
-    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), []);
+    ok(vmFd.setUserMemoryRegion({ ...req, flags: LOG }));
+    assert.deepEqual(dirtyPages(ok(vmFd.getDirtyLog(0))), []);
     vm.writeGuest(gpa + P, new Uint8Array(1));
-    vm.setUserMemoryRegion({ ...req, flags: 0 });
-    throwsErrno(() => vm.getDirtyLog(0), 'ENOENT');
+    ok(vmFd.setUserMemoryRegion({ ...req, flags: 0 }));
+    expectErrno(vmFd.getDirtyLog(0), 'ENOENT');
   });
 
   it('clearDirtyLog checks first_page alignment before looking the slot up (EINVAL, not ENOENT)', {}, () => {
-    const { vm } = oneSlot(4);
-    throwsErrno(() => vm.clearDirtyLog(0, 1, 1, new Uint8Array(8)), 'EINVAL');
+    const { vmFd } = oneSlot(4);
+    expectErrno(
+      vmFd.clearDirtyLog({ slot: 0, firstPage: 1, numPages: 1, bitmap: new Uint8Array(8) }),
+      'EINVAL',
+    );
   });
 
   it('clearDirtyLog: num_pages not a multiple of 64 that stops short of the slot end is EINVAL', {}, () => {
-    const { vm } = oneSlot(130, 0x100000, LOG);
-    throwsErrno(() => vm.clearDirtyLog(0, 0, 3, new Uint8Array(8)), 'EINVAL');
+    const { vmFd } = oneSlot(130, 0x100000, LOG);
+    expectErrno(
+      vmFd.clearDirtyLog({ slot: 0, firstPage: 0, numPages: 3, bitmap: new Uint8Array(8) }),
+      'EINVAL',
+    );
   });
 });
 
@@ -289,8 +315,8 @@ describe('the nested page table caches translations, and drops them when memslot
   /** A VM with 4 pages of RAM at GPA 0 and its vCPU's nested page table. */
   function withNpt() {
     const env = oneSlot(4, 0);
-    const vcpu = env.vm.createVcpu(0, new ScriptedCpu(function* () {}));
-    return { ...env, npt: vcpu.npt };
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    return { ...env, npt: vcpuFd.vcpu.npt };
   }
   const byte = (n: number) => Uint8Array.of(n);
 
@@ -336,11 +362,11 @@ describe('the nested page table caches translations, and drops them when memslot
   });
 
   it('ftruncate of a mapped file: pages past EOF fault "beyond-eof", and come back as zeros', () => {
-    const { vm, host } = newVm();
+    const { vmFd, host } = newVm();
     const file = new HostFile('ram', 2 * P);
     host.mapFile(HVA, 2 * P, file, 0);
-    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: 2 * P, hva: HVA }));
-    const n = vm.createVcpu(0, new ScriptedCpu(function* () {})).npt;
+    ok(vmFd.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: 2 * P, hva: HVA })));
+    const n = ok(vmFd.createVcpu(0)).vcpu.npt;
     assert.equal(n.write(P + 1, byte(3)), NPT_OK);
     file.truncate(P);
     const b = new Uint8Array(1);
@@ -352,10 +378,10 @@ describe('the nested page table caches translations, and drops them when memslot
   });
 
   it('a userfault page populated after a fault is RAM on the next access', () => {
-    const { vm, host } = newVm();
+    const { vmFd, host } = newVm();
     host.mapMissing(HVA, P);
-    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: P, hva: HVA }));
-    const n = vm.createVcpu(0, new ScriptedCpu(function* () {})).npt;
+    ok(vmFd.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: P, hva: HVA })));
+    const n = ok(vmFd.createVcpu(0)).vcpu.npt;
     const b = new Uint8Array(1);
     assert.equal(n.read(5, b), NPT_FAULT);
     assert.equal(n.lastFault?.cause, 'missing');
@@ -365,20 +391,22 @@ describe('the nested page table caches translations, and drops them when memslot
   });
 
   it('page() is the TLB: a view aliasing host memory, dirty on a write mapping, undefined where an access would not complete', () => {
-    const { npt, host, vm } = withNpt();
-    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: 4 * P, hva: HVA, flags: LOG }));
+    const { npt, host, vmFd } = withNpt();
+    ok(vmFd.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: 4 * P, hva: HVA, flags: LOG })));
     host.mapAnonymous(HVA + 4 * P, P);
-    vm.setUserMemoryRegion(
-      region({ slot: 1, gpa: 4 * P, size: P, hva: HVA + 4 * P, flags: KVM_MEM_READONLY }),
+    ok(
+      vmFd.setUserMemoryRegion(
+        region({ slot: 1, gpa: 4 * P, size: P, hva: HVA + 4 * P, flags: KVM_MEM_READONLY }),
+      ),
     );
     const w = npt.page(P + 123, true);
     assert.ok(w);
     assert.equal(w.length, P);
     w[8] = 0x5a; // a guest store lands in the host page at once
     assert.deepEqual(hostBytes(host, HVA + P + 8, 1), byte(0x5a));
-    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [1], 'a write mapping marks its page dirty');
+    assert.deepEqual(dirtyPages(ok(vmFd.getDirtyLog(0))), [1], 'a write mapping marks its page dirty');
     assert.ok(npt.page(0, false));
-    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [], 'a read mapping does not');
+    assert.deepEqual(dirtyPages(ok(vmFd.getDirtyLog(0))), [], 'a read mapping does not');
     // A read-only slot maps for reading only; no slot, negative or unsafe GPAs map nothing.
     assert.ok(npt.page(4 * P, false));
     assert.equal(npt.page(4 * P, true), undefined);
@@ -398,17 +426,17 @@ describe('the nested page table caches translations, and drops them when memslot
   });
 
   it('deleting, moving or re-flagging a memslot takes effect on the next access', () => {
-    const { npt, vm } = withNpt();
+    const { npt, vmFd } = withNpt();
     const b = new Uint8Array(1);
     assert.equal(npt.write(P, byte(1)), NPT_OK);
-    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0x10_0000, size: 4 * P, hva: HVA }));
+    ok(vmFd.setUserMemoryRegion(region({ slot: 0, gpa: 0x10_0000, size: 4 * P, hva: HVA })));
     assert.equal(npt.read(P, b), NPT_MMIO);
     assert.equal(npt.read(0x10_0000 + P, b), NPT_OK);
     assert.deepEqual(b, byte(1));
-    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0x10_0000, size: 4 * P, hva: HVA, flags: LOG }));
+    ok(vmFd.setUserMemoryRegion(region({ slot: 0, gpa: 0x10_0000, size: 4 * P, hva: HVA, flags: LOG })));
     assert.equal(npt.write(0x10_0000 + 3 * P, byte(2)), NPT_OK);
-    assert.deepEqual(dirtyPages(vm.getDirtyLog(0)), [3]);
-    vm.setUserMemoryRegion(del(0));
+    assert.deepEqual(dirtyPages(ok(vmFd.getDirtyLog(0))), [3]);
+    ok(vmFd.setUserMemoryRegion(del(0)));
     assert.equal(npt.read(0x10_0000 + P, b), NPT_MMIO);
   });
 });
@@ -435,10 +463,10 @@ describe('GuestPageCache (gfn_to_pfn_cache): a guest page kept mapped across exi
   });
 
   it('a memslot change drops it: a moved slot no longer maps the old gfn', () => {
-    const { vm } = oneSlot(4, 0);
+    const { vm, vmFd } = oneSlot(4, 0);
     const cache = new GuestPageCache(vm);
     assert.ok(cache.map(2));
-    vm.setUserMemoryRegion(region({ slot: 0, gpa: 0x10_0000, size: 4 * P, hva: HVA }));
+    ok(vmFd.setUserMemoryRegion(region({ slot: 0, gpa: 0x10_0000, size: 4 * P, hva: HVA })));
     assert.equal(cache.map(2), undefined);
     assert.equal(cache.map(0x100 + 2)?.gfn, 0x102);
   });

@@ -1,14 +1,24 @@
 /**
- * Helpers shared by the KVM core's tests: building memory-region requests, asserting errnos, and
- * a VM with RAM at GPA 0 backed by anonymous host memory. Test-only; nothing in src imports it.
+ * Helpers shared by the KVM core's tests: building memory-region requests, asserting errnos (the
+ * fd interface returns them as `Errno` values), a VM with RAM at GPA 0 backed by anonymous host
+ * memory, and a vCPU running a scripted guest program, all reached the way a VMM reaches them
+ * (openKvm → createVm → setUserMemoryRegion → createVcpu → run). `vm` and `vcpu` (struct kvm and
+ * struct kvm_vcpu) are handed out too, for tests about KVM's internals. Test-only; nothing in src
+ * imports it.
  */
 import assert from 'node:assert/strict';
-import { type GuestProgram, ScriptedCpu } from '../cpu/scripted.js';
+import { inspect } from 'node:util';
+import { type CodeSize, CR0_PE, CR0_PG, CR4_PAE, EFER_LMA, EFER_LME } from '../cpu/backend.js';
+import type { GuestProgram, InterruptHandler, ScriptedCpu, VcHandler } from '../cpu/scripted.js';
+import { ScriptedGuests } from '../cpu/scripted-guests.js';
 import type { HostAddressSpace } from '../host/address-space.js';
-import type { ErrnoName } from '../uapi/errno.js';
-import { KvmError } from '../uapi/kvm-error.js';
+import { Errno, type ErrnoName, isErrno } from '../uapi/errno.js';
+import type { RunFailure } from '../uapi/kvm-fd.js';
 import type { UserspaceMemoryRegion } from '../uapi/memslot.js';
-import { Kvm, type KvmOptions } from './kvm.js';
+import type { VcpuExit } from '../uapi/vcpu-exit.js';
+import { type ModelKvmFd, type ModelVcpuFd, type ModelVmFd, openKvm } from './fd.js';
+import type { Kvm, KvmOptions } from './kvm.js';
+import type { MemoryRegionChange } from './memory-region.js';
 import type { Vcpu } from './vcpu.js';
 import type { Vm } from './vm.js';
 
@@ -38,47 +48,144 @@ export function region(r: {
 export function del(
   slot: number,
   extra: { gpa?: number | bigint; hva?: number | bigint; flags?: number } = {},
-) {
+): UserspaceMemoryRegion {
   return region({ slot, size: 0, ...extra });
 }
 
-/** assert.throws matcher: a KvmError with exactly this errno name. */
-export function kvmErrno(code: ErrnoName): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof KvmError, `expected KvmError ${code}, got ${String(e)}`);
-    assert.equal(e.code, code);
-    return true;
+/** Assert that an ioctl failed with exactly this errno. */
+export function expectErrno(r: unknown, errno: ErrnoName, message?: string): asserts r is Errno {
+  if (!isErrno(r, errno)) assert.fail(`${message ? `${message}: ` : ''}expected ${errno}, got ${inspect(r)}`);
+}
+
+/** Assert that an ioctl succeeded, and return its value. */
+export function ok<T>(r: T | Errno, message?: string): T {
+  if (r instanceof Errno) assert.fail(`${message ? `${message}: ` : ''}unexpected ${r.toString()}`);
+  return r;
+}
+
+/** What newVm hands out: the fds a VMM holds, and the kernel objects behind them. */
+export interface VmEnv {
+  readonly kvmFd: ModelKvmFd;
+  readonly vmFd: ModelVmFd;
+  /** KVM-internal: the kernel side of /dev/kvm. */
+  readonly kvm: Kvm;
+  /** KVM-internal: struct kvm. */
+  readonly vm: Vm;
+  readonly host: HostAddressSpace;
+  /**
+   * KVM_SET_USER_MEMORY_REGION (`v2`: ..._REGION2) through the VM fd: the errno, or on success the
+   * kvm_mr_change KVM made (observed inside the kernel; the ioctl itself returns 0).
+   */
+  set(req: UserspaceMemoryRegion, v2?: boolean): MemoryRegionChange | Errno;
+}
+
+/** A fresh VM (openKvm → createVm with `type`) with no memory. */
+export function newVm(opts: KvmOptions = {}, type = 0): VmEnv {
+  const kvmFd = openKvm(opts);
+  const vmFd = ok(kvmFd.createVm(type), 'KVM_CREATE_VM');
+  const vm = vmFd.vm;
+  // Observe kvm_set_memory_region's kvm_mr_change, which never crosses the fd boundary.
+  let last: MemoryRegionChange | undefined;
+  const inner = vm.setMemoryRegion.bind(vm);
+  vm.setMemoryRegion = (r, legacy) => {
+    const c = inner(r, legacy);
+    last = c instanceof Errno ? undefined : c;
+    return c;
   };
-}
-
-/** Assert that `fn` throws KvmError `code`. */
-export function throwsErrno(fn: () => unknown, code: ErrnoName): void {
-  assert.throws(fn, kvmErrno(code));
-}
-
-/** A fresh VM with no memory. */
-export function newVm(opts: KvmOptions = {}): { kvm: Kvm; vm: Vm; host: HostAddressSpace } {
-  const kvm = new Kvm(opts);
-  return { kvm, vm: kvm.createVm(), host: kvm.host };
+  const set = (req: UserspaceMemoryRegion, v2 = false): MemoryRegionChange | Errno => {
+    last = undefined;
+    const r = v2 ? vmFd.setUserMemoryRegion2(req) : vmFd.setUserMemoryRegion(req);
+    if (r instanceof Errno) return r;
+    assert.ok(last !== undefined, 'KVM_SET_USER_MEMORY_REGION succeeded without a memslot change');
+    return last;
+  };
+  return { kvmFd, vmFd, kvm: kvmFd.kvm, vm, host: kvmFd.kvm.host, set };
 }
 
 /** A VM with `pages` pages of RAM at GPA 0 (slot 0, hva HVA, anonymous, read-write). */
-export function vmWithRam(pages = 16, opts: KvmOptions = {}) {
+export function vmWithRam(pages = 16, opts: KvmOptions = {}): VmEnv {
   const env = newVm(opts);
   env.host.mapAnonymous(HVA, pages * P);
-  env.vm.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: pages * P, hva: HVA }));
+  ok(env.vmFd.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: pages * P, hva: HVA })));
   return env;
 }
 
-/** A VM with RAM and one vCPU running `program` on the scripted CPU. */
+/** What guest() hands out: a VM env plus vCPU 0 and the scripted CPU behind it. */
+export interface GuestEnv extends VmEnv {
+  readonly guests: ScriptedGuests;
+  readonly vcpuFd: ModelVcpuFd;
+  /** KVM-internal: struct kvm_vcpu. */
+  readonly vcpu: Vcpu;
+  /** The guest's CPU (what the guest program sees; KVM never looks at it). */
+  readonly cpu: ScriptedCpu;
+}
+
+/**
+ * A VM with RAM (16 pages at GPA 0 by default) and vCPU 0 running `program` on the scripted CPU:
+ * the program is loaded into a ScriptedGuests that the Kvm gets as its CPU factory, as firmware
+ * would be there before KVM_CREATE_VCPU.
+ */
 export function guest(
   program: GuestProgram,
-  opts: { pages?: number; kvm?: KvmOptions } = {},
-): { kvm: Kvm; vm: Vm; host: HostAddressSpace; cpu: ScriptedCpu; vcpu: Vcpu } {
-  const env = vmWithRam(opts.pages ?? 16, opts.kvm);
-  const cpu = new ScriptedCpu(program);
-  const vcpu = env.vm.createVcpu(0, cpu);
-  return { ...env, cpu, vcpu };
+  opts: {
+    pages?: number;
+    kvm?: KvmOptions;
+    interruptHandler?: InterruptHandler;
+    vcHandler?: VcHandler;
+    /** The code size to put the vCPU in with KVM_SET_SREGS before it runs (default: RESET's real mode). */
+    mode?: CodeSize;
+  } = {},
+): GuestEnv {
+  const guests = new ScriptedGuests();
+  guests.load(0, {
+    program,
+    ...(opts.interruptHandler ? { interruptHandler: opts.interruptHandler } : {}),
+    ...(opts.vcHandler ? { vcHandler: opts.vcHandler } : {}),
+  });
+  const env = vmWithRam(opts.pages ?? 16, { ...opts.kvm, cpus: guests.cpus });
+  const vcpuFd = ok(env.vmFd.createVcpu(0), 'KVM_CREATE_VCPU');
+  if (opts.mode !== undefined) setCodeSize(vcpuFd, opts.mode);
+  return { ...env, guests, vcpuFd, vcpu: vcpuFd.vcpu, cpu: guests.cpu(0)! };
+}
+
+/**
+ * KVM_GET_SREGS, then KVM_SET_SREGS with the mode switched: 16 (real mode, as at RESET), 32
+ * (CR0.PE, CS.D) or 64 (long mode: CR0.PE|PG, CR4.PAE, EFER.LME|LMA, CS.L).
+ */
+export function setCodeSize(vcpuFd: ModelVcpuFd, mode: CodeSize): void {
+  const s = ok(vcpuFd.getSregs(), 'KVM_GET_SREGS');
+  const pe = BigInt(CR0_PE);
+  const pg = BigInt(CR0_PG);
+  const long = BigInt(EFER_LME | EFER_LMA);
+  if (mode === 64) {
+    s.cr0 |= pe | pg;
+    s.cr4 |= BigInt(CR4_PAE);
+    s.efer |= long;
+    s.cs = { ...s.cs, l: 1, db: 0 };
+  } else {
+    s.cr0 = mode === 32 ? (s.cr0 | pe) & ~pg : s.cr0 & ~(pe | pg);
+    s.efer &= ~long;
+    s.cs = { ...s.cs, l: 0, db: mode === 32 ? 1 : 0 };
+  }
+  ok(vcpuFd.setSregs(s), 'KVM_SET_SREGS');
+}
+
+/** KVM_RUN once and assert the exit's kind; returns the exit narrowed to that kind. */
+export function expectExit<K extends VcpuExit['kind']>(
+  vcpuFd: ModelVcpuFd,
+  kind: K,
+): Extract<VcpuExit, { kind: K }> {
+  const exit = vcpuFd.run();
+  if (exit.kind !== kind) assert.fail(`expected a ${kind} exit, got ${inspect(exit)}`);
+  return exit as Extract<VcpuExit, { kind: K }>;
+}
+
+/** KVM_RUN once and assert that it fails with `errno`; returns the failure (with what kvm_run holds). */
+export function expectFailed(vcpuFd: ModelVcpuFd, errno: ErrnoName): RunFailure {
+  const r = vcpuFd.run();
+  if (r.kind !== 'Failed') assert.fail(`expected KVM_RUN to fail with ${errno}, got ${inspect(r)}`);
+  assert.equal(r.error.errno, errno, `KVM_RUN failed with ${r.error.toString()}`);
+  return r;
 }
 
 /** Read `n` bytes of host memory at `hva`, asserting that nothing faults. */
