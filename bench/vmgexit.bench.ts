@@ -7,8 +7,8 @@
  */
 import type { GuestProgram } from '../src/cpu/scripted.js';
 import { ScriptedGuests } from '../src/cpu/scripted-guests.js';
-import { HostAddressSpace } from '../src/host/address-space.js';
 import { GhcbClient } from '../src/guest/ghcb-client.js';
+import { HostAddressSpace } from '../src/host/address-space.js';
 import { openKvm } from '../src/kvm/index.js';
 import type { Vcpu } from '../src/kvm/vcpu.js';
 import { sevKvmOptions } from '../src/sev/index.js';

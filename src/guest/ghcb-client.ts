@@ -235,7 +235,6 @@ export class GhcbClient {
   readonly ghcbGpa: number;
   /** The vCPU this client runs on. */
   readonly cpu: ScriptedCpu;
-  readonly #gpaBig: bigint;
   /** The GHCB GPA as the two halves WRMSR writes (EAX, EDX). */
   readonly #gpaLo: number;
   readonly #gpaHi: number;
@@ -286,7 +285,6 @@ export class GhcbClient {
     }
     this.cpu = cpu;
     this.ghcbGpa = ghcbGpa;
-    this.#gpaBig = BigInt(ghcbGpa);
     this.#gpaLo = ghcbGpa >>> 0;
     this.#gpaHi = Math.floor(ghcbGpa / 0x1_0000_0000);
     this.#version = opts.version ?? 1;
