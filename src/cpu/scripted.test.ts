@@ -204,7 +204,7 @@ describe('ScriptedCpu', () => {
     assert.equal(insn?.write, false);
   });
 
-  it('an 8-byte load in real mode (the RESET state) is #UD: 16-bit code has no such mov', () => {
+  it('an 8-byte load of MMIO in real mode (the RESET state) is #UD: 16-bit code has no such mov for KVM to decode', () => {
     const hw = cpuWith(function* (cpu) {
       try {
         yield* cpu.load(0x2_0000, 8);
@@ -215,7 +215,17 @@ describe('ScriptedCpu', () => {
     });
     assert.equal(run(hw), SVM_EXIT_HLT);
     assert.equal(hw.cpu.notes.vector, 6);
-    assert.equal(hw.mem.accesses, 0, 'memory was never touched');
+  });
+
+  it('an 8-byte load of RAM in real mode completes: a program access is not bound to one encoding unless KVM must decode it', () => {
+    const mem = fakeMemory();
+    mem.ram.set([1, 2, 3, 4, 5, 6, 7, 8], 0x2000);
+    const hw = cpuWith(function* (cpu) {
+      cpu.notes.v = yield* cpu.load(0x2000, 8);
+      yield* cpu.hlt();
+    }, mem);
+    assert.equal(run(hw), SVM_EXIT_HLT);
+    assert.equal(hw.cpu.notes.v, 0x0807_0605_0403_0201n);
   });
 
   it('a store to a faulting page exits NPF with the write bit and its value in RAX', () => {

@@ -55,6 +55,7 @@ const SVM_EXIT_INTR = 0x060;
 const SVM_EXIT_VINTR = 0x064;
 const SVM_EXIT_CPUID = 0x072;
 const SVM_EXIT_HLT = 0x078;
+const SVM_EXIT_IRET = 0x074;
 const SVM_EXIT_IOIO = 0x07b;
 const SVM_EXIT_MSR = 0x07c;
 const SVM_EXIT_SHUTDOWN = 0x07f;
@@ -82,7 +83,9 @@ export type GuestOp =
   | { readonly op: 'cli' }
   | { readonly op: 'vmmcall'; readonly nr: bigint; readonly args: readonly bigint[] }
   | { readonly op: 'vmgexit' }
-  | { readonly op: 'triple-fault' };
+  | { readonly op: 'triple-fault' }
+  /** The IRET that ends an interrupt or NMI handler; the CPU runs it when a handler returns. */
+  | { readonly op: 'iret' };
 
 /** CPUID leaf result. */
 export interface CpuidResult {
@@ -155,6 +158,7 @@ const RESUME_THROW = 2;
 /** KVM's hypercall argument registers: RBX, RCX, RDX, RSI. */
 const HYPERCALL_ARG_REGS = [VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX, VCPU_REGS_RSI] as const;
 const VC_VECTOR = 29;
+const IRET_OP: GuestOp = { op: 'iret' };
 const UD_VECTOR = 6;
 const MASK32 = 0xffff_ffffn;
 const TWO32 = 0x1_0000_0000;
@@ -239,6 +243,8 @@ function opLength(op: GuestOp, mode: CodeSize): number {
       return 3; // 0F 01 D9
     case 'vmgexit':
       return 4; // F3 0F 01 D9
+    case 'iret':
+      return mode === 64 ? 2 : 1; // 48 CF (IRETQ), CF
     default:
       return 1; // HLT F4, STI FB, CLI FA
   }
@@ -274,6 +280,10 @@ export class ScriptedCpu implements CpuBackend {
   #pendingNext = 0;
   /** RIP of the next instruction while running (the save area holds it between runs). */
   #rip = 0;
+  /** Where a finished program sits: `1: hlt; jmp 1b` at this RIP. */
+  #doneRip = 0;
+  /** What each handler's IRET pops, innermost last: the interrupted RIP and RFLAGS.IF. */
+  readonly #iretFrames: { rip: number; interruptFlag: boolean }[] = [];
   /** A resumption the program has not received yet when a host interrupt ended the run. */
   #carryKind = RESUME_NONE;
   #carryValue: unknown;
@@ -370,14 +380,21 @@ export class ScriptedCpu implements CpuBackend {
       const vector = inj & SVM_EVTINJ_VEC_MASK;
       const type = inj & SVM_EVTINJ_TYPE_MASK;
       if (type === SVM_EVTINJ_TYPE_EXEPT) {
-        // A fault at the pending instruction: it does not complete; the program sees the exception.
-        if (pending) this.#rip = this.#pendingRip;
-        kind = RESUME_THROW;
-        value = new GuestException(vector, inj & SVM_EVTINJ_VALID_ERR ? vmcb.eventInjErr : undefined);
+        const exception = new GuestException(
+          vector,
+          inj & SVM_EVTINJ_VALID_ERR ? vmcb.eventInjErr : undefined,
+        );
+        // The exception is delivered before the next instruction executes. An instruction KVM has
+        // completed keeps its result: the program takes it and the exception arrives at the next
+        // one. An instruction to execute again (a fault-like exit) never runs.
+        if (kind === RESUME_NEXT) op = this.#step(kind, value);
+        kind = op ? RESUME_THROW : RESUME_NONE;
+        value = op ? exception : undefined;
         op = undefined;
       } else if (this.interruptHandler) {
-        // An interrupt or NMI between two instructions: its handler runs first, then the program
-        // goes on as it would have (IRET).
+        // An interrupt or NMI between two instructions: its handler runs first, then its IRET
+        // returns to the program, which goes on as it would have.
+        this.#iretFrames.push({ rip: this.#rip, interruptFlag: this.#interruptible() });
         this.#stack.push(resumeAfter(kind, value, op));
         this.#stack.push(this.#interruptFrame(this.interruptHandler, vector, type === SVM_EVTINJ_TYPE_NMI));
         kind = RESUME_NEXT;
@@ -386,7 +403,7 @@ export class ScriptedCpu implements CpuBackend {
       }
     }
     if (this.#state === 'done') {
-      this.#exitAt(SVM_EXIT_HLT, 0, 0, 0, 0);
+      this.#finalHalt();
       return;
     }
     for (let n = 0; ; n++) {
@@ -411,13 +428,8 @@ export class ScriptedCpu implements CpuBackend {
         kind = RESUME_NONE;
         value = undefined;
         if (op === undefined) {
-          this.#exitAt(
-            (this.#state as ScriptedState) === 'shutdown' ? SVM_EXIT_SHUTDOWN : SVM_EXIT_HLT,
-            0,
-            0,
-            0,
-            0,
-          );
+          if ((this.#state as ScriptedState) === 'shutdown') this.#exitAt(SVM_EXIT_SHUTDOWN, 0, 0, 0, 0);
+          else this.#finalHalt();
           return;
         }
       }
@@ -430,10 +442,17 @@ export class ScriptedCpu implements CpuBackend {
     }
   }
 
+  /** A finished program halts where it ended, for good: each HLT exit has its next_rip, then it jumps back. */
+  #finalHalt(): void {
+    this.#rip = this.#doneRip;
+    this.#exitAt(SVM_EXIT_HLT, 0, 0, 0, 0, this.#doneRip + 1);
+  }
+
   #shutdown(crash: unknown): void {
     this.crash = crash;
     this.#state = 'shutdown';
     this.#stack.length = 0;
+    this.#iretFrames.length = 0;
     this.#exitAt(SVM_EXIT_SHUTDOWN, 0, 0, 0, 0);
   }
 
@@ -441,7 +460,10 @@ export class ScriptedCpu implements CpuBackend {
     return (this.#save.getUint32(SAVE_RFLAGS, true) & RFLAGS_IF) !== 0;
   }
 
-  /** The handler of an external interrupt (IF cleared until it returns, as an interrupt gate does) or NMI. */
+  /**
+   * The handler of an external interrupt (IF cleared, as an interrupt gate does) or NMI, ended by
+   * its IRET, which restores RIP and IF (KVM may intercept it to learn that an NMI handler is done).
+   */
   *#interruptFrame(
     handler: InterruptHandler,
     vector: number,
@@ -449,7 +471,7 @@ export class ScriptedCpu implements CpuBackend {
   ): Generator<GuestOp, void, unknown> {
     if (!nmi) this.#setIf(false);
     yield* handler(vector, this);
-    if (!nmi) this.#setIf(true);
+    yield IRET_OP;
   }
 
   #setIf(on: boolean): void {
@@ -466,6 +488,7 @@ export class ScriptedCpu implements CpuBackend {
       const top = stack[stack.length - 1];
       if (!top) {
         this.#state = 'done';
+        this.#doneRip = this.#rip;
         return undefined;
       }
       let res: IteratorResult<GuestOp, unknown>;
@@ -592,9 +615,29 @@ export class ScriptedCpu implements CpuBackend {
           return this.#resumeThrow(new GuestException(UD_VECTOR));
         }
         return this.#exitAt(SVM_EXIT_VMGEXIT, 0, 0, 0, 0, this.#pendingAt(op, 4));
+      case 'iret': {
+        if (vmcb.isIntercept(SVM_EXIT_IRET))
+          return this.#exitAt(
+            SVM_EXIT_IRET,
+            0,
+            0,
+            0,
+            0,
+            this.#pendingAt(op, opLength(op, codeSize(this.#save))),
+          );
+        const frame = this.#iretFrames.pop();
+        if (frame) {
+          this.#setIf(frame.interruptFlag);
+          this.#rip = frame.rip;
+        }
+        this.#resumeKind = RESUME_NEXT;
+        this.#resumeValue = undefined;
+        return true;
+      }
       case 'triple-fault':
         this.#state = 'shutdown';
         this.#stack.length = 0;
+        this.#iretFrames.length = 0;
         return this.#exitAt(SVM_EXIT_SHUTDOWN, 0, 0, 0, 0);
       default: {
         const never: never = op;

@@ -11,7 +11,7 @@
  */
 import { SAVE_CR4 } from '../cpu/backend.js';
 import { KVM_CPUID_FLAG_SIGNIFCANT_INDEX, type KvmCpuidEntry2 } from '../uapi/cpuid.js';
-import { MSR_IA32_APICBASE } from './msr.js';
+import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_ENABLE } from './msr.js';
 import type { Vcpu } from './vcpu.js';
 
 /** One leaf/sub-leaf (struct kvm_cpuid_entry2). */
@@ -92,7 +92,6 @@ export function cpuidEntry(table: readonly CpuidEntry[], fn: number, index: numb
 
 const X86_CR4_OSXSAVE = 1 << 18;
 const X86_CR4_PKE = 1 << 22;
-const MSR_IA32_APICBASE_ENABLE = 1n << 11n;
 
 /** The CR4 KVM knows: the save area's, or (SEV-ES) the value of the last CR4 write trap. */
 function kvmReadCr4(vcpu: Vcpu): number {

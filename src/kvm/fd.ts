@@ -19,9 +19,12 @@ import { Errno } from '../uapi/errno.js';
 import type { KvmFpu } from '../uapi/fpu.js';
 import {
   KVM_IRQCHIP_IOAPIC,
+  KVM_MP_STATE_AP_RESET_HOLD,
+  KVM_MP_STATE_HALTED,
   KVM_MP_STATE_INIT_RECEIVED,
   KVM_MP_STATE_RUNNABLE,
   KVM_MP_STATE_SIPI_RECEIVED,
+  KVM_MP_STATE_UNINITIALIZED,
   type KvmIrqchip,
 } from '../uapi/irq.js';
 import type {
@@ -115,6 +118,7 @@ export class ModelKvmFd implements KvmFd {
 
   /** KVM_GET_SUPPORTED_CPUID: E2BIG for room below 1 or below what there is (nent not written back). */
   getSupportedCpuid(maxEntries: number): IoctlResult<KvmCpuidEntry2[]> {
+    if (this.#closed) return ebadf('KVM_GET_SUPPORTED_CPUID');
     if (maxEntries < 1) return new Errno('E2BIG', 'KVM_GET_SUPPORTED_CPUID: nent < 1');
     const room = Math.min(maxEntries, KVM_MAX_CPUID_ENTRIES);
     if (DEFAULT_CPUID.length > room) return new Errno('E2BIG', 'KVM_GET_SUPPORTED_CPUID: too many entries');
@@ -122,11 +126,11 @@ export class ModelKvmFd implements KvmFd {
   }
 
   getMsrIndexList(): IoctlResult<number[]> {
-    return [...KVM_MSR_INDEX_LIST];
+    return this.#closed ? ebadf('KVM_GET_MSR_INDEX_LIST') : [...KVM_MSR_INDEX_LIST];
   }
 
   getMsrFeatureIndexList(): IoctlResult<number[]> {
-    return [...FEATURE_MSRS];
+    return this.#closed ? ebadf('KVM_GET_MSR_FEATURE_INDEX_LIST') : [...FEATURE_MSRS];
   }
 
   close(): void {
@@ -267,7 +271,9 @@ export class ModelVmFd implements VmFd {
       return new Errno('EINVAL', `vcpu id ${id}`);
     if (vm.vcpus.has(id)) return new Errno('EEXIST', `vcpu ${id} exists`);
     const vcpu = vm.createVcpu(id, this.kvm.cpus(id, vm.typeOps.sevEs ?? false));
-    return vcpu instanceof Errno ? vcpu : new ModelVcpuFd(vcpu);
+    if (vcpu instanceof Errno) return vcpu;
+    vm.get();
+    return new ModelVcpuFd(vcpu);
   }
 
   /** KVM_SET_TSS_ADDR: above 0xfffff000 - 2 pages is EINVAL; SVM has no use for it. */
@@ -338,7 +344,7 @@ export class ModelVmFd implements VmFd {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.vm.destroy();
+    this.vm.put();
   }
 }
 
@@ -508,8 +514,14 @@ export class ModelVcpuFd implements VcpuFd {
     return this.#check('KVM_SET_VCPU_EVENTS') ?? state.setVcpuEvents(this.vcpu, events);
   }
 
+  /** KVM_GET_MP_STATE: pending INIT/SIPI are taken first; a kicked (pv_unhalted) waiting vCPU reads RUNNABLE. */
   getMpState(): IoctlResult<number> {
-    return this.#check('KVM_GET_MP_STATE') ?? this.vcpu.mpState;
+    const bad = this.#check('KVM_GET_MP_STATE');
+    if (bad) return bad;
+    const vcpu = this.vcpu;
+    vcpu.acceptApicEvents();
+    const waiting = vcpu.mpState === KVM_MP_STATE_HALTED || vcpu.mpState === KVM_MP_STATE_AP_RESET_HOLD;
+    return waiting && vcpu.pvUnhalted ? KVM_MP_STATE_RUNNABLE : vcpu.mpState;
   }
 
   /**
@@ -521,9 +533,10 @@ export class ModelVcpuFd implements VcpuFd {
     if (bad) return bad;
     const vcpu = this.vcpu;
     const chip = vcpu.vm.irqchip;
+    // x86 knows these states; all but RUNNABLE need the in-kernel APIC.
+    if (!X86_MP_STATES.has(mpState)) return new Errno('EINVAL', `KVM_SET_MP_STATE ${mpState}`);
     if (!chip && mpState !== KVM_MP_STATE_RUNNABLE)
       return new Errno('EINVAL', 'KVM_SET_MP_STATE: only RUNNABLE without an in-kernel APIC');
-    if (mpState > 10) return new Errno('EINVAL', `KVM_SET_MP_STATE ${mpState}`);
     if (chip && mpState === KVM_MP_STATE_SIPI_RECEIVED) {
       const l = chip.lapic(vcpu);
       vcpu.mpState = KVM_MP_STATE_INIT_RECEIVED;
@@ -594,9 +607,20 @@ export class ModelVcpuFd implements VcpuFd {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.vcpu.destroy();
+    // The vCPU lives as long as its VM (kvm_vcpu_release only drops the VM reference).
+    this.vcpu.vm.put();
   }
 }
+
+/** The mp_states KVM_SET_MP_STATE accepts on x86. */
+const X86_MP_STATES: ReadonlySet<number> = new Set([
+  KVM_MP_STATE_RUNNABLE,
+  KVM_MP_STATE_UNINITIALIZED,
+  KVM_MP_STATE_INIT_RECEIVED,
+  KVM_MP_STATE_HALTED,
+  KVM_MP_STATE_SIPI_RECEIVED,
+  KVM_MP_STATE_AP_RESET_HOLD,
+]);
 
 /** post_kvm_run_save: the fields KVM writes into kvm_run on every return to userspace. */
 function postKvmRunSave(vcpu: Vcpu): void {

@@ -39,6 +39,7 @@ import {
   KVM_LAPIC_STATE_SIZE,
 } from '../uapi/lapic.js';
 import { interruptAllowed } from './interrupts.js';
+import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_BSP } from './msr.js';
 import type { Vcpu } from './vcpu.js';
 
 /** IOAPIC pins (and so GSIs the IOAPIC serves). */
@@ -306,31 +307,42 @@ export class Irqchip {
   }
 
   /**
-   * kvm_apic_accept_events and the wake-up test of kvm_vcpu_block, at KVM_RUN entry and after a
-   * halt: INIT puts the vCPU in INIT_RECEIVED, a SIPI then starts it (the VM type's deliver-SIPI
-   * hook: SEV-ES answers its AP reset hold); a halted vCPU wakes for an interrupt it can take.
-   * True when the vCPU may run.
+   * kvm_apic_accept_events: a pending INIT puts an AP in INIT_RECEIVED (the BSP runnable); a pending
+   * SIPI is taken only by a vCPU in INIT_RECEIVED (the VM type's deliver-SIPI hook: SEV-ES answers
+   * its AP reset hold), and dropped by any other.
    */
-  acceptEvents(vcpu: Vcpu, deliverSipi: (vector: number) => void): boolean {
+  acceptApicEvents(vcpu: Vcpu, deliverSipi: (vector: number) => void): void {
     const l = this.lapic(vcpu);
     if (l.initPending) {
       l.initPending = false;
-      vcpu.mpState = KVM_MP_STATE_INIT_RECEIVED;
+      vcpu.mpState = kvmVcpuIsBsp(vcpu) ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED;
     }
-    if (
-      l.sipiPending &&
-      (vcpu.mpState === KVM_MP_STATE_INIT_RECEIVED || vcpu.mpState === KVM_MP_STATE_AP_RESET_HOLD)
-    ) {
+    if (l.sipiPending) {
       l.sipiPending = false;
-      deliverSipi(l.sipiVector);
-      vcpu.mpState = KVM_MP_STATE_RUNNABLE;
+      if (vcpu.mpState === KVM_MP_STATE_INIT_RECEIVED) {
+        deliverSipi(l.sipiVector);
+        vcpu.mpState = KVM_MP_STATE_RUNNABLE;
+      }
     }
-    // kvm_vcpu_has_events: an interrupt wakes a halted vCPU only if it could take it now (IF set).
-    const intr = l.pendingVector() >= 0 && interruptAllowed(vcpu);
-    if (vcpu.mpState === KVM_MP_STATE_HALTED && (intr || vcpu.nmiPending > 0 || vcpu.pvUnhalted)) {
-      vcpu.pvUnhalted = false;
-      vcpu.mpState = KVM_MP_STATE_RUNNABLE;
-    }
-    return vcpu.mpState === KVM_MP_STATE_RUNNABLE;
   }
+
+  /**
+   * kvm_vcpu_has_events: what ends a vCPU's wait in kvm_vcpu_block. An interrupt counts only if the
+   * vCPU could take it now (IF set, no shadow).
+   */
+  hasEvents(vcpu: Vcpu): boolean {
+    const l = this.lapic(vcpu);
+    return (
+      l.initPending ||
+      l.sipiPending ||
+      vcpu.nmiPending > 0 ||
+      vcpu.pvUnhalted ||
+      (l.pendingVector() >= 0 && interruptAllowed(vcpu))
+    );
+  }
+}
+
+/** kvm_vcpu_is_bsp: the APIC base MSR's BSP bit. */
+function kvmVcpuIsBsp(vcpu: Vcpu): boolean {
+  return ((vcpu.msrs.get(MSR_IA32_APICBASE) ?? 0n) & MSR_IA32_APICBASE_BSP) !== 0n;
 }

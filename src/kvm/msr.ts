@@ -71,6 +71,9 @@ export function kvmMsrReason(ret: number): number {
 
 export const MSR_IA32_TSC = 0x10;
 export const MSR_IA32_APICBASE = 0x1b;
+/** APIC base bits: this is the bootstrap processor; the APIC is enabled. */
+export const MSR_IA32_APICBASE_BSP = 1n << 8n;
+export const MSR_IA32_APICBASE_ENABLE = 1n << 11n;
 export const MSR_IA32_SYSENTER_CS = 0x174;
 export const MSR_IA32_SYSENTER_ESP = 0x175;
 export const MSR_IA32_SYSENTER_EIP = 0x176;
@@ -89,7 +92,7 @@ export const MSR_KERNEL_GS_BASE = 0xc000_0102;
 /** MSRs KVM keeps in its own vCPU state (kvm_get_msr_common), with their RESET values. */
 const IN_KERNEL_MSRS: ReadonlyMap<number, bigint> = new Map([
   [MSR_IA32_TSC, 0n],
-  [MSR_IA32_APICBASE, 0xfee0_0900n], // BSP, xAPIC enabled
+  [MSR_IA32_APICBASE, 0xfee0_0800n], // xAPIC enabled; the BSP bit is set per vCPU (Vcpu)
   [MSR_IA32_XSS, 0n],
 ]);
 

@@ -282,9 +282,7 @@ describe('KVM_GET_VCPU_EVENTS / KVM_SET_VCPU_EVENTS', () => {
     );
   });
 
-  it('KVM_VCPUEVENT_VALID_TRIPLE_FAULT without KVM_CAP_X86_TRIPLE_FAULT_EVENT is EINVAL even with nothing pending', {
-    todo: 'src bug: vcpu-state.ts setVcpuEvents refuses the flag only when triple_fault.pending is set',
-  }, () => {
+  it('KVM_VCPUEVENT_VALID_TRIPLE_FAULT without KVM_CAP_X86_TRIPLE_FAULT_EVENT is EINVAL even with nothing pending', () => {
     const { vcpuFd } = freshVcpu();
     expectErrno(vcpuFd.setVcpuEvents(events({ flags: KVM_VCPUEVENT_VALID_TRIPLE_FAULT })), 'EINVAL');
   });
@@ -312,9 +310,7 @@ describe('KVM_GET_VCPU_EVENTS / KVM_SET_VCPU_EVENTS', () => {
     );
   });
 
-  it('without KVM_VCPUEVENT_VALID_PAYLOAD, exception.pending is ignored (Linux zeroes it before the vector check)', {
-    todo: 'src bug: vcpu-state.ts setVcpuEvents checks the vector of a pending exception: EINVAL for pending #2',
-  }, () => {
+  it('without KVM_VCPUEVENT_VALID_PAYLOAD, exception.pending is ignored (Linux zeroes it before the vector check)', () => {
     const { vcpuFd } = freshVcpu();
     ok(
       vcpuFd.setVcpuEvents(
@@ -349,9 +345,7 @@ describe('KVM_GET_VCPU_EVENTS / KVM_SET_VCPU_EVENTS', () => {
     assert.equal(ok(vcpuFd.getVcpuEvents()).exception.injected, 0);
   });
 
-  it('an exception injected after an exit to userspace arrives at the next instruction; the completed one stays completed', {
-    todo: 'src bug: scripted.ts vmrun rewinds RIP to a completed pending instruction and throws the exception there',
-  }, () => {
+  it('an exception injected after an exit to userspace arrives at the next instruction; the completed one stays completed', () => {
     const { vcpuFd, cpu } = guest(function* (cpu) {
       cpu.notes.in = yield* cpu.in(0x60, 1);
       try {

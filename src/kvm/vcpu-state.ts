@@ -55,6 +55,7 @@ import { Errno } from '../uapi/errno.js';
 import type { KvmFpu } from '../uapi/fpu.js';
 import type { KvmRegs } from '../uapi/regs.js';
 import type { KvmDtable, KvmSegment, KvmSregs } from '../uapi/sregs.js';
+import { SVM_EXIT_IRET } from '../uapi/svm.js';
 import {
   KVM_VCPUEVENT_VALID_NMI_PENDING,
   KVM_VCPUEVENT_VALID_PAYLOAD,
@@ -376,10 +377,9 @@ export function setVcpuEvents(vcpu: Vcpu, ev: KvmVcpuEvents): Errno | undefined 
   if (ev.flags & KVM_VCPUEVENT_VALID_PAYLOAD)
     return new Errno('EINVAL', 'KVM_SET_VCPU_EVENTS: exception payload');
   const ex = ev.exception;
-  if ((ex.injected || ex.pending) && (ex.nr > 31 || ex.nr === 2))
+  // Without KVM_VCPUEVENT_VALID_PAYLOAD the kernel zeroes exception.pending before any check.
+  if (ex.injected && (ex.nr > 31 || ex.nr === 2))
     return new Errno('EINVAL', 'KVM_SET_VCPU_EVENTS: exception vector');
-  if (ev.flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT && ev.tripleFault.pending)
-    return new Errno('EINVAL', 'KVM_SET_VCPU_EVENTS: triple fault event not enabled');
   vcpu.exception = ex.injected
     ? { vector: ex.nr, errorCode: ex.hasErrorCode ? ex.errorCode : undefined }
     : undefined;
@@ -389,8 +389,13 @@ export function setVcpuEvents(vcpu: Vcpu, ev: KvmVcpuEvents): Errno | undefined 
     vcpu.vmcb.intState = (vcpu.vmcb.intState & ~SVM_INTERRUPT_SHADOW_MASK) | shadow;
   }
   if (ev.flags & KVM_VCPUEVENT_VALID_NMI_PENDING) vcpu.nmiPending = Math.min(ev.nmi.pending, 2);
+  // svm_set_nmi_mask: a masked NMI waits for the handler's IRET, which KVM intercepts (not for SEV-ES).
   vcpu.nmiMasked = ev.nmi.masked !== 0;
+  if (!vcpu.guestStateProtected) vcpu.vmcb.setIntercept(SVM_EXIT_IRET, vcpu.nmiMasked);
   const lapic = vcpu.vm.irqchip?.lapic(vcpu);
   if (lapic && ev.flags & KVM_VCPUEVENT_VALID_SIPI_VECTOR) lapic.sipiVector = ev.sipiVector;
+  // Checked last, after the rest is applied, as the kernel does: KVM_CAP_X86_TRIPLE_FAULT_EVENT is not modelled.
+  if (ev.flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT)
+    return new Errno('EINVAL', 'KVM_SET_VCPU_EVENTS: triple fault event not enabled');
   return undefined;
 }

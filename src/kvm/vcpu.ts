@@ -22,15 +22,22 @@ import {
   Vmcb,
   writeResetState,
 } from '../cpu/backend.js';
-import { KVM_EXIT_INTR, KVM_EXIT_UNKNOWN } from '../uapi/exit-reasons.js';
+import { KVM_EXIT_INTR, KVM_EXIT_IRQ_WINDOW_OPEN, KVM_EXIT_UNKNOWN } from '../uapi/exit-reasons.js';
 import type { KvmFpu } from '../uapi/fpu.js';
-import { KVM_MP_STATE_RUNNABLE } from '../uapi/irq.js';
+import {
+  KVM_MP_STATE_AP_RESET_HOLD,
+  KVM_MP_STATE_HALTED,
+  KVM_MP_STATE_RUNNABLE,
+  KVM_MP_STATE_UNINITIALIZED,
+} from '../uapi/irq.js';
 import { KVM_VCPU_MMAP_SIZE, KvmRun } from '../uapi/kvm-run.js';
-import { SVM_EXIT_INTR } from '../uapi/svm.js';
+import { SVM_EXIT_INTR, SVM_EXIT_IRET } from '../uapi/svm.js';
+import { kvmRipRead } from './cache-regs.js';
 import { type CpuidEntry, DEFAULT_CPUID } from './cpuid.js';
 import { NestedPageTable } from './guest-memory.js';
 import { disableIrqWindow, enableIrqWindow, interruptAllowed, kvmDeliverSipiVector } from './interrupts.js';
-import { MsrStore } from './msr.js';
+import type { Irqchip } from './irqchip.js';
+import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_BSP, MsrStore } from './msr.js';
 import { unexpectedExit } from './userspace-exits.js';
 import { resetFpu } from './vcpu-state.js';
 import type { Vm } from './vm.js';
@@ -48,6 +55,7 @@ export const DEFAULT_MAX_VMEXITS_PER_RUN = 10_000_000;
 
 const EINTR = -4;
 const EIO = -5;
+const EAGAIN = -11;
 
 /** struct kvm_queued_exception, as far as SVM injects it. */
 export interface QueuedException {
@@ -94,6 +102,9 @@ export class Vcpu {
   /** vcpu->arch.nmi_pending / nmi_injected. */
   nmiPending = 0;
   nmiMasked = false;
+  /** svm->awaiting_iret_completion and nmi_iret_rip: the NMI handler's IRET was intercepted at that RIP. */
+  awaitingIretCompletion = false;
+  nmiIretRip = 0;
   /** vcpu->arch.mp_state (KVM_MP_STATE_*). */
   mpState = 0;
   /** vcpu->arch.guest_state_protected: the VMSA is encrypted; KVM can read no register. */
@@ -125,6 +136,14 @@ export class Vcpu {
     this.npt = new NestedPageTable(vm.spaces[0]!, vm.host);
     writeResetState(this.vmcb.save);
     initVmcb(this);
+    // kvm_arch_vcpu_create / kvm_lapic_reset: vCPU 0 (bsp_vcpu_id) is the BSP; with an in-kernel
+    // APIC every other vCPU waits for INIT and SIPI.
+    const bsp = id === 0;
+    this.msrs.set(
+      MSR_IA32_APICBASE,
+      (this.msrs.get(MSR_IA32_APICBASE) ?? 0n) | (bsp ? MSR_IA32_APICBASE_BSP : 0n),
+    );
+    this.mpState = vm.irqchip && !bsp ? KVM_MP_STATE_UNINITIALIZED : KVM_MP_STATE_RUNNABLE;
     this.guestStateProtected = backend.protectedState;
     // KVM's own copy of RIP, all it will know of an encrypted guest's (VCPU_REGS_RIP).
     if (this.guestStateProtected) this.regs[2 * VCPU_REGS_RIP] = getU64Number(this.vmcb.save, SAVE_RIP);
@@ -162,6 +181,8 @@ export class Vcpu {
     if (this.#destroyed || this.vm.dead) return EIO;
     const run = this.runArea;
     run.flags = 0;
+    // An AP that has seen no INIT/SIPI yet (kvm_arch_vcpu_ioctl_run): wait for one, take it, -EAGAIN.
+    if (this.mpState === KVM_MP_STATE_UNINITIALIZED) return this.#runUninitialized();
     const cui = this.completeUserspaceIo;
     if (cui) {
       this.completeUserspaceIo = undefined;
@@ -173,25 +194,36 @@ export class Vcpu {
     if (preRun <= 0) return preRun;
     if (this.vm.core.presetExitReasonUnknown) run.exitReason = KVM_EXIT_UNKNOWN;
     const irqchip = this.vm.irqchip;
-    if (irqchip && !irqchip.acceptEvents(this, this.#deliverSipi)) return this.#blocked();
     const backend = this.backend;
     const table = this.#table;
     const typeOps = this.typeOps;
     const vmcb = this.vmcb;
+    // dm_request_for_irq_injection: a VMM with its own PIC asked to be told when it can inject.
+    const requestIrqWindow = !irqchip && run.requestInterruptWindow !== 0;
     for (let n = 0; ; n++) {
       if (n >= this.maxVmexitsPerRun) return this.#signalled();
+      if (irqchip) {
+        // vcpu_enter_guest's kvm_apic_accept_events, then kvm_vcpu_running or vcpu_block.
+        irqchip.acceptApicEvents(this, this.#deliverSipi);
+        if (this.mpState !== KVM_MP_STATE_RUNNABLE && !this.#vcpuBlock(irqchip)) return this.#blocked();
+      }
       this.#injectPendingEvent();
+      // kvm_cpu_accept_dm_intr: only while no KVM_INTERRUPT is waiting to be injected.
+      if (requestIrqWindow && this.interrupt === undefined) enableIrqWindow(this);
       typeOps.prepareSwitchToGuest?.();
       this.hasRun = true;
       backend.vmrun(HOST_TICK_INSTRUCTIONS);
       this.vmexits++;
+      if (this.awaitingIretCompletion) this.#completeIret();
       const code = vmcb.exitCode;
       const handler = code < HANDLER_TABLE_SIZE ? table[code] : this.#handlers.get(code);
       const r = handler ? handler(this) : unexpectedExit(this);
       if (r <= 0) return r;
-      // HLT or AP reset hold with an in-kernel APIC: the vCPU waits in the kernel (kvm_vcpu_block).
-      if (irqchip && this.mpState !== KVM_MP_STATE_RUNNABLE && !irqchip.acceptEvents(this, this.#deliverSipi))
-        return this.#blocked();
+      // kvm_vcpu_ready_for_interrupt_injection: the VMM may inject now.
+      if (requestIrqWindow && this.interrupt === undefined && interruptAllowed(this)) {
+        run.exitReason = KVM_EXIT_IRQ_WINDOW_OPEN;
+        return 0;
+      }
       // A host timer tick is where KVM sees a pending signal; the model takes a set immediate_exit
       // (which a VMM writes from another thread, then signals the vCPU thread) as that signal.
       if (code === SVM_EXIT_INTR && run.immediateExit) return this.#signalled();
@@ -206,6 +238,33 @@ export class Vcpu {
    */
   #blocked(): number {
     return this.#signalled();
+  }
+
+  /**
+   * vcpu_block for a vCPU that is not running (halted, in AP reset hold, waiting for a SIPI): true
+   * when an event lets it run now, false when it would sleep.
+   */
+  #vcpuBlock(irqchip: Irqchip): boolean {
+    if (!irqchip.hasEvents(this)) return false;
+    irqchip.acceptApicEvents(this, this.#deliverSipi);
+    if (this.mpState === KVM_MP_STATE_HALTED || this.mpState === KVM_MP_STATE_AP_RESET_HOLD) {
+      this.pvUnhalted = false;
+      this.mpState = KVM_MP_STATE_RUNNABLE;
+    }
+    return this.mpState === KVM_MP_STATE_RUNNABLE;
+  }
+
+  /** kvm_apic_accept_events, for the ioctls that take pending INIT and SIPI first (KVM_GET_MP_STATE). */
+  acceptApicEvents(): void {
+    this.vm.irqchip?.acceptApicEvents(this, this.#deliverSipi);
+  }
+
+  /** KVM_RUN of a vCPU in UNINITIALIZED: block for an event, accept it, then -EAGAIN (run again). */
+  #runUninitialized(): number {
+    const irqchip = this.vm.irqchip;
+    if (!irqchip?.hasEvents(this)) return this.#blocked();
+    irqchip.acceptApicEvents(this, this.#deliverSipi);
+    return EAGAIN;
   }
 
   readonly #deliverSipi = (vector: number): void => {
@@ -239,9 +298,12 @@ export class Vcpu {
       return;
     }
     if (this.nmiPending > 0 && !this.nmiMasked) {
+      // svm_inject_nmi: masked until the handler's IRET, which KVM intercepts to see it (SEV-ES: the
+      // guest's NMI_COMPLETE instead).
       this.nmiPending--;
       this.nmiMasked = true;
       vmcb.eventInj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_NMI | 2;
+      if (!this.guestStateProtected) vmcb.setIntercept(SVM_EXIT_IRET, true);
       return;
     }
     const lapic = this.vm.irqchip?.lapic(this);
@@ -267,6 +329,14 @@ export class Vcpu {
       } else {
         enableIrqWindow(this);
       }
+    }
+  }
+
+  /** svm_complete_interrupts: once RIP has moved past the intercepted IRET, NMIs are unmasked. */
+  #completeIret(): void {
+    if (this.guestStateProtected || kvmRipRead(this) !== this.nmiIretRip) {
+      this.awaitingIretCompletion = false;
+      this.nmiMasked = false;
     }
   }
 

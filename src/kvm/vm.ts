@@ -109,6 +109,8 @@ export class Vm {
   readonly ctx: VmContext;
   readonly #vcpus = new Map<number, Vcpu>();
   #destroyed = false;
+  /** users_count: the VM fd's reference and one per vCPU fd. */
+  #users = 1;
 
   constructor(type: number, ctx: VmContext, typeOps: VmTypeOps) {
     this.type = type;
@@ -259,6 +261,16 @@ export class Vm {
   }
 
   /** Close the VM fd: vCPUs are freed, and so are dirty bitmaps and anything the VM type holds. */
+  /** kvm_get_kvm: a vCPU fd holds the VM as its VM fd does. */
+  get(): void {
+    this.#users++;
+  }
+
+  /** kvm_put_kvm: the VM is destroyed with its last reference (VM fd and vCPU fds alike). */
+  put(): void {
+    if (--this.#users === 0) this.destroy();
+  }
+
   destroy(): void {
     // A VM killed by a kernel oops is dead (ioctls fail with EIO) but still has to be freed.
     if (this.#destroyed) return;

@@ -296,9 +296,7 @@ describe('the userspace irqchip: KVM_INTERRUPT and the interrupt window', () => 
     assert.deepEqual(cpu.notes.log, ['irq 49', 'after sti']);
   });
 
-  it('KVM_EXIT_IRQ_WINDOW_OPEN when userspace requests the window with nothing queued (Linux: enable_irq_window for req_int_win)', {
-    todo: 'src bug: the model arms the window only for a queued KVM_INTERRUPT (vcpu.ts #injectPendingEvent)',
-  }, () => {
+  it('KVM_EXIT_IRQ_WINDOW_OPEN when userspace requests the window with nothing queued (Linux: enable_irq_window for req_int_win)', () => {
     const { vcpuFd, cpu } = guest(function* (cpu) {
       yield* cpu.out(0x80, 1, 1);
       yield* cpu.sti();
@@ -330,9 +328,7 @@ describe('the userspace irqchip: KVM_INTERRUPT and the interrupt window', () => 
     assert.deepEqual(cpu.notes.log, ['irq 2', 'program']);
   });
 
-  it('KVM_NMI: the IRET that ends the NMI handler unmasks NMIs, so a second NMI is delivered too', {
-    todo: 'src bug: KVM never sets the IRET intercept after injecting an NMI (vcpu.ts) and the scripted CPU never exits SVM_EXIT_IRET: NMIs stay masked for good',
-  }, () => {
+  it('KVM_NMI: the IRET that ends the NMI handler unmasks NMIs, so a second NMI is delivered too', () => {
     const { vcpuFd, cpu } = guest(
       function* (cpu) {
         yield* cpu.out(0x80, 1, 0);

@@ -19,7 +19,6 @@ import {
   KVM_EXIT_IO,
   KVM_EXIT_IO_IN,
   KVM_EXIT_IO_OUT,
-  KVM_EXIT_IRQ_WINDOW_OPEN,
   KVM_EXIT_SHUTDOWN,
   KVM_EXIT_X86_RDMSR,
   KVM_EXIT_X86_WRMSR,
@@ -62,7 +61,7 @@ import {
   SVM_IOIO_TYPE_MASK,
   UD_VECTOR,
 } from '../uapi/svm.js';
-import { kvmQueueException, kvmRegisterWrite, skipEmulatedInstruction } from './cache-regs.js';
+import { kvmQueueException, kvmRegisterWrite, kvmRipRead, skipEmulatedInstruction } from './cache-regs.js';
 import { cpuidEntry, kvmCpuid } from './cpuid.js';
 import { kvmEmulateHypercall } from './hypercall.js';
 import { disableIrqWindow } from './interrupts.js';
@@ -352,9 +351,17 @@ function invalidOp(vcpu: Vcpu): number {
   return 1;
 }
 
-/** iret_interception: NMIs are unmasked at the IRET. */
+/**
+ * iret_interception: the NMI handler's IRET is about to run (the intercept is fault-like). NMIs are
+ * unmasked once it has (svm_complete_interrupts sees RIP move); the IRET itself runs unintercepted.
+ * v5.17 also gets here from an SEV-ES guest's NMI_COMPLETE, where RIP cannot be read.
+ */
 function iretInterception(vcpu: Vcpu): number {
-  vcpu.nmiMasked = false;
+  vcpu.awaitingIretCompletion = true;
+  if (!vcpu.guestStateProtected) {
+    vcpu.vmcb.setIntercept(SVM_EXIT_IRET, false);
+    vcpu.nmiIretRip = kvmRipRead(vcpu);
+  }
   return 1;
 }
 
@@ -364,16 +371,11 @@ function intrInterception(_vcpu: Vcpu): number {
 }
 
 /**
- * interrupt_window_interception: the guest can take interrupts. With a userspace irqchip that
- * asked for it (kvm_run.request_interrupt_window), KVM exits KVM_EXIT_IRQ_WINDOW_OPEN.
+ * interrupt_window_interception: the guest can take interrupts; the next entry injects what is
+ * pending, and the run loop tells a VMM that asked for the window (KVM_EXIT_IRQ_WINDOW_OPEN).
  */
 function interruptWindowInterception(vcpu: Vcpu): number {
   disableIrqWindow(vcpu);
-  const run = vcpu.runArea;
-  if (run.requestInterruptWindow && !vcpu.vm.irqchip && vcpu.interrupt === undefined) {
-    run.exitReason = KVM_EXIT_IRQ_WINDOW_OPEN;
-    return 0;
-  }
   return 1;
 }
 

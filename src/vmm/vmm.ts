@@ -30,8 +30,10 @@ import {
 import {
   KVM_MP_STATE_AP_RESET_HOLD,
   KVM_MP_STATE_HALTED,
+  KVM_MP_STATE_INIT_RECEIVED,
   KVM_MP_STATE_RUNNABLE,
   KVM_MP_STATE_SIPI_RECEIVED,
+  KVM_MP_STATE_UNINITIALIZED,
 } from '../uapi/irq.js';
 import type { KvmFd, VcpuFd, VmFd } from '../uapi/kvm-fd.js';
 import { encodeSevInit, KVM_SEV_ES_INIT, KVM_SEV_INIT_SIZE, KVM_SEV_INIT2 } from '../uapi/sev-cmd.js';
@@ -258,7 +260,16 @@ export class Vmm {
    */
   addVcpu(
     program?: GuestProgram,
-    opts: { vcHandler?: VcHandler; interruptHandler?: InterruptHandler } = {},
+    opts: {
+      vcHandler?: VcHandler;
+      interruptHandler?: InterruptHandler;
+      /**
+       * With an in-kernel APIC an AP is created UNINITIALIZED, waiting for the guest's INIT and
+       * SIPI ('init-sipi'); by default ('now') the VMM makes it runnable (KVM_SET_MP_STATE), as for
+       * a vCPU whose program should simply run.
+       */
+      start?: 'now' | 'init-sipi';
+    } = {},
   ): VmmVcpu | VmmError {
     const id = this.vcpus.length;
     if (this.config.vcpus !== undefined && id >= this.config.vcpus) {
@@ -267,10 +278,22 @@ export class Vmm {
     if (program) {
       const guests = this.model?.guests;
       if (!guests) return vmmError('EINVAL', 'a scripted guest program needs the model platform');
-      guests.load(id, { program, ...opts });
+      const { vcHandler, interruptHandler } = opts;
+      guests.load(id, {
+        program,
+        ...(vcHandler ? { vcHandler } : {}),
+        ...(interruptHandler ? { interruptHandler } : {}),
+      });
     }
     const fd = this.vm.createVcpu(id);
     if (fd instanceof Errno) return fromErrno('KVM_CREATE_VCPU', fd);
+    if (opts.start !== 'init-sipi' && fd.getMpState() === KVM_MP_STATE_UNINITIALIZED) {
+      const r = fd.setMpState(KVM_MP_STATE_RUNNABLE);
+      if (r) {
+        fd.close();
+        return fromErrno('KVM_SET_MP_STATE', r);
+      }
+    }
     if (this.config.boot === 'long-mode' && !this.config.sev) {
       const err = this.#bootLongMode(fd);
       if (err) {
@@ -411,6 +434,12 @@ export class Vmm {
       }
       if (exit.oops !== undefined) return finish({ kind: 'kernel-oops', vcpu: v.id, message: exit.oops });
       const errno = exit.error.errno;
+      if (errno === 'EAGAIN') {
+        // An UNINITIALIZED AP took its INIT/SIPI (kvm_arch_vcpu_ioctl_run): it runs again next.
+        waiting.clear();
+        this.#cursor = this.vcpus.indexOf(v);
+        continue;
+      }
       if (errno === 'EINTR') {
         // A wait in the kernel (HLT or AP reset hold with an in-kernel APIC) the model cannot sleep in.
         const mp = v.fd.getMpState();
@@ -422,8 +451,14 @@ export class Vmm {
           this.#cursor = this.vcpus.indexOf(v); // it runs again next
           continue;
         }
-        if (mp === KVM_MP_STATE_HALTED) {
-          if (this.platform.guests?.finished(v.id)) v.finished = true;
+        if (
+          mp === KVM_MP_STATE_HALTED ||
+          mp === KVM_MP_STATE_UNINITIALIZED ||
+          mp === KVM_MP_STATE_INIT_RECEIVED
+        ) {
+          if (mp !== KVM_MP_STATE_HALTED)
+            waiting.add(v.id); // an AP waiting for the guest's INIT/SIPI
+          else if (this.platform.guests?.finished(v.id)) v.finished = true;
           else if (opts.onHalt?.(v.id)) {
             const r = v.fd.setMpState(KVM_MP_STATE_RUNNABLE);
             if (r) return finish({ kind: 'kvm-error', vcpu: v.id, errno: r.errno });
