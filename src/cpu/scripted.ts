@@ -214,6 +214,20 @@ function trapLike(op: GuestOp, protectedState: boolean): boolean {
   return op.op === 'vmgexit' || (protectedState && op.op === 'hlt');
 }
 
+/** Instructions whose completion hands the program a result from the registers. */
+function writesRegisters(op: GuestOp): boolean {
+  switch (op.op) {
+    case 'in':
+    case 'load':
+    case 'rdmsr':
+    case 'cpuid':
+    case 'vmmcall':
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** The frame below an interrupt handler: resumes the program as it would have resumed without it. */
 function* resumeAfter(
   kind: number,
@@ -384,12 +398,14 @@ export class ScriptedCpu implements CpuBackend {
           vector,
           inj & SVM_EVTINJ_VALID_ERR ? vmcb.eventInjErr : undefined,
         );
-        // The exception is delivered before the next instruction executes. An instruction KVM has
-        // completed keeps its result: the program takes it and the exception arrives at the next
-        // one. An instruction to execute again (a fault-like exit) never runs.
-        if (kind === RESUME_NEXT) op = this.#step(kind, value);
-        kind = op ? RESUME_THROW : RESUME_NONE;
-        value = op ? exception : undefined;
+        // The exception is delivered before the next instruction executes, which the program sees
+        // at the yield it is suspended in: an instruction to execute again (a fault-like exit)
+        // never runs, a completed one (VMGEXIT, OUT...) is behind it. One KVM completed with a
+        // result in registers (IN, RDMSR...) keeps it: the program takes it first, and the
+        // exception arrives at its next instruction.
+        if (kind === RESUME_NEXT && pending && writesRegisters(pending)) op = this.#step(kind, value);
+        kind = op || this.#state === 'running' ? RESUME_THROW : RESUME_NONE;
+        value = kind === RESUME_THROW ? exception : undefined;
         op = undefined;
       } else if (this.interruptHandler) {
         // An interrupt or NMI between two instructions: its handler runs first, then its IRET

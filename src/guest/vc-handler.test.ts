@@ -12,9 +12,9 @@ import {
   GHCB_OFF_SW_SCRATCH,
   ghcbMsrTermReq,
 } from '../uapi/ghcb.js';
+import { MSR_AMD64_SEV_ES_GHCB } from '../uapi/msr-index.js';
 import {
   encodeIoioInfo,
-  MSR_AMD64_SEV_ES_GHCB,
   SVM_EXIT_CPUID,
   SVM_EXIT_IOIO,
   SVM_EXIT_MSR,

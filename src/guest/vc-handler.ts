@@ -6,7 +6,8 @@
  */
 import { GuestException, type GuestOp, type VcHandler } from '../cpu/scripted.js';
 import { GHCB_SEV_ES_GEN_REQ, SEV_TERM_SET_GEN } from '../uapi/ghcb.js';
-import { GP_VECTOR, MSR_AMD64_SEV_ES_GHCB } from '../uapi/svm.js';
+import { MSR_AMD64_SEV_ES_GHCB } from '../uapi/msr-index.js';
+import { GP_VECTOR } from '../uapi/svm.js';
 import type { GhcbClient } from './ghcb-client.js';
 import type { GhcbResult } from './result.js';
 

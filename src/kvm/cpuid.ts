@@ -11,7 +11,7 @@
  */
 import { SAVE_CR4 } from '../cpu/backend.js';
 import { KVM_CPUID_FLAG_SIGNIFCANT_INDEX, type KvmCpuidEntry2 } from '../uapi/cpuid.js';
-import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_ENABLE } from './msr.js';
+import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_ENABLE } from '../uapi/msr-index.js';
 import type { Vcpu } from './vcpu.js';
 
 /** One leaf/sub-leaf (struct kvm_cpuid_entry2). */

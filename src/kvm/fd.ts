@@ -52,6 +52,7 @@ import {
   KVM_MSR_FILTER_READ,
   KVM_MSR_FILTER_WRITE,
 } from '../uapi/msr-filter.js';
+import { MSR_IA32_APICBASE } from '../uapi/msr-index.js';
 import type { KvmMsrEntry } from '../uapi/msrs.js';
 import type { KvmRegs } from '../uapi/regs.js';
 import type { KvmSevCmd } from '../uapi/sev-cmd.js';
@@ -63,7 +64,7 @@ import { DEFAULT_CPUID, kvmCpuid } from './cpuid.js';
 import { interruptAllowed, SVM_GUEST_INTERRUPT_MASK } from './interrupts.js';
 import { Irqchip } from './irqchip.js';
 import { Kvm, type KvmOptions } from './kvm.js';
-import { KVM_MSR_INDEX_LIST, KVM_MSR_RET_OK, MSR_IA32_APICBASE, svmGetMsr, svmSetMsr } from './msr.js';
+import { KVM_MSR_INDEX_LIST, KVM_MSR_RET_OK, svmGetMsr, svmSetMsr } from './msr.js';
 import { KernelOops } from './oops.js';
 import type { Vcpu } from './vcpu.js';
 import * as state from './vcpu-state.js';

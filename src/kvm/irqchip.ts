@@ -38,8 +38,8 @@ import {
   APIC_TASKPRI,
   KVM_LAPIC_STATE_SIZE,
 } from '../uapi/lapic.js';
+import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_BSP } from '../uapi/msr-index.js';
 import { interruptAllowed } from './interrupts.js';
-import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_BSP } from './msr.js';
 import type { Vcpu } from './vcpu.js';
 
 /** IOAPIC pins (and so GSIs the IOAPIC serves). */

@@ -22,6 +22,24 @@ import {
   KVM_MSR_EXIT_REASON_INVAL,
   KVM_MSR_EXIT_REASON_UNKNOWN,
 } from '../uapi/exit-reasons.js';
+import {
+  MSR_CSTAR,
+  MSR_EFER,
+  MSR_FS_BASE,
+  MSR_GS_BASE,
+  MSR_IA32_APICBASE,
+  MSR_IA32_CR_PAT,
+  MSR_IA32_DEBUGCTLMSR,
+  MSR_IA32_SYSENTER_CS,
+  MSR_IA32_SYSENTER_EIP,
+  MSR_IA32_SYSENTER_ESP,
+  MSR_IA32_TSC,
+  MSR_IA32_XSS,
+  MSR_KERNEL_GS_BASE,
+  MSR_LSTAR,
+  MSR_STAR,
+  MSR_SYSCALL_MASK,
+} from '../uapi/msr-index.js';
 import { X2APIC_MSR_BASE, X2APIC_MSR_END } from './irqchip.js';
 import type { Vcpu } from './vcpu.js';
 
@@ -68,26 +86,6 @@ export function kvmMsrReason(ret: number): number {
   if (ret === KVM_MSR_RET_FILTERED) return KVM_MSR_EXIT_REASON_FILTER;
   return KVM_MSR_EXIT_REASON_INVAL;
 }
-
-export const MSR_IA32_TSC = 0x10;
-export const MSR_IA32_APICBASE = 0x1b;
-/** APIC base bits: this is the bootstrap processor; the APIC is enabled. */
-export const MSR_IA32_APICBASE_BSP = 1n << 8n;
-export const MSR_IA32_APICBASE_ENABLE = 1n << 11n;
-export const MSR_IA32_SYSENTER_CS = 0x174;
-export const MSR_IA32_SYSENTER_ESP = 0x175;
-export const MSR_IA32_SYSENTER_EIP = 0x176;
-export const MSR_IA32_DEBUGCTLMSR = 0x1d9;
-export const MSR_IA32_CR_PAT = 0x277;
-export const MSR_IA32_XSS = 0xda0;
-export const MSR_EFER = 0xc000_0080;
-export const MSR_STAR = 0xc000_0081;
-export const MSR_LSTAR = 0xc000_0082;
-export const MSR_CSTAR = 0xc000_0083;
-export const MSR_SYSCALL_MASK = 0xc000_0084;
-export const MSR_FS_BASE = 0xc000_0100;
-export const MSR_GS_BASE = 0xc000_0101;
-export const MSR_KERNEL_GS_BASE = 0xc000_0102;
 
 /** MSRs KVM keeps in its own vCPU state (kvm_get_msr_common), with their RESET values. */
 const IN_KERNEL_MSRS: ReadonlyMap<number, bigint> = new Map([

@@ -53,6 +53,7 @@ import {
 } from '../cpu/backend.js';
 import { Errno } from '../uapi/errno.js';
 import type { KvmFpu } from '../uapi/fpu.js';
+import { MSR_IA32_APICBASE } from '../uapi/msr-index.js';
 import type { KvmRegs } from '../uapi/regs.js';
 import type { KvmDtable, KvmSegment, KvmSregs } from '../uapi/sregs.js';
 import { SVM_EXIT_IRET } from '../uapi/svm.js';
@@ -67,7 +68,6 @@ import {
 } from '../uapi/vcpu-events.js';
 import type { KvmXcrs } from '../uapi/xsave.js';
 import { kvmRegisterRead, kvmRegisterWrite } from './cache-regs.js';
-import { MSR_IA32_APICBASE } from './msr.js';
 import type { Vcpu } from './vcpu.js';
 import { kvmSetXcr0 } from './x86.js';
 

@@ -31,13 +31,14 @@ import {
   KVM_MP_STATE_UNINITIALIZED,
 } from '../uapi/irq.js';
 import { KVM_VCPU_MMAP_SIZE, KvmRun } from '../uapi/kvm-run.js';
+import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_BSP } from '../uapi/msr-index.js';
 import { SVM_EXIT_INTR, SVM_EXIT_IRET } from '../uapi/svm.js';
 import { kvmRipRead } from './cache-regs.js';
 import { type CpuidEntry, DEFAULT_CPUID } from './cpuid.js';
 import { NestedPageTable } from './guest-memory.js';
 import { disableIrqWindow, enableIrqWindow, interruptAllowed, kvmDeliverSipiVector } from './interrupts.js';
 import type { Irqchip } from './irqchip.js';
-import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_BSP, MsrStore } from './msr.js';
+import { MsrStore } from './msr.js';
 import { unexpectedExit } from './userspace-exits.js';
 import { resetFpu } from './vcpu-state.js';
 import type { Vm } from './vm.js';

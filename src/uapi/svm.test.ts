@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  decodeIoioInfo,
-  decodeVmgexitTermReason,
-  encodeIoioInfo,
-  GP_VECTOR,
-  type IoioInfo,
   MSR_AMD64_SEV_ES_GHCB,
   MSR_EFER,
   MSR_IA32_APICBASE,
   MSR_IA32_TSC,
   MSR_IA32_XSS,
+} from './msr-index.js';
+import {
+  decodeIoioInfo,
+  decodeVmgexitTermReason,
+  encodeIoioInfo,
+  GP_VECTOR,
+  type IoioInfo,
   SVM_EVTINJ_TYPE_EXEPT,
   SVM_EVTINJ_VALID,
   SVM_EXIT_CPUID,

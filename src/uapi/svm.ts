@@ -477,16 +477,3 @@ export const SVM_EVTINJ_VALID = 0x80000000;
 export const UD_VECTOR = 6;
 /** General-protection exception vector (#GP). */
 export const GP_VECTOR = 13;
-
-// ---- MSRs (arch/x86/include/asm/msr-index.h) ----
-
-/** Time-stamp counter. */
-export const MSR_IA32_TSC = 0x10;
-/** Local APIC base. */
-export const MSR_IA32_APICBASE = 0x1b;
-/** Supervisor state components enabled for XSAVES. */
-export const MSR_IA32_XSS = 0xda0;
-/** The GHCB MSR: GHCB GPA, or an MSR-protocol request/response. */
-export const MSR_AMD64_SEV_ES_GHCB = 0xc0010130;
-/** Extended feature enable register. */
-export const MSR_EFER = 0xc0000080;
