@@ -15,6 +15,7 @@ import type { Vmcb } from './vmcb.js';
 
 export type { Gprs } from './regs.js';
 export {
+  clearGprs,
   gpr,
   gpr32,
   NR_VCPU_REGS,

@@ -51,3 +51,41 @@ export function setGpr32(regs: Gprs, r: number, v: number): void {
   regs[2 * r] = v;
   regs[2 * r + 1] = 0;
 }
+
+/** Zero the whole array (the kernel's memset of vcpu->arch.regs). */
+export function clearGprs(r: Gprs): void {
+  r[0] = 0;
+  r[1] = 0;
+  r[2] = 0;
+  r[3] = 0;
+  r[4] = 0;
+  r[5] = 0;
+  r[6] = 0;
+  r[7] = 0;
+  r[8] = 0;
+  r[9] = 0;
+  r[10] = 0;
+  r[11] = 0;
+  r[12] = 0;
+  r[13] = 0;
+  r[14] = 0;
+  r[15] = 0;
+  r[16] = 0;
+  r[17] = 0;
+  r[18] = 0;
+  r[19] = 0;
+  r[20] = 0;
+  r[21] = 0;
+  r[22] = 0;
+  r[23] = 0;
+  r[24] = 0;
+  r[25] = 0;
+  r[26] = 0;
+  r[27] = 0;
+  r[28] = 0;
+  r[29] = 0;
+  r[30] = 0;
+  r[31] = 0;
+  r[32] = 0;
+  r[33] = 0;
+}

@@ -4,6 +4,7 @@
  * (sev_es_sync_from_ghcb), preset success, dispatch. The page stays mapped until the next entry.
  */
 import {
+  clearGprs,
   VCPU_REGS_RAX,
   VCPU_REGS_RBX,
   VCPU_REGS_RCX,
@@ -209,7 +210,7 @@ export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
   if (snapshot) sev.snapshot.writeBitmap(bits);
   const vcpu = sev.vcpu;
   const r = vcpu.regs;
-  r.fill(0);
+  clearGprs(r);
   if (bits[W_RAX]! & M_RAX) {
     r[2 * VCPU_REGS_RAX] = dv.getUint32(GHCB_OFF_RAX, true);
     r[2 * VCPU_REGS_RAX + 1] = dv.getUint32(GHCB_OFF_RAX + 4, true);
