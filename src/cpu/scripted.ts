@@ -52,6 +52,7 @@ import {
 
 /** SVM exit codes the scripted CPU produces (src/uapi/svm.ts has them all; this layer may not import it). */
 const SVM_EXIT_INTR = 0x060;
+const SVM_EXIT_RDPMC = 0x06f;
 const SVM_EXIT_VINTR = 0x064;
 const SVM_EXIT_CPUID = 0x072;
 const SVM_EXIT_HLT = 0x078;
@@ -78,6 +79,7 @@ export type GuestOp =
   | { readonly op: 'rdmsr'; readonly index: number }
   | { readonly op: 'wrmsr'; readonly index: number; readonly value: bigint }
   | { readonly op: 'cpuid'; readonly fn: number; readonly index: number }
+  | { readonly op: 'rdpmc'; readonly counter: number }
   | { readonly op: 'hlt' }
   | { readonly op: 'sti' }
   | { readonly op: 'cli' }
@@ -220,6 +222,7 @@ function writesRegisters(op: GuestOp): boolean {
     case 'in':
     case 'load':
     case 'rdmsr':
+    case 'rdpmc':
     case 'cpuid':
     case 'vmmcall':
       return true;
@@ -252,7 +255,8 @@ function opLength(op: GuestOp, mode: CodeSize): number {
     case 'rdmsr':
     case 'wrmsr':
     case 'cpuid':
-      return 2; // 0F 32, 0F 30, 0F A2
+    case 'rdpmc':
+      return 2; // 0F 32, 0F 30, 0F A2, 0F 33
     case 'vmmcall':
       return 3; // 0F 01 D9
     case 'vmgexit':
@@ -609,6 +613,11 @@ export class ScriptedCpu implements CpuBackend {
         regs[2 * VCPU_REGS_RCX] = op.index >>> 0;
         regs[2 * VCPU_REGS_RCX + 1] = 0;
         return this.#exitAt(SVM_EXIT_CPUID, 0, 0, 0, 0, this.#pendingAt(op, 2));
+      case 'rdpmc':
+        if (this.protectedState) return this.#raiseVc(op);
+        regs[2 * VCPU_REGS_RCX] = op.counter >>> 0;
+        regs[2 * VCPU_REGS_RCX + 1] = 0;
+        return this.#exitAt(SVM_EXIT_RDPMC, 0, 0, 0, 0, this.#pendingAt(op, 2));
       case 'vmmcall':
         if (this.protectedState) return this.#raiseVc(op);
         this.#setRax(op.nr);
@@ -728,6 +737,7 @@ export class ScriptedCpu implements CpuBackend {
         return op.size === 8 ? v : v & ((1n << BigInt(op.size * 8)) - 1n);
       }
       case 'rdmsr':
+      case 'rdpmc':
         return (BigInt(regs[2 * VCPU_REGS_RDX]!) << 32n) | BigInt(rax);
       case 'cpuid':
         return {
@@ -768,6 +778,10 @@ export class ScriptedCpu implements CpuBackend {
   /** WRMSR. */
   *wrmsr(index: number, value: bigint): Generator<GuestOp, void, unknown> {
     yield { op: 'wrmsr', index, value: BigInt.asUintN(64, value) };
+  }
+  /** RDPMC: performance counter `counter` (ECX), as EDX:EAX. */
+  *rdpmc(counter: number): Generator<GuestOp, bigint, unknown> {
+    return (yield { op: 'rdpmc', counter }) as bigint;
   }
   /** CPUID. */
   *cpuid(fn: number, index = 0): Generator<GuestOp, CpuidResult, unknown> {

@@ -112,6 +112,11 @@ export function ghcbVcHandler(client: GhcbClient, opts: VcHandlerOptions = {}): 
         if (result.kind !== 'ok') yield* bad(op, result);
         return undefined;
       }
+      case 'rdpmc': {
+        const r = yield* client.rdpmc(op.counter);
+        if (r.result.kind !== 'ok') yield* bad(op, r.result);
+        return r.value;
+      }
       case 'vmmcall': {
         const r = yield* client.vmmcall(op.nr, op.args, cpl);
         if (r.result.kind !== 'ok') yield* bad(op, r.result);

@@ -402,6 +402,14 @@ describe('KVM_SET_USER_MEMORY_REGION: step 18, the MMU max gfn (MAXPHYADDR 48 by
     expectErrno(set(region({ slot: 1, gpa: 2 ** 52, size: P })), 'EINVAL');
   });
 
+  it('v5.17 has no such check (kvm_arch_prepare_memory_region gained it later): a slot past MAXPHYADDR is accepted', () => {
+    const { set } = newVm({ core: KVM_CORE_5_17 });
+    assert.equal(set(region({ slot: 0, gpa: 2 ** 48, size: P })), 'create');
+    assert.equal(set(region({ slot: 1, gpa: 2 ** 52, size: P })), 'create');
+    const current = newVm({ core: KVM_CORE_CURRENT });
+    expectErrno(current.set(region({ slot: 0, gpa: 2 ** 48, size: P })), 'EINVAL');
+  });
+
   it('a dirty-logging slot beyond the max gfn whose bitmap allocation fails is ENOMEM (the bitmap is allocated first)', {}, () => {
     const { set } = newVm({ allocator: new HostAllocator({ budget: 0 }) });
     expectErrno(set(region({ slot: 0, gpa: 2 ** 48, size: P, flags: LOG })), 'ENOMEM');

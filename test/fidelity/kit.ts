@@ -9,7 +9,7 @@ import { isErrno } from '../../src/uapi/errno.js';
 import type { VcpuFd } from '../../src/uapi/kvm-fd.js';
 import { isVmmError } from '../../src/vmm/errors.js';
 import type { MachineConfig } from '../../src/vmm/types.js';
-import { Vmm } from '../../src/vmm/vmm.js';
+import { Vmm, type VmmOptions } from '../../src/vmm/vmm.js';
 
 /** The SEV tests' GHCB page. */
 export const GHCB_GPA = 0x1000;
@@ -22,8 +22,8 @@ export interface Machine {
 }
 
 /** Build `config` with one vCPU running `program`, or fail the test. */
-export function machine(config: MachineConfig, program: GuestProgram): Machine {
-  const vmm = Vmm.create({ serial: false, debugExitPort: false, ...config });
+export function machine(config: MachineConfig, program: GuestProgram, opts: VmmOptions = {}): Machine {
+  const vmm = Vmm.create({ serial: false, debugExitPort: false, ...config }, opts);
   if (isVmmError(vmm)) assert.fail(`Vmm.create: ${vmm.errno}: ${vmm.message}`);
   const v = vmm.addVcpu(program);
   if (isVmmError(v)) assert.fail(`addVcpu: ${v.errno}: ${v.message}`);
