@@ -177,11 +177,11 @@ export interface ScenarioDocOptions {
   /** Run-level expectations. */
   readonly runExpect?: Readonly<Record<string, unknown>>;
   /** Upper bound on KVM_RUN calls. */
-  readonly maxExits?: number;
+  readonly maxKvmRuns?: number;
 }
 
 /** Default KVM_RUN budget of a fuzz run: far above what any case needs, so `limit` means "did not terminate". */
-export const FUZZ_MAX_EXITS = 1_000_000;
+export const FUZZ_MAX_KVM_RUNS = 1_000_000;
 /**
  * How fuzz machines answer an AP reset hold: a SIPI from the VMM, which gives them an in-kernel
  * irqchip (src/scenario/run.ts), so the hold waits in KVM instead of exiting to userspace.
@@ -220,7 +220,7 @@ export function toScenarioDoc(c: FuzzCase, opts: ScenarioDocOptions = {}): Recor
     },
     host,
     policies: { enomem: policy(c.policies.enomem), efault: policy(c.policies.efault) },
-    maxExits: opts.maxExits ?? FUZZ_MAX_EXITS,
+    maxKvmRuns: opts.maxKvmRuns ?? FUZZ_MAX_KVM_RUNS,
     apResetHold: FUZZ_AP_RESET_HOLD,
     guest: {
       ghcb: hex(GHCB_GPA),
@@ -329,7 +329,7 @@ export function toScenario(c: FuzzCase): Scenario {
       enomem: c.policies.enomem.action === 'stop' ? { action: 'stop' } : { ...c.policies.enomem },
       efault: c.policies.efault.action === 'stop' ? { action: 'stop' } : { ...c.policies.efault },
     },
-    maxExits: FUZZ_MAX_EXITS,
+    maxKvmRuns: FUZZ_MAX_KVM_RUNS,
     apResetHold: FUZZ_AP_RESET_HOLD,
     guest: { ghcb: GHCB_GPA, register: true, steps },
     expect: {},

@@ -139,7 +139,7 @@ export function execute(
   try {
     result = vmm.run({
       policies: s.policies,
-      maxKvmRuns: s.maxExits,
+      maxKvmRuns: s.maxKvmRuns,
       apResetHold: s.apResetHold,
       onHalt,
       onExit: (_v, exit) => {

@@ -58,7 +58,7 @@ export function describeStop(s: StopReason): string {
     case 'kernel-oops':
       return `host kernel oops: ${s.message}`;
     case 'limit':
-      return `exit limit reached after ${s.exits} exits`;
+      return `KVM_RUN limit reached after ${s.kvmRuns} KVM_RUN calls (maxKvmRuns)`;
     default: {
       const never: never = s;
       return String(never);

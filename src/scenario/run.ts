@@ -151,7 +151,7 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
 
   const result: RunResult = vmm.run({
     policies: s.policies,
-    maxKvmRuns: s.maxExits,
+    maxKvmRuns: s.maxKvmRuns,
     apResetHold: s.apResetHold,
     onHalt,
   });

@@ -211,7 +211,7 @@ export const scenarioSchema = z.strictObject({
   host: host.default({}),
   policies: policies.default({ enomem: { action: 'stop' }, efault: { action: 'stop' } }),
   /** Upper bound on KVM_RUN calls in the run. */
-  maxExits: uint().default(10_000),
+  maxKvmRuns: uint().default(10_000),
   /** On KVM_EXIT_AP_RESET_HOLD: deliver a SIPI and keep running, or stop the run (default). */
   apResetHold: z.enum(['sipi', 'stop'], { error: () => 'expected sipi or stop' }).default('stop'),
   guest,

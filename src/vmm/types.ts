@@ -204,8 +204,8 @@ export type StopReason =
     }
   /** The host kernel crashed handling the guest (e.g. the seed kernel's size-0 string I/O). */
   | { readonly kind: 'kernel-oops'; readonly vcpu: number; readonly message: string }
-  /** The run's exit budget ran out. */
-  | { readonly kind: 'limit'; readonly exits: number };
+  /** The run's budget of KVM_RUN calls ran out. */
+  | { readonly kind: 'limit'; readonly kvmRuns: number };
 
 /** The result of `Vmm.run()`. */
 export interface RunResult {

@@ -304,7 +304,7 @@ describe('stop reasons', () => {
       for (;;) yield* cpu.hlt();
     });
     const r = vmm.run({ maxKvmRuns: 25 });
-    assert.deepEqual(r.stop, { kind: 'limit', exits: 25 });
+    assert.deepEqual(r.stop, { kind: 'limit', kvmRuns: 25 });
     assert.equal(r.exits, 25);
   });
 

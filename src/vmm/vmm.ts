@@ -417,7 +417,7 @@ export class Vmm {
     for (;;) {
       const v = this.#nextRunnable();
       if (!v) return finish({ kind: 'guest-done' });
-      if (kvmRuns >= maxKvmRuns) return finish({ kind: 'limit', exits });
+      if (kvmRuns >= maxKvmRuns) return finish({ kind: 'limit', kvmRuns });
       kvmRuns++;
       const mark = recorder.mark();
       const exit = v.fd.run();
