@@ -99,7 +99,7 @@ export const rows: readonly BenchRow[] = host
   ? [
       {
         name: 'exit round trip: real /dev/kvm OUT (baseline: model OUT)',
-        unit: 'exits/s',
+        unit: 'KVM_RUNs/s',
         setup: (): Prepared => ({ run: realOut(host), baseline: modelOut() }),
       },
     ]

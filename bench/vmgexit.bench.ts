@@ -3,7 +3,8 @@
  * - in the kernel: CPUID through the GHCB page, CPUID through the GHCB MSR protocol;
  * - with a userspace round trip: IOIO OUT through the GHCB, answered by a VMM loop.
  * Baselines, measured the same way in the same run: a null exit — an unprotected guest's CPUID
- * (in-kernel) or OUT (userspace) — i.e. the same trip without any GHCB work.
+ * (in-kernel) or OUT (userspace) — i.e. the same trip without any GHCB work. In-kernel rows count
+ * #VMEXITs (each VMGEXIT is one); round-trip rows count KVM_RUN calls (each returns one exit).
  */
 import type { GuestProgram } from '../src/cpu/scripted.js';
 import { ScriptedGuests } from '../src/cpu/scripted-guests.js';
@@ -94,7 +95,7 @@ function nullOut(): Batch {
 export const rows: readonly BenchRow[] = [
   {
     name: 'vmgexit cpuid (in-kernel)',
-    unit: 'exits/s',
+    unit: 'VMEXITs/s',
     target: { value: 2e6 },
     setup: (): Prepared => ({
       run: inKernel(
@@ -109,7 +110,7 @@ export const rows: readonly BenchRow[] = [
   },
   {
     name: 'vmgexit msr-protocol (in-kernel)',
-    unit: 'exits/s',
+    unit: 'VMEXITs/s',
     target: { value: 2e6 },
     setup: (): Prepared => ({
       run: inKernel(
@@ -123,7 +124,7 @@ export const rows: readonly BenchRow[] = [
   },
   {
     name: 'vmgexit ioio out (userspace round trip)',
-    unit: 'exits/s',
+    unit: 'KVM_RUNs/s',
     target: { value: 1e6 },
     setup: (): Prepared => ({
       run: roundTrips(

@@ -720,14 +720,10 @@ describe('oracle: exit protocol, one VMM on the model (scripted guests) and on /
   skip: host.skip,
 }, () => {
   const kernel = hostSide(host.kvm!);
-  /** Exits compared, over the whole suite. */
-  let compared = 0;
-
   /** The case on both sides, and their transcripts compared whole. */
   function both(c: ExitCase): { model: Transcript; real: Transcript } {
     const model = runMachine(MODEL, c);
     const real = runMachine(kernel, c);
-    compared += real.exits.length;
     return { model, real };
   }
 
@@ -852,10 +848,5 @@ describe('oracle: exit protocol, one VMM on the model (scripted guests) and on /
     const dt = performance.now() - t0;
     assert.deepEqual(real, { exits: [{ error: 'watchdog' }], stop: 'kvm-error' });
     assert.ok(dt < HOST_RUN_TIMEOUT_MS * 3, `ended after ${dt.toFixed(0)} ms`);
-  });
-
-  test('exits compared', (t) => {
-    t.diagnostic(`${compared} exits compared between the model and the kernel`);
-    assert.ok(compared > 0);
   });
 });
