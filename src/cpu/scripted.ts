@@ -13,6 +13,21 @@
  * KVM sees what SVM shows it: the VMCB and, for unprotected guests only, the registers.
  */
 import {
+  SVM_EXIT_CPUID,
+  SVM_EXIT_HLT,
+  SVM_EXIT_INTR,
+  SVM_EXIT_IOIO,
+  SVM_EXIT_IRET,
+  SVM_EXIT_MSR,
+  SVM_EXIT_NPF,
+  SVM_EXIT_RDPMC,
+  SVM_EXIT_SHUTDOWN,
+  SVM_EXIT_VINTR,
+  SVM_EXIT_VMGEXIT,
+  SVM_EXIT_VMMCALL,
+  SVM_IOIO_ASIZE_SHIFT,
+} from '../uapi/svm.js';
+import {
   type CpuAttachment,
   type CpuBackend,
   type GuestPhysMemory,
@@ -50,21 +65,12 @@ import {
   Vmcb,
 } from './vmcb.js';
 
-/** SVM exit codes the scripted CPU produces (src/uapi/svm.ts has them all; this layer may not import it). */
-const SVM_EXIT_INTR = 0x060;
-const SVM_EXIT_RDPMC = 0x06f;
-const SVM_EXIT_VINTR = 0x064;
-const SVM_EXIT_CPUID = 0x072;
-const SVM_EXIT_HLT = 0x078;
-const SVM_EXIT_IRET = 0x074;
-const SVM_EXIT_IOIO = 0x07b;
-const SVM_EXIT_MSR = 0x07c;
-const SVM_EXIT_SHUTDOWN = 0x07f;
-const SVM_EXIT_VMMCALL = 0x081;
-const SVM_EXIT_NPF = 0x400;
-const SVM_EXIT_VMGEXIT = 0x403;
-/** IOIO exit_info_1: bit 0 IN, bits 4-6 size, bits 7-9 address size (16/32/64), bits 16-31 port. */
-const IOIO_ASIZE: Readonly<Record<CodeSize, number>> = { 16: 1 << 7, 32: 2 << 7, 64: 4 << 7 };
+/** IOIO exit_info_1's one-hot address size (bits 9:7) for the code size. */
+const IOIO_ASIZE: Readonly<Record<CodeSize, number>> = {
+  16: 1 << SVM_IOIO_ASIZE_SHIFT,
+  32: 2 << SVM_IOIO_ASIZE_SHIFT,
+  64: 4 << SVM_IOIO_ASIZE_SHIFT,
+};
 
 /** Port I/O and data access widths. */
 export type IoSize = 1 | 2 | 4;

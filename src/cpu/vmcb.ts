@@ -113,16 +113,18 @@ export const V_INTR_MASKING_MASK = 1 << 24;
 /** int_state: the guest is in an interrupt shadow (after STI or MOV SS). */
 export const SVM_INTERRUPT_SHADOW_MASK = 1;
 
-/** event_inj / exit_int_info fields. */
-export const SVM_EVTINJ_VEC_MASK = 0xff;
-export const SVM_EVTINJ_TYPE_SHIFT = 8;
-export const SVM_EVTINJ_TYPE_MASK = 7 << SVM_EVTINJ_TYPE_SHIFT;
-export const SVM_EVTINJ_TYPE_INTR = 0 << SVM_EVTINJ_TYPE_SHIFT;
-export const SVM_EVTINJ_TYPE_NMI = 2 << SVM_EVTINJ_TYPE_SHIFT;
-export const SVM_EVTINJ_TYPE_EXEPT = 3 << SVM_EVTINJ_TYPE_SHIFT;
-export const SVM_EVTINJ_TYPE_SOFT = 4 << SVM_EVTINJ_TYPE_SHIFT;
-export const SVM_EVTINJ_VALID_ERR = 1 << 11;
-export const SVM_EVTINJ_VALID = 0x8000_0000;
+// event_inj / exit_int_info fields are SVM facts (arch/x86/include/asm/svm.h, in src/uapi/svm.ts).
+export {
+  SVM_EVTINJ_TYPE_EXEPT,
+  SVM_EVTINJ_TYPE_INTR,
+  SVM_EVTINJ_TYPE_MASK,
+  SVM_EVTINJ_TYPE_NMI,
+  SVM_EVTINJ_TYPE_SHIFT,
+  SVM_EVTINJ_TYPE_SOFT,
+  SVM_EVTINJ_VALID,
+  SVM_EVTINJ_VALID_ERR,
+  SVM_EVTINJ_VEC_MASK,
+} from '../uapi/svm.js';
 
 /** A segment register as the save area holds it (vmcb_seg). */
 export interface VmcbSegment {

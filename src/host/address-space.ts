@@ -10,6 +10,7 @@ import {
 } from './chunks.js';
 import type { HostFile, HostFileMapper } from './file-store.js';
 import { PAGE_SIZE, pageAlignDown, pageAligned, pageAlignUp } from './page.js';
+import { firstEndingAfter } from './ranges.js';
 
 /** mmap/mprotect protection: no access at all. */
 export const PROT_NONE = 0;
@@ -198,7 +199,7 @@ export class HostAddressSpace implements HostFileMapper {
     const v = this.#vmas;
     this.#cache = undefined;
     this.#generation++;
-    const first = this.#firstEndingAfter(hva);
+    const first = firstEndingAfter(this.#vmas, hva);
     let i = first;
     let pos = hva;
     let hole = false;
@@ -389,23 +390,10 @@ export class HostAddressSpace implements HostFileMapper {
   #lookup(pos: number): Vma | undefined {
     const c = this.#cache;
     if (c !== undefined && pos >= c.start && pos < c.end) return c;
-    const m = this.#vmas[this.#firstEndingAfter(pos)];
+    const m = this.#vmas[firstEndingAfter(this.#vmas, pos)];
     if (m === undefined || m.start > pos) return undefined;
     this.#cache = m;
     return m;
-  }
-
-  /** Index of the first VMA whose end is above `pos` (the one containing pos, or the next one). */
-  #firstEndingAfter(pos: number): number {
-    const v = this.#vmas;
-    let lo = 0;
-    let hi = v.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (v[mid]!.end <= pos) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 
   /** Split v[i] at `at` (strictly inside it); v[i] keeps the left part, the new right part is returned. */
@@ -428,7 +416,7 @@ export class HostAddressSpace implements HostFileMapper {
   #removeRange(start: number, end: number): void {
     const v = this.#vmas;
     this.#cache = undefined;
-    let i = this.#firstEndingAfter(start);
+    let i = firstEndingAfter(this.#vmas, start);
     if (i < v.length && v[i]!.start < start) {
       if (v[i]!.end > end) this.#splitAt(i, end);
       this.#splitAt(i, start);
@@ -451,7 +439,7 @@ export class HostAddressSpace implements HostFileMapper {
   }
 
   #insert(vma: Vma): void {
-    const i = this.#firstEndingAfter(vma.start);
+    const i = firstEndingAfter(this.#vmas, vma.start);
     this.#vmas.splice(i, 0, vma);
     this.#cache = undefined;
     this.#generation++;
@@ -476,7 +464,7 @@ export class HostAddressSpace implements HostFileMapper {
   #gapFrom(from: number, length: number): number | undefined {
     const v = this.#vmas;
     let candidate = from;
-    for (let i = this.#firstEndingAfter(from); i < v.length; i++) {
+    for (let i = firstEndingAfter(this.#vmas, from); i < v.length; i++) {
       const m = v[i]!;
       if (m.start >= candidate + length) break;
       candidate = Math.max(candidate, m.end);

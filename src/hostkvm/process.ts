@@ -24,6 +24,7 @@
 import type { HostFault, HvaState } from '../host/address-space.js';
 import type { HostFile } from '../host/file-store.js';
 import type { ProcessMemory } from '../host/process.js';
+import { firstEndingAfter } from '../host/ranges.js';
 import { Errno } from '../uapi/errno.js';
 import {
   type Libc,
@@ -101,7 +102,7 @@ export class HostProcessMemory implements ProcessMemory {
     const res: Reservation = { start: hva, end: hva + length, bytes: new Uint8Array(libc.view(hva, length)) };
     this.#reservations.push(res);
     const run: Run = { start: hva, end: hva + length, mapped: true, prot, res };
-    const i = this.#firstEndingAfter(hva);
+    const i = firstEndingAfter(this.#runs, hva);
     this.#runs.splice(i, 0, run);
     return hva;
   }
@@ -239,21 +240,8 @@ export class HostProcessMemory implements ProcessMemory {
   }
 
   #runAt(pos: number): Run | undefined {
-    const r = this.#runs[this.#firstEndingAfter(pos)];
+    const r = this.#runs[firstEndingAfter(this.#runs, pos)];
     return r && r.start <= pos ? r : undefined;
-  }
-
-  /** Index of the first run whose end is above `pos`. */
-  #firstEndingAfter(pos: number): number {
-    const v = this.#runs;
-    let lo = 0;
-    let hi = v.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (v[mid]!.end <= pos) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 
   /** Record [start, end) (inside the book) as mapped with `prot`, or unmapped; merge equal neighbours. */
