@@ -481,7 +481,11 @@ describe('KVM_SET_USER_MEMORY_REGION: dirty bitmaps and ENOMEM', () => {
         'create',
       );
     }
-    assert.ok(kvm.allocator.inUse() > 0);
+    // Slots 1 and 3 log dirty pages (200 and 400 pages): two bitmaps, each of two halves.
+    assert.deepEqual(
+      kvm.allocator.live(),
+      new Map([['dirty-bitmap', { count: 2, bytes: 2 * (dirtyBitmapBytes(200) + dirtyBitmapBytes(400)) }]]),
+    );
     vm.destroy();
     assert.equal(kvm.allocator.inUse(), 0);
     assert.equal(kvm.allocator.liveCount(), 0);

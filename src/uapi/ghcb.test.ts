@@ -144,7 +144,16 @@ describe('GHCB page layout', () => {
       assert.equal(f.size, size, name);
       assert.equal(f.validBit, validBit, name);
     }
-    assert.equal(GHCB_FIELDS.length, 29);
+    // Those and the rest of the registers, all 29 fields in page order.
+    assert.deepEqual(
+      GHCB_FIELDS.map((f) => f.name),
+      [
+        ...['cpl', 'xss', 'dr7', 'rip', 'rsp', 'rax', 'rcx', 'rdx', 'rbx', 'rbp', 'rsi', 'rdi'],
+        ...['r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'],
+        ...['sw_exit_code', 'sw_exit_info_1', 'sw_exit_info_2', 'sw_scratch', 'xcr0'],
+        ...['valid_bitmap', 'x87_state_gpa', 'protocol_version', 'ghcb_usage'],
+      ],
+    );
   });
 
   it('has fields in order, inside the page, without overlap', () => {
@@ -161,9 +170,9 @@ describe('GHCB page layout', () => {
     assert.equal(ghcbBitmapIdx(0x1f8), 63);
     assert.equal(ghcbBitmapIdx(0xcb), 25);
     assert.equal(ghcbBitmapIdx(0x3a8), 117);
-    // valid bit 117 lives in bitmap byte 14, bit 5
-    assert.equal(GHCB_OFF_VALID_BITMAP + (117 >> 3), 0x3fe);
-    assert.equal(117 & 7, 5);
+    // sw_scratch's valid bit (117) lives in bitmap byte 14 (page offset 0x3fe), bit 5
+    const idx = ghcbBitmapIdx(GHCB_OFF_SW_SCRATCH);
+    assert.deepEqual([GHCB_OFF_VALID_BITMAP + (idx >> 3), idx & 7], [0x3fe, 5]);
   });
 });
 

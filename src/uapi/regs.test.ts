@@ -53,10 +53,18 @@ describe('struct kvm_regs', () => {
     );
     assert.deepEqual(encodeRegs(v), bytes);
     assert.deepEqual(decodeRegs(bytes), v);
-    // rip is the 17th word, rflags the 18th.
-    const dv = new DataView(bytes.buffer);
-    assert.equal(dv.getBigUint64(128, true), v.rip);
-    assert.equal(dv.getBigUint64(136, true), U64_TOP | 2n);
+  });
+
+  it('reads rip from the 17th word and rflags from the 18th (offsets typed in, not taken from NAMES)', () => {
+    const d = decodeRegs(
+      image(144, [
+        [128, 'u64', 0xffff_ffff_8100_0000n],
+        [136, 'u64', U64_TOP | 2n],
+      ]),
+    );
+    assert.equal(d.rip, 0xffff_ffff_8100_0000n);
+    assert.equal(d.rflags, U64_TOP | 2n);
+    assert.equal(d.r15, 0n);
   });
 
   it('keeps the codec contract', () => {

@@ -162,7 +162,6 @@ describe('IOIO exit_info_1', () => {
   });
 
   it('round-trips every size/direction/string/rep combination', () => {
-    let n = 0;
     for (const size of [1, 2, 4] as const)
       for (const dirIn of [false, true])
         for (const string of [false, true])
@@ -184,9 +183,7 @@ describe('IOIO exit_info_1', () => {
                   assert.equal(d.sizeField, size);
                   assert.equal(d.asizeField, addrSize === undefined ? 0 : { 16: 1, 32: 2, 64: 4 }[addrSize]);
                   assert.equal(d.seg, seg);
-                  n++;
                 }
-    assert.equal(n, 3 * 2 * 2 * 2 * 4 * 5 * 3);
   });
 
   it('decodes raw fields without judging them', () => {

@@ -6,13 +6,23 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GuestException } from '../cpu/scripted.js';
 import { GhcbClient } from '../guest/ghcb-client.js';
-import { KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON } from '../uapi/exit-reasons.js';
+import {
+  KVM_EXIT_IO,
+  KVM_EXIT_MMIO,
+  KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
+} from '../uapi/exit-reasons.js';
 import { GHCB_OFF_SW_SCRATCH } from '../uapi/ghcb.js';
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from '../uapi/memslot.js';
-import { SVM_EXIT_IOIO, SVM_IOIO_STR_MASK, SVM_VMGEXIT_MMIO_READ } from '../uapi/svm.js';
+import {
+  SVM_EXIT_IOIO,
+  SVM_IOIO_STR_MASK,
+  SVM_VMGEXIT_AP_HLT_LOOP,
+  SVM_VMGEXIT_MMIO_READ,
+} from '../uapi/svm.js';
 import { isVmmError } from './errors.js';
 import {
   allocatorOf,
+  DEVICE_GPA,
   expectStop,
   GHCB_GPA,
   hostOf,
@@ -54,7 +64,11 @@ describe('Vmm.create: machine layout', () => {
       end: hvas[3]! + 0x2000,
       populated: false,
     });
-    assert.ok(allocatorOf(vmm).inUse() > 0, 'the dirty bitmap is charged');
+    assert.deepEqual(
+      allocatorOf(vmm).live(),
+      new Map([['dirty-bitmap', { count: 1, bytes: 16 }]]),
+      "the 'dax' region's dirty bitmap (4 pages: two halves of one u64) is charged, nothing else",
+    );
     vmm.destroy();
     assert.equal(allocatorOf(vmm).inUse(), 0);
     assert.equal(hostOf(vmm).describe(hvas[0]!).state, 'unmapped');
@@ -224,7 +238,14 @@ describe('SEV-ES guests and the devices', () => {
     const r = vmm.run();
     expectStop(r.stop, 'guest-done');
     assert.equal(r.serial, 'rep outsb\n!');
-    assert.ok(r.vmgexits.length >= 2);
+    assert.deepEqual(
+      r.vmgexits.map((x) => [x.exitCode, x.outcome]),
+      [
+        [BigInt(SVM_EXIT_IOIO), { kind: 'userspace', reasons: [KVM_EXIT_IO] }],
+        [BigInt(SVM_EXIT_IOIO), { kind: 'userspace', reasons: [KVM_EXIT_IO] }],
+      ],
+      'the REP OUTS in one VMGEXIT (one KVM_EXIT_IO for its 10 bytes), then the OUT',
+    );
   });
 
   it('MMIO through the GHCB reaches the register device', () => {
@@ -269,7 +290,14 @@ describe('stop reasons', () => {
     const r = off.run();
     expectStop(r.stop, 'guest-done');
     assert.equal(r.serial, '');
-    assert.equal(off.pio.unclaimed.length, 2);
+    assert.deepEqual(
+      off.pio.unclaimed,
+      [
+        { addr: 0x501, size: 1, write: true },
+        { addr: 0x3f8, size: 1, write: true },
+      ],
+      'with both devices off, both OUTs are unclaimed',
+    );
   });
 
   it('shutdown: an exception nobody handles, with the crash text; a triple fault without', () => {
@@ -337,10 +365,13 @@ describe('stop reasons', () => {
     expectStop(r.stop, 'guest-done');
     // sev_vcpu_deliver_sipi_vector: the first SIPI only starts an AP; the next one wakes it.
     assert.deepEqual(v.cpu.notes.woken, [false, true]);
-    assert.equal(
-      r.vmgexits.filter((x) => x.exitCode === 0x8000_0004n).length,
-      2,
-      'two AP_HLT_LOOP VMGEXITs, each a wait in the kernel',
+    assert.deepEqual(
+      r.vmgexits.map((x) => [x.exitCode, x.outcome.kind]),
+      [
+        [BigInt(SVM_VMGEXIT_AP_HLT_LOOP), 'handled'],
+        [BigInt(SVM_VMGEXIT_AP_HLT_LOOP), 'handled'],
+      ],
+      'two AP_HLT_LOOP VMGEXITs, each handled in the kernel (the wait never reached userspace)',
     );
   });
 
@@ -399,11 +430,33 @@ describe('tracing', () => {
   it("forwards every event to the caller's sink and folds its own copy per run", () => {
     const seen: string[] = [];
     const vmm = mustCreate(sevMachine('current', {}, 2), { trace: (e) => seen.push(e.name) });
-    mustAddVcpu(vmm, mmioReader(GHCB_GPA + 0x800, 2));
+    // Two different VMGEXITs, so each run's fold shows whose events it holds.
+    mustAddVcpu(vmm, function* (cpu) {
+      const g = new GhcbClient(cpu, GHCB_GPA);
+      g.register();
+      yield* g.mmioRead(DEVICE_GPA, 4);
+      yield* g.ioOut(0x3f8, 1, 0x21);
+    });
     const first = vmm.run({ maxKvmRuns: 1 });
-    assert.equal(first.vmgexits.length, 1);
+    const inFirst = seen.length;
+    assert.deepEqual(
+      first.vmgexits.map((x) => [x.exitCode, x.outcome]),
+      [[BigInt(SVM_VMGEXIT_MMIO_READ), { kind: 'userspace', reasons: [KVM_EXIT_MMIO] }]],
+    );
     const second = vmm.run();
-    assert.equal(second.vmgexits.length, 1, 'the second run folds only its own events');
-    assert.ok(seen.includes('kvm_vmgexit_enter') && seen.includes('kvm_userspace_exit'));
+    expectStop(second.stop, 'guest-done');
+    assert.deepEqual(
+      second.vmgexits.map((x) => [x.exitCode, x.outcome]),
+      [[BigInt(SVM_EXIT_IOIO), { kind: 'userspace', reasons: [KVM_EXIT_IO] }]],
+      'the second run folds only its own events: the OUT, not the MMIO read again',
+    );
+    assert.deepEqual(seen.slice(0, inFirst), ['kvm_vmgexit_enter', 'sevbox_scratch', 'kvm_userspace_exit']);
+    assert.deepEqual(seen.slice(inFirst), [
+      'kvm_vmgexit_exit',
+      'kvm_vmgexit_enter',
+      'kvm_userspace_exit',
+      'kvm_vmgexit_exit',
+      'kvm_userspace_exit',
+    ]);
   });
 });

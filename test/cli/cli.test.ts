@@ -73,7 +73,8 @@ describe('sevbox run', () => {
     );
     const r = sevbox('run', failing);
     assert.equal(r.status, 1);
-    assert.match(r.stdout, /✗/);
+    assert.match(r.stdout, /✗ step 0 \(cpuid\): expected eax 0x63, got 0xd/);
+    assert.match(r.stdout, /^FAIL$/m);
   });
   it('a missing file is bad input, exit 2', () => {
     const r = sevbox('run', join(DIR, 'nope.yaml'));
@@ -107,10 +108,13 @@ describe('sevbox trace', () => {
 });
 
 describe('sevbox validate', () => {
-  it('accepts good files, exit 0', () => {
+  it('accepts good files with one ok line each, exit 0', () => {
     const r = sevbox('validate', 'examples/cpuid.yaml', 'examples/mmio.yaml');
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout.trim().split('\n').length, 2);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 2);
+    assert.match(lines[0]!, /^ok examples\/cpuid\.yaml: \S/);
+    assert.match(lines[1]!, /^ok examples\/mmio\.yaml: \S/);
   });
   it('rejects an unknown step verb, exit 2', () => {
     const bad = file('verb.yaml', 'name: x\nguest:\n  steps:\n    - frobnicate: {}\n');

@@ -720,6 +720,7 @@ describe('oracle: exit protocol, one VMM on the model (scripted guests) and on /
   skip: host.skip,
 }, () => {
   const kernel = hostSide(host.kvm!);
+
   /** The case on both sides, and their transcripts compared whole. */
   function both(c: ExitCase): { model: Transcript; real: Transcript } {
     const model = runMachine(MODEL, c);
@@ -837,6 +838,9 @@ describe('oracle: exit protocol, one VMM on the model (scripted guests) and on /
     test(`${c.id} (fixed): ${c.name}`, () => {
       const { model, real } = both(c);
       assert.deepEqual(model, real, `model:\n${JSON.stringify(model)}\nkernel:\n${JSON.stringify(real)}`);
+      // The guest ran to its end on both sides (not two equally empty transcripts).
+      assert.deepEqual(real.exits.at(-1), { kind: 'Hlt' });
+      assert.equal(real.stop, 'guest-done');
     });
   }
 

@@ -35,7 +35,13 @@ test('describeHostKvm answers on every machine, and agrees with the oracle suite
   assert.equal(data.usable, host.skip === false, text);
   if (data.usable) {
     assert.equal(data.apiVersion, 12);
-    assert.ok(data.capabilities.length > 0);
+    const hostAnswer = (cap: number) => data.capabilities.find((c) => c.cap === cap)?.host;
+    assert.equal(
+      hostAnswer(KVM_CAP_USER_MEMORY),
+      1,
+      'KVM_CAP_USER_MEMORY is reported, as the kernel answers',
+    );
+    assert.equal(hostAnswer(KVM_CAP_NR_MEMSLOTS), KVM_USER_MEM_SLOTS);
     assert.equal(data.run?.ok, true);
   } else {
     assert.ok(data.reason, 'an unusable oracle says why');

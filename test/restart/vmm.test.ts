@@ -192,6 +192,13 @@ guest: { steps: [] }
     );
     assert.ok(isScenarioError(s));
     const text = formatScenarioError(s);
-    assert.match(text, /vmgexit-fault-info, vmgexit-restart/);
+    assert.match(
+      text,
+      /capabilities\[0\]: expected a sevbox capability: vmgexit-fault-info, vmgexit-restart/,
+    );
+    assert.match(
+      text,
+      /resolvers\[0\]: expected a resolver: populate-missing, extend-file, remap, add-memslot/,
+    );
   });
 });

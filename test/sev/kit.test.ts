@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KVM_EXIT_MMIO } from '../../src/uapi/exit-reasons.js';
 import { GHCB_ERR_INVALID_SCRATCH_AREA, GHCB_ERR_MISSING_INPUT } from '../../src/uapi/ghcb.js';
+import { SVM_EXIT_IOIO } from '../../src/uapi/svm.js';
 import {
   assertOutcome,
   drive,
@@ -51,7 +52,11 @@ describe('foldVmgexits and a host oops', () => {
     const m = sevMachine({ profile: 'seed', guest: (c) => rawStringIo(c, 'out', 0, 4, SHARED_GPA) });
     const r = drive(m);
     finish(m as Machine<unknown>);
-    assert.equal(r.outcomes.length, 1);
-    assert.notEqual(r.outcomes[0]!.outcome.kind, 'handled');
+    assert.deepEqual(
+      r.outcomes.map((o) => [o.exitCode, o.outcome.kind]),
+      [[BigInt(SVM_EXIT_IOIO), 'oops']],
+      'one record, for the IOIO VMGEXIT, and it is the oops',
+    );
+    assert.match((r.outcomes[0]!.outcome as { message: string }).message, /divide error in kvm_sev_es_outs/);
   });
 });
