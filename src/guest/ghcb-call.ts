@@ -16,10 +16,17 @@ const VMGEXIT_OP: GuestOp = Object.freeze({ op: 'vmgexit' });
 /** The step of a request suspended at its VMGEXIT, shared: iterator results are only read. */
 const VMGEXIT_STEP: IteratorYieldResult<GuestOp> = Object.freeze({ value: VMGEXIT_OP, done: false });
 
+/** What a request does at its next `next`. */
+type Step<R> = (call: GhcbCall<R>, value: unknown) => IteratorResult<GuestOp, R>;
+
 /** One request: `build` fills the GHCB, `answer` makes the reply from it. */
 export abstract class GhcbCall<R> implements Generator<GuestOp, R, unknown> {
-  /** 0: not started; 1: suspended at the VMGEXIT; 2: done (or handed to `#rest`). */
-  #phase = 0;
+  /**
+   * The state of the request, as the step its next `next` runs: send it, read the answer, report
+   * the end, or go on in a generator. One step per state (not one `next` doing all): each stays a
+   * unit of its own for the JIT, which inlines the codec and transport calls into it.
+   */
+  #step: Step<R> = GhcbCall.#send;
   #rest: Generator<GuestOp, R, unknown> | undefined;
 
   constructor(readonly tx: GhcbTransport) {}
@@ -30,37 +37,20 @@ export abstract class GhcbCall<R> implements Generator<GuestOp, R, unknown> {
   protected abstract answer(g: GhcbCodec, result: GhcbResult): R;
 
   next(value?: unknown): IteratorResult<GuestOp, R> {
-    const rest = this.#rest;
-    if (rest) return rest.next(value);
-    const tx = this.tx;
-    if (this.#phase === 0) {
-      // Done unless it gets to the VMGEXIT: a request that throws while being built is over.
-      this.#phase = 2;
-      const g = tx.begin();
-      g.invalidate();
-      this.build(g);
-      if (!tx.send()) return this.#continueWith(this.#sendSlow());
-      this.#phase = 1;
-      return VMGEXIT_STEP;
-    }
-    if (this.#phase !== 1) return { value: undefined as R, done: true };
-    this.#phase = 2;
-    if (!tx.receive(0, 0)) return this.#continueWith(this.#receiveSlow());
-    const g = tx.codec;
-    return { value: this.answer(g, g.result()), done: true };
+    return this.#step(this, value);
   }
 
   return(value: R): IteratorResult<GuestOp, R> {
     const rest = this.#rest;
     if (rest) return rest.return(value);
-    this.#phase = 2;
+    this.#step = GhcbCall.#done;
     return { value, done: true };
   }
 
   throw(e: unknown): IteratorResult<GuestOp, R> {
     const rest = this.#rest;
     if (rest) return rest.throw(e);
-    this.#phase = 2;
+    this.#step = GhcbCall.#done;
     throw e;
   }
 
@@ -68,8 +58,40 @@ export abstract class GhcbCall<R> implements Generator<GuestOp, R, unknown> {
     return this;
   }
 
+  /** Build the request and send it; suspend at VMGEXIT. */
+  static #send<R>(call: GhcbCall<R>): IteratorResult<GuestOp, R> {
+    // Over unless it gets to the VMGEXIT: a request that throws while being built is done.
+    call.#step = GhcbCall.#done;
+    const tx = call.tx;
+    const g = tx.begin();
+    g.invalidate();
+    call.build(g);
+    if (!tx.send()) return call.#continueWith(call.#sendSlow());
+    call.#step = GhcbCall.#receive;
+    return VMGEXIT_STEP;
+  }
+
+  /** Read the answer. */
+  static #receive<R>(call: GhcbCall<R>): IteratorResult<GuestOp, R> {
+    call.#step = GhcbCall.#done;
+    const tx = call.tx;
+    if (!tx.receive(0, 0)) return call.#continueWith(call.#receiveSlow());
+    const g = tx.codec;
+    return { value: call.answer(g, g.result()), done: true };
+  }
+
+  static #done<R>(): IteratorResult<GuestOp, R> {
+    return { value: undefined as R, done: true };
+  }
+
+  /** The rest of the request in a generator (the page is not RAM). */
+  static #delegate<R>(call: GhcbCall<R>, value: unknown): IteratorResult<GuestOp, R> {
+    return call.#rest!.next(value);
+  }
+
   #continueWith(rest: Generator<GuestOp, R, unknown>): IteratorResult<GuestOp, R> {
     this.#rest = rest;
+    this.#step = GhcbCall.#delegate;
     return rest.next();
   }
 

@@ -411,6 +411,7 @@ export class GhcbClient {
    * hostile requests. Returns the answer, read back like `vmgexit`.
    */
   *vmgexitRaw(): Generator<GuestOp, GhcbResult, unknown> {
+    this.#tx.building();
     return yield* this.#exchange(0, 0);
   }
 

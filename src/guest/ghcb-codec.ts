@@ -29,9 +29,12 @@ const TWO32 = 0x1_0000_0000;
 const W_EXIT = GHCB_OFF_SW_EXIT_CODE / 4;
 const W_INFO = GHCB_OFF_SW_EXIT_INFO_1 / 4;
 const W_BITMAP = GHCB_OFF_VALID_BITMAP / 4;
+/** The valid bits of sw_exit_code, sw_exit_info_1 and sw_exit_info_2, in their bitmap word. */
+const SW_EXIT_VALID = 7 << ((GHCB_OFF_SW_EXIT_CODE >> 3) & 31);
 if (
   GHCB_OFF_SW_EXIT_INFO_1 !== GHCB_OFF_SW_EXIT_CODE + 8 ||
-  GHCB_OFF_SW_EXIT_INFO_2 !== GHCB_OFF_SW_EXIT_CODE + 16
+  GHCB_OFF_SW_EXIT_INFO_2 !== GHCB_OFF_SW_EXIT_CODE + 16 ||
+  ((GHCB_OFF_SW_EXIT_CODE >> 3) & 31) > 29
 ) {
   throw new Error('unexpected GHCB layout');
 }
@@ -40,7 +43,7 @@ const RESULT_OK_0: GhcbResult = Object.freeze({ kind: 'ok', info1: 0n, info2: 0n
 
 /**
  * A GHCB page's bytes with Linux's accessors. A field's valid bit is bit (offset / 8) of
- * valid_bitmap (GHCB_BITMAP_IDX).
+ * valid_bitmap (GHCB_BITMAP_IDX), i.e. bit (offset / 8) % 32 of the bitmap's word offset / 256.
  */
 export class GhcbCodec {
   readonly bytes: Uint8Array;
@@ -55,15 +58,11 @@ export class GhcbCodec {
     this.words = new Uint32Array(bytes.buffer, bytes.byteOffset, GHCB_SIZE / 4);
   }
 
-  /** vc_ghcb_invalidate: sw_exit_code, sw_exit_info_1/2 and the whole valid bitmap cleared. */
+  /** vc_ghcb_invalidate: sw_exit_code and the whole valid bitmap cleared. */
   invalidate(): void {
     const w = this.words;
     w[W_EXIT] = 0;
     w[W_EXIT + 1] = 0;
-    w[W_EXIT + 2] = 0;
-    w[W_EXIT + 3] = 0;
-    w[W_EXIT + 4] = 0;
-    w[W_EXIT + 5] = 0;
     w[W_BITMAP] = 0;
     w[W_BITMAP + 1] = 0;
     w[W_BITMAP + 2] = 0;
@@ -80,11 +79,10 @@ export class GhcbCodec {
   /** `set` for a u64 field (not cpl) and a value in [0, 2^53), without a BigInt. */
   setNumber(offset: number, value: number): void {
     const w = this.words;
-    const i = offset >> 2;
     // A word store keeps the value modulo 2^32: the low half, then the high half.
-    w[i] = value;
-    w[i + 1] = value / TWO32;
-    this.setValid(offset);
+    w[offset >> 2] = value;
+    w[(offset >> 2) + 1] = value / TWO32;
+    w[W_BITMAP + (offset >> 8)]! |= 1 << ((offset >> 3) & 31);
   }
 
   /** ghcb_set_cpl. */
@@ -95,9 +93,15 @@ export class GhcbCodec {
 
   /** ghcb_set_sw_exit_code / _info_1 / _info_2, each marked valid (values in [0, 2^53)). */
   setSwExit(code: number, info1: number, info2: number): void {
-    this.setNumber(GHCB_OFF_SW_EXIT_CODE, code);
-    this.setNumber(GHCB_OFF_SW_EXIT_INFO_1, info1);
-    this.setNumber(GHCB_OFF_SW_EXIT_INFO_2, info2);
+    const w = this.words;
+    w[W_EXIT] = code;
+    w[W_EXIT + 1] = code / TWO32;
+    w[W_EXIT + 2] = info1;
+    w[W_EXIT + 3] = info1 / TWO32;
+    w[W_EXIT + 4] = info2;
+    w[W_EXIT + 5] = info2 / TWO32;
+    // Three consecutive qwords: three consecutive valid bits, in one word of the bitmap.
+    w[W_BITMAP + (GHCB_OFF_SW_EXIT_CODE >> 8)]! |= SW_EXIT_VALID;
   }
 
   /** Bytes outside the save-area fields, e.g. scratch data in the shared buffer (no valid bit). */
@@ -107,19 +111,19 @@ export class GhcbCodec {
 
   /** Set the valid bit of the field at `offset`. */
   setValid(offset: number): void {
-    this.bytes[GHCB_OFF_VALID_BITMAP + (offset >> 6)]! |= 1 << ((offset >> 3) & 7);
+    this.words[W_BITMAP + (offset >> 8)]! |= 1 << ((offset >> 3) & 31);
   }
 
   /** Set or clear bit `idx` of valid_bitmap. */
   setValidBit(idx: number, on: boolean): void {
-    const at = GHCB_OFF_VALID_BITMAP + (idx >> 3);
-    const b = this.bytes;
-    b[at] = on ? b[at]! | (1 << (idx & 7)) : b[at]! & ~(1 << (idx & 7));
+    const w = this.words;
+    const i = W_BITMAP + (idx >> 5);
+    w[i] = on ? w[i]! | (1 << (idx & 31)) : w[i]! & ~(1 << (idx & 31));
   }
 
   /** ghcb_<field>_is_valid. */
   isValid(offset: number): boolean {
-    return (this.bytes[GHCB_OFF_VALID_BITMAP + (offset >> 6)]! & (1 << ((offset >> 3) & 7))) !== 0;
+    return ((this.words[W_BITMAP + (offset >> 8)]! >>> ((offset >> 3) & 31)) & 1) !== 0;
   }
 
   /** The u64 field at `offset` (the u8 cpl at GHCB_OFF_CPL), whatever its valid bit. */
@@ -148,7 +152,16 @@ export class GhcbCodec {
   result(): GhcbResult {
     const w = this.words;
     // Both zero (success) is the common answer: no BigInts for it.
-    if ((w[W_INFO]! | w[W_INFO + 1]! | w[W_INFO + 2]! | w[W_INFO + 3]!) === 0) return RESULT_OK_0;
-    return verifyExceptionInfo(this.get(GHCB_OFF_SW_EXIT_INFO_1), this.get(GHCB_OFF_SW_EXIT_INFO_2));
+    return (w[W_INFO]! | w[W_INFO + 1]! | w[W_INFO + 2]! | w[W_INFO + 3]!) === 0
+      ? RESULT_OK_0
+      : this.#verify();
+  }
+
+  #verify(): GhcbResult {
+    const v = this.view;
+    return verifyExceptionInfo(
+      v.getBigUint64(GHCB_OFF_SW_EXIT_INFO_1, true),
+      v.getBigUint64(GHCB_OFF_SW_EXIT_INFO_2, true),
+    );
   }
 }

@@ -165,7 +165,7 @@ export class GhcbTransport {
   /** Where the current request is built, or the last answer was read. */
   #codec: GhcbCodec = this.#staging;
   /** The codec of the last page view the TLB gave (one per view, not per request). */
-  #pageCodec: GhcbCodec | undefined;
+  #pageCodec: GhcbCodec = this.#staging;
   /** A request has started and not been sent. */
   #building = false;
   /** No request yet: the first one zeroes the page, as a kernel zeroes its GHCB before use. */
@@ -191,20 +191,22 @@ export class GhcbTransport {
   begin(): GhcbCodec {
     this.access.checkIdle();
     this.#building = true;
-    const page = this.#cpu.mem.page?.(this.#gpa, true);
-    const g = page && this.#codecOf(page);
-    if (!g) return this.#beginStaged();
-    if (this.#fresh) {
-      this.#fresh = false;
-      page.fill(0);
-    }
+    const g = this.#codecOf(this.#cpu.mem.page?.(this.#gpa, true));
+    if (!g || this.#fresh) return this.#beginSlow(g);
     this.#codec = g;
     return g;
   }
 
-  #beginStaged(): GhcbCodec {
-    this.#staging.start(this.#fresh);
+  /** begin's rarer cases: the first request (the page is zeroed), or the page is not RAM. */
+  #beginSlow(g: GhcbCodec | undefined): GhcbCodec {
+    const fresh = this.#fresh;
     this.#fresh = false;
+    if (g) {
+      if (fresh) g.bytes.fill(0);
+      this.#codec = g;
+      return g;
+    }
+    this.#staging.start(fresh);
     this.#codec = this.#staging;
     return this.#staging;
   }
@@ -215,12 +217,12 @@ export class GhcbTransport {
   }
 
   /**
-   * Before VMGEXIT: protocol_version and ghcb_usage into the request, the GHCB GPA into the GHCB
-   * MSR, and a staged request's stores to the page. False when the page is not RAM right now:
-   * finish with sendSlow.
+   * Before VMGEXIT: protocol_version and ghcb_usage into the request being built, the GHCB GPA
+   * into the GHCB MSR, and a staged request's stores to the page. False when the page is not RAM
+   * right now: finish with sendSlow.
    */
   send(): boolean {
-    const g = this.building();
+    const g = this.#codec;
     this.#building = false;
     g.setHeader(this.version, this.usage);
     this.#cpu.setGhcbMsr(this.#gpaLo, this.#gpaHi);
@@ -260,8 +262,7 @@ export class GhcbTransport {
    * False when the page is not RAM right now: finish with receiveSlow.
    */
   receive(inLo: number, inHi: number): boolean {
-    const page = this.#cpu.mem.page?.(this.#gpa, false);
-    const g = page && this.#codecOf(page);
+    const g = this.#codecOf(this.#cpu.mem.page?.(this.#gpa, false));
     if (!g) return this.#receiveStaged(inLo, inHi);
     this.#codec = g;
     return true;
@@ -288,13 +289,17 @@ export class GhcbTransport {
     if (inHi > inLo) yield* this.access.read(this.#gpa + inLo, bytes.subarray(inLo, inHi));
   }
 
-  /** The codec over a page view (kept while the TLB hands out the same view); undefined if unaligned. */
-  #codecOf(page: Uint8Array): GhcbCodec | undefined {
+  /** The codec over a page view (kept while the TLB hands out the same view); undefined for none. */
+  #codecOf(page: Uint8Array | undefined): GhcbCodec | undefined {
     const c = this.#pageCodec;
-    if (c !== undefined && c.bytes === page) return c;
-    if (page.byteOffset % 4 !== 0) return undefined;
-    const fresh = new GhcbCodec(page);
-    this.#pageCodec = fresh;
-    return fresh;
+    return c.bytes === page ? c : this.#newCodec(page);
+  }
+
+  /** A codec for a new page view; undefined when there is none or it is not word aligned. */
+  #newCodec(page: Uint8Array | undefined): GhcbCodec | undefined {
+    if (page === undefined || page.byteOffset % 4 !== 0) return undefined;
+    const c = new GhcbCodec(page);
+    this.#pageCodec = c;
+    return c;
   }
 }
