@@ -31,7 +31,7 @@ export abstract class GhcbCall<R> implements Generator<GuestOp, R, unknown> {
 
   constructor(readonly tx: GhcbTransport) {}
 
-  /** Fill the request into `g` (invalidated). */
+  /** Fill the request into `g` (just invalidated). */
   protected abstract build(g: GhcbCodec): void;
   /** The reply, from the answer in `g`. */
   protected abstract answer(g: GhcbCodec, result: GhcbResult): R;
@@ -63,9 +63,7 @@ export abstract class GhcbCall<R> implements Generator<GuestOp, R, unknown> {
     // Over unless it gets to the VMGEXIT: a request that throws while being built is done.
     call.#step = GhcbCall.#done;
     const tx = call.tx;
-    const g = tx.begin();
-    g.invalidate();
-    call.build(g);
+    call.build(tx.begin());
     if (!tx.send()) return call.#continueWith(call.#sendSlow());
     call.#step = GhcbCall.#receive;
     return VMGEXIT_STEP;

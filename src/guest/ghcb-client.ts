@@ -165,11 +165,11 @@ function ghcbScratchOffset(scratch: { readonly offset?: number }, len: number): 
 }
 
 /** `vmgexit`'s fields as [offset, value] pairs, checked before any of them is written. */
-function fieldList(fields: Fields): (readonly [number, bigint])[] {
+function fieldList(fields: Fields): readonly (readonly [number, bigint])[] {
   if (Array.isArray(fields)) {
     const list = fields as readonly (readonly [number, bigint])[];
     for (const [offset] of list) checkSaveAreaOffset(offset);
-    return [...list];
+    return list;
   }
   return Object.entries(fields as Readonly<Record<string, bigint>>).map(([name, value]) => {
     const offset = FIELD_OFFSETS.get(name);
@@ -312,12 +312,9 @@ export class GhcbClient {
 
   // ---------------------------------------------------------------- GHCB page: building requests
 
-  /**
-   * Linux's vc_ghcb_invalidate, which starts every request: clear sw_exit_code, sw_exit_info_1/2
-   * and the whole valid bitmap.
-   */
+  /** Start a request with Linux's vc_ghcb_invalidate: clear sw_exit_code and the valid bitmap. */
   invalidate(): void {
-    this.#tx.begin().invalidate();
+    this.#tx.begin();
   }
 
   /**
@@ -396,7 +393,6 @@ export class GhcbClient {
   ): Generator<GuestOp, GhcbResult, unknown> {
     const list = fields && fieldList(fields);
     const g = this.#tx.begin();
-    g.invalidate();
     if (list) for (const [offset, value] of list) g.set(offset, value);
     if (typeof exitCode === 'number' && exitCode >= 0) g.setNumber(GHCB_OFF_SW_EXIT_CODE, exitCode);
     else g.set(GHCB_OFF_SW_EXIT_CODE, BigInt(exitCode));
@@ -433,10 +429,8 @@ export class GhcbClient {
   /** IN (SVM_EXIT_IOIO): no RAX sent (KVM needs none); the value is RAX's low `size` bytes. */
   *ioIn(port: number, size: 1 | 2 | 4): Generator<GuestOp, GhcbValueReply<number>, unknown> {
     const info1 = encodeIoioInfo({ port, size, in: true });
-    const g = this.#tx.begin();
-    g.invalidate();
-    g.setSwExit(SVM_EXIT_IOIO, info1, 0);
-    const result = yield* this.#exchange(0, 0);
+    this.#tx.begin();
+    const result = yield* this.#hvCall(SVM_EXIT_IOIO, info1, 0);
     const r = this.#tx.codec;
     return {
       result,
@@ -502,21 +496,17 @@ export class GhcbClient {
   /** RDMSR (SVM_EXIT_MSR, exit_info_1 = 0): RCX = index; the value is EDX:EAX. */
   *rdmsr(index: number): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
     const g = this.#tx.begin();
-    g.invalidate();
     g.setNumber(GHCB_OFF_RCX, index >>> 0);
-    g.setSwExit(SVM_EXIT_MSR, 0, 0);
-    return this.#edxEax(yield* this.#exchange(0, 0));
+    return this.#edxEax(yield* this.#hvCall(SVM_EXIT_MSR, 0, 0));
   }
 
   /** WRMSR (SVM_EXIT_MSR, exit_info_1 = 1): RCX = index, RAX = low and RDX = high 32 bits of value. */
   *wrmsr(index: number, value: bigint): Generator<GuestOp, GhcbResult, unknown> {
     const g = this.#tx.begin();
-    g.invalidate();
     g.setNumber(GHCB_OFF_RCX, index >>> 0);
     g.set(GHCB_OFF_RAX, value & MASK32);
     g.set(GHCB_OFF_RDX, (value >> 32n) & MASK32);
-    g.setSwExit(SVM_EXIT_MSR, 1, 0);
-    return yield* this.#exchange(0, 0);
+    return yield* this.#hvCall(SVM_EXIT_MSR, 1, 0);
   }
 
   /** RDTSC (SVM_EXIT_RDTSC, no inputs): the value is EDX:EAX. */
@@ -534,10 +524,8 @@ export class GhcbClient {
   /** RDPMC (SVM_EXIT_RDPMC): RCX = counter; the value is EDX:EAX. */
   *rdpmc(counter: number): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
     const g = this.#tx.begin();
-    g.invalidate();
     g.setNumber(GHCB_OFF_RCX, counter >>> 0);
-    g.setSwExit(SVM_EXIT_RDPMC, 0, 0);
-    return this.#edxEax(yield* this.#exchange(0, 0));
+    return this.#edxEax(yield* this.#hvCall(SVM_EXIT_RDPMC, 0, 0));
   }
 
   /**
@@ -550,15 +538,13 @@ export class GhcbClient {
     cpl = 0,
   ): Generator<GuestOp, GhcbValueReply<bigint>, unknown> {
     const g = this.#tx.begin();
-    g.invalidate();
     g.set(GHCB_OFF_RAX, nr);
     g.setCpl(cpl & 0xff);
     g.set(GHCB_OFF_RBX, args[0] ?? 0n);
     g.set(GHCB_OFF_RCX, args[1] ?? 0n);
     g.set(GHCB_OFF_RDX, args[2] ?? 0n);
     g.set(GHCB_OFF_RSI, args[3] ?? 0n);
-    g.setSwExit(SVM_EXIT_VMMCALL, 0, 0);
-    return this.#rax(yield* this.#exchange(0, 0));
+    return this.#rax(yield* this.#hvCall(SVM_EXIT_VMMCALL, 0, 0));
   }
 
   /** INVD (SVM_EXIT_INVD, no inputs). */
@@ -574,22 +560,18 @@ export class GhcbClient {
   /** MONITOR (SVM_EXIT_MONITOR): RAX (linear = physical address), RCX, RDX. */
   *monitor(rax: bigint, rcx: bigint, rdx: bigint): Generator<GuestOp, GhcbResult, unknown> {
     const g = this.#tx.begin();
-    g.invalidate();
     g.set(GHCB_OFF_RAX, rax);
     g.set(GHCB_OFF_RCX, rcx);
     g.set(GHCB_OFF_RDX, rdx);
-    g.setSwExit(SVM_EXIT_MONITOR, 0, 0);
-    return yield* this.#exchange(0, 0);
+    return yield* this.#hvCall(SVM_EXIT_MONITOR, 0, 0);
   }
 
   /** MWAIT (SVM_EXIT_MWAIT): RAX (hints), RCX (extensions). */
   *mwait(rax: bigint, rcx: bigint): Generator<GuestOp, GhcbResult, unknown> {
     const g = this.#tx.begin();
-    g.invalidate();
     g.set(GHCB_OFF_RAX, rax);
     g.set(GHCB_OFF_RCX, rcx);
-    g.setSwExit(SVM_EXIT_MWAIT, 0, 0);
-    return yield* this.#exchange(0, 0);
+    return yield* this.#hvCall(SVM_EXIT_MWAIT, 0, 0);
   }
 
   /** Read DR7 (SVM_EXIT_READ_DR7, no inputs): the value is RAX. */
@@ -600,10 +582,8 @@ export class GhcbClient {
   /** Write DR7 (SVM_EXIT_WRITE_DR7): RAX = value (Linux's vc_handle_dr7_write). */
   *writeDr7(value: bigint): Generator<GuestOp, GhcbResult, unknown> {
     const g = this.#tx.begin();
-    g.invalidate();
     g.set(GHCB_OFF_RAX, value);
-    g.setSwExit(SVM_EXIT_WRITE_DR7, 0, 0);
-    return yield* this.#exchange(0, 0);
+    return yield* this.#hvCall(SVM_EXIT_WRITE_DR7, 0, 0);
   }
 
   /** NMI_COMPLETE (Linux's sev_es_nmi_complete). */
@@ -690,12 +670,25 @@ export class GhcbClient {
     return tx.codec.result();
   }
 
-  /** A request with nothing but sw_exit_code (info 0). */
+  /**
+   * Linux's sev_es_ghcb_hv_call for the request being built: sw_exit_code and sw_exit_info_1/2,
+   * then the exchange.
+   */
+  #hvCall(
+    code: number,
+    info1: number,
+    info2: number,
+    inLo = 0,
+    inHi = 0,
+  ): Generator<GuestOp, GhcbResult, unknown> {
+    this.#tx.codec.setSwExit(code, info1, info2);
+    return this.#exchange(inLo, inHi);
+  }
+
+  /** A request with nothing but its exit code. */
   *#noInputs(code: number): Generator<GuestOp, GhcbResult, unknown> {
-    const g = this.#tx.begin();
-    g.invalidate();
-    g.setSwExit(code, 0, 0);
-    return yield* this.#exchange(0, 0);
+    this.#tx.begin();
+    return yield* this.#hvCall(code, 0, 0);
   }
 
   /** The answer in RAX. */
@@ -729,21 +722,18 @@ export class GhcbClient {
       this.#tx.access.checkIdle();
       yield* this.#tx.access.write(scratch.gpa, data);
       g = this.#tx.begin();
-      g.invalidate();
       g.setNumber(GHCB_OFF_SW_SCRATCH, scratch.gpa);
       this.#dataBuf = data;
       this.#dataOff = 0;
     } else {
       const off = ghcbScratchOffset(scratch, data.length);
       g = this.#tx.begin();
-      g.invalidate();
       g.setBytes(off, data);
       g.setNumber(GHCB_OFF_SW_SCRATCH, this.ghcbGpa + off);
       this.#dataBuf = g.bytes;
       this.#dataOff = off;
     }
-    g.setSwExit(code, info1, info2);
-    return yield* this.#exchange(0, 0);
+    return yield* this.#hvCall(code, info1, info2);
   }
 
   /**
@@ -758,11 +748,8 @@ export class GhcbClient {
     scratch: Scratch,
   ): Generator<GuestOp, GhcbResult, unknown> {
     if ('gpa' in scratch) {
-      const g = this.#tx.begin();
-      g.invalidate();
-      g.setNumber(GHCB_OFF_SW_SCRATCH, scratch.gpa);
-      g.setSwExit(code, info1, info2);
-      const result = yield* this.#exchange(0, 0);
+      this.#tx.begin().setNumber(GHCB_OFF_SW_SCRATCH, scratch.gpa);
+      const result = yield* this.#hvCall(code, info1, info2);
       if (this.#outside.length < len) this.#outside = new Uint8Array(Math.max(len, this.#outside.length * 2));
       const dst = this.#outside.subarray(0, len);
       if (len > 0 && result.kind === 'ok') yield* this.#tx.access.read(scratch.gpa, dst);
@@ -772,11 +759,8 @@ export class GhcbClient {
       return result;
     }
     const off = ghcbScratchOffset(scratch, len);
-    const g = this.#tx.begin();
-    g.invalidate();
-    g.setNumber(GHCB_OFF_SW_SCRATCH, this.ghcbGpa + off);
-    g.setSwExit(code, info1, info2);
-    const result = yield* this.#exchange(off, off + len);
+    this.#tx.begin().setNumber(GHCB_OFF_SW_SCRATCH, this.ghcbGpa + off);
+    const result = yield* this.#hvCall(code, info1, info2, off, off + len);
     this.#dataBuf = this.#tx.codec.bytes;
     this.#dataOff = off;
     return result;

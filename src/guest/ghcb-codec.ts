@@ -25,19 +25,11 @@ if (new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1)
   throw new Error('the GHCB codec needs a little-endian host');
 
 const TWO32 = 0x1_0000_0000;
-/** Word indices of sw_exit_code, sw_exit_info_1/2 (consecutive qwords) and of the valid bitmap. */
+/** Word indices of sw_exit_code, sw_exit_info_1 and sw_exit_info_2 (its two halves after it), and the valid bitmap. */
 const W_EXIT = GHCB_OFF_SW_EXIT_CODE / 4;
-const W_INFO = GHCB_OFF_SW_EXIT_INFO_1 / 4;
+const W_INFO_1 = GHCB_OFF_SW_EXIT_INFO_1 / 4;
+const W_INFO_2 = GHCB_OFF_SW_EXIT_INFO_2 / 4;
 const W_BITMAP = GHCB_OFF_VALID_BITMAP / 4;
-/** The valid bits of sw_exit_code, sw_exit_info_1 and sw_exit_info_2, in their bitmap word. */
-const SW_EXIT_VALID = 7 << ((GHCB_OFF_SW_EXIT_CODE >> 3) & 31);
-if (
-  GHCB_OFF_SW_EXIT_INFO_1 !== GHCB_OFF_SW_EXIT_CODE + 8 ||
-  GHCB_OFF_SW_EXIT_INFO_2 !== GHCB_OFF_SW_EXIT_CODE + 16 ||
-  ((GHCB_OFF_SW_EXIT_CODE >> 3) & 31) > 29
-) {
-  throw new Error('unexpected GHCB layout');
-}
 /** The answer nearly every request gets (sw_exit_info_1 = sw_exit_info_2 = 0); results are immutable. */
 const RESULT_OK_0: GhcbResult = Object.freeze({ kind: 'ok', info1: 0n, info2: 0n });
 
@@ -82,7 +74,7 @@ export class GhcbCodec {
     // A word store keeps the value modulo 2^32: the low half, then the high half.
     w[offset >> 2] = value;
     w[(offset >> 2) + 1] = value / TWO32;
-    w[W_BITMAP + (offset >> 8)]! |= 1 << ((offset >> 3) & 31);
+    this.setValid(offset);
   }
 
   /** ghcb_set_cpl. */
@@ -93,15 +85,9 @@ export class GhcbCodec {
 
   /** ghcb_set_sw_exit_code / _info_1 / _info_2, each marked valid (values in [0, 2^53)). */
   setSwExit(code: number, info1: number, info2: number): void {
-    const w = this.words;
-    w[W_EXIT] = code;
-    w[W_EXIT + 1] = code / TWO32;
-    w[W_EXIT + 2] = info1;
-    w[W_EXIT + 3] = info1 / TWO32;
-    w[W_EXIT + 4] = info2;
-    w[W_EXIT + 5] = info2 / TWO32;
-    // Three consecutive qwords: three consecutive valid bits, in one word of the bitmap.
-    w[W_BITMAP + (GHCB_OFF_SW_EXIT_CODE >> 8)]! |= SW_EXIT_VALID;
+    this.setNumber(GHCB_OFF_SW_EXIT_CODE, code);
+    this.setNumber(GHCB_OFF_SW_EXIT_INFO_1, info1);
+    this.setNumber(GHCB_OFF_SW_EXIT_INFO_2, info2);
   }
 
   /** Bytes outside the save-area fields, e.g. scratch data in the shared buffer (no valid bit). */
@@ -152,16 +138,12 @@ export class GhcbCodec {
   result(): GhcbResult {
     const w = this.words;
     // Both zero (success) is the common answer: no BigInts for it.
-    return (w[W_INFO]! | w[W_INFO + 1]! | w[W_INFO + 2]! | w[W_INFO + 3]!) === 0
+    return (w[W_INFO_1]! | w[W_INFO_1 + 1]! | w[W_INFO_2]! | w[W_INFO_2 + 1]!) === 0
       ? RESULT_OK_0
       : this.#verify();
   }
 
   #verify(): GhcbResult {
-    const v = this.view;
-    return verifyExceptionInfo(
-      v.getBigUint64(GHCB_OFF_SW_EXIT_INFO_1, true),
-      v.getBigUint64(GHCB_OFF_SW_EXIT_INFO_2, true),
-    );
+    return verifyExceptionInfo(this.get(GHCB_OFF_SW_EXIT_INFO_1), this.get(GHCB_OFF_SW_EXIT_INFO_2));
   }
 }

@@ -24,7 +24,6 @@ import {
   GHCB_OFF_RCX,
   GHCB_OFF_SW_EXIT_CODE,
   GHCB_OFF_SW_EXIT_INFO_1,
-  GHCB_OFF_SW_EXIT_INFO_2,
   GHCB_OFF_VALID_BITMAP,
   GHCB_SIZE,
   GHCB_VALID_BITMAP_SIZE,
@@ -79,7 +78,7 @@ class StagedGhcb extends GhcbCodec {
 
   override invalidate(): void {
     super.invalidate();
-    this.#stored(GHCB_OFF_SW_EXIT_CODE, GHCB_OFF_SW_EXIT_INFO_2 + 8);
+    this.#stored(GHCB_OFF_SW_EXIT_CODE, GHCB_OFF_SW_EXIT_CODE + 8);
     this.#stored(GHCB_OFF_VALID_BITMAP, SAVE_END);
   }
 
@@ -187,18 +186,32 @@ export class GhcbTransport {
     return this.#codec;
   }
 
-  /** Start a request: the page if the TLB maps it for writing, else the staging buffer. */
+  /**
+   * Start a request as every one starts, with vc_ghcb_invalidate: in the page if the TLB maps it
+   * for writing, else in the staging buffer.
+   */
   begin(): GhcbCodec {
+    const g = this.#open();
+    g.invalidate();
+    return g;
+  }
+
+  /** The request being built; when none is, a new one holding what the page holds (no invalidate). */
+  building(): GhcbCodec {
+    return this.#building ? this.#codec : this.#open();
+  }
+
+  #open(): GhcbCodec {
     this.access.checkIdle();
     this.#building = true;
     const g = this.#codecOf(this.#cpu.mem.page?.(this.#gpa, true));
-    if (!g || this.#fresh) return this.#beginSlow(g);
+    if (!g || this.#fresh) return this.#openSlow(g);
     this.#codec = g;
     return g;
   }
 
-  /** begin's rarer cases: the first request (the page is zeroed), or the page is not RAM. */
-  #beginSlow(g: GhcbCodec | undefined): GhcbCodec {
+  /** #open's rarer cases: the first request (the page is zeroed), or the page is not RAM. */
+  #openSlow(g: GhcbCodec | undefined): GhcbCodec {
     const fresh = this.#fresh;
     this.#fresh = false;
     if (g) {
@@ -209,11 +222,6 @@ export class GhcbTransport {
     this.#staging.start(fresh);
     this.#codec = this.#staging;
     return this.#staging;
-  }
-
-  /** The request being built; a new one when none is. */
-  building(): GhcbCodec {
-    return this.#building ? this.#codec : this.begin();
   }
 
   /**
