@@ -12,9 +12,10 @@ import type { GhcbCodec } from './ghcb-codec.js';
 import type { GhcbTransport } from './ghcb-transport.js';
 import type { GhcbResult } from './result.js';
 
-const VMGEXIT_OP: GuestOp = Object.freeze({ op: 'vmgexit' });
+/** The VMGEXIT instruction, shared: guest ops are only read. */
+export const VMGEXIT_OP: GuestOp = Object.freeze({ op: 'vmgexit' });
 /** The step of a request suspended at its VMGEXIT, shared: iterator results are only read. */
-const VMGEXIT_STEP: IteratorYieldResult<GuestOp> = Object.freeze({ value: VMGEXIT_OP, done: false });
+export const VMGEXIT_STEP: IteratorYieldResult<GuestOp> = Object.freeze({ value: VMGEXIT_OP, done: false });
 
 /** What a request does at its next `next`. */
 type Step<R> = (call: GhcbCall<R>, value: unknown) => IteratorResult<GuestOp, R>;
@@ -23,8 +24,9 @@ type Step<R> = (call: GhcbCall<R>, value: unknown) => IteratorResult<GuestOp, R>
 export abstract class GhcbCall<R> implements Generator<GuestOp, R, unknown> {
   /**
    * The state of the request, as the step its next `next` runs: send it, read the answer, report
-   * the end, or go on in a generator. One step per state (not one `next` doing all): each stays a
-   * unit of its own for the JIT, which inlines the codec and transport calls into it.
+   * the end, or go on in a generator. A step per state rather than one `next` doing both halves:
+   * V8 inlines callees only up to a bytecode budget per compiled function, which both halves
+   * together exceed (the codec accessors then stay calls); a step each is compiled on its own.
    */
   #step: Step<R> = GhcbCall.#send;
   #rest: Generator<GuestOp, R, unknown> | undefined;

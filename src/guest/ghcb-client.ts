@@ -10,7 +10,8 @@
  *
  * The fields are read and written by ghcb-codec.ts; ghcb-transport.ts decides where those bytes
  * are (the guest's GHCB page itself when it is RAM, else a staging buffer moved with the guest's
- * own, possibly trapping, stores and loads) and hands the page to the hypervisor.
+ * own, possibly trapping, stores and loads) and hands the page to the hypervisor. CPUID and OUT,
+ * the requests a guest makes most, are plain iterators (ghcb-call.ts) rather than generators.
  */
 
 import type { GuestOp, ScriptedCpu } from '../cpu/scripted.js';
@@ -69,7 +70,7 @@ import {
   SVM_VMGEXIT_TERM_REQUEST,
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
 } from '../uapi/svm.js';
-import { GhcbCall } from './ghcb-call.js';
+import { GhcbCall, VMGEXIT_OP } from './ghcb-call.js';
 import type { GhcbCodec } from './ghcb-codec.js';
 import { CpuidMsrExchange, msrExchange } from './ghcb-msr-protocol.js';
 import { GhcbTransport } from './ghcb-transport.js';
@@ -126,7 +127,6 @@ export interface GhcbRdtscpReply extends GhcbValueReply<bigint> {
 /** The default scratch placement: the start of the GHCB shared buffer. */
 export const SCRATCH_IN_GHCB: Scratch = Object.freeze({ in: 'ghcb' });
 
-const VMGEXIT_OP: GuestOp = Object.freeze({ op: 'vmgexit' });
 const MASK32 = 0xffff_ffffn;
 /** Linux's GHCB save-area field names (with a valid bit) to offsets. */
 const FIELD_OFFSETS: ReadonlyMap<string, number> = new Map(
@@ -650,7 +650,10 @@ export class GhcbClient {
     return yield* this.#scratchIn(SVM_VMGEXIT_MMIO_READ, gpa, len, len, scratch);
   }
 
-  /** Where the last request's scratch data is: a buffer and an offset into it (valid until the next request). */
+  /**
+   * Where the last request's scratch data is: a buffer and an offset into it, good until the next
+   * request or exit (it may be the GHCB page itself).
+   */
   scratchData(): { buf: Uint8Array; offset: number } {
     return { buf: this.#dataBuf, offset: this.#dataOff };
   }

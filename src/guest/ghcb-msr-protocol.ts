@@ -5,10 +5,7 @@
 
 import type { GuestOp, ScriptedCpu } from '../cpu/scripted.js';
 import { GHCB_MSR_CPUID_REQ, GHCB_MSR_CPUID_RESP, GHCB_MSR_INFO_MASK } from '../uapi/ghcb.js';
-
-const VMGEXIT_OP: GuestOp = Object.freeze({ op: 'vmgexit' });
-/** The step of an exchange suspended at its VMGEXIT, shared: iterator results are only read. */
-const VMGEXIT_STEP: IteratorYieldResult<GuestOp> = Object.freeze({ value: VMGEXIT_OP, done: false });
+import { VMGEXIT_OP, VMGEXIT_STEP } from './ghcb-call.js';
 
 /** One exchange: `request` into the GHCB MSR, VMGEXIT, the raw response; then the GHCB GPA back. */
 export function* msrExchange(
