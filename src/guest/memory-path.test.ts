@@ -169,6 +169,30 @@ describe('GHCB page access', () => {
   for (const tlb of [false, true]) {
     const how = tlb ? 'with a TLB' : 'without a TLB';
 
+    it(`${how}: the first request zeroes the page first, as a kernel zeroes its GHCB before use`, () => {
+      const { cpu, mem, page } = boot(
+        function* (cpu) {
+          yield* new GhcbClient(cpu, GHCB_GPA).cpuid(1);
+        },
+        { tlb },
+      );
+      mem.bytes.fill(0xa5, GHCB_GPA, GHCB_GPA + GHCB_SIZE);
+      runToVmgexit(cpu);
+      expectRequest(page, SVM_EXIT_CPUID, 0n, 0n, [
+        [GHCB_OFF_RAX, 1n],
+        [GHCB_OFF_RCX, 0n],
+      ]);
+      const rest = page.bytes(0, GHCB_SIZE);
+      for (const off of [GHCB_OFF_RAX, GHCB_OFF_RCX, GHCB_OFF_SW_EXIT_CODE, GHCB_OFF_SW_EXIT_INFO_1])
+        rest.fill(0, off, off + 8);
+      rest.fill(0, GHCB_OFF_SW_EXIT_INFO_2, GHCB_OFF_SW_EXIT_INFO_2 + 8);
+      rest.fill(0, BITMAP, BITMAP + 16);
+      rest.fill(0, GHCB_OFF_PROTOCOL_VERSION, GHCB_SIZE);
+      assert.deepEqual(rest, new Uint8Array(GHCB_SIZE), 'every other byte is zero');
+      page.reply();
+      runToEnd(cpu);
+    });
+
     it(`${how}: bytes a request does not set keep what guest memory holds (the host may have written them)`, () => {
       const { cpu, mem, page } = boot(
         function* (cpu) {
