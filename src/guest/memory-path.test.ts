@@ -169,6 +169,30 @@ describe('GHCB page access', () => {
   for (const tlb of [false, true]) {
     const how = tlb ? 'with a TLB' : 'without a TLB';
 
+    it(`${how}: the first request zeroes the page first, as a kernel zeroes its GHCB before use`, () => {
+      const { cpu, mem, page } = boot(
+        function* (cpu) {
+          yield* new GhcbClient(cpu, GHCB_GPA).cpuid(1);
+        },
+        { tlb },
+      );
+      mem.bytes.fill(0xa5, GHCB_GPA, GHCB_GPA + GHCB_SIZE);
+      runToVmgexit(cpu);
+      expectRequest(page, SVM_EXIT_CPUID, 0n, 0n, [
+        [GHCB_OFF_RAX, 1n],
+        [GHCB_OFF_RCX, 0n],
+      ]);
+      const rest = page.bytes(0, GHCB_SIZE);
+      for (const off of [GHCB_OFF_RAX, GHCB_OFF_RCX, GHCB_OFF_SW_EXIT_CODE, GHCB_OFF_SW_EXIT_INFO_1])
+        rest.fill(0, off, off + 8);
+      rest.fill(0, GHCB_OFF_SW_EXIT_INFO_2, GHCB_OFF_SW_EXIT_INFO_2 + 8);
+      rest.fill(0, BITMAP, BITMAP + 16);
+      rest.fill(0, GHCB_OFF_PROTOCOL_VERSION, GHCB_SIZE);
+      assert.deepEqual(rest, new Uint8Array(GHCB_SIZE), 'every other byte is zero');
+      page.reply();
+      runToEnd(cpu);
+    });
+
     it(`${how}: bytes a request does not set keep what guest memory holds (the host may have written them)`, () => {
       const { cpu, mem, page } = boot(
         function* (cpu) {
@@ -245,11 +269,13 @@ describe('GHCB page access', () => {
       runToVmgexit(cpu);
       page.reply();
       mem.bytes.set([1, 2, 3, 4, 5, 6, 7, 8, 9], GHCB_GPA + 0x800);
-      page.set64(GHCB_OFF_SW_SCRATCH, 0xdeadn); // not an answer field: the guest keeps its own
+      page.set64(GHCB_OFF_SW_SCRATCH, 0xdeadn); // not an answer field
       mem.log.length = 0;
       runToEnd(cpu);
       assert.deepEqual(got, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
-      assert.equal(scratch, BigInt(GHCB_GPA + 0x800));
+      // With a TLB the guest reads its GHCB page itself; without one, only the answer fields are
+      // loaded back and the rest is what the client staged.
+      assert.equal(scratch, tlb ? 0xdeadn : BigInt(GHCB_GPA + 0x800));
       assert.deepEqual(
         mem.log,
         tlb ? [{ kind: 'map-read', gpa: GHCB_GPA, len: GHCB_SIZE }] : [...ANSWER_READS, R(0x800, 8)],
