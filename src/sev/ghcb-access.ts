@@ -1,8 +1,15 @@
 /**
  * KVM's GHCB accessors (ghcb_get_X / ghcb_set_X / ghcb_X_is_valid in asm/svm.h) over a 4 KiB page:
  * the mapped guest page, or the private snapshot current kernels validate against.
+ *
+ * The page is little-endian u64 fields, read here as u32 words (a field at offset o is words o/4
+ * and o/4 + 1), as a little-endian host lays them out; bytes for the u8 fields and the bitmap bits.
  */
 import { GHCB_OFF_VALID_BITMAP } from '../uapi/ghcb.js';
+
+// Fields are read as the host's 32-bit words: the GHCB is little-endian, and so is every host that matters.
+if (new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1)
+  throw new Error('the GHCB accessors need a little-endian host');
 
 /** Word index of valid_bitmap (16 bytes, 4 words). */
 const W_BITMAP = GHCB_OFF_VALID_BITMAP >>> 2;
@@ -10,31 +17,29 @@ const W_BITMAP = GHCB_OFF_VALID_BITMAP >>> 2;
 /** A GHCB page (or a copy of its save area) as KVM reads and writes it. */
 export class GhcbAccess {
   readonly bytes: Uint8Array;
-  /** The bytes as a little-endian DataView (KVM-internal: for hot paths that read many fields). */
-  readonly view: DataView;
-  /** The same bytes as 32-bit words, for byte-order-neutral copies and clears. */
-  readonly #words: Uint32Array;
+  /** The same bytes as u32 words: word i is bytes 4i..4i+3. */
+  readonly words: Uint32Array;
 
   /** `bytes`: the page or the snapshot; 4-byte aligned, a whole number of words. */
   constructor(bytes: Uint8Array) {
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.#words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
+    this.words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
   }
 
   /** The raw u64 at a save-area offset (ghcb_get_X, regardless of the valid bit). */
   get(offset: number): bigint {
-    return this.view.getBigUint64(offset, true);
+    const w = this.words;
+    return (BigInt(w[(offset >>> 2) + 1]!) << 32n) | BigInt(w[offset >>> 2]!);
   }
 
   /** Bits 31:0 of the u64 at a save-area offset, as a number (no BigInt). */
   lo(offset: number): number {
-    return this.view.getUint32(offset, true);
+    return this.words[offset >>> 2]!;
   }
 
   /** Bits 63:32 of the u64 at a save-area offset, as a number (no BigInt). */
   hi(offset: number): number {
-    return this.view.getUint32(offset + 4, true);
+    return this.words[(offset >>> 2) + 1]!;
   }
 
   /** ghcb_X_is_valid: the field's bit (offset / 8) in valid_bitmap. */
@@ -54,7 +59,9 @@ export class GhcbAccess {
       this.setParts(offset, 0, 0);
       return;
     }
-    this.view.setBigUint64(offset, BigInt.asUintN(64, value), true);
+    const v = BigInt.asUintN(64, value);
+    this.words[offset >>> 2] = Number(v & 0xffff_ffffn);
+    this.words[(offset >>> 2) + 1] = Number(v >> 32n);
     const idx = offset >>> 3;
     this.bytes[GHCB_OFF_VALID_BITMAP + (idx >>> 3)]! |= 1 << (idx & 7);
   }
@@ -67,17 +74,16 @@ export class GhcbAccess {
 
   /** ghcb_set_X with the value as two 32-bit halves (no BigInt). */
   setParts(offset: number, lo: number, hi: number): void {
-    const v = this.view;
-    v.setUint32(offset, lo, true);
-    v.setUint32(offset + 4, hi, true);
+    this.words[offset >>> 2] = lo;
+    this.words[(offset >>> 2) + 1] = hi;
     const idx = offset >>> 3;
     this.bytes[GHCB_OFF_VALID_BITMAP + (idx >>> 3)]! |= 1 << (idx & 7);
   }
 
   /** Copy `len` bytes (a multiple of 4) at `offset` from another GHCB view: a partial snapshot. */
   copyFrom(src: GhcbAccess, offset: number, len: number): void {
-    const from = src.#words;
-    const to = this.#words;
+    const from = src.words;
+    const to = this.words;
     const end = (offset + len) >>> 2;
     for (let w = offset >>> 2; w < end; w++) to[w] = from[w]!;
   }
@@ -89,30 +95,30 @@ export class GhcbAccess {
 
   /** ghcb_usage (u32 at 0xFFC); only meaningful on the full page. */
   getU32(offset: number): number {
-    return this.view.getUint32(offset, true);
+    return this.words[offset >>> 2]!;
   }
 
   /** valid_bitmap as four little-endian u32 words into `dst` (bit i of the bitmap: word i >> 5). */
   readBitmap(dst: Uint32Array): void {
-    const v = this.view;
-    dst[0] = v.getUint32(GHCB_OFF_VALID_BITMAP, true);
-    dst[1] = v.getUint32(GHCB_OFF_VALID_BITMAP + 4, true);
-    dst[2] = v.getUint32(GHCB_OFF_VALID_BITMAP + 8, true);
-    dst[3] = v.getUint32(GHCB_OFF_VALID_BITMAP + 12, true);
+    const w = this.words;
+    dst[0] = w[W_BITMAP]!;
+    dst[1] = w[W_BITMAP + 1]!;
+    dst[2] = w[W_BITMAP + 2]!;
+    dst[3] = w[W_BITMAP + 3]!;
   }
 
   /** Store valid_bitmap from four little-endian u32 words (the inverse of readBitmap). */
   writeBitmap(src: Uint32Array): void {
-    const v = this.view;
-    v.setUint32(GHCB_OFF_VALID_BITMAP, src[0]!, true);
-    v.setUint32(GHCB_OFF_VALID_BITMAP + 4, src[1]!, true);
-    v.setUint32(GHCB_OFF_VALID_BITMAP + 8, src[2]!, true);
-    v.setUint32(GHCB_OFF_VALID_BITMAP + 12, src[3]!, true);
+    const w = this.words;
+    w[W_BITMAP] = src[0]!;
+    w[W_BITMAP + 1] = src[1]!;
+    w[W_BITMAP + 2] = src[2]!;
+    w[W_BITMAP + 3] = src[3]!;
   }
 
   /** memset(valid_bitmap, 0): what sync_from_ghcb and the prefix/seed error path do. */
   clearValidBitmap(): void {
-    const w = this.#words;
+    const w = this.words;
     w[W_BITMAP] = 0;
     w[W_BITMAP + 1] = 0;
     w[W_BITMAP + 2] = 0;

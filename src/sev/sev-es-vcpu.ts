@@ -29,7 +29,6 @@ import {
   GHCB_OFF_SW_EXIT_INFO_1,
   GHCB_OFF_SW_EXIT_INFO_2,
   GHCB_OFF_SW_SCRATCH,
-  GHCB_OFF_VALID_BITMAP,
 } from '../uapi/ghcb.js';
 import { GP_VECTOR, SVM_EVTINJ_TYPE_EXEPT, SVM_EVTINJ_VALID, SVM_EXIT_VMGEXIT } from '../uapi/svm.js';
 import { u64Join } from '../uapi/u64.js';
@@ -46,21 +45,6 @@ export const LIVELOCK_NPF_REPEATS = 1000;
 
 /** Size of the save area KVM snapshots (current): everything up to and including valid_bitmap. */
 export const GHCB_SNAPSHOT_SIZE = 0x408;
-
-/** A field's byte in the valid bitmap, and its bit there. */
-const bitmapByte = (offset: number): number => GHCB_OFF_VALID_BITMAP + (offset >>> 6);
-const bitmapBit = (offset: number): number => 1 << ((offset >>> 3) & 7);
-/** What sync_to_ghcb marks valid: RAX in one bitmap byte, RCX, RDX and RBX in one other. */
-const BITMAP_BYTE_RAX = bitmapByte(GHCB_OFF_RAX);
-const BITMAP_MASK_RAX = bitmapBit(GHCB_OFF_RAX);
-const BITMAP_BYTE_RCX_RDX_RBX = bitmapByte(GHCB_OFF_RCX);
-const BITMAP_MASK_RCX_RDX_RBX = bitmapBit(GHCB_OFF_RCX) | bitmapBit(GHCB_OFF_RDX) | bitmapBit(GHCB_OFF_RBX);
-if (
-  bitmapByte(GHCB_OFF_RDX) !== BITMAP_BYTE_RCX_RDX_RBX ||
-  bitmapByte(GHCB_OFF_RBX) !== BITMAP_BYTE_RCX_RDX_RBX
-) {
-  throw new Error('RCX, RDX and RBX valid bits are expected in one bitmap byte');
-}
 
 /** Which request put the vCPU into AP reset hold (current's ap_reset_hold_type). */
 export type ApResetHoldType = 'none' | 'nae-event' | 'msr-protocol';
@@ -283,20 +267,12 @@ export function sevEsUnmapGhcb(sev: SevEsVcpu): void {
     }
     releaseScratch(sev);
   }
-  // sev_es_sync_to_ghcb: ghcb_set_rax/rbx/rcx/rdx (the values, then their valid bits).
+  // sev_es_sync_to_ghcb: ghcb_set_rax/rbx/rcx/rdx (the values and their valid bits).
   const r = vcpu.regs;
-  const dv = ghcb.view;
-  dv.setUint32(GHCB_OFF_RAX, r[2 * VCPU_REGS_RAX]!, true);
-  dv.setUint32(GHCB_OFF_RAX + 4, r[2 * VCPU_REGS_RAX + 1]!, true);
-  dv.setUint32(GHCB_OFF_RBX, r[2 * VCPU_REGS_RBX]!, true);
-  dv.setUint32(GHCB_OFF_RBX + 4, r[2 * VCPU_REGS_RBX + 1]!, true);
-  dv.setUint32(GHCB_OFF_RCX, r[2 * VCPU_REGS_RCX]!, true);
-  dv.setUint32(GHCB_OFF_RCX + 4, r[2 * VCPU_REGS_RCX + 1]!, true);
-  dv.setUint32(GHCB_OFF_RDX, r[2 * VCPU_REGS_RDX]!, true);
-  dv.setUint32(GHCB_OFF_RDX + 4, r[2 * VCPU_REGS_RDX + 1]!, true);
-  // The four valid bits: RAX's alone in its byte, RCX/RDX/RBX together in another.
-  dv.setUint8(BITMAP_BYTE_RAX, dv.getUint8(BITMAP_BYTE_RAX) | BITMAP_MASK_RAX);
-  dv.setUint8(BITMAP_BYTE_RCX_RDX_RBX, dv.getUint8(BITMAP_BYTE_RCX_RDX_RBX) | BITMAP_MASK_RCX_RDX_RBX);
+  ghcb.setParts(GHCB_OFF_RAX, r[2 * VCPU_REGS_RAX]!, r[2 * VCPU_REGS_RAX + 1]!);
+  ghcb.setParts(GHCB_OFF_RBX, r[2 * VCPU_REGS_RBX]!, r[2 * VCPU_REGS_RBX + 1]!);
+  ghcb.setParts(GHCB_OFF_RCX, r[2 * VCPU_REGS_RCX]!, r[2 * VCPU_REGS_RCX + 1]!);
+  ghcb.setParts(GHCB_OFF_RDX, r[2 * VCPU_REGS_RDX]!, r[2 * VCPU_REGS_RDX + 1]!);
   const trace = vcpu.vm.trace;
   if (trace) {
     trace({

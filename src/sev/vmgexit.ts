@@ -33,7 +33,6 @@ import {
   GHCB_OFF_SW_EXIT_INFO_2,
   GHCB_OFF_SW_SCRATCH,
   GHCB_OFF_USAGE,
-  GHCB_OFF_VALID_BITMAP,
   GHCB_OFF_XCR0,
   GHCB_OFF_XSS,
 } from '../uapi/ghcb.js';
@@ -75,11 +74,6 @@ import { reportGhcbMapFault } from './restart.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 const EINVAL = -22;
-/** The valid-bitmap byte holding the bits of sw_exit_info_1 and _2 (one byte), and their mask. */
-const BITMAP_BYTE_INFO = GHCB_OFF_VALID_BITMAP + (GHCB_OFF_SW_EXIT_INFO_1 >>> 6);
-const BITMAP_MASK_INFO =
-  (1 << ((GHCB_OFF_SW_EXIT_INFO_1 >>> 3) & 7)) | (1 << ((GHCB_OFF_SW_EXIT_INFO_2 >>> 3) & 7));
-
 /**
  * The valid bit of each field KVM tests, as a word index into the bitmap words (GhcbAccess.readBitmap)
  * and a mask: precomputed, so the hot path tests a bit with one load and one AND.
@@ -137,12 +131,8 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
   const ghcb = sev.ghcb!;
   // The valid bitmap as it is now: what sync snapshots (current) and validation reads (all kernels;
   // prefix/seed read the live page, which nothing changes before sync).
-  const dv = ghcb.view;
   const bits = sev.validBits;
-  bits[0] = dv.getUint32(GHCB_OFF_VALID_BITMAP, true);
-  bits[1] = dv.getUint32(GHCB_OFF_VALID_BITMAP + 4, true);
-  bits[2] = dv.getUint32(GHCB_OFF_VALID_BITMAP + 8, true);
-  bits[3] = dv.getUint32(GHCB_OFF_VALID_BITMAP + 12, true);
+  ghcb.readBitmap(bits);
   const trace = vcpu.vm.trace;
   if (trace) {
     trace({
@@ -162,11 +152,8 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
     sevEsSyncFromGhcb(sev);
   }
   // svm_vmgexit_success with nothing to report: sw_exit_info_1 = sw_exit_info_2 = 0, both valid.
-  dv.setUint32(GHCB_OFF_SW_EXIT_INFO_1, 0, true);
-  dv.setUint32(GHCB_OFF_SW_EXIT_INFO_1 + 4, 0, true);
-  dv.setUint32(GHCB_OFF_SW_EXIT_INFO_2, 0, true);
-  dv.setUint32(GHCB_OFF_SW_EXIT_INFO_2 + 4, 0, true);
-  dv.setUint8(BITMAP_BYTE_INFO, dv.getUint8(BITMAP_BYTE_INFO) | BITMAP_MASK_INFO);
+  ghcb.setParts(GHCB_OFF_SW_EXIT_INFO_1, 0, 0);
+  ghcb.setParts(GHCB_OFF_SW_EXIT_INFO_2, 0, 0);
   return sevDispatchVmgexit(sev);
 }
 
@@ -175,14 +162,13 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
  * sync writes to svm->vmcb->control), so validation reads them there in every kernel.
  */
 function loadExitFields(sev: SevEsVcpu, ghcb: GhcbAccess): void {
-  const dv = ghcb.view;
   const c = sev.vcpu.vmcb.control;
-  c.setUint32(VMCB_EXIT_CODE, dv.getUint32(GHCB_OFF_SW_EXIT_CODE, true), true);
-  c.setUint32(VMCB_EXIT_CODE + 4, dv.getUint32(GHCB_OFF_SW_EXIT_CODE + 4, true), true);
-  c.setUint32(VMCB_EXIT_INFO_1, dv.getUint32(GHCB_OFF_SW_EXIT_INFO_1, true), true);
-  c.setUint32(VMCB_EXIT_INFO_1 + 4, dv.getUint32(GHCB_OFF_SW_EXIT_INFO_1 + 4, true), true);
-  c.setUint32(VMCB_EXIT_INFO_2, dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2, true), true);
-  c.setUint32(VMCB_EXIT_INFO_2 + 4, dv.getUint32(GHCB_OFF_SW_EXIT_INFO_2 + 4, true), true);
+  c.setUint32(VMCB_EXIT_CODE, ghcb.lo(GHCB_OFF_SW_EXIT_CODE), true);
+  c.setUint32(VMCB_EXIT_CODE + 4, ghcb.hi(GHCB_OFF_SW_EXIT_CODE), true);
+  c.setUint32(VMCB_EXIT_INFO_1, ghcb.lo(GHCB_OFF_SW_EXIT_INFO_1), true);
+  c.setUint32(VMCB_EXIT_INFO_1 + 4, ghcb.hi(GHCB_OFF_SW_EXIT_INFO_1), true);
+  c.setUint32(VMCB_EXIT_INFO_2, ghcb.lo(GHCB_OFF_SW_EXIT_INFO_2), true);
+  c.setUint32(VMCB_EXIT_INFO_2 + 4, ghcb.hi(GHCB_OFF_SW_EXIT_INFO_2), true);
 }
 
 /** Whether the field at `offset` is marked in `bits` (valid_bitmap as from GhcbAccess.readBitmap). */
@@ -204,7 +190,6 @@ function isSet(bits: Uint32Array, offset: number): boolean {
  */
 export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
   const ghcb = sev.ghcb!;
-  const dv = ghcb.view;
   const bits = sev.validBits;
   const snapshot = sev.profile.snapshotGhcb;
   if (snapshot) sev.snapshot.writeBitmap(bits);
@@ -212,39 +197,39 @@ export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
   const r = vcpu.regs;
   clearGprs(r);
   if (bits[W_RAX]! & M_RAX) {
-    r[2 * VCPU_REGS_RAX] = dv.getUint32(GHCB_OFF_RAX, true);
-    r[2 * VCPU_REGS_RAX + 1] = dv.getUint32(GHCB_OFF_RAX + 4, true);
+    r[2 * VCPU_REGS_RAX] = ghcb.lo(GHCB_OFF_RAX);
+    r[2 * VCPU_REGS_RAX + 1] = ghcb.hi(GHCB_OFF_RAX);
   }
   if (bits[W_RBX]! & M_RBX) {
-    r[2 * VCPU_REGS_RBX] = dv.getUint32(GHCB_OFF_RBX, true);
-    r[2 * VCPU_REGS_RBX + 1] = dv.getUint32(GHCB_OFF_RBX + 4, true);
+    r[2 * VCPU_REGS_RBX] = ghcb.lo(GHCB_OFF_RBX);
+    r[2 * VCPU_REGS_RBX + 1] = ghcb.hi(GHCB_OFF_RBX);
   }
   if (bits[W_RCX]! & M_RCX) {
-    r[2 * VCPU_REGS_RCX] = dv.getUint32(GHCB_OFF_RCX, true);
-    r[2 * VCPU_REGS_RCX + 1] = dv.getUint32(GHCB_OFF_RCX + 4, true);
+    r[2 * VCPU_REGS_RCX] = ghcb.lo(GHCB_OFF_RCX);
+    r[2 * VCPU_REGS_RCX + 1] = ghcb.hi(GHCB_OFF_RCX);
   }
   if (bits[W_RDX]! & M_RDX) {
-    r[2 * VCPU_REGS_RDX] = dv.getUint32(GHCB_OFF_RDX, true);
-    r[2 * VCPU_REGS_RDX + 1] = dv.getUint32(GHCB_OFF_RDX + 4, true);
+    r[2 * VCPU_REGS_RDX] = ghcb.lo(GHCB_OFF_RDX);
+    r[2 * VCPU_REGS_RDX + 1] = ghcb.hi(GHCB_OFF_RDX);
   }
   if (bits[W_RSI]! & M_RSI) {
-    r[2 * VCPU_REGS_RSI] = dv.getUint32(GHCB_OFF_RSI, true);
-    r[2 * VCPU_REGS_RSI + 1] = dv.getUint32(GHCB_OFF_RSI + 4, true);
+    r[2 * VCPU_REGS_RSI] = ghcb.lo(GHCB_OFF_RSI);
+    r[2 * VCPU_REGS_RSI + 1] = ghcb.hi(GHCB_OFF_RSI);
   }
-  vcpu.cpl = bits[W_CPL]! & M_CPL ? dv.getUint8(GHCB_OFF_CPL) : 0;
+  vcpu.cpl = bits[W_CPL]! & M_CPL ? ghcb.getU8(GHCB_OFF_CPL) : 0;
   // XCR0 as the guest sent it: stored as is (v5.17) or through __kvm_set_xcr's checks, an invalid
   // value silently not applied (6.18+); CPUID's runtime bits follow it (src/kvm/cpuid.ts).
   if (bits[W_XCR0]! & M_XCR0) {
-    const xcr0 = dv.getBigUint64(GHCB_OFF_XCR0, true);
+    const xcr0 = ghcb.get(GHCB_OFF_XCR0);
     if (sev.profile.ghcbXcr0 === 'checked') kvmSetXcr0(vcpu, xcr0);
     else vcpu.xcr0 = xcr0;
   }
-  if (sev.profile.ghcbXss && bits[W_XSS]! & M_XSS) vcpu.xss = dv.getBigUint64(GHCB_OFF_XSS, true);
+  if (sev.profile.ghcbXss && bits[W_XSS]! & M_XSS) vcpu.xss = ghcb.get(GHCB_OFF_XSS);
   loadExitFields(sev, ghcb);
   if (snapshot) {
     const scratch = (bits[W_SCRATCH]! & M_SCRATCH) !== 0;
-    sev.swScratchLo = scratch ? dv.getUint32(GHCB_OFF_SW_SCRATCH, true) : 0;
-    sev.swScratchHi = scratch ? dv.getUint32(GHCB_OFF_SW_SCRATCH + 4, true) : 0;
+    sev.swScratchLo = scratch ? ghcb.lo(GHCB_OFF_SW_SCRATCH) : 0;
+    sev.swScratchHi = scratch ? ghcb.hi(GHCB_OFF_SW_SCRATCH) : 0;
   }
   ghcb.clearValidBitmap();
 }
