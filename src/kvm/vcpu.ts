@@ -45,7 +45,7 @@ import type { Vm } from './vm.js';
 import type { ExitHandler, VcpuTypeOps } from './vm-type.js';
 import { initVmcb, svmExitHandlers } from './x86.js';
 
-/** Exit codes below this (all of SVM's, VMGEXIT included) find their handler by array index. */
+/** SVM exit codes with a handler are below this (VMGEXIT, 0x403, is the last): svm_exit_handlers' size. */
 const HANDLER_TABLE_SIZE = 0x410;
 
 /** Guest instructions a CPU runs between two host timer interrupts (SVM_EXIT_INTR). */
@@ -123,8 +123,7 @@ export class Vcpu {
   /** Consecutive identical nested page faults KVM resumed without progress (livelock detection). */
   npfRepeats = 0;
 
-  readonly #handlers: ReadonlyMap<number, ExitHandler>;
-  /** The same handlers indexed by exit code below HANDLER_TABLE_SIZE (an array lookup per exit). */
+  /** svm_exit_handlers with the VM type's additions, indexed by exit code. */
   readonly #table: (ExitHandler | undefined)[];
   #destroyed = false;
 
@@ -151,9 +150,11 @@ export class Vcpu {
     backend.attach({ vmcb: this.vmcb, regs: backend.protectedState ? null : this.regs, mem: this.npt });
     this.typeOps = vm.typeOps.createVcpu(this);
     const extra = this.typeOps.exitHandlers;
-    this.#handlers = extra ? new Map([...svmExitHandlers, ...extra]) : svmExitHandlers;
     this.#table = new Array<ExitHandler | undefined>(HANDLER_TABLE_SIZE).fill(undefined);
-    for (const [code, h] of this.#handlers) if (code >= 0 && code < HANDLER_TABLE_SIZE) this.#table[code] = h;
+    for (const [code, h] of [...svmExitHandlers, ...(extra ?? [])]) {
+      if (!(code >= 0 && code < HANDLER_TABLE_SIZE)) throw new RangeError(`no room for exit code ${code}`);
+      this.#table[code] = h;
+    }
   }
 
   /** True once the vCPU or its VM is gone: every ioctl fails (EBADF / EIO). */
@@ -196,7 +197,6 @@ export class Vcpu {
     if (this.vm.core.presetExitReasonUnknown) run.exitReason = KVM_EXIT_UNKNOWN;
     const irqchip = this.vm.irqchip;
     const backend = this.backend;
-    const table = this.#table;
     const typeOps = this.typeOps;
     const vmcb = this.vmcb;
     // dm_request_for_irq_injection: a VMM with its own PIC asked to be told when it can inject.
@@ -217,8 +217,7 @@ export class Vcpu {
       this.vmexits++;
       if (this.awaitingIretCompletion) this.#completeIret();
       const code = vmcb.exitCode;
-      const handler = code < HANDLER_TABLE_SIZE ? table[code] : this.#handlers.get(code);
-      const r = handler ? handler(this) : unexpectedExit(this);
+      const r = this.invokeExitHandler(code);
       if (r <= 0) return r;
       // kvm_vcpu_ready_for_interrupt_injection: the VMM may inject now.
       if (requestIrqWindow && this.interrupt === undefined && interruptAllowed(this)) {
@@ -341,9 +340,9 @@ export class Vcpu {
     }
   }
 
-  /** svm_invoke_exit_handler, for VM types that dispatch on a code of their own. */
+  /** svm_invoke_exit_handler: the run loop's dispatch, and VM types' for codes of their own. */
   invokeExitHandler(exitCode: number): number {
-    const handler = exitCode < HANDLER_TABLE_SIZE ? this.#table[exitCode] : this.#handlers.get(exitCode);
+    const handler = exitCode < HANDLER_TABLE_SIZE ? this.#table[exitCode] : undefined;
     return handler ? handler(this) : unexpectedExit(this);
   }
 

@@ -143,11 +143,13 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
       info2: ghcb.get(GHCB_OFF_SW_EXIT_INFO_2),
     });
   }
+  // The exit fields go to the VMCB first, where validation reads them in every kernel (current's
+  // sync writes them there; prefix/seed validate before syncing).
+  loadExitFields(sev, ghcb);
   if (sev.profile.snapshotGhcb) {
     sevEsSyncFromGhcb(sev);
     if (!sevEsValidateVmgexit(sev)) return 1;
   } else {
-    loadExitFields(sev, ghcb);
     if (!sevEsValidateVmgexit(sev)) return 1;
     sevEsSyncFromGhcb(sev);
   }
@@ -177,16 +179,15 @@ function isSet(bits: Uint32Array, offset: number): boolean {
 }
 
 /**
- * sev_es_sync_from_ghcb: zero the register array, load RAX/RBX/RCX/RDX/RSI (when valid), CPL, the
- * exit code and infos; current first copies the valid bitmap into its private snapshot and takes
- * sw_scratch, and every later check uses those copies. The GHCB valid bitmap is cleared in the
- * guest's page.
+ * sev_es_sync_from_ghcb: zero the register array, load RAX/RBX/RCX/RDX/RSI (when valid), CPL,
+ * XCR0/XSS; current first copies the valid bitmap into its private snapshot and takes sw_scratch,
+ * and every later check uses those copies. The GHCB valid bitmap is cleared in the guest's page.
+ * (The kernel's sync also copies the exit code and infos; sevHandleVmgexit has put them in the
+ * VMCB before, from the same unchanged page.)
  *
  * current's snapshot holds what KVM reads afterwards: the valid bitmap in `sev.snapshot`, the fields
- * in the registers and the exit fields (read from the page here, so equal to a copy taken now).
- * The valid bits come from `sev.validBits`, read from the page when this VMGEXIT began.
- *
- * Runs at every VMGEXIT, so it is written out flat: no helper calls, bit tests on precomputed masks.
+ * in the registers and the exit fields. The valid bits come from `sev.validBits`, read from the page
+ * when this VMGEXIT began; bit tests use precomputed masks.
  */
 export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
   const ghcb = sev.ghcb!;
@@ -225,7 +226,6 @@ export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
     else vcpu.xcr0 = xcr0;
   }
   if (sev.profile.ghcbXss && bits[W_XSS]! & M_XSS) vcpu.xss = ghcb.get(GHCB_OFF_XSS);
-  loadExitFields(sev, ghcb);
   if (snapshot) {
     const scratch = (bits[W_SCRATCH]! & M_SCRATCH) !== 0;
     sev.swScratchLo = scratch ? ghcb.lo(GHCB_OFF_SW_SCRATCH) : 0;
