@@ -7,54 +7,49 @@
  * #VMEXITs (each VMGEXIT is one); round-trip rows count KVM_RUN calls (each returns one exit).
  */
 import type { GuestProgram } from '../src/cpu/scripted.js';
-import { ScriptedGuests } from '../src/cpu/scripted-guests.js';
 import { GhcbClient } from '../src/guest/ghcb-client.js';
-import { HostAddressSpace } from '../src/host/address-space.js';
-import { openKvm } from '../src/kvm/index.js';
-import type { Vcpu } from '../src/kvm/vcpu.js';
-import { sevKvmOptions } from '../src/sev/index.js';
+import type { ModelVcpuFd } from '../src/kvm/index.js';
 import { KVM_X86_SEV_ES_VM } from '../src/uapi/caps.js';
-import { isErrno } from '../src/uapi/errno.js';
+import { type Errno, isErrno } from '../src/uapi/errno.js';
 import { encodeSevInit, KVM_SEV_INIT2 } from '../src/uapi/sev-cmd.js';
+import { modelPlatform } from '../src/vmm/platform.js';
 import type { Batch, BenchRow, Prepared } from './harness.js';
 
-const HVA = 0x7f00_0000_0000;
 const RAM = 0x10_0000;
 const GHCB_GPA = 0x1000;
-/** Where KVM_SEV_INIT2's struct kvm_sev_init lives in the process (above the guest's RAM). */
-const INIT_HVA = HVA + RAM;
 
 /** One vCPU running `program` (SEV-ES: a KVM_X86_SEV_ES_VM with GHCB v2), built through the fd interface. */
-function machine(program: GuestProgram, sev: boolean): Vcpu {
-  const host = new HostAddressSpace();
-  const guests = new ScriptedGuests();
-  const kvm = openKvm({ ...sevKvmOptions('current'), host, cpus: guests.cpus });
+function machine(program: GuestProgram, sev: boolean): ModelVcpuFd {
+  const { kvm, memory, guests } = modelPlatform({ profile: 'current' });
   const vm = kvm.createVm(sev ? KVM_X86_SEV_ES_VM : 0);
   if (isErrno(vm)) throw new Error(String(vm));
   if (sev) {
-    host.mapAnonymous(INIT_HVA, 0x1000);
-    host.write(INIT_HVA, encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion: 2 }));
-    const r = vm.memoryEncryptOp({ id: KVM_SEV_INIT2, data: BigInt(INIT_HVA), error: 0, sevFd: 0 });
-    if (isErrno(r)) throw new Error(String(r));
+    const init = ok(memory.mapAnonymous(0x1000));
+    memory.write(init, encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion: 2 }));
+    ok(vm.memoryEncryptOp({ id: KVM_SEV_INIT2, data: BigInt(init), error: 0, sevFd: 0 }));
   }
-  host.mapAnonymous(HVA, RAM);
+  const hva = ok(memory.mapAnonymous(RAM));
   const set = vm.setUserMemoryRegion({
     slot: 0,
     flags: 0,
     guestPhysAddr: 0n,
     memorySize: BigInt(RAM),
-    userspaceAddr: BigInt(HVA),
+    userspaceAddr: BigInt(hva),
   });
-  if (isErrno(set)) throw new Error(String(set));
+  if (set) throw new Error(String(set));
   guests.load(0, { program });
-  const vcpu = vm.createVcpu(0);
-  if (isErrno(vcpu)) throw new Error(String(vcpu));
-  // KVM-internal: the benchmark sets the in-kernel #VMEXIT budget on struct kvm_vcpu itself.
-  return vcpu.vcpu;
+  return ok(vm.createVcpu(0));
+}
+
+function ok<T>(r: T | Errno): T {
+  if (isErrno(r)) throw new Error(String(r));
+  return r;
 }
 
 /** n in-kernel #VMEXITs: the budget of #VMEXITs per KVM_RUN ends it (EINTR) after exactly n. */
-function inKernel(vcpu: Vcpu): Batch {
+function inKernel(fd: ModelVcpuFd): Batch {
+  // KVM-internal: the benchmark sets the in-kernel #VMEXIT budget on struct kvm_vcpu itself.
+  const vcpu = fd.vcpu;
   return (n) => {
     vcpu.maxVmexitsPerRun = n;
     const r = vcpu.run();
@@ -64,12 +59,12 @@ function inKernel(vcpu: Vcpu): Batch {
 }
 
 /** n userspace round trips: KVM_RUN returns an exit, the VMM (here: nothing to answer) re-runs. */
-function roundTrips(vcpu: Vcpu): Batch {
+function roundTrips(fd: ModelVcpuFd): Batch {
   return (n) => {
     let acc = 0;
     for (let i = 0; i < n; i++) {
-      if (vcpu.run() !== 0) throw new Error('KVM_RUN failed');
-      acc += vcpu.runArea.exitReason;
+      if (fd.runRaw() !== 0) throw new Error('KVM_RUN failed');
+      acc += fd.runArea.exitReason;
     }
     return acc;
   };

@@ -5,25 +5,6 @@
  */
 
 /**
- * Give this project's top-level constants their `const` back.
- *
- * esbuild turns every top-level `const`, `let` and `class` of a bundle into `var`, deliberately and with
- * no option (its FAQ: "top-level var"). To V8 a top-level `var` is a mutable slot, loaded at every use; a
- * `const` is immutable, and optimized code folds its value in. Bundled as `var`, the per-exit paths ran
- * 20-27% slower than per-module JavaScript whose constants were module-local consts.
- *
- * A top-level `var` of a module under src/ or bench/ came from a `const`, `let` or `class` (Biome's noVar
- * keeps `var` out of the sources), and esbuild keeps the modules' evaluation order; so one initialised
- * where it is declared and never assigned again can be `const` without changing what the code does.
- * "Never assigned" is decided by name over the whole bundle (an assignment to any binding of that name,
- * in any scope, keeps the `var`), so it can only err by keeping a `var`.
- * Declarations without an initialiser stay `var`: among them those of the modules esbuild evaluates
- * lazily (reached through import(), as `sevbox hostkvm` and `sevbox fuzz` reach theirs). Dependencies
- * are left as they are. Where esbuild merged declarations into one statement (`var A = 1, b = 2`), each
- * run of declarators of one kind gets its own statement. Lines do not move, so the source map stays
- * right to the line (columns after an edit shift by a few characters).
- */
-/**
  * Parse a bundle; `isOwn(pos)`: whether the code at `pos` came from this project's src/ or bench/
  * (esbuild starts each module's code with a `// path` line, without whitespace minification).
  */
@@ -44,19 +25,53 @@ function parseBundle(code, parse) {
   return { ast, isOwn };
 }
 
+/** Each name a binding pattern (an identifier, or object/array destructuring) binds or assigns. */
+function patternNames(p, fn) {
+  if (!p) return;
+  if (p.type === 'Identifier') fn(p.name);
+  else if (p.type === 'ObjectPattern')
+    for (const q of p.properties) patternNames(q.type === 'RestElement' ? q.argument : q.value, fn);
+  else if (p.type === 'ArrayPattern') for (const q of p.elements) patternNames(q, fn);
+  else if (p.type === 'RestElement') patternNames(p.argument, fn);
+  else if (p.type === 'AssignmentPattern') patternNames(p.left, fn);
+}
+
+/** `code` with each [start, end, text] edit (non-overlapping) applied. */
+function applyEdits(code, edits) {
+  const parts = [];
+  let at = 0;
+  for (const [start, end, text] of edits.sort((a, b) => a[0] - b[0])) {
+    parts.push(code.slice(at, start), text);
+    at = end;
+  }
+  parts.push(code.slice(at));
+  return parts.join('');
+}
+
+/**
+ * Give this project's top-level constants their `const` back.
+ *
+ * esbuild turns every top-level `const`, `let` and `class` of a bundle into `var`, deliberately and with
+ * no option (its FAQ: "top-level var"). To V8 a top-level `var` is a mutable slot, loaded at every use; a
+ * `const` is immutable, and optimized code folds its value in. Bundled as `var`, the per-exit paths ran
+ * 20-27% slower than per-module JavaScript whose constants were module-local consts.
+ *
+ * A top-level `var` of a module under src/ or bench/ came from a `const`, `let` or `class` (Biome's noVar
+ * keeps `var` out of the sources), and esbuild keeps the modules' evaluation order; so one initialised
+ * where it is declared and never assigned again can be `const` without changing what the code does.
+ * "Never assigned" is decided by name over the whole bundle (an assignment to any binding of that name,
+ * in any scope, keeps the `var`), so it can only err by keeping a `var`.
+ * Declarations without an initialiser stay `var` (as esbuild writes those of modules it evaluates
+ * lazily, which an import() would reach). Dependencies
+ * are left as they are. Where esbuild merged declarations into one statement (`var A = 1, b = 2`), each
+ * run of declarators of one kind gets its own statement. Lines do not move, so the source map stays
+ * right to the line (columns after an edit shift by a few characters).
+ */
 export function restoreConst(code, parse) {
   const { ast, isOwn } = parseBundle(code, parse);
 
   const assigned = new Set();
-  const targetNames = (p) => {
-    if (!p) return;
-    if (p.type === 'Identifier') assigned.add(p.name);
-    else if (p.type === 'ObjectPattern')
-      for (const q of p.properties) targetNames(q.type === 'RestElement' ? q.argument : q.value);
-    else if (p.type === 'ArrayPattern') for (const q of p.elements) targetNames(q);
-    else if (p.type === 'RestElement') targetNames(p.argument);
-    else if (p.type === 'AssignmentPattern') targetNames(p.left);
-  };
+  const targetNames = (p) => patternNames(p, (name) => assigned.add(name));
   const topLevelVars = new Map();
   const visit = (node) => {
     if (Array.isArray(node)) {
@@ -103,14 +118,7 @@ export function restoreConst(code, parse) {
         edits.push([s.declarations[i - 1].end, s.declarations[i].start, `; ${kinds[i]} `]);
     }
   }
-  const parts = [];
-  let at = 0;
-  for (const [start, end, text] of edits.sort((a, b) => a[0] - b[0])) {
-    parts.push(code.slice(at, start), text);
-    at = end;
-  }
-  parts.push(code.slice(at));
-  return { code: parts.join(''), converted };
+  return { code: applyEdits(code, edits), converted };
 }
 
 /**
@@ -154,15 +162,7 @@ export function inlineConstants(code, parse) {
     }
   }
   // Names bound anywhere below the top level rule their constant out.
-  const bindNames = (p) => {
-    if (!p) return;
-    if (p.type === 'Identifier') values.delete(p.name);
-    else if (p.type === 'ObjectPattern')
-      for (const q of p.properties) bindNames(q.type === 'RestElement' ? q.argument : q.value);
-    else if (p.type === 'ArrayPattern') for (const q of p.elements) bindNames(q);
-    else if (p.type === 'RestElement') bindNames(p.argument);
-    else if (p.type === 'AssignmentPattern') bindNames(p.left);
-  };
+  const bindNames = (p) => patternNames(p, (name) => values.delete(name));
   const nested = (node, top) => {
     if (Array.isArray(node)) {
       for (const n of node) nested(n, top);
@@ -244,12 +244,5 @@ export function inlineConstants(code, parse) {
     }
   };
   visit(ast, undefined, undefined);
-  const parts = [];
-  let at = 0;
-  for (const [start, end, t] of edits.sort((a, b) => a[0] - b[0])) {
-    parts.push(code.slice(at, start), t);
-    at = end;
-  }
-  parts.push(code.slice(at));
-  return { code: parts.join(''), inlined: values.size, references: edits.length };
+  return { code: applyEdits(code, edits), inlined: values.size, references: edits.length };
 }

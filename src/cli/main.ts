@@ -170,7 +170,6 @@ export function buildProgram(): Command {
     .option('--device <path>', 'the KVM device', '/dev/kvm')
     .addHelpText('after', '\nExample:\n  $ sevbox hostkvm')
     .action(async (opts: { json?: boolean; device: string }) => {
-      // Loaded on demand: the binding needs the optional native dependency.
       // Beside each host answer, the model's (of today's kernel).
       const model = openKvm(sevKvmOptions('current'));
       const d = describeHostKvm(opts.device, (cap) => model.checkExtension(cap));

@@ -7,14 +7,14 @@
  */
 import { createHash } from 'node:crypto';
 import { compileProgram, type StepRecord } from '../scenario/program.js';
-import { machineConfig } from '../scenario/run.js';
+import { hostActionsAtHalt, machineConfig, scenarioStep } from '../scenario/run.js';
 import { type ProfileName, type Scenario, scenarioSchema } from '../scenario/schema.js';
 import type { TraceEvent } from '../trace/events.js';
 import { foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
 import { isVmmError } from '../vmm/errors.js';
 import type { RunResult } from '../vmm/types.js';
 import { Vmm } from '../vmm/vmm.js';
-import { type FuzzCase, PAGE, REGION_FILE, REGION_GPA, toScenario, toScenarioDoc } from './case.js';
+import { type FuzzCase, toScenario, toScenarioDoc } from './case.js';
 
 /** Test-only hooks into a run (e.g. to plant a bug in an instance); shipped code passes none. */
 export interface ExecuteHooks {
@@ -66,7 +66,7 @@ export function caseScenario(c: FuzzCase, fast = false): Scenario {
 
 /** Run `s` (the case's scenario) under `profile`. `hash`: compute the trace hash (costs a JSON pass). */
 export function execute(
-  c: FuzzCase,
+  _c: FuzzCase,
   s: Scenario,
   profile: ProfileName,
   opts: { hooks?: ExecuteHooks; hash?: boolean } = {},
@@ -109,25 +109,10 @@ export function execute(
   opts.hooks?.onVmm?.(vmm);
 
   const compiled = compileProgram(s);
-  currentStep = () => {
-    const i = compiled.currentStep();
-    return i >= 0 && i < s.guest.steps.length ? i : undefined;
-  };
-  // A step's host actions, at the HLT the guest makes before it (between two KVM_RUNs).
-  const onHalt = (): boolean => {
-    const i = compiled.takeHostStep();
-    if (i === undefined) return false;
-    for (const a of c.steps[i]?.host ?? []) {
-      const err =
-        a.kind === 'unmap'
-          ? vmm.unmapGpa(REGION_GPA + a.page * PAGE, a.pages * PAGE)
-          : a.kind === 'truncate'
-            ? vmm.truncateFile(REGION_FILE, a.pages * PAGE)
-            : vmm.populate(REGION_GPA + a.page * PAGE, new Uint8Array(1));
-      if (err) hostErrors.push(`step ${i}: ${a.kind}: ${err.errno}: ${err.message}`);
-    }
-    return true;
-  };
+  currentStep = scenarioStep(s, compiled);
+  const onHalt = hostActionsAtHalt(vmm, s, compiled, (i, a, _k, why) =>
+    hostErrors.push(`step ${i}: ${a.key}: ${why}`),
+  );
   const added = vmm.addVcpu(compiled.program);
   if (isVmmError(added)) {
     vmm.destroy();

@@ -310,20 +310,14 @@ function* msrStep(client: GhcbClient, req: Extract<Step, { verb: 'msr' }>['args'
  * bits, overrides, raw bytes, usage and version), written, then VMGEXIT with the GHCB MSR holding
  * the GHCB's GPA or the step's `ghcbMsr`; the answer is read back from the page.
  */
-/** The scratch page raw steps are built in (handed to the client, which copies it at once). */
-const RAW_PAGE = new Uint8Array(GHCB_SIZE);
-const RAW_VIEW = new DataView(RAW_PAGE.buffer);
-
 function* rawStep(
   client: GhcbClient,
   cpu: ScriptedCpu,
   a: Extract<Step, { verb: 'raw' }>['args'],
   version: number,
 ): Gen<GhcbResult> {
-  // The page as the step wants it, built in a buffer the client copies before the first yield.
-  const page = RAW_PAGE;
-  const view = RAW_VIEW;
-  page.fill(0);
+  const page = new Uint8Array(GHCB_SIZE);
+  const view = new DataView(page.buffer);
   const setValid = (offset: number, on: boolean): void => {
     const idx = offset >> 3;
     const at = GHCB_OFF_VALID_BITMAP + (idx >> 3);

@@ -12,7 +12,7 @@ import type { MachineConfig, RunResult, StopReason } from '../vmm/types.js';
 import { Vmm } from '../vmm/vmm.js';
 import { describeOutcome, describeStop } from './describe.js';
 import { type Check, checkRun, checkStep } from './expect.js';
-import { compileProgram, type StepRecord } from './program.js';
+import { type CompiledProgram, compileProgram, type StepRecord } from './program.js';
 import type { ProfileName, Scenario } from './schema.js';
 import type { HostAction } from './steps.js';
 
@@ -90,6 +90,36 @@ function applyHostAction(vmm: Vmm, a: HostAction): string | undefined {
   return err ? `${err.errno}: ${err.message}` : undefined;
 }
 
+/**
+ * The VMM's onHalt for scenario `s`: at the HLT the guest makes before a step with host actions,
+ * apply that step's actions (between two KVM_RUNs, as a VMM does); `failed` hears of each that did
+ * not take effect. False when no step was waiting (the HLT is the guest's own).
+ */
+export function hostActionsAtHalt(
+  vmm: Vmm,
+  s: Scenario,
+  compiled: CompiledProgram,
+  failed: (step: number, action: HostAction, k: number, why: string) => void,
+): () => boolean {
+  return () => {
+    const i = compiled.takeHostStep();
+    if (i === undefined) return false;
+    s.guest.steps[i]!.host?.forEach((a, k) => {
+      const err = applyHostAction(vmm, a);
+      if (err) failed(i, a, k, err);
+    });
+    return true;
+  };
+}
+
+/** The scenario step the guest program is in, or undefined outside them. */
+export function scenarioStep(s: Scenario, compiled: CompiledProgram): () => number | undefined {
+  return () => {
+    const i = compiled.currentStep();
+    return i >= 0 && i < s.guest.steps.length ? i : undefined;
+  };
+}
+
 const notBuilt = (s: Scenario, profile: ProfileName, message: string): ScenarioReport => ({
   name: s.name,
   profile,
@@ -124,25 +154,14 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
 
   const hostChecks: Check[] = [];
   const compiled = compileProgram(s);
-  stepNow = () => {
-    const i = compiled.currentStep();
-    return i >= 0 && i < s.guest.steps.length ? i : undefined;
-  };
-  // A step's host actions: at the HLT the guest makes before it, between two KVM_RUNs.
-  const onHalt = (): boolean => {
-    const i = compiled.takeHostStep();
-    if (i === undefined) return false;
-    s.guest.steps[i]!.host?.forEach((a, k) => {
-      const err = applyHostAction(vmm, a);
-      if (err)
-        hostChecks.push({
-          path: `guest.steps[${i}].host[${k}]`,
-          ok: false,
-          message: `host action failed: ${err}`,
-        });
-    });
-    return true;
-  };
+  stepNow = scenarioStep(s, compiled);
+  const onHalt = hostActionsAtHalt(vmm, s, compiled, (i, _a, k, why) =>
+    hostChecks.push({
+      path: `guest.steps[${i}].host[${k}]`,
+      ok: false,
+      message: `host action failed: ${why}`,
+    }),
+  );
   const added = vmm.addVcpu(compiled.program);
   if (isVmmError(added)) {
     vmm.destroy();

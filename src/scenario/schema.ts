@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { RESOLVER_NAMES } from '../vmm/resolvers.js';
+import { DEFAULT_MAX_KVM_RUNS } from '../vmm/vmm.js';
 import type {
   EfaultPolicy,
   EnomemPolicy,
@@ -211,8 +212,11 @@ export const scenarioSchema = z.strictObject({
   host: host.default({}),
   policies: policies.default({ enomem: { action: 'stop' }, efault: { action: 'stop' } }),
   /** Upper bound on KVM_RUN calls in the run. */
-  maxKvmRuns: uint().default(10_000),
-  /** On KVM_EXIT_AP_RESET_HOLD: deliver a SIPI and keep running, or stop the run (default). */
+  maxKvmRuns: uint().default(DEFAULT_MAX_KVM_RUNS),
+  /**
+   * An AP reset hold: `sipi` gives the machine an in-kernel APIC, where the hold waits in KVM and the
+   * VMM answers it with a SIPI; `stop` (default) leaves it an exit (KVM_EXIT_AP_RESET_HOLD) that ends the run.
+   */
   apResetHold: z.enum(['sipi', 'stop'], { error: () => 'expected sipi or stop' }).default('stop'),
   guest,
   expect: runExpect.default({}),

@@ -58,6 +58,9 @@ export interface GhcbErrorEvent {
   readonly why: string;
 }
 
+/** Why a guest-memory access by KVM failed: no memslot, a read-only one, or the host mapping (HostFaultKind). */
+export type GuestAccessFaultCause = 'no-slot' | 'readonly' | 'unmapped' | 'missing' | 'beyond-eof' | 'protection';
+
 /** The scratch area KVM set up (or refused) for a VMGEXIT. */
 export interface ScratchEvent {
   readonly name: 'sevbox_scratch';
@@ -68,8 +71,8 @@ export interface ScratchEvent {
   readonly outcome: 'ghcb' | 'bounce' | 'invalid' | 'ENOMEM' | 'EFAULT';
   /** EFAULT: the first guest physical address kvm_read_guest could not read. */
   readonly faultGpa?: number;
-  /** EFAULT: why ('no-slot', 'unmapped', 'missing', 'beyond-eof', 'protection', 'readonly'). */
-  readonly cause?: string;
+  /** EFAULT: why. */
+  readonly cause?: GuestAccessFaultCause;
 }
 
 /** KVM wrote guest memory through kvm_write_guest (a scratch write-back, an emulated store). */

@@ -5,7 +5,7 @@
  * and its own mappings. This is the "userspace decides" of the seed commit: the VMM must find out itself.
  */
 import type { HvaState } from '../host/address-space.js';
-import type { ProcessMemory } from '../host/process.js';
+import type { GuestAccessFaultCause } from '../trace/events.js';
 import { decodeSevboxMemoryFaultFlags, type SevboxFaultCause } from '../uapi/exit-reasons.js';
 import { svmExitCodeName } from '../uapi/svm.js';
 import type { VcpuExit } from '../uapi/vcpu-exit.js';
@@ -15,20 +15,17 @@ import type { FaultDiagnosis } from './types.js';
 
 const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
 
-/** Why a guest-memory access failed, in the VMM's words. */
-type FaultCause = 'no-slot' | 'readonly' | 'unmapped' | 'missing' | 'beyond-eof' | 'protection';
-
 /** Where the GPA came from. */
 interface FaultSite {
   readonly gpa: number;
   readonly source: 'scratch' | 'memory-fault-exit';
-  readonly cause?: FaultCause;
+  readonly cause?: GuestAccessFaultCause;
   readonly size?: number;
   readonly restartable?: boolean;
 }
 
 /** The sevbox cause codes as the VMM's own words for them. */
-const GUEST_CAUSE: Partial<Record<SevboxFaultCause, FaultCause>> = {
+const GUEST_CAUSE: Partial<Record<SevboxFaultCause, GuestAccessFaultCause>> = {
   'no-slot': 'no-slot',
   'hva-unmapped': 'unmapped',
   'userfault-missing': 'missing',
@@ -84,7 +81,7 @@ function faultSite(
     };
   }
   const scratch = recorder.scratchEfaultSince(vcpu, mark);
-  if (scratch) return { gpa: scratch.gpa, source: 'scratch', cause: scratch.cause as FaultCause };
+  if (scratch) return { gpa: scratch.gpa, source: 'scratch', cause: scratch.cause };
   if (left.kind === 'MemoryFault' && left.gpa < 2n ** 53n) {
     return { gpa: Number(left.gpa), source: 'memory-fault-exit' };
   }
@@ -99,7 +96,6 @@ export function diagnoseEfault(
   vcpu: number,
   left: VcpuExit,
   ram: GuestRam,
-  memory: ProcessMemory,
   recorder: TraceRecorder,
   mark: number,
 ): FaultDiagnosis {
@@ -127,7 +123,7 @@ export function diagnoseEfault(
     return { ...base, source: site.source, gpa: site.gpa, memslot: null, text };
   }
   const hva = region.hva + (site.gpa - region.gpa);
-  const hvaState = memory.describe(hva);
+  const hvaState = ram.memory.describe(hva);
   const memslot = { slot: region.slot, gpa: region.gpa, size: region.size, name: region.name };
   const state =
     site.cause === 'readonly' ? 'read-only memslot (KVM may not write it)' : describeHvaState(hvaState, hva);

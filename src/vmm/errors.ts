@@ -26,7 +26,7 @@ export function isVmmError(v: unknown): v is VmmError {
  * Run a host or KVM call and turn the errno-carrying error it throws (SysError, KvmError) into a
  * VmmError value; anything else is a bug and propagates.
  */
-export function tryCall<T>(what: string, fn: () => T): T | VmmError {
+function tryCall<T>(what: string, fn: () => T): T | VmmError {
   try {
     return fn();
   } catch (e) {

@@ -5,6 +5,7 @@
  * scenarios perform (unmap, truncate, populate) and for reading shared pages such as the GHCB.
  */
 
+import type { HostFault } from '../host/address-space.js';
 import { HostFile } from '../host/file-store.js';
 import type { ProcessMemory } from '../host/process.js';
 import { Errno } from '../uapi/errno.js';
@@ -19,8 +20,6 @@ const PAGE = 4096;
 export interface RamRegion {
   /** The memslot id (its index in the machine's `ram` list). */
   readonly slot: number;
-  /** KVM_MEM_* flags the VMM gave the slot. */
-  readonly flags: number;
   readonly name: string;
   readonly gpa: number;
   readonly size: number;
@@ -88,7 +87,6 @@ export class GuestRam {
     if (file) this.files.set(fileName, file);
     this.regions.push({
       slot,
-      flags,
       name,
       gpa: cfg.gpa,
       size: cfg.size,
@@ -154,28 +152,27 @@ export class GuestRam {
 
   /** Read guest memory through the VMM's own mappings (not KVM's): EFAULT when not RAM or the host faults. */
   read(gpa: number, dst: Uint8Array): VmmError | undefined {
-    let done = 0;
-    while (done < dst.length) {
-      const cur = gpa + done;
-      const r = this.regionAt(cur);
-      if (!r) return vmmError('EFAULT', `gpa ${hex(cur)} is not RAM`);
-      const n = Math.min(dst.length - done, r.gpa + r.size - cur);
-      const f = this.memory.read(r.hva + (cur - r.gpa), dst.subarray(done, done + n));
-      if (f) return vmmError('EFAULT', `gpa ${hex(cur)}: host ${f.kind} at hva ${hex(f.hva)}`);
-      done += n;
-    }
-    return undefined;
+    return this.#access(gpa, dst, (hva, bytes) => this.memory.read(hva, bytes));
   }
 
   /** Write guest memory through the VMM's own mappings (loading a guest image, a shared page). */
   write(gpa: number, src: Uint8Array): VmmError | undefined {
+    return this.#access(gpa, src, (hva, bytes) => this.memory.write(hva, bytes));
+  }
+
+  /** `io` on each region's part of [gpa, gpa + buf.length): EFAULT where it is not RAM or the host faults. */
+  #access(
+    gpa: number,
+    buf: Uint8Array,
+    io: (hva: number, bytes: Uint8Array) => HostFault | undefined,
+  ): VmmError | undefined {
     let done = 0;
-    while (done < src.length) {
+    while (done < buf.length) {
       const cur = gpa + done;
       const r = this.regionAt(cur);
       if (!r) return vmmError('EFAULT', `gpa ${hex(cur)} is not RAM`);
-      const n = Math.min(src.length - done, r.gpa + r.size - cur);
-      const f = this.memory.write(r.hva + (cur - r.gpa), src.subarray(done, done + n));
+      const n = Math.min(buf.length - done, r.gpa + r.size - cur);
+      const f = io(r.hva + (cur - r.gpa), buf.subarray(done, done + n));
       if (f) return vmmError('EFAULT', `gpa ${hex(cur)}: host ${f.kind} at hva ${hex(f.hva)}`);
       done += n;
     }

@@ -4,7 +4,7 @@
  * event to the caller's sink. This is how the VMM learns what KVM was doing when KVM_RUN failed,
  * since the EFAULT itself carries no such detail (the seed commit: "KVM's ABI currently sucks").
  */
-import type { TraceEvent, TraceSink } from '../trace/events.js';
+import type { GuestAccessFaultCause, TraceEvent, TraceSink } from '../trace/events.js';
 
 /** The recorder. */
 export interface TraceRecorder {
@@ -25,7 +25,7 @@ export interface TraceRecorder {
 /** A scratch-area copy-in KVM could not make, as its trace event tells. */
 export interface ScratchFault {
   readonly gpa: number;
-  readonly cause: string;
+  readonly cause: GuestAccessFaultCause;
 }
 
 /** A recorder forwarding to `forward`, if given. */
@@ -45,8 +45,8 @@ export function createTraceRecorder(forward?: TraceSink): TraceRecorder {
         open.delete(e.vcpu);
         break;
       case 'sevbox_scratch':
-        if (e.outcome === 'EFAULT' && e.faultGpa !== undefined)
-          scratchEfault.set(e.vcpu, { seq, fault: { gpa: e.faultGpa, cause: e.cause ?? 'unknown' } });
+        if (e.outcome === 'EFAULT' && e.faultGpa !== undefined && e.cause !== undefined)
+          scratchEfault.set(e.vcpu, { seq, fault: { gpa: e.faultGpa, cause: e.cause } });
         break;
       default:
         break;

@@ -118,9 +118,9 @@ export interface VmmVcpu {
 }
 
 /** Where the VMM puts the page tables of a long-mode boot: above any guest RAM a machine describes. */
-export const BOOT_PAGE_TABLES_GPA = 0xff_ffe0_0000;
+const BOOT_PAGE_TABLES_GPA = 0xff_ffe0_0000;
 /** The memslot of those page tables: the last id a VMM may use. */
-export const BOOT_PAGE_TABLES_SLOT = 32763;
+const BOOT_PAGE_TABLES_SLOT = 32763;
 
 /** Default KVM_RUN budget of one run. */
 export const DEFAULT_MAX_KVM_RUNS = 10_000;
@@ -134,8 +134,6 @@ export class Vmm {
   readonly kvm: KvmFd;
   readonly vm: VmFd;
   readonly ram: GuestRam;
-  /** The kernel allocator KVM charges, where the VMM can act on it (the model); else undefined. */
-  readonly allocator: HostAllocator | undefined;
   /** Port I/O bus (unclaimed reads: 0xff). */
   readonly pio = new Bus('pio');
   /** MMIO bus (unclaimed reads: 0). */
@@ -162,7 +160,6 @@ export class Vmm {
     this.vm = vm;
     this.#recorder = recorder;
     this.#msr = msr;
-    this.allocator = (platform as Partial<ModelPlatform>).allocator;
     this.ram = new GuestRam(platform.memory);
     this.serial = config.serial === false ? undefined : createSerial();
     const port = config.debugExitPort ?? DEBUG_EXIT_PORT;
@@ -172,6 +169,11 @@ export class Vmm {
   /** The model platform the VMM built for itself (undefined when it was given another). */
   get model(): ModelPlatform | undefined {
     return isModelPlatform(this.platform) ? this.platform : undefined;
+  }
+
+  /** The kernel allocator KVM charges, where the VMM can act on it (the model); else undefined. */
+  get allocator(): HostAllocator | undefined {
+    return this.model?.allocator;
   }
 
   /**
@@ -421,7 +423,8 @@ export class Vmm {
       kvmRuns++;
       const mark = recorder.mark();
       const exit = v.fd.run();
-      this.#cursor = (this.vcpus.indexOf(v) + 1) % this.vcpus.length;
+      // vCPU ids are their places in this.vcpus.
+      this.#cursor = (v.id + 1) % this.vcpus.length;
       if (exit.kind !== 'Failed') {
         waiting.clear();
         exits++;
@@ -437,49 +440,23 @@ export class Vmm {
       if (errno === 'EAGAIN') {
         // An UNINITIALIZED AP took its INIT/SIPI (kvm_arch_vcpu_ioctl_run): it runs again next.
         waiting.clear();
-        this.#cursor = this.vcpus.indexOf(v);
+        this.#cursor = v.id;
         continue;
       }
       if (errno === 'EINTR') {
-        // A wait in the kernel (HLT or AP reset hold with an in-kernel APIC) the model cannot sleep in.
-        const mp = v.fd.getMpState();
-        if (mp === KVM_MP_STATE_AP_RESET_HOLD) {
-          if (opts.apResetHold !== 'sipi') return finish({ kind: 'ap-reset-hold', vcpu: v.id });
-          const r = v.fd.setMpState(KVM_MP_STATE_SIPI_RECEIVED);
-          if (r) return finish({ kind: 'kvm-error', vcpu: v.id, errno: r.errno });
-          waiting.clear();
-          this.#cursor = this.vcpus.indexOf(v); // it runs again next
+        const wait = this.#afterInKernelWait(v, opts, waiting);
+        if (wait === 'again') {
+          this.#cursor = v.id; // it runs again next
           continue;
         }
-        if (
-          mp === KVM_MP_STATE_HALTED ||
-          mp === KVM_MP_STATE_UNINITIALIZED ||
-          mp === KVM_MP_STATE_INIT_RECEIVED
-        ) {
-          if (mp !== KVM_MP_STATE_HALTED)
-            waiting.add(v.id); // an AP waiting for the guest's INIT/SIPI
-          else if (this.platform.guests?.finished(v.id)) v.finished = true;
-          else if (opts.onHalt?.(v.id)) {
-            const r = v.fd.setMpState(KVM_MP_STATE_RUNNABLE);
-            if (r) return finish({ kind: 'kvm-error', vcpu: v.id, errno: r.errno });
-            waiting.clear();
-            continue;
-          } else waiting.add(v.id);
-          if (this.vcpus.every((x) => x.finished || waiting.has(x.id))) {
-            return this.vcpus.some((x) => !x.finished)
-              ? finish({ kind: 'idle' })
-              : finish({ kind: 'guest-done' });
-          }
-          continue;
-        }
+        if (wait === 'next') continue;
+        if (wait !== undefined) return finish(wait);
       }
       const diagnosis =
-        errno === 'EFAULT'
-          ? diagnoseEfault(v.id, exit.left, this.ram, this.platform.memory, recorder, mark)
-          : undefined;
+        errno === 'EFAULT' ? diagnoseEfault(v.id, exit.left, this.ram, recorder, mark) : undefined;
       const n = retries.get(errno) ?? 0;
       const efault = policies.efault;
-      this.#cursor = this.vcpus.indexOf(v); // a retried vCPU runs again next
+      this.#cursor = v.id; // a retried vCPU runs again next
       if (errno === 'EFAULT' && efault.action === 'resolve') {
         const res =
           n >= efault.maxRetries
@@ -512,6 +489,52 @@ export class Vmm {
       retries.set(errno, n + 1);
       retried.push({ vcpu: v.id, errno, ...(diagnosis ? { diagnosis } : {}) });
     }
+  }
+
+  /**
+   * KVM_RUN failed with EINTR: if the vCPU waits in the kernel for something the model cannot sleep
+   * for (HLT or AP reset hold with an in-kernel APIC, an AP waiting for INIT/SIPI), what the VMM does
+   * about it: run it again ('again'), go on with the next vCPU ('next'), or stop. undefined when the
+   * vCPU does not wait (the policies decide).
+   */
+  #afterInKernelWait(
+    v: VmmVcpu,
+    opts: RunOptions,
+    waiting: Set<number>,
+  ): StopReason | 'again' | 'next' | undefined {
+    switch (v.fd.getMpState()) {
+      case KVM_MP_STATE_AP_RESET_HOLD: {
+        if (opts.apResetHold !== 'sipi') return { kind: 'ap-reset-hold', vcpu: v.id };
+        const r = v.fd.setMpState(KVM_MP_STATE_SIPI_RECEIVED);
+        if (r) return { kind: 'kvm-error', vcpu: v.id, errno: r.errno };
+        waiting.clear();
+        return 'again';
+      }
+      case KVM_MP_STATE_HALTED:
+        if (this.platform.guests?.finished(v.id)) {
+          v.finished = true;
+          break;
+        }
+        if (opts.onHalt?.(v.id)) {
+          const r = v.fd.setMpState(KVM_MP_STATE_RUNNABLE);
+          if (r) return { kind: 'kvm-error', vcpu: v.id, errno: r.errno };
+          waiting.clear();
+          return 'next';
+        }
+        waiting.add(v.id);
+        break;
+      case KVM_MP_STATE_UNINITIALIZED:
+      case KVM_MP_STATE_INIT_RECEIVED:
+        waiting.add(v.id); // an AP waiting for the guest's INIT/SIPI
+        break;
+      default:
+        return undefined;
+    }
+    // Every vCPU still running waits for an event none of them will raise. (All finished: the loop
+    // ends with guest-done.)
+    const idle =
+      this.vcpus.every((x) => x.finished || waiting.has(x.id)) && this.vcpus.some((x) => !x.finished);
+    return idle ? { kind: 'idle' } : 'next';
   }
 
   /** The first vCPU at or after the cursor whose program has not ended (the cursor moves to it). */
