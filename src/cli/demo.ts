@@ -58,7 +58,7 @@ function describeOutcome(o: VmgexitOutcome | undefined): string {
     case 'userspace':
       return describeReasons(o.reasons);
     case 'error':
-      return `KVM_RUN failed: ${errnoName(o.errno) ?? `errno ${o.errno}`}`;
+      return `KVM_RUN failed: ${errnoName(o.errno)}`;
     case 'oops':
       return `host kernel crashed: ${o.message}`;
     default: {

@@ -88,7 +88,7 @@ export function describeVmgexitOutcome(o: VmgexitOutcome | undefined): string {
     case 'userspace':
       return `accepted: exit to userspace (${describeReasons(o.reasons)})`;
     case 'error':
-      return `KVM_RUN fails: ${errnoName(o.errno) ?? `errno ${o.errno}`}`;
+      return `KVM_RUN fails: ${errnoName(o.errno)}`;
     case 'oops':
       return `host kernel crash: ${o.message}`;
     default: {

@@ -23,11 +23,12 @@
  * makes `run()` return `{ kind: 'Failed', error: WatchdogExpiry (EINTR), left }`; tell it from any
  * other EINTR with {@link isWatchdogExpiry}, or `vcpu.lastRunTimedOut` after `runRaw()`.
  */
+import { PAGE_SIZE } from '../host/page.js';
 import { KVM_API_VERSION, KVM_X86_DEFAULT_VM } from '../uapi/caps.js';
 import { decodeCpuid2, encodeCpuid2, type KvmCpuidEntry2 } from '../uapi/cpuid.js';
-import { encodeClearDirtyLog, encodeDirtyLog } from '../uapi/dirty-log.js';
+import { dirtyBitmapBytes, encodeClearDirtyLog, encodeDirtyLog } from '../uapi/dirty-log.js';
 import { encodeEnableCap, type KvmEnableCap } from '../uapi/enable-cap.js';
-import { Errno } from '../uapi/errno.js';
+import { ERRNO, Errno } from '../uapi/errno.js';
 import { decodeFpu, encodeFpu, KVM_FPU_SIZE, type KvmFpu } from '../uapi/fpu.js';
 import { encodeCreateGuestMemfd } from '../uapi/guest-memfd.js';
 import {
@@ -75,6 +76,7 @@ import {
   KVM_SET_VCPU_EVENTS,
   KVM_SET_XCRS,
   KVM_X86_SET_MSR_FILTER,
+  SIZEOF_U64,
 } from '../uapi/ioctl.js';
 import {
   decodeIrqchip,
@@ -114,6 +116,7 @@ import { decodeMsrList, decodeMsrs, encodeMsrList, encodeMsrs, type KvmMsrEntry 
 import { decodeRegs, encodeRegs, KVM_REGS_SIZE, type KvmRegs } from '../uapi/regs.js';
 import { decodeSevCmd, encodeSevCmd, type KvmSevCmd } from '../uapi/sev-cmd.js';
 import { decodeSregs, encodeSregs, KVM_SREGS_SIZE, type KvmSregs } from '../uapi/sregs.js';
+import { structOut } from '../uapi/struct.js';
 import {
   decodeVcpuEvents,
   encodeVcpuEvents,
@@ -122,7 +125,7 @@ import {
 } from '../uapi/vcpu-events.js';
 import { decodeExit, type VcpuExit } from '../uapi/vcpu-exit.js';
 import { decodeXcrs, encodeXcrs, KVM_XCRS_SIZE, type KvmXcrs } from '../uapi/xsave.js';
-import { type Libc, loadLibc, O_CLOEXEC, O_RDWR, PAGE_SIZE } from './libc.js';
+import { type Libc, loadLibc, O_CLOEXEC, O_RDWR } from './libc.js';
 import { HostMapping, UserBuffers } from './mapping.js';
 import { HostProcessMemory } from './process.js';
 import { Watchdog } from './watchdog.js';
@@ -135,10 +138,6 @@ export const DEFAULT_RUN_TIMEOUT_MS = 2000;
  * KVM_MAX_CPUID_ENTRIES = 256): a larger `maxEntries` is asked as this many.
  */
 export const MAX_CPUID_ROOM = 4096;
-
-const EBADF = 9;
-const EINTR = 4;
-const EINVAL = 22;
 
 /** KVM_RUN's EINTR when this thread's watchdog interrupted it: the guest did not exit to userspace in time. */
 export class WatchdogExpiry extends Errno {
@@ -198,9 +197,15 @@ class RawFd {
     return r < 0 ? Errno.fromNegative(r, what) : r;
   }
 
+  /** KVM_CHECK_EXTENSION (on the system or a VM fd): 0 for an unknown capability, -errno on failure. */
+  checkExtension(cap: number): number {
+    const r = this.ioctl(KVM_CHECK_EXTENSION, cap, 'KVM_CHECK_EXTENSION');
+    return r instanceof Errno ? -r.value : r;
+  }
+
   /** ioctl with a buffer, 0 or -errno: for the raw paths that allocate nothing. */
   ioctlBufRaw(request: number, buf: Uint8Array): number {
-    return this.#closed ? -EBADF : this.libc.ioctlBuf(this.fd, request, buf);
+    return this.#closed ? -ERRNO.EBADF : this.libc.ioctlBuf(this.fd, request, buf);
   }
 
   /** close(2), once; false when already closed. */
@@ -238,6 +243,12 @@ function setStruct(fd: RawFd, request: number, what: string, enc: () => Uint8Arr
   if (buf instanceof Errno) return buf;
   const r = fd.ioctlBuf(request, buf, what);
   return r instanceof Errno ? r : undefined;
+}
+
+/** KVM_ENABLE_CAP (on a VM or vCPU fd); `args` may be shorter than 4 (the rest are 0). */
+function enableCap(fd: RawFd, cap: KvmEnableCap): IoctlResult<void> {
+  const args = cap.args.length < 4 ? [...cap.args, 0n, 0n, 0n, 0n].slice(0, 4) : cap.args;
+  return setStruct(fd, KVM_ENABLE_CAP, `KVM_ENABLE_CAP ${cap.cap}`, () => encodeEnableCap({ ...cap, args }));
 }
 
 /** KVM_GET_SUPPORTED_CPUID / KVM_GET_CPUID2 with room for `maxEntries` (0 for a negative or fractional count). */
@@ -298,7 +309,7 @@ export function openHostKvm(path = '/dev/kvm'): OpenHostKvm {
     const wd = Watchdog.forThread(libc);
     if (typeof wd === 'number')
       return fail(`cannot create the KVM_RUN watchdog timer: ${Errno.fromNegative(wd).errno}`);
-    return { ok: true, kvm: new HostKvmFd(libc, fd, wd, path, mmapSize) };
+    return { ok: true, kvm: new HostKvmFd(libc, fd, wd, mmapSize) };
   } catch (e) {
     return { ok: false, reason: `opening ${path} failed: ${e instanceof Error ? e.message : String(e)}` };
   }
@@ -308,25 +319,17 @@ export function openHostKvm(path = '/dev/kvm'): OpenHostKvm {
 export class HostKvmFd implements KvmFd {
   /** The calling thread's KVM_RUN watchdog; `watchdog.guard(ms, fn)` gives a batch of runs one deadline. */
   readonly watchdog: Watchdog;
-  /** The device path. */
-  readonly path: string;
   /** KVM_GET_VCPU_MMAP_SIZE, as read at open: the bytes of each vCPU's kvm_run mapping. */
   readonly vcpuMmapSize: number;
   readonly #libc: Libc;
   readonly #fd: RawFd;
 
   /** Use {@link openHostKvm}. */
-  constructor(libc: Libc, fd: number, watchdog: Watchdog, path: string, vcpuMmapSize: number) {
+  constructor(libc: Libc, fd: number, watchdog: Watchdog, vcpuMmapSize: number) {
     this.#libc = libc;
     this.#fd = new RawFd(libc, fd);
     this.watchdog = watchdog;
-    this.path = path;
     this.vcpuMmapSize = vcpuMmapSize;
-  }
-
-  /** The koffi version the bindings run on. */
-  get koffiVersion(): string {
-    return this.#libc.koffiVersion;
   }
 
   /** KVM_GET_API_VERSION (12), or -errno. */
@@ -337,8 +340,7 @@ export class HostKvmFd implements KvmFd {
 
   /** KVM_CHECK_EXTENSION on the system fd: 0 for an unknown capability, -errno on failure. */
   checkExtension(cap: number): number {
-    const r = this.#fd.ioctl(KVM_CHECK_EXTENSION, cap, 'KVM_CHECK_EXTENSION');
-    return r instanceof Errno ? -r.value : r;
+    return this.#fd.checkExtension(cap);
   }
 
   getVcpuMmapSize(): IoctlResult<number> {
@@ -395,7 +397,6 @@ export class HostVmFd implements VmFd {
   readonly #region = new Uint8Array(KVM_USERSPACE_MEMORY_REGION2_SIZE);
   readonly #scratch: UserBuffers;
   readonly #guestMemfds = new Set<number>();
-  #lastEncryptOp: KvmSevCmd | undefined;
 
   /** Use {@link HostKvmFd.createVm}. */
   constructor(libc: Libc, fd: number, type: number, watchdog: Watchdog, mmapSize: number) {
@@ -409,8 +410,7 @@ export class HostVmFd implements VmFd {
 
   /** KVM_CHECK_EXTENSION on the VM fd (answers for this VM's type); -errno on failure. */
   checkExtension(cap: number): number {
-    const r = this.#fd.ioctl(KVM_CHECK_EXTENSION, cap, 'KVM_CHECK_EXTENSION');
-    return r instanceof Errno ? -r.value : r;
+    return this.#fd.checkExtension(cap);
   }
 
   setUserMemoryRegion(region: UserspaceMemoryRegion): IoctlResult<void> {
@@ -426,20 +426,20 @@ export class HostVmFd implements VmFd {
    * the codec refuses): for differential tests and probes that issue it by the hundred thousand.
    */
   setUserMemoryRegionRaw(region: UserspaceMemoryRegion, legacy: boolean): number {
-    if (this.#fd.closed) return -EBADF;
-    return this.#encodeRegion(region, legacy) === undefined ? this.#issueRegion(region, legacy) : -EINVAL;
+    if (this.#fd.closed) return -ERRNO.EBADF;
+    const what = legacy ? 'KVM_SET_USER_MEMORY_REGION' : 'KVM_SET_USER_MEMORY_REGION2';
+    return this.#encodeRegion(region, legacy, what) instanceof Errno
+      ? -ERRNO.EINVAL
+      : this.#issueRegion(region, legacy);
   }
 
-  /** Encode into the reused buffer: undefined, or why the codec refused. */
-  #encodeRegion(region: UserspaceMemoryRegion, legacy: boolean): string | undefined {
-    try {
-      if (legacy) encodeUserspaceMemoryRegion(region, this.#region);
-      else encodeUserspaceMemoryRegion2(region, this.#region);
-      return undefined;
-    } catch (e) {
-      if (e instanceof RangeError) return e.message;
-      throw e;
-    }
+  /** Encode into the reused buffer: the buffer, or EINVAL when the codec refused. */
+  #encodeRegion(region: UserspaceMemoryRegion, legacy: boolean, what: string): Uint8Array | Errno {
+    return encode(what, () =>
+      legacy
+        ? encodeUserspaceMemoryRegion(region, this.#region)
+        : encodeUserspaceMemoryRegion2(region, this.#region),
+    );
   }
 
   /** The ioctl on the encoded buffer; a slot KVM accepted is remembered. */
@@ -460,9 +460,8 @@ export class HostVmFd implements VmFd {
     const what = `${legacy ? 'KVM_SET_USER_MEMORY_REGION' : 'KVM_SET_USER_MEMORY_REGION2'} slot ${region.slot}`;
     const bad = closedFd(this.#fd, what);
     if (bad) return bad;
-    const refused = this.#encodeRegion(region, legacy);
-    if (refused !== undefined)
-      return new Errno('EINVAL', `${what}: ${refused} (refused by sevbox, the kernel was not called)`);
+    const refused = this.#encodeRegion(region, legacy, what);
+    if (refused instanceof Errno) return refused;
     const r = this.#issueRegion(region, legacy);
     return r < 0 ? Errno.fromNegative(r, what) : undefined;
   }
@@ -475,7 +474,7 @@ export class HostVmFd implements VmFd {
     const what = `KVM_GET_DIRTY_LOG slot ${slot}`;
     const bad = closedFd(this.#fd, what);
     if (bad) return bad;
-    const bytes = Math.ceil((this.#npages.get(slot >>> 0) ?? 0) / 64) * 8;
+    const bytes = dirtyBitmapBytes(this.#npages.get(slot >>> 0) ?? 0);
     const at = this.#scratch.place([new Uint8Array(bytes)]);
     if (typeof at === 'number') return Errno.fromNegative(at, `${what}: scratch mmap`);
     const arg = encode(what, () => encodeDirtyLog({ slot, dirtyBitmap: BigInt(at[0]!) }));
@@ -503,10 +502,7 @@ export class HostVmFd implements VmFd {
 
   /** KVM_ENABLE_CAP; `args` may be shorter than 4 (the rest are 0). */
   enableCap(cap: KvmEnableCap): IoctlResult<void> {
-    const args = cap.args.length < 4 ? [...cap.args, 0n, 0n, 0n, 0n].slice(0, 4) : cap.args;
-    return setStruct(this.#fd, KVM_ENABLE_CAP, `KVM_ENABLE_CAP ${cap.cap}`, () =>
-      encodeEnableCap({ ...cap, args }),
-    );
+    return enableCap(this.#fd, cap);
   }
 
   /**
@@ -588,12 +584,12 @@ export class HostVmFd implements VmFd {
     const what = `KVM_SET_IDENTITY_MAP_ADDR 0x${addr.toString(16)}`;
     const bad = closedFd(this.#fd, what);
     if (bad) return bad;
-    const u64 = new Uint8Array(8);
-    const enc = encode(what, () => {
-      if (addr < 0n || addr >= 1n << 64n) throw new RangeError(`${addr} is not a u64`);
-      new DataView(u64.buffer).setBigUint64(0, addr, true);
+    const u64 = encode(what, () => {
+      const { bytes, w } = structOut(undefined, SIZEOF_U64, '__u64');
+      w.u64(0, 'identity_map_addr', addr);
+      return bytes;
     });
-    if (enc instanceof Errno) return enc;
+    if (u64 instanceof Errno) return u64;
     const at = this.#scratch.place([u64]);
     if (typeof at === 'number') return Errno.fromNegative(at, `${what}: scratch mmap`);
     const r = this.#fd.ioctl(KVM_SET_IDENTITY_MAP_ADDR, at[0]!, what);
@@ -635,7 +631,7 @@ export class HostVmFd implements VmFd {
   /**
    * KVM_MEMORY_ENCRYPT_OP with struct kvm_sev_cmd (`data` is an address in this process). Success:
    * the struct as KVM wrote it back. Failure: the errno (with the firmware `error`, when set, in its
-   * detail); {@link lastEncryptOp} keeps the struct as KVM left it either way.
+   * detail).
    */
   memoryEncryptOp(cmd: KvmSevCmd): IoctlResult<KvmSevCmd> {
     const what = `KVM_MEMORY_ENCRYPT_OP id ${cmd.id}`;
@@ -645,15 +641,9 @@ export class HostVmFd implements VmFd {
     if (buf instanceof Errno) return buf;
     const r = this.#fd.ioctlBuf(KVM_MEMORY_ENCRYPT_OP, buf, what);
     const back = decodeSevCmd(buf);
-    this.#lastEncryptOp = back;
     if (r instanceof Errno)
       return back.error ? new Errno(r.errno, `${what}: firmware error ${back.error}`) : r;
     return back;
-  }
-
-  /** The kvm_sev_cmd as KVM left it after the last {@link memoryEncryptOp} (success or failure). */
-  get lastEncryptOp(): KvmSevCmd | undefined {
-    return this.#lastEncryptOp;
   }
 
   /**
@@ -705,7 +695,7 @@ export class HostVcpuFd implements VcpuFd {
     const exit: VcpuExit = decodeExit(this.runArea);
     if (r >= 0) return exit;
     const error =
-      r === -EINTR && this.#lastRunTimedOut
+      r === -ERRNO.EINTR && this.#lastRunTimedOut
         ? new WatchdogExpiry(this.#armedMs, this.id)
         : Errno.fromNegative(r, `KVM_RUN on vcpu ${this.id}`);
     return { kind: 'Failed', error, left: exit };
@@ -718,7 +708,7 @@ export class HostVcpuFd implements VcpuFd {
    */
   runRaw(): number {
     this.#lastRunTimedOut = false;
-    if (this.#fd.closed) return -EBADF;
+    if (this.#fd.closed) return -ERRNO.EBADF;
     const wd = this.#watchdog;
     if (wd.armed) {
       this.#armedMs = undefined;
@@ -733,7 +723,7 @@ export class HostVcpuFd implements VcpuFd {
   #kvmRun(): number {
     const r = this.#fd.libc.ioctl(this.#fd.fd, KVM_RUN, 0);
     // EINTR while the deadline has passed: the watchdog's signal, not someone else's.
-    this.#lastRunTimedOut = r === -EINTR && this.#watchdog.expired();
+    this.#lastRunTimedOut = r === -ERRNO.EINTR && this.#watchdog.expired();
     return r;
   }
 
@@ -852,10 +842,7 @@ export class HostVcpuFd implements VcpuFd {
 
   /** KVM_ENABLE_CAP on the vCPU; `args` may be shorter than 4 (the rest are 0). */
   enableCap(cap: KvmEnableCap): IoctlResult<void> {
-    const args = cap.args.length < 4 ? [...cap.args, 0n, 0n, 0n, 0n].slice(0, 4) : cap.args;
-    return setStruct(this.#fd, KVM_ENABLE_CAP, `KVM_ENABLE_CAP ${cap.cap}`, () =>
-      encodeEnableCap({ ...cap, args }),
-    );
+    return enableCap(this.#fd, cap);
   }
 
   getTscKhz(): IoctlResult<number> {

@@ -23,14 +23,12 @@ interface Koffi {
   version?: string;
 }
 
-/** The page size of x86-64 Linux. */
-export const PAGE_SIZE = 4096;
-/** open(2) flags and mmap(2) constants (x86-64 Linux). */
+/**
+ * open(2) flags and mmap(2) flags (x86-64 Linux). The page size and the PROT_* protections are the
+ * host model's (src/host/page.ts, src/host/address-space.ts): the same numbers.
+ */
 export const O_RDWR = 0o2;
 export const O_CLOEXEC = 0o2000000;
-export const PROT_NONE = 0;
-export const PROT_READ = 1;
-export const PROT_WRITE = 2;
 export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;

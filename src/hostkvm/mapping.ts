@@ -9,18 +9,10 @@
  *
  * (Guest RAM is not here: it lives in a HostProcessMemory, src/hostkvm/process.ts.)
  */
-import {
-  type Libc,
-  MAP_ANONYMOUS,
-  MAP_FIXED,
-  MAP_NORESERVE,
-  MAP_PRIVATE,
-  MAP_SHARED,
-  PAGE_SIZE,
-  PROT_NONE,
-  PROT_READ,
-  PROT_WRITE,
-} from './libc.js';
+import { PROT_NONE, PROT_READ, PROT_WRITE } from '../host/address-space.js';
+import { PAGE_SIZE } from '../host/page.js';
+import { ERRNO } from '../uapi/errno.js';
+import { type Libc, MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED } from './libc.js';
 
 interface Region {
   readonly libc: Libc;
@@ -110,7 +102,7 @@ export class UserBuffers {
   place(arrays: readonly Uint8Array[]): number[] | number {
     const pages = arrays.map((a) => Math.max(1, Math.ceil(a.length / PAGE_SIZE)));
     const key = pages.join(',');
-    if (this.#closed) return -9; // EBADF
+    if (this.#closed) return -ERRNO.EBADF;
     if (!this.#map || key !== this.#layout) {
       const r = this.#remap(pages);
       if (r < 0) return r;

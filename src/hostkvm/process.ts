@@ -21,22 +21,13 @@
  * - `mapMissing`, `mapFile` and `populate` are ENOSYS: there is no userfaultfd and no host file
  *   support on the real process yet.
  */
-import type { HostFault, HvaState } from '../host/address-space.js';
+import { type HostFault, type HvaState, PROT_NONE, PROT_READ, PROT_WRITE } from '../host/address-space.js';
 import type { HostFile } from '../host/file-store.js';
+import { PAGE_SIZE } from '../host/page.js';
 import type { ProcessMemory } from '../host/process.js';
 import { firstEndingAfter } from '../host/ranges.js';
 import { Errno } from '../uapi/errno.js';
-import {
-  type Libc,
-  MAP_ANONYMOUS,
-  MAP_FIXED,
-  MAP_NORESERVE,
-  MAP_PRIVATE,
-  PAGE_SIZE,
-  PROT_NONE,
-  PROT_READ,
-  PROT_WRITE,
-} from './libc.js';
+import { type Libc, MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE } from './libc.js';
 
 /** One mmap this object made: its range and a view of all of it. */
 interface Reservation {
@@ -111,12 +102,9 @@ export class HostProcessMemory implements ProcessMemory {
   #mapFixed(hva: number, length: number, prot: number): number | Errno {
     if (badRange(hva, length)) return new Errno('EINVAL', `mmap(MAP_FIXED ${hex(hva)}, ${length})`);
     const end = hva + length;
-    for (let pos = hva; pos < end; ) {
-      const r = this.#runAt(pos);
-      if (!r)
-        return new Errno('EINVAL', `mmap(MAP_FIXED): ${hex(pos)} is not memory this process object owns`);
-      pos = r.end;
-    }
+    const foreign = this.#firstNotOwned(hva, end);
+    if (foreign !== undefined)
+      return new Errno('EINVAL', `mmap(MAP_FIXED): ${hex(foreign)} is not memory this process object owns`);
     const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
     const r = this.#libc.mmap(hva, length, prot, flags, -1, 0);
     if (r < 0) return Errno.fromNegative(r, `mmap(MAP_FIXED ${hex(hva)}, ${length})`);
@@ -145,12 +133,9 @@ export class HostProcessMemory implements ProcessMemory {
   unmap(hva: number, length: number): Errno | undefined {
     if (badRange(hva, length)) return new Errno('EINVAL', `munmap(${hex(hva)}, ${length})`);
     const end = hva + length;
-    let pos = hva;
-    while (pos < end) {
-      const r = this.#runAt(pos);
-      if (!r) return new Errno('EINVAL', `munmap: ${hex(pos)} was not mapped by this HostProcessMemory`);
-      pos = r.end;
-    }
+    const foreign = this.#firstNotOwned(hva, end);
+    if (foreign !== undefined)
+      return new Errno('EINVAL', `munmap: ${hex(foreign)} was not mapped by this HostProcessMemory`);
     const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
     const r = this.#libc.mmap(hva, length, PROT_NONE, flags, -1, 0);
     if (r < 0) return Errno.fromNegative(r, `munmap (PROT_NONE remap) of ${hex(hva)}+${length}`);
@@ -203,11 +188,6 @@ export class HostProcessMemory implements ProcessMemory {
     return { state: 'anonymous', prot: r.prot, start: r.start, end: r.end };
   }
 
-  /** The ranges this object mapped (each mmap it made), for diagnostics. */
-  get reservations(): readonly { readonly start: number; readonly end: number }[] {
-    return this.#reservations.map(({ start, end }) => ({ start, end }));
-  }
-
   /**
    * munmap everything this object mapped. Close the VMs whose memslots point here first: after
    * this, the addresses may be reused by anything the process maps next.
@@ -235,6 +215,19 @@ export class HostProcessMemory implements ProcessMemory {
       else buf.set(r.res.bytes.subarray(at, at + n), off);
       pos += n;
       off += n;
+    }
+    return undefined;
+  }
+
+  /**
+   * The first address in [start, end) outside every page this object mapped (pages it unmapped are
+   * still its own), or undefined when it owns the whole range.
+   */
+  #firstNotOwned(start: number, end: number): number | undefined {
+    for (let pos = start; pos < end; ) {
+      const r = this.#runAt(pos);
+      if (!r) return pos;
+      pos = r.end;
     }
     return undefined;
   }

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HostAllocator } from '../host/allocator.js';
+import { dirtyBitmapBytes } from '../uapi/dirty-log.js';
 import { SysError } from '../uapi/kvm-error.js';
 import {
   decodeUserspaceMemoryRegion,
@@ -17,7 +18,6 @@ import {
   KVM_USER_MEM_SLOTS,
 } from '../uapi/memslot.js';
 import type { KvmOptions } from './kvm.js';
-import { dirtyBitmapBytes } from './memory-region.js';
 import { KVM_CORE_5_17, KVM_CORE_CURRENT } from './profile.js';
 import { del, expectErrno, HVA, newVm, P, region } from './test-util.js';
 

@@ -4,6 +4,7 @@
  * with the errno, and at the step, that Linux gives it.
  */
 import type { HostAllocator } from '../host/allocator.js';
+import { dirtyBitmapBytes } from '../uapi/dirty-log.js';
 import type { ErrnoName } from '../uapi/errno.js';
 import {
   KVM_MEM_GUEST_MEMFD,
@@ -18,6 +19,9 @@ import {
 } from '../uapi/memslot.js';
 import type { FdTable } from './guest-memfd.js';
 import type { Memslot, MemslotSet } from './memslots.js';
+
+/** Re-exported for the callers that import it from here (it is an ABI fact of src/uapi/dirty-log.ts). */
+export { dirtyBitmapBytes } from '../uapi/dirty-log.js';
 
 const PAGE = 4096n;
 const U64 = 1n << 64n;
@@ -47,11 +51,6 @@ export type MemoryRegionChange = 'create' | 'delete' | 'move' | 'flags-only' | '
 export type MemoryRegionResult =
   | { ok: true; change: MemoryRegionChange; slot: Memslot }
   | { ok: false; errno: ErrnoName };
-
-/** Bytes of one half of a slot's dirty bitmap (kvm_dirty_bitmap_bytes: whole u64 words). */
-export function dirtyBitmapBytes(npages: number): number {
-  return Math.ceil(npages / 64) * 8;
-}
 
 const fail = (errno: ErrnoName): MemoryRegionResult => ({ ok: false, errno });
 

@@ -159,7 +159,7 @@ export function describeOutcome(o: VmgexitOutcome): string {
     case 'userspace':
       return `exit to userspace (${describeReasons(o.reasons)})`;
     case 'error': {
-      const failed = `KVM_RUN failed (${errnoName(o.errno) ?? `errno ${o.errno}`})`;
+      const failed = `KVM_RUN failed (${errnoName(o.errno)})`;
       return o.reasons.length ? `exit to userspace (${describeReasons(o.reasons)}), then ${failed}` : failed;
     }
     case 'oops':

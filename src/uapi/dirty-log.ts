@@ -32,6 +32,14 @@ export const KVM_CLEAR_DIRTY_LOG_OFFSETS = {
   padding2: 16,
 } as const;
 
+/**
+ * Bytes of a slot's dirty bitmap of `npages` pages (kvm_dirty_bitmap_bytes: whole u64 words, i.e.
+ * ALIGN(npages, 64) / 8): what KVM_GET_DIRTY_LOG writes, and each half KVM keeps per slot.
+ */
+export function dirtyBitmapBytes(npages: number): number {
+  return Math.ceil(npages / 64) * 8;
+}
+
 /** struct kvm_dirty_log (padding1 is written as 0). */
 export interface KvmDirtyLog {
   /** __u32 slot: slot id in bits 0-15, address space in bits 16-31. */

@@ -48,7 +48,7 @@ import { KVM_VCPU_EVENTS_SIZE } from './vcpu-events.js';
 import { KVM_XCRS_SIZE, KVM_XSAVE_SIZE } from './xsave.js';
 
 /** sizeof(__u64), the argument type of KVM_SET_IDENTITY_MAP_ADDR. */
-const SIZEOF_U64 = 8;
+export const SIZEOF_U64 = 8;
 /** sizeof(unsigned long) on x86-64, the declared argument type of KVM_MEMORY_ENCRYPT_OP. */
 const SIZEOF_ULONG = 8;
 

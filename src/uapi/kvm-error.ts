@@ -27,8 +27,3 @@ export class KvmError extends SysError {
     this.name = 'KvmError';
   }
 }
-
-/** True when `e` is a KvmError, optionally with the given errno name. */
-export function isKvmError(e: unknown, code?: ErrnoName): e is KvmError {
-  return e instanceof KvmError && (code === undefined || e.code === code);
-}

@@ -7,6 +7,7 @@
  */
 
 import { SysError } from './kvm-error.js';
+import { isU64 } from './u64.js';
 
 /** Memslot flag: track dirty pages (KVM_GET_DIRTY_LOG / dirty ring). */
 export const KVM_MEM_LOG_DIRTY_PAGES = 1;
@@ -57,15 +58,13 @@ export const KVM_USERSPACE_MEMORY_REGION_SIZE = 32;
 /** sizeof(struct kvm_userspace_memory_region2). */
 export const KVM_USERSPACE_MEMORY_REGION2_SIZE = 160;
 
-const U64_LIMIT = 1n << 64n;
-
 function u32(name: string, v: number): number {
   if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`${name} ${v} is not a u32`);
   return v;
 }
 
 function u64(name: string, v: bigint): bigint {
-  if (v < 0n || v >= U64_LIMIT) throw new RangeError(`${name} ${v} is not a u64`);
+  if (!isU64(v)) throw new RangeError(`${name} ${v} is not a u64`);
   return v;
 }
 

@@ -8,8 +8,8 @@
  *
  * The bitmap pointer is a plain bigint; bit i of the bitmap (byte i / 8, bit i % 8) set = MSR base + i
  * gets the range's accesses allowed, clear = denied. Ranges with nmsrs = 0 are unused. This is only
- * the wire format; the filter's meaning lives in src/kvm/msr.ts and the host binding's copy in
- * src/hostkvm/kvm.ts.
+ * the wire format; the filter's meaning lives in src/kvm/msr.ts, and the host binding
+ * (HostVmFd.setMsrFilter in src/hostkvm/fd.ts) places the bitmaps in user memory for the real ioctl.
  *
  * Offsets are exported keyed by C member name (KVM_MSR_FILTER_RANGE_OFFSETS, KVM_MSR_FILTER_OFFSETS);
  * see ioctl.ts for the scheme.

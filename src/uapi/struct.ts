@@ -9,7 +9,7 @@
  * (the ioctl layer maps a short buffer to EFAULT itself). Decoded byte arrays are copies.
  */
 
-const U64_LIMIT = 1n << 64n;
+import { isU64 } from './u64.js';
 
 /** A little-endian view on the first `size` bytes of `bytes`; RangeError when `bytes` is shorter. */
 export function structView(bytes: Uint8Array, size: number, struct: string): DataView {
@@ -92,7 +92,7 @@ export class StructWriter {
     this.dv.setUint32(this.base + off, this.#uint(field, v, 32), true);
   }
   u64(off: number, field: string, v: bigint): void {
-    if (typeof v !== 'bigint' || v < 0n || v >= U64_LIMIT) {
+    if (typeof v !== 'bigint' || !isU64(v)) {
       throw new RangeError(`${this.struct}.${field} ${v} is not a u64`);
     }
     this.dv.setBigUint64(this.base + off, v, true);

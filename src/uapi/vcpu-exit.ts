@@ -21,6 +21,7 @@ import {
   KVM_EXIT_X86_WRMSR,
 } from './exit-reasons.js';
 import {
+  KVM_RUN_DATA_WORDS,
   KVM_RUN_OFF_FAIL_ENTRY_CPU,
   KVM_RUN_OFF_FAIL_ENTRY_REASON,
   KVM_RUN_OFF_HYPERCALL_ARGS,
@@ -85,7 +86,7 @@ export interface MsrExitData {
 }
 
 function words(run: KvmRun, ndataOff: number): bigint[] {
-  const n = Math.min(run.u32(ndataOff), 16);
+  const n = Math.min(run.u32(ndataOff), KVM_RUN_DATA_WORDS);
   const out: bigint[] = [];
   for (let i = 0; i < n; i++) out.push(run.dataWord(i));
   return out;
