@@ -422,7 +422,7 @@ export class HostVmFd implements VmFd {
   }
 
   /**
-   * KVM_SET_USER_MEMORY_REGION(2) returning 0 or -errno, allocating nothing (-EINVAL for a struct
+   * KVM_SET_USER_MEMORY_REGION(2) returning 0 or -errno, encoding into one reused buffer (-EINVAL for a struct
    * the codec refuses): for differential tests and probes that issue it by the hundred thousand.
    */
   setUserMemoryRegionRaw(region: UserspaceMemoryRegion, legacy: boolean): number {
