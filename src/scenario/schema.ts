@@ -5,7 +5,6 @@
  */
 import { z } from 'zod';
 import { RESOLVER_NAMES } from '../vmm/resolvers.js';
-import { DEFAULT_MAX_KVM_RUNS } from '../vmm/vmm.js';
 import type {
   EfaultPolicy,
   EnomemPolicy,
@@ -14,6 +13,7 @@ import type {
   ResolverName,
   SevboxCapabilityName,
 } from '../vmm/types.js';
+import { DEFAULT_MAX_KVM_RUNS } from '../vmm/vmm.js';
 import { step } from './steps.js';
 import { byShape, errno, gpa, hexBytes, u64, uint } from './values.js';
 

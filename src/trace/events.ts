@@ -59,7 +59,13 @@ export interface GhcbErrorEvent {
 }
 
 /** Why a guest-memory access by KVM failed: no memslot, a read-only one, or the host mapping (HostFaultKind). */
-export type GuestAccessFaultCause = 'no-slot' | 'readonly' | 'unmapped' | 'missing' | 'beyond-eof' | 'protection';
+export type GuestAccessFaultCause =
+  | 'no-slot'
+  | 'readonly'
+  | 'unmapped'
+  | 'missing'
+  | 'beyond-eof'
+  | 'protection';
 
 /** The scratch area KVM set up (or refused) for a VMGEXIT. */
 export interface ScratchEvent {
