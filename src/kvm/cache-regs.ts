@@ -1,31 +1,31 @@
 /**
  * A vCPU's registers as KVM reaches them (arch/x86/kvm/kvm_cache_regs.h and the x86.c helpers that
- * go with it): the register array, RIP and CPL (the save area, or for SEV-ES what the GHCB said),
- * retiring an emulated instruction, and queueing an exception. A leaf the exit handlers share.
+ * go with it): the register array, RIP, CR0/CR4/CR8 and CPL (the save area, or for SEV-ES what the
+ * GHCB and the CR write traps said), retiring an emulated instruction, and queueing an exception.
+ * A leaf the exit handlers share.
  */
 import {
   getU64Number,
+  gpr,
   SAVE_CPL,
+  SAVE_CR0,
+  SAVE_CR4,
   SAVE_RIP,
   SVM_INTERRUPT_SHADOW_MASK,
+  setGpr,
   setU64Number,
   VMCB_NEXT_RIP,
 } from '../cpu/backend.js';
 import type { Vcpu } from './vcpu.js';
 
-const MASK32 = 0xffff_ffffn;
-
-/** Register r as a u64. */
+/** kvm_register_read: register r as a u64. */
 export function kvmRegisterRead(vcpu: Vcpu, r: number): bigint {
-  const regs = vcpu.regs;
-  return (BigInt(regs[2 * r + 1]!) << 32n) | BigInt(regs[2 * r]!);
+  return gpr(vcpu.regs, r);
 }
 
 /** kvm_register_write (the value truncated to 64 bits). */
 export function kvmRegisterWrite(vcpu: Vcpu, r: number, v: bigint): void {
-  const regs = vcpu.regs;
-  regs[2 * r] = Number(v & MASK32);
-  regs[2 * r + 1] = Number((v >> 32n) & MASK32);
+  setGpr(vcpu.regs, r, v);
 }
 
 /** kvm_rip_read (unprotected guests: the save area). */
@@ -56,6 +56,24 @@ export function skipEmulatedInstruction(vcpu: Vcpu): void {
 /** kvm_queue_exception(_e): an exception injected at the next entry. */
 export function kvmQueueException(vcpu: Vcpu, vector: number, errorCode?: number): void {
   vcpu.exception = { vector, errorCode };
+}
+
+/**
+ * kvm_read_cr0, bits 31:0: the save area's CR0 (for SEV-ES, as the CR0 write traps left it in the
+ * VMCB).
+ */
+export function kvmReadCr0(vcpu: Vcpu): number {
+  return vcpu.vmcb.save.getUint32(SAVE_CR0, true);
+}
+
+/** kvm_read_cr4, bits 31:0: the save area's, or (SEV-ES) the value of the last CR4 write trap. */
+export function kvmReadCr4(vcpu: Vcpu): number {
+  return vcpu.guestStateProtected ? vcpu.cr4 : vcpu.vmcb.save.getUint32(SAVE_CR4, true);
+}
+
+/** kvm_get_cr8: V_TPR in int_ctl. */
+export function kvmGetCr8(vcpu: Vcpu): number {
+  return vcpu.vmcb.intCtl & 0xf;
 }
 
 /** The guest's CPL: the save area's for unprotected guests, the GHCB's (sync) for SEV-ES. */

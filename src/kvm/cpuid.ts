@@ -9,9 +9,9 @@
  * whenever one of those changes, 6.14+ when CPUID is next emulated; both read the same, which is
  * what this lookup returns.
  */
-import { SAVE_CR4 } from '../cpu/backend.js';
 import { KVM_CPUID_FLAG_SIGNIFCANT_INDEX, type KvmCpuidEntry2 } from '../uapi/cpuid.js';
 import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_ENABLE } from '../uapi/msr-index.js';
+import { kvmReadCr4 } from './cache-regs.js';
 import type { Vcpu } from './vcpu.js';
 
 /** One leaf/sub-leaf (struct kvm_cpuid_entry2). */
@@ -95,11 +95,6 @@ export function cpuidEntry(table: readonly CpuidEntry[], fn: number, index: numb
 
 const X86_CR4_OSXSAVE = 1 << 18;
 const X86_CR4_PKE = 1 << 22;
-
-/** The CR4 KVM knows: the save area's, or (SEV-ES) the value of the last CR4 write trap. */
-function kvmReadCr4(vcpu: Vcpu): number {
-  return vcpu.guestStateProtected ? vcpu.cr4 : vcpu.vmcb.save.getUint32(SAVE_CR4, true);
-}
 
 /** kvm_cpuid: the entry for (function, index) with the runtime bits applied, or zeros. */
 export function kvmCpuid(vcpu: Vcpu, fn: number, index: number): CpuidEntry {

@@ -2,9 +2,9 @@
  * The part of KVM's x86 instruction emulator (arch/x86/kvm/emulate.c) that MMIO needs: decode the
  * instruction bytes SVM's decode assist hands over with a nested page fault (or KVM fetched at
  * CS:RIP), and say what the access is — a load into a register, a store of a register or an
- * immediate — its size and the instruction's length. The memory operand's address is not computed:
- * the nested page fault already gave the guest physical address, which KVM uses as it does when
- * `gpa_available` (the fault's GPA is the operand's).
+ * immediate — its size, the instruction's length and how its memory operand is addressed. The nested
+ * page fault already gave the guest physical address, which KVM uses as it does when `gpa_available`;
+ * the operand's address (effectiveAddress) only places an access that crosses into the faulting page.
  *
  * Supported: MOV r/m,r and r,r/m (88, 89, 8A, 8B), MOV with moffs (A0-A3), MOV r/m,imm (C6 /0,
  * C7 /0), MOVZX and MOVSX loads (0F B6, B7, BE, BF), with the operand-size, address-size, segment,
@@ -31,7 +31,7 @@ export interface MmioInsn {
   readonly destSize: 1 | 2 | 4 | 8;
   /** Load: sign-extend (MOVSX) rather than zero-extend. */
   readonly signExtend: boolean;
-  /** How the memory operand is addressed (to find where the access begins, see {@link linearAddress}). */
+  /** How the memory operand is addressed (to find where the access begins, see {@link effectiveAddress}). */
   readonly addr: MemOperand;
 }
 

@@ -5,7 +5,6 @@
  * Errno. This is all a VMM reaches; the objects behind (Vm, Vcpu) stay inside src/kvm and src/sev.
  */
 
-import { RFLAGS_IF, SAVE_RFLAGS } from '../cpu/backend.js';
 import {
   KVM_API_VERSION,
   KVM_CAP_ENFORCE_PV_FEATURE_CPUID,
@@ -16,6 +15,11 @@ import {
 import type { KvmCpuidEntry2 } from '../uapi/cpuid.js';
 import type { KvmEnableCap } from '../uapi/enable-cap.js';
 import { Errno } from '../uapi/errno.js';
+import {
+  KVM_MSR_EXIT_REASON_FILTER,
+  KVM_MSR_EXIT_REASON_INVAL,
+  KVM_MSR_EXIT_REASON_UNKNOWN,
+} from '../uapi/exit-reasons.js';
 import type { KvmFpu } from '../uapi/fpu.js';
 import {
   KVM_IRQCHIP_IOAPIC,
@@ -49,8 +53,10 @@ import { KVM_LAPIC_STATE_SIZE } from '../uapi/lapic.js';
 import type { UserspaceMemoryRegion } from '../uapi/memslot.js';
 import {
   KVM_MSR_FILTER_DEFAULT_DENY,
-  KVM_MSR_FILTER_READ,
-  KVM_MSR_FILTER_WRITE,
+  KVM_MSR_FILTER_MAX_BITMAP_SIZE,
+  KVM_MSR_FILTER_MAX_RANGES,
+  KVM_MSR_FILTER_RANGE_VALID_MASK,
+  KVM_MSR_FILTER_VALID_MASK,
 } from '../uapi/msr-filter.js';
 import { MSR_IA32_APICBASE } from '../uapi/msr-index.js';
 import type { KvmMsrEntry } from '../uapi/msrs.js';
@@ -60,8 +66,10 @@ import type { KvmSregs } from '../uapi/sregs.js';
 import type { KvmVcpuEvents } from '../uapi/vcpu-events.js';
 import { decodeExit } from '../uapi/vcpu-exit.js';
 import type { KvmXcrs } from '../uapi/xsave.js';
+import { kvmGetCr8 } from './cache-regs.js';
 import { DEFAULT_CPUID, kvmCpuid } from './cpuid.js';
-import { interruptAllowed, SVM_GUEST_INTERRUPT_MASK } from './interrupts.js';
+import { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
+import { interruptAllowed, svmGetIfFlag } from './interrupts.js';
 import { Irqchip } from './irqchip.js';
 import { Kvm, type KvmOptions } from './kvm.js';
 import { KVM_MSR_INDEX_LIST, KVM_MSR_RET_OK, svmGetMsr, svmSetMsr } from './msr.js';
@@ -74,10 +82,9 @@ import type { Vm } from './vm.js';
 const KVM_MAX_CPUID_ENTRIES = 256;
 /** MAX_IO_MSRS: KVM_GET/SET_MSRS refuse this many entries or more. */
 const MAX_IO_MSRS = 256;
-/** KVM_MSR_EXIT_REASON_VALID_MASK (INVAL | UNKNOWN | FILTER). */
-const KVM_MSR_EXIT_REASON_VALID_MASK = 7;
-/** The bitmap of one MSR filter range may not exceed 0x600 bytes (KVM_MSR_FILTER_MAX_BITMAP_SIZE). */
-const KVM_MSR_FILTER_MAX_BITMAP_SIZE = 0x600;
+/** KVM_MSR_EXIT_REASON_VALID_MASK. */
+const KVM_MSR_EXIT_REASON_VALID_MASK =
+  KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_FILTER;
 /** KVM_GET_TSC_KHZ of the model's host. */
 export const MODEL_TSC_KHZ = 2_500_000;
 /** The feature MSRs KVM_GET_MSR_FEATURE_INDEX_LIST reports on an AMD host: UCODE_REV, ARCH_CAPABILITIES, DE_CFG. */
@@ -203,7 +210,7 @@ export class ModelVmFd implements VmFd {
         vm.userSpaceMsrMask = Number(arg0 & 0xffff_ffffn);
         return undefined;
       case KVM_CAP_EXIT_HYPERCALL:
-        if (arg0 & ~(1n << 12n))
+        if (arg0 & ~(1n << BigInt(KVM_HC_MAP_GPA_RANGE)))
           return new Errno('EINVAL', 'KVM_CAP_EXIT_HYPERCALL: only KVM_HC_MAP_GPA_RANGE');
         vm.exitHypercalls = Number(arg0);
         return undefined;
@@ -227,14 +234,15 @@ export class ModelVmFd implements VmFd {
     const bad = this.#check('KVM_X86_SET_MSR_FILTER');
     if (bad) return bad;
     const vm = this.vm;
-    if (filter.ranges.length > 16) return new Errno('E2BIG', 'KVM_X86_SET_MSR_FILTER: more than 16 ranges');
-    if (vm.core.msrExitFlagChecks && filter.flags & ~KVM_MSR_FILTER_DEFAULT_DENY)
+    if (filter.ranges.length > KVM_MSR_FILTER_MAX_RANGES)
+      return new Errno('E2BIG', `KVM_X86_SET_MSR_FILTER: more than ${KVM_MSR_FILTER_MAX_RANGES} ranges`);
+    if (vm.core.msrExitFlagChecks && filter.flags & ~KVM_MSR_FILTER_VALID_MASK)
       return new Errno('EINVAL', 'KVM_X86_SET_MSR_FILTER: flags');
     const used = filter.ranges.filter((r) => r.nmsrs !== 0);
     const deny = (filter.flags & KVM_MSR_FILTER_DEFAULT_DENY) !== 0;
     if (used.length === 0 && deny) return new Errno('EINVAL', 'KVM_X86_SET_MSR_FILTER: deny everything');
     for (const r of used) {
-      if (r.flags & ~(KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE) || r.flags === 0)
+      if (r.flags & ~KVM_MSR_FILTER_RANGE_VALID_MASK || r.flags === 0)
         return new Errno('EINVAL', 'KVM_X86_SET_MSR_FILTER: range flags');
       const bytes = Math.ceil(r.nmsrs / 64) * 8;
       if (bytes > KVM_MSR_FILTER_MAX_BITMAP_SIZE)
@@ -418,7 +426,8 @@ export class ModelVcpuFd implements VcpuFd {
     if (indices.length >= MAX_IO_MSRS) return new Errno('E2BIG', 'KVM_GET_MSRS: too many entries');
     const out: KvmMsrEntry[] = [];
     for (const index of indices) {
-      if (this.#msrHidden(index)) break;
+      // sev_es_prevent_msr_access (6.10+): an encrypted VMSA's MSRs (the save area's) are out of reach.
+      if (state.vcpuStateProtected(this.vcpu)) break;
       const r = svmGetMsr(this.vcpu, index >>> 0);
       if (r.ret !== KVM_MSR_RET_OK) break;
       out.push({ index, data: r.value });
@@ -433,18 +442,14 @@ export class ModelVcpuFd implements VcpuFd {
     if (entries.length >= MAX_IO_MSRS) return new Errno('E2BIG', 'KVM_SET_MSRS: too many entries');
     let n = 0;
     for (const e of entries) {
-      if (this.#msrHidden(e.index) || svmSetMsr(this.vcpu, e.index >>> 0, e.data) !== KVM_MSR_RET_OK) break;
+      if (
+        state.vcpuStateProtected(this.vcpu) ||
+        svmSetMsr(this.vcpu, e.index >>> 0, e.data) !== KVM_MSR_RET_OK
+      )
+        break;
       n++;
     }
     return n;
-  }
-
-  /** sev_es_prevent_msr_access (6.10+): an encrypted VMSA's MSRs (the save area's) are out of reach. */
-  #msrHidden(_index: number): boolean {
-    const vcpu = this.vcpu;
-    return (
-      vcpu.guestStateProtected && vcpu.vm.core.protectedStateIoctlsEinval && vcpu.vm.typeOps.protectedState
-    );
   }
 
   /**
@@ -626,12 +631,8 @@ const X86_MP_STATES: ReadonlySet<number> = new Set([
 /** post_kvm_run_save: the fields KVM writes into kvm_run on every return to userspace. */
 function postKvmRunSave(vcpu: Vcpu): void {
   const run = vcpu.runArea;
-  const vmcb = vcpu.vmcb;
-  const ifFlag = vcpu.guestStateProtected
-    ? (vmcb.intState & SVM_GUEST_INTERRUPT_MASK) !== 0
-    : (vmcb.save.getUint32(SAVE_RFLAGS, true) & RFLAGS_IF) !== 0;
-  run.setU8(KVM_RUN_OFF_IF_FLAG, ifFlag ? 1 : 0);
-  run.setU64n(KVM_RUN_OFF_CR8, vmcb.intCtl & 0xf);
+  run.setU8(KVM_RUN_OFF_IF_FLAG, svmGetIfFlag(vcpu) ? 1 : 0);
+  run.setU64n(KVM_RUN_OFF_CR8, kvmGetCr8(vcpu));
   run.setU64(KVM_RUN_OFF_APIC_BASE, vcpu.msrs.get(MSR_IA32_APICBASE) ?? 0n);
   const ready =
     vcpu.vm.irqchip !== undefined ||

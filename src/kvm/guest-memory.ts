@@ -7,10 +7,9 @@
 
 import { NPT_FAULT, NPT_MMIO, NPT_OK, NPT_READONLY, type NptResult } from '../cpu/backend.js';
 import type { HostAddressSpace, HostFaultKind } from '../host/address-space.js';
+import { PAGE_SIZE } from '../host/page.js';
 import { KVM_MEM_READONLY } from '../uapi/memslot.js';
-import type { Memslot, MemslotSet } from './memslots.js';
-
-const PAGE_SIZE = 4096;
+import { gfnToHva, type Memslot, type MemslotSet } from './memslots.js';
 
 /** Why a guest-memory access failed. */
 export type GuestFaultCause = 'no-slot' | 'readonly' | HostFaultKind;
@@ -53,12 +52,13 @@ export function kvmReadGuest(
   const len = dst.length;
   while (done < len) {
     const cur = gpa + done;
-    const slot = space.lookup(Math.floor(cur / PAGE_SIZE));
+    const gfn = Math.floor(cur / PAGE_SIZE);
+    const slot = space.lookup(gfn);
     if (!slot) return fault(cur, 'no-slot');
     // One host copy for the whole run inside this slot: the host reports the exact failing hva.
     const slotEnd = (slot.baseGfn + slot.npages) * PAGE_SIZE;
     const n = Math.min(len - done, slotEnd - cur);
-    const hva = slot.userspaceAddr + (cur - slot.baseGfn * PAGE_SIZE);
+    const hva = gfnToHva(slot, gfn) + (cur - gfn * PAGE_SIZE);
     // Whole buffer in one slot (the common case): no subarray view.
     const f = host.read(hva, n === len ? dst : dst.subarray(done, done + n));
     if (f) return fault(cur + (f.hva - hva), f.kind, slot, f.hva);
@@ -87,7 +87,7 @@ export function kvmWriteGuest(
     if (slot.flags & KVM_MEM_READONLY) return fault(cur, 'readonly', slot);
     const slotEnd = (slot.baseGfn + slot.npages) * PAGE_SIZE;
     const n = Math.min(len - done, slotEnd - cur);
-    const hva = slot.userspaceAddr + (cur - slot.baseGfn * PAGE_SIZE);
+    const hva = gfnToHva(slot, gfn) + (cur - gfn * PAGE_SIZE);
     const f = host.write(hva, n === len ? src : src.subarray(done, done + n));
     const written = f ? f.hva - hva : n;
     if (slot.dirtyBitmap && written > 0) {
@@ -102,14 +102,14 @@ export function kvmWriteGuest(
 
 /** Entries of the nested page table's translation cache (direct mapped by gfn). */
 const TLB_SIZE = 64;
-/** #translate results besides an entry index. */
-const TR_MMIO = -1;
-const TR_FAULT = -2;
-const TR_READONLY = -3;
+/** #translate results besides an entry index: the NPT result, negated. */
+const TR_MMIO = -NPT_MMIO;
+const TR_FAULT = -NPT_FAULT;
+const TR_READONLY = -NPT_READONLY;
 
 /** The NPT result of a failed #translate. */
 function trResult(i: number): NptResult {
-  return i === TR_MMIO ? NPT_MMIO : i === TR_READONLY ? NPT_READONLY : NPT_FAULT;
+  return -i as NptResult;
 }
 /** What an empty cache entry points at (never read: its gfn is -1). */
 const EMPTY_PAGE = new Uint8Array(0);
@@ -217,7 +217,7 @@ export class NestedPageTable {
     // No slot: KVM's MMIO entry (reserved bits). A read-only slot: present, not writable.
     if (!slot) return TR_MMIO;
     if (write && slot.flags & KVM_MEM_READONLY) return TR_READONLY;
-    const pageHva = slot.userspaceAddr + (gfn - slot.baseGfn) * PAGE_SIZE;
+    const pageHva = gfnToHva(slot, gfn);
     const v = this.host.view(pageHva, PAGE_SIZE, write);
     if (!(v instanceof Uint8Array)) {
       // The fault as a view of just the accessed bytes reports it: at the access's first byte.
@@ -264,7 +264,7 @@ export class NestedPageTable {
       if (!slot) return NPT_MMIO;
       if (write && slot.flags & KVM_MEM_READONLY) return NPT_READONLY;
       const n = Math.min(len - done, PAGE_SIZE - (cur % PAGE_SIZE));
-      const hva = slot.userspaceAddr + (cur - slot.baseGfn * PAGE_SIZE);
+      const hva = gfnToHva(slot, gfn) + (cur - gfn * PAGE_SIZE);
       const v = this.host.view(hva, n, write);
       if (!(v instanceof Uint8Array)) {
         this.lastFault = fault(cur, v.kind, slot, v.hva);

@@ -7,16 +7,21 @@ import { SVM_EXIT_VINTR } from '../uapi/svm.js';
 import { kvmRipWrite } from './cache-regs.js';
 import type { Vcpu } from './vcpu.js';
 
-/** svm_interrupt_allowed: RFLAGS.IF set and no interrupt shadow (SEV-ES: as int_state reports it). */
-export function interruptAllowed(vcpu: Vcpu): boolean {
+/** int_state bit 1: the guest's RFLAGS.IF, which SEV-ES hardware reports since KVM cannot read RFLAGS. */
+export const SVM_GUEST_INTERRUPT_MASK = 2;
+
+/** svm_get_if_flag: the guest's RFLAGS.IF (SEV-ES: as int_state reports it). */
+export function svmGetIfFlag(vcpu: Vcpu): boolean {
   const vmcb = vcpu.vmcb;
-  if (vmcb.intState & SVM_INTERRUPT_SHADOW_MASK) return false;
   if (vcpu.guestStateProtected) return (vmcb.intState & SVM_GUEST_INTERRUPT_MASK) !== 0;
   return (vmcb.save.getUint32(SAVE_RFLAGS, true) & RFLAGS_IF) !== 0;
 }
 
-/** int_state bit 1: the guest's RFLAGS.IF, which SEV-ES hardware reports since KVM cannot read RFLAGS. */
-export const SVM_GUEST_INTERRUPT_MASK = 2;
+/** svm_interrupt_allowed: RFLAGS.IF set and no interrupt shadow. */
+export function interruptAllowed(vcpu: Vcpu): boolean {
+  if (vcpu.vmcb.intState & SVM_INTERRUPT_SHADOW_MASK) return false;
+  return svmGetIfFlag(vcpu);
+}
 
 /** svm_enable_irq_window: a virtual interrupt and the VINTR intercept make the CPU exit when IF opens. */
 export function enableIrqWindow(vcpu: Vcpu): void {

@@ -13,6 +13,7 @@
 import { Errno } from '../uapi/errno.js';
 import type { KvmIrqchip } from '../uapi/irq.js';
 import {
+  KVM_IRQCHIP_CHIP_BYTES,
   KVM_IRQCHIP_IOAPIC,
   KVM_IRQCHIP_PIC_MASTER,
   KVM_IRQCHIP_PIC_SLAVE,
@@ -147,16 +148,20 @@ export class Irqchip {
   /** Line levels of the IOAPIC pins as KVM_IRQ_LINE left them. */
   readonly levels = new Uint8Array(IOAPIC_NUM_PINS);
   /** kvm_pic_state of the master and slave 8259 (kept as KVM_SET_IRQCHIP gave it). */
-  readonly pic = [new Uint8Array(512), new Uint8Array(512)] as const;
+  readonly pic = [new Uint8Array(KVM_IRQCHIP_CHIP_BYTES), new Uint8Array(KVM_IRQCHIP_CHIP_BYTES)] as const;
   readonly #vcpus = new Map<number, Vcpu>();
 
+  /** A new vCPU's local APIC (kvm_create_lapic): kept here by APIC id and on the vCPU. */
   addVcpu(vcpu: Vcpu): void {
-    this.lapics.set(vcpu.id, new Lapic(vcpu.id));
+    const l = new Lapic(vcpu.id);
+    this.lapics.set(vcpu.id, l);
     this.#vcpus.set(vcpu.id, vcpu);
+    vcpu.lapic = l;
   }
 
+  /** The vCPU's local APIC (vcpu->arch.apic). */
   lapic(vcpu: Vcpu): Lapic {
-    return this.lapics.get(vcpu.id)!;
+    return vcpu.lapic!;
   }
 
   /**
@@ -181,7 +186,7 @@ export class Irqchip {
 
   /** KVM_GET_IRQCHIP. */
   getChip(chipId: number): KvmIrqchip | Errno {
-    const chip = new Uint8Array(512);
+    const chip = new Uint8Array(KVM_IRQCHIP_CHIP_BYTES);
     switch (chipId) {
       case KVM_IRQCHIP_PIC_MASTER:
       case KVM_IRQCHIP_PIC_SLAVE:
@@ -208,10 +213,10 @@ export class Irqchip {
     switch (c.chipId) {
       case KVM_IRQCHIP_PIC_MASTER:
       case KVM_IRQCHIP_PIC_SLAVE:
-        this.pic[c.chipId].set(c.chip.subarray(0, 512));
+        this.pic[c.chipId].set(c.chip.subarray(0, KVM_IRQCHIP_CHIP_BYTES));
         return undefined;
       case KVM_IRQCHIP_IOAPIC: {
-        const dv = new DataView(c.chip.buffer, c.chip.byteOffset, 512);
+        const dv = new DataView(c.chip.buffer, c.chip.byteOffset, KVM_IRQCHIP_CHIP_BYTES);
         this.ioapicId = dv.getUint32(12, true);
         for (let i = 0; i < IOAPIC_NUM_PINS; i++) this.redirtbl[i] = dv.getBigUint64(24 + 8 * i, true);
         return undefined;

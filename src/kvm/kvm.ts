@@ -46,6 +46,7 @@ import { KVM_USER_MEM_SLOTS } from '../uapi/memslot.js';
 import type { KvmSevCmd } from '../uapi/sev-cmd.js';
 import { SVM_EXIT_SHUTDOWN } from '../uapi/svm.js';
 import { FdTable } from './guest-memfd.js';
+import { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
 import { KVM_CORE_CURRENT, type KvmCoreProfile } from './profile.js';
 import { Vm } from './vm.js';
 import type { VmTypeOps, VmTypeProvider } from './vm-type.js';
@@ -110,7 +111,7 @@ export class Kvm {
   }
 
   /** Memslot address spaces of a VM (kvm_arch_nr_memslot_as_ids): 2 with SMM, else 1. */
-  addressSpaces(_vm?: Vm): number {
+  addressSpaces(): number {
     return this.core.smm ? 2 : 1;
   }
 
@@ -161,11 +162,11 @@ export class Kvm {
       case KVM_CAP_MAX_VCPU_ID:
         return KVM_MAX_VCPU_IDS;
       case KVM_CAP_MULTI_ADDRESS_SPACE: {
-        const n = this.addressSpaces(vm);
+        const n = this.addressSpaces();
         return n > 1 ? n : 0;
       }
       case KVM_CAP_EXIT_HYPERCALL:
-        return 1 << 12; // KVM_HC_MAP_GPA_RANGE
+        return 1 << KVM_HC_MAP_GPA_RANGE;
       case KVM_CAP_VM_TYPES: {
         if (!core.vmTypes) return 0;
         let mask = 0;

@@ -5,6 +5,7 @@
  * to a slot or two. Slots never overlap within one address space.
  */
 import type { HostAllocation } from '../host/allocator.js';
+import { PAGE_SIZE } from '../host/page.js';
 
 /** One memslot (struct kvm_memory_slot). Numbers are exact: gfns stay below 2^40, hvas below 2^47. */
 export interface Memslot {
@@ -19,6 +20,11 @@ export interface Memslot {
   dirtyBitmap: HostAllocation | undefined;
   /** The guest_memfd bound to it (KVM_MEM_GUEST_MEMFD), if any. */
   readonly gmemFd?: number | undefined;
+}
+
+/** __gfn_to_hva_memslot: the host address of guest page `gfn`, which must lie in `slot`. */
+export function gfnToHva(slot: Memslot, gfn: number): number {
+  return slot.userspaceAddr + (gfn - slot.baseGfn) * PAGE_SIZE;
 }
 
 /** The memslots of one address space. */

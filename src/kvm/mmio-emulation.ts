@@ -5,6 +5,7 @@
  * KVM_EXIT_MMIO each, and on completion write a load's register and move RIP past the instruction.
  */
 import { type CodeSize, codeSize, SAVE_ES } from '../cpu/backend.js';
+import { PAGE_SIZE, pageAlignDown } from '../host/page.js';
 import { KVM_EXIT_MMIO } from '../uapi/exit-reasons.js';
 import {
   KVM_RUN_OFF_MMIO_IS_WRITE,
@@ -49,7 +50,7 @@ export function emulateMmio(vcpu: Vcpu, faultGpa: number): number {
   }
   const vm = vcpu.vm;
   const frags: { gpa: number; off: number; len: number }[] = [];
-  const first = Math.min(size, 4096 - (gpa % 4096));
+  const first = Math.min(size, PAGE_SIZE - (gpa % PAGE_SIZE));
   for (const [at, off, len] of [
     [gpa, 0, first],
     [gpa + first, first, size - first],
@@ -103,8 +104,8 @@ function accessStart(vcpu: Vcpu, insn: MmioInsn, mode: CodeSize, faultGpa: numbe
   const base = mode !== 64 || seg >= 4 ? save.getBigUint64(SAVE_ES + 16 * seg + 8, true) : 0n;
   const linear = BigInt.asUintN(mode === 64 ? 64 : 32, base + ea);
   const off = Number(linear & 0xfffn);
-  if (faultGpa % 4096 === off) return faultGpa;
-  const start = faultGpa - (faultGpa % 4096) - (4096 - off);
+  if (faultGpa % PAGE_SIZE === off) return faultGpa;
+  const start = pageAlignDown(faultGpa) - (PAGE_SIZE - off);
   return start >= 0 && start + insn.size > faultGpa ? start : -1;
 }
 

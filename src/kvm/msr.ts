@@ -43,10 +43,6 @@ import {
 import { X2APIC_MSR_BASE, X2APIC_MSR_END } from './irqchip.js';
 import type { Vcpu } from './vcpu.js';
 
-/** KVM_MSR_FILTER_READ / _WRITE range flags. */
-export const KVM_MSR_FILTER_READ = 1;
-export const KVM_MSR_FILTER_WRITE = 2;
-
 /** One range of KVM_X86_SET_MSR_FILTER: bit i of `bitmap` set = MSR base+i allowed. */
 export interface MsrFilterRange {
   readonly flags: number;

@@ -5,9 +5,9 @@
  * CPL > 0 with CR4.PCE clear in protected mode. v5.17 ignores index bits 31:30 on AMD (bit 31 asks
  * for a 32-bit "fast" read); since 6.10 an index with either bit set has no counter.
  */
-import { CR0_PE, SAVE_CR0, SAVE_CR4, VCPU_REGS_RAX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
+import { CR0_PE, gpr32, setGpr32, VCPU_REGS_RAX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
 import { GP_VECTOR } from '../uapi/svm.js';
-import { kvmCpl, kvmQueueException, skipEmulatedInstruction } from './cache-regs.js';
+import { kvmCpl, kvmQueueException, kvmReadCr0, kvmReadCr4, skipEmulatedInstruction } from './cache-regs.js';
 import { cpuidEntry } from './cpuid.js';
 import type { Vcpu } from './vcpu.js';
 
@@ -32,26 +32,21 @@ export function kvmPmuRdpmc(vcpu: Vcpu, ecx: number): bigint | undefined {
     idx &= 0x3fff_ffff;
   }
   if (idx >= amdPmuCounters(vcpu)) return undefined;
-  const save = vcpu.vmcb.save;
-  const cr4 = vcpu.guestStateProtected ? vcpu.cr4 : save.getUint32(SAVE_CR4, true);
-  // KVM's CR0 (for SEV-ES: as the CR0 write traps left it in the VMCB).
-  const pe = (save.getUint32(SAVE_CR0, true) & CR0_PE) !== 0;
-  if (!(cr4 & X86_CR4_PCE) && kvmCpl(vcpu) !== 0 && pe) return undefined;
+  const pe = (kvmReadCr0(vcpu) & CR0_PE) !== 0;
+  if (!(kvmReadCr4(vcpu) & X86_CR4_PCE) && kvmCpl(vcpu) !== 0 && pe) return undefined;
   return vcpu.pmcs[idx]! & mask;
 }
 
 /** kvm_emulate_rdpmc: EDX:EAX = the counter, or #GP (injected, also for an SEV-ES guest). */
 export function rdpmcInterception(vcpu: Vcpu): number {
-  const data = kvmPmuRdpmc(vcpu, vcpu.regs[2 * VCPU_REGS_RCX]!);
+  const r = vcpu.regs;
+  const data = kvmPmuRdpmc(vcpu, gpr32(r, VCPU_REGS_RCX));
   if (data === undefined) {
     kvmQueueException(vcpu, GP_VECTOR, 0);
     return 1;
   }
-  const r = vcpu.regs;
-  r[2 * VCPU_REGS_RAX] = Number(data & 0xffff_ffffn);
-  r[2 * VCPU_REGS_RAX + 1] = 0;
-  r[2 * VCPU_REGS_RDX] = Number((data >> 32n) & 0xffff_ffffn);
-  r[2 * VCPU_REGS_RDX + 1] = 0;
+  setGpr32(r, VCPU_REGS_RAX, Number(data & 0xffff_ffffn));
+  setGpr32(r, VCPU_REGS_RDX, Number((data >> 32n) & 0xffff_ffffn));
   skipEmulatedInstruction(vcpu);
   return 1;
 }

@@ -17,26 +17,27 @@ import {
 } from '../uapi/kvm-run.js';
 import type { Vcpu } from './vcpu.js';
 
-/** KVM_EXIT_INTERNAL_ERROR / EMULATION: the instruction emulator gave up. */
-export function emulationFailure(vcpu: Vcpu): number {
+const NO_DATA: readonly bigint[] = [];
+
+/** KVM_EXIT_INTERNAL_ERROR with a suberror and its data words; the exit handler's 0. */
+function internalError(vcpu: Vcpu, suberror: number, data: readonly bigint[]): number {
   const run = vcpu.runArea;
   run.clearExitUnion();
   run.exitReason = KVM_EXIT_INTERNAL_ERROR;
-  run.setU32(KVM_RUN_OFF_INTERNAL_SUBERROR, KVM_INTERNAL_ERROR_EMULATION);
-  run.setU32(KVM_RUN_OFF_INTERNAL_NDATA, 0);
+  run.setU32(KVM_RUN_OFF_INTERNAL_SUBERROR, suberror);
+  run.setU32(KVM_RUN_OFF_INTERNAL_NDATA, data.length);
+  for (let i = 0; i < data.length; i++) run.setDataWord(i, data[i]!);
   return 0;
 }
 
-/** kvm_prepare_unexpected_reason_exit: an exit code KVM has no handler for. */
+/** KVM_EXIT_INTERNAL_ERROR / EMULATION: the instruction emulator gave up. */
+export function emulationFailure(vcpu: Vcpu): number {
+  return internalError(vcpu, KVM_INTERNAL_ERROR_EMULATION, NO_DATA);
+}
+
+/** kvm_prepare_unexpected_reason_exit: an exit code KVM has no handler for, and the last VM-entry CPU. */
 export function unexpectedExit(vcpu: Vcpu): number {
-  const run = vcpu.runArea;
-  run.clearExitUnion();
-  run.exitReason = KVM_EXIT_INTERNAL_ERROR;
-  run.setU32(KVM_RUN_OFF_INTERNAL_SUBERROR, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON);
-  run.setU32(KVM_RUN_OFF_INTERNAL_NDATA, 2);
-  run.setDataWord(0, BigInt(vcpu.vmcb.exitCode));
-  run.setDataWord(1, 0n); // last VM-entry CPU
-  return 0;
+  return internalError(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, [BigInt(vcpu.vmcb.exitCode), 0n]);
 }
 
 /**

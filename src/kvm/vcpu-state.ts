@@ -67,7 +67,7 @@ import {
   type KvmVcpuEvents,
 } from '../uapi/vcpu-events.js';
 import type { KvmXcrs } from '../uapi/xsave.js';
-import { kvmRegisterRead, kvmRegisterWrite } from './cache-regs.js';
+import { kvmGetCr8, kvmRegisterRead, kvmRegisterWrite } from './cache-regs.js';
 import type { Vcpu } from './vcpu.js';
 import { kvmSetXcr0 } from './x86.js';
 
@@ -84,11 +84,19 @@ const GPR_FIELDS: readonly (readonly [keyof KvmRegs, number])[] = [
   ...Array.from({ length: 8 }, (_, i) => [`r${8 + i}` as keyof KvmRegs, VCPU_REGS_R8 + i] as const),
 ];
 
-/** The protected-state check of 6.10+: a protected-state VM type whose VMSA is encrypted. */
+/**
+ * The protected-state rule of 6.10+: the vCPU of a protected-state VM type whose VMSA is encrypted
+ * keeps its state from the state ioctls (EINVAL) and its MSRs from KVM_GET/SET_MSRS.
+ */
+export function vcpuStateProtected(vcpu: Vcpu): boolean {
+  return (
+    vcpu.guestStateProtected && vcpu.vm.typeOps.protectedState && vcpu.vm.core.protectedStateIoctlsEinval
+  );
+}
+
+/** EINVAL for a state ioctl on a vCPU whose state is protected (vcpuStateProtected). */
 function protectedEinval(vcpu: Vcpu, what: string): Errno | undefined {
-  if (vcpu.guestStateProtected && vcpu.vm.typeOps.protectedState && vcpu.vm.core.protectedStateIoctlsEinval) {
-    return new Errno('EINVAL', `${what}: the vCPU's state is protected`);
-  }
+  if (vcpuStateProtected(vcpu)) return new Errno('EINVAL', `${what}: the vCPU's state is protected`);
   return undefined;
 }
 
@@ -192,11 +200,6 @@ const zeroSegment = (): KvmSegment => ({
   unusable: 0,
 });
 
-/** CR8 as KVM reports it: V_TPR in int_ctl. */
-function cr8(vcpu: Vcpu): bigint {
-  return BigInt(vcpu.vmcb.intCtl & 0xf);
-}
-
 /**
  * KVM_GET_SREGS. A protected vCPU (v5.17) reports no segments, descriptor tables, CR2 or CR3 (zero)
  * and CR0/CR4/CR8/EFER as the write traps left them.
@@ -215,7 +218,7 @@ export function getSregs(vcpu: Vcpu): KvmSregs | Errno {
   out.cr2 = hidden ? 0n : save.getBigUint64(SAVE_CR2, true);
   out.cr3 = hidden ? 0n : save.getBigUint64(SAVE_CR3, true);
   out.cr4 = hidden ? BigInt(vcpu.cr4) : save.getBigUint64(SAVE_CR4, true);
-  out.cr8 = cr8(vcpu);
+  out.cr8 = BigInt(kvmGetCr8(vcpu));
   out.efer = save.getBigUint64(SAVE_EFER, true);
   out.apicBase = vcpu.msrs.get(MSR_IA32_APICBASE) ?? 0n;
   const bitmap = [0n, 0n, 0n, 0n];

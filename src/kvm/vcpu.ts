@@ -37,7 +37,7 @@ import { kvmRipRead } from './cache-regs.js';
 import { type CpuidEntry, DEFAULT_CPUID } from './cpuid.js';
 import { NestedPageTable } from './guest-memory.js';
 import { disableIrqWindow, enableIrqWindow, interruptAllowed, kvmDeliverSipiVector } from './interrupts.js';
-import type { Irqchip } from './irqchip.js';
+import type { Irqchip, Lapic } from './irqchip.js';
 import { MsrStore } from './msr.js';
 import { unexpectedExit } from './userspace-exits.js';
 import { resetFpu } from './vcpu-state.js';
@@ -120,8 +120,8 @@ export class Vcpu {
   fpu: KvmFpu = resetFpu();
   /** The vCPU has entered the guest once (kvm_vcpu_has_run): KVM_SET_CPUID2 must then change nothing. */
   hasRun = false;
-  /** Consecutive identical nested page faults KVM resumed without progress (livelock detection). */
-  npfRepeats = 0;
+  /** vcpu->arch.apic: the in-kernel local APIC (KVM_CREATE_IRQCHIP's, set as the vCPU joins it). */
+  lapic: Lapic | undefined;
 
   /** svm_exit_handlers with the VM type's additions, indexed by exit code. */
   readonly #table: (ExitHandler | undefined)[];
@@ -306,7 +306,7 @@ export class Vcpu {
       if (!this.guestStateProtected) vmcb.setIntercept(SVM_EXIT_IRET, true);
       return;
     }
-    const lapic = this.vm.irqchip?.lapic(this);
+    const lapic = this.lapic;
     if (lapic) {
       const vector = lapic.pendingVector();
       if (vector >= 0) {

@@ -6,6 +6,7 @@
 import type { CpuBackend } from '../cpu/backend.js';
 import type { HostAddressSpace } from '../host/address-space.js';
 import type { HostAllocator } from '../host/allocator.js';
+import { PAGE_SIZE } from '../host/page.js';
 import type { TraceSink } from '../trace/events.js';
 import { Errno } from '../uapi/errno.js';
 import {
@@ -19,7 +20,7 @@ import type { FdTable } from './guest-memfd.js';
 import { type GuestMemoryFault, kvmReadGuest, kvmWriteGuest, markPageDirtyInSlot } from './guest-memory.js';
 import type { Irqchip } from './irqchip.js';
 import { dirtyBitmapBytes, type MemoryRegionChange, setMemoryRegion } from './memory-region.js';
-import { type Memslot, MemslotSet } from './memslots.js';
+import { gfnToHva, type Memslot, MemslotSet } from './memslots.js';
 import type { MsrFilter } from './msr.js';
 import type { KvmCoreProfile } from './profile.js';
 import { Vcpu } from './vcpu.js';
@@ -151,7 +152,7 @@ export class Vm {
 
   /** The memslot containing a GPA (gfn_to_memslot), if any. */
   memslotForGpa(gpa: number, asId = 0): Memslot | undefined {
-    return this.spaces[asId]?.lookup(Math.floor(gpa / 4096));
+    return this.spaces[asId]?.lookup(Math.floor(gpa / PAGE_SIZE));
   }
 
   /**
@@ -161,7 +162,7 @@ export class Vm {
   mapGuestPage(gfn: number): GuestPageMapping | undefined {
     const slot = this.spaces[0]!.lookup(gfn);
     if (!slot || slot.flags & KVM_MEM_READONLY) return undefined;
-    const v = this.host.view(slot.userspaceAddr + (gfn - slot.baseGfn) * 4096, 4096, true);
+    const v = this.host.view(gfnToHva(slot, gfn), PAGE_SIZE, true);
     return v instanceof Uint8Array ? { gfn, slot, page: v } : undefined;
   }
 
@@ -260,7 +261,6 @@ export class Vm {
     return this.#vcpus;
   }
 
-  /** Close the VM fd: vCPUs are freed, and so are dirty bitmaps and anything the VM type holds. */
   /** kvm_get_kvm: a vCPU fd holds the VM as its VM fd does. */
   get(): void {
     this.#users++;
@@ -271,6 +271,7 @@ export class Vm {
     if (--this.#users === 0) this.destroy();
   }
 
+  /** kvm_destroy_vm: vCPUs are freed, and so are dirty bitmaps and anything the VM type holds. */
   destroy(): void {
     // A VM killed by a kernel oops is dead (ioctls fail with EIO) but still has to be freed.
     if (this.#destroyed) return;

@@ -6,7 +6,9 @@
  * vcpu.regs, so SEV-ES reuses them with registers loaded from the GHCB.
  */
 import {
+  gpr32,
   PFERR_WRITE_MASK,
+  setGpr32,
   V_INTR_MASKING_MASK,
   VCPU_REGS_RAX,
   VCPU_REGS_RBX,
@@ -14,6 +16,7 @@ import {
   VCPU_REGS_RDX,
   VMCB_NEXT_RIP,
 } from '../cpu/backend.js';
+import { PAGE_SIZE } from '../host/page.js';
 import {
   KVM_EXIT_HLT,
   KVM_EXIT_IO,
@@ -36,6 +39,7 @@ import {
   KVM_RUN_OFF_MSR_REASON,
 } from '../uapi/kvm-run.js';
 import { KVM_MEM_READONLY } from '../uapi/memslot.js';
+import { KVM_MSR_FILTER_READ, KVM_MSR_FILTER_WRITE } from '../uapi/msr-filter.js';
 import {
   GP_VECTOR,
   SVM_EXIT_CPUID,
@@ -65,10 +69,9 @@ import { kvmQueueException, kvmRegisterWrite, kvmRipRead, skipEmulatedInstructio
 import { cpuidEntry, kvmCpuid } from './cpuid.js';
 import { kvmEmulateHypercall } from './hypercall.js';
 import { disableIrqWindow } from './interrupts.js';
+import { gfnToHva } from './memslots.js';
 import { emulateMmio } from './mmio-emulation.js';
 import {
-  KVM_MSR_FILTER_READ,
-  KVM_MSR_FILTER_WRITE,
   KVM_MSR_RET_FILTERED,
   KVM_MSR_RET_OK,
   kvmMsrAllowed,
@@ -142,8 +145,12 @@ function raxBytes(vcpu: Vcpu, dst: Uint8Array, size: number): void {
   for (let i = 0; i < size; i++) dst[i] = (i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4))) & 0xff;
 }
 
-/** complete_fast_pio_out: the OUT is done, retire it (no per-exit closure). */
-function completeFastPioOut(vcpu: Vcpu): number {
+/**
+ * Retire the instruction and re-enter: complete_fast_pio_out (the OUT is done; no per-exit closure),
+ * and the instructions KVM retires without doing anything (INVD, WBINVD, MONITOR, MWAIT as NOPs;
+ * DR7 access).
+ */
+function skipAsNop(vcpu: Vcpu): number {
   skipEmulatedInstruction(vcpu);
   return 1;
 }
@@ -156,8 +163,7 @@ function completeFastPioIn(vcpu: Vcpu): number {
   const regs = vcpu.regs;
   const v = data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24);
   if (size === 4) {
-    regs[2 * VCPU_REGS_RAX] = v >>> 0;
-    regs[2 * VCPU_REGS_RAX + 1] = 0;
+    setGpr32(regs, VCPU_REGS_RAX, v >>> 0);
   } else {
     const mask = size === 1 ? 0xff : 0xffff;
     regs[2 * VCPU_REGS_RAX] = ((regs[2 * VCPU_REGS_RAX]! & ~mask) | (v & mask)) >>> 0;
@@ -184,7 +190,7 @@ export function kvmFastPio(vcpu: Vcpu, size: number, port: number, isIn: boolean
     vcpu.completeUserspaceIo = completeFastPioIn;
   } else {
     raxBytes(vcpu, run.pioPage, size);
-    vcpu.completeUserspaceIo = completeFastPioOut;
+    vcpu.completeUserspaceIo = skipAsNop;
   }
   return 0;
 }
@@ -227,9 +233,9 @@ function npfInterception(vcpu: Vcpu): number {
     if (hook) return hook.call(vcpu.typeOps, gpa, write);
     return emulateMmio(vcpu, gpa);
   }
-  const hva = slot.userspaceAddr + (gpa - slot.baseGfn * 4096);
-  if (!(vm.host.view(hva - (hva % 4096), 1, write) instanceof Uint8Array)) {
-    prepareMemoryFaultExit(vcpu, gpa - (gpa % 4096), 4096, 0n);
+  const gfn = Math.floor(gpa / PAGE_SIZE);
+  if (!(vm.host.view(gfnToHva(slot, gfn), 1, write) instanceof Uint8Array)) {
+    prepareMemoryFaultExit(vcpu, gfn * PAGE_SIZE, PAGE_SIZE, 0n);
     return EFAULT;
   }
   // The page is there now (the VMM fixed it since): the CPU retries the access.
@@ -282,7 +288,8 @@ function msrUserSpace(vcpu: Vcpu, index: number, exitReason: number, data: bigin
 
 /** kvm_emulate_rdmsr / kvm_emulate_wrmsr. */
 export function msrInterception(vcpu: Vcpu): number {
-  const index = reg32(vcpu, VCPU_REGS_RCX);
+  const regs = vcpu.regs;
+  const index = gpr32(regs, VCPU_REGS_RCX);
   const vm = vcpu.vm;
   const isWrite = (vcpu.vmcb.exitInfo1Lo | vcpu.vmcb.exitInfo1Hi) !== 0;
   if (!isWrite) {
@@ -302,7 +309,7 @@ export function msrInterception(vcpu: Vcpu): number {
     if (msrUserSpace(vcpu, index, KVM_EXIT_X86_RDMSR, 0n, ret)) return 0;
     return completeEmulatedMsr(vcpu, true);
   }
-  const value = (BigInt(reg32(vcpu, VCPU_REGS_RDX)) << 32n) | BigInt(reg32(vcpu, VCPU_REGS_RAX));
+  const value = (BigInt(gpr32(regs, VCPU_REGS_RDX)) << 32n) | BigInt(gpr32(regs, VCPU_REGS_RAX));
   const ret = !kvmMsrAllowed(vm.msrFilter, index, KVM_MSR_FILTER_WRITE)
     ? KVM_MSR_RET_FILTERED
     : svmSetMsr(vcpu, index, value);
@@ -311,36 +318,14 @@ export function msrInterception(vcpu: Vcpu): number {
   return completeEmulatedMsr(vcpu, true);
 }
 
-/** Register r's low 32 bits. */
-function reg32(vcpu: Vcpu, r: number): number {
-  return vcpu.regs[2 * r]!;
-}
-
 /** kvm_emulate_cpuid: RAX = function, RCX = index; results in RAX..RDX (32-bit, zero-extended). */
 export function cpuidInterception(vcpu: Vcpu): number {
   const r = vcpu.regs;
-  const e = kvmCpuid(vcpu, r[2 * VCPU_REGS_RAX]!, r[2 * VCPU_REGS_RCX]!);
-  r[2 * VCPU_REGS_RAX] = e.eax;
-  r[2 * VCPU_REGS_RAX + 1] = 0;
-  r[2 * VCPU_REGS_RBX] = e.ebx;
-  r[2 * VCPU_REGS_RBX + 1] = 0;
-  r[2 * VCPU_REGS_RCX] = e.ecx;
-  r[2 * VCPU_REGS_RCX + 1] = 0;
-  r[2 * VCPU_REGS_RDX] = e.edx;
-  r[2 * VCPU_REGS_RDX + 1] = 0;
-  skipEmulatedInstruction(vcpu);
-  return 1;
-}
-
-export { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
-
-/** vmmcall_interception → kvm_emulate_hypercall (hypercall.ts). */
-export function vmmcallInterception(vcpu: Vcpu): number {
-  return kvmEmulateHypercall(vcpu);
-}
-
-/** Instructions KVM retires without doing anything (INVD, WBINVD, MONITOR, MWAIT as NOPs; DR7 access). */
-function skipAsNop(vcpu: Vcpu): number {
+  const e = kvmCpuid(vcpu, gpr32(r, VCPU_REGS_RAX), gpr32(r, VCPU_REGS_RCX));
+  setGpr32(r, VCPU_REGS_RAX, e.eax);
+  setGpr32(r, VCPU_REGS_RBX, e.ebx);
+  setGpr32(r, VCPU_REGS_RCX, e.ecx);
+  setGpr32(r, VCPU_REGS_RDX, e.edx);
   skipEmulatedInstruction(vcpu);
   return 1;
 }
@@ -392,7 +377,8 @@ export const svmExitHandlers: ReadonlyMap<number, ExitHandler> = new Map<number,
   [SVM_EXIT_HLT, haltInterception],
   [SVM_EXIT_MSR, msrInterception],
   [SVM_EXIT_CPUID, cpuidInterception],
-  [SVM_EXIT_VMMCALL, vmmcallInterception],
+  // vmmcall_interception is kvm_emulate_hypercall (hypercall.ts).
+  [SVM_EXIT_VMMCALL, kvmEmulateHypercall],
   [SVM_EXIT_SHUTDOWN, shutdownInterception],
   [SVM_EXIT_INVD, skipAsNop],
   [SVM_EXIT_WBINVD, skipAsNop],
