@@ -26,6 +26,9 @@ import {
   SVM_EXIT_VMGEXIT,
   SVM_EXIT_VMMCALL,
   SVM_IOIO_ASIZE_SHIFT,
+  SVM_IOIO_PORT_SHIFT,
+  SVM_IOIO_SIZE_SHIFT,
+  SVM_IOIO_TYPE_MASK,
 } from '../uapi/svm.js';
 import {
   type CpuAttachment,
@@ -41,7 +44,11 @@ import {
 } from './backend.js';
 import {
   type Gprs,
+  gpr,
+  gpr32,
   newGprs,
+  setGpr,
+  setGpr32,
   VCPU_REGS_RAX,
   VCPU_REGS_RBX,
   VCPU_REGS_RCX,
@@ -576,7 +583,7 @@ export class ScriptedCpu implements CpuBackend {
         if (r === NPT_MMIO && this.protectedState) return this.#raiseVc(op);
         // No single move does 8 bytes outside long mode.
         if (len === 0) return this.#resumeThrow(new GuestException(UD_VECTOR));
-        if (op.op === 'store') this.#setRax(op.value);
+        if (op.op === 'store') setGpr(regs, VCPU_REGS_RAX, op.value);
         // Not present (a host page KVM has yet to map), write-protected, or KVM's reserved-bit MMIO entry.
         let err = op.op === 'store' ? PFERR_WRITE_MASK : 0;
         if (r === NPT_MMIO) err |= PFERR_RSVD_MASK | PFERR_PRESENT_MASK;
@@ -594,8 +601,13 @@ export class ScriptedCpu implements CpuBackend {
       case 'in': {
         if (this.protectedState) return this.#raiseVc(op);
         const mode = codeSize(this.#save);
-        if (op.op === 'out') this.#setRax(BigInt(op.value >>> 0));
-        const info = ((op.port << 16) | IOIO_ASIZE[mode] | (op.size << 4) | (op.op === 'in' ? 1 : 0)) >>> 0;
+        if (op.op === 'out') setGpr(regs, VCPU_REGS_RAX, BigInt(op.value >>> 0));
+        const info =
+          ((op.port << SVM_IOIO_PORT_SHIFT) |
+            IOIO_ASIZE[mode] |
+            (op.size << SVM_IOIO_SIZE_SHIFT) |
+            (op.op === 'in' ? SVM_IOIO_TYPE_MASK : 0)) >>>
+          0;
         // IOIO: exit_info_2 is the RIP of the next instruction.
         const next = this.#pendingAt(op, opLength(op, mode));
         return this.#exitAt(SVM_EXIT_IOIO, info, 0, next >>> 0, Math.floor(next / TWO32), next);
@@ -603,36 +615,26 @@ export class ScriptedCpu implements CpuBackend {
       case 'rdmsr':
       case 'wrmsr':
         if (this.protectedState) return this.#raiseVc(op);
-        regs[2 * VCPU_REGS_RCX] = op.index >>> 0;
-        regs[2 * VCPU_REGS_RCX + 1] = 0;
+        setGpr32(regs, VCPU_REGS_RCX, op.index >>> 0);
         if (op.op === 'wrmsr') {
-          regs[2 * VCPU_REGS_RAX] = Number(op.value & MASK32);
-          regs[2 * VCPU_REGS_RAX + 1] = 0;
-          regs[2 * VCPU_REGS_RDX] = Number((op.value >> 32n) & MASK32);
-          regs[2 * VCPU_REGS_RDX + 1] = 0;
+          setGpr32(regs, VCPU_REGS_RAX, Number(op.value & MASK32));
+          setGpr32(regs, VCPU_REGS_RDX, Number((op.value >> 32n) & MASK32));
         }
         return this.#exitAt(SVM_EXIT_MSR, op.op === 'wrmsr' ? 1 : 0, 0, 0, 0, this.#pendingAt(op, 2));
       case 'cpuid':
         if (this.protectedState) return this.#raiseVc(op);
-        regs[2 * VCPU_REGS_RAX] = op.fn >>> 0;
-        regs[2 * VCPU_REGS_RAX + 1] = 0;
-        regs[2 * VCPU_REGS_RCX] = op.index >>> 0;
-        regs[2 * VCPU_REGS_RCX + 1] = 0;
+        setGpr32(regs, VCPU_REGS_RAX, op.fn >>> 0);
+        setGpr32(regs, VCPU_REGS_RCX, op.index >>> 0);
         return this.#exitAt(SVM_EXIT_CPUID, 0, 0, 0, 0, this.#pendingAt(op, 2));
       case 'rdpmc':
         if (this.protectedState) return this.#raiseVc(op);
-        regs[2 * VCPU_REGS_RCX] = op.counter >>> 0;
-        regs[2 * VCPU_REGS_RCX + 1] = 0;
+        setGpr32(regs, VCPU_REGS_RCX, op.counter >>> 0);
         return this.#exitAt(SVM_EXIT_RDPMC, 0, 0, 0, 0, this.#pendingAt(op, 2));
       case 'vmmcall':
         if (this.protectedState) return this.#raiseVc(op);
-        this.#setRax(op.nr);
-        for (let i = 0; i < HYPERCALL_ARG_REGS.length; i++) {
-          const r = HYPERCALL_ARG_REGS[i]!;
-          const v = op.args[i] ?? 0n;
-          regs[2 * r] = Number(v & MASK32);
-          regs[2 * r + 1] = Number((v >> 32n) & MASK32);
-        }
+        setGpr(regs, VCPU_REGS_RAX, op.nr);
+        for (let i = 0; i < HYPERCALL_ARG_REGS.length; i++)
+          setGpr(regs, HYPERCALL_ARG_REGS[i]!, op.args[i] ?? 0n);
         return this.#exitAt(SVM_EXIT_VMMCALL, 0, 0, 0, 0, this.#pendingAt(op, 3));
       case 'hlt':
         return this.#exitAt(SVM_EXIT_HLT, 0, 0, 0, 0, this.#pendingAt(op, 1));
@@ -696,12 +698,6 @@ export class ScriptedCpu implements CpuBackend {
     return this.#pendingNext;
   }
 
-  #setRax(v: bigint): void {
-    const regs = this.#regs;
-    regs[2 * VCPU_REGS_RAX] = Number(v & MASK32);
-    regs[2 * VCPU_REGS_RAX + 1] = Number((v >> 32n) & MASK32);
-  }
-
   #raiseVc(op: GuestOp): true {
     const handler = this.vcHandler;
     if (!handler) return this.#resumeThrow(new GuestException(VC_VECTOR));
@@ -728,32 +724,33 @@ export class ScriptedCpu implements CpuBackend {
 
   #loadValue(size: AccessSize): bigint {
     const v = this.#bufView.getBigUint64(0, true);
-    return size === 8 ? v : v & ((1n << BigInt(size * 8)) - 1n);
+    return size === 8 ? v : BigInt.asUintN(size * 8, v);
   }
 
   /** What a completed instruction hands back to the program, taken from the registers KVM wrote. */
   #completion(op: GuestOp): unknown {
     const regs = this.#regs;
-    const rax = regs[2 * VCPU_REGS_RAX]!;
+    const rax = gpr32(regs, VCPU_REGS_RAX);
     switch (op.op) {
       case 'in':
         return op.size === 4 ? rax : rax & ((1 << (op.size * 8)) - 1);
       case 'load': {
-        const v = (BigInt(regs[2 * VCPU_REGS_RAX + 1]!) << 32n) | BigInt(rax);
-        return op.size === 8 ? v : v & ((1n << BigInt(op.size * 8)) - 1n);
+        const v = gpr(regs, VCPU_REGS_RAX);
+        return op.size === 8 ? v : BigInt.asUintN(op.size * 8, v);
       }
       case 'rdmsr':
       case 'rdpmc':
-        return (BigInt(regs[2 * VCPU_REGS_RDX]!) << 32n) | BigInt(rax);
+        // EDX:EAX.
+        return (BigInt(gpr32(regs, VCPU_REGS_RDX)) << 32n) | BigInt(rax);
       case 'cpuid':
         return {
           eax: rax,
-          ebx: regs[2 * VCPU_REGS_RBX]!,
-          ecx: regs[2 * VCPU_REGS_RCX]!,
-          edx: regs[2 * VCPU_REGS_RDX]!,
+          ebx: gpr32(regs, VCPU_REGS_RBX),
+          ecx: gpr32(regs, VCPU_REGS_RCX),
+          edx: gpr32(regs, VCPU_REGS_RDX),
         } satisfies CpuidResult;
       case 'vmmcall':
-        return (BigInt(regs[2 * VCPU_REGS_RAX + 1]!) << 32n) | BigInt(rax);
+        return gpr(regs, VCPU_REGS_RAX);
       default:
         return undefined;
     }

@@ -222,21 +222,22 @@ export class Vmcb {
   get exitInfo2Gpa(): number {
     return getU64Number(this.control, VMCB_EXIT_INFO_2);
   }
-  /** Write exit_code (with exit_code_hi 0) and both infos as 32-bit halves. */
-  setExit(code: number, info1Lo: number, info1Hi: number, info2Lo: number, info2Hi: number): void {
+  /** Write exit_code (exit_code_hi: `codeHi`, 0 unless given) and both infos as 32-bit halves. */
+  setExit(
+    code: number,
+    info1Lo: number,
+    info1Hi: number,
+    info2Lo: number,
+    info2Hi: number,
+    codeHi = 0,
+  ): void {
     const c = this.control;
     c.setUint32(VMCB_EXIT_CODE, code >>> 0, true);
-    c.setUint32(VMCB_EXIT_CODE_HI, 0, true);
+    c.setUint32(VMCB_EXIT_CODE_HI, codeHi >>> 0, true);
     c.setUint32(VMCB_EXIT_INFO_1, info1Lo >>> 0, true);
     c.setUint32(VMCB_EXIT_INFO_1 + 4, info1Hi >>> 0, true);
     c.setUint32(VMCB_EXIT_INFO_2, info2Lo >>> 0, true);
     c.setUint32(VMCB_EXIT_INFO_2 + 4, info2Hi >>> 0, true);
-  }
-  get exitIntInfo(): number {
-    return this.control.getUint32(VMCB_EXIT_INT_INFO, true);
-  }
-  set exitIntInfo(v: number) {
-    this.control.setUint32(VMCB_EXIT_INT_INFO, v >>> 0, true);
   }
   get nextRip(): bigint {
     return this.control.getBigUint64(VMCB_NEXT_RIP, true);

@@ -9,7 +9,7 @@
 
 import type { GuestOp } from '../cpu/scripted.js';
 import type { GhcbCodec } from './ghcb-codec.js';
-import type { GhcbTransport } from './ghcb-transport.js';
+import type { ExchangeFrom, GhcbTransport } from './ghcb-transport.js';
 import type { GhcbResult } from './result.js';
 
 /** The VMGEXIT instruction, shared: guest ops are only read. */
@@ -66,7 +66,7 @@ export abstract class GhcbCall<R> implements Generator<GuestOp, R, unknown> {
     call.#step = GhcbCall.#done;
     const tx = call.tx;
     call.build(tx.begin());
-    if (!tx.send()) return call.#continueWith(call.#sendSlow());
+    if (!tx.send()) return call.#continueWith(call.#slow('send-failed'));
     call.#step = GhcbCall.#receive;
     return VMGEXIT_STEP;
   }
@@ -75,7 +75,7 @@ export abstract class GhcbCall<R> implements Generator<GuestOp, R, unknown> {
   static #receive<R>(call: GhcbCall<R>): IteratorResult<GuestOp, R> {
     call.#step = GhcbCall.#done;
     const tx = call.tx;
-    if (!tx.receive(0, 0)) return call.#continueWith(call.#receiveSlow());
+    if (!tx.receive(0, 0)) return call.#continueWith(call.#slow('receive-failed'));
     const g = tx.codec;
     return { value: call.answer(g, g.result()), done: true };
   }
@@ -95,21 +95,13 @@ export abstract class GhcbCall<R> implements Generator<GuestOp, R, unknown> {
     return rest.next();
   }
 
-  /** The request's page stores did not go through: trapping stores, then the rest. */
-  *#sendSlow(): Generator<GuestOp, R, unknown> {
+  /**
+   * The request's page stores ('send-failed') or the answer's loads ('receive-failed') did not go
+   * through: the rest of the exchange with trapping accesses, then the reply.
+   */
+  *#slow(from: ExchangeFrom): Generator<GuestOp, R, unknown> {
     const tx = this.tx;
-    yield* tx.sendSlow();
-    yield VMGEXIT_OP;
-    if (!tx.receive(0, 0)) yield* tx.receiveSlow(0, 0);
-    const g = tx.codec;
-    return this.answer(g, g.result());
-  }
-
-  /** The answer's loads did not go through: trapping loads, then the reply. */
-  *#receiveSlow(): Generator<GuestOp, R, unknown> {
-    const tx = this.tx;
-    yield* tx.receiveSlow(0, 0);
-    const g = tx.codec;
-    return this.answer(g, g.result());
+    const result = yield* tx.exchange(0, 0, from);
+    return this.answer(tx.codec, result);
   }
 }

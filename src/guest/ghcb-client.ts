@@ -58,6 +58,8 @@ import {
   SVM_EXIT_VMMCALL,
   SVM_EXIT_WBINVD,
   SVM_EXIT_WRITE_DR7,
+  SVM_IOIO_PORT_SHIFT,
+  SVM_IOIO_SIZE_SHIFT,
   SVM_VMGEXIT_AP_HLT_LOOP,
   SVM_VMGEXIT_AP_JUMP_TABLE,
   SVM_VMGEXIT_GET_AP_JUMP_TABLE,
@@ -70,7 +72,7 @@ import {
   SVM_VMGEXIT_TERM_REQUEST,
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
 } from '../uapi/svm.js';
-import { GhcbCall, VMGEXIT_OP } from './ghcb-call.js';
+import { GhcbCall } from './ghcb-call.js';
 import type { GhcbCodec } from './ghcb-codec.js';
 import { CpuidMsrExchange, msrExchange } from './ghcb-msr-protocol.js';
 import { GhcbTransport } from './ghcb-transport.js';
@@ -195,9 +197,6 @@ export class GhcbClient {
   readonly ghcbGpa: number;
   /** The vCPU this client runs on. */
   readonly cpu: ScriptedCpu;
-  /** The GHCB GPA as the two halves WRMSR writes (EAX, EDX). */
-  readonly #gpaLo: number;
-  readonly #gpaHi: number;
   readonly #tx: GhcbTransport;
   /** Where the last request's scratch data is: a buffer and an offset into it. */
   #dataBuf: Uint8Array = NO_DATA;
@@ -215,8 +214,6 @@ export class GhcbClient {
     }
     this.cpu = cpu;
     this.ghcbGpa = ghcbGpa;
-    this.#gpaLo = ghcbGpa >>> 0;
-    this.#gpaHi = Math.floor(ghcbGpa / 0x1_0000_0000);
     this.#tx = new GhcbTransport(cpu, ghcbGpa, opts.version ?? 1);
   }
 
@@ -236,7 +233,8 @@ export class GhcbClient {
    * Returns the raw response.
    */
   msrProtocol(request: bigint): Generator<GuestOp, bigint, unknown> {
-    return msrExchange(this.cpu, request, this.#gpaLo, this.#gpaHi);
+    const tx = this.#tx;
+    return msrExchange(this.cpu, request, tx.gpaLo, tx.gpaHi);
   }
 
   /**
@@ -258,7 +256,8 @@ export class GhcbClient {
    * undefined when the response code is not CPUID_RESP (Linux's __sev_cpuid_hv: -EIO).
    */
   cpuidMsr(fn: number, reg: 0 | 1 | 2 | 3): Generator<GuestOp, number | undefined, unknown> {
-    return new CpuidMsrExchange(this.cpu, fn, reg, this.#gpaLo, this.#gpaHi);
+    const tx = this.#tx;
+    return new CpuidMsrExchange(this.cpu, fn, reg, tx.gpaLo, tx.gpaHi);
   }
 
   /**
@@ -307,7 +306,7 @@ export class GhcbClient {
 
   /** Register the GHCB: write its GPA into the GHCB MSR (SEV-ES; no REG_GPA request, that is SNP). */
   register(): void {
-    this.cpu.setGhcbMsr(this.#gpaLo, this.#gpaHi);
+    this.#tx.register();
   }
 
   // ---------------------------------------------------------------- GHCB page: building requests
@@ -398,7 +397,7 @@ export class GhcbClient {
     else g.set(GHCB_OFF_SW_EXIT_CODE, BigInt(exitCode));
     g.set(GHCB_OFF_SW_EXIT_INFO_1, info1);
     g.set(GHCB_OFF_SW_EXIT_INFO_2, info2);
-    return yield* this.#exchange(0, 0);
+    return yield* this.#tx.exchange(0, 0);
   }
 
   /**
@@ -408,7 +407,7 @@ export class GhcbClient {
    */
   *vmgexitRaw(): Generator<GuestOp, GhcbResult, unknown> {
     this.#tx.building();
-    return yield* this.#exchange(0, 0);
+    return yield* this.#tx.exchange(0, 0);
   }
 
   // ---------------------------------------------------------------- NAE events
@@ -661,21 +660,10 @@ export class GhcbClient {
   // ---------------------------------------------------------------- internals
 
   /**
-   * The request as built: protocol_version and ghcb_usage, the GHCB GPA into the GHCB MSR,
-   * VMGEXIT, then the answer in sw_exit_info_1/2 (Linux's sev_es_ghcb_hv_call and
-   * verify_exception_info). [inLo, inHi): incoming scratch data in the page.
-   */
-  *#exchange(inLo: number, inHi: number): Generator<GuestOp, GhcbResult, unknown> {
-    const tx = this.#tx;
-    if (!tx.send()) yield* tx.sendSlow();
-    yield VMGEXIT_OP;
-    if (!tx.receive(inLo, inHi)) yield* tx.receiveSlow(inLo, inHi);
-    return tx.codec.result();
-  }
-
-  /**
    * Linux's sev_es_ghcb_hv_call for the request being built: sw_exit_code and sw_exit_info_1/2,
-   * then the exchange.
+   * then the exchange (protocol_version and ghcb_usage, the GHCB GPA into the GHCB MSR, VMGEXIT,
+   * the answer in sw_exit_info_1/2 as verify_exception_info classifies it; GhcbTransport.exchange).
+   * [inLo, inHi): incoming scratch data in the page.
    */
   #hvCall(
     code: number,
@@ -684,8 +672,9 @@ export class GhcbClient {
     inLo = 0,
     inHi = 0,
   ): Generator<GuestOp, GhcbResult, unknown> {
-    this.#tx.codec.setSwExit(code, info1, info2);
-    return this.#exchange(inLo, inHi);
+    const tx = this.#tx;
+    tx.codec.setSwExit(code, info1, info2);
+    return tx.exchange(inLo, inHi);
   }
 
   /** A request with nothing but its exit code. */
@@ -805,7 +794,10 @@ class CpuidCall extends GhcbCall<GhcbCpuidReply> {
   }
 }
 
-/** OUT: exit_info_1 from encodeIoioInfo, RAX = the value's low `size` bytes (GhcbClient.ioOut). */
+/**
+ * OUT: exit_info_1 (port and operand size; encodeIoioInfo's value, computed here without its
+ * argument object), RAX = the value's low `size` bytes (GhcbClient.ioOut).
+ */
 class IoOutCall extends GhcbCall<GhcbResult> {
   constructor(
     tx: GhcbTransport,
@@ -817,9 +809,14 @@ class IoOutCall extends GhcbCall<GhcbResult> {
   }
 
   protected build(g: GhcbCodec): void {
-    const info1 = encodeIoioInfo({ port: this.port, size: this.size, in: false });
-    g.setNumber(GHCB_OFF_RAX, (this.value & SIZE_MASK[this.size]!) >>> 0);
-    g.setSwExit(SVM_EXIT_IOIO, info1, 0);
+    const port = this.port;
+    const size = this.size;
+    // encodeIoioInfo's checks, with its messages.
+    if (!Number.isInteger(port) || port < 0 || port > 0xffff)
+      throw new RangeError(`port ${port} is not a u16`);
+    if (size !== 1 && size !== 2 && size !== 4) throw new RangeError(`bad I/O size ${size}`);
+    g.setNumber(GHCB_OFF_RAX, (this.value & SIZE_MASK[size]!) >>> 0);
+    g.setSwExit(SVM_EXIT_IOIO, ((port << SVM_IOIO_PORT_SHIFT) | (size << SVM_IOIO_SIZE_SHIFT)) >>> 0, 0);
   }
 
   protected answer(_g: GhcbCodec, result: GhcbResult): GhcbResult {

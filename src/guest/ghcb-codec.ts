@@ -6,6 +6,7 @@
  */
 
 import {
+  assertLittleEndianHost,
   GHCB_OFF_CPL,
   GHCB_OFF_PROTOCOL_VERSION,
   GHCB_OFF_RAX,
@@ -21,8 +22,7 @@ import { type GhcbResult, verifyExceptionInfo } from './result.js';
 
 // Fields are read and written as the host's 32-bit words: the GHCB is little-endian, and so is
 // every host Node runs on that matters here (x86-64, arm64).
-if (new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1)
-  throw new Error('the GHCB codec needs a little-endian host');
+assertLittleEndianHost('the GHCB codec needs a little-endian host');
 
 const TWO32 = 0x1_0000_0000;
 /** Word indices of sw_exit_code, sw_exit_info_1 and sw_exit_info_2 (its two halves after it), and the valid bitmap. */

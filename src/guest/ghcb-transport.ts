@@ -28,8 +28,13 @@ import {
   GHCB_SIZE,
   GHCB_VALID_BITMAP_SIZE,
 } from '../uapi/ghcb.js';
+import { VMGEXIT_OP } from './ghcb-call.js';
 import { GhcbCodec } from './ghcb-codec.js';
 import { GuestAccess } from './guest-access.js';
+import type { GhcbResult } from './result.js';
+
+/** Where {@link GhcbTransport.exchange} starts: at the beginning, or after `send` or `receive` returned false. */
+export type ExchangeFrom = 'start' | 'send-failed' | 'receive-failed';
 
 /** End of the save area and valid bitmap: stores below it are tracked by qword. */
 const SAVE_END = GHCB_OFF_VALID_BITMAP + GHCB_VALID_BITMAP_SIZE;
@@ -156,10 +161,11 @@ export class GhcbTransport {
   /** protocol_version and ghcb_usage, written with every request. */
   version: number;
   usage = GHCB_DEFAULT_USAGE;
+  /** The GHCB GPA as the two halves WRMSR writes to the GHCB MSR (EAX, EDX). */
+  readonly gpaLo: number;
+  readonly gpaHi: number;
   readonly #cpu: ScriptedCpu;
   readonly #gpa: number;
-  readonly #gpaLo: number;
-  readonly #gpaHi: number;
   readonly #staging = new StagedGhcb();
   /** Where the current request is built, or the last answer was read. */
   #codec: GhcbCodec = this.#staging;
@@ -176,9 +182,14 @@ export class GhcbTransport {
     this.#cpu = cpu;
     this.version = version;
     this.#gpa = ghcbGpa;
-    this.#gpaLo = ghcbGpa >>> 0;
-    this.#gpaHi = Math.floor(ghcbGpa / 0x1_0000_0000);
+    this.gpaLo = ghcbGpa >>> 0;
+    this.gpaHi = Math.floor(ghcbGpa / 0x1_0000_0000);
     this.access = new GuestAccess(cpu);
+  }
+
+  /** Register the GHCB: its GPA into the GHCB MSR (WRMSR; SEV-ES has no REG_GPA request). */
+  register(): void {
+    this.#cpu.setGhcbMsr(this.gpaLo, this.gpaHi);
   }
 
   /** The bytes of the request being built, or of the last answer. */
@@ -233,7 +244,7 @@ export class GhcbTransport {
     const g = this.#codec;
     this.#building = false;
     g.setHeader(this.version, this.usage);
-    this.#cpu.setGhcbMsr(this.#gpaLo, this.#gpaHi);
+    this.#cpu.setGhcbMsr(this.gpaLo, this.gpaHi);
     return g !== this.#staging || this.#sendStaged();
   }
 
@@ -261,7 +272,7 @@ export class GhcbTransport {
       const off = stores[i]!;
       yield* this.access.write(this.#gpa + off, bytes.subarray(off, off + stores[i + 1]!));
     }
-    this.#cpu.setGhcbMsr(this.#gpaLo, this.#gpaHi);
+    this.#cpu.setGhcbMsr(this.gpaLo, this.gpaHi);
   }
 
   /**
@@ -295,6 +306,26 @@ export class GhcbTransport {
       yield* this.access.read(this.#gpa + off, bytes.subarray(off, off + ANSWER[i + 1]!));
     }
     if (inHi > inLo) yield* this.access.read(this.#gpa + inLo, bytes.subarray(inLo, inHi));
+  }
+
+  /**
+   * The request being built, sent and answered (the memory half of sev_es_ghcb_hv_call): send
+   * (sendSlow when the page is not RAM), VMGEXIT, receive (receiveSlow likewise), then the answer
+   * in sw_exit_info_1/2. [inLo, inHi): incoming scratch data in the page. `from`: the rest of an
+   * exchange whose `send` ('send-failed') or `receive` ('receive-failed') has run and returned false.
+   */
+  *exchange(
+    inLo: number,
+    inHi: number,
+    from: ExchangeFrom = 'start',
+  ): Generator<GuestOp, GhcbResult, unknown> {
+    if (from !== 'receive-failed') {
+      if (from === 'send-failed' || !this.send()) yield* this.sendSlow();
+      yield VMGEXIT_OP;
+      if (this.receive(inLo, inHi)) return this.#codec.result();
+    }
+    yield* this.receiveSlow(inLo, inHi);
+    return this.#codec.result();
   }
 
   /** The codec over a page view (kept while the TLB hands out the same view); undefined for none. */

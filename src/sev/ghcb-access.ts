@@ -1,15 +1,14 @@
 /**
- * KVM's GHCB accessors (ghcb_get_X / ghcb_set_X / ghcb_X_is_valid in asm/svm.h) over a 4 KiB page:
+ * KVM's GHCB accessors (ghcb_get_X / ghcb_set_X in asm/svm.h; valid bits as bitmap words) over a 4 KiB page:
  * the mapped guest page, or the private snapshot current kernels validate against.
  *
  * The page is little-endian u64 fields, read here as u32 words (a field at offset o is words o/4
  * and o/4 + 1), as a little-endian host lays them out; bytes for the u8 fields and the bitmap bits.
  */
-import { GHCB_OFF_VALID_BITMAP } from '../uapi/ghcb.js';
+import { assertLittleEndianHost, GHCB_OFF_VALID_BITMAP } from '../uapi/ghcb.js';
 
 // Fields are read as the host's 32-bit words: the GHCB is little-endian, and so is every host that matters.
-if (new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1)
-  throw new Error('the GHCB accessors need a little-endian host');
+assertLittleEndianHost('the GHCB accessors need a little-endian host');
 
 /** Word index of valid_bitmap (16 bytes, 4 words). */
 const W_BITMAP = GHCB_OFF_VALID_BITMAP >>> 2;
@@ -42,17 +41,6 @@ export class GhcbAccess {
     return this.words[(offset >>> 2) + 1]!;
   }
 
-  /** ghcb_X_is_valid: the field's bit (offset / 8) in valid_bitmap. */
-  isValid(offset: number): boolean {
-    const idx = offset >>> 3;
-    return (this.bytes[GHCB_OFF_VALID_BITMAP + (idx >>> 3)]! & (1 << (idx & 7))) !== 0;
-  }
-
-  /** ghcb_get_X_if_valid: the field, or 0 when its valid bit is clear. */
-  getIfValid(offset: number): bigint {
-    return this.isValid(offset) ? this.get(offset) : 0n;
-  }
-
   /** ghcb_set_X: write the field and set its valid bit. */
   set(offset: number, value: bigint): void {
     if (value === 0n) {
@@ -66,26 +54,12 @@ export class GhcbAccess {
     this.bytes[GHCB_OFF_VALID_BITMAP + (idx >>> 3)]! |= 1 << (idx & 7);
   }
 
-  /** Set the valid bit of the field at `offset` (the second half of ghcb_set_X). */
-  markValid(offset: number): void {
-    const idx = offset >>> 3;
-    this.bytes[GHCB_OFF_VALID_BITMAP + (idx >>> 3)]! |= 1 << (idx & 7);
-  }
-
   /** ghcb_set_X with the value as two 32-bit halves (no BigInt). */
   setParts(offset: number, lo: number, hi: number): void {
     this.words[offset >>> 2] = lo;
     this.words[(offset >>> 2) + 1] = hi;
     const idx = offset >>> 3;
     this.bytes[GHCB_OFF_VALID_BITMAP + (idx >>> 3)]! |= 1 << (idx & 7);
-  }
-
-  /** Copy `len` bytes (a multiple of 4) at `offset` from another GHCB view: a partial snapshot. */
-  copyFrom(src: GhcbAccess, offset: number, len: number): void {
-    const from = src.words;
-    const to = this.words;
-    const end = (offset + len) >>> 2;
-    for (let w = offset >>> 2; w < end; w++) to[w] = from[w]!;
   }
 
   /** A u8 field (cpl). */

@@ -1,18 +1,18 @@
 /**
  * sev_handle_vmgexit_msr_protocol: a VMGEXIT with GHCBInfo (MSR bits 11:0) non-zero. Request and
  * response travel in the GHCB MSR itself (VMCB control ghcb_gpa); nothing touches guest memory.
- * Responses are read-modify-writes of named bit fields, so the other bits keep the request's value.
+ * A CPUID response is a read-modify-write of named bit fields, so its other bits keep the request's
+ * value; the AP reset hold and hypervisor feature responses (GHCBData [63:12] and GHCBInfo) replace
+ * the whole MSR.
  */
 import { VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
 import { DEFAULT_CBIT } from '../kvm/cpuid.js';
 import {
   GHCB_HV_FT_SUPPORTED,
   GHCB_MSR_AP_RESET_HOLD_REQ,
-  GHCB_MSR_AP_RESET_HOLD_RESP,
   GHCB_MSR_CPUID_REQ,
   GHCB_MSR_CPUID_RESP,
   GHCB_MSR_HV_FT_REQ,
-  GHCB_MSR_HV_FT_RESP,
   GHCB_MSR_INFO_MASK,
   GHCB_MSR_PREF_GPA_REQ,
   GHCB_MSR_PSC_REQ,
@@ -20,6 +20,8 @@ import {
   GHCB_MSR_SEV_INFO_REQ,
   GHCB_MSR_TERM_REQ,
   GHCB_VERSION_MIN,
+  ghcbMsrApResetHoldResp,
+  ghcbMsrHvFtResp,
   ghcbMsrSevInfo,
 } from '../uapi/ghcb.js';
 import { SVM_EXIT_CPUID } from '../uapi/svm.js';
@@ -30,10 +32,13 @@ const EINVAL = -22;
 /** The register a CPUID_REQ's [31:30] selects. */
 const CPUID_REGS: readonly number[] = [VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX];
 
-/** set_ghcb_msr_bits: replace `mask << pos` of the MSR with `value`. */
-function setMsrBits(msr: bigint, value: bigint, mask: bigint, pos: bigint): bigint {
-  return (msr & ~(mask << pos)) | ((value & mask) << pos);
-}
+/**
+ * KVM's AP_RESET_HOLD_RESP preset, "not woken by SIPI": set_ghcb_msr_bits of result [63:12] := 0
+ * and GHCBInfo [11:0], which between them cover the whole MSR.
+ */
+const AP_RESET_HOLD_RESP_NOT_WOKEN = ghcbMsrApResetHoldResp(0n);
+/** KVM's HV_FT_RESP: features [63:12] := GHCB_HV_FT_SUPPORTED and GHCBInfo, the whole MSR. */
+const HV_FT_RESP_SUPPORTED = ghcbMsrHvFtResp(GHCB_HV_FT_SUPPORTED);
 
 /**
  * Handle one MSR-protocol request; returns 1 (resume), 0 (exit to userspace) or -errno. `lo` and
@@ -75,21 +80,11 @@ export function sevHandleVmgexitMsrProtocol(
       sev.apResetHoldType = 'msr-protocol';
       ret = kvmEmulateApResetHold(vcpu);
       // Preset "not woken by SIPI"; a SIPI later sets the result to 1.
-      vmcb.ghcbGpa = setMsrBits(
-        setMsrBits(vmcb.ghcbGpa, 0n, (1n << 52n) - 1n, 12n),
-        BigInt(GHCB_MSR_AP_RESET_HOLD_RESP),
-        0xfffn,
-        0n,
-      );
+      vmcb.ghcbGpa = AP_RESET_HOLD_RESP_NOT_WOKEN;
       break;
     case GHCB_MSR_HV_FT_REQ:
       if (!profile.msrV2Requests) break;
-      vmcb.ghcbGpa = setMsrBits(
-        setMsrBits(vmcb.ghcbGpa, GHCB_HV_FT_SUPPORTED, (1n << 52n) - 1n, 12n),
-        BigInt(GHCB_MSR_HV_FT_RESP),
-        0xfffn,
-        0n,
-      );
+      vmcb.ghcbGpa = HV_FT_RESP_SUPPORTED;
       break;
     case GHCB_MSR_PREF_GPA_REQ:
     case GHCB_MSR_REG_GPA_REQ:

@@ -115,7 +115,7 @@ function restore(sev: SevEsVcpu, p: PendingRestart): void {
 }
 
 /** A host fault kind (or no slot / read-only slot) as the cause code of the extension. */
-export function sevboxCause(cause: GuestMemoryFault['cause']): SevboxFaultCause {
+function sevboxCause(cause: GuestMemoryFault['cause']): SevboxFaultCause {
   switch (cause) {
     case 'no-slot':
       return 'no-slot';

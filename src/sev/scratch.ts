@@ -17,6 +17,8 @@ import type { SevEsVcpu } from './sev-es-vcpu.js';
 const ENOMEM = -12;
 const EFAULT = -14;
 const U64 = 1n << 64n;
+/** GPAs below this convert to a number exactly; anything above lies beyond every memslot. */
+const GPA_NUMBER_LIMIT = 2n ** 53n;
 const SHARED_BEGIN = BigInt(GHCB_OFF_SHARED_BUFFER);
 const SHARED_END = BigInt(GHCB_OFF_SHARED_BUFFER + GHCB_SHARED_BUF_SIZE);
 
@@ -75,7 +77,7 @@ export function setupScratch(
   // A GPA beyond 2^53 is far above any memslot (gfns stay below 2^40); a 0-byte read reads
   // nothing and so cannot fail, wherever it points (kvm_read_guest's loop never runs).
   const fault =
-    gpa < 2n ** 53n || n === 0
+    gpa < GPA_NUMBER_LIMIT || n === 0
       ? vcpu.vm.readGuest(Number(gpa), alloc.bytes)
       : ({ errno: 'EFAULT', gpa: Number(gpa), cause: 'no-slot', slot: undefined, hva: undefined } as const);
   if (fault) {

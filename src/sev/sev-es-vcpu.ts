@@ -4,15 +4,7 @@
  * in-flight MMIO / string-I/O progress. Wires the VMGEXIT handler and the guest-entry hook into the
  * KVM core.
  */
-import {
-  VCPU_REGS_RAX,
-  VCPU_REGS_RBX,
-  VCPU_REGS_RCX,
-  VCPU_REGS_RDX,
-  VMCB_EXIT_CODE,
-  VMCB_EXIT_INFO_1,
-  VMCB_EXIT_INFO_2,
-} from '../cpu/backend.js';
+import { VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
 import type { HostAllocation } from '../host/allocator.js';
 import { kvmQueueException } from '../kvm/cache-regs.js';
 import type { Vcpu } from '../kvm/vcpu.js';
@@ -42,6 +34,9 @@ import { sevHandleVmgexit } from './vmgexit.js';
 
 /** Identical nested page faults KVM resumes before the model calls it a livelock. */
 export const LIVELOCK_NPF_REPEATS = 1000;
+
+/** GPAs below this convert to a number exactly; anything above lies beyond every memslot. */
+const GPA_NUMBER_LIMIT = 2n ** 53n;
 
 /** Size of the save area KVM snapshots (current): everything up to and including valid_bitmap. */
 export const GHCB_SNAPSHOT_SIZE = 0x408;
@@ -106,7 +101,7 @@ export class SevEsVcpu implements VcpuTypeOps {
 
   /** The GHCB page mapping, kept across VMGEXITs while memslots and host mappings are unchanged. */
   readonly #ghcbCache: GuestPageCache;
-  /** The GhcbAccess of the last mapping handed out (one DataView per cached page, not per exit). */
+  /** The GhcbAccess of the last mapping handed out (one word view per cached page, not per exit). */
   #access: GhcbAccess | undefined;
   #accessMap: GuestPageMapping | undefined;
 
@@ -124,19 +119,20 @@ export class SevEsVcpu implements VcpuTypeOps {
     return u64Join(this.swScratchLo, this.swScratchHi);
   }
 
-  /** sw_exit_code of this VMGEXIT, as sync put it in the VMCB (control.exit_code). */
+  /** sw_exit_code of this VMGEXIT, as sync put it in the VMCB (control.exit_code and exit_code_hi). */
   get exitCode(): bigint {
-    return this.vcpu.vmcb.control.getBigUint64(VMCB_EXIT_CODE, true);
+    const vmcb = this.vcpu.vmcb;
+    return u64Join(vmcb.exitCode, vmcb.exitCodeHi);
   }
 
   /** sw_exit_info_1 of this VMGEXIT (control.exit_info_1). */
   get exitInfo1(): bigint {
-    return this.vcpu.vmcb.control.getBigUint64(VMCB_EXIT_INFO_1, true);
+    return this.vcpu.vmcb.exitInfo1;
   }
 
   /** sw_exit_info_2 of this VMGEXIT (control.exit_info_2). */
   get exitInfo2(): bigint {
-    return this.vcpu.vmcb.control.getBigUint64(VMCB_EXIT_INFO_2, true);
+    return this.vcpu.vmcb.exitInfo2;
   }
 
   /** The scratch GPA this kernel uses: current's copy of sw_scratch, or (prefix/seed) the live page's. */
@@ -158,11 +154,6 @@ export class SevEsVcpu implements VcpuTypeOps {
     this.ghcbMap = map;
     this.ghcb = this.#access;
     return true;
-  }
-
-  /** The GHCB as this kernel reads request fields: the snapshot (current) or the live page. */
-  get source(): GhcbAccess {
-    return this.profile.snapshotGhcb ? this.snapshot : this.ghcb!;
   }
 
   /** svm_vmgexit_success / ghcb_set_sw_exit_info_*: write a result into the live GHCB. */
@@ -241,7 +232,7 @@ export class SevEsVcpu implements VcpuTypeOps {
 }
 
 /** kvfree(ghcb_sa) if KVM owns a bounce buffer. */
-export function releaseScratch(sev: SevEsVcpu): void {
+function releaseScratch(sev: SevEsVcpu): void {
   if (sev.ghcbSaFree && sev.ghcbSaAlloc) sev.vcpu.vm.allocator.free(sev.ghcbSaAlloc);
   sev.ghcbSaAlloc = undefined;
   sev.ghcbSa = undefined;
@@ -254,7 +245,7 @@ export function releaseScratch(sev: SevEsVcpu): void {
  * the event produced data (result ignored, as in Linux), free it, write RAX/RBX/RCX/RDX into the
  * GHCB (sev_es_sync_to_ghcb) and unmap the page.
  */
-export function sevEsUnmapGhcb(sev: SevEsVcpu): void {
+function sevEsUnmapGhcb(sev: SevEsVcpu): void {
   if (sev.profile.snapshotGhcb) sev.apResetHoldType = 'none';
   const ghcb = sev.ghcb;
   if (!ghcb || !sev.ghcbMap) return;
@@ -263,7 +254,7 @@ export function sevEsUnmapGhcb(sev: SevEsVcpu): void {
     if (sev.ghcbSaSync && sev.ghcbSa) {
       // prefix/seed re-read sw_scratch from the page; current uses its copy.
       const gpa = sev.scratchGpa;
-      if (gpa < 2n ** 53n) vcpu.vm.writeGuest(Number(gpa), sev.ghcbSa.subarray(0, sev.ghcbSaLen));
+      if (gpa < GPA_NUMBER_LIMIT) vcpu.vm.writeGuest(Number(gpa), sev.ghcbSa.subarray(0, sev.ghcbSaLen));
     }
     releaseScratch(sev);
   }

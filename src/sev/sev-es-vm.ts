@@ -103,13 +103,33 @@ function readSevInit(vm: Vm, data: bigint): Errno | ReturnType<typeof decodeSevI
 }
 
 /**
+ * The check sev_mem_enc_ioctl starts with: an id beyond KVM_SEV_NR_MAX, or KVM_SEV_INIT2 on a
+ * kernel without VM types (v5.17), is an unknown command (EINVAL); undefined otherwise.
+ */
+function unknownCommand(profile: SevProfile, cmd: KvmSevCmd): Errno | undefined {
+  if (cmd.id >= KVM_SEV_NR_MAX || (cmd.id === KVM_SEV_INIT2 && !profile.core.vmTypes))
+    return new Errno('EINVAL', `KVM_MEMORY_ENCRYPT_OP: unknown command ${cmd.id}`);
+  return undefined;
+}
+
+/** KVM_SEV_INIT: plain SEV, which sevbox does not model. */
+function sevInitNotModelled(): Errno {
+  return new Errno('EINVAL', 'KVM_SEV_INIT (SEV without ES) is not modelled');
+}
+
+/** __sev_guest_init's first check: no vCPU may exist yet. */
+function esInitAfterVcpus(): Errno {
+  return new Errno('EINVAL', 'KVM_SEV_ES_INIT after KVM_CREATE_VCPU');
+}
+
+/**
  * sev_mem_enc_ioctl for an SEV-ES VM: KVM_SEV_INIT2 (6.10+; EINVAL for flags, unknown VMSA
  * features, a GHCB version above the kernel's, a second init, or vCPUs already created).
  */
 function sevMemEncOp(state: SevEsVm, cmd: KvmSevCmd): Errno | KvmSevCmd {
   const vm = state.vm;
-  if (cmd.id >= KVM_SEV_NR_MAX || (cmd.id === KVM_SEV_INIT2 && !state.profile.core.vmTypes))
-    return new Errno('EINVAL', `KVM_MEMORY_ENCRYPT_OP: unknown command ${cmd.id}`);
+  const unknown = unknownCommand(state.profile, cmd);
+  if (unknown) return unknown;
   switch (cmd.id) {
     case KVM_SEV_INIT:
     case KVM_SEV_ES_INIT:
@@ -117,9 +137,8 @@ function sevMemEncOp(state: SevEsVm, cmd: KvmSevCmd): Errno | KvmSevCmd {
       // checks, vCPUs first, an active SEV VM last.
       if (state.protectedState)
         return new Errno('EINVAL', 'KVM_SEV_INIT/KVM_SEV_ES_INIT on a VM with a type');
-      if (vm.vcpus.size > 0) return new Errno('EINVAL', 'KVM_SEV_ES_INIT after KVM_CREATE_VCPU');
-      if (cmd.id === KVM_SEV_INIT)
-        return new Errno('EINVAL', 'KVM_SEV_INIT (SEV without ES) is not modelled');
+      if (vm.vcpus.size > 0) return esInitAfterVcpus();
+      if (cmd.id === KVM_SEV_INIT) return sevInitNotModelled();
       return new Errno(state.profile.reinitErrno, 'KVM_SEV_ES_INIT: the VM is an SEV guest already');
     case KVM_SEV_INIT2: {
       // sev_guest_init2: need_init, then copy_from_user, then __sev_guest_init's checks.
@@ -162,13 +181,13 @@ export function sevEsVmType(profile: SevProfile): VmTypeProvider {
  */
 export function legacySevMemEncOp(profile: SevProfile): (vm: Vm, cmd: KvmSevCmd) => Errno | KvmSevCmd {
   return (vm, cmd) => {
-    if (cmd.id >= KVM_SEV_NR_MAX || (cmd.id === KVM_SEV_INIT2 && !profile.core.vmTypes))
-      return new Errno('EINVAL', `KVM_MEMORY_ENCRYPT_OP: unknown command ${cmd.id}`);
+    const unknown = unknownCommand(profile, cmd);
+    if (unknown) return unknown;
     if (cmd.id === KVM_SEV_INIT2) return new Errno('EINVAL', 'KVM_SEV_INIT2 on a KVM_X86_DEFAULT_VM');
-    if (cmd.id === KVM_SEV_INIT) return new Errno('EINVAL', 'KVM_SEV_INIT (SEV without ES) is not modelled');
+    if (cmd.id === KVM_SEV_INIT) return sevInitNotModelled();
     if (cmd.id !== KVM_SEV_ES_INIT)
       return new Errno('ENOTTY', `KVM_MEMORY_ENCRYPT_OP ${cmd.id} on a VM that is no SEV guest`);
-    if (vm.vcpus.size > 0) return new Errno('EINVAL', 'KVM_SEV_ES_INIT after KVM_CREATE_VCPU');
+    if (vm.vcpus.size > 0) return esInitAfterVcpus();
     vm.typeOps = sevEsState(vm, profile, false, GHCB_VERSION_MIN);
     return { ...cmd, error: 0 };
   };

@@ -5,7 +5,7 @@
  * It runs when the in-kernel local APIC accepts a SIPI (kvm_apic_accept_events): from another
  * vCPU's ICR write, or KVM_SET_MP_STATE(KVM_MP_STATE_SIPI_RECEIVED) from the VMM.
  */
-import { GHCB_MSR_AP_RESET_HOLD_RESP, GHCB_OFF_SW_EXIT_INFO_2 } from '../uapi/ghcb.js';
+import { GHCB_OFF_SW_EXIT_INFO_2, ghcbMsrApResetHoldResp } from '../uapi/ghcb.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 /** Deliver a SIPI (its vector is ignored: the AP's RIP is the guest's) to an SEV-ES vCPU. */
@@ -25,7 +25,7 @@ export function sevVcpuDeliverSipiVector(sev: SevEsVcpu, _vector: number): void 
       break;
     case 'msr-protocol':
       // Result bits [63:12] := 1, GHCBInfo := AP_RESET_HOLD_RESP.
-      sev.vcpu.vmcb.ghcbGpa = (1n << 12n) | BigInt(GHCB_MSR_AP_RESET_HOLD_RESP);
+      sev.vcpu.vmcb.ghcbGpa = ghcbMsrApResetHoldResp(1n);
       break;
     default:
       break;

@@ -10,9 +10,6 @@ import {
   VCPU_REGS_RCX,
   VCPU_REGS_RDX,
   VCPU_REGS_RSI,
-  VMCB_EXIT_CODE,
-  VMCB_EXIT_INFO_1,
-  VMCB_EXIT_INFO_2,
 } from '../cpu/backend.js';
 import { kvmSetXcr0 } from '../kvm/x86.js';
 import {
@@ -35,6 +32,7 @@ import {
   GHCB_OFF_USAGE,
   GHCB_OFF_XCR0,
   GHCB_OFF_XSS,
+  ghcbBitmapIdx,
 } from '../uapi/ghcb.js';
 import {
   SVM_EXIT_CPUID,
@@ -51,6 +49,7 @@ import {
   SVM_EXIT_VMMCALL,
   SVM_EXIT_WBINVD,
   SVM_EXIT_WRITE_DR7,
+  SVM_IOIO_SIZE_MASK,
   SVM_IOIO_STR_MASK,
   SVM_IOIO_TYPE_MASK,
   SVM_VMGEXIT_AP_CREATION,
@@ -75,11 +74,11 @@ import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 const EINVAL = -22;
 /**
- * The valid bit of each field KVM tests, as a word index into the bitmap words (GhcbAccess.readBitmap)
- * and a mask: precomputed, so the hot path tests a bit with one load and one AND.
+ * The valid bit of each field KVM tests (GHCB_BITMAP_IDX), as a word index into the bitmap words
+ * (GhcbAccess.readBitmap) and a mask: precomputed, so the hot path tests a bit with one load and one AND.
  */
-const bitWord = (offset: number): number => offset >>> 8;
-const bitMask = (offset: number): number => 1 << ((offset >>> 3) & 31);
+const bitWord = (offset: number): number => ghcbBitmapIdx(offset) >>> 5;
+const bitMask = (offset: number): number => 1 << (ghcbBitmapIdx(offset) & 31);
 const W_RAX = bitWord(GHCB_OFF_RAX);
 const M_RAX = bitMask(GHCB_OFF_RAX);
 const W_RBX = bitWord(GHCB_OFF_RBX);
@@ -154,8 +153,7 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
     sevEsSyncFromGhcb(sev);
   }
   // svm_vmgexit_success with nothing to report: sw_exit_info_1 = sw_exit_info_2 = 0, both valid.
-  ghcb.setParts(GHCB_OFF_SW_EXIT_INFO_1, 0, 0);
-  ghcb.setParts(GHCB_OFF_SW_EXIT_INFO_2, 0, 0);
+  sev.setExitInfoZero();
   return sevDispatchVmgexit(sev);
 }
 
@@ -164,18 +162,14 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
  * sync writes to svm->vmcb->control), so validation reads them there in every kernel.
  */
 function loadExitFields(sev: SevEsVcpu, ghcb: GhcbAccess): void {
-  const c = sev.vcpu.vmcb.control;
-  c.setUint32(VMCB_EXIT_CODE, ghcb.lo(GHCB_OFF_SW_EXIT_CODE), true);
-  c.setUint32(VMCB_EXIT_CODE + 4, ghcb.hi(GHCB_OFF_SW_EXIT_CODE), true);
-  c.setUint32(VMCB_EXIT_INFO_1, ghcb.lo(GHCB_OFF_SW_EXIT_INFO_1), true);
-  c.setUint32(VMCB_EXIT_INFO_1 + 4, ghcb.hi(GHCB_OFF_SW_EXIT_INFO_1), true);
-  c.setUint32(VMCB_EXIT_INFO_2, ghcb.lo(GHCB_OFF_SW_EXIT_INFO_2), true);
-  c.setUint32(VMCB_EXIT_INFO_2 + 4, ghcb.hi(GHCB_OFF_SW_EXIT_INFO_2), true);
-}
-
-/** Whether the field at `offset` is marked in `bits` (valid_bitmap as from GhcbAccess.readBitmap). */
-function isSet(bits: Uint32Array, offset: number): boolean {
-  return (bits[offset >>> 8]! & (1 << ((offset >>> 3) & 31))) !== 0;
+  sev.vcpu.vmcb.setExit(
+    ghcb.lo(GHCB_OFF_SW_EXIT_CODE),
+    ghcb.lo(GHCB_OFF_SW_EXIT_INFO_1),
+    ghcb.hi(GHCB_OFF_SW_EXIT_INFO_1),
+    ghcb.lo(GHCB_OFF_SW_EXIT_INFO_2),
+    ghcb.hi(GHCB_OFF_SW_EXIT_INFO_2),
+    ghcb.hi(GHCB_OFF_SW_EXIT_CODE),
+  );
 }
 
 /**
@@ -189,7 +183,7 @@ function isSet(bits: Uint32Array, offset: number): boolean {
  * in the registers and the exit fields. The valid bits come from `sev.validBits`, read from the page
  * when this VMGEXIT began; bit tests use precomputed masks.
  */
-export function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
+function sevEsSyncFromGhcb(sev: SevEsVcpu): void {
   const ghcb = sev.ghcb!;
   const bits = sev.validBits;
   const snapshot = sev.profile.snapshotGhcb;
@@ -260,7 +254,7 @@ function missing(sev: SevEsVcpu): boolean {
  * exit code. On failure the error is reflected (prefix/seed also clear the valid bitmap) and false
  * is returned: the handler then resumes the guest.
  */
-export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
+function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
   const profile = sev.profile;
   // The valid bits of this VMGEXIT: current's snapshot, or the live page (unchanged so far).
   const bits = sev.validBits;
@@ -294,22 +288,22 @@ export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
       return true;
     }
     case SVM_EXIT_IOIO:
-      if (info1Lo & SVM_IOIO_STR_MASK) return isSet(bits, GHCB_OFF_SW_SCRATCH) || missing(sev);
+      if (info1Lo & SVM_IOIO_STR_MASK) return (bits[W_SCRATCH]! & M_SCRATCH) !== 0 || missing(sev);
       if (!(info1Lo & SVM_IOIO_TYPE_MASK)) return rax || missing(sev);
       return true;
     case SVM_EXIT_MSR:
       if (!rcx) return missing(sev);
-      if ((info1Lo | vmcb.exitInfo1Hi) !== 0 && !(rax && isSet(bits, GHCB_OFF_RDX))) return missing(sev);
+      if ((info1Lo | vmcb.exitInfo1Hi) !== 0 && !(rax && (bits[W_RDX]! & M_RDX) !== 0)) return missing(sev);
       return true;
     case SVM_EXIT_VMMCALL:
-      return (rax && isSet(bits, GHCB_OFF_CPL)) || missing(sev);
+      return (rax && (bits[W_CPL]! & M_CPL) !== 0) || missing(sev);
     case SVM_EXIT_MONITOR:
-      return (rax && rcx && isSet(bits, GHCB_OFF_RDX)) || missing(sev);
+      return (rax && rcx && (bits[W_RDX]! & M_RDX) !== 0) || missing(sev);
     case SVM_EXIT_MWAIT:
       return (rax && rcx) || missing(sev);
     case SVM_VMGEXIT_MMIO_READ:
     case SVM_VMGEXIT_MMIO_WRITE:
-      return isSet(bits, GHCB_OFF_SW_SCRATCH) || missing(sev);
+      return (bits[W_SCRATCH]! & M_SCRATCH) !== 0 || missing(sev);
     case SVM_VMGEXIT_HV_FEATURES:
     case SVM_VMGEXIT_TERM_REQUEST:
       return profile.v2Events || fail(sev, GHCB_ERR_INVALID_EVENT, 'invalid-event');
@@ -327,7 +321,7 @@ export function sevEsValidateVmgexit(sev: SevEsVcpu): boolean {
 }
 
 /** The switch on the exit code after validation; everything else goes to the SVM exit handlers. */
-export function sevDispatchVmgexit(sev: SevEsVcpu): number {
+function sevDispatchVmgexit(sev: SevEsVcpu): number {
   const vcpu = sev.vcpu;
   const profile = sev.profile;
   // Validation passed, so sw_exit_code fits in 32 bits.
@@ -364,7 +358,7 @@ export function sevDispatchVmgexit(sev: SevEsVcpu): number {
       return EINVAL;
     case SVM_EXIT_IOIO:
       // current, May 2026: a size field of 0 is ignored before io_interception runs.
-      if (profile.ignoreZeroLength && (vcpu.vmcb.exitInfo1Lo & 0x70) === 0) return 1;
+      if (profile.ignoreZeroLength && (vcpu.vmcb.exitInfo1Lo & SVM_IOIO_SIZE_MASK) === 0) return 1;
       return vcpu.invokeExitHandler(code);
     default:
       return vcpu.invokeExitHandler(code);

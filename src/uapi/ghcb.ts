@@ -97,6 +97,19 @@ export function ghcbBitmapIdx(offset: number): number {
   return offset >> 3;
 }
 
+/**
+ * Whether the host stores a u32 least significant byte first. The GHCB's u64 fields are
+ * little-endian, and both KVM's accessors (src/sev/ghcb-access.ts) and the guest's codec
+ * (src/guest/ghcb-codec.ts) read and write them as the host's u32 words, so both need this; every
+ * host that matters here (x86-64, arm64) is.
+ */
+export const HOST_LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/** Throw an Error with `message` unless the host is little-endian ({@link HOST_LITTLE_ENDIAN}). */
+export function assertLittleEndianHost(message: string): void {
+  if (!HOST_LITTLE_ENDIAN) throw new Error(message);
+}
+
 function tracked(name: string, offset: number, size = 8): GhcbField {
   return { name, offset, size, validBit: ghcbBitmapIdx(offset) };
 }
