@@ -58,8 +58,6 @@ import {
   SVM_EXIT_VMMCALL,
   SVM_EXIT_WBINVD,
   SVM_EXIT_WRITE_DR7,
-  SVM_IOIO_PORT_SHIFT,
-  SVM_IOIO_SIZE_SHIFT,
   SVM_VMGEXIT_AP_HLT_LOOP,
   SVM_VMGEXIT_AP_JUMP_TABLE,
   SVM_VMGEXIT_GET_AP_JUMP_TABLE,
@@ -794,10 +792,7 @@ class CpuidCall extends GhcbCall<GhcbCpuidReply> {
   }
 }
 
-/**
- * OUT: exit_info_1 (port and operand size; encodeIoioInfo's value, computed here without its
- * argument object), RAX = the value's low `size` bytes (GhcbClient.ioOut).
- */
+/** OUT: exit_info_1 from encodeIoioInfo, RAX = the value's low `size` bytes (GhcbClient.ioOut). */
 class IoOutCall extends GhcbCall<GhcbResult> {
   constructor(
     tx: GhcbTransport,
@@ -809,14 +804,9 @@ class IoOutCall extends GhcbCall<GhcbResult> {
   }
 
   protected build(g: GhcbCodec): void {
-    const port = this.port;
-    const size = this.size;
-    // encodeIoioInfo's checks, with its messages.
-    if (!Number.isInteger(port) || port < 0 || port > 0xffff)
-      throw new RangeError(`port ${port} is not a u16`);
-    if (size !== 1 && size !== 2 && size !== 4) throw new RangeError(`bad I/O size ${size}`);
-    g.setNumber(GHCB_OFF_RAX, (this.value & SIZE_MASK[size]!) >>> 0);
-    g.setSwExit(SVM_EXIT_IOIO, ((port << SVM_IOIO_PORT_SHIFT) | (size << SVM_IOIO_SIZE_SHIFT)) >>> 0, 0);
+    const info1 = encodeIoioInfo({ port: this.port, size: this.size, in: false });
+    g.setNumber(GHCB_OFF_RAX, (this.value & SIZE_MASK[this.size]!) >>> 0);
+    g.setSwExit(SVM_EXIT_IOIO, info1, 0);
   }
 
   protected answer(_g: GhcbCodec, result: GhcbResult): GhcbResult {

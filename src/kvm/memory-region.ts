@@ -21,7 +21,6 @@ import type { FdTable } from './guest-memfd.js';
 import type { Memslot, MemslotSet } from './memslots.js';
 
 /** Re-exported for the callers that import it from here (it is an ABI fact of src/uapi/dirty-log.ts). */
-export { dirtyBitmapBytes } from '../uapi/dirty-log.js';
 
 const PAGE = 4096n;
 const U64 = 1n << 64n;

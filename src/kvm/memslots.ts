@@ -22,6 +22,12 @@ export interface Memslot {
   readonly gmemFd?: number | undefined;
 }
 
+/**
+ * GPAs below this are exact as numbers; a u64 GPA from the guest at or above it lies beyond every
+ * memslot (gfns stay below 2^40), so it is refused before converting.
+ */
+export const GPA_NUMBER_LIMIT = 2n ** 53n;
+
 /** __gfn_to_hva_memslot: the host address of guest page `gfn`, which must lie in `slot`. */
 export function gfnToHva(slot: Memslot, gfn: number): number {
   return slot.userspaceAddr + (gfn - slot.baseGfn) * PAGE_SIZE;

@@ -8,6 +8,7 @@ import type { HostAddressSpace } from '../host/address-space.js';
 import type { HostAllocator } from '../host/allocator.js';
 import { PAGE_SIZE } from '../host/page.js';
 import type { TraceSink } from '../trace/events.js';
+import { dirtyBitmapBytes } from '../uapi/dirty-log.js';
 import { Errno } from '../uapi/errno.js';
 import {
   KVM_MEM_READONLY,
@@ -19,7 +20,7 @@ import {
 import type { FdTable } from './guest-memfd.js';
 import { type GuestMemoryFault, kvmReadGuest, kvmWriteGuest, markPageDirtyInSlot } from './guest-memory.js';
 import type { Irqchip } from './irqchip.js';
-import { dirtyBitmapBytes, type MemoryRegionChange, setMemoryRegion } from './memory-region.js';
+import { type MemoryRegionChange, setMemoryRegion } from './memory-region.js';
 import { gfnToHva, type Memslot, MemslotSet } from './memslots.js';
 import type { MsrFilter } from './msr.js';
 import type { KvmCoreProfile } from './profile.js';

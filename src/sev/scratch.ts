@@ -5,6 +5,8 @@
  * host allocator. Layout errors are the guest's and are reflected to it; allocation and guest-read
  * failures are the host's: -ENOMEM / -EFAULT out of KVM_RUN (seed, current) or reflected (prefix).
  */
+
+import { GPA_NUMBER_LIMIT } from '../kvm/memslots.js';
 import {
   GHCB_ERR_INVALID_SCRATCH_AREA,
   GHCB_OFF_SHARED_BUFFER,
@@ -17,8 +19,6 @@ import type { SevEsVcpu } from './sev-es-vcpu.js';
 const ENOMEM = -12;
 const EFAULT = -14;
 const U64 = 1n << 64n;
-/** GPAs below this convert to a number exactly; anything above lies beyond every memslot. */
-const GPA_NUMBER_LIMIT = 2n ** 53n;
 const SHARED_BEGIN = BigInt(GHCB_OFF_SHARED_BUFFER);
 const SHARED_END = BigInt(GHCB_OFF_SHARED_BUFFER + GHCB_SHARED_BUF_SIZE);
 

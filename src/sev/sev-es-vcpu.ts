@@ -7,6 +7,7 @@
 import { VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
 import type { HostAllocation } from '../host/allocator.js';
 import { kvmQueueException } from '../kvm/cache-regs.js';
+import { GPA_NUMBER_LIMIT } from '../kvm/memslots.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import { GuestPageCache, type GuestPageMapping } from '../kvm/vm.js';
 import type { ExitHandler, VcpuTypeOps } from '../kvm/vm-type.js';
@@ -34,9 +35,6 @@ import { sevHandleVmgexit } from './vmgexit.js';
 
 /** Identical nested page faults KVM resumes before the model calls it a livelock. */
 export const LIVELOCK_NPF_REPEATS = 1000;
-
-/** GPAs below this convert to a number exactly; anything above lies beyond every memslot. */
-const GPA_NUMBER_LIMIT = 2n ** 53n;
 
 /** Size of the save area KVM snapshots (current): everything up to and including valid_bitmap. */
 export const GHCB_SNAPSHOT_SIZE = 0x408;
