@@ -48,7 +48,7 @@ import { SVM_EXIT_SHUTDOWN } from '../uapi/svm.js';
 import { FdTable } from './guest-memfd.js';
 import { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
 import { KVM_CORE_CURRENT, type KvmCoreProfile } from './profile.js';
-import { Vm } from './vm.js';
+import { type TraceCell, Vm } from './vm.js';
 import type { VmTypeOps, VmTypeProvider } from './vm-type.js';
 
 /** KVM_MAX_VCPU_IDS on x86 (kvm_host.h): vCPU ids must stay below it. */
@@ -94,8 +94,8 @@ export class Kvm {
   readonly memEncOp: KvmOptions['memEncOp'];
   /** The VMM process's file descriptors (guest_memfd files). */
   readonly fds = new FdTable();
-  /** Trace sink for every VM created from now on; may be set or cleared at any time. */
-  trace: TraceSink | undefined;
+  /** The trace sink, shared with every VM of this Kvm (see trace). */
+  readonly #tracer: TraceCell = { sink: undefined };
   readonly #types = new Map<number, VmTypeProvider>();
 
   constructor(opts: KvmOptions = {}) {
@@ -105,9 +105,17 @@ export class Kvm {
     this.core = opts.core ?? KVM_CORE_CURRENT;
     this.cpus = opts.cpus ?? ((_id, protectedState) => new HaltedCpu(protectedState));
     this.memEncOp = opts.memEncOp;
-    this.trace = opts.trace;
+    this.#tracer.sink = opts.trace;
     this.#types.set(KVM_X86_DEFAULT_VM, { type: KVM_X86_DEFAULT_VM, init: () => defaultVmOps });
     for (const t of opts.vmTypes ?? []) this.#types.set(t.type, t);
+  }
+
+  /** Trace sink of every VM of this Kvm; may be set or cleared at any time. */
+  get trace(): TraceSink | undefined {
+    return this.#tracer.sink;
+  }
+  set trace(sink: TraceSink | undefined) {
+    this.#tracer.sink = sink;
   }
 
   /** Memslot address spaces of a VM (kvm_arch_nr_memslot_as_ids): 2 with SMM, else 1. */
@@ -198,7 +206,7 @@ export class Kvm {
         addressSpaces: this.addressSpaces(),
         maxVcpuId: KVM_MAX_VCPU_IDS,
         core: this.core,
-        trace: () => this.trace,
+        tracer: this.#tracer,
         fds: this.fds,
       },
       defaultVmOps,

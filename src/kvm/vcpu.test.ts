@@ -126,6 +126,23 @@ describe('KVM_CREATE_VCPU', () => {
   });
 });
 
+describe('tracing', () => {
+  it('a trace sink set on the Kvm after its VMs exist reaches them; cleared, nothing more is traced', () => {
+    const { kvm, vcpuFd } = guest(function* (cpu) {
+      for (;;) yield* cpu.out(0x80, 1, 0);
+    });
+    const seen: string[] = [];
+    expectExit(vcpuFd, 'IoOut');
+    assert.equal(seen.length, 0, 'no sink yet');
+    kvm.trace = (e) => seen.push(e.name);
+    expectExit(vcpuFd, 'IoOut');
+    assert.deepEqual(seen, ['kvm_userspace_exit']);
+    kvm.trace = undefined;
+    expectExit(vcpuFd, 'IoOut');
+    assert.deepEqual(seen, ['kvm_userspace_exit']);
+  });
+});
+
 describe('KVM_RUN: port I/O', () => {
   it('OUT exits IoOut with port, size, count and the data bytes', () => {
     const { vcpuFd } = guest(function* (cpu) {

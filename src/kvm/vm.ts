@@ -80,8 +80,13 @@ export interface VmContext {
   readonly core: KvmCoreProfile;
   /** The process's file descriptors (guest_memfd). */
   readonly fds: FdTable;
-  /** The current trace sink of the owning Kvm. */
-  readonly trace: () => TraceSink | undefined;
+  /** The owning Kvm's trace sink, one cell shared with it: setting Kvm.trace reaches every VM. */
+  readonly tracer: TraceCell;
+}
+
+/** Where trace events go right now (undefined: tracing off), read on every exit that may trace. */
+export interface TraceCell {
+  sink: TraceSink | undefined;
 }
 
 /** A KVM virtual machine (struct kvm): KVM-internal; a VMM reaches it through its VmFd (fd.ts). */
@@ -127,7 +132,7 @@ export class Vm {
 
   /** Where this VM's trace events go right now (undefined: tracing off). */
   get trace(): TraceSink | undefined {
-    return this.ctx.trace();
+    return this.ctx.tracer.sink;
   }
 
   /** kvm_set_memory_region for KVM_SET_USER_MEMORY_REGION (`legacy`) or ..._REGION2. */

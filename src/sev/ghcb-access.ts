@@ -5,13 +5,44 @@
  * The page is little-endian u64 fields, read here as u32 words (a field at offset o is words o/4
  * and o/4 + 1), as a little-endian host lays them out; bytes for the u8 fields and the bitmap bits.
  */
-import { assertLittleEndianHost, GHCB_OFF_VALID_BITMAP } from '../uapi/ghcb.js';
+import { type Gprs, VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
+import {
+  assertLittleEndianHost,
+  GHCB_OFF_RAX,
+  GHCB_OFF_RBX,
+  GHCB_OFF_RCX,
+  GHCB_OFF_RDX,
+  GHCB_OFF_SW_EXIT_INFO_1,
+  GHCB_OFF_SW_EXIT_INFO_2,
+  GHCB_OFF_VALID_BITMAP,
+  ghcbBitmapIdx,
+} from '../uapi/ghcb.js';
 
 // Fields are read as the host's 32-bit words: the GHCB is little-endian, and so is every host that matters.
 assertLittleEndianHost('the GHCB accessors need a little-endian host');
 
 /** Word index of valid_bitmap (16 bytes, 4 words). */
 const W_BITMAP = GHCB_OFF_VALID_BITMAP >>> 2;
+
+/**
+ * The valid bit of the field at `offset` (GHCB_BITMAP_IDX) as a word index into the bitmap words
+ * (readBitmap) and a mask in that word: precomputed per field, a bit test is one load and one AND.
+ */
+export const bitWord = (offset: number): number => ghcbBitmapIdx(offset) >>> 5;
+export const bitMask = (offset: number): number => 1 << (ghcbBitmapIdx(offset) & 31);
+
+const W_RAX = bitWord(GHCB_OFF_RAX);
+const M_RAX = bitMask(GHCB_OFF_RAX);
+const W_RBX = bitWord(GHCB_OFF_RBX);
+const M_RBX = bitMask(GHCB_OFF_RBX);
+const W_RCX = bitWord(GHCB_OFF_RCX);
+const M_RCX = bitMask(GHCB_OFF_RCX);
+const W_RDX = bitWord(GHCB_OFF_RDX);
+const M_RDX = bitMask(GHCB_OFF_RDX);
+const W_INFO_1 = bitWord(GHCB_OFF_SW_EXIT_INFO_1);
+const M_INFO_1 = bitMask(GHCB_OFF_SW_EXIT_INFO_1);
+const W_INFO_2 = bitWord(GHCB_OFF_SW_EXIT_INFO_2);
+const M_INFO_2 = bitMask(GHCB_OFF_SW_EXIT_INFO_2);
 
 /** A GHCB page (or a copy of its save area) as KVM reads and writes it. */
 export class GhcbAccess {
@@ -60,6 +91,37 @@ export class GhcbAccess {
     this.words[(offset >>> 2) + 1] = hi;
     const idx = offset >>> 3;
     this.bytes[GHCB_OFF_VALID_BITMAP + (idx >>> 3)]! |= 1 << (idx & 7);
+  }
+
+  /** ghcb_set_sw_exit_info_1(0) and ghcb_set_sw_exit_info_2(0): svm_vmgexit_success with nothing to report. */
+  setExitInfoZero(): void {
+    const w = this.words;
+    w[GHCB_OFF_SW_EXIT_INFO_1 >>> 2] = 0;
+    w[(GHCB_OFF_SW_EXIT_INFO_1 >>> 2) + 1] = 0;
+    w[GHCB_OFF_SW_EXIT_INFO_2 >>> 2] = 0;
+    w[(GHCB_OFF_SW_EXIT_INFO_2 >>> 2) + 1] = 0;
+    w[W_BITMAP + W_INFO_1]! |= M_INFO_1;
+    w[W_BITMAP + W_INFO_2]! |= M_INFO_2;
+  }
+
+  /**
+   * sev_es_sync_to_ghcb: ghcb_set_rax/rbx/rcx/rdx from the register array (`r`: two u32 words per
+   * register), values and valid bits, in one call on every guest entry after a GHCB exit.
+   */
+  setGprs(r: Gprs): void {
+    const w = this.words;
+    w[GHCB_OFF_RAX >>> 2] = r[2 * VCPU_REGS_RAX]!;
+    w[(GHCB_OFF_RAX >>> 2) + 1] = r[2 * VCPU_REGS_RAX + 1]!;
+    w[GHCB_OFF_RBX >>> 2] = r[2 * VCPU_REGS_RBX]!;
+    w[(GHCB_OFF_RBX >>> 2) + 1] = r[2 * VCPU_REGS_RBX + 1]!;
+    w[GHCB_OFF_RCX >>> 2] = r[2 * VCPU_REGS_RCX]!;
+    w[(GHCB_OFF_RCX >>> 2) + 1] = r[2 * VCPU_REGS_RCX + 1]!;
+    w[GHCB_OFF_RDX >>> 2] = r[2 * VCPU_REGS_RDX]!;
+    w[(GHCB_OFF_RDX >>> 2) + 1] = r[2 * VCPU_REGS_RDX + 1]!;
+    w[W_BITMAP + W_RAX]! |= M_RAX;
+    w[W_BITMAP + W_RBX]! |= M_RBX;
+    w[W_BITMAP + W_RCX]! |= M_RCX;
+    w[W_BITMAP + W_RDX]! |= M_RDX;
   }
 
   /** A u8 field (cpl). */

@@ -4,7 +4,6 @@
  * in-flight MMIO / string-I/O progress. Wires the VMGEXIT handler and the guest-entry hook into the
  * KVM core.
  */
-import { VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
 import type { HostAllocation } from '../host/allocator.js';
 import { kvmQueueException } from '../kvm/cache-regs.js';
 import { GPA_NUMBER_LIMIT } from '../kvm/memslots.js';
@@ -14,10 +13,6 @@ import type { ExitHandler, VcpuTypeOps } from '../kvm/vm-type.js';
 import { KVM_EXIT_INTR } from '../uapi/exit-reasons.js';
 import {
   GHCB_HV_RESP_ISSUE_EXCEPTION,
-  GHCB_OFF_RAX,
-  GHCB_OFF_RBX,
-  GHCB_OFF_RCX,
-  GHCB_OFF_RDX,
   GHCB_OFF_SW_EXIT_CODE,
   GHCB_OFF_SW_EXIT_INFO_1,
   GHCB_OFF_SW_EXIT_INFO_2,
@@ -163,9 +158,7 @@ export class SevEsVcpu implements VcpuTypeOps {
 
   /** setExitInfo(0, 0): svm_vmgexit_success with nothing to report, without BigInt. */
   setExitInfoZero(): void {
-    const g = this.ghcb!;
-    g.setParts(GHCB_OFF_SW_EXIT_INFO_1, 0, 0);
-    g.setParts(GHCB_OFF_SW_EXIT_INFO_2, 0, 0);
+    this.ghcb!.setExitInfoZero();
   }
 
   /** svm_vmgexit_bad_input: reflect GHCB_ERR_* to the guest. */
@@ -257,11 +250,7 @@ function sevEsUnmapGhcb(sev: SevEsVcpu): void {
     releaseScratch(sev);
   }
   // sev_es_sync_to_ghcb: ghcb_set_rax/rbx/rcx/rdx (the values and their valid bits).
-  const r = vcpu.regs;
-  ghcb.setParts(GHCB_OFF_RAX, r[2 * VCPU_REGS_RAX]!, r[2 * VCPU_REGS_RAX + 1]!);
-  ghcb.setParts(GHCB_OFF_RBX, r[2 * VCPU_REGS_RBX]!, r[2 * VCPU_REGS_RBX + 1]!);
-  ghcb.setParts(GHCB_OFF_RCX, r[2 * VCPU_REGS_RCX]!, r[2 * VCPU_REGS_RCX + 1]!);
-  ghcb.setParts(GHCB_OFF_RDX, r[2 * VCPU_REGS_RDX]!, r[2 * VCPU_REGS_RDX + 1]!);
+  ghcb.setGprs(vcpu.regs);
   const trace = vcpu.vm.trace;
   if (trace) {
     trace({

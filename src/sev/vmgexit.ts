@@ -32,7 +32,6 @@ import {
   GHCB_OFF_USAGE,
   GHCB_OFF_XCR0,
   GHCB_OFF_XSS,
-  ghcbBitmapIdx,
 } from '../uapi/ghcb.js';
 import {
   SVM_EXIT_CPUID,
@@ -66,19 +65,14 @@ import {
   SVM_VMGEXIT_UNSUPPORTED_EVENT,
 } from '../uapi/svm.js';
 import { kvmEmulateApResetHold, sevTerminate } from './exits.js';
-import type { GhcbAccess } from './ghcb-access.js';
+import { bitMask, bitWord, type GhcbAccess } from './ghcb-access.js';
 import { sevEsMmio } from './mmio.js';
 import { sevHandleVmgexitMsrProtocol } from './msr-protocol.js';
 import { reportGhcbMapFault } from './restart.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
 
 const EINVAL = -22;
-/**
- * The valid bit of each field KVM tests (GHCB_BITMAP_IDX), as a word index into the bitmap words
- * (GhcbAccess.readBitmap) and a mask: precomputed, so the hot path tests a bit with one load and one AND.
- */
-const bitWord = (offset: number): number => ghcbBitmapIdx(offset) >>> 5;
-const bitMask = (offset: number): number => 1 << (ghcbBitmapIdx(offset) & 31);
+// The valid bit of each field KVM tests, as a bitmap word and a mask (ghcb-access.ts).
 const W_RAX = bitWord(GHCB_OFF_RAX);
 const M_RAX = bitMask(GHCB_OFF_RAX);
 const W_RBX = bitWord(GHCB_OFF_RBX);
