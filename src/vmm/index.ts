@@ -6,7 +6,20 @@ export { createMmioRegisters, type MmioRegisterDevice } from './devices/mmio-reg
 export { createSerial, SERIAL_COM1, type SerialDevice } from './devices/serial.js';
 export { describeHvaState, diagnoseEfault } from './diagnosis.js';
 export type { MsrHandler } from './dispatch.js';
+export {
+  formatImageFormatError,
+  type ImageFormatError,
+  isImageFormatError,
+  parseElfImage,
+} from './elf-image.js';
 export { isVmmError, type VmmError } from './errors.js';
+export {
+  flatImage,
+  GUEST_PHYS_LIMIT,
+  type GuestImage,
+  type GuestSegment,
+  writeGuestImage,
+} from './guest-image.js';
 export { GuestRam, type RamRegion } from './memory.js';
 export { decodeSevTermination, type SevTermination } from './termination.js';
 export * from './types.js';
