@@ -2,7 +2,9 @@
  * The hardware seam: what KVM's SVM code drives (VMRUN, #VMEXIT, the VMCB) and what a guest CPU
  * backend implements. The scripted backend runs guest programs written in TypeScript; an x86
  * interpreter implements the same interface. KVM imports only this file (and the VMCB and register
- * layouts it names) from src/cpu.
+ * layouts it names) from src/cpu. It also names the hardware facts a CPU needs to decide whether an
+ * instruction exits: the intercept bits (intercepts.ts), the I/O and MSR permission maps (msrpm.ts)
+ * and, for an SEV-ES guest, which exits are automatic and which raise #VC (sev-es-exits.ts).
  *
  * KVM hands a CPU three things when it creates the vCPU: the VMCB (src/cpu/vmcb.ts), the register
  * array svm_vcpu_run loads into the CPU before VMRUN and stores back after #VMEXIT (unprotected
@@ -13,6 +15,8 @@
 import type { Gprs } from './regs.js';
 import type { Vmcb } from './vmcb.js';
 
+export * from './intercepts.js';
+export * from './msrpm.js';
 export type { Gprs } from './regs.js';
 export {
   clearGprs,
@@ -45,6 +49,7 @@ export {
   RFLAGS_IF,
   writeResetState,
 } from './reset.js';
+export * from './sev-es-exits.js';
 export * from './vmcb.js';
 
 /** Nested-page-fault error-code bits (exit_info_1 of SVM_EXIT_NPF), as the x86 #PF error code. */

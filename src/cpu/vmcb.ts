@@ -9,9 +9,15 @@
  * save area has the VMSA's format: for an SEV-ES guest the save area lives in the guest's encrypted
  * VMSA page, which KVM cannot read, and the control area is all KVM shares with the CPU.
  *
+ * The I/O and MSR permission maps the control area points at (iopm_base_pa, msrpm_base_pa) are held
+ * by the Vmcb object itself (msrpm.ts), with the queries a CPU asks before an IN/OUT or RDMSR/WRMSR.
+ *
  * u64 fields are read as bigint, or as 32-bit halves (`...Lo` / `...Hi`) where a hot path wants no
  * BigInt; a GPA (below 2^52) also reads as an exact number.
  */
+
+import { SVM_EXIT_IOIO, SVM_EXIT_MSR } from '../uapi/svm.js';
+import { IOPM_SIZE, iopmTest, MSRPM_SIZE, msrpmTest } from './msrpm.js';
 
 /** Bytes of the control area; the save area starts here in a plain VMCB. */
 export const VMCB_CONTROL_SIZE = 0x400;
@@ -23,7 +29,9 @@ export const VMCB_SAVE_SIZE = 0x1000;
 export const VMCB_INTERCEPTS = 0x000;
 /** Number of u32 intercept words. */
 export const VMCB_INTERCEPT_WORDS = 6;
+/** Where hardware finds the I/O permission map; the model keeps the map in Vmcb.iopm instead. */
 export const VMCB_IOPM_BASE_PA = 0x040;
+/** Where hardware finds the MSR permission map; the model keeps the map in Vmcb.msrpm instead. */
 export const VMCB_MSRPM_BASE_PA = 0x048;
 export const VMCB_TSC_OFFSET = 0x050;
 export const VMCB_ASID = 0x058;
@@ -161,6 +169,14 @@ export class Vmcb {
   readonly save: DataView;
   /** The 15 decode-assist bytes, aliasing the control area. */
   readonly insnBytes: Uint8Array;
+  /**
+   * The I/O permission map (msrpm.ts). Hardware reads it at iopm_base_pa, a host physical address;
+   * the model has no host physical memory, so the map lives here and iopm_base_pa stays 0. A fresh
+   * VMCB's map is all clear; KVM fills it (init_vmcb).
+   */
+  readonly iopm = new Uint8Array(IOPM_SIZE);
+  /** The MSR permission map (msrpm.ts), read by hardware at msrpm_base_pa; here for the same reason. */
+  readonly msrpm = new Uint8Array(MSRPM_SIZE);
 
   constructor() {
     const control = new Uint8Array(VMCB_CONTROL_SIZE);
@@ -169,8 +185,8 @@ export class Vmcb {
     this.insnBytes = control.subarray(VMCB_INSN_BYTES, VMCB_INSN_BYTES + VMCB_INSN_BYTES_MAX);
   }
 
-  // Intercepts: bit n of the vector is the intercept of SVM exit code n (0x00-0x9f), as KVM's
-  // INTERCEPT_* enum numbers them.
+  // Intercepts: bit n of the vector is the intercept of SVM exit code n (0x00-0xbf), as KVM's
+  // INTERCEPT_* enum (intercepts.ts) numbers them.
 
   /** vmcb_is_intercept. */
   isIntercept(exitCode: number): boolean {
@@ -184,6 +200,23 @@ export class Vmcb {
     const w = this.control.getUint32(off, true);
     const bit = 1 << (exitCode & 31);
     this.control.setUint32(off, on ? (w | bit) >>> 0 : (w & ~bit) >>> 0, true);
+  }
+
+  /**
+   * Does RDMSR (`write` false) or WRMSR of MSR `index` #VMEXIT with SVM_EXIT_MSR? Only when the
+   * VMCB intercepts MSR_PROT and the MSR permission map intercepts the access (an MSR outside the
+   * map's three ranges always is). What the CPU asks before it runs the instruction itself.
+   */
+  msrIntercepted(index: number, write: boolean): boolean {
+    return this.isIntercept(SVM_EXIT_MSR) && msrpmTest(this.msrpm, index, write);
+  }
+
+  /**
+   * Does an IN/OUT/INS/OUTS of `size` bytes (1, 2 or 4) at `port` #VMEXIT with SVM_EXIT_IOIO? Only
+   * when the VMCB intercepts IOIO_PROT and the I/O permission map has a bit set for any byte of it.
+   */
+  ioIntercepted(port: number, size: number): boolean {
+    return this.isIntercept(SVM_EXIT_IOIO) && iopmTest(this.iopm, port, size);
   }
 
   // #VMEXIT fields, written by the CPU.

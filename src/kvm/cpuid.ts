@@ -93,6 +93,50 @@ export function cpuidEntry(table: readonly CpuidEntry[], fn: number, index: numb
   return undefined;
 }
 
+/** Where a CPUID feature bit lives (an X86_FEATURE_* of arch/x86/include/asm/cpufeatures.h). */
+export interface CpuidFeature {
+  readonly function: number;
+  readonly index: number;
+  readonly reg: 'eax' | 'ebx' | 'ecx' | 'edx';
+  readonly bit: number;
+}
+
+/** The X86_FEATURE_* bits KVM's intercept decisions read from the guest's CPUID. */
+export const X86_FEATURE = {
+  RDTSCP: { function: 0x80000001, index: 0, reg: 'edx', bit: 27 },
+  INVPCID: { function: 7, index: 0, reg: 'ebx', bit: 10 },
+  RDPID: { function: 7, index: 0, reg: 'ecx', bit: 22 },
+  SPEC_CTRL: { function: 7, index: 0, reg: 'edx', bit: 26 },
+  FLUSH_L1D: { function: 7, index: 0, reg: 'edx', bit: 28 },
+  XSAVES: { function: 0xd, index: 1, reg: 'eax', bit: 3 },
+  AMD_IBPB: { function: 0x80000008, index: 0, reg: 'ebx', bit: 12 },
+  AMD_IBRS: { function: 0x80000008, index: 0, reg: 'ebx', bit: 14 },
+  AMD_STIBP: { function: 0x80000008, index: 0, reg: 'ebx', bit: 15 },
+  AMD_SSBD: { function: 0x80000008, index: 0, reg: 'ebx', bit: 24 },
+  SBPB: { function: 0x80000021, index: 0, reg: 'eax', bit: 27 },
+} as const satisfies Record<string, CpuidFeature>;
+
+/** guest_cpuid_has: the bit in the table as KVM_SET_CPUID2 gave it (no runtime bits: none of these is one). */
+export function guestCpuidHas(table: readonly CpuidEntry[], f: CpuidFeature): boolean {
+  const e = cpuidEntry(table, f.function, f.index);
+  return e !== undefined && ((e[f.reg] >>> f.bit) & 1) === 1;
+}
+
+/** The vendors is_guest_vendor_amd / is_guest_vendor_hygon accept, as leaf 0's EBX-EDX-ECX. */
+const AMD_COMPATIBLE_VENDORS = new Set(['AuthenticAMD', 'AMDisbetter!', 'HygonGenuine']);
+
+/**
+ * guest_cpuid_is_intel_compatible = !is_amd_compatible (arch/x86/kvm/cpuid.h, 6.10+): any vCPU
+ * whose leaf 0 does not name AMD or Hygon (a table without leaf 0 included) is "Intel compatible".
+ */
+export function guestCpuidIsIntelCompatible(table: readonly CpuidEntry[]): boolean {
+  const e = cpuidEntry(table, 0, 0);
+  if (!e) return true;
+  const s = (v: number): string =>
+    String.fromCharCode(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
+  return !AMD_COMPATIBLE_VENDORS.has(s(e.ebx) + s(e.edx) + s(e.ecx));
+}
+
 const X86_CR4_OSXSAVE = 1 << 18;
 const X86_CR4_PKE = 1 << 22;
 

@@ -69,6 +69,7 @@ import type { KvmXcrs } from '../uapi/xsave.js';
 import { kvmGetCr8 } from './cache-regs.js';
 import { DEFAULT_CPUID, kvmCpuid } from './cpuid.js';
 import { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
+import { svmRecalcIntercepts, svmRecalcMsrIntercepts } from './init-vmcb.js';
 import { interruptAllowed, svmGetIfFlag } from './interrupts.js';
 import { Irqchip } from './irqchip.js';
 import { Kvm, type KvmOptions } from './kvm.js';
@@ -259,6 +260,8 @@ export class ModelVmFd implements VmFd {
         bitmap: r.bitmap.slice(),
       })),
     };
+    // KVM_REQ_MSR_FILTER_CHANGED: every vCPU recomputes which MSRs it passes through.
+    for (const vcpu of vm.vcpus.values()) svmRecalcMsrIntercepts(vcpu);
     return undefined;
   }
 
@@ -477,8 +480,12 @@ export class ModelVcpuFd implements VcpuFd {
           return a.eax === b.eax && a.ebx === b.ebx && a.ecx === b.ecx && a.edx === b.edx;
         });
       if (!same) return new Errno('EINVAL', 'KVM_SET_CPUID2 after KVM_RUN must not change CPUID');
+      vcpu.cpuid = next;
+      return undefined;
     }
     vcpu.cpuid = next;
+    // kvm_vcpu_after_set_cpuid → svm_vcpu_after_set_cpuid: the intercepts that follow CPUID.
+    svmRecalcIntercepts(vcpu);
     return undefined;
   }
 

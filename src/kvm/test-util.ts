@@ -8,13 +8,25 @@
  */
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
-import { type CodeSize, CR0_PE, CR0_PG, CR4_PAE, EFER_LMA, EFER_LME } from '../cpu/backend.js';
+import {
+  type CodeSize,
+  CR0_PE,
+  CR0_PG,
+  CR4_PAE,
+  EFER_LMA,
+  EFER_LME,
+  INTERCEPT_BITS,
+  SVM_MSRPM_RANGES,
+  SVM_MSRS_PER_RANGE,
+  type Vmcb,
+} from '../cpu/backend.js';
 import type { GuestProgram, InterruptHandler, ScriptedCpu, VcHandler } from '../cpu/scripted.js';
 import { ScriptedGuests } from '../cpu/scripted-guests.js';
 import type { HostAddressSpace } from '../host/address-space.js';
 import { Errno, type ErrnoName, isErrno } from '../uapi/errno.js';
 import type { RunFailure } from '../uapi/kvm-fd.js';
 import type { UserspaceMemoryRegion } from '../uapi/memslot.js';
+import { svmExitCodeName } from '../uapi/svm.js';
 import type { VcpuExit } from '../uapi/vcpu-exit.js';
 import { type ModelKvmFd, type ModelVcpuFd, type ModelVmFd, openKvm } from './fd.js';
 import type { Kvm, KvmOptions } from './kvm.js';
@@ -192,5 +204,21 @@ export function expectFailed(vcpuFd: ModelVcpuFd, errno: ErrnoName): RunFailure 
 export function hostBytes(host: HostAddressSpace, hva: number, n: number): Uint8Array {
   const out = new Uint8Array(n);
   assert.equal(host.read(hva, out), undefined);
+  return out;
+}
+
+/** The intercept bits set in `vmcb` (bit n = exit code n), as exit-code names in bit order. */
+export function interceptNames(vmcb: Vmcb): string[] {
+  const out: string[] = [];
+  for (let bit = 0; bit < INTERCEPT_BITS; bit++) if (vmcb.isIntercept(bit)) out.push(svmExitCodeName(bit));
+  return out;
+}
+
+/** Every MSR of the permission map's three ranges whose read (or write) runs without a #VMEXIT. */
+export function passedThrough(vmcb: Vmcb, write: boolean): number[] {
+  const out: number[] = [];
+  for (const base of SVM_MSRPM_RANGES)
+    for (let msr = base; msr < base + SVM_MSRS_PER_RANGE; msr++)
+      if (!vmcb.msrIntercepted(msr, write)) out.push(msr);
   return out;
 }

@@ -36,6 +36,7 @@ import { SVM_EXIT_INTR, SVM_EXIT_IRET } from '../uapi/svm.js';
 import { kvmRipRead } from './cache-regs.js';
 import { type CpuidEntry, DEFAULT_CPUID } from './cpuid.js';
 import { NestedPageTable } from './guest-memory.js';
+import { initVmcb } from './init-vmcb.js';
 import { disableIrqWindow, enableIrqWindow, interruptAllowed, kvmDeliverSipiVector } from './interrupts.js';
 import type { Irqchip, Lapic } from './irqchip.js';
 import { MsrStore } from './msr.js';
@@ -43,7 +44,7 @@ import { unexpectedExit } from './userspace-exits.js';
 import { resetFpu } from './vcpu-state.js';
 import type { Vm } from './vm.js';
 import type { ExitHandler, VcpuTypeOps } from './vm-type.js';
-import { initVmcb, svmExitHandlers } from './x86.js';
+import { svmExitHandlers } from './x86.js';
 
 /** SVM exit codes with a handler are below this (VMGEXIT, 0x403, is the last): svm_exit_handlers' size. */
 const HANDLER_TABLE_SIZE = 0x410;
@@ -135,7 +136,6 @@ export class Vcpu {
     this.runArea = new KvmRun(new Uint8Array(new SharedArrayBuffer(KVM_VCPU_MMAP_SIZE)));
     this.npt = new NestedPageTable(vm.spaces[0]!, vm.host);
     writeResetState(this.vmcb.save);
-    initVmcb(this);
     // kvm_arch_vcpu_create / kvm_lapic_reset: vCPU 0 (bsp_vcpu_id) is the BSP; with an in-kernel
     // APIC every other vCPU waits for INIT and SIPI.
     const bsp = id === 0;
@@ -145,6 +145,7 @@ export class Vcpu {
     );
     this.mpState = vm.irqchip && !bsp ? KVM_MP_STATE_UNINITIALIZED : KVM_MP_STATE_RUNNABLE;
     this.guestStateProtected = backend.protectedState;
+    initVmcb(this);
     // KVM's own copy of RIP, all it will know of an encrypted guest's (VCPU_REGS_RIP).
     if (this.guestStateProtected) this.regs[2 * VCPU_REGS_RIP] = getU64Number(this.vmcb.save, SAVE_RIP);
     backend.attach({ vmcb: this.vmcb, regs: backend.protectedState ? null : this.regs, mem: this.npt });

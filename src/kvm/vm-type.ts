@@ -44,6 +44,10 @@ export interface VmTypeOps {
   readonly sevEs?: boolean;
   /** Called for each new vCPU. */
   createVcpu(vcpu: Vcpu): VcpuTypeOps;
+  /** sev_init_vmcb: init_vmcb's part for the VM type's vCPUs (intercepts KVM must not or cannot keep). */
+  initVmcb?(vcpu: Vcpu): void;
+  /** sev_es_recalc_msr_intercepts: the VM type's part of svm_recalc_msr_intercepts. */
+  recalcMsrIntercepts?(vcpu: Vcpu): void;
   /** KVM_ENABLE_CAP for a capability of this VM type: undefined, or the Errno (EINVAL when it does not know it). */
   enableCap?(cap: number, args: readonly bigint[]): Errno | undefined;
   /** KVM_MEMORY_ENCRYPT_OP (SEV's commands); without it the ioctl is ENOTTY. */

@@ -9,7 +9,6 @@ import {
   gpr32,
   PFERR_WRITE_MASK,
   setGpr32,
-  V_INTR_MASKING_MASK,
   VCPU_REGS_RAX,
   VCPU_REGS_RBX,
   VCPU_REGS_RCX,
@@ -51,7 +50,6 @@ import {
   SVM_EXIT_MONITOR,
   SVM_EXIT_MSR,
   SVM_EXIT_MWAIT,
-  SVM_EXIT_NMI,
   SVM_EXIT_NPF,
   SVM_EXIT_RDPMC,
   SVM_EXIT_RDTSCP,
@@ -86,32 +84,6 @@ import type { ExitHandler } from './vm-type.js';
 
 const MASK32 = 0xffff_ffffn;
 const EFAULT = -14;
-
-/** The INTERCEPT_* bits init_vmcb sets (by SVM exit code, which is what the bit index is). */
-const INIT_INTERCEPTS = [
-  SVM_EXIT_INTR,
-  SVM_EXIT_NMI,
-  SVM_EXIT_CPUID,
-  SVM_EXIT_INVD,
-  SVM_EXIT_HLT,
-  SVM_EXIT_IOIO,
-  SVM_EXIT_MSR,
-  SVM_EXIT_SHUTDOWN,
-  SVM_EXIT_VMMCALL,
-  SVM_EXIT_WBINVD,
-  SVM_EXIT_MONITOR,
-  SVM_EXIT_MWAIT,
-  SVM_EXIT_RDPMC,
-  SVM_EXIT_READ_DR7,
-  SVM_EXIT_WRITE_DR7,
-];
-
-/** init_vmcb: the intercepts KVM sets for a new vCPU and V_INTR_MASKING (the guest's IF masks virtual interrupts). */
-export function initVmcb(vcpu: Vcpu): void {
-  const vmcb = vcpu.vmcb;
-  for (const code of INIT_INTERCEPTS) vmcb.setIntercept(code, true);
-  vmcb.intCtl = V_INTR_MASKING_MASK;
-}
 
 const XFEATURE_FP = 1n;
 const XFEATURE_SSE = 2n;

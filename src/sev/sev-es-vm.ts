@@ -30,6 +30,7 @@ import {
   type KvmSevCmd,
 } from '../uapi/sev-cmd.js';
 import { GhcbAccess } from './ghcb-access.js';
+import { sevEsRecalcMsrIntercepts, sevInitVmcb } from './init-vmcb.js';
 import { SEV_PROFILES, type SevProfile, type SevProfileName } from './profiles.js';
 import { type SevboxCaps, sevboxEnableCap } from './restart.js';
 import { GHCB_SNAPSHOT_SIZE, SevEsVcpu } from './sev-es-vcpu.js';
@@ -82,6 +83,12 @@ function sevEsState(vm: Vm, profile: SevProfile, hasProtectedState: boolean, ghc
     vcpuPreRun(): number {
       // svm_vcpu_pre_run: a KVM_X86_SEV_ES_VM's vCPUs do not run until KVM_SEV_INIT2 (need_init).
       return state.protectedState && !state.sevEs ? -EINVAL : 1;
+    },
+    initVmcb(vcpu: Vcpu): void {
+      if (state.sevEs) sevInitVmcb(vcpu);
+    },
+    recalcMsrIntercepts(vcpu: Vcpu): void {
+      if (state.sevEs) sevEsRecalcMsrIntercepts(vcpu);
     },
     createVcpu(vcpu: Vcpu): VcpuTypeOps {
       if (!state.sevEs) return {};

@@ -167,6 +167,10 @@ export const SVM_EXIT_CR4_WRITE_TRAP = 0x094;
 export const SVM_EXIT_CR8_WRITE_TRAP = 0x098;
 /** VMEXIT: INVPCID. */
 export const SVM_EXIT_INVPCID = 0x0a2;
+/** VMEXIT: the bus lock threshold counter reached zero. */
+export const SVM_EXIT_BUS_LOCK = 0x0a5;
+/** VMEXIT: HLT with no virtual interrupt or NMI pending (the Idle HLT intercept). */
+export const SVM_EXIT_IDLE_HLT = 0x0a6;
 /** VMEXIT: nested page fault. */
 export const SVM_EXIT_NPF = 0x400;
 /** VMEXIT: AVIC incomplete IPI. */
@@ -282,6 +286,8 @@ const EXIT_NAMES: ReadonlyMap<number, string> = new Map([
   [SVM_EXIT_CR4_WRITE_TRAP, 'SVM_EXIT_CR4_WRITE_TRAP'],
   [SVM_EXIT_CR8_WRITE_TRAP, 'SVM_EXIT_CR8_WRITE_TRAP'],
   [SVM_EXIT_INVPCID, 'SVM_EXIT_INVPCID'],
+  [SVM_EXIT_BUS_LOCK, 'SVM_EXIT_BUS_LOCK'],
+  [SVM_EXIT_IDLE_HLT, 'SVM_EXIT_IDLE_HLT'],
   [SVM_EXIT_NPF, 'SVM_EXIT_NPF'],
   [SVM_EXIT_AVIC_INCOMPLETE_IPI, 'SVM_EXIT_AVIC_INCOMPLETE_IPI'],
   [SVM_EXIT_AVIC_UNACCELERATED_ACCESS, 'SVM_EXIT_AVIC_UNACCELERATED_ACCESS'],
@@ -473,7 +479,17 @@ export const SVM_EVTINJ_VALID_ERR = 1 << 11;
 /** Bit 31: the event is valid (unsigned, 0x80000000). */
 export const SVM_EVTINJ_VALID = 0x80000000;
 
+/** Debug exception vector (#DB). */
+export const DB_VECTOR = 1;
+/** Breakpoint exception vector (#BP). */
+export const BP_VECTOR = 3;
 /** Invalid-opcode exception vector (#UD). */
 export const UD_VECTOR = 6;
 /** General-protection exception vector (#GP). */
 export const GP_VECTOR = 13;
+/** Page-fault exception vector (#PF). */
+export const PF_VECTOR = 14;
+/** Alignment-check exception vector (#AC). */
+export const AC_VECTOR = 17;
+/** Machine-check exception vector (#MC). */
+export const MC_VECTOR = 18;
