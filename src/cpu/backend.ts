@@ -103,6 +103,13 @@ export interface CpuAttachment {
   readonly vmcb: Vmcb;
   /** vcpu->arch.regs for an unprotected guest; null for protected state (the VMSA holds them). */
   readonly regs: Gprs | null;
+  /**
+   * DR0-DR3 (vcpu->arch.db), the breakpoint-address registers the VMCB does not hold: KVM loads them
+   * into the CPU before VMRUN and reads them back after a #VMEXIT while the guest's DR accesses do
+   * not exit; the CPU uses the array in place instead, as it does `regs`. DR6 and DR7 are the save
+   * area's. Null for protected state; absent where no KVM attaches the CPU (a test's own harness).
+   */
+  readonly db?: BigUint64Array | null;
   readonly mem: GuestPhysMemory;
 }
 

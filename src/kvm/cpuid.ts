@@ -101,8 +101,22 @@ export interface CpuidFeature {
   readonly bit: number;
 }
 
-/** The X86_FEATURE_* bits KVM's intercept decisions read from the guest's CPUID. */
+/** The X86_FEATURE_* bits KVM's intercept decisions and CR4/EFER/DR6 checks read from the guest's CPUID. */
 export const X86_FEATURE = {
+  VMX: { function: 1, index: 0, reg: 'ecx', bit: 5 },
+  PCID: { function: 1, index: 0, reg: 'ecx', bit: 17 },
+  XSAVE: { function: 1, index: 0, reg: 'ecx', bit: 26 },
+  FSGSBASE: { function: 7, index: 0, reg: 'ebx', bit: 0 },
+  SMEP: { function: 7, index: 0, reg: 'ebx', bit: 7 },
+  RTM: { function: 7, index: 0, reg: 'ebx', bit: 11 },
+  SMAP: { function: 7, index: 0, reg: 'ebx', bit: 20 },
+  UMIP: { function: 7, index: 0, reg: 'ecx', bit: 2 },
+  PKU: { function: 7, index: 0, reg: 'ecx', bit: 3 },
+  SHSTK: { function: 7, index: 0, reg: 'ecx', bit: 7 },
+  LA57: { function: 7, index: 0, reg: 'ecx', bit: 16 },
+  BUS_LOCK_DETECT: { function: 7, index: 0, reg: 'ecx', bit: 24 },
+  NX: { function: 0x80000001, index: 0, reg: 'edx', bit: 20 },
+  LM: { function: 0x80000001, index: 0, reg: 'edx', bit: 29 },
   RDTSCP: { function: 0x80000001, index: 0, reg: 'edx', bit: 27 },
   INVPCID: { function: 7, index: 0, reg: 'ebx', bit: 10 },
   RDPID: { function: 7, index: 0, reg: 'ecx', bit: 22 },

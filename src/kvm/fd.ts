@@ -447,7 +447,7 @@ export class ModelVcpuFd implements VcpuFd {
     for (const e of entries) {
       if (
         state.vcpuStateProtected(this.vcpu) ||
-        svmSetMsr(this.vcpu, e.index >>> 0, e.data) !== KVM_MSR_RET_OK
+        svmSetMsr(this.vcpu, e.index >>> 0, e.data, true) !== KVM_MSR_RET_OK
       )
         break;
       n++;

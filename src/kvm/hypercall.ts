@@ -28,7 +28,7 @@ import {
   KVM_RUN_OFF_HYPERCALL_NR,
   KVM_RUN_OFF_HYPERCALL_RET,
 } from '../uapi/kvm-run.js';
-import { kvmCpl, kvmRegisterRead, kvmRegisterWrite, skipEmulatedInstruction } from './cache-regs.js';
+import { kvmCpl, kvmRegisterReadRaw, kvmRegisterWriteRaw, kvmSkipEmulatedInstruction } from './cache-regs.js';
 import { cpuidEntry } from './cpuid.js';
 import type { Vcpu } from './vcpu.js';
 
@@ -97,11 +97,11 @@ function pvSendIpi(vcpu: Vcpu, lo: bigint, hi: bigint, min: bigint, icr: bigint,
 export function kvmEmulateHypercall(vcpu: Vcpu): number {
   const op64 = is64BitHypercall(vcpu);
   const trunc = (v: bigint): bigint => (op64 ? v : v & 0xffff_ffffn);
-  const nr = trunc(kvmRegisterRead(vcpu, VCPU_REGS_RAX));
-  const a0 = trunc(kvmRegisterRead(vcpu, VCPU_REGS_RBX));
-  const a1 = trunc(kvmRegisterRead(vcpu, VCPU_REGS_RCX));
-  const a2 = trunc(kvmRegisterRead(vcpu, VCPU_REGS_RDX));
-  const a3 = trunc(kvmRegisterRead(vcpu, VCPU_REGS_RSI));
+  const nr = trunc(kvmRegisterReadRaw(vcpu, VCPU_REGS_RAX));
+  const a0 = trunc(kvmRegisterReadRaw(vcpu, VCPU_REGS_RBX));
+  const a1 = trunc(kvmRegisterReadRaw(vcpu, VCPU_REGS_RCX));
+  const a2 = trunc(kvmRegisterReadRaw(vcpu, VCPU_REGS_RDX));
+  const a3 = trunc(kvmRegisterReadRaw(vcpu, VCPU_REGS_RSI));
   let ret: bigint;
   if (kvmCpl(vcpu) !== 0) ret = -KVM_EPERM;
   else {
@@ -145,9 +145,8 @@ export function kvmEmulateHypercall(vcpu: Vcpu): number {
         ret = -KVM_ENOSYS;
     }
   }
-  kvmRegisterWrite(vcpu, VCPU_REGS_RAX, trunc(BigInt.asUintN(64, ret)));
-  skipEmulatedInstruction(vcpu);
-  return 1;
+  kvmRegisterWriteRaw(vcpu, VCPU_REGS_RAX, trunc(BigInt.asUintN(64, ret)));
+  return kvmSkipEmulatedInstruction(vcpu);
 }
 
 /** KVM_EXIT_HYPERCALL for MAP_GPA_RANGE; complete_hypercall_exit puts userspace's `ret` in RAX. */
@@ -168,9 +167,8 @@ function mapGpaRangeExit(vcpu: Vcpu, nr: bigint, args: readonly bigint[], op64: 
       ? is64BitHypercall(vcpu)
       : codeSize(vcpu.vmcb.save) === 64;
     if (!wide) ret &= 0xffff_ffffn;
-    kvmRegisterWrite(vcpu, VCPU_REGS_RAX, ret);
-    skipEmulatedInstruction(vcpu);
-    return 1;
+    kvmRegisterWriteRaw(vcpu, VCPU_REGS_RAX, ret);
+    return kvmSkipEmulatedInstruction(vcpu);
   };
   return 0;
 }

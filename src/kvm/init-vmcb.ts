@@ -129,11 +129,16 @@ export function setExceptionIntercept(vmcb: Vmcb, vector: number, on: boolean): 
 }
 
 /** set_dr_intercepts: every DR0-7 read and write (DR8-15 do not exist). */
-function setDrIntercepts(vmcb: Vmcb): void {
+export function setDrIntercepts(vmcb: Vmcb): void {
   for (let dr = 0; dr < 8; dr++) {
     vmcb.setIntercept(INTERCEPT_DR0_READ + dr, true);
     vmcb.setIntercept(INTERCEPT_DR0_WRITE + dr, true);
   }
+}
+
+/** clr_dr_intercepts: no DR access exits (intercepts[INTERCEPT_DR] = 0). */
+export function clrDrIntercepts(vmcb: Vmcb): void {
+  for (let bit = INTERCEPT_DR0_READ; bit < INTERCEPT_DR0_READ + 32; bit++) vmcb.setIntercept(bit, false);
 }
 
 /** The intercepts init_vmcb sets unconditionally (for this host: SMI included), by INTERCEPT_* bit. */

@@ -12,7 +12,7 @@ import {
   KVM_RUN_OFF_MMIO_LEN,
   KVM_RUN_OFF_MMIO_PHYS_ADDR,
 } from '../uapi/kvm-run.js';
-import { kvmRegisterRead, kvmRegisterWrite, kvmRipRead, kvmRipWrite } from './cache-regs.js';
+import { kvmRegisterReadRaw, kvmRegisterWriteRaw, kvmRipRead, kvmRipWrite } from './cache-regs.js';
 import { decodeMmioInsn, effectiveAddress, type MmioInsn } from './emulate.js';
 import { emulationFailure } from './userspace-exits.js';
 import type { Vcpu } from './vcpu.js';
@@ -45,7 +45,8 @@ export function emulateMmio(vcpu: Vcpu, faultGpa: number): number {
   const data = new Uint8Array(size);
   if (write) {
     const v =
-      insn.imm ?? (insn.highByte ? kvmRegisterRead(vcpu, insn.reg!) >> 8n : kvmRegisterRead(vcpu, insn.reg!));
+      insn.imm ??
+      (insn.highByte ? kvmRegisterReadRaw(vcpu, insn.reg!) >> 8n : kvmRegisterReadRaw(vcpu, insn.reg!));
     for (let i = 0; i < size; i++) data[i] = Number((v >> BigInt(8 * i)) & 0xffn);
   }
   const vm = vcpu.vm;
@@ -98,7 +99,7 @@ export function emulateMmio(vcpu: Vcpu, faultGpa: number): number {
 function accessStart(vcpu: Vcpu, insn: MmioInsn, mode: CodeSize, faultGpa: number): number {
   const save = vcpu.vmcb.save;
   const next = BigInt(kvmRipRead(vcpu) + insn.len);
-  const ea = effectiveAddress(insn.addr, (r) => kvmRegisterRead(vcpu, r), next);
+  const ea = effectiveAddress(insn.addr, (r) => kvmRegisterReadRaw(vcpu, r), next);
   // Segment bases apply outside long mode, and FS/GS in it.
   const seg = insn.addr.seg;
   const base = mode !== 64 || seg >= 4 ? save.getBigUint64(SAVE_ES + 16 * seg + 8, true) : 0n;
@@ -118,22 +119,22 @@ function writeLoadResult(
   const r = insn.reg!;
   let v = raw;
   if (insn.signExtend) v = BigInt.asUintN(insn.destSize * 8, BigInt.asIntN(insn.size * 8, v));
-  const old = kvmRegisterRead(vcpu, r);
+  const old = kvmRegisterReadRaw(vcpu, r);
   if (insn.highByte) {
-    kvmRegisterWrite(vcpu, r, (old & ~0xff00n) | ((v & 0xffn) << 8n));
+    kvmRegisterWriteRaw(vcpu, r, (old & ~0xff00n) | ((v & 0xffn) << 8n));
     return;
   }
   switch (insn.destSize) {
     case 1:
-      kvmRegisterWrite(vcpu, r, (old & ~0xffn) | (v & 0xffn));
+      kvmRegisterWriteRaw(vcpu, r, (old & ~0xffn) | (v & 0xffn));
       break;
     case 2:
-      kvmRegisterWrite(vcpu, r, (old & ~0xffffn) | (v & 0xffffn));
+      kvmRegisterWriteRaw(vcpu, r, (old & ~0xffffn) | (v & 0xffffn));
       break;
     case 4:
-      kvmRegisterWrite(vcpu, r, v & MASK32); // assign_register: a 32-bit result zero-extends
+      kvmRegisterWriteRaw(vcpu, r, v & MASK32); // assign_register: a 32-bit result zero-extends
       break;
     default:
-      kvmRegisterWrite(vcpu, r, v);
+      kvmRegisterWriteRaw(vcpu, r, v);
   }
 }

@@ -40,6 +40,8 @@ import {
   MSR_STAR,
   MSR_SYSCALL_MASK,
 } from '../uapi/msr-index.js';
+import { isPaging } from './cache-regs.js';
+import { guestCpuidHas, X86_FEATURE } from './cpuid.js';
 import { X2APIC_MSR_BASE, X2APIC_MSR_END } from './irqchip.js';
 import type { Vcpu } from './vcpu.js';
 
@@ -131,6 +133,26 @@ export const KVM_MSR_INDEX_LIST: readonly number[] = [
 
 /** EFER bits a guest may set (efer_reserved_bits' complement for this model's CPUID: SCE, LME, LMA, NXE). */
 const EFER_VALID = 0x1n | 0x100n | 0x400n | 0x800n;
+const EFER_LME = 0x100n;
+const EFER_LMA = 0x400n;
+const EFER_NX = 0x800n;
+
+/**
+ * set_efer for the guest's own write (WRMSR, an SEV-ES guest's EFER write trap): reserved bits, a
+ * long-mode or NX bit the guest's CPUID lacks (__kvm_valid_efer) and toggling LME while paging are
+ * refused (false: #GP); LMA is not the guest's to write (svm_set_cr0 sets it). The model's save-area
+ * EFER is vcpu->arch.efer (svm_set_efer adds EFER.SVME only in the hardware's copy).
+ */
+export function setEfer(vcpu: Vcpu, value: bigint): boolean {
+  if (value & ~EFER_VALID) return false;
+  if (value & (EFER_LME | EFER_LMA) && !guestCpuidHas(vcpu.cpuid, X86_FEATURE.LM)) return false;
+  if (value & EFER_NX && !guestCpuidHas(vcpu.cpuid, X86_FEATURE.NX)) return false;
+  const save = vcpu.vmcb.save;
+  const old = save.getBigUint64(SAVE_EFER, true);
+  if (isPaging(vcpu) && (old & EFER_LME) !== (value & EFER_LME)) return false;
+  save.setBigUint64(SAVE_EFER, (value & ~EFER_LMA) | (old & EFER_LMA), true);
+  return true;
+}
 
 /** kvm_pat_valid: every byte one of the memory types 0, 1, 4, 5, 6, 7. */
 function patValid(v: bigint): boolean {
@@ -162,13 +184,19 @@ export function svmGetMsr(vcpu: Vcpu, index: number): MsrRead {
   return v === undefined ? { ret: KVM_MSR_RET_UNSUPPORTED, value: 0n } : { ret: KVM_MSR_RET_OK, value: v };
 }
 
-/** svm_set_msr: KVM_MSR_RET_OK, INVALID (#GP: reserved EFER bits, a bad PAT) or UNSUPPORTED. */
-export function svmSetMsr(vcpu: Vcpu, index: number, value: bigint): number {
+/**
+ * svm_set_msr: KVM_MSR_RET_OK, INVALID (#GP: a bad EFER or PAT) or UNSUPPORTED. A guest's EFER goes
+ * through set_efer; userspace's (KVM_SET_MSRS, `hostInitiated`) only through the reserved-bit check,
+ * and the model stores it as given (LMA included, where set_efer would keep the current LMA).
+ */
+export function svmSetMsr(vcpu: Vcpu, index: number, value: bigint, hostInitiated = false): number {
   const irqchip = vcpu.vm.irqchip;
   if (irqchip && index >= X2APIC_MSR_BASE && index <= X2APIC_MSR_END)
     return irqchip.writeMsr(vcpu, index, value) ? KVM_MSR_RET_OK : KVM_MSR_RET_INVALID;
   const off = SAVE_AREA_MSRS.get(index);
   if (off !== undefined) {
+    if (index === MSR_EFER && !hostInitiated)
+      return setEfer(vcpu, value) ? KVM_MSR_RET_OK : KVM_MSR_RET_INVALID;
     if (index === MSR_EFER && value & ~EFER_VALID) return KVM_MSR_RET_INVALID;
     if (index === MSR_IA32_CR_PAT && !patValid(value)) return KVM_MSR_RET_INVALID;
     vcpu.vmcb.save.setBigUint64(off, BigInt.asUintN(64, value), true);

@@ -7,7 +7,13 @@
  */
 import { CR0_PE, gpr32, setGpr32, VCPU_REGS_RAX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
 import { GP_VECTOR } from '../uapi/svm.js';
-import { kvmCpl, kvmQueueException, kvmReadCr0, kvmReadCr4, skipEmulatedInstruction } from './cache-regs.js';
+import {
+  kvmCpl,
+  kvmQueueException,
+  kvmReadCr0,
+  kvmReadCr4,
+  kvmSkipEmulatedInstruction,
+} from './cache-regs.js';
 import { cpuidEntry } from './cpuid.js';
 import type { Vcpu } from './vcpu.js';
 
@@ -47,6 +53,5 @@ export function rdpmcInterception(vcpu: Vcpu): number {
   }
   setGpr32(r, VCPU_REGS_RAX, Number(data & 0xffff_ffffn));
   setGpr32(r, VCPU_REGS_RDX, Number((data >> 32n) & 0xffff_ffffn));
-  skipEmulatedInstruction(vcpu);
-  return 1;
+  return kvmSkipEmulatedInstruction(vcpu);
 }

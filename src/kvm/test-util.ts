@@ -10,14 +10,21 @@ import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import {
   type CodeSize,
+  type CpuAttachment,
+  type CpuBackend,
   CR0_PE,
   CR0_PG,
   CR4_PAE,
   EFER_LMA,
   EFER_LME,
+  getU64Number,
   INTERCEPT_BITS,
+  SAVE_DR6,
+  SAVE_RIP,
+  SVM_EVTINJ_VALID,
   SVM_MSRPM_RANGES,
   SVM_MSRS_PER_RANGE,
+  VMCB_EXIT_INT_INFO,
   type Vmcb,
 } from '../cpu/backend.js';
 import type { GuestProgram, InterruptHandler, ScriptedCpu, VcHandler } from '../cpu/scripted.js';
@@ -26,7 +33,7 @@ import type { HostAddressSpace } from '../host/address-space.js';
 import { Errno, type ErrnoName, isErrno } from '../uapi/errno.js';
 import type { RunFailure } from '../uapi/kvm-fd.js';
 import type { UserspaceMemoryRegion } from '../uapi/memslot.js';
-import { svmExitCodeName } from '../uapi/svm.js';
+import { SVM_EXIT_HLT, svmExitCodeName } from '../uapi/svm.js';
 import type { VcpuExit } from '../uapi/vcpu-exit.js';
 import { type ModelKvmFd, type ModelVcpuFd, type ModelVmFd, openKvm } from './fd.js';
 import type { Kvm, KvmOptions } from './kvm.js';
@@ -221,4 +228,81 @@ export function passedThrough(vmcb: Vmcb, write: boolean): number[] {
     for (let msr = base; msr < base + SVM_MSRS_PER_RANGE; msr++)
       if (!vmcb.msrIntercepted(msr, write)) out.push(msr);
   return out;
+}
+
+/** One #VMEXIT as an SVM CPU reports it, for a HardwareExits CPU to replay. */
+export interface HwExit {
+  readonly code: number;
+  readonly info1?: bigint;
+  readonly info2?: bigint;
+  /**
+   * The intercepted instruction's length: next_rip = RIP + len, as the CPU saves it for an
+   * instruction intercept. Omitted: next_rip 0 (an exception, an interrupt, a trap).
+   */
+  readonly len?: number;
+  /** exit_int_info (an event the exit interrupted). */
+  readonly intInfo?: number;
+  /** What the guest did natively before this exit (writes to the save area, registers, DR0-DR3). */
+  readonly before?: (hw: CpuAttachment) => void;
+}
+
+/**
+ * A CPU that replays scripted #VMEXITs, in order, the way SVM hardware reports them (exit_code,
+ * exit_info_1/2, next_rip, exit_int_info), taking a valid event_inj at each VMRUN as delivered;
+ * after the script, HLT (one byte) forever. `entries` records what each VMRUN found: the event it
+ * delivered (0: none) and the save area's DR6.
+ */
+export class HardwareExits implements CpuBackend {
+  hw!: CpuAttachment;
+  readonly entries: { eventInj: number; eventInjErr: number; dr6: bigint }[] = [];
+  readonly #exits: HwExit[];
+
+  constructor(
+    exits: readonly HwExit[],
+    readonly protectedState = false,
+  ) {
+    this.#exits = [...exits];
+  }
+
+  attach(hw: CpuAttachment): void {
+    this.hw = hw;
+  }
+
+  vmrun(): void {
+    const vmcb = this.hw.vmcb;
+    const inj = vmcb.eventInj;
+    this.entries.push({
+      eventInj: inj,
+      eventInjErr: vmcb.eventInjErr,
+      dr6: vmcb.save.getBigUint64(SAVE_DR6, true),
+    });
+    if (inj & SVM_EVTINJ_VALID) vmcb.eventInj = 0;
+    const e = this.#exits.shift() ?? { code: SVM_EXIT_HLT, len: 1 };
+    e.before?.(this.hw);
+    const i1 = e.info1 ?? 0n;
+    const i2 = e.info2 ?? 0n;
+    vmcb.setExit(
+      e.code,
+      Number(i1 & 0xffff_ffffn),
+      Number(i1 >> 32n),
+      Number(i2 & 0xffff_ffffn),
+      Number(i2 >> 32n),
+    );
+    const rip = this.protectedState ? 0 : getU64Number(vmcb.save, SAVE_RIP);
+    vmcb.nextRip = e.len === undefined ? 0n : BigInt(rip + e.len);
+    vmcb.control.setUint32(VMCB_EXIT_INT_INFO, e.intInfo ?? 0, true);
+  }
+}
+
+/** A default VM with RAM (16 pages at GPA 0) whose vCPU 0 is a HardwareExits CPU replaying `exits`. */
+export function hardwareExitsVm(
+  exits: readonly HwExit[],
+  opts: { mode?: CodeSize; kvm?: KvmOptions; irqchip?: boolean } = {},
+): VmEnv & { vcpuFd: ModelVcpuFd; vcpu: Vcpu; cpu: HardwareExits } {
+  const cpu = new HardwareExits(exits);
+  const env = vmWithRam(16, { ...opts.kvm, cpus: () => cpu });
+  if (opts.irqchip) ok(env.vmFd.createIrqchip(), 'KVM_CREATE_IRQCHIP');
+  const vcpuFd = ok(env.vmFd.createVcpu(0), 'KVM_CREATE_VCPU');
+  if (opts.mode !== undefined) setCodeSize(vcpuFd, opts.mode);
+  return { ...env, vcpuFd, vcpu: vcpuFd.vcpu, cpu };
 }

@@ -67,9 +67,10 @@ import {
   type KvmVcpuEvents,
 } from '../uapi/vcpu-events.js';
 import type { KvmXcrs } from '../uapi/xsave.js';
-import { kvmGetCr8, kvmRegisterRead, kvmRegisterWrite } from './cache-regs.js';
+import { kvmGetCr8, kvmRegisterReadRaw, kvmRegisterWriteRaw } from './cache-regs.js';
+import { kvmSetCr8, svmSetCr0 } from './cr.js';
 import type { Vcpu } from './vcpu.js';
-import { kvmSetXcr0 } from './x86.js';
+import { kvmSetXcr0 } from './xcr.js';
 
 /** struct kvm_regs member → VCPU_REGS_* index. */
 const GPR_FIELDS: readonly (readonly [keyof KvmRegs, number])[] = [
@@ -107,10 +108,12 @@ export function getRegs(vcpu: Vcpu): KvmRegs | Errno {
   const save = vcpu.vmcb.save;
   const out = {
     // kvm_rip_read: the save area's, or for protected state KVM's cached copy (0 after a VMGEXIT).
-    rip: vcpu.guestStateProtected ? kvmRegisterRead(vcpu, VCPU_REGS_RIP) : save.getBigUint64(SAVE_RIP, true),
+    rip: vcpu.guestStateProtected
+      ? kvmRegisterReadRaw(vcpu, VCPU_REGS_RIP)
+      : save.getBigUint64(SAVE_RIP, true),
     rflags: save.getBigUint64(SAVE_RFLAGS, true),
   } as KvmRegs;
-  for (const [f, r] of GPR_FIELDS) out[f] = kvmRegisterRead(vcpu, r);
+  for (const [f, r] of GPR_FIELDS) out[f] = kvmRegisterReadRaw(vcpu, r);
   return out;
 }
 
@@ -118,9 +121,9 @@ export function getRegs(vcpu: Vcpu): KvmRegs | Errno {
 export function setRegs(vcpu: Vcpu, regs: KvmRegs): Errno | undefined {
   const bad = protectedEinval(vcpu, 'KVM_SET_REGS');
   if (bad) return bad;
-  for (const [f, r] of GPR_FIELDS) kvmRegisterWrite(vcpu, r, regs[f]);
+  for (const [f, r] of GPR_FIELDS) kvmRegisterWriteRaw(vcpu, r, regs[f]);
   const save = vcpu.vmcb.save;
-  if (vcpu.guestStateProtected) kvmRegisterWrite(vcpu, VCPU_REGS_RIP, regs.rip);
+  if (vcpu.guestStateProtected) kvmRegisterWriteRaw(vcpu, VCPU_REGS_RIP, regs.rip);
   save.setBigUint64(SAVE_RIP, BigInt.asUintN(64, regs.rip), true);
   save.setBigUint64(SAVE_RFLAGS, BigInt.asUintN(64, regs.rflags) | 2n, true);
   vcpu.exception = undefined;
@@ -262,13 +265,15 @@ export function setSregs(vcpu: Vcpu, s: KvmSregs): Errno | undefined {
   for (const [f, off] of SEGMENTS) setSegment(save, off, s[f]);
   setSaveSegment(save, SAVE_GDTR, { selector: 0, attrib: 0, limit: s.gdt.limit, base: s.gdt.base });
   setSaveSegment(save, SAVE_IDTR, { selector: 0, attrib: 0, limit: s.idt.limit, base: s.idt.base });
-  save.setBigUint64(SAVE_CR0, s.cr0, true);
   save.setBigUint64(SAVE_CR2, s.cr2, true);
   save.setBigUint64(SAVE_CR3, s.cr3, true);
-  save.setBigUint64(SAVE_CR4, s.cr4, true);
   save.setBigUint64(SAVE_EFER, s.efer, true);
+  // svm_set_cr0 after svm_set_efer, as __set_sregs_common: it also decides the CR0 intercepts.
+  svmSetCr0(vcpu, s.cr0);
+  save.setBigUint64(SAVE_CR4, s.cr4, true);
   save.setUint8(SAVE_CPL, s.ss.dpl & 3);
-  vcpu.vmcb.intCtl = (vcpu.vmcb.intCtl & ~0xf) | Number(s.cr8 & 0xfn);
+  // kvm_set_cr8, whose refusal of bits above 3:0 KVM_SET_SREGS ignores (nothing changes then).
+  kvmSetCr8(vcpu, s.cr8);
   vcpu.msrs.set(MSR_IA32_APICBASE, s.apicBase);
   // The first bit set in interrupt_bitmap is queued as the pending interrupt.
   for (let v = 0; v < 256; v++) {

@@ -35,6 +35,9 @@ import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_BSP } from '../uapi/msr-index.js';
 import { SVM_EXIT_INTR, SVM_EXIT_IRET } from '../uapi/svm.js';
 import { kvmRipRead } from './cache-regs.js';
 import { type CpuidEntry, DEFAULT_CPUID } from './cpuid.js';
+import { syncLapicToCr8 } from './cr.js';
+import { DR6_ACTIVE_LOW } from './debugreg.js';
+import { svmLoadDebugRegs, svmSyncDirtyDebugRegs } from './dr.js';
 import { NestedPageTable } from './guest-memory.js';
 import { initVmcb } from './init-vmcb.js';
 import { disableIrqWindow, enableIrqWindow, interruptAllowed, kvmDeliverSipiVector } from './interrupts.js';
@@ -123,6 +126,17 @@ export class Vcpu {
   hasRun = false;
   /** vcpu->arch.apic: the in-kernel local APIC (KVM_CREATE_IRQCHIP's, set as the vCPU joins it). */
   lapic: Lapic | undefined;
+  /** vcpu->arch.db: DR0-DR3, which the CPU uses in place (CpuAttachment.db). */
+  readonly db = new BigUint64Array(4);
+  /** vcpu->arch.dr6 (the VMCB's DR6 is the CPU's; DR7 is kept in the save area). */
+  dr6 = DR6_ACTIVE_LOW;
+  /**
+   * vcpu->guest_debug: KVM_SET_GUEST_DEBUG's control word. The model has no such ioctl, so this is 0
+   * unless a test sets it: the guest owns its debug registers and #DB.
+   */
+  guestDebug = 0;
+  /** vcpu->arch.switch_db_regs & KVM_DEBUGREG_WONT_EXIT: DR accesses run without exits until the next #VMEXIT. */
+  dbRegsWontExit = false;
 
   /** svm_exit_handlers with the VM type's additions, indexed by exit code. */
   readonly #table: (ExitHandler | undefined)[];
@@ -148,7 +162,13 @@ export class Vcpu {
     initVmcb(this);
     // KVM's own copy of RIP, all it will know of an encrypted guest's (VCPU_REGS_RIP).
     if (this.guestStateProtected) this.regs[2 * VCPU_REGS_RIP] = getU64Number(this.vmcb.save, SAVE_RIP);
-    backend.attach({ vmcb: this.vmcb, regs: backend.protectedState ? null : this.regs, mem: this.npt });
+    const prot = backend.protectedState;
+    backend.attach({
+      vmcb: this.vmcb,
+      regs: prot ? null : this.regs,
+      db: prot ? null : this.db,
+      mem: this.npt,
+    });
     this.typeOps = vm.typeOps.createVcpu(this);
     const extra = this.typeOps.exitHandlers;
     this.#table = new Array<ExitHandler | undefined>(HANDLER_TABLE_SIZE).fill(undefined);
@@ -213,9 +233,14 @@ export class Vcpu {
       // kvm_cpu_accept_dm_intr: only while no KVM_INTERRUPT is waiting to be injected.
       if (requestIrqWindow && this.interrupt === undefined) enableIrqWindow(this);
       typeOps.prepareSwitchToGuest?.();
+      // sync_lapic_to_cr8 and the debug registers (svm_vcpu_run, vcpu_enter_guest).
+      syncLapicToCr8(this);
+      svmLoadDebugRegs(this);
       this.hasRun = true;
       backend.vmrun(HOST_TICK_INSTRUCTIONS);
       this.vmexits++;
+      // Before the exit's handler, so a DR access exit finds the registers the guest last wrote.
+      if (this.dbRegsWontExit) svmSyncDirtyDebugRegs(this);
       if (this.awaitingIretCompletion) this.#completeIret();
       const code = vmcb.exitCode;
       const r = this.invokeExitHandler(code);

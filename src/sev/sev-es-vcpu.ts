@@ -6,6 +6,7 @@
  */
 import type { HostAllocation } from '../host/allocator.js';
 import { kvmQueueException } from '../kvm/cache-regs.js';
+import { crTrap, eferTrap } from '../kvm/cr.js';
 import { GPA_NUMBER_LIMIT } from '../kvm/memslots.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import { GuestPageCache, type GuestPageMapping } from '../kvm/vm.js';
@@ -18,7 +19,16 @@ import {
   GHCB_OFF_SW_EXIT_INFO_2,
   GHCB_OFF_SW_SCRATCH,
 } from '../uapi/ghcb.js';
-import { GP_VECTOR, SVM_EVTINJ_TYPE_EXEPT, SVM_EVTINJ_VALID, SVM_EXIT_VMGEXIT } from '../uapi/svm.js';
+import {
+  GP_VECTOR,
+  SVM_EVTINJ_TYPE_EXEPT,
+  SVM_EVTINJ_VALID,
+  SVM_EXIT_CR0_WRITE_TRAP,
+  SVM_EXIT_CR4_WRITE_TRAP,
+  SVM_EXIT_CR8_WRITE_TRAP,
+  SVM_EXIT_EFER_WRITE_TRAP,
+  SVM_EXIT_VMGEXIT,
+} from '../uapi/svm.js';
 import { u64Join } from '../uapi/u64.js';
 import { GhcbAccess } from './ghcb-access.js';
 import type { SevProfile } from './profiles.js';
@@ -103,7 +113,15 @@ export class SevEsVcpu implements VcpuTypeOps {
     this.vm = vm;
     this.profile = vm.profile;
     this.snapshot = snapshot;
-    this.exitHandlers = new Map([[SVM_EXIT_VMGEXIT, () => sevHandleVmgexit(this)]]);
+    this.exitHandlers = new Map<number, ExitHandler>([
+      [SVM_EXIT_VMGEXIT, () => sevHandleVmgexit(this)],
+      // The automatic exits sev_es_init_vmcb asks for (svm_exit_handlers has them for every VM;
+      // only an SEV-ES VMCB enables them).
+      [SVM_EXIT_EFER_WRITE_TRAP, eferTrap],
+      [SVM_EXIT_CR0_WRITE_TRAP, crTrap],
+      [SVM_EXIT_CR4_WRITE_TRAP, crTrap],
+      [SVM_EXIT_CR8_WRITE_TRAP, crTrap],
+    ]);
     this.#ghcbCache = new GuestPageCache(vcpu.vm);
   }
 

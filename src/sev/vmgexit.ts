@@ -11,7 +11,7 @@ import {
   VCPU_REGS_RDX,
   VCPU_REGS_RSI,
 } from '../cpu/backend.js';
-import { kvmSetXcr0 } from '../kvm/x86.js';
+import { kvmSetXcr0 } from '../kvm/xcr.js';
 import {
   GHCB_ERR_INVALID_EVENT,
   GHCB_ERR_INVALID_INPUT,

@@ -61,6 +61,11 @@ export const KVM_RUN_OFF_FAIL_ENTRY_CPU = 40;
 // ex
 export const KVM_RUN_OFF_EX_EXCEPTION = 32;
 export const KVM_RUN_OFF_EX_ERROR_CODE = 36;
+// debug (struct kvm_debug_exit_arch)
+export const KVM_RUN_OFF_DEBUG_EXCEPTION = 32;
+export const KVM_RUN_OFF_DEBUG_PC = 40;
+export const KVM_RUN_OFF_DEBUG_DR6 = 48;
+export const KVM_RUN_OFF_DEBUG_DR7 = 56;
 // memory_fault
 export const KVM_RUN_OFF_MEMORY_FAULT_FLAGS = 32;
 export const KVM_RUN_OFF_MEMORY_FAULT_GPA = 40;
