@@ -10,7 +10,8 @@
  * A bundle puts every module's top-level bindings in one scope, so an imported constant is read like
  * any other top-level constant, not through another module's live binding. Dependencies are bundled
  * too (one file to load at startup), except koffi: a native addon, optional, which
- * src/hostkvm/libc.ts loads lazily with createRequire, so a missing koffi only disables the oracle.
+ * src/hostkvm/libc.ts loads lazily with createRequire, so a missing koffi only disables the oracle;
+ * and iced-x86, whose module reads its WebAssembly file from beside itself (node_modules).
  *
  * Usage: node scripts/build.mjs [--if-available] [cli|bench]...   (no target: all of them)
  * --if-available: if the build tools are not installed (npm install --omit=dev), say so and exit 0;
@@ -34,7 +35,7 @@ const common = {
   // Syntax only (constant folding, inlining of literal constants, dead branches); identifiers keep their
   // names, so stack traces stay readable.
   minifySyntax: true,
-  external: ['koffi'],
+  external: ['koffi', 'iced-x86'],
   outExtension: { '.js': '.mjs' },
   // Bundled CommonJS dependencies (commander, cli-progress) require Node's built-ins; an ESM bundle has
   // no `require` of its own, so give it one.

@@ -1,6 +1,6 @@
 /**
- * The README's library example is examples/library/fd-interface.ts, verbatim (below its header
- * comment), and prints what the README says it prints.
+ * The README's library examples are examples/library/fd-interface.ts and x86-guest.ts, verbatim
+ * (below their header comments), and print what the README says they print.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -34,5 +34,24 @@ describe('README: using sevbox as a library', () => {
     const lines = r.stdout.trim().split('\n');
     assert.deepEqual(lines, ['OUT 3f8: 65', 'MmioRead Hlt', 'deadbeef', 'rip fff9']);
     for (const line of lines) assert.ok(README.includes(`\`${line}\``), `README mentions ${line}`);
+  });
+});
+
+describe('README: machine code on the x86 interpreter', () => {
+  const example = new URL('../examples/library/x86-guest.ts', import.meta.url);
+
+  it('shows examples/library/x86-guest.ts as it is', () => {
+    const file = readFileSync(example, 'utf8');
+    assert.equal(
+      codeBlockAfter(README, '## Machine code: the x86 interpreter'),
+      file.slice(file.indexOf('import {')),
+    );
+  });
+
+  it('the example runs and prints the greeting the README quotes', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', example.pathname], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '"Hello, real mode\\n"');
+    assert.ok(README.includes('`"Hello, real mode\\n"`'));
   });
 });

@@ -20,6 +20,12 @@ export {
   type GuestSegment,
   writeGuestImage,
 } from './guest-image.js';
+export {
+  identityPageTables,
+  type LongModeEntry,
+  type MemoryWrite,
+  setLongModeEntry,
+} from './long-mode-entry.js';
 export { GuestRam, type RamRegion } from './memory.js';
 export { decodeSevTermination, type SevTermination } from './termination.js';
 export * from './types.js';

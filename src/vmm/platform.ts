@@ -5,6 +5,7 @@
  * provides the real /dev/kvm and process memory of this machine.
  */
 import { type GuestMonitor, ScriptedGuests } from '../cpu/scripted-guests.js';
+import { X86Cpu } from '../cpu/x86/cpu.js';
 import { HostAddressSpace } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
 import { ModelProcessMemory, type ProcessMemory } from '../host/process.js';
@@ -50,6 +51,11 @@ export interface ModelPlatformOptions {
    * has one address space).
    */
   readonly core?: Partial<KvmCoreProfile>;
+  /**
+   * The CPUs behind VMRUN: `scripted` (default; guest programs loaded into `guests`) or `x86`, the
+   * interpreter that runs machine code the VMM loads into guest RAM.
+   */
+  readonly cpu?: 'scripted' | 'x86';
 }
 
 /** Whether `p` is the model (its KVM is sevbox's, not a real /dev/kvm). */
@@ -68,7 +74,7 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     ...(opts.core ? { core: { ...sev.core, ...opts.core } } : {}),
     host,
     allocator,
-    cpus: guests.cpus,
+    cpus: opts.cpu === 'x86' ? (_id, protectedState) => new X86Cpu(protectedState) : guests.cpus,
     ...(opts.maxPhysBits !== undefined ? { maxPhysBits: opts.maxPhysBits } : {}),
   });
   return {

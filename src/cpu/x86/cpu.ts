@@ -1,0 +1,388 @@
+/**
+ * The x86 interpreter behind the CpuBackend seam: VMRUN loads the save area (the VMCB's, or the
+ * VMSA it keeps for an SEV-ES guest), delivers event_inj, runs decoded blocks until an intercepted
+ * event, and writes the #VMEXIT as SVM does. For an SEV-ES guest an intercepted non-automatic exit
+ * is a #VC in the guest instead (error code = the exit code), and an access to MMIO a #VC with the
+ * NPF code; VMGEXIT is the #VMEXIT. KVM never sees an SEV-ES guest's registers.
+ *
+ * Faults inside an instruction (a #PF, #GP, a nested page fault) are thrown as STOP_SIGNAL after
+ * the CPU has recorded what happened; the loop catches it, delivers a guest exception or returns
+ * from VMRUN with the #VMEXIT written. An instruction that faults has changed nothing.
+ */
+
+import {
+  PF_VECTOR,
+  SVM_EVTINJ_VALID,
+  SVM_EXIT_EXCP_BASE,
+  SVM_EXIT_HLT,
+  SVM_EXIT_INTR,
+  SVM_EXIT_NPF,
+  SVM_EXIT_PAUSE,
+  SVM_EXIT_SHUTDOWN,
+  SVM_EXIT_VINTR,
+  SVM_EXIT_VMGEXIT,
+} from '../../uapi/svm.js';
+import {
+  type CpuAttachment,
+  type CpuBackend,
+  type GuestPhysMemory,
+  NPT_MMIO,
+  NPT_OK,
+  NPT_READONLY,
+  PFERR_GUEST_FINAL_HI,
+  PFERR_PRESENT_MASK,
+  PFERR_RSVD_MASK,
+  PFERR_WRITE_MASK,
+  setU64Number,
+  sevEsExitIsAutomatic,
+  V_IRQ_MASK,
+  VMCB_NEXT_RIP,
+  type Vmcb,
+} from '../backend.js';
+import type { Gprs } from '../regs.js';
+import { newGprs } from '../regs.js';
+import { type Block, BlockCache } from './blocks.js';
+import { decodeBlock } from './decode.js';
+import { deliverEvent, deliverException, type PendingException } from './exceptions.js';
+import { Flags, RFLAGS_IF, readRflags, writeRflags } from './flags.js';
+import { NEXT, STOP, STOP_SIGNAL } from './insn.js';
+import { ACC_FETCH, PAGE_SIZE, Tlb, tlbEntry } from './mmu.js';
+import { SEG_CS, X86State } from './state.js';
+import { GP_VECTOR, UD_VECTOR, VC_VECTOR } from './vectors.js';
+
+const TWO32 = 0x1_0000_0000;
+
+export class X86Cpu implements CpuBackend {
+  readonly protectedState: boolean;
+  s!: X86State;
+  readonly f = new Flags();
+  vmcb!: Vmcb;
+  mem!: GuestPhysMemory;
+  /** The save area VMRUN loads: the VMCB's, or the CPU's own VMSA for an SEV-ES guest. */
+  save!: DataView;
+  /** SEV-ES: the VMSA is taken from the VMCB's save area at the first VMRUN (the launch). */
+  #vmsaTaken = false;
+  readonly tlb = new Tlb();
+  readonly blocks = new BlockCache();
+  /** DR0-DR3: KVM's vcpu->arch.db, loaded into the CPU around VMRUN (an SEV-ES guest's own). */
+  db!: BigUint64Array;
+  /** Bits 63:32 of the last value read (mmu.ts). */
+  hi = 0;
+  /** Scratch for page walks. */
+  pteLo = 0;
+  pteHi = 0;
+  /** RIP of the next instruction while one executes; branches set it. */
+  nextRip = 0;
+  /** Instructions retired since the vCPU was created. */
+  instructions = 0;
+  /** Unimplemented instructions met (each raised #UD), by mnemonic: the coverage gaps. */
+  readonly unimplemented = new Map<string, number>();
+  /** The block that ran to its end last, whose successor cache the next fetch may use. */
+  #prev: Block | undefined;
+  /** An exception recorded by a faulting instruction, delivered by the loop. */
+  pending: PendingException | undefined;
+  /** The #VMEXIT is written: VMRUN returns. */
+  exited = false;
+
+  constructor(protectedState = false) {
+    this.protectedState = protectedState;
+  }
+
+  attach(hw: CpuAttachment): void {
+    this.vmcb = hw.vmcb;
+    this.mem = hw.mem;
+    this.db = hw.db ?? new BigUint64Array(4);
+    this.save = hw.vmcb.save;
+    this.s = new X86State(this.protectedState ? newGprs() : (hw.regs as Gprs));
+  }
+
+  vmrun(budget: number): void {
+    const s = this.s;
+    if (this.protectedState && !this.#vmsaTaken) {
+      // The VMSA: the CPU's own copy of the state KVM set up before launch, out of KVM's sight
+      // from now on (LAUNCH_UPDATE_VMSA, which the SEV launch flow will model, encrypts it).
+      this.save = new DataView(this.vmcb.save.buffer.slice(0));
+      this.#vmsaTaken = true;
+    }
+    s.load(this.save);
+    writeRflags(this.f, s.rflags);
+    this.exited = false;
+    this.pending = undefined;
+    // Page views are good until the vCPU exits; memory may have changed while it was out.
+    this.tlb.flush();
+    this.blocks.epoch++;
+    const vmcb = this.vmcb;
+    const inj = vmcb.eventInj;
+    if (inj & SVM_EVTINJ_VALID) {
+      vmcb.eventInj = 0;
+      this.#guard(() => deliverEvent(this, inj, vmcb.eventInjErr));
+    }
+    // The interrupt window KVM asked for (V_IRQ with the VINTR intercept): neither changes while
+    // the guest runs, so it is read once; the guest's IF is checked between blocks.
+    const irqWindow = (vmcb.intCtl & V_IRQ_MASK) !== 0 && vmcb.isIntercept(SVM_EXIT_VINTR);
+    this.#prev = undefined;
+    let n = 0;
+    while (!this.exited) {
+      if (n >= budget) {
+        this.exit(SVM_EXIT_INTR, 0, 0, 0, 0);
+        break;
+      }
+      if (irqWindow && readRflags(this.f) & RFLAGS_IF) {
+        this.exit(SVM_EXIT_VINTR, 0, 0, 0, 0);
+        break;
+      }
+      n += this.#runBlock();
+    }
+    s.rflags = readRflags(this.f);
+    s.store(this.save);
+  }
+
+  /** Run one block from RIP (or until an instruction stops); returns the instructions retired. */
+  #runBlock(): number {
+    const s = this.s;
+    let done = 0;
+    try {
+      const b = this.#fetchBlock();
+      const insns = b.insns;
+      const wrap = b.codeSize === 64 ? 0 : b.codeSize === 32 ? TWO32 : 0x1_0000;
+      for (let k = 0; k < insns.length; k++) {
+        const i = insns[k]!;
+        const next = s.rip + i.len;
+        this.nextRip = wrap && next >= wrap ? next - wrap : next;
+        if (i.exec(this, i) !== NEXT) {
+          this.#prev = undefined;
+          break;
+        }
+        s.rip = this.nextRip;
+        done++;
+      }
+      if (done === insns.length) this.#prev = b;
+    } catch (e) {
+      this.#prev = undefined;
+      if (e !== STOP_SIGNAL) throw e;
+      this.#deliverPending();
+    }
+    this.instructions += done;
+    // A block that stopped at its first instruction still takes budget, so a fault loop ends.
+    return done || 1;
+  }
+
+  /** Run `fn`, catching a fault it raises (event injection at VMRUN). */
+  #guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      if (e !== STOP_SIGNAL) throw e;
+      this.#deliverPending();
+    }
+  }
+
+  /** Deliver the exception a faulting instruction recorded (exceptions.ts handles #DF and shutdown). */
+  #deliverPending(): void {
+    for (;;) {
+      const p = this.pending;
+      if (!p || this.exited) return;
+      this.pending = undefined;
+      // An exception KVM intercepts (#DB, #UD, #AC, #MC for a default VM) exits before delivery,
+      // with the error code in exit_info_1 (and CR2's value in exit_info_2 for #PF).
+      const code = SVM_EXIT_EXCP_BASE + p.vector;
+      if (!p.soft && this.vmcb.isIntercept(code)) {
+        try {
+          const cr2 = p.vector === PF_VECTOR ? this.s.cr2 : 0;
+          this.intercept(code, p.errorCode ?? 0, 0, cr2 >>> 0, Math.floor((cr2 - (cr2 >>> 0)) / TWO32) >>> 0);
+          return;
+        } catch (e) {
+          if (e !== STOP_SIGNAL) throw e;
+          continue; // an SEV-ES guest's #VC in its place
+        }
+      }
+      try {
+        deliverException(this, p);
+        return;
+      } catch (e) {
+        if (e !== STOP_SIGNAL) throw e;
+        // A fault while delivering: exceptions.ts recorded the follow-up (#DF, or shutdown).
+      }
+    }
+  }
+
+  /**
+   * The block at CS:RIP: the successor the previous block went to last time when nothing it
+   * depends on changed (the same RIP and code size, no TLB change, the block still live and checked
+   * in this epoch), else looked up by guest-physical address, decoded on a miss or when its bytes
+   * changed since it last ran.
+   */
+  #fetchBlock(): Block {
+    const s = this.s;
+    const prev = this.#prev;
+    if (prev) {
+      const next = prev.succ;
+      if (
+        next &&
+        prev.succRip === s.rip &&
+        prev.succGen === this.tlb.generation &&
+        next.live &&
+        next.epoch === this.blocks.epoch &&
+        next.codeSize === s.codeSize
+      )
+        return next;
+    }
+    const b = this.#lookupBlock();
+    if (prev) {
+      prev.succ = b;
+      prev.succRip = s.rip;
+      prev.succGen = this.tlb.generation;
+    }
+    return b;
+  }
+
+  #lookupBlock(): Block {
+    const s = this.s;
+    const la = s.codeSize === 64 ? s.rip : s.segBase[SEG_CS]! + s.rip;
+    const i = tlbEntry(this, la, ACC_FETCH);
+    const off = ((la % PAGE_SIZE) + PAGE_SIZE) % PAGE_SIZE;
+    const gpa = this.tlb.gpaPage[i]! + off;
+    const mode = s.codeSize;
+    const blocks = this.blocks;
+    let b = blocks.lookup(gpa, mode);
+    if (b && b.epoch !== blocks.epoch) {
+      if (this.#sameBytes(b)) b.epoch = blocks.epoch;
+      else {
+        blocks.remove(b);
+        b = undefined;
+      }
+    }
+    if (!b) {
+      b = decodeBlock(this, la, gpa, mode);
+      blocks.insert(b);
+      // Pages with code are never writable through the TLB: a store must invalidate.
+      for (const p of b.pages) this.tlb.dropWritable(p);
+    }
+    return b;
+  }
+
+  /** Whether a block's bytes are still in guest memory. */
+  #sameBytes(b: Block): boolean {
+    const bytes = b.bytes;
+    let at = 0;
+    while (at < bytes.length) {
+      const gpa = b.gpa + at;
+      const page = this.mem.page?.(gpa - (gpa % PAGE_SIZE), false);
+      if (!page) return false;
+      const off = gpa % PAGE_SIZE;
+      const n = Math.min(bytes.length - at, PAGE_SIZE - off);
+      for (let k = 0; k < n; k++) if (page[off + k] !== bytes[at + k]) return false;
+      at += n;
+    }
+    return true;
+  }
+
+  /**
+   * The RAM page holding a GPA, for the walker and the TLB; a GPA that is not RAM ends the access
+   * with a nested page fault, or a #VC for an SEV-ES guest's MMIO.
+   */
+  physPage(gpa: number, write: boolean): Uint8Array {
+    const page = this.mem.page?.(gpa - (gpa % PAGE_SIZE), write);
+    if (page) return page;
+    const probe = new Uint8Array(1);
+    const r = write ? this.mem.write(gpa, probe) : this.mem.read(gpa, probe);
+    if (r === NPT_OK) throw new Error('GuestPhysMemory.page refused a page read/write accepts');
+    // An SEV-ES guest's MMIO access (KVM's reserved-bit NPT entry) is a #VC, not an exit.
+    if (r === NPT_MMIO && this.protectedState) this.raise({ vector: VC_VECTOR, errorCode: SVM_EXIT_NPF });
+    let err = write ? PFERR_WRITE_MASK : 0;
+    if (r === NPT_MMIO) err |= PFERR_RSVD_MASK | PFERR_PRESENT_MASK;
+    else if (r === NPT_READONLY) err |= PFERR_PRESENT_MASK;
+    this.#npfExit(gpa, err);
+  }
+
+  /** SVM_EXIT_NPF with decode assist: the faulting GPA, the error code, the instruction's bytes. */
+  #npfExit(gpa: number, err: number): never {
+    this.exit(SVM_EXIT_NPF, err, PFERR_GUEST_FINAL_HI, gpa >>> 0, Math.floor(gpa / TWO32));
+    this.#fillInsnBytes();
+    throw STOP_SIGNAL;
+  }
+
+  /**
+   * Decode assist: up to 15 bytes at CS:RIP, as far as they can be fetched (a fetch that would
+   * fault ends them; nothing is raised).
+   */
+  #fillInsnBytes(): void {
+    const s = this.s;
+    const la = s.codeSize === 64 ? s.rip : s.segBase[SEG_CS]! + s.rip;
+    const bytes = this.vmcb.insnBytes;
+    const { pending, cr2 } = { pending: this.pending, cr2: s.cr2 };
+    let n = 0;
+    try {
+      for (; n < 15; n++) {
+        const a = la + n;
+        const i = tlbEntry(this, a, ACC_FETCH);
+        bytes[n] = this.tlb.bytes[i]![((a % PAGE_SIZE) + PAGE_SIZE) % PAGE_SIZE]!;
+      }
+    } catch (e) {
+      if (e !== STOP_SIGNAL) throw e;
+      this.pending = pending;
+      s.cr2 = cr2;
+    }
+    this.vmcb.insnLen = n;
+  }
+
+  /**
+   * An intercepted event at an instruction boundary: the #VMEXIT (next_rip: the instruction's end
+   * for instruction intercepts, 0 otherwise), or for an SEV-ES guest's non-automatic exit, #VC.
+   */
+  intercept(
+    code: number,
+    info1Lo: number,
+    info1Hi: number,
+    info2Lo: number,
+    info2Hi: number,
+    next = 0,
+  ): typeof STOP {
+    if (this.protectedState) {
+      if (!sevEsExitIsAutomatic(code, info1Lo)) this.raise({ vector: VC_VECTOR, errorCode: code });
+      // KVM cannot move an SEV-ES guest's RIP: for VMGEXIT, HLT and PAUSE the hardware saves the
+      // next instruction's (APM 15.35.4).
+      if (code === SVM_EXIT_VMGEXIT || code === SVM_EXIT_HLT || code === SVM_EXIT_PAUSE) this.s.rip = next;
+    }
+    this.exit(code, info1Lo, info1Hi, info2Lo, info2Hi, next);
+    return STOP;
+  }
+
+  /** Write a #VMEXIT into the VMCB control area; VMRUN returns after the current instruction. */
+  exit(code: number, info1Lo: number, info1Hi: number, info2Lo: number, info2Hi: number, next = 0): void {
+    const vmcb = this.vmcb;
+    vmcb.setExit(code, info1Lo, info1Hi, info2Lo, info2Hi);
+    setU64Number(vmcb.control, VMCB_NEXT_RIP, next < 0 ? next + 2 ** 64 : next);
+    vmcb.insnLen = 0;
+    this.exited = true;
+  }
+
+  /** Record a guest exception and abandon the current instruction. */
+  raise(p: PendingException): never {
+    this.pending = p;
+    throw STOP_SIGNAL;
+  }
+
+  /** #PF: CR2 = the linear address. */
+  pageFault(la: number, errorCode: number): never {
+    this.s.cr2 = la;
+    this.raise({ vector: PF_VECTOR, errorCode });
+  }
+
+  /** #GP(errorCode). */
+  generalProtection(errorCode: number): never {
+    this.raise({ vector: GP_VECTOR, errorCode });
+  }
+
+  /** Triple fault: SVM_EXIT_SHUTDOWN (KVM always intercepts it). */
+  shutdown(): never {
+    this.exit(SVM_EXIT_SHUTDOWN, 0, 0, 0, 0);
+    throw STOP_SIGNAL;
+  }
+
+  /** An instruction the interpreter does not implement: #UD, counted by name. */
+  unimplementedInsn(name: string): never {
+    this.unimplemented.set(name, (this.unimplemented.get(name) ?? 0) + 1);
+    this.raise({ vector: UD_VECTOR });
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Every instruction family's builders, by mnemonic. Where two families handle forms of one
+ * mnemonic (MOV: data moves and control registers), their builders are tried in order and the
+ * first that returns a handler wins.
+ */
+import { ARITH_BUILDERS } from './arith.js';
+import { BRANCH_BUILDERS } from './branch.js';
+import type { Builder } from './builder.js';
+import { DATA_BUILDERS } from './data.js';
+import { STRING_BUILDERS } from './string.js';
+import { SYSTEM_BUILDERS } from './system.js';
+
+function combine(lists: readonly (readonly [number, Builder])[][]): Map<number, Builder> {
+  const byMnemonic = new Map<number, Builder[]>();
+  for (const list of lists)
+    for (const [m, b] of list) {
+      const all = byMnemonic.get(m);
+      if (all) all.push(b);
+      else byMnemonic.set(m, [b]);
+    }
+  const out = new Map<number, Builder>();
+  for (const [m, all] of byMnemonic) {
+    const [first] = all;
+    out.set(
+      m,
+      all.length === 1
+        ? first!
+        : (ins, rec, cs) => {
+            for (const b of all) {
+              const exec = b(ins, rec, cs);
+              if (exec) return exec;
+            }
+            return undefined;
+          },
+    );
+  }
+  return out;
+}
+
+export const BUILDERS: ReadonlyMap<number, Builder> = combine([
+  DATA_BUILDERS,
+  ARITH_BUILDERS,
+  BRANCH_BUILDERS,
+  STRING_BUILDERS,
+  SYSTEM_BUILDERS,
+]);

@@ -1,0 +1,94 @@
+/**
+ * Exception and interrupt delivery in the interpreter: a long-mode #PF through a 16-byte IDT gate
+ * onto an IST stack with its error code and CR2, and a real-mode INT n through the IVT and back
+ * with IRET.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { X86Cpu } from '../../src/cpu/x86/cpu.js';
+import { resetRealMode } from '../../src/hostkvm/tiny-guest.js';
+import { expectExit, HVA, ok, vmWithRam } from '../../src/kvm/test-util.js';
+import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
+
+const u64le = (v: bigint): number[] =>
+  Array.from({ length: 8 }, (_, k) => Number((v >> BigInt(8 * k)) & 0xffn));
+
+/** A 64-bit interrupt gate: handler offset, selector 8, IST index, present, DPL 0, type 0xE. */
+function gate64(offset: number, ist: number): number[] {
+  const lo =
+    BigInt(offset & 0xffff) |
+    (8n << 16n) |
+    (BigInt(ist) << 32n) |
+    (0x8en << 40n) |
+    (BigInt((offset >>> 16) & 0xffff) << 48n);
+  return [...u64le(lo), ...u64le(BigInt(Math.floor(offset / 2 ** 32)))];
+}
+
+describe('x86 interpreter: exception delivery', () => {
+  it('long mode: a not-present page is #PF with CR2, the error code pushed, on the IST stack of its gate', () => {
+    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+    const w = (gpa: number, bytes: number[]) =>
+      assert.equal(env.host.write(HVA + gpa, Uint8Array.from(bytes)), undefined);
+    // Identity map of the first 2 MiB only.
+    for (const t of identityPageTables(0x3000)) w(t.gpa, [...t.bytes]);
+    // GDT: null, 64-bit code at 8. IDT at 0x6000 with #PF (14) → 0x1800 on IST1. TSS at 0x7800, IST1 = 0x9000.
+    w(0x7000, [...u64le(0n), ...u64le(0x00209a0000000000n)]);
+    w(0x6000 + 14 * 16, gate64(0x1800, 1));
+    w(0x7800 + 0x24, u64le(0x9000n));
+    w(0x1000, [0x8b, 0x04, 0x25, 0x34, 0x12, 0x40, 0x00]); // mov eax, [0x401234]
+    w(0x1800, [
+      0x58, // pop rax (the error code)
+      0xe6,
+      0x80, // out 0x80, al
+      0x0f,
+      0x20,
+      0xd0, // mov rax, cr2
+      0xe6,
+      0x81, // out 0x81, al
+      0x48,
+      0x89,
+      0xe0, // mov rax, rsp
+      0x48,
+      0xc1,
+      0xe8,
+      0x08, // shr rax, 8
+      0xe6,
+      0x82, // out 0x82, al
+      0xf4,
+    ]);
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    ok(
+      setLongModeEntry(vcpuFd, {
+        rip: 0x1000,
+        rsp: 0x8000,
+        cr3: 0x3000,
+        ds: 0,
+        gdt: { base: 0x7000, limit: 15 },
+        idt: { base: 0x6000, limit: 0xfff },
+        tr: { base: 0x7800, selector: 0x10 },
+      }),
+    );
+    assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0], 'error code: not present, read, supervisor');
+    assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x34], 'CR2 = the faulting address');
+    // IST1 (0x9000, 16-aligned) minus SS, RSP, RFLAGS, CS, RIP, error code, plus the popped error code.
+    assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x8f]);
+    expectExit(vcpuFd, 'Hlt');
+    assert.equal(ok(vcpuFd.getSregs()).cr2, 0x401234n);
+  });
+
+  it('real mode: INT n goes through the IVT; IRET comes back after the INT', () => {
+    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+    const w = (gpa: number, bytes: number[]) =>
+      assert.equal(env.host.write(HVA + gpa, Uint8Array.from(bytes)), undefined);
+    w(0x21 * 4, [0x00, 0x20, 0x00, 0x00]); // IVT[0x21] = 0000:2000
+    w(0x2000, [0xb0, 0x21, 0xe6, 0x80, 0xcf]); // mov al, 0x21 ; out 0x80, al ; iret
+    w(0x1000, [0xcd, 0x21, 0xb0, 0x99, 0xe6, 0x81, 0xf4]); // int 0x21 ; mov al, 0x99 ; out 0x81, al ; hlt
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    ok(resetRealMode(vcpuFd, 0x1000, 0x8000));
+    const a = expectExit(vcpuFd, 'IoOut');
+    assert.deepEqual([a.port, [...a.data]], [0x80, [0x21]]);
+    const b = expectExit(vcpuFd, 'IoOut');
+    assert.deepEqual([b.port, [...b.data]], [0x81, [0x99]]);
+    assert.equal(ok(vcpuFd.getRegs()).rsp, 0x8000n, 'IRET popped what INT pushed');
+  });
+});
