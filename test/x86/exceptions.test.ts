@@ -92,3 +92,35 @@ describe('x86 interpreter: exception delivery', () => {
     assert.equal(ok(vcpuFd.getRegs()).rsp, 0x8000n, 'IRET popped what INT pushed');
   });
 });
+
+describe('x86 interpreter: external interrupts', () => {
+  it('KVM_INTERRUPT while IF = 0 waits for the window; after STI the next instruction runs first (shadow)', () => {
+    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+    const w = (gpa: number, bytes: number[]) =>
+      assert.equal(env.host.write(HVA + gpa, Uint8Array.from(bytes)), undefined);
+    w(0x20 * 4, [0x00, 0x20, 0x00, 0x00]); // IVT[0x20] = 0000:2000
+    // The handler reports what the instruction after STI stored: 1 if it ran before the interrupt.
+    w(0x2000, [0xa0, 0x00, 0x05, 0xe6, 0x20, 0xcf]); // mov al, [0x500] ; out 0x20, al ; iret
+    w(0x1000, [
+      0xe6,
+      0x80, // out 0x80, al
+      0xfb, // sti
+      0xc6,
+      0x06,
+      0x00,
+      0x05,
+      0x01, // mov byte [0x500], 1
+      0xe6,
+      0x81, // out 0x81, al
+      0xf4, // hlt
+    ]);
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    ok(resetRealMode(vcpuFd, 0x1000, 0x8000));
+    assert.equal(expectExit(vcpuFd, 'IoOut').port, 0x80);
+    ok(vcpuFd.interrupt(0x20)); // IF = 0: KVM requests the interrupt window
+    const h = expectExit(vcpuFd, 'IoOut');
+    assert.deepEqual([h.port, [...h.data]], [0x20, [1]], 'delivered after the STI shadow, in the handler');
+    assert.equal(expectExit(vcpuFd, 'IoOut').port, 0x81);
+    expectExit(vcpuFd, 'Hlt');
+  });
+});

@@ -33,6 +33,7 @@ import {
   PFERR_PRESENT_MASK,
   PFERR_RSVD_MASK,
   PFERR_WRITE_MASK,
+  SVM_INTERRUPT_SHADOW_MASK,
   setU64Number,
   sevEsExitIsAutomatic,
   V_IRQ_MASK,
@@ -77,6 +78,11 @@ export class X86Cpu implements CpuBackend {
   instructions = 0;
   /** Unimplemented instructions met (each raised #UD), by mnemonic: the coverage gaps. */
   readonly unimplemented = new Map<string, number>();
+  /**
+   * The interrupt shadow (after STI, MOV SS): interrupts stay blocked while RIP is here, i.e. until
+   * the instruction after the one that set it has run. -1: none. Reported to KVM in int_state.
+   */
+  shadowRip = -1;
   /** The block that ran to its end last, whose successor cache the next fetch may use. */
   #prev: Block | undefined;
   /** An exception recorded by a faulting instruction, delivered by the loop. */
@@ -120,6 +126,7 @@ export class X86Cpu implements CpuBackend {
     // The interrupt window KVM asked for (V_IRQ with the VINTR intercept): neither changes while
     // the guest runs, so it is read once; the guest's IF is checked between blocks.
     const irqWindow = (vmcb.intCtl & V_IRQ_MASK) !== 0 && vmcb.isIntercept(SVM_EXIT_VINTR);
+    this.shadowRip = vmcb.intState & SVM_INTERRUPT_SHADOW_MASK ? s.rip : -1;
     this.#prev = undefined;
     let n = 0;
     while (!this.exited) {
@@ -127,7 +134,7 @@ export class X86Cpu implements CpuBackend {
         this.exit(SVM_EXIT_INTR, 0, 0, 0, 0);
         break;
       }
-      if (irqWindow && readRflags(this.f) & RFLAGS_IF) {
+      if (irqWindow && readRflags(this.f) & RFLAGS_IF && s.rip !== this.shadowRip) {
         this.exit(SVM_EXIT_VINTR, 0, 0, 0, 0);
         break;
       }
@@ -135,6 +142,8 @@ export class X86Cpu implements CpuBackend {
     }
     s.rflags = readRflags(this.f);
     s.store(this.save);
+    const shadow = s.rip === this.shadowRip ? SVM_INTERRUPT_SHADOW_MASK : 0;
+    vmcb.intState = (vmcb.intState & ~SVM_INTERRUPT_SHADOW_MASK) | shadow;
   }
 
   /** Run one block from RIP (or until an instruction stops); returns the instructions retired. */
@@ -145,7 +154,9 @@ export class X86Cpu implements CpuBackend {
       const b = this.#fetchBlock();
       const insns = b.insns;
       const wrap = b.codeSize === 64 ? 0 : b.codeSize === 32 ? TWO32 : 0x1_0000;
-      for (let k = 0; k < insns.length; k++) {
+      // In the interrupt shadow only one instruction runs: the window is checked right after it.
+      const end = s.rip === this.shadowRip ? 1 : insns.length;
+      for (let k = 0; k < end; k++) {
         const i = insns[k]!;
         const next = s.rip + i.len;
         this.nextRip = wrap && next >= wrap ? next - wrap : next;
@@ -157,6 +168,7 @@ export class X86Cpu implements CpuBackend {
         done++;
       }
       if (done === insns.length) this.#prev = b;
+      else if (done === end) this.#prev = undefined;
     } catch (e) {
       this.#prev = undefined;
       if (e !== STOP_SIGNAL) throw e;

@@ -143,6 +143,8 @@ function interruptFlag(on: boolean): Exec {
     if (!realMode(cpu) && cpu.s.cpl > ((readRflags(cpu.f) >>> 12) & 3))
       cpu.raise({ vector: GP_VECTOR, errorCode: 0 });
     const f = readRflags(cpu.f);
+    // STI that sets IF holds interrupts off until the next instruction has run (the STI shadow).
+    if (on && !(f & RFLAGS_IF)) cpu.shadowRip = cpu.nextRip;
     writeRflags(cpu.f, on ? f | RFLAGS_IF : f & ~RFLAGS_IF);
     return NEXT;
   };
