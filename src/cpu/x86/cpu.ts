@@ -47,7 +47,7 @@ import { decodeBlock } from './decode.js';
 import { deliverEvent, deliverException, type PendingException } from './exceptions.js';
 import { Flags, RFLAGS_IF, readRflags, writeRflags } from './flags.js';
 import { NEXT, STOP, STOP_SIGNAL } from './insn.js';
-import { ACC_FETCH, PAGE_SIZE, Tlb, tlbEntry } from './mmu.js';
+import { ACC_FETCH, PAGE_SIZE, pageOffset, Tlb, tlbEntry } from './mmu.js';
 import { SEG_CS, X86State } from './state.js';
 import { GP_VECTOR, UD_VECTOR, VC_VECTOR } from './vectors.js';
 
@@ -252,7 +252,7 @@ export class X86Cpu implements CpuBackend {
     const s = this.s;
     const la = s.codeSize === 64 ? s.rip : s.segBase[SEG_CS]! + s.rip;
     const i = tlbEntry(this, la, ACC_FETCH);
-    const off = ((la % PAGE_SIZE) + PAGE_SIZE) % PAGE_SIZE;
+    const off = pageOffset(la);
     const gpa = this.tlb.gpaPage[i]! + off;
     const mode = s.codeSize;
     const blocks = this.blocks;
@@ -328,7 +328,7 @@ export class X86Cpu implements CpuBackend {
       for (; n < 15; n++) {
         const a = la + n;
         const i = tlbEntry(this, a, ACC_FETCH);
-        bytes[n] = this.tlb.bytes[i]![((a % PAGE_SIZE) + PAGE_SIZE) % PAGE_SIZE]!;
+        bytes[n] = this.tlb.bytes[i]![pageOffset(a)]!;
       }
     } catch (e) {
       if (e !== STOP_SIGNAL) throw e;

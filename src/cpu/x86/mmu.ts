@@ -81,9 +81,17 @@ function slot(lpage: number): number {
   return (lpage & (TLB_SIZE - 1)) >>> 0;
 }
 
-/** The linear page of a (sign-extended) linear address, as a number that is the same for every alias. */
+/**
+ * The offset in its page of a linear address (a sign-extended integer: ToInt32 keeps its low bits
+ * in two's complement, so this is right for negative ones too).
+ */
+export function pageOffset(la: number): number {
+  return la & (PAGE_SIZE - 1);
+}
+
+/** The linear page number of a (sign-extended) linear address, exactly. */
 function linearPage(la: number): number {
-  return Math.floor(la / PAGE_SIZE);
+  return (la - (la & (PAGE_SIZE - 1))) / PAGE_SIZE;
 }
 
 /**
@@ -281,7 +289,7 @@ export function tlbEntry(cpu: X86Cpu, la: number, acc: number): number {
 
 /** Read `size` bytes (1, 2, 4, 8) at a linear address: bits 31:0 returned, bits 63:32 in cpu.hi. */
 export function readLinear(cpu: X86Cpu, la: number, size: number): number {
-  const off = ((la % PAGE_SIZE) + PAGE_SIZE) % PAGE_SIZE;
+  const off = pageOffset(la);
   if (off + size > PAGE_SIZE) return readSplit(cpu, la, size);
   const i = tlbEntry(cpu, la, ACC_READ);
   const v = cpu.tlb.view[i]!;
@@ -308,7 +316,7 @@ function readSplit(cpu: X86Cpu, la: number, size: number): number {
   for (let k = 0; k < size; k++) {
     const a = la + k;
     const i = tlbEntry(cpu, a, ACC_READ);
-    const b = cpu.tlb.bytes[i]![((a % PAGE_SIZE) + PAGE_SIZE) % PAGE_SIZE]!;
+    const b = cpu.tlb.bytes[i]![pageOffset(a)]!;
     if (k < 4) lo |= b << (8 * k);
     else hi |= b << (8 * (k - 4));
   }
@@ -318,7 +326,7 @@ function readSplit(cpu: X86Cpu, la: number, size: number): number {
 
 /** Write `size` bytes at a linear address (value as halves). */
 export function writeLinear(cpu: X86Cpu, la: number, size: number, lo: number, hi: number): void {
-  const off = ((la % PAGE_SIZE) + PAGE_SIZE) % PAGE_SIZE;
+  const off = pageOffset(la);
   if (off + size > PAGE_SIZE) {
     // Check both pages before storing anything: a fault on the second leaves the first untouched.
     tlbEntry(cpu, la, ACC_WRITE);
@@ -327,7 +335,7 @@ export function writeLinear(cpu: X86Cpu, la: number, size: number, lo: number, h
       const a = la + k;
       const i = tlbEntry(cpu, a, ACC_WRITE);
       const b = k < 4 ? lo >>> (8 * k) : hi >>> (8 * (k - 4));
-      writeByte(cpu, i, ((a % PAGE_SIZE) + PAGE_SIZE) % PAGE_SIZE, b & 0xff);
+      writeByte(cpu, i, pageOffset(a), b & 0xff);
     }
     return;
   }

@@ -95,6 +95,19 @@ export function effectiveAddress64(cpu: X86Cpu, i: Insn): number {
 export function effectiveAddress(cpu: X86Cpu, i: Insn): number {
   const asize = i.asize;
   if (asize === 8) {
+    // Registers below 2^51 in magnitude (every address-sized value) sum exactly as numbers; only
+    // larger ones, whose sum may still wrap to a canonical address, take the exact path.
+    const r = cpu.s.regs;
+    const b = i.mbase;
+    const x = i.mindex;
+    const bh = b !== REG_NONE ? r[2 * b + 1]! | 0 : 0;
+    const xh = x !== REG_NONE ? r[2 * x + 1]! | 0 : 0;
+    if (bh > -0x8_0000 && bh < 0x8_0000 && xh > -0x8_0000 && xh < 0x8_0000) {
+      let ea = i.ripRel ? i.mdisp + cpu.nextRip : i.mdisp;
+      if (b !== REG_NONE) ea += bh * TWO32 + r[2 * b]!;
+      if (x !== REG_NONE) ea += (xh * TWO32 + r[2 * x]!) * i.mscale;
+      return ea;
+    }
     const lo = effectiveAddress64(cpu, i);
     return (cpu.hi | 0) * TWO32 + lo;
   }
