@@ -19,7 +19,7 @@ const RAM = 0x10_0000;
 const GHCB_GPA = 0x1000;
 
 /** One vCPU running `program` (SEV-ES: a KVM_X86_SEV_ES_VM with GHCB v2), built through the fd interface. */
-function machine(program: GuestProgram, sev: boolean): ModelVcpuFd {
+export function machine(program: GuestProgram, sev: boolean): ModelVcpuFd {
   const { kvm, memory, guests } = modelPlatform({ profile: 'current' });
   const vm = kvm.createVm(sev ? KVM_X86_SEV_ES_VM : 0);
   if (isErrno(vm)) throw new Error(String(vm));
@@ -47,7 +47,7 @@ function ok<T>(r: T | Errno): T {
 }
 
 /** n in-kernel #VMEXITs: the budget of #VMEXITs per KVM_RUN ends it (EINTR) after exactly n. */
-function inKernel(fd: ModelVcpuFd): Batch {
+export function inKernel(fd: ModelVcpuFd): Batch {
   // KVM-internal: the benchmark sets the in-kernel #VMEXIT budget on struct kvm_vcpu itself.
   const vcpu = fd.vcpu;
   return (n) => {
