@@ -51,6 +51,25 @@ export {
 } from './reset.js';
 export * from './sev-es-exits.js';
 export * from './vmcb.js';
+/**
+ * The host CPU's ALU, which KVM's instruction emulator runs its fastops on: emulate.c executes the
+ * guest's ADD, OR, CMP, TEST... as one host instruction with the guest's arithmetic flags loaded
+ * and takes the result and flags back. The model's host CPU is the model's x86 ALU, so KVM's
+ * emulation of an MMIO read-modify-write or compare computes with it (and gets exactly the flags
+ * the interpreter would); KVM reaches it through this seam, like the rest of the hardware.
+ */
+export {
+  adc as aluAdc,
+  add as aluAdd,
+  and as aluAnd,
+  cmp as aluCmp,
+  or as aluOr,
+  sbb as aluSbb,
+  sub as aluSub,
+  test as aluTest,
+  xor as aluXor,
+} from './x86/alu.js';
+export { Flags as AluFlags, RFLAGS_ARITH, readRflags, writeRflags } from './x86/flags.js';
 
 /** Nested-page-fault error-code bits (exit_info_1 of SVM_EXIT_NPF), as the x86 #PF error code. */
 export const PFERR_PRESENT_MASK = 1;

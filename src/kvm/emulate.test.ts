@@ -2,13 +2,28 @@
  * The MMIO instruction decoder (emulate.ts): decodeMmioInsn on real encodings of every supported
  * opcode in 16-, 32- and 64-bit code with their prefixes (66, 67, REX.W/R/X/B, segment overrides,
  * LOCK), the instruction lengths, registers, high-byte registers, immediates and sign extension;
- * the memory operand's form (ModRM, SIB, RIP-relative, the 16-bit forms) and effectiveAddress on it;
+ * the ALU forms (00-3B, group 1 with immediates, TEST) with their operation, direction, sizes and
+ * immediates; the memory operand's form (ModRM, SIB, RIP-relative, the 16-bit forms) and effectiveAddress on it;
  * and undefined for what the emulator does not handle.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CodeSize } from '../cpu/backend.js';
-import { decodeMmioInsn, effectiveAddress, type MemOperand, type MmioInsn } from './emulate.js';
+import {
+  ALU_ADC,
+  ALU_ADD,
+  ALU_AND,
+  ALU_CMP,
+  ALU_OR,
+  ALU_SBB,
+  ALU_SUB,
+  ALU_TEST,
+  ALU_XOR,
+  decodeMmioInsn,
+  effectiveAddress,
+  type MemOperand,
+  type MmioInsn,
+} from './emulate.js';
 
 const RAX = 0;
 const RCX = 1;
@@ -260,6 +275,127 @@ describe('decodeMmioInsn: MOVZX and MOVSX (0F B6, B7, BE, BF)', () => {
   });
 });
 
+/** An ALU instruction's fields: the access (a read first), its source, the operation and direction. */
+function aluOf(i: MmioInsn) {
+  return { ...access(i), alu: i.alu };
+}
+const aluReg = (
+  len: number,
+  size: 1 | 2 | 4 | 8,
+  op: number,
+  reg: number,
+  toReg = false,
+  highByte = false,
+) => ({
+  len,
+  write: false,
+  size,
+  reg,
+  highByte,
+  imm: undefined,
+  destSize: size,
+  signExtend: false,
+  alu: { op, toReg },
+});
+const aluImm = (len: number, size: 1 | 2 | 4 | 8, op: number, imm: bigint) => ({
+  len,
+  write: false,
+  size,
+  reg: undefined,
+  highByte: false,
+  imm,
+  destSize: size,
+  signExtend: false,
+  alu: { op, toReg: false },
+});
+
+describe('decodeMmioInsn: ALU r/m,reg and reg,r/m (00-03 ... 38-3B)', () => {
+  it('every operation in both directions, byte and operand-size forms (64-bit)', () => {
+    const ops = [ALU_ADD, ALU_OR, ALU_ADC, ALU_SBB, ALU_AND, ALU_SUB, ALU_XOR, ALU_CMP];
+    for (const [k, op] of ops.entries()) {
+      const base = k * 8;
+      const hex = (d: number) => (base + d).toString(16).padStart(2, '0');
+      assert.deepEqual(aluOf(must(`${hex(0)} 08`, 64)), aluReg(2, 1, op, RCX), `${hex(0)}: op [rax], cl`);
+      assert.deepEqual(aluOf(must(`${hex(1)} 08`, 64)), aluReg(2, 4, op, RCX), `${hex(1)}: op [rax], ecx`);
+      assert.deepEqual(
+        aluOf(must(`${hex(2)} 08`, 64)),
+        aluReg(2, 1, op, RCX, true),
+        `${hex(2)}: op cl, [rax]`,
+      );
+      assert.deepEqual(
+        aluOf(must(`${hex(3)} 08`, 64)),
+        aluReg(2, 4, op, RCX, true),
+        `${hex(3)}: op ecx, [rax]`,
+      );
+    }
+  });
+
+  it('operand size from 66 and REX.W; REX.R extends the register; high-byte registers without REX', () => {
+    assert.deepEqual(aluOf(must('66 01 08', 64)), aluReg(3, 2, ALU_ADD, RCX)); // add [rax], cx
+    assert.deepEqual(aluOf(must('48 29 08', 64)), aluReg(3, 8, ALU_SUB, RCX)); // sub [rax], rcx
+    assert.deepEqual(aluOf(must('4c 0b 07', 64)), aluReg(3, 8, ALU_OR, R8, true)); // or r8, [rdi]
+    assert.deepEqual(aluOf(must('08 27', 64)), aluReg(2, 1, ALU_OR, RAX, false, true)); // or [rdi], ah
+    assert.deepEqual(aluOf(must('40 08 27', 64)), aluReg(3, 1, ALU_OR, RSP)); // or [rdi], spl
+    assert.deepEqual(aluOf(must('3a 3e', 32)), aluReg(2, 1, ALU_CMP, RBX, true, true)); // cmp bh, [esi]
+    assert.deepEqual(aluOf(must('21 07', 16)), aluReg(2, 2, ALU_AND, RAX)); // and [bx], ax
+    assert.deepEqual(aluOf(must('66 21 07', 16)), aluReg(3, 4, ALU_AND, RAX)); // and [bx], eax
+  });
+
+  it('LOCK, segment and address-size prefixes as for MOV; the operand is addressed the same way', () => {
+    const i = must('f0 65 67 31 44 8e 10', 64); // lock xor gs:[esi + ecx*4 + 0x10], eax
+    assert.deepEqual(aluOf(i), aluReg(7, 4, ALU_XOR, RAX));
+    assert.deepEqual(i.addr, mem({ seg: GS, base: RSI, index: RCX, scale: 4, disp: 0x10n, addrSize: 32 }));
+  });
+});
+
+describe('decodeMmioInsn: ALU with an immediate (80, 81, 83 /0-7) and TEST (84, 85, F6 /0, F7 /0)', () => {
+  it('group 1: the ModRM reg field is the operation', () => {
+    const ops = [ALU_ADD, ALU_OR, ALU_ADC, ALU_SBB, ALU_AND, ALU_SUB, ALU_XOR, ALU_CMP];
+    for (const [n, op] of ops.entries()) {
+      const modrm = (n << 3).toString(16).padStart(2, '0'); // [rax] / [bx+si]
+      assert.deepEqual(aluOf(must(`80 ${modrm} 81`, 64)), aluImm(3, 1, op, 0x81n), `80 /${n}`);
+      assert.deepEqual(
+        aluOf(must(`81 ${modrm} 78 56 34 12`, 64)),
+        aluImm(6, 4, op, 0x1234_5678n),
+        `81 /${n}`,
+      );
+      assert.deepEqual(aluOf(must(`83 ${modrm} 7f`, 64)), aluImm(3, 4, op, 0x7fn), `83 /${n}`);
+    }
+  });
+
+  it('83 sign-extends its imm8 to the operand size; 81 takes an imm16 with a 16-bit operand, imm32 sign-extended with REX.W', () => {
+    assert.deepEqual(aluOf(must('83 08 80', 32)), aluImm(3, 4, ALU_OR, 0xffff_ff80n));
+    assert.deepEqual(aluOf(must('66 83 08 ff', 64)), aluImm(4, 2, ALU_OR, 0xffffn));
+    assert.deepEqual(aluOf(must('48 83 20 f0', 64)), aluImm(4, 8, ALU_AND, 0xffff_ffff_ffff_fff0n));
+    assert.deepEqual(aluOf(must('81 07 34 12', 16)), aluImm(4, 2, ALU_ADD, 0x1234n)); // add word [bx], 0x1234
+    assert.deepEqual(aluOf(must('66 81 07 34 12', 64)), aluImm(5, 2, ALU_ADD, 0x1234n));
+    assert.deepEqual(aluOf(must('48 81 38 00 00 00 80', 64)), aluImm(7, 8, ALU_CMP, 0xffff_ffff_8000_0000n));
+  });
+
+  it('the immediate follows the displacement; the mmio guest’s orb $0x80, %es:0x10 (real mode)', () => {
+    const i = must('26 80 0e 10 00 80', 16);
+    assert.deepEqual(aluOf(i), aluImm(6, 1, ALU_OR, 0x80n));
+    assert.deepEqual(i.addr, mem({ seg: ES, disp: 0x10n, addrSize: 16 }));
+    assert.deepEqual(aluOf(must('81 a0 00 01 00 00 ff 00 00 00', 64)), aluImm(10, 4, ALU_AND, 0xffn));
+  });
+
+  it('TEST r/m,reg (84, 85) and r/m,imm (F6 /0, F7 /0; /1 is the same instruction)', () => {
+    assert.deepEqual(aluOf(must('84 08', 64)), aluReg(2, 1, ALU_TEST, RCX)); // test [rax], cl
+    assert.deepEqual(aluOf(must('84 20', 32)), aluReg(2, 1, ALU_TEST, RAX, false, true)); // test [eax], ah
+    assert.deepEqual(aluOf(must('48 85 10', 64)), aluReg(3, 8, ALU_TEST, RDX)); // test [rax], rdx
+    assert.deepEqual(aluOf(must('f6 00 04', 64)), aluImm(3, 1, ALU_TEST, 4n));
+    assert.deepEqual(aluOf(must('f6 08 04', 64)), aluImm(3, 1, ALU_TEST, 4n));
+    assert.deepEqual(aluOf(must('f7 00 00 00 00 80', 32)), aluImm(6, 4, ALU_TEST, 0x8000_0000n));
+    assert.deepEqual(aluOf(must('f7 07 01 80', 16)), aluImm(4, 2, ALU_TEST, 0x8001n));
+    assert.deepEqual(aluOf(must('48 f7 00 ff ff ff ff', 64)), aluImm(7, 8, ALU_TEST, 0xffff_ffff_ffff_ffffn));
+  });
+
+  it('MOV forms carry no ALU operation', () => {
+    assert.equal(must('89 08', 64).alu, undefined);
+    assert.equal(must('c6 00 01', 64).alu, undefined);
+  });
+});
+
 describe('decodeMmioInsn: the memory operand (ModRM, SIB, RIP-relative, 16-bit forms)', () => {
   it('64-bit: [reg], [reg + disp8], [reg + disp32] with a sign-extended displacement', () => {
     assert.deepEqual(must('8b 03', 64).addr, mem({ base: RBX, addrSize: 64 }));
@@ -344,7 +480,14 @@ describe('decodeMmioInsn: what the emulator does not handle', () => {
     ['', 64, 'no bytes'],
     ['90', 64, 'nop'],
     ['ff 00', 64, 'inc dword [rax]'],
-    ['01 08', 32, 'add [eax], ecx'],
+    ['f7 10', 32, 'not dword [eax] (group 3 /2)'],
+    ['f6 30', 64, 'div byte [rax] (group 3 /6)'],
+    ['04 01', 32, 'add al, imm8 (no memory operand)'],
+    ['3c 01', 64, 'cmp al, imm8 (no memory operand)'],
+    ['82 00 01', 32, 'the 82 alias of group 1'],
+    ['01 c8', 32, 'add eax, ecx (a register operand)'],
+    ['80 08', 32, 'or byte [eax], imm8 without its immediate'],
+    ['81 00 01 00 00', 64, 'add dword [rax], imm32 with a truncated immediate'],
     ['a4', 16, 'movsb'],
     ['f3 a5', 32, 'rep movsd'],
     ['66', 64, 'a prefix alone'],

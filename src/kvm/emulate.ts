@@ -7,17 +7,46 @@
  * the operand's address (effectiveAddress) only places an access that crosses into the faulting page.
  *
  * Supported: MOV r/m,r and r,r/m (88, 89, 8A, 8B), MOV with moffs (A0-A3), MOV r/m,imm (C6 /0,
- * C7 /0), MOVZX and MOVSX loads (0F B6, B7, BE, BF), with the operand-size, address-size, segment,
- * LOCK and REX prefixes, in 16-, 32- and 64-bit code. Anything else is an emulation failure
- * (KVM_INTERNAL_ERROR_EMULATION), as for an instruction KVM's emulator does not know.
+ * C7 /0), MOVZX and MOVSX loads (0F B6, B7, BE, BF); and the ALU forms compiled code uses on device
+ * registers (see {@link MmioAlu}): ADD OR ADC SBB AND SUB XOR CMP as r/m,reg and reg,r/m (00-03,
+ * 08-0B, 10-13, 18-1B, 20-23, 28-2B, 30-33, 38-3B) and with an immediate (group 1: 80 /n ib,
+ * 81 /n iz, 83 /n ib), and TEST (84, 85, F6 /0 ib, F7 /0 iz; /1 is TEST too, as in KVM's group3
+ * table); with the operand-size, address-size, segment, LOCK and REX prefixes, in 16-, 32- and
+ * 64-bit code. Anything else is an emulation failure (KVM_INTERNAL_ERROR_EMULATION), as for an
+ * instruction KVM's emulator does not know.
  */
 import type { CodeSize } from '../cpu/backend.js';
+
+/** ALU operations, in group-1 order (the ModRM reg field of 80/81/83, bits 5:3 of 00-3B); then TEST. */
+export const ALU_ADD = 0;
+export const ALU_OR = 1;
+export const ALU_ADC = 2;
+export const ALU_SBB = 3;
+export const ALU_AND = 4;
+export const ALU_SUB = 5;
+export const ALU_XOR = 6;
+export const ALU_CMP = 7;
+export const ALU_TEST = 8;
+
+/**
+ * An ALU instruction on the memory operand (KVM's emulator: read the operand, run the fastop, write
+ * back). Memory destination (r/m,reg, r/m,imm, TEST): memory OP source, the result written back to
+ * memory except for CMP and TEST (NoWrite). Register destination (reg,r/m): register OP memory,
+ * the result written to the register except for CMP. The source register is `reg` (`highByte`),
+ * the immediate `imm`.
+ */
+export interface MmioAlu {
+  /** ALU_ADD .. ALU_CMP, ALU_TEST. */
+  readonly op: number;
+  /** reg,r/m: the register is the destination and first operand, memory the source. */
+  readonly toReg: boolean;
+}
 
 /** A decoded MMIO instruction. */
 export interface MmioInsn {
   /** Total length in bytes (KVM moves RIP by this after emulating). */
   readonly len: number;
-  /** The memory access: true for a store. */
+  /** The memory access: true for a store. An ALU instruction reads first (false), see `alu`. */
   readonly write: boolean;
   /** Bytes accessed in memory (1, 2, 4 or 8). */
   readonly size: 1 | 2 | 4 | 8;
@@ -25,7 +54,7 @@ export interface MmioInsn {
   readonly reg: number | undefined;
   /** A legacy high-byte register (AH, CH, DH, BH: bits 15:8 of register reg). */
   readonly highByte: boolean;
-  /** Store of an immediate: its value (sign-extended to `size` bytes). */
+  /** Store of an immediate, or an ALU immediate source: its value (sign-extended to `size` bytes). */
   readonly imm: bigint | undefined;
   /** Load: the destination register's width (may exceed `size` for MOVZX/MOVSX). */
   readonly destSize: 1 | 2 | 4 | 8;
@@ -33,6 +62,8 @@ export interface MmioInsn {
   readonly signExtend: boolean;
   /** How the memory operand is addressed (to find where the access begins, see {@link effectiveAddress}). */
   readonly addr: MemOperand;
+  /** An ALU read-modify-write or compare; undefined for MOV forms. */
+  readonly alu: MmioAlu | undefined;
 }
 
 /** A memory operand: segment, base + index * scale + displacement (or an absolute moffs), address size. */
@@ -146,8 +177,38 @@ export function decodeMmioInsn(bytes: Uint8Array, mode: CodeSize): MmioInsn | un
         at += immBytes;
         return insn(at, true, size, undefined, false, imm, size, false, addr);
       }
-      default:
-        return undefined;
+      case 0x80:
+      case 0x81:
+      case 0x83:
+      case 0xf6:
+      case 0xf7: {
+        // Group 1 (ADD..CMP by ModRM reg) and group 3's TEST (/0, /1) with an immediate.
+        const test = op === 0xf6 || op === 0xf7;
+        if (test && modrm.reg > 1) return undefined; // NOT NEG MUL IMUL DIV IDIV
+        const size = op === 0x80 || op === 0xf6 ? 1 : opSize;
+        const imm = immediate(bytes, at, op === 0x83 ? 1 : size === 8 ? 4 : size, size);
+        if (imm === undefined) return undefined;
+        at += op === 0x83 ? 1 : size === 8 ? 4 : size;
+        const alu: MmioAlu = { op: test ? ALU_TEST : modrm.reg, toReg: false };
+        return insn(at, false, size, undefined, false, imm, size, false, addr, alu);
+      }
+      case 0x84:
+      case 0x85: {
+        const size = op === 0x84 ? 1 : opSize;
+        const { reg, highByte } = size === 1 ? reg8(r) : { reg: r, highByte: false };
+        return insn(at, false, size, reg, highByte, undefined, size, false, addr, {
+          op: ALU_TEST,
+          toReg: false,
+        });
+      }
+      default: {
+        // 00-3B: ADD OR ADC SBB AND SUB XOR CMP (bits 5:3), r/m,reg (bit 1 clear) or reg,r/m; bit 0: not a byte.
+        if (op > 0x3b || (op & 7) > 3) return undefined;
+        const size = op & 1 ? opSize : 1;
+        const { reg, highByte } = size === 1 ? reg8(r) : { reg: r, highByte: false };
+        const alu: MmioAlu = { op: op >> 3, toReg: (op & 2) !== 0 };
+        return insn(at, false, size, reg, highByte, undefined, size, false, addr, alu);
+      }
     }
   }
   switch (op) {
@@ -172,8 +233,15 @@ function insn(
   destSize: 1 | 2 | 4 | 8,
   signExtend: boolean,
   addr: MemOperand,
+  alu?: MmioAlu,
 ): MmioInsn {
-  return { len, write, size, reg, highByte, imm, destSize, signExtend, addr };
+  return { len, write, size, reg, highByte, imm, destSize, signExtend, addr, alu };
+}
+
+/** An `n`-byte little-endian immediate at `i`, sign-extended to `size` bytes (as an unsigned value); undefined when truncated. */
+function immediate(bytes: Uint8Array, i: number, n: number, size: number): bigint | undefined {
+  if (i + n > bytes.length) return undefined;
+  return BigInt.asUintN(8 * size, disp(bytes, i, n));
 }
 
 /** Little-endian signed displacement of `n` bytes at `i`. */

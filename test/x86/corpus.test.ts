@@ -16,9 +16,7 @@ import { BUILD_DIR, bootGuest, finalState, guestNames, loadExpect, num, runGuest
  * Guests whose run needs more of KVM than the model has yet, with what: the test still runs and
  * reports, but does not fail the suite (node:test's todo).
  */
-const KVM_GAPS: Readonly<Record<string, string>> = {
-  mmio: "the model's KVM emulates MOV forms of MMIO only; the guest's OR to MMIO is a read-modify-write (x86_emulate_insn)",
-};
+const KVM_GAPS: Readonly<Record<string, string>> = {};
 
 describe('machine-code guests on the x86 interpreter', () => {
   for (const name of guestNames()) {
