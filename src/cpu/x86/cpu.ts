@@ -104,14 +104,18 @@ export class X86Cpu implements CpuBackend {
 
   vmrun(budget: number): void {
     const s = this.s;
-    if (this.protectedState && !this.#vmsaTaken) {
+    if (!this.protectedState) {
+      s.load(this.save);
+      writeRflags(this.f, s.rflags);
+    } else if (!this.#vmsaTaken) {
       // The VMSA: the CPU's own copy of the state KVM set up before launch, out of KVM's sight
-      // from now on (LAUNCH_UPDATE_VMSA, which the SEV launch flow will model, encrypts it).
+      // from now on (LAUNCH_UPDATE_VMSA, which the SEV launch flow will model, encrypts it). Nobody
+      // else reads or writes it, so the state stays loaded across #VMEXITs from here on.
       this.save = new DataView(this.vmcb.save.buffer.slice(0));
       this.#vmsaTaken = true;
+      s.load(this.save);
+      writeRflags(this.f, s.rflags);
     }
-    s.load(this.save);
-    writeRflags(this.f, s.rflags);
     this.exited = false;
     this.pending = undefined;
     // Page views are good until the vCPU exits; memory may have changed while it was out.
@@ -140,8 +144,10 @@ export class X86Cpu implements CpuBackend {
       }
       n += this.#runBlock();
     }
-    s.rflags = readRflags(this.f);
-    s.store(this.save);
+    if (!this.protectedState) {
+      s.rflags = readRflags(this.f);
+      s.store(this.save);
+    }
     const shadow = s.rip === this.shadowRip ? SVM_INTERRUPT_SHADOW_MASK : 0;
     vmcb.intState = (vmcb.intState & ~SVM_INTERRUPT_SHADOW_MASK) | shadow;
   }
