@@ -209,8 +209,9 @@ const pushB: Builder = (ins, rec, codeSize) => {
     };
   }
   if (k >= OpKind.Immediate8 && k <= OpKind.Immediate32to64) {
+    // Push_imm16, Pushw_imm8, Pushd_imm8/imm32, Pushq_imm8/imm32 (64-bit mode: 8 bytes, sign-extended).
     const name = iced.Code[ins.code]!;
-    rec.size = name.endsWith('16') ? 2 : name.endsWith('64') ? 8 : 4;
+    rec.size = name.startsWith('Pushq') ? 8 : name.startsWith('Pushd') ? 4 : 2;
     return (cpu, i) => {
       push(cpu, i.size, i.immLo, i.size === 8 ? i.immHi : 0);
       return NEXT;
