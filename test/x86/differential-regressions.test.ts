@@ -5,19 +5,23 @@
  *   in the immediate's width): it pushes 8, the immediate sign-extended; 66h PUSH imm pushes 2.
  * - A shift or rotate of memory by CL (SHR dword [m], CL) took CL's size as the operand size and
  *   shifted one byte: the operand size of a memory operand 0 is the memory's.
+ * - SHLD/SHRD r, r, CL took CL as the source register (a third register operand overwrote r1).
+ * - BSWAP was not implemented (#UD, the guest shut down).
+ * - XADD r, r with the same register kept the old value: the destination is written last, the sum.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
+import type { KvmRegs } from '../../src/uapi/regs.js';
 import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
 
 const CODE = 0x1000;
 const DATA = 0x2000;
 const STACK_TOP = 0x8000;
 
-/** Run `code` (HLT appended) in 64-bit mode with RCX and the data page's first 8 bytes given. */
-function run(code: number[], rcx: bigint, data: number[] = []) {
+/** Run `code` (HLT appended) in 64-bit mode with RCX (or more registers) and the data page's first bytes given. */
+function run(code: number[], rcx: bigint | Partial<KvmRegs>, data: number[] = []) {
   const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
   const w = (gpa: number, bytes: Uint8Array) => assert.equal(env.host.write(HVA + gpa, bytes), undefined);
   for (const t of identityPageTables(0x3000)) w(t.gpa, t.bytes);
@@ -26,10 +30,11 @@ function run(code: number[], rcx: bigint, data: number[] = []) {
   w(STACK_TOP - 16, new Uint8Array(16).fill(0xaa));
   const vcpu = ok(env.vmFd.createVcpu(0));
   ok(setLongModeEntry(vcpu, { rip: CODE, rsp: STACK_TOP, cr3: 0x3000 }));
-  ok(vcpu.setRegs({ ...ok(vcpu.getRegs()), rcx }));
+  ok(vcpu.setRegs({ ...ok(vcpu.getRegs()), ...(typeof rcx === 'bigint' ? { rcx } : rcx) }));
   expectExit(vcpu, 'Hlt');
   const regs = ok(vcpu.getRegs());
   return {
+    regs,
     rsp: Number(regs.rsp),
     rflags: Number(regs.rflags),
     stack: [...hostBytes(env.host, HVA + STACK_TOP - 16, 16)],
@@ -58,5 +63,22 @@ describe('x86 interpreter: differential-test regressions', () => {
     // rol word [0x2000], cl with CL = 4: 0x72c7 → 0x2c77.
     const b = run([0x66, 0xd3, 0x04, 0x25, 0x00, 0x20, 0x00, 0x00], 4n, initial);
     assert.deepEqual(b.data, [0x77, 0x2c, 0x9c, 0x11, 0xc9, 0x9f, 0x50, 0x8e]);
+  });
+
+  it('SHRD r, r, CL shifts in the source register, not CL', () => {
+    // shrd esi, ebp, cl
+    const { regs } = run([0x0f, 0xad, 0xee], { rsi: 0x1234_5678n, rbp: 0x9abc_def0n, rcx: 8n });
+    assert.equal(regs.rsi, 0xf012_3456n);
+  });
+
+  it('BSWAP r32 (zero-extending) and r64', () => {
+    const v = 0x1122_3344_5566_7788n;
+    assert.equal(run([0x41, 0x0f, 0xca], { r10: v }).regs.r10, 0x8877_6655n); // bswap r10d
+    assert.equal(run([0x49, 0x0f, 0xcf], { r15: v }).regs.r15, 0x8877_6655_4433_2211n); // bswap r15
+  });
+
+  it('XADD r, r with one register leaves the sum', () => {
+    const { regs } = run([0x48, 0x0f, 0xc1, 0xff], { rdi: 0xb8a5_97b4_52d1_dc5bn }); // xadd rdi, rdi
+    assert.equal(regs.rdi, 0x714b_2f68_a5a3_b8b6n);
   });
 });

@@ -68,8 +68,9 @@ function fillCommon(ins: IcedInstruction, rec: Insn, codeSize: 16 | 32 | 64): vo
     if (kind === OpKind.Register) {
       const g = gprOperand(ins.opRegister(k));
       const num = g ? g.num : REG_NONE;
+      // r0, r1: the first two (a third, SHLD's CL, is implicit in its builder).
       if (regs === 0) rec.r0 = num;
-      else rec.r1 = num;
+      else if (regs === 1) rec.r1 = num;
       regs++;
     } else if (kind === OpKind.Memory) {
       memoryOperand(ins, rec, addressSize(ins, codeSize));
