@@ -1,8 +1,9 @@
 /**
  * Seeded random 64-bit instruction sequences for the differential test (x86-differential.test.ts):
  * a table of instruction forms encoded here as bytes (MOV, the ALU group, INC/DEC/NEG/NOT, shifts
- * and rotates, LEA, MOVZX/MOVSX/MOVSXD, XCHG, PUSH/POP, SETcc, CMOVcc, BT*, IMUL, MUL/DIV with a
- * divisor made safe, forward Jcc, OUT), random initial registers and memory, the assembly of a
+ * and rotates, SHLD/SHRD, LEA, MOVZX/MOVSX/MOVSXD, XCHG, XADD, CMPXCHG, BSWAP, PUSH/POP, SETcc,
+ * CMOVcc, BT*, BSF/BSR, IMUL, MUL/DIV with a divisor made safe, CBW/CWD & co., CLC/STC/CMC, forward
+ * Jcc, OUT), random initial registers and memory, the assembly of a
  * sequence (Jcc displacements from what follows) and its disassembly with iced-x86.
  *
  * Memory operands only ever address the scratch data page ([disp32], absolute) or the stack page
@@ -494,6 +495,33 @@ const FORMS: [weight: number, Form][] = [
       return encode({ size: s, op: [0x69], reg: g.int(16), rm: rm(g, s), imm: immFor(g, s === 2 ? 2 : 4) });
     },
   ],
+  // SHLD SHRD (imm8, CL), BSF BSR, XADD CMPXCHG, BSWAP
+  [
+    2,
+    (g) => {
+      const s = g.pick(NO8);
+      const op = g.pick([0xa4, 0xa5, 0xac, 0xad]);
+      const imm = op & 1 ? [] : [g.int(256)];
+      return encode({ size: s, op: [0x0f, op], reg: g.int(16), rm: rm(g, s), imm });
+    },
+  ],
+  [1, (g) => encode({ size: g.pick(NO8), op: [0x0f, g.pick([0xbc, 0xbd])], reg: g.int(16), rm: rm(g, 8) })],
+  [
+    2,
+    (g) => {
+      const s = g.pick(SIZES);
+      const op = g.pick([0xc0, 0xb0]) | (s === 1 ? 0 : 1);
+      return encode({ size: s, op: [0x0f, op], reg: g.int(16), rm: rm(g, s), rex: rex(g, s) });
+    },
+  ],
+  [
+    1,
+    (g): Item => {
+      const reg = g.int(16);
+      const rx = (g.int(2) ? 8 : 0) | (reg >> 3);
+      return { bytes: [...(rx ? [0x40 | rx] : []), 0x0f, 0xc8 + (reg & 7)] };
+    },
+  ],
   // DIV IDIV
   [1, (g) => divide(g, false)],
   [1, (g) => divide(g, true)],
@@ -518,7 +546,7 @@ function acceptable(bytes: number[]): boolean {
     if (ins.isInvalid || ins.length !== bytes.length) return false;
     const m = ins.mnemonic;
     if (m === Mnemonic.Push || m === Mnemonic.Pop)
-      return !(m === Mnemonic.Pop && ins.op0Register === Register.RSP);
+      return !(m === Mnemonic.Pop && [Register.RSP, Register.SP].includes(ins.op0Register));
     for (const u of info.info(ins).usedRegisters()) {
       const reg = u.register as number;
       const wr =
