@@ -39,8 +39,12 @@ function memoryOperand(ins: IcedInstruction, rec: Insn, asize: number): void {
   rec.mdisp = rec.ripRel ? disp - ins.length : disp;
 }
 
-/** The operand size of an instruction: its first GPR operand's, else its memory operand's, else 0. */
+/**
+ * The operand size of an instruction: a memory operand 0's (SHL [m32], CL is 4 bytes, not CL's
+ * 1), else its first GPR operand's, else its memory operand's, else 0.
+ */
 export function operandSize(ins: IcedInstruction): number {
+  if (ins.opCount > 0 && ins.op0Kind === OpKind.Memory) return MemorySizeExt.size(ins.memorySize);
   for (let k = 0; k < ins.opCount; k++) {
     if (ins.opKind(k) === OpKind.Register) {
       const g = gprOperand(ins.opRegister(k));
@@ -64,8 +68,9 @@ function fillCommon(ins: IcedInstruction, rec: Insn, codeSize: 16 | 32 | 64): vo
     if (kind === OpKind.Register) {
       const g = gprOperand(ins.opRegister(k));
       const num = g ? g.num : REG_NONE;
+      // r0, r1: the first two (a third, SHLD's CL, is implicit in its builder).
       if (regs === 0) rec.r0 = num;
-      else rec.r1 = num;
+      else if (regs === 1) rec.r1 = num;
       regs++;
     } else if (kind === OpKind.Memory) {
       memoryOperand(ins, rec, addressSize(ins, codeSize));

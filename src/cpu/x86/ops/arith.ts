@@ -284,6 +284,8 @@ const xadd: Builder = (_ins, rec) => {
     alu.add(cpu.f, i.size, a, ah, b, bh);
     writeRm0(cpu, i, i.size, cpu.f.resLo, cpu.f.resHi);
     writeReg(cpu, i.r1, i.size, a, ah);
+    // XADD r, r with one register: the destination is written last (the sum stays).
+    if (i.r0 === i.r1) writeReg(cpu, i.r0, i.size, cpu.f.resLo, cpu.f.resHi);
     return NEXT;
   };
 };

@@ -209,8 +209,9 @@ const pushB: Builder = (ins, rec, codeSize) => {
     };
   }
   if (k >= OpKind.Immediate8 && k <= OpKind.Immediate32to64) {
+    // Push_imm16, Pushw_imm8, Pushd_imm8/imm32, Pushq_imm8/imm32 (64-bit mode: 8 bytes, sign-extended).
     const name = iced.Code[ins.code]!;
-    rec.size = name.endsWith('16') ? 2 : name.endsWith('64') ? 8 : 4;
+    rec.size = name.startsWith('Pushq') ? 8 : name.startsWith('Pushd') ? 4 : 2;
     return (cpu, i) => {
       push(cpu, i.size, i.immLo, i.size === 8 ? i.immHi : 0);
       return NEXT;
@@ -267,6 +268,21 @@ function signIntoDx(size: number): Exec {
 
 const nop: Exec = () => NEXT;
 
+/** The bytes of a 32-bit value in reverse order. */
+const swap32 = (v: number): number =>
+  ((v << 24) | ((v << 8) & 0xff_0000) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+
+/** BSWAP r32/r64 (the 16-bit form is undefined and left unimplemented). */
+const bswap: Builder = (_ins, rec) => {
+  if (rec.r0 < 0 || (rec.size !== 4 && rec.size !== 8)) return undefined;
+  return (cpu, i) => {
+    const lo = readReg(cpu, i.r0, i.size);
+    if (i.size === 8) writeReg(cpu, i.r0, 8, swap32(cpu.hi), swap32(lo));
+    else writeReg(cpu, i.r0, 4, swap32(lo), 0);
+    return NEXT;
+  };
+};
+
 /** The data-movement builders by mnemonic. */
 export const DATA_BUILDERS: [number, Builder][] = [
   [Mnemonic.Mov, mov],
@@ -284,4 +300,5 @@ export const DATA_BUILDERS: [number, Builder][] = [
   [Mnemonic.Cdq, () => signIntoDx(4)],
   [Mnemonic.Cqo, () => signIntoDx(8)],
   [Mnemonic.Nop, () => nop],
+  [Mnemonic.Bswap, bswap],
 ];

@@ -1,0 +1,219 @@
+/**
+ * The differential runner: a generated program (x86-gen.ts) on any backend of the fd interface
+ * (the machine's /dev/kvm, the model KVM with the x86 interpreter), its outcome (the exits, the
+ * registers, selected sregs, the data and stack pages), the comparison of two outcomes, and the
+ * shrinker that reduces a mismatching program to a minimal one (drop items one at a time, zero
+ * immediates, zero registers) and reports it with its disassembly and both outcomes.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { HostVcpuFd } from '../../src/hostkvm/index.js';
+import { Errno } from '../../src/uapi/errno.js';
+import type { VcpuFd, VmFd } from '../../src/uapi/kvm-fd.js';
+import type { KvmRegs } from '../../src/uapi/regs.js';
+import { GuestRam } from '../../src/vmm/index.js';
+import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
+import type { GuestPlatform } from '../guests/corpus.js';
+import { assemble, disassemble, GPR_NAMES, type Item, LAYOUT, type Program } from './x86-gen.js';
+
+/** What a run ends in, in comparable form (numbers as hex strings). */
+export interface Outcome {
+  exits: string[];
+  regs: Record<string, string>;
+  sregs: Record<string, string>;
+  /** The data and stack pages as hex. */
+  data: string;
+  stack: string;
+}
+
+/** A VM with one vCPU and the RAM, reused for every program. */
+export interface Machine {
+  run(p: Program): Outcome | string;
+  close(): void;
+}
+
+const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
+/** At most this many exits a run (the OUTs, then the HLT). */
+const MAX_EXITS = 64;
+
+function check<T>(what: string, v: T | Errno): T {
+  if (v instanceof Errno) throw new Error(`${what}: ${v}`);
+  return v;
+}
+
+/** A machine on `p` (throws on setup errors). */
+export function openMachine(p: GuestPlatform): Machine {
+  const vm: VmFd = check('KVM_CREATE_VM', p.kvm.createVm());
+  const ram = new GuestRam(p.memory);
+  let vcpu: VcpuFd | undefined;
+  const close = (): void => {
+    vcpu?.close();
+    vm.close();
+    ram.destroy();
+  };
+  try {
+    const e = ram.add(vm, 0, { gpa: 0, size: LAYOUT.ram });
+    if (e) throw new Error(`RAM: ${e.message}`);
+    vcpu = check('KVM_CREATE_VCPU', vm.createVcpu(0));
+    const cpuid = check('KVM_GET_SUPPORTED_CPUID', p.kvm.getSupportedCpuid(256));
+    check('KVM_SET_CPUID2', vcpu.setCpuid2(cpuid));
+    if (vcpu instanceof HostVcpuFd) vcpu.timeoutMs = 1000;
+  } catch (err) {
+    close();
+    throw err;
+  }
+  const v = vcpu;
+  const write = (gpa: number, bytes: Uint8Array): void => {
+    const err = ram.write(gpa, bytes);
+    if (err) throw new Error(`write ${hex(gpa)}: ${err.message}`);
+  };
+  return {
+    run(prog) {
+      const code = new Uint8Array(0x1000);
+      code.set(assemble(prog.items));
+      write(LAYOUT.code, code);
+      write(LAYOUT.data, prog.data);
+      write(LAYOUT.stack, prog.stack);
+      for (const t of identityPageTables(LAYOUT.pml4)) write(t.gpa, t.bytes);
+      check('entry', setLongModeEntry(v, { rip: LAYOUT.code, rsp: LAYOUT.rsp, cr3: LAYOUT.pml4 }));
+      const regs0 = check('KVM_GET_REGS', v.getRegs());
+      const regs: KvmRegs = { ...regs0, ...prog.regs, rip: BigInt(LAYOUT.code) };
+      check('KVM_SET_REGS', v.setRegs(regs));
+      const exits: string[] = [];
+      for (let i = 0; i < MAX_EXITS; i++) {
+        const r = v.run();
+        if (r.kind === 'IoOut') {
+          exits.push(`out ${hex(r.port)} size ${r.size} x${r.count} ${Buffer.from(r.data).toString('hex')}`);
+          continue;
+        }
+        if (r.kind === 'IoIn') {
+          r.data.fill(0xa5);
+          exits.push(`in ${hex(r.port)} size ${r.size} x${r.count}`);
+          continue;
+        }
+        if (r.kind === 'Failed') exits.push(`Failed ${r.error}`);
+        else if (r.kind === 'InternalError')
+          exits.push(`InternalError ${r.suberror} ${r.data.map(hex).join(' ')}`);
+        else exits.push(r.kind);
+        break;
+      }
+      const out = check('KVM_GET_REGS', v.getRegs());
+      const s = check('KVM_GET_SREGS', v.getSregs());
+      const outRegs: Record<string, string> = {};
+      for (const k of [...GPR_NAMES, 'rip', 'rflags'] as const) outRegs[k] = hex(out[k]);
+      const sregs: Record<string, string> = {
+        cr0: hex(s.cr0),
+        cr3: hex(s.cr3),
+        cr4: hex(s.cr4),
+        efer: hex(s.efer),
+      };
+      for (const k of ['cs', 'ds', 'es', 'fs', 'gs', 'ss'] as const) sregs[k] = hex(s[k].selector);
+      const page = (gpa: number): string => {
+        const b = new Uint8Array(0x1000);
+        const err = ram.read(gpa, b);
+        if (err) throw new Error(`read ${hex(gpa)}: ${err.message}`);
+        return Buffer.from(b).toString('hex');
+      };
+      return { exits, regs: outRegs, sregs, data: page(LAYOUT.data), stack: page(LAYOUT.stack) };
+    },
+    close,
+  };
+}
+
+/** What differs between two outcomes, one line each (empty: equal). */
+export function differences(a: Outcome, b: Outcome): string[] {
+  const out: string[] = [];
+  if (!isDeepStrictEqual(a.exits, b.exits)) out.push(`exits: ${a.exits.join(', ')} ≠ ${b.exits.join(', ')}`);
+  for (const group of ['regs', 'sregs'] as const) {
+    for (const k of Object.keys(a[group])) {
+      if (a[group][k] !== b[group][k]) out.push(`${k}: ${a[group][k]} ≠ ${b[group][k]}`);
+    }
+  }
+  for (const [name, base] of [
+    ['data', LAYOUT.data],
+    ['stack', LAYOUT.stack],
+  ] as const) {
+    const x = a[name];
+    const y = b[name];
+    if (x === y) continue;
+    const diffs: string[] = [];
+    for (let i = 0; i < x.length; i += 2) {
+      if (x.slice(i, i + 2) !== y.slice(i, i + 2) && diffs.length < 16) {
+        diffs.push(`${hex(base + i / 2)}: ${x.slice(i, i + 2)} ≠ ${y.slice(i, i + 2)}`);
+      }
+    }
+    out.push(`${name} page: ${diffs.join(', ')}`);
+  }
+  return out;
+}
+
+/** Run on both; the differences (an error on one side counts as one). */
+export function compare(real: Machine, model: Machine, p: Program): string[] {
+  const a = real.run(p);
+  const b = model.run(p);
+  if (typeof a === 'string' || typeof b === 'string') return a === b ? [] : [`${a} ≠ ${b}`];
+  return differences(a, b);
+}
+
+/**
+ * Shrink a mismatching program: drop items one at a time, then zero immediates (then 1), then
+ * zero the initial registers, each change kept while the two backends still disagree.
+ */
+export function shrink(real: Machine, model: Machine, p: Program): Program {
+  const fails = (q: Program): boolean => compare(real, model, q).length > 0;
+  let cur = p;
+  for (let progress = true; progress; ) {
+    progress = false;
+    for (let i = cur.items.length - 1; i >= 0; i--) {
+      const q = { ...cur, items: cur.items.filter((_, k) => k !== i) };
+      if (fails(q)) {
+        cur = q;
+        progress = true;
+      }
+    }
+    for (let i = 0; i < cur.items.length; i++) {
+      const it = cur.items[i]!;
+      if (!it.imm) continue;
+      const { at, len } = it.imm;
+      const current = it.bytes.slice(at, at + len);
+      for (const v of [0, 1]) {
+        const imm = Array.from({ length: len }, (_, k) => (k === 0 ? v : 0));
+        if (isDeepStrictEqual(imm, current)) break;
+        const bytes = [...it.bytes.slice(0, at), ...imm, ...it.bytes.slice(at + len)];
+        const items = cur.items.map((x, k): Item => (k === i ? { ...x, bytes } : x));
+        const q = { ...cur, items };
+        if (fails(q)) {
+          cur = q;
+          progress = true;
+          break;
+        }
+      }
+    }
+    for (const r of GPR_NAMES) {
+      if (r === 'rsp' || cur.regs[r] === 0n) continue;
+      const q = { ...cur, regs: { ...cur.regs, [r]: 0n } };
+      if (fails(q)) {
+        cur = q;
+        progress = true;
+      }
+    }
+  }
+  return cur;
+}
+
+/** A report of a (shrunk) mismatching program: seed, disassembly, entry registers, both outcomes' differences. */
+export function report(real: Machine, model: Machine, p: Program): string {
+  const code = assemble(p.items);
+  const a = real.run(p);
+  const b = model.run(p);
+  const regs = Object.entries(p.regs)
+    .filter(([k]) => k !== 'rsp')
+    .map(([k, v]) => `${k}=${hex(v)}`)
+    .join(' ');
+  const diff = typeof a === 'string' || typeof b === 'string' ? [`${a} ≠ ${b}`] : differences(a, b);
+  return [
+    `seed ${p.seed}: /dev/kvm ≠ model (left: /dev/kvm, right: model)`,
+    ...disassemble(code).map((l) => `  ${l}`),
+    `  entry: ${regs}`,
+    ...diff.map((l) => `  ${l}`),
+  ].join('\n');
+}
