@@ -111,10 +111,15 @@ export interface GuestPhysMemory {
    * it right now (a view aliasing the RAM behind it), or undefined when an access would not
    * complete (use read/write, which report why). The view is good only until the vCPU next exits
    * (KVM may zap the NPT or the host may unmap the page while it is out): ask again after every
-   * exit. A write mapping marks the page dirty, as the first store through a write-protected NPT
-   * entry would.
+   * exit — or, where `generation` is offered, for as long as it is unchanged. A write mapping
+   * marks the page dirty, as the first store through a write-protected NPT entry would.
    */
   page?(gpa: number, write: boolean): Uint8Array | undefined;
+  /**
+   * Optional: changes whenever views page() gave out may no longer be right (KVM zapped the NPT:
+   * memslots, host mappings, dirty-log write protection). A CPU may keep its TLB while it holds.
+   */
+  readonly generation?: number;
 }
 
 /** What KVM gives a CPU when it creates the vCPU. */

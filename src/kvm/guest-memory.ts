@@ -137,6 +137,7 @@ export class NestedPageTable {
   readonly #tlbWritable = new Uint8Array(TLB_SIZE);
   #slotGen = -1;
   #hostGen = -1;
+  #epoch = 0;
   /** The last partial-page window read through (a view made once, not per access). */
   #winPage: Uint8Array | undefined;
   #winOff = 0;
@@ -231,7 +232,18 @@ export class NestedPageTable {
     return i;
   }
 
+  /**
+   * GuestPhysMemory.generation: bumped whenever the pages page() handed out may no longer be
+   * what the guest reaches (a memslot changed, a host mapping changed, dirty logging
+   * write-protected pages again).
+   */
+  get generation(): number {
+    if (this.space.generation !== this.#slotGen || this.host.generation !== this.#hostGen) this.#flush();
+    return this.#epoch;
+  }
+
   #flush(): void {
+    this.#epoch++;
     this.#tlbGfn.fill(-1);
     this.#tlbPage.fill(EMPTY_PAGE);
     this.#winPage = undefined;

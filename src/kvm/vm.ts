@@ -200,6 +200,9 @@ export class Vm {
     const bitmap = s.dirtyBitmap!.bytes;
     const out = bitmap.slice(0, half);
     bitmap.fill(0, 0, half);
+    // The pages are write-protected again and the vCPUs' TLBs flushed
+    // (kvm_arch_flush_remote_tlbs_memslot): a new memslot generation does both here.
+    this.spaces[slotAsId(slot >>> 0)]!.slotChanged();
     return out;
   }
 
@@ -227,6 +230,8 @@ export class Vm {
         bitmap[p >>> 3]! &= ~(1 << (p & 7));
       }
     }
+    // Cleared pages are write-protected again and the TLBs flushed, as in getDirtyLog.
+    this.spaces[slotAsId(slot >>> 0)]!.slotChanged();
     return undefined;
   }
 

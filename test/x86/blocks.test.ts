@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { resetRealMode } from '../../src/hostkvm/tiny-guest.js';
-import { expectExit, HVA, ok, vmWithRam } from '../../src/kvm/test-util.js';
+import { expectExit, HVA, newVm, ok, P, region, vmWithRam } from '../../src/kvm/test-util.js';
+import { KVM_MEM_LOG_DIRTY_PAGES } from '../../src/uapi/memslot.js';
 
 function realModeGuest(code: number[]) {
   const cpu = new X86Cpu(false);
@@ -51,5 +52,26 @@ describe('x86 interpreter: decoded blocks and changing code', () => {
     assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x11]);
     assert.equal(host.write(HVA + 0x1001, Uint8Array.of(0x33)), undefined);
     assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x33]);
+  });
+});
+
+describe('x86 interpreter: the TLB across KVM_RUNs', () => {
+  it('after KVM_GET_DIRTY_LOG the guest’s next store to the page marks it dirty again', () => {
+    const env = newVm({ cpus: (_id, p) => new X86Cpu(p) });
+    env.host.mapAnonymous(HVA, 16 * P);
+    ok(env.vmFd.setUserMemoryRegion(region({ slot: 0, size: 16 * P, flags: KVM_MEM_LOG_DIRTY_PAGES })));
+    // l: mov [0x3000], al ; out 0x80, al ; jmp l
+    assert.equal(
+      env.host.write(HVA + 0x1000, Uint8Array.from([0xa2, 0x00, 0x30, 0xe6, 0x80, 0xeb, 0xf9])),
+      undefined,
+    );
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    ok(resetRealMode(vcpuFd, 0x1000, 0));
+    const page3 = (bitmap: Uint8Array) => (bitmap[0]! >> 3) & 1;
+    expectExit(vcpuFd, 'IoOut');
+    assert.equal(page3(ok(env.vmFd.getDirtyLog(0))), 1);
+    assert.equal(page3(ok(env.vmFd.getDirtyLog(0))), 0, 'read and cleared');
+    expectExit(vcpuFd, 'IoOut');
+    assert.equal(page3(ok(env.vmFd.getDirtyLog(0))), 1, 'the store after the clear is logged');
   });
 });

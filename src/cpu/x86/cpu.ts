@@ -61,6 +61,8 @@ export class X86Cpu implements CpuBackend {
   mem!: GuestPhysMemory;
   /** The save area VMRUN loads: the VMCB's, or the CPU's own VMSA for an SEV-ES guest. */
   save!: DataView;
+  /** The nested page table generation the TLB was filled under. */
+  #memGen = -1;
   /** SEV-ES: the VMSA is taken from the VMCB's save area at the first VMRUN (the launch). */
   #vmsaTaken = false;
   readonly tlb = new Tlb();
@@ -118,8 +120,13 @@ export class X86Cpu implements CpuBackend {
     }
     this.exited = false;
     this.pending = undefined;
-    // Page views are good until the vCPU exits; memory may have changed while it was out.
-    this.tlb.flush();
+    // Page views are good while the nested page table's generation holds (or, without one, until
+    // the vCPU exits): KVM or the host may have changed the mappings while it was out.
+    const gen = this.mem.generation;
+    if (gen === undefined || gen !== this.#memGen) {
+      this.tlb.flush();
+      this.#memGen = gen ?? -1;
+    }
     this.blocks.epoch++;
     const vmcb = this.vmcb;
     const inj = vmcb.eventInj;
@@ -168,6 +175,7 @@ export class X86Cpu implements CpuBackend {
         this.nextRip = wrap && next >= wrap ? next - wrap : next;
         if (i.exec(this, i) !== NEXT) {
           this.#prev = undefined;
+          if (this.pending) this.#deliverPending();
           break;
         }
         s.rip = this.nextRip;
@@ -205,14 +213,10 @@ export class X86Cpu implements CpuBackend {
       // with the error code in exit_info_1 (and CR2's value in exit_info_2 for #PF).
       const code = SVM_EXIT_EXCP_BASE + p.vector;
       if (!p.soft && this.vmcb.isIntercept(code)) {
-        try {
-          const cr2 = p.vector === PF_VECTOR ? this.s.cr2 : 0;
-          this.intercept(code, p.errorCode ?? 0, 0, cr2 >>> 0, Math.floor((cr2 - (cr2 >>> 0)) / TWO32) >>> 0);
-          return;
-        } catch (e) {
-          if (e !== STOP_SIGNAL) throw e;
-          continue; // an SEV-ES guest's #VC in its place
-        }
+        const cr2 = p.vector === PF_VECTOR ? this.s.cr2 : 0;
+        this.intercept(code, p.errorCode ?? 0, 0, cr2 >>> 0, Math.floor((cr2 - (cr2 >>> 0)) / TWO32) >>> 0);
+        // An SEV-ES guest gets a #VC in its place (pending again); otherwise the #VMEXIT is written.
+        continue;
       }
       try {
         deliverException(this, p);
@@ -357,7 +361,12 @@ export class X86Cpu implements CpuBackend {
     next = 0,
   ): typeof STOP {
     if (this.protectedState) {
-      if (!sevEsExitIsAutomatic(code, info1Lo)) this.raise({ vector: VC_VECTOR, errorCode: code });
+      if (!sevEsExitIsAutomatic(code, info1Lo)) {
+        // #VC instead of the exit, delivered by the loop when the handler returns STOP (no throw:
+        // an instruction intercept happens before anything ran).
+        this.pending = { vector: VC_VECTOR, errorCode: code };
+        return STOP;
+      }
       // KVM cannot move an SEV-ES guest's RIP: for VMGEXIT, HLT and PAUSE the hardware saves the
       // next instruction's (APM 15.35.4).
       if (code === SVM_EXIT_VMGEXIT || code === SVM_EXIT_HLT || code === SVM_EXIT_PAUSE) this.s.rip = next;
