@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
+import { addCoverage, emptyCoverage, formatCoverage } from '../cpu/x86/coverage.js';
 import { fuzzCommand } from '../fuzz/cli.js';
 // koffi, the oracle's optional native dependency, is only loaded when `sevbox hostkvm` asks for it.
 import { describeHostKvm } from '../hostkvm/detect.js';
@@ -15,6 +16,7 @@ import { PROFILE_NAMES, type ProfileName } from '../scenario/schema.js';
 import { sevKvmOptions } from '../sev/index.js';
 import type { TraceEvent } from '../trace/events.js';
 import { formatTraceLine, traceEventToJson } from '../trace/format.js';
+import { formatImageFormatError, isImageFormatError, parseElfImage } from '../vmm/index.js';
 import { demoReport } from './demo.js';
 import { formatInspect, inspectGhcb } from './inspect.js';
 import { paint } from './paint.js';
@@ -221,6 +223,53 @@ export function buildProgram(): Command {
         });
       },
     );
+
+  program
+    .command('x86-coverage')
+    .description(
+      'Decode machine code (ELF executable segments, or flat binaries) and count the instructions the x86 interpreter runs and those it would raise #UD on',
+    )
+    .argument('<files...>', 'ELF images or flat binaries')
+    .addOption(
+      new Option(
+        '--bits <n>',
+        'decode as 16-, 32- or 64-bit code (default: the ELF class; 64 for flat files)',
+      ).choices(['16', '32', '64']),
+    )
+    .option('--top <n>', 'list this many missing mnemonics', '20')
+    .option('--json', 'JSON instead of text')
+    .addHelpText('after', '\nExample:\n  $ sevbox x86-coverage examples/guests/build/long-mode.elf')
+    .action(async (files: string[], opts: { bits?: string; top: string; json?: boolean }) => {
+      const counts = emptyCoverage();
+      for (const f of files) {
+        let bytes: Uint8Array;
+        try {
+          bytes = await readFile(f);
+        } catch (e) {
+          throw new UsageError(`${f}: ${(e as Error).message}`);
+        }
+        const elf = bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
+        if (!elf) {
+          addCoverage(counts, bytes, Number(opts.bits ?? '64') as 16 | 32 | 64);
+          continue;
+        }
+        const image = parseElfImage(bytes);
+        if (isImageFormatError(image)) throw new UsageError(formatImageFormatError(image, f));
+        const bits = Number(opts.bits ?? (bytes[4] === 2 ? '64' : '32')) as 16 | 32 | 64;
+        for (const seg of image.segments) if (seg.executable !== false) addCoverage(counts, seg.bytes, bits);
+      }
+      if (opts.json)
+        process.stdout.write(
+          `${JSON.stringify({
+            total: counts.total,
+            implemented: counts.implemented,
+            invalid: counts.invalid,
+            missing: Object.fromEntries(counts.missing),
+            covered: Object.fromEntries(counts.covered),
+          })}\n`,
+        );
+      else out(formatCoverage(counts, Number(opts.top)));
+    });
 
   program
     .command('demo')

@@ -42,6 +42,7 @@ interface ElfLayout {
   readonly e_phoff: number;
   readonly e_phentsize: number;
   readonly e_phnum: number;
+  readonly p_flags: number;
   readonly p_offset: number;
   readonly p_vaddr: number;
   readonly p_paddr: number;
@@ -58,6 +59,7 @@ const ELF32: ElfLayout = {
   e_phoff: 28,
   e_phentsize: 42,
   e_phnum: 44,
+  p_flags: 24,
   p_offset: 4,
   p_vaddr: 8,
   p_paddr: 12,
@@ -74,6 +76,7 @@ const ELF64: ElfLayout = {
   e_phoff: 32,
   e_phentsize: 54,
   e_phnum: 56,
+  p_flags: 4,
   p_offset: 8,
   p_vaddr: 16,
   p_paddr: 24,
@@ -261,6 +264,8 @@ function loadSegments(bytes: Uint8Array, h: FileHeader): Loaded[] | ImageFormatE
       gpa: Number(paddr),
       bytes: bytes.slice(from, from + Number(filesz)),
       memsz: Number(memsz),
+      // PF_X: the segment holds code.
+      executable: (h.dv.getUint32(at + layout.p_flags, true) & 1) !== 0,
     };
     loaded.push({ index: i, paddr, vaddr, memsz, segment });
   }

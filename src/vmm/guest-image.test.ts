@@ -18,6 +18,8 @@ import { flatImage, GUEST_PHYS_LIMIT, type GuestImage, writeGuestImage } from '.
 /** One program header of a hand-made ELF. */
 interface Phdr {
   type?: number;
+  /** p_flags (PF_X = 1, PF_W = 2, PF_R = 4); 0 by default. */
+  flags?: number;
   offset: number | bigint;
   vaddr?: number | bigint;
   paddr: number | bigint;
@@ -69,6 +71,7 @@ function elf(s: ElfSpec): Uint8Array {
     const at = phoff + i * phentsize;
     if (at + phsize > big.length) return;
     dv.setUint32(at, p.type ?? 1, true);
+    dv.setUint32(at + (is64 ? 4 : 24), p.flags ?? 0, true);
     const o = is64 ? [8, 16, 24, 32, 40] : [4, 8, 12, 16, 20];
     word(at + o[0]!, p.offset);
     word(at + o[1]!, p.vaddr ?? p.paddr);
@@ -107,9 +110,16 @@ describe('parseElfImage', () => {
           cls,
           entry: 0x1001,
           phdrs: [
-            { offset: base, paddr: 0x1000, filesz: CODE.length, memsz: CODE.length },
+            { flags: 5, offset: base, paddr: 0x1000, filesz: CODE.length, memsz: CODE.length },
             { type: 4, offset: 0, paddr: 0, filesz: 0, memsz: 0 }, // PT_NOTE: not loaded
-            { offset: base + 8, vaddr: 0x8000_0000, paddr: 0x3000, filesz: DATA.length, memsz: 0x2000 },
+            {
+              flags: 6,
+              offset: base + 8,
+              vaddr: 0x8000_0000,
+              paddr: 0x3000,
+              filesz: DATA.length,
+              memsz: 0x2000,
+            },
             { offset: 0, paddr: 0x9000, filesz: 0, memsz: 0 }, // empty PT_LOAD: nothing
           ],
           data: [
@@ -120,8 +130,8 @@ describe('parseElfImage', () => {
       );
       assert.equal(img.entry, 0x1001);
       assert.deepEqual(img.segments, [
-        { gpa: 0x1000, bytes: CODE, memsz: CODE.length },
-        { gpa: 0x3000, bytes: DATA, memsz: 0x2000 },
+        { gpa: 0x1000, bytes: CODE, memsz: CODE.length, executable: true },
+        { gpa: 0x3000, bytes: DATA, memsz: 0x2000, executable: false },
       ]);
     });
   }

@@ -15,6 +15,8 @@ export interface GuestSegment {
   readonly bytes: Uint8Array;
   /** Bytes the segment occupies in guest memory (at least `bytes.length`). */
   readonly memsz: number;
+  /** ELF's PF_X: the segment holds code (undefined for a flat image: all of it may). */
+  readonly executable?: boolean;
 }
 
 /** A parsed guest image. */

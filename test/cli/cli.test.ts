@@ -176,3 +176,41 @@ describe('sevbox demo and --help', () => {
     assert.equal(sevbox('frobnicate').status, 2);
   });
 });
+
+describe('sevbox x86-coverage', () => {
+  it('counts implemented and missing instructions by mnemonic; --json for machines', () => {
+    // mov eax, 1 ; add rax, rbx ; pxor xmm0, xmm0 ; pxor xmm1, xmm1 ; ret
+    const code = file(
+      'cov.bin',
+      Uint8Array.from([
+        0xb8, 1, 0, 0, 0, 0x48, 0x01, 0xd8, 0x66, 0x0f, 0xef, 0xc0, 0x66, 0x0f, 0xef, 0xc9, 0xc3,
+      ]),
+    );
+    const text = sevbox('x86-coverage', '--bits', '64', code);
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /^5 instructions, 3 implemented \(60\.0%\), 2 would be #UD/);
+    assert.match(text.stdout, /Pxor +2/);
+    const json = sevbox('x86-coverage', '--bits', '64', '--json', code);
+    const r = JSON.parse(json.stdout) as {
+      total: number;
+      implemented: number;
+      missing: Record<string, number>;
+    };
+    assert.deepEqual([r.total, r.implemented, r.missing], [5, 3, { Pxor: 2 }]);
+  });
+
+  it('takes the executable segment out of an ELF image: the same counts as the flat image of it', () => {
+    const build = join(import.meta.dirname, '../../examples/guests/build');
+    const elf = sevbox('x86-coverage', '--bits', '16', join(build, 'real-mode.elf'));
+    const bin = sevbox('x86-coverage', '--bits', '16', join(build, 'real-mode.bin'));
+    assert.equal(elf.status, 0, elf.stderr);
+    assert.match(elf.stdout, /^\d+ instructions, \d+ implemented/);
+    assert.equal(elf.stdout, bin.stdout);
+  });
+
+  it('an unreadable file is exit 2 naming it', () => {
+    const r = sevbox('x86-coverage', join(DIR, 'missing.bin'));
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /missing\.bin/);
+  });
+});

@@ -159,7 +159,7 @@ export function decodeBlock(cpu: X86Cpu, la: number, gpa: number, codeSize: 16 |
         bytes = joined;
         return finishCrossing(cpu, bytes, gpa, codeSize, pages, insns);
       }
-      const rec = build(ins, codeSize);
+      const rec = buildRecord(ins, codeSize);
       insns.push(rec);
       at += ins.length;
       if (endsBlock(ins)) break;
@@ -185,7 +185,7 @@ function finishCrossing(
   try {
     decoder.ip = 0n;
     decoder.decodeOut(ins);
-    insns.push(ins.isInvalid ? undecodable(0) : build(ins, codeSize));
+    insns.push(ins.isInvalid ? undecodable(0) : buildRecord(ins, codeSize));
     return new Block(
       gpa,
       codeSize,
@@ -209,7 +209,7 @@ function undecodable(_at: number): Insn {
 }
 
 /** The record of one decoded instruction, with the handler its mnemonic's builder picks (or #UD). */
-function build(ins: IcedInstruction, codeSize: 16 | 32 | 64): Insn {
+export function buildRecord(ins: IcedInstruction, codeSize: 16 | 32 | 64): Insn {
   const rec = new Insn(execUnimplemented);
   fillCommon(ins, rec, codeSize);
   const builder = BUILDERS.get(ins.mnemonic);
