@@ -124,3 +124,73 @@ describe('x86 interpreter: external interrupts', () => {
     expectExit(vcpuFd, 'Hlt');
   });
 });
+
+describe('x86 interpreter: user mode and the TLB', () => {
+  it('a user-mode load of a supervisor page is #PF(P|U) even right after the kernel read it', () => {
+    const env = vmWithRam(1024, { cpus: (_id, p) => new X86Cpu(p) });
+    const w = (gpa: number, bytes: number[]) =>
+      assert.equal(env.host.write(HVA + gpa, Uint8Array.from(bytes)), undefined);
+    const q = (v: bigint): number[] => u64le(v);
+    // PD[0]: the first 2 MiB, user and supervisor; PD[1]: the next 2 MiB, supervisor only.
+    w(0x3000, q(0x4007n));
+    w(0x4000, q(0x5007n));
+    w(0x5000, [...q(0x87n), ...q(0x20_0083n)]);
+    // GDT: null, kernel code 64, kernel data, user data (0x18), user code 64 (0x20).
+    w(0x7000, [
+      ...q(0n),
+      ...q(0x00209a0000000000n),
+      ...q(0x0000920000000000n),
+      ...q(0x0000f20000000000n),
+      ...q(0x0020fa0000000000n),
+    ]);
+    w(0x7800 + 4, q(0x9000n)); // TSS.RSP0
+    w(0x6000 + 14 * 16, gate64(0x1800, 0));
+    w(0x1000, [
+      0x8b,
+      0x04,
+      0x25,
+      0x00,
+      0x00,
+      0x20,
+      0x00, // mov eax, [0x200000]: the kernel's read fills the TLB
+      0x6a,
+      0x1b, // push 0x1b (user SS)
+      0x68,
+      0x00,
+      0x80,
+      0x00,
+      0x00, // push 0x8000 (user RSP)
+      0x68,
+      0x02,
+      0x02,
+      0x00,
+      0x00, // push 0x202 (RFLAGS)
+      0x6a,
+      0x23, // push 0x23 (user CS)
+      0x68,
+      0x00,
+      0x14,
+      0x00,
+      0x00, // push 0x1400 (user RIP)
+      0x48,
+      0xcf, // iretq: to CPL 3
+    ]);
+    w(0x1400, [0x8b, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00, 0xeb, 0xfe]); // mov eax, [0x200000] ; jmp $
+    w(0x1800, [0x58, 0xe6, 0x80, 0xf4]); // pop rax ; out 0x80, al ; hlt
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    ok(
+      setLongModeEntry(vcpuFd, {
+        rip: 0x1000,
+        rsp: 0xa000,
+        cr3: 0x3000,
+        gdt: { base: 0x7000, limit: 39 },
+        idt: { base: 0x6000, limit: 0xfff },
+        tr: { base: 0x7800, selector: 0x28 },
+      }),
+    );
+    // KVM-internal: a bounded KVM_RUN, so a missed fault (the guest spins at CPL 3) fails instead of hanging.
+    vcpuFd.vcpu.maxVmexitsPerRun = 1000;
+    assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x5], 'present, user, read');
+    assert.equal(ok(vcpuFd.getSregs()).cr2, 0x200000n);
+  });
+});

@@ -123,9 +123,18 @@ export class X86Cpu implements CpuBackend {
     // Page views are good while the nested page table's generation holds (or, without one, until
     // the vCPU exits): KVM or the host may have changed the mappings while it was out.
     const gen = this.mem.generation;
+    const tlb = this.tlb;
     if (gen === undefined || gen !== this.#memGen) {
-      this.tlb.flush();
+      tlb.flush();
       this.#memGen = gen ?? -1;
+    }
+    // KVM (a CR write it emulated, KVM_SET_SREGS) may have changed the paging state meanwhile.
+    if (s.cr0 !== tlb.cr0 || s.cr3 !== tlb.cr3 || s.cr4 !== tlb.cr4 || s.efer !== tlb.efer) {
+      tlb.flush();
+      tlb.cr0 = s.cr0;
+      tlb.cr3 = s.cr3;
+      tlb.cr4 = s.cr4;
+      tlb.efer = s.efer;
     }
     this.blocks.epoch++;
     const vmcb = this.vmcb;

@@ -57,6 +57,13 @@ export class Tlb {
   readonly executable = new Uint8Array(TLB_SIZE);
   /** Bumped whenever a translation may have changed (what a cached block successor depends on). */
   generation = 0;
+  /** The rights the entries were filled with: user (CPL 3) or supervisor accesses. */
+  user = false;
+  /** The paging state the entries were filled under (CR0, CR3, CR4, EFER). */
+  cr0 = -1;
+  cr3 = -1;
+  cr4 = -1;
+  efer = -1;
 
   flush(): void {
     this.tag.fill(-1);
@@ -263,6 +270,13 @@ function walk32(cpu: X86Cpu, la: number, acc: number, user: boolean): number {
  */
 export function tlbEntry(cpu: X86Cpu, la: number, acc: number): number {
   const tlb = cpu.tlb;
+  // Entries hold the rights of the privilege they were walked at: a change between user and
+  // supervisor starts over (what the walk would check again).
+  const user = cpu.s.cpl === 3;
+  if (user !== tlb.user) {
+    tlb.flush();
+    tlb.user = user;
+  }
   const lpage = linearPage(la);
   const i = slot(lpage);
   if (
@@ -271,7 +285,6 @@ export function tlbEntry(cpu: X86Cpu, la: number, acc: number): number {
     (acc !== ACC_FETCH || tlb.executable[i])
   )
     return i;
-  const user = cpu.s.cpl === 3;
   const gpa = translate(cpu, la, acc, user);
   const gpaPage = gpa - (gpa % PAGE_SIZE);
   // The exact GPA: a nested page fault reports the access's own address.
