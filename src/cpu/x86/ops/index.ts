@@ -7,6 +7,7 @@ import { ARITH_BUILDERS } from './arith.js';
 import { BRANCH_BUILDERS } from './branch.js';
 import type { Builder } from './builder.js';
 import { DATA_BUILDERS } from './data.js';
+import { MISC_BUILDERS } from './misc.js';
 import { STRING_BUILDERS } from './string.js';
 import { SYSTEM_BUILDERS } from './system.js';
 
@@ -43,4 +44,5 @@ export const BUILDERS: ReadonlyMap<number, Builder> = combine([
   BRANCH_BUILDERS,
   STRING_BUILDERS,
   SYSTEM_BUILDERS,
+  MISC_BUILDERS,
 ]);

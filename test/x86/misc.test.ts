@@ -1,0 +1,48 @@
+/**
+ * The interpreter's odds and ends in long mode: ENTER/LEAVE frames, PAUSE (KVM's pause intercept
+ * and back), fences, LOCK CMPXCHG16B, XLAT, SMSW.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { X86Cpu } from '../../src/cpu/x86/cpu.js';
+import { expectExit, HVA, ok, vmWithRam } from '../../src/kvm/test-util.js';
+import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
+
+// enter 0x20, 0 ; mov rax, rsp ; sub rax, rbp ; out 0x80, al ; leave ; pause ; lfence ; mfence ;
+// mov edi, 0x2000 ; mov eax, 1 ; mov edx, 2 ; mov ebx, 0x33 ; mov ecx, 0x44 ; lock cmpxchg16b [rdi] ;
+// setz al ; out 0x81, al ; mov al, [rdi] ; out 0x82, al ; mov ebx, 0x2000 ; mov al, 8 ; xlatb ;
+// out 0x83, al ; smsw eax ; out 0x84, al ; hlt
+const CODE = [
+  0xc8, 0x20, 0x00, 0x00, 0x48, 0x89, 0xe0, 0x48, 0x29, 0xe8, 0xe6, 0x80, 0xc9, 0xf3, 0x90, 0x0f, 0xae, 0xe8,
+  0x0f, 0xae, 0xf0, 0xbf, 0x00, 0x20, 0x00, 0x00, 0xb8, 0x01, 0x00, 0x00, 0x00, 0xba, 0x02, 0x00, 0x00, 0x00,
+  0xbb, 0x33, 0x00, 0x00, 0x00, 0xb9, 0x44, 0x00, 0x00, 0x00, 0xf0, 0x48, 0x0f, 0xc7, 0x0f, 0x0f, 0x94, 0xc0,
+  0xe6, 0x81, 0x8a, 0x07, 0xe6, 0x82, 0xbb, 0x00, 0x20, 0x00, 0x00, 0xb0, 0x08, 0xd7, 0xe6, 0x83, 0x0f, 0x01,
+  0xe0, 0xe6, 0x84, 0xf4,
+];
+
+describe('x86 interpreter: frames, hints, CMPXCHG16B, XLAT, SMSW', () => {
+  it('runs them as the SDM says, and PAUSE comes back from KVM', () => {
+    const cpu = new X86Cpu(false);
+    const env = vmWithRam(16, { cpus: () => cpu });
+    const w = (gpa: number, bytes: Uint8Array) => assert.equal(env.host.write(HVA + gpa, bytes), undefined);
+    for (const t of identityPageTables(0x3000)) w(t.gpa, t.bytes);
+    w(0x1000, Uint8Array.from(CODE));
+    w(0x2000, Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]));
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    ok(setLongModeEntry(vcpuFd, { rip: 0x1000, rsp: 0x8000, cr3: 0x3000 }));
+    const rbpBefore = ok(vcpuFd.getRegs()).rbp;
+    const outs = [0x80, 0x81, 0x82, 0x83, 0x84].map((port) => {
+      const e = expectExit(vcpuFd, 'IoOut');
+      assert.equal(e.port, port);
+      return e.data[0];
+    });
+    // ENTER's frame is 0x20 below RBP; CMPXCHG16B matched (ZF) and stored RCX:RBX; XLAT read
+    // [RBX + AL]; SMSW gave CR0's low bits (PE, ET).
+    assert.deepEqual(outs, [0xe0, 1, 0x33, 0x44, 0x11]);
+    expectExit(vcpuFd, 'Hlt');
+    const regs = ok(vcpuFd.getRegs());
+    assert.equal(regs.rsp, 0x8000n, 'LEAVE undid ENTER');
+    assert.equal(regs.rbp, rbpBefore);
+    assert.equal(cpu.unimplemented.size, 0);
+  });
+});
