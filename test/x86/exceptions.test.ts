@@ -54,6 +54,15 @@ describe('x86 interpreter: exception delivery', () => {
       0x08, // shr rax, 8
       0xe6,
       0x82, // out 0x82, al
+      0x8b,
+      0x44,
+      0x24,
+      0x10, // mov eax, [rsp+16]: the pushed RFLAGS
+      0xc1,
+      0xe8,
+      0x10, // shr eax, 16
+      0xe6,
+      0x83, // out 0x83, al: RF
       0xf4,
     ]);
     const vcpuFd = ok(env.vmFd.createVcpu(0));
@@ -72,6 +81,11 @@ describe('x86 interpreter: exception delivery', () => {
     assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x34], 'CR2 = the faulting address');
     // IST1 (0x9000, 16-aligned) minus SS, RSP, RFLAGS, CS, RIP, error code, plus the popped error code.
     assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x8f]);
+    assert.deepEqual(
+      [...expectExit(vcpuFd, 'IoOut').data],
+      [1],
+      'the pushed RFLAGS has RF: a fault restarts',
+    );
     expectExit(vcpuFd, 'Hlt');
     assert.equal(ok(vcpuFd.getSregs()).cr2, 0x401234n);
   });

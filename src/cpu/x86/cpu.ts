@@ -45,7 +45,7 @@ import { newGprs } from '../regs.js';
 import { type Block, BlockCache } from './blocks.js';
 import { decodeBlock } from './decode.js';
 import { deliverEvent, deliverException, type PendingException } from './exceptions.js';
-import { Flags, RFLAGS_IF, readRflags, writeRflags } from './flags.js';
+import { Flags, RFLAGS_IF, RFLAGS_RF, readRflags, writeRflags } from './flags.js';
 import { NEXT, STOP, STOP_SIGNAL } from './insn.js';
 import { ACC_FETCH, PAGE_SIZE, pageOffset, Tlb, tlbEntry } from './mmu.js';
 import { SEG_CS, X86State } from './state.js';
@@ -192,6 +192,9 @@ export class X86Cpu implements CpuBackend {
       }
       if (done === insns.length) this.#prev = b;
       else if (done === end) this.#prev = undefined;
+      // RF (set by an IRET that returns to a faulting instruction) clears once an instruction
+      // completes; nothing in a block can observe it before then (PUSHF stores it as 0).
+      if (done > 0 && this.f.bits & RFLAGS_RF) this.f.bits &= ~RFLAGS_RF;
     } catch (e) {
       this.#prev = undefined;
       if (e !== STOP_SIGNAL) throw e;

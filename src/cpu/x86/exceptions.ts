@@ -37,6 +37,19 @@ export interface PendingException {
   readonly errorCode?: number;
   /** INT n / INT3 / INTO: the DPL check applies and the saved RIP is the next instruction's. */
   readonly soft?: boolean;
+  /** Injected by KVM through event_inj (KVM sets RF itself for the faults it injects). */
+  readonly injected?: boolean;
+}
+
+/** Exceptions of the fault class (SDM Vol. 3A Table 6-1): the instruction restarts after them. */
+const FAULTS: ReadonlySet<number> = new Set([0, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20, 21, 29]);
+
+/**
+ * The RFLAGS image a protected-mode delivery pushes: for a fault the CPU raised, with RF set, so the
+ * restarted instruction does not hit its own instruction breakpoint again (SDM 17.3.1.1).
+ */
+function pushedFlags(flags: number, p: PendingException): number {
+  return !p.soft && !p.injected && FAULTS.has(p.vector) ? flags | RFLAGS_RF : flags;
 }
 
 /** RFLAGS bits interrupt delivery clears besides IF (interrupt gates) and TF: NT, RF, VM, AC in real mode. */
@@ -54,6 +67,7 @@ export function deliverEvent(cpu: X86Cpu, inj: number, err: number): void {
     vector,
     ...(withErr && type === SVM_EVTINJ_TYPE_EXEPT ? { errorCode: err } : {}),
     ...(type === SVM_EVTINJ_TYPE_SOFT ? { soft: true } : {}),
+    injected: true,
   });
 }
 
@@ -158,7 +172,7 @@ function deliverProtected(cpu: X86Cpu, p: PendingException): void {
     push(cpu, width, oldSs, 0);
     push(cpu, width, oldEsp, 0);
   }
-  push(cpu, width, flags, 0);
+  push(cpu, width, pushedFlags(flags, p), 0);
   push(cpu, width, oldCs, 0);
   push(cpu, width, oldEip, 0);
   if (p.errorCode !== undefined && !p.soft) push(cpu, width, p.errorCode, 0);
@@ -210,7 +224,7 @@ function deliverLong(cpu: X86Cpu, p: PendingException): void {
   };
   push(cpu, 8, oldSs, 0);
   push(cpu, 8, ...split(oldRsp));
-  push(cpu, 8, flags, 0);
+  push(cpu, 8, pushedFlags(flags, p), 0);
   push(cpu, 8, oldCs, 0);
   push(cpu, 8, ...split(oldRip));
   if (p.errorCode !== undefined && !p.soft) push(cpu, 8, p.errorCode, 0);
