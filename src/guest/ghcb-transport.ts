@@ -175,6 +175,10 @@ export class GhcbTransport {
   #building = false;
   /** No request yet: the first one zeroes the page, as a kernel zeroes its GHCB before use. */
   #fresh = true;
+  /** The page view #page handed out last, under which NPT generation, and whether for writing. */
+  #pageView: Uint8Array | undefined;
+  #pageGen = -1;
+  #pageWritable = false;
   /** The staged stores of the request being sent. */
   #stores: number[] = [];
 
@@ -215,7 +219,7 @@ export class GhcbTransport {
   #open(): GhcbCodec {
     this.access.checkIdle();
     this.#building = true;
-    const g = this.#codecOf(this.#cpu.mem.page?.(this.#gpa, true));
+    const g = this.#codecOf(this.#page(true));
     if (!g || this.#fresh) return this.#openSlow(g);
     this.#codec = g;
     return g;
@@ -281,7 +285,7 @@ export class GhcbTransport {
    * False when the page is not RAM right now: finish with receiveSlow.
    */
   receive(inLo: number, inHi: number): boolean {
-    const g = this.#codecOf(this.#cpu.mem.page?.(this.#gpa, false));
+    const g = this.#codecOf(this.#page(false));
     if (!g) return this.#receiveStaged(inLo, inHi);
     this.#codec = g;
     return true;
@@ -326,6 +330,21 @@ export class GhcbTransport {
     }
     yield* this.receiveSlow(inLo, inHi);
     return this.#codec.result();
+  }
+
+  /**
+   * The GHCB page as the guest's TLB maps it for a read or a write: asked again after the nested
+   * page table changed (its generation), else the view of the last request (a TLB hit).
+   */
+  #page(write: boolean): Uint8Array | undefined {
+    const mem = this.#cpu.mem;
+    const gen = mem.generation;
+    if (gen !== undefined && gen === this.#pageGen && (this.#pageWritable || !write)) return this.#pageView;
+    const v = mem.page?.(this.#gpa, write);
+    this.#pageGen = v ? (gen ?? -1) : -1;
+    this.#pageView = v;
+    this.#pageWritable = write;
+    return v;
   }
 
   /** The codec over a page view (kept while the TLB hands out the same view); undefined for none. */

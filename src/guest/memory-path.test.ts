@@ -16,7 +16,16 @@ import {
 } from '../uapi/ghcb.js';
 import { SVM_EXIT_CPUID, SVM_EXIT_NPF, SVM_EXIT_WBINVD, SVM_VMGEXIT_MMIO_WRITE } from '../uapi/svm.js';
 import { GhcbClient, type GhcbCpuidReply } from './ghcb-client.js';
-import { bits, boot, GHCB_GPA, type GhcbPage, runToEnd, runToVmgexit, vmrun } from './test-util.js';
+import {
+  bits,
+  boot,
+  type FakeTlbMemory,
+  GHCB_GPA,
+  type GhcbPage,
+  runToEnd,
+  runToVmgexit,
+  vmrun,
+} from './test-util.js';
 import { ghcbVcHandler } from './vc-handler.js';
 
 const GHCB_PAGE = GHCB_GPA / 4096;
@@ -122,6 +131,33 @@ describe('GHCB page access', () => {
     ]);
     assert.deepEqual(page.bytes(0x800, 8), Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
     page.reply();
+    runToEnd(cpu);
+  });
+
+  it('with a TLB generation: the page view is kept across requests while it holds, asked for again when it changes', () => {
+    const { cpu, mem, page } = boot(
+      function* (cpu) {
+        const c = new GhcbClient(cpu, GHCB_GPA);
+        yield* c.cpuid(1);
+        yield* c.cpuid(2);
+        yield* c.cpuid(3);
+      },
+      { tlb: true },
+    );
+    (mem as FakeTlbMemory).generation = 1;
+    const MAP_W = { kind: 'map-write', gpa: GHCB_GPA, len: GHCB_SIZE };
+    runToVmgexit(cpu);
+    assert.deepEqual(mem.log, [MAP_W]);
+    page.reply({ rax: 1n });
+    mem.log.length = 0;
+    runToVmgexit(cpu);
+    assert.deepEqual(mem.log, [], 'same generation: the writable view of the first request serves');
+    page.reply({ rax: 2n });
+    mem.log.length = 0;
+    (mem as FakeTlbMemory).generation = 2; // KVM zapped the nested page table while the vCPU was out
+    runToVmgexit(cpu);
+    assert.deepEqual(mem.log, [{ kind: 'map-read', gpa: GHCB_GPA, len: GHCB_SIZE }, MAP_W]);
+    page.reply({ rax: 3n });
     runToEnd(cpu);
   });
 

@@ -84,6 +84,9 @@ export class FakeMemory implements GuestPhysMemory {
 
 /** FakeMemory with the optional GuestPhysMemory.page (the CPU's TLB), as KVM's nested page table has it. */
 export class FakeTlbMemory extends FakeMemory {
+  /** GuestPhysMemory.generation: undefined (no promise: views last until the next exit) unless set. */
+  generation: number | undefined;
+
   page(gpa: number, write: boolean): Uint8Array | undefined {
     const start = gpa - (gpa % PAGE);
     if (this.check(start, PAGE) !== NPT_OK) return undefined;
