@@ -12,6 +12,7 @@
  * exit), and guest physical memory as the nested page table maps it. For an SEV-ES guest the CPU
  * keeps its registers and save area in its own VMSA; KVM sees the VMCB control area alone.
  */
+import type { KvmFpu } from '../uapi/fpu.js';
 import type { Gprs } from './regs.js';
 import type { Vmcb } from './vmcb.js';
 
@@ -134,6 +135,14 @@ export interface CpuAttachment {
    * area's. Null for protected state; absent where no KVM attaches the CPU (a test's own harness).
    */
   readonly db?: BigUint64Array | null;
+  /**
+   * The x87/SSE state (vcpu->arch.guest_fpu as KVM_GET/SET_FPU see it: XMM0-15, MXCSR, the x87
+   * registers and control words), which KVM loads into the CPU around VMRUN; the CPU uses the
+   * object in place instead, as it does `regs`, so KVM must update it in place (its byte arrays
+   * too: the CPU keeps views of `xmm`). Null for protected state (the VMSA holds it); absent where
+   * no KVM attaches the CPU (the CPU then keeps its own, at the RESET values).
+   */
+  readonly fpu?: KvmFpu | null;
   readonly mem: GuestPhysMemory;
 }
 

@@ -319,7 +319,17 @@ export function getFpu(vcpu: Vcpu): KvmFpu | Errno {
 /** KVM_SET_FPU: ignored for a confidential FPU (v5.17), EINVAL (6.10+). */
 export function setFpu(vcpu: Vcpu, fpu: KvmFpu): Errno | undefined {
   if (fpuConfidential(vcpu)) return protectedEinval(vcpu, 'KVM_SET_FPU');
-  vcpu.fpu = { ...fpu, fpr: fpu.fpr.slice(), xmm: fpu.xmm.slice() };
+  // In place: the CPU works on this object and its arrays (CpuAttachment.fpu).
+  const f = vcpu.fpu;
+  f.fpr.set(fpu.fpr.subarray(0, f.fpr.length));
+  f.xmm.set(fpu.xmm.subarray(0, f.xmm.length));
+  f.fcw = fpu.fcw;
+  f.fsw = fpu.fsw;
+  f.ftwx = fpu.ftwx;
+  f.lastOpcode = fpu.lastOpcode;
+  f.lastIp = fpu.lastIp;
+  f.lastDp = fpu.lastDp;
+  f.mxcsr = fpu.mxcsr;
   return undefined;
 }
 

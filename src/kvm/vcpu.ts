@@ -120,8 +120,11 @@ export class Vcpu {
   enforcePvFeatureCpuid = false;
   /** vcpu->arch.pv.pv_unhalted: a KVM_HC_KICK_CPU arrived; a halted vCPU wakes. */
   pvUnhalted = false;
-  /** vcpu->arch.guest_fpu as KVM_GET/SET_FPU see it. */
-  fpu: KvmFpu = resetFpu();
+  /**
+   * vcpu->arch.guest_fpu as KVM_GET/SET_FPU see it, which the CPU uses in place (CpuAttachment.fpu):
+   * changed in place only, never replaced.
+   */
+  readonly fpu: KvmFpu = resetFpu();
   /** The vCPU has entered the guest once (kvm_vcpu_has_run): KVM_SET_CPUID2 must then change nothing. */
   hasRun = false;
   /** vcpu->arch.apic: the in-kernel local APIC (KVM_CREATE_IRQCHIP's, set as the vCPU joins it). */
@@ -167,6 +170,7 @@ export class Vcpu {
       vmcb: this.vmcb,
       regs: prot ? null : this.regs,
       db: prot ? null : this.db,
+      fpu: prot ? null : this.fpu,
       mem: this.npt,
     });
     this.typeOps = vm.typeOps.createVcpu(this);

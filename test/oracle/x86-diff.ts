@@ -23,6 +23,8 @@ export interface Outcome {
   /** The data and stack pages as hex. */
   data: string;
   stack: string;
+  /** XMM0-15 (KVM_GET_FPU) as hex. */
+  xmm: string;
 }
 
 /** A VM with one vCPU and the RAM, reused for every program. */
@@ -32,6 +34,8 @@ export interface Machine {
 }
 
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
+/** CR4.OSFXSR: SSE instructions run (else #UD). */
+const CR4_OSFXSR = 0x200n;
 /** At most this many exits a run (the OUTs, then the HLT). */
 const MAX_EXITS = 64;
 
@@ -75,6 +79,11 @@ export function openMachine(p: GuestPlatform): Machine {
       write(LAYOUT.stack, prog.stack);
       for (const t of identityPageTables(LAYOUT.pml4)) write(t.gpa, t.bytes);
       check('entry', setLongModeEntry(v, { rip: LAYOUT.code, rsp: LAYOUT.rsp, cr3: LAYOUT.pml4 }));
+      // CR4.OSFXSR for the SSE moves; XMM0-15 zero (the program loads them from its data page).
+      const s0 = check('KVM_GET_SREGS', v.getSregs());
+      check('KVM_SET_SREGS', v.setSregs({ ...s0, cr4: s0.cr4 | CR4_OSFXSR }));
+      const fpu = check('KVM_GET_FPU', v.getFpu());
+      check('KVM_SET_FPU', v.setFpu({ ...fpu, xmm: new Uint8Array(256) }));
       const regs0 = check('KVM_GET_REGS', v.getRegs());
       const regs: KvmRegs = { ...regs0, ...prog.regs, rip: BigInt(LAYOUT.code) };
       check('KVM_SET_REGS', v.setRegs(regs));
@@ -113,7 +122,8 @@ export function openMachine(p: GuestPlatform): Machine {
         if (err) throw new Error(`read ${hex(gpa)}: ${err.message}`);
         return Buffer.from(b).toString('hex');
       };
-      return { exits, regs: outRegs, sregs, data: page(LAYOUT.data), stack: page(LAYOUT.stack) };
+      const xmm = Buffer.from(check('KVM_GET_FPU', v.getFpu()).xmm).toString('hex');
+      return { exits, regs: outRegs, sregs, data: page(LAYOUT.data), stack: page(LAYOUT.stack), xmm };
     },
     close,
   };
@@ -127,6 +137,11 @@ export function differences(a: Outcome, b: Outcome): string[] {
     for (const k of Object.keys(a[group])) {
       if (a[group][k] !== b[group][k]) out.push(`${k}: ${a[group][k]} ≠ ${b[group][k]}`);
     }
+  }
+  for (let r = 0; r < 16; r++) {
+    const x = a.xmm.slice(32 * r, 32 * r + 32);
+    const y = b.xmm.slice(32 * r, 32 * r + 32);
+    if (x !== y) out.push(`xmm${r}: ${x} ≠ ${y}`);
   }
   for (const [name, base] of [
     ['data', LAYOUT.data],

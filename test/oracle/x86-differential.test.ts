@@ -2,8 +2,11 @@
  * The x86 interpreter against the machine's /dev/kvm on seeded random instruction sequences
  * (test/oracle/x86-gen.ts) in 64-bit long mode with identity-mapped paging: each program runs on
  * both backends through the same fd-interface VMM (x86-diff.ts), and the exits (port I/O
- * included), the registers (all GPRs, RIP, RFLAGS), CR0/CR3/CR4/EFER, the segment selectors and
- * the data and stack pages must be identical. A mismatch is shrunk to a minimal program, reported
+ * included), the registers (all GPRs, RIP, RFLAGS), CR0/CR3/CR4/EFER, the segment selectors,
+ * XMM0-15 (KVM_GET_FPU) and the data and stack pages must be identical. Only the SSE moves are
+ * generated: this machine's /dev/kvm (kvm_pvm) runs the guest in KVM's instruction emulator, which
+ * has no PXOR, MOVD/MOVQ, MOVSS/MOVSD, MOVLPS/MOVHPS, LDMXCSR/STMXCSR (emulation failure); and its
+ * KVM_SET_FPU XMM values do not reach the guest (it starts from zeros), so the programs load them. A mismatch is shrunk to a minimal program, reported
  * with its disassembly. SEVBOX_DIFF_N sets the number of programs, SEVBOX_DIFF_SEED the first
  * seed. Where KVM cannot run a guest the suite skips with one line. 1000 programs take about 3 s
  * here (20,000 about 17 s).

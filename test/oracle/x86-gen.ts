@@ -3,11 +3,12 @@
  * a table of instruction forms encoded here as bytes (MOV, the ALU group, INC/DEC/NEG/NOT, shifts
  * and rotates, SHLD/SHRD, LEA, MOVZX/MOVSX/MOVSXD, XCHG, XADD, CMPXCHG, BSWAP, PUSH/POP, SETcc,
  * CMOVcc, BT*, BSF/BSR, IMUL, MUL/DIV with a divisor made safe, CBW/CWD & co., CLC/STC/CMC, forward
- * Jcc, OUT), random initial registers and memory, the assembly of a
- * sequence (Jcc displacements from what follows) and its disassembly with iced-x86.
+ * Jcc, OUT, and the SSE moves KVM's emulator implements: MOVAPS/MOVAPD/MOVDQA, MOVUPS/MOVUPD/
+ * MOVDQU, MOVNTPS/MOVNTDQ, MOVNTI; a program with SSE first loads XMM0-15 from its data page),
+ * random initial registers and memory, the assembly of a sequence (Jcc displacements from what follows) and its disassembly with iced-x86.
  *
  * Memory operands only ever address the scratch data page ([disp32], absolute) or the stack page
- * ([rsp + disp8]); nothing but PUSH and POP writes RSP (iced-x86 checks every generated form), so
+ * ([rsp + disp8]; the aligned SSE forms only 16-byte aligned [disp32]); nothing but PUSH and POP writes RSP (iced-x86 checks every generated form), so
  * a sequence cannot fault and always reaches its HLT.
  */
 import iced from 'iced-x86';
@@ -304,7 +305,62 @@ function out(g: Gen): Item {
   return { bytes: [...pre, s === 1 ? 0xee : 0xef] };
 }
 
+/** An XMM r/m operand: a register, or a [disp32] in the data page (16-byte aligned when `aligned`). */
+function xmmRm(g: Gen, aligned: boolean, memOnly = false): Rm {
+  if (!memOnly && g.int(2)) return { reg: g.int(16) };
+  return { abs: LAYOUT.data + (aligned ? 16 * g.int(256) : g.int(0x1000 - 16 + 1)) };
+}
+
+/**
+ * An SSE move: the mandatory prefix (before any REX), 0F op, XMM reg and r/m. Only the moves KVM's
+ * instruction emulator implements (emulate.c's Sse | Mov entries), since the machine's /dev/kvm may
+ * run the guest through it: its PXOR, MOVD/MOVQ, MOVSS/MOVSD, LDMXCSR… are emulation failures.
+ */
+function sseMove(prefix: number[], op: number, aligned: boolean, memOnly = false): Form {
+  return (g) => {
+    const it = encode({ size: 4, op: [0x0f, op], reg: g.int(16), rm: xmmRm(g, aligned, memOnly) });
+    it.bytes.unshift(...prefix);
+    return it;
+  };
+}
+
+/** MOVUPS xmmK, [data + 16 K]: the program's XMM registers from its random data page. */
+export function xmmInit(k: number): Item {
+  return encode({ size: 4, op: [0x0f, 0x10], reg: k, rm: { abs: LAYOUT.data + 16 * k } });
+}
+
 const FORMS: [weight: number, Form][] = [
+  // SSE moves: MOVAPS/MOVAPD/MOVDQA, MOVUPS/MOVUPD/MOVDQU (loads and stores), MOVNTPS/MOVNTDQ, MOVNTI
+  ...(
+    [
+      [[], 0x28, true],
+      [[], 0x29, true],
+      [[0x66], 0x28, true],
+      [[0x66], 0x29, true],
+      [[0x66], 0x6f, true],
+      [[0x66], 0x7f, true],
+      [[], 0x10, false],
+      [[], 0x11, false],
+      [[0x66], 0x10, false],
+      [[0x66], 0x11, false],
+      [[0xf3], 0x6f, false],
+      [[0xf3], 0x7f, false],
+    ] as const
+  ).map(([pre, op, al]): [number, Form] => [1, sseMove([...pre], op, al)]),
+  [1, sseMove([], 0x2b, true, true)],
+  [1, sseMove([0x66], 0xe7, true, true)],
+  [
+    1,
+    (g) => {
+      const s = g.pick([4, 8] as const);
+      return encode({
+        size: s,
+        op: [0x0f, 0xc3],
+        reg: g.int(16),
+        rm: { abs: LAYOUT.data + g.int(0x1000 - s + 1) },
+      });
+    },
+  ],
   // MOV
   ...[
     (g: Gen) => {
@@ -601,12 +657,21 @@ export function generate(seed: number): Program {
   const g = new Gen(xoroshiro128plus(seed));
   const n = 4 + g.int(16);
   const items = Array.from({ length: n }, () => item(g));
+  // XMM0-15 from the data page first, when the program uses SSE (the shrinker may drop them).
+  if (items.some((it) => isSse(it.bytes))) items.unshift(...Array.from({ length: 16 }, (_, k) => xmmInit(k)));
   items.push(out(g));
   const regs = Object.fromEntries(GPR_NAMES.map((r) => [r, g.value()])) as Program['regs'];
   regs.rsp = BigInt(LAYOUT.rsp);
   // Status flags and DF at random (not TF or IF).
   regs.rflags = BigInt((g.int(0x1000) & 0xcd5) | 2);
   return { seed, items, regs, data: g.bytes(0x1000), stack: g.bytes(0x1000) };
+}
+
+/** Whether an item is an SSE move (0F 10/11/28/29/2B/6F/7F/E7 after prefixes and REX). */
+function isSse(bytes: number[]): boolean {
+  let at = 0;
+  while ([0x66, 0xf3].includes(bytes[at]!) || (bytes[at]! & 0xf0) === 0x40) at++;
+  return bytes[at] === 0x0f && [0x10, 0x11, 0x28, 0x29, 0x2b, 0x6f, 0x7f, 0xe7].includes(bytes[at + 1]!);
 }
 
 /** The code: the items, each Jcc's displacement over the items it skips, and a HLT. */

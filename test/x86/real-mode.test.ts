@@ -100,10 +100,10 @@ describe('x86 interpreter: real mode', () => {
     expectExit(vcpuFd, 'Hlt');
   });
 
-  it('an unimplemented instruction (PXOR) is #UD, counted by name; with no IVT entry the vCPU triple-faults', () => {
+  it('an unimplemented instruction (FLD) is #UD, counted by name; with no IVT entry the vCPU triple-faults', () => {
     const cpu = new X86Cpu(false);
     const env = vmWithRam(16, { cpus: () => cpu });
-    assert.equal(env.host.write(HVA + 0x1000, Uint8Array.from([0x66, 0x0f, 0xef, 0xc0])), undefined); // pxor xmm0, xmm0
+    assert.equal(env.host.write(HVA + 0x1000, Uint8Array.from([0xd9, 0xc0])), undefined); // fld st0
     const vcpuFd = ok(env.vmFd.createVcpu(0));
     const sregs = ok(vcpuFd.getSregs());
     ok(
@@ -115,6 +115,6 @@ describe('x86 interpreter: real mode', () => {
     );
     ok(vcpuFd.setRegs({ ...ok(vcpuFd.getRegs()), rip: 0x1000n }));
     expectExit(vcpuFd, 'Shutdown');
-    assert.equal(cpu.unimplemented.get('Pxor'), 1);
+    assert.equal(cpu.unimplemented.get('Fld'), 1);
   });
 });

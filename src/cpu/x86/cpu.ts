@@ -10,6 +10,7 @@
  * from VMRUN with the #VMEXIT written. An instruction that faults has changed nothing.
  */
 
+import type { KvmFpu } from '../../uapi/fpu.js';
 import {
   PF_VECTOR,
   SVM_EVTINJ_VALID,
@@ -69,6 +70,15 @@ export class X86Cpu implements CpuBackend {
   readonly blocks = new BlockCache();
   /** DR0-DR3: KVM's vcpu->arch.db, loaded into the CPU around VMRUN (an SEV-ES guest's own). */
   db!: BigUint64Array;
+  /**
+   * The x87/SSE state: KVM's guest FPU (CpuAttachment.fpu), used in place, or for an SEV-ES guest
+   * the CPU's own (the VMSA's). xmmB/W/D view its XMM0-15 bytes (register r at 16 r) as bytes,
+   * words and dwords (little-endian host).
+   */
+  fpu!: KvmFpu;
+  xmmB!: Uint8Array;
+  xmmW!: Uint16Array;
+  xmmD!: Uint32Array;
   /** Bits 63:32 of the last value read (mmu.ts). */
   hi = 0;
   /** Scratch for page walks. */
@@ -100,6 +110,11 @@ export class X86Cpu implements CpuBackend {
     this.vmcb = hw.vmcb;
     this.mem = hw.mem;
     this.db = hw.db ?? new BigUint64Array(4);
+    this.fpu = hw.fpu ?? resetFpuState();
+    const x = this.fpu.xmm;
+    this.xmmB = x;
+    this.xmmW = new Uint16Array(x.buffer, x.byteOffset, 128);
+    this.xmmD = new Uint32Array(x.buffer, x.byteOffset, 64);
     this.save = hw.vmcb.save;
     this.s = new X86State(this.protectedState ? newGprs() : (hw.regs as Gprs));
   }
@@ -424,4 +439,19 @@ export class X86Cpu implements CpuBackend {
     this.unimplemented.set(name, (this.unimplemented.get(name) ?? 0) + 1);
     this.raise({ vector: UD_VECTOR });
   }
+}
+
+/** The x87/SSE state at RESET (FCW 037F, MXCSR 1F80, everything else 0): an SEV-ES CPU's own. */
+function resetFpuState(): KvmFpu {
+  return {
+    fpr: new Uint8Array(128),
+    fcw: 0x37f,
+    fsw: 0,
+    ftwx: 0,
+    lastOpcode: 0,
+    lastIp: 0n,
+    lastDp: 0n,
+    xmm: new Uint8Array(256),
+    mxcsr: 0x1f80,
+  };
 }

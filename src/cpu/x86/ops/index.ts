@@ -8,6 +8,7 @@ import { BRANCH_BUILDERS } from './branch.js';
 import type { Builder } from './builder.js';
 import { DATA_BUILDERS } from './data.js';
 import { MISC_BUILDERS } from './misc.js';
+import { SSE_BUILDERS } from './sse.js';
 import { STRING_BUILDERS } from './string.js';
 import { SYSTEM_BUILDERS } from './system.js';
 
@@ -38,7 +39,9 @@ function combine(lists: readonly (readonly [number, Builder])[][]): Map<number, 
   return out;
 }
 
+// SSE first: its builder takes exact forms only, and MOVSD is also the string move's mnemonic.
 export const BUILDERS: ReadonlyMap<number, Builder> = combine([
+  SSE_BUILDERS,
   DATA_BUILDERS,
   ARITH_BUILDERS,
   BRANCH_BUILDERS,
