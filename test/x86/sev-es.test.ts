@@ -1,10 +1,10 @@
 /**
- * The interpreter as an SEV-ES guest's CPU, booting a tiny firmware (fixtures/sev-es-rom.s) from
- * the reset vector: into protected mode (the CR0 write completes, then traps to KVM), then CPUID,
- * which KVM intercepts, is a #VC in the guest (error code SVM_EXIT_CPUID), not a #VMEXIT. The
- * guest's #VC handler asks through the GHCB MSR protocol: WRMSR of the GHCB MSR (which KVM passes
- * through: the CPU writes the VMCB's ghcb_gpa), VMGEXIT, RDMSR of the answer, as Linux's early #VC
- * handler does. HLT is an automatic exit.
+ * The interpreter as an SEV-ES guest's CPU, booting tiny firmwares (fixtures/*.s) from the reset
+ * vector into protected mode (the CR0 write completes, then traps to KVM). CPUID and OUT, which KVM
+ * intercepts, are #VC in the guest (error code = the exit code), not #VMEXITs. The #VC handlers ask
+ * as Linux's and OVMF's do: CPUID through the GHCB MSR protocol (WRMSR of the GHCB MSR, which KVM
+ * passes through: the CPU writes the VMCB's ghcb_gpa; VMGEXIT; RDMSR), port I/O through the GHCB
+ * page, which KVM turns into KVM_EXIT_IO for the VMM. HLT is an automatic exit.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -20,42 +20,63 @@ function ok<T>(r: T | Errno): T {
 }
 
 const ROM = readFileSync(new URL('./fixtures/sev-es-rom.bin', import.meta.url));
+const IOIO_ROM = readFileSync(new URL('./fixtures/sev-es-ioio.bin', import.meta.url));
 const ROM_GPA = 0xffff_f000;
+
+/** An SEV-ES VM on the interpreter: 64 KiB of RAM at 0 and `rom` (4 KiB) at the top of 4 GiB. */
+function boot(rom: Uint8Array) {
+  const { kvm, memory } = modelPlatform({ profile: 'current', cpu: 'x86' });
+  const vm = ok(kvm.createVm(KVM_X86_SEV_ES_VM));
+  const init = ok(memory.mapAnonymous(0x1000));
+  ok(memory.write(init, encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion: 2 })));
+  ok(vm.memoryEncryptOp({ id: KVM_SEV_INIT2, data: BigInt(init), error: 0, sevFd: 0 }));
+  const ram = ok(memory.mapAnonymous(0x10000));
+  const romHva = ok(memory.mapAnonymous(0x1000));
+  ok(memory.write(romHva, rom));
+  const region = (slot: number, gpa: number, size: number, hva: number) =>
+    vm.setUserMemoryRegion({
+      slot,
+      flags: 0,
+      guestPhysAddr: BigInt(gpa),
+      memorySize: BigInt(size),
+      userspaceAddr: BigInt(hva),
+    });
+  assert.equal(region(0, 0, 0x10000, ram), undefined);
+  assert.equal(region(1, ROM_GPA, 0x1000, romHva), undefined);
+  const vcpu = ok(vm.createVcpu(0));
+  /** The three u32s the firmware's #VC handler stored at 0x2000. */
+  const results = (): number[] => {
+    const out = new Uint8Array(12);
+    ok(memory.read(ram + 0x2000, out));
+    const dv = new DataView(out.buffer);
+    return [0, 4, 8].map((o) => dv.getUint32(o, true));
+  };
+  return { kvm, vcpu, results };
+}
 
 describe('x86 interpreter: an SEV-ES guest', () => {
   it('CPUID raises #VC; the handler gets the answer through the GHCB MSR protocol; HLT exits', () => {
-    const { kvm, memory } = modelPlatform({ profile: 'current', cpu: 'x86' });
-    const vm = ok(kvm.createVm(KVM_X86_SEV_ES_VM));
-    const init = ok(memory.mapAnonymous(0x1000));
-    ok(memory.write(init, encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion: 2 })));
-    ok(vm.memoryEncryptOp({ id: KVM_SEV_INIT2, data: BigInt(init), error: 0, sevFd: 0 }));
-    const ram = ok(memory.mapAnonymous(0x10000));
-    const rom = ok(memory.mapAnonymous(0x1000));
-    ok(memory.write(rom, ROM));
-    const region = (slot: number, gpa: number, size: number, hva: number) =>
-      vm.setUserMemoryRegion({
-        slot,
-        flags: 0,
-        guestPhysAddr: BigInt(gpa),
-        memorySize: BigInt(size),
-        userspaceAddr: BigInt(hva),
-      });
-    assert.equal(region(0, 0, 0x10000, ram), undefined);
-    assert.equal(region(1, ROM_GPA, 0x1000, rom), undefined);
-    const vcpu = ok(vm.createVcpu(0));
+    const { kvm, vcpu, results } = boot(ROM);
     const exit = vcpu.run();
     assert.equal(
       exit.kind,
       'Hlt',
       JSON.stringify(exit, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)),
     );
-    const out = new Uint8Array(12);
-    ok(memory.read(ram + 0x2000, out));
-    const dv = new DataView(out.buffer);
-    assert.equal(dv.getUint32(8, true), 0x72, '#VC error code: SVM_EXIT_CPUID');
-    assert.equal(dv.getUint32(4, true) & 0xfff, 0x005, 'GHCB_MSR_CPUID_RESP');
+    const [eax, resp, code] = results();
+    assert.equal(code, 0x72, '#VC error code: SVM_EXIT_CPUID');
+    assert.equal(resp! & 0xfff, 0x005, 'GHCB_MSR_CPUID_RESP');
     const leaf = ok(kvm.getSupportedCpuid(256)).find((e) => e.function === 0x8000_0000);
     assert.ok(leaf);
-    assert.equal(dv.getUint32(0, true), leaf.eax, 'CPUID 0x80000000 EAX as KVM answers it');
+    assert.equal(eax, leaf.eax, 'CPUID 0x80000000 EAX as KVM answers it');
+  });
+
+  it('OUT raises #VC; the handler fills the GHCB page and VMGEXITs; the VMM sees KVM_EXIT_IO', () => {
+    const { vcpu, results } = boot(IOIO_ROM);
+    const io = vcpu.run();
+    assert.equal(io.kind, 'IoOut');
+    if (io.kind === 'IoOut') assert.deepEqual([io.port, io.size, [...io.data]], [0x80, 1, [0x5a]]);
+    assert.equal(vcpu.run().kind, 'Hlt');
+    assert.deepEqual(results(), [0, 0, 0x7b], 'svm_vmgexit_success (0, 0); the #VC error code SVM_EXIT_IOIO');
   });
 });
