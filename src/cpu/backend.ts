@@ -48,6 +48,7 @@ export {
   EFER_LME,
   PAT_RESET,
   RFLAGS_IF,
+  resetFpu,
   writeResetState,
 } from './reset.js';
 export * from './sev-es-exits.js';

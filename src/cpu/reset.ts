@@ -5,6 +5,7 @@
  * IDTR limit FFFF, CR0 = 60000010 (CD, NW, ET), RFLAGS = 2, DR6 = FFFF0FF0, DR7 = 400, PAT = the
  * power-on value, EFER = 0 (KVM sets EFER.SVME in the VMCB for hardware only; the guest sees 0).
  */
+import type { KvmFpu } from '../uapi/fpu.js';
 import {
   SAVE_CR0,
   SAVE_CS,
@@ -90,4 +91,19 @@ export function codeSize(save: DataView): CodeSize {
   if (save.getUint32(SAVE_EFER, true) & EFER_LMA && cs & SVM_SELECTOR_L_MASK) return 64;
   if (cr0 & CR0_PE && cs & SVM_SELECTOR_DB_MASK) return 32;
   return 16;
+}
+
+/** The x87/SSE state at RESET (fx_init): FCW 037F, MXCSR 1F80, everything else 0. */
+export function resetFpu(): KvmFpu {
+  return {
+    fpr: new Uint8Array(128),
+    fcw: 0x37f,
+    fsw: 0,
+    ftwx: 0,
+    lastOpcode: 0,
+    lastIp: 0n,
+    lastDp: 0n,
+    xmm: new Uint8Array(256),
+    mxcsr: 0x1f80,
+  };
 }

@@ -11,6 +11,7 @@ import {
   CR4_PAE,
   EFER_LMA,
   EFER_LME,
+  resetFpu,
   SAVE_CPL,
   SAVE_CR0,
   SAVE_CR2,
@@ -283,21 +284,6 @@ export function setSregs(vcpu: Vcpu, s: KvmSregs): Errno | undefined {
     }
   }
   return undefined;
-}
-
-/** The FPU state at RESET (fx_init): FCW 037F, MXCSR 1F80, everything else 0. */
-export function resetFpu(): KvmFpu {
-  return {
-    fpr: new Uint8Array(128),
-    fcw: 0x37f,
-    fsw: 0,
-    ftwx: 0,
-    lastOpcode: 0,
-    lastIp: 0n,
-    lastDp: 0n,
-    xmm: new Uint8Array(256),
-    mxcsr: 0x1f80,
-  };
 }
 
 /** Whether KVM treats this vCPU's FPU as confidential (v5.17: every SEV-ES vCPU from creation). */

@@ -12,6 +12,7 @@ import {
   type Gprs,
   getU64Number,
   newGprs,
+  resetFpu,
   SAVE_RIP,
   SVM_EVTINJ_TYPE_EXEPT,
   SVM_EVTINJ_TYPE_INTR,
@@ -44,7 +45,6 @@ import { disableIrqWindow, enableIrqWindow, interruptAllowed, kvmDeliverSipiVect
 import type { Irqchip, Lapic } from './irqchip.js';
 import { MsrStore } from './msr.js';
 import { unexpectedExit } from './userspace-exits.js';
-import { resetFpu } from './vcpu-state.js';
 import type { Vm } from './vm.js';
 import type { ExitHandler, VcpuTypeOps } from './vm-type.js';
 import { svmExitHandlers } from './x86.js';

@@ -43,6 +43,7 @@ import {
 } from '../backend.js';
 import type { Gprs } from '../regs.js';
 import { newGprs } from '../regs.js';
+import { resetFpu } from '../reset.js';
 import { type Block, BlockCache } from './blocks.js';
 import { decodeBlock } from './decode.js';
 import { deliverEvent, deliverException, type PendingException } from './exceptions.js';
@@ -110,7 +111,8 @@ export class X86Cpu implements CpuBackend {
     this.vmcb = hw.vmcb;
     this.mem = hw.mem;
     this.db = hw.db ?? new BigUint64Array(4);
-    this.fpu = hw.fpu ?? resetFpuState();
+    // An SEV-ES CPU (or one attached without KVM's FPU state) has its own, from RESET.
+    this.fpu = hw.fpu ?? resetFpu();
     const x = this.fpu.xmm;
     this.xmmB = x;
     this.xmmW = new Uint16Array(x.buffer, x.byteOffset, 128);
@@ -439,19 +441,4 @@ export class X86Cpu implements CpuBackend {
     this.unimplemented.set(name, (this.unimplemented.get(name) ?? 0) + 1);
     this.raise({ vector: UD_VECTOR });
   }
-}
-
-/** The x87/SSE state at RESET (FCW 037F, MXCSR 1F80, everything else 0): an SEV-ES CPU's own. */
-function resetFpuState(): KvmFpu {
-  return {
-    fpr: new Uint8Array(128),
-    fcw: 0x37f,
-    fsw: 0,
-    ftwx: 0,
-    lastOpcode: 0,
-    lastIp: 0n,
-    lastDp: 0n,
-    xmm: new Uint8Array(256),
-    mxcsr: 0x1f80,
-  };
 }
