@@ -166,15 +166,41 @@ function walk64(cpu: X86Cpu, la: number, acc: number, user: boolean): number {
   // Canonical: bits 63:47 all equal, i.e. the sign-extended value within ±2^47.
   if (la >= 2 ** 47 || la < -(2 ** 47)) cpu.generalProtection(0);
   const a = la < 0 ? la + 2 ** 48 : la;
+  return walkLevels(cpu, la, a, acc, user, cpu.s.cr3 - (cpu.s.cr3 % PAGE_SIZE), 4);
+}
+
+/** PAE paging: the PDPTE (present, no A/D, no rights), then the PDE and PTE levels. */
+function walkPae(cpu: X86Cpu, la: number, acc: number, user: boolean): number {
+  const pdpta = (cpu.s.cr3 & 0xffff_ffe0) >>> 0;
+  readPte(cpu, pdpta + (la >>> 30) * 8, 8);
+  if (!(cpu.pteLo & PTE_P)) cpu.pageFault(la, pfErr(acc, user, false, false));
+  const pd = (cpu.pteHi & 0xfffff) * TWO32 + ((cpu.pteLo & 0xffff_f000) >>> 0);
+  return walkLevels(cpu, la, la, acc, user, pd, 2);
+}
+
+/**
+ * The 8-byte-entry levels of a walk, from `top` down to the page table: present and reserved-bit
+ * checks, the rights all levels grant, A on every level walked, D on a written leaf; a PS entry
+ * ends the walk with a large page (not at level 4, where PS is reserved). `a`: the address bits
+ * the indices come from (the 48-bit form of a canonical address).
+ */
+function walkLevels(
+  cpu: X86Cpu,
+  la: number,
+  a: number,
+  acc: number,
+  user: boolean,
+  top: number,
+  levels: number,
+): number {
   const nxe = (cpu.s.efer & EFER_NXE) !== 0;
-  let table = cpu.s.cr3 - (cpu.s.cr3 % PAGE_SIZE);
+  let table = top;
   let rw = true;
   let us = true;
   let nx = false;
-  for (let level = 4; level >= 1; level--) {
+  for (let level = levels; level >= 1; level--) {
     const shift = 12 + 9 * (level - 1);
-    const idx = Math.floor(a / 2 ** shift) % 512;
-    const ptea = table + idx * 8;
+    const ptea = table + (Math.floor(a / 2 ** shift) % 512) * 8;
     readPte(cpu, ptea, 8);
     const lo = cpu.pteLo;
     const hi = cpu.pteHi;
@@ -186,9 +212,8 @@ function walk64(cpu: X86Cpu, la: number, acc: number, user: boolean): number {
     us &&= (lo & PTE_U) !== 0;
     nx ||= (hi & 0x8000_0000) !== 0;
     const base = (hi & 0xfffff) * TWO32 + ((lo & 0xffff_f000) >>> 0);
-    const leaf = level === 1 || (lo & PTE_PS && level <= 3);
     if (lo & PTE_PS && level === 4) cpu.pageFault(la, pfErr(acc, user, true, true));
-    if (!leaf) {
+    if (level > 1 && !(lo & PTE_PS)) {
       if (!(lo & PTE_A)) setPteBits(cpu, ptea, PTE_A);
       table = base;
       continue;
@@ -198,45 +223,7 @@ function walk64(cpu: X86Cpu, la: number, acc: number, user: boolean): number {
     if ((lo & (PTE_A | dirty)) !== (PTE_A | dirty)) setPteBits(cpu, ptea, PTE_A | dirty);
     const pageSize = 2 ** shift;
     // A large page's base has its low bits (PAT bit and reserved) cleared.
-    const frame = base - (base % pageSize);
-    return frame + (a % pageSize);
-  }
-  throw new Error('unreachable');
-}
-
-/** PAE paging: PDPTE (no A/D, no rights), PDE, PTE. */
-function walkPae(cpu: X86Cpu, la: number, acc: number, user: boolean): number {
-  const nxe = (cpu.s.efer & EFER_NXE) !== 0;
-  const pdpta = (cpu.s.cr3 & 0xffff_ffe0) >>> 0;
-  readPte(cpu, pdpta + (la >>> 30) * 8, 8);
-  if (!(cpu.pteLo & PTE_P)) cpu.pageFault(la, pfErr(acc, user, false, false));
-  let table = (cpu.pteHi & 0xfffff) * TWO32 + ((cpu.pteLo & 0xffff_f000) >>> 0);
-  let rw = true;
-  let us = true;
-  let nx = false;
-  for (let level = 2; level >= 1; level--) {
-    const shift = 12 + 9 * (level - 1);
-    const ptea = table + ((la >>> shift) & 511) * 8;
-    readPte(cpu, ptea, 8);
-    const lo = cpu.pteLo;
-    const hi = cpu.pteHi;
-    if (!(lo & PTE_P)) cpu.pageFault(la, pfErr(acc, user, false, false));
-    if ((hi & 0x7ff00000) !== 0 || (!nxe && hi & 0x8000_0000))
-      cpu.pageFault(la, pfErr(acc, user, true, true));
-    rw &&= (lo & PTE_W) !== 0;
-    us &&= (lo & PTE_U) !== 0;
-    nx ||= (hi & 0x8000_0000) !== 0;
-    const base = (hi & 0xfffff) * TWO32 + ((lo & 0xffff_f000) >>> 0);
-    if (level === 2 && !(lo & PTE_PS)) {
-      if (!(lo & PTE_A)) setPteBits(cpu, ptea, PTE_A);
-      table = base;
-      continue;
-    }
-    checkRights(cpu, la, acc, user, rw, us, nx);
-    const dirty = acc === ACC_WRITE ? PTE_D : 0;
-    if ((lo & (PTE_A | dirty)) !== (PTE_A | dirty)) setPteBits(cpu, ptea, PTE_A | dirty);
-    const pageSize = 2 ** shift;
-    return base - (base % pageSize) + (la % pageSize);
+    return base - (base % pageSize) + (a % pageSize);
   }
   throw new Error('unreachable');
 }
