@@ -53,6 +53,34 @@ describe('x86 interpreter: decoded blocks and changing code', () => {
     assert.equal(host.write(HVA + 0x1001, Uint8Array.of(0x33)), undefined);
     assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x33]);
   });
+
+  it('fetching code where no RAM is: a nested page fault without decode-assist bytes, which KVM cannot emulate', () => {
+    const cpu = new X86Cpu(false);
+    const env = vmWithRam(16, { cpus: () => cpu });
+    // jmp far 1000:0000, i.e. linear 0x10000, just past the 64 KiB of RAM
+    assert.equal(env.host.write(HVA + 0x1000, Uint8Array.from([0xea, 0x00, 0x00, 0x00, 0x10])), undefined);
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    ok(resetRealMode(vcpuFd, 0x1000, 0));
+    expectExit(vcpuFd, 'InternalError');
+    assert.equal(vcpuFd.vcpu.vmcb.insnLen, 0);
+  });
+});
+
+describe('x86 interpreter: an instruction across a page boundary', () => {
+  it('is decoded from both pages and checked against both after the VMM rewrote its second half', () => {
+    const cpu = new X86Cpu(false);
+    const env = vmWithRam(16, { cpus: () => cpu });
+    // 1ffd: nop ; nop ; 1fff: mov al, imm8 (the immediate at 0x2000) ; out 0x80, al ; jmp 1ffd
+    assert.equal(
+      env.host.write(HVA + 0x1ffd, Uint8Array.from([0x90, 0x90, 0xb0, 0x11, 0xe6, 0x80, 0xeb, 0xf8])),
+      undefined,
+    );
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    ok(resetRealMode(vcpuFd, 0x1ffd, 0));
+    assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x11]);
+    assert.equal(env.host.write(HVA + 0x2000, Uint8Array.of(0x33)), undefined);
+    assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x33]);
+  });
 });
 
 describe('x86 interpreter: the TLB across KVM_RUNs', () => {

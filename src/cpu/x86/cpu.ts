@@ -63,6 +63,8 @@ export class X86Cpu implements CpuBackend {
   mem!: GuestPhysMemory;
   /** The save area VMRUN loads: the VMCB's, or the CPU's own VMSA for an SEV-ES guest. */
   save!: DataView;
+  /** Fetching decode-assist bytes: a failed access ends them instead of exiting. */
+  #probing = false;
   /** The nested page table generation the TLB was filled under. */
   #memGen = -1;
   /** SEV-ES: the VMSA is taken from the VMCB's save area at the first VMRUN (the launch). */
@@ -297,7 +299,7 @@ export class X86Cpu implements CpuBackend {
     const blocks = this.blocks;
     let b = blocks.lookup(gpa, mode);
     if (b && b.epoch !== blocks.epoch) {
-      if (this.#sameBytes(b)) b.epoch = blocks.epoch;
+      if (this.#sameBytes(b, this.tlb.bytes[i]!)) b.epoch = blocks.epoch;
       else {
         blocks.remove(b);
         b = undefined;
@@ -312,19 +314,21 @@ export class X86Cpu implements CpuBackend {
     return b;
   }
 
-  /** Whether a block's bytes are still in guest memory. */
-  #sameBytes(b: Block): boolean {
+  /**
+   * Whether a block's bytes are still in guest memory: compared in `page`, the view of its first
+   * page the fetch just mapped (a block crossing into a second page asks for that one).
+   */
+  #sameBytes(b: Block, page: Uint8Array): boolean {
     const bytes = b.bytes;
-    let at = 0;
-    while (at < bytes.length) {
-      const gpa = b.gpa + at;
-      const page = this.mem.page?.(gpa - (gpa % PAGE_SIZE), false);
-      if (!page) return false;
-      const off = gpa % PAGE_SIZE;
-      const n = Math.min(bytes.length - at, PAGE_SIZE - off);
-      for (let k = 0; k < n; k++) if (page[off + k] !== bytes[at + k]) return false;
-      at += n;
-    }
+    const off = b.gpa % PAGE_SIZE;
+    const first = Math.min(bytes.length, PAGE_SIZE - off);
+    for (let k = 0; k < first; k++) if (page[off + k] !== bytes[k]) return false;
+    if (first === bytes.length) return true;
+    // The second page is wherever the linear page after it mapped (not necessarily the next GPA).
+    const second = b.pages[1];
+    const next = second === undefined ? undefined : this.mem.page?.(second, false);
+    if (!next) return false;
+    for (let k = first; k < bytes.length; k++) if (next[k - first] !== bytes[k]) return false;
     return true;
   }
 
@@ -335,6 +339,8 @@ export class X86Cpu implements CpuBackend {
   physPage(gpa: number, write: boolean): Uint8Array {
     const page = this.mem.page?.(gpa - (gpa % PAGE_SIZE), write);
     if (page) return page;
+    // Fetching the decode-assist bytes: a page that is not RAM just ends them.
+    if (this.#probing) throw STOP_SIGNAL;
     const probe = new Uint8Array(1);
     const r = write ? this.mem.write(gpa, probe) : this.mem.read(gpa, probe);
     if (r === NPT_OK) throw new Error('GuestPhysMemory.page refused a page read/write accepts');
@@ -363,6 +369,7 @@ export class X86Cpu implements CpuBackend {
     const bytes = this.vmcb.insnBytes;
     const { pending, cr2 } = { pending: this.pending, cr2: s.cr2 };
     let n = 0;
+    this.#probing = true;
     try {
       for (; n < 15; n++) {
         const a = la + n;
@@ -373,6 +380,8 @@ export class X86Cpu implements CpuBackend {
       if (e !== STOP_SIGNAL) throw e;
       this.pending = pending;
       s.cr2 = cr2;
+    } finally {
+      this.#probing = false;
     }
     this.vmcb.insnLen = n;
   }
