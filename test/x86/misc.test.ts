@@ -46,3 +46,24 @@ describe('x86 interpreter: frames, hints, CMPXCHG16B, XLAT, SMSW', () => {
     assert.equal(cpu.unimplemented.size, 0);
   });
 });
+
+describe('x86 interpreter: RET imm16', () => {
+  it('releases the callee’s arguments: RSP is back where the caller had it before pushing them', () => {
+    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+    const w = (gpa: number, bytes: Uint8Array) => assert.equal(env.host.write(HVA + gpa, bytes), undefined);
+    for (const t of identityPageTables(0x3000)) w(t.gpa, t.bytes);
+    // push 1 ; push 2 ; call f ; mov rax, rsp ; shr rax, 8 ; out 0x80, al ; hlt ; f: ret 16
+    w(
+      0x1000,
+      Uint8Array.from([
+        0x6a, 0x01, 0x6a, 0x02, 0xe8, 0x0a, 0x00, 0x00, 0x00, 0x48, 0x89, 0xe0, 0x48, 0xc1, 0xe8, 0x08, 0xe6,
+        0x80, 0xf4, 0xc2, 0x10, 0x00,
+      ]),
+    );
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    ok(setLongModeEntry(vcpuFd, { rip: 0x1000, rsp: 0x8000, cr3: 0x3000 }));
+    assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x80]);
+    expectExit(vcpuFd, 'Hlt');
+    assert.equal(ok(vcpuFd.getRegs()).rsp, 0x8000n);
+  });
+});

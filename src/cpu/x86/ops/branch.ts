@@ -11,13 +11,16 @@ import { type Exec, type Insn, NEXT } from '../insn.js';
 import { readLinear } from '../mmu.js';
 import { linearAddress, readReg, readRm0, writeReg } from '../operands.js';
 import {
+  getRsp,
   loadRealSegment,
   pop,
   push,
   readDescriptor,
   realMode,
   setAccessed,
+  setRsp,
   setSegment,
+  stackWidth,
 } from '../segments.js';
 import { SEG_CS, SEG_SS } from '../state.js';
 import { BP_VECTOR, GP_VECTOR, NP_VECTOR, OF_VECTOR } from '../vectors.js';
@@ -80,16 +83,18 @@ const ret: Exec = (cpu, i) => {
   const lo = pop(cpu, i.size);
   const t = i.size === 8 ? asAddress(lo, cpu.hi) : lo;
   if (i.immLo) {
-    // RET imm16: release the callee's arguments.
-    const r = cpu.s.regs;
-    const width = cpu.s.codeSize === 64 ? 8 : cpu.s.segAttr[SEG_SS]! & 0x400 ? 4 : 2;
-    if (width === 2) r[8] = ((r[8]! & 0xffff_0000) | ((r[8]! + i.immLo) & 0xffff)) >>> 0;
-    else {
-      const v = asAddress(r[8]!, width === 8 ? r[9]! : 0) + i.immLo;
-      const l = v >>> 0;
-      r[8] = l;
-      r[9] = width === 8 ? Math.floor((v - l) / TWO32) >>> 0 : 0;
-    }
+    // RET imm16: release the callee's arguments (RSP, as wide as the stack is).
+    const width = stackWidth(cpu);
+    const sp = getRsp(cpu);
+    setRsp(
+      cpu,
+      width === 8
+        ? sp + i.immLo
+        : width === 4
+          ? ((sp >>> 0) + i.immLo) >>> 0
+          : ((sp & 0xffff) + i.immLo) & 0xffff,
+      width,
+    );
   }
   cpu.nextRip = t;
   return NEXT;
