@@ -208,3 +208,20 @@ describe('x86 interpreter: user mode and the TLB', () => {
     assert.equal(ok(vcpuFd.getSregs()).cr2, 0x200000n);
   });
 });
+
+describe('x86 interpreter: #DE', () => {
+  it('DIV by zero is #DE, a fault: the handler sees the DIV’s own address and the registers unchanged', () => {
+    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+    const w = (gpa: number, bytes: number[]) =>
+      assert.equal(env.host.write(HVA + gpa, Uint8Array.from(bytes)), undefined);
+    w(0, [0x00, 0x20, 0x00, 0x00]); // IVT[0] = 0000:2000
+    // The handler reports the pushed IP's low byte and AL, then halts.
+    w(0x2000, [0x5b, 0x88, 0xd8, 0xe6, 0x80, 0x88, 0xe0, 0xe6, 0x81, 0xf4]); // pop bx ; mov al, bl ; out 0x80 ; mov al, ah ; out 0x81 ; hlt
+    w(0x1000, [0xb8, 0x07, 0x00, 0xb1, 0x00, 0xf6, 0xf1, 0xf4]); // mov ax, 7 ; mov cl, 0 ; div cl ; hlt
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    ok(resetRealMode(vcpuFd, 0x1000, 0x8000));
+    assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x05], 'the saved IP is the DIV at 0x1005');
+    assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [0x00], 'AH unchanged (AX was 7)');
+    expectExit(vcpuFd, 'Hlt');
+  });
+});
