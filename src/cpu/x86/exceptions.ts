@@ -14,7 +14,16 @@ import {
 } from '../../uapi/svm.js';
 import { SVM_SELECTOR_P_MASK } from '../vmcb.js';
 import type { X86Cpu } from './cpu.js';
-import { RFLAGS_IF, RFLAGS_TF, readRflags, writeRflags } from './flags.js';
+import {
+  RFLAGS_AC,
+  RFLAGS_IF,
+  RFLAGS_NT,
+  RFLAGS_RF,
+  RFLAGS_TF,
+  RFLAGS_VM,
+  readRflags,
+  writeRflags,
+} from './flags.js';
 import { STOP_SIGNAL } from './insn.js';
 import { readLinear } from './mmu.js';
 import {
@@ -51,12 +60,6 @@ const FAULTS: ReadonlySet<number> = new Set([0, 5, 6, 7, 10, 11, 12, 13, 14, 16,
 function pushedFlags(flags: number, p: PendingException): number {
   return !p.soft && !p.injected && FAULTS.has(p.vector) ? flags | RFLAGS_RF : flags;
 }
-
-/** RFLAGS bits interrupt delivery clears besides IF (interrupt gates) and TF: NT, RF, VM, AC in real mode. */
-const RFLAGS_NT = 1 << 14;
-const RFLAGS_RF = 1 << 16;
-const RFLAGS_VM = 1 << 17;
-const RFLAGS_AC = 1 << 18;
 
 /** event_inj at VMRUN: an exception (with its error code), NMI, external or software interrupt. */
 export function deliverEvent(cpu: X86Cpu, inj: number, err: number): void {

@@ -19,6 +19,7 @@ import {
   MSR_STAR,
   MSR_SYSCALL_MASK,
 } from '../../uapi/msr-index.js';
+import { EFER_LMA } from '../reset.js';
 import {
   SAVE_CSTAR,
   SAVE_G_PAT,
@@ -110,7 +111,7 @@ export function nativeWrmsr(cpu: X86Cpu, index: number, lo: number, hi: number):
     case MSR_EFER:
       if (hi !== 0) cpu.raise({ vector: GP_VECTOR, errorCode: 0 });
       // LMA is the CPU's: it follows CR0.PG with LME, not the written value.
-      s.efer = ((lo & ~0x400) | (s.efer & 0x400)) >>> 0;
+      s.efer = ((lo & ~EFER_LMA) | (s.efer & EFER_LMA)) >>> 0;
       cpu.tlb.flush();
       return;
     case MSR_AMD64_SEV_ES_GHCB:

@@ -5,6 +5,7 @@
  * every mode's far transfers share. Privilege and type checks are those far transfers, IRET and
  * interrupt delivery need; the loads raise #GP/#NP/#SS with the selector's error code.
  */
+import { CR0_PE } from '../reset.js';
 import { SVM_SELECTOR_P_MASK, SVM_SELECTOR_S_MASK } from '../vmcb.js';
 import type { X86Cpu } from './cpu.js';
 import { readLinear, writeLinear } from './mmu.js';
@@ -17,9 +18,6 @@ export interface Descriptor {
   limit: number;
   attr: number;
 }
-
-/** CR0.PE. */
-const CR0_PE = 1;
 
 /** Whether the CPU is in real mode (CR0.PE clear). */
 export function realMode(cpu: X86Cpu): boolean {
