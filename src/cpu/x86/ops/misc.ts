@@ -5,6 +5,7 @@
  */
 import iced from 'iced-x86';
 import { SVM_EXIT_PAUSE, SVM_EXIT_READ_CR0, SVM_EXIT_WRITE_CR0 } from '../../../uapi/svm.js';
+import { VCPU_REGS_RBP } from '../../regs.js';
 import { SAVE_KERNEL_GS_BASE } from '../../vmcb.js';
 import type { X86Cpu } from '../cpu.js';
 import { RFLAGS_ZF, readRflags, writeRflags } from '../flags.js';
@@ -17,7 +18,6 @@ import { GP_VECTOR, UD_VECTOR } from '../vectors.js';
 import type { Builder } from './builder.js';
 
 const { Mnemonic } = iced;
-const RBP = 5;
 
 const nop: Exec = () => NEXT;
 
@@ -26,13 +26,13 @@ const leave: Builder = (_ins, rec, codeSize) => {
   rec.size = rec.size || (codeSize === 64 ? 8 : codeSize / 8);
   return (cpu, i) => {
     const width = stackWidth(cpu);
-    const bp = readReg(cpu, RBP, width);
+    const bp = readReg(cpu, VCPU_REGS_RBP, width);
     const bpHi = cpu.hi;
     const saved = getRsp(cpu);
     setRsp(cpu, width === 8 ? (bpHi | 0) * 0x1_0000_0000 + bp : bp, width);
     try {
       const v = pop(cpu, i.size);
-      writeReg(cpu, RBP, i.size, v, cpu.hi);
+      writeReg(cpu, VCPU_REGS_RBP, i.size, v, cpu.hi);
     } catch (e) {
       setRsp(cpu, saved, 8);
       throw e;
@@ -47,13 +47,13 @@ const enter: Builder = (ins, rec, codeSize) => {
   rec.size = codeSize === 64 ? 8 : rec.size || codeSize / 8;
   const frame = ins.immediate16;
   return (cpu, i) => {
-    const bp = readReg(cpu, RBP, i.size);
+    const bp = readReg(cpu, VCPU_REGS_RBP, i.size);
     push(cpu, i.size, bp, cpu.hi);
     const width = stackWidth(cpu);
     const sp = getRsp(cpu);
     writeReg(
       cpu,
-      RBP,
+      VCPU_REGS_RBP,
       width,
       sp >>> 0,
       width === 8 ? Math.floor((sp - (sp >>> 0)) / 0x1_0000_0000) >>> 0 : 0,

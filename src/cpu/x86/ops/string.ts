@@ -15,6 +15,7 @@ import {
   SVM_IOIO_STR_MASK,
   SVM_IOIO_TYPE_MASK,
 } from '../../../uapi/svm.js';
+import { VCPU_REGS_RCX, VCPU_REGS_RDI, VCPU_REGS_RSI } from '../../regs.js';
 import * as alu from '../alu.js';
 import type { X86Cpu } from '../cpu.js';
 import { RFLAGS_DF, readRflags, zf } from '../flags.js';
@@ -25,9 +26,6 @@ import { SEG_DS, SEG_ES, SEG_FS, SEG_GS } from '../state.js';
 import type { Builder } from './builder.js';
 
 const { Mnemonic, OpKind } = iced;
-const RSI = 6;
-const RDI = 7;
-const RCX = 1;
 
 /** An index register (rSI/rDI/rCX) at the address size, as a number (64-bit: sign-extended). */
 function getIndex(cpu: X86Cpu, r: number, asize: number): number {
@@ -73,10 +71,10 @@ function repeat(cpu: X86Cpu, i: Insn, conditional: boolean, body: () => void): v
   }
   const a = i.asize;
   for (;;) {
-    const c = getIndex(cpu, RCX, a);
+    const c = getIndex(cpu, VCPU_REGS_RCX, a);
     if (c === 0) return;
     body();
-    setIndex(cpu, RCX, a, c - 1);
+    setIndex(cpu, VCPU_REGS_RCX, a, c - 1);
     if (conditional && (i.rep === 1 ? !zf(cpu.f) : zf(cpu.f))) return;
   }
 }
@@ -85,13 +83,13 @@ const movs: Exec = (cpu, i) => {
   const a = i.asize;
   const n = i.size;
   repeat(cpu, i, false, () => {
-    const si = getIndex(cpu, RSI, a);
-    const di = getIndex(cpu, RDI, a);
+    const si = getIndex(cpu, VCPU_REGS_RSI, a);
+    const di = getIndex(cpu, VCPU_REGS_RDI, a);
     const lo = readLinear(cpu, linear(cpu, srcSeg(i), si), n);
     writeLinear(cpu, linear(cpu, SEG_ES, di), n, lo, cpu.hi);
     const d = step(cpu, n);
-    setIndex(cpu, RSI, a, si + d);
-    setIndex(cpu, RDI, a, di + d);
+    setIndex(cpu, VCPU_REGS_RSI, a, si + d);
+    setIndex(cpu, VCPU_REGS_RDI, a, di + d);
   });
   return NEXT;
 };
@@ -102,9 +100,9 @@ const stos: Exec = (cpu, i) => {
   const lo = readReg(cpu, 0, n);
   const hi = cpu.hi;
   repeat(cpu, i, false, () => {
-    const di = getIndex(cpu, RDI, a);
+    const di = getIndex(cpu, VCPU_REGS_RDI, a);
     writeLinear(cpu, linear(cpu, SEG_ES, di), n, lo, hi);
-    setIndex(cpu, RDI, a, di + step(cpu, n));
+    setIndex(cpu, VCPU_REGS_RDI, a, di + step(cpu, n));
   });
   return NEXT;
 };
@@ -113,10 +111,10 @@ const lods: Exec = (cpu, i) => {
   const a = i.asize;
   const n = i.size;
   repeat(cpu, i, false, () => {
-    const si = getIndex(cpu, RSI, a);
+    const si = getIndex(cpu, VCPU_REGS_RSI, a);
     const lo = readLinear(cpu, linear(cpu, srcSeg(i), si), n);
     writeReg(cpu, 0, n, lo, cpu.hi);
-    setIndex(cpu, RSI, a, si + step(cpu, n));
+    setIndex(cpu, VCPU_REGS_RSI, a, si + step(cpu, n));
   });
   return NEXT;
 };
@@ -125,15 +123,15 @@ const cmps: Exec = (cpu, i) => {
   const a = i.asize;
   const n = i.size;
   repeat(cpu, i, true, () => {
-    const si = getIndex(cpu, RSI, a);
-    const di = getIndex(cpu, RDI, a);
+    const si = getIndex(cpu, VCPU_REGS_RSI, a);
+    const di = getIndex(cpu, VCPU_REGS_RDI, a);
     const x = readLinear(cpu, linear(cpu, srcSeg(i), si), n);
     const xh = cpu.hi;
     const y = readLinear(cpu, linear(cpu, SEG_ES, di), n);
     alu.sub(cpu.f, n, x, xh, y, cpu.hi);
     const d = step(cpu, n);
-    setIndex(cpu, RSI, a, si + d);
-    setIndex(cpu, RDI, a, di + d);
+    setIndex(cpu, VCPU_REGS_RSI, a, si + d);
+    setIndex(cpu, VCPU_REGS_RDI, a, di + d);
   });
   return NEXT;
 };
@@ -144,10 +142,10 @@ const scas: Exec = (cpu, i) => {
   const acc = readReg(cpu, 0, n);
   const accHi = cpu.hi;
   repeat(cpu, i, true, () => {
-    const di = getIndex(cpu, RDI, a);
+    const di = getIndex(cpu, VCPU_REGS_RDI, a);
     const y = readLinear(cpu, linear(cpu, SEG_ES, di), n);
     alu.sub(cpu.f, n, acc, accHi, y, cpu.hi);
-    setIndex(cpu, RDI, a, di + step(cpu, n));
+    setIndex(cpu, VCPU_REGS_RDI, a, di + step(cpu, n));
   });
   return NEXT;
 };

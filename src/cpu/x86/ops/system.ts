@@ -41,7 +41,7 @@ import {
   readRflags,
   writeRflags,
 } from '../flags.js';
-import { type Exec, NEXT } from '../insn.js';
+import { type Exec, NEXT, REG_AH } from '../insn.js';
 import { readLinear, writeLinear } from '../mmu.js';
 import { nativeRdmsr, nativeWrmsr } from '../msr.js';
 import { linearAddress, readReg, readRm0, writeReg } from '../operands.js';
@@ -176,11 +176,11 @@ function popf(size: number): Exec {
 
 /** LAHF/SAHF: AH ↔ SF ZF AF PF CF. */
 const lahf: Exec = (cpu) => {
-  writeReg(cpu, 16, 1, (readRflags(cpu.f) & 0xd5) | 2, 0);
+  writeReg(cpu, REG_AH, 1, (readRflags(cpu.f) & 0xd5) | 2, 0);
   return NEXT;
 };
 const sahf: Exec = (cpu) => {
-  const ah = readReg(cpu, 16, 1);
+  const ah = readReg(cpu, REG_AH, 1);
   const mask = RFLAGS_SF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_PF | RFLAGS_CF;
   writeRflags(cpu.f, (readRflags(cpu.f) & ~mask) | (ah & mask));
   return NEXT;
