@@ -90,4 +90,27 @@ describe('x86 interpreter: long mode with paging', () => {
     assert.equal(hostBytes(host, HVA + PDPT, 1)[0]! & 0x20, 0x20);
     assert.equal(hostBytes(host, HVA + PD, 1)[0]! & 0x60, 0x60);
   });
+  it('SWAPGS exchanges GS.base with KERNEL_GS_BASE, sign-extended addresses intact both ways', () => {
+    const { vcpuFd } = longModeGuest([
+      ...[0xb9, 0x02, 0x01, 0x00, 0xc0], // mov ecx, MSR_KERNEL_GS_BASE
+      ...[0xb8, 0xef, 0xcd, 0xab, 0x89], // mov eax, 0x89abcdef
+      ...[0xba, 0x00, 0x80, 0xff, 0xff], // mov edx, 0xffff8000
+      ...[0x0f, 0x30], // wrmsr
+      ...[0x0f, 0x01, 0xf8], // swapgs
+      ...[0xb9, 0x01, 0x01, 0x00, 0xc0], // mov ecx, MSR_GS_BASE
+      ...[0x0f, 0x32], // rdmsr
+      ...[0x48, 0x89, 0xc3], // mov rbx, rax
+      ...[0x48, 0x89, 0xd6], // mov rsi, rdx
+      ...[0x0f, 0x01, 0xf8], // swapgs
+      ...[0xb9, 0x02, 0x01, 0x00, 0xc0], // mov ecx, MSR_KERNEL_GS_BASE
+      ...[0x0f, 0x32], // rdmsr
+      0xf4, // hlt
+    ]);
+    expectExit(vcpuFd, 'Hlt');
+    const regs = ok(vcpuFd.getRegs());
+    assert.equal(regs.rbx, 0x89ab_cdefn, 'GS.base low half after the first SWAPGS');
+    assert.equal(regs.rsi, 0xffff_8000n, 'GS.base high half after the first SWAPGS');
+    assert.equal(regs.rax, 0x89ab_cdefn, 'KERNEL_GS_BASE low half after the second SWAPGS');
+    assert.equal(regs.rdx, 0xffff_8000n, 'KERNEL_GS_BASE high half after the second SWAPGS');
+  });
 });

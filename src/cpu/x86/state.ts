@@ -41,12 +41,12 @@ export const SEG_GS = 5;
 const TWO32 = 0x1_0000_0000;
 
 /** A 64-bit save-area field as a sign-extended number (exact for canonical addresses). */
-function getS64(save: DataView, off: number): number {
+export function getS64(save: DataView, off: number): number {
   return save.getInt32(off + 4, true) * TWO32 + save.getUint32(off, true);
 }
 
 /** Store a sign-extended number as a 64-bit save-area field. */
-function setS64(save: DataView, off: number, v: number): void {
+export function setS64(save: DataView, off: number, v: number): void {
   const lo = v >>> 0;
   save.setUint32(off, lo, true);
   save.setInt32(off + 4, Math.floor((v - lo) / TWO32) | 0, true);

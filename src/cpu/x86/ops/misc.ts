@@ -13,7 +13,7 @@ import { type Exec, NEXT } from '../insn.js';
 import { readLinear, writeLinear } from '../mmu.js';
 import { linearAddress, readReg, writeReg, writeRm0 } from '../operands.js';
 import { getRsp, pop, push, setRsp, stackWidth } from '../segments.js';
-import { SEG_DS, SEG_GS } from '../state.js';
+import { getS64, SEG_DS, SEG_GS, setS64 } from '../state.js';
 import { GP_VECTOR, UD_VECTOR } from '../vectors.js';
 import type { Builder } from './builder.js';
 
@@ -146,13 +146,9 @@ const swapgs: Exec = (cpu: X86Cpu) => {
   const s = cpu.s;
   if (s.codeSize !== 64) cpu.raise({ vector: UD_VECTOR });
   if (s.cpl !== 0) cpu.raise({ vector: GP_VECTOR, errorCode: 0 });
-  const KERNEL_GS = SAVE_KERNEL_GS_BASE;
-  const k = cpu.save.getInt32(KERNEL_GS + 4, true) * 0x1_0000_0000 + cpu.save.getUint32(KERNEL_GS, true);
-  const g = s.segBase[SEG_GS]!;
+  const k = getS64(cpu.save, SAVE_KERNEL_GS_BASE);
+  setS64(cpu.save, SAVE_KERNEL_GS_BASE, s.segBase[SEG_GS]!);
   s.segBase[SEG_GS] = k;
-  const lo = g >>> 0;
-  cpu.save.setUint32(KERNEL_GS, lo, true);
-  cpu.save.setUint32(KERNEL_GS + 4, Math.floor((g - lo) / 0x1_0000_0000) >>> 0, true);
   return NEXT;
 };
 
