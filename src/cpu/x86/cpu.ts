@@ -50,7 +50,7 @@ import { deliverEvent, deliverException, type PendingException } from './excepti
 import { Flags, RFLAGS_IF, RFLAGS_RF, readRflags, writeRflags } from './flags.js';
 import { NEXT, STOP, STOP_SIGNAL } from './insn.js';
 import { ACC_FETCH, PAGE_SIZE, pageOffset, Tlb, tlbEntry } from './mmu.js';
-import { SEG_CS, X86State } from './state.js';
+import { hi32, SEG_CS, X86State } from './state.js';
 import { GP_VECTOR, UD_VECTOR, VC_VECTOR } from './vectors.js';
 
 const TWO32 = 0x1_0000_0000;
@@ -245,7 +245,7 @@ export class X86Cpu implements CpuBackend {
       const code = SVM_EXIT_EXCP_BASE + p.vector;
       if (!p.soft && this.vmcb.isIntercept(code)) {
         const cr2 = p.vector === PF_VECTOR ? this.s.cr2 : 0;
-        this.intercept(code, p.errorCode ?? 0, 0, cr2 >>> 0, Math.floor((cr2 - (cr2 >>> 0)) / TWO32) >>> 0);
+        this.intercept(code, p.errorCode ?? 0, 0, cr2 >>> 0, hi32(cr2));
         // An SEV-ES guest gets a #VC in its place (pending again); otherwise the #VMEXIT is written.
         continue;
       }

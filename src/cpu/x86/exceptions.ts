@@ -36,7 +36,7 @@ import {
   setRsp,
   setSegment,
 } from './segments.js';
-import { SEG_CS, SEG_SS } from './state.js';
+import { hi32, SEG_CS, SEG_SS } from './state.js';
 import { DF_VECTOR, GP_VECTOR, isContributory, NP_VECTOR, PF_VECTOR } from './vectors.js';
 
 /** An event to deliver. */
@@ -221,15 +221,11 @@ function deliverLong(cpu: X86Cpu, p: PendingException): void {
   setRsp(cpu, rsp, 8);
   // The new CS is a 64-bit code segment: pushes are 8 bytes on the flat stack.
   setSegment(cpu, SEG_CS, (sel & 0xfffc) | dpl, d);
-  const split = (v: number): [number, number] => {
-    const lo = v >>> 0;
-    return [lo, Math.floor((v - lo) / 0x1_0000_0000) >>> 0];
-  };
   push(cpu, 8, oldSs, 0);
-  push(cpu, 8, ...split(oldRsp));
+  push(cpu, 8, oldRsp >>> 0, hi32(oldRsp));
   push(cpu, 8, pushedFlags(flags, p), 0);
   push(cpu, 8, oldCs, 0);
-  push(cpu, 8, ...split(oldRip));
+  push(cpu, 8, oldRip >>> 0, hi32(oldRip));
   if (p.errorCode !== undefined && !p.soft) push(cpu, 8, p.errorCode, 0);
   setAccessed(cpu, sel);
   const clear = RFLAGS_TF | RFLAGS_NT | RFLAGS_RF | RFLAGS_VM | ((type & 1) === 0 ? RFLAGS_IF : 0);

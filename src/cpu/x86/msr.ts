@@ -32,7 +32,7 @@ import {
   SAVE_SYSENTER_ESP,
 } from '../vmcb.js';
 import type { X86Cpu } from './cpu.js';
-import { SEG_FS, SEG_GS } from './state.js';
+import { hi32, SEG_FS, SEG_GS } from './state.js';
 import { GP_VECTOR } from './vectors.js';
 
 const TWO32 = 0x1_0000_0000;
@@ -76,7 +76,7 @@ export function nativeRdmsr(cpu: X86Cpu, index: number): number {
     case MSR_GS_BASE: {
       const v = s.segBase[index === MSR_FS_BASE ? SEG_FS : SEG_GS]!;
       const lo = v >>> 0;
-      cpu.hi = Math.floor((v - lo) / TWO32) >>> 0;
+      cpu.hi = hi32(v);
       return lo;
     }
     case MSR_EFER:

@@ -9,7 +9,7 @@ import { CR0_PE } from '../reset.js';
 import { SVM_SELECTOR_P_MASK, SVM_SELECTOR_S_MASK } from '../vmcb.js';
 import type { X86Cpu } from './cpu.js';
 import { readLinear, writeLinear } from './mmu.js';
-import { SEG_CS, SEG_SS } from './state.js';
+import { hi32, SEG_CS, SEG_SS } from './state.js';
 import { GP_VECTOR, NP_VECTOR, SS_VECTOR } from './vectors.js';
 
 /** A descriptor as the save area packs it. */
@@ -150,7 +150,7 @@ export function setRsp(cpu: X86Cpu, v: number, width: number): void {
   } else {
     const lo = v >>> 0;
     r[8] = lo;
-    r[9] = Math.floor((v - lo) / 0x1_0000_0000) >>> 0;
+    r[9] = hi32(v);
   }
 }
 

@@ -40,6 +40,11 @@ export const SEG_GS = 5;
 
 const TWO32 = 0x1_0000_0000;
 
+/** Bits 63:32 of a sign-extended 64-bit number (an address, RIP), as a u32. */
+export function hi32(v: number): number {
+  return Math.floor((v - (v >>> 0)) / TWO32) >>> 0;
+}
+
 /** A 64-bit save-area field as a sign-extended number (exact for canonical addresses). */
 export function getS64(save: DataView, off: number): number {
   return save.getInt32(off + 4, true) * TWO32 + save.getUint32(off, true);

@@ -22,7 +22,7 @@ import {
   setSegment,
   stackWidth,
 } from '../segments.js';
-import { SEG_CS, SEG_SS } from '../state.js';
+import { hi32, SEG_CS, SEG_SS } from '../state.js';
 import { BP_VECTOR, GP_VECTOR, NP_VECTOR, OF_VECTOR } from '../vectors.js';
 import type { Builder } from './builder.js';
 
@@ -49,7 +49,7 @@ function asAddress(lo: number, hi: number): number {
 /** A return address (the next RIP) as halves. */
 function ripHalves(v: number): [number, number] {
   const lo = v >>> 0;
-  return [lo, Math.floor((v - lo) / TWO32) >>> 0];
+  return [lo, hi32(v)];
 }
 
 const jmpRel: Exec = (cpu, i) => {

@@ -13,7 +13,7 @@ import { type Exec, NEXT } from '../insn.js';
 import { readLinear, writeLinear } from '../mmu.js';
 import { linearAddress, readReg, writeReg, writeRm0 } from '../operands.js';
 import { getRsp, pop, push, setRsp, stackWidth } from '../segments.js';
-import { getS64, SEG_DS, SEG_GS, setS64 } from '../state.js';
+import { getS64, hi32, SEG_DS, SEG_GS, setS64 } from '../state.js';
 import { GP_VECTOR, UD_VECTOR } from '../vectors.js';
 import type { Builder } from './builder.js';
 
@@ -51,13 +51,7 @@ const enter: Builder = (ins, rec, codeSize) => {
     push(cpu, i.size, bp, cpu.hi);
     const width = stackWidth(cpu);
     const sp = getRsp(cpu);
-    writeReg(
-      cpu,
-      VCPU_REGS_RBP,
-      width,
-      sp >>> 0,
-      width === 8 ? Math.floor((sp - (sp >>> 0)) / 0x1_0000_0000) >>> 0 : 0,
-    );
+    writeReg(cpu, VCPU_REGS_RBP, width, sp >>> 0, width === 8 ? hi32(sp) : 0);
     setRsp(
       cpu,
       width === 8 ? sp - frame : width === 4 ? ((sp >>> 0) - frame) >>> 0 : ((sp & 0xffff) - frame) & 0xffff,

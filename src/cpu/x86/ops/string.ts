@@ -22,7 +22,7 @@ import { RFLAGS_DF, readRflags, zf } from '../flags.js';
 import { type Exec, type Insn, NEXT } from '../insn.js';
 import { readLinear, writeLinear } from '../mmu.js';
 import { readReg, writeReg } from '../operands.js';
-import { SEG_DS, SEG_ES, SEG_FS, SEG_GS } from '../state.js';
+import { hi32, SEG_DS, SEG_ES, SEG_FS, SEG_GS } from '../state.js';
 import type { Builder } from './builder.js';
 
 const { Mnemonic, OpKind } = iced;
@@ -39,7 +39,7 @@ function setIndex(cpu: X86Cpu, r: number, asize: number, v: number): void {
   else if (asize === 4) writeReg(cpu, r, 4, v >>> 0, 0);
   else {
     const lo = v >>> 0;
-    writeReg(cpu, r, 8, lo, Math.floor((v - lo) / 0x1_0000_0000) >>> 0);
+    writeReg(cpu, r, 8, lo, hi32(v));
   }
 }
 
@@ -167,14 +167,7 @@ function stringIo(isIn: boolean): Exec {
         (isIn ? SVM_IOIO_TYPE_MASK : 0)) >>>
       0;
     const next = cpu.nextRip;
-    return cpu.intercept(
-      SVM_EXIT_IOIO,
-      info,
-      0,
-      next >>> 0,
-      Math.floor((next - (next >>> 0)) / 0x1_0000_0000) >>> 0,
-      next,
-    );
+    return cpu.intercept(SVM_EXIT_IOIO, info, 0, next >>> 0, hi32(next), next);
   };
 }
 

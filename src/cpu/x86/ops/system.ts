@@ -46,15 +46,11 @@ import { readLinear, writeLinear } from '../mmu.js';
 import { nativeRdmsr, nativeWrmsr } from '../msr.js';
 import { linearAddress, readReg, readRm0, writeReg } from '../operands.js';
 import { pop, push, readDescriptor, realMode, setAccessed } from '../segments.js';
+import { hi32 } from '../state.js';
 import { GP_VECTOR, UD_VECTOR } from '../vectors.js';
 import type { Builder } from './builder.js';
 
 const { Mnemonic, OpKind, Register } = iced;
-
-/** Halves of the next RIP, for exit_info_2 of IOIO and next_rip. */
-function hiOf(v: number): number {
-  return Math.floor((v - (v >>> 0)) / 0x1_0000_0000) >>> 0;
-}
 
 /** IOIO exit_info_1 for an IN/OUT: port, operand size, address size, direction. */
 function ioioInfo(port: number, size: number, asize: number, isIn: boolean): number {
@@ -93,7 +89,7 @@ function io(isIn: boolean): Builder {
         ioioInfo(port, i.size, asize, isIn),
         0,
         next >>> 0,
-        hiOf(next),
+        hi32(next),
         next,
       );
     };
@@ -215,7 +211,7 @@ function storeTable(idt: boolean): Exec {
     const base = idt ? s.idtrBase : s.gdtrBase;
     writeLinear(cpu, la, 2, idt ? s.idtrLimit : s.gdtrLimit, 0);
     const lo = base >>> 0;
-    if (s.codeSize === 64) writeLinear(cpu, la + 2, 8, lo, hiOf(base));
+    if (s.codeSize === 64) writeLinear(cpu, la + 2, 8, lo, hi32(base));
     else writeLinear(cpu, la + 2, 4, lo, 0);
     return NEXT;
   };
@@ -290,7 +286,7 @@ function movFromCr(cr: number): Exec {
     const v =
       cr === 0 ? s.cr0 : cr === 2 ? s.cr2 : cr === 3 ? s.cr3 : cr === 4 ? s.cr4 : cpu.vmcb.intCtl & 0xf;
     const lo = v >>> 0;
-    writeReg(cpu, i.r0, s.codeSize === 64 ? 8 : 4, lo, hiOf(v));
+    writeReg(cpu, i.r0, s.codeSize === 64 ? 8 : 4, lo, hi32(v));
     return NEXT;
   };
 }
@@ -425,7 +421,7 @@ function rdtsc(withAux: boolean): Exec {
   return (cpu) => {
     const t = cpu.instructions;
     writeReg(cpu, 0, 4, t >>> 0, 0);
-    writeReg(cpu, 2, 4, hiOf(t), 0);
+    writeReg(cpu, 2, 4, hi32(t), 0);
     if (withAux) writeReg(cpu, 1, 4, 0, 0);
     return NEXT;
   };
