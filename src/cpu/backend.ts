@@ -46,6 +46,7 @@ export {
   codeSize,
   EFER_LMA,
   EFER_LME,
+  EFER_SVME,
   PAT_RESET,
   RFLAGS_IF,
   resetFpu,

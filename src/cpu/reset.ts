@@ -36,6 +36,8 @@ import {
 export const EFER_LMA = 1 << 10;
 /** EFER.LME: long mode is enabled. */
 export const EFER_LME = 1 << 8;
+/** EFER.SVME: SVM is enabled (a guest's own, for nested SVM). */
+export const EFER_SVME = 1 << 12;
 /** CR0.PE: protected mode. */
 export const CR0_PE = 1;
 /** CR0.PG: paging. */

@@ -17,6 +17,7 @@ import {
   CR4_PAE,
   EFER_LMA,
   EFER_LME,
+  EFER_SVME,
   INTERCEPT_CR0_READ,
   INTERCEPT_CR0_WRITE,
   SAVE_CR0,
@@ -105,8 +106,6 @@ const X86_CR3_PCID_MASK = 0xfffn;
 const CR_VALID_HI = 0x8000_0000;
 /** SVM_EXITINFO_REG_MASK: the GPR of a MOV CRn/DRn, exit_info_1 bits 3:0. */
 export const SVM_EXITINFO_REG_MASK = 0xf;
-/** EFER.SVME: efer_trap drops it (KVM keeps it for the hardware; the guest's CPUID may lack SVM). */
-const EFER_SVME = 1n << 12n;
 
 /**
  * load_pdptrs: read the four PAE page-directory-pointer entries at CR3 (32-byte aligned; with nested
@@ -397,6 +396,6 @@ export function crTrap(vcpu: Vcpu): number {
  * but the guest's CPUID may not offer.
  */
 export function eferTrap(vcpu: Vcpu): number {
-  const ok = setEfer(vcpu, vcpu.vmcb.exitInfo1 & ~EFER_SVME);
+  const ok = setEfer(vcpu, vcpu.vmcb.exitInfo1 & ~BigInt(EFER_SVME));
   return kvmCompleteInsnGp(vcpu, !ok);
 }

@@ -42,7 +42,7 @@ import {
   svmExitCodeName,
 } from '../uapi/svm.js';
 import { DEFAULT_CPUID } from './cpuid.js';
-import { interceptNames, newVm, ok, passedThrough } from './test-util.js';
+import { INIT_VMCB_COMMON_INTERCEPTS, interceptNames, newVm, ok, passedThrough } from './test-util.js';
 
 const sorted = (msrs: readonly number[]): number[] => [...msrs].sort((a, b) => a - b);
 
@@ -73,28 +73,7 @@ const DEFAULT_VM_INTERCEPTS = [
   'SVM_EXIT_NMI',
   'SVM_EXIT_SMI',
   'SVM_EXIT_CR0_SEL_WRITE',
-  'SVM_EXIT_RDPMC',
-  'SVM_EXIT_CPUID',
-  'SVM_EXIT_RSM',
-  'SVM_EXIT_INVD',
-  'SVM_EXIT_PAUSE',
-  'SVM_EXIT_HLT',
-  'SVM_EXIT_INVLPGA',
-  'SVM_EXIT_IOIO',
-  'SVM_EXIT_MSR',
-  'SVM_EXIT_TASK_SWITCH',
-  'SVM_EXIT_SHUTDOWN',
-  'SVM_EXIT_VMRUN',
-  'SVM_EXIT_VMMCALL',
-  'SVM_EXIT_VMLOAD',
-  'SVM_EXIT_VMSAVE',
-  'SVM_EXIT_STGI',
-  'SVM_EXIT_CLGI',
-  'SVM_EXIT_SKINIT',
-  'SVM_EXIT_RDTSCP',
-  'SVM_EXIT_WBINVD',
-  'SVM_EXIT_MONITOR',
-  'SVM_EXIT_MWAIT',
+  ...INIT_VMCB_COMMON_INTERCEPTS,
   'SVM_EXIT_XSETBV',
   'SVM_EXIT_RDPRU',
   'SVM_EXIT_INVPCID',

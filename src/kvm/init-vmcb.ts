@@ -12,6 +12,7 @@
  * interrupts.ts; IRET: vcpu.ts) or not modelled (see the document).
  */
 import {
+  EFER_SVME,
   INTERCEPT_CLGI,
   INTERCEPT_CPUID,
   INTERCEPT_CR0_READ,
@@ -120,9 +121,6 @@ export const MSR_TYPE_R = 1;
 export const MSR_TYPE_W = 2;
 export const MSR_TYPE_RW = 3;
 
-/** EFER.SVME (bit 12). */
-const EFER_SVME = 1n << 12n;
-
 /** set_exception_intercept / clr_exception_intercept. */
 export function setExceptionIntercept(vmcb: Vmcb, vector: number, on: boolean): void {
   vmcb.setIntercept(INTERCEPT_EXCEPTION_OFFSET + vector, on);
@@ -221,7 +219,7 @@ export function svmRecalcIntercepts(vcpu: Vcpu): void {
 /** vcpu->arch.efer & EFER_SVME: the save area's EFER; never set for an SEV-ES guest (efer_trap clears it). */
 function eferSvme(vcpu: Vcpu): boolean {
   if (vcpu.guestStateProtected) return false;
-  return (vcpu.vmcb.save.getBigUint64(SAVE_EFER, true) & EFER_SVME) !== 0n;
+  return (vcpu.vmcb.save.getUint32(SAVE_EFER, true) & EFER_SVME) !== 0;
 }
 
 /**

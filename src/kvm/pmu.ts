@@ -6,14 +6,7 @@
  * for a 32-bit "fast" read); since 6.10 an index with either bit set has no counter.
  */
 import { CR0_PE, gpr32, setGpr32, VCPU_REGS_RAX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
-import { GP_VECTOR } from '../uapi/svm.js';
-import {
-  kvmCpl,
-  kvmQueueException,
-  kvmReadCr0,
-  kvmReadCr4,
-  kvmSkipEmulatedInstruction,
-} from './cache-regs.js';
+import { kvmCpl, kvmInjectGp, kvmReadCr0, kvmReadCr4, kvmSkipEmulatedInstruction } from './cache-regs.js';
 import { cpuidEntry } from './cpuid.js';
 import type { Vcpu } from './vcpu.js';
 
@@ -48,7 +41,7 @@ export function rdpmcInterception(vcpu: Vcpu): number {
   const r = vcpu.regs;
   const data = kvmPmuRdpmc(vcpu, gpr32(r, VCPU_REGS_RCX));
   if (data === undefined) {
-    kvmQueueException(vcpu, GP_VECTOR, 0);
+    kvmInjectGp(vcpu);
     return 1;
   }
   setGpr32(r, VCPU_REGS_RAX, Number(data & 0xffff_ffffn));

@@ -7,14 +7,11 @@
  * The model's KVM offers no nested SVM (kvm_amd's `nested` off: EFER.SVME stays in
  * efer_reserved_bits, so a guest can never set it), so every one of them ends in #UD.
  */
-import { SAVE_CPL, SAVE_EFER } from '../cpu/backend.js';
+import { EFER_SVME, SAVE_CPL, SAVE_EFER } from '../cpu/backend.js';
 import { UD_VECTOR } from '../uapi/svm.js';
 import { isPaging, kvmInjectGp, kvmQueueException, kvmSkipEmulatedInstruction } from './cache-regs.js';
 import { emulationFailure } from './userspace-exits.js';
 import type { Vcpu } from './vcpu.js';
-
-/** EFER.SVME (bit 12). */
-const EFER_SVME = 1 << 12;
 
 /**
  * nested_svm_check_permissions: true when the SVM instruction may run. #UD without EFER.SVME or

@@ -44,7 +44,6 @@ import { KVM_MSR_FILTER_READ, KVM_MSR_FILTER_WRITE } from '../uapi/msr-filter.js
 import {
   AC_VECTOR,
   DB_VECTOR,
-  GP_VECTOR,
   MC_VECTOR,
   SVM_EXIT_CLGI,
   SVM_EXIT_CPUID,
@@ -96,6 +95,7 @@ import {
   UD_VECTOR,
 } from '../uapi/svm.js';
 import {
+  kvmCompleteInsnGp,
   kvmQueueException,
   kvmRegisterWriteRaw,
   kvmRipRead,
@@ -257,11 +257,7 @@ function haltInterception(vcpu: Vcpu): number {
 function completeEmulatedMsr(vcpu: Vcpu, err: boolean): number {
   const hook = vcpu.typeOps.completeEmulatedMsr;
   if (hook) return hook.call(vcpu.typeOps, err);
-  if (err) {
-    kvmQueueException(vcpu, GP_VECTOR, 0);
-    return 1;
-  }
-  return kvmSkipEmulatedInstruction(vcpu);
+  return kvmCompleteInsnGp(vcpu, err);
 }
 
 /**

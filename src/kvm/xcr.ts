@@ -4,7 +4,7 @@
  * GHCB XCR0.
  */
 import { gpr32, VCPU_REGS_RAX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
-import { kvmCpl, kvmInjectGp, kvmSkipEmulatedInstruction } from './cache-regs.js';
+import { kvmCompleteInsnGp, kvmCpl } from './cache-regs.js';
 import { cpuidEntry } from './cpuid.js';
 import type { Vcpu } from './vcpu.js';
 
@@ -53,9 +53,5 @@ export function kvmSetXcr0(vcpu: Vcpu, xcr0: bigint): boolean {
 export function kvmEmulateXsetbv(vcpu: Vcpu): number {
   const r = vcpu.regs;
   const value = (BigInt(gpr32(r, VCPU_REGS_RDX)) << 32n) | BigInt(gpr32(r, VCPU_REGS_RAX));
-  if (kvmCpl(vcpu) !== 0 || !kvmSetXcr(vcpu, gpr32(r, VCPU_REGS_RCX), value)) {
-    kvmInjectGp(vcpu);
-    return 1;
-  }
-  return kvmSkipEmulatedInstruction(vcpu);
+  return kvmCompleteInsnGp(vcpu, kvmCpl(vcpu) !== 0 || !kvmSetXcr(vcpu, gpr32(r, VCPU_REGS_RCX), value));
 }

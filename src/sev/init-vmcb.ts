@@ -13,7 +13,6 @@ import {
   INTERCEPT_CR4_WRITE,
   INTERCEPT_CR8_READ,
   INTERCEPT_CR8_WRITE,
-  INTERCEPT_DR0_READ,
   INTERCEPT_DR7_READ,
   INTERCEPT_DR7_WRITE,
   INTERCEPT_SELECTIVE_CR0,
@@ -25,6 +24,7 @@ import {
 } from '../cpu/backend.js';
 import { guestCpuidHas, X86_FEATURE } from '../kvm/cpuid.js';
 import {
+  clrDrIntercepts,
   MSR_TYPE_R,
   MSR_TYPE_RW,
   SVM_HOST,
@@ -74,7 +74,7 @@ export function sevInitVmcb(vcpu: Vcpu): void {
     vmcb.setIntercept(bit, true);
   // intercepts[INTERCEPT_DR] = 0: KVM keeps only DR7 (to disable guest debugging) unless the CPU
   // swaps the debug registers itself, and then does not intercept #DB either.
-  for (let bit = INTERCEPT_DR0_READ; bit < INTERCEPT_DR0_READ + 32; bit++) vmcb.setIntercept(bit, false);
+  clrDrIntercepts(vmcb);
   if (!DEBUG_SWAP) {
     vmcb.setIntercept(INTERCEPT_DR7_READ, true);
     vmcb.setIntercept(INTERCEPT_DR7_WRITE, true);

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { INTERCEPT_BITS, sevEsExitIsAutomatic } from '../../src/cpu/backend.js';
 import type { ModelVmFd } from '../../src/kvm/fd.js';
-import { interceptNames, ok, passedThrough } from '../../src/kvm/test-util.js';
+import { INIT_VMCB_COMMON_INTERCEPTS, interceptNames, ok, passedThrough } from '../../src/kvm/test-util.js';
 import type { KvmCpuidEntry2 } from '../../src/uapi/cpuid.js';
 import {
   MSR_AMD64_GUEST_TSC_FREQ,
@@ -55,28 +55,7 @@ const SEV_ES_INTERCEPTS = [
   'SVM_EXIT_INTR',
   'SVM_EXIT_NMI',
   'SVM_EXIT_SMI',
-  'SVM_EXIT_RDPMC',
-  'SVM_EXIT_CPUID',
-  'SVM_EXIT_RSM',
-  'SVM_EXIT_INVD',
-  'SVM_EXIT_PAUSE',
-  'SVM_EXIT_HLT',
-  'SVM_EXIT_INVLPGA',
-  'SVM_EXIT_IOIO',
-  'SVM_EXIT_MSR',
-  'SVM_EXIT_TASK_SWITCH',
-  'SVM_EXIT_SHUTDOWN',
-  'SVM_EXIT_VMRUN',
-  'SVM_EXIT_VMMCALL',
-  'SVM_EXIT_VMLOAD',
-  'SVM_EXIT_VMSAVE',
-  'SVM_EXIT_STGI',
-  'SVM_EXIT_CLGI',
-  'SVM_EXIT_SKINIT',
-  'SVM_EXIT_RDTSCP',
-  'SVM_EXIT_WBINVD',
-  'SVM_EXIT_MONITOR',
-  'SVM_EXIT_MWAIT',
+  ...INIT_VMCB_COMMON_INTERCEPTS,
   'SVM_EXIT_RDPRU',
   'SVM_EXIT_EFER_WRITE_TRAP',
   'SVM_EXIT_CR0_WRITE_TRAP',
