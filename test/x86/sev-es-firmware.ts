@@ -5,8 +5,8 @@
  * test/x86/sev-es.test.ts and bench/x86.bench.ts.
  */
 import assert from 'node:assert/strict';
+import { ok } from '../../src/kvm/test-util.js';
 import { KVM_X86_SEV_ES_VM } from '../../src/uapi/caps.js';
-import { type Errno, isErrno } from '../../src/uapi/errno.js';
 import { encodeSevInit, KVM_SEV_INIT2 } from '../../src/uapi/sev-cmd.js';
 import { modelPlatform } from '../../src/vmm/platform.js';
 
@@ -14,11 +14,6 @@ import { modelPlatform } from '../../src/vmm/platform.js';
 export const ROM_GPA = 0xffff_f000;
 /** The guest RAM at GPA 0. */
 export const RAM_SIZE = 0x10000;
-
-function ok<T>(r: T | Errno): T {
-  if (isErrno(r)) assert.fail(String(r));
-  return r;
-}
 
 /** The VM with `rom` mapped and vCPU 0 at the reset vector; `ram` is the HVA of GPA 0. */
 export function sevEsFirmwareVm(rom: Uint8Array) {

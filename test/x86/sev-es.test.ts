@@ -9,13 +9,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { type Errno, isErrno } from '../../src/uapi/errno.js';
+import { ok } from '../../src/kvm/test-util.js';
 import { sevEsFirmwareVm } from './sev-es-firmware.js';
-
-function ok<T>(r: T | Errno): T {
-  if (isErrno(r)) assert.fail(String(r));
-  return r;
-}
 
 const ROM = readFileSync(new URL('./fixtures/sev-es-rom.bin', import.meta.url));
 const IOIO_ROM = readFileSync(new URL('./fixtures/sev-es-ioio.bin', import.meta.url));
