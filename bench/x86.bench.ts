@@ -10,11 +10,10 @@ import { readFileSync } from 'node:fs';
 import type { X86Cpu } from '../src/cpu/x86/cpu.js';
 import { GhcbClient } from '../src/guest/ghcb-client.js';
 import type { ModelVcpuFd } from '../src/kvm/index.js';
-import { KVM_X86_SEV_ES_VM } from '../src/uapi/caps.js';
 import { type Errno, isErrno } from '../src/uapi/errno.js';
-import { encodeSevInit, KVM_SEV_INIT2 } from '../src/uapi/sev-cmd.js';
 import { identityPageTables, setLongModeEntry } from '../src/vmm/long-mode-entry.js';
 import { modelPlatform } from '../src/vmm/platform.js';
+import { sevEsFirmwareVm } from '../test/x86/sev-es-firmware.js';
 import type { Batch, BenchRow, Prepared } from './harness.js';
 import { inKernel, machine } from './vmgexit.bench.js';
 
@@ -102,35 +101,13 @@ function compiledShape(): Batch {
   };
 }
 
-const ROM_GPA = 0xffff_f000;
-
 /**
  * An SEV-ES vCPU on the interpreter running test/x86/fixtures/sev-es-cpuid-loop.s from the reset
  * vector: CPUID in a loop, each a #VC whose handler asks with the GHCB MSR protocol (one VMGEXIT).
  */
 function vcRoundTrips(): Batch {
-  const { kvm, memory } = modelPlatform({ profile: 'current', cpu: 'x86' });
-  const vm = ok(kvm.createVm(KVM_X86_SEV_ES_VM));
-  const init = ok(memory.mapAnonymous(0x1000));
-  ok(memory.write(init, encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion: 2 })));
-  ok(vm.memoryEncryptOp({ id: KVM_SEV_INIT2, data: BigInt(init), error: 0, sevFd: 0 }));
-  const ram = ok(memory.mapAnonymous(0x10000));
-  const rom = ok(memory.mapAnonymous(0x1000));
-  ok(memory.write(rom, readFileSync(new URL('../test/x86/fixtures/sev-es-cpuid-loop.bin', import.meta.url))));
-  for (const [slot, gpa, size, hva] of [
-    [0, 0, 0x10000, ram],
-    [1, ROM_GPA, 0x1000, rom],
-  ] as const) {
-    const r = vm.setUserMemoryRegion({
-      slot,
-      flags: 0,
-      guestPhysAddr: BigInt(gpa),
-      memorySize: BigInt(size),
-      userspaceAddr: BigInt(hva),
-    });
-    if (r) throw new Error(String(r));
-  }
-  return inKernel(ok(vm.createVcpu(0)) as ModelVcpuFd);
+  const rom = readFileSync(new URL('../test/x86/fixtures/sev-es-cpuid-loop.bin', import.meta.url));
+  return inKernel(sevEsFirmwareVm(rom).vcpu as ModelVcpuFd);
 }
 
 export const rows: readonly BenchRow[] = [

@@ -14,7 +14,7 @@ import type { ProcessMemory } from '../../src/host/process.js';
 import { resetRealMode } from '../../src/hostkvm/index.js';
 import { Errno } from '../../src/uapi/errno.js';
 import type { KvmFd, VcpuFd, VmFd } from '../../src/uapi/kvm-fd.js';
-import type { KvmRegs } from '../../src/uapi/regs.js';
+import { KVM_REGS_OFFSETS } from '../../src/uapi/regs.js';
 import type { KvmSregs } from '../../src/uapi/sregs.js';
 import {
   type GuestImage,
@@ -54,26 +54,7 @@ const exitSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('Shutdown') }),
 ]);
 
-const REG_NAMES = [
-  'rax',
-  'rbx',
-  'rcx',
-  'rdx',
-  'rsi',
-  'rdi',
-  'rsp',
-  'rbp',
-  'r8',
-  'r9',
-  'r10',
-  'r11',
-  'r12',
-  'r13',
-  'r14',
-  'r15',
-  'rip',
-  'rflags',
-] as const satisfies readonly (keyof KvmRegs)[];
+const REG_NAMES = Object.keys(KVM_REGS_OFFSETS) as (keyof typeof KVM_REGS_OFFSETS)[];
 const CONTROL_NAMES = [
   'cr0',
   'cr2',

@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { type HostKvmFd, type TinyGuest, tinyRealModeGuest } from '../../src/hostkvm/index.js';
-import { Errno } from '../../src/uapi/errno.js';
+import { ok } from '../../src/kvm/test-util.js';
 import type { KvmRegs } from '../../src/uapi/regs.js';
 import type { KvmSegment } from '../../src/uapi/sregs.js';
 
@@ -46,11 +46,6 @@ export interface LongModeGuest {
   step(regs: StepRegs): StepRegs | string;
   close(): void;
   [Symbol.dispose](): void;
-}
-
-function ok<T>(v: T | Errno): T {
-  if (v instanceof Errno) assert.fail(`unexpected ${v}`);
-  return v;
 }
 
 /**

@@ -9,41 +9,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { KVM_X86_SEV_ES_VM } from '../../src/uapi/caps.js';
-import { type Errno, isErrno } from '../../src/uapi/errno.js';
-import { encodeSevInit, KVM_SEV_INIT2 } from '../../src/uapi/sev-cmd.js';
-import { modelPlatform } from '../../src/vmm/platform.js';
-
-function ok<T>(r: T | Errno): T {
-  if (isErrno(r)) assert.fail(String(r));
-  return r;
-}
+import { ok } from '../../src/kvm/test-util.js';
+import { sevEsFirmwareVm } from './sev-es-firmware.js';
 
 const ROM = readFileSync(new URL('./fixtures/sev-es-rom.bin', import.meta.url));
 const IOIO_ROM = readFileSync(new URL('./fixtures/sev-es-ioio.bin', import.meta.url));
-const ROM_GPA = 0xffff_f000;
-
 /** An SEV-ES VM on the interpreter: 64 KiB of RAM at 0 and `rom` (4 KiB) at the top of 4 GiB. */
 function boot(rom: Uint8Array) {
-  const { kvm, memory } = modelPlatform({ profile: 'current', cpu: 'x86' });
-  const vm = ok(kvm.createVm(KVM_X86_SEV_ES_VM));
-  const init = ok(memory.mapAnonymous(0x1000));
-  ok(memory.write(init, encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion: 2 })));
-  ok(vm.memoryEncryptOp({ id: KVM_SEV_INIT2, data: BigInt(init), error: 0, sevFd: 0 }));
-  const ram = ok(memory.mapAnonymous(0x10000));
-  const romHva = ok(memory.mapAnonymous(0x1000));
-  ok(memory.write(romHva, rom));
-  const region = (slot: number, gpa: number, size: number, hva: number) =>
-    vm.setUserMemoryRegion({
-      slot,
-      flags: 0,
-      guestPhysAddr: BigInt(gpa),
-      memorySize: BigInt(size),
-      userspaceAddr: BigInt(hva),
-    });
-  assert.equal(region(0, 0, 0x10000, ram), undefined);
-  assert.equal(region(1, ROM_GPA, 0x1000, romHva), undefined);
-  const vcpu = ok(vm.createVcpu(0));
+  const { kvm, memory, ram, vcpu } = sevEsFirmwareVm(rom);
   /** The three u32s the firmware's #VC handler stored at 0x2000. */
   const results = (): number[] => {
     const out = new Uint8Array(12);
