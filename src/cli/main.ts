@@ -16,7 +16,7 @@ import { PROFILE_NAMES, type ProfileName } from '../scenario/schema.js';
 import { sevKvmOptions } from '../sev/index.js';
 import type { TraceEvent } from '../trace/events.js';
 import { formatTraceLine, traceEventToJson } from '../trace/format.js';
-import { formatImageFormatError, isImageFormatError, parseElfImage } from '../vmm/index.js';
+import { formatImageFormatError, isElfFile, isImageFormatError, parseElfImage } from '../vmm/index.js';
 import { demoReport } from './demo.js';
 import { formatInspect, inspectGhcb } from './inspect.js';
 import { paint } from './paint.js';
@@ -248,13 +248,13 @@ export function buildProgram(): Command {
         } catch (e) {
           throw new UsageError(`${f}: ${(e as Error).message}`);
         }
-        const elf = bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46;
-        if (!elf) {
+        if (!isElfFile(bytes)) {
           addCoverage(counts, bytes, Number(opts.bits ?? '64') as 16 | 32 | 64);
           continue;
         }
         const image = parseElfImage(bytes);
         if (isImageFormatError(image)) throw new UsageError(formatImageFormatError(image, f));
+        // e_ident[EI_CLASS]: ELFCLASS64 (2) or ELFCLASS32.
         const bits = Number(opts.bits ?? (bytes[4] === 2 ? '64' : '32')) as 16 | 32 | 64;
         for (const seg of image.segments) if (seg.executable !== false) addCoverage(counts, seg.bytes, bits);
       }

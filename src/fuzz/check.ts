@@ -355,7 +355,7 @@ export function checkCase(c: FuzzCase, opts: CheckOptions = {}): CaseVerdict {
   let vmgexits = 0;
   let n = 0;
   for (const p of opts.only ? [opts.only] : profilesOf(c)) {
-    const x = execute(c, scenario, p, {
+    const x = execute(scenario, p, {
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
       hash: opts.determinism === true,
     });
@@ -366,7 +366,7 @@ export function checkCase(c: FuzzCase, opts: CheckOptions = {}): CaseVerdict {
     expectations.set(p, exp);
     checkRun(c, x, { violations, findings, expectations: exp, causes, stops });
     if (opts.determinism) {
-      const again = execute(c, scenario, p, { ...(opts.hooks ? { hooks: opts.hooks } : {}), hash: true });
+      const again = execute(scenario, p, { ...(opts.hooks ? { hooks: opts.hooks } : {}), hash: true });
       n++;
       vmgexits += again.vmgexits.length;
       if (again.traceHash !== x.traceHash)

@@ -66,7 +66,6 @@ export function caseScenario(c: FuzzCase, fast = false): Scenario {
 
 /** Run `s` (the case's scenario) under `profile`. `hash`: compute the trace hash (costs a JSON pass). */
 export function execute(
-  _c: FuzzCase,
   s: Scenario,
   profile: ProfileName,
   opts: { hooks?: ExecuteHooks; hash?: boolean } = {},

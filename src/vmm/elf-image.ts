@@ -26,6 +26,11 @@ export function isImageFormatError(v: unknown): v is ImageFormatError {
   return typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'image-format-error';
 }
 
+/** Whether `bytes` start with the ELF magic (7f 45 4c 46): an ELF file, loadable or not. */
+export function isElfFile(bytes: Uint8Array): boolean {
+  return bytes.length >= MAGIC.length && MAGIC.every((b, i) => bytes[i] === b);
+}
+
 /** One line: `file: offset 0x20 (e_phoff): message` (without `file: ` when none is given). */
 export function formatImageFormatError(e: ImageFormatError, file?: string): string {
   return `${file ? `${file}: ` : ''}offset 0x${e.offset.toString(16)} (${e.field}): ${e.message}`;
@@ -151,7 +156,7 @@ interface FileHeader {
 /** e_ident and the ELF header: an x86 executable whose program header table lies in the file. */
 function fileHeader(bytes: Uint8Array): FileHeader | ImageFormatError {
   const n = bytes.length;
-  if (n < MAGIC.length || MAGIC.some((b, i) => bytes[i] !== b)) {
+  if (!isElfFile(bytes)) {
     const seen = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
     return formatError(
       0,

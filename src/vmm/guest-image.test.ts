@@ -9,6 +9,7 @@ import { isErrno } from '../uapi/errno.js';
 import {
   formatImageFormatError,
   type ImageFormatError,
+  isElfFile,
   isImageFormatError,
   parseElfImage,
 } from './elf-image.js';
@@ -315,6 +316,16 @@ describe('parseElfImage', () => {
       formatImageFormatError(e),
       'offset 0x4 (e_ident[EI_CLASS]): 9 is neither ELFCLASS32 (1) nor 64 (2)',
     );
+  });
+});
+
+describe('isElfFile', () => {
+  it('is the ELF magic, whatever follows it', () => {
+    assert.equal(isElfFile(Uint8Array.of(0x7f, 0x45, 0x4c, 0x46)), true);
+    assert.equal(isElfFile(Uint8Array.of(0x7f, 0x45, 0x4c, 0x46, 9, 9)), true);
+    assert.equal(isElfFile(Uint8Array.of(0x7f, 0x45, 0x4c)), false);
+    assert.equal(isElfFile(Uint8Array.of(0x7f, 0x45, 0x4c, 0x47)), false);
+    assert.equal(isElfFile(new Uint8Array(0)), false);
   });
 });
 

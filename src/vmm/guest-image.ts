@@ -2,8 +2,8 @@
  * Guest images: the bytes a VMM puts into guest RAM before the first KVM_RUN, as segments (a GPA,
  * the bytes the file holds, and the size in memory: the rest is zero-filled, an ELF .bss) and an
  * entry point when the file names one. Two formats: a flat binary loaded at a GPA the user gives
- * (`flatImage`), and an ELF executable (`parseElfImage` in elf-image.ts, which builds on this file). `writeGuestImage` copies the
- * segments into the VMM's RAM.
+ * (`flatImage`), and an ELF executable (`parseElfImage` in elf-image.ts, which builds on this
+ * file). `writeGuestImage` copies the segments into the VMM's RAM.
  */
 import { Errno } from '../uapi/errno.js';
 import type { VmmError } from './errors.js';

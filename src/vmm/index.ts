@@ -9,6 +9,7 @@ export type { MsrHandler } from './dispatch.js';
 export {
   formatImageFormatError,
   type ImageFormatError,
+  isElfFile,
   isImageFormatError,
   parseElfImage,
 } from './elf-image.js';

@@ -57,9 +57,9 @@ export interface LongModeEntry {
   readonly tr?: { base: number; selector: number };
 }
 
-function segment(s: KvmSegment, selector: number, code: boolean): KvmSegment {
+/** A flat segment (base 0, 4 GiB, DPL 0) at `selector`: 64-bit code (L set), or writable data. */
+export function flatSegment(selector: number, code: boolean): KvmSegment {
   return {
-    ...s,
     base: 0n,
     limit: 0xffff_ffff,
     selector,
@@ -86,10 +86,10 @@ export function setLongModeEntry(vcpu: VcpuFd, e: LongModeEntry): IoctlResult<vo
     cr3: BigInt(e.cr3),
     cr4: CR4_PAE,
     efer: EFER_LONG,
-    cs: segment(s.cs, e.cs ?? 0x8, true),
-    ds: segment(s.ds, ds, false),
-    es: segment(s.es, ds, false),
-    ss: segment(s.ss, ds, false),
+    cs: flatSegment(e.cs ?? 0x8, true),
+    ds: flatSegment(ds, false),
+    es: flatSegment(ds, false),
+    ss: flatSegment(ds, false),
     ...(e.gdt ? { gdt: { base: BigInt(e.gdt.base), limit: e.gdt.limit } } : {}),
     ...(e.idt ? { idt: { base: BigInt(e.idt.base), limit: e.idt.limit } } : {}),
     ...(e.tr

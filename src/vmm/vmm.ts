@@ -51,6 +51,7 @@ import { createSerial, SERIAL_COM1, SERIAL_PORTS, type SerialDevice } from './de
 import { diagnoseEfault } from './diagnosis.js';
 import { handleExit, type MsrHandler } from './dispatch.js';
 import { fromErrno, isVmmError, type VmmError, vmmError } from './errors.js';
+import { flatSegment } from './long-mode-entry.js';
 import { GuestRam } from './memory.js';
 import { isModelPlatform, type ModelPlatform, modelPlatform, type Platform } from './platform.js';
 import { decideOnError } from './policy.js';
@@ -332,9 +333,8 @@ export class Vmm {
     }
     const s = fd.getSregs();
     if (s instanceof Errno) return fromErrno('KVM_GET_SREGS', s);
-    const flat = { base: 0n, limit: 0xffff_ffff, present: 1, dpl: 0, s: 1, avl: 0, g: 1, unusable: 0 };
-    const code = { ...flat, selector: 0x8, type: 0xb, db: 0, l: 1 };
-    const data = { ...flat, selector: 0x10, type: 0x3, db: 1, l: 0 };
+    const code = flatSegment(0x8, true);
+    const data = flatSegment(0x10, false);
     const r = fd.setSregs({
       ...s,
       cs: code,
