@@ -367,7 +367,8 @@ export class X86Cpu implements CpuBackend {
     const s = this.s;
     const la = s.codeSize === 64 ? s.rip : s.segBase[SEG_CS]! + s.rip;
     const bytes = this.vmcb.insnBytes;
-    const { pending, cr2 } = { pending: this.pending, cr2: s.cr2 };
+    const pending = this.pending;
+    const cr2 = s.cr2;
     let n = 0;
     this.#probing = true;
     try {
