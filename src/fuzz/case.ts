@@ -5,7 +5,7 @@
  * (`toScenarioDoc`) that `sevbox run` replays exactly: the fuzzer itself runs cases through that
  * same scenario form.
  */
-import type { ProfileName, Scenario } from '../scenario/schema.js';
+import type { ProfileName, StepsScenario } from '../scenario/schema.js';
 import type { HostAction, Step } from '../scenario/steps.js';
 import type { RamRegionConfig } from '../vmm/types.js';
 
@@ -296,7 +296,7 @@ function hostOf(a: HostActionSpec): HostAction {
  * The same scenario `scenarioSchema.parse(toScenarioDoc(c))` gives, built without the parser (the
  * campaign's hot path; test/fuzz checks the two agree on generated cases).
  */
-export function toScenario(c: FuzzCase): Scenario {
+export function toScenario(c: FuzzCase): StepsScenario {
   const ram: RamRegionConfig[] = [{ name: 'ram', gpa: 0, size: RAM_SIZE }];
   if (c.region) {
     ram.push({

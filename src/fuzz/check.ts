@@ -10,7 +10,7 @@
  * Faithful kernel bugs of a profile (size-0 string I/O oops, MMIO direction quirk) come out as
  * findings, a class of their own.
  */
-import type { ProfileName, Scenario } from '../scenario/schema.js';
+import type { ProfileName, StepsScenario } from '../scenario/schema.js';
 import type { VmgexitOutcome } from '../trace/outcome.js';
 import type { FuzzCase } from './case.js';
 import { ERR, ERRNO } from './codes.js';
@@ -331,7 +331,7 @@ export function checkCase(c: FuzzCase, opts: CheckOptions = {}): CaseVerdict {
   const expectations = new Map<ProfileName, (StepExpectation | undefined)[]>();
   const causes = new Map<string, number>();
   const stops = new Map<ProfileName, { expected?: RunStop; actual?: RunStop }>();
-  let scenario: Scenario;
+  let scenario: StepsScenario;
   try {
     scenario = caseScenario(c, opts.fast === true);
   } catch (e) {

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { compileProgram, type StepRecord } from '../scenario/program.js';
 import { hostActionsAtHalt, machineConfig, scenarioStep } from '../scenario/run.js';
-import { type ProfileName, type Scenario, scenarioSchema } from '../scenario/schema.js';
+import { isStepsScenario, type ProfileName, type StepsScenario, scenarioSchema } from '../scenario/schema.js';
 import type { TraceEvent } from '../trace/events.js';
 import { foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
 import { isVmmError } from '../vmm/errors.js';
@@ -60,13 +60,17 @@ const json = (v: unknown): string =>
  * The case's scenario: parsed from its document (the path a reproducer file takes through
  * `sevbox run`), or, with `fast`, built directly (the same value; test/fuzz checks it).
  */
-export function caseScenario(c: FuzzCase, fast = false): Scenario {
-  return fast ? toScenario(c) : scenarioSchema.parse(toScenarioDoc(c));
+export function caseScenario(c: FuzzCase, fast = false): StepsScenario {
+  if (fast) return toScenario(c);
+  const s = scenarioSchema.parse(toScenarioDoc(c));
+  // toScenarioDoc always writes guest.steps: anything else is a harness bug (checkCase reports it).
+  if (!isStepsScenario(s)) throw new Error('the case document has no guest.steps');
+  return s;
 }
 
 /** Run `s` (the case's scenario) under `profile`. `hash`: compute the trace hash (costs a JSON pass). */
 export function execute(
-  s: Scenario,
+  s: StepsScenario,
   profile: ProfileName,
   opts: { hooks?: ExecuteHooks; hash?: boolean } = {},
 ): Execution {

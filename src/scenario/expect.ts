@@ -188,6 +188,8 @@ export interface RunFacts {
   /** Guest memory read for `expect.memory`, in its order (undefined when it could not be read). */
   readonly memory: readonly (Uint8Array | undefined)[];
   readonly leakedBytes: number;
+  /** Each VMGEXIT KVM entered, in order: its event name and outcome (for `expect.outcomes`). */
+  readonly log: readonly { readonly event: string; readonly outcome: VmgexitOutcome }[];
 }
 
 /** Check the run-level expectations (stop defaults to guest-done) and the leak check. */
@@ -236,6 +238,7 @@ export function checkRun(want: RunExpect, facts: RunFacts): Check[] {
         : `expected ${want.vmgexits} VMGEXIT(s), got ${facts.vmgexits}`,
     });
   }
+  if (want.outcomes !== undefined) checks.push(...checkOutcomes(want.outcomes, facts.log));
   if (want.retried !== undefined) {
     const got = result.retried.map((r) => r.errno);
     const ok = got.length === want.retried.length && got.every((e, i) => e === want.retried![i]);
@@ -255,5 +258,31 @@ export function checkRun(want: RunExpect, facts: RunFacts): Check[] {
         ? 'no kernel memory leaked'
         : `expected no kernel memory leaked, got ${facts.leakedBytes} bytes still allocated after destroy`,
   });
+  return checks;
+}
+
+/** `expect.outcomes`: the VMGEXITs, one by one, then their number. */
+function checkOutcomes(want: NonNullable<RunExpect['outcomes']>, log: RunFacts['log']): Check[] {
+  const checks: Check[] = want.map((w, i) => {
+    const path = `expect.outcomes[${i}]`;
+    const got = log[i];
+    if (!got) return { path, ok: false, message: `expected VMGEXIT ${i}, but KVM saw only ${log.length}` };
+    const gotText = `${got.event}: ${describeOutcome(got.outcome)}`;
+    if (w.event !== undefined && w.event !== got.event)
+      return { path, ok: false, message: `expected VMGEXIT ${i} to be ${w.event}, got ${gotText}` };
+    if (w.outcome !== undefined && !outcomeMatches(w.outcome, got.outcome))
+      return {
+        path,
+        ok: false,
+        message: `expected VMGEXIT ${i} (${got.event}) to be ${describeOutcomeExpect(w.outcome)}, got ${describeOutcome(got.outcome)}`,
+      };
+    return { path, ok: true, message: `VMGEXIT ${i}: ${gotText}` };
+  });
+  if (log.length > want.length)
+    checks.push({
+      path: 'expect.outcomes',
+      ok: false,
+      message: `expected ${want.length} VMGEXIT(s), got ${log.length} (the next: ${log[want.length]!.event})`,
+    });
   return checks;
 }

@@ -5,11 +5,11 @@
  * what was expected; nothing is thrown for a bad file.
  */
 import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { formatPath, type PathIssue, type ScenarioError, type ScenarioIssue } from './errors.js';
-import { type Scenario, scenarioSchema } from './schema.js';
+import { isImageGuest, type Scenario, scenarioSchema } from './schema.js';
 import { validate } from './validate.js';
 
 /** A scenario ready to run, with the file it came from. */
@@ -97,7 +97,14 @@ export function parseScenario(text: string, file: string): LoadedScenario | Scen
   if (problems.length > 0) {
     return { kind: 'scenario-error', file, issues: problems.map((p) => at(p.path, p.message)) };
   }
-  return { kind: 'scenario', file, scenario: parsed.data };
+  return { kind: 'scenario', file, scenario: withImagePath(parsed.data, file) };
+}
+
+/** A machine-code guest's image file is named relative to the scenario file. */
+function withImagePath(s: Scenario, file: string): Scenario {
+  if (!isImageGuest(s.guest) || isAbsolute(s.guest.image.file)) return s;
+  const image = { ...s.guest.image, file: resolve(dirname(file), s.guest.image.file) };
+  return { ...s, guest: { ...s.guest, image } };
 }
 
 /** Read and check a scenario file. */

@@ -40,7 +40,7 @@ import {
   ghcbMsrInfo,
   ghcbMsrTermReq,
 } from '../uapi/ghcb.js';
-import type { Scenario } from './schema.js';
+import type { StepsScenario } from './schema.js';
 import type { Step } from './steps.js';
 
 /** A value a step produced, as the guest saw it. */
@@ -396,7 +396,7 @@ function* plainStep(cpu: ScriptedCpu, st: Step, rec: StepRecord): Gen {
 }
 
 /** Compile the scenario's steps into a guest program; steps with host actions begin with a HLT. */
-export function compileProgram(s: Scenario): CompiledProgram {
+export function compileProgram(s: StepsScenario): CompiledProgram {
   const steps = s.guest.steps;
   const records: StepRecord[] = steps.map((st, index) => ({
     index,

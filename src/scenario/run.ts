@@ -12,8 +12,15 @@ import type { MachineConfig, RunResult, StopReason } from '../vmm/types.js';
 import { Vmm } from '../vmm/vmm.js';
 import { describeOutcome, describeStop } from './describe.js';
 import { type Check, checkRun, checkStep } from './expect.js';
+import { loadImageGuest, readGuestImage } from './image-guest.js';
 import { type CompiledProgram, compileProgram, type StepRecord } from './program.js';
-import type { ProfileName, Scenario } from './schema.js';
+import {
+  type ImageGuest,
+  isStepsScenario,
+  type ProfileName,
+  type Scenario,
+  type StepsScenario,
+} from './schema.js';
 import type { HostAction } from './steps.js';
 
 /** One VMGEXIT of the run, as the report lists it. */
@@ -97,7 +104,7 @@ function applyHostAction(vmm: Vmm, a: HostAction): string | undefined {
  */
 export function hostActionsAtHalt(
   vmm: Vmm,
-  s: Scenario,
+  s: StepsScenario,
   compiled: CompiledProgram,
   failed: (step: number, action: HostAction, k: number, why: string) => void,
 ): () => boolean {
@@ -113,7 +120,7 @@ export function hostActionsAtHalt(
 }
 
 /** The scenario step the guest program is in, or undefined outside them. */
-export function scenarioStep(s: Scenario, compiled: CompiledProgram): () => number | undefined {
+export function scenarioStep(s: StepsScenario, compiled: CompiledProgram): () => number | undefined {
   return () => {
     const i = compiled.currentStep();
     return i >= 0 && i < s.guest.steps.length ? i : undefined;
@@ -134,6 +141,72 @@ const notBuilt = (s: Scenario, profile: ProfileName, message: string): ScenarioR
 
 /** Run `s` and check it. */
 export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): ScenarioReport {
+  return isStepsScenario(s) ? runStepsScenario(s, opts) : runImageScenario(s, opts);
+}
+
+/** A scenario whose guest is machine code: the x86 interpreter runs it; the report has no steps. */
+function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport {
+  const profile = opts.profile ?? s.profile;
+  const g = s.guest as ImageGuest;
+  const image = readGuestImage(g);
+  if (typeof image === 'string') return notBuilt(s, profile, image);
+  const events: TraceEvent[] = [];
+  const vmm = Vmm.create(
+    {
+      ...machineConfig(s, profile),
+      cpu: 'x86',
+      ...(g.entry.mode === 'long' ? { boot: 'long-mode' as const } : {}),
+    },
+    {
+      trace: (e) => {
+        events.push(e);
+        opts.trace?.(e);
+      },
+    },
+  );
+  if (isVmmError(vmm)) return notBuilt(s, profile, `${vmm.errno}: ${vmm.message}`);
+  const added = vmm.addVcpu();
+  const loaded = isVmmError(added)
+    ? `${added.errno}: ${added.message}`
+    : loadImageGuest(vmm, g, image, added.fd);
+  if (loaded !== undefined) {
+    vmm.destroy();
+    return notBuilt(s, profile, loaded);
+  }
+  const result = vmm.run({ policies: s.policies, maxKvmRuns: s.maxKvmRuns, apResetHold: s.apResetHold });
+  const memory = readExpectedMemory(vmm, s);
+  vmm.destroy();
+  const leakedBytes = vmm.allocator?.inUse() ?? 0;
+  const lines = attribute(foldVmgexits(events), new Map());
+  const checks = checkRun(s.expect, {
+    result,
+    vmgexits: lines.length,
+    memory,
+    leakedBytes,
+    log: lines,
+  });
+  return {
+    name: s.name,
+    profile,
+    ok: checks.every((c) => c.ok),
+    vmgexits: lines,
+    steps: [],
+    checks,
+    stop: result.stop,
+    serial: result.serial,
+    leakedBytes,
+  };
+}
+
+/** Guest memory at each `expect.memory` GPA, read before the VMM goes away. */
+function readExpectedMemory(vmm: Vmm, s: Scenario): (Uint8Array | undefined)[] {
+  return (s.expect.memory ?? []).map((m) => {
+    const dst = new Uint8Array(m.hex.length);
+    return vmm.readGpa(m.gpa, dst) ? undefined : dst;
+  });
+}
+
+function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioReport {
   const profile = opts.profile ?? s.profile;
   const events: TraceEvent[] = [];
   /** Per vCPU, the step of each VMGEXIT KVM entered, in order. */
@@ -174,10 +247,7 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
     apResetHold: s.apResetHold,
     onHalt,
   });
-  const memory = (s.expect.memory ?? []).map((m) => {
-    const dst = new Uint8Array(m.hex.length);
-    return vmm.readGpa(m.gpa, dst) ? undefined : dst;
-  });
+  const memory = readExpectedMemory(vmm, s);
   vmm.destroy();
   const leakedBytes = vmm.allocator?.inUse() ?? 0;
 
@@ -196,7 +266,7 @@ export function runScenario(s: Scenario, opts: RunScenarioOptions = {}): Scenari
   const checks = [
     ...hostChecks,
     ...stepChecks,
-    ...checkRun(s.expect, { result, vmgexits: lines.length + ignored, memory, leakedBytes }),
+    ...checkRun(s.expect, { result, vmgexits: lines.length + ignored, memory, leakedBytes, log: lines }),
   ];
   return {
     name: s.name,
@@ -236,7 +306,9 @@ function attribute(
 export function formatReport(r: ScenarioReport): string[] {
   const out = [`scenario: ${r.name} [${r.profile}]`];
   for (const l of r.vmgexits) {
-    out.push(`  #${l.index} step ${l.step ?? '-'} ${l.event}: ${l.text}`);
+    // A machine-code guest has no steps to attribute VMGEXITs to.
+    const step = r.steps.length > 0 ? ` step ${l.step ?? '-'}` : '';
+    out.push(`  #${l.index}${step} ${l.event}: ${l.text}`);
   }
   for (const c of r.checks) out.push(`  ${c.ok ? '✓' : '✗'} ${c.message}${c.ok ? '' : `  (${c.path})`}`);
   if (r.stop) out.push(`  stop: ${describeStop(r.stop)}`);

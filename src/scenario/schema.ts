@@ -14,8 +14,8 @@ import type {
   SevboxCapabilityName,
 } from '../vmm/types.js';
 import { DEFAULT_MAX_KVM_RUNS } from '../vmm/vmm.js';
-import { step } from './steps.js';
-import { byShape, errno, gpa, hexBytes, u64, uint } from './values.js';
+import { outcomeExpect, step } from './steps.js';
+import { byShape, errno, gpa, hexBytes, parseInto, u64, uint } from './values.js';
 
 /** The kernel profiles a scenario can run under. */
 export const PROFILE_NAMES = ['prefix', 'seed', 'current'] as const;
@@ -142,14 +142,59 @@ const policies = z.strictObject({
   efault: efaultPolicy.default({ action: 'stop' }),
 });
 
-/** The program of one vCPU. */
-const guest = z.strictObject({
+/** The program of one vCPU, as steps (a scripted guest). */
+const stepsGuest = z.strictObject({
   /** Guest physical address of the GHCB page (default 0x1000). */
   ghcb: gpa.default(0x1000),
   /** Write the GHCB GPA into the GHCB MSR before the first step (default true). */
   register: z.boolean().default(true),
   steps: z.array(step),
 });
+
+/**
+ * Where a machine-code guest starts: `reset` (the x86 RESET state, CS:IP F000:FFF0 with CS base
+ * FFFF0000; firmware, and the only entry of an SEV-ES guest, whose registers the VMM cannot set),
+ * `real-flat` (real mode with every segment based at 0, as examples/guests/ start) or `long` (flat
+ * 64-bit long mode on the VMM's identity page tables). `rip` defaults to the ELF's entry point.
+ */
+const imageEntry = byShape(
+  z.literal('reset').transform(() => ({ mode: 'reset' as const })),
+  z.discriminatedUnion('mode', [
+    z.strictObject({ mode: z.literal('reset') }),
+    z.strictObject({ mode: z.literal('real-flat'), rip: gpa.optional(), rsp: u64.optional() }),
+    z.strictObject({ mode: z.literal('long'), rip: gpa.optional(), rsp: u64.optional() }),
+  ]),
+  'an entry: reset, { mode: real-flat, rip?, rsp? } or { mode: long, rip?, rsp? }',
+);
+/** A machine-code guest's entry state, parsed. */
+export type ImageEntry = z.output<typeof imageEntry>;
+
+/** A machine-code guest: an ELF or a flat binary the VMM loads into guest RAM, run by the x86 interpreter. */
+const imageGuest = z.strictObject({
+  image: z.strictObject({
+    /** The image file, relative to the scenario file. */
+    file: z.string().min(1),
+    /** Where a flat binary goes (an ELF says where its segments go). */
+    gpa: gpa.optional(),
+  }),
+  entry: imageEntry.default({ mode: 'reset' }),
+});
+
+/** A guest program of steps. */
+export type StepsGuest = z.output<typeof stepsGuest>;
+/** A machine-code guest. */
+export type ImageGuest = z.output<typeof imageGuest>;
+
+const guest = z.unknown().transform((v, ctx): StepsGuest | ImageGuest => {
+  const schema = typeof v === 'object' && v !== null && 'image' in v ? imageGuest : stepsGuest;
+  const r = parseInto(ctx, [], schema, v);
+  return r.ok ? r.value : z.NEVER;
+});
+
+/** Whether the scenario's guest is machine code (else a program of steps). */
+export function isImageGuest(g: StepsGuest | ImageGuest): g is ImageGuest {
+  return 'image' in g;
+}
 
 const STOP_KINDS = [
   'guest-done',
@@ -199,6 +244,14 @@ const runExpect = z.strictObject({
   vmgexits: uint().optional(),
   /** Errnos of the KVM_RUN failures the policies retried, in order. */
   retried: z.array(errno).optional(),
+  /**
+   * Every VMGEXIT KVM entered, in order: its event (an SVM exit code name such as SVM_EXIT_IOIO, or
+   * an MSR-protocol request name such as GHCB_MSR_CPUID_REQ, as the report prints them) and what
+   * KVM did with it. The outcome table of a guest without steps (a machine-code guest).
+   */
+  outcomes: z
+    .array(z.strictObject({ event: z.string().optional(), outcome: outcomeExpect.optional() }))
+    .optional(),
 });
 /** Run-level expectations, parsed. */
 export type RunExpect = z.output<typeof runExpect>;
@@ -226,3 +279,11 @@ export const scenarioSchema = z.strictObject({
 export type Scenario = z.output<typeof scenarioSchema>;
 /** A kernel profile name. */
 export type ProfileName = (typeof PROFILE_NAMES)[number];
+
+/** A scenario whose guest is a program of steps. */
+export type StepsScenario = Scenario & { readonly guest: StepsGuest };
+
+/** Whether `s`'s guest is a program of steps (else machine code, `guest.image`). */
+export function isStepsScenario(s: Scenario): s is StepsScenario {
+  return !isImageGuest(s.guest);
+}

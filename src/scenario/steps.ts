@@ -218,7 +218,7 @@ const resultExpect = byShape(
 export type ResultExpect = z.output<typeof resultExpect>;
 
 /** What KVM did with the step's VMGEXIT(s), from the trace. */
-const outcomeExpect = byShape(
+export const outcomeExpect = byShape(
   z
     .enum(['handled', 'ignored', 'reflected', 'userspace', 'kvm-error', 'kernel-oops', 'none'])
     .transform((kind) => ({ kind })),

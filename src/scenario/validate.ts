@@ -4,7 +4,7 @@
  * VM. Each problem is an issue with its path in the document (positions are added by the loader).
  */
 import type { PathIssue } from './errors.js';
-import type { Scenario } from './schema.js';
+import { type ImageGuest, isStepsScenario, type Scenario, type StepsScenario } from './schema.js';
 import { SEV_ONLY_VERBS } from './steps.js';
 
 const PAGE = 4096;
@@ -70,6 +70,33 @@ export function validate(s: Scenario): PathIssue[] {
   });
 
   const sev = s.machine.sev !== false;
+  if (isStepsScenario(s)) out.push(...validateSteps(s, sev, inRam, files));
+  else out.push(...validateImage(s.guest as ImageGuest, s, sev));
+
+  s.expect.memory?.forEach((m, i) => {
+    if (!inRam(m.gpa, m.hex.length))
+      out.push({
+        path: ['expect', 'memory', i, 'gpa'],
+        message: `expected a range inside guest RAM, got ${hex(m.gpa)}`,
+      });
+  });
+  if (!sev && s.expect.stop?.kind === 'sev-termination')
+    out.push({
+      path: ['expect', 'stop'],
+      message: 'sev-termination needs an SEV-ES machine (machine.sev is false)',
+    });
+
+  return out;
+}
+
+/** The checks of a guest program of steps: its GHCB page, verbs the machine allows, host actions. */
+function validateSteps(
+  s: StepsScenario,
+  sev: boolean,
+  inRam: (lo: number, len: number) => boolean,
+  files: ReadonlySet<string>,
+): PathIssue[] {
+  const out: PathIssue[] = [];
   if (sev && (s.guest.ghcb % PAGE !== 0 || !inRam(s.guest.ghcb, PAGE))) {
     out.push({
       path: ['guest', 'ghcb'],
@@ -105,18 +132,21 @@ export function validate(s: Scenario): PathIssue[] {
     });
   });
 
-  s.expect.memory?.forEach((m, i) => {
-    if (!inRam(m.gpa, m.hex.length))
-      out.push({
-        path: ['expect', 'memory', i, 'gpa'],
-        message: `expected a range inside guest RAM, got ${hex(m.gpa)}`,
-      });
-  });
-  if (!sev && s.expect.stop?.kind === 'sev-termination')
-    out.push({
-      path: ['expect', 'stop'],
-      message: 'sev-termination needs an SEV-ES machine (machine.sev is false)',
-    });
+  return out;
+}
 
+/** The checks of a machine-code guest: an SEV-ES vCPU starts at RESET (its registers are the VMSA's). */
+function validateImage(g: ImageGuest, s: Scenario, sev: boolean): PathIssue[] {
+  const out: PathIssue[] = [];
+  if (sev && g.entry.mode !== 'reset')
+    out.push({
+      path: ['guest', 'entry'],
+      message: `an SEV-ES guest starts at the reset vector (KVM keeps its registers in the VMSA, out of the VMM's reach), got entry mode ${g.entry.mode}`,
+    });
+  if (s.machine.vcpus !== 1)
+    out.push({
+      path: ['machine', 'vcpus'],
+      message: `a machine-code guest runs on one vCPU, got ${s.machine.vcpus}`,
+    });
   return out;
 }

@@ -82,6 +82,11 @@ export interface MachineConfig {
    */
   readonly boot?: 'reset' | 'long-mode';
   /**
+   * The CPUs of the default model platform: `scripted` (default; `addVcpu(program)` loads a guest
+   * program) or `x86`, the interpreter, which runs the machine code the VMM puts in guest RAM.
+   */
+  readonly cpu?: 'scripted' | 'x86';
+  /**
    * SEV-ES with a GHCB version (KVM_SEV_INIT2, or KVM_SEV_ES_INIT where the kernel has no VM types);
    * `profile` is the kernel the default model platform is built as. False/absent: an unprotected VM.
    */

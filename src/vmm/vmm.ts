@@ -116,6 +116,11 @@ export interface VmmVcpu {
   readonly fd: VcpuFd;
   /** Its guest program has ended (it halts for good). */
   finished: boolean;
+  /**
+   * Its guest is machine code in guest RAM, not a scripted program: a HLT that exits to userspace
+   * ends it unless onHalt wakes it (without an in-kernel irqchip the VMM has no interrupt to send).
+   */
+  readonly machineCode: boolean;
 }
 
 /** Where the VMM puts the page tables of a long-mode boot: above any guest RAM a machine describes. */
@@ -188,6 +193,7 @@ export class Vmm {
       opts.platform ??
       modelPlatform({
         profile: config.sev ? config.sev.profile : 'current',
+        ...(config.cpu ? { cpu: config.cpu } : {}),
         allocator: new Allocator({
           ...(config.host?.budget !== undefined ? { budget: config.host.budget } : {}),
           ...(config.host?.allocFaults ? { faults: config.host.allocFaults } : {}),
@@ -304,7 +310,7 @@ export class Vmm {
         return err;
       }
     }
-    const v: VmmVcpu = { id, fd, finished: false };
+    const v: VmmVcpu = { id, fd, finished: false, machineCode: program === undefined };
     this.vcpus.push(v);
     return v;
   }
@@ -432,7 +438,7 @@ export class Vmm {
         opts.onExit?.(v.id, exit);
         if (outcome.kind === 'finished') v.finished = true;
         else if (outcome.kind === 'stop') return finish(outcome.stop);
-        else if (exit.kind === 'Hlt') opts.onHalt?.(v.id);
+        else if (exit.kind === 'Hlt' && !opts.onHalt?.(v.id) && v.machineCode) v.finished = true;
         continue;
       }
       if (exit.oops !== undefined) return finish({ kind: 'kernel-oops', vcpu: v.id, message: exit.oops });

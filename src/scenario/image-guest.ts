@@ -1,0 +1,56 @@
+/**
+ * A scenario's machine-code guest (`guest.image`): read the image file (an ELF, or a flat binary at
+ * a GPA), write it into guest RAM through the VMM's own mappings as a VMM loader does, and give the
+ * vCPU its entry state with KVM_SET_SREGS/KVM_SET_REGS. Every failure is a message for the report,
+ * never a throw.
+ */
+import { readFileSync } from 'node:fs';
+import { resetRealMode } from '../hostkvm/tiny-guest.js';
+import { Errno } from '../uapi/errno.js';
+import type { VcpuFd } from '../uapi/kvm-fd.js';
+import { formatImageFormatError, isElfFile, isImageFormatError, parseElfImage } from '../vmm/elf-image.js';
+import { flatImage, type GuestImage, writeGuestImage } from '../vmm/guest-image.js';
+import type { Vmm } from '../vmm/vmm.js';
+import type { ImageGuest } from './schema.js';
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/** Read and parse the image: an ELF by its magic, else a flat binary at `image.gpa`. */
+export function readGuestImage(g: ImageGuest): GuestImage | string {
+  const file = g.image.file;
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    return `cannot read the guest image ${file} (${(e as NodeJS.ErrnoException).code ?? 'EIO'})`;
+  }
+  if (isElfFile(bytes)) {
+    const elf = parseElfImage(bytes);
+    return isImageFormatError(elf) ? formatImageFormatError(elf, file) : elf;
+  }
+  if (g.image.gpa === undefined) return `${file} is not an ELF file: a flat binary needs guest.image.gpa`;
+  const flat = flatImage(bytes, g.image.gpa);
+  return flat instanceof Errno ? `${file}: ${flat.errno}: ${flat.detail ?? ''}` : flat;
+}
+
+/** Put the image into guest RAM and `vcpu` at its entry; a message when something is refused. */
+export function loadImageGuest(vmm: Vmm, g: ImageGuest, image: GuestImage, vcpu: VcpuFd): string | undefined {
+  const w = writeGuestImage(vmm.ram, image);
+  if (w) return `loading ${g.image.file}: ${w.errno}: ${w.message}`;
+  const e = g.entry;
+  if (e.mode === 'reset') return undefined; // KVM_CREATE_VCPU left the vCPU in the RESET state
+  const rip = e.rip ?? image.entry;
+  if (rip === undefined) return `guest.entry: ${g.image.file} names no entry point: give entry.rip`;
+  const rsp = Number(e.rsp ?? 0n);
+  if (e.mode === 'real-flat') {
+    const r = resetRealMode(vcpu, rip, rsp);
+    return r instanceof Errno
+      ? `entry at ${hex(rip)}: ${r.errno}${r.detail ? `: ${r.detail}` : ''}`
+      : undefined;
+  }
+  // Long mode: the VMM set the segments, paging and EFER at KVM_CREATE_VCPU (machine boot long-mode).
+  const regs = vcpu.getRegs();
+  if (regs instanceof Errno) return `KVM_GET_REGS: ${regs.errno}`;
+  const r = vcpu.setRegs({ ...regs, rip: BigInt(rip), rsp: BigInt(rsp), rflags: 2n });
+  return r instanceof Errno ? `KVM_SET_REGS: ${r.errno}${r.detail ? `: ${r.detail}` : ''}` : undefined;
+}
