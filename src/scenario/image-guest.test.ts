@@ -4,6 +4,8 @@
  * interpreter; bad images, entries and expectations are clear failures, never throws.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -139,5 +141,59 @@ describe('a machine-code guest in a scenario', () => {
   it('a bad entry is refused at load with what was expected', () => {
     const msg = refused(REAL_MODE('').replace('{ mode: real-flat, rip: 0x1000 }', 'protected'));
     assert.match(msg, /guest\.entry.*expected an entry: reset, \{ mode: real-flat/);
+  });
+
+  describe('guest.halts: host actions at each HLT, then the guest runs on', () => {
+    // 16-bit: hlt; mov dx, 0x3f8; mov al, [0x5000]; out dx, al; hlt
+    const code = Uint8Array.from([0xf4, 0xba, 0xf8, 0x03, 0xa0, 0x00, 0x50, 0xee, 0xf4]);
+    const file = join(mkdtempSync(join(tmpdir(), 'sevbox-halts-')), 'halts.bin');
+    writeFileSync(file, code);
+    const scenario = (ram: string, halts: string) => `name: halts
+machine:
+  sev: false
+  ram:
+    - { gpa: 0, size: 0x5000 }
+    - ${ram}
+guest:
+  image: { file: ${file}, gpa: 0x1000 }
+  entry: { mode: real-flat, rip: 0x1000 }
+${halts}`;
+
+    it('the first HLT populates a lazy page; the guest reads it and the second HLT ends the run', () => {
+      const r = run(
+        scenario(
+          '{ gpa: 0x5000, size: 0x1000, backing: lazy }',
+          `  halts: [{ host: [{ populate: { gpa: 0x5000, hex: "41" } }] }]
+expect: { serial: "A", stop: guest-done }`,
+        ),
+      );
+      assert.deepEqual(failing(r), []);
+    });
+
+    it('the first HLT unmaps the page the guest then reads: KVM_RUN fails with EFAULT', () => {
+      const r = run(
+        scenario(
+          '{ gpa: 0x5000, size: 0x1000 }',
+          `  halts: [{ host: [{ unmap: { gpa: 0x5000, size: 0x1000 } }] }]
+expect: { stop: { kind: kvm-error, errno: EFAULT } }`,
+        ),
+      );
+      assert.deepEqual(failing(r), []);
+    });
+
+    it('without halts the first HLT ends the run', () => {
+      const r = run(scenario('{ gpa: 0x5000, size: 0x1000 }', 'expect: { serial: "" }'));
+      assert.deepEqual(failing(r), []);
+    });
+
+    it('a host action outside RAM is refused at load, with its path', () => {
+      const msg = refused(
+        scenario(
+          '{ gpa: 0x5000, size: 0x1000 }',
+          '  halts: [{ host: [{ unmap: { gpa: 0x9000, size: 0x1000 } }] }]',
+        ),
+      );
+      assert.match(msg, /guest\.halts\[0\]\.host\[0\]\.unmap.*expected a range inside guest RAM/);
+    });
   });
 });

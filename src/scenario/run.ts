@@ -173,18 +173,37 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
     vmm.destroy();
     return notBuilt(s, profile, loaded);
   }
-  const result = vmm.run({ policies: s.policies, maxKvmRuns: s.maxKvmRuns, apResetHold: s.apResetHold });
+  // The n-th HLT: the VMM applies guest.halts[n]'s host actions and runs the vCPU again.
+  const hostChecks: Check[] = [];
+  let halts = 0;
+  const onHalt = (): boolean => {
+    const at = halts++;
+    const halt = g.halts[at];
+    halt?.host.forEach((a, k) => {
+      const err = applyHostAction(vmm, a);
+      if (err)
+        hostChecks.push({
+          path: `guest.halts[${at}].host[${k}]`,
+          ok: false,
+          message: `host action failed: ${err}`,
+        });
+    });
+    return halt !== undefined;
+  };
+  const result = vmm.run({
+    policies: s.policies,
+    maxKvmRuns: s.maxKvmRuns,
+    apResetHold: s.apResetHold,
+    onHalt,
+  });
   const memory = readExpectedMemory(vmm, s);
   vmm.destroy();
   const leakedBytes = vmm.allocator?.inUse() ?? 0;
   const lines = attribute(foldVmgexits(events), new Map());
-  const checks = checkRun(s.expect, {
-    result,
-    vmgexits: lines.length,
-    memory,
-    leakedBytes,
-    log: lines,
-  });
+  const checks = [
+    ...hostChecks,
+    ...checkRun(s.expect, { result, vmgexits: lines.length, memory, leakedBytes, log: lines }),
+  ];
   return {
     name: s.name,
     profile,

@@ -14,7 +14,7 @@ import type {
   SevboxCapabilityName,
 } from '../vmm/types.js';
 import { DEFAULT_MAX_KVM_RUNS } from '../vmm/vmm.js';
-import { outcomeExpect, step } from './steps.js';
+import { hostAction, outcomeExpect, step } from './steps.js';
 import { byShape, errno, gpa, hexBytes, parseInto, u64, uint } from './values.js';
 
 /** The kernel profiles a scenario can run under. */
@@ -178,6 +178,11 @@ const imageGuest = z.strictObject({
     gpa: gpa.optional(),
   }),
   entry: imageEntry.default({ mode: 'reset' }),
+  /**
+   * What the VMM does at each HLT the guest makes, in order, before it runs the vCPU again: host
+   * actions, as a step's. A HLT beyond the list ends the vCPU.
+   */
+  halts: z.array(z.strictObject({ host: z.array(hostAction).default([]) })).default([]),
 });
 
 /** A guest program of steps. */

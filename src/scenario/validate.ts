@@ -5,7 +5,7 @@
  */
 import type { PathIssue } from './errors.js';
 import { type ImageGuest, isStepsScenario, type Scenario, type StepsScenario } from './schema.js';
-import { SEV_ONLY_VERBS } from './steps.js';
+import { type HostAction, SEV_ONLY_VERBS } from './steps.js';
 
 const PAGE = 4096;
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -71,7 +71,7 @@ export function validate(s: Scenario): PathIssue[] {
 
   const sev = s.machine.sev !== false;
   if (isStepsScenario(s)) out.push(...validateSteps(s, sev, inRam, files));
-  else out.push(...validateImage(s.guest as ImageGuest, s, sev));
+  else out.push(...validateImage(s.guest as ImageGuest, s, sev, inRam, files));
 
   s.expect.memory?.forEach((m, i) => {
     if (!inRam(m.gpa, m.hex.length))
@@ -112,23 +112,8 @@ function validateSteps(
         message: `${st.verb} needs an SEV-ES machine (machine.sev is false)`,
       });
     st.host?.forEach((a, k) => {
-      const ap = [...at, 'host', k];
-      if (a.key === 'truncate' && !files.has(a.value.file)) {
-        out.push({
-          path: [...ap, 'truncate', 'file'],
-          message: `expected the file of a RAM region with backing: file (${files.size ? [...files].join(', ') : 'the machine has none'}), got "${a.value.file}"`,
-        });
-      }
-      if (a.key === 'unmap' && !inRam(a.value.gpa, a.value.size))
-        out.push({
-          path: [...ap, 'unmap'],
-          message: `expected a range inside guest RAM, got ${hex(a.value.gpa)} + ${hex(a.value.size)}`,
-        });
-      if (a.key === 'populate' && !inRam(a.value.gpa, a.value.hex.length))
-        out.push({
-          path: [...ap, 'populate', 'gpa'],
-          message: `expected a range inside guest RAM, got ${hex(a.value.gpa)}`,
-        });
+      const why = checkHostAction(a, inRam, files);
+      if (why) out.push({ path: [...at, 'host', k, ...why.path], message: why.message });
     });
   });
 
@@ -136,17 +121,53 @@ function validateSteps(
 }
 
 /** The checks of a machine-code guest: an SEV-ES vCPU starts at RESET (its registers are the VMSA's). */
-function validateImage(g: ImageGuest, s: Scenario, sev: boolean): PathIssue[] {
+function validateImage(
+  g: ImageGuest,
+  s: Scenario,
+  sev: boolean,
+  inRam: (lo: number, len: number) => boolean,
+  files: ReadonlySet<string>,
+): PathIssue[] {
   const out: PathIssue[] = [];
   if (sev && g.entry.mode !== 'reset')
     out.push({
       path: ['guest', 'entry'],
       message: `an SEV-ES guest starts at the reset vector (KVM keeps its registers in the VMSA, out of the VMM's reach), got entry mode ${g.entry.mode}`,
     });
+  g.halts.forEach((h, i) => {
+    h.host.forEach((a, k) => {
+      const why = checkHostAction(a, inRam, files);
+      if (why) out.push({ path: ['guest', 'halts', i, 'host', k, ...why.path], message: why.message });
+    });
+  });
   if (s.machine.vcpus !== 1)
     out.push({
       path: ['machine', 'vcpus'],
       message: `a machine-code guest runs on one vCPU, got ${s.machine.vcpus}`,
     });
   return out;
+}
+
+/** A host action that cannot take effect on this machine: where in the action, and why. */
+function checkHostAction(
+  a: HostAction,
+  inRam: (lo: number, len: number) => boolean,
+  files: ReadonlySet<string>,
+): { path: string[]; message: string } | undefined {
+  if (a.key === 'truncate' && !files.has(a.value.file))
+    return {
+      path: ['truncate', 'file'],
+      message: `expected the file of a RAM region with backing: file (${files.size ? [...files].join(', ') : 'the machine has none'}), got "${a.value.file}"`,
+    };
+  if (a.key === 'unmap' && !inRam(a.value.gpa, a.value.size))
+    return {
+      path: ['unmap'],
+      message: `expected a range inside guest RAM, got ${hex(a.value.gpa)} + ${hex(a.value.size)}`,
+    };
+  if (a.key === 'populate' && !inRam(a.value.gpa, a.value.hex.length))
+    return {
+      path: ['populate', 'gpa'],
+      message: `expected a range inside guest RAM, got ${hex(a.value.gpa)}`,
+    };
+  return undefined;
 }
