@@ -3,8 +3,8 @@
  * (<name>.expect.json, format in examples/guests/README.md, checked here with zod), its built
  * images, and a tiny VMM over the fd interface (src/uapi/kvm-fd.ts) that boots a guest, runs it
  * answering its port and MMIO exits from the expectations, and reads back the final state. Any
- * backend behind the fd interface can run the corpus this way: the machine's /dev/kvm today, the
- * x86 interpreter later.
+ * backend behind the fd interface can run the corpus this way: the machine's /dev/kvm and the x86
+ * interpreter (SEV-ES guests only the interpreter: a real /dev/kvm needs SEV hardware for them).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -12,9 +12,12 @@ import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import type { ProcessMemory } from '../../src/host/process.js';
 import { resetRealMode } from '../../src/hostkvm/index.js';
+import { KVM_X86_SEV_ES_VM } from '../../src/uapi/caps.js';
 import { Errno } from '../../src/uapi/errno.js';
+import { KVM_SYSTEM_EVENT_SEV_TERM } from '../../src/uapi/exit-reasons.js';
 import type { KvmFd, VcpuFd, VmFd } from '../../src/uapi/kvm-fd.js';
 import { KVM_REGS_OFFSETS } from '../../src/uapi/regs.js';
+import { encodeSevInit, KVM_SEV_INIT2 } from '../../src/uapi/sev-cmd.js';
 import type { KvmSregs } from '../../src/uapi/sregs.js';
 import {
   type GuestImage,
@@ -52,6 +55,9 @@ const exitSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('MmioRead'), addr: hexNum, len: z.number(), reply: hexBytes }),
   z.strictObject({ kind: z.literal('Hlt') }),
   z.strictObject({ kind: z.literal('Shutdown') }),
+  // KVM_EXIT_SYSTEM_EVENT / KVM_SYSTEM_EVENT_SEV_TERM: the GHCB MSR protocol's termination request
+  // (data[0] = the GHCB MSR: 0x100 | set << 12 | code << 16).
+  z.strictObject({ kind: z.literal('SevTermination'), set: z.number(), code: z.number() }),
 ]);
 
 const REG_NAMES = Object.keys(KVM_REGS_OFFSETS) as (keyof typeof KVM_REGS_OFFSETS)[];
@@ -65,19 +71,43 @@ const CONTROL_NAMES = [
 ] as const satisfies readonly (keyof KvmSregs)[];
 const SEGMENT_NAMES = ['cs', 'ds', 'es', 'fs', 'gs', 'ss'] as const satisfies readonly (keyof KvmSregs)[];
 
-const expectSchema = z.strictObject({
-  description: z.string(),
-  loadGpa: hexNum,
-  ram: z.array(z.strictObject({ gpa: hexNum, size: hexNum })).min(1),
-  cpuid: z.literal('supported'),
-  entry: z.strictObject({ mode: z.literal('real-flat'), rip: hexNum }),
-  exits: z.array(exitSchema).min(1),
-  final: z.strictObject({
-    regs: z.partialRecord(z.enum(REG_NAMES), hexNum),
-    sregs: z.partialRecord(z.enum([...CONTROL_NAMES, ...SEGMENT_NAMES]), hexNum),
-    memory: z.array(z.strictObject({ gpa: hexNum, data: hexBytes })),
-  }),
-});
+const region = z.strictObject({ gpa: hexNum, size: hexNum });
+
+const expectSchema = z
+  .strictObject({
+    description: z.string(),
+    /** The VM type: `default` (KVM_X86_DEFAULT_VM, the default) or `sev-es`. */
+    vm: z.enum(['default', 'sev-es']).optional(),
+    /** sev-es only: KVM_SEV_INIT2's GHCB protocol version. */
+    ghcbVersion: z.union([z.literal(1), z.literal(2)]).optional(),
+    loadGpa: hexNum,
+    ram: z.array(region).min(1),
+    /** A memslot for the image outside RAM (a firmware ROM at the top of 4 GiB), after the RAM slots. */
+    rom: region.optional(),
+    cpuid: z.literal('supported'),
+    entry: z.discriminatedUnion('mode', [
+      z.strictObject({ mode: z.literal('real-flat'), rip: hexNum }),
+      z.strictObject({ mode: z.literal('reset') }),
+    ]),
+    exits: z.array(exitSchema).min(1),
+    final: z.strictObject({
+      regs: z.partialRecord(z.enum(REG_NAMES), hexNum),
+      sregs: z.partialRecord(z.enum([...CONTROL_NAMES, ...SEGMENT_NAMES]), hexNum),
+      memory: z.array(z.strictObject({ gpa: hexNum, data: hexBytes })),
+    }),
+  })
+  .superRefine((e, ctx) => {
+    const sevEs = e.vm === 'sev-es';
+    if (sevEs !== (e.ghcbVersion !== undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ghcbVersion'],
+        message: 'given for, and only for, "vm": "sev-es"',
+      });
+    // An SEV-ES vCPU's registers are the VMSA's: KVM_GET_REGS/SREGS fail (has_protected_state).
+    if (sevEs && Object.keys(e.final.regs).length + Object.keys(e.final.sregs).length > 0)
+      ctx.addIssue({ code: 'custom', path: ['final'], message: 'an SEV-ES guest has no readable registers' });
+  });
 
 /** A guest's expectations (<name>.expect.json). */
 export type GuestExpect = z.infer<typeof expectSchema>;
@@ -104,6 +134,14 @@ export function loadExpect(name: string): GuestExpect {
 
 /** Parse `0x…` (safe-integer values only). */
 export const num = (h: string): number => Number.parseInt(h, 16);
+
+/** The reset vector: where a vCPU in its RESET state starts (CS.base 0xffff0000 + IP 0xfff0). */
+export const RESET_VECTOR = 0xffff_fff0;
+
+/** Where the guest's first instruction is: the entry's RIP (flat real mode) or the reset vector. */
+export function entryAddress(expect: GuestExpect): number {
+  return expect.entry.mode === 'reset' ? RESET_VECTOR : num(expect.entry.rip);
+}
 const hex = (v: number | bigint): string => `0x${v.toString(16)}`;
 const bytesHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -122,9 +160,27 @@ export interface GuestPlatform {
 }
 
 /**
- * Boot a guest as a VMM does: a VM, the expectation's RAM as memslots (anonymous memory), the image
- * written into it, one vCPU with the CPUID KVM supports, in the entry state (flat real mode at
- * `entry`: resetRealMode, RSP 0). The first failure comes back as a message.
+ * KVM_SEV_INIT2 with the GHCB version, its argument struct in a page of the VMM's memory (as
+ * `ioctl(vm_fd, KVM_MEMORY_ENCRYPT_OP)` takes a pointer).
+ */
+function sevInit2(p: GuestPlatform, vm: VmFd, ghcbVersion: number): string | undefined {
+  const hva = p.memory.mapAnonymous(0x1000);
+  if (hva instanceof Errno) return `mmap: ${hva}`;
+  try {
+    const w = p.memory.write(hva, encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion }));
+    if (w) return `writing kvm_sev_init: ${w.kind} at hva 0x${w.hva.toString(16)}`;
+    const r = vm.memoryEncryptOp({ id: KVM_SEV_INIT2, data: BigInt(hva), error: 0, sevFd: 0 });
+    return r instanceof Errno ? `KVM_SEV_INIT2: ${r}` : undefined;
+  } finally {
+    p.memory.unmap(hva, 0x1000);
+  }
+}
+
+/**
+ * Boot a guest as a VMM does: a VM (an SEV-ES one: KVM_X86_SEV_ES_VM and KVM_SEV_INIT2), the
+ * expectation's RAM and ROM as memslots (anonymous memory), the image written into them, one vCPU
+ * with the CPUID KVM supports, in the entry state: flat real mode at `entry` (resetRealMode, RSP
+ * 0), or as KVM_CREATE_VCPU leaves it (`reset`). The first failure comes back as a message.
  */
 export function bootGuest(
   p: GuestPlatform,
@@ -132,8 +188,16 @@ export function bootGuest(
   image: GuestImage,
   entry: number,
 ): BootedGuest | string {
-  const vm = p.kvm.createVm();
+  const sevEs = expect.vm === 'sev-es';
+  const vm = p.kvm.createVm(sevEs ? KVM_X86_SEV_ES_VM : undefined);
   if (vm instanceof Errno) return `KVM_CREATE_VM: ${vm}`;
+  if (sevEs) {
+    const e = sevInit2(p, vm, expect.ghcbVersion ?? 2);
+    if (e) {
+      vm.close();
+      return e;
+    }
+  }
   const ram = new GuestRam(p.memory);
   let vcpu: VcpuFd | undefined;
   const close = (): void => {
@@ -149,6 +213,11 @@ export function bootGuest(
     const e = ram.add(vm, slot, { gpa: num(r.gpa), size: num(r.size) });
     if (e) return fail(`RAM region ${slot}`, e);
   }
+  if (expect.rom) {
+    // An ordinary writable slot: a current kernel refuses KVM_MEM_READONLY for an SEV-ES VM.
+    const e = ram.add(vm, expect.ram.length, { gpa: num(expect.rom.gpa), size: num(expect.rom.size) });
+    if (e) return fail('ROM region', e);
+  }
   const w = writeGuestImage(ram, image);
   if (w) return fail('writing the image', w);
   const v = vm.createVcpu(0);
@@ -158,8 +227,10 @@ export function bootGuest(
   if (cpuid instanceof Errno) return fail('KVM_GET_SUPPORTED_CPUID', cpuid);
   const set = v.setCpuid2(cpuid);
   if (set instanceof Errno) return fail('KVM_SET_CPUID2', set);
-  const reset = resetRealMode(v, entry, 0);
-  if (reset instanceof Errno) return fail('entry state', reset);
+  if (expect.entry.mode === 'real-flat') {
+    const reset = resetRealMode(v, entry, 0);
+    if (reset instanceof Errno) return fail('entry state', reset);
+  }
   return { vm, vcpu: v, ram, close };
 }
 
@@ -211,6 +282,10 @@ export function runGuest(
         got = { kind: r.kind, suberror: r.suberror, data: r.data.map(hex) };
         more = false;
         break;
+      case 'SystemEvent':
+        got = systemEvent(r.type, r.data);
+        more = false;
+        break;
       default:
         got = { kind: r.kind };
         more = false;
@@ -221,17 +296,40 @@ export function runGuest(
   return seen;
 }
 
-/** The vCPU's and RAM's state at the fields `expect` names, in its shape (values as hex). */
+/**
+ * A KVM_EXIT_SYSTEM_EVENT in the expectation format: an SEV termination request as its reason
+ * code set and code (with the whole GHCB MSR if it holds anything else), other events raw.
+ */
+function systemEvent(type: number, data: readonly bigint[]): ExpectedExit | Record<string, unknown> {
+  const msr = data[0];
+  if (type !== KVM_SYSTEM_EVENT_SEV_TERM || msr === undefined)
+    return { kind: 'SystemEvent', type, data: data.map(hex) };
+  const got = {
+    kind: 'SevTermination',
+    set: Number((msr >> 12n) & 0xfn),
+    code: Number((msr >> 16n) & 0xffn),
+  };
+  return (msr & ~0xff_f000n) === 0x100n ? got : { ...got, ghcbMsr: hex(msr) };
+}
+
+/**
+ * The vCPU's and RAM's state at the fields `expect` names, in its shape (values as hex). The
+ * register ioctls run only when registers are asked for (an SEV-ES vCPU refuses them).
+ */
 export function finalState(guest: BootedGuest, expect: FinalState): FinalState | string {
-  const regs = guest.vcpu.getRegs();
-  if (regs instanceof Errno) return `KVM_GET_REGS: ${regs}`;
-  const sregs = guest.vcpu.getSregs();
-  if (sregs instanceof Errno) return `KVM_GET_SREGS: ${sregs}`;
   const out: FinalState = { regs: {}, sregs: {}, memory: [] };
-  for (const k of Object.keys(expect.regs) as (keyof FinalState['regs'])[]) out.regs[k] = hex(regs[k]);
-  for (const k of Object.keys(expect.sregs) as (keyof FinalState['sregs'])[]) {
-    const v = sregs[k];
-    out.sregs[k] = hex(typeof v === 'bigint' ? v : v.selector);
+  if (Object.keys(expect.regs).length > 0) {
+    const regs = guest.vcpu.getRegs();
+    if (regs instanceof Errno) return `KVM_GET_REGS: ${regs}`;
+    for (const k of Object.keys(expect.regs) as (keyof FinalState['regs'])[]) out.regs[k] = hex(regs[k]);
+  }
+  if (Object.keys(expect.sregs).length > 0) {
+    const sregs = guest.vcpu.getSregs();
+    if (sregs instanceof Errno) return `KVM_GET_SREGS: ${sregs}`;
+    for (const k of Object.keys(expect.sregs) as (keyof FinalState['sregs'])[]) {
+      const v = sregs[k];
+      out.sregs[k] = hex(typeof v === 'bigint' ? v : v.selector);
+    }
   }
   for (const m of expect.memory) {
     const buf = new Uint8Array(m.data.length / 2);

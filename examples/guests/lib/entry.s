@@ -1,0 +1,203 @@
+# SPDX-License-Identifier: MIT
+#
+# From the reset vector to C, for an SEV-ES guest whose image is a ROM at the top of 4 GiB (as
+# OVMF's is): the vCPU starts in real mode with CS.base 0xffff0000 and IP 0xfff0, the ROM's last
+# 16 bytes. 16-bit code loads a boot GDT and enters 32-bit protected mode; 32-bit code copies
+# .data from ROM to RAM, clears .bss, builds page tables in RAM and enters long mode; 64-bit code
+# takes the boot stack and calls sev_es_start (start.c), which never returns.
+#
+# The page tables identity-map the 4 GiB below 4 GiB with 2 MiB pages, and map its top GiB a
+# second time at the top of the 64-bit address space (PML4[511] -> PDPT[511]): there the ROM's
+# bytes at 0xffff0000 appear at 0xffffffff_ffff0000, their sign extension. C code is compiled for
+# gcc's kernel code model (symbols are 32-bit sign-extended addresses, as Linux's kernel is) and
+# runs from that alias, in place in the ROM, while its .data and .bss live in low RAM: both are
+# in reach of 32-bit sign-extended addresses and RIP-relative displacements. Nothing sets the
+# C-bit: every page is "shared" (sevbox models no memory encryption).
+#
+# Also here: the #VC entry (registers saved as a struct pt_regs for do_vc, vc.c) and the stubs of
+# the other exceptions (do_exception, start.c).
+
+	.set	BOOT_CS32, 0x08
+	.set	BOOT_DS, 0x10
+	.set	BOOT_CS64, 0x18
+	.set	ROM_CS_BASE, 0xffff0000		# CS.base after RESET
+	.set	PTE_P_RW, 0x003			# present, writable
+	.set	PTE_PS, 0x080			# a 2 MiB page (in a page directory)
+	.set	MSR_EFER, 0xc0000080
+	.set	EFER_LME, 0x100
+	.set	CR0_PE, 0x1
+	.set	CR0_PG, 0x80000000
+	.set	CR4_PAE, 0x20
+
+	.section .reset, "ax"
+	.code16
+	.globl	reset_vector
+reset_vector:				# 0xfffffff0
+	jmp	start16
+	.balign	16, 0xf4			# the rest of the 16 bytes: HLT
+
+	.section .boot, "ax"
+	.code16
+start16:
+	cli
+	cld
+	lgdtl	%cs:(boot_gdtr - ROM_CS_BASE)	# the ROM through CS: DS.base is still 0
+	mov	%cr0, %eax
+	or	$CR0_PE, %eax
+	mov	%eax, %cr0			# an SEV-ES guest's CR0 write traps to KVM after it completes
+	ljmpl	$BOOT_CS32, $start32
+
+	.code32
+start32:
+	mov	$BOOT_DS, %eax
+	mov	%eax, %ds
+	mov	%eax, %es
+	mov	%eax, %ss
+	mov	%eax, %fs
+	mov	%eax, %gs
+
+	# .data: its initial values, stored in ROM after .rodata, to its place in RAM
+	mov	$__data_load, %esi
+	mov	$__data_start, %edi
+	mov	$__data_end, %ecx
+	sub	%edi, %ecx
+	rep movsb
+	# .bss (the page tables and the boot stack included): zeros
+	mov	$__bss_start, %edi
+	mov	$__bss_end, %ecx
+	sub	%edi, %ecx
+	xor	%eax, %eax
+	rep stosb
+
+	# PML4[0] -> the low PDPT; PML4[511] -> the high one
+	movl	$boot_pdpt_low + PTE_P_RW, boot_pml4
+	movl	$boot_pdpt_high + PTE_P_RW, boot_pml4 + 511 * 8
+	# low PDPT[0..3] -> the four page directories (0-4 GiB); high PDPT[511] -> the last one
+	mov	$boot_pd + PTE_P_RW, %eax
+	mov	$boot_pdpt_low, %edi
+	mov	$4, %ecx
+1:	mov	%eax, (%edi)
+	add	$4096, %eax
+	add	$8, %edi
+	dec	%ecx
+	jnz	1b
+	movl	$boot_pd + 3 * 4096 + PTE_P_RW, boot_pdpt_high + 511 * 8
+	# 2048 page-directory entries: the 2 MiB page at index << 21 (bits 63:32 stay 0)
+	mov	$PTE_P_RW | PTE_PS, %eax
+	mov	$boot_pd, %edi
+	mov	$2048, %ecx
+2:	mov	%eax, (%edi)
+	add	$0x200000, %eax
+	add	$8, %edi
+	dec	%ecx
+	jnz	2b
+
+	# Long mode: PAE, the tables, EFER.LME, then paging (each write traps to KVM after it completes)
+	mov	%cr4, %eax
+	or	$CR4_PAE, %eax
+	mov	%eax, %cr4
+	mov	$boot_pml4, %eax
+	mov	%eax, %cr3
+	mov	$MSR_EFER, %ecx			# not intercepted for SEV-ES: no #VC
+	rdmsr
+	or	$EFER_LME, %eax
+	wrmsr
+	mov	%cr0, %eax
+	or	$CR0_PG, %eax
+	mov	%eax, %cr0
+	ljmpl	$BOOT_CS64, $start64
+
+	.code64
+start64:
+	mov	$boot_stack_top, %rsp
+	mov	$sev_es_start, %rax		# in the ROM's alias at the top of the address space
+	call	*%rax
+	ud2					# sev_es_start never returns
+
+	.balign	8
+boot_gdt:
+	.quad	0
+	.quad	0x00cf9a000000ffff		# BOOT_CS32: 32-bit code, flat
+	.quad	0x00cf92000000ffff		# BOOT_DS: data, flat
+	.quad	0x00af9a000000ffff		# BOOT_CS64: 64-bit code
+boot_gdtr:
+	.word	4 * 8 - 1
+	.long	boot_gdt
+
+	.text
+	.code64
+# #VC, on IST1: the CPU pushed SS, RSP, RFLAGS, CS, RIP and the error code (the SVM exit code).
+# Save the GPRs below them in struct pt_regs order, let do_vc emulate the instruction (it may
+# change any of them, RIP included), restore them and return.
+	.globl	vc_entry
+vc_entry:
+	cld					# the C ABI's DF; IRETQ restores the guest's
+	push	%rdi
+	push	%rsi
+	push	%rdx
+	push	%rcx
+	push	%rax
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%r11
+	push	%rbx
+	push	%rbp
+	push	%r12
+	push	%r13
+	push	%r14
+	push	%r15
+	mov	%rsp, %rdi			# struct pt_regs *
+	sub	$8, %rsp			# 21 quadwords below the 16-byte-aligned frame: realign for the call
+	call	do_vc
+	add	$8, %rsp
+	pop	%r15
+	pop	%r14
+	pop	%r13
+	pop	%r12
+	pop	%rbp
+	pop	%rbx
+	pop	%r11
+	pop	%r10
+	pop	%r9
+	pop	%r8
+	pop	%rax
+	pop	%rcx
+	pop	%rdx
+	pop	%rsi
+	pop	%rdi
+	add	$8, %rsp			# the error code
+	iretq
+
+# Vectors 0-31 (the IDT's #VC gate goes to vc_entry instead), 16 bytes each: an error code of 0
+# where the CPU pushes none, the vector, then do_exception(vector, error code, RIP) on IST2.
+	.balign	16
+	.globl	exception_stubs
+exception_stubs:
+	.irp	vec, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+	.balign	16
+	.if	!(\vec == 8 || (\vec >= 10 && \vec <= 14) || \vec == 17 || \vec == 21 || \vec == 29 || \vec == 30)
+	push	$0
+	.endif
+	push	$\vec
+	jmp	exception_common
+	.endr
+exception_common:
+	cld
+	mov	(%rsp), %rdi			# vector
+	mov	8(%rsp), %rsi			# error code
+	mov	16(%rsp), %rdx			# RIP
+	and	$-16, %rsp
+	call	do_exception			# never returns
+
+	.section .bss, "aw", @nobits
+	.balign	4096
+boot_pml4:	.skip	4096
+boot_pdpt_low:	.skip	4096
+boot_pdpt_high:	.skip	4096
+boot_pd:	.skip	4 * 4096
+	.balign	16
+boot_stack:	.skip	16384
+boot_stack_top:
+
+	.section .note.GNU-stack, "", @progbits
