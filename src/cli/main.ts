@@ -56,6 +56,7 @@ function reportJson(r: ScenarioReport, file: string): unknown {
     checks: r.checks.map((c) => ({ ok: c.ok, path: c.path, message: c.message })),
     stop: r.stop,
     serial: r.serial,
+    retried: r.retried,
     leakedBytes: r.leakedBytes,
   };
 }

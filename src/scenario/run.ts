@@ -5,6 +5,7 @@
  */
 import type { TraceEvent } from '../trace/events.js';
 import { foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
+import type { ErrnoName } from '../uapi/errno.js';
 import { ghcbMsrInfoName } from '../uapi/ghcb.js';
 import { svmExitCodeName } from '../uapi/svm.js';
 import { isVmmError } from '../vmm/errors.js';
@@ -50,6 +51,8 @@ export interface ScenarioReport {
   /** How the run ended; undefined when the machine could not be built. */
   readonly stop: StopReason | undefined;
   readonly serial: string;
+  /** The errnos of the KVM_RUN failures the VMM's policies retried, in order. */
+  readonly retried: readonly ErrnoName[];
   readonly leakedBytes: number;
 }
 
@@ -136,6 +139,7 @@ const notBuilt = (s: Scenario, profile: ProfileName, message: string): ScenarioR
   checks: [{ path: 'machine', ok: false, message: `the VMM could not build the machine: ${message}` }],
   stop: undefined,
   serial: '',
+  retried: [],
   leakedBytes: 0,
 });
 
@@ -213,6 +217,7 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
     checks,
     stop: result.stop,
     serial: result.serial,
+    retried: result.retried.map((r) => r.errno),
     leakedBytes,
   };
 }
@@ -296,6 +301,7 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
     checks,
     stop: result.stop,
     serial: result.serial,
+    retried: result.retried.map((r) => r.errno),
     leakedBytes,
   };
 }

@@ -181,5 +181,13 @@ expect:
     assert.equal(report.profile, 'prefix');
     assert.equal(report.ok, false);
     assert.equal(report.vmgexits[0]!.text, 'reflected (INVALID_SCRATCH_AREA)');
+    assert.deepEqual(report.retried, []);
+  });
+
+  it('the report lists the errnos the VMM retried, in order', async () => {
+    const s = loaded(await loadScenario(join(ROOT, 'examples/demo/6-efault-unmapped-hva.yaml')));
+    assert.deepEqual(runScenario(s.scenario).retried, ['EFAULT']);
+    const enomem = loaded(await loadScenario(join(ROOT, 'examples/demo/4-bounce-buffer-enomem.yaml')));
+    assert.deepEqual(runScenario(enomem.scenario).retried, ['ENOMEM']);
   });
 });
