@@ -63,6 +63,15 @@ describe('a machine-code guest in a scenario', () => {
     assert.deepEqual(r.steps, []);
   });
 
+  it('with an in-kernel APIC (apResetHold: sipi) its HLT waits in the kernel, and still ends the run', () => {
+    const r = run(
+      REAL_MODE(`expect:
+  serial: "Hello, real mode\\n"`).replace('machine:', 'apResetHold: sipi\nmachine:'),
+    );
+    assert.deepEqual(failing(r), []);
+    assert.deepEqual(r.stop, { kind: 'guest-done' });
+  });
+
   it('an SEV-ES ROM from the reset vector: each #VC handler VMGEXIT is a line of the report', () => {
     const r = run(SEV_ES('../x86/fixtures/sev-es-rom.bin', 'expect: { vmgexits: 1 }'));
     assert.deepEqual(failing(r), []);

@@ -117,8 +117,9 @@ export interface VmmVcpu {
   /** Its guest program has ended (it halts for good). */
   finished: boolean;
   /**
-   * Its guest is machine code in guest RAM, not a scripted program: a HLT that exits to userspace
-   * ends it unless onHalt wakes it (without an in-kernel irqchip the VMM has no interrupt to send).
+   * Its guest is machine code in guest RAM, not a scripted program: a HLT ends it unless onHalt
+   * wakes it (the VMM has no interrupt to send), whether it exits to userspace or, with an
+   * in-kernel APIC, waits in the kernel.
    */
   readonly machineCode: boolean;
 }
@@ -527,7 +528,9 @@ export class Vmm {
           waiting.clear();
           return 'next';
         }
-        waiting.add(v.id);
+        // Machine code that halts with nothing the VMM will send is done, as at a HLT exit.
+        if (v.machineCode) v.finished = true;
+        else waiting.add(v.id);
         break;
       case KVM_MP_STATE_UNINITIALIZED:
       case KVM_MP_STATE_INIT_RECEIVED:
