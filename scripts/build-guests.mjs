@@ -100,19 +100,26 @@ function buildAsm(src, scratch, out) {
   console.log(`build-guests: ${name}.elf, ${name}.bin (${is64 ? 'ELF64' : 'ELF32'})`);
 }
 
-/** A C guest: its .c and the library, linked with <name>.ld. */
-function buildC(src, scratch, out) {
-  const name = src.slice(0, -2);
+/** The library's objects (lib/*.s, lib/*.c), built once for every C guest. */
+function buildLib(scratch) {
   const objs = [];
   const object = (file) => {
-    const obj = join(scratch, `${name}--${file.replaceAll('/', '-')}.o`);
+    const obj = join(scratch, `${file.replaceAll('/', '-')}.o`);
     objs.push(obj);
     return obj;
   };
   for (const s of sourcesIn(LIB, '.s')) run('as', ['--64', '-o', object(s), s]);
-  for (const c of [...sourcesIn(LIB, '.c'), src]) run('gcc', [...CFLAGS, '-c', '-o', object(c), c]);
+  for (const c of sourcesIn(LIB, '.c')) run('gcc', [...CFLAGS, '-c', '-o', object(c), c]);
+  return objs;
+}
+
+/** A C guest: its .c, linked with the library's objects by <name>.ld. */
+function buildC(src, libObjs, scratch, out) {
+  const name = src.slice(0, -2);
+  const obj = join(scratch, `${name}.o`);
+  run('gcc', [...CFLAGS, '-c', '-o', obj, src]);
   const elf = join(out, `${name}.elf`);
-  run('ld', ['-m', 'elf_x86_64', ...LDFLAGS, ...['-T', `${name}.ld`], ...['-o', elf], ...objs]);
+  run('ld', ['-m', 'elf_x86_64', ...LDFLAGS, ...['-T', `${name}.ld`], ...['-o', elf], ...libObjs, obj]);
   run('objcopy', ['-O', 'binary', elf, join(out, `${name}.bin`)]);
   console.log(`build-guests: ${name}.elf, ${name}.bin (ELF64, C on ${LIB}/)`);
 }
@@ -132,7 +139,8 @@ try {
   if (!has('gcc')) {
     if (cSources.length > 0) console.log(`build-guests: skipped ${cSources.join(', ')}: gcc not found`);
   } else {
-    for (const src of cSources) buildC(src, scratch, out);
+    const libObjs = buildLib(scratch);
+    for (const src of cSources) buildC(src, libObjs, scratch, out);
   }
 } finally {
   rmSync(scratch, { recursive: true, force: true });

@@ -124,6 +124,18 @@ export function guestNames(): string[] {
     .sort();
 }
 
+/**
+ * The scenario twins (twin-<family>.c, SEV-ES guests on lib/): their expectations are not an
+ * .expect.json but the scenario examples/machine-code/<family>.yaml that runs them
+ * (test/x86/twins.test.ts); their image is the library's 64 KiB ROM at 0xffff0000. Sorted.
+ */
+export function twinNames(): string[] {
+  return readdirSync(GUESTS_DIR)
+    .filter((f) => f.startsWith('twin-') && f.endsWith('.c'))
+    .map((f) => f.slice(0, -2))
+    .sort();
+}
+
 /** A guest's expectations, validated (throws with zod's report on a malformed file). */
 export function loadExpect(name: string): GuestExpect {
   const file = join(GUESTS_DIR, `${name}.expect.json`);

@@ -3,8 +3,9 @@
  * sources, byte for byte, and the build is deterministic (two fresh builds in different folders
  * agree): the assembly guests with GNU binutils, the C guests (and lib/) with gcc too. Without
  * binutils, or gcc for the C guests, that part skips; the images are still checked against their
- * expectations: every source has an .expect.json and both images, the ELF's entry is where the
- * guest starts, and its segments are the flat image at its load GPA.
+ * expectations: every source has an .expect.json (a scenario twin, twin-<family>.c, its scenario in
+ * examples/machine-code/ instead) and both images, the ELF's entry is where the guest starts, and
+ * its segments are the flat image at its load GPA.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,7 +15,16 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isErrno } from '../../src/uapi/errno.js';
 import { flatImage, formatImageFormatError, isImageFormatError, parseElfImage } from '../../src/vmm/index.js';
-import { BUILD_DIR, entryAddress, GUESTS_DIR, guestNames, loadExpect, num } from './corpus.js';
+import {
+  BUILD_DIR,
+  entryAddress,
+  GUESTS_DIR,
+  guestNames,
+  loadExpect,
+  num,
+  RESET_VECTOR,
+  twinNames,
+} from './corpus.js';
 
 const SCRIPT = resolve(import.meta.dirname, '../../scripts/build-guests.mjs');
 const has = (tool: string): boolean => !spawnSync(tool, ['--version'], { stdio: 'ignore' }).error;
@@ -28,13 +38,24 @@ const BUILT_WITH = {
   gcc: 'gcc (Debian 12.2.0-14+deb12u1) 12.2.0',
 };
 
-const names = guestNames();
+const names = [...guestNames(), ...twinNames()].sort();
+/** Where a guest's image goes and starts, and its ROM: from its .expect.json, or a twin's library ROM. */
+function layout(name: string): { loadGpa: number; entry: number; rom?: { gpa: number; size: number } } {
+  if (!guestNames().includes(name))
+    return { loadGpa: 0xffff_0000, entry: RESET_VECTOR, rom: { gpa: 0xffff_0000, size: 0x1_0000 } };
+  const expect = loadExpect(name);
+  return {
+    loadGpa: num(expect.loadGpa),
+    entry: entryAddress(expect),
+    ...(expect.rom ? { rom: { gpa: num(expect.rom.gpa), size: num(expect.rom.size) } } : {}),
+  };
+}
 /** A guest's source: <name>.s, or <name>.c (an SEV-ES guest on lib/). */
 const isC = (name: string): boolean => existsSync(join(GUESTS_DIR, `${name}.c`));
 const hex = (v: number): string => `0x${v.toString(16)}`;
 
 describe('guest corpus files', () => {
-  it('every source has expectations and both images, and nothing else is there', () => {
+  it('every source has expectations (or is a twin) and both images, and nothing else is there', () => {
     const sources = readdirSync(GUESTS_DIR)
       .filter((f) => f.endsWith('.s') || f.endsWith('.c'))
       .map((f) => f.slice(0, -2))
@@ -48,13 +69,12 @@ describe('guest corpus files', () => {
 
   for (const name of names) {
     it(`${name}: the ELF's entry is where the guest starts and its segments are the flat image at the load GPA`, () => {
-      const expect = loadExpect(name);
+      const { loadGpa, entry, rom } = layout(name);
       const elf = parseElfImage(readFileSync(join(BUILD_DIR, `${name}.elf`)));
       if (isImageFormatError(elf)) assert.fail(formatImageFormatError(elf, `${name}.elf`));
-      const loadGpa = num(expect.loadGpa);
       const bin = flatImage(readFileSync(join(BUILD_DIR, `${name}.bin`)), loadGpa);
       assert.ok(!isErrno(bin), String(bin));
-      assert.equal(elf.entry, entryAddress(expect));
+      assert.equal(elf.entry, entry);
       assert.equal(elf.segments[0]?.gpa, loadGpa);
       // The file bytes of every segment, where the flat image has them; the gaps between segments
       // are zeros in both. Anything past a segment's file bytes is zero fill (the .bss), which a
@@ -70,10 +90,10 @@ describe('guest corpus files', () => {
         composed.set(s.bytes, at);
       }
       assert.ok(Buffer.from(composed).equals(flat), "the ELF's segments differ from the flat image");
-      if (expect.rom) {
+      if (rom) {
         // A ROM image fills its memslot: the reset vector is its last 16 bytes.
-        assert.equal(loadGpa, num(expect.rom.gpa));
-        assert.equal(flat.length, num(expect.rom.size));
+        assert.equal(loadGpa, rom.gpa);
+        assert.equal(flat.length, rom.size);
       }
     });
   }

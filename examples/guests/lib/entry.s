@@ -14,8 +14,8 @@
 # in reach of 32-bit sign-extended addresses and RIP-relative displacements. Nothing sets the
 # C-bit: every page is "shared" (sevbox models no memory encryption).
 #
-# Also here: the #VC entry (registers saved as a struct pt_regs for do_vc, vc.c) and the stubs of
-# the other exceptions (do_exception, start.c).
+# Also here: the #VC entry (registers saved as a struct pt_regs for do_vc, vc.c) and the entries of
+# the other exceptions (the same for do_exception, start.c).
 
 	.set	BOOT_CS32, 0x08
 	.set	BOOT_DS, 0x10
@@ -151,6 +151,8 @@ vc_entry:
 	sub	$8, %rsp			# 21 quadwords below the 16-byte-aligned frame: realign for the call
 	call	do_vc
 	add	$8, %rsp
+# Back from the C handler: the registers as struct pt_regs has them now (RIP included), then IRETQ.
+pt_regs_iret:
 	pop	%r15
 	pop	%r14
 	pop	%r13
@@ -170,7 +172,8 @@ vc_entry:
 	iretq
 
 # Vectors 0-31 (the IDT's #VC gate goes to vc_entry instead), 16 bytes each: an error code of 0
-# where the CPU pushes none, the vector, then do_exception(vector, error code, RIP) on IST2.
+# where the CPU pushes none, RDI saved (the first field of struct pt_regs to be pushed) and the
+# vector in it, then exception_common, on IST2.
 	.balign	16
 	.globl	exception_stubs
 exception_stubs:
@@ -179,16 +182,33 @@ exception_stubs:
 	.if	!(\vec == 8 || (\vec >= 10 && \vec <= 14) || \vec == 17 || \vec == 21 || \vec == 29 || \vec == 30)
 	push	$0
 	.endif
-	push	$\vec
+	push	%rdi
+	mov	$\vec, %edi
 	jmp	exception_common
 	.endr
+# The rest of struct pt_regs, as vc_entry saves it, then do_exception(vector, regs) (start.c): it
+# returns only if the instruction has an exception-table fixup, which it put in regs->ip.
 exception_common:
 	cld
-	mov	(%rsp), %rdi			# vector
-	mov	8(%rsp), %rsi			# error code
-	mov	16(%rsp), %rdx			# RIP
-	and	$-16, %rsp
-	call	do_exception			# never returns
+	push	%rsi
+	push	%rdx
+	push	%rcx
+	push	%rax
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%r11
+	push	%rbx
+	push	%rbp
+	push	%r12
+	push	%r13
+	push	%r14
+	push	%r15
+	mov	%rsp, %rsi			# struct pt_regs *
+	sub	$8, %rsp			# as in vc_entry: realign for the call
+	call	do_exception
+	add	$8, %rsp
+	jmp	pt_regs_iret
 
 	.section .bss, "aw", @nobits
 	.balign	4096

@@ -24,13 +24,16 @@ void sev_es_wr_ghcb_msr(u64 val)
 	native_write_msr(MSR_AMD64_SEV_ES_GHCB, val);
 }
 
+u64 sev_es_msr_call(u64 request)
+{
+	sev_es_wr_ghcb_msr(request);
+	VMGEXIT();
+	return sev_es_rd_ghcb_msr();
+}
+
 bool sev_es_negotiate_protocol(void)
 {
-	u64 val;
-
-	sev_es_wr_ghcb_msr(GHCB_MSR_SEV_INFO_REQ);
-	VMGEXIT();
-	val = sev_es_rd_ghcb_msr();
+	u64 val = sev_es_msr_call(GHCB_MSR_SEV_INFO_REQ);
 
 	if (GHCB_RESP_CODE(val) != GHCB_MSR_SEV_INFO_RESP)
 		return false;
@@ -42,22 +45,32 @@ bool sev_es_negotiate_protocol(void)
 	return true;
 }
 
+u64 get_hv_features(void)
+{
+	u64 val = sev_es_msr_call(GHCB_MSR_HV_FT_REQ);
+
+	return GHCB_RESP_CODE(val) == GHCB_MSR_HV_FT_RESP ? val >> 12 : 0;
+}
+
+void sev_es_setup_ghcb(struct ghcb *ghcb, u16 version)
+{
+	memset(ghcb, 0, sizeof(*ghcb));
+	ghcb_version = version;
+	/* From now on every #VC goes through the page (vc.c). */
+	boot_ghcb = ghcb;
+}
+
 void setup_ghcb(void)
 {
 	if (!sev_es_negotiate_protocol())
 		sev_es_terminate(SEV_TERM_SET_GEN, GHCB_SEV_ES_PROT_UNSUPPORTED);
-	memset(&boot_ghcb_page, 0, sizeof(boot_ghcb_page));
-	/* From now on every #VC goes through the page (vc.c). */
-	boot_ghcb = &boot_ghcb_page;
+	sev_es_setup_ghcb(&boot_ghcb_page, ghcb_version);
 }
 
 int __sev_cpuid_hv(u32 fn, int reg_idx, u32 *reg)
 {
-	u64 val;
+	u64 val = sev_es_msr_call(GHCB_CPUID_REQ(fn, reg_idx));
 
-	sev_es_wr_ghcb_msr(GHCB_CPUID_REQ(fn, reg_idx));
-	VMGEXIT();
-	val = sev_es_rd_ghcb_msr();
 	if (GHCB_RESP_CODE(val) != GHCB_MSR_CPUID_RESP)
 		return -1;
 	*reg = (u32)(val >> 32);
@@ -108,8 +121,21 @@ enum es_result sev_es_ghcb_hv_call(struct ghcb *ghcb, struct es_fault_info *fi, 
 	ghcb_set_sw_exit_info_1(ghcb, exit_info_1);
 	ghcb_set_sw_exit_info_2(ghcb, exit_info_2);
 
-	sev_es_wr_ghcb_msr(__pa(ghcb));
-	VMGEXIT();
+	sev_es_ghcb_hv_call_raw(__pa(ghcb));
 
 	return verify_exception_info(ghcb, fi);
+}
+
+void sev_es_ghcb_hv_call_raw(u64 ghcb_msr)
+{
+	sev_es_wr_ghcb_msr(ghcb_msr);
+	VMGEXIT();
+}
+
+enum es_result sev_es_nmi_complete(void)
+{
+	struct es_fault_info fi;
+
+	vc_ghcb_invalidate(boot_ghcb);
+	return sev_es_ghcb_hv_call(boot_ghcb, &fi, SVM_VMGEXIT_NMI_COMPLETE, 0, 0);
 }

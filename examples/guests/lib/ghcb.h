@@ -11,12 +11,30 @@
 #include "types.h"
 
 /* SVM exit codes a #VC carries as its error code, and the VMGEXIT-only ones (uapi/asm/svm.h). */
+#define SVM_EXIT_READ_DR7 0x027
+#define SVM_EXIT_WRITE_DR7 0x037
+#define SVM_EXIT_RDTSC 0x06e
 #define SVM_EXIT_CPUID 0x072
+#define SVM_EXIT_INVD 0x076
 #define SVM_EXIT_IOIO 0x07b
 #define SVM_EXIT_MSR 0x07c
+#define SVM_EXIT_RDTSCP 0x087
+#define SVM_EXIT_WBINVD 0x089
+#define SVM_EXIT_MONITOR 0x08a
+#define SVM_EXIT_MWAIT 0x08b
 #define SVM_EXIT_NPF 0x400
 #define SVM_VMGEXIT_MMIO_READ 0x80000001
 #define SVM_VMGEXIT_MMIO_WRITE 0x80000002
+#define SVM_VMGEXIT_NMI_COMPLETE 0x80000003
+#define SVM_VMGEXIT_AP_HLT_LOOP 0x80000004
+#define SVM_VMGEXIT_AP_JUMP_TABLE 0x80000005
+#define SVM_VMGEXIT_SET_AP_JUMP_TABLE 0
+#define SVM_VMGEXIT_GET_AP_JUMP_TABLE 1
+
+/* sw_exit_info_1 of an answer: 0 done, 1 an exception to take, 2 an error (GHCB_ERR_* in info 2). */
+#define GHCB_HV_RESP_NO_ACTION 0
+#define GHCB_HV_RESP_ISSUE_EXCEPTION 1
+#define GHCB_HV_RESP_MALFORMED_INPUT 2
 
 /* An exception the hypervisor asks the guest to take (sw_exit_info_2 when sw_exit_info_1 is 1). */
 #define SVM_EVTINJ_VEC_MASK 0xff
@@ -139,6 +157,9 @@ DEFINE_GHCB_ACCESSORS(xcr0)
 #define GHCB_CPUID_REQ(fn, reg) \
 	(GHCB_MSR_CPUID_REQ | ((u64)((reg) & 3) << 30) | ((u64)((fn) & 0xffffffff) << 32))
 
+#define GHCB_MSR_HV_FT_REQ 0x080 /* GHCB v2: the hypervisor's features */
+#define GHCB_MSR_HV_FT_RESP 0x081
+
 #define GHCB_MSR_TERM_REQ 0x100
 #define GHCB_SEV_TERM_REASON(set, reason) (((u64)((set) & 0xf) << 12) | ((u64)((reason) & 0xff) << 16))
 
@@ -183,10 +204,20 @@ extern u16 ghcb_version;
 u64 sev_es_rd_ghcb_msr(void);
 void sev_es_wr_ghcb_msr(u64 val);
 
+/* One GHCB MSR protocol exchange: `request` into the GHCB MSR, VMGEXIT, the response. */
+u64 sev_es_msr_call(u64 request);
 /* The SEV_INFO request: the hypervisor's protocol range; false when it shares none with us. */
 bool sev_es_negotiate_protocol(void);
+/* HV_FT_REQ (GHCB v2): the hypervisor's feature bitmap, 0 if the answer is not HV_FT_RESP. */
+u64 get_hv_features(void);
 /* Negotiate the protocol, clear the GHCB page and make it the #VC handler's (Linux's setup_ghcb). */
 void setup_ghcb(void);
+/*
+ * setup_ghcb without the negotiation: clear `ghcb` and make it the #VC handler's GHCB, speaking
+ * protocol `version`. For a guest that already knows both (the scenario twins, whose scripted
+ * originals register a GHCB at a given GPA without asking).
+ */
+void sev_es_setup_ghcb(struct ghcb *ghcb, u16 version);
 /* One CPUID register through the MSR protocol (__sev_cpuid_hv): 0, or -1 for a bad response. */
 int __sev_cpuid_hv(u32 fn, int reg_idx, u32 *reg);
 /* The termination request: the hypervisor stops the guest with `set` and `reason`. */
@@ -198,6 +229,14 @@ void __noreturn sev_es_terminate(unsigned int set, unsigned int reason);
  */
 enum es_result sev_es_ghcb_hv_call(struct ghcb *ghcb, struct es_fault_info *fi, u64 exit_code,
 				   u64 exit_info_1, u64 exit_info_2);
+/*
+ * A VMGEXIT with the GHCB page exactly as the caller filled it (no protocol version, usage or exit
+ * fields added) and `ghcb_msr` in the GHCB MSR, normally the page's GPA: for requests outside the
+ * protocol, as a hostile guest makes them. The answer is in the page.
+ */
+void sev_es_ghcb_hv_call_raw(u64 ghcb_msr);
+/* NMI_COMPLETE: the guest's NMI handler is done (Linux's sev_es_nmi_complete). */
+enum es_result sev_es_nmi_complete(void);
 
 /* The GHCB's guest-physical address: the library's memory is identity mapped. */
 static inline u64 __pa(const void *p)

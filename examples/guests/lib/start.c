@@ -3,9 +3,11 @@
  * From entry.s to main(): the long-mode descriptor tables (a GDT with a 64-bit TSS, the TSS's IST
  * stacks, an IDT whose #VC gate runs on IST1 as Linux's and OVMF's do), then main(), whose return
  * value ends the guest with a termination request (set SEV_TERM_SET_EXIT). Exceptions other than
- * #VC end it too, naming the vector (LIB_TERM_EXCEPTION | vector).
+ * #VC end it too, naming the vector (LIB_TERM_EXCEPTION | vector), unless the exception table has
+ * a fixup for the instruction.
  */
 #include "ghcb.h"
+#include "vc.h"
 #include "x86.h"
 
 int main(void);
@@ -94,11 +96,15 @@ static void cpu_init(void)
 	asm volatile("lidt %0" : : "m"(idtr));
 }
 
-/* entry.s's exception stubs come here: nothing can handle it, so the guest ends saying which. */
-void __noreturn do_exception(unsigned long vector, unsigned long error_code, unsigned long ip)
+/*
+ * entry.s's exception stubs come here with the interrupted registers: an instruction with an
+ * exception-table entry resumes at its fixup (rdmsr_safe in a VM without SEV, where the CPU
+ * raises the #GP itself); anything else ends the guest, saying which vector.
+ */
+void do_exception(unsigned long vector, struct pt_regs *regs)
 {
-	(void)error_code;
-	(void)ip;
+	if (fixup_exception(regs, (int)vector))
+		return;
 	sev_es_terminate(SEV_TERM_SET_LIB, LIB_TERM_EXCEPTION | vector);
 }
 

@@ -8,7 +8,8 @@
  * (sev-shared.c in older trees); the function names are Linux's.
  *
  * Handled: CPUID (SVM_EXIT_CPUID), port I/O incl. (REP) INS/OUTS (SVM_EXIT_IOIO), RDMSR/WRMSR
- * (SVM_EXIT_MSR) and MMIO (SVM_EXIT_NPF: the MOV forms compilers emit for volatile accesses).
+ * (SVM_EXIT_MSR), WBINVD (SVM_EXIT_WBINVD) and MMIO (SVM_EXIT_NPF: the MOV forms compilers emit
+ * for volatile accesses).
  * Anything else ends the guest with a termination request (ghcb.h's SEV_TERM_SET_LIB reasons).
  * The handler runs on its own IST stack and must not raise #VC itself: string I/O buffers and
  * page tables must be RAM.
@@ -51,6 +52,8 @@ static int insn_form(unsigned long exit_code, unsigned int op)
 		return op == 0x0fa2 ? FORM_NONE : -1;
 	case SVM_EXIT_MSR: /* WRMSR, RDMSR */
 		return op == 0x0f30 || op == 0x0f32 ? FORM_NONE : -1;
+	case SVM_EXIT_WBINVD:
+		return op == 0x0f09 ? FORM_NONE : -1;
 	case SVM_EXIT_IOIO:
 		if ((op >= 0x6c && op <= 0x6f) || (op >= 0xec && op <= 0xef))
 			return FORM_NONE; /* INS, OUTS; IN, OUT with the port in DX */
@@ -423,6 +426,12 @@ static enum es_result vc_handle_msr(struct ghcb *ghcb, struct es_em_ctxt *ctxt)
 	return ret;
 }
 
+/* WBINVD: nothing to send, nothing to read back (Linux's vc_handle_wbinvd). */
+static enum es_result vc_handle_wbinvd(struct ghcb *ghcb, struct es_em_ctxt *ctxt)
+{
+	return sev_es_ghcb_hv_call(ghcb, &ctxt->fi, SVM_EXIT_WBINVD, 0, 0);
+}
+
 #define PTE_PRESENT BIT(0)
 #define PTE_PSE BIT(7)
 #define PTE_PFN_MASK 0x000ffffffffff000UL
@@ -523,6 +532,7 @@ static enum es_result vc_handle_exitcode(struct es_em_ctxt *ctxt, struct ghcb *g
 	case SVM_EXIT_CPUID:
 	case SVM_EXIT_IOIO:
 	case SVM_EXIT_MSR:
+	case SVM_EXIT_WBINVD:
 	case SVM_EXIT_NPF:
 		break;
 	default:
@@ -538,6 +548,8 @@ static enum es_result vc_handle_exitcode(struct es_em_ctxt *ctxt, struct ghcb *g
 		return vc_handle_ioio(ghcb, ctxt);
 	case SVM_EXIT_MSR:
 		return vc_handle_msr(ghcb, ctxt);
+	case SVM_EXIT_WBINVD:
+		return vc_handle_wbinvd(ghcb, ctxt);
 	default:
 		return vc_handle_mmio(ghcb, ctxt);
 	}
@@ -603,8 +615,7 @@ extern const struct exception_table_entry __start___ex_table[], __stop___ex_tabl
 /* The vector the last fixup took (rdmsr_safe / wrmsr_safe read it), 0 for none. */
 static volatile int exception_fixup_vector;
 
-/* An exception for an instruction with an _ASM_EXTABLE entry: resume at its fixup (Linux's fixup_exception). */
-static bool fixup_exception(struct pt_regs *regs, int vector)
+bool fixup_exception(struct pt_regs *regs, int vector)
 {
 	const struct exception_table_entry *e;
 

@@ -39,5 +39,11 @@ struct es_em_ctxt {
 
 /* Called by entry.s's vc_entry with the registers it saved; returns to IRETQ. */
 void do_vc(struct pt_regs *regs);
+/*
+ * An exception at an instruction with an _ASM_EXTABLE entry: RIP moves to its fixup and the
+ * vector is kept for rdmsr_safe / wrmsr_safe (Linux's fixup_exception). False: no entry. For the
+ * exceptions the #VC handler is asked to inject and for those the CPU raises itself (start.c).
+ */
+bool fixup_exception(struct pt_regs *regs, int vector);
 
 #endif

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The x86 instructions a guest uses, as inline functions with Linux's names and argument order
- * (arch/x86/include/asm/io.h, msr.h, processor.h). In an SEV-ES guest each of CPUID, IN/OUT (and
- * INS/OUTS), and RDMSR/WRMSR of an intercepted MSR raises #VC, which vc.c handles; the GHCB MSR
- * itself is never intercepted (the hardware keeps it in the VMCB).
+ * (arch/x86/include/asm/io.h, msr.h, processor.h, special_insns.h). In an SEV-ES guest each of
+ * CPUID, IN/OUT (and INS/OUTS), RDMSR/WRMSR of an intercepted MSR and WBINVD raises #VC, which vc.c
+ * handles; the GHCB MSR itself is never intercepted (the hardware keeps it in the VMCB).
  */
 #ifndef SEVG_X86_H
 #define SEVG_X86_H
@@ -57,6 +57,12 @@ static inline void insb(u16 port, void *addr, unsigned long count)
 	asm volatile("rep insb" : "+D"(addr), "+c"(count) : "d"(port) : "memory");
 }
 
+/* REP INSW: `count` words from `port` to `addr`. */
+static inline void insw(u16 port, void *addr, unsigned long count)
+{
+	asm volatile("rep insw" : "+D"(addr), "+c"(count) : "d"(port) : "memory");
+}
+
 static inline void cpuid_count(u32 op, u32 count, u32 *eax, u32 *ebx, u32 *ecx, u32 *edx)
 {
 	asm volatile("cpuid" : "=a"(*eax), "=b"(*ebx), "=c"(*ecx), "=d"(*edx) : "0"(op), "2"(count));
@@ -104,6 +110,11 @@ static inline u64 xgetbv(u32 index)
 
 	asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(index));
 	return ((u64)hi << 32) | lo;
+}
+
+static inline void wbinvd(void)
+{
+	asm volatile("wbinvd" ::: "memory");
 }
 
 static inline void halt(void)
