@@ -35,6 +35,13 @@
 #define GHCB_HV_RESP_NO_ACTION 0
 #define GHCB_HV_RESP_ISSUE_EXCEPTION 1
 #define GHCB_HV_RESP_MALFORMED_INPUT 2
+/* sw_exit_info_2 of a malformed-input answer (Linux's GHCB_ERR_*). */
+#define GHCB_ERR_NOT_REGISTERED 1
+#define GHCB_ERR_INVALID_USAGE 2
+#define GHCB_ERR_INVALID_SCRATCH_AREA 3
+#define GHCB_ERR_MISSING_INPUT 4
+#define GHCB_ERR_INVALID_INPUT 5
+#define GHCB_ERR_INVALID_EVENT 6
 
 /* An exception the hypervisor asks the guest to take (sw_exit_info_2 when sw_exit_info_1 is 1). */
 #define SVM_EVTINJ_VEC_MASK 0xff

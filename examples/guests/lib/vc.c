@@ -647,6 +647,14 @@ int wrmsr_safe(u32 msr, u64 val)
 	return exception_fixup_vector;
 }
 
+int vmgexit_safe(void)
+{
+	exception_fixup_vector = 0;
+	/* VMGEXIT (f3 0f 01 d9); an exception injected with the answer is taken at 1: and resumes there. */
+	asm volatile(".byte 0xf3, 0x0f, 0x01, 0xd9\n1:\n\t" _ASM_EXTABLE(1b, 1b) ::: "memory");
+	return exception_fixup_vector;
+}
+
 void do_vc(struct pt_regs *regs)
 {
 	unsigned long exit_code = regs->orig_ax;

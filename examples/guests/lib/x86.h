@@ -88,6 +88,13 @@ static inline void native_write_msr(u32 msr, u64 val)
 int rdmsr_safe(u32 msr, u64 *val);
 int wrmsr_safe(u32 msr, u64 val);
 
+/*
+ * VMGEXIT that survives an exception the hypervisor injects with its answer (KVM queues #UD for an
+ * event it does not expose to the guest, RDTSCP for one): taken at the instruction after VMGEXIT,
+ * it resumes there. 0, or the vector.
+ */
+int vmgexit_safe(void);
+
 static inline u64 read_cr3(void)
 {
 	u64 v;
