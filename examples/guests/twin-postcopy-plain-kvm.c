@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MIT
+/*
+ * twin-postcopy-plain-kvm: the machine-code twin of examples/postcopy-plain-kvm.yaml
+ * (examples/machine-code/postcopy-plain-kvm.yaml runs it), on lib/ and twin.h.
+ *
+ *   step 0  mmio-read 4 bytes at 0xfed00000 with the scratch area at GPA 0x12000, in the post-copy
+ *           region whose pages have not arrived: a request the guest writes into its GHCB (no #VC
+ *           puts a scratch area outside it). KVM_RUN fails with a bare EFAULT and the VMM
+ *           stops.
+ *
+ * results (GPA 0x40000): the answer and the 4 bytes read from the scratch area on success.
+ */
+#include "twin.h"
+
+static struct {
+	struct hv_answer answer; /* 0x00 */
+	u32 data; /* 0x10 */
+} results __section(".results") __used;
+
+int main(void)
+{
+	struct ghcb *ghcb = twin_setup_ghcb(1);
+
+	results.answer = twin_mmio_read(ghcb, 0xfed00000, 4, 0x12000, &results.data);
+	twin_done();
+}
