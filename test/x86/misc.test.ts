@@ -67,3 +67,27 @@ describe('x86 interpreter: RET imm16', () => {
     assert.equal(ok(vcpuFd.getRegs()).rsp, 0x8000n);
   });
 });
+
+describe('x86 interpreter: next_rip of an intercepted instruction at a high canonical address', () => {
+  it('is exact: KVM skips CPUID at 0xffffffff_ffe01800 to the OUT after it, not to a rounded RIP', () => {
+    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+    const w = (gpa: number, bytes: Uint8Array) => assert.equal(env.host.write(HVA + gpa, bytes), undefined);
+    // PML4[511] -> PDPT[511] -> PD[511]: the 2 MiB page at GPA 0 is the top 2 MiB of the address space.
+    const entry = (gpa: number, v: bigint) => {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setBigUint64(0, v, true);
+      w(gpa, b);
+    };
+    entry(0x3000 + 511 * 8, 0x4003n);
+    entry(0x4000 + 511 * 8, 0x5003n);
+    entry(0x5000 + 511 * 8, 0x83n);
+    // cpuid ; out 0x80, al ; hlt. (2^64 + next_rip as a double rounds to a multiple of 2048: the
+    // CPUID itself, which KVM then ran again and again.)
+    w(0x1800, Uint8Array.from([0x0f, 0xa2, 0xe6, 0x80, 0xf4]));
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    ok(setLongModeEntry(vcpuFd, { rip: 0, rsp: 0, cr3: 0x3000 }));
+    ok(vcpuFd.setRegs({ ...ok(vcpuFd.getRegs()), rip: 0xffff_ffff_ffe0_1800n }));
+    assert.equal(expectExit(vcpuFd, 'IoOut').port, 0x80);
+    assert.equal(ok(vcpuFd.getRegs()).rip, 0xffff_ffff_ffe0_1802n); // the OUT, completed at the next KVM_RUN
+  });
+});

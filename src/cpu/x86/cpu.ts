@@ -35,7 +35,6 @@ import {
   PFERR_RSVD_MASK,
   PFERR_WRITE_MASK,
   SVM_INTERRUPT_SHADOW_MASK,
-  setU64Number,
   sevEsExitIsAutomatic,
   V_IRQ_MASK,
   VMCB_NEXT_RIP,
@@ -418,7 +417,9 @@ export class X86Cpu implements CpuBackend {
   exit(code: number, info1Lo: number, info1Hi: number, info2Lo: number, info2Hi: number, next = 0): void {
     const vmcb = this.vmcb;
     vmcb.setExit(code, info1Lo, info1Hi, info2Lo, info2Hi);
-    setU64Number(vmcb.control, VMCB_NEXT_RIP, next < 0 ? next + 2 ** 64 : next);
+    // next is sign-extended: its two halves (2 ** 64 + next would round to a multiple of 2048).
+    vmcb.control.setUint32(VMCB_NEXT_RIP, next >>> 0, true);
+    vmcb.control.setUint32(VMCB_NEXT_RIP + 4, hi32(next), true);
     vmcb.insnLen = 0;
     this.exited = true;
   }
