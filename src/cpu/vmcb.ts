@@ -160,6 +160,17 @@ export function setU64Number(view: DataView, off: number, v: number): void {
   view.setUint32(off + 4, v < TWO32 ? 0 : (v - lo) / TWO32, true);
 }
 
+/** A 64-bit field as a sign-extended number: exact for a canonical address, the top of the address space too. */
+export function getS64Number(view: DataView, off: number): number {
+  return view.getInt32(off + 4, true) * TWO32 + view.getUint32(off, true);
+}
+
+/** Store a sign-extended number (a canonical address, {@link getS64Number}'s) in a 64-bit field. */
+export function setS64Number(view: DataView, off: number, v: number): void {
+  view.setUint32(off, v >>> 0, true);
+  view.setUint32(off + 4, Math.floor(v / TWO32) >>> 0, true);
+}
+
 /**
  * One vCPU's VMCB: the control area KVM and the CPU share and, for an unprotected guest, the save
  * area. For an SEV-ES guest the CPU keeps its save area (the VMSA) to itself and `save` is unused.

@@ -12,7 +12,7 @@ import {
   CR4_PAE,
   codeSize,
   EFER_LMA,
-  getU64Number,
+  getS64Number,
   gpr,
   SAVE_CPL,
   SAVE_CR0,
@@ -25,7 +25,7 @@ import {
   SAVE_RIP,
   SVM_INTERRUPT_SHADOW_MASK,
   setGpr,
-  setU64Number,
+  setS64Number,
   VMCB_NEXT_RIP,
 } from '../cpu/backend.js';
 import { KVM_EXIT_DEBUG } from '../uapi/exit-reasons.js';
@@ -81,14 +81,17 @@ export function kvmRegisterWrite(vcpu: Vcpu, r: number, v: bigint): void {
   kvmRegisterWriteRaw(vcpu, r, is64BitMode(vcpu) ? v : v & MASK32);
 }
 
-/** kvm_rip_read (unprotected guests: the save area). */
+/**
+ * kvm_rip_read (unprotected guests: the save area), sign-extended: exact for every canonical
+ * address, the top of the address space included (as an unsigned number it would round).
+ */
 export function kvmRipRead(vcpu: Vcpu): number {
-  return getU64Number(vcpu.vmcb.save, SAVE_RIP);
+  return getS64Number(vcpu.vmcb.save, SAVE_RIP);
 }
 
-/** kvm_rip_write. */
+/** kvm_rip_write of a sign-extended RIP (kvmRipRead's). */
 export function kvmRipWrite(vcpu: Vcpu, rip: number): void {
-  setU64Number(vcpu.vmcb.save, SAVE_RIP, rip);
+  setS64Number(vcpu.vmcb.save, SAVE_RIP, rip);
 }
 
 /** kvm_get_linear_rip: CS.base + RIP, truncated to 32 bits outside 64-bit mode (0 for protected state). */

@@ -90,4 +90,31 @@ describe('x86 interpreter: next_rip of an intercepted instruction at a high cano
     assert.equal(expectExit(vcpuFd, 'IoOut').port, 0x80);
     assert.equal(ok(vcpuFd.getRegs()).rip, 0xffff_ffff_ffe0_1802n); // the OUT, completed at the next KVM_RUN
   });
+
+  it('KVM retires an MMIO MOV it emulated there to the next instruction (kvm_rip_read/write exact)', () => {
+    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+    const w = (gpa: number, bytes: Uint8Array) => assert.equal(env.host.write(HVA + gpa, bytes), undefined);
+    const entry = (gpa: number, v: bigint) => {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setBigUint64(0, v, true);
+      w(gpa, b);
+    };
+    entry(0x3000 + 511 * 8, 0x4003n);
+    entry(0x4000 + 511 * 8, 0x5003n);
+    entry(0x5000 + 511 * 8, 0x83n);
+    // movabs rbx, 0xffffffff_ffed0000 (GPA 0xd0000: no memslot) ; mov eax, [rbx] ; out 0x80, al ; hlt
+    w(
+      0x1800,
+      Uint8Array.from([0x48, 0xbb, 0, 0, 0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0x8b, 0x03, 0xe6, 0x80, 0xf4]),
+    );
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    ok(setLongModeEntry(vcpuFd, { rip: 0, rsp: 0, cr3: 0x3000 }));
+    ok(vcpuFd.setRegs({ ...ok(vcpuFd.getRegs()), rip: 0xffff_ffff_ffe0_1800n }));
+    const mmio = expectExit(vcpuFd, 'MmioRead');
+    assert.equal(mmio.addr, 0xd0000);
+    mmio.data.set([0x5a, 0, 0, 0]);
+    const out = expectExit(vcpuFd, 'IoOut');
+    assert.deepEqual([out.port, out.data[0]], [0x80, 0x5a]);
+    assert.equal(ok(vcpuFd.getRegs()).rip, 0xffff_ffff_ffe0_180cn);
+  });
 });
