@@ -6,7 +6,8 @@
  */
 import { Errno } from '../uapi/errno.js';
 import type { IoctlResult, VcpuFd } from '../uapi/kvm-fd.js';
-import type { KvmSegment } from '../uapi/sregs.js';
+import { entryRegs } from '../uapi/regs.js';
+import { flatRealModeSregs } from '../uapi/sregs.js';
 import type { HostKvmFd, HostVcpuFd, HostVmFd } from './fd.js';
 import type { HostProcessMemory } from './process.js';
 
@@ -42,37 +43,9 @@ export interface TinyGuestOptions {
 export function resetRealMode(vcpu: VcpuFd, entry: number, sp: number): IoctlResult<void> {
   const s = vcpu.getSregs();
   if (s instanceof Errno) return s;
-  const flat = (seg: KvmSegment): KvmSegment => ({ ...seg, base: 0n, selector: 0 });
-  const r = vcpu.setSregs({
-    ...s,
-    cs: flat(s.cs),
-    ds: flat(s.ds),
-    es: flat(s.es),
-    fs: flat(s.fs),
-    gs: flat(s.gs),
-    ss: flat(s.ss),
-  });
+  const r = vcpu.setSregs(flatRealModeSregs(s));
   if (r instanceof Errno) return r;
-  return vcpu.setRegs({
-    rax: 0n,
-    rbx: 0n,
-    rcx: 0n,
-    rdx: 0n,
-    rsi: 0n,
-    rdi: 0n,
-    rsp: BigInt(sp),
-    rbp: 0n,
-    r8: 0n,
-    r9: 0n,
-    r10: 0n,
-    r11: 0n,
-    r12: 0n,
-    r13: 0n,
-    r14: 0n,
-    r15: 0n,
-    rip: BigInt(entry),
-    rflags: 2n,
-  });
+  return vcpu.setRegs(entryRegs(BigInt(entry), BigInt(sp)));
 }
 
 /** Build a {@link TinyGuest} running `code`, or the first errno; nothing is left behind if a step fails. */

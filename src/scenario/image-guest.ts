@@ -5,15 +5,14 @@
  * never a throw.
  */
 import { readFileSync } from 'node:fs';
-import { resetRealMode } from '../hostkvm/tiny-guest.js';
 import { Errno } from '../uapi/errno.js';
 import type { VcpuFd } from '../uapi/kvm-fd.js';
+import { entryRegs } from '../uapi/regs.js';
+import { flatRealModeSregs } from '../uapi/sregs.js';
 import { formatImageFormatError, isElfFile, isImageFormatError, parseElfImage } from '../vmm/elf-image.js';
 import { flatImage, type GuestImage, writeGuestImage } from '../vmm/guest-image.js';
 import type { Vmm } from '../vmm/vmm.js';
 import type { ImageGuest } from './schema.js';
-
-const hex = (n: number): string => `0x${n.toString(16)}`;
 
 /** Read and parse the image: an ELF by its magic, else a flat binary at `image.gpa`. */
 export function readGuestImage(g: ImageGuest): GuestImage | string {
@@ -43,10 +42,12 @@ export function loadImageGuest(vmm: Vmm, g: ImageGuest, image: GuestImage, vcpu:
   if (rip === undefined) return `guest.entry: ${g.image.file} names no entry point: give entry.rip`;
   const rsp = Number(e.rsp ?? 0n);
   if (e.mode === 'real-flat') {
-    const r = resetRealMode(vcpu, rip, rsp);
-    return r instanceof Errno
-      ? `entry at ${hex(rip)}: ${r.errno}${r.detail ? `: ${r.detail}` : ''}`
-      : undefined;
+    const sregs = vcpu.getSregs();
+    if (sregs instanceof Errno) return `KVM_GET_SREGS: ${sregs.errno}`;
+    const r = vcpu.setSregs(flatRealModeSregs(sregs));
+    if (r instanceof Errno) return `KVM_SET_SREGS: ${r.errno}`;
+    const g = vcpu.setRegs(entryRegs(BigInt(rip), BigInt(rsp)));
+    return g instanceof Errno ? `KVM_SET_REGS: ${g.errno}` : undefined;
   }
   // Long mode: the VMM set the segments, paging and EFER at KVM_CREATE_VCPU (machine boot long-mode).
   const regs = vcpu.getRegs();

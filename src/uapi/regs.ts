@@ -90,3 +90,30 @@ export function decodeRegs(bytes: Uint8Array): KvmRegs {
   for (const k of REGS) out[k] = r.u64(KVM_REGS_OFFSETS[k]);
   return out;
 }
+
+/**
+ * The general-purpose registers of a vCPU about to enter machine code: RIP and RSP as given,
+ * RFLAGS = 2 (the reserved bit 1), every other register 0.
+ */
+export function entryRegs(rip: bigint, rsp: bigint): KvmRegs {
+  return {
+    rax: 0n,
+    rbx: 0n,
+    rcx: 0n,
+    rdx: 0n,
+    rsi: 0n,
+    rdi: 0n,
+    rsp,
+    rbp: 0n,
+    r8: 0n,
+    r9: 0n,
+    r10: 0n,
+    r11: 0n,
+    r12: 0n,
+    r13: 0n,
+    r14: 0n,
+    r15: 0n,
+    rip,
+    rflags: 2n,
+  };
+}

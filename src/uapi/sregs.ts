@@ -230,3 +230,20 @@ export function decodeSregs(bytes: Uint8Array): KvmSregs {
   out.interruptBitmap = r.u64s(O.interrupt_bitmap, KVM_SREGS_INTERRUPT_BITMAP_WORDS);
   return out;
 }
+
+/**
+ * Flat real mode: `s` with CS, DS, ES, FS, GS and SS at selector 0 and base 0 (the rest of each
+ * segment, and everything else, as in `s`), so offsets are guest-physical addresses below 64 KiB.
+ */
+export function flatRealModeSregs(s: KvmSregs): KvmSregs {
+  const flat = (seg: KvmSegment): KvmSegment => ({ ...seg, base: 0n, selector: 0 });
+  return {
+    ...s,
+    cs: flat(s.cs),
+    ds: flat(s.ds),
+    es: flat(s.es),
+    fs: flat(s.fs),
+    gs: flat(s.gs),
+    ss: flat(s.ss),
+  };
+}
