@@ -14,14 +14,27 @@ import { describe, it } from 'node:test';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
 import type { KvmRegs } from '../../src/uapi/regs.js';
-import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
+import type { KvmSegment } from '../../src/uapi/sregs.js';
+import { flatSegment, identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
 
 const CODE = 0x1000;
 const DATA = 0x2000;
 const STACK_TOP = 0x8000;
 
-/** Run `code` (HLT appended) in 64-bit mode with RCX (or more registers) and the data page's first bytes given. */
-function run(code: number[], rcx: bigint | Partial<KvmRegs>, data: number[] = []) {
+/** Where a regression runs: 64-bit long mode, 32-bit flat protected mode, real mode (segments 0). */
+type Mode = 'long' | 'protected' | 'real';
+
+/** A flat 32-bit segment (code or data), or a real-mode one at base 0. */
+function segment(mode: Mode, selector: number, code: boolean): KvmSegment {
+  if (mode === 'real') return { ...flatSegment(0, code), limit: 0xffff, l: 0, db: 0, g: 0 };
+  return { ...flatSegment(selector, code), l: 0, db: 1 };
+}
+
+/**
+ * Run `code` (HLT appended) in 64-bit mode (or `mode`) with RCX (or more registers) and the data
+ * page's first bytes given.
+ */
+function run(code: number[], rcx: bigint | Partial<KvmRegs>, data: number[] = [], mode: Mode = 'long') {
   const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
   const w = (gpa: number, bytes: Uint8Array) => assert.equal(env.host.write(HVA + gpa, bytes), undefined);
   for (const t of identityPageTables(0x3000)) w(t.gpa, t.bytes);
@@ -30,6 +43,13 @@ function run(code: number[], rcx: bigint | Partial<KvmRegs>, data: number[] = []
   w(STACK_TOP - 16, new Uint8Array(16).fill(0xaa));
   const vcpu = ok(env.vmFd.createVcpu(0));
   ok(setLongModeEntry(vcpu, { rip: CODE, rsp: STACK_TOP, cr3: 0x3000 }));
+  if (mode !== 'long') {
+    const s = ok(vcpu.getSregs());
+    const cs = segment(mode, 8, true);
+    const ds = segment(mode, 0x10, false);
+    const cr0 = mode === 'real' ? 0x10n : 0x11n;
+    ok(vcpu.setSregs({ ...s, cs, ds, es: ds, fs: ds, gs: ds, ss: ds, cr0, cr3: 0n, cr4: 0n, efer: 0n }));
+  }
   ok(vcpu.setRegs({ ...ok(vcpu.getRegs()), ...(typeof rcx === 'bigint' ? { rcx } : rcx) }));
   expectExit(vcpu, 'Hlt');
   const regs = ok(vcpu.getRegs());
@@ -80,5 +100,16 @@ describe('x86 interpreter: differential-test regressions', () => {
   it('XADD r, r with one register leaves the sum', () => {
     const { regs } = run([0x48, 0x0f, 0xc1, 0xff], { rdi: 0xb8a5_97b4_52d1_dc5bn }); // xadd rdi, rdi
     assert.equal(regs.rdi, 0x714b_2f68_a5a3_b8b6n);
+  });
+
+  it('PUSH/POP Sreg take the operand size: 2 bytes in real mode, 4 with 66h, 2 with 66h in 64-bit mode', () => {
+    // push es; pop ds in real mode (on /dev/kvm: SP back where it was, SP - 2 written).
+    const a = run([0x06], 0n, [], 'real');
+    assert.equal(a.rsp, STACK_TOP - 2);
+    assert.deepEqual(a.stack.slice(12), [0xaa, 0xaa, 0, 0]);
+    assert.equal(run([0x06, 0x1f], 0n, [], 'real').rsp, STACK_TOP);
+    assert.equal(run([0x66, 0x0f, 0xa8], 0n, [], 'real').rsp, STACK_TOP - 4); // push gs, o32
+    assert.equal(run([0x66, 0x0f, 0xa0], 0n).rsp, STACK_TOP - 2); // push fs, o16 in 64-bit mode
+    assert.equal(run([0x0f, 0xa0], 0n).rsp, STACK_TOP - 8); // push fs
   });
 });

@@ -198,11 +198,24 @@ function stackOpSize(rec: Insn, codeSize: 16 | 32 | 64): number {
   return codeSize === 64 ? 8 : codeSize / 8;
 }
 
+/**
+ * The stack operand size of PUSH/POP Sreg, from iced's Code (Pushw_ES, Pushd_FS, Popq_GS…): the
+ * operand size (66h or the mode's default; 8 in 64-bit mode).
+ */
+function sregStackSize(ins: InstanceType<typeof iced.Instruction>): number {
+  const name = iced.Code[ins.code]!;
+  return name.startsWith('Pushq') || name.startsWith('Popq')
+    ? 8
+    : name.startsWith('Pushw') || name.startsWith('Popw')
+      ? 2
+      : 4;
+}
+
 const pushB: Builder = (ins, rec, codeSize) => {
   const k = ins.op0Kind;
   if (k === OpKind.Register && segOperand(ins.op0Register) >= 0) {
     const seg = segOperand(ins.op0Register);
-    rec.size = codeSize === 64 ? 8 : iced.Code[ins.code]!.endsWith('16') ? 2 : 4;
+    rec.size = sregStackSize(ins);
     return (cpu, i) => {
       push(cpu, i.size, cpu.s.segSel[seg]!, 0);
       return NEXT;
@@ -228,7 +241,7 @@ const pushB: Builder = (ins, rec, codeSize) => {
 const popB: Builder = (ins, rec, codeSize) => {
   if (ins.op0Kind === OpKind.Register && segOperand(ins.op0Register) >= 0) {
     const seg = segOperand(ins.op0Register);
-    rec.size = codeSize === 64 ? 8 : iced.Code[ins.code]!.endsWith('16') ? 2 : 4;
+    rec.size = sregStackSize(ins);
     return (cpu, i) => {
       const sel = pop(cpu, i.size) & 0xffff;
       if (realMode(cpu)) loadRealSegment(cpu, seg, sel);
