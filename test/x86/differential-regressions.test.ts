@@ -112,4 +112,14 @@ describe('x86 interpreter: differential-test regressions', () => {
     assert.equal(run([0x66, 0x0f, 0xa0], 0n).rsp, STACK_TOP - 2); // push fs, o16 in 64-bit mode
     assert.equal(run([0x0f, 0xa0], 0n).rsp, STACK_TOP - 8); // push fs
   });
+
+  it('PUSH Sreg with a 32-bit operand size stores the selector with a 16-bit move', () => {
+    // push es in 32-bit protected mode (on /dev/kvm: ESP - 4, the upper two bytes unchanged).
+    const a = run([0x06], 0n, [], 'protected');
+    assert.equal(a.rsp, STACK_TOP - 4);
+    assert.deepEqual(a.stack.slice(12), [0x10, 0x00, 0xaa, 0xaa]);
+    // 66h push gs in real mode, likewise; push fs in 64-bit mode zero-extends to 8 bytes.
+    assert.deepEqual(run([0x66, 0x0f, 0xa8], 0n, [], 'real').stack.slice(12), [0, 0, 0xaa, 0xaa]);
+    assert.deepEqual(run([0x0f, 0xa0], 0n).stack.slice(8), [0, 0, 0, 0, 0, 0, 0, 0]); // FS = 0
+  });
 });

@@ -154,15 +154,15 @@ export function setRsp(cpu: X86Cpu, v: number, width: number): void {
   }
 }
 
-/** Push `size` bytes (value as halves) on SS:RSP. */
-export function push(cpu: X86Cpu, size: number, lo: number, hi: number): void {
+/** Push `size` bytes (value as halves) on SS:RSP, of which the low `written` are stored. */
+export function push(cpu: X86Cpu, size: number, lo: number, hi: number, written = size): void {
   const s = cpu.s;
   const width = stackWidth(cpu);
   const rsp = getRsp(cpu);
   const sp =
     width === 8 ? rsp - size : width === 4 ? ((rsp >>> 0) - size) >>> 0 : ((rsp & 0xffff) - size) & 0xffff;
   const la = width === 8 ? sp : s.segBase[SEG_SS]! + sp;
-  writeLinear(cpu, la, size, lo, hi);
+  writeLinear(cpu, la, written, lo, hi);
   setRsp(cpu, sp, width);
 }
 

@@ -216,8 +216,10 @@ const pushB: Builder = (ins, rec, codeSize) => {
   if (k === OpKind.Register && segOperand(ins.op0Register) >= 0) {
     const seg = segOperand(ins.op0Register);
     rec.size = sregStackSize(ins);
+    // A 32-bit push writes the selector with a 16-bit move (the SDM's choice for recent Intel
+    // cores, and KVM's emulator's em_push_sreg): the upper half of the slot keeps its bytes.
     return (cpu, i) => {
-      push(cpu, i.size, cpu.s.segSel[seg]!, 0);
+      push(cpu, i.size, cpu.s.segSel[seg]!, 0, i.size === 4 ? 2 : i.size);
       return NEXT;
     };
   }
