@@ -34,6 +34,7 @@ import {
 import { KVM_VCPU_MMAP_SIZE, KvmRun } from '../uapi/kvm-run.js';
 import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_BSP } from '../uapi/msr-index.js';
 import { SVM_EXIT_INTR, SVM_EXIT_IRET } from '../uapi/svm.js';
+import { TLB_CONTROL_DO_NOTHING } from '../cpu/vmcb.js';
 import { kvmRipRead } from './cache-regs.js';
 import { type CpuidEntry, DEFAULT_CPUID } from './cpuid.js';
 import { syncLapicToCr8 } from './cr.js';
@@ -242,6 +243,8 @@ export class Vcpu {
       svmLoadDebugRegs(this);
       this.hasRun = true;
       backend.vmrun(HOST_TICK_INSTRUCTIONS);
+      // svm_vcpu_run: a requested flush is done once.
+      vmcb.tlbCtl = TLB_CONTROL_DO_NOTHING;
       this.vmexits++;
       // Before the exit's handler, so a DR access exit finds the registers the guest last wrote.
       if (this.dbRegsWontExit) svmSyncDirtyDebugRegs(this);

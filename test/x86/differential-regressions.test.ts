@@ -122,4 +122,20 @@ describe('x86 interpreter: differential-test regressions', () => {
     assert.deepEqual(run([0x66, 0x0f, 0xa8], 0n, [], 'real').stack.slice(12), [0, 0, 0xaa, 0xaa]);
     assert.deepEqual(run([0x0f, 0xa0], 0n).stack.slice(8), [0, 0, 0, 0, 0, 0, 0, 0]); // FS = 0
   });
+
+  it('KVM_SET_SREGS flushes the guest TLB: the next walk sets the accessed bit the VMM cleared', () => {
+    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+    const w = (gpa: number, bytes: Uint8Array) => assert.equal(env.host.write(HVA + gpa, bytes), undefined);
+    const tables = identityPageTables(0x3000);
+    const vcpu = ok(env.vmFd.createVcpu(0));
+    w(CODE, Uint8Array.of(0xf4));
+    for (let round = 0; round < 2; round++) {
+      // The VMM rewrites the tables (A clear) and the entry state, CR3 the same as before.
+      for (const t of tables) w(t.gpa, t.bytes);
+      ok(setLongModeEntry(vcpu, { rip: CODE, rsp: STACK_TOP, cr3: 0x3000 }));
+      expectExit(vcpu, 'Hlt');
+      // On /dev/kvm the 2 MiB PDE reads 0xa3 after each run (the fetch set A), not 0x83.
+      assert.equal(hostBytes(env.host, HVA + 0x5000, 1)[0], 0xa3, `round ${round}`);
+    }
+  });
 });
