@@ -20,6 +20,7 @@ import { flatSegment, identityPageTables, setLongModeEntry } from '../../src/vmm
 const CODE = 0x1000;
 const DATA = 0x2000;
 const STACK_TOP = 0x8000;
+const GDT = 0x6000;
 
 /** Where a regression runs: 64-bit long mode, 32-bit flat protected mode, real mode (segments 0). */
 type Mode = 'long' | 'protected' | 'real';
@@ -41,8 +42,12 @@ function run(code: number[], rcx: bigint | Partial<KvmRegs>, data: number[] = []
   w(CODE, Uint8Array.from([...code, 0xf4]));
   w(DATA, Uint8Array.from(data));
   w(STACK_TOP - 16, new Uint8Array(16).fill(0xaa));
+  // GDT: null, 0x08 code (64-bit in long mode), 0x10 flat data, 0x18 flat data not yet accessed.
+  const code64 = mode === 'long' ? 0x00af_9b00 : 0x00cf_9b00;
+  const gdt = [0, 0, 0xffff, code64, 0xffff, 0x00cf_9300, 0xffff, 0x00cf_9200];
+  w(GDT, Uint8Array.from(gdt.flatMap((d) => [d & 0xff, (d >>> 8) & 0xff, (d >>> 16) & 0xff, d >>> 24])));
   const vcpu = ok(env.vmFd.createVcpu(0));
-  ok(setLongModeEntry(vcpu, { rip: CODE, rsp: STACK_TOP, cr3: 0x3000 }));
+  ok(setLongModeEntry(vcpu, { rip: CODE, rsp: STACK_TOP, cr3: 0x3000, gdt: { base: GDT, limit: 31 } }));
   if (mode !== 'long') {
     const s = ok(vcpu.getSregs());
     const cs = segment(mode, 8, true);
@@ -55,6 +60,8 @@ function run(code: number[], rcx: bigint | Partial<KvmRegs>, data: number[] = []
   const regs = ok(vcpu.getRegs());
   return {
     regs,
+    sregs: ok(vcpu.getSregs()),
+    gdt: [...hostBytes(env.host, HVA + GDT, 32)],
     rsp: Number(regs.rsp),
     rflags: Number(regs.rflags),
     stack: [...hostBytes(env.host, HVA + STACK_TOP - 16, 16)],
@@ -136,6 +143,15 @@ describe('x86 interpreter: differential-test regressions', () => {
       expectExit(vcpu, 'Hlt');
       // On /dev/kvm the 2 MiB PDE reads 0xa3 after each run (the fetch set A), not 0x83.
       assert.equal(hostBytes(env.host, HVA + 0x5000, 1)[0], 0xa3, `round ${round}`);
+    }
+  });
+
+  it('a data segment load caches the descriptor with its accessed bit set', () => {
+    // mov ax, 0x18; mov ds, ax (on /dev/kvm: DS type 3, and the GDT's type byte 0x93).
+    for (const mode of ['protected', 'long'] as const) {
+      const a = run([0x66, 0xb8, 0x18, 0x00, 0x8e, 0xd8], 0n, [], mode);
+      assert.equal(a.sregs.ds.type, 3, mode);
+      assert.equal(a.gdt[0x18 + 5], 0x93, mode);
     }
   });
 });

@@ -61,13 +61,16 @@ export function unpack(lo: number, hi: number): Descriptor {
   return { base, limit, attr };
 }
 
-/** Load a segment register with a descriptor already checked (or a real-mode selector). */
+/**
+ * Load a segment register with a descriptor already checked (or a null one). A code or data
+ * descriptor is cached with its accessed bit set, as the load sets it in the table (setAccessed).
+ */
 export function setSegment(cpu: X86Cpu, seg: number, sel: number, d: Descriptor): void {
   const s = cpu.s;
   s.segSel[seg] = sel;
   s.segBase[seg] = d.base;
   s.segLimit[seg] = d.limit;
-  s.segAttr[seg] = d.attr;
+  s.segAttr[seg] = d.attr & SVM_SELECTOR_S_MASK ? d.attr | 1 : d.attr;
 }
 
 /** Real mode (and virtual-8086): base = selector × 16, limit and attributes as they were. */
