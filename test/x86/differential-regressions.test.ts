@@ -154,4 +154,20 @@ describe('x86 interpreter: differential-test regressions', () => {
       assert.equal(a.gdt[0x18 + 5], 0x93, mode);
     }
   });
+
+  it('LES/LDS/LSS/LFS/LGS load a far pointer: the selector into the segment, the offset into r', () => {
+    // les si, [0x2000] in real mode: SI = 0x1234, ES = 0x5678 (base 0x56780).
+    const a = run([0xc4, 0x36, 0x00, 0x20], 0n, [0x34, 0x12, 0x78, 0x56], 'real');
+    assert.equal(a.regs.rsi & 0xffffn, 0x1234n);
+    assert.equal(a.sregs.es.selector, 0x5678);
+    assert.equal(a.sregs.es.base, 0x56780n);
+    // lfs eax, [0x2000] in protected mode with selector 0x18; lgs rdx, [0x2000] (m16:64) in 64-bit mode.
+    const b = run([0x0f, 0xb4, 0x05, 0x00, 0x20, 0, 0], 0n, [0x78, 0x56, 0x34, 0x12, 0x18, 0], 'protected');
+    assert.equal(b.regs.rax, 0x1234_5678n);
+    assert.equal(b.sregs.fs.selector, 0x18);
+    const pointer = [0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01, 0x10, 0];
+    const c = run([0x48, 0x0f, 0xb5, 0x14, 0x25, 0x00, 0x20, 0, 0], 0n, pointer);
+    assert.equal(c.regs.rdx, 0x0123_4567_89ab_cdefn);
+    assert.equal(c.sregs.gs.selector, 0x10);
+  });
 });

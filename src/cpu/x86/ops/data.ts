@@ -17,7 +17,7 @@ import {
 } from '../operands.js';
 import { gprOperand, segOperand } from '../registers.js';
 import { loadDataSegment, loadRealSegment, pop, push, realMode } from '../segments.js';
-import { SEG_CS } from '../state.js';
+import { SEG_CS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_SS } from '../state.js';
 import { UD_VECTOR } from '../vectors.js';
 import type { Builder } from './builder.js';
 
@@ -50,6 +50,23 @@ function movToSreg(seg: number): Exec {
     const sel = readRm1(cpu, i, 2) & 0xffff;
     if (realMode(cpu)) loadRealSegment(cpu, seg, sel);
     else loadDataSegment(cpu, seg, sel);
+    return NEXT;
+  };
+}
+
+/**
+ * LES/LDS/LSS/LFS/LGS r, m16:16/32/64: the far pointer's selector (after its offset) into the
+ * segment register (as MOV Sreg loads it), then the offset into r.
+ */
+function loadFarPointer(seg: number): Exec {
+  return (cpu, i) => {
+    const la = linearAddress(cpu, i);
+    const off = readLinear(cpu, la, i.size);
+    const offHi = cpu.hi;
+    const sel = readLinear(cpu, la + i.size, 2);
+    if (realMode(cpu)) loadRealSegment(cpu, seg, sel);
+    else loadDataSegment(cpu, seg, sel);
+    writeReg(cpu, i.r0, i.size, off, offHi);
     return NEXT;
   };
 }
@@ -316,4 +333,13 @@ export const DATA_BUILDERS: [number, Builder][] = [
   [Mnemonic.Cqo, () => signIntoDx(8)],
   [Mnemonic.Nop, () => nop],
   [Mnemonic.Bswap, bswap],
+  ...(
+    [
+      [Mnemonic.Les, SEG_ES],
+      [Mnemonic.Lds, SEG_DS],
+      [Mnemonic.Lss, SEG_SS],
+      [Mnemonic.Lfs, SEG_FS],
+      [Mnemonic.Lgs, SEG_GS],
+    ] as const
+  ).map(([m, seg]): [number, Builder] => [m, () => loadFarPointer(seg)]),
 ];
