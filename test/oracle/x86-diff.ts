@@ -19,6 +19,7 @@ import {
   BITS,
   disassemble,
   GPR_NAMES,
+  gdt,
   generate,
   type Item,
   LAYOUT,
@@ -39,6 +40,8 @@ export interface Outcome {
   xmm: string;
   /** The page-table pages as hex (the A/D bits the walks set). */
   tables: string;
+  /** The GDT page as hex (the accessed bits segment loads set). */
+  gdt: string;
 }
 
 /** A VM with one vCPU and the RAM, reused for every program. */
@@ -101,6 +104,9 @@ export function openMachine(p: GuestPlatform): Machine {
       write(LAYOUT.data, prog.data);
       write(LAYOUT.stack, prog.stack);
       write(LAYOUT.pml4, new Uint8Array(TABLE_PAGES * 0x1000));
+      const gdtPage = new Uint8Array(0x1000);
+      gdtPage.set(gdt(prog.mode));
+      write(LAYOUT.gdt, gdtPage);
       for (const t of pageTables(prog)) write(t.gpa, t.bytes);
       const s0 = check('KVM_GET_SREGS', v.getSregs());
       check('KVM_SET_SREGS', v.setSregs(entrySregs(s0, prog)));
@@ -138,7 +144,15 @@ export function openMachine(p: GuestPlatform): Machine {
         cr4: hex(s.cr4),
         efer: hex(s.efer),
       };
-      for (const k of ['cs', 'ds', 'es', 'fs', 'gs', 'ss'] as const) sregs[k] = hex(s[k].selector);
+      // Each segment register whole: selector, base, limit and attributes.
+      for (const k of SEG_NAMES) {
+        const g = s[k];
+        sregs[k] =
+          `${hex(g.selector)} base ${hex(g.base)} limit ${hex(g.limit)} type ${g.type} s${g.s} p${g.present}` +
+          ` dpl${g.dpl} db${g.db} l${g.l} g${g.g}`;
+      }
+      sregs.gdt = `${hex(s.gdt.base)}/${hex(s.gdt.limit)}`;
+      sregs.idt = `${hex(s.idt.base)}/${hex(s.idt.limit)}`;
       const page = (gpa: number): string => {
         const b = new Uint8Array(0x1000);
         const err = ram.read(gpa, b);
@@ -155,6 +169,7 @@ export function openMachine(p: GuestPlatform): Machine {
         stack: page(LAYOUT.stack),
         xmm,
         tables,
+        gdt: page(LAYOUT.gdt),
       };
     },
     close,
@@ -236,7 +251,8 @@ function entrySregs(s: KvmSregs, p: Program): KvmSregs {
               cr4: CR4_OSFXSR | (p.paging === 'pae' ? CR4_PAE : p.paging === '4m' ? CR4_PSE : 0n),
               efer: 0n,
             };
-  return { ...s, ...segments, ...control };
+  const table = { base: BigInt(LAYOUT.gdt), limit: gdt(p.mode).length - 1 };
+  return { ...s, ...segments, ...control, gdt: table };
 }
 
 /**
@@ -274,6 +290,7 @@ export function differences(a: Outcome, b: Outcome): string[] {
     ['data', LAYOUT.data],
     ['stack', LAYOUT.stack],
     ['tables', LAYOUT.pml4],
+    ['gdt', LAYOUT.gdt],
   ] as const) {
     const x = a[name];
     const y = b[name];

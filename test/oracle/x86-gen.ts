@@ -43,9 +43,58 @@ export const LAYOUT = {
   stack: 0x3000,
   /** Initial RSP (linear): the middle of the stack page, so 20 pushes or pops stay inside it. */
   rsp: 0x3800,
+  /** The GDT (protected and long mode; its accessed bits are compared). */
+  gdt: 0x4000,
   /** The page tables: three pages from here. */
   pml4: 0x8000,
 } as const;
+
+/** A segment descriptor's fields (the GDT's, in the layout of the hardware's 8 bytes). */
+interface Descriptor {
+  base: number;
+  limit: number;
+  type: number;
+  dpl?: number;
+  l?: number;
+  db: number;
+  g: number;
+}
+
+/** The 8 bytes of a code or data descriptor (S = 1, present). */
+function descriptor(d: Descriptor): number[] {
+  const lo = ((d.limit & 0xffff) | ((d.base & 0xffff) << 16)) >>> 0;
+  const hi =
+    (((d.base >>> 16) & 0xff) |
+      (d.type << 8) |
+      (1 << 12) |
+      ((d.dpl ?? 0) << 13) |
+      (1 << 15) |
+      (((d.limit >>> 16) & 0xf) << 16) |
+      ((d.l ?? 0) << 21) |
+      (d.db << 22) |
+      (d.g << 23) |
+      (((d.base >>> 24) & 0xff) << 24)) >>>
+    0;
+  return [...le(lo, 4), ...le(hi, 4)];
+}
+
+/**
+ * The GDT of protected and long mode: null; 0x08 the flat code segment (32-bit, or 64-bit in long
+ * mode); 0x10 the flat data segment; and data segments at base 0 a program may load instead (the
+ * generator's addresses hold under each): 0x18 16-bit (B = 0) with a 64 KiB limit, not accessed;
+ * 0x20 expand-down above 0xfff, not accessed; 0x28 DPL 3.
+ */
+export function gdt(mode: Mode): Uint8Array {
+  const long = mode === 'long' ? 1 : 0;
+  return Uint8Array.from([
+    ...new Array(8).fill(0),
+    ...descriptor({ base: 0, limit: 0xfffff, type: 0xb, l: long, db: 1 - long, g: 1 }),
+    ...descriptor({ base: 0, limit: 0xfffff, type: 3, db: 1, g: 1 }),
+    ...descriptor({ base: 0, limit: 0xffff, type: 2, db: 0, g: 0 }),
+    ...descriptor({ base: 0, limit: 0xfff, type: 6, db: 1, g: 0 }),
+    ...descriptor({ base: 0, limit: 0xfffff, type: 3, dpl: 3, db: 1, g: 1 }),
+  ]);
+}
 
 /**
  * Where a program runs: 64-bit long mode (4-level paging), 32-bit protected mode with flat
@@ -543,6 +592,76 @@ function xlat(g: Gen): Item {
   return { bytes: [...movImm(g, 3, asize === 16 ? 2 : 4, bx), ...seg.prefix, ...adsize(g, asize), 0xd7] };
 }
 
+/** Selectors a program may load into a data segment register (real mode: the one it has). */
+function selectorsFor(g: Gen, seg: SegName): number[] {
+  if (g.bits === 16) return [g.segs[seg].selector];
+  return seg === 'ss' ? [0x10, 0x18] : [0x10, 0x18, 0x20, 0x28, 0x2b];
+}
+
+/** The ModRM reg field of a segment register (MOV Sreg). */
+const SREG: Record<SegName, number> = { es: 0, cs: 1, ss: 2, ds: 3, fs: 4, gs: 5 };
+
+/**
+ * A segment register load that keeps every base (real mode: the selector it has; protected and
+ * long mode: a base-0 descriptor of the GDT): MOV Sreg, r16 or m16; PUSH imm + POP Sreg; or
+ * LES/LDS/LFS/LGS from a far pointer the program stores first.
+ */
+function segLoad(g: Gen): Item {
+  const seg = g.pick(
+    g.bits === 64 ? (['es', 'ss', 'ds', 'fs', 'gs'] as const) : (['es', 'ss', 'ds', 'fs', 'gs'] as const),
+  );
+  const sel = g.pick(selectorsFor(g, seg));
+  const d = dataAddr(g, 10);
+  const pops: Record<SegName, number[]> = {
+    es: [0x07],
+    cs: [],
+    ss: [0x17],
+    ds: [0x1f],
+    fs: [0x0f, 0xa1],
+    gs: [0x0f, 0xa9],
+  };
+  const lxs: Partial<Record<SegName, number[]>> =
+    g.bits === 64
+      ? { fs: [0x0f, 0xb4], gs: [0x0f, 0xb5] }
+      : { es: [0xc4], ds: [0xc5], fs: [0x0f, 0xb4], gs: [0x0f, 0xb5] };
+  const k = g.int(4);
+  if (k === 0) {
+    // mov r16, sel; mov sreg, r16 (or r32: the same)
+    const r = g.pick([0, 1, 2, 3, 5, 6, 7]);
+    const mov = movImm(g, r, 2, sel);
+    return {
+      bytes: [
+        ...mov,
+        ...encode(g, { size: g.pick(g.no8), op: [0x8e], reg: SREG[seg], rm: { reg: r } }).bytes,
+      ],
+    };
+  }
+  if (k === 1 || (k === 2 && g.bits === 64 && pops[seg]!.length === 1) || (k === 3 && !lxs[seg])) {
+    const store = encode(g, { size: 2, op: [0xc7], reg: 0, rm: { abs: d }, imm: le(sel, 2) });
+    return {
+      bytes: [
+        ...store.bytes,
+        ...encode(g, { size: 2, op: [0x8e], reg: SREG[seg], rm: { abs: d }, noSizePrefix: true }).bytes,
+      ],
+    };
+  }
+  if (k === 2) {
+    // push sel; pop sreg, at the mode's stack size or the other one (66h on both)
+    const o = g.int(4) ? [] : [0x66];
+    const len = (g.bits === 16) === (o.length === 0) ? 2 : 4;
+    return { bytes: [...o, 0x68, ...le(sel, len), ...o, ...pops[seg]!] };
+  }
+  // lxs r, m16:16/32/64 from [d]: the offset, then the selector
+  const size = g.pick(g.no8);
+  const r = g.pick([0, 1, 2, 3, 5, 6, 7]);
+  const parts = [
+    encode(g, { size, op: [0xc7], reg: 0, rm: { abs: d }, imm: immFor(g, immLen(size)) }),
+    encode(g, { size: 2, op: [0xc7], reg: 0, rm: { abs: d + size }, imm: le(sel, 2) }),
+    encode(g, { size, op: lxs[seg]!, reg: r, rm: { abs: d } }),
+  ];
+  return { bytes: parts.flatMap((p) => p.bytes) };
+}
+
 /** The flags POPF may load at CPL 0 without trapping: status, DF, IOPL, NT, AC, VIF, VIP, ID. */
 const POPF_MASK = 0x3c_7cd5;
 
@@ -756,6 +875,8 @@ const FORMS: Entry[] = [
       return encode(g, { size: s, op: [0x8c], reg: g.int(6), rm: m });
     },
   ],
+  // Segment register loads that keep every base
+  [2, segLoad],
   // PUSHF; PUSH imm + POPF (the flags POPF may set without a trap); LAHF, SAHF
   [1, (g) => ({ bytes: [...(g.int(4) ? [] : [0x66]), 0x9c] })],
   [
