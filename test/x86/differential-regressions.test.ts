@@ -21,6 +21,9 @@ const CODE = 0x1000;
 const DATA = 0x2000;
 const STACK_TOP = 0x8000;
 const GDT = 0x6000;
+const IDT = 0x7000;
+/** The exception handler: a HLT. */
+const HANDLER = 0x1800;
 
 /** Where a regression runs: 64-bit long mode, 32-bit flat protected mode, real mode (segments 0). */
 type Mode = 'long' | 'protected' | 'real';
@@ -46,8 +49,25 @@ function run(code: number[], rcx: bigint | Partial<KvmRegs>, data: number[] = []
   const code64 = mode === 'long' ? 0x00af_9b00 : 0x00cf_9b00;
   const gdt = [0, 0, 0xffff, code64, 0xffff, 0x00cf_9300, 0xffff, 0x00cf_9200];
   w(GDT, Uint8Array.from(gdt.flatMap((d) => [d & 0xff, (d >>> 8) & 0xff, (d >>> 16) & 0xff, d >>> 24])));
+  // Exceptions 0-31 to a HLT (the IVT at 0 in real mode, else an IDT of interrupt gates to CS 8).
+  w(HANDLER, Uint8Array.of(0xf4));
+  const gate = mode === 'long' ? 16 : mode === 'protected' ? 8 : 4;
+  const idt = new Uint8Array(32 * gate);
+  for (let v = 0; v < 32; v++) {
+    if (mode === 'real') idt.set([HANDLER & 0xff, HANDLER >> 8, 0, 0], 4 * v);
+    else idt.set([HANDLER & 0xff, HANDLER >> 8, 8, 0, 0, 0x8e, 0, 0], gate * v);
+  }
+  w(mode === 'real' ? 0 : IDT, idt);
   const vcpu = ok(env.vmFd.createVcpu(0));
-  ok(setLongModeEntry(vcpu, { rip: CODE, rsp: STACK_TOP, cr3: 0x3000, gdt: { base: GDT, limit: 31 } }));
+  ok(
+    setLongModeEntry(vcpu, {
+      rip: CODE,
+      rsp: STACK_TOP,
+      cr3: 0x3000,
+      gdt: { base: GDT, limit: 31 },
+      idt: { base: mode === 'real' ? 0 : IDT, limit: idt.length - 1 },
+    }),
+  );
   if (mode !== 'long') {
     const s = ok(vcpu.getSregs());
     const cs = segment(mode, 8, true);
@@ -169,5 +189,13 @@ describe('x86 interpreter: differential-test regressions', () => {
     const c = run([0x48, 0x0f, 0xb5, 0x14, 0x25, 0x00, 0x20, 0, 0], 0n, pointer);
     assert.equal(c.regs.rdx, 0x0123_4567_89ab_cdefn);
     assert.equal(c.sregs.gs.selector, 0x10);
+  });
+
+  it('an exception KVM injects as a fault (#UD) carries RFLAGS.RF in the frame', () => {
+    // ud2 in 32-bit protected mode (on /dev/kvm: EFLAGS 0x10002 in the frame, as for the #DE and
+    // #GP the CPU delivers itself; likewise RFLAGS in 64-bit mode).
+    const a = run([0x0f, 0x0b], 0n, [], 'protected');
+    assert.equal(a.regs.rip, BigInt(HANDLER + 1));
+    assert.deepEqual(a.stack.slice(4), [0x00, 0x10, 0, 0, 0x08, 0, 0, 0, 0x02, 0, 0x01, 0]);
   });
 });
