@@ -198,4 +198,17 @@ describe('x86 interpreter: differential-test regressions', () => {
     assert.equal(a.regs.rip, BigInt(HANDLER + 1));
     assert.deepEqual(a.stack.slice(4), [0x00, 0x10, 0, 0, 0x08, 0, 0, 0, 0x02, 0, 0x01, 0]);
   });
+
+  it('PUSHA/POPA push and pop the eight registers (the old SP among them, skipped on the way back)', () => {
+    // pusha in real mode with AX..DI = 1..8 (SP 0x8000): SP - 16, DI at the bottom, old SP fifth.
+    const regs = { rax: 1n, rcx: 2n, rdx: 3n, rbx: 4n, rbp: 6n, rsi: 7n, rdi: 8n };
+    const a = run([0x60], regs, [], 'real');
+    assert.equal(a.rsp, STACK_TOP - 16);
+    assert.deepEqual(a.stack, [8, 0, 7, 0, 6, 0, 0, 0x80, 4, 0, 3, 0, 2, 0, 1, 0]);
+    // popad in protected mode from ESP = 0x7fe0: EDI, ESI, EBP zero, EBX..EAX the 0xaa bytes.
+    const b = run([0x61], { rsp: BigInt(STACK_TOP - 32), rbp: 5n, rsi: 5n }, [], 'protected');
+    assert.equal(b.rsp, STACK_TOP);
+    assert.deepEqual([b.regs.rdi, b.regs.rsi, b.regs.rbp], [0n, 0n, 0n]);
+    assert.deepEqual([b.regs.rbx, b.regs.rax], [0xaaaa_aaaan, 0xaaaa_aaaan]);
+  });
 });

@@ -16,7 +16,16 @@ import {
   writeRm0,
 } from '../operands.js';
 import { gprOperand, segOperand } from '../registers.js';
-import { loadDataSegment, loadRealSegment, pop, push, realMode } from '../segments.js';
+import {
+  getRsp,
+  loadDataSegment,
+  loadRealSegment,
+  pop,
+  push,
+  realMode,
+  setRsp,
+  stackWidth,
+} from '../segments.js';
 import { SEG_CS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_SS } from '../state.js';
 import { UD_VECTOR } from '../vectors.js';
 import type { Builder } from './builder.js';
@@ -276,6 +285,45 @@ const popB: Builder = (ins, rec, codeSize) => {
   };
 };
 
+/**
+ * PUSHA/PUSHAD: AX, CX, DX, BX, the SP of before, BP, SI, DI pushed (2 or 4 bytes each); RSP moves
+ * only when every store went through.
+ */
+function pusha(size: number): Exec {
+  return (cpu) => {
+    const width = stackWidth(cpu);
+    const rsp = getRsp(cpu);
+    const mask = width === 4 ? 0xffff_ffff : 0xffff;
+    const ssBase = cpu.s.segBase[SEG_SS]!;
+    let sp = (rsp & mask) >>> 0;
+    for (let r = 0; r < 8; r++) {
+      const v = r === 4 ? (size === 4 ? rsp >>> 0 : rsp & 0xffff) : readReg(cpu, r, size);
+      sp = ((sp - size) & mask) >>> 0;
+      writeLinear(cpu, ssBase + sp, size, v, 0);
+    }
+    setRsp(cpu, sp, width);
+    return NEXT;
+  };
+}
+
+/** POPA/POPAD: DI, SI, BP, (SP skipped), BX, DX, CX, AX popped; loaded once all were read. */
+function popa(size: number): Exec {
+  return (cpu) => {
+    const width = stackWidth(cpu);
+    const mask = width === 4 ? 0xffff_ffff : 0xffff;
+    const ssBase = cpu.s.segBase[SEG_SS]!;
+    let sp = (getRsp(cpu) & mask) >>> 0;
+    const v: number[] = [];
+    for (let k = 0; k < 8; k++) {
+      v.push(readLinear(cpu, ssBase + sp, size));
+      sp = ((sp + size) & mask) >>> 0;
+    }
+    for (let k = 0; k < 8; k++) if (k !== 3) writeReg(cpu, 7 - k, size, v[k]!, 0);
+    setRsp(cpu, sp, width);
+    return NEXT;
+  };
+}
+
 /** CBW/CWDE/CDQE: sign-extend the lower half of the accumulator into all of it. */
 function widenAccumulator(size: number): Exec {
   return (cpu) => {
@@ -333,6 +381,10 @@ export const DATA_BUILDERS: [number, Builder][] = [
   [Mnemonic.Cqo, () => signIntoDx(8)],
   [Mnemonic.Nop, () => nop],
   [Mnemonic.Bswap, bswap],
+  [Mnemonic.Pusha, () => pusha(2)],
+  [Mnemonic.Pushad, () => pusha(4)],
+  [Mnemonic.Popa, () => popa(2)],
+  [Mnemonic.Popad, () => popa(4)],
   ...(
     [
       [Mnemonic.Les, SEG_ES],
