@@ -211,4 +211,13 @@ describe('x86 interpreter: differential-test regressions', () => {
     assert.deepEqual([b.regs.rdi, b.regs.rsi, b.regs.rbp], [0n, 0n, 0n]);
     assert.deepEqual([b.regs.rbx, b.regs.rax], [0xaaaa_aaaan, 0xaaaa_aaaan]);
   });
+
+  it('LEAVE and ENTER take their operand size (66h) for the pushed and popped frame pointer', () => {
+    // mov rbp, rsp; enter 7, 0; o16 leave in 64-bit mode (on /dev/kvm: RSP 8 - 2 below where it began).
+    assert.equal(run([0x48, 0x89, 0xe5, 0xc8, 7, 0, 0, 0x66, 0xc9], 0n).rsp, STACK_TOP - 6);
+    // mov ebp, esp; enter 0x27, 0; o16 leave in protected mode: 4 - 2.
+    assert.equal(run([0x89, 0xe5, 0xc8, 0x27, 0, 0, 0x66, 0xc9], 0n, [], 'protected').rsp, STACK_TOP - 2);
+    // o16 enter 0, 0 in 64-bit mode pushes BP's 2 bytes.
+    assert.equal(run([0x66, 0xc8, 0, 0, 0], 0n).rsp, STACK_TOP - 2);
+  });
 });
