@@ -22,6 +22,8 @@ import {
   gdt,
   generate,
   type Item,
+  idtLimit,
+  interruptTables,
   LAYOUT,
   type Program,
   SEG_NAMES,
@@ -70,8 +72,15 @@ function check<T>(what: string, v: T | Errno): T {
   return v;
 }
 
-/** A machine on `p` (throws on setup errors). */
-export function openMachine(p: GuestPlatform): Machine {
+/** One VM with its RAM and vCPU 0, ready to load programs. */
+interface Vm {
+  vm: VmFd;
+  ram: GuestRam;
+  vcpu: VcpuFd;
+  close(): void;
+}
+
+function createVm(p: GuestPlatform): Vm {
   const vm: VmFd = check('KVM_CREATE_VM', p.kvm.createVm());
   const ram = new GuestRam(p.memory);
   let vcpu: VcpuFd | undefined;
@@ -91,23 +100,38 @@ export function openMachine(p: GuestPlatform): Machine {
     close();
     throw err;
   }
-  const v = vcpu;
-  const write = (gpa: number, bytes: Uint8Array): void => {
-    const err = ram.write(gpa, bytes);
-    if (err) throw new Error(`write ${hex(gpa)}: ${err.message}`);
-  };
+  return { vm, ram, vcpu, close };
+}
+
+/** The whole RAM a program starts with: code, data, stack, GDT, interrupt tables, page tables. */
+function image(prog: Program): Uint8Array {
+  const ram = new Uint8Array(LAYOUT.ram);
+  ram.set(assemble(prog.items), LAYOUT.code);
+  ram.set(prog.data, LAYOUT.data);
+  ram.set(prog.stack, LAYOUT.stack);
+  ram.set(gdt(prog.mode), LAYOUT.gdt);
+  for (const t of [...interruptTables(prog.mode), ...pageTables(prog)]) ram.set(t.bytes, t.gpa);
+  return ram;
+}
+
+/**
+ * A machine on `p` (throws on setup errors). A run that does not end in HLT (MMIO, a shutdown,
+ * an emulation failure, too many exits) leaves KVM with work to finish at the next KVM_RUN, so
+ * the next program gets a new VM.
+ */
+export function openMachine(p: GuestPlatform): Machine {
+  let m = createVm(p);
+  let dirty = false;
   return {
     run(prog) {
-      const code = new Uint8Array(0x1000);
-      code.set(assemble(prog.items));
-      write(LAYOUT.code, code);
-      write(LAYOUT.data, prog.data);
-      write(LAYOUT.stack, prog.stack);
-      write(LAYOUT.pml4, new Uint8Array(TABLE_PAGES * 0x1000));
-      const gdtPage = new Uint8Array(0x1000);
-      gdtPage.set(gdt(prog.mode));
-      write(LAYOUT.gdt, gdtPage);
-      for (const t of pageTables(prog)) write(t.gpa, t.bytes);
+      if (dirty) {
+        m.close();
+        m = createVm(p);
+        dirty = false;
+      }
+      const { ram, vcpu: v } = m;
+      const written = ram.write(0, image(prog));
+      if (written) throw new Error(`RAM: ${written.message}`);
       const s0 = check('KVM_GET_SREGS', v.getSregs());
       check('KVM_SET_SREGS', v.setSregs(entrySregs(s0, prog)));
       // XMM0-15 zero (the program loads them from its data page).
@@ -134,12 +158,14 @@ export function openMachine(p: GuestPlatform): Machine {
         else exits.push(r.kind);
         break;
       }
+      dirty = exits.at(-1) !== 'Hlt';
       const out = check('KVM_GET_REGS', v.getRegs());
       const s = check('KVM_GET_SREGS', v.getSregs());
       const outRegs: Record<string, string> = {};
       for (const k of [...GPR_NAMES, 'rip', 'rflags'] as const) outRegs[k] = hex(out[k]);
       const sregs: Record<string, string> = {
         cr0: hex(s.cr0),
+        cr2: hex(s.cr2),
         cr3: hex(s.cr3),
         cr4: hex(s.cr4),
         efer: hex(s.efer),
@@ -172,7 +198,7 @@ export function openMachine(p: GuestPlatform): Machine {
         gdt: page(LAYOUT.gdt),
       };
     },
-    close,
+    close: () => m.close(),
   };
 }
 
@@ -252,7 +278,8 @@ function entrySregs(s: KvmSregs, p: Program): KvmSregs {
               efer: 0n,
             };
   const table = { base: BigInt(LAYOUT.gdt), limit: gdt(p.mode).length - 1 };
-  return { ...s, ...segments, ...control, gdt: table };
+  const idt = { base: BigInt(p.mode === 'real' ? 0 : LAYOUT.idt), limit: idtLimit(p.mode) };
+  return { ...s, ...segments, ...control, cr2: 0n, gdt: table, idt };
 }
 
 /**

@@ -43,11 +43,53 @@ export const LAYOUT = {
   stack: 0x3000,
   /** Initial RSP (linear): the middle of the stack page, so 20 pushes or pops stay inside it. */
   rsp: 0x3800,
+  /** The interrupt handlers (in the IVT's page): IRET, and HLT. */
+  iretHandler: 0x0f00,
+  hltHandler: 0x0f10,
   /** The GDT (protected and long mode; its accessed bits are compared). */
   gdt: 0x4000,
+  /** The IDT of protected and long mode (real mode's IVT is at 0). */
+  idt: 0x5000,
   /** The page tables: three pages from here. */
   pml4: 0x8000,
 } as const;
+
+/** Vectors whose handler IRETs: INT3 and INTO (traps), and the INT n a program may use. */
+export const IRET_VECTORS: readonly number[] = [3, 4, 0x21, 0x80];
+
+/**
+ * The interrupt tables and handlers of a mode, as writes to guest memory: the handlers (IRET of
+ * the mode's size; HLT), and the IVT (real mode) or IDT (interrupt gates to CS 8) sending
+ * IRET_VECTORS to the IRET and every other exception vector (0-31) to the HLT, which ends the
+ * program with the exception's frame on the stack. Other vectors are not present.
+ */
+export function interruptTables(mode: Mode): { gpa: number; bytes: Uint8Array }[] {
+  const iret = mode === 'long' ? [0x48, 0xcf] : [0xcf];
+  const handlers = new Uint8Array(0x20);
+  handlers.set(iret, 0);
+  handlers[0x10] = 0xf4;
+  const writes = [{ gpa: LAYOUT.iretHandler, bytes: handlers }];
+  const target = (v: number): number =>
+    IRET_VECTORS.includes(v) ? LAYOUT.iretHandler : v < 32 ? LAYOUT.hltHandler : -1;
+  if (mode === 'real') {
+    const ivt = new Uint8Array(0x400);
+    for (let v = 0; v < 256; v++) if (target(v) >= 0) ivt.set(le(target(v), 2), 4 * v); // segment 0
+    return [...writes, { gpa: 0, bytes: ivt }];
+  }
+  const wide = mode === 'long';
+  const idt = new Uint8Array(256 * (wide ? 16 : 8));
+  for (let v = 0; v < 256; v++) {
+    const off = target(v);
+    if (off < 0) continue;
+    // An interrupt gate (type 0xE), present, DPL 0, to CS 8.
+    const gate = [...le(off & 0xffff, 2), ...le(8, 2), 0, 0x8e, ...le(off >>> 16, 2)];
+    idt.set(gate, v * (wide ? 16 : 8));
+  }
+  return [...writes, { gpa: LAYOUT.idt, bytes: idt }];
+}
+
+/** The IDT's limit in a mode (real mode: the IVT's). */
+export const idtLimit = (mode: Mode): number => (mode === 'real' ? 0x3ff : mode === 'long' ? 0xfff : 0x7ff);
 
 /** A segment descriptor's fields (the GDT's, in the layout of the hardware's 8 bytes). */
 interface Descriptor {
@@ -82,7 +124,8 @@ function descriptor(d: Descriptor): number[] {
  * The GDT of protected and long mode: null; 0x08 the flat code segment (32-bit, or 64-bit in long
  * mode); 0x10 the flat data segment; and data segments at base 0 a program may load instead (the
  * generator's addresses hold under each): 0x18 16-bit (B = 0) with a 64 KiB limit, not accessed;
- * 0x20 expand-down above 0xfff, not accessed; 0x28 DPL 3.
+ * 0x20 expand-down above 0xfff, not accessed; 0x28 DPL 3; and 0x30 a code segment at base 0x1000
+ * (not accessed) far transfers may load.
  */
 export function gdt(mode: Mode): Uint8Array {
   const long = mode === 'long' ? 1 : 0;
@@ -93,7 +136,22 @@ export function gdt(mode: Mode): Uint8Array {
     ...descriptor({ base: 0, limit: 0xffff, type: 2, db: 0, g: 0 }),
     ...descriptor({ base: 0, limit: 0xfff, type: 6, db: 1, g: 0 }),
     ...descriptor({ base: 0, limit: 0xfffff, type: 3, dpl: 3, db: 1, g: 1 }),
+    ...descriptor({ base: 0x1000, limit: 0xfffff, type: 0xa, l: long, db: 1 - long, g: 1 }),
   ]);
+}
+
+/** The code selectors a far transfer may load, with the base its offsets are relative to. */
+function codeSegments(g: Gen): [selector: number, base: number][] {
+  if (g.bits === 16)
+    return [
+      [0, 0],
+      [0x100, 0x1000],
+    ];
+  // 0x30's base is 0x1000, which 64-bit mode ignores.
+  return [
+    [0x8, 0],
+    [0x30, g.bits === 64 ? 0 : 0x1000],
+  ];
 }
 
 /**
@@ -152,10 +210,12 @@ export interface Item {
   imm?: { at: number; len: number };
   /**
    * A forward branch over the next `skip` items: its displacement is its last `rel` bytes (1 when
-   * absent), filled in by assemble.
+   * absent), filled in by assemble; or, with `abs`, the target's offset in a code segment at
+   * `base`, `len` bytes at `at` (a far pointer or the immediate that stores or pushes one).
    */
   skip?: number;
   rel?: number;
+  abs?: { at: number; len: number; base: number };
 }
 
 export const GPR_NAMES = [
@@ -205,6 +265,10 @@ class Gen {
   /** Operand sizes: all, and without 8 bits. */
   readonly sizes: readonly (1 | 2 | 4 | 8)[];
   readonly no8: readonly (2 | 4 | 8)[];
+  /** A segment load earlier in the program may have made the stack 16-bit (SS = 0x18). */
+  ss16 = false;
+  /** A far transfer earlier in the program may have moved CS to a base other than 0. */
+  csMoved = false;
   constructor(
     readonly rng: Rng,
     readonly mode: Mode,
@@ -624,6 +688,7 @@ function segLoad(g: Gen): Item {
     g.bits === 64
       ? { fs: [0x0f, 0xb4], gs: [0x0f, 0xb5] }
       : { es: [0xc4], ds: [0xc5], fs: [0x0f, 0xb4], gs: [0x0f, 0xb5] };
+  if (seg === 'ss' && sel === 0x18 && g.bits === 32) g.ss16 = true;
   const k = g.int(4);
   if (k === 0) {
     // mov r16, sel; mov sreg, r16 (or r32: the same)
@@ -662,8 +727,129 @@ function segLoad(g: Gen): Item {
   return { bytes: parts.flatMap((p) => p.bytes) };
 }
 
-/** The flags POPF may load at CPL 0 without trapping: status, DF, IOPL, NT, AC, VIF, VIP, ID. */
-const POPF_MASK = 0x3c_7cd5;
+/** MOV rBP, rSP (the stack pointer's width): the frame LEAVE restores. */
+const movBpSp = (g: Gen): number[] => [...(g.bits === 64 ? [0x48] : []), 0x89, 0xe5];
+
+/**
+ * ENTER imm16, 0 and LEAVE after RBP = RSP: ENTER at the mode's operand size only, and not once the
+ * stack may be 16-bit in 32-bit code (KVM's em_enter pushes RBP at the stack's size, not the
+ * operand size: with 66h, or a 16-bit SS under 32-bit code, its ENTER and LEAVE disagree, which
+ * hardware's do not); no nesting level (em_enter refuses one: KVM_EXIT_INTERNAL_ERROR). LEAVE
+ * sometimes at the other operand size.
+ */
+function enterLeave(g: Gen): Item {
+  const enter = g.ss16 || g.int(4) === 0 ? [] : [0xc8, ...le(g.int(64), 2), 0];
+  return { bytes: [...movBpSp(g), ...enter, ...(g.int(4) ? [] : [0x66]), 0xc9] };
+}
+
+/**
+ * A far transfer to the start of an item 1-3 ahead, through a code selector of the mode (real
+ * mode: CS 0 or 0x100; protected mode: 8 or 0x30 at base 0x1000, 64-bit mode: 8 or 0x30): JMP or
+ * CALL ptr16:16/32 (not in 64-bit mode), JMP or CALL m16:16/32/64 after storing the pointer, RETF
+ * after pushing the pointer, and in real mode IRET after pushing FLAGS and the pointer.
+ */
+function farTransfer(g: Gen): Item {
+  const [sel, base] = g.pick(codeSegments(g));
+  if (base) g.csMoved = true;
+  const skip = 1 + g.int(3);
+  const kinds =
+    g.bits === 64 ? ['mem', 'retf'] : g.bits === 16 ? ['ptr', 'mem', 'retf', 'iret'] : ['ptr', 'mem', 'retf'];
+  const kind = g.pick(kinds);
+  // The operand size: the mode's, or (one in four) 66h's; REX.W for m16:64 and RETFQ (64-bit
+  // mode's pushes are 8 bytes: its RETF pops 8 or, with 66h, 2).
+  const o = g.int(4) ? [] : [0x66];
+  const wide = kind === 'retf' || g.int(2) ? 8 : 4;
+  const size = g.bits === 64 ? (o.length ? 2 : wide) : (g.bits === 16) === (o.length === 0) ? 2 : 4;
+  const w = size === 8 ? [0x48] : [];
+  if (kind === 'ptr') {
+    const bytes = [...o, g.pick([0xea, 0x9a]), ...le(0, size), ...le(sel, 2)];
+    return { bytes, skip, abs: { at: o.length + 1, len: size, base } };
+  }
+  if (kind === 'mem') {
+    const d = dataAddr(g, 10);
+    const off = encode(g, {
+      size: size === 8 ? 8 : size === 2 ? 2 : 4,
+      op: [0xc7],
+      reg: 0,
+      rm: { abs: d },
+      imm: le(0, immLen(size)),
+    });
+    const seg = encode(g, { size: 2, op: [0xc7], reg: 0, rm: { abs: d + size }, imm: le(sel, 2) });
+    const at = off.imm!.at;
+    const jmp = encode(g, { size, op: [0xff], reg: g.pick([3, 5]), rm: { abs: d } });
+    return {
+      bytes: [...off.bytes, ...seg.bytes, ...jmp.bytes],
+      skip,
+      abs: { at, len: immLen(size), base },
+    };
+  }
+  // RETF (or IRET) after pushing [FLAGS,] the selector and the offset at the operand size.
+  const push = (v: number): number[] =>
+    size === 2
+      ? [...(g.bits === 16 ? [] : [0x66]), 0x68, ...le(v, 2)]
+      : [...(g.bits === 16 ? [0x66] : []), 0x68, ...le(v, 4)];
+  const flags = kind === 'iret' ? [...o, 0x9c] : [];
+  const pre = [...flags, ...push(sel), ...push(0)];
+  return {
+    bytes: [...pre, ...(size === 8 ? w : o), kind === 'iret' ? 0xcf : 0xcb],
+    skip,
+    abs: { at: pre.length - immLen(size === 8 ? 4 : size), len: size === 8 ? 4 : size, base },
+  };
+}
+
+/**
+ * Real mode's software interrupts: INT 21h (its IVT entry an IRET), INT3 and INTO (traps, to an
+ * IRET), or INT n to an exception vector (to the HLT that ends the program). Not INT n ≥ 80h: KVM's
+ * emulator sign-extends the vector (em_int's SrcImmByte) and reads the IVT below 0; the guest
+ * never exits (the watchdog ends the run). Not in protected or long mode: the emulator has no
+ * protected-mode INT n, INT3, INTO or IRET (KVM_EXIT_INTERNAL_ERROR).
+ */
+function softInt(g: Gen): Item {
+  switch (g.int(5)) {
+    case 0:
+      return { bytes: [0xcc] };
+    case 1:
+      return { bytes: [0xce] };
+    case 2:
+      return { bytes: [0xcd, g.int(32)] };
+    default:
+      return { bytes: [0xcd, 0x21] };
+  }
+}
+
+/**
+ * An exception that ends the program in the HLT handler, its frame on the stack: #DE (DIV by a
+ * zeroed register), #UD (UD2), #GP (a selector beyond the GDT), #PF in 64-bit mode (a read above
+ * the identity map). Not a segment limit violation: the interpreter checks no limits (a real-mode
+ * word at offset FFFFh is #GP on /dev/kvm, a read past the segment on the model). No UD2 once CS
+ * may have a base other than 0: /dev/kvm's #UD path then fails (KVM_EXIT_INTERNAL_ERROR).
+ */
+function fault(g: Gen): Item {
+  const k = g.int(4);
+  if (k === 0 || ((g.bits === 16 || k === 1) && g.csMoved)) {
+    const s = g.pick(g.sizes);
+    const r = g.pick(s === 1 ? [1, 3] : [1, 3, 5, 6, 7]);
+    return {
+      bytes: [
+        ...encode(g, { size: 4, op: [0x31], reg: r, rm: { reg: r } }).bytes,
+        ...encode(g, { size: s, op: [s === 1 ? 0xf6 : 0xf7], reg: 6, rm: { reg: r } }).bytes,
+      ],
+    };
+  }
+  if (g.bits === 16 || k === 1) return { bytes: [0x0f, 0x0b] };
+  if (k === 2 || g.bits !== 64) {
+    const mov = movImm(g, 0, 2, 0x38 + 8 * g.int(4));
+    return { bytes: [...mov, 0x8e, 0xd8] }; // mov ds, ax
+  }
+  return { bytes: [0x8b, 0x04, 0x25, ...le(0x4000_0000 + g.int(0x1000) * 8, 4)] }; // mov eax, [1 GiB + …]
+}
+
+/**
+ * The flags POPF may load at CPL 0 without trapping: status, DF, IOPL, NT, AC, VIF, VIP, ID. Not AC
+ * outside real mode: /dev/kvm clears it when it delivers an exception in protected or long mode
+ * (hardware does not; real mode's delivery clears it on both).
+ */
+const popfMask = (g: Gen): number => (g.bits === 16 ? 0x3c_7cd5 : 0x38_7cd5);
 
 type Entry = [weight: number, Form, modes?: readonly Bits[]];
 
@@ -877,6 +1063,13 @@ const FORMS: Entry[] = [
   ],
   // Segment register loads that keep every base
   [2, segLoad],
+  // ENTER/LEAVE, PUSHA/POPA
+  [1, enterLeave],
+  [1, (g) => ({ bytes: [...(g.int(4) ? [] : [0x66]), g.pick([0x60, 0x61])] }), [16, 32]],
+  // Far JMP/CALL/RETF/IRET; real mode's INT n, INT3, INTO; an exception
+  [2, farTransfer],
+  [1, softInt, [16]],
+  [1, fault],
   // PUSHF; PUSH imm + POPF (the flags POPF may set without a trap); LAHF, SAHF
   [1, (g) => ({ bytes: [...(g.int(4) ? [] : [0x66]), 0x9c] })],
   [
@@ -884,7 +1077,7 @@ const FORMS: Entry[] = [
     (g): Item => {
       const o16 = g.int(4) ? [] : [0x66];
       const len = (g.bits === 16) === (o16.length === 0) ? 2 : 4;
-      const flags = (g.u32() & POPF_MASK) | 2;
+      const flags = (g.u32() & popfMask(g)) | 2;
       return { bytes: [...o16, 0x68, ...le(flags, len), ...o16, 0x9d] };
     },
   ],
@@ -1012,6 +1205,15 @@ const STACK_POINTER: readonly number[] = [Register.RSP, Register.ESP, Register.S
 
 /** Instructions that write RSP as they should (POP RSP aside). */
 const STACK_OPS: readonly number[] = [
+  Mnemonic.Enter,
+  Mnemonic.Leave,
+  Mnemonic.Pusha,
+  Mnemonic.Pushad,
+  Mnemonic.Popa,
+  Mnemonic.Popad,
+  Mnemonic.Int,
+  Mnemonic.Int3,
+  Mnemonic.Into,
   Mnemonic.Push,
   Mnemonic.Pop,
   Mnemonic.Pushf,
@@ -1133,12 +1335,18 @@ export function assemble(items: readonly Item[]): Uint8Array {
       return;
     }
     // Over whole items only (fewer than `skip` if they would not fit a rel8).
-    const len = it.rel ?? 1;
     let rel = 0;
     for (const next of items.slice(i + 1, i + 1 + it.skip)) {
       if (rel + next.bytes.length > 127) break;
       rel += next.bytes.length;
     }
+    if (it.abs) {
+      const { at, len, base } = it.abs;
+      const target = LAYOUT.code + out.length + it.bytes.length + rel - base;
+      out.push(...it.bytes.slice(0, at), ...le(target, len), ...it.bytes.slice(at + len));
+      return;
+    }
+    const len = it.rel ?? 1;
     out.push(...it.bytes.slice(0, it.bytes.length - len), ...le(rel, len));
   });
   out.push(0xf4);
