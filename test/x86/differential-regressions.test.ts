@@ -220,4 +220,14 @@ describe('x86 interpreter: differential-test regressions', () => {
     // o16 enter 0, 0 in 64-bit mode pushes BP's 2 bytes.
     assert.equal(run([0x66, 0xc8, 0, 0, 0], 0n).rsp, STACK_TOP - 2);
   });
+
+  it('BT/BTS m, r address a bit string: the signed offset reaches words before and after the operand', () => {
+    // bts dword [0x2004], ecx with ECX = -27: bit 5 of the dword at 0x2000 (on /dev/kvm: set, CF 0).
+    const a = run([0x0f, 0xab, 0x0c, 0x25, 0x04, 0x20, 0, 0], { rcx: 0xffff_ffe5n }, [0, 0, 0, 0, 0xff]);
+    assert.deepEqual(a.data.slice(0, 5), [0x20, 0, 0, 0, 0xff]);
+    assert.equal(a.rflags & 1, 0);
+    // bt word [0x2000], cx with CX = 0x24 in real mode: bit 4 of the word at 0x2004 (CF 1).
+    const b = run([0x0f, 0xa3, 0x0e, 0x00, 0x20], { rcx: 0x24n }, [0, 0, 0, 0, 0x10], 'real');
+    assert.equal(b.rflags & 1, 1);
+  });
 });
