@@ -14,7 +14,7 @@ import { describe, it } from 'node:test';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
 import type { KvmRegs } from '../../src/uapi/regs.js';
-import type { KvmSegment } from '../../src/uapi/sregs.js';
+import type { KvmSegment, KvmSregs } from '../../src/uapi/sregs.js';
 import { flatSegment, identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
 
 const CODE = 0x1000;
@@ -38,7 +38,13 @@ function segment(mode: Mode, selector: number, code: boolean): KvmSegment {
  * Run `code` (HLT appended) in 64-bit mode (or `mode`) with RCX (or more registers) and the data
  * page's first bytes given.
  */
-function run(code: number[], rcx: bigint | Partial<KvmRegs>, data: number[] = [], mode: Mode = 'long') {
+function run(
+  code: number[],
+  rcx: bigint | Partial<KvmRegs>,
+  data: number[] = [],
+  mode: Mode = 'long',
+  sregs: Partial<KvmSregs> = {},
+) {
   const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
   const w = (gpa: number, bytes: Uint8Array) => assert.equal(env.host.write(HVA + gpa, bytes), undefined);
   for (const t of identityPageTables(0x3000)) w(t.gpa, t.bytes);
@@ -75,6 +81,7 @@ function run(code: number[], rcx: bigint | Partial<KvmRegs>, data: number[] = []
     const cr0 = mode === 'real' ? 0x10n : 0x11n;
     ok(vcpu.setSregs({ ...s, cs, ds, es: ds, fs: ds, gs: ds, ss: ds, cr0, cr3: 0n, cr4: 0n, efer: 0n }));
   }
+  ok(vcpu.setSregs({ ...ok(vcpu.getSregs()), ...sregs }));
   ok(vcpu.setRegs({ ...ok(vcpu.getRegs()), ...(typeof rcx === 'bigint' ? { rcx } : rcx) }));
   expectExit(vcpu, 'Hlt');
   const regs = ok(vcpu.getRegs());
@@ -229,5 +236,21 @@ describe('x86 interpreter: differential-test regressions', () => {
     // bt word [0x2000], cx with CX = 0x24 in real mode: bit 4 of the word at 0x2004 (CF 1).
     const b = run([0x0f, 0xa3, 0x0e, 0x00, 0x20], { rcx: 0x24n }, [0, 0, 0, 0, 0x10], 'real');
     assert.equal(b.rflags & 1, 1);
+  });
+
+  it('STR and SLDT store the TR and LDTR selectors (zero-extended into a 32-bit register)', () => {
+    const base = ok(vmWithRam(1, { cpus: (_id, p) => new X86Cpu(p) }).vmFd.createVcpu(0));
+    const s = ok(base.getSregs());
+    const sregs = { tr: { ...s.tr, selector: 0x40 }, ldt: { ...s.ldt, selector: 0x48 } };
+    // str eax; sldt [0x2000] in protected mode (on /dev/kvm they run; the model had no STR/SLDT: #UD).
+    const a = run(
+      [0x0f, 0x00, 0xc8, 0x0f, 0x00, 0x05, 0x00, 0x20, 0, 0],
+      { rax: 0xffff_ffffn },
+      [],
+      'protected',
+      sregs,
+    );
+    assert.equal(a.regs.rax, 0x40n);
+    assert.deepEqual(a.data.slice(0, 2), [0x48, 0]);
   });
 });
