@@ -253,4 +253,16 @@ describe('x86 interpreter: differential-test regressions', () => {
     assert.equal(a.regs.rax, 0x40n);
     assert.deepEqual(a.data.slice(0, 2), [0x48, 0]);
   });
+
+  it('WRMSR of a non-canonical LSTAR, CSTAR or KERNEL_GS_BASE is #GP (they are passed through)', () => {
+    for (const msr of [0xc000_0082, 0xc000_0083, 0xc000_0102]) {
+      // mov ecx, msr; mov eax, 0xadab852e; mov edx, 0xe75f77bd; wrmsr (on /dev/kvm: #GP, the handler).
+      const code = [0xb9, ...[0, 1, 2, 3].map((k) => (msr >>> (8 * k)) & 0xff), 0xb8, 0x2e, 0x85, 0xab, 0xad];
+      const a = run([...code, 0xba, 0xbd, 0x77, 0x5f, 0xe7, 0x0f, 0x30], 0n);
+      assert.equal(a.regs.rip, BigInt(HANDLER + 1), msr.toString(16));
+      // A canonical one is written.
+      const b = run([...code, 0xba, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x30], 0n);
+      assert.equal(b.regs.rip, BigInt(CODE + code.length + 7 + 1), msr.toString(16));
+    }
+  });
 });
