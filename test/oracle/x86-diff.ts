@@ -25,6 +25,7 @@ import {
   idtLimit,
   interruptTables,
   LAYOUT,
+  MSRS,
   type Program,
   SEG_NAMES,
   segmentsOf,
@@ -134,6 +135,9 @@ export function openMachine(p: GuestPlatform): Machine {
       if (written) throw new Error(`RAM: ${written.message}`);
       const s0 = check('KVM_GET_SREGS', v.getSregs());
       check('KVM_SET_SREGS', v.setSregs(entrySregs(s0, prog)));
+      // The MSRs a program may write, zero.
+      const msrs = MSRS.map((index) => ({ index, data: 0n }));
+      if (check('KVM_SET_MSRS', v.setMsrs(msrs)) !== msrs.length) throw new Error('KVM_SET_MSRS refused one');
       // XMM0-15 zero (the program loads them from its data page).
       const fpu = check('KVM_GET_FPU', v.getFpu());
       check('KVM_SET_FPU', v.setFpu({ ...fpu, xmm: new Uint8Array(256) }));
@@ -279,7 +283,10 @@ function entrySregs(s: KvmSregs, p: Program): KvmSregs {
             };
   const table = { base: BigInt(LAYOUT.gdt), limit: gdt(p.mode).length - 1 };
   const idt = { base: BigInt(p.mode === 'real' ? 0 : LAYOUT.idt), limit: idtLimit(p.mode) };
-  return { ...s, ...segments, ...control, cr2: 0n, gdt: table, idt };
+  // TR and LDTR selectors for STR and SLDT to store (nothing loads them).
+  const tr = { ...s.tr, selector: 0x40 };
+  const ldt = { ...s.ldt, selector: 0x48 };
+  return { ...s, ...segments, ...control, cr2: 0n, gdt: table, idt, tr, ldt };
 }
 
 /**

@@ -216,6 +216,11 @@ export interface Item {
   skip?: number;
   rel?: number;
   abs?: { at: number; len: number; base: number };
+  /**
+   * RIP-relative memory operands (64-bit mode): a disp32 at `at` of the instruction that ends at
+   * `end`, filled in by assemble to reach offset `target`.
+   */
+  ripRel?: { at: number; end: number; target: number }[];
 }
 
 export const GPR_NAMES = [
@@ -385,7 +390,7 @@ function modrm(
   g: Gen,
   reg: number,
   rm: Rm,
-): { pre: number[]; modrm: number; tail: number[]; x: number; b: number } {
+): { pre: number[]; modrm: number; tail: number[]; x: number; b: number; rip?: number } {
   const r = (reg & 7) << 3;
   if ('reg' in rm) return { pre: [], modrm: 0xc0 | r | (rm.reg & 7), tail: [], x: 0, b: rm.reg >> 3 };
   if ('abs' in rm) {
@@ -394,6 +399,8 @@ function modrm(
     const off = rm.abs - seg.base;
     const pre = [...seg.prefix, ...adsize(g, asize)];
     if (asize === 16) return { pre, modrm: r | 6, tail: le(off, 2), x: 0, b: 0 };
+    // [rip + disp32] (or EIP with 67h) one in four in 64-bit mode, its displacement from assemble.
+    if (g.bits === 64 && g.int(4) === 0) return { pre, modrm: r | 5, tail: le(0, 4), x: 0, b: 0, rip: off };
     // [disp32]: the SIB form (64-bit mode's only one: ModRM 05 is RIP-relative there) or ModRM 05.
     if (g.bits === 64 || g.int(2)) return { pre, modrm: r | 4, tail: [0x25, ...le(off, 4)], x: 0, b: 0 };
     return { pre, modrm: r | 5, tail: le(off, 4), x: 0, b: 0 };
@@ -441,11 +448,36 @@ function encode(g: Gen, e: Enc): Item {
     out.push(0x40 | (w << 3) | (r << 2) | (m.x << 1) | m.b);
   out.push(...e.op, m.modrm, ...m.tail);
   const item: Item = { bytes: out };
+  const disp = out.length - 4;
   if (e.imm?.length) {
     item.imm = { at: out.length, len: e.imm.length };
     out.push(...e.imm);
   }
+  if (m.rip !== undefined) item.ripRel = [{ at: disp, end: out.length, target: m.rip }];
   return item;
+}
+
+/** Prefix bytes before an item (its immediate, RIP-relative and far-pointer positions move along). */
+function prefixed(pre: number[], it: Item): Item {
+  const n = pre.length;
+  const out: Item = { ...it, bytes: [...pre, ...it.bytes] };
+  if (it.imm) out.imm = { ...it.imm, at: it.imm.at + n };
+  if (it.abs) out.abs = { ...it.abs, at: it.abs.at + n };
+  if (it.ripRel) out.ripRel = it.ripRel.map((r) => ({ ...r, at: r.at + n, end: r.end + n }));
+  return out;
+}
+
+/** Instructions (items, or plain bytes) as one item: RIP-relative operands kept, immediates not. */
+function concat(...parts: (Item | number[])[]): Item {
+  const bytes: number[] = [];
+  const ripRel: NonNullable<Item['ripRel']> = [];
+  for (const p of parts) {
+    const it = Array.isArray(p) ? { bytes: p } : p;
+    for (const r of it.ripRel ?? [])
+      ripRel.push({ ...r, at: r.at + bytes.length, end: r.end + bytes.length });
+    bytes.push(...it.bytes);
+  }
+  return ripRel.length ? { bytes, ripRel } : { bytes };
 }
 
 function immFor(g: Gen, len: number): number[] {
@@ -600,8 +632,7 @@ function sseMove(prefix: number[], op: number, aligned: boolean, memOnly = false
       rm: xmmRm(g, aligned, memOnly),
       noSizePrefix: true,
     });
-    it.bytes.unshift(...prefix);
-    return it;
+    return prefixed(prefix, it);
   };
 }
 
@@ -694,21 +725,14 @@ function segLoad(g: Gen): Item {
     // mov r16, sel; mov sreg, r16 (or r32: the same)
     const r = g.pick([0, 1, 2, 3, 5, 6, 7]);
     const mov = movImm(g, r, 2, sel);
-    return {
-      bytes: [
-        ...mov,
-        ...encode(g, { size: g.pick(g.no8), op: [0x8e], reg: SREG[seg], rm: { reg: r } }).bytes,
-      ],
-    };
+    return concat(mov, encode(g, { size: g.pick(g.no8), op: [0x8e], reg: SREG[seg], rm: { reg: r } }));
   }
   if (k === 1 || (k === 2 && g.bits === 64 && pops[seg]!.length === 1) || (k === 3 && !lxs[seg])) {
     const store = encode(g, { size: 2, op: [0xc7], reg: 0, rm: { abs: d }, imm: le(sel, 2) });
-    return {
-      bytes: [
-        ...store.bytes,
-        ...encode(g, { size: 2, op: [0x8e], reg: SREG[seg], rm: { abs: d }, noSizePrefix: true }).bytes,
-      ],
-    };
+    return concat(
+      store,
+      encode(g, { size: 2, op: [0x8e], reg: SREG[seg], rm: { abs: d }, noSizePrefix: true }),
+    );
   }
   if (k === 2) {
     // push sel; pop sreg, at the mode's stack size or the other one (66h on both)
@@ -724,7 +748,7 @@ function segLoad(g: Gen): Item {
     encode(g, { size: 2, op: [0xc7], reg: 0, rm: { abs: d + size }, imm: le(sel, 2) }),
     encode(g, { size, op: lxs[seg]!, reg: r, rm: { abs: d } }),
   ];
-  return { bytes: parts.flatMap((p) => p.bytes) };
+  return concat(...parts);
 }
 
 /** MOV rBP, rSP (the stack pointer's width): the frame LEAVE restores. */
@@ -777,11 +801,7 @@ function farTransfer(g: Gen): Item {
     const seg = encode(g, { size: 2, op: [0xc7], reg: 0, rm: { abs: d + size }, imm: le(sel, 2) });
     const at = off.imm!.at;
     const jmp = encode(g, { size, op: [0xff], reg: g.pick([3, 5]), rm: { abs: d } });
-    return {
-      bytes: [...off.bytes, ...seg.bytes, ...jmp.bytes],
-      skip,
-      abs: { at, len: immLen(size), base },
-    };
+    return { ...concat(off, seg, jmp), skip, abs: { at, len: immLen(size), base } };
   }
   // RETF (or IRET) after pushing [FLAGS,] the selector and the offset at the operand size.
   const push = (v: number): number[] =>
@@ -795,6 +815,91 @@ function farTransfer(g: Gen): Item {
     skip,
     abs: { at: pre.length - immLen(size === 8 ? 4 : size), len: size === 8 ? 4 : size, base },
   };
+}
+
+/**
+ * A near indirect transfer or RET to the start of an item 1-3 ahead, its offset from CS's base
+ * (so not once CS may have moved: a Jcc instead): JMP/CALL r after MOV r, offset; JMP/CALL m after
+ * storing it; RET (or RET imm16, releasing stack bytes too) after pushing it.
+ */
+function nearIndirect(g: Gen): Item {
+  const skip = 1 + g.int(3);
+  if (g.csMoved) return { bytes: [0x70 + cc(g), 0], skip };
+  const size = g.bits === 64 ? 8 : g.bits === 32 ? 4 : 2;
+  const len = size === 2 ? 2 : 4;
+  const ext = g.pick([2, 4]);
+  const k = g.int(3);
+  if (k === 0) {
+    const r = g.pick([0, 1, 2, 3, 5, 6, 7]);
+    const mov = [0xb8 + r, ...le(0, len)];
+    return {
+      bytes: [
+        ...mov,
+        ...encode(g, { size: 4, op: [0xff], reg: ext, rm: { reg: r }, noSizePrefix: true }).bytes,
+      ],
+      skip,
+      abs: { at: 1, len, base: 0 },
+    };
+  }
+  if (k === 1) {
+    const d = dataAddr(g, 8);
+    const store = encode(g, { size, op: [0xc7], reg: 0, rm: { abs: d }, imm: le(0, len) });
+    const jmp = encode(g, { size: 4, op: [0xff], reg: ext, rm: { abs: d }, noSizePrefix: true });
+    return { ...concat(store, jmp), skip, abs: { at: store.imm!.at, len, base: 0 } };
+  }
+  const release = g.int(2) ? [0xc3] : [0xc2, ...le(2 * g.int(32), 2)];
+  return { bytes: [0x68, ...le(0, len), ...release], skip, abs: { at: 1, len, base: 0 } };
+}
+
+/**
+ * Stores of system registers: SGDT/SIDT m, SMSW r/m, and outside real mode STR/SLDT r/m (the TR
+ * and LDTR selectors the entry state gives).
+ */
+function systemStore(g: Gen): Item {
+  const k = g.int(g.bits === 16 ? 3 : 5);
+  if (k < 2)
+    return encode(g, { size: 4, op: [0x0f, 0x01], reg: k, rm: { abs: dataAddr(g, 10) }, noSizePrefix: true });
+  const m = rm(g, 2);
+  const size = 'reg' in m ? g.pick(g.no8) : 2;
+  if (k === 2) return encode(g, { size, op: [0x0f, 0x01], reg: 4, rm: m });
+  return encode(g, { size, op: [0x0f, 0x00], reg: k - 3, rm: m });
+}
+
+/**
+ * MSRs a program may write and read back (the VMM zeroes them at entry): SYSENTER_CS, STAR, LSTAR,
+ * CSTAR, SFMASK, KERNEL_GS_BASE, any value (a non-canonical address is #GP on both). Not
+ * SYSENTER_ESP/EIP: what they keep above bit 31 is the vendor's (KVM on AMD keeps nothing for a
+ * guest that is not Intel-compatible; this /dev/kvm sign-extends from bit 56).
+ */
+export const MSRS = [0x174, 0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084, 0xc000_0102];
+
+/**
+ * WRMSR of a random value, or RDMSR, of one of MSRS. Not an address canonical with 57 bits but not
+ * with 48: this /dev/kvm checks the host's 57 (max_host_virt_addr_bits), the model's CPU has 48.
+ */
+function msr(g: Gen): Item {
+  const set = (r: number, v: number): number[] => [...opsize(g, 4), 0xb8 + r, ...le(v, 4)];
+  const lo = g.u32();
+  let hi = g.pick([0, 0xffff_ffff, 0xffff_8000, 0x7fff, 0x1234_5678, g.u32()]);
+  const top = hi >>> 24;
+  if ((top === 0 && hi >= 0x8000) || (top === 0xff && hi < 0xffff_8000)) hi = 0x1234_5678;
+  const write = g.int(2) ? [...set(0, lo), ...set(2, hi), 0x0f, 0x30] : [];
+  return { bytes: [...set(1, g.pick(MSRS)), ...write, 0x0f, 0x32] };
+}
+
+/** BT/BTS/BTR/BTC m, r on the bit string: the register a signed offset of ±0x3000 bits. */
+function bitString(g: Gen): Item {
+  const s = g.pick(g.no8);
+  const r = g.pick([1, 3, 5, 6, 7]);
+  const off = g.int(0x6000) - 0x3000;
+  const mov = encode(g, { size: s, op: [0xc7], reg: 0, rm: { reg: r }, imm: le(off, immLen(s)) });
+  const op = encode(g, {
+    size: s,
+    op: [0x0f, g.pick([0xa3, 0xab, 0xb3, 0xbb])],
+    reg: r,
+    rm: { abs: LAYOUT.data + 0x800 },
+  });
+  return concat(mov, op);
 }
 
 /**
@@ -1044,8 +1149,7 @@ const FORMS: Entry[] = [
           rm: g.int(2) ? { abs: dataAddr(g, 8) } : { rspDisp: g.int(256) - 128 },
           noSizePrefix: true,
         });
-        if (g.int(8) === 0) it.bytes.unshift(0x66);
-        return it;
+        return g.int(8) === 0 ? prefixed([0x66], it) : it;
       },
     ],
   ),
@@ -1172,10 +1276,26 @@ const FORMS: Entry[] = [
       return { bytes: [...opsize(g, s), ...rexW(s), g.pick([0x98, 0x99])] };
     },
   ],
-  [1, (g) => ({ bytes: [g.pick([0xf8, 0xf9, 0xf5, 0xfc, 0xfd])] })],
+  [1, (g) => ({ bytes: [g.pick([0xf8, 0xf9, 0xf5, 0xfc, 0xfd, 0xfa, 0xfb])] })],
   // String instructions, XLAT
   [3, stringOp],
   [1, xlat],
+  // Near indirect JMP/CALL, RET; XCHG rAX, r; bit strings; system stores; MSRs; SWAPGS
+  [2, nearIndirect],
+  [
+    1,
+    (g) => ({
+      bytes: [
+        ...opsize(g, g.pick(g.no8)),
+        ...(g.bits === 64 ? [g.pick([0x40, 0x41, 0x48, 0x49])] : []),
+        0x90 + g.int(8),
+      ],
+    }),
+  ],
+  [1, bitString],
+  [1, systemStore],
+  [1, msr],
+  [1, () => ({ bytes: [0x0f, 0x01, 0xf8] }), [64]],
   // Forward Jcc, JMP, LOOP/LOOPE/LOOPNE/JCXZ (CX or ECX by the address size), CALL over 1-3 items
   [3, (g) => ({ bytes: [0x70 + cc(g), 0], skip: 1 + g.int(3) })],
   [1, (g) => ({ bytes: [0xeb, 0], skip: 1 + g.int(3) })],
@@ -1330,27 +1450,39 @@ function isSse(bytes: number[], bits: Bits): boolean {
 export function assemble(items: readonly Item[]): Uint8Array {
   const out: number[] = [];
   items.forEach((it, i) => {
-    if (it.skip === undefined) {
-      out.push(...it.bytes);
-      return;
+    const start = out.length;
+    place(out, items, i);
+    // RIP-relative displacements from the end of their instruction.
+    for (const r of it.ripRel ?? []) {
+      const disp = le(r.target - (LAYOUT.code + start + r.end), 4);
+      for (let k = 0; k < 4; k++) out[start + r.at + k] = disp[k]!;
     }
-    // Over whole items only (fewer than `skip` if they would not fit a rel8).
-    let rel = 0;
-    for (const next of items.slice(i + 1, i + 1 + it.skip)) {
-      if (rel + next.bytes.length > 127) break;
-      rel += next.bytes.length;
-    }
-    if (it.abs) {
-      const { at, len, base } = it.abs;
-      const target = LAYOUT.code + out.length + it.bytes.length + rel - base;
-      out.push(...it.bytes.slice(0, at), ...le(target, len), ...it.bytes.slice(at + len));
-      return;
-    }
-    const len = it.rel ?? 1;
-    out.push(...it.bytes.slice(0, it.bytes.length - len), ...le(rel, len));
   });
   out.push(0xf4);
   return Uint8Array.from(out);
+}
+
+/** Item i's bytes onto `out`: a forward branch with its displacement or target filled in. */
+function place(out: number[], items: readonly Item[], i: number): void {
+  const it = items[i]!;
+  if (it.skip === undefined) {
+    out.push(...it.bytes);
+    return;
+  }
+  // Over whole items only (fewer than `skip` if they would not fit a rel8).
+  let rel = 0;
+  for (const next of items.slice(i + 1, i + 1 + it.skip)) {
+    if (rel + next.bytes.length > 127) break;
+    rel += next.bytes.length;
+  }
+  if (it.abs) {
+    const { at, len, base } = it.abs;
+    const target = LAYOUT.code + out.length + it.bytes.length + rel - base;
+    out.push(...it.bytes.slice(0, at), ...le(target, len), ...it.bytes.slice(at + len));
+    return;
+  }
+  const len = it.rel ?? 1;
+  out.push(...it.bytes.slice(0, it.bytes.length - len), ...le(rel, len));
 }
 
 /** NASM-style disassembly of assembled code at LAYOUT.code, one instruction a line. */
