@@ -3,22 +3,30 @@
  * modes: 64-bit long mode, 32-bit protected mode with flat segments (without paging, and with
  * 32-bit 4 KiB, 4 MiB or PAE paging) and 16-bit real mode. A table of instruction forms is encoded
  * here as bytes, each form written once for every bitness (operand-size and address-size prefixes,
- * REX only in 64-bit mode): MOV, the ALU group, INC/DEC/NEG/NOT, shifts and rotates, SHLD/SHRD, LEA
- * (32/64-bit SIB and 16-bit ModRM addressing), MOVZX/MOVSX/MOVSXD, XCHG, XADD, CMPXCHG,
- * CMPXCHG8B, BSWAP, PUSH/POP (registers, immediates, memory, segment registers), MOV r/m, Sreg,
- * PUSHF and PUSH imm + POPF, LAHF/SAHF, SETcc, CMOVcc, BT*, BSF/BSR, IMUL, MUL/DIV with a divisor
- * made safe, CBW/CWD & co., CLC/STC/CMC/CLD/STD, the string instructions with and without REP
- * (their pointers and count set first), XLAT, forward Jcc/JMP/LOOP/JCXZ/CALL, IN and OUT, and the
- * SSE moves KVM's emulator implements: MOVAPS/MOVAPD/MOVDQA, MOVUPS/MOVUPD/MOVDQU, MOVNTPS/MOVNTDQ,
- * MOVNTI (a program with SSE first loads its XMM registers from its data page), random initial
- * registers and memory, the assembly of a sequence (branch displacements from what follows) and
- * its disassembly with iced-x86.
+ * segment overrides, REX and RIP-relative operands only in 64-bit mode): MOV, the ALU group,
+ * INC/DEC/NEG/NOT, shifts and rotates, SHLD/SHRD, LEA (32/64-bit SIB and 16-bit ModRM addressing),
+ * MOVZX/MOVSX/MOVSXD, XCHG, XADD, CMPXCHG, CMPXCHG8B, BSWAP, PUSH/POP (registers, immediates,
+ * memory, segment registers), PUSHA/POPA, ENTER/LEAVE, MOV to and from segment registers and
+ * LES/LDS/LFS/LGS (selectors that keep every base), PUSHF and PUSH imm + POPF, LAHF/SAHF, SETcc,
+ * CMOVcc, BT* (on registers, with immediates, on bit strings), BSF/BSR, IMUL, MUL/DIV with a
+ * divisor made safe, CBW/CWD & co., CLC/STC/CMC/CLD/STD/CLI/STI, the string instructions with and
+ * without REP (their pointers and count set first), XLAT, forward Jcc/JMP/LOOP/JCXZ/CALL, near
+ * indirect JMP/CALL and RET, far JMP/CALL/RETF (and IRET in real mode) to code segments at other
+ * bases, real mode's INT n/INT3/INTO, an exception that ends the program in its handler, SGDT/SIDT/
+ * SMSW/STR/SLDT, RDMSR/WRMSR of the syscall MSRs, SWAPGS, IN and OUT, and the SSE moves KVM's
+ * emulator implements: MOVAPS/MOVAPD/MOVDQA, MOVUPS/MOVUPD/MOVDQU, MOVNTPS/MOVNTDQ, MOVNTI (a
+ * program with SSE first loads its XMM registers from its data page); random initial registers
+ * and memory; the GDT, the IVT or IDT and their handlers; the assembly of a sequence (branch
+ * displacements and far pointers from what follows, RIP-relative displacements from where each
+ * instruction ends) and its disassembly with iced-x86. What is not generated, and why, is in
+ * x86-differential.test.ts.
  *
- * Memory operands only ever address the scratch data page ([disp], absolute, through DS or a
- * segment override whose base lets the offset reach it) or the stack page ([esp + disp8], in real
- * mode with an address-size prefix; the aligned SSE forms only 16-byte aligned [disp]); nothing but
- * PUSH, POP and CALL writes RSP (iced-x86 checks every generated form), so a sequence cannot fault
- * and always reaches its HLT.
+ * Memory operands only ever address the scratch data page ([disp], absolute or RIP-relative,
+ * through DS or a segment override whose base lets the offset reach it) or the stack page
+ * ([esp + disp8], in real mode with an address-size prefix; the aligned SSE forms only 16-byte
+ * aligned [disp]); nothing but PUSH, POP, PUSHA/POPA, ENTER/LEAVE, CALL and INT writes RSP (iced-x86
+ * checks every generated form), so a sequence reaches its HLT, or the HLT of the exception handler
+ * when it faults on purpose.
  */
 import iced from 'iced-x86';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';

@@ -8,6 +8,15 @@
  * - SHLD/SHRD r, r, CL took CL as the source register (a third register operand overwrote r1).
  * - BSWAP was not implemented (#UD, the guest shut down).
  * - XADD r, r with the same register kept the old value: the destination is written last, the sum.
+ * Found once the differential ran 32-bit protected and real mode too (the helper `run` takes a mode):
+ * - PUSH/POP Sreg took 4 bytes in real mode (and 8 for 66h PUSH FS in 64-bit mode): the size is
+ *   iced's Pushw/Pushd/Pushq; a 32-bit PUSH Sreg writes only the selector's 2 bytes.
+ * - KVM_SET_SREGS did not flush the interpreter's TLB (KVM's next entry does: tlb_ctl).
+ * - A segment load cached the descriptor without its accessed bit.
+ * - LES/LDS/LSS/LFS/LGS, PUSHA/POPA, BT* m, r (bit strings), STR and SLDT were #UD.
+ * - An exception KVM injects as a fault (#UD) went without RFLAGS.RF in its frame.
+ * - 66h LEAVE (and ENTER) used the mode's operand size.
+ * - A non-canonical LSTAR, CSTAR or KERNEL_GS_BASE was written instead of #GP.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
