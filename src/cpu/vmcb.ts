@@ -36,6 +36,9 @@ export const VMCB_MSRPM_BASE_PA = 0x048;
 export const VMCB_TSC_OFFSET = 0x050;
 export const VMCB_ASID = 0x058;
 export const VMCB_TLB_CTL = 0x05c;
+/** tlb_ctl: what VMRUN flushes first (KVM's TLB_CONTROL_*): nothing, or this guest's TLB entries. */
+export const TLB_CONTROL_DO_NOTHING = 0;
+export const TLB_CONTROL_FLUSH_ASID = 3;
 export const VMCB_INT_CTL = 0x060;
 export const VMCB_INT_VECTOR = 0x064;
 export const VMCB_INT_STATE = 0x068;
@@ -315,6 +318,13 @@ export class Vmcb {
   }
   set intCtl(v: number) {
     this.control.setUint32(VMCB_INT_CTL, v >>> 0, true);
+  }
+  /** tlb_ctl (a byte): the TLB flush the next VMRUN does (TLB_CONTROL_*). */
+  get tlbCtl(): number {
+    return this.control.getUint8(VMCB_TLB_CTL);
+  }
+  set tlbCtl(v: number) {
+    this.control.setUint8(VMCB_TLB_CTL, v);
   }
   get intState(): number {
     return this.control.getUint32(VMCB_INT_STATE, true);

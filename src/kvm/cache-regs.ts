@@ -39,6 +39,8 @@ import type { Vcpu } from './vcpu.js';
 const MASK32 = 0xffff_ffffn;
 /** RFLAGS.TF: the CPU traps (#DB) after each instruction. */
 export const X86_EFLAGS_TF = 1 << 8;
+/** RFLAGS.RF: instruction breakpoints are suppressed for the next instruction. */
+export const X86_EFLAGS_RF = 1 << 16;
 /** V_TPR, int_ctl bits 3:0: the guest's CR8 as the CPU reads it. */
 export const V_TPR_MASK = 0xf;
 

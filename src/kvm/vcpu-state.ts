@@ -52,6 +52,7 @@ import {
   VCPU_REGS_RSI,
   VCPU_REGS_RSP,
 } from '../cpu/backend.js';
+import { TLB_CONTROL_FLUSH_ASID } from '../cpu/vmcb.js';
 import { Errno } from '../uapi/errno.js';
 import type { KvmFpu } from '../uapi/fpu.js';
 import { MSR_IA32_APICBASE } from '../uapi/msr-index.js';
@@ -273,6 +274,9 @@ export function setSregs(vcpu: Vcpu, s: KvmSregs): Errno | undefined {
   svmSetCr0(vcpu, s.cr0);
   save.setBigUint64(SAVE_CR4, s.cr4, true);
   save.setUint8(SAVE_CPL, s.ss.dpl & 3);
+  // kvm_mmu_reset_context: the next entry loads a new root and flushes the guest's TLB
+  // (kvm_mmu_load → svm_flush_tlb_current).
+  vcpu.vmcb.tlbCtl = TLB_CONTROL_FLUSH_ASID;
   // kvm_set_cr8, whose refusal of bits above 3:0 KVM_SET_SREGS ignores (nothing changes then).
   kvmSetCr8(vcpu, s.cr8);
   vcpu.msrs.set(MSR_IA32_APICBASE, s.apicBase);

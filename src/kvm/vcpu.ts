@@ -13,6 +13,7 @@ import {
   getU64Number,
   newGprs,
   resetFpu,
+  SAVE_RFLAGS,
   SAVE_RIP,
   SVM_EVTINJ_TYPE_EXEPT,
   SVM_EVTINJ_TYPE_INTR,
@@ -23,6 +24,7 @@ import {
   Vmcb,
   writeResetState,
 } from '../cpu/backend.js';
+import { TLB_CONTROL_DO_NOTHING } from '../cpu/vmcb.js';
 import { KVM_EXIT_INTR, KVM_EXIT_IRQ_WINDOW_OPEN, KVM_EXIT_UNKNOWN } from '../uapi/exit-reasons.js';
 import type { KvmFpu } from '../uapi/fpu.js';
 import {
@@ -34,7 +36,7 @@ import {
 import { KVM_VCPU_MMAP_SIZE, KvmRun } from '../uapi/kvm-run.js';
 import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_BSP } from '../uapi/msr-index.js';
 import { SVM_EXIT_INTR, SVM_EXIT_IRET } from '../uapi/svm.js';
-import { kvmRipRead } from './cache-regs.js';
+import { kvmRipRead, X86_EFLAGS_RF } from './cache-regs.js';
 import { type CpuidEntry, DEFAULT_CPUID } from './cpuid.js';
 import { syncLapicToCr8 } from './cr.js';
 import { DR6_ACTIVE_LOW } from './debugreg.js';
@@ -49,6 +51,8 @@ import type { Vm } from './vm.js';
 import type { ExitHandler, VcpuTypeOps } from './vm-type.js';
 import { svmExitHandlers } from './x86.js';
 
+/** exception_type: #DB, #BP and #OF are traps, #DF and #MC aborts; every other vector a fault. */
+const EXCEPTIONS_NOT_FAULTS = (1 << 1) | (1 << 3) | (1 << 4) | (1 << 8) | (1 << 18);
 /** SVM exit codes with a handler are below this (VMGEXIT, 0x403, is the last): svm_exit_handlers' size. */
 const HANDLER_TABLE_SIZE = 0x410;
 
@@ -242,6 +246,8 @@ export class Vcpu {
       svmLoadDebugRegs(this);
       this.hasRun = true;
       backend.vmrun(HOST_TICK_INSTRUCTIONS);
+      // svm_vcpu_run: a requested flush is done once.
+      vmcb.tlbCtl = TLB_CONTROL_DO_NOTHING;
       this.vmexits++;
       // Before the exit's handler, so a DR access exit finds the registers the guest last wrote.
       if (this.dbRegsWontExit) svmSyncDirtyDebugRegs(this);
@@ -319,6 +325,12 @@ export class Vcpu {
     const e = this.exception;
     if (e) {
       this.exception = undefined;
+      // kvm_check_and_inject_events: a fault (not #DB, #BP, #OF, #DF, #MC) is injected with
+      // RFLAGS.RF set, which the frame the guest's handler sees carries.
+      if (!this.guestStateProtected && !((1 << e.vector) & EXCEPTIONS_NOT_FAULTS)) {
+        const save = vmcb.save;
+        save.setUint32(SAVE_RFLAGS, save.getUint32(SAVE_RFLAGS, true) | X86_EFLAGS_RF, true);
+      }
       vmcb.eventInjErr = e.errorCode ?? 0;
       vmcb.eventInj =
         SVM_EVTINJ_VALID |

@@ -43,6 +43,7 @@ import {
 import type { Gprs } from '../regs.js';
 import { newGprs } from '../regs.js';
 import { resetFpu } from '../reset.js';
+import { TLB_CONTROL_DO_NOTHING } from '../vmcb.js';
 import { type Block, BlockCache } from './blocks.js';
 import { decodeBlock } from './decode.js';
 import { deliverEvent, deliverException, type PendingException } from './exceptions.js';
@@ -142,7 +143,8 @@ export class X86Cpu implements CpuBackend {
     // the vCPU exits): KVM or the host may have changed the mappings while it was out.
     const gen = this.mem.generation;
     const tlb = this.tlb;
-    if (gen === undefined || gen !== this.#memGen) {
+    // tlb_ctl: KVM asked for this guest's TLB to be flushed (after KVM_SET_SREGS, say).
+    if (gen === undefined || gen !== this.#memGen || this.vmcb.tlbCtl !== TLB_CONTROL_DO_NOTHING) {
       tlb.flush();
       this.#memGen = gen ?? -1;
     }

@@ -90,11 +90,20 @@ export function nativeRdmsr(cpu: X86Cpu, index: number): number {
   }
 }
 
+/** Whether hi:lo is a canonical address (48 bits of virtual address). */
+function canonical(lo: number, hi: number): boolean {
+  const v = (hi | 0) * TWO32 + (lo >>> 0);
+  return v < 2 ** 47 && v >= -(2 ** 47);
+}
+
 /** WRMSR in the CPU. */
 export function nativeWrmsr(cpu: X86Cpu, index: number, lo: number, hi: number): void {
   const s = cpu.s;
   const field = saveField(index);
   if (field >= 0) {
+    // An address MSR (LSTAR, CSTAR, KERNEL_GS_BASE) takes a canonical address only: else #GP.
+    if ((index === MSR_LSTAR || index === MSR_CSTAR || index === MSR_KERNEL_GS_BASE) && !canonical(lo, hi))
+      cpu.raise({ vector: GP_VECTOR, errorCode: 0 });
     cpu.save.setUint32(field, lo >>> 0, true);
     cpu.save.setUint32(field + 4, hi >>> 0, true);
     return;
@@ -102,10 +111,9 @@ export function nativeWrmsr(cpu: X86Cpu, index: number, lo: number, hi: number):
   switch (index) {
     case MSR_FS_BASE:
     case MSR_GS_BASE: {
-      const v = (hi | 0) * TWO32 + lo;
       // A non-canonical base is #GP.
-      if (v >= 2 ** 47 || v < -(2 ** 47)) cpu.raise({ vector: GP_VECTOR, errorCode: 0 });
-      s.segBase[index === MSR_FS_BASE ? SEG_FS : SEG_GS] = v;
+      if (!canonical(lo, hi)) cpu.raise({ vector: GP_VECTOR, errorCode: 0 });
+      s.segBase[index === MSR_FS_BASE ? SEG_FS : SEG_GS] = (hi | 0) * TWO32 + lo;
       return;
     }
     case MSR_EFER:

@@ -61,13 +61,16 @@ export function unpack(lo: number, hi: number): Descriptor {
   return { base, limit, attr };
 }
 
-/** Load a segment register with a descriptor already checked (or a real-mode selector). */
+/**
+ * Load a segment register with a descriptor already checked (or a null one). A code or data
+ * descriptor is cached with its accessed bit set, as the load sets it in the table (setAccessed).
+ */
 export function setSegment(cpu: X86Cpu, seg: number, sel: number, d: Descriptor): void {
   const s = cpu.s;
   s.segSel[seg] = sel;
   s.segBase[seg] = d.base;
   s.segLimit[seg] = d.limit;
-  s.segAttr[seg] = d.attr;
+  s.segAttr[seg] = d.attr & SVM_SELECTOR_S_MASK ? d.attr | 1 : d.attr;
 }
 
 /** Real mode (and virtual-8086): base = selector × 16, limit and attributes as they were. */
@@ -154,15 +157,15 @@ export function setRsp(cpu: X86Cpu, v: number, width: number): void {
   }
 }
 
-/** Push `size` bytes (value as halves) on SS:RSP. */
-export function push(cpu: X86Cpu, size: number, lo: number, hi: number): void {
+/** Push `size` bytes (value as halves) on SS:RSP, of which the low `written` are stored. */
+export function push(cpu: X86Cpu, size: number, lo: number, hi: number, written = size): void {
   const s = cpu.s;
   const width = stackWidth(cpu);
   const rsp = getRsp(cpu);
   const sp =
     width === 8 ? rsp - size : width === 4 ? ((rsp >>> 0) - size) >>> 0 : ((rsp & 0xffff) - size) & 0xffff;
   const la = width === 8 ? sp : s.segBase[SEG_SS]! + sp;
-  writeLinear(cpu, la, size, lo, hi);
+  writeLinear(cpu, la, written, lo, hi);
   setRsp(cpu, sp, width);
 }
 

@@ -9,7 +9,8 @@ import * as alu from '../alu.js';
 import type { X86Cpu } from '../cpu.js';
 import { cond, type Flags } from '../flags.js';
 import { type Exec, type Insn, NEXT, REG_NONE } from '../insn.js';
-import { readReg, readRm0, readRm1, writeReg, writeRm0 } from '../operands.js';
+import { readLinear, writeLinear } from '../mmu.js';
+import { linearAddress, readReg, readRm0, readRm1, writeReg, writeRm0 } from '../operands.js';
 import { DE_VECTOR } from '../vectors.js';
 import type { Builder } from './builder.js';
 
@@ -169,13 +170,30 @@ function doubleShift(op: typeof alu.shld): Builder {
 }
 
 /**
- * BT/BTS/BTR/BTC: a register bit offset into memory addresses beyond the operand (the bit string);
- * the interpreter supports register destinations and memory with an immediate offset.
+ * BT/BTS/BTR/BTC m, r: the register's offset, signed at the operand size, addresses a bit string
+ * from the memory operand: the operand-sized word at offset >> log2(bits) words from it, bit
+ * offset mod bits. (A 64-bit offset beyond ±2^53 is not exact; such an address does not exist.)
  */
+function bitString(op: typeof alu.bt, store: boolean): Exec {
+  return (cpu, i) => {
+    const size = i.size;
+    const bits = size << 3;
+    const lo = readReg(cpu, i.r1, size);
+    const off = size === 8 ? (cpu.hi | 0) * 0x1_0000_0000 + lo : size === 4 ? lo | 0 : (lo << 16) >> 16;
+    const la = linearAddress(cpu, i) + Math.floor(off / bits) * size;
+    const at = cpu.s.codeSize === 64 ? la : la >>> 0;
+    const a = readLinear(cpu, at, size);
+    op(cpu.f, size, a, cpu.hi, lo & (bits - 1));
+    if (store) writeLinear(cpu, at, size, cpu.f.resLo, cpu.f.resHi);
+    return NEXT;
+  };
+}
+
+/** BT/BTS/BTR/BTC: on a register, on memory with an immediate offset, or on a bit string in memory. */
 function bitTest(op: typeof alu.bt, store: boolean): Builder {
   return (ins) => {
     const imm = isImmediate(ins.op1Kind);
-    if (!imm && ins.op0Kind !== OpKind.Register) return undefined;
+    if (!imm && ins.op0Kind !== OpKind.Register) return bitString(op, store);
     return (cpu, i) => {
       const bit = imm ? i.immLo & 0xff : readReg(cpu, i.r1, i.size);
       const a = readRm0(cpu, i, i.size);

@@ -16,8 +16,17 @@ import {
   writeRm0,
 } from '../operands.js';
 import { gprOperand, segOperand } from '../registers.js';
-import { loadDataSegment, loadRealSegment, pop, push, realMode } from '../segments.js';
-import { SEG_CS } from '../state.js';
+import {
+  getRsp,
+  loadDataSegment,
+  loadRealSegment,
+  pop,
+  push,
+  realMode,
+  setRsp,
+  stackWidth,
+} from '../segments.js';
+import { SEG_CS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_SS } from '../state.js';
 import { UD_VECTOR } from '../vectors.js';
 import type { Builder } from './builder.js';
 
@@ -50,6 +59,23 @@ function movToSreg(seg: number): Exec {
     const sel = readRm1(cpu, i, 2) & 0xffff;
     if (realMode(cpu)) loadRealSegment(cpu, seg, sel);
     else loadDataSegment(cpu, seg, sel);
+    return NEXT;
+  };
+}
+
+/**
+ * LES/LDS/LSS/LFS/LGS r, m16:16/32/64: the far pointer's selector (after its offset) into the
+ * segment register (as MOV Sreg loads it), then the offset into r.
+ */
+function loadFarPointer(seg: number): Exec {
+  return (cpu, i) => {
+    const la = linearAddress(cpu, i);
+    const off = readLinear(cpu, la, i.size);
+    const offHi = cpu.hi;
+    const sel = readLinear(cpu, la + i.size, 2);
+    if (realMode(cpu)) loadRealSegment(cpu, seg, sel);
+    else loadDataSegment(cpu, seg, sel);
+    writeReg(cpu, i.r0, i.size, off, offHi);
     return NEXT;
   };
 }
@@ -198,13 +224,28 @@ function stackOpSize(rec: Insn, codeSize: 16 | 32 | 64): number {
   return codeSize === 64 ? 8 : codeSize / 8;
 }
 
+/**
+ * The stack operand size of PUSH/POP Sreg, from iced's Code (Pushw_ES, Pushd_FS, Popq_GS…): the
+ * operand size (66h or the mode's default; 8 in 64-bit mode).
+ */
+function sregStackSize(ins: InstanceType<typeof iced.Instruction>): number {
+  const name = iced.Code[ins.code]!;
+  return name.startsWith('Pushq') || name.startsWith('Popq')
+    ? 8
+    : name.startsWith('Pushw') || name.startsWith('Popw')
+      ? 2
+      : 4;
+}
+
 const pushB: Builder = (ins, rec, codeSize) => {
   const k = ins.op0Kind;
   if (k === OpKind.Register && segOperand(ins.op0Register) >= 0) {
     const seg = segOperand(ins.op0Register);
-    rec.size = codeSize === 64 ? 8 : iced.Code[ins.code]!.endsWith('16') ? 2 : 4;
+    rec.size = sregStackSize(ins);
+    // A 32-bit push writes the selector with a 16-bit move (the SDM's choice for recent Intel
+    // cores, and KVM's emulator's em_push_sreg): the upper half of the slot keeps its bytes.
     return (cpu, i) => {
-      push(cpu, i.size, cpu.s.segSel[seg]!, 0);
+      push(cpu, i.size, cpu.s.segSel[seg]!, 0, i.size === 4 ? 2 : i.size);
       return NEXT;
     };
   }
@@ -228,7 +269,7 @@ const pushB: Builder = (ins, rec, codeSize) => {
 const popB: Builder = (ins, rec, codeSize) => {
   if (ins.op0Kind === OpKind.Register && segOperand(ins.op0Register) >= 0) {
     const seg = segOperand(ins.op0Register);
-    rec.size = codeSize === 64 ? 8 : iced.Code[ins.code]!.endsWith('16') ? 2 : 4;
+    rec.size = sregStackSize(ins);
     return (cpu, i) => {
       const sel = pop(cpu, i.size) & 0xffff;
       if (realMode(cpu)) loadRealSegment(cpu, seg, sel);
@@ -243,6 +284,45 @@ const popB: Builder = (ins, rec, codeSize) => {
     return NEXT;
   };
 };
+
+/**
+ * PUSHA/PUSHAD: AX, CX, DX, BX, the SP of before, BP, SI, DI pushed (2 or 4 bytes each); RSP moves
+ * only when every store went through.
+ */
+function pusha(size: number): Exec {
+  return (cpu) => {
+    const width = stackWidth(cpu);
+    const rsp = getRsp(cpu);
+    const mask = width === 4 ? 0xffff_ffff : 0xffff;
+    const ssBase = cpu.s.segBase[SEG_SS]!;
+    let sp = (rsp & mask) >>> 0;
+    for (let r = 0; r < 8; r++) {
+      const v = r === 4 ? (size === 4 ? rsp >>> 0 : rsp & 0xffff) : readReg(cpu, r, size);
+      sp = ((sp - size) & mask) >>> 0;
+      writeLinear(cpu, ssBase + sp, size, v, 0);
+    }
+    setRsp(cpu, sp, width);
+    return NEXT;
+  };
+}
+
+/** POPA/POPAD: DI, SI, BP, (SP skipped), BX, DX, CX, AX popped; loaded once all were read. */
+function popa(size: number): Exec {
+  return (cpu) => {
+    const width = stackWidth(cpu);
+    const mask = width === 4 ? 0xffff_ffff : 0xffff;
+    const ssBase = cpu.s.segBase[SEG_SS]!;
+    let sp = (getRsp(cpu) & mask) >>> 0;
+    const v: number[] = [];
+    for (let k = 0; k < 8; k++) {
+      v.push(readLinear(cpu, ssBase + sp, size));
+      sp = ((sp + size) & mask) >>> 0;
+    }
+    for (let k = 0; k < 8; k++) if (k !== 3) writeReg(cpu, 7 - k, size, v[k]!, 0);
+    setRsp(cpu, sp, width);
+    return NEXT;
+  };
+}
 
 /** CBW/CWDE/CDQE: sign-extend the lower half of the accumulator into all of it. */
 function widenAccumulator(size: number): Exec {
@@ -301,4 +381,17 @@ export const DATA_BUILDERS: [number, Builder][] = [
   [Mnemonic.Cqo, () => signIntoDx(8)],
   [Mnemonic.Nop, () => nop],
   [Mnemonic.Bswap, bswap],
+  [Mnemonic.Pusha, () => pusha(2)],
+  [Mnemonic.Pushad, () => pusha(4)],
+  [Mnemonic.Popa, () => popa(2)],
+  [Mnemonic.Popad, () => popa(4)],
+  ...(
+    [
+      [Mnemonic.Les, SEG_ES],
+      [Mnemonic.Lds, SEG_DS],
+      [Mnemonic.Lss, SEG_SS],
+      [Mnemonic.Lfs, SEG_FS],
+      [Mnemonic.Lgs, SEG_GS],
+    ] as const
+  ).map(([m, seg]): [number, Builder] => [m, () => loadFarPointer(seg)]),
 ];

@@ -22,8 +22,18 @@ const { Mnemonic } = iced;
 const nop: Exec = () => NEXT;
 
 /** LEAVE: RSP = RBP, then POP RBP (at the operand size). */
-const leave: Builder = (_ins, rec, codeSize) => {
-  rec.size = rec.size || (codeSize === 64 ? 8 : codeSize / 8);
+/** The operand size of ENTER/LEAVE from iced's Code (Leavew, Enterd_imm16_imm8, …): 66h's or the mode's. */
+function frameSize(ins: InstanceType<typeof iced.Instruction>): number {
+  const name = iced.Code[ins.code]!;
+  return name.startsWith('Leaveq') || name.startsWith('Enterq')
+    ? 8
+    : name.startsWith('Leavew') || name.startsWith('Enterw')
+      ? 2
+      : 4;
+}
+
+const leave: Builder = (ins, rec) => {
+  rec.size = frameSize(ins);
   return (cpu, i) => {
     const width = stackWidth(cpu);
     const bp = readReg(cpu, VCPU_REGS_RBP, width);
@@ -42,9 +52,9 @@ const leave: Builder = (_ins, rec, codeSize) => {
 };
 
 /** ENTER imm16, 0: push RBP, RBP = RSP, RSP -= size (nesting levels above 0 are not modelled). */
-const enter: Builder = (ins, rec, codeSize) => {
+const enter: Builder = (ins, rec) => {
   if (ins.immediate8_2nd !== 0) return undefined;
-  rec.size = codeSize === 64 ? 8 : rec.size || codeSize / 8;
+  rec.size = frameSize(ins);
   const frame = ins.immediate16;
   return (cpu, i) => {
     const bp = readReg(cpu, VCPU_REGS_RBP, i.size);

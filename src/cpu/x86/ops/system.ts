@@ -41,7 +41,7 @@ import {
   readRflags,
   writeRflags,
 } from '../flags.js';
-import { type Exec, NEXT, REG_AH } from '../insn.js';
+import { type Exec, NEXT, REG_AH, REG_NONE } from '../insn.js';
 import { readLinear, writeLinear } from '../mmu.js';
 import { nativeRdmsr, nativeWrmsr } from '../msr.js';
 import { linearAddress, readReg, readRm0, writeReg } from '../operands.js';
@@ -213,6 +213,20 @@ function storeTable(idt: boolean): Exec {
     const lo = base >>> 0;
     if (s.codeSize === 64) writeLinear(cpu, la + 2, 8, lo, hi32(base));
     else writeLinear(cpu, la + 2, 4, lo, 0);
+    return NEXT;
+  };
+}
+
+/**
+ * STR/SLDT: the task register's or LDTR's selector into r/m16 (a 32/64-bit register gets it
+ * zero-extended); #UD in real mode.
+ */
+function storeSelector(tr: boolean): Exec {
+  return (cpu, i) => {
+    if (realMode(cpu)) cpu.raise({ vector: UD_VECTOR });
+    const sel = tr ? cpu.s.trSel : cpu.s.ldtrSel;
+    if (i.r0 !== REG_NONE) writeReg(cpu, i.r0, i.size, sel, 0);
+    else writeLinear(cpu, linearAddress(cpu, i), 2, sel, 0);
     return NEXT;
   };
 }
@@ -467,6 +481,8 @@ export const SYSTEM_BUILDERS: [number, Builder][] = [
   [Mnemonic.Lidt, () => loadTable(true)],
   [Mnemonic.Sgdt, () => storeTable(false)],
   [Mnemonic.Sidt, () => storeTable(true)],
+  [Mnemonic.Str, () => storeSelector(true)],
+  [Mnemonic.Sldt, () => storeSelector(false)],
   [Mnemonic.Ltr, () => ltr],
   [Mnemonic.Lldt, () => lldt],
   [Mnemonic.Mov, movCrB],
