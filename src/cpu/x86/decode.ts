@@ -7,7 +7,16 @@
 import iced from 'iced-x86';
 import { Block } from './blocks.js';
 import type { X86Cpu } from './cpu.js';
-import { Insn, REG_NONE } from './insn.js';
+import {
+  Insn,
+  OPERAND_GPR,
+  OPERAND_IMM,
+  OPERAND_MEM,
+  OPERAND_NONE,
+  OPERAND_OTHER,
+  OPERAND_REL,
+  REG_NONE,
+} from './insn.js';
 import { ACC_FETCH, PAGE_SIZE, tlbEntry } from './mmu.js';
 import { BUILDERS } from './ops/index.js';
 import { execUnimplemented } from './ops/unimplemented.js';
@@ -62,6 +71,8 @@ function fillCommon(ins: IcedInstruction, rec: Insn, codeSize: 16 | 32 | 64): vo
   rec.size = operandSize(ins);
   rec.rep = ins.hasRepPrefix || ins.hasRepePrefix ? 1 : ins.hasRepnePrefix ? 2 : 0;
   rec.cc = ins.conditionCode > 0 ? conditionNumber(ins.conditionCode) : 0;
+  rec.kind0 = operandKind(ins, 0);
+  rec.kind1 = operandKind(ins, 1);
   let regs = 0;
   for (let k = 0; k < ins.opCount; k++) {
     const kind = ins.opKind(k);
@@ -93,6 +104,18 @@ function fillCommon(ins: IcedInstruction, rec: Insn, codeSize: 16 | 32 | 64): vo
       if (kind <= OpKind.MemorySegRSI) rec.mseg = segOperand(ins.memorySegment);
     }
   }
+}
+
+/** What operand k is, as the record's kind0/kind1 say it (OPERAND_*). */
+function operandKind(ins: IcedInstruction, k: number): number {
+  if (k >= ins.opCount) return OPERAND_NONE;
+  const kind = ins.opKind(k);
+  if (kind === OpKind.Register) return gprOperand(ins.opRegister(k)) ? OPERAND_GPR : OPERAND_OTHER;
+  if (kind === OpKind.Memory) return OPERAND_MEM;
+  if (kind >= OpKind.Immediate8 && kind <= OpKind.Immediate32to64) return OPERAND_IMM;
+  if (kind === OpKind.NearBranch16 || kind === OpKind.NearBranch32 || kind === OpKind.NearBranch64)
+    return OPERAND_REL;
+  return OPERAND_OTHER;
 }
 
 /**

@@ -25,6 +25,19 @@ export const REG_AH = 16;
 /** No register. */
 export const REG_NONE = -1;
 
+/**
+ * What operands 0 and 1 of a record are (`kind0`, `kind1`), so the block compiler (compile/) can
+ * tell an instruction's form from its record alone: none, a general-purpose register (r0/r1 says
+ * which), the memory operand, an immediate, a near branch's target (rel), or anything else (a
+ * segment, control, debug or XMM register, a far pointer, a string operand).
+ */
+export const OPERAND_NONE = 0;
+export const OPERAND_GPR = 1;
+export const OPERAND_MEM = 2;
+export const OPERAND_IMM = 3;
+export const OPERAND_REL = 4;
+export const OPERAND_OTHER = 5;
+
 export class Insn {
   exec: Exec;
   /** Length in bytes. */
@@ -60,6 +73,9 @@ export class Insn {
   cc = 0;
   /** REP prefix: 0 none, 1 REP/REPE, 2 REPNE. */
   rep = 0;
+  /** Kinds of operands 0 and 1 as decoded (OPERAND_*). */
+  kind0 = OPERAND_NONE;
+  kind1 = OPERAND_NONE;
 
   constructor(exec: Exec) {
     this.exec = exec;
