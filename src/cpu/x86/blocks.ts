@@ -8,9 +8,16 @@
  *   so at each VMRUN the cache moves to a new epoch and a block is checked against its bytes the
  *   first time it runs in an epoch.
  */
+import type { X86Cpu } from './cpu.js';
 import type { Insn } from './insn.js';
 
 const PAGE_SIZE = 4096;
+
+/**
+ * A block as generated JavaScript (compile/): runs it from its first instruction and returns how
+ * many instructions completed (see compile/assemble.ts for the protocol).
+ */
+export type CompiledBlock = (cpu: X86Cpu) => number;
 
 export class Block {
   /** Run in this epoch already, with its bytes as decoded. */
@@ -21,6 +28,10 @@ export class Block {
   succ: Block | undefined = undefined;
   succRip = -1;
   succGen = -1;
+  /** Times the interpreter ran it (compile/policy.ts compiles it once it is hot). */
+  runs = 0;
+  /** Its compiled form once hot; it goes with the block when the block is invalidated. */
+  compiled: CompiledBlock | undefined = undefined;
   constructor(
     readonly gpa: number,
     readonly codeSize: 16 | 32 | 64,
@@ -47,6 +58,8 @@ export class BlockCache {
   epoch = 0;
   /** Blocks dropped because their code changed (for tests and stats). */
   invalidations = 0;
+  /** Blocks compiled (for tests and stats). */
+  compiled = 0;
 
   lookup(gpa: number, codeSize: 16 | 32 | 64): Block | undefined {
     return this.#byGpa[modeIndex(codeSize)]!.get(gpa);

@@ -44,7 +44,8 @@ import type { Gprs } from '../regs.js';
 import { newGprs } from '../regs.js';
 import { resetFpu } from '../reset.js';
 import { TLB_CONTROL_DO_NOTHING } from '../vmcb.js';
-import { type Block, BlockCache } from './blocks.js';
+import { type Block, BlockCache, type CompiledBlock } from './blocks.js';
+import { COMPILE_THRESHOLD, compiledForm } from './compile/policy.js';
 import { decodeBlock } from './decode.js';
 import { deliverEvent, deliverException, type PendingException } from './exceptions.js';
 import { Flags, RFLAGS_IF, RFLAGS_RF, readRflags, writeRflags } from './flags.js';
@@ -54,6 +55,14 @@ import { hi32, SEG_CS, X86State } from './state.js';
 import { GP_VECTOR, UD_VECTOR, VC_VECTOR } from './vectors.js';
 
 const TWO32 = 0x1_0000_0000;
+
+/** How an X86Cpu runs code. */
+export interface X86CpuOptions {
+  /** Run hot blocks as generated JavaScript (compile/) instead of record by record (default true). */
+  readonly compile?: boolean;
+  /** Interpreted runs of a block before it is compiled (default COMPILE_THRESHOLD; 0: at once). */
+  readonly compileThreshold?: number;
+}
 
 export class X86Cpu implements CpuBackend {
   readonly protectedState: boolean;
@@ -104,9 +113,20 @@ export class X86Cpu implements CpuBackend {
   pending: PendingException | undefined;
   /** The #VMEXIT is written: VMRUN returns. */
   exited = false;
+  /** Run hot blocks compiled (X86CpuOptions.compile); may be changed between runs. */
+  compile: boolean;
+  /** Interpreted runs of a block before it is compiled (X86CpuOptions.compileThreshold). */
+  compileThreshold: number;
+  /**
+   * Instructions a compiled block completed before the one that threw STOP_SIGNAL: generated code
+   * writes it before anything that can throw, where the interpreter's loop has its counter.
+   */
+  compiledDone = 0;
 
-  constructor(protectedState = false) {
+  constructor(protectedState = false, options: X86CpuOptions = {}) {
     this.protectedState = protectedState;
+    this.compile = options.compile ?? true;
+    this.compileThreshold = options.compileThreshold ?? COMPILE_THRESHOLD;
   }
 
   attach(hw: CpuAttachment): void {
@@ -188,27 +208,44 @@ export class X86Cpu implements CpuBackend {
     vmcb.intState = (vmcb.intState & ~SVM_INTERRUPT_SHADOW_MASK) | shadow;
   }
 
-  /** Run one block from RIP (or until an instruction stops); returns the instructions retired. */
+  /**
+   * Run one block from RIP (or until an instruction stops); returns the instructions retired. A hot
+   * block runs as its compiled form (compile/), which keeps this loop's protocol: the same RIP,
+   * nextRip and count at a stop or a fault, delivered here the same way.
+   */
   #runBlock(): number {
     const s = this.s;
     let done = 0;
+    let compiled: CompiledBlock | undefined;
     try {
       const b = this.#fetchBlock();
       const insns = b.insns;
-      const wrap = b.codeSize === 64 ? 0 : b.codeSize === 32 ? TWO32 : 0x1_0000;
       // In the interrupt shadow only one instruction runs: the window is checked right after it.
-      const end = s.rip === this.shadowRip ? 1 : insns.length;
-      for (let k = 0; k < end; k++) {
-        const i = insns[k]!;
-        const next = s.rip + i.len;
-        this.nextRip = wrap && next >= wrap ? next - wrap : next;
-        if (i.exec(this, i) !== NEXT) {
+      const shadow = s.rip === this.shadowRip;
+      const end = shadow ? 1 : insns.length;
+      compiled = shadow ? undefined : compiledForm(this, b);
+      if (compiled) {
+        done = compiled(this);
+        compiled = undefined;
+        if (done !== end) {
+          // A handler returned STOP, as in the loop below.
           this.#prev = undefined;
           if (this.pending) this.#deliverPending();
-          break;
         }
-        s.rip = this.nextRip;
-        done++;
+      } else {
+        const wrap = b.codeSize === 64 ? 0 : b.codeSize === 32 ? TWO32 : 0x1_0000;
+        for (let k = 0; k < end; k++) {
+          const i = insns[k]!;
+          const next = s.rip + i.len;
+          this.nextRip = wrap && next >= wrap ? next - wrap : next;
+          if (i.exec(this, i) !== NEXT) {
+            this.#prev = undefined;
+            if (this.pending) this.#deliverPending();
+            break;
+          }
+          s.rip = this.nextRip;
+          done++;
+        }
       }
       if (done === insns.length) this.#prev = b;
       else if (done === end) this.#prev = undefined;
@@ -218,6 +255,8 @@ export class X86Cpu implements CpuBackend {
     } catch (e) {
       this.#prev = undefined;
       if (e !== STOP_SIGNAL) throw e;
+      // A compiled block left its count where the interpreter's loop has it in `done`.
+      if (compiled) done = this.compiledDone;
       this.#deliverPending();
     }
     this.instructions += done;
