@@ -5,7 +5,7 @@
  * provides the real /dev/kvm and process memory of this machine.
  */
 import { type GuestMonitor, ScriptedGuests } from '../cpu/scripted-guests.js';
-import { X86Cpu } from '../cpu/x86/cpu.js';
+import { X86Cpu, type X86CpuOptions } from '../cpu/x86/cpu.js';
 import { HostAddressSpace } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
 import { ModelProcessMemory, type ProcessMemory } from '../host/process.js';
@@ -56,6 +56,8 @@ export interface ModelPlatformOptions {
    * interpreter that runs machine code the VMM loads into guest RAM.
    */
   readonly cpu?: 'scripted' | 'x86';
+  /** How the x86 CPUs run code (compiled hot blocks or the interpreter alone; X86CpuOptions). */
+  readonly x86?: X86CpuOptions;
 }
 
 /** Whether `p` is the model (its KVM is sevbox's, not a real /dev/kvm). */
@@ -74,7 +76,7 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     ...(opts.core ? { core: { ...sev.core, ...opts.core } } : {}),
     host,
     allocator,
-    cpus: opts.cpu === 'x86' ? (_id, protectedState) => new X86Cpu(protectedState) : guests.cpus,
+    cpus: opts.cpu === 'x86' ? (_id, protectedState) => new X86Cpu(protectedState, opts.x86) : guests.cpus,
     ...(opts.maxPhysBits !== undefined ? { maxPhysBits: opts.maxPhysBits } : {}),
   });
   return {

@@ -10,7 +10,9 @@
  * to a minimal program, reported with its disassembly. SEVBOX_DIFF_N sets the number of programs
  * per mode, SEVBOX_DIFF_SEED the first seed, SEVBOX_DIFF_MODES the modes (long, protected, paged,
  * real). Where KVM cannot run a guest the suite skips with one line. Here the three modes take
- * about 1.5, 1.2 and 1.1 s (20,000 programs each: 30, 26 and 28 s).
+ * about 1.5, 1.2 and 1.1 s (20,000 programs each: 30, 26 and 28 s). Every mode runs under both
+ * engines of the CPU (test/x86/engines.ts): the interpreter alone, and every block compiled from
+ * its first run (src/cpu/x86/compile/).
  *
  * This machine's /dev/kvm (kvm_pvm) runs the guest in KVM's instruction emulator, so only what
  * the emulator does as hardware would is generated (each seen here as stated):
@@ -55,6 +57,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { modelPlatform } from '../../src/vmm/platform.js';
+import { ENGINES } from '../x86/engines.js';
 import { oracleHost } from './host.js';
 import { compare, type Machine, noPaging32, openMachine, report, shrink } from './x86-diff.js';
 import { generate, MODES, type Mode } from './x86-gen.js';
@@ -69,32 +72,36 @@ const RUN_MODES = (process.env.SEVBOX_DIFF_MODES?.split(',') ?? MODES) as Mode[]
 
 describe('x86 interpreter ≡ /dev/kvm on random instruction sequences', { skip: host.skip }, () => {
   let real: Machine;
-  let model: Machine;
+  /** The model under each engine (test/x86/engines.ts): the interpreter, and every block compiled. */
+  const models = new Map<string, Machine>();
   before(() => {
     const kvm = host.kvm!;
     real = openMachine({ kvm, memory: kvm.processMemory() });
-    const m = modelPlatform({ cpu: 'x86' });
-    model = openMachine({ kvm: m.kvm, memory: m.memory });
+    for (const engine of ENGINES) {
+      const m = modelPlatform({ cpu: 'x86', x86: engine.options });
+      models.set(engine.name, openMachine({ kvm: m.kvm, memory: m.memory }));
+    }
   });
   after(() => {
     real?.close();
-    model?.close();
+    for (const m of models.values()) m.close();
   });
 
-  for (const mode of RUN_MODES) {
-    test(`${mode}: ${N} programs from seed ${SEED}: exits, registers, sregs and memory match`, (t) => {
-      const unable = mode === 'paged' ? noPaging32(real) : undefined;
-      if (unable) {
-        t.skip(unable);
-        return;
-      }
-      const failures: string[] = [];
-      for (let seed = SEED; seed < SEED + N && failures.length < 3; seed++) {
-        const p = generate(seed, mode);
-        if (compare(real, model, p).length === 0) continue;
-        failures.push(report(real, model, shrink(real, model, p)));
-      }
-      assert.deepEqual(failures, []);
-    });
-  }
+  for (const mode of RUN_MODES)
+    for (const engine of ENGINES)
+      test(`${mode} [${engine.name}]: ${N} programs from seed ${SEED}: exits, registers, sregs and memory match`, (t) => {
+        const unable = mode === 'paged' ? noPaging32(real) : undefined;
+        if (unable) {
+          t.skip(unable);
+          return;
+        }
+        const model = models.get(engine.name)!;
+        const failures: string[] = [];
+        for (let seed = SEED; seed < SEED + N && failures.length < 3; seed++) {
+          const p = generate(seed, mode);
+          if (compare(real, model, p).length === 0) continue;
+          failures.push(report(real, model, shrink(real, model, p)));
+        }
+        assert.deepEqual(failures, []);
+      });
 });

@@ -4,14 +4,15 @@
  * block is checked against guest memory when it first runs after a VMRUN).
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { resetRealMode } from '../../src/hostkvm/tiny-guest.js';
 import { expectExit, HVA, newVm, ok, P, region, vmWithRam } from '../../src/kvm/test-util.js';
 import { KVM_MEM_LOG_DIRTY_PAGES } from '../../src/uapi/memslot.js';
+import { describeEngines, type Engine } from './engines.js';
 
-function realModeGuest(code: number[]) {
-  const cpu = new X86Cpu(false);
+function realModeGuest(engine: Engine, code: number[]) {
+  const cpu = new X86Cpu(false, engine.options);
   const env = vmWithRam(16, { cpus: () => cpu });
   assert.equal(env.host.write(HVA + 0x1000, Uint8Array.from(code)), undefined);
   const vcpuFd = ok(env.vmFd.createVcpu(0));
@@ -19,10 +20,10 @@ function realModeGuest(code: number[]) {
   return { ...env, vcpuFd, cpu };
 }
 
-describe('x86 interpreter: decoded blocks and changing code', () => {
+describeEngines('x86 interpreter: decoded blocks and changing code', (engine) => {
   it('a store into the code it runs takes effect at the next execution (self-modifying code)', () => {
     // l: mov al, 0x11 ; out 0x80, al ; mov byte [l+1], 0x22 ; jmp l   (the second round outputs 0x22)
-    const { vcpuFd, cpu } = realModeGuest([
+    const { vcpuFd, cpu } = realModeGuest(engine, [
       0xb0,
       0x11, // 1000: mov al, 0x11
       0xe6,
@@ -41,7 +42,7 @@ describe('x86 interpreter: decoded blocks and changing code', () => {
   });
 
   it('code the VMM rewrites while the vCPU is out runs as rewritten', () => {
-    const { vcpuFd, host } = realModeGuest([
+    const { vcpuFd, host } = realModeGuest(engine, [
       0xb0,
       0x11, // 1000: mov al, 0x11
       0xe6,
@@ -55,7 +56,7 @@ describe('x86 interpreter: decoded blocks and changing code', () => {
   });
 
   it('fetching code where no RAM is: a nested page fault without decode-assist bytes, which KVM cannot emulate', () => {
-    const cpu = new X86Cpu(false);
+    const cpu = new X86Cpu(false, engine.options);
     const env = vmWithRam(16, { cpus: () => cpu });
     // jmp far 1000:0000, i.e. linear 0x10000, just past the 64 KiB of RAM
     assert.equal(env.host.write(HVA + 0x1000, Uint8Array.from([0xea, 0x00, 0x00, 0x00, 0x10])), undefined);
@@ -66,9 +67,9 @@ describe('x86 interpreter: decoded blocks and changing code', () => {
   });
 });
 
-describe('x86 interpreter: an instruction across a page boundary', () => {
+describeEngines('x86 interpreter: an instruction across a page boundary', (engine) => {
   it('is decoded from both pages and checked against both after the VMM rewrote its second half', () => {
-    const cpu = new X86Cpu(false);
+    const cpu = new X86Cpu(false, engine.options);
     const env = vmWithRam(16, { cpus: () => cpu });
     // 1ffd: nop ; nop ; 1fff: mov al, imm8 (the immediate at 0x2000) ; out 0x80, al ; jmp 1ffd
     assert.equal(
@@ -83,9 +84,9 @@ describe('x86 interpreter: an instruction across a page boundary', () => {
   });
 });
 
-describe('x86 interpreter: the TLB across KVM_RUNs', () => {
+describeEngines('x86 interpreter: the TLB across KVM_RUNs', (engine) => {
   it('after KVM_GET_DIRTY_LOG the guest’s next store to the page marks it dirty again', () => {
-    const env = newVm({ cpus: (_id, p) => new X86Cpu(p) });
+    const env = newVm({ cpus: (_id, p) => new X86Cpu(p, engine.options) });
     env.host.mapAnonymous(HVA, 16 * P);
     ok(env.vmFd.setUserMemoryRegion(region({ slot: 0, size: 16 * P, flags: KVM_MEM_LOG_DIRTY_PAGES })));
     // l: mov [0x3000], al ; out 0x80, al ; jmp l

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { isErrno } from '../../src/uapi/errno.js';
 import { flatImage, formatImageFormatError, isImageFormatError, parseElfImage } from '../../src/vmm/index.js';
 import { modelPlatform } from '../../src/vmm/platform.js';
@@ -21,6 +21,7 @@ import {
   num,
   runGuest,
 } from '../guests/corpus.js';
+import { describeEngines } from './engines.js';
 
 /**
  * Guests whose run needs more of KVM than the model has yet, with what: the test still runs and
@@ -28,7 +29,7 @@ import {
  */
 const KVM_GAPS: Readonly<Record<string, string>> = {};
 
-describe('machine-code guests on the x86 interpreter', () => {
+describeEngines('machine-code guests on the x86 interpreter', (engine) => {
   for (const name of guestNames()) {
     const expect = loadExpect(name);
     for (const format of ['elf', 'bin'] as const) {
@@ -38,7 +39,7 @@ describe('machine-code guests on the x86 interpreter', () => {
         const image = format === 'elf' ? parseElfImage(bytes) : flatImage(bytes, num(expect.loadGpa));
         if (isImageFormatError(image)) assert.fail(formatImageFormatError(image, name));
         if (isErrno(image)) assert.fail(String(image));
-        const { kvm, memory } = modelPlatform({ cpu: 'x86' });
+        const { kvm, memory } = modelPlatform({ cpu: 'x86', x86: engine.options });
         const guest = bootGuest({ kvm, memory }, expect, image, entryAddress(expect));
         if (typeof guest === 'string') assert.fail(guest);
         try {

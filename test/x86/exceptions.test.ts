@@ -4,11 +4,12 @@
  * with IRET.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { resetRealMode } from '../../src/hostkvm/tiny-guest.js';
 import { expectExit, HVA, ok, vmWithRam } from '../../src/kvm/test-util.js';
 import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
+import { describeEngines } from './engines.js';
 
 const u64le = (v: bigint): number[] =>
   Array.from({ length: 8 }, (_, k) => Number((v >> BigInt(8 * k)) & 0xffn));
@@ -24,9 +25,9 @@ function gate64(offset: number, ist: number): number[] {
   return [...u64le(lo), ...u64le(BigInt(Math.floor(offset / 2 ** 32)))];
 }
 
-describe('x86 interpreter: exception delivery', () => {
+describeEngines('x86 interpreter: exception delivery', (engine) => {
   it('long mode: a not-present page is #PF with CR2, the error code pushed, on the IST stack of its gate', () => {
-    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p, engine.options) });
     const w = (gpa: number, bytes: number[]) =>
       assert.equal(env.host.write(HVA + gpa, Uint8Array.from(bytes)), undefined);
     // Identity map of the first 2 MiB only.
@@ -91,7 +92,7 @@ describe('x86 interpreter: exception delivery', () => {
   });
 
   it('real mode: INT n goes through the IVT; IRET comes back after the INT', () => {
-    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p, engine.options) });
     const w = (gpa: number, bytes: number[]) =>
       assert.equal(env.host.write(HVA + gpa, Uint8Array.from(bytes)), undefined);
     w(0x21 * 4, [0x00, 0x20, 0x00, 0x00]); // IVT[0x21] = 0000:2000
@@ -107,9 +108,9 @@ describe('x86 interpreter: exception delivery', () => {
   });
 });
 
-describe('x86 interpreter: external interrupts', () => {
+describeEngines('x86 interpreter: external interrupts', (engine) => {
   it('KVM_INTERRUPT while IF = 0 waits for the window; after STI the next instruction runs first (shadow)', () => {
-    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p, engine.options) });
     const w = (gpa: number, bytes: number[]) =>
       assert.equal(env.host.write(HVA + gpa, Uint8Array.from(bytes)), undefined);
     w(0x20 * 4, [0x00, 0x20, 0x00, 0x00]); // IVT[0x20] = 0000:2000
@@ -139,9 +140,9 @@ describe('x86 interpreter: external interrupts', () => {
   });
 });
 
-describe('x86 interpreter: user mode and the TLB', () => {
+describeEngines('x86 interpreter: user mode and the TLB', (engine) => {
   it('a user-mode load of a supervisor page is #PF(P|U) even right after the kernel read it', () => {
-    const env = vmWithRam(1024, { cpus: (_id, p) => new X86Cpu(p) });
+    const env = vmWithRam(1024, { cpus: (_id, p) => new X86Cpu(p, engine.options) });
     const w = (gpa: number, bytes: number[]) =>
       assert.equal(env.host.write(HVA + gpa, Uint8Array.from(bytes)), undefined);
     const q = (v: bigint): number[] => u64le(v);
@@ -209,9 +210,9 @@ describe('x86 interpreter: user mode and the TLB', () => {
   });
 });
 
-describe('x86 interpreter: #DE', () => {
+describeEngines('x86 interpreter: #DE', (engine) => {
   it('DIV by zero is #DE, a fault: the handler sees the DIV’s own address and the registers unchanged', () => {
-    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+    const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p, engine.options) });
     const w = (gpa: number, bytes: number[]) =>
       assert.equal(env.host.write(HVA + gpa, Uint8Array.from(bytes)), undefined);
     w(0, [0x00, 0x20, 0x00, 0x00]); // IVT[0] = 0000:2000

@@ -4,10 +4,11 @@
  * and the walk's accessed bits land in the guest's page tables.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
 import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
+import { describeEngines, type Engine } from './engines.js';
 
 /** identityPageTables' PML4, PDPT and PD. */
 const PML4 = 0x3000;
@@ -18,8 +19,8 @@ function u64le(v: bigint): number[] {
   return Array.from({ length: 8 }, (_, k) => Number((v >> BigInt(8 * k)) & 0xffn));
 }
 
-function longModeGuest(code: number[]) {
-  const env = vmWithRam(16, { cpus: (_id, protectedState) => new X86Cpu(protectedState) });
+function longModeGuest(engine: Engine, code: number[]) {
+  const env = vmWithRam(16, { cpus: (_id, protectedState) => new X86Cpu(protectedState, engine.options) });
   const w = (gpa: number, bytes: Uint8Array) => assert.equal(env.host.write(HVA + gpa, bytes), undefined);
   w(0x1000, Uint8Array.from(code));
   for (const t of identityPageTables(PML4)) w(t.gpa, t.bytes);
@@ -28,9 +29,9 @@ function longModeGuest(code: number[]) {
   return { ...env, vcpuFd };
 }
 
-describe('x86 interpreter: long mode with paging', () => {
+describeEngines('x86 interpreter: long mode with paging', (engine) => {
   it('runs a 64-bit loop, stores and loads through the page tables, and sets A and D bits', () => {
-    const { vcpuFd, host } = longModeGuest([
+    const { vcpuFd, host } = longModeGuest(engine, [
       0x48,
       0xc7,
       0xc0,
@@ -91,7 +92,7 @@ describe('x86 interpreter: long mode with paging', () => {
     assert.equal(hostBytes(host, HVA + PD, 1)[0]! & 0x60, 0x60);
   });
   it('SWAPGS exchanges GS.base with KERNEL_GS_BASE, sign-extended addresses intact both ways', () => {
-    const { vcpuFd } = longModeGuest([
+    const { vcpuFd } = longModeGuest(engine, [
       ...[0xb9, 0x02, 0x01, 0x00, 0xc0], // mov ecx, MSR_KERNEL_GS_BASE
       ...[0xb8, 0xef, 0xcd, 0xab, 0x89], // mov eax, 0x89abcdef
       ...[0xba, 0x00, 0x80, 0xff, 0xff], // mov edx, 0xffff8000

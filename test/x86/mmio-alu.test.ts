@@ -7,10 +7,11 @@
  * every arithmetic flag must be what the CPU itself gives.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { resetRealMode } from '../../src/hostkvm/tiny-guest.js';
 import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
+import { describeEngines, type Engine } from './engines.js';
 
 const CODE = 0x1000;
 /** Where the operand lives when it is RAM: ES = 0x0300, offset 0x10 (RAM is GPA 0..0x10000). */
@@ -22,11 +23,12 @@ const RFLAGS_ARITH = 0x8d5n;
 
 /** A real-mode vCPU on the interpreter with `code` at 0x1000 followed by HLT, ES = `es`, RCX, RDX, RFLAGS set. */
 function realModeVcpu(
+  engine: Engine,
   code: readonly number[],
   es: number,
   regs: { rcx?: bigint; rdx?: bigint; rflags?: bigint },
 ) {
-  const env = vmWithRam(16, { cpus: (_id, protectedState) => new X86Cpu(protectedState) });
+  const env = vmWithRam(16, { cpus: (_id, protectedState) => new X86Cpu(protectedState, engine.options) });
   assert.equal(env.host.write(HVA + CODE, Uint8Array.from([...code, 0xf4])), undefined);
   const vcpuFd = ok(env.vmFd.createVcpu(0));
   ok(resetRealMode(vcpuFd, CODE, 0x8000));
@@ -55,10 +57,10 @@ const regsOf = (r: { rax: bigint; rcx: bigint; rdx: bigint; rip: bigint; rflags:
   rflags: r.rflags,
 });
 
-describe('MMIO emulation of a read-modify-write: the mmio guest’s orb $0x80, %es:0x10', () => {
+describeEngines('MMIO emulation of a read-modify-write: the mmio guest’s orb $0x80, %es:0x10', (engine) => {
   it('KVM_EXIT_MMIO read (len 1), then KVM_EXIT_MMIO write (len 1) of the OR, RIP and RFLAGS written before the write exit', () => {
     const insn = [0x26, 0x80, 0x0e, 0x10, 0x00, 0x80]; // or byte es:[0x10], 0x80
-    const { vcpuFd } = realModeVcpu(insn, MMIO_ES, { rflags: 2n | RFLAGS_CF | 0x40n });
+    const { vcpuFd } = realModeVcpu(engine, insn, MMIO_ES, { rflags: 2n | RFLAGS_CF | 0x40n });
     const read = expectExit(vcpuFd, 'MmioRead');
     assert.deepEqual([read.addr, read.data.length], [0xd0010, 1]);
     assert.equal(ok(vcpuFd.getRegs()).rip, BigInt(CODE), 'the read exits before the instruction is done');
@@ -76,7 +78,7 @@ describe('MMIO emulation of a read-modify-write: the mmio guest’s orb $0x80, %
   it('a dword ADD across the end of RAM: the RAM half is read and written without an exit, the MMIO half exits twice', () => {
     // add dword es:[0x0ffe], 0x01010101 with ES = 0x0f00: bytes 0xfffe..0x10001, RAM ends at 0x10000.
     const insn = [0x26, 0x66, 0x81, 0x06, 0xfe, 0x0f, 0x01, 0x01, 0x01, 0x01];
-    const { vcpuFd, host } = realModeVcpu(insn, 0x0f00, {});
+    const { vcpuFd, host } = realModeVcpu(engine, insn, 0x0f00, {});
     assert.equal(host.write(HVA + 0xfffe, Uint8Array.from([0xff, 0x10])), undefined);
     const read = expectExit(vcpuFd, 'MmioRead');
     assert.deepEqual([read.addr, read.data.length], [0x10000, 2]);
@@ -194,41 +196,44 @@ const OPERANDS: readonly (readonly [mem: bigint, rcx: bigint, rdx: bigint, rflag
   [0xffff_ffffn, 0x1234_5678n, 0x0000_0000n, 0x8d7n],
 ];
 
-describe('MMIO emulation of ALU instructions: the same registers, memory and RFLAGS as the CPU on RAM', () => {
-  for (const c of cases()) {
-    it(`${c.what}: read exit${c.writesMemory ? ', write exit' : ''}, results as on RAM`, () => {
-      for (const [mem, rcx, rdx, rflags] of OPERANDS) {
-        const memBytes = le(mem, c.size);
-        // On RAM: the interpreter runs the instruction itself.
-        const onRam = realModeVcpu(c.bytes, RAM_ES, { rcx, rdx, rflags });
-        const ramAt = HVA + (RAM_ES << 4) + 0x10;
-        assert.equal(onRam.host.write(ramAt, Uint8Array.from(memBytes)), undefined);
-        expectExit(onRam.vcpuFd, 'Hlt');
-        const want = regsOf(ok(onRam.vcpuFd.getRegs()));
-        const wantMem = [...hostBytes(onRam.host, ramAt, c.size)];
+describeEngines(
+  'MMIO emulation of ALU instructions: the same registers, memory and RFLAGS as the CPU on RAM',
+  (engine) => {
+    for (const c of cases()) {
+      it(`${c.what}: read exit${c.writesMemory ? ', write exit' : ''}, results as on RAM`, () => {
+        for (const [mem, rcx, rdx, rflags] of OPERANDS) {
+          const memBytes = le(mem, c.size);
+          // On RAM: the interpreter runs the instruction itself.
+          const onRam = realModeVcpu(engine, c.bytes, RAM_ES, { rcx, rdx, rflags });
+          const ramAt = HVA + (RAM_ES << 4) + 0x10;
+          assert.equal(onRam.host.write(ramAt, Uint8Array.from(memBytes)), undefined);
+          expectExit(onRam.vcpuFd, 'Hlt');
+          const want = regsOf(ok(onRam.vcpuFd.getRegs()));
+          const wantMem = [...hostBytes(onRam.host, ramAt, c.size)];
 
-        // On MMIO: KVM emulates it.
-        const { vcpuFd } = realModeVcpu(c.bytes, MMIO_ES, { rcx, rdx, rflags });
-        const read = expectExit(vcpuFd, 'MmioRead');
-        assert.deepEqual([read.addr, read.data.length], [0xd0010, c.size]);
-        read.data.set(memBytes);
-        if (c.writesMemory) {
-          const write = expectExit(vcpuFd, 'MmioWrite');
+          // On MMIO: KVM emulates it.
+          const { vcpuFd } = realModeVcpu(engine, c.bytes, MMIO_ES, { rcx, rdx, rflags });
+          const read = expectExit(vcpuFd, 'MmioRead');
+          assert.deepEqual([read.addr, read.data.length], [0xd0010, c.size]);
+          read.data.set(memBytes);
+          if (c.writesMemory) {
+            const write = expectExit(vcpuFd, 'MmioWrite');
+            assert.deepEqual(
+              [write.addr, [...write.data]],
+              [0xd0010, wantMem],
+              `the written value (mem ${mem})`,
+            );
+          } else {
+            assert.deepEqual(wantMem, memBytes, 'the CPU did not write memory either');
+          }
+          expectExit(vcpuFd, 'Hlt');
           assert.deepEqual(
-            [write.addr, [...write.data]],
-            [0xd0010, wantMem],
-            `the written value (mem ${mem})`,
+            regsOf(ok(vcpuFd.getRegs())),
+            want,
+            `registers and RFLAGS (mem ${mem}, rflags ${rflags})`,
           );
-        } else {
-          assert.deepEqual(wantMem, memBytes, 'the CPU did not write memory either');
         }
-        expectExit(vcpuFd, 'Hlt');
-        assert.deepEqual(
-          regsOf(ok(vcpuFd.getRegs())),
-          want,
-          `registers and RFLAGS (mem ${mem}, rflags ${rflags})`,
-        );
-      }
-    });
-  }
-});
+      });
+    }
+  },
+);

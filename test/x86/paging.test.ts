@@ -4,20 +4,22 @@
  * another physical page, and the guest reads through the alias; accessed bits land in the tables.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
+import { describeEngines, type Engine } from './engines.js';
 
 const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
 const le64 = (v: number): number[] => [...le32(v), 0, 0, 0, 0];
 
 /** 32-bit flat protected mode with paging (CR4 as given), code at 0x1000, then run to the OUT. */
 function run32(
+  engine: Engine,
   cr4: number,
   tables: [number, number[]][],
   code: number[],
 ): { data: number[]; host: ReturnType<typeof vmWithRam>['host'] } {
-  const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+  const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p, engine.options) });
   const w = (gpa: number, bytes: number[]) =>
     assert.equal(env.host.write(HVA + gpa, Uint8Array.from(bytes)), undefined);
   for (const [gpa, bytes] of tables) w(gpa, bytes);
@@ -55,9 +57,10 @@ function run32(
   return { data: [...e.data], host: env.host };
 }
 
-describe('x86 interpreter: PAE and 32-bit paging', () => {
+describeEngines('x86 interpreter: PAE and 32-bit paging', (engine) => {
   it('PAE: a 2 MiB identity page and a 4 KiB page at 0x200000 aliasing physical 0x2000', () => {
     const { data, host } = run32(
+      engine,
       0x20,
       [
         [0x3000, le64(0x4001)], // PDPT[0] → PD (present; no other bits in a PDPTE)
@@ -74,6 +77,7 @@ describe('x86 interpreter: PAE and 32-bit paging', () => {
   it('32-bit paging: 4 KiB tables, linear 0x10000 aliasing physical 0x2000', () => {
     const pt = Array.from({ length: 16 }, (_, i) => le32((i << 12) | 3)).flat();
     const { data, host } = run32(
+      engine,
       0,
       [
         [0x3000, le32(0x4003)], // PDE[0] → PT

@@ -4,23 +4,24 @@
  * KVM_EXIT_IO / KVM_EXIT_HLT, with KVM completing each instruction through next_rip.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { resetRealMode } from '../../src/hostkvm/tiny-guest.js';
 import { expectExit, HVA, ok, vmWithRam } from '../../src/kvm/test-util.js';
+import { describeEngines, type Engine } from './engines.js';
 
 /** A VM with 16 pages of RAM, `code` at 0x1000, vCPU 0 on the interpreter at CS:IP 0000:1000 (real mode). */
-function realModeGuest(code: number[]) {
-  const env = vmWithRam(16, { cpus: (_id, protectedState) => new X86Cpu(protectedState) });
+function realModeGuest(engine: Engine, code: number[]) {
+  const env = vmWithRam(16, { cpus: (_id, protectedState) => new X86Cpu(protectedState, engine.options) });
   assert.equal(env.host.write(HVA + 0x1000, Uint8Array.from(code)), undefined);
   const vcpuFd = ok(env.vmFd.createVcpu(0));
   ok(resetRealMode(vcpuFd, 0x1000, 0));
   return { ...env, vcpuFd };
 }
 
-describe('x86 interpreter: real mode', () => {
+describeEngines('x86 interpreter: real mode', (engine) => {
   it('OUT imm8 and OUT DX exit with the port and data; LOOP and INC run in the CPU; HLT exits', () => {
-    const { vcpuFd } = realModeGuest([
+    const { vcpuFd } = realModeGuest(engine, [
       0xb0,
       0x41, // mov al, 0x41
       0xe6,
@@ -54,7 +55,7 @@ describe('x86 interpreter: real mode', () => {
   });
 
   it('IN AL, imm8 takes the data the VMM wrote into kvm_run', () => {
-    const { vcpuFd } = realModeGuest([
+    const { vcpuFd } = realModeGuest(engine, [
       0xe4,
       0x60, // in al, 0x60
       0xe6,
@@ -69,7 +70,7 @@ describe('x86 interpreter: real mode', () => {
   });
 
   it('MOV to and from DR0 and DR7: the first access exits to KVM, which lets the CPU run it', () => {
-    const { vcpuFd } = realModeGuest([
+    const { vcpuFd } = realModeGuest(engine, [
       0x66,
       0xb8,
       0x34,
@@ -101,7 +102,7 @@ describe('x86 interpreter: real mode', () => {
   });
 
   it('an unimplemented instruction (FLD) is #UD, counted by name; with no IVT entry the vCPU triple-faults', () => {
-    const cpu = new X86Cpu(false);
+    const cpu = new X86Cpu(false, engine.options);
     const env = vmWithRam(16, { cpus: () => cpu });
     assert.equal(env.host.write(HVA + 0x1000, Uint8Array.from([0xd9, 0xc0])), undefined); // fld st0
     const vcpuFd = ok(env.vmFd.createVcpu(0));

@@ -5,6 +5,7 @@
  * test/x86/sev-es.test.ts and bench/x86.bench.ts.
  */
 import assert from 'node:assert/strict';
+import type { X86CpuOptions } from '../../src/cpu/x86/cpu.js';
 import { ok } from '../../src/kvm/test-util.js';
 import { KVM_X86_SEV_ES_VM } from '../../src/uapi/caps.js';
 import { encodeSevInit, KVM_SEV_INIT2 } from '../../src/uapi/sev-cmd.js';
@@ -15,9 +16,12 @@ export const ROM_GPA = 0xffff_f000;
 /** The guest RAM at GPA 0. */
 export const RAM_SIZE = 0x10000;
 
-/** The VM with `rom` mapped and vCPU 0 at the reset vector; `ram` is the HVA of GPA 0. */
-export function sevEsFirmwareVm(rom: Uint8Array) {
-  const { kvm, memory } = modelPlatform({ profile: 'current', cpu: 'x86' });
+/**
+ * The VM with `rom` mapped and vCPU 0 at the reset vector; `ram` is the HVA of GPA 0. `x86`: how
+ * the CPU runs code (interpreted or compiled; the CPU's defaults without it).
+ */
+export function sevEsFirmwareVm(rom: Uint8Array, x86?: X86CpuOptions) {
+  const { kvm, memory } = modelPlatform({ profile: 'current', cpu: 'x86', ...(x86 && { x86 }) });
   const vm = ok(kvm.createVm(KVM_X86_SEV_ES_VM));
   const init = ok(memory.mapAnonymous(0x1000));
   ok(memory.write(init, encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion: 2 })));

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import type { TraceEvent } from '../../src/trace/events.js';
 import { GHCB_MSR_SEV_INFO_REQ, ghcbMsrCpuidReq, ghcbMsrTermReq } from '../../src/uapi/ghcb.js';
 import {
@@ -39,6 +39,7 @@ import {
   num,
   runGuest,
 } from '../guests/corpus.js';
+import { describeEngines, type Engine } from './engines.js';
 
 const NAME = 'sev-es-vc';
 const COM1 = 0x3f8;
@@ -69,11 +70,11 @@ function mmioRequest(e: ExpectedExit): Request {
 }
 
 /** Run sev-es-vc on the interpreter with KVM's tracepoints on. */
-function tracedRun() {
+function tracedRun(engine: Engine) {
   const expect = loadExpect(NAME);
   const image = parseElfImage(readFileSync(join(BUILD_DIR, `${NAME}.elf`)));
   if (isImageFormatError(image)) assert.fail(formatImageFormatError(image, NAME));
-  const p = modelPlatform({ cpu: 'x86' });
+  const p = modelPlatform({ cpu: 'x86', x86: engine.options });
   const events: TraceEvent[] = [];
   p.tracepoints?.((e) => events.push(e));
   const guest = bootGuest(p, expect, image, entryAddress(expect));
@@ -93,8 +94,8 @@ function tracedRun() {
   }
 }
 
-describe('sev-es-vc: the #VC handler as KVM sees it', () => {
-  const { expect, events, msrResults } = tracedRun();
+describeEngines('sev-es-vc: the #VC handler as KVM sees it', (engine) => {
+  const { expect, events, msrResults } = tracedRun(engine);
 
   it('MSR protocol: CPUID 0 one register at a time before the GHCB, SEV_INFO, and TERM_REQ at the end', () => {
     const msr = events.flatMap((e) => (e.name === 'kvm_vmgexit_msr_protocol_enter' ? [e.ghcbGpa] : []));

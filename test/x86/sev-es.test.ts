@@ -8,15 +8,16 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { ok } from '../../src/kvm/test-util.js';
+import { describeEngines, type Engine } from './engines.js';
 import { sevEsFirmwareVm } from './sev-es-firmware.js';
 
 const ROM = readFileSync(new URL('./fixtures/sev-es-rom.bin', import.meta.url));
 const IOIO_ROM = readFileSync(new URL('./fixtures/sev-es-ioio.bin', import.meta.url));
 /** An SEV-ES VM on the interpreter: 64 KiB of RAM at 0 and `rom` (4 KiB) at the top of 4 GiB. */
-function boot(rom: Uint8Array) {
-  const { kvm, memory, ram, vcpu } = sevEsFirmwareVm(rom);
+function boot(engine: Engine, rom: Uint8Array) {
+  const { kvm, memory, ram, vcpu } = sevEsFirmwareVm(rom, engine.options);
   /** The three u32s the firmware's #VC handler stored at 0x2000. */
   const results = (): number[] => {
     const out = new Uint8Array(12);
@@ -27,9 +28,9 @@ function boot(rom: Uint8Array) {
   return { kvm, vcpu, results };
 }
 
-describe('x86 interpreter: an SEV-ES guest', () => {
+describeEngines('x86 interpreter: an SEV-ES guest', (engine) => {
   it('CPUID raises #VC; the handler gets the answer through the GHCB MSR protocol; HLT exits', () => {
-    const { kvm, vcpu, results } = boot(ROM);
+    const { kvm, vcpu, results } = boot(engine, ROM);
     const exit = vcpu.run();
     assert.equal(
       exit.kind,
@@ -45,7 +46,7 @@ describe('x86 interpreter: an SEV-ES guest', () => {
   });
 
   it('OUT raises #VC; the handler fills the GHCB page and VMGEXITs; the VMM sees KVM_EXIT_IO', () => {
-    const { vcpu, results } = boot(IOIO_ROM);
+    const { vcpu, results } = boot(engine, IOIO_ROM);
     const io = vcpu.run();
     assert.equal(io.kind, 'IoOut');
     if (io.kind === 'IoOut') assert.deepEqual([io.port, io.size, [...io.data]], [0x80, 1, [0x5a]]);

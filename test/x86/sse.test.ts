@@ -7,12 +7,13 @@
  * The machine code was assembled with GNU as (Intel syntax); each snippet's source is beside it.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { newGprs, Vmcb } from '../../src/cpu/backend.js';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
 import type { KvmFpu } from '../../src/uapi/fpu.js';
 import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
+import { describeEngines, type Engine } from './engines.js';
 
 const CR4_OSFXSR = 0x200n;
 const CR0_EM = 4n;
@@ -41,8 +42,8 @@ function gate64(offset: number): number[] {
  * and RAX = RAX. Exception handlers report through port 0x80: #UD (6) and #NM (7) their vector,
  * #GP (13) its vector and then (port 0x81) its error code.
  */
-function sseGuest(code: string, opts: { cr0?: bigint; cr4?: bigint } = {}) {
-  const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p) });
+function sseGuest(engine: Engine, code: string, opts: { cr0?: bigint; cr4?: bigint } = {}) {
+  const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p, engine.options) });
   const w = (gpa: number, b: Uint8Array | number[]) =>
     assert.equal(env.host.write(HVA + gpa, Uint8Array.from(b)), undefined);
   w(0x1000, bytes(code));
@@ -122,9 +123,10 @@ const xmmOf = (f: KvmFpu, r: number): bigint => big(f.xmm.subarray(16 * r, 16 * 
 const X = big(X0);
 const D = big(DATA.subarray(0, 16));
 
-describe('x86 interpreter: SSE/SSE2', () => {
+describeEngines('x86 interpreter: SSE/SSE2', (engine) => {
   it("KVM_SET_FPU's XMM and MXCSR are what the guest reads; KVM_GET_FPU shows what it wrote", () => {
     const { vcpuFd, host } = sseGuest(
+      engine,
       // movdqa xmm1, xmm0; movdqu [0x2001], xmm1; paddd xmm0, xmm0; stmxcsr [0x2020];
       // mov dword [0x2024], 0x9fc0; ldmxcsr [0x2024]; hlt
       '66 0f 6f c8 f3 0f 7f 0c 25 01 20 00 00 66 0f fe c0 0f ae 1c 25 20 20 00 00 c7 04 25 24 20 00 00 c0 9f 00 00 0f ae 14 25 24 20 00 00 f4',
@@ -152,6 +154,7 @@ describe('x86 interpreter: SSE/SSE2', () => {
 
   it('moves: MOVD/MOVQ, MOVSS/MOVSD, MOVLPS/MOVHPS/MOVLPD/MOVHPD, MOVHLPS/MOVLHPS, aligned, unaligned and non-temporal', () => {
     const { vcpuFd, host } = sseGuest(
+      engine,
       // movq xmm2, rax; movd xmm3, eax; movd ecx, xmm0; movq rdx, xmm0; movaps xmm4, xmm0;
       // movss xmm4, [0x2000]; movaps xmm5, xmm0; movss xmm5, xmm2; movaps xmm6, xmm0;
       // movsd xmm6, [0x2000]; movaps xmm7, xmm0; movlps xmm7, [0x2008]; movhps xmm7, [0x2000];
@@ -199,6 +202,7 @@ describe('x86 interpreter: SSE/SSE2', () => {
 
   it('integer and logic: PXOR & co., PCMPEQB/W/D, PMOVMSKB, unpacks, PSHUFD, PADD/PSUB, byte and quadword shifts', () => {
     const { vcpuFd } = sseGuest(
+      engine,
       // pxor xmm1, xmm1; pcmpeqd xmm2, xmm2; movdqa xmm3, xmm0; pcmpeqb xmm3, [0x2000];
       // pmovmskb eax, xmm3; movdqa xmm4, xmm0; punpcklbw xmm4, xmm1; movdqa xmm5, xmm0;
       // punpcklqdq xmm5, xmm2; pshufd xmm6, xmm0, 0x1b; movdqa xmm7, xmm0; paddb xmm7, xmm2;
@@ -237,6 +241,7 @@ describe('x86 interpreter: SSE/SSE2', () => {
 
   it('more lanes: PADDW, PSUBB/W/D, PCMPEQW, PUNPCKLDQ/LWD/HBW/HQDQ, PSLLQ, PAND, ANDNPS, POR, XORPD', () => {
     const { vcpuFd } = sseGuest(
+      engine,
       // movdqa xmm1, xmm0; paddw xmm1, xmm0; movdqa xmm2, xmm0; psubb xmm2, [0x2000];
       // movdqa xmm3, xmm0; psubw xmm3, xmm0; movdqa xmm4, xmm0; psubd xmm4, xmm1;
       // movdqa xmm5, xmm0; pcmpeqw xmm5, [0x2000]; movdqa xmm6, xmm0; punpckldq xmm6, xmm1;
@@ -275,12 +280,12 @@ describe('x86 interpreter: SSE/SSE2', () => {
       '66 0f ef 0c 25 08 20 00 00 f4', // pxor xmm1, [0x2008]
       '48 0f ae 04 25 08 22 00 00 f4', // fxsave64 [0x2208]
     ]) {
-      const { vcpuFd, host } = sseGuest(code);
+      const { vcpuFd, host } = sseGuest(engine, code);
       expectException(vcpuFd, 13, 0);
       assert.deepEqual([...hostBytes(host, HVA + 0x2000, 0x400)], [...DATA.subarray(0, 0x400)], code);
       assert.equal(xmmOf(ok(vcpuFd.getFpu()), 1), 0n, code);
     }
-    const { vcpuFd } = sseGuest('0f 10 0c 25 08 20 00 00 f4'); // movups xmm1, [0x2008]
+    const { vcpuFd } = sseGuest(engine, '0f 10 0c 25 08 20 00 00 f4'); // movups xmm1, [0x2008]
     expectExit(vcpuFd, 'Hlt');
     assert.equal(xmmOf(ok(vcpuFd.getFpu()), 1), big(DATA.subarray(8, 24)));
   });
@@ -288,24 +293,25 @@ describe('x86 interpreter: SSE/SSE2', () => {
   it('#UD without CR4.OSFXSR or with CR0.EM, #NM with CR0.TS; FXSAVE: #NM with EM or TS; LDMXCSR reserved bits: #GP(0)', () => {
     const pxor = '66 0f ef c9 f4'; // pxor xmm1, xmm1
     const fxsave = '48 0f ae 04 25 00 22 00 00 f4'; // fxsave64 [0x2200]
-    expectException(sseGuest(pxor, { cr4: 0x20n }).vcpuFd, 6);
-    expectException(sseGuest(pxor, { cr0: CR0_EM }).vcpuFd, 6);
-    expectException(sseGuest(pxor, { cr0: CR0_TS }).vcpuFd, 7);
-    expectException(sseGuest(pxor, { cr0: CR0_EM | CR0_TS }).vcpuFd, 6);
-    expectException(sseGuest(fxsave, { cr0: CR0_TS }).vcpuFd, 7);
-    expectException(sseGuest(fxsave, { cr0: CR0_EM }).vcpuFd, 7);
+    expectException(sseGuest(engine, pxor, { cr4: 0x20n }).vcpuFd, 6);
+    expectException(sseGuest(engine, pxor, { cr0: CR0_EM }).vcpuFd, 6);
+    expectException(sseGuest(engine, pxor, { cr0: CR0_TS }).vcpuFd, 7);
+    expectException(sseGuest(engine, pxor, { cr0: CR0_EM | CR0_TS }).vcpuFd, 6);
+    expectException(sseGuest(engine, fxsave, { cr0: CR0_TS }).vcpuFd, 7);
+    expectException(sseGuest(engine, fxsave, { cr0: CR0_EM }).vcpuFd, 7);
     // The data page's first dword is 0x03020100: bits above 15 are reserved.
-    const ld = sseGuest('0f ae 14 25 00 20 00 00 f4'); // ldmxcsr [0x2000]
+    const ld = sseGuest(engine, '0f ae 14 25 00 20 00 00 f4'); // ldmxcsr [0x2000]
     expectException(ld.vcpuFd, 13, 0);
     assert.equal(ok(ld.vcpuFd.getFpu()).mxcsr, 0x1f80);
     // MOVNTI is an integer instruction: no CR4.OSFXSR needed.
-    const nti = sseGuest('0f c3 04 25 00 20 00 00 f4', { cr4: 0x20n }); // movnti [0x2000], eax
+    const nti = sseGuest(engine, '0f c3 04 25 00 20 00 00 f4', { cr4: 0x20n }); // movnti [0x2000], eax
     expectExit(nti.vcpuFd, 'Hlt');
     assert.deepEqual([...hostBytes(nti.host, HVA + 0x2000, 4)], [0x88, 0x77, 0x66, 0x55]);
   });
 
   it('FXSAVE64 stores FCW, FSW, FTW, MXCSR, MXCSR_MASK, the x87 bytes and XMM0-15; FXRSTOR64 loads them', () => {
     const { vcpuFd, host } = sseGuest(
+      engine,
       // fxsave64 [0x2200]; pxor xmm0, xmm0; pxor xmm15, xmm15; mov byte [0x2200+160+15*16], 0x5a;
       // fxrstor64 [0x2200]; hlt
       '48 0f ae 04 25 00 22 00 00 66 0f ef c0 66 45 0f ef ff c6 04 25 90 23 00 00 5a 48 0f ae 0c 25 00 22 00 00 f4',
@@ -359,12 +365,12 @@ describe('x86 interpreter: SSE/SSE2', () => {
       xmm: new Uint8Array(256),
       mxcsr: 0x1f80,
     };
-    const cpu = new X86Cpu(false);
+    const cpu = new X86Cpu(false, engine.options);
     cpu.attach({ vmcb: new Vmcb(), regs: newGprs(), fpu, mem });
     assert.equal(cpu.fpu, fpu);
     cpu.xmmD[4] = 0x1234_5678;
     assert.deepEqual([...fpu.xmm.subarray(16, 20)], [0x78, 0x56, 0x34, 0x12], 'XMM1 is the attached bytes');
-    const sev = new X86Cpu(true);
+    const sev = new X86Cpu(true, engine.options);
     sev.attach({ vmcb: new Vmcb(), regs: null, fpu: null, mem });
     assert.notEqual(sev.fpu, fpu);
     assert.deepEqual([sev.fpu.fcw, sev.fpu.mxcsr], [0x37f, 0x1f80], 'the RESET values');
