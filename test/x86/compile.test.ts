@@ -503,6 +503,20 @@ describe('x86 compiled blocks: a fault, an exit or a STOP in the middle of a blo
     });
   }
 
+  it('an address needing the exact sum, from registers the block wrote, as the interpreter computes it', () => {
+    // mov rcx, 2^52 + DATA ; mov rdx, -2^52 ; mov rax, [rcx + rdx] ; add [rcx + rdx + 8], rax ; hlt
+    const code = [
+      ...[0x48, 0xb9, ...u64le(2n ** 52n + BigInt(DATA))],
+      ...[0x48, 0xba, ...u64le(2n ** 64n - 2n ** 52n)],
+      ...[0x48, 0x8b, 0x04, 0x11],
+      ...[0x48, 0x01, 0x44, 0x11, 0x08],
+      HLT,
+    ];
+    const [a, b] = bothEngines(code, state(5), 1);
+    assert.deepEqual(b, a);
+    assert.equal(a![0]!.exit, 'Hlt');
+  });
+
   it('counts a faulting block’s completed instructions once: KVM_RUN ends with the same count', () => {
     // A loop whose store faults on its 5th iteration: rcx walks towards a not-present page.
     // l: add rax, 1 ; mov [rcx], rax ; add rcx, 0x1000 ; jmp l

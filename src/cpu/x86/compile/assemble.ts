@@ -22,7 +22,8 @@ import { type Insn, NEXT } from '../insn.js';
 import { readLinear, writeLinear } from '../mmu.js';
 import { effectiveAddress, linearAddress } from '../operands.js';
 import { execUnimplemented } from '../ops/unimplemented.js';
-import { BlockEmitter, EMITTED_BRANCH, emitInstruction } from './emit.js';
+import { EMITTED_BRANCH, emitInstruction } from './emit.js';
+import { BlockEmitter } from './emitter.js';
 
 /** The interpreter functions generated code calls, by the names emit.ts uses. */
 const RUNTIME = { alu, cf, cond, readLinear, writeLinear, effectiveAddress, linearAddress };
@@ -76,11 +77,13 @@ export function blockSource(b: Block): string {
     // A record without a handler raises #UD: its handler says so (and counts it).
     const emitted = i.exec === execUnimplemented ? undefined : emitInstruction(e);
     if (emitted === undefined) {
-      // The handler, with the state it expects (cpu.ts #runBlock): RIP at the instruction,
-      // cpu.nextRip after it; on STOP the block ends with this instruction not completed.
-      e.flags = undefined;
+      // The handler, with the state it expects (cpu.ts #runBlock): registers and flags stored,
+      // RIP at the instruction, cpu.nextRip after it; on STOP the block ends with this
+      // instruction not completed. It may change any of them: the locals forget what they held.
+      e.commit();
       e.line(e.sync());
       e.line(`if (exec${k}(cpu, I${k}) !== ${NEXT}) return ${k};`);
+      e.forget();
       // The handler may have moved cpu.nextRip (a branch): RIP continues from there.
       if (e.last) e.line('s.rip = cpu.nextRip;');
       else {
@@ -91,6 +94,8 @@ export function blockSource(b: Block): string {
         off = 0;
       }
     } else if (e.last && emitted !== EMITTED_BRANCH) e.line(`cpu.nextRip = ${e.next}; s.rip = ${e.next};`);
+    // The block's end: what only the locals hold goes where the interpreter keeps it.
+    if (e.last) e.commit();
     out.push(...e.lines);
   }
   out.push(`return ${n};`, '};');

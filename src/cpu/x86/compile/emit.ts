@@ -1,22 +1,19 @@
 /**
  * JavaScript source for one instruction of a block being compiled (assemble.ts puts the pieces
- * together). Each emitter writes what the interpreter's handler for that form does, with the
- * record's register numbers, immediates, sizes and displacements as literals:
- * - register MOV, LEA, MOVZX/MOVSX/MOVSXD; ADD SUB AND OR XOR CMP TEST of 32/64-bit registers and
- *   immediates, INC/DEC, SHL/SHR/SAR by an immediate, written out with the lazy-flags record alu.ts
- *   writes (flags.ts), field for field, so any later reader finds the record it would have found;
- * - the other ALU forms (8/16-bit, memory operands, ADC SBB NEG NOT, shifts by CL, rotates) as
- *   calls of alu.ts's functions on operands read and written as operands.ts does;
+ * together, emitter.ts holds the state the locals keep). Each emitter writes what the
+ * interpreter's handler for that form does, with the record's register numbers, immediates,
+ * sizes and displacements as literals:
+ * - register MOV, LEA, MOVZX/MOVSX/MOVSXD; ADD SUB AND OR XOR CMP TEST of 32/64-bit registers,
+ *   memory and immediates, INC/DEC, SHL/SHR/SAR by an immediate, written out with the lazy-flags
+ *   record alu.ts writes (flags.ts), field for field, so any later reader finds the record it would
+ *   have found;
+ * - the other ALU forms (8/16-bit, ADC SBB NEG NOT, shifts by CL, rotates) as calls of alu.ts's
+ *   functions on operands read and written as operands.ts does;
  * - loads and stores through the TLB's fast path (a hit on an entry the access may use), falling
  *   back to mmu.ts's readLinear/writeLinear, which walk, fault and invalidate as they always do;
  * - Jcc (its condition from the record of the block's own CMP/SUB/TEST when it has one) and JMP rel.
  * An instruction no emitter takes (undefined) is left to assemble.ts, which calls its record's
  * handler: every block compiles, and what is not written out here runs as interpreted.
- *
- * State stays where the interpreter keeps it (registers in the register array, flags in cpu.f),
- * written as each instruction completes; only RIP, cpu.nextRip and the count of completed
- * instructions are left in locals, and `sync` writes them before anything that can fault, exit or
- * look at them (a slow path, a handler), so a fault leaves exactly the interpreter's state.
  */
 import {
   LAZY_ADD,
@@ -32,6 +29,7 @@ import {
 import { type Insn, OPERAND_GPR, OPERAND_IMM, OPERAND_MEM, OPERAND_REL, REG_AH, REG_NONE } from '../insn.js';
 import { PAGE_SIZE } from '../mmu.js';
 import { SEG_DS, SEG_FS, SEG_GS, SEG_SS } from '../state.js';
+import type { BlockEmitter, KnownFlags } from './emitter.js';
 
 const TWO32 = 0x1_0000_0000;
 /** A base or index register's high half within this (|value| < 2^51) sums exactly (operands.ts). */
@@ -39,75 +37,20 @@ const EXACT_HI = 0x8_0000;
 /** Entries of the TLB (mmu.ts): a linear page's slot is its number modulo this. */
 const TLB_SLOTS = 256;
 
-/** What the last flag-setting instruction written out in this block left in the record. */
-interface KnownFlags {
-  readonly kind: typeof LAZY_ADD | typeof LAZY_SUB | typeof LAZY_LOGIC;
-  readonly size: number;
-  /** Locals holding f.aLo, f.aHi, f.bLo, f.bHi, f.resLo, f.resHi as stored (int32 bit patterns). */
-  readonly aLo: string;
-  readonly aHi: string;
-  readonly bLo: string;
-  readonly bHi: string;
-  readonly lo: string;
-  readonly hi: string;
-}
-
-/** An operand's value as two JS expressions: bits 31:0 and bits 63:32 ('0' below 8 bytes). */
+/**
+ * An operand's value as two JS expressions, bits 31:0 and bits 63:32 ('0' below 8 bytes); `u32`
+ * when both are u32s rather than int32 bit patterns.
+ */
 interface Value {
   readonly lo: string;
   readonly hi: string;
+  readonly u32: boolean;
 }
 
 /** How an emitter ended: the instruction is written out, or it also moved RIP and ended the block. */
 export const EMITTED = 1;
 export const EMITTED_BRANCH = 2;
 export type Emitted = typeof EMITTED | typeof EMITTED_BRANCH | undefined;
-
-/**
- * The source of one block under construction: its lines, the instruction being emitted and where
- * it is, and what the emitters know about the flags. assemble.ts moves it from one instruction to
- * the next.
- */
-export class BlockEmitter {
-  readonly lines: string[] = [];
-  /** The block's code size: 64-bit code computes addresses here; other modes call operands.ts. */
-  readonly codeSize: 16 | 32 | 64;
-  /** The instruction being emitted, its index, and JS expressions of its RIP and the next one. */
-  i!: Insn;
-  k = 0;
-  rip = '';
-  next = '';
-  /** Whether it is the block's last instruction (a branch may then end the block itself). */
-  last = false;
-  flags: KnownFlags | undefined = undefined;
-  #names = 0;
-
-  constructor(codeSize: 16 | 32 | 64) {
-    this.codeSize = codeSize;
-  }
-
-  /** A fresh local name. */
-  name(prefix: string): string {
-    return `${prefix}${this.#names++}`;
-  }
-
-  line(text: string): void {
-    this.lines.push(text);
-  }
-
-  /**
-   * The state the interpreter would have when this instruction starts: RIP at it, cpu.nextRip
-   * after it, and the count of completed instructions where cpu.ts's catch finds it.
-   */
-  sync(): string {
-    return `s.rip = ${this.rip}; cpu.nextRip = ${this.next}; cpu.compiledDone = ${this.k};`;
-  }
-
-  /** The record of this instruction, for calls of interpreter functions that take one. */
-  get record(): string {
-    return `I${this.k}`;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Operands
@@ -122,19 +65,15 @@ function gprOperand(kind: number, r: number, size: number): boolean {
   return kind === OPERAND_GPR && isGpr(r, size);
 }
 
-/** Register r read at `size` bytes (operands.ts readReg), into locals. */
+/** Register r read at `size` bytes (operands.ts readReg). */
 function readReg(e: BlockEmitter, r: number, size: number): Value {
-  const lo = e.name('r');
-  if (size === 8) {
-    const hi = e.name('rh');
-    e.line(`const ${lo} = r[${2 * r}], ${hi} = r[${2 * r + 1}];`);
-    return { lo, hi };
-  }
-  if (size === 4) e.line(`const ${lo} = r[${2 * r}];`);
-  else if (size === 2) e.line(`const ${lo} = r[${2 * r}] & 0xffff;`);
-  else if (r >= REG_AH) e.line(`const ${lo} = (r[${2 * (r - REG_AH)}] >>> 8) & 0xff;`);
-  else e.line(`const ${lo} = r[${2 * r}] & 0xff;`);
-  return { lo, hi: '0' };
+  if (size === 8) return { lo: e.word(2 * r), hi: e.word(2 * r + 1), u32: false };
+  if (size === 4) return { lo: e.word(2 * r), hi: '0', u32: false };
+  let lo: string;
+  if (size === 2) lo = `${e.word(2 * r)} & 0xffff`;
+  else if (r >= REG_AH) lo = `(${e.word(2 * (r - REG_AH))} >>> 8) & 0xff`;
+  else lo = `${e.word(2 * r)} & 0xff`;
+  return { lo: e.local(lo), hi: '0', u32: true };
 }
 
 /**
@@ -144,19 +83,21 @@ function readReg(e: BlockEmitter, r: number, size: number): Value {
 function writeReg(e: BlockEmitter, r: number, size: number, v: Value): void {
   switch (size) {
     case 8:
-      e.line(`r[${2 * r}] = ${v.lo}; r[${2 * r + 1}] = ${v.hi};`);
+      e.setWord(2 * r, v.lo, !v.u32);
+      e.setWord(2 * r + 1, v.hi, !v.u32);
       return;
     case 4:
-      e.line(`r[${2 * r}] = ${v.lo}; r[${2 * r + 1}] = 0;`);
+      e.setWord(2 * r, v.lo, !v.u32);
+      e.setWord(2 * r + 1, '0', false);
       return;
     case 2:
-      e.line(`r[${2 * r}] = ((r[${2 * r}] & 0xffff0000) | (${v.lo} & 0xffff)) >>> 0;`);
+      e.setWord(2 * r, `((${e.word(2 * r)} & 0xffff0000) | (${v.lo} & 0xffff)) >>> 0`, false);
       return;
     default:
       if (r >= REG_AH) {
-        const k = 2 * (r - REG_AH);
-        e.line(`r[${k}] = ((r[${k}] & 0xffff00ff) | ((${v.lo} & 0xff) << 8)) >>> 0;`);
-      } else e.line(`r[${2 * r}] = ((r[${2 * r}] & 0xffffff00) | (${v.lo} & 0xff)) >>> 0;`);
+        const w = 2 * (r - REG_AH);
+        e.setWord(w, `((${e.word(w)} & 0xffff00ff) | ((${v.lo} & 0xff) << 8)) >>> 0`, false);
+      } else e.setWord(2 * r, `((${e.word(2 * r)} & 0xffffff00) | (${v.lo} & 0xff)) >>> 0`, false);
   }
 }
 
@@ -164,6 +105,13 @@ function writeReg(e: BlockEmitter, r: number, size: number, v: Value): void {
 function segmentOf(i: Insn): number {
   if (i.mseg >= 0) return i.mseg;
   return i.mbase === 4 || i.mbase === 5 ? SEG_SS : SEG_DS;
+}
+
+/** The register-array words of the memory operand's base and index (what operands.ts reads). */
+function addressWords(i: Insn): number[] {
+  const out: number[] = [];
+  for (const reg of [i.mbase, i.mindex]) if (reg !== REG_NONE) out.push(2 * reg, 2 * reg + 1);
+  return out;
 }
 
 /**
@@ -176,7 +124,8 @@ function linear(e: BlockEmitter): string {
   const i = e.i;
   const la = e.name('la');
   if (e.codeSize !== 64 || i.asize !== 8) {
-    // A RIP-relative (EIP-relative) address reads cpu.nextRip.
+    // operands.ts reads the registers from the array, and an (E)IP-relative address cpu.nextRip.
+    e.commitWords(addressWords(i));
     if (i.ripRel) e.line(`cpu.nextRip = ${e.next};`);
     e.line(`const ${la} = linearAddress(cpu, ${e.record});`);
     return la;
@@ -189,22 +138,24 @@ function linear(e: BlockEmitter): string {
     [i.mindex, i.mscale],
   ] as const) {
     if (reg === REG_NONE) continue;
-    const h = e.name('eh');
-    e.line(`const ${h} = r[${2 * reg + 1}] | 0;`);
+    const h = e.local(`${e.word(2 * reg + 1)} | 0`, 'eh');
     exact.push(`${h} > ${-EXACT_HI} && ${h} < ${EXACT_HI}`);
-    const v = `(${h} * ${TWO32} + r[${2 * reg}])`;
+    const v = `(${h} * ${TWO32} + ${e.wordU32(2 * reg)})`;
     terms.push(scale === 1 ? v : `${v} * ${scale}`);
   }
-  let ea: string;
-  if (terms.length === 0) ea = disp || '0';
-  else {
-    // The interpreter's order of additions: displacement, base, then index.
-    const sum = [disp, ...terms].filter((t) => t !== '').reduce((acc, t) => `(${acc} + ${t})`);
-    ea = `${exact.join(' && ')} ? ${sum} : effectiveAddress(cpu, ${e.record})`;
-  }
   const seg = segmentOf(i);
-  if (seg === SEG_FS || seg === SEG_GS) e.line(`const ${la} = (${ea}) + s.segBase[${seg}];`);
-  else e.line(`const ${la} = ${ea};`);
+  const base = seg === SEG_FS || seg === SEG_GS ? ` + s.segBase[${seg}]` : '';
+  if (terms.length === 0) {
+    e.line(`const ${la} = ${disp || '0'}${base};`);
+    return la;
+  }
+  // The interpreter's order of additions: displacement, base, then index.
+  const sum = [disp, ...terms].filter((t) => t !== '').reduce((acc, t) => `(${acc} + ${t})`);
+  e.line(`let ${la};`);
+  e.line(`if (${exact.join(' && ')}) ${la} = ${sum}${base};`);
+  // effectiveAddress's exact path reads the registers from the array.
+  const spill = e.spillWords(addressWords(i));
+  e.line(`else { ${spill ? `${spill} ` : ''}${la} = effectiveAddress(cpu, ${e.record})${base}; }`);
   return la;
 }
 
@@ -224,17 +175,15 @@ function load(e: BlockEmitter, la: string, size: number): Value {
   );
   e.line(`let ${lo}${size === 8 ? `, ${hi}` : ''};`);
   e.line(`if (${o} <= ${PAGE_SIZE - size} && tag[${x}] === ${p} && tlb.user === (s.cpl === 3)) {`);
-  const get =
-    size === 1
-      ? `view[${x}].getUint8(${o})`
-      : `view[${x}].${size === 2 ? 'getUint16' : 'getUint32'}(${o}, true)`;
   if (size === 8)
     e.line(`  const v = view[${x}]; ${lo} = v.getUint32(${o}, true); ${hi} = v.getUint32(${o} + 4, true);`);
-  else e.line(`  ${lo} = ${get};`);
+  else if (size === 4) e.line(`  ${lo} = view[${x}].getUint32(${o}, true);`);
+  else if (size === 2) e.line(`  ${lo} = view[${x}].getUint16(${o}, true);`);
+  else e.line(`  ${lo} = view[${x}].getUint8(${o});`);
   e.line(
     `} else { ${e.sync()} ${lo} = readLinear(cpu, ${la}, ${size});${size === 8 ? ` ${hi} = cpu.hi;` : ''} }`,
   );
-  return { lo, hi };
+  return { lo, hi, u32: true };
 }
 
 /**
@@ -267,10 +216,17 @@ function readRm(e: BlockEmitter, r: number, size: number, mem: () => string): Va
   return r !== REG_NONE ? readReg(e, r, size) : load(e, mem(), size);
 }
 
+/** Write operand 0 (operands.ts writeRm0). */
+function writeRm0(e: BlockEmitter, v: Value, mem: () => string): void {
+  const i = e.i;
+  if (i.r0 !== REG_NONE) writeReg(e, i.r0, i.size, v);
+  else store(e, mem(), i.size, v);
+}
+
 /** An immediate truncated to the operand size (arith.ts immLo/immHi). */
 function immediate(i: Insn, size: number): Value {
   const lo = size === 1 ? i.immLo & 0xff : size === 2 ? i.immLo & 0xffff : i.immLo >>> 0;
-  return { lo: String(lo), hi: String(size === 8 ? i.immHi : 0) };
+  return { lo: String(lo), hi: String(size === 8 ? i.immHi : 0), u32: true };
 }
 
 /** The memory operand's linear address, computed once per instruction however often it is used. */
@@ -283,19 +239,26 @@ function memoryOnce(e: BlockEmitter): () => string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// ALU operations written out: alu.ts's add, sub, and, or, xor for 4 and 8 bytes.
+// ALU operations written out: alu.ts's add, sub, and, or, xor, inc, dec, shl, shr, sar.
 
-/** Store the lazy-flags record (alu.ts record()). */
+/** The lazy-flags record of an arithmetic op (alu.ts record()). */
 function record(e: BlockEmitter, kind: number, size: number, a: Value, b: Value, res: Value): void {
-  e.line(
-    `f.op = ${kind}; f.size = ${size}; f.aLo = ${a.lo}; f.aHi = ${a.hi}; f.bLo = ${b.lo}; f.bHi = ${b.hi}; f.resLo = ${res.lo}; f.resHi = ${res.hi};`,
-  );
+  e.setFlag('op', String(kind));
+  e.setFlag('size', String(size));
+  e.setFlag('aLo', a.lo);
+  e.setFlag('aHi', a.hi);
+  e.setFlag('bLo', b.lo);
+  e.setFlag('bHi', b.hi);
+  e.setFlag('resLo', res.lo);
+  e.setFlag('resHi', res.hi);
 }
 
-/**
- * ADD or SUB (CMP) of 4 or 8 bytes, as alu.ts computes them: the result and the record, whose
- * fields the Jcc emitter may read from the locals.
- */
+/** a < b, unsigned, for values as halves (flags.ts ltu). */
+function ltu(aLo: string, aHi: string, bLo: string, bHi: string): string {
+  return `(${aHi} >>> 0 < ${bHi} >>> 0 || (${aHi} === ${bHi} && ${aLo} >>> 0 < ${bLo} >>> 0))`;
+}
+
+/** ADD or SUB (CMP) of 4 or 8 bytes, as alu.ts computes them: the result, and the record. */
 function addSub(
   e: BlockEmitter,
   kind: typeof LAZY_ADD | typeof LAZY_SUB,
@@ -303,54 +266,59 @@ function addSub(
   a: Value,
   b: Value,
 ): Value {
-  const al = e.name('a');
-  const bl = e.name('b');
-  const lo = e.name('s');
+  const al = e.local(`${a.lo} | 0`, 'a');
+  const bl = e.local(`${b.lo} | 0`, 'b');
+  let lo: string;
+  let hi = '0';
+  let ah = '0';
+  let bh = '0';
   if (size === 8) {
-    const ah = e.name('ah');
-    const bh = e.name('bh');
-    const hi = e.name('sh');
-    e.line(`const ${al} = ${a.lo} | 0, ${ah} = ${a.hi} | 0, ${bl} = ${b.lo} | 0, ${bh} = ${b.hi} | 0;`);
+    ah = e.local(`${a.hi} | 0`, 'a');
+    bh = e.local(`${b.hi} | 0`, 'b');
     if (kind === LAZY_ADD) {
       // The carry between the halves from the low halves as u32s (an exact double sum).
-      const t = e.name('t');
-      e.line(`const ${t} = (${al} >>> 0) + (${bl} >>> 0);`);
-      e.line(`const ${lo} = ${t} | 0, ${hi} = (${ah} + ${bh} + (${t} > 0xffffffff ? 1 : 0)) | 0;`);
+      const t = e.local(`(${al} >>> 0) + (${bl} >>> 0)`, 't');
+      lo = e.local(`${t} | 0`, 's');
+      hi = e.local(`(${ah} + ${bh} + (${t} > 0xffffffff ? 1 : 0)) | 0`, 's');
     } else {
-      e.line(
-        `const ${lo} = (${al} - ${bl}) | 0, ${hi} = (${ah} - ${bh} - (${al} >>> 0 < ${bl} >>> 0 ? 1 : 0)) | 0;`,
-      );
+      lo = e.local(`(${al} - ${bl}) | 0`, 's');
+      hi = e.local(`(${ah} - ${bh} - (${al} >>> 0 < ${bl} >>> 0 ? 1 : 0)) | 0`, 's');
     }
-    const A = { lo: al, hi: ah };
-    const B = { lo: bl, hi: bh };
-    const res = { lo, hi };
-    record(e, kind, 8, A, B, res);
-    e.flags = { kind, size, aLo: al, aHi: ah, bLo: bl, bHi: bh, lo, hi };
-    return res;
-  }
-  e.line(`const ${al} = ${a.lo} | 0, ${bl} = ${b.lo} | 0;`);
-  e.line(`const ${lo} = (${al} ${kind === LAZY_ADD ? '+' : '-'} ${bl}) | 0;`);
-  const res = { lo, hi: '0' };
-  record(e, kind, 4, { lo: al, hi: '0' }, { lo: bl, hi: '0' }, res);
-  e.flags = { kind, size, aLo: al, aHi: '0', bLo: bl, bHi: '0', lo, hi: '0' };
+  } else lo = e.local(`(${al} ${kind === LAZY_ADD ? '+' : '-'} ${bl}) | 0`, 's');
+  const res = { lo, hi, u32: false };
+  record(e, kind, size, { lo: al, hi: ah, u32: false }, { lo: bl, hi: bh, u32: false }, res);
+  e.flags = { kind, size, aLo: al, aHi: ah, bLo: bl, bHi: bh, lo, hi };
   return res;
 }
 
 /** AND, OR, XOR (TEST) of 4 or 8 bytes: CF = OF = 0, the result recorded (alu.ts logic()). */
 function logic(e: BlockEmitter, op: '&' | '|' | '^', size: number, a: Value, b: Value): Value {
-  const lo = e.name('l');
-  e.line(`const ${lo} = ${a.lo} ${op} ${b.lo};`);
-  let hi = '0';
-  if (size === 8) {
-    hi = e.name('lh');
-    e.line(`const ${hi} = ${a.hi} ${op} ${b.hi};`);
-  }
-  e.line(`f.op = ${LAZY_LOGIC}; f.size = ${size}; f.resLo = ${lo}; f.resHi = ${hi};`);
+  const lo = e.local(`${a.lo} ${op} ${b.lo}`, 'l');
+  const hi = size === 8 ? e.local(`${a.hi} ${op} ${b.hi}`, 'l') : '0';
+  e.setFlag('op', String(LAZY_LOGIC));
+  e.setFlag('size', String(size));
+  e.setFlag('resLo', lo);
+  e.setFlag('resHi', hi);
   e.flags = { kind: LAZY_LOGIC, size, aLo: '', aHi: '', bLo: '', bHi: '', lo, hi };
-  return { lo, hi };
+  return { lo, hi, u32: false };
 }
 
-/** The two-operand group by mnemonic: alu.ts's function, whether the result is stored, and the inline form. */
+/** CF as flags.ts cf() computes it from the record the block's last written-out op left. */
+function knownCarry(k: KnownFlags): string {
+  if (k.kind === LAZY_SUB) return ltu(k.aLo, k.aHi, k.bLo, k.bHi);
+  if (k.kind === LAZY_ADD) return ltu(k.lo, k.hi, k.aLo, k.aHi);
+  return 'false';
+}
+
+/** A call of an alu.ts function, which reads and writes cpu.f: the record is stored first. */
+function aluCall(e: BlockEmitter, call: string): Value {
+  e.commitFlags();
+  e.line(`${call};`);
+  e.flags = undefined;
+  return { lo: e.local('f.resLo', 'q'), hi: e.local('f.resHi', 'q'), u32: false };
+}
+
+/** The two-operand group by mnemonic: alu.ts's function, whether the result is stored, the inline form. */
 const BINARY: ReadonlyMap<string, { fn: string; store: boolean; inline?: 'add' | 'sub' | '&' | '|' | '^' }> =
   new Map([
     ['Add', { fn: 'add', store: true, inline: 'add' }],
@@ -391,28 +359,15 @@ function binary(e: BlockEmitter): Emitted {
   } else return undefined;
   let res: Value;
   if (op.inline && (size === 4 || size === 8)) {
-    // A 4-byte operation ignores bits 63:32 (regReg32 passes 0 for them).
-    if (size === 4) a = { lo: a.lo, hi: '0' };
     res =
       op.inline === 'add'
         ? addSub(e, LAZY_ADD, size, a, b)
         : op.inline === 'sub'
           ? addSub(e, LAZY_SUB, size, a, b)
           : logic(e, op.inline, size, a, b);
-  } else {
-    e.line(`alu.${op.fn}(f, ${size}, ${a.lo}, ${a.hi}, ${b.lo}, ${b.hi});`);
-    e.flags = undefined;
-    res = { lo: 'f.resLo', hi: 'f.resHi' };
-  }
+  } else res = aluCall(e, `alu.${op.fn}(f, ${size}, ${a.lo}, ${a.hi}, ${b.lo}, ${b.hi})`);
   if (op.store) writeRm0(e, res, mem);
   return EMITTED;
-}
-
-/** Write operand 0 (operands.ts writeRm0). */
-function writeRm0(e: BlockEmitter, v: Value, mem: () => string): void {
-  const i = e.i;
-  if (i.r0 !== REG_NONE) writeReg(e, i.r0, i.size, v);
-  else store(e, mem(), i.size, v);
 }
 
 /**
@@ -426,37 +381,44 @@ function unary(e: BlockEmitter): Emitted {
   const mem = memoryOnce(e);
   const a = readRm(e, i.r0, size, mem);
   if (i.name === 'Not') {
+    // No flags.
     const mask = size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
-    writeRm0(e, { lo: `(~${a.lo} & ${mask})`, hi: size === 8 ? `(~${a.hi} >>> 0)` : '0' }, mem);
+    writeRm0(
+      e,
+      { lo: e.local(`~${a.lo} & ${mask}`), hi: size === 8 ? e.local(`~${a.hi} >>> 0`) : '0', u32: false },
+      mem,
+    );
     return EMITTED;
   }
   if ((i.name === 'Inc' || i.name === 'Dec') && (size === 4 || size === 8)) {
     const kind = i.name === 'Inc' ? LAZY_INC : LAZY_DEC;
-    const lo = e.name('n');
-    const al = e.name('a');
-    e.line(`f.carry = cf(f) ? 1 : 0;`);
-    if (size === 8) {
-      const ah = e.name('ah');
-      const hi = e.name('nh');
-      e.line(`const ${al} = ${a.lo} | 0, ${ah} = ${a.hi} | 0;`);
-      if (kind === LAZY_INC)
-        e.line(`const ${lo} = (${al} + 1) | 0, ${hi} = (${ah} + (${lo} === 0 ? 1 : 0)) | 0;`);
-      else e.line(`const ${lo} = (${al} - 1) | 0, ${hi} = (${ah} - (${al} === 0 ? 1 : 0)) | 0;`);
-      record(e, kind, 8, { lo: al, hi: ah }, { lo: '1', hi: '0' }, { lo, hi });
-      writeRm0(e, { lo, hi }, mem);
-    } else {
-      e.line(`const ${al} = ${a.lo} | 0;`);
-      e.line(`const ${lo} = (${al} ${kind === LAZY_INC ? '+' : '-'} 1) | 0;`);
-      record(e, kind, 4, { lo: al, hi: '0' }, { lo: '1', hi: '0' }, { lo, hi: '0' });
-      writeRm0(e, { lo, hi: '0' }, mem);
+    if (e.flags) e.setFlag('carry', `${knownCarry(e.flags)} ? 1 : 0`);
+    else {
+      e.commitFlags();
+      e.setFlag('carry', 'cf(f) ? 1 : 0');
     }
+    const al = e.local(`${a.lo} | 0`, 'a');
+    let lo: string;
+    let hi = '0';
+    let ah = '0';
+    if (size === 8) {
+      ah = e.local(`${a.hi} | 0`, 'a');
+      if (kind === LAZY_INC) {
+        lo = e.local(`(${al} + 1) | 0`, 'n');
+        hi = e.local(`(${ah} + (${lo} === 0 ? 1 : 0)) | 0`, 'n');
+      } else {
+        lo = e.local(`(${al} - 1) | 0`, 'n');
+        hi = e.local(`(${ah} - (${al} === 0 ? 1 : 0)) | 0`, 'n');
+      }
+    } else lo = e.local(`(${al} ${kind === LAZY_INC ? '+' : '-'} 1) | 0`, 'n');
+    const res = { lo, hi, u32: false };
+    record(e, kind, size, { lo: al, hi: ah, u32: false }, { lo: '1', hi: '0', u32: true }, res);
     e.flags = undefined;
+    writeRm0(e, res, mem);
     return EMITTED;
   }
   const fn = i.name === 'Inc' ? 'inc' : i.name === 'Dec' ? 'dec' : 'neg';
-  e.line(`alu.${fn}(f, ${size}, ${a.lo}, ${a.hi});`);
-  e.flags = undefined;
-  writeRm0(e, { lo: 'f.resLo', hi: 'f.resHi' }, mem);
+  writeRm0(e, aluCall(e, `alu.${fn}(f, ${size}, ${a.lo}, ${a.hi})`), mem);
   return EMITTED;
 }
 
@@ -487,84 +449,81 @@ function shift(e: BlockEmitter): Emitted {
   const fn = SHIFTS.get(i.name)!;
   const count = i.immLo & 0xff;
   const n = size === 8 ? count & 63 : count & 31;
-  if (
-    !byCl &&
-    n !== 0 &&
-    (size === 4 || size === 8) &&
-    i.r0 !== REG_NONE &&
-    (fn === 'shl' || fn === 'shr' || fn === 'sar')
-  ) {
-    const a = readReg(e, i.r0, size);
-    const res = shiftWrittenOut(e, fn, size, a, n);
-    writeReg(e, i.r0, size, res);
+  const a = readRm(e, i.r0, size, mem);
+  if (!byCl && n !== 0 && (size === 4 || size === 8) && (fn === 'shl' || fn === 'shr' || fn === 'sar')) {
+    writeRm0(e, shiftWrittenOut(e, fn, size, a, n), mem);
     e.flags = undefined;
     return EMITTED;
   }
-  const c = byCl ? '(r[2] & 0xff)' : String(count);
-  const a = readRm(e, i.r0, size, mem);
-  e.line(`alu.${fn}(f, ${size}, ${a.lo}, ${a.hi}, ${c});`);
-  e.flags = undefined;
-  writeRm0(e, { lo: 'f.resLo', hi: 'f.resHi' }, mem);
+  const c = byCl ? `${e.word(2)} & 0xff` : String(count);
+  writeRm0(e, aluCall(e, `alu.${fn}(f, ${size}, ${a.lo}, ${a.hi}, ${c})`), mem);
   return EMITTED;
 }
 
 /** alu.ts shl/shr/sar for a known nonzero masked count n, 4 or 8 bytes: result, CF, OF, record. */
 function shiftWrittenOut(e: BlockEmitter, fn: string, size: number, a: Value, n: number): Value {
-  const lo = e.name('h');
-  const hi = size === 8 ? e.name('hh') : '0';
+  let lo: string;
+  let hi = '0';
   let c: string;
   let o: string;
   if (size === 8) {
     if (fn === 'shl') {
       if (n < 32) {
-        e.line(`const ${hi} = (${a.hi} << ${n}) | (${a.lo} >>> ${32 - n}), ${lo} = ${a.lo} << ${n};`);
+        hi = e.local(`(${a.hi} << ${n}) | (${a.lo} >>> ${32 - n})`, 'h');
+        lo = e.local(`${a.lo} << ${n}`, 'h');
         c = `((${a.hi} >>> ${32 - n}) & 1)`;
       } else {
-        e.line(`const ${hi} = ${a.lo} << ${n - 32}, ${lo} = 0;`);
+        hi = e.local(`${a.lo} << ${n - 32}`, 'h');
+        lo = '0';
         c = n === 32 ? `(${a.hi} & 1)` : `((${a.lo} >>> ${64 - n}) & 1)`;
       }
       o = `(((${a.hi} >>> 31) ^ (${a.hi} >>> 30)) & 1)`;
     } else if (fn === 'shr') {
       if (n < 32) {
-        e.line(`const ${lo} = (${a.lo} >>> ${n}) | (${a.hi} << ${32 - n}), ${hi} = ${a.hi} >>> ${n};`);
+        lo = e.local(`(${a.lo} >>> ${n}) | (${a.hi} << ${32 - n})`, 'h');
+        hi = e.local(`${a.hi} >>> ${n}`, 'h');
         c = `((${a.lo} >>> ${n - 1}) & 1)`;
       } else {
-        e.line(`const ${lo} = (${a.hi} >>> ${n - 32}) | 0, ${hi} = 0;`);
+        lo = e.local(`(${a.hi} >>> ${n - 32}) | 0`, 'h');
         c = n === 32 ? `(${a.lo} >>> 31)` : `((${a.hi} >>> ${n - 33}) & 1)`;
       }
       o = `(${a.hi} >>> 31)`;
     } else {
       if (n < 32) {
-        e.line(`const ${lo} = (${a.lo} >>> ${n}) | (${a.hi} << ${32 - n}), ${hi} = ${a.hi} >> ${n};`);
+        lo = e.local(`(${a.lo} >>> ${n}) | (${a.hi} << ${32 - n})`, 'h');
+        hi = e.local(`${a.hi} >> ${n}`, 'h');
         c = `((${a.lo} >>> ${n - 1}) & 1)`;
       } else {
-        e.line(`const ${lo} = ${a.hi} >> ${n - 32}, ${hi} = ${a.hi} >> 31;`);
+        lo = e.local(`${a.hi} >> ${n - 32}`, 'h');
+        hi = e.local(`${a.hi} >> 31`, 'h');
         c = n === 32 ? `(${a.lo} >>> 31)` : `((${a.hi} >>> ${n - 33}) & 1)`;
       }
       o = '0';
     }
   } else {
     // 4 bytes: the operand as an int32 (alu.ts masks with lowMask(4) = -1).
-    const x = e.name('w');
-    e.line(`const ${x} = ${a.lo} & -1;`);
+    const x = e.local(`${a.lo} & -1`, 'w');
     if (fn === 'shl') {
-      e.line(`const ${lo} = (${x} << ${n}) & -1;`);
+      lo = e.local(`(${x} << ${n}) & -1`, 'h');
       c = `((${x} >>> ${32 - n}) & 1)`;
       o = `(((${x} >>> 31) ^ (${x} >>> 30)) & 1)`;
     } else if (fn === 'shr') {
-      e.line(`const ${lo} = ${x} >>> ${n};`);
+      lo = e.local(`${x} >>> ${n}`, 'h');
       c = `((${x} >>> ${n - 1}) & 1)`;
       o = `((${x} >>> 31) & 1)`;
     } else {
-      e.line(`const ${lo} = (${x} >> ${n}) & -1;`);
+      lo = e.local(`(${x} >> ${n}) & -1`, 'h');
       c = `((${x} >> ${n - 1}) & 1)`;
       o = '0';
     }
   }
   const keep = ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF);
-  e.line(`f.bits = (f.bits & ${keep}) | ${c}${o === '0' ? '' : ` | (${o} << 11)`};`);
-  e.line(`f.op = ${LAZY_RESULT}; f.size = ${size}; f.resLo = ${lo}; f.resHi = ${hi};`);
-  return { lo, hi };
+  e.setFlag('bits', `(${e.flag('bits')} & ${keep}) | ${c}${o === '0' ? '' : ` | (${o} << 11)`}`);
+  e.setFlag('op', String(LAZY_RESULT));
+  e.setFlag('size', String(size));
+  e.setFlag('resLo', lo);
+  e.setFlag('resHi', hi);
+  return { lo, hi, u32: false };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -579,7 +538,7 @@ function mov(e: BlockEmitter): Emitted {
   if (i.kind1 === OPERAND_IMM) {
     if (i.kind0 !== OPERAND_MEM && !gprOperand(i.kind0, i.r0, size)) return undefined;
     // movRm0Imm: the immediate as the record holds it (writes truncate it).
-    v = { lo: String(i.immLo), hi: String(size === 8 ? i.immHi : 0) };
+    v = { lo: String(i.immLo), hi: String(size === 8 ? i.immHi : 0), u32: true };
   } else if (i.kind1 === OPERAND_GPR && (i.kind0 === OPERAND_GPR || i.kind0 === OPERAND_MEM)) {
     if (!isGpr(i.r1, size) || (i.kind0 === OPERAND_GPR && !isGpr(i.r0, size))) return undefined;
     v = readReg(e, i.r1, size);
@@ -595,39 +554,32 @@ function mov(e: BlockEmitter): Emitted {
 function lea(e: BlockEmitter): Emitted {
   const i = e.i;
   if (!gprOperand(i.kind0, i.r0, i.size) || i.asize !== 8 || (i.size !== 4 && i.size !== 8)) return undefined;
-  const lo = e.name('e');
-  const hi = e.name('eh');
+  let lo: string;
+  let hi: string;
   if (i.ripRel) {
-    const d = e.name('d');
-    e.line(`const ${d} = ${i.mdisp} + ${e.next};`);
-    e.line(`let ${lo} = ${d} >>> 0, ${hi} = Math.floor((${d} - ${lo}) / ${TWO32}) >>> 0;`);
+    const d = e.local(`${i.mdisp} + ${e.next}`, 'd');
+    lo = e.local(`${d} >>> 0`, 'e');
+    hi = e.local(`Math.floor((${d} - ${lo}) / ${TWO32}) >>> 0`, 'e');
   } else {
-    const d = i.mdisp;
-    const dlo = d >>> 0;
-    e.line(`let ${lo} = ${dlo}, ${hi} = ${Math.floor((d - dlo) / TWO32) >>> 0};`);
+    const dlo = i.mdisp >>> 0;
+    lo = String(dlo);
+    hi = String(Math.floor((i.mdisp - dlo) / TWO32) >>> 0);
   }
-  if (i.mbase !== REG_NONE) {
-    const t = e.name('t');
-    const b = 2 * i.mbase;
-    e.line(
-      `const ${t} = ${lo} + r[${b}]; ${lo} = ${t} >>> 0; ${hi} = (${hi} + r[${b + 1}] + (${t} >= ${TWO32} ? 1 : 0)) >>> 0;`,
-    );
+  for (const [reg, scale] of [
+    [i.mbase, 1],
+    [i.mindex, i.mscale],
+  ] as const) {
+    if (reg === REG_NONE) continue;
+    const sh = scale === 8 ? 3 : scale === 4 ? 2 : scale === 2 ? 1 : 0;
+    const xl = e.wordU32(2 * reg);
+    const xh = e.wordU32(2 * reg + 1);
+    const sl = sh ? e.local(`(${xl} << ${sh}) >>> 0`, 'e') : xl;
+    const shh = sh ? e.local(`((${xh} << ${sh}) | (${xl} >>> ${32 - sh})) >>> 0`, 'e') : xh;
+    const t = e.local(`${lo} + ${sl}`, 't');
+    lo = e.local(`${t} >>> 0`, 'e');
+    hi = e.local(`(${hi} + ${shh} + (${t} >= ${TWO32} ? 1 : 0)) >>> 0`, 'e');
   }
-  if (i.mindex !== REG_NONE) {
-    const sh = i.mscale === 8 ? 3 : i.mscale === 4 ? 2 : i.mscale === 2 ? 1 : 0;
-    const x = 2 * i.mindex;
-    const sl = e.name('xl');
-    const shh = e.name('xh');
-    const t = e.name('t');
-    e.line(`const ${sl} = (r[${x}] << ${sh}) >>> 0;`);
-    e.line(
-      `const ${shh} = ${sh ? `((r[${x + 1}] << ${sh}) | (r[${x}] >>> ${32 - sh})) >>> 0` : `r[${x + 1}]`};`,
-    );
-    e.line(
-      `const ${t} = ${lo} + ${sl}; ${lo} = ${t} >>> 0; ${hi} = (${hi} + ${shh} + (${t} >= ${TWO32} ? 1 : 0)) >>> 0;`,
-    );
-  }
-  writeReg(e, i.r0, i.size, { lo, hi: i.size === 8 ? hi : '0' });
+  writeReg(e, i.r0, i.size, { lo, hi: i.size === 8 ? hi : '0', u32: true });
   return EMITTED;
 }
 
@@ -644,13 +596,16 @@ function extend(e: BlockEmitter): Emitted {
   let lo = src.lo;
   let hi = '0';
   if (i.name !== 'Movzx') {
-    const x = e.name('sx');
     const bits = 8 * n;
-    e.line(`const ${x} = ${n < 4 ? `(${src.lo} << ${32 - bits}) >> ${32 - bits}` : src.lo};`);
-    hi = n === 8 ? src.hi : `(${x} & 0x80000000 ? 0xffffffff : 0)`;
-    lo = `(${x} >>> 0)`;
+    const x = e.local(n < 4 ? `(${src.lo} << ${32 - bits}) >> ${32 - bits}` : src.lo, 'x');
+    hi = n === 8 ? src.hi : e.local(`${x} & 0x80000000 ? 0xffffffff : 0`, 'x');
+    lo = e.local(`${x} >>> 0`, 'x');
   }
-  writeReg(e, i.r0, i.size, { lo: i.size === 2 ? `(${lo} & 0xffff)` : lo, hi: i.size === 8 ? hi : '0' });
+  writeReg(e, i.r0, i.size, {
+    lo: i.size === 2 ? e.local(`${lo} & 0xffff`) : lo,
+    hi: i.size === 8 ? hi : '0',
+    u32: src.u32 || i.name !== 'Movzx',
+  });
   return EMITTED;
 }
 
@@ -671,13 +626,10 @@ function knownCondition(k: KnownFlags, cc: number): string | undefined {
   const t = cc >>> 1;
   let r: string | undefined;
   if (k.kind === LAZY_SUB && (t === 1 || t === 3 || t >= 6)) {
-    const ltu = (aLo: string, aHi: string, bLo: string, bHi: string): string =>
-      k.size === 8
-        ? `(${aHi} >>> 0 < ${bHi} >>> 0 || (${aHi} === ${bHi} && ${aLo} >>> 0 < ${bLo} >>> 0))`
-        : `(${aLo} >>> 0 < ${bLo} >>> 0)`;
     if (t === 1) r = ltu(k.aLo, k.aHi, k.bLo, k.bHi);
     else if (t === 3) r = `!${ltu(k.bLo, k.bHi, k.aLo, k.aHi)}`;
     else {
+      // Signed: the high halves as int32s (for size < 8 the sign moved up to bit 31).
       const sh = 32 - (k.size << 3);
       const lt =
         k.size === 8
@@ -705,15 +657,19 @@ function branchTarget(e: BlockEmitter): string {
   return i.size === 2 ? `((${t}) & 0xffff)` : i.size === 4 ? `((${t}) >>> 0)` : `(${t})`;
 }
 
-/** Jcc rel and JMP rel ending the block: RIP and cpu.nextRip set, the block's length returned. */
+/** Jcc rel and JMP rel ending the block: RIP and cpu.nextRip set. */
 function branch(e: BlockEmitter, conditional: boolean): Emitted {
   if (!e.last) return undefined;
-  const t = e.name('j');
+  let target: string;
   if (conditional) {
-    const c = (e.flags && knownCondition(e.flags, e.i.cc)) ?? `cond(f, ${e.i.cc})`;
-    e.line(`const ${t} = ${c} ? ${branchTarget(e)} : ${e.next};`);
-  } else e.line(`const ${t} = ${branchTarget(e)};`);
-  e.line(`cpu.nextRip = ${t}; s.rip = ${t};`);
+    let c = e.flags && knownCondition(e.flags, e.i.cc);
+    if (c === undefined) {
+      e.commitFlags();
+      c = `cond(f, ${e.i.cc})`;
+    }
+    target = e.local(`${c} ? ${branchTarget(e)} : ${e.next}`, 'j');
+  } else target = e.local(branchTarget(e), 'j');
+  e.line(`cpu.nextRip = ${target}; s.rip = ${target};`);
   return EMITTED_BRANCH;
 }
 
