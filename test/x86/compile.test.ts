@@ -570,6 +570,37 @@ describe('x86 compiled blocks: self-modifying code', () => {
   });
 });
 
+describe('x86 compiled blocks: a block that branches to itself runs itself again', () => {
+  it('until its own store changes its code: the iteration ends stale, the next runs the new bytes', () => {
+    // l: mov [rcx], al ; add rcx, 0x100 ; dec edx ; jnz l ; hlt — the 5th store (AL = 2) hits the
+    // low byte of the ADD's immediate (0x1005): from the 6th iteration on it adds 0x102.
+    const code = [0x88, 0x01, 0x48, 0x81, 0xc1, 0x00, 0x01, 0x00, 0x00, 0xff, 0xca, 0x75, 0xf3, HLT];
+    const st = state(9);
+    st.regs = { ...st.regs, rax: 2n, rcx: 0xc05n, rdx: 10n };
+    const [a, b] = bothEngines(code, st, 1);
+    assert.deepEqual(b, a);
+    assert.equal(a![0]!.regs['rcx'], (0xc05 + 5 * 0x100 + 5 * 0x102).toString(16));
+  });
+
+  it('in 16-bit code, through alu.ts and cond(), with the #VMEXIT budget ending a long run', () => {
+    // l: inc ax ; cmp ax, bx ; jne l ; hlt   (real mode)
+    const code = [0x40, 0x39, 0xd8, 0x75, 0xfb, HLT];
+    const runs = ENGINES.map((e) => {
+      const m = machine(e, 16);
+      write(m, CODE, code);
+      enter(m, { rax: 0n, rbx: 0x9000n }, 2n);
+      m.vcpu.vcpu.maxVmexitsPerRun = 1;
+      assert.equal(m.vcpu.vcpu.run(), -4, 'EINTR from the #VMEXIT budget');
+      const first = [m.cpu.instructions, ok(m.vcpu.getRegs()).rax, ok(m.vcpu.getRegs()).rip];
+      m.vcpu.vcpu.maxVmexitsPerRun = 1000;
+      return { first, end: snapshot(m) };
+    });
+    assert.deepEqual(runs[1], runs[0]);
+    assert.equal(runs[0]!.end.exit, 'Hlt');
+    assert.equal(runs[0]!.end.regs['rax'], '9000');
+  });
+});
+
 describe('x86 compiled blocks: when a block is compiled', () => {
   // mov ecx, 10 ; l: dec ecx ; jnz l ; hlt — the block at l runs 9 times after the first block.
   const LOOP = [0xb9, 0x0a, 0x00, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc, HLT];

@@ -15,9 +15,11 @@ const PAGE_SIZE = 4096;
 
 /**
  * A block as generated JavaScript (compile/): runs it from its first instruction and returns how
- * many instructions completed (see compile/assemble.ts for the protocol).
+ * many instructions completed, fewer than its length when a handler stopped it, more when it ran
+ * itself again (`remaining`: the instructions the #VMEXIT budget still lets start; see
+ * compile/assemble.ts for the protocol).
  */
-export type CompiledBlock = (cpu: X86Cpu) => number;
+export type CompiledBlock = (cpu: X86Cpu, remaining: number) => number;
 
 export class Block {
   /** Run in this epoch already, with its bytes as decoded. */

@@ -198,7 +198,7 @@ export class X86Cpu implements CpuBackend {
         this.exit(SVM_EXIT_VINTR, 0, 0, 0, 0);
         break;
       }
-      n += this.#runBlock();
+      n += this.#runBlock(budget - n);
     }
     if (!this.protectedState) {
       s.rflags = readRflags(this.f);
@@ -211,9 +211,11 @@ export class X86Cpu implements CpuBackend {
   /**
    * Run one block from RIP (or until an instruction stops); returns the instructions retired. A hot
    * block runs as its compiled form (compile/), which keeps this loop's protocol: the same RIP,
-   * nextRip and count at a stop or a fault, delivered here the same way.
+   * nextRip and count at a stop or a fault, delivered here the same way. A compiled block that
+   * branches to itself may run again as vmrun would run it next, while `remaining` (the budget
+   * vmrun has left) allows.
    */
-  #runBlock(): number {
+  #runBlock(remaining: number): number {
     const s = this.s;
     let done = 0;
     let compiled: CompiledBlock | undefined;
@@ -225,9 +227,9 @@ export class X86Cpu implements CpuBackend {
       const end = shadow ? 1 : insns.length;
       compiled = shadow ? undefined : compiledForm(this, b);
       if (compiled) {
-        done = compiled(this);
+        done = compiled(this, remaining);
         compiled = undefined;
-        if (done !== end) {
+        if (done < end) {
           // A handler returned STOP, as in the loop below.
           this.#prev = undefined;
           if (this.pending) this.#deliverPending();
@@ -247,7 +249,7 @@ export class X86Cpu implements CpuBackend {
           done++;
         }
       }
-      if (done === insns.length) this.#prev = b;
+      if (done >= insns.length) this.#prev = b;
       else if (done === end) this.#prev = undefined;
       // RF (set by an IRET that returns to a faulting instruction) clears once an instruction
       // completes; nothing in a block can observe it before then (PUSHF stores it as 0).

@@ -17,7 +17,7 @@
  */
 import * as alu from '../alu.js';
 import type { Block, CompiledBlock } from '../blocks.js';
-import { cf, cond } from '../flags.js';
+import { cf, cond, RFLAGS_RF } from '../flags.js';
 import { type Insn, NEXT } from '../insn.js';
 import { readLinear, writeLinear } from '../mmu.js';
 import { effectiveAddress, linearAddress } from '../operands.js';
@@ -28,30 +28,30 @@ import { BlockEmitter } from './emitter.js';
 /** The interpreter functions generated code calls, by the names emit.ts uses. */
 const RUNTIME = { alu, cf, cond, readLinear, writeLinear, effectiveAddress, linearAddress };
 
-type Factory = (rt: typeof RUNTIME, records: readonly Insn[]) => CompiledBlock;
+type Factory = (rt: typeof RUNTIME, records: readonly Insn[], block: Block) => CompiledBlock;
 
 /** The code size's RIP wrap (cpu.ts): none in 64-bit code. */
 function wrapOf(codeSize: 16 | 32 | 64): number {
   return codeSize === 64 ? 0 : codeSize === 32 ? 0x1_0000_0000 : 0x1_0000;
 }
 
+/** What writing out a block's instructions gave. */
+interface Body {
+  readonly lines: string[];
+  /** Every instruction written out (no handler called), the last a branch. */
+  readonly inline: boolean;
+}
+
 /**
- * The body of the factory `new Function('rt', 'I', body)`: it binds the helpers and records and
- * returns the block's function. Exported for tests and for reading what a block became.
+ * The block's instructions as statements, RIP relative to the local `rip`, ending with RIP set
+ * (a branch leaves its target in e.target instead). `e` may start from loop-carried state.
  */
-export function blockSource(b: Block): string {
+function emitBody(b: Block, e: BlockEmitter): Body {
   const insns = b.insns;
   const n = insns.length;
-  const e = new BlockEmitter(b.codeSize);
   const wrap = wrapOf(b.codeSize);
-  const out: string[] = [
-    "'use strict';",
-    `const { ${Object.keys(RUNTIME).join(', ')} } = rt;`,
-    ...insns.map((_, k) => `const I${k} = I[${k}], exec${k} = I${k}.exec;`),
-    `return function block_${b.gpa.toString(16)}_${b.codeSize}(cpu) {`,
-    'const s = cpu.s, r = s.regs, f = cpu.f, tlb = cpu.tlb, tag = tlb.tag, view = tlb.view, writable = tlb.writable;',
-    'const rip = s.rip;',
-  ];
+  const out: string[] = [];
+  let inline = true;
   // RIP of the current instruction: `base` + `off` bytes (no wrap), or the local `cur` (wrap).
   let base = 'rip';
   let off = 0;
@@ -77,12 +77,13 @@ export function blockSource(b: Block): string {
     // A record without a handler raises #UD: its handler says so (and counts it).
     const emitted = i.exec === execUnimplemented ? undefined : emitInstruction(e);
     if (emitted === undefined) {
+      inline = false;
       // The handler, with the state it expects (cpu.ts #runBlock): registers and flags stored,
       // RIP at the instruction, cpu.nextRip after it; on STOP the block ends with this
       // instruction not completed. It may change any of them: the locals forget what they held.
       e.commit();
       e.line(e.sync());
-      e.line(`if (exec${k}(cpu, I${k}) !== ${NEXT}) return ${k};`);
+      e.line(`if (exec${k}(cpu, I${k}) !== ${NEXT}) return ${e.doneBase}${k};`);
       e.forget();
       // The handler may have moved cpu.nextRip (a branch): RIP continues from there.
       if (e.last) e.line('s.rip = cpu.nextRip;');
@@ -93,17 +94,85 @@ export function blockSource(b: Block): string {
         base = after;
         off = 0;
       }
-    } else if (e.last && emitted !== EMITTED_BRANCH) e.line(`cpu.nextRip = ${e.next}; s.rip = ${e.next};`);
-    // The block's end: what only the locals hold goes where the interpreter keeps it.
-    if (e.last) e.commit();
+    } else if (e.last && emitted !== EMITTED_BRANCH) {
+      inline = false;
+      e.line(`cpu.nextRip = ${e.next}; s.rip = ${e.next};`);
+    }
     out.push(...e.lines);
   }
-  out.push(`return ${n};`, '};');
-  return out.join('\n');
+  return { lines: out, inline };
+}
+
+/**
+ * Whether the block ends with a branch back to its own start, so it may run itself again: the
+ * taken target's offset (the block's bytes plus the displacement) is 0.
+ */
+function branchesToItself(b: Block): boolean {
+  const last = b.insns.at(-1)!;
+  const bytes = b.insns.reduce((n, i) => n + i.len, 0);
+  return bytes + last.rel === 0;
+}
+
+const PROLOGUE = [
+  'const s = cpu.s, r = s.regs, f = cpu.f, tlb = cpu.tlb, tag = tlb.tag, view = tlb.view, writable = tlb.writable;',
+  'const rip = s.rip;',
+];
+
+/**
+ * The body of the factory `new Function('rt', 'I', 'B', body)`: it binds the helpers, the records
+ * and the block, and returns the block's function. Exported for tests and for reading what a
+ * block became.
+ *
+ * A block written out entirely whose branch goes back to its start runs itself again as a loop,
+ * while cpu.ts would have fetched this same block next and run it compiled: the successor cache
+ * says so (same RIP, TLB generation, the block live and checked in this epoch), and the #VMEXIT
+ * budget left (`remaining`, the instructions vmrun would still start) is not used up. Nothing
+ * else the dispatcher checks between blocks can change in such a body (no handler runs: no
+ * exit, no interrupt flag or shadow, no mode change; a fault throws out of it). Registers and
+ * the flags record are carried around the loop in variables; RF clears after each iteration as
+ * cpu.ts clears it after a block.
+ */
+export function blockSource(b: Block): string {
+  const n = b.insns.length;
+  const head = [
+    "'use strict';",
+    `const { ${Object.keys(RUNTIME).join(', ')} } = rt;`,
+    ...b.insns.map((_, k) => `const I${k} = I[${k}], exec${k} = I${k}.exec;`),
+    `return function block_${b.gpa.toString(16)}_${b.codeSize}(cpu, remaining) {`,
+    ...PROLOGUE,
+  ];
+  const e = new BlockEmitter(b.codeSize);
+  const plain = emitBody(b, e);
+  if (!plain.inline || !branchesToItself(b)) {
+    // The block's end: what only the locals hold goes where the interpreter keeps it.
+    e.lines.length = 0;
+    if (e.target) e.line(`cpu.nextRip = ${e.target}; s.rip = ${e.target};`);
+    e.commit();
+    return [...head, ...plain.lines, ...e.lines, `return ${n};`, '};'].join('\n');
+  }
+  const loop = new BlockEmitter(b.codeSize);
+  loop.doneBase = 'done + ';
+  const carried = loop.enterLoop(e.knownWords(), e.written, [
+    ...new Set([...e.writtenFlags, 'bits' as const]),
+  ]);
+  const body = emitBody(b, loop);
+  const t = loop.target;
+  loop.lines.length = 0;
+  loop.line(`done += ${n};`);
+  loop.line(
+    `if (${t} !== rip || done >= remaining || B.succ !== B || B.succRip !== ${t} || B.succGen !== tlb.generation || !B.live || B.epoch !== cpu.blocks.epoch) {`,
+  );
+  loop.line(`  ${loop.spill()} cpu.nextRip = ${t}; s.rip = ${t}; return done;`);
+  loop.line('}');
+  loop.setFlag('bits', `${loop.flag('bits')} & ${~RFLAGS_RF}`);
+  loop.line(loop.backEdge());
+  return [...head, 'let done = 0;', carried, 'for (;;) {', ...body.lines, ...loop.lines, '}', '};'].join(
+    '\n',
+  );
 }
 
 /** Compile a block: its function, ready to run on any CPU whose block cache holds it. */
 export function compileBlock(b: Block): CompiledBlock {
-  const factory = new Function('rt', 'I', blockSource(b)) as Factory;
-  return factory(RUNTIME, b.insns);
+  const factory = new Function('rt', 'I', 'B', blockSource(b)) as Factory;
+  return factory(RUNTIME, b.insns, b);
 }

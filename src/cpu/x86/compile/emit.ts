@@ -657,19 +657,18 @@ function branchTarget(e: BlockEmitter): string {
   return i.size === 2 ? `((${t}) & 0xffff)` : i.size === 4 ? `((${t}) >>> 0)` : `(${t})`;
 }
 
-/** Jcc rel and JMP rel ending the block: RIP and cpu.nextRip set. */
+/** Jcc rel and JMP rel ending the block: the next RIP in e.target (assemble.ts goes there). */
 function branch(e: BlockEmitter, conditional: boolean): Emitted {
   if (!e.last) return undefined;
-  let target: string;
   if (conditional) {
     let c = e.flags && knownCondition(e.flags, e.i.cc);
     if (c === undefined) {
       e.commitFlags();
       c = `cond(f, ${e.i.cc})`;
     }
-    target = e.local(`${c} ? ${branchTarget(e)} : ${e.next}`, 'j');
-  } else target = e.local(branchTarget(e), 'j');
-  e.line(`cpu.nextRip = ${target}; s.rip = ${target};`);
+    e.target = e.name('j');
+    e.line(`const ${e.target} = ${c} ? ${branchTarget(e)} : ${e.next};`);
+  } else e.target = e.local(branchTarget(e), 'j');
   return EMITTED_BRANCH;
 }
 

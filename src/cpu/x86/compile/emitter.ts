@@ -62,6 +62,16 @@ export class BlockEmitter {
   readonly #dirty = new Set<number>();
   /** Flag-record fields written in locals only: field → expression. */
   readonly #pending = new Map<FlagField, string>();
+  /** Words and flag fields the block writes (what a loop carries from one iteration to the next). */
+  readonly written = new Set<number>();
+  readonly writtenFlags = new Set<FlagField>();
+  /** Loop-carried variables, when the block runs itself again (assemble.ts): word or field → name. */
+  readonly #carried = new Map<number, string>();
+  readonly #carriedFlags = new Map<FlagField, string>();
+  /** The JS expression of instructions completed before this run of the block body ('' or 'done + '). */
+  doneBase = '';
+  /** The local holding RIP after a branch that ends the block (emit.ts branch). */
+  target = '';
 
   constructor(codeSize: 16 | 32 | 64) {
     this.codeSize = codeSize;
@@ -112,6 +122,12 @@ export class BlockEmitter {
   setWord(w: number, expr: string, signed: boolean): void {
     this.#known.set(w, { expr: this.local(expr, 'r'), signed });
     this.#dirty.add(w);
+    this.written.add(w);
+  }
+
+  /** The register words the locals hold (every word the block read or wrote so far). */
+  knownWords(): number[] {
+    return [...this.#known.keys()];
   }
 
   /** Statements storing the given words if they are only in locals (for a path that reads them). */
@@ -132,6 +148,7 @@ export class BlockEmitter {
   /** Write a field of the lazy-flags record. */
   setFlag(field: FlagField, expr: string): void {
     this.#pending.set(field, this.local(expr, 'f'));
+    this.writtenFlags.add(field);
   }
 
   /** A field of the lazy-flags record as the program has it now. */
@@ -179,7 +196,56 @@ export class BlockEmitter {
    */
   sync(): string {
     const spill = this.spill();
-    return `${spill ? `${spill} ` : ''}s.rip = ${this.rip}; cpu.nextRip = ${this.next}; cpu.compiledDone = ${this.k};`;
+    return `${spill ? `${spill} ` : ''}s.rip = ${this.rip}; cpu.nextRip = ${this.next}; cpu.compiledDone = ${this.doneBase}${this.k};`;
+  }
+
+  // ---- a block that runs itself again (assemble.ts): state carried around the loop in variables
+
+  /**
+   * Declarations of the loop-carried variables (before the loop): each register word the body
+   * touches and each flag field it writes, loaded once; the body starts from them, the written ones
+   * counted as only in locals (a spill stores them, harmlessly when unchanged).
+   */
+  enterLoop(words: readonly number[], written: ReadonlySet<number>, fields: readonly FlagField[]): string {
+    const decls: string[] = [];
+    // Words as int32 bit patterns, whatever the body computes them as: one representation for V8
+    // around the loop (a u32 above 2^31 would make the variable a double).
+    for (const w of words) {
+      const v = `c${w}`;
+      decls.push(`let ${v} = r[${w}] | 0;`);
+      this.#carried.set(w, v);
+      this.#known.set(w, { expr: v, signed: true });
+      if (written.has(w)) this.#dirty.add(w);
+    }
+    for (const field of fields) {
+      const v = `c_${field}`;
+      decls.push(`let ${v} = f.${field};`);
+      this.#carriedFlags.set(field, v);
+      this.#pending.set(field, v);
+    }
+    return decls.join(' ');
+  }
+
+  /**
+   * The loop's back edge: the carried variables take this iteration's values (through temporaries:
+   * one carried variable's new value may be another's old one), and the body starts over from them.
+   */
+  backEdge(): string {
+    const temps: string[] = [];
+    const sets: string[] = [];
+    const carry = (v: string, value: string) => {
+      if (value === v) return;
+      const t = this.name('n');
+      temps.push(`const ${t} = ${value};`);
+      sets.push(`${v} = ${t};`);
+    };
+    for (const [w, v] of this.#carried) {
+      const x = this.#known.get(w)!;
+      carry(v, x.signed ? x.expr : `${x.expr} | 0`);
+    }
+    // A field committed in the body (before a helper read cpu.f) is in cpu.f, not pending.
+    for (const [field, v] of this.#carriedFlags) carry(v, this.#pending.get(field) ?? `f.${field}`);
+    return [...temps, ...sets].join(' ');
   }
 
   /** The record of this instruction, for calls of interpreter functions that take one. */
