@@ -31,11 +31,16 @@ function isImmediate(kind: number): boolean {
   return kind >= OpKind.Immediate8 && kind <= OpKind.Immediate32to64;
 }
 
-/** A two-operand instruction; `store`: the result goes back to operand 0 (not for CMP/TEST). */
+/**
+ * A two-operand instruction; `store`: the result goes back to operand 0 (not for CMP/TEST).
+ * Operands go to the ALU as int32 bit patterns (`| 0`), as alu.ts asks: the handlers are shared by
+ * every op of the group, so the call is not inlined, and a u32 of 2^31 or more passed to a call is
+ * a heap number (an allocation per instruction).
+ */
 function binary(op: BinOp, store: boolean): Builder {
   const rmImm: Exec = (cpu, i) => {
     const a = readRm0(cpu, i, i.size);
-    op(cpu.f, i.size, a, cpu.hi, immLo(i), immHi(i));
+    op(cpu.f, i.size, a | 0, cpu.hi | 0, immLo(i) | 0, immHi(i) | 0);
     if (store) writeRm0(cpu, i, i.size, cpu.f.resLo, cpu.f.resHi);
     return NEXT;
   };
@@ -43,7 +48,7 @@ function binary(op: BinOp, store: boolean): Builder {
     const b = readReg(cpu, i.r1, i.size);
     const bh = cpu.hi;
     const a = readRm0(cpu, i, i.size);
-    op(cpu.f, i.size, a, cpu.hi, b, bh);
+    op(cpu.f, i.size, a | 0, cpu.hi | 0, b | 0, bh | 0);
     if (store) writeRm0(cpu, i, i.size, cpu.f.resLo, cpu.f.resHi);
     return NEXT;
   };
@@ -51,7 +56,7 @@ function binary(op: BinOp, store: boolean): Builder {
     const b = readRm1(cpu, i, i.size);
     const bh = cpu.hi;
     const a = readReg(cpu, i.r0, i.size);
-    op(cpu.f, i.size, a, cpu.hi, b, bh);
+    op(cpu.f, i.size, a | 0, cpu.hi | 0, b | 0, bh | 0);
     if (store) writeReg(cpu, i.r0, i.size, cpu.f.resLo, cpu.f.resHi);
     return NEXT;
   };
@@ -62,7 +67,7 @@ function binary(op: BinOp, store: boolean): Builder {
     const d = 2 * i.r0;
     const s = 2 * i.r1;
     const f = cpu.f;
-    op(f, 8, r[d]!, r[d + 1]!, r[s]!, r[s + 1]!);
+    op(f, 8, r[d]! | 0, r[d + 1]! | 0, r[s]! | 0, r[s + 1]! | 0);
     if (store) {
       r[d] = f.resLo;
       r[d + 1] = f.resHi;
@@ -73,7 +78,7 @@ function binary(op: BinOp, store: boolean): Builder {
     const r = cpu.s.regs;
     const d = 2 * i.r0;
     const f = cpu.f;
-    op(f, 4, r[d]!, 0, r[2 * i.r1]!, 0);
+    op(f, 4, r[d]! | 0, 0, r[2 * i.r1]! | 0, 0);
     if (store) {
       r[d] = f.resLo;
       r[d + 1] = 0;
@@ -84,7 +89,7 @@ function binary(op: BinOp, store: boolean): Builder {
     const r = cpu.s.regs;
     const d = 2 * i.r0;
     const f = cpu.f;
-    op(f, 8, r[d]!, r[d + 1]!, i.immLo >>> 0, i.immHi);
+    op(f, 8, r[d]! | 0, r[d + 1]! | 0, i.immLo | 0, i.immHi | 0);
     if (store) {
       r[d] = f.resLo;
       r[d + 1] = f.resHi;
@@ -95,7 +100,7 @@ function binary(op: BinOp, store: boolean): Builder {
     const r = cpu.s.regs;
     const d = 2 * i.r0;
     const f = cpu.f;
-    op(f, 4, r[d]!, 0, i.immLo >>> 0, 0);
+    op(f, 4, r[d]! | 0, 0, i.immLo | 0, 0);
     if (store) {
       r[d] = f.resLo;
       r[d + 1] = 0;
@@ -122,7 +127,7 @@ function binary(op: BinOp, store: boolean): Builder {
 function unary(op: UnOp): Builder {
   const exec: Exec = (cpu, i) => {
     const a = readRm0(cpu, i, i.size);
-    op(cpu.f, i.size, a, cpu.hi);
+    op(cpu.f, i.size, a | 0, cpu.hi | 0);
     writeRm0(cpu, i, i.size, cpu.f.resLo, cpu.f.resHi);
     return NEXT;
   };
@@ -146,7 +151,7 @@ function shift(op: ShiftOp): Builder {
     return (cpu, i) => {
       const count = byCl ? readReg(cpu, 1, 1) : i.immLo & 0xff;
       const a = readRm0(cpu, i, i.size);
-      op(cpu.f, i.size, a, cpu.hi, count);
+      op(cpu.f, i.size, a | 0, cpu.hi | 0, count);
       writeRm0(cpu, i, i.size, cpu.f.resLo, cpu.f.resHi);
       return NEXT;
     };
