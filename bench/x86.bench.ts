@@ -127,7 +127,7 @@ export const rows: readonly BenchRow[] = [
   },
   {
     // Baseline: the scripted guest's MSR-protocol CPUID (its #VC is a TypeScript call, not code).
-    name: 'x86 interpreter: #VC round trip (CPUID, MSR protocol)',
+    name: 'x86 #VC round trip (CPUID, MSR protocol)',
     unit: 'VMEXITs/s',
     setup: (): Prepared => ({
       run: vcRoundTrips(),
