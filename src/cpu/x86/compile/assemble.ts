@@ -2,8 +2,9 @@
  * A decoded block as one generated JavaScript function: the instructions in order, each written
  * out by emit.ts or, for forms it does not know, a call of the record's handler, with the
  * protocol of cpu.ts's loop around it. The function runs the block from its first instruction and
- * returns how many instructions completed: the block's length, or fewer when a handler returned
- * STOP (cpu.ts then delivers what it recorded, as after the interpreter's loop). An instruction
+ * returns how many instructions completed: the block's length (a multiple of it when the block ran
+ * itself again, see blockSource), or fewer when a handler returned STOP (cpu.ts then delivers what
+ * it recorded, as after the interpreter's loop). An instruction
  * that throws STOP_SIGNAL leaves RIP at it and the count of completed instructions in
  * cpu.compiledDone, both written before anything that can throw.
  *
