@@ -346,6 +346,38 @@ function forms(bits: Bits): Form[] {
     add(`${name} [m]`, [I.createRegMem(code(name), regs(bits, dw)[4]!, mo(mems(bits)[1]!))]);
   }
   add('Nop_rm32 [m]', [I.createMem(code('Nop_rm32'), mo(mems(bits)[0]!))]);
+  // The stack: written out for 8-byte operands in 64-bit code, the handler otherwise.
+  const wide = bits === 64;
+  const sw = bits === 64 ? 64 : bits;
+  for (const r of [
+    regs(bits, sw)[0]!,
+    regs(bits, sw)[4]!,
+    sw === 64 ? Register.RSP : sw === 32 ? Register.ESP : Register.SP,
+  ]) {
+    add(`Push_r${sw}`, [I.createReg(code(`Push_r${sw}`), r)], wide);
+    add(`Pop_r${sw}`, [I.createReg(code(`Pop_r${sw}`), r)], wide);
+  }
+  add('Push_r16 (66h)', [I.createReg(code('Push_r16'), Register.AX)], false);
+  add(`Push_rm${sw} [m]`, [I.createMem(code(`Push_rm${sw}`), mo(mems(bits)[1]!))], wide);
+  const pushImm = bits === 64 ? 'Pushq_imm32' : bits === 32 ? 'Pushd_imm32' : 'Push_imm16';
+  add(
+    `${pushImm} -> ret`,
+    [
+      I.createI32(code(pushImm), CODE + 6),
+      I.create(code(bits === 64 ? 'Retnq' : bits === 32 ? 'Retnd' : 'Retnw')),
+    ],
+    wide,
+  );
+  add(
+    'call rel -> hlt',
+    [
+      I.createBranch(
+        code(bits === 64 ? 'Call_rel32_64' : bits === 32 ? 'Call_rel32_32' : 'Call_rel16'),
+        BigInt(CODE + (bits === 16 ? 3 : 5)),
+      ),
+    ],
+    wide,
+  );
   // Jcc after each kind of flag-setting instruction (the condition from the block's own record,
   // or from cond()): taken jumps over MOV AL, 1.
   const w = bits === 64 ? 64 : 32;

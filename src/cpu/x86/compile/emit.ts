@@ -11,6 +11,7 @@
  *   functions on operands read and written as operands.ts does;
  * - loads and stores through the TLB's fast path (a hit on an entry the access may use), falling
  *   back to mmu.ts's readLinear/writeLinear, which walk, fault and invalidate as they always do;
+ * - PUSH, POP, CALL rel and RET of 8 bytes in 64-bit code (the stack through the same fast paths);
  * - Jcc (its condition from the record of the block's own CMP/SUB/TEST when it has one) and JMP rel.
  * An instruction no emitter takes (undefined) is left to assemble.ts, which calls its record's
  * handler: every block compiles, and what is not written out here runs as interpreted.
@@ -610,6 +611,79 @@ function extend(e: BlockEmitter): Emitted {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The stack in 64-bit code (segments.ts push/pop, 8-byte operands: RSP as a sign-extended number)
+
+/** RSP as segments.ts getRsp reads it. */
+function rsp(e: BlockEmitter): string {
+  return e.local(`(${e.word(9)} | 0) * ${TWO32} + ${e.wordU32(8)}`, 'sp');
+}
+
+/** Store RSP as segments.ts setRsp does for an 8-byte-wide stack (hi32: state.ts). */
+function setRsp(e: BlockEmitter, sp: string): void {
+  e.setWord(8, `${sp} >>> 0`, false);
+  e.setWord(9, `Math.floor((${sp} - (${sp} >>> 0)) / ${TWO32}) >>> 0`, false);
+}
+
+/** Push 8 bytes (segments.ts push): the store first, RSP after it (a fault leaves RSP). */
+function push8(e: BlockEmitter, v: Value): void {
+  const sp = e.local(`${rsp(e)} - 8`, 'sp');
+  store(e, sp, 8, v);
+  setRsp(e, sp);
+}
+
+/** Pop 8 bytes (segments.ts pop): the load, then RSP. */
+function pop8(e: BlockEmitter): Value {
+  const sp = rsp(e);
+  const v = load(e, sp, 8);
+  setRsp(e, e.local(`${sp} + 8`, 'sp'));
+  return v;
+}
+
+/** PUSH r64, PUSH m64, PUSH imm in 64-bit code (data.ts pushB); other sizes call the handler. */
+function push(e: BlockEmitter): Emitted {
+  const i = e.i;
+  if (e.codeSize !== 64 || i.size !== 8) return undefined;
+  let v: Value;
+  if (i.kind0 === OPERAND_IMM) v = { lo: String(i.immLo), hi: String(i.immHi), u32: true };
+  else if (gprOperand(i.kind0, i.r0, 8)) v = readReg(e, i.r0, 8);
+  else if (i.kind0 === OPERAND_MEM) v = load(e, linear(e), 8);
+  else return undefined;
+  push8(e, v);
+  return EMITTED;
+}
+
+/** POP r64 in 64-bit code (data.ts popB): RSP moves first, so POP RSP keeps the popped value. */
+function pop(e: BlockEmitter): Emitted {
+  const i = e.i;
+  if (e.codeSize !== 64 || i.size !== 8 || !gprOperand(i.kind0, i.r0, 8)) return undefined;
+  writeReg(e, i.r0, 8, pop8(e));
+  return EMITTED;
+}
+
+/** CALL rel in 64-bit code (branch.ts callRel): the return address pushed, then the branch. */
+function call(e: BlockEmitter): Emitted {
+  const i = e.i;
+  if (!e.last || e.codeSize !== 64 || i.size !== 8 || i.kind0 !== OPERAND_REL) return undefined;
+  const next = e.local(e.next, 'ra');
+  push8(e, {
+    lo: e.local(`${next} >>> 0`, 'ra'),
+    hi: e.local(`Math.floor((${next} - (${next} >>> 0)) / ${TWO32}) >>> 0`, 'ra'),
+    u32: true,
+  });
+  e.target = e.local(branchTarget(e), 'j');
+  return EMITTED_BRANCH;
+}
+
+/** RET (no immediate) in 64-bit code (branch.ts ret): the popped halves as a sign-extended address. */
+function ret(e: BlockEmitter): Emitted {
+  const i = e.i;
+  if (!e.last || e.codeSize !== 64 || i.size !== 8 || i.immLo !== 0) return undefined;
+  const v = pop8(e);
+  e.target = e.local(`(${v.hi} | 0) * ${TWO32} + ${v.lo}`, 'j');
+  return EMITTED_BRANCH;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Branches
 
 /** Bit n-1 of an n-byte value given as halves (flags.ts msb). */
@@ -716,6 +790,14 @@ export function emitInstruction(e: BlockEmitter): Emitted {
       return unary(e);
     case 'Nop':
       return EMITTED;
+    case 'Push':
+      return push(e);
+    case 'Pop':
+      return pop(e);
+    case 'Call':
+      return call(e);
+    case 'Ret':
+      return ret(e);
     case 'Jmp':
       // JMP rel only (not indirect, not far).
       return e.i.kind0 === OPERAND_REL ? branch(e, false) : undefined;
