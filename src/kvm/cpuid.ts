@@ -83,6 +83,44 @@ export function xstateRequiredSize(xstateBv: bigint, compacted: boolean): number
   return ret;
 }
 
+/**
+ * KVM_SUPPORTED_XCR0 (arch/x86/kvm/x86.c): the XSAVE state components KVM can give a guest at all:
+ * x87, SSE, AVX, MPX (BNDREGS, BNDCSR), AVX-512 (opmask, ZMM_Hi256, Hi16_ZMM), PKRU, AMX (XTILE_CFG,
+ * XTILE_DATA).
+ */
+export const KVM_SUPPORTED_XCR0 = 0x6_02ffn;
+
+/**
+ * The XCR0 of the host the default table describes (an EPYC Zen 4, as HOST_XSTATE): x87, SSE, AVX,
+ * AVX-512 and PKRU. KVM takes kvm_caps.supported_xcr0 = host XCR0 & KVM_SUPPORTED_XCR0 at load time
+ * (kvm_x86_vendor_init); a model whose CPUs save less (the x86 interpreter) gives its own.
+ */
+export const DEFAULT_HOST_XCR0 = 0x2e7n;
+
+/** EDX:EAX of a CPUID entry (leaf 0xD.0: the XCR0 bits it offers). */
+const edxEax = (e: CpuidEntry): bigint => (BigInt(e.edx >>> 0) << 32n) | BigInt(e.eax >>> 0);
+
+/**
+ * KVM_GET_SUPPORTED_CPUID's table for kvm_caps.supported_xcr0 = `supportedXcr0`: DEFAULT_CPUID where
+ * the host saves every state component its leaf 0xD offers; otherwise leaf 0xD as __do_cpuid_func
+ * builds it from the host's: EDX:EAX of sub-leaf 0 masked to what the host saves, EBX = ECX =
+ * xstate_required_size of that, and no sub-leaf for a component the host lacks.
+ */
+export function supportedCpuid(supportedXcr0: bigint): readonly CpuidEntry[] {
+  const leaf = cpuidEntry(DEFAULT_CPUID, 0xd, 0);
+  if (!leaf || (edxEax(leaf) & ~supportedXcr0) === 0n) return DEFAULT_CPUID;
+  const permitted = edxEax(leaf) & supportedXcr0;
+  const size = xstateRequiredSize(permitted, false);
+  return DEFAULT_CPUID.flatMap((e) => {
+    if (e.function !== 0xd) return [e];
+    if (e.index === 0)
+      return [
+        { ...e, eax: Number(permitted & 0xffff_ffffn), edx: Number(permitted >> 32n), ebx: size, ecx: size },
+      ];
+    return e.index >= 2 && e.index < 64 && !((permitted >> BigInt(e.index)) & 1n) ? [] : [e];
+  });
+}
+
 /** cpuid_entry2_find: the entry for (function, index) (the index only where the entry says it matters). */
 export function cpuidEntry(table: readonly CpuidEntry[], fn: number, index: number): CpuidEntry | undefined {
   const f = fn >>> 0;

@@ -67,7 +67,7 @@ import type { KvmVcpuEvents } from '../uapi/vcpu-events.js';
 import { decodeExit } from '../uapi/vcpu-exit.js';
 import type { KvmXcrs } from '../uapi/xsave.js';
 import { kvmGetCr8 } from './cache-regs.js';
-import { DEFAULT_CPUID, kvmCpuid } from './cpuid.js';
+import { kvmCpuid } from './cpuid.js';
 import { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
 import { svmRecalcIntercepts, svmRecalcMsrIntercepts } from './init-vmcb.js';
 import { interruptAllowed, svmGetIfFlag } from './interrupts.js';
@@ -130,8 +130,9 @@ export class ModelKvmFd implements KvmFd {
     if (this.#closed) return ebadf('KVM_GET_SUPPORTED_CPUID');
     if (maxEntries < 1) return new Errno('E2BIG', 'KVM_GET_SUPPORTED_CPUID: nent < 1');
     const room = Math.min(maxEntries, KVM_MAX_CPUID_ENTRIES);
-    if (DEFAULT_CPUID.length > room) return new Errno('E2BIG', 'KVM_GET_SUPPORTED_CPUID: too many entries');
-    return DEFAULT_CPUID.map((e) => ({ ...e }));
+    const table = this.kvm.supportedCpuid;
+    if (table.length > room) return new Errno('E2BIG', 'KVM_GET_SUPPORTED_CPUID: too many entries');
+    return table.map((e) => ({ ...e }));
   }
 
   getMsrIndexList(): IoctlResult<number[]> {

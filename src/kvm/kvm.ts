@@ -45,6 +45,7 @@ import { Errno } from '../uapi/errno.js';
 import { KVM_USER_MEM_SLOTS } from '../uapi/memslot.js';
 import type { KvmSevCmd } from '../uapi/sev-cmd.js';
 import { SVM_EXIT_SHUTDOWN } from '../uapi/svm.js';
+import { type CpuidEntry, DEFAULT_HOST_XCR0, KVM_SUPPORTED_XCR0, supportedCpuid } from './cpuid.js';
 import { FdTable } from './guest-memfd.js';
 import { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
 import { KVM_CORE_CURRENT, type KvmCoreProfile } from './profile.js';
@@ -75,6 +76,13 @@ export interface KvmOptions {
   core?: KvmCoreProfile;
   /** The guest CPUs (default: a CPU that shuts down at once, as one with no code would). */
   cpus?: CpuFactory;
+  /**
+   * The XCR0 bits the CPUs behind VMRUN can save (what XGETBV reads on the host once the kernel
+   * enabled everything): default DEFAULT_HOST_XCR0, the EPYC host of DEFAULT_CPUID. KVM keeps
+   * host XCR0 & KVM_SUPPORTED_XCR0 as kvm_caps.supported_xcr0, which bounds KVM_GET_SUPPORTED_CPUID's
+   * leaf 0xD and every XCR0 a guest may set.
+   */
+  hostXcr0?: bigint;
   /** Receives trace events (nothing is built when absent). */
   trace?: TraceSink;
 }
@@ -92,6 +100,10 @@ export class Kvm {
   readonly core: KvmCoreProfile;
   readonly cpus: CpuFactory;
   readonly memEncOp: KvmOptions['memEncOp'];
+  /** kvm_caps.supported_xcr0: the host's XCR0 & KVM_SUPPORTED_XCR0. */
+  readonly supportedXcr0: bigint;
+  /** What KVM_GET_SUPPORTED_CPUID reports (and a new vCPU's table until KVM_SET_CPUID2). */
+  readonly supportedCpuid: readonly CpuidEntry[];
   /** The VMM process's file descriptors (guest_memfd files). */
   readonly fds = new FdTable();
   /** The trace sink, shared with every VM of this Kvm (see trace). */
@@ -105,6 +117,8 @@ export class Kvm {
     this.core = opts.core ?? KVM_CORE_CURRENT;
     this.cpus = opts.cpus ?? ((_id, protectedState) => new HaltedCpu(protectedState));
     this.memEncOp = opts.memEncOp;
+    this.supportedXcr0 = (opts.hostXcr0 ?? DEFAULT_HOST_XCR0) & KVM_SUPPORTED_XCR0;
+    this.supportedCpuid = supportedCpuid(this.supportedXcr0);
     this.#tracer.sink = opts.trace;
     this.#types.set(KVM_X86_DEFAULT_VM, { type: KVM_X86_DEFAULT_VM, init: () => defaultVmOps });
     for (const t of opts.vmTypes ?? []) this.#types.set(t.type, t);
@@ -206,6 +220,8 @@ export class Kvm {
         addressSpaces: this.addressSpaces(),
         maxVcpuId: KVM_MAX_VCPU_IDS,
         core: this.core,
+        supportedXcr0: this.supportedXcr0,
+        supportedCpuid: this.supportedCpuid,
         tracer: this.#tracer,
         fds: this.fds,
       },

@@ -39,6 +39,7 @@ import {
   svmExitCodeName,
   UD_VECTOR,
 } from '../uapi/svm.js';
+import { DEFAULT_CPUID, DEFAULT_HOST_XCR0, KVM_SUPPORTED_XCR0 } from './cpuid.js';
 import { expectExit, type HwExit, hardwareExitsVm, ok } from './test-util.js';
 
 const RIP0 = 0xfff0n;
@@ -90,6 +91,34 @@ describe('xsetbv_interception (kvm_emulate_xsetbv, __kvm_set_xcr)', () => {
       assert.equal(rip, RIP0 + 1n);
     });
   }
+});
+
+describe('kvm_caps.supported_xcr0: the host XCR0 & KVM_SUPPORTED_XCR0 bounds CPUID 0xD and guest_supported_xcr0', () => {
+  it('a host that saves x87 and SSE only: KVM_GET_SUPPORTED_CPUID offers XCR0 3 (576 bytes), no AVX sub-leaf', () => {
+    const env = hardwareExitsVm([], { kvm: { hostXcr0: 3n } });
+    const d = ok(env.kvmFd.getSupportedCpuid(64)).filter((e) => e.function === 0xd);
+    assert.deepEqual(
+      d.map((e) => [e.index, e.eax, e.ebx, e.ecx, e.edx]),
+      [[0, 3, 576, 576, 0]],
+    );
+    assert.deepEqual(env.vcpu.cpuid, env.kvm.supportedCpuid, 'a new vCPU starts from that table');
+  });
+
+  it('the default host (DEFAULT_HOST_XCR0) keeps DEFAULT_CPUID as it is', () => {
+    const env = hardwareExitsVm([]);
+    assert.equal(env.kvm.supportedXcr0, DEFAULT_HOST_XCR0 & KVM_SUPPORTED_XCR0);
+    assert.deepEqual(ok(env.kvmFd.getSupportedCpuid(64)), DEFAULT_CPUID);
+  });
+
+  it('XSETBV of AVX on a host without it: #GP(0) even when the guest’s CPUID (KVM_SET_CPUID2) offers it', () => {
+    const env = hardwareExitsVm([xsetbv(0, 7n)], { kvm: { hostXcr0: 3n } });
+    ok(env.vcpuFd.setCpuid2(DEFAULT_CPUID));
+    expectExit(env.vcpuFd, 'Hlt');
+    assert.equal(env.vcpu.xcr0, 1n);
+    assert.equal(env.cpu.entries[1]!.eventInj >>> 0, GP0);
+    ok(env.vcpuFd.setXcrs({ nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: 3n }] }));
+    assert.equal(env.vcpu.xcr0, 3n);
+  });
 });
 
 describe('SVM instructions without nested SVM (nested_svm_check_permissions)', () => {

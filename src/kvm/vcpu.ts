@@ -37,7 +37,7 @@ import { KVM_VCPU_MMAP_SIZE, KvmRun } from '../uapi/kvm-run.js';
 import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_BSP } from '../uapi/msr-index.js';
 import { SVM_EXIT_INTR, SVM_EXIT_IRET } from '../uapi/svm.js';
 import { kvmRipRead, X86_EFLAGS_RF } from './cache-regs.js';
-import { type CpuidEntry, DEFAULT_CPUID } from './cpuid.js';
+import type { CpuidEntry } from './cpuid.js';
 import { syncLapicToCr8 } from './cr.js';
 import { DR6_ACTIVE_LOW } from './debugreg.js';
 import { svmLoadDebugRegs, svmSyncDirtyDebugRegs } from './dr.js';
@@ -84,8 +84,8 @@ export class Vcpu {
   completeUserspaceIo: ((vcpu: Vcpu) => number) | undefined;
   /** In-kernel MSR values (those not kept in the VMCB's save area). */
   readonly msrs = new MsrStore();
-  /** KVM_SET_CPUID2 table. */
-  cpuid: readonly CpuidEntry[] = DEFAULT_CPUID;
+  /** KVM_SET_CPUID2 table (KVM_GET_SUPPORTED_CPUID's until the VMM sets one). */
+  cpuid: readonly CpuidEntry[];
   /** The nested page table the CPU uses, and its last host fault. */
   readonly npt: NestedPageTable;
   /** The VM type's per-vCPU hooks. */
@@ -154,6 +154,7 @@ export class Vcpu {
     readonly id: number,
     readonly backend: CpuBackend,
   ) {
+    this.cpuid = vm.ctx.supportedCpuid;
     this.runArea = new KvmRun(new Uint8Array(new SharedArrayBuffer(KVM_VCPU_MMAP_SIZE)));
     this.npt = new NestedPageTable(vm.spaces[0]!, vm.host);
     writeResetState(this.vmcb.save);

@@ -17,6 +17,7 @@ import {
   slotId,
   type UserspaceMemoryRegion,
 } from '../uapi/memslot.js';
+import type { CpuidEntry } from './cpuid.js';
 import type { FdTable } from './guest-memfd.js';
 import { type GuestMemoryFault, kvmReadGuest, kvmWriteGuest, markPageDirtyInSlot } from './guest-memory.js';
 import type { Irqchip } from './irqchip.js';
@@ -78,6 +79,10 @@ export interface VmContext {
   readonly addressSpaces: number;
   readonly maxVcpuId: number;
   readonly core: KvmCoreProfile;
+  /** kvm_caps.supported_xcr0. */
+  readonly supportedXcr0: bigint;
+  /** KVM_GET_SUPPORTED_CPUID's table: a new vCPU's until KVM_SET_CPUID2. */
+  readonly supportedCpuid: readonly CpuidEntry[];
   /** The process's file descriptors (guest_memfd). */
   readonly fds: FdTable;
   /** The owning Kvm's trace sink, one cell shared with it: setting Kvm.trace reaches every VM. */

@@ -22,14 +22,16 @@ const XFEATURE_XTILE = 0x6_0000n;
 
 /**
  * __kvm_set_xcr: true when the value is taken (KVM's 0). Refused (nothing changes): an XCR other
- * than XCR0, x87 state off, AVX without SSE, a feature the guest's CPUID 0xD.0 does not offer, MPX
- * halves apart, AVX-512 without AVX or in part, AMX in part.
+ * than XCR0, x87 state off, AVX without SSE, a feature the guest's CPUID 0xD.0 does not offer (or
+ * the host cannot save), MPX halves apart, AVX-512 without AVX or in part, AMX in part.
  */
 export function kvmSetXcr(vcpu: Vcpu, index: number, xcr: bigint): boolean {
   if (index !== XCR_XFEATURE_ENABLED_MASK) return false;
   const leaf = cpuidEntry(vcpu.cpuid, 0xd, 0);
-  // guest_supported_xcr0; without leaf 0xD the model's guest has x87 and SSE state.
-  const supported = leaf ? (BigInt(leaf.edx) << 32n) | BigInt(leaf.eax) : XFEATURE_FP | XFEATURE_SSE;
+  // guest_supported_xcr0 (cpuid_get_supported_xcr0): what the guest's CPUID 0xD.0 offers and the
+  // host saves (kvm_caps.supported_xcr0); without leaf 0xD the model's guest has x87 and SSE state.
+  const offered = leaf ? (BigInt(leaf.edx) << 32n) | BigInt(leaf.eax) : XFEATURE_FP | XFEATURE_SSE;
+  const supported = offered & vcpu.vm.ctx.supportedXcr0;
   if (!(xcr & XFEATURE_FP)) return false;
   if (xcr & XFEATURE_YMM && !(xcr & XFEATURE_SSE)) return false;
   if (xcr & ~(supported | XFEATURE_FP)) return false;
