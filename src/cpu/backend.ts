@@ -145,6 +145,15 @@ export interface CpuAttachment {
    * no KVM attaches the CPU (the CPU then keeps its own, at the RESET values).
    */
   readonly fpu?: KvmFpu | null;
+  /**
+   * vcpu->arch.xcr0 (element 0), which KVM writes into the CPU's XCR0 before VMRUN
+   * (kvm_load_guest_xsave_state: XSETBV when CR4.OSXSAVE is set and it differs from the host's); the
+   * CPU copies it at each VMRUN, and an XSETBV the guest executes without an intercept changes the
+   * CPU's register only, as on hardware. Null for protected state (the VMSA's xcr0 is loaded
+   * instead, and the CPU keeps its own); absent where no KVM attaches the CPU (XCR0 then keeps its
+   * RESET value, 1, until the guest sets it).
+   */
+  readonly xcr0?: BigUint64Array | null;
   readonly mem: GuestPhysMemory;
 }
 

@@ -96,8 +96,17 @@ export class Vcpu {
   vmexits = 0;
   /** The guest's CPL as KVM knows it (from the save area; from the GHCB for SEV-ES). */
   cpl = 0;
-  /** vcpu->arch.xcr0 (the GHCB's XCR0 for SEV-ES). */
-  xcr0 = 1n;
+  /**
+   * vcpu->arch.xcr0 (the GHCB's XCR0 for SEV-ES), kept in `xcrs`: KVM loads it into the CPU's XCR0
+   * before VMRUN (CpuAttachment.xcr0). XFEATURE_MASK_FP at RESET (kvm_vcpu_reset).
+   */
+  readonly xcrs = BigUint64Array.of(1n);
+  get xcr0(): bigint {
+    return this.xcrs[0]!;
+  }
+  set xcr0(v: bigint) {
+    this.xcrs[0] = v;
+  }
   /** vcpu->arch.ia32_xss. */
   xss = 0n;
   /** vcpu->arch.cr4 of a protected guest, as its CR4 write traps reported it (unprotected: the save area). */
@@ -176,6 +185,7 @@ export class Vcpu {
       regs: prot ? null : this.regs,
       db: prot ? null : this.db,
       fpu: prot ? null : this.fpu,
+      xcr0: prot ? null : this.xcrs,
       mem: this.npt,
     });
     this.typeOps = vm.typeOps.createVcpu(this);

@@ -4,6 +4,7 @@
  * in-flight MMIO / string-I/O progress. Wires the VMGEXIT handler and the guest-entry hook into the
  * KVM core.
  */
+import { SAVE_XCR0 } from '../cpu/vmcb.js';
 import type { HostAllocation } from '../host/allocator.js';
 import { kvmQueueException } from '../kvm/cache-regs.js';
 import { crTrap, eferTrap } from '../kvm/cr.js';
@@ -187,6 +188,11 @@ export class SevEsVcpu implements VcpuTypeOps {
   }
 
   prepareSwitchToGuest(): void {
+    // sev_es_sync_vmsa syncs the registers the VMCB's save area lacks into the VMSA before
+    // LAUNCH_UPDATE_VMSA encrypts it, XCR0 among them (save->xcr0 = svm->vcpu.arch.xcr0). The model
+    // launches at the first entry (the CPU takes its VMSA then), so KVM syncs it here once.
+    const vcpu = this.vcpu;
+    if (!vcpu.hasRun) vcpu.vmcb.save.setBigUint64(SAVE_XCR0, vcpu.xcr0, true);
     sevEsUnmapGhcb(this);
   }
 

@@ -43,7 +43,7 @@ import {
 import type { Gprs } from '../regs.js';
 import { newGprs } from '../regs.js';
 import { resetFpu } from '../reset.js';
-import { TLB_CONTROL_DO_NOTHING } from '../vmcb.js';
+import { SAVE_XCR0, TLB_CONTROL_DO_NOTHING } from '../vmcb.js';
 import { type Block, BlockCache, type CompiledBlock } from './blocks.js';
 import { COMPILE_THRESHOLD, compiledForm } from './compile/policy.js';
 import { decodeBlock } from './decode.js';
@@ -91,6 +91,14 @@ export class X86Cpu implements CpuBackend {
   xmmB!: Uint8Array;
   xmmW!: Uint16Array;
   xmmD!: Uint32Array;
+  /**
+   * XCR0 (bits 31:0; this CPU has no state component above 1, so 63:32 are 0): the RESET value 1,
+   * KVM's vcpu->arch.xcr0 from each VMRUN on (`#kvmXcr0`), an SEV-ES guest's VMSA value from its
+   * first VMRUN (then its own, as its XMM registers are).
+   */
+  xcr0 = 1;
+  /** KVM's vcpu->arch.xcr0 as u32 halves (CpuAttachment.xcr0), or undefined. */
+  #kvmXcr0: Uint32Array | undefined;
   /** Bits 63:32 of the last value read (mmu.ts). */
   hi = 0;
   /** Scratch for page walks. */
@@ -139,6 +147,8 @@ export class X86Cpu implements CpuBackend {
     this.xmmB = x;
     this.xmmW = new Uint16Array(x.buffer, x.byteOffset, 128);
     this.xmmD = new Uint32Array(x.buffer, x.byteOffset, 64);
+    const xcr = hw.xcr0;
+    this.#kvmXcr0 = xcr ? new Uint32Array(xcr.buffer, xcr.byteOffset, 2) : undefined;
     this.save = hw.vmcb.save;
     this.s = new X86State(this.protectedState ? newGprs() : (hw.regs as Gprs));
   }
@@ -148,6 +158,8 @@ export class X86Cpu implements CpuBackend {
     if (!this.protectedState) {
       s.load(this.save);
       writeRflags(this.f, s.rflags);
+      // kvm_load_guest_xsave_state: KVM's XCR0 for the guest.
+      if (this.#kvmXcr0) this.xcr0 = this.#kvmXcr0[0]!;
     } else if (!this.#vmsaTaken) {
       // The VMSA: the CPU's own copy of the state KVM set up before launch, out of KVM's sight
       // from now on (LAUNCH_UPDATE_VMSA, which the SEV launch flow will model, encrypts it). Nobody
@@ -155,6 +167,7 @@ export class X86Cpu implements CpuBackend {
       this.save = new DataView(this.vmcb.save.buffer.slice(0));
       this.#vmsaTaken = true;
       s.load(this.save);
+      this.xcr0 = this.save.getUint32(SAVE_XCR0, true);
       writeRflags(this.f, s.rflags);
     }
     this.exited = false;
