@@ -453,21 +453,79 @@ const stmxcsr: Exec = (cpu, i) => {
   return NEXT;
 };
 
-/** The FXSAVE area's offsets. */
+/** The FXSAVE area's offsets (the XSAVE area's legacy region has the same layout). */
 const FX_FCW = 0;
 const FX_FSW = 2;
 const FX_FTW = 4;
 const FX_FOP = 6;
 const FX_FIP = 8;
 const FX_FDP = 16;
-const FX_MXCSR = 24;
+export const FX_MXCSR = 24;
 const FX_MXCSR_MASK = 28;
-const FX_ST = 32;
-const FX_XMM = 160;
+export const FX_ST = 32;
+export const FX_XMM = 160;
 
-/** The bytes FXSAVE writes (through the XMM registers the mode has) of the 512-byte area. */
-function fxBytes(cpu: X86Cpu): number {
-  return FX_XMM + 16 * (cpu.s.codeSize === 64 ? 16 : 8);
+/** The bytes of the XMM registers the mode has (XMM0-15 in 64-bit mode, XMM0-7 outside it). */
+export function xmmBytes(cpu: X86Cpu): number {
+  return 16 * (cpu.s.codeSize === 64 ? 16 : 8);
+}
+
+/**
+ * The x87 state into a legacy-region image `v` (FXSAVE's and XSAVE's layout): FCW, FSW, the
+ * abridged tag word, FOP, FIP, FDP (the 64-bit FPU IP and DP when `wide`, the REX.W forms; else
+ * their low 32 bits and a zero selector) and the x87 registers as stored bytes (16 each). MXCSR
+ * and the XMM registers are not x87 state.
+ */
+export function storeX87(cpu: X86Cpu, v: DataView, wide: boolean): void {
+  const f = cpu.fpu;
+  v.setUint16(FX_FCW, f.fcw, true);
+  v.setUint16(FX_FSW, f.fsw, true);
+  v.setUint8(FX_FTW, f.ftwx);
+  v.setUint8(FX_FTW + 1, 0);
+  v.setUint16(FX_FOP, f.lastOpcode, true);
+  v.setBigUint64(FX_FIP, wide ? f.lastIp : f.lastIp & 0xffff_ffffn, true);
+  v.setBigUint64(FX_FDP, wide ? f.lastDp : f.lastDp & 0xffff_ffffn, true);
+  new Uint8Array(v.buffer, v.byteOffset + FX_ST, 128).set(f.fpr.subarray(0, 128));
+}
+
+/** MXCSR and MXCSR_MASK into a legacy-region image. */
+export function storeMxcsr(cpu: X86Cpu, v: DataView): void {
+  v.setUint32(FX_MXCSR, cpu.fpu.mxcsr, true);
+  v.setUint32(FX_MXCSR_MASK, MXCSR_MASK, true);
+}
+
+/** The x87 state from a legacy-region image (what storeX87 stores). */
+export function loadX87(cpu: X86Cpu, v: DataView, wide: boolean): void {
+  const f = cpu.fpu;
+  f.fcw = v.getUint16(FX_FCW, true);
+  f.fsw = v.getUint16(FX_FSW, true);
+  f.ftwx = v.getUint8(FX_FTW);
+  f.lastOpcode = v.getUint16(FX_FOP, true);
+  const ip = v.getBigUint64(FX_FIP, true);
+  const dp = v.getBigUint64(FX_FDP, true);
+  f.lastIp = wide ? ip : ip & 0xffff_ffffn;
+  f.lastDp = wide ? dp : dp & 0xffff_ffffn;
+  f.fpr.set(new Uint8Array(v.buffer, v.byteOffset + FX_ST, 128));
+}
+
+/** Every page of [la, la + n) writable first (a fault then stores nothing). */
+export function probeWrite(cpu: X86Cpu, la: number, n: number): void {
+  for (let off = 0; off < n; off += PAGE_SIZE - pageOffset(la + off)) tlbEntry(cpu, la + off, ACC_WRITE);
+  tlbEntry(cpu, la + n - 1, ACC_WRITE);
+}
+
+/** Store [from, to) of an image (8-byte multiples) at `la` + from. */
+export function writeImage(cpu: X86Cpu, la: number, v: DataView, from: number, to: number): void {
+  for (let off = from; off < to; off += 8)
+    writeLinear(cpu, la + off, 8, v.getUint32(off, true), v.getUint32(off + 4, true));
+}
+
+/** Read [from, to) of an image (8-byte multiples) from `la` + from. */
+export function readImage(cpu: X86Cpu, la: number, v: DataView, from: number, to: number): void {
+  for (let off = from; off < to; off += 8) {
+    v.setUint32(off, readLinear(cpu, la + off, 8), true);
+    v.setUint32(off + 4, cpu.hi, true);
+  }
 }
 
 /**
@@ -480,25 +538,15 @@ function fxsave(wide: boolean): Exec {
   return (cpu, i) => {
     fxCheck(cpu);
     const la = memAddress(cpu, i, true);
-    const n = fxBytes(cpu);
+    const n = FX_XMM + xmmBytes(cpu);
     const area = new Uint8Array(n);
     const v = new DataView(area.buffer);
-    const f = cpu.fpu;
-    v.setUint16(FX_FCW, f.fcw, true);
-    v.setUint16(FX_FSW, f.fsw, true);
-    v.setUint8(FX_FTW, f.ftwx);
-    v.setUint16(FX_FOP, f.lastOpcode, true);
-    v.setBigUint64(FX_FIP, wide ? f.lastIp : f.lastIp & 0xffff_ffffn, true);
-    v.setBigUint64(FX_FDP, wide ? f.lastDp : f.lastDp & 0xffff_ffffn, true);
-    v.setUint32(FX_MXCSR, f.mxcsr, true);
-    v.setUint32(FX_MXCSR_MASK, MXCSR_MASK, true);
-    area.set(f.fpr.subarray(0, 128), FX_ST);
+    storeX87(cpu, v, wide);
+    storeMxcsr(cpu, v);
     area.set(cpu.xmmB.subarray(0, n - FX_XMM), FX_XMM);
     // Every page first: a fault stores nothing.
-    for (let off = 0; off < n; off += PAGE_SIZE - pageOffset(la + off)) tlbEntry(cpu, la + off, ACC_WRITE);
-    tlbEntry(cpu, la + n - 1, ACC_WRITE);
-    for (let off = 0; off < n; off += 8)
-      writeLinear(cpu, la + off, 8, v.getUint32(off, true), v.getUint32(off + 4, true));
+    probeWrite(cpu, la, n);
+    writeImage(cpu, la, v, 0, n);
     return NEXT;
   };
 }
@@ -508,26 +556,14 @@ function fxrstor(wide: boolean): Exec {
   return (cpu, i) => {
     fxCheck(cpu);
     const la = memAddress(cpu, i, true);
-    const n = fxBytes(cpu);
+    const n = FX_XMM + xmmBytes(cpu);
     const area = new Uint8Array(n);
     const v = new DataView(area.buffer);
-    for (let off = 0; off < n; off += 8) {
-      v.setUint32(off, readLinear(cpu, la + off, 8), true);
-      v.setUint32(off + 4, cpu.hi, true);
-    }
+    readImage(cpu, la, v, 0, n);
     const mxcsr = v.getUint32(FX_MXCSR, true);
     if (mxcsr & ~MXCSR_MASK) cpu.generalProtection(0);
-    const f = cpu.fpu;
-    f.fcw = v.getUint16(FX_FCW, true);
-    f.fsw = v.getUint16(FX_FSW, true);
-    f.ftwx = v.getUint8(FX_FTW);
-    f.lastOpcode = v.getUint16(FX_FOP, true);
-    const ip = v.getBigUint64(FX_FIP, true);
-    const dp = v.getBigUint64(FX_FDP, true);
-    f.lastIp = wide ? ip : ip & 0xffff_ffffn;
-    f.lastDp = wide ? dp : dp & 0xffff_ffffn;
-    f.mxcsr = mxcsr;
-    f.fpr.set(area.subarray(FX_ST, FX_ST + 128));
+    loadX87(cpu, v, wide);
+    cpu.fpu.mxcsr = mxcsr;
     cpu.xmmB.set(area.subarray(FX_XMM, n));
     return NEXT;
   };
