@@ -6,6 +6,7 @@
  */
 import { type GuestMonitor, ScriptedGuests } from '../cpu/scripted-guests.js';
 import { X86Cpu, type X86CpuOptions } from '../cpu/x86/cpu.js';
+import { X86_XCR0_SUPPORTED } from '../cpu/x86/ops/xsave.js';
 import { HostAddressSpace } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
 import { ModelProcessMemory, type ProcessMemory } from '../host/process.js';
@@ -77,6 +78,8 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     host,
     allocator,
     cpus: opts.cpu === 'x86' ? (_id, protectedState) => new X86Cpu(protectedState, opts.x86) : guests.cpus,
+    // The interpreter saves x87 and SSE state only: KVM offers the guest no more (CPUID 0xD, XCR0).
+    ...(opts.cpu === 'x86' ? { hostXcr0: BigInt(X86_XCR0_SUPPORTED) } : {}),
     ...(opts.maxPhysBits !== undefined ? { maxPhysBits: opts.maxPhysBits } : {}),
   });
   return {

@@ -11,6 +11,7 @@ import { MISC_BUILDERS } from './misc.js';
 import { SSE_BUILDERS } from './sse.js';
 import { STRING_BUILDERS } from './string.js';
 import { SYSTEM_BUILDERS } from './system.js';
+import { XSAVE_BUILDERS } from './xsave.js';
 
 function combine(lists: readonly (readonly [number, Builder])[][]): Map<number, Builder> {
   const byMnemonic = new Map<number, Builder[]>();
@@ -47,5 +48,6 @@ export const BUILDERS: ReadonlyMap<number, Builder> = combine([
   BRANCH_BUILDERS,
   STRING_BUILDERS,
   SYSTEM_BUILDERS,
+  XSAVE_BUILDERS,
   MISC_BUILDERS,
 ]);

@@ -1,9 +1,10 @@
 /**
  * Instructions KVM intercepts (port I/O, HLT, CPUID, RDMSR/WRMSR, VMMCALL, INVD/WBINVD, RDPMC,
- * XSETBV, CR accesses), VMGEXIT, and the system and flag instructions that run in the CPU
- * (CLI/STI, CLD/STD, CLC/STC/CMC, PUSHF/POPF, LAHF/SAHF, LGDT/LIDT/SGDT/SIDT, LTR/LLDT, MOV CR,
- * INVLPG, RDTSC/RDTSCP, XGETBV). An intercepted instruction #VMEXITs before it executes, with
- * next_rip = its end (KVM completes it and moves RIP), or for an SEV-ES guest raises #VC.
+ * CR accesses), VMGEXIT, and the system and flag instructions that run in the CPU (CLI/STI,
+ * CLD/STD, CLC/STC/CMC, PUSHF/POPF, LAHF/SAHF, LGDT/LIDT/SGDT/SIDT, LTR/LLDT, MOV CR, INVLPG,
+ * RDTSC/RDTSCP). An intercepted instruction #VMEXITs before it executes, with next_rip = its end
+ * (KVM completes it and moves RIP), or for an SEV-ES guest raises #VC. XGETBV and XSETBV are the
+ * XSAVE feature set's (xsave.ts).
  */
 import iced from 'iced-x86';
 import {
@@ -22,7 +23,6 @@ import {
   SVM_EXIT_WBINVD,
   SVM_EXIT_WRITE_CR0,
   SVM_EXIT_WRITE_DR0,
-  SVM_EXIT_XSETBV,
   SVM_IOIO_ASIZE_SHIFT,
   SVM_IOIO_PORT_SHIFT,
   SVM_IOIO_SIZE_SHIFT,
@@ -457,7 +457,6 @@ export const SYSTEM_BUILDERS: [number, Builder][] = [
   [Mnemonic.Wbinvd, simple(SVM_EXIT_WBINVD)],
   [Mnemonic.Invd, simple(SVM_EXIT_INVD)],
   [Mnemonic.Rdpmc, simple(SVM_EXIT_RDPMC)],
-  [Mnemonic.Xsetbv, simple(SVM_EXIT_XSETBV)],
   [Mnemonic.Rdmsr, () => msr(false)],
   [Mnemonic.Wrmsr, () => msr(true)],
   // VMGEXIT is the #VMEXIT itself (an automatic exit): RIP moves past it when the guest resumes.

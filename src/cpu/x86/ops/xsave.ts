@@ -1,0 +1,227 @@
+/**
+ * The XSAVE feature set as this CPU has it: XGETBV, XSETBV, and the standard forms of XSAVE and
+ * XRSTOR (XSAVE64/XRSTOR64 too) over state components 0 (x87) and 1 (SSE), the only ones it has.
+ * AVX and later state is not modelled, so XCR0 allows bits 0 and 1 only, and the platform gives KVM
+ * that as the host's XCR0 (kvm_caps.supported_xcr0, hence CPUID 0xD.0 EDX:EAX = 3 with a
+ * 576-byte area). The instructions CPUID 0xD.1 would announce (XSAVEOPT, XSAVEC, XGETBV with
+ * ECX = 1, XSAVES/XRSTORS) are not there: it reports none of them, and they stay #UD.
+ *
+ * Sources: Intel SDM vol. 1 ch. 13 (13.4 the XSAVE area, 13.6 the initial configurations, 13.7
+ * "Operation of XSAVE", 13.8.1 "Standard Form of XRSTOR") and vol. 2's XGETBV, XSETBV, XSAVE and
+ * XRSTOR; AMD APM vol. 2 15.9 (instruction intercepts come after the simple exceptions: #UD, and
+ * #GP for the wrong CPL) and vol. 3's XGETBV/XSETBV (the same rules).
+ *
+ * - Every instruction: CR4.OSXSAVE clear → #UD. XSAVE/XRSTOR: CR0.TS → #NM (CR0.EM does not
+ *   matter); the area not 64-byte aligned → #GP(0); RFBM = XCR0 & EDX:EAX.
+ * - XGETBV: EDX:EAX = XCR[ECX] at any CPL; ECX = 0 only (ECX = 1, XINUSE, needs CPUID.(0Dh,1):EAX[2],
+ *   which this CPU lacks) else #GP(0). SVM has no XGETBV intercept: never an exit, never a #VC.
+ * - XSETBV: #GP(0) at CPL > 0; then the intercept KVM sets for every unprotected guest (SVM_EXIT_XSETBV,
+ *   next_rip = the next instruction; kvm_emulate_xsetbv writes vcpu->arch.xcr0, which the CPU loads at
+ *   the next VMRUN). sev_es_init_vmcb clears it ("Can't intercept XSETBV, HV can't modify XCR0
+ *   directly"), so an SEV-ES guest's XSETBV runs in the CPU: XCR0 := EDX:EAX, #GP(0) for ECX ≠ 0, a
+ *   bit this CPU lacks, bit 0 clear or AVX without SSE. KVM learns that XCR0 only from the GHCB,
+ *   where the guest's #VC handler puts XGETBV's value with a CPUID request.
+ * - XSAVE reads XSTATE_BV, writes the components RFBM selects (x87: bytes 0-23 but 24-31 and the
+ *   registers at 32-159; SSE: XMM0-15, XMM0-7 outside 64-bit mode, at 160; MXCSR and MXCSR_MASK at
+ *   24 when RFBM[1] or RFBM[2]), and XSTATE_BV[i] := XINUSE[i] for i in RFBM, the other bits kept.
+ *   This CPU has no init optimization: XINUSE is all ones (SDM 13.6 allows it). It writes nothing
+ *   else of the header (not XCOMP_BV) and nothing of bytes 416-511.
+ * - XRSTOR (standard form): #GP(0) when bytes 8-23 of the header are not all 0 (XCOMP_BV[63] = 1 is
+ *   the compacted form, which needs XSAVEC), when XSTATE_BV sets a bit XCR0 clears, or when the MXCSR
+ *   it would load has reserved bits set; then for i in RFBM: XSTATE_BV[i] ? load component i : set it
+ *   to its initial configuration (x87: FCW 037Fh, FSW 0, FTW empty, FOP/FIP/FDP 0, registers 0;
+ *   SSE: the XMM registers 0). MXCSR is loaded from the area whenever RFBM[1] or RFBM[2] is set,
+ *   whatever XSTATE_BV says (13.8.1).
+ *
+ * Everything is read and checked before anything changes, and every page written is checked
+ * before the first store, so a faulting instruction has done nothing.
+ */
+import iced from 'iced-x86';
+import { SVM_EXIT_XSETBV } from '../../../uapi/svm.js';
+import { type Exec, NEXT } from '../insn.js';
+import { readLinear } from '../mmu.js';
+import { linearAddress, readReg, writeReg } from '../operands.js';
+import { realMode } from '../segments.js';
+import { NM_VECTOR, UD_VECTOR } from '../vectors.js';
+import type { Builder } from './builder.js';
+import {
+  CR0_TS,
+  FX_MXCSR,
+  FX_ST,
+  FX_XMM,
+  loadX87,
+  MXCSR_MASK,
+  probeWrite,
+  readImage,
+  storeMxcsr,
+  storeX87,
+  writeImage,
+  xmmBytes,
+} from './sse.js';
+
+/** The CPU (named through Exec, as sse.ts does, to keep cpu.ts out of the runtime imports). */
+type X86Cpu = Parameters<Exec>[0];
+
+const { Code, Mnemonic } = iced;
+
+/** CR4.OSXSAVE. */
+export const CR4_OSXSAVE = 1 << 18;
+/** XCR0 bits: x87 state, SSE state, AVX state. */
+export const XFEATURE_FP = 1;
+export const XFEATURE_SSE = 2;
+export const XFEATURE_YMM = 4;
+/** The state components this CPU has (what XCR0 may enable): x87 and SSE. */
+export const X86_XCR0_SUPPORTED = XFEATURE_FP | XFEATURE_SSE;
+/** XINUSE: no init optimization, every component counts as in use. */
+const XINUSE = 0xffff_ffff;
+
+/** The standard-form XSAVE area: the legacy region, the 64-byte header (this CPU has no extended region). */
+export const XSAVE_HEADER = 512;
+export const XSAVE_AREA_SIZE = 576;
+
+/** CR4.OSXSAVE clear → #UD. */
+function osxsave(cpu: X86Cpu): void {
+  if (!(cpu.s.cr4 & CR4_OSXSAVE)) cpu.raise({ vector: UD_VECTOR });
+}
+
+/** XSAVE/XRSTOR: #UD, #NM, and the 64-byte-aligned area's linear address (#GP(0) otherwise). */
+function xsaveArea(cpu: X86Cpu, i: Parameters<Exec>[1]): number {
+  osxsave(cpu);
+  if (cpu.s.cr0 & CR0_TS) cpu.raise({ vector: NM_VECTOR });
+  const la = linearAddress(cpu, i);
+  if (la & 63) cpu.generalProtection(0);
+  return la;
+}
+
+/** XGETBV: EDX:EAX = XCR0 (ECX = 0); any other XCR is #GP(0). */
+const xgetbv: Exec = (cpu) => {
+  osxsave(cpu);
+  if (readReg(cpu, 1, 4) !== 0) cpu.generalProtection(0);
+  writeReg(cpu, 0, 4, cpu.xcr0, 0);
+  writeReg(cpu, 2, 4, 0, 0);
+  return NEXT;
+};
+
+/** XSETBV: intercepted (KVM emulates it), or done here (an SEV-ES guest's). */
+const xsetbv: Exec = (cpu) => {
+  osxsave(cpu);
+  if (!realMode(cpu) && cpu.s.cpl !== 0) cpu.generalProtection(0);
+  if (cpu.vmcb.isIntercept(SVM_EXIT_XSETBV)) return cpu.intercept(SVM_EXIT_XSETBV, 0, 0, 0, 0, cpu.nextRip);
+  const lo = readReg(cpu, 0, 4);
+  if (
+    readReg(cpu, 1, 4) !== 0 ||
+    readReg(cpu, 2, 4) !== 0 ||
+    lo & ~X86_XCR0_SUPPORTED ||
+    !(lo & XFEATURE_FP) ||
+    (lo & (XFEATURE_SSE | XFEATURE_YMM)) === XFEATURE_YMM
+  )
+    cpu.generalProtection(0);
+  cpu.xcr0 = lo;
+  return NEXT;
+};
+
+/** The byte ranges [from, to) of the area a component occupies (8-byte multiples). */
+const X87_RANGES: readonly (readonly [number, number])[] = [
+  [0, FX_MXCSR],
+  [FX_ST, FX_XMM],
+];
+const MXCSR_RANGE = [FX_MXCSR, FX_ST] as const;
+
+/** XSAVE m (XSAVE64 when `wide`: the 64-bit FPU IP and DP, as FXSAVE64). */
+function xsave(wide: boolean): Exec {
+  return (cpu, i) => {
+    const la = xsaveArea(cpu, i);
+    const rfbm = cpu.xcr0 & readReg(cpu, 0, 4);
+    // XSTATE_BV is read, then written back with the bits of RFBM set to XINUSE's.
+    const bvLo = readLinear(cpu, la + XSAVE_HEADER, 8);
+    const bvHi = cpu.hi;
+    const area = new Uint8Array(XSAVE_AREA_SIZE);
+    const v = new DataView(area.buffer);
+    const ranges: (readonly [number, number])[] = [];
+    if (rfbm & XFEATURE_FP) {
+      storeX87(cpu, v, wide);
+      ranges.push(...X87_RANGES);
+    }
+    if (rfbm & (XFEATURE_SSE | XFEATURE_YMM)) {
+      storeMxcsr(cpu, v);
+      ranges.push(MXCSR_RANGE);
+    }
+    if (rfbm & XFEATURE_SSE) {
+      const n = xmmBytes(cpu);
+      area.set(cpu.xmmB.subarray(0, n), FX_XMM);
+      ranges.push([FX_XMM, FX_XMM + n]);
+    }
+    v.setUint32(XSAVE_HEADER, ((bvLo & ~rfbm) | (XINUSE & rfbm)) >>> 0, true);
+    v.setUint32(XSAVE_HEADER + 4, bvHi, true);
+    ranges.push([XSAVE_HEADER, XSAVE_HEADER + 8]);
+    for (const [from, to] of ranges) probeWrite(cpu, la + from, to - from);
+    for (const [from, to] of ranges) writeImage(cpu, la, v, from, to);
+    return NEXT;
+  };
+}
+
+/** The x87 state's initial configuration (SDM 13.6). */
+function initX87(cpu: X86Cpu): void {
+  const f = cpu.fpu;
+  f.fcw = 0x37f;
+  f.fsw = 0;
+  f.ftwx = 0;
+  f.lastOpcode = 0;
+  f.lastIp = 0n;
+  f.lastDp = 0n;
+  f.fpr.fill(0);
+}
+
+/** XRSTOR m (XRSTOR64 when `wide`), the standard form. */
+function xrstor(wide: boolean): Exec {
+  return (cpu, i) => {
+    const la = xsaveArea(cpu, i);
+    const xcr0 = cpu.xcr0;
+    const rfbm = xcr0 & readReg(cpu, 0, 4);
+    const area = new Uint8Array(XSAVE_AREA_SIZE);
+    const v = new DataView(area.buffer);
+    // The header: XSTATE_BV, then XCOMP_BV and the next 8 bytes, which the standard form needs 0.
+    readImage(cpu, la, v, XSAVE_HEADER, XSAVE_HEADER + 24);
+    for (let off = XSAVE_HEADER + 8; off < XSAVE_HEADER + 24; off += 4)
+      if (v.getUint32(off, true) !== 0) cpu.generalProtection(0);
+    const bv = v.getUint32(XSAVE_HEADER, true);
+    if (bv & ~xcr0 || v.getUint32(XSAVE_HEADER + 4, true) !== 0) cpu.generalProtection(0);
+    const x87 = rfbm & XFEATURE_FP;
+    const sse = rfbm & XFEATURE_SSE;
+    const mxcsr = rfbm & (XFEATURE_SSE | XFEATURE_YMM);
+    const n = xmmBytes(cpu);
+    if (x87 && bv & XFEATURE_FP) for (const [from, to] of X87_RANGES) readImage(cpu, la, v, from, to);
+    if (mxcsr) readImage(cpu, la, v, MXCSR_RANGE[0], MXCSR_RANGE[1]);
+    if (sse && bv & XFEATURE_SSE) readImage(cpu, la, v, FX_XMM, FX_XMM + n);
+    const newMxcsr = v.getUint32(FX_MXCSR, true);
+    if (mxcsr && newMxcsr & ~MXCSR_MASK) cpu.generalProtection(0);
+    if (x87) {
+      if (bv & XFEATURE_FP) loadX87(cpu, v, wide);
+      else initX87(cpu);
+    }
+    if (mxcsr) cpu.fpu.mxcsr = newMxcsr;
+    if (sse) {
+      if (bv & XFEATURE_SSE) cpu.xmmB.set(area.subarray(FX_XMM, FX_XMM + n));
+      else cpu.xmmB.fill(0, 0, n);
+    }
+    return NEXT;
+  };
+}
+
+const BY_CODE = new Map<number, Exec>([
+  [Code.Xsave_mem, xsave(false)],
+  [Code.Xsave64_mem, xsave(true)],
+  [Code.Xrstor_mem, xrstor(false)],
+  [Code.Xrstor64_mem, xrstor(true)],
+]);
+
+const byCode: Builder = (ins) => BY_CODE.get(ins.code);
+
+export const XSAVE_BUILDERS: [number, Builder][] = [
+  [Mnemonic.Xgetbv, () => xgetbv],
+  [Mnemonic.Xsetbv, () => xsetbv],
+  [Mnemonic.Xsave, byCode],
+  [Mnemonic.Xsave64, byCode],
+  [Mnemonic.Xrstor, byCode],
+  [Mnemonic.Xrstor64, byCode],
+];
