@@ -8,8 +8,13 @@
  *
  * Sources: Intel SDM vol. 1 ch. 13 (13.4 the XSAVE area, 13.6 the initial configurations, 13.7
  * "Operation of XSAVE", 13.8.1 "Standard Form of XRSTOR") and vol. 2's XGETBV, XSETBV, XSAVE and
- * XRSTOR; AMD APM vol. 2 15.9 (instruction intercepts come after the simple exceptions: #UD, and
- * #GP for the wrong CPL) and vol. 3's XGETBV/XSETBV (the same rules).
+ * XRSTOR, read in public copies (AMD's APM was not at hand; its XSAVE chapter describes the same
+ * instructions). Instruction intercepts come after the simple exceptions (#UD, #GP for the CPL),
+ * the order RDMSR/WRMSR follow here too (APM vol. 2 15.9). For SEV-ES: Linux's sev_es_init_vmcb
+ * (svm_clr_intercept(svm, INTERCEPT_XSETBV)), sev_es_sync_vmsa (save->xcr0 = vcpu->arch.xcr0),
+ * sev_es_prepare_guest_switch ("XCR0 is restored on VMEXIT": the hardware switches it) and the
+ * guest's vc_handle_cpuid (ghcb_set_xcr0(ghcb, xgetbv(XCR_XFEATURE_ENABLED_MASK)) when CR4.OSXSAVE
+ * is set, else 1).
  *
  * - Every instruction: CR4.OSXSAVE clear → #UD. XSAVE/XRSTOR: CR0.TS → #NM (CR0.EM does not
  *   matter); the area not 64-byte aligned → #GP(0); RFBM = XCR0 & EDX:EAX.
