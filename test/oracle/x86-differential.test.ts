@@ -18,7 +18,11 @@
  * the emulator does as hardware would is generated (each seen here as stated):
  * - of SSE, the moves: it has no PXOR, MOVD/MOVQ, MOVSS/MOVSD, MOVLPS/MOVHPS, LDMXCSR/STMXCSR
  *   (emulation failure); and its KVM_SET_FPU XMM values do not reach the guest (it starts from
- *   zeros), so the programs load them;
+ *   zeros), so the programs load them; FXSAVE to an aligned operand shut the guest down;
+ * - of the XSAVE feature set, nothing: XGETBV, XSAVE/XRSTOR (and XSAVE64, XSAVEOPT, XSAVEC) end in
+ *   KVM_EXIT_INTERNAL_ERROR with CR4.OSXSAVE set or clear (hardware: the value, or #UD); nor XSETBV
+ *   (KVM's emulation on both sides): its KVM_GET_SUPPORTED_CPUID has no XSAVE in leaf 1 (its leaf
+ *   0xD.0 offers XCR0 0xe7), the model's has, so the two guests' CPUID already disagree on it;
  * - not CMPXCHG16B, POPCNT, BOUND, ARPL, DAA/AAA/AAS, ENTER with a nesting level
  *   (KVM_EXIT_INTERNAL_ERROR: the emulator refuses them), nor RDTSC (not repeatable);
  * - no 32-bit paging: kvm_pvm drops CR0.PG from KVM_SET_SREGS outside long mode (CR0 reads back
