@@ -70,11 +70,23 @@ const HOST_XSTATE: ReadonlyMap<number, { size: number; offset: number; align64: 
   [12, { size: 24, offset: 0, align64: false }], // CET_S
 ]);
 
-/** xstate_required_size: the XSAVE area for the features in `xstateBv` (legacy area and header included). */
-export function xstateRequiredSize(xstateBv: bigint, compacted: boolean): number {
+/** Every state component of HOST_XSTATE (the default host's CPU has them all). */
+export const HOST_XSTATE_ALL = (1n << 64n) - 1n;
+
+/**
+ * xstate_required_size: the XSAVE area for the features in `xstateBv` (legacy area and header
+ * included), from the host's CPUID 0xD sub-leaves. `hostXstate`: the components the host CPU has
+ * (the sub-leaf of any other reads as zeros, so it adds nothing).
+ */
+export function xstateRequiredSize(
+  xstateBv: bigint,
+  compacted: boolean,
+  hostXstate = HOST_XSTATE_ALL,
+): number {
   let ret = 512 + 64;
+  const bv = xstateBv & hostXstate;
   for (let i = 2; i < 64; i++) {
-    if (!((xstateBv >> BigInt(i)) & 1n)) continue;
+    if (!((bv >> BigInt(i)) & 1n)) continue;
     const f = HOST_XSTATE.get(i);
     if (!f) continue;
     const offset = compacted ? (f.align64 ? Math.ceil(ret / 64) * 64 : ret) : f.offset;
@@ -211,10 +223,10 @@ export function kvmCpuid(vcpu: Vcpu, fn: number, index: number): CpuidEntry {
       if (e.index !== 0) return e;
       return { ...e, ecx: ((e.ecx & ~(1 << 4)) | (kvmReadCr4(vcpu) & X86_CR4_PKE ? 1 << 4 : 0)) >>> 0 };
     case 0xd:
-      if (e.index === 0) return { ...e, ebx: xstateRequiredSize(vcpu.xcr0, false) };
+      if (e.index === 0) return { ...e, ebx: xstateRequiredSize(vcpu.xcr0, false, vcpu.vm.ctx.hostXstate) };
       if (e.index === 1 && e.eax & 0b1010) {
         const bv = vcpu.vm.core.xssInXsaveSize ? vcpu.xcr0 | vcpu.xss : vcpu.xcr0;
-        return { ...e, ebx: xstateRequiredSize(bv, true) };
+        return { ...e, ebx: xstateRequiredSize(bv, true, vcpu.vm.ctx.hostXstate) };
       }
       return e;
     default:

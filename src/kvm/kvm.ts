@@ -45,7 +45,13 @@ import { Errno } from '../uapi/errno.js';
 import { KVM_USER_MEM_SLOTS } from '../uapi/memslot.js';
 import type { KvmSevCmd } from '../uapi/sev-cmd.js';
 import { SVM_EXIT_SHUTDOWN } from '../uapi/svm.js';
-import { type CpuidEntry, DEFAULT_HOST_XCR0, KVM_SUPPORTED_XCR0, supportedCpuid } from './cpuid.js';
+import {
+  type CpuidEntry,
+  DEFAULT_HOST_XCR0,
+  HOST_XSTATE_ALL,
+  KVM_SUPPORTED_XCR0,
+  supportedCpuid,
+} from './cpuid.js';
 import { FdTable } from './guest-memfd.js';
 import { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
 import { KVM_CORE_CURRENT, type KvmCoreProfile } from './profile.js';
@@ -80,7 +86,8 @@ export interface KvmOptions {
    * The XCR0 bits the CPUs behind VMRUN can save (what XGETBV reads on the host once the kernel
    * enabled everything): default DEFAULT_HOST_XCR0, the EPYC host of DEFAULT_CPUID. KVM keeps
    * host XCR0 & KVM_SUPPORTED_XCR0 as kvm_caps.supported_xcr0, which bounds KVM_GET_SUPPORTED_CPUID's
-   * leaf 0xD and every XCR0 a guest may set.
+   * leaf 0xD and every XCR0 a guest may set. Given, it is also every state component the host CPU
+   * has (no supervisor ones): xstate_required_size counts no other.
    */
   hostXcr0?: bigint;
   /** Receives trace events (nothing is built when absent). */
@@ -102,6 +109,8 @@ export class Kvm {
   readonly memEncOp: KvmOptions['memEncOp'];
   /** kvm_caps.supported_xcr0: the host's XCR0 & KVM_SUPPORTED_XCR0. */
   readonly supportedXcr0: bigint;
+  /** The state components the host CPU has (its CPUID 0xD sub-leaves): hostXcr0 if given, else all. */
+  readonly hostXstate: bigint;
   /** What KVM_GET_SUPPORTED_CPUID reports (and a new vCPU's table until KVM_SET_CPUID2). */
   readonly supportedCpuid: readonly CpuidEntry[];
   /** The VMM process's file descriptors (guest_memfd files). */
@@ -118,6 +127,7 @@ export class Kvm {
     this.cpus = opts.cpus ?? ((_id, protectedState) => new HaltedCpu(protectedState));
     this.memEncOp = opts.memEncOp;
     this.supportedXcr0 = (opts.hostXcr0 ?? DEFAULT_HOST_XCR0) & KVM_SUPPORTED_XCR0;
+    this.hostXstate = opts.hostXcr0 ?? HOST_XSTATE_ALL;
     this.supportedCpuid = supportedCpuid(this.supportedXcr0);
     this.#tracer.sink = opts.trace;
     this.#types.set(KVM_X86_DEFAULT_VM, { type: KVM_X86_DEFAULT_VM, init: () => defaultVmOps });
@@ -221,6 +231,7 @@ export class Kvm {
         maxVcpuId: KVM_MAX_VCPU_IDS,
         core: this.core,
         supportedXcr0: this.supportedXcr0,
+        hostXstate: this.hostXstate,
         supportedCpuid: this.supportedCpuid,
         tracer: this.#tracer,
         fds: this.fds,

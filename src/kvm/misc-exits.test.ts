@@ -39,7 +39,7 @@ import {
   svmExitCodeName,
   UD_VECTOR,
 } from '../uapi/svm.js';
-import { DEFAULT_CPUID, DEFAULT_HOST_XCR0, KVM_SUPPORTED_XCR0 } from './cpuid.js';
+import { DEFAULT_CPUID, DEFAULT_HOST_XCR0, KVM_SUPPORTED_XCR0, kvmCpuid } from './cpuid.js';
 import { expectExit, type HwExit, hardwareExitsVm, ok } from './test-util.js';
 
 const RIP0 = 0xfff0n;
@@ -108,6 +108,14 @@ describe('kvm_caps.supported_xcr0: the host XCR0 & KVM_SUPPORTED_XCR0 bounds CPU
     const env = hardwareExitsVm([]);
     assert.equal(env.kvm.supportedXcr0, DEFAULT_HOST_XCR0 & KVM_SUPPORTED_XCR0);
     assert.deepEqual(ok(env.kvmFd.getSupportedCpuid(64)), DEFAULT_CPUID);
+  });
+
+  it('CPUID 0xD.0 EBX counts only the components the host CPU has (xstate_required_size reads its sub-leaves)', () => {
+    const narrow = hardwareExitsVm([], { kvm: { hostXcr0: 3n } });
+    const wide = hardwareExitsVm([]);
+    for (const env of [narrow, wide]) env.vcpu.xcr0 = 7n; // as an unchecked GHCB XCR0 (v5.17) leaves it
+    assert.equal(kvmCpuid(narrow.vcpu, 0xd, 0).ebx, 576);
+    assert.equal(kvmCpuid(wide.vcpu, 0xd, 0).ebx, 0x340);
   });
 
   it('XSETBV of AVX on a host without it: #GP(0) even when the guest’s CPUID (KVM_SET_CPUID2) offers it', () => {

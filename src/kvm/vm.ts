@@ -81,6 +81,8 @@ export interface VmContext {
   readonly core: KvmCoreProfile;
   /** kvm_caps.supported_xcr0. */
   readonly supportedXcr0: bigint;
+  /** The state components the host CPU has (xstate_required_size reads only theirs). */
+  readonly hostXstate: bigint;
   /** KVM_GET_SUPPORTED_CPUID's table: a new vCPU's until KVM_SET_CPUID2. */
   readonly supportedCpuid: readonly CpuidEntry[];
   /** The process's file descriptors (guest_memfd). */
