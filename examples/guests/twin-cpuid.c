@@ -6,8 +6,10 @@
  *   step 0  cpuid 0: the CPUID instruction; its #VC handler sends RAX, RCX (and XCR0) through the
  *           GHCB: SVM_EXIT_CPUID, handled.
  *   step 1  cpuid 0xd/0 with XCR0 = 7: a request the guest writes into its GHCB. The instruction
- *           would send the guest's own XCR0 (1 here: the handler's value without CR4.OSXSAVE, and
- *           the interpreter has no XSETBV to change it), not the value the scripted step chose.
+ *           would send the guest's own XCR0 (1 here: the handler's value without CR4.OSXSAVE; and
+ *           the interpreter has no AVX state, so its XSETBV of 7 is #GP), not the value the
+ *           scripted step chose. KVM takes it unchecked (v5.17), but its host is the interpreter:
+ *           leaf 0xD.0 offers XCR0 3 (EAX) and the area counts x87 and SSE only (EBX 0x240).
  *   step 2  the same with XCR0 = 3: written into the GHCB too.
  *   step 3  cpuid 0x8000001f: the instruction, through the #VC handler.
  *
@@ -17,8 +19,8 @@
 
 static struct {
 	u32 leaf_0[4]; /* 0x00 */
-	u32 leaf_d_xcr0_7[4]; /* 0x10: EBX 0x340, the XSAVE area for x87, SSE and AVX */
-	u32 leaf_d_xcr0_3[4]; /* 0x20: EBX 0x240 */
+	u32 leaf_d_xcr0_7[4]; /* 0x10: EAX 3, EBX 0x240 (a scripted CPU's host: EAX 7, EBX 0x340) */
+	u32 leaf_d_xcr0_3[4]; /* 0x20: EAX 3, EBX 0x240 */
 	u32 leaf_8000001f[4]; /* 0x30 */
 } results __section(".results") __used;
 
