@@ -26,9 +26,9 @@
  *   directly"), so an SEV-ES guest's XSETBV runs in the CPU: XCR0 := EDX:EAX, #GP(0) for ECX ≠ 0, a
  *   bit this CPU lacks, bit 0 clear or AVX without SSE. KVM learns that XCR0 only from the GHCB,
  *   where the guest's #VC handler puts XGETBV's value with a CPUID request.
- * - XSAVE reads XSTATE_BV, writes the components RFBM selects (x87: bytes 0-23 but 24-31 and the
- *   registers at 32-159; SSE: XMM0-15, XMM0-7 outside 64-bit mode, at 160; MXCSR and MXCSR_MASK at
- *   24 when RFBM[1] or RFBM[2]), and XSTATE_BV[i] := XINUSE[i] for i in RFBM, the other bits kept.
+ * - XSAVE reads XSTATE_BV, writes the components RFBM selects (x87: bytes 0-23 and the registers
+ *   at 32-159; SSE: XMM0-15, XMM0-7 outside 64-bit mode, at 160; MXCSR and MXCSR_MASK at 24-31 when
+ *   RFBM[1] or RFBM[2]), and XSTATE_BV[i] := XINUSE[i] for i in RFBM, the other bits kept.
  *   This CPU has no init optimization: XINUSE is all ones (SDM 13.6 allows it). It writes nothing
  *   else of the header (not XCOMP_BV) and nothing of bytes 416-511.
  * - XRSTOR (standard form): #GP(0) when bytes 8-23 of the header are not all 0 (XCOMP_BV[63] = 1 is
