@@ -127,3 +127,82 @@ describe('struct kvm_enc_region', () => {
     checkCodec({ value: v, size: 16, encode: encodeEncRegion, decode: decodeEncRegion });
   });
 });
+
+describe('the launch, status and debug commands’ structs', () => {
+  it('kvm_sev_launch_start: hand-built image (pads zero), round trip', () => {
+    const v = {
+      handle: U32_MAX,
+      policy: 0x5,
+      dhUaddr: U64_TOP | 0x10n,
+      dhLen: 0x4000,
+      sessionUaddr: 0x7f00_0000_1000n,
+      sessionLen: 0x70,
+    };
+    const bytes = image(sev.KVM_SEV_LAUNCH_START_SIZE, [
+      [0, 'u32', U32_MAX],
+      [4, 'u32', 5],
+      [8, 'u64', U64_TOP | 0x10n],
+      [16, 'u32', 0x4000],
+      [24, 'u64', 0x7f00_0000_1000n],
+      [32, 'u32', 0x70],
+    ]);
+    assert.equal(bytes.length, 40);
+    assert.deepEqual(sev.encodeSevLaunchStart(v), bytes);
+    checkCodec({ value: v, size: 40, encode: sev.encodeSevLaunchStart, decode: sev.decodeSevLaunchStart });
+  });
+
+  it('kvm_sev_launch_update_data and kvm_sev_launch_measure share one shape: uaddr, len', () => {
+    assert.deepEqual(sev.KVM_SEV_LAUNCH_UPDATE_DATA_OFFSETS, sev.KVM_SEV_LAUNCH_MEASURE_OFFSETS);
+    assert.equal(sev.KVM_SEV_LAUNCH_UPDATE_DATA_SIZE, sev.KVM_SEV_LAUNCH_MEASURE_SIZE);
+    const v = { uaddr: U64_MAX, len: U32_MAX };
+    const bytes = image(16, [
+      [0, 'u64', U64_MAX],
+      [8, 'u32', U32_MAX],
+    ]);
+    assert.deepEqual(sev.encodeSevUaddrLen(v), bytes);
+    checkCodec({ value: v, size: 16, encode: sev.encodeSevUaddrLen, decode: sev.decodeSevUaddrLen });
+  });
+
+  it('kvm_sev_launch_secret: hand-built image (pads zero), round trip', () => {
+    const v = {
+      hdrUaddr: 1n,
+      hdrLen: 52,
+      guestUaddr: U64_TOP,
+      guestLen: 0x1000,
+      transUaddr: U64_MAX,
+      transLen: U32_MAX,
+    };
+    const bytes = image(48, [
+      [0, 'u64', 1n],
+      [8, 'u32', 52],
+      [16, 'u64', U64_TOP],
+      [24, 'u32', 0x1000],
+      [32, 'u64', U64_MAX],
+      [40, 'u32', U32_MAX],
+    ]);
+    assert.deepEqual(sev.encodeSevLaunchSecret(v), bytes);
+    checkCodec({ value: v, size: 48, encode: sev.encodeSevLaunchSecret, decode: sev.decodeSevLaunchSecret });
+  });
+
+  it('kvm_sev_guest_status: three u32, the state too (the header says __u32, the docs __u8)', () => {
+    const v = { handle: 7, policy: 0x1, state: 3 };
+    const bytes = image(12, [
+      [0, 'u32', 7],
+      [4, 'u32', 1],
+      [8, 'u32', 3],
+    ]);
+    assert.deepEqual(sev.encodeSevGuestStatus(v), bytes);
+    checkCodec({ value: v, size: 12, encode: sev.encodeSevGuestStatus, decode: sev.decodeSevGuestStatus });
+  });
+
+  it('kvm_sev_dbg: hand-built image (pad zero), round trip', () => {
+    const v = { srcUaddr: U64_TOP, dstUaddr: 0x1000n, len: U32_MAX };
+    const bytes = image(24, [
+      [0, 'u64', U64_TOP],
+      [8, 'u64', 0x1000n],
+      [16, 'u32', U32_MAX],
+    ]);
+    assert.deepEqual(sev.encodeSevDbg(v), bytes);
+    checkCodec({ value: v, size: 24, encode: sev.encodeSevDbg, decode: sev.decodeSevDbg });
+  });
+});

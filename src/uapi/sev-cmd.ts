@@ -211,3 +211,201 @@ export function decodeEncRegion(bytes: Uint8Array): KvmEncRegion {
   const r = structIn(bytes, KVM_ENC_REGION_SIZE, 'kvm_enc_region');
   return { addr: r.u64(KVM_ENC_REGION_OFFSETS.addr), size: r.u64(KVM_ENC_REGION_OFFSETS.size) };
 }
+
+// ---- the launch, status and debug commands' data (arch/x86/include/uapi/asm/kvm.h) ----
+
+/** sizeof(struct kvm_sev_launch_start). */
+export const KVM_SEV_LAUNCH_START_SIZE = 40;
+/** sizeof(struct kvm_sev_launch_update_data). */
+export const KVM_SEV_LAUNCH_UPDATE_DATA_SIZE = 16;
+/** sizeof(struct kvm_sev_launch_secret). */
+export const KVM_SEV_LAUNCH_SECRET_SIZE = 48;
+/** sizeof(struct kvm_sev_launch_measure). */
+export const KVM_SEV_LAUNCH_MEASURE_SIZE = 16;
+/** sizeof(struct kvm_sev_guest_status). */
+export const KVM_SEV_GUEST_STATUS_SIZE = 12;
+/** sizeof(struct kvm_sev_dbg). */
+export const KVM_SEV_DBG_SIZE = 24;
+
+/** offsetof(struct kvm_sev_launch_start, <member>). */
+export const KVM_SEV_LAUNCH_START_OFFSETS = {
+  handle: 0,
+  policy: 4,
+  dh_uaddr: 8,
+  dh_len: 16,
+  pad0: 20,
+  session_uaddr: 24,
+  session_len: 32,
+  pad1: 36,
+} as const;
+/** offsetof(struct kvm_sev_launch_update_data, <member>). */
+export const KVM_SEV_LAUNCH_UPDATE_DATA_OFFSETS = { uaddr: 0, len: 8, pad0: 12 } as const;
+/** offsetof(struct kvm_sev_launch_secret, <member>). */
+export const KVM_SEV_LAUNCH_SECRET_OFFSETS = {
+  hdr_uaddr: 0,
+  hdr_len: 8,
+  pad0: 12,
+  guest_uaddr: 16,
+  guest_len: 24,
+  pad1: 28,
+  trans_uaddr: 32,
+  trans_len: 40,
+  pad2: 44,
+} as const;
+/** offsetof(struct kvm_sev_launch_measure, <member>). */
+export const KVM_SEV_LAUNCH_MEASURE_OFFSETS = { uaddr: 0, len: 8, pad0: 12 } as const;
+/** offsetof(struct kvm_sev_guest_status, <member>). */
+export const KVM_SEV_GUEST_STATUS_OFFSETS = { handle: 0, policy: 4, state: 8 } as const;
+/** offsetof(struct kvm_sev_dbg, <member>). */
+export const KVM_SEV_DBG_OFFSETS = { src_uaddr: 0, dst_uaddr: 8, len: 16, pad0: 20 } as const;
+
+/** struct kvm_sev_launch_start: LAUNCH_START's data (pads written as 0). */
+export interface KvmSevLaunchStart {
+  /** __u32 handle: in, 0 for a new guest context (else one to share keys with); out, the guest's. */
+  handle: number;
+  /** __u32 policy: the guest policy (SEV_POLICY_* in psp-sev.ts). */
+  policy: number;
+  /** __u64 dh_uaddr / __u32 dh_len: the guest owner's Diffie-Hellman certificate (0: none). */
+  dhUaddr: bigint;
+  dhLen: number;
+  /** __u64 session_uaddr / __u32 session_len: the session parameters (0: none). */
+  sessionUaddr: bigint;
+  sessionLen: number;
+}
+
+/** struct kvm_sev_launch_update_data, and struct kvm_sev_launch_measure (the same shape). */
+export interface KvmSevUaddrLen {
+  /** __u64 uaddr: userspace address. */
+  uaddr: bigint;
+  /** __u32 len: bytes (LAUNCH_MEASURE: in, the buffer's size; out, the blob's). */
+  len: number;
+}
+
+/** struct kvm_sev_launch_secret (pads written as 0). */
+export interface KvmSevLaunchSecret {
+  hdrUaddr: bigint;
+  hdrLen: number;
+  guestUaddr: bigint;
+  guestLen: number;
+  transUaddr: bigint;
+  transLen: number;
+}
+
+/** struct kvm_sev_guest_status: GUEST_STATUS's answer. */
+export interface KvmSevGuestStatus {
+  handle: number;
+  policy: number;
+  /** __u32 state: the firmware's guest state (SEV_GSTATE_* in psp-sev.ts). */
+  state: number;
+}
+
+/** struct kvm_sev_dbg: DBG_DECRYPT / DBG_ENCRYPT's data (pad0 written as 0). */
+export interface KvmSevDbg {
+  srcUaddr: bigint;
+  dstUaddr: bigint;
+  len: number;
+}
+
+/** Encodes struct kvm_sev_launch_start (40 bytes). */
+export function encodeSevLaunchStart(value: KvmSevLaunchStart, dst?: Uint8Array): Uint8Array {
+  const O = KVM_SEV_LAUNCH_START_OFFSETS;
+  const { bytes, w } = structOut(dst, KVM_SEV_LAUNCH_START_SIZE, 'kvm_sev_launch_start');
+  w.u32(O.handle, 'handle', value.handle);
+  w.u32(O.policy, 'policy', value.policy);
+  w.u64(O.dh_uaddr, 'dh_uaddr', value.dhUaddr);
+  w.u32(O.dh_len, 'dh_len', value.dhLen);
+  w.u64(O.session_uaddr, 'session_uaddr', value.sessionUaddr);
+  w.u32(O.session_len, 'session_len', value.sessionLen);
+  return bytes;
+}
+
+/** Decodes struct kvm_sev_launch_start; RangeError when fewer than 40 bytes are given. */
+export function decodeSevLaunchStart(bytes: Uint8Array): KvmSevLaunchStart {
+  const O = KVM_SEV_LAUNCH_START_OFFSETS;
+  const r = structIn(bytes, KVM_SEV_LAUNCH_START_SIZE, 'kvm_sev_launch_start');
+  return {
+    handle: r.u32(O.handle),
+    policy: r.u32(O.policy),
+    dhUaddr: r.u64(O.dh_uaddr),
+    dhLen: r.u32(O.dh_len),
+    sessionUaddr: r.u64(O.session_uaddr),
+    sessionLen: r.u32(O.session_len),
+  };
+}
+
+/** Encodes struct kvm_sev_launch_update_data or kvm_sev_launch_measure (16 bytes). */
+export function encodeSevUaddrLen(value: KvmSevUaddrLen, dst?: Uint8Array): Uint8Array {
+  const O = KVM_SEV_LAUNCH_UPDATE_DATA_OFFSETS;
+  const { bytes, w } = structOut(dst, KVM_SEV_LAUNCH_UPDATE_DATA_SIZE, 'kvm_sev_launch_update_data');
+  w.u64(O.uaddr, 'uaddr', value.uaddr);
+  w.u32(O.len, 'len', value.len);
+  return bytes;
+}
+
+/** Decodes struct kvm_sev_launch_update_data or kvm_sev_launch_measure; RangeError under 16 bytes. */
+export function decodeSevUaddrLen(bytes: Uint8Array): KvmSevUaddrLen {
+  const O = KVM_SEV_LAUNCH_UPDATE_DATA_OFFSETS;
+  const r = structIn(bytes, KVM_SEV_LAUNCH_UPDATE_DATA_SIZE, 'kvm_sev_launch_update_data');
+  return { uaddr: r.u64(O.uaddr), len: r.u32(O.len) };
+}
+
+/** Encodes struct kvm_sev_launch_secret (48 bytes). */
+export function encodeSevLaunchSecret(value: KvmSevLaunchSecret, dst?: Uint8Array): Uint8Array {
+  const O = KVM_SEV_LAUNCH_SECRET_OFFSETS;
+  const { bytes, w } = structOut(dst, KVM_SEV_LAUNCH_SECRET_SIZE, 'kvm_sev_launch_secret');
+  w.u64(O.hdr_uaddr, 'hdr_uaddr', value.hdrUaddr);
+  w.u32(O.hdr_len, 'hdr_len', value.hdrLen);
+  w.u64(O.guest_uaddr, 'guest_uaddr', value.guestUaddr);
+  w.u32(O.guest_len, 'guest_len', value.guestLen);
+  w.u64(O.trans_uaddr, 'trans_uaddr', value.transUaddr);
+  w.u32(O.trans_len, 'trans_len', value.transLen);
+  return bytes;
+}
+
+/** Decodes struct kvm_sev_launch_secret; RangeError when fewer than 48 bytes are given. */
+export function decodeSevLaunchSecret(bytes: Uint8Array): KvmSevLaunchSecret {
+  const O = KVM_SEV_LAUNCH_SECRET_OFFSETS;
+  const r = structIn(bytes, KVM_SEV_LAUNCH_SECRET_SIZE, 'kvm_sev_launch_secret');
+  return {
+    hdrUaddr: r.u64(O.hdr_uaddr),
+    hdrLen: r.u32(O.hdr_len),
+    guestUaddr: r.u64(O.guest_uaddr),
+    guestLen: r.u32(O.guest_len),
+    transUaddr: r.u64(O.trans_uaddr),
+    transLen: r.u32(O.trans_len),
+  };
+}
+
+/** Encodes struct kvm_sev_guest_status (12 bytes). */
+export function encodeSevGuestStatus(value: KvmSevGuestStatus, dst?: Uint8Array): Uint8Array {
+  const O = KVM_SEV_GUEST_STATUS_OFFSETS;
+  const { bytes, w } = structOut(dst, KVM_SEV_GUEST_STATUS_SIZE, 'kvm_sev_guest_status');
+  w.u32(O.handle, 'handle', value.handle);
+  w.u32(O.policy, 'policy', value.policy);
+  w.u32(O.state, 'state', value.state);
+  return bytes;
+}
+
+/** Decodes struct kvm_sev_guest_status; RangeError when fewer than 12 bytes are given. */
+export function decodeSevGuestStatus(bytes: Uint8Array): KvmSevGuestStatus {
+  const O = KVM_SEV_GUEST_STATUS_OFFSETS;
+  const r = structIn(bytes, KVM_SEV_GUEST_STATUS_SIZE, 'kvm_sev_guest_status');
+  return { handle: r.u32(O.handle), policy: r.u32(O.policy), state: r.u32(O.state) };
+}
+
+/** Encodes struct kvm_sev_dbg (24 bytes). */
+export function encodeSevDbg(value: KvmSevDbg, dst?: Uint8Array): Uint8Array {
+  const O = KVM_SEV_DBG_OFFSETS;
+  const { bytes, w } = structOut(dst, KVM_SEV_DBG_SIZE, 'kvm_sev_dbg');
+  w.u64(O.src_uaddr, 'src_uaddr', value.srcUaddr);
+  w.u64(O.dst_uaddr, 'dst_uaddr', value.dstUaddr);
+  w.u32(O.len, 'len', value.len);
+  return bytes;
+}
+
+/** Decodes struct kvm_sev_dbg; RangeError when fewer than 24 bytes are given. */
+export function decodeSevDbg(bytes: Uint8Array): KvmSevDbg {
+  const O = KVM_SEV_DBG_OFFSETS;
+  const r = structIn(bytes, KVM_SEV_DBG_SIZE, 'kvm_sev_dbg');
+  return { srcUaddr: r.u64(O.src_uaddr), dstUaddr: r.u64(O.dst_uaddr), len: r.u32(O.len) };
+}
