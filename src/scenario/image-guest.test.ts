@@ -205,4 +205,31 @@ expect: { stop: { kind: kvm-error, errno: EFAULT } }`,
       assert.match(msg, /guest\.halts\[0\]\.host\[0\]\.unmap.*expected a range inside guest RAM/);
     });
   });
+
+  it('entry.regs sets general-purpose registers and RFLAGS before the first KVM_RUN', () => {
+    // 16-bit: mov [0x3000], ebx (66 89 1e 00 30); mov [0x3004], esi (66 89 36 04 30); pushf; pop ax;
+    // mov [0x3008], ax (a3 08 30); hlt
+    const code = Uint8Array.from([
+      0x66, 0x89, 0x1e, 0x00, 0x30, 0x66, 0x89, 0x36, 0x04, 0x30, 0x9c, 0x58, 0xa3, 0x08, 0x30, 0xf4,
+    ]);
+    const file = join(mkdtempSync(join(tmpdir(), 'sevbox-regs-')), 'regs.bin');
+    writeFileSync(file, code);
+    const r = run(`name: regs
+machine:
+  sev: false
+  ram: [{ gpa: 0, size: 0x10000 }]
+guest:
+  image: { file: ${file}, gpa: 0x1000 }
+  entry: { mode: real-flat, rip: 0x1000, rsp: 0x8000, regs: { rbx: 0x11223344, rsi: 0xcafef00d, rflags: 0x203 } }
+expect:
+  memory: [{ gpa: 0x3000, hex: "44332211" }, { gpa: 0x3004, hex: "0df0feca" }, { gpa: 0x3008, hex: "0302" }]`);
+    assert.deepEqual(failing(r), []);
+  });
+
+  it('RSP given twice, or a register KVM_SET_REGS does not have, is refused at load', () => {
+    const twice = refused(REAL_MODE('').replace('rip: 0x1000 }', 'rip: 0x1000, rsp: 1, regs: { rsp: 2 } }'));
+    assert.match(twice, /guest\.entry\.regs\.rsp.*RSP is given twice/);
+    const bad = refused(REAL_MODE('').replace('rip: 0x1000 }', 'rip: 0x1000, regs: { rip: 2 } }'));
+    assert.match(bad, /guest\.entry\.regs: unknown key "rip"/);
+  });
 });

@@ -40,18 +40,18 @@ export function loadImageGuest(vmm: Vmm, g: ImageGuest, image: GuestImage, vcpu:
   if (e.mode === 'reset') return undefined; // KVM_CREATE_VCPU left the vCPU in the RESET state
   const rip = e.rip ?? image.entry;
   if (rip === undefined) return `guest.entry: ${g.image.file} names no entry point: give entry.rip`;
-  const rsp = Number(e.rsp ?? 0n);
+  const rsp = e.rsp ?? 0n;
   if (e.mode === 'real-flat') {
     const sregs = vcpu.getSregs();
     if (sregs instanceof Errno) return `KVM_GET_SREGS: ${sregs.errno}`;
     const r = vcpu.setSregs(flatRealModeSregs(sregs));
     if (r instanceof Errno) return `KVM_SET_SREGS: ${r.errno}`;
-    const g = vcpu.setRegs(entryRegs(BigInt(rip), BigInt(rsp)));
+    const g = vcpu.setRegs({ ...entryRegs(BigInt(rip), rsp), ...e.regs });
     return g instanceof Errno ? `KVM_SET_REGS: ${g.errno}` : undefined;
   }
   // Long mode: the VMM set the segments, paging and EFER at KVM_CREATE_VCPU (machine boot long-mode).
   const regs = vcpu.getRegs();
   if (regs instanceof Errno) return `KVM_GET_REGS: ${regs.errno}`;
-  const r = vcpu.setRegs({ ...regs, rip: BigInt(rip), rsp: BigInt(rsp), rflags: 2n });
+  const r = vcpu.setRegs({ ...regs, rip: BigInt(rip), rsp, rflags: 2n, ...e.regs });
   return r instanceof Errno ? `KVM_SET_REGS: ${r.errno}${r.detail ? `: ${r.detail}` : ''}` : undefined;
 }

@@ -157,14 +157,48 @@ const stepsGuest = z.strictObject({
  * `real-flat` (real mode with every segment based at 0, as examples/guests/ start) or `long` (flat
  * 64-bit long mode on the VMM's identity page tables). `rip` defaults to the ELF's entry point.
  */
+/** KVM_SET_REGS's general-purpose registers and RFLAGS an entry may set (RIP is `rip`). */
+export const ENTRY_REG_NAMES = [
+  'rax',
+  'rbx',
+  'rcx',
+  'rdx',
+  'rsi',
+  'rdi',
+  'rsp',
+  'rbp',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+  'rflags',
+] as const;
+const entryRegs = z.partialRecord(
+  z.enum(ENTRY_REG_NAMES, { error: () => `expected a register: ${ENTRY_REG_NAMES.join(', ')}` }),
+  u64,
+);
 const imageEntry = byShape(
   z.literal('reset').transform(() => ({ mode: 'reset' as const })),
   z.discriminatedUnion('mode', [
     z.strictObject({ mode: z.literal('reset') }),
-    z.strictObject({ mode: z.literal('real-flat'), rip: gpa.optional(), rsp: u64.optional() }),
-    z.strictObject({ mode: z.literal('long'), rip: gpa.optional(), rsp: u64.optional() }),
+    z.strictObject({
+      mode: z.literal('real-flat'),
+      rip: gpa.optional(),
+      rsp: u64.optional(),
+      regs: entryRegs.optional(),
+    }),
+    z.strictObject({
+      mode: z.literal('long'),
+      rip: gpa.optional(),
+      rsp: u64.optional(),
+      regs: entryRegs.optional(),
+    }),
   ]),
-  'an entry: reset, { mode: real-flat, rip?, rsp? } or { mode: long, rip?, rsp? }',
+  'an entry: reset, { mode: real-flat, rip?, rsp?, regs? } or { mode: long, rip?, rsp?, regs? }',
 );
 /** A machine-code guest's entry state, parsed. */
 export type ImageEntry = z.output<typeof imageEntry>;

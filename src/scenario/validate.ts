@@ -134,6 +134,11 @@ function validateImage(
       path: ['guest', 'entry'],
       message: `an SEV-ES guest starts at the reset vector (KVM keeps its registers in the VMSA, out of the VMM's reach), got entry mode ${g.entry.mode}`,
     });
+  if (g.entry.mode !== 'reset' && g.entry.rsp !== undefined && g.entry.regs?.rsp !== undefined)
+    out.push({
+      path: ['guest', 'entry', 'regs', 'rsp'],
+      message: 'RSP is given twice: as entry.rsp and in entry.regs',
+    });
   g.halts.forEach((h, i) => {
     h.host.forEach((a, k) => {
       const why = checkHostAction(a, inRam, files);
