@@ -124,7 +124,7 @@ export function skipEmulatedInstruction(vcpu: Vcpu): void {
  * kvm_vcpu_do_singlestep: the retired instruction ran with RFLAGS.TF, so the guest takes the
  * single-step #DB it would have taken natively (or, when userspace single-steps, KVM_EXIT_DEBUG).
  */
-function kvmVcpuDoSinglestep(vcpu: Vcpu): number {
+export function kvmVcpuDoSinglestep(vcpu: Vcpu): number {
   if (vcpu.guestDebug & KVM_GUESTDBG_SINGLESTEP) {
     const run = vcpu.runArea;
     run.clearExitUnion();

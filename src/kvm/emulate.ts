@@ -303,3 +303,60 @@ function decodeModrm(
   const seg = base === 4 || base === 5 ? 2 : 3; // RSP/RBP-based forms default to SS
   return { mod, reg, rm, end: i + n, addr: { seg, base, index, scale, disp: disp(bytes, i, n), addrSize } };
 }
+
+/**
+ * A decoded INS or OUTS (emulate.c's opcode table: 6C/6D `DstDI | SrcDX | Mov | String` em_in,
+ * 6E/6F `SrcSI | DstDX | String` em_out).
+ */
+export interface StringIoInsn {
+  /** Total length in bytes. */
+  readonly len: number;
+  /** INS (port to memory) rather than OUTS. */
+  readonly isIn: boolean;
+  /** Element size: 1 for INSB/OUTSB, else the operand size (2 or 4). */
+  readonly size: 1 | 2 | 4;
+  /** An F2 or F3 prefix (ctxt->rep_prefix): the instruction repeats RCX times. */
+  readonly rep: boolean;
+  /** The memory operand's segment (save-area order): ES for INS, DS or the override for OUTS. */
+  readonly seg: number;
+  /** The address size (ctxt->ad_bytes × 8): which part of RSI/RDI/RCX the instruction uses. */
+  readonly addrSize: CodeSize;
+}
+
+/**
+ * Decode `bytes` as an INS or OUTS in code of `mode` (x86_decode_insn's legacy prefixes, REX in
+ * 64-bit mode, the one-byte opcode); undefined for anything else. REX.W (which would make KVM's
+ * emulator use 8-byte elements) is left undecoded: an emulation failure.
+ */
+export function decodeStringIo(bytes: Uint8Array, mode: CodeSize): StringIoInsn | undefined {
+  let i = 0;
+  let opsize = false;
+  let adsize = false;
+  let rep = false;
+  let seg = -1;
+  for (; i < bytes.length && i < 15; i++) {
+    const b = bytes[i]!;
+    if (b === 0x66) opsize = true;
+    else if (b === 0x67) adsize = true;
+    else if (SEGMENT_PREFIXES.has(b)) seg = SEG_OF_PREFIX[b]!;
+    else if (b === 0xf2 || b === 0xf3) rep = true;
+    else if (b !== 0xf0) break;
+  }
+  let rex = 0;
+  if (mode === 64 && i < bytes.length && (bytes[i]! & 0xf0) === 0x40) rex = bytes[i++]!;
+  if (i >= bytes.length || rex & 8) return undefined;
+  const op = bytes[i++]!;
+  if (op < 0x6c || op > 0x6f) return undefined;
+  const opSize: 2 | 4 = mode === 16 ? (opsize ? 4 : 2) : opsize ? 2 : 4;
+  const addrSize: CodeSize =
+    mode === 64 ? (adsize ? 32 : 64) : mode === 32 ? (adsize ? 16 : 32) : adsize ? 32 : 16;
+  const isIn = op < 0x6e;
+  return {
+    len: i,
+    isIn,
+    size: op & 1 ? opSize : 1,
+    rep,
+    seg: isIn ? 0 : seg >= 0 ? seg : 3,
+    addrSize,
+  };
+}

@@ -25,7 +25,7 @@ export interface VcpuTypeOps {
    * what npf_interception returns.
    */
   cannotEmulate?(gpa: number, write: boolean): number;
-  /** String port I/O (IOIO with the STR bit), which only a VM type can do: sev_es_string_io. */
+  /** String port I/O (IOIO with the STR bit) of a VM type with protected state: sev_es_string_io (unprotected guests: the emulator). */
   stringIo?(size: number, port: number, isIn: boolean): number;
   /** kvm_x86_ops.vcpu_deliver_sipi_vector (SEV-ES: sev_vcpu_deliver_sipi_vector). */
   deliverSipi?(vector: number): void;

@@ -126,6 +126,7 @@ import {
   svmGetMsr,
   svmSetMsr,
 } from './msr.js';
+import { kvmEmulateStringIo } from './pio-emulation.js';
 import { rdpmcInterception } from './pmu.js';
 import {
   gifInterception,
@@ -198,9 +199,9 @@ export function kvmFastPio(vcpu: Vcpu, size: number, port: number, isIn: boolean
 }
 
 /**
- * io_interception: string I/O goes to the VM type (SEV-ES: sev_es_string_io; unprotected guests
- * would need the instruction emulator's string path, which is not modelled). SVM puts the next RIP
- * in exit_info_2 for IOIO; KVM uses it as next_rip.
+ * io_interception: string I/O goes to the VM type (SEV-ES: sev_es_string_io) or, for an
+ * unprotected guest, to the instruction emulator (kvm_emulate_instruction: pio-emulation.ts). SVM
+ * puts the next RIP in exit_info_2 for IOIO; KVM uses it as next_rip.
  */
 function ioInterception(vcpu: Vcpu): number {
   const io = vcpu.vmcb.exitInfo1Lo;
@@ -209,7 +210,8 @@ function ioInterception(vcpu: Vcpu): number {
   const isIn = (io & SVM_IOIO_TYPE_MASK) !== 0;
   if (io & SVM_IOIO_STR_MASK) {
     const stringIo = vcpu.typeOps.stringIo;
-    return stringIo ? stringIo.call(vcpu.typeOps, size, port, isIn) : emulationFailure(vcpu);
+    if (stringIo) return stringIo.call(vcpu.typeOps, size, port, isIn);
+    return vcpu.guestStateProtected ? emulationFailure(vcpu) : kvmEmulateStringIo(vcpu);
   }
   if (!vcpu.guestStateProtected) {
     const c = vcpu.vmcb.control;

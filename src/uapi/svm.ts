@@ -485,6 +485,8 @@ export const DB_VECTOR = 1;
 export const BP_VECTOR = 3;
 /** Invalid-opcode exception vector (#UD). */
 export const UD_VECTOR = 6;
+/** Stack-fault exception vector (#SS). */
+export const SS_VECTOR = 12;
 /** General-protection exception vector (#GP). */
 export const GP_VECTOR = 13;
 /** Page-fault exception vector (#PF). */

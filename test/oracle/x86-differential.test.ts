@@ -40,8 +40,10 @@
  *   nothing, this one sign-extends from bit 56), nor an address canonical with 57 bits but not 48
  *   in LSTAR/CSTAR/KERNEL_GS_BASE (this host checks 57, the model's CPU has 48);
  * - no CPUID (the model is an AMD CPU, the host an Intel one).
- * Not generated because the model lacks it: INS/OUTS (the model KVM has no emulator path for an
- * unprotected guest's string I/O; /dev/kvm emulates it, one OUTS element per exit), segment limit
+ * INS/OUTS are generated: both sides emulate them (io_interception → kvm_emulate_instruction), one
+ * KVM_EXIT_IO per OUTS element, INS reading ahead (count > 1) up to the page's end.
+ * Not generated because the model lacks it: INS/OUTS with REX.W or on memory that is not RAM (the
+ * model KVM's emulator fails them: KVM_EXIT_INTERNAL_ERROR), segment limit
  * violations (the interpreter checks no limits: a real-mode word at offset FFFFh is #GP on
  * /dev/kvm, a read past the segment on the model), AAM/AAD/DAS (the emulator's are its own C
  * versions, AAM's flags otherwise than the SDM's: long-mode.ts), SALC, LZCNT/TZCNT, LMSW, the

@@ -10,7 +10,7 @@
  * LES/LDS/LFS/LGS (selectors that keep every base), PUSHF and PUSH imm + POPF, LAHF/SAHF, SETcc,
  * CMOVcc, BT* (on registers, with immediates, on bit strings), BSF/BSR, IMUL, MUL/DIV with a
  * divisor made safe, CBW/CWD & co., CLC/STC/CMC/CLD/STD/CLI/STI, the string instructions with and
- * without REP (their pointers and count set first), XLAT, forward Jcc/JMP/LOOP/JCXZ/CALL, near
+ * without REP (their pointers and count set first), INS/OUTS (the same, and DX the port), XLAT, forward Jcc/JMP/LOOP/JCXZ/CALL, near
  * indirect JMP/CALL and RET, far JMP/CALL/RETF (and IRET in real mode) to code segments at other
  * bases, real mode's INT n/INT3/INTO, an exception that ends the program in its handler, SGDT/SIDT/
  * SMSW/STR/SLDT, RDMSR/WRMSR of the syscall MSRs, SWAPGS, IN and OUT, and the SSE moves KVM's
@@ -657,9 +657,7 @@ export function xmmInit(mode: Mode, k: number): Item {
  * A string instruction (MOVS, CMPS, STOS, LODS, SCAS; byte to qword; without a prefix, with REP,
  * or REPE/REPNE where they mean something) after the setup of what it uses: RSI and RDI (or SI and
  * DI, for a 16-bit address size) at a data-page address through the source's segment (DS or an
- * override) and ES, RCX (CX) the count. Not INS/OUTS: the model KVM has no instruction-emulator
- * path for an unprotected guest's string I/O (io_interception fails the run with
- * KVM_EXIT_INTERNAL_ERROR), where /dev/kvm emulates it (one OUTS element per exit).
+ * override) and ES, RCX (CX) the count. INS/OUTS are stringIo's.
  */
 function stringOp(g: Gen): Item {
   const asize = g.asize();
@@ -683,6 +681,43 @@ function stringOp(g: Gen): Item {
     ...(s === 1 ? [] : opsize(g, s)),
     ...rexW(s),
     op + (s === 1 ? 0 : 1),
+  ];
+  return { bytes };
+}
+
+/**
+ * INS or OUTS (byte, word or dword; no prefix, REP or REPNE, which repeats them too) after the
+ * setup of what it uses: DX the port, RSI (SI) at a data-page address through DS or an override
+ * (OUTS), RDI (DI) through ES (INS), RCX (CX) a count of 0-8. KVM emulates them (io_interception →
+ * kvm_emulate_instruction): one KVM_EXIT_IO per OUTS element, and INS reads ahead up to the end of
+ * the page (a byte count of what is left of it from RDI, below RDI with DF set), so an INS buffer
+ * starts near either end of the data page one time in four, its elements crossing into the stack
+ * page or the end of the code page.
+ */
+function stringIo(g: Gen): Item {
+  const asize = g.asize();
+  const ptr = asize === 16 ? 2 : 4;
+  const isIn = g.int(2) === 0;
+  const s = g.pick([1, 2, 4] as const);
+  const setup: number[] = [...movImm(g, 2, 2, g.int(0x10000))];
+  const seg = segmentFor(g, LAYOUT.data + 0x100, 'ds');
+  if (isIn) {
+    const at = g.int(4)
+      ? LAYOUT.data + 0x100 + g.int(0xe00)
+      : g.int(2)
+        ? LAYOUT.data + 0x1000 - g.int(40)
+        : LAYOUT.data + g.int(40);
+    setup.push(...movImm(g, 7, ptr, at - g.segs.es.base));
+  } else setup.push(...movImm(g, 6, ptr, LAYOUT.data + 0x100 + g.int(0xe00) - seg.base));
+  const rep = g.pick([[], [0xf3], [0xf3], [0xf2]]);
+  if (rep.length || g.int(4) === 0) setup.push(...movImm(g, 1, ptr, g.int(9)));
+  const bytes = [
+    ...setup,
+    ...(isIn ? [] : seg.prefix),
+    ...rep,
+    ...adsize(g, asize),
+    ...(s === 1 ? [] : opsize(g, s)),
+    (isIn ? 0x6c : 0x6e) + (s === 1 ? 0 : 1),
   ];
   return { bytes };
 }
@@ -1287,6 +1322,7 @@ const FORMS: Entry[] = [
   [1, (g) => ({ bytes: [g.pick([0xf8, 0xf9, 0xf5, 0xfc, 0xfd, 0xfa, 0xfb])] })],
   // String instructions, XLAT
   [3, stringOp],
+  [2, stringIo],
   [1, xlat],
   // Near indirect JMP/CALL, RET; XCHG rAX, r; bit strings; system stores; MSRs; SWAPGS
   [2, nearIndirect],
