@@ -109,26 +109,56 @@ export function effectiveAddress(op: MemOperand, reg: (r: number) => bigint, rip
 const SEGMENT_PREFIXES = new Set([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65]);
 
 /** Decode `bytes` as code of `mode`; undefined when it is not an instruction this emulator handles. */
-export function decodeMmioInsn(bytes: Uint8Array, mode: CodeSize): MmioInsn | undefined {
+/** What the legacy prefixes and REX said (x86_decode_insn's prefix loop), and where the opcode is. */
+interface Prefixes {
+  /** Offset of the opcode. */
+  readonly at: number;
+  /** 66h: the other operand size. */
+  readonly opsize: boolean;
+  /** 67h: the other address size. */
+  readonly adsize: boolean;
+  /** F2h or F3h. */
+  readonly rep: boolean;
+  /** A segment override (save-area order), or -1. */
+  readonly seg: number;
+  /** The REX byte in 64-bit code, or 0. */
+  readonly rex: number;
+}
+
+function decodePrefixes(bytes: Uint8Array, mode: CodeSize): Prefixes {
   let i = 0;
   let opsize = false;
   let adsize = false;
-  let rex = 0;
+  let rep = false;
   let seg = -1;
   for (; i < bytes.length && i < 15; i++) {
     const b = bytes[i]!;
     if (b === 0x66) opsize = true;
     else if (b === 0x67) adsize = true;
     else if (SEGMENT_PREFIXES.has(b)) seg = SEG_OF_PREFIX[b]!;
+    else if (b === 0xf2 || b === 0xf3) rep = true;
     else if (b !== 0xf0) break;
   }
+  let rex = 0;
   if (mode === 64 && i < bytes.length && (bytes[i]! & 0xf0) === 0x40) rex = bytes[i++]!;
-  if (i >= bytes.length) return undefined;
+  return { at: i, opsize, adsize, rep, seg, rex };
+}
+
+/** The address size of code of `mode`, with or without a 67h prefix. */
+function addressSize(mode: CodeSize, adsize: boolean): CodeSize {
+  return mode === 64 ? (adsize ? 32 : 64) : mode === 32 ? (adsize ? 16 : 32) : adsize ? 32 : 16;
+}
+
+export function decodeMmioInsn(bytes: Uint8Array, mode: CodeSize): MmioInsn | undefined {
+  const prefixes = decodePrefixes(bytes, mode);
+  const { opsize, adsize, rep, seg, rex } = prefixes;
+  let i = prefixes.at;
+  // No MMIO form this emulator handles takes F2/F3 (they would select other instructions).
+  if (i >= bytes.length || rep) return undefined;
   const rexW = (rex & 8) !== 0;
   const rexR = rex & 4 ? 8 : 0;
   const opSize: 2 | 4 | 8 = rexW ? 8 : mode === 16 ? (opsize ? 4 : 2) : opsize ? 2 : 4;
-  const addrSize: CodeSize =
-    mode === 64 ? (adsize ? 32 : 64) : mode === 32 ? (adsize ? 16 : 32) : adsize ? 32 : 16;
+  const addrSize = addressSize(mode, adsize);
   let op = bytes[i++]!;
   let twoByte = false;
   if (op === 0x0f) {
@@ -329,30 +359,15 @@ export interface StringIoInsn {
  * emulator use 8-byte elements) is left undecoded: an emulation failure.
  */
 export function decodeStringIo(bytes: Uint8Array, mode: CodeSize): StringIoInsn | undefined {
-  let i = 0;
-  let opsize = false;
-  let adsize = false;
-  let rep = false;
-  let seg = -1;
-  for (; i < bytes.length && i < 15; i++) {
-    const b = bytes[i]!;
-    if (b === 0x66) opsize = true;
-    else if (b === 0x67) adsize = true;
-    else if (SEGMENT_PREFIXES.has(b)) seg = SEG_OF_PREFIX[b]!;
-    else if (b === 0xf2 || b === 0xf3) rep = true;
-    else if (b !== 0xf0) break;
-  }
-  let rex = 0;
-  if (mode === 64 && i < bytes.length && (bytes[i]! & 0xf0) === 0x40) rex = bytes[i++]!;
-  if (i >= bytes.length || rex & 8) return undefined;
-  const op = bytes[i++]!;
+  const { at, opsize, adsize, rep, seg, rex } = decodePrefixes(bytes, mode);
+  if (at >= bytes.length || rex & 8) return undefined;
+  const op = bytes[at]!;
   if (op < 0x6c || op > 0x6f) return undefined;
   const opSize: 2 | 4 = mode === 16 ? (opsize ? 4 : 2) : opsize ? 2 : 4;
-  const addrSize: CodeSize =
-    mode === 64 ? (adsize ? 32 : 64) : mode === 32 ? (adsize ? 16 : 32) : adsize ? 32 : 16;
+  const addrSize = addressSize(mode, adsize);
   const isIn = op < 0x6e;
   return {
-    len: i,
+    len: at + 1,
     isIn,
     size: op & 1 ? opSize : 1,
     rep,

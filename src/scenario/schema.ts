@@ -4,6 +4,7 @@
  * vocabulary (MachineConfig pieces, Policies), numbers as numbers and u64 values as bigints.
  */
 import { z } from 'zod';
+import { KVM_REGS_OFFSETS } from '../uapi/regs.js';
 import { RESOLVER_NAMES } from '../vmm/resolvers.js';
 import type {
   EfaultPolicy,
@@ -158,25 +159,9 @@ const stepsGuest = z.strictObject({
  * 64-bit long mode on the VMM's identity page tables). `rip` defaults to the ELF's entry point.
  */
 /** KVM_SET_REGS's general-purpose registers and RFLAGS an entry may set (RIP is `rip`). */
-export const ENTRY_REG_NAMES = [
-  'rax',
-  'rbx',
-  'rcx',
-  'rdx',
-  'rsi',
-  'rdi',
-  'rsp',
-  'rbp',
-  'r8',
-  'r9',
-  'r10',
-  'r11',
-  'r12',
-  'r13',
-  'r14',
-  'r15',
-  'rflags',
-] as const;
+export const ENTRY_REG_NAMES = (Object.keys(KVM_REGS_OFFSETS) as (keyof typeof KVM_REGS_OFFSETS)[]).filter(
+  (r): r is Exclude<keyof typeof KVM_REGS_OFFSETS, 'rip'> => r !== 'rip',
+) as [Exclude<keyof typeof KVM_REGS_OFFSETS, 'rip'>, ...Exclude<keyof typeof KVM_REGS_OFFSETS, 'rip'>[]];
 const entryRegs = z.partialRecord(
   z.enum(ENTRY_REG_NAMES, { error: () => `expected a register: ${ENTRY_REG_NAMES.join(', ')}` }),
   u64,
