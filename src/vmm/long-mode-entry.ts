@@ -75,6 +75,11 @@ export function flatSegment(selector: number, code: boolean): KvmSegment {
   };
 }
 
+/** A flat 32-bit protected-mode segment (base 0, 4 GiB, DPL 0, D/B set) at `selector`: code or writable data. */
+export function flatSegment32(selector: number, code: boolean): KvmSegment {
+  return { ...flatSegment(selector, code), l: 0, db: 1 };
+}
+
 /** KVM_SET_SREGS and KVM_SET_REGS for 64-bit code at `rip` (flat segments, paging through `cr3`). */
 export function setLongModeEntry(vcpu: VcpuFd, e: LongModeEntry): IoctlResult<void> {
   const s = vcpu.getSregs();

@@ -21,7 +21,7 @@ import { resetRealMode } from '../../src/hostkvm/tiny-guest.js';
 import type { ModelVcpuFd } from '../../src/kvm/index.js';
 import { HVA, hostBytes, ok, type VmEnv, vmWithRam } from '../../src/kvm/test-util.js';
 import type { KvmRegs } from '../../src/uapi/regs.js';
-import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
+import { flatSegment32, identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
 import { modelPlatform } from '../../src/vmm/platform.js';
 import { compare, openMachine, report, shrink } from '../oracle/x86-diff.js';
 import { generate, MODES } from '../oracle/x86-gen.js';
@@ -95,26 +95,14 @@ function enter(m: Machine, regs: Partial<KvmRegs>, rflags: bigint): void {
     ok(resetRealMode(v, CODE, STACK));
     if (m.bits === 32) {
       const s = ok(v.getSregs());
-      const flat = {
-        base: 0n,
-        limit: 0xffff_ffff,
-        present: 1,
-        dpl: 0,
-        s: 1,
-        l: 0,
-        db: 1,
-        g: 1,
-        avl: 0,
-        unusable: 0,
-      };
       ok(
         v.setSregs({
           ...s,
           cr0: s.cr0 | 1n,
-          cs: { ...s.cs, ...flat, selector: 8, type: 0xb },
-          ds: { ...s.ds, ...flat, selector: 0x10, type: 3 },
-          es: { ...s.es, ...flat, selector: 0x10, type: 3 },
-          ss: { ...s.ss, ...flat, selector: 0x10, type: 3 },
+          cs: flatSegment32(8, true),
+          ds: flatSegment32(0x10, false),
+          es: flatSegment32(0x10, false),
+          ss: flatSegment32(0x10, false),
         }),
       );
     }

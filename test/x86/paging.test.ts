@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
+import { flatSegment32 } from '../../src/vmm/long-mode-entry.js';
 import { describeEngines, type Engine } from './engines.js';
 
 const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
@@ -27,18 +28,6 @@ function run32(
   w(0x2000, [0x5a]);
   const vcpuFd = ok(env.vmFd.createVcpu(0));
   const s = ok(vcpuFd.getSregs());
-  const flat = {
-    base: 0n,
-    limit: 0xffff_ffff,
-    present: 1,
-    dpl: 0,
-    s: 1,
-    l: 0,
-    db: 1,
-    g: 1,
-    avl: 0,
-    unusable: 0,
-  };
   ok(
     vcpuFd.setSregs({
       ...s,
@@ -46,9 +35,9 @@ function run32(
       cr3: 0x3000n,
       cr4: BigInt(cr4),
       efer: 0n,
-      cs: { ...s.cs, ...flat, selector: 8, type: 0xb },
-      ds: { ...s.ds, ...flat, selector: 0x10, type: 3 },
-      ss: { ...s.ss, ...flat, selector: 0x10, type: 3 },
+      cs: flatSegment32(8, true),
+      ds: flatSegment32(0x10, false),
+      ss: flatSegment32(0x10, false),
     }),
   );
   ok(vcpuFd.setRegs({ ...ok(vcpuFd.getRegs()), rip: 0x1000n, rsp: 0x8000n }));

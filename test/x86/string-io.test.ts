@@ -12,6 +12,7 @@ import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { resetRealMode } from '../../src/hostkvm/tiny-guest.js';
 import type { ModelVcpuFd } from '../../src/kvm/fd.js';
 import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
+import { flatSegment32 } from '../../src/vmm/long-mode-entry.js';
 import { describeEngines, type Engine } from './engines.js';
 
 const CODE = 0x1000;
@@ -190,18 +191,6 @@ function pagedVcpu(engine: Engine, code: number[], regs: { rsi?: bigint; rdi?: b
   w(CODE, [...code, 0xf4]);
   const vcpuFd = ok(env.vmFd.createVcpu(0));
   const s = ok(vcpuFd.getSregs());
-  const flat = {
-    base: 0n,
-    limit: 0xffff_ffff,
-    present: 1,
-    dpl: 0,
-    s: 1,
-    l: 0,
-    db: 1,
-    g: 1,
-    avl: 0,
-    unusable: 0,
-  };
   ok(
     vcpuFd.setSregs({
       ...s,
@@ -209,10 +198,10 @@ function pagedVcpu(engine: Engine, code: number[], regs: { rsi?: bigint; rdi?: b
       cr3: 0x3000n,
       cr4: 0n,
       efer: 0n,
-      cs: { ...s.cs, ...flat, selector: 8, type: 0xb },
-      ds: { ...s.ds, ...flat, selector: 0x10, type: 3 },
-      es: { ...s.es, ...flat, selector: 0x10, type: 3 },
-      ss: { ...s.ss, ...flat, selector: 0x10, type: 3 },
+      cs: flatSegment32(8, true),
+      ds: flatSegment32(0x10, false),
+      es: flatSegment32(0x10, false),
+      ss: flatSegment32(0x10, false),
       idt: { base: 0x6000n, limit: 0xff },
       gdt: { base: 0x7000n, limit: 0x17 },
     }),
