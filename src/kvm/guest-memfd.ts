@@ -17,13 +17,28 @@ export interface GuestMemfd {
 }
 
 /**
- * The process's file descriptors as far as guest_memfd binding cares: 0-2 are open (stdin, stdout,
- * stderr) but are not guest_memfds; guest_memfds get numbers from 1000 up (a real process hands
- * out the lowest free number; sevbox keeps them clear of the small ones a test might probe).
+ * The process's file descriptors as far as KVM looks them up: 0-2 are open (stdin, stdout,
+ * stderr) but are nothing KVM accepts; guest_memfds and other files the process opens (such as
+ * /dev/sev, which KVM_SEV_LAUNCH_START names) get numbers from 1000 up (a real process hands out
+ * the lowest free number; sevbox keeps them clear of the small ones a test might probe).
  */
 export class FdTable {
   readonly #gmem = new Map<number, GuestMemfd>();
+  /** Other open files by fd, each an object whose class says what it is (as f_op does). */
+  readonly #files = new Map<number, object>();
   #next = 1000;
+
+  /** open(2) of a file the model knows (e.g. /dev/sev): its new fd. */
+  install(file: object): number {
+    const fd = this.#next++;
+    this.#files.set(fd, file);
+    return fd;
+  }
+
+  /** fdget: the open file behind `fd` other than a guest_memfd, or undefined (closed, never opened, 0-2). */
+  file(fd: number): object | undefined {
+    return this.#files.get(fd);
+  }
 
   /** KVM_CREATE_GUEST_MEMFD: EINVAL for a size that is zero or not page aligned. */
   createGuestMemfd(owner: object, size: number): GuestMemfd | ErrnoName {
@@ -56,6 +71,6 @@ export class FdTable {
 
   /** close(fd). */
   close(fd: number): boolean {
-    return this.#gmem.delete(fd);
+    return this.#gmem.delete(fd) || this.#files.delete(fd);
   }
 }

@@ -7,9 +7,11 @@
  *   KVM_SEV_ES_INIT (GHCB version 1). Such a VM has no has_protected_state.
  * Either init must come before the first vCPU, whose SEV-ES state it decides.
  *
- * `sevKvmOptions(profile)` gives a model Kvm both paths for one kernel profile. The SEV launch
- * commands (LAUNCH_START ... LAUNCH_FINISH) are not modelled yet: on an SEV guest they fail with
- * EINVAL (before init with ENOTTY, as the kernel's sev_guest() check answers).
+ * `sevKvmOptions(profile)` gives a model Kvm both paths for one kernel profile, and the host's SEV
+ * side (its firmware, src/psp). The launch commands are KVM's handlers in launch.ts (LAUNCH_START,
+ * LAUNCH_UPDATE_DATA, LAUNCH_MEASURE, LAUNCH_SECRET, LAUNCH_FINISH, GUEST_STATUS, DBG_DECRYPT and
+ * DBG_ENCRYPT); LAUNCH_UPDATE_VMSA and the migration commands are not modelled yet: on an SEV guest
+ * they fail with EINVAL (before init with ENOTTY, as the kernel's sev_guest() check answers).
  */
 
 import { DEFAULT_CBIT } from '../kvm/cpuid.js';
@@ -22,15 +24,39 @@ import { Errno } from '../uapi/errno.js';
 import { GHCB_VERSION_MIN, ghcbMsrSevInfo } from '../uapi/ghcb.js';
 import {
   decodeSevInit,
+  KVM_SEV_DBG_DECRYPT,
+  KVM_SEV_DBG_ENCRYPT,
   KVM_SEV_ES_INIT,
+  KVM_SEV_GUEST_STATUS,
   KVM_SEV_INIT,
   KVM_SEV_INIT_SIZE,
   KVM_SEV_INIT2,
+  KVM_SEV_LAUNCH_FINISH,
+  KVM_SEV_LAUNCH_MEASURE,
+  KVM_SEV_LAUNCH_SECRET,
+  KVM_SEV_LAUNCH_START,
+  KVM_SEV_LAUNCH_UPDATE_DATA,
   KVM_SEV_NR_MAX,
   type KvmSevCmd,
+  SevCmdErrno,
 } from '../uapi/sev-cmd.js';
 import { GhcbAccess } from './ghcb-access.js';
 import { sevEsRecalcMsrIntercepts, sevInitVmcb } from './init-vmcb.js';
+import {
+  newSevHost,
+  type SevCmdContext,
+  type SevHost,
+  type SevLaunchInfo,
+  sevAsidNew,
+  sevDbgCrypt,
+  sevGuestStatus,
+  sevLaunchFinish,
+  sevLaunchMeasure,
+  sevLaunchSecret,
+  sevLaunchStart,
+  sevLaunchUpdateData,
+  sevUnbindAsid,
+} from './launch.js';
 import { SEV_PROFILES, type SevProfile, type SevProfileName } from './profiles.js';
 import { type SevboxCaps, sevboxEnableCap } from './restart.js';
 import { GHCB_SNAPSHOT_SIZE, SevEsVcpu } from './sev-es-vcpu.js';
@@ -45,6 +71,10 @@ export interface SevEsVm extends VmTypeOps {
   apJumpTable: bigint;
   /** The sevbox capabilities enabled with KVM_ENABLE_CAP (restart.ts; both off by default). */
   readonly sevbox: SevboxCaps;
+  /** The host's SEV side (firmware, ASIDs). */
+  readonly host: SevHost;
+  /** The launch part of kvm_sev_info (handle, saved /dev/sev fd, policy, ASID). */
+  readonly launch: SevLaunchInfo;
 }
 
 /** A profile by name, or itself. */
@@ -62,13 +92,22 @@ const SUPPORTED_VMSA_FEATURES = 0n;
  * The SEV-ES state of `vm`, active from the start (legacy ES_INIT) or once KVM_SEV_INIT2 succeeds.
  * `hasProtectedState`: the VM type's has_protected_state.
  */
-function sevEsState(vm: Vm, profile: SevProfile, hasProtectedState: boolean, ghcbVersion: number): SevEsVm {
+function sevEsState(
+  vm: Vm,
+  profile: SevProfile,
+  host: SevHost,
+  hasProtectedState: boolean,
+  ghcbVersion: number,
+): SevEsVm {
   const state: SevEsVm = {
     vm,
     profile,
     ghcbVersion,
     apJumpTable: 0n,
     sevbox: { faultInfo: false, restart: false },
+    host,
+    // __sev_guest_init takes the ASID (sev_asid_new) with the init, as ES_INIT has happened here when ghcbVersion is set.
+    launch: { handle: 0, fd: 0, policy: 0, asid: ghcbVersion ? sevAsidNew(host) : 0 },
     protectedState: hasProtectedState,
     get sevEs(): boolean {
       return state.ghcbVersion !== 0;
@@ -79,6 +118,11 @@ function sevEsState(vm: Vm, profile: SevProfile, hasProtectedState: boolean, ghc
     },
     memEncOp(cmd: KvmSevCmd): Errno | KvmSevCmd {
       return sevMemEncOp(state, cmd);
+    },
+    destroy(): void {
+      // sev_vm_destroy: sev_unbind_asid (DEACTIVATE, DECOMMISSION), then sev_asid_free.
+      if (state.launch.handle) sevUnbindAsid(host, state.launch.handle);
+      if (state.launch.asid) host.asids.delete(state.launch.asid);
     },
     vcpuPreRun(): number {
       // svm_vcpu_pre_run: a KVM_X86_SEV_ES_VM's vCPUs do not run until KVM_SEV_INIT2 (need_init).
@@ -130,14 +174,46 @@ function esInitAfterVcpus(): Errno {
 }
 
 /**
+ * sev_mem_enc_ioctl's end: kvm_sev_cmd is copied back after every command it knows, so a failure
+ * carries the struct (`error` as the handler left it).
+ */
+function copyBack(argp: KvmSevCmd, r: Errno | undefined): SevCmdErrno | KvmSevCmd {
+  return r ? new SevCmdErrno(r.errno, argp, r.detail) : argp;
+}
+
+/**
  * sev_mem_enc_ioctl for an SEV-ES VM: KVM_SEV_INIT2 (6.10+; EINVAL for flags, unknown VMSA
- * features, a GHCB version above the kernel's, a second init, or vCPUs already created).
+ * features, a GHCB version above the kernel's, a second init, or vCPUs already created), then the
+ * launch commands of launch.ts; an unknown id is EINVAL without a copy-back.
  */
 function sevMemEncOp(state: SevEsVm, cmd: KvmSevCmd): Errno | KvmSevCmd {
-  const vm = state.vm;
   const unknown = unknownCommand(state.profile, cmd);
   if (unknown) return unknown;
+  const argp = { ...cmd };
+  return copyBack(argp, sevMemEncCmd(state, argp));
+}
+
+/** The switch of sev_mem_enc_ioctl: a known command's handler, undefined for success. */
+function sevMemEncCmd(state: SevEsVm, cmd: KvmSevCmd): Errno | undefined {
+  const vm = state.vm;
+  const ctx: SevCmdContext = { vm, host: state.host, sev: state.launch, argp: cmd };
+  const active = state.ghcbVersion !== 0;
   switch (cmd.id) {
+    case KVM_SEV_LAUNCH_START:
+      return sevLaunchStart(ctx, active);
+    case KVM_SEV_LAUNCH_UPDATE_DATA:
+      return sevLaunchUpdateData(ctx, active);
+    case KVM_SEV_LAUNCH_MEASURE:
+      return sevLaunchMeasure(ctx, active);
+    case KVM_SEV_LAUNCH_SECRET:
+      return sevLaunchSecret(ctx, active);
+    case KVM_SEV_LAUNCH_FINISH:
+      return sevLaunchFinish(ctx, active);
+    case KVM_SEV_GUEST_STATUS:
+      return sevGuestStatus(ctx, active);
+    case KVM_SEV_DBG_DECRYPT:
+    case KVM_SEV_DBG_ENCRYPT:
+      return sevDbgCrypt(ctx, active, cmd.id === KVM_SEV_DBG_DECRYPT);
     case KVM_SEV_INIT:
     case KVM_SEV_ES_INIT:
       // sev_guest_init: the legacy inits are for KVM_X86_DEFAULT_VM only; then __sev_guest_init's
@@ -163,7 +239,9 @@ function sevMemEncOp(state: SevEsVm, cmd: KvmSevCmd): Errno | KvmSevCmd {
           `KVM_SEV_INIT2: GHCB version ${init.ghcbVersion} (max ${state.profile.ghcbVersionMax})`,
         );
       state.ghcbVersion = init.ghcbVersion || state.profile.ghcbVersionDefault;
-      return { ...cmd, error: 0 };
+      state.launch.asid = sevAsidNew(state.host);
+      cmd.error = 0;
+      return undefined;
     }
     default:
       // Every other command starts with sev_guest(): a KVM_X86_SEV_ES_VM before KVM_SEV_INIT2 is none.
@@ -174,10 +252,10 @@ function sevMemEncOp(state: SevEsVm, cmd: KvmSevCmd): Errno | KvmSevCmd {
 }
 
 /** KVM_X86_SEV_ES_VM for one kernel profile (6.10+ only: v5.17 has no VM types). */
-export function sevEsVmType(profile: SevProfile): VmTypeProvider {
+export function sevEsVmType(profile: SevProfile, host: SevHost): VmTypeProvider {
   return {
     type: KVM_X86_SEV_ES_VM,
-    init: (vm) => sevEsState(vm, profile, true, 0),
+    init: (vm) => sevEsState(vm, profile, host, true, 0),
   };
 }
 
@@ -186,24 +264,41 @@ export function sevEsVmType(profile: SevProfile): VmTypeProvider {
  * the only one ES_INIT offers); KVM_SEV_INIT (plain SEV) is not modelled; everything else is ENOTTY
  * on a VM that is no SEV guest (EINVAL for an unknown command).
  */
-export function legacySevMemEncOp(profile: SevProfile): (vm: Vm, cmd: KvmSevCmd) => Errno | KvmSevCmd {
+export function legacySevMemEncOp(
+  profile: SevProfile,
+  host: SevHost,
+): (vm: Vm, cmd: KvmSevCmd) => Errno | KvmSevCmd {
   return (vm, cmd) => {
     const unknown = unknownCommand(profile, cmd);
     if (unknown) return unknown;
-    if (cmd.id === KVM_SEV_INIT2) return new Errno('EINVAL', 'KVM_SEV_INIT2 on a KVM_X86_DEFAULT_VM');
-    if (cmd.id === KVM_SEV_INIT) return sevInitNotModelled();
+    const argp = { ...cmd };
+    if (cmd.id === KVM_SEV_INIT2)
+      return copyBack(argp, new Errno('EINVAL', 'KVM_SEV_INIT2 on a KVM_X86_DEFAULT_VM'));
+    if (cmd.id === KVM_SEV_INIT) return copyBack(argp, sevInitNotModelled());
     if (cmd.id !== KVM_SEV_ES_INIT)
-      return new Errno('ENOTTY', `KVM_MEMORY_ENCRYPT_OP ${cmd.id} on a VM that is no SEV guest`);
-    if (vm.vcpus.size > 0) return esInitAfterVcpus();
-    vm.typeOps = sevEsState(vm, profile, false, GHCB_VERSION_MIN);
-    return { ...cmd, error: 0 };
+      return copyBack(
+        argp,
+        new Errno('ENOTTY', `KVM_MEMORY_ENCRYPT_OP ${cmd.id} on a VM that is no SEV guest`),
+      );
+    if (vm.vcpus.size > 0) return copyBack(argp, esInitAfterVcpus());
+    vm.typeOps = sevEsState(vm, profile, host, false, GHCB_VERSION_MIN);
+    return { ...argp, error: 0 };
   };
 }
 
-/** What a model Kvm needs to be `profile`'s kernel with SEV-ES: its core, the VM type, the legacy init. */
+/**
+ * What a model Kvm needs to be `profile`'s kernel with SEV-ES: its core, the VM type, the legacy
+ * init; and `sevHost`, the host's SEV side they share (a new firmware unless `host` is given).
+ */
 export function sevKvmOptions(
   profile: SevProfileName | SevProfile,
-): Required<Pick<KvmOptions, 'core' | 'vmTypes' | 'memEncOp'>> {
+  host: SevHost = newSevHost(),
+): Required<Pick<KvmOptions, 'core' | 'vmTypes' | 'memEncOp'>> & { readonly sevHost: SevHost } {
   const p = resolveProfile(profile);
-  return { core: p.core, vmTypes: p.core.vmTypes ? [sevEsVmType(p)] : [], memEncOp: legacySevMemEncOp(p) };
+  return {
+    core: p.core,
+    vmTypes: p.core.vmTypes ? [sevEsVmType(p, host)] : [],
+    memEncOp: legacySevMemEncOp(p, host),
+    sevHost: host,
+  };
 }

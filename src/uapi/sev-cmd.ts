@@ -18,6 +18,7 @@
  * KVM_ENC_REGION_OFFSETS); see ioctl.ts for the scheme.
  */
 
+import { Errno, type ErrnoName } from './errno.js';
 import { structIn, structOut } from './struct.js';
 
 // ---- enum sev_cmd_id ----
@@ -143,6 +144,21 @@ export interface KvmSevCmd {
   error: number;
   /** __u32 sev_fd: an open /dev/sev file descriptor, proving access to the SEV device. */
   sevFd: number;
+}
+
+/**
+ * A failed KVM_MEMORY_ENCRYPT_OP after which KVM copied struct kvm_sev_cmd back (sev_mem_enc_ioctl
+ * does after every command it knows): `cmd.error` is the firmware status when a firmware command
+ * failed (with EIO), else whatever the caller passed in. An Errno like any other failure.
+ */
+export class SevCmdErrno extends Errno {
+  constructor(
+    errno: ErrnoName,
+    readonly cmd: KvmSevCmd,
+    detail?: string,
+  ) {
+    super(errno, detail);
+  }
 }
 
 /** struct kvm_sev_init: KVM_SEV_INIT2's data (pad1/pad2 are written as 0). */

@@ -12,6 +12,8 @@ import { HostAllocator } from '../host/allocator.js';
 import { ModelProcessMemory, type ProcessMemory } from '../host/process.js';
 import { ModelKvmFd, openKvm } from '../kvm/fd.js';
 import type { KvmCoreProfile } from '../kvm/profile.js';
+import type { SevFirmware, SevFirmwareOptions } from '../psp/firmware.js';
+import { newSevFirmwareHost, openSevDevice } from '../sev/launch.js';
 import type { SevProfileName } from '../sev/profiles.js';
 import { sevKvmOptions } from '../sev/sev-es-vm.js';
 import type { TraceSink } from '../trace/events.js';
@@ -37,6 +39,10 @@ export interface ModelPlatform extends Platform {
   readonly allocator: HostAllocator;
   /** Load a vCPU's program here before KVM_CREATE_VCPU. */
   readonly guests: ScriptedGuests;
+  /** The host's SEV firmware (the PSP below KVM), for tests and debug views that play the guest owner. */
+  readonly psp: SevFirmware;
+  /** open("/dev/sev") in the VMM's process: the fd to give KVM_SEV_LAUNCH_START as sev_fd. */
+  openSevDevice(): number;
 }
 
 /** Options of {@link modelPlatform}. */
@@ -59,6 +65,8 @@ export interface ModelPlatformOptions {
   readonly cpu?: 'scripted' | 'x86';
   /** How the x86 CPUs run code (compiled hot blocks or the interpreter alone; X86CpuOptions). */
   readonly x86?: X86CpuOptions;
+  /** The SEV firmware's identity and seed (API version, build, the seed its keys and nonces come from). */
+  readonly psp?: SevFirmwareOptions;
 }
 
 /** Whether `p` is the model (its KVM is sevbox's, not a real /dev/kvm). */
@@ -71,7 +79,7 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
   const host = new HostAddressSpace();
   const allocator = opts.allocator ?? new HostAllocator();
   const guests = new ScriptedGuests();
-  const sev = sevKvmOptions(opts.profile ?? 'current');
+  const { sevHost, ...sev } = sevKvmOptions(opts.profile ?? 'current', newSevFirmwareHost(opts.psp));
   const kvm = openKvm({
     ...sev,
     ...(opts.core ? { core: { ...sev.core, ...opts.core } } : {}),
@@ -88,6 +96,8 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     host,
     allocator,
     guests,
+    psp: sevHost.firmware,
+    openSevDevice: () => openSevDevice(kvm.kvm, sevHost),
     tracepoints: (sink) => {
       kvm.kvm.trace = sink;
     },
