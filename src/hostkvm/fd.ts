@@ -114,7 +114,7 @@ import {
 import { encodeMsrFilter, KVM_MSR_FILTER_MAX_RANGES } from '../uapi/msr-filter.js';
 import { decodeMsrList, decodeMsrs, encodeMsrList, encodeMsrs, type KvmMsrEntry } from '../uapi/msrs.js';
 import { decodeRegs, encodeRegs, KVM_REGS_SIZE, type KvmRegs } from '../uapi/regs.js';
-import { decodeSevCmd, encodeSevCmd, type KvmSevCmd } from '../uapi/sev-cmd.js';
+import { decodeSevCmd, encodeSevCmd, type KvmSevCmd, SevCmdErrno } from '../uapi/sev-cmd.js';
 import { decodeSregs, encodeSregs, KVM_SREGS_SIZE, type KvmSregs } from '../uapi/sregs.js';
 import { structOut } from '../uapi/struct.js';
 import {
@@ -630,8 +630,8 @@ export class HostVmFd implements VmFd {
 
   /**
    * KVM_MEMORY_ENCRYPT_OP with struct kvm_sev_cmd (`data` is an address in this process). Success:
-   * the struct as KVM wrote it back. Failure: the errno (with the firmware `error`, when set, in its
-   * detail).
+   * the struct as KVM wrote it back. Failure: a SevCmdErrno carrying the struct (the firmware
+   * `error` included).
    */
   memoryEncryptOp(cmd: KvmSevCmd): IoctlResult<KvmSevCmd> {
     const what = `KVM_MEMORY_ENCRYPT_OP id ${cmd.id}`;
@@ -641,8 +641,10 @@ export class HostVmFd implements VmFd {
     if (buf instanceof Errno) return buf;
     const r = this.#fd.ioctlBuf(KVM_MEMORY_ENCRYPT_OP, buf, what);
     const back = decodeSevCmd(buf);
+    // sev_mem_enc_ioctl copies kvm_sev_cmd back after every command it knows (an unknown id is
+    // EINVAL without, and then `back` is what we passed in, which says the same).
     if (r instanceof Errno)
-      return back.error ? new Errno(r.errno, `${what}: firmware error ${back.error}`) : r;
+      return new SevCmdErrno(r.errno, back, back.error ? `${what}: firmware error ${back.error}` : r.detail);
     return back;
   }
 

@@ -124,7 +124,9 @@ export interface VmFd {
   setIrqchip(chip: KvmIrqchip): IoctlResult<void>;
   /**
    * KVM_MEMORY_ENCRYPT_OP: dispatched to the VM type (SEV's commands). `cmd.data` is an address in
-   * the VMM's memory; the returned struct carries the firmware `error` KVM wrote back.
+   * the VMM's memory; the returned struct carries the firmware `error` KVM wrote back, and so does a
+   * failure after which KVM copied it back (a SevCmdErrno: EIO with the firmware status, or any
+   * other errno with `error` as passed in).
    */
   memoryEncryptOp(cmd: KvmSevCmd): IoctlResult<KvmSevCmd>;
   /** close(2) of the VM fd: the VM is destroyed once no vCPU fd holds it. */
