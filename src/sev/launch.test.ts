@@ -48,6 +48,7 @@ import {
   KVM_SEV_LAUNCH_UPDATE_DATA,
   KVM_SEV_LAUNCH_UPDATE_VMSA,
   type KvmSevCmd,
+  type KvmSevLaunchStart,
   SevCmdErrno,
 } from '../uapi/sev-cmd.js';
 import { type ModelPlatformOptions, modelPlatform } from '../vmm/platform.js';
@@ -84,11 +85,20 @@ function sevVm(
     assert.equal(p.memory.read(arg, b), undefined);
     return b;
   };
-  const start = (policy = SEV_POLICY_ES, handle = 0) =>
+  /** LAUNCH_START with `o` over a plain ES launch, through the /dev/sev fd unless `extra` says otherwise. */
+  const start = (o: Partial<KvmSevLaunchStart> = {}, extra: Partial<KvmSevCmd> = {}) =>
     op(
       KVM_SEV_LAUNCH_START,
-      encodeSevLaunchStart({ handle, policy, dhUaddr: 0n, dhLen: 0, sessionUaddr: 0n, sessionLen: 0 }),
-      { sevFd },
+      encodeSevLaunchStart({
+        handle: 0,
+        policy: SEV_POLICY_ES,
+        dhUaddr: 0n,
+        dhLen: 0,
+        sessionUaddr: 0n,
+        sessionLen: 0,
+        ...o,
+      }),
+      { sevFd, ...extra },
     );
   const update = (uaddr: bigint | number, len: number) =>
     op(KVM_SEV_LAUNCH_UPDATE_DATA, encodeSevUaddrLen({ uaddr: BigInt(uaddr), len }));
@@ -173,7 +183,7 @@ describe('KVM_SEV launch: the whole flow', () => {
   it('the measurement: the same inputs and seed give the same blob; one byte or the policy changes it', () => {
     const run = (data: Uint8Array, policy = SEV_POLICY_ES) => {
       const t = sevVm({ psp: { seed: 'repro' } });
-      ok(t.start(policy));
+      ok(t.start({ policy }));
       ok(t.p.memory.write(t.ram, data));
       ok(t.update(t.ram, data.length));
       ok(t.measure(t.ram + 0x3000, 48));
@@ -210,16 +220,8 @@ describe('KVM_SEV launch: errors in KVM’s order', () => {
 
   it('EBADF: LAUNCH_START needs sev_fd to be /dev/sev (error untouched); before it, later commands use fd 0', () => {
     const t = sevVm();
-    const start = encodeSevLaunchStart({
-      handle: 0,
-      policy: SEV_POLICY_ES,
-      dhUaddr: 0n,
-      dhLen: 0,
-      sessionUaddr: 0n,
-      sessionLen: 0,
-    });
-    fails(t.op(KVM_SEV_LAUNCH_START, start, { sevFd: 0, error: 9 }), 'EBADF', 9);
-    fails(t.op(KVM_SEV_LAUNCH_START, start, { sevFd: 999, error: 9 }), 'EBADF', 9);
+    fails(t.start({}, { sevFd: 0, error: 9 }), 'EBADF', 9);
+    fails(t.start({}, { sevFd: 999, error: 9 }), 'EBADF', 9);
     ok(t.p.memory.write(t.ram, DATA.subarray(0, 16)));
     fails(t.update(t.ram, 16), 'EBADF', 0);
     fails(t.measure(0, 0), 'EBADF');
@@ -277,20 +279,7 @@ describe('KVM_SEV launch: errors in KVM’s order', () => {
 
   it('LAUNCH_START: blobs (EINVAL for length 0 or over 16 KiB, EFAULT), policy refused by the firmware, a second START', () => {
     const t = sevVm();
-    const s = (o: Partial<Parameters<typeof encodeSevLaunchStart>[0]>) =>
-      t.op(
-        KVM_SEV_LAUNCH_START,
-        encodeSevLaunchStart({
-          handle: 0,
-          policy: SEV_POLICY_ES,
-          dhUaddr: 0n,
-          dhLen: 0,
-          sessionUaddr: 0n,
-          sessionLen: 0,
-          ...o,
-        }),
-        { sevFd: t.sevFd },
-      );
+    const s = t.start;
     fails(s({ dhUaddr: BigInt(t.ram), dhLen: 0 }), 'EINVAL');
     fails(s({ sessionUaddr: BigInt(t.ram), sessionLen: 0x4001 }), 'EINVAL');
     fails(s({ dhUaddr: UNMAPPED, dhLen: 16 }), 'EFAULT');
@@ -349,7 +338,7 @@ describe('KVM_SEV launch: errors in KVM’s order', () => {
 describe('KVM_SEV_DBG_DECRYPT / DBG_ENCRYPT (sev_dbg_crypt)', () => {
   it('under NODBG the firmware refuses: EIO with POLICY_FAILURE', () => {
     const t = sevVm();
-    ok(t.start(SEV_POLICY_ES | SEV_POLICY_NODBG));
+    ok(t.start({ policy: SEV_POLICY_ES | SEV_POLICY_NODBG }));
     fails(t.dbg(true, t.ram, t.ram + 0x1000, 16), 'EIO', SEV_RET_POLICY_FAILURE);
     fails(t.dbg(false, t.ram + 0x1000, t.ram, 16), 'EIO', SEV_RET_POLICY_FAILURE);
   });
