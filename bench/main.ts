@@ -11,12 +11,22 @@ import { rows as guestMemory } from './guest-memory.bench.js';
 import { type BenchRow, FULL, formatJsonLine, QUICK, runRow, selectRows, tablePrinter } from './harness.js';
 import { rows as hostkvm } from './hostkvm.bench.js';
 import { rows as memslots } from './memslots.bench.js';
+import { rows as psp } from './psp.bench.js';
 import { rows as vmgexit } from './vmgexit.bench.js';
 import { rows as x86 } from './x86.bench.js';
 import { rows as x86Alu } from './x86-alu.bench.js';
 
 /** Every row group, in table order. */
-const GROUPS: readonly (readonly BenchRow[])[] = [memslots, guestMemory, vmgexit, x86, x86Alu, hostkvm, fuzz];
+const GROUPS: readonly (readonly BenchRow[])[] = [
+  memslots,
+  guestMemory,
+  vmgexit,
+  x86,
+  x86Alu,
+  psp,
+  hostkvm,
+  fuzz,
+];
 
 const USAGE = `usage: npm run bench -- [--json] [--filter <substring>] [--quick]
   --json      one JSON object per row: {name, value, unit, baseline?, ratio?, target?, pass?}

@@ -31,6 +31,7 @@ import {
   type SevFirmwareOptions,
   sevLaunchMeasurement,
 } from './firmware.js';
+import { XtsEngine } from './xts-engine.js';
 
 const range = (bytes: Uint8Array, spa = 0x1000): PhysRange => ({ spa, bytes });
 
@@ -287,5 +288,22 @@ describe('SevFirmware: DBG and the engine seam', () => {
     const out = range(new Uint8Array(64), 0x4000);
     assert.equal(fw.dbgDecrypt(h, range(mem, 0x3000), out), SEV_RET_SUCCESS);
     assert.deepEqual(out.bytes, DATA, 'DBG_DECRYPT gives the guest’s view back');
+  });
+
+  it('with the XTS engine: LAUNCH_UPDATE_DATA leaves ciphertext the host cannot read, DBG_DECRYPT the plaintext', () => {
+    const fw = new SevFirmware({ seed: 'x', engine: new XtsEngine() });
+    const h = started(fw);
+    const mem = DATA.slice();
+    assert.equal(fw.launchUpdateData(h, range(mem, 0x5000)), SEV_RET_SUCCESS);
+    assert.notDeepEqual(mem, DATA);
+    const blob = new Uint8Array(48);
+    fw.launchMeasure(h, blob);
+    assert.deepEqual(blob, measure({ seed: 'x' }, DATA), 'the measurement does not depend on the engine');
+    const out = range(new Uint8Array(DATA.length), 0x6000);
+    assert.equal(fw.dbgDecrypt(h, range(mem, 0x5000), out), SEV_RET_SUCCESS);
+    assert.deepEqual(out.bytes, DATA);
+    // The same ciphertext named at another physical address decrypts to something else.
+    assert.equal(fw.dbgDecrypt(h, range(mem.slice(), 0x7000), out), SEV_RET_SUCCESS);
+    assert.notDeepEqual(out.bytes, DATA);
   });
 });

@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import { PROT_READ } from '../host/address-space.js';
 import { ok } from '../kvm/test-util.js';
 import { sevLaunchMeasurement } from '../psp/firmware.js';
+import { XtsEngine } from '../psp/xts-engine.js';
 import { KVM_X86_SEV_ES_VM } from '../uapi/caps.js';
 import type { ErrnoName } from '../uapi/errno.js';
 import type { VmFd } from '../uapi/kvm-fd.js';
@@ -376,6 +377,21 @@ describe('KVM_SEV_DBG_DECRYPT / DBG_ENCRYPT (sev_dbg_crypt)', () => {
         `src +${src.toString(16)} dst +${d.toString(16)} len ${len}`,
       );
     }
+  });
+
+  it('with the XTS engine: LAUNCH_UPDATE_DATA leaves ciphertext in the VMM’s memory; DBG_DECRYPT reads the plaintext', () => {
+    const t = sevVm({ psp: { engine: new XtsEngine() } });
+    ok(t.start());
+    ok(t.p.memory.write(t.ram, DATA));
+    ok(t.update(t.ram, DATA.length));
+    const host = new Uint8Array(DATA.length);
+    ok(t.p.memory.read(t.ram, host));
+    assert.notDeepEqual(host, DATA, 'the host sees ciphertext');
+    const dst = ok(t.p.memory.mapAnonymous(0x2000));
+    ok(t.dbg(true, t.ram + 0x7f0, dst, 0x40));
+    const out = new Uint8Array(0x40);
+    ok(t.p.memory.read(dst, out));
+    assert.deepEqual(out, DATA.subarray(0x7f0, 0x830));
   });
 
   it('encrypt writes the guest’s memory; an unaligned destination keeps the kernel’s round_up(size, 16)', () => {
