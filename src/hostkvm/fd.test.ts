@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PROT_NONE, PROT_READ, PROT_WRITE } from '../host/address-space.js';
 import { KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 } from '../uapi/caps.js';
+import { KVM_X86_GRP_SYSTEM, KVM_X86_XCOMP_GUEST_SUPP } from '../uapi/device-attr.js';
 import { Errno, isErrno } from '../uapi/errno.js';
 import { KVM_EXIT_INTR } from '../uapi/exit-reasons.js';
 import { KVM_MP_STATE_RUNNABLE } from '../uapi/irq.js';
@@ -86,6 +87,13 @@ test('the fd ABI on the real /dev/kvm', async (t) => {
     t.diagnostic(
       `MSR index list: ${msrs.length} MSRs; feature MSRs: ${features.map((m) => `0x${m.toString(16)}`).join(' ')}`,
     );
+    // KVM_GET_DEVICE_ATTR on /dev/kvm: the XSAVE features a guest may use include x87 and SSE;
+    // an attribute KVM does not have is ENXIO, as the model answers.
+    const xcomp = ok(kvm.getDeviceAttr(KVM_X86_GRP_SYSTEM, KVM_X86_XCOMP_GUEST_SUPP));
+    assert.equal(xcomp & 3n, 3n, `XCOMP_GUEST_SUPP 0x${xcomp.toString(16)}`);
+    assert.equal(kvm.hasDeviceAttr(KVM_X86_GRP_SYSTEM, KVM_X86_XCOMP_GUEST_SUPP), undefined);
+    assert.ok(isErrno(kvm.getDeviceAttr(KVM_X86_GRP_SYSTEM, 99), 'ENXIO'));
+    t.diagnostic(`XCOMP_GUEST_SUPP 0x${xcomp.toString(16)}`);
     const cpuid = ok(kvm.getSupportedCpuid(256));
     assert.ok(cpuid.some((e) => e.function === 0));
     assert.ok(isErrno(kvm.getSupportedCpuid(1), 'E2BIG'), 'one entry of room is too little');

@@ -26,6 +26,7 @@
 import { PAGE_SIZE } from '../host/page.js';
 import { KVM_API_VERSION, KVM_X86_DEFAULT_VM } from '../uapi/caps.js';
 import { decodeCpuid2, encodeCpuid2, type KvmCpuidEntry2 } from '../uapi/cpuid.js';
+import { encodeDeviceAttr } from '../uapi/device-attr.js';
 import { dirtyBitmapBytes, encodeClearDirtyLog, encodeDirtyLog } from '../uapi/dirty-log.js';
 import { encodeEnableCap, type KvmEnableCap } from '../uapi/enable-cap.js';
 import { ERRNO, Errno } from '../uapi/errno.js';
@@ -41,6 +42,7 @@ import {
   KVM_ENABLE_CAP,
   KVM_GET_API_VERSION,
   KVM_GET_CPUID2,
+  KVM_GET_DEVICE_ATTR,
   KVM_GET_DIRTY_LOG,
   KVM_GET_FPU,
   KVM_GET_IRQCHIP,
@@ -56,6 +58,7 @@ import {
   KVM_GET_VCPU_EVENTS,
   KVM_GET_VCPU_MMAP_SIZE,
   KVM_GET_XCRS,
+  KVM_HAS_DEVICE_ATTR,
   KVM_INTERRUPT,
   KVM_IRQ_LINE,
   KVM_MEMORY_ENCRYPT_OP,
@@ -323,11 +326,14 @@ export class HostKvmFd implements KvmFd {
   readonly vcpuMmapSize: number;
   readonly #libc: Libc;
   readonly #fd: RawFd;
+  /** User memory for the u64 KVM_GET_DEVICE_ATTR writes. */
+  readonly #scratch: UserBuffers;
 
   /** Use {@link openHostKvm}. */
   constructor(libc: Libc, fd: number, watchdog: Watchdog, vcpuMmapSize: number) {
     this.#libc = libc;
     this.#fd = new RawFd(libc, fd);
+    this.#scratch = new UserBuffers(libc);
     this.watchdog = watchdog;
     this.vcpuMmapSize = vcpuMmapSize;
   }
@@ -370,6 +376,29 @@ export class HostKvmFd implements KvmFd {
     return getMsrList(this.#fd, KVM_GET_MSR_FEATURE_INDEX_LIST, 'KVM_GET_MSR_FEATURE_INDEX_LIST');
   }
 
+  getDeviceAttr(group: number, attr: number): IoctlResult<bigint> {
+    const what = `KVM_GET_DEVICE_ATTR ${group}/${attr}`;
+    const bad = closedFd(this.#fd, what);
+    if (bad) return bad;
+    const at = this.#scratch.place([new Uint8Array(SIZEOF_U64)]);
+    if (typeof at === 'number') return Errno.fromNegative(at, `${what}: scratch mmap`);
+    const arg = encode(what, () =>
+      encodeDeviceAttr({ flags: 0, group, attr: BigInt(attr), addr: BigInt(at[0]!) }),
+    );
+    if (arg instanceof Errno) return arg;
+    const r = this.#fd.ioctlBuf(KVM_GET_DEVICE_ATTR, arg, what);
+    if (r instanceof Errno) return r;
+    const b = this.#scratch.read(at[0]!, SIZEOF_U64);
+    return new DataView(b.buffer, b.byteOffset, SIZEOF_U64).getBigUint64(0, true);
+  }
+
+  hasDeviceAttr(group: number, attr: number): IoctlResult<void> {
+    const what = `KVM_HAS_DEVICE_ATTR ${group}/${attr}`;
+    return setStruct(this.#fd, KVM_HAS_DEVICE_ATTR, what, () =>
+      encodeDeviceAttr({ flags: 0, group, attr: BigInt(attr), addr: 0n }),
+    );
+  }
+
   /**
    * A fresh view of this process's memory for guest RAM (anonymous mmaps the kernel places); close
    * it after the VMs using it. Independent of this fd (closing one leaves the other).
@@ -381,6 +410,7 @@ export class HostKvmFd implements KvmFd {
   /** close(2) of /dev/kvm; VMs and vCPUs stay until their own fds close, as in Linux. */
   close(): void {
     this.#fd.close();
+    this.#scratch.close();
   }
 }
 

@@ -21,6 +21,12 @@ import {
 } from '../uapi/caps.js';
 import type { KvmCpuidEntry2 } from '../uapi/cpuid.js';
 import {
+  KVM_X86_GRP_SEV,
+  KVM_X86_GRP_SYSTEM,
+  KVM_X86_SEV_VMSA_FEATURES,
+  KVM_X86_XCOMP_GUEST_SUPP,
+} from '../uapi/device-attr.js';
+import {
   KVM_IRQCHIP_IOAPIC,
   KVM_IRQCHIP_PIC_MASTER,
   KVM_MP_STATE_AP_RESET_HOLD,
@@ -39,6 +45,7 @@ import {
   KVM_MSR_FILTER_WRITE,
 } from '../uapi/msr-filter.js';
 import { KVM_VCPUEVENT_VALID_SIPI_VECTOR } from '../uapi/vcpu-events.js';
+import { modelPlatform } from '../vmm/platform.js';
 import { DEFAULT_CPUID } from './cpuid.js';
 import { MODEL_TSC_KHZ, openKvm } from './fd.js';
 import type { KvmOptions } from './kvm.js';
@@ -81,6 +88,28 @@ describe('the system fd', () => {
     assert.deepEqual(ok(kvm.getMsrFeatureIndexList()), [0x8b, 0x10a, 0xc001_1029]);
     const { vcpuFd } = withVcpu();
     assert.equal(ok(vcpuFd.getTscKhz()), MODEL_TSC_KHZ);
+  });
+
+  it('KVM_GET/HAS_DEVICE_ATTR on /dev/kvm: XCOMP_GUEST_SUPP, SEV_VMSA_FEATURES where the kernel has it, ENXIO otherwise', () => {
+    const kvm = openKvm();
+    assert.equal(ok(kvm.getDeviceAttr(KVM_X86_GRP_SYSTEM, KVM_X86_XCOMP_GUEST_SUPP)), kvm.kvm.supportedXcr0);
+    assert.equal(kvm.hasDeviceAttr(KVM_X86_GRP_SYSTEM, KVM_X86_XCOMP_GUEST_SUPP), undefined);
+    expectErrno(kvm.getDeviceAttr(KVM_X86_GRP_SYSTEM, 99), 'ENXIO');
+    expectErrno(kvm.hasDeviceAttr(KVM_X86_GRP_SYSTEM, 99), 'ENXIO');
+    // No vendor dev_get_attr in a bare Kvm: every other group is ENXIO.
+    expectErrno(kvm.getDeviceAttr(KVM_X86_GRP_SEV, KVM_X86_SEV_VMSA_FEATURES), 'ENXIO');
+    // SVM's sev_dev_get_attr (6.10+): the VMSA features KVM_SEV_INIT2 accepts (none modelled).
+    const current = modelPlatform({ profile: 'current' }).kvm;
+    assert.equal(ok(current.getDeviceAttr(KVM_X86_GRP_SEV, KVM_X86_SEV_VMSA_FEATURES)), 0n);
+    expectErrno(current.getDeviceAttr(KVM_X86_GRP_SEV, 1), 'ENXIO');
+    expectErrno(current.getDeviceAttr(2, 0), 'ENXIO');
+    // v5.17: no dev_get_attr in kvm_x86_ops.
+    const seed = modelPlatform({ profile: 'seed' }).kvm;
+    expectErrno(seed.hasDeviceAttr(KVM_X86_GRP_SEV, KVM_X86_SEV_VMSA_FEATURES), 'ENXIO');
+    assert.equal(
+      ok(seed.getDeviceAttr(KVM_X86_GRP_SYSTEM, KVM_X86_XCOMP_GUEST_SUPP)),
+      seed.kvm.supportedXcr0,
+    );
   });
 
   it('KVM_GET_SUPPORTED_CPUID: E2BIG for room for 0 entries, or fewer than there are; a copy otherwise', () => {
@@ -482,6 +511,8 @@ describe('closed fds are EBADF', () => {
     expectErrno(kvm.getSupportedCpuid(64), 'EBADF');
     expectErrno(kvm.getMsrIndexList(), 'EBADF');
     expectErrno(kvm.getMsrFeatureIndexList(), 'EBADF');
+    expectErrno(kvm.getDeviceAttr(KVM_X86_GRP_SYSTEM, KVM_X86_XCOMP_GUEST_SUPP), 'EBADF');
+    expectErrno(kvm.hasDeviceAttr(KVM_X86_GRP_SYSTEM, KVM_X86_XCOMP_GUEST_SUPP), 'EBADF');
   });
 
   it('a VM fd: every VM ioctl', () => {

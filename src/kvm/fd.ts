@@ -143,6 +143,16 @@ export class ModelKvmFd implements KvmFd {
     return this.#closed ? ebadf('KVM_GET_MSR_FEATURE_INDEX_LIST') : [...FEATURE_MSRS];
   }
 
+  getDeviceAttr(group: number, attr: number): IoctlResult<bigint> {
+    return this.#closed ? ebadf('KVM_GET_DEVICE_ATTR') : this.kvm.devGetAttr(group, attr);
+  }
+
+  hasDeviceAttr(group: number, attr: number): IoctlResult<void> {
+    if (this.#closed) return ebadf('KVM_HAS_DEVICE_ATTR');
+    const r = this.kvm.devGetAttr(group, attr);
+    return r instanceof Errno ? r : undefined;
+  }
+
   close(): void {
     this.#closed = true;
   }

@@ -41,6 +41,7 @@ import {
   KVM_CAP_XCRS,
   KVM_X86_DEFAULT_VM,
 } from '../uapi/caps.js';
+import { KVM_X86_GRP_SYSTEM, KVM_X86_XCOMP_GUEST_SUPP } from '../uapi/device-attr.js';
 import { Errno } from '../uapi/errno.js';
 import { KVM_USER_MEM_SLOTS } from '../uapi/memslot.js';
 import type { KvmSevCmd } from '../uapi/sev-cmd.js';
@@ -90,6 +91,11 @@ export interface KvmOptions {
    * has (no supervisor ones): xstate_required_size counts no other.
    */
   hostXcr0?: bigint;
+  /**
+   * kvm_x86_ops.dev_get_attr: the vendor module's /dev/kvm attributes of groups other than 0
+   * (SVM's sev_dev_get_attr, 6.10+: KVM_X86_GRP_SEV); absent, every such group is ENXIO.
+   */
+  devGetAttr?: (group: number, attr: number) => bigint | Errno;
   /** Receives trace events (nothing is built when absent). */
   trace?: TraceSink;
 }
@@ -107,6 +113,7 @@ export class Kvm {
   readonly core: KvmCoreProfile;
   readonly cpus: CpuFactory;
   readonly memEncOp: KvmOptions['memEncOp'];
+  readonly #devGetAttr: KvmOptions['devGetAttr'];
   /** kvm_caps.supported_xcr0: the host's XCR0 & KVM_SUPPORTED_XCR0. */
   readonly supportedXcr0: bigint;
   /** The state components the host CPU has (its CPUID 0xD sub-leaves): hostXcr0 if given, else all. */
@@ -126,12 +133,25 @@ export class Kvm {
     this.core = opts.core ?? KVM_CORE_CURRENT;
     this.cpus = opts.cpus ?? ((_id, protectedState) => new HaltedCpu(protectedState));
     this.memEncOp = opts.memEncOp;
+    this.#devGetAttr = opts.devGetAttr;
     this.supportedXcr0 = (opts.hostXcr0 ?? DEFAULT_HOST_XCR0) & KVM_SUPPORTED_XCR0;
     this.hostXstate = opts.hostXcr0 ?? HOST_XSTATE_ALL;
     this.supportedCpuid = supportedCpuid(this.supportedXcr0);
     this.#tracer.sink = opts.trace;
     this.#types.set(KVM_X86_DEFAULT_VM, { type: KVM_X86_DEFAULT_VM, init: () => defaultVmOps });
     for (const t of opts.vmTypes ?? []) this.#types.set(t.type, t);
+  }
+  /**
+   * __kvm_x86_dev_get_attr (x86.c; KVM_GET/HAS_DEVICE_ATTR on /dev/kvm, since 5.17): group 0's
+   * KVM_X86_XCOMP_GUEST_SUPP is kvm_caps.supported_xcr0; another group goes to the vendor module
+   * (kvm_x86_ops.dev_get_attr), or is ENXIO without one; an unknown attribute is ENXIO.
+   */
+  devGetAttr(group: number, attr: number): bigint | Errno {
+    if (group !== KVM_X86_GRP_SYSTEM) {
+      return this.#devGetAttr?.(group, attr) ?? new Errno('ENXIO', `device attribute group ${group}`);
+    }
+    if (attr === KVM_X86_XCOMP_GUEST_SUPP) return this.supportedXcr0;
+    return new Errno('ENXIO', `device attribute ${group}/${attr}`);
   }
 
   /** Trace sink of every VM of this Kvm; may be set or cleared at any time. */

@@ -20,6 +20,7 @@ import type { Vcpu } from '../kvm/vcpu.js';
 import type { Vm } from '../kvm/vm.js';
 import type { VcpuTypeOps, VmTypeOps, VmTypeProvider } from '../kvm/vm-type.js';
 import { KVM_X86_SEV_ES_VM } from '../uapi/caps.js';
+import { KVM_X86_GRP_SEV, KVM_X86_SEV_VMSA_FEATURES } from '../uapi/device-attr.js';
 import { Errno } from '../uapi/errno.js';
 import { GHCB_VERSION_MIN, ghcbMsrSevInfo } from '../uapi/ghcb.js';
 import {
@@ -293,12 +294,21 @@ export function legacySevMemEncOp(
 export function sevKvmOptions(
   profile: SevProfileName | SevProfile,
   host: SevHost = newSevHost(),
-): Required<Pick<KvmOptions, 'core' | 'vmTypes' | 'memEncOp'>> & { readonly sevHost: SevHost } {
+): Required<Pick<KvmOptions, 'core' | 'vmTypes' | 'memEncOp'>> &
+  Pick<KvmOptions, 'devGetAttr'> & { readonly sevHost: SevHost } {
   const p = resolveProfile(profile);
   return {
     core: p.core,
     vmTypes: p.core.vmTypes ? [sevEsVmType(p, host)] : [],
     memEncOp: legacySevMemEncOp(p, host),
+    // SVM's dev_get_attr came with KVM_SEV_INIT2 and the VM types (6.10).
+    ...(p.core.vmTypes ? { devGetAttr: sevDevGetAttr } : {}),
     sevHost: host,
   };
+}
+
+/** sev_dev_get_attr (sev.c, 6.10+): KVM_X86_SEV_VMSA_FEATURES is sev_supported_vmsa_features. */
+function sevDevGetAttr(group: number, attr: number): bigint | Errno {
+  if (group === KVM_X86_GRP_SEV && attr === KVM_X86_SEV_VMSA_FEATURES) return SUPPORTED_VMSA_FEATURES;
+  return new Errno('ENXIO', `device attribute ${group}/${attr}`);
 }

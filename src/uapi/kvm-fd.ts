@@ -86,6 +86,13 @@ export interface KvmFd {
   getMsrIndexList(): IoctlResult<number[]>;
   /** KVM_GET_MSR_FEATURE_INDEX_LIST: the feature MSRs KVM_GET_MSRS on the system fd reads. */
   getMsrFeatureIndexList(): IoctlResult<number[]>;
+  /**
+   * KVM_GET_DEVICE_ATTR on the system fd: the u64 KVM writes for (group, attr), e.g.
+   * (KVM_X86_GRP_SEV, KVM_X86_SEV_VMSA_FEATURES); ENXIO for an attribute this KVM does not have.
+   */
+  getDeviceAttr(group: number, attr: number): IoctlResult<bigint>;
+  /** KVM_HAS_DEVICE_ATTR on the system fd: undefined when KVM has (group, attr), else ENXIO. */
+  hasDeviceAttr(group: number, attr: number): IoctlResult<void>;
   /** close(2): the VMs stay until their own fds close. */
   close(): void;
 }
