@@ -38,8 +38,11 @@ const PTE_A = 0x20;
 const PTE_D = 0x40;
 const PTE_PS = 0x80;
 
-/** Entries of the direct-mapped TLB. */
-const TLB_SIZE = 256;
+/**
+ * Entries of the direct-mapped TLB: a linear page's slot is its page number modulo this
+ * (compile/emit.ts writes the same index into generated code).
+ */
+export const TLB_SIZE = 256;
 
 /**
  * A TLB of linear pages: the RAM page a linear page maps to now, as a view, with the rights the

@@ -28,15 +28,13 @@ import {
   RFLAGS_OF,
 } from '../flags.js';
 import { type Insn, OPERAND_GPR, OPERAND_IMM, OPERAND_MEM, OPERAND_REL, REG_AH, REG_NONE } from '../insn.js';
-import { PAGE_SIZE } from '../mmu.js';
+import { PAGE_SIZE, TLB_SIZE } from '../mmu.js';
 import { SEG_DS, SEG_FS, SEG_GS, SEG_SS } from '../state.js';
 import type { BlockEmitter, KnownFlags } from './emitter.js';
 
 const TWO32 = 0x1_0000_0000;
 /** A base or index register's high half within this (|value| < 2^51) sums exactly (operands.ts). */
 const EXACT_HI = 0x8_0000;
-/** Entries of the TLB (mmu.ts): a linear page's slot is its number modulo this. */
-const TLB_SLOTS = 256;
 
 /**
  * An operand's value as two JS expressions, bits 31:0 and bits 63:32 ('0' below 8 bytes); `u32`
@@ -172,7 +170,7 @@ function load(e: BlockEmitter, la: string, size: number): Value {
   const lo = e.name('m');
   const hi = size === 8 ? e.name('mh') : '0';
   e.line(
-    `const ${o} = ${la} & ${PAGE_SIZE - 1}, ${p} = (${la} - ${o}) / ${PAGE_SIZE}, ${x} = ${p} & ${TLB_SLOTS - 1};`,
+    `const ${o} = ${la} & ${PAGE_SIZE - 1}, ${p} = (${la} - ${o}) / ${PAGE_SIZE}, ${x} = ${p} & ${TLB_SIZE - 1};`,
   );
   e.line(`let ${lo}${size === 8 ? `, ${hi}` : ''};`);
   e.line(`if (${o} <= ${PAGE_SIZE - size} && tag[${x}] === ${p} && tlb.user === (s.cpl === 3)) {`);
@@ -197,7 +195,7 @@ function store(e: BlockEmitter, la: string, size: number, v: Value): void {
   const p = e.name('p');
   const x = e.name('x');
   e.line(
-    `const ${o} = ${la} & ${PAGE_SIZE - 1}, ${p} = (${la} - ${o}) / ${PAGE_SIZE}, ${x} = ${p} & ${TLB_SLOTS - 1};`,
+    `const ${o} = ${la} & ${PAGE_SIZE - 1}, ${p} = (${la} - ${o}) / ${PAGE_SIZE}, ${x} = ${p} & ${TLB_SIZE - 1};`,
   );
   e.line(
     `if (${o} <= ${PAGE_SIZE - size} && tag[${x}] === ${p} && writable[${x}] !== 0 && tlb.user === (s.cpl === 3)) {`,
