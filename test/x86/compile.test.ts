@@ -26,6 +26,7 @@ import { modelPlatform } from '../../src/vmm/platform.js';
 import { compare, openMachine, report, shrink } from '../oracle/x86-diff.js';
 import { generate, MODES } from '../oracle/x86-gen.js';
 import { COMPILED, ENGINES, type Engine } from './engines.js';
+import { gate64, u64le } from './guest-bytes.js';
 
 const { Code, Encoder, Instruction, MemoryOperand, Register } = iced;
 type IcedInstruction = InstanceType<typeof Instruction>;
@@ -50,17 +51,6 @@ interface Machine {
   readonly vcpu: ModelVcpuFd;
   readonly cpu: X86Cpu;
   readonly bits: Bits;
-}
-
-const u64le = (v: bigint): number[] =>
-  Array.from({ length: 8 }, (_, k) => Number((v >> BigInt(8 * k)) & 0xffn));
-
-/** A 64-bit interrupt gate to `offset` in CS 8. */
-function gate64(offset: number): number[] {
-  const lo =
-    (BigInt(offset & 0xffff) | (8n << 16n) | (0x8en << 40n) | (BigInt(offset >>> 16) << 48n)) &
-    (2n ** 64n - 1n);
-  return [...u64le(lo), ...u64le(0n)];
 }
 
 function machine(engine: Engine | X86CpuOptions, bits: Bits): Machine {

@@ -10,20 +10,7 @@ import { resetRealMode } from '../../src/hostkvm/tiny-guest.js';
 import { expectExit, HVA, ok, vmWithRam } from '../../src/kvm/test-util.js';
 import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
 import { describeEngines } from './engines.js';
-
-const u64le = (v: bigint): number[] =>
-  Array.from({ length: 8 }, (_, k) => Number((v >> BigInt(8 * k)) & 0xffn));
-
-/** A 64-bit interrupt gate: handler offset, selector 8, IST index, present, DPL 0, type 0xE. */
-function gate64(offset: number, ist: number): number[] {
-  const lo =
-    BigInt(offset & 0xffff) |
-    (8n << 16n) |
-    (BigInt(ist) << 32n) |
-    (0x8en << 40n) |
-    (BigInt((offset >>> 16) & 0xffff) << 48n);
-  return [...u64le(lo), ...u64le(BigInt(Math.floor(offset / 2 ** 32)))];
-}
+import { gate64, u64le } from './guest-bytes.js';
 
 describeEngines('x86 interpreter: exception delivery', (engine) => {
   it('long mode: a not-present page is #PF with CR2, the error code pushed, on the IST stack of its gate', () => {

@@ -9,15 +9,12 @@ import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
 import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
 import { describeEngines, type Engine } from './engines.js';
+import { u64le } from './guest-bytes.js';
 
 /** identityPageTables' PML4, PDPT and PD. */
 const PML4 = 0x3000;
 const PDPT = 0x4000;
 const PD = 0x5000;
-
-function u64le(v: bigint): number[] {
-  return Array.from({ length: 8 }, (_, k) => Number((v >> BigInt(8 * k)) & 0xffn));
-}
 
 function longModeGuest(engine: Engine, code: number[]) {
   const env = vmWithRam(16, { cpus: (_id, protectedState) => new X86Cpu(protectedState, engine.options) });

@@ -14,15 +14,11 @@ import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-ut
 import type { KvmFpu } from '../../src/uapi/fpu.js';
 import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
 import { describeEngines, type Engine } from './engines.js';
+import { gate64, hexBytes, u64le } from './guest-bytes.js';
 
 const CR4_OSFXSR = 0x200n;
 const CR0_EM = 4n;
 const CR0_TS = 8n;
-
-const bytes = (hex: string): Uint8Array =>
-  Uint8Array.from(hex.split(/\s+/).map((x) => Number.parseInt(x, 16)));
-const u64le = (v: bigint): number[] =>
-  Array.from({ length: 8 }, (_, k) => Number((v >> BigInt(8 * k)) & 0xffn));
 
 /** XMM0 at entry, and the first 16 bytes of the data page at 0x2000 (the rest: 0x80 + offset & 0x7f). */
 const X0 = Uint8Array.from([0, 1, 2, 3, 0xf4, 0x55, 0x86, 7, 0xff, 0xff, 0xff, 0xff, 12, 13, 0xfe, 0x80]);
@@ -30,12 +26,6 @@ const DATA = Uint8Array.from({ length: 0x1000 }, (_, i) =>
   i < 16 ? (i === 5 ? 0x55 : i) : 0x80 + (i & 0x7f),
 );
 const RAX = 0x1122_3344_5566_7788n;
-
-/** A 64-bit interrupt gate to `offset` (selector 8, DPL 0). */
-function gate64(offset: number): number[] {
-  const lo = BigInt(offset & 0xffff) | (8n << 16n) | (0x8en << 40n) | (BigInt(offset >>> 16) << 48n);
-  return [...u64le(lo), ...u64le(0n)];
-}
 
 /**
  * A long-mode guest running `code` at 0x1000 with the data page at 0x2000, XMM0 = X0 (KVM_SET_FPU)
@@ -46,7 +36,7 @@ function sseGuest(engine: Engine, code: string, opts: { cr0?: bigint; cr4?: bigi
   const env = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p, engine.options) });
   const w = (gpa: number, b: Uint8Array | number[]) =>
     assert.equal(env.host.write(HVA + gpa, Uint8Array.from(b)), undefined);
-  w(0x1000, bytes(code));
+  w(0x1000, hexBytes(code));
   w(0x2000, DATA);
   for (const t of identityPageTables(0x3000)) w(t.gpa, t.bytes);
   w(0x7000, [...u64le(0n), ...u64le(0x00209a0000000000n)]);

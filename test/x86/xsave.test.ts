@@ -21,17 +21,13 @@ import type { KvmFpu } from '../../src/uapi/fpu.js';
 import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
 import { modelPlatform } from '../../src/vmm/platform.js';
 import { describeEngines, type Engine } from './engines.js';
+import { gate64, hexBytes, u64le } from './guest-bytes.js';
 import { sevEsFirmwareVm } from './sev-es-firmware.js';
 
 const CR4_OSFXSR = 0x200n;
 const CR4_OSXSAVE = 0x4_0000n;
 const CR0_EM = 4n;
 const CR0_TS = 8n;
-
-const bytes = (hex: string): Uint8Array =>
-  Uint8Array.from(hex.split(/\s+/).map((x) => Number.parseInt(x, 16)));
-const u64le = (v: bigint): number[] =>
-  Array.from({ length: 8 }, (_, k) => Number((v >> BigInt(8 * k)) & 0xffn));
 
 /** The data page at 0x2000 at entry: 0x80 + (offset & 0x7f), so every byte is non-zero. */
 const DATA = Uint8Array.from({ length: 0x1000 }, (_, i) => 0x80 + (i & 0x7f));
@@ -49,12 +45,6 @@ const FPU: Omit<KvmFpu, 'fpr' | 'xmm'> = {
 };
 /** What XSAVE stores for XSTATE_BV's bits of RFBM: this CPU has no init optimization. */
 const XINUSE = 3n;
-
-/** A 64-bit interrupt gate to `offset` (selector 8, DPL 0). */
-function gate64(offset: number): number[] {
-  const lo = BigInt(offset & 0xffff) | (8n << 16n) | (0x8en << 40n) | (BigInt(offset >>> 16) << 48n);
-  return [...u64le(lo), ...u64le(0n)];
-}
 
 interface GuestOpts {
   cr0?: bigint;
@@ -82,7 +72,7 @@ function xsaveGuest(engine: Engine, code: string, opts: GuestOpts = {}) {
   });
   const w = (gpa: number, b: Uint8Array | number[]) =>
     assert.equal(env.host.write(HVA + gpa, Uint8Array.from(b)), undefined);
-  w(0x1000, bytes(code));
+  w(0x1000, hexBytes(code));
   w(0x2000, opts.data ?? DATA);
   // The user variant marks every level of the identity map user-accessible.
   for (const t of identityPageTables(0x3000))
