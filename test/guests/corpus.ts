@@ -20,9 +20,13 @@ import { KVM_REGS_OFFSETS } from '../../src/uapi/regs.js';
 import { encodeSevInit, KVM_SEV_INIT2 } from '../../src/uapi/sev-cmd.js';
 import type { KvmSregs } from '../../src/uapi/sregs.js';
 import {
+  flatImage,
+  formatImageFormatError,
   type GuestImage,
   GuestRam,
+  isImageFormatError,
   isVmmError,
+  parseElfImage,
   type VmmError,
   writeGuestImage,
 } from '../../src/vmm/index.js';
@@ -146,6 +150,19 @@ export function loadExpect(name: string): GuestExpect {
 
 /** Parse `0x…` (safe-integer values only). */
 export const num = (h: string): number => Number.parseInt(h, 16);
+
+/**
+ * A guest's built image: the ELF, or the flat binary at the expectation's load GPA. A file that
+ * does not load throws, with the reason.
+ */
+export function guestImage(name: string, format: 'elf' | 'bin', expect: GuestExpect): GuestImage {
+  const file = `${name}.${format}`;
+  const bytes = readFileSync(join(BUILD_DIR, file));
+  const image = format === 'elf' ? parseElfImage(bytes) : flatImage(bytes, num(expect.loadGpa));
+  if (isImageFormatError(image)) throw new Error(formatImageFormatError(image, file));
+  if (image instanceof Errno) throw new Error(`${file}: ${image}`);
+  return image;
+}
 
 /** The reset vector: where a vCPU in its RESET state starts (CS.base 0xffff0000 + IP 0xfff0). */
 export const RESET_VECTOR = 0xffff_fff0;

@@ -7,45 +7,22 @@
  * skipped: they need SEV hardware (test/x86/corpus.test.ts runs them on the interpreter).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { HostVcpuFd } from '../../src/hostkvm/index.js';
-import { isErrno } from '../../src/uapi/errno.js';
-import {
-  flatImage,
-  formatImageFormatError,
-  type GuestImage,
-  isImageFormatError,
-  parseElfImage,
-} from '../../src/vmm/index.js';
 import { oracleHost } from '../oracle/host.js';
 import {
-  BUILD_DIR,
   bootGuest,
   entryAddress,
   finalState,
+  guestImage,
   guestNames,
   loadExpect,
-  num,
   runGuest,
 } from './corpus.js';
 
 const host = oracleHost();
 /** Every KVM_RUN's deadline: these guests exit within microseconds. */
 const RUN_TIMEOUT_MS = 1000;
-
-function elfImage(name: string): GuestImage {
-  const r = parseElfImage(readFileSync(join(BUILD_DIR, `${name}.elf`)));
-  if (isImageFormatError(r)) assert.fail(formatImageFormatError(r, `${name}.elf`));
-  return r;
-}
-
-function binImage(name: string, loadGpa: number): GuestImage {
-  const r = flatImage(readFileSync(join(BUILD_DIR, `${name}.bin`)), loadGpa);
-  if (isErrno(r)) assert.fail(String(r));
-  return r;
-}
 
 describe('machine-code guests on the real /dev/kvm', { skip: host.skip }, () => {
   const kvm = host.kvm!;
@@ -58,7 +35,7 @@ describe('machine-code guests on the real /dev/kvm', { skip: host.skip }, () => 
     }
     for (const format of ['elf', 'bin'] as const) {
       it(`${name}.${format}: ${expect.exits.length} exits and the final state of ${name}.expect.json`, () => {
-        const image = format === 'elf' ? elfImage(name) : binImage(name, num(expect.loadGpa));
+        const image = guestImage(name, format, expect);
         const memory = kvm.processMemory();
         const guest = bootGuest({ kvm, memory }, expect, image, entryAddress(expect));
         if (typeof guest === 'string') {

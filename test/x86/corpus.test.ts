@@ -5,20 +5,15 @@
  * here only (an SEV-ES VM of the current kernel, GHCB v2), every exit the result of a #VC.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { it } from 'node:test';
-import { isErrno } from '../../src/uapi/errno.js';
-import { flatImage, formatImageFormatError, isImageFormatError, parseElfImage } from '../../src/vmm/index.js';
 import { modelPlatform } from '../../src/vmm/platform.js';
 import {
-  BUILD_DIR,
   bootGuest,
   entryAddress,
   finalState,
+  guestImage,
   guestNames,
   loadExpect,
-  num,
   runGuest,
 } from '../guests/corpus.js';
 import { describeEngines } from './engines.js';
@@ -35,10 +30,7 @@ describeEngines('machine-code guests on the x86 interpreter', (engine) => {
     for (const format of ['elf', 'bin'] as const) {
       const todo = KVM_GAPS[name];
       it(`${name}.${format}: the exits and final state of ${name}.expect.json`, todo ? { todo } : {}, () => {
-        const bytes = readFileSync(join(BUILD_DIR, `${name}.${format}`));
-        const image = format === 'elf' ? parseElfImage(bytes) : flatImage(bytes, num(expect.loadGpa));
-        if (isImageFormatError(image)) assert.fail(formatImageFormatError(image, name));
-        if (isErrno(image)) assert.fail(String(image));
+        const image = guestImage(name, format, expect);
         const { kvm, memory } = modelPlatform({ cpu: 'x86', x86: engine.options });
         const guest = bootGuest({ kvm, memory }, expect, image, entryAddress(expect));
         if (typeof guest === 'string') assert.fail(guest);

@@ -9,8 +9,6 @@
  * shared buffer, no request KVM had to reject, and the refused MSR answered with "inject #GP".
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { it } from 'node:test';
 import type { TraceEvent } from '../../src/trace/events.js';
 import { GHCB_MSR_SEV_INFO_REQ, ghcbMsrCpuidReq, ghcbMsrTermReq } from '../../src/uapi/ghcb.js';
@@ -27,14 +25,13 @@ import {
   SVM_VMGEXIT_MMIO_WRITE,
   svmExitCodeName,
 } from '../../src/uapi/svm.js';
-import { formatImageFormatError, isImageFormatError, parseElfImage } from '../../src/vmm/index.js';
 import { modelPlatform } from '../../src/vmm/platform.js';
 import {
-  BUILD_DIR,
   bootGuest,
   type ExpectedExit,
   entryAddress,
   finalState,
+  guestImage,
   loadExpect,
   num,
   runGuest,
@@ -72,8 +69,7 @@ function mmioRequest(e: ExpectedExit): Request {
 /** Run sev-es-vc on the interpreter with KVM's tracepoints on. */
 function tracedRun(engine: Engine) {
   const expect = loadExpect(NAME);
-  const image = parseElfImage(readFileSync(join(BUILD_DIR, `${NAME}.elf`)));
-  if (isImageFormatError(image)) assert.fail(formatImageFormatError(image, NAME));
+  const image = guestImage(NAME, 'elf', expect);
   const p = modelPlatform({ cpu: 'x86', x86: engine.options });
   const events: TraceEvent[] = [];
   p.tracepoints?.((e) => events.push(e));
