@@ -14,7 +14,8 @@ import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-ut
 import type { KvmFpu } from '../../src/uapi/fpu.js';
 import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
 import { describeEngines, type Engine } from './engines.js';
-import { gate64, hexBytes, u64le } from './guest-bytes.js';
+import { expectException, faultReporters } from './fault-reporters.js';
+import { hexBytes, u64le } from './guest-bytes.js';
 
 const CR4_OSFXSR = 0x200n;
 const CR0_EM = 4n;
@@ -40,12 +41,7 @@ function sseGuest(engine: Engine, code: string, opts: { cr0?: bigint; cr4?: bigi
   w(0x2000, DATA);
   for (const t of identityPageTables(0x3000)) w(t.gpa, t.bytes);
   w(0x7000, [...u64le(0n), ...u64le(0x00209a0000000000n)]);
-  w(0x6000 + 6 * 16, gate64(0x1800));
-  w(0x6000 + 7 * 16, gate64(0x1810));
-  w(0x6000 + 13 * 16, gate64(0x1820));
-  w(0x1800, [0xb0, 6, 0xe6, 0x80, 0xf4]); // mov al, 6; out 0x80, al; hlt
-  w(0x1810, [0xb0, 7, 0xe6, 0x80, 0xf4]);
-  w(0x1820, [0xb0, 13, 0xe6, 0x80, 0x58, 0xe6, 0x81, 0xf4]); // …; pop rax; out 0x81, al; hlt
+  for (const [gpa, b] of faultReporters(0x6000)) w(gpa, b);
   const vcpuFd = ok(env.vmFd.createVcpu(0));
   ok(
     setLongModeEntry(vcpuFd, {
@@ -65,17 +61,6 @@ function sseGuest(engine: Engine, code: string, opts: { cr0?: bigint; cr4?: bigi
   ok(vcpuFd.setFpu({ ...fpu, xmm }));
   ok(vcpuFd.setRegs({ ...ok(vcpuFd.getRegs()), rax: RAX }));
   return { ...env, vcpuFd };
-}
-
-/** A vector delivered to the guest's handler (and the #GP error code). */
-function expectException(
-  vcpuFd: ReturnType<typeof sseGuest>['vcpuFd'],
-  vector: number,
-  errorCode?: number,
-): void {
-  assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [vector], `vector ${vector}`);
-  if (errorCode !== undefined) assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [errorCode]);
-  expectExit(vcpuFd, 'Hlt');
 }
 
 // 128-bit values as bigints (byte 0 least significant), and lane-wise definitions.

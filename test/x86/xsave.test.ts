@@ -21,7 +21,8 @@ import type { KvmFpu } from '../../src/uapi/fpu.js';
 import { identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
 import { modelPlatform } from '../../src/vmm/platform.js';
 import { describeEngines, type Engine } from './engines.js';
-import { gate64, hexBytes, u64le } from './guest-bytes.js';
+import { expectException, faultReporters } from './fault-reporters.js';
+import { hexBytes, u64le } from './guest-bytes.js';
 import { sevEsFirmwareVm } from './sev-es-firmware.js';
 
 const CR4_OSFXSR = 0x200n;
@@ -85,12 +86,7 @@ function xsaveGuest(engine: Engine, code: string, opts: GuestOpts = {}) {
     ...u64le(0x0000f20000000000n), // 0x20: data, DPL 3
   ]);
   w(0xa004, u64le(0x9000n)); // the TSS's RSP0
-  w(0x6000 + 6 * 16, gate64(0x1800));
-  w(0x6000 + 7 * 16, gate64(0x1810));
-  w(0x6000 + 13 * 16, gate64(0x1820));
-  w(0x1800, [0xb0, 6, 0xe6, 0x80, 0xf4]); // mov al, 6; out 0x80, al; hlt
-  w(0x1810, [0xb0, 7, 0xe6, 0x80, 0xf4]);
-  w(0x1820, [0xb0, 13, 0xe6, 0x80, 0x58, 0xe6, 0x81, 0xf4]); // …; pop rax; out 0x81, al; hlt
+  for (const [gpa, b] of faultReporters(0x6000)) w(gpa, b);
   const vcpuFd = ok(env.vmFd.createVcpu(0));
   ok(
     setLongModeEntry(vcpuFd, {
@@ -128,17 +124,6 @@ function xsaveGuest(engine: Engine, code: string, opts: GuestOpts = {}) {
   const xcr0 = (): bigint => ok(vcpuFd.getXcrs()).xcrs[0]!.value;
   if (opts.xcr0 !== 'reset') ok(setXcr0(opts.xcr0 ?? 3n));
   return { ...env, vcpuFd, mem, u64, setXcr0, xcr0, write: w };
-}
-
-/** A vector delivered to the guest's handler (and the #GP error code). */
-function expectException(
-  vcpuFd: ReturnType<typeof xsaveGuest>['vcpuFd'],
-  vector: number,
-  errorCode?: number,
-): void {
-  assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [vector], `vector ${vector}`);
-  if (errorCode !== undefined) assert.deepEqual([...expectExit(vcpuFd, 'IoOut').data], [errorCode]);
-  expectExit(vcpuFd, 'Hlt');
 }
 
 /** The DATA qword at `off` of the page (what an untouched XSTATE_BV reads). */
