@@ -77,7 +77,7 @@ const X86_CR0_PDPTR_BITS = X86_CR0_CD | X86_CR0_NW | X86_CR0_PG;
 
 // X86_CR4_*.
 export const X86_CR4_DE = 1 << 3;
-const X86_CR4_PSE = 1 << 4;
+export const X86_CR4_PSE = 1 << 4;
 export const X86_CR4_PAE = CR4_PAE;
 const X86_CR4_PGE = 1 << 7;
 const X86_CR4_UMIP = 1 << 11;
@@ -86,8 +86,8 @@ const X86_CR4_VMXE = 1 << 13;
 const X86_CR4_FSGSBASE = 1 << 16;
 export const X86_CR4_PCIDE = 1 << 17;
 const X86_CR4_OSXSAVE = 1 << 18;
-const X86_CR4_SMEP = 1 << 20;
-const X86_CR4_SMAP = 1 << 21;
+export const X86_CR4_SMEP = 1 << 20;
+export const X86_CR4_SMAP = 1 << 21;
 const X86_CR4_PKE = 1 << 22;
 export const X86_CR4_CET = 1 << 23;
 const X86_CR4_LAM_SUP = 1 << 28;

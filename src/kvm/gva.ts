@@ -28,14 +28,9 @@ import {
   SAVE_RFLAGS,
 } from '../cpu/backend.js';
 import { kvmCpl } from './cache-regs.js';
+import { X86_CR0_WP, X86_CR4_PSE, X86_CR4_SMAP, X86_CR4_SMEP } from './cr.js';
 import type { Vcpu } from './vcpu.js';
 
-/** CR0.WP: supervisor writes honour read-only pages. */
-const X86_CR0_WP = 1 << 16;
-/** CR4.PSE, SMEP, SMAP. */
-const X86_CR4_PSE = 1 << 4;
-const X86_CR4_SMEP = 1 << 20;
-const X86_CR4_SMAP = 1 << 21;
 /** EFER.NXE. */
 const EFER_NX = 1 << 11;
 /** RFLAGS.AC: SMAP is off for explicit supervisor accesses. */

@@ -48,15 +48,6 @@ import {
   VCPU_REGS_RSI,
 } from '../cpu/backend.js';
 import { PAGE_SIZE } from '../host/page.js';
-import { KVM_EXIT_IO, KVM_EXIT_IO_IN, KVM_EXIT_IO_OUT } from '../uapi/exit-reasons.js';
-import {
-  KVM_PIO_DATA_OFFSET,
-  KVM_RUN_OFF_IO_COUNT,
-  KVM_RUN_OFF_IO_DATA_OFFSET,
-  KVM_RUN_OFF_IO_DIRECTION,
-  KVM_RUN_OFF_IO_PORT,
-  KVM_RUN_OFF_IO_SIZE,
-} from '../uapi/kvm-run.js';
 import { GP_VECTOR, PF_VECTOR, SS_VECTOR } from '../uapi/svm.js';
 import {
   kvmQueueException,
@@ -70,7 +61,7 @@ import {
 } from './cache-regs.js';
 import { decodeStringIo, type StringIoInsn } from './emulate.js';
 import { isWalkFault, kvmGvaToGpa } from './gva.js';
-import { emulationFailure } from './userspace-exits.js';
+import { emulationFailure, preparePioExit } from './userspace-exits.js';
 import type { Vcpu } from './vcpu.js';
 
 /** sizeof(struct read_cache.data): the INS read-ahead buffer. */
@@ -410,18 +401,8 @@ function fetchInsn(vcpu: Vcpu, mode: CodeSize, eip: number): Uint8Array | Emulat
   return out.subarray(0, done);
 }
 
-/**
- * emulator_pio_in_out's userspace path: vcpu->arch.pio and KVM_EXIT_IO with count elements of
- * `size` bytes at the PIO page (an IN's cleared, an OUT's copied by the caller).
- */
+/** emulator_pio_in_out's userspace path: KVM_EXIT_IO, and vcpu->arch.pio until the IN's answer. */
 function pioExit(vcpu: Vcpu, ctxt: EmulateCtxt, isIn: boolean, size: number, count: number): void {
-  const run = vcpu.runArea;
-  run.exitReason = KVM_EXIT_IO;
-  run.setU8(KVM_RUN_OFF_IO_DIRECTION, isIn ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT);
-  run.setU8(KVM_RUN_OFF_IO_SIZE, size);
-  run.setU16(KVM_RUN_OFF_IO_PORT, ctxt.port);
-  run.setU32(KVM_RUN_OFF_IO_COUNT, count);
-  run.setU64n(KVM_RUN_OFF_IO_DATA_OFFSET, KVM_PIO_DATA_OFFSET);
-  if (isIn) run.pioPage.fill(0, 0, size * count);
+  preparePioExit(vcpu, isIn, size, ctxt.port, count);
   ctxt.pio = { count, size };
 }

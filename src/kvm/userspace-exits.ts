@@ -1,16 +1,25 @@
 /**
  * Exits to userspace KVM prepares in more than one place (x86.c): the emulator gave up, an exit
- * code nobody handles, and KVM_EXIT_MEMORY_FAULT beside -EFAULT.
+ * code nobody handles, KVM_EXIT_MEMORY_FAULT beside -EFAULT, and port I/O for userspace.
  */
 import {
   KVM_EXIT_INTERNAL_ERROR,
+  KVM_EXIT_IO,
+  KVM_EXIT_IO_IN,
+  KVM_EXIT_IO_OUT,
   KVM_EXIT_MEMORY_FAULT,
   KVM_INTERNAL_ERROR_EMULATION,
   KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
 } from '../uapi/exit-reasons.js';
 import {
+  KVM_PIO_DATA_OFFSET,
   KVM_RUN_OFF_INTERNAL_NDATA,
   KVM_RUN_OFF_INTERNAL_SUBERROR,
+  KVM_RUN_OFF_IO_COUNT,
+  KVM_RUN_OFF_IO_DATA_OFFSET,
+  KVM_RUN_OFF_IO_DIRECTION,
+  KVM_RUN_OFF_IO_PORT,
+  KVM_RUN_OFF_IO_SIZE,
   KVM_RUN_OFF_MEMORY_FAULT_FLAGS,
   KVM_RUN_OFF_MEMORY_FAULT_GPA,
   KVM_RUN_OFF_MEMORY_FAULT_SIZE,
@@ -52,4 +61,20 @@ export function prepareMemoryFaultExit(vcpu: Vcpu, gpa: number, size: number, fl
   run.setU64(KVM_RUN_OFF_MEMORY_FAULT_FLAGS, flags);
   run.setU64n(KVM_RUN_OFF_MEMORY_FAULT_GPA, gpa);
   run.setU64n(KVM_RUN_OFF_MEMORY_FAULT_SIZE, size);
+}
+
+/**
+ * emulator_pio_in_out's userspace path (fast PIO, the emulator's INS/OUTS, SEV-ES string I/O):
+ * KVM_EXIT_IO with `count` elements of `size` bytes at the PIO page. An IN's data are cleared; an
+ * OUT's the caller copies there.
+ */
+export function preparePioExit(vcpu: Vcpu, isIn: boolean, size: number, port: number, count: number): void {
+  const run = vcpu.runArea;
+  run.exitReason = KVM_EXIT_IO;
+  run.setU8(KVM_RUN_OFF_IO_DIRECTION, isIn ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT);
+  run.setU8(KVM_RUN_OFF_IO_SIZE, size);
+  run.setU16(KVM_RUN_OFF_IO_PORT, port);
+  run.setU32(KVM_RUN_OFF_IO_COUNT, count);
+  run.setU64n(KVM_RUN_OFF_IO_DATA_OFFSET, KVM_PIO_DATA_OFFSET);
+  if (isIn) run.pioPage.fill(0, 0, size * count);
 }

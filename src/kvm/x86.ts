@@ -20,19 +20,11 @@ import {
 import { PAGE_SIZE } from '../host/page.js';
 import {
   KVM_EXIT_HLT,
-  KVM_EXIT_IO,
-  KVM_EXIT_IO_IN,
-  KVM_EXIT_IO_OUT,
   KVM_EXIT_SHUTDOWN,
   KVM_EXIT_X86_RDMSR,
   KVM_EXIT_X86_WRMSR,
 } from '../uapi/exit-reasons.js';
 import {
-  KVM_PIO_DATA_OFFSET,
-  KVM_RUN_OFF_IO_COUNT,
-  KVM_RUN_OFF_IO_DATA_OFFSET,
-  KVM_RUN_OFF_IO_DIRECTION,
-  KVM_RUN_OFF_IO_PORT,
   KVM_RUN_OFF_IO_SIZE,
   KVM_RUN_OFF_MSR_DATA,
   KVM_RUN_OFF_MSR_ERROR,
@@ -135,7 +127,7 @@ import {
   vmloadVmsaveInterception,
   vmrunInterception,
 } from './svm-insns.js';
-import { emulationFailure, prepareMemoryFaultExit } from './userspace-exits.js';
+import { emulationFailure, prepareMemoryFaultExit, preparePioExit } from './userspace-exits.js';
 import type { Vcpu } from './vcpu.js';
 import type { ExitHandler } from './vm-type.js';
 import { kvmEmulateXsetbv } from './xcr.js';
@@ -180,19 +172,11 @@ function completeFastPioIn(vcpu: Vcpu): number {
  * it always exits KVM_EXIT_IO; the completion loads IN data into RAX and retires the instruction.
  */
 export function kvmFastPio(vcpu: Vcpu, size: number, port: number, isIn: boolean): number {
-  const run = vcpu.runArea;
-  run.exitReason = KVM_EXIT_IO;
-  run.setU8(KVM_RUN_OFF_IO_DIRECTION, isIn ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT);
-  run.setU8(KVM_RUN_OFF_IO_SIZE, size);
-  run.setU16(KVM_RUN_OFF_IO_PORT, port);
-  run.setU32(KVM_RUN_OFF_IO_COUNT, 1);
-  run.setU64n(KVM_RUN_OFF_IO_DATA_OFFSET, KVM_PIO_DATA_OFFSET);
+  preparePioExit(vcpu, isIn, size, port, 1);
   if (isIn) {
-    // emulator_pio_in_out clears the data it hands to userspace for an IN.
-    run.pioPage.fill(0, 0, size);
     vcpu.completeUserspaceIo = completeFastPioIn;
   } else {
-    raxBytes(vcpu, run.pioPage, size);
+    raxBytes(vcpu, vcpu.runArea.pioPage, size);
     vcpu.completeUserspaceIo = skipAsNop;
   }
   return 0;

@@ -4,15 +4,7 @@
  * of PAGE_SIZE / size elements, one KVM_EXIT_IO per chunk (no in-kernel port devices are modelled).
  */
 import { KernelOops } from '../kvm/oops.js';
-import { KVM_EXIT_IO, KVM_EXIT_IO_IN, KVM_EXIT_IO_OUT } from '../uapi/exit-reasons.js';
-import {
-  KVM_PIO_DATA_OFFSET,
-  KVM_RUN_OFF_IO_COUNT,
-  KVM_RUN_OFF_IO_DATA_OFFSET,
-  KVM_RUN_OFF_IO_DIRECTION,
-  KVM_RUN_OFF_IO_PORT,
-  KVM_RUN_OFF_IO_SIZE,
-} from '../uapi/kvm-run.js';
+import { preparePioExit } from '../kvm/userspace-exits.js';
 import { setupScratch } from './scratch.js';
 import type { SevEsVcpu } from './sev-es-vcpu.js';
 
@@ -57,17 +49,10 @@ export function sevEsStringIo(
 
 /** One chunk of a string I/O as a KVM_EXIT_IO (emulator_pio_in_out's userspace path). */
 function pioExit(sev: SevEsVcpu, size: number, port: number, isIn: boolean, count: number): void {
-  const run = sev.vcpu.runArea;
-  run.clearExitUnion();
-  run.exitReason = KVM_EXIT_IO;
-  run.setU8(KVM_RUN_OFF_IO_DIRECTION, isIn ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT);
-  run.setU8(KVM_RUN_OFF_IO_SIZE, size);
-  run.setU16(KVM_RUN_OFF_IO_PORT, port);
-  run.setU32(KVM_RUN_OFF_IO_COUNT, count);
-  run.setU64n(KVM_RUN_OFF_IO_DATA_OFFSET, KVM_PIO_DATA_OFFSET);
-  const n = size * count;
-  if (isIn) run.pioPage.fill(0, 0, n);
-  else run.pioPage.set(sev.pioData.subarray(0, n));
+  const vcpu = sev.vcpu;
+  vcpu.runArea.clearExitUnion();
+  preparePioExit(vcpu, isIn, size, port, count);
+  if (!isIn) vcpu.runArea.pioPage.set(sev.pioData.subarray(0, size * count));
 }
 
 /** kvm_sev_es_outs. */
