@@ -36,9 +36,6 @@ function ok<T>(r: T | Errno): T {
   return r;
 }
 
-const _u64le = (v: bigint): number[] =>
-  Array.from({ length: 8 }, (_, k) => Number((v >> BigInt(8 * k)) & 0xffn));
-
 /** A long-mode vCPU with identity-mapped 2 MiB, running LOOP at 0x1000 (data at 0x2000). */
 function loopMachine(x86: X86CpuOptions): { fd: ModelVcpuFd; cpu: X86Cpu } {
   const { kvm, memory } = modelPlatform({ profile: 'current', cpu: 'x86', x86 });

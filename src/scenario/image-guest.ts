@@ -46,8 +46,8 @@ export function loadImageGuest(vmm: Vmm, g: ImageGuest, image: GuestImage, vcpu:
     if (sregs instanceof Errno) return `KVM_GET_SREGS: ${sregs.errno}`;
     const r = vcpu.setSregs(flatRealModeSregs(sregs));
     if (r instanceof Errno) return `KVM_SET_SREGS: ${r.errno}`;
-    const g = vcpu.setRegs({ ...entryRegs(BigInt(rip), rsp), ...e.regs });
-    return g instanceof Errno ? `KVM_SET_REGS: ${g.errno}` : undefined;
+    const set = vcpu.setRegs({ ...entryRegs(BigInt(rip), rsp), ...e.regs });
+    return set instanceof Errno ? `KVM_SET_REGS: ${set.errno}` : undefined;
   }
   // Long mode: the VMM set the segments, paging and EFER at KVM_CREATE_VCPU (machine boot long-mode).
   const regs = vcpu.getRegs();

@@ -9,10 +9,10 @@ import type { ErrnoName } from '../uapi/errno.js';
 import { ghcbMsrInfoName } from '../uapi/ghcb.js';
 import { svmExitCodeName } from '../uapi/svm.js';
 import { isVmmError } from '../vmm/errors.js';
-import type { MachineConfig, RunResult, StopReason } from '../vmm/types.js';
+import type { MachineConfig, StopReason } from '../vmm/types.js';
 import { Vmm } from '../vmm/vmm.js';
 import { describeOutcome, describeStop } from './describe.js';
-import { type Check, checkRun, checkStep } from './expect.js';
+import { type Check, checkRun, checkStep, type RunFacts } from './expect.js';
 import { loadImageGuest, readGuestImage } from './image-guest.js';
 import { type CompiledProgram, compileProgram, type StepRecord } from './program.js';
 import {
@@ -194,40 +194,55 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
     });
     return halt !== undefined;
   };
+  const run = runMachine(vmm, s, onHalt);
+  const lines = attribute(foldVmgexits(events), new Map());
+  const checks = [...hostChecks, ...checkRun(s.expect, { ...run, vmgexits: lines.length, log: lines })];
+  return report(s, profile, lines, [], checks, run);
+}
+
+/** What a run leaves for the checks: its result, the `expect.memory` bytes, what the host leaked. */
+type MachineRun = Pick<RunFacts, 'result' | 'memory' | 'leakedBytes'>;
+
+/**
+ * Run the machine under the scenario's policies, read each `expect.memory` range while the guest
+ * memory is still there, tear the machine down and count what it left allocated.
+ */
+function runMachine(vmm: Vmm, s: Scenario, onHalt: () => boolean): MachineRun {
   const result = vmm.run({
     policies: s.policies,
     maxKvmRuns: s.maxKvmRuns,
     apResetHold: s.apResetHold,
     onHalt,
   });
-  const memory = readExpectedMemory(vmm, s);
+  const memory = (s.expect.memory ?? []).map((m) => {
+    const dst = new Uint8Array(m.hex.length);
+    return vmm.readGpa(m.gpa, dst) ? undefined : dst;
+  });
   vmm.destroy();
-  const leakedBytes = vmm.allocator?.inUse() ?? 0;
-  const lines = attribute(foldVmgexits(events), new Map());
-  const checks = [
-    ...hostChecks,
-    ...checkRun(s.expect, { result, vmgexits: lines.length, memory, leakedBytes, log: lines }),
-  ];
+  return { result, memory, leakedBytes: vmm.allocator?.inUse() ?? 0 };
+}
+
+/** The report of a run that got as far as the machine: its VMGEXITs, step records and checks. */
+function report(
+  s: Scenario,
+  profile: ProfileName,
+  vmgexits: readonly VmgexitLine[],
+  steps: readonly StepRecord[],
+  checks: readonly Check[],
+  run: MachineRun,
+): ScenarioReport {
   return {
     name: s.name,
     profile,
     ok: checks.every((c) => c.ok),
-    vmgexits: lines,
-    steps: [],
+    vmgexits,
+    steps,
     checks,
-    stop: result.stop,
-    serial: result.serial,
-    retried: result.retried.map((r) => r.errno),
-    leakedBytes,
+    stop: run.result.stop,
+    serial: run.result.serial,
+    retried: run.result.retried.map((r) => r.errno),
+    leakedBytes: run.leakedBytes,
   };
-}
-
-/** Guest memory at each `expect.memory` GPA, read before the VMM goes away. */
-function readExpectedMemory(vmm: Vmm, s: Scenario): (Uint8Array | undefined)[] {
-  return (s.expect.memory ?? []).map((m) => {
-    const dst = new Uint8Array(m.hex.length);
-    return vmm.readGpa(m.gpa, dst) ? undefined : dst;
-  });
 }
 
 function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioReport {
@@ -265,22 +280,14 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
     return notBuilt(s, profile, `${added.errno}: ${added.message}`);
   }
 
-  const result: RunResult = vmm.run({
-    policies: s.policies,
-    maxKvmRuns: s.maxKvmRuns,
-    apResetHold: s.apResetHold,
-    onHalt,
-  });
-  const memory = readExpectedMemory(vmm, s);
-  vmm.destroy();
-  const leakedBytes = vmm.allocator?.inUse() ?? 0;
+  const run = runMachine(vmm, s, onHalt);
 
   const lines = attribute(foldVmgexits(events), entered);
   const ignored = compiled.records.reduce(
     (n, r) => n + Math.max(0, r.vmgexits - lines.filter((l) => l.step === r.index).length),
     0,
   );
-  const stopText = `the run stopped: ${describeStop(result.stop)}`;
+  const stopText = `the run stopped: ${describeStop(run.result.stop)}`;
   const stepChecks = s.guest.steps.flatMap((st, i) => {
     const rec = compiled.records[i]!;
     const outcomes: VmgexitOutcome[] = lines.filter((l) => l.step === i).map((l) => l.outcome);
@@ -290,20 +297,9 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
   const checks = [
     ...hostChecks,
     ...stepChecks,
-    ...checkRun(s.expect, { result, vmgexits: lines.length + ignored, memory, leakedBytes, log: lines }),
+    ...checkRun(s.expect, { ...run, vmgexits: lines.length + ignored, log: lines }),
   ];
-  return {
-    name: s.name,
-    profile,
-    ok: checks.every((c) => c.ok),
-    vmgexits: lines,
-    steps: compiled.records,
-    checks,
-    stop: result.stop,
-    serial: result.serial,
-    retried: result.retried.map((r) => r.errno),
-    leakedBytes,
-  };
+  return report(s, profile, lines, compiled.records, checks, run);
 }
 
 /** Pair each folded VMGEXIT with the step that was running when KVM entered it. */

@@ -152,36 +152,30 @@ const stepsGuest = z.strictObject({
   steps: z.array(step),
 });
 
+type EntryReg = Exclude<keyof typeof KVM_REGS_OFFSETS, 'rip'>;
+/** KVM_SET_REGS's general-purpose registers and RFLAGS an entry may set (RIP is `rip`). */
+export const ENTRY_REG_NAMES = Object.keys(KVM_REGS_OFFSETS).filter((r) => r !== 'rip') as [
+  EntryReg,
+  ...EntryReg[],
+];
+const entryRegs = z.partialRecord(
+  z.enum(ENTRY_REG_NAMES, { error: () => `expected a register: ${ENTRY_REG_NAMES.join(', ')}` }),
+  u64,
+);
+/** The registers a `real-flat` or `long` entry gives (`regs` may not repeat `rsp`: validate.ts). */
+const entryAt = { rip: gpa.optional(), rsp: u64.optional(), regs: entryRegs.optional() };
 /**
  * Where a machine-code guest starts: `reset` (the x86 RESET state, CS:IP F000:FFF0 with CS base
  * FFFF0000; firmware, and the only entry of an SEV-ES guest, whose registers the VMM cannot set),
  * `real-flat` (real mode with every segment based at 0, as examples/guests/ start) or `long` (flat
  * 64-bit long mode on the VMM's identity page tables). `rip` defaults to the ELF's entry point.
  */
-/** KVM_SET_REGS's general-purpose registers and RFLAGS an entry may set (RIP is `rip`). */
-export const ENTRY_REG_NAMES = (Object.keys(KVM_REGS_OFFSETS) as (keyof typeof KVM_REGS_OFFSETS)[]).filter(
-  (r): r is Exclude<keyof typeof KVM_REGS_OFFSETS, 'rip'> => r !== 'rip',
-) as [Exclude<keyof typeof KVM_REGS_OFFSETS, 'rip'>, ...Exclude<keyof typeof KVM_REGS_OFFSETS, 'rip'>[]];
-const entryRegs = z.partialRecord(
-  z.enum(ENTRY_REG_NAMES, { error: () => `expected a register: ${ENTRY_REG_NAMES.join(', ')}` }),
-  u64,
-);
 const imageEntry = byShape(
   z.literal('reset').transform(() => ({ mode: 'reset' as const })),
   z.discriminatedUnion('mode', [
     z.strictObject({ mode: z.literal('reset') }),
-    z.strictObject({
-      mode: z.literal('real-flat'),
-      rip: gpa.optional(),
-      rsp: u64.optional(),
-      regs: entryRegs.optional(),
-    }),
-    z.strictObject({
-      mode: z.literal('long'),
-      rip: gpa.optional(),
-      rsp: u64.optional(),
-      regs: entryRegs.optional(),
-    }),
+    z.strictObject({ mode: z.literal('real-flat'), ...entryAt }),
+    z.strictObject({ mode: z.literal('long'), ...entryAt }),
   ]),
   'an entry: reset, { mode: real-flat, rip?, rsp?, regs? } or { mode: long, rip?, rsp?, regs? }',
 );

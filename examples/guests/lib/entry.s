@@ -126,13 +126,9 @@ boot_gdtr:
 
 	.text
 	.code64
-# #VC, on IST1: the CPU pushed SS, RSP, RFLAGS, CS, RIP and the error code (the SVM exit code).
-# Save the GPRs below them in struct pt_regs order, let do_vc emulate the instruction (it may
-# change any of them, RIP included), restore them and return.
-	.globl	vc_entry
-vc_entry:
-	cld					# the C ABI's DF; IRETQ restores the guest's
-	push	%rdi
+# struct pt_regs from RSI down to R15, pushed below RDI (which the caller saved first): the part of
+# the frame vc_entry and exception_common both push.
+	.macro	PUSH_PT_REGS_FROM_RSI
 	push	%rsi
 	push	%rdx
 	push	%rcx
@@ -147,6 +143,16 @@ vc_entry:
 	push	%r13
 	push	%r14
 	push	%r15
+	.endm
+
+# #VC, on IST1: the CPU pushed SS, RSP, RFLAGS, CS, RIP and the error code (the SVM exit code).
+# Save the GPRs below them in struct pt_regs order, let do_vc emulate the instruction (it may
+# change any of them, RIP included), restore them and return.
+	.globl	vc_entry
+vc_entry:
+	cld					# the C ABI's DF; IRETQ restores the guest's
+	push	%rdi
+	PUSH_PT_REGS_FROM_RSI
 	mov	%rsp, %rdi			# struct pt_regs *
 	sub	$8, %rsp			# 21 quadwords below the 16-byte-aligned frame: realign for the call
 	call	do_vc
@@ -190,20 +196,7 @@ exception_stubs:
 # returns only if the instruction has an exception-table fixup, which it put in regs->ip.
 exception_common:
 	cld
-	push	%rsi
-	push	%rdx
-	push	%rcx
-	push	%rax
-	push	%r8
-	push	%r9
-	push	%r10
-	push	%r11
-	push	%rbx
-	push	%rbp
-	push	%r12
-	push	%r13
-	push	%r14
-	push	%r15
+	PUSH_PT_REGS_FROM_RSI
 	mov	%rsp, %rsi			# struct pt_regs *
 	sub	$8, %rsp			# as in vc_entry: realign for the call
 	call	do_exception
