@@ -15,23 +15,18 @@ import { linearAddress, readReg, writeReg, writeRm0 } from '../operands.js';
 import { getRsp, pop, push, setRsp, stackWidth } from '../segments.js';
 import { hi32, SEG_DS, SEG_GS } from '../state.js';
 import { GP_VECTOR, UD_VECTOR } from '../vectors.js';
-import type { Builder } from './builder.js';
+import { type Builder, codeStemSize } from './builder.js';
 
 const { Mnemonic } = iced;
 
 const nop: Exec = () => NEXT;
 
-/** LEAVE: RSP = RBP, then POP RBP (at the operand size). */
 /** The operand size of ENTER/LEAVE from iced's Code (Leavew, Enterd_imm16_imm8, …): 66h's or the mode's. */
 function frameSize(ins: InstanceType<typeof iced.Instruction>): number {
-  const name = iced.Code[ins.code]!;
-  return name.startsWith('Leaveq') || name.startsWith('Enterq')
-    ? 8
-    : name.startsWith('Leavew') || name.startsWith('Enterw')
-      ? 2
-      : 4;
+  return codeStemSize(iced.Code[ins.code]!, 'Leave', 'Enter');
 }
 
+/** LEAVE: RSP = RBP, then POP RBP (at the operand size). */
 const leave: Builder = (ins, rec) => {
   rec.size = frameSize(ins);
   return (cpu, i) => {
