@@ -338,9 +338,6 @@ export function shl(f: Flags, size: number, aLo: number, aHi: number, count: num
   f.resHi = hi;
 }
 
-/** SAL is SHL. */
-export const sal = shl;
-
 export function shr(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
   let lo: number;
   let hi = 0;

@@ -11,8 +11,6 @@
 import type { X86Cpu } from './cpu.js';
 import type { Insn } from './insn.js';
 
-const PAGE_SIZE = 4096;
-
 /**
  * A block as generated JavaScript (compile/): runs it from its first instruction and returns how
  * many instructions completed, fewer than its length when a handler stopped it, more when it ran
@@ -102,10 +100,5 @@ export class BlockCache {
       if (rest.length) this.#byPage.set(p, rest);
       else this.#byPage.delete(p);
     }
-  }
-
-  /** Page of a GPA. */
-  static page(gpa: number): number {
-    return gpa - (gpa % PAGE_SIZE);
   }
 }

@@ -206,12 +206,6 @@ export function writeRflags(f: Flags, v: number): void {
   f.op = LAZY_NONE;
 }
 
-/** CF := v, the other flags kept (CLC, STC, CMC). */
-export function setCf(f: Flags, v: boolean): void {
-  materialise(f);
-  f.bits = v ? f.bits | RFLAGS_CF : f.bits & ~RFLAGS_CF;
-}
-
 /** Condition code cc (0..15, the x86 tttn encoding: O, NO, B, AE, E, NE, BE, A, S, NS, P, NP, L, GE, LE, G). */
 export function cond(f: Flags, cc: number): boolean {
   const t = cc >>> 1;

@@ -46,8 +46,8 @@ export const TLB_SIZE = 256;
 
 /**
  * A TLB of linear pages: the RAM page a linear page maps to now, as a view, with the rights the
- * walk granted. Flushed on every VMRUN (a page view is good only until the vCPU exits), on CR3,
- * CR0, CR4 and EFER writes, CPL changes and INVLPG.
+ * walk granted. Flushed at VMRUN unless the nested page table's generation (GuestPhysMemory) held
+ * and KVM asked for no flush (tlb_ctl), on CR3, CR0, CR4 and EFER writes, CPL changes and INVLPG.
  */
 export class Tlb {
   readonly tag = new Float64Array(TLB_SIZE).fill(-1);

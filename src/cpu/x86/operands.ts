@@ -118,8 +118,8 @@ export function effectiveAddress(cpu: X86Cpu, i: Insn): number {
   return asize === 4 ? ea >>> 0 : ea & 0xffff;
 }
 
-/** The default segment of a memory operand: SS for RSP/RBP-based addressing, else DS. */
-function segmentOf(i: Insn): number {
+/** The segment of a memory operand: its override, else SS for RSP/RBP-based addressing, else DS. */
+export function segmentOf(i: Insn): number {
   if (i.mseg >= 0) return i.mseg;
   return i.mbase === 4 || i.mbase === 5 ? SEG_SS : SEG_DS;
 }

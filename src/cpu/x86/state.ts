@@ -10,6 +10,7 @@
 import type { Gprs } from '../regs.js';
 import { EFER_LMA } from '../reset.js';
 import {
+  getS64Number,
   getU64Number,
   SAVE_CPL,
   SAVE_CR0,
@@ -28,6 +29,7 @@ import {
   SAVE_TR,
   SVM_SELECTOR_DB_MASK,
   SVM_SELECTOR_L_MASK,
+  setS64Number,
 } from '../vmcb.js';
 
 /** Segment registers in the save area's (and the instruction encoding's) order. */
@@ -43,18 +45,6 @@ const TWO32 = 0x1_0000_0000;
 /** Bits 63:32 of a sign-extended 64-bit number (an address, RIP), as a u32. */
 export function hi32(v: number): number {
   return Math.floor((v - (v >>> 0)) / TWO32) >>> 0;
-}
-
-/** A 64-bit save-area field as a sign-extended number (exact for canonical addresses). */
-export function getS64(save: DataView, off: number): number {
-  return save.getInt32(off + 4, true) * TWO32 + save.getUint32(off, true);
-}
-
-/** Store a sign-extended number as a 64-bit save-area field. */
-export function setS64(save: DataView, off: number, v: number): void {
-  const lo = v >>> 0;
-  save.setUint32(off, lo, true);
-  save.setInt32(off + 4, Math.floor((v - lo) / TWO32) | 0, true);
 }
 
 /** One vCPU's state as the interpreter runs it. */
@@ -103,11 +93,11 @@ export class X86State {
 
   /** VMRUN: load everything but the GPRs from a save area. */
   load(save: DataView): void {
-    this.rip = getS64(save, SAVE_RIP);
+    this.rip = getS64Number(save, SAVE_RIP);
     this.rflags = save.getUint32(SAVE_RFLAGS, true);
     this.cpl = save.getUint8(SAVE_CPL);
     this.cr0 = save.getUint32(SAVE_CR0, true);
-    this.cr2 = getS64(save, SAVE_CR2);
+    this.cr2 = getS64Number(save, SAVE_CR2);
     this.cr3 = getU64Number(save, SAVE_CR3);
     this.cr4 = save.getUint32(SAVE_CR4, true);
     this.efer = save.getUint32(SAVE_EFER, true);
@@ -118,31 +108,31 @@ export class X86State {
       this.segSel[s] = save.getUint16(off, true);
       this.segAttr[s] = save.getUint16(off + 2, true);
       this.segLimit[s] = save.getUint32(off + 4, true);
-      this.segBase[s] = getS64(save, off + 8);
+      this.segBase[s] = getS64Number(save, off + 8);
     }
     this.gdtrLimit = save.getUint32(SAVE_GDTR + 4, true);
-    this.gdtrBase = getS64(save, SAVE_GDTR + 8);
+    this.gdtrBase = getS64Number(save, SAVE_GDTR + 8);
     this.idtrLimit = save.getUint32(SAVE_IDTR + 4, true);
-    this.idtrBase = getS64(save, SAVE_IDTR + 8);
+    this.idtrBase = getS64Number(save, SAVE_IDTR + 8);
     this.ldtrSel = save.getUint16(SAVE_LDTR, true);
     this.ldtrAttr = save.getUint16(SAVE_LDTR + 2, true);
     this.ldtrLimit = save.getUint32(SAVE_LDTR + 4, true);
-    this.ldtrBase = getS64(save, SAVE_LDTR + 8);
+    this.ldtrBase = getS64Number(save, SAVE_LDTR + 8);
     this.trSel = save.getUint16(SAVE_TR, true);
     this.trAttr = save.getUint16(SAVE_TR + 2, true);
     this.trLimit = save.getUint32(SAVE_TR + 4, true);
-    this.trBase = getS64(save, SAVE_TR + 8);
+    this.trBase = getS64Number(save, SAVE_TR + 8);
   }
 
   /** #VMEXIT: store everything but the GPRs into a save area. */
   store(save: DataView): void {
-    setS64(save, SAVE_RIP, this.rip);
+    setS64Number(save, SAVE_RIP, this.rip);
     save.setUint32(SAVE_RFLAGS, this.rflags >>> 0, true);
     save.setUint32(SAVE_RFLAGS + 4, 0, true);
     save.setUint8(SAVE_CPL, this.cpl);
     save.setUint32(SAVE_CR0, this.cr0 >>> 0, true);
-    setS64(save, SAVE_CR2, this.cr2);
-    setS64(save, SAVE_CR3, this.cr3);
+    setS64Number(save, SAVE_CR2, this.cr2);
+    setS64Number(save, SAVE_CR3, this.cr3);
     save.setUint32(SAVE_CR4, this.cr4 >>> 0, true);
     save.setUint32(SAVE_EFER, this.efer >>> 0, true);
     save.setUint32(SAVE_DR6, this.dr6 >>> 0, true);
@@ -152,19 +142,19 @@ export class X86State {
       save.setUint16(off, this.segSel[s]!, true);
       save.setUint16(off + 2, this.segAttr[s]!, true);
       save.setUint32(off + 4, this.segLimit[s]!, true);
-      setS64(save, off + 8, this.segBase[s]!);
+      setS64Number(save, off + 8, this.segBase[s]!);
     }
     save.setUint32(SAVE_GDTR + 4, this.gdtrLimit >>> 0, true);
-    setS64(save, SAVE_GDTR + 8, this.gdtrBase);
+    setS64Number(save, SAVE_GDTR + 8, this.gdtrBase);
     save.setUint32(SAVE_IDTR + 4, this.idtrLimit >>> 0, true);
-    setS64(save, SAVE_IDTR + 8, this.idtrBase);
+    setS64Number(save, SAVE_IDTR + 8, this.idtrBase);
     save.setUint16(SAVE_LDTR, this.ldtrSel, true);
     save.setUint16(SAVE_LDTR + 2, this.ldtrAttr, true);
     save.setUint32(SAVE_LDTR + 4, this.ldtrLimit >>> 0, true);
-    setS64(save, SAVE_LDTR + 8, this.ldtrBase);
+    setS64Number(save, SAVE_LDTR + 8, this.ldtrBase);
     save.setUint16(SAVE_TR, this.trSel, true);
     save.setUint16(SAVE_TR + 2, this.trAttr, true);
     save.setUint32(SAVE_TR + 4, this.trLimit >>> 0, true);
-    setS64(save, SAVE_TR + 8, this.trBase);
+    setS64Number(save, SAVE_TR + 8, this.trBase);
   }
 }

@@ -29,7 +29,8 @@ import {
 } from '../flags.js';
 import { type Insn, OPERAND_GPR, OPERAND_IMM, OPERAND_MEM, OPERAND_REL, REG_AH, REG_NONE } from '../insn.js';
 import { PAGE_SIZE, TLB_SIZE } from '../mmu.js';
-import { SEG_DS, SEG_FS, SEG_GS, SEG_SS } from '../state.js';
+import { segmentOf } from '../operands.js';
+import { SEG_FS, SEG_GS } from '../state.js';
 import type { BlockEmitter, KnownFlags } from './emitter.js';
 
 const TWO32 = 0x1_0000_0000;
@@ -98,12 +99,6 @@ function writeReg(e: BlockEmitter, r: number, size: number, v: Value): void {
         e.setWord(w, `((${e.word(w)} & 0xffff00ff) | ((${v.lo} & 0xff) << 8)) >>> 0`, false);
       } else e.setWord(2 * r, `((${e.word(2 * r)} & 0xffffff00) | (${v.lo} & 0xff)) >>> 0`, false);
   }
-}
-
-/** The default segment of the memory operand (operands.ts segmentOf). */
-function segmentOf(i: Insn): number {
-  if (i.mseg >= 0) return i.mseg;
-  return i.mbase === 4 || i.mbase === 5 ? SEG_SS : SEG_DS;
 }
 
 /** The register-array words of the memory operand's base and index (what operands.ts reads). */

@@ -24,7 +24,7 @@ import {
 } from '../segments.js';
 import { hi32, SEG_CS, SEG_SS } from '../state.js';
 import { BP_VECTOR, GP_VECTOR, NP_VECTOR, OF_VECTOR } from '../vectors.js';
-import type { Builder } from './builder.js';
+import { type Builder, codeStemSize } from './builder.js';
 
 const { Mnemonic, OpKind } = iced;
 const TWO32 = 0x1_0000_0000;
@@ -309,12 +309,7 @@ const callB: Builder = (ins, rec) => {
 
 const retB: Builder = (ins, rec) => {
   const name = iced.Code[ins.code] ?? '';
-  rec.size =
-    name.startsWith('Retnw') || name.startsWith('Retfw')
-      ? 2
-      : name.startsWith('Retnq') || name.startsWith('Retfq')
-        ? 8
-        : 4;
+  rec.size = codeStemSize(name, 'Retn', 'Retf');
   if (ins.opCount === 1) rec.immLo = ins.immediate16;
   if (name.startsWith('Retf')) {
     if (rec.immLo) return undefined;

@@ -28,7 +28,7 @@ import {
 } from '../segments.js';
 import { SEG_CS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_SS } from '../state.js';
 import { UD_VECTOR } from '../vectors.js';
-import type { Builder } from './builder.js';
+import { type Builder, codeStemSize } from './builder.js';
 
 const { Mnemonic, OpKind } = iced;
 
@@ -229,12 +229,7 @@ function stackOpSize(rec: Insn, codeSize: 16 | 32 | 64): number {
  * operand size (66h or the mode's default; 8 in 64-bit mode).
  */
 function sregStackSize(ins: InstanceType<typeof iced.Instruction>): number {
-  const name = iced.Code[ins.code]!;
-  return name.startsWith('Pushq') || name.startsWith('Popq')
-    ? 8
-    : name.startsWith('Pushw') || name.startsWith('Popw')
-      ? 2
-      : 4;
+  return codeStemSize(iced.Code[ins.code]!, 'Push', 'Pop');
 }
 
 const pushB: Builder = (ins, rec, codeSize) => {

@@ -6,32 +6,27 @@
 import iced from 'iced-x86';
 import { SVM_EXIT_PAUSE, SVM_EXIT_READ_CR0, SVM_EXIT_WRITE_CR0 } from '../../../uapi/svm.js';
 import { VCPU_REGS_RBP } from '../../regs.js';
-import { SAVE_KERNEL_GS_BASE } from '../../vmcb.js';
+import { getS64Number, SAVE_KERNEL_GS_BASE, setS64Number } from '../../vmcb.js';
 import type { X86Cpu } from '../cpu.js';
 import { RFLAGS_ZF, readRflags, writeRflags } from '../flags.js';
 import { type Exec, NEXT } from '../insn.js';
 import { readLinear, writeLinear } from '../mmu.js';
 import { linearAddress, readReg, writeReg, writeRm0 } from '../operands.js';
 import { getRsp, pop, push, setRsp, stackWidth } from '../segments.js';
-import { getS64, hi32, SEG_DS, SEG_GS, setS64 } from '../state.js';
+import { hi32, SEG_DS, SEG_GS } from '../state.js';
 import { GP_VECTOR, UD_VECTOR } from '../vectors.js';
-import type { Builder } from './builder.js';
+import { type Builder, codeStemSize } from './builder.js';
 
 const { Mnemonic } = iced;
 
 const nop: Exec = () => NEXT;
 
-/** LEAVE: RSP = RBP, then POP RBP (at the operand size). */
 /** The operand size of ENTER/LEAVE from iced's Code (Leavew, Enterd_imm16_imm8, …): 66h's or the mode's. */
 function frameSize(ins: InstanceType<typeof iced.Instruction>): number {
-  const name = iced.Code[ins.code]!;
-  return name.startsWith('Leaveq') || name.startsWith('Enterq')
-    ? 8
-    : name.startsWith('Leavew') || name.startsWith('Enterw')
-      ? 2
-      : 4;
+  return codeStemSize(iced.Code[ins.code]!, 'Leave', 'Enter');
 }
 
+/** LEAVE: RSP = RBP, then POP RBP (at the operand size). */
 const leave: Builder = (ins, rec) => {
   rec.size = frameSize(ins);
   return (cpu, i) => {
@@ -150,8 +145,8 @@ const swapgs: Exec = (cpu: X86Cpu) => {
   const s = cpu.s;
   if (s.codeSize !== 64) cpu.raise({ vector: UD_VECTOR });
   if (s.cpl !== 0) cpu.raise({ vector: GP_VECTOR, errorCode: 0 });
-  const k = getS64(cpu.save, SAVE_KERNEL_GS_BASE);
-  setS64(cpu.save, SAVE_KERNEL_GS_BASE, s.segBase[SEG_GS]!);
+  const k = getS64Number(cpu.save, SAVE_KERNEL_GS_BASE);
+  setS64Number(cpu.save, SAVE_KERNEL_GS_BASE, s.segBase[SEG_GS]!);
   s.segBase[SEG_GS] = k;
   return NEXT;
 };
