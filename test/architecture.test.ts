@@ -26,7 +26,7 @@ function sources(dir = SRC): string[] {
 function runtimeImports(file: string): string[] {
   const text = readFileSync(join(SRC, file), 'utf8');
   const out: string[] = [];
-  for (const m of text.matchAll(/^(?:import|export)\s+(type\s+)?([\s\S]*?)\s*from\s+'(\.[^']+)'/gm)) {
+  for (const m of text.matchAll(/^(?:import|export)\s+(type\s+)?([^;]*?)\s*from\s+'(\.[^']+)'/gm)) {
     if (m[1]) continue;
     const clause = m[2]!.trim();
     if (clause.startsWith('{') && clause.endsWith('}')) {
