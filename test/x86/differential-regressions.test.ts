@@ -24,7 +24,7 @@ import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
 import type { KvmRegs } from '../../src/uapi/regs.js';
 import type { KvmSegment, KvmSregs } from '../../src/uapi/sregs.js';
-import { flatSegment, identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
+import { flatSegment, flatSegment32, identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
 import { describeEngines, type Engine } from './engines.js';
 
 const CODE = 0x1000;
@@ -41,7 +41,7 @@ type Mode = 'long' | 'protected' | 'real';
 /** A flat 32-bit segment (code or data), or a real-mode one at base 0. */
 function segment(mode: Mode, selector: number, code: boolean): KvmSegment {
   if (mode === 'real') return { ...flatSegment(0, code), limit: 0xffff, l: 0, db: 0, g: 0 };
-  return { ...flatSegment(selector, code), l: 0, db: 1 };
+  return flatSegment32(selector, code);
 }
 
 /**
