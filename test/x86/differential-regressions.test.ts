@@ -24,7 +24,12 @@ import { X86Cpu } from '../../src/cpu/x86/cpu.js';
 import { expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
 import type { KvmRegs } from '../../src/uapi/regs.js';
 import type { KvmSegment, KvmSregs } from '../../src/uapi/sregs.js';
-import { flatSegment, flatSegment32, identityPageTables, setLongModeEntry } from '../../src/vmm/long-mode-entry.js';
+import {
+  flatSegment,
+  flatSegment32,
+  identityPageTables,
+  setLongModeEntry,
+} from '../../src/vmm/long-mode-entry.js';
 import { describeEngines, type Engine } from './engines.js';
 
 const CODE = 0x1000;
