@@ -123,6 +123,51 @@ export interface GuestPhysMemory {
    * memslots, host mappings, dirty-log write protection). A CPU may keep its TLB while it holds.
    */
   readonly generation?: number;
+  /**
+   * Optional: the system physical address of the page holding `gpa` (the model's stand-in: its
+   * host address), for the memory controller's tweak. Valid right after page(gpa) succeeded.
+   */
+  spa?(gpa: number): number;
+}
+
+/** nested_ctl (VMCB 0x90) bits: nested paging, SEV (memory encryption under the VMCB's ASID), SEV-ES. */
+export const SVM_NESTED_CTL_NP_ENABLE = 1;
+export const SVM_NESTED_CTL_SEV_ENABLE = 2;
+export const SVM_NESTED_CTL_SEV_ES_ENABLE = 4;
+
+/**
+ * One ASID's encrypted memory as the memory controller serves it to a CPU (AMD SEV): the key the
+ * firmware loaded into the ASID's slot at ACTIVATE, and the plaintext of the private pages the CPUs
+ * of that guest use. The model keeps those decrypted (its stand-in for cache lines tagged with the
+ * key) so hot accesses never decrypt per byte; what the host side reads or writes is host memory,
+ * where a private page is ciphertext. Shared by every vCPU of the guest, as the cache is coherent.
+ */
+export interface EncryptedMemory {
+  /**
+   * The plaintext of the private 4 KiB page whose system physical address is `spa` and whose bytes
+   * in memory (ciphertext) are `frame`, decrypted on first use. `write`: the CPU will store through
+   * it, so the page is written back (encrypted into `frame`) before the host side next touches it.
+   * The same array for the same page while `generation` holds.
+   */
+  page(spa: number, frame: Uint8Array, write: boolean): Uint8Array;
+  /**
+   * Bumped whenever an array page() gave out may no longer be the page's plaintext or may no longer
+   * be tracked as written (written back for a host read, dropped after a host write): a CPU keeps
+   * its TLB only while it holds.
+   */
+  readonly generation: number;
+  /** Decrypt `bytes` (16-byte multiples) in place as the memory at `spa` (VMRUN reading the VMSA). */
+  decrypt(spa: number, bytes: Uint8Array): void;
+  /** Encrypt `bytes` in place as the memory at `spa` (#VMEXIT writing the VMSA back). */
+  encrypt(spa: number, bytes: Uint8Array): void;
+}
+
+/** The memory controller's encryption, as CPUs reach it. */
+export interface MemoryEncryption {
+  /** The C-bit: the bit of a guest page-table entry that marks the page private (CPUID 0x8000001F EBX[5:0]). */
+  readonly cbit: number;
+  /** The ASID's encrypted memory, or undefined while no key is loaded for it. */
+  domain(asid: number): EncryptedMemory | undefined;
 }
 
 /** What KVM gives a CPU when it creates the vCPU. */
@@ -155,6 +200,13 @@ export interface CpuAttachment {
    */
   readonly xcr0?: BigUint64Array | null;
   readonly mem: GuestPhysMemory;
+  /** The memory controller's encryption (absent: a platform without SEV, all memory plaintext). */
+  readonly memoryEncryption?: MemoryEncryption;
+  /**
+   * SEV-ES: the VMSA page the VMCB's vmsa_pa names (KVM's, 4096 bytes, encrypted under the guest key
+   * once LAUNCH_UPDATE_VMSA ran) and its system physical address. Absent for unprotected guests.
+   */
+  readonly vmsa?: { readonly bytes: Uint8Array; readonly spa: number };
 }
 
 /** A guest CPU behind VMRUN. One instance per vCPU. */
