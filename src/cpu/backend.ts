@@ -130,11 +130,6 @@ export interface GuestPhysMemory {
   spa?(gpa: number): number;
 }
 
-/** nested_ctl (VMCB 0x90) bits: nested paging, SEV (memory encryption under the VMCB's ASID), SEV-ES. */
-export const SVM_NESTED_CTL_NP_ENABLE = 1;
-export const SVM_NESTED_CTL_SEV_ENABLE = 2;
-export const SVM_NESTED_CTL_SEV_ES_ENABLE = 4;
-
 /**
  * One ASID's encrypted memory as the memory controller serves it to a CPU (AMD SEV): the key the
  * firmware loaded into the ASID's slot at ACTIVATE, and the plaintext of the private pages the CPUs

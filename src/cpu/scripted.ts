@@ -71,6 +71,7 @@ import {
   VMCB_NEXT_RIP,
   Vmcb,
 } from './vmcb.js';
+import { loadVmsa } from './vmsa.js';
 
 /** IOIO exit_info_1's one-hot address size (bits 9:7) for the code size. */
 const IOIO_ASIZE: Readonly<Record<CodeSize, number>> = {
@@ -324,6 +325,11 @@ export class ScriptedCpu implements CpuBackend {
   readonly #buf = new Uint8Array(8);
   readonly #bufView = new DataView(this.#buf.buffer);
 
+  /** What KVM attached. */
+  #hw!: CpuAttachment;
+  /** Why the last VMRUN failed (VMEXIT_INVALID), for diagnostics. */
+  vmrunFailure: string | undefined;
+
   constructor(program: GuestProgram, opts: { protectedState?: boolean } = {}) {
     this.#program = program;
     this.protectedState = opts.protectedState ?? false;
@@ -356,10 +362,10 @@ export class ScriptedCpu implements CpuBackend {
   attach(hw: CpuAttachment): void {
     this.#vmcb = hw.vmcb;
     this.mem = hw.mem;
+    this.#hw = hw;
     if (this.protectedState || !hw.regs) {
-      // The VMSA: the CPU's own copy of the save area KVM set up, which KVM cannot see from now on.
-      const vmsa = new DataView(hw.vmcb.save.buffer.slice(0));
-      this.#save = vmsa;
+      // SEV-ES: the first VMRUN loads the VMSA (loadVmsa); until then, a copy of the RESET state.
+      this.#save = new DataView(hw.vmcb.save.buffer.slice(0));
     } else {
       this.#save = hw.vmcb.save;
       this.#regs = hw.regs;
@@ -371,6 +377,16 @@ export class ScriptedCpu implements CpuBackend {
     if (this.#state === 'shutdown') {
       this.#exitAt(SVM_EXIT_SHUTDOWN, 0, 0, 0, 0);
       return;
+    }
+    if (this.#state === 'ready' && this.protectedState && this.#hw.vmsa) {
+      // VMRUN of an SEV-ES guest loads the VMSA LAUNCH_UPDATE_VMSA encrypted, or fails.
+      const vmsa = loadVmsa(this.#hw, vmcb);
+      if (typeof vmsa === 'string') {
+        this.vmrunFailure = vmsa;
+        vmcb.setExit(0xffff_ffff, 0, 0, 0, 0, 0xffff_ffff);
+        return;
+      }
+      this.#save = vmsa;
     }
     const save = this.#save;
     this.#rip = getU64Number(save, SAVE_RIP);

@@ -49,6 +49,10 @@ export const VMCB_EXIT_INFO_2 = 0x080;
 export const VMCB_EXIT_INT_INFO = 0x088;
 export const VMCB_EXIT_INT_INFO_ERR = 0x08c;
 export const VMCB_NESTED_CTL = 0x090;
+/** nested_ctl (VMCB 0x90) bits: nested paging, SEV (memory encryption under the VMCB's ASID), SEV-ES. */
+export const SVM_NESTED_CTL_NP_ENABLE = 1;
+export const SVM_NESTED_CTL_SEV_ENABLE = 2;
+export const SVM_NESTED_CTL_SEV_ES_ENABLE = 4;
 /** The GHCB MSR of an SEV-ES guest (MSR_AMD64_SEV_ES_GHCB), kept by hardware in the VMCB. */
 export const VMCB_GHCB_GPA = 0x0a0;
 export const VMCB_EVENT_INJ = 0x0a8;
@@ -331,6 +335,27 @@ export class Vmcb {
   }
   set intState(v: number) {
     this.control.setUint32(VMCB_INT_STATE, v >>> 0, true);
+  }
+  /** The guest's ASID: its TLB tag and, with SEV, the memory controller's key slot. */
+  get asid(): number {
+    return this.control.getUint32(VMCB_ASID, true);
+  }
+  set asid(v: number) {
+    this.control.setUint32(VMCB_ASID, v >>> 0, true);
+  }
+  /** nested_ctl: SVM_NESTED_CTL_* (nested paging, SEV, SEV-ES). */
+  get nestedCtl(): number {
+    return this.control.getUint32(VMCB_NESTED_CTL, true);
+  }
+  set nestedCtl(v: number) {
+    this.control.setUint32(VMCB_NESTED_CTL, v >>> 0, true);
+  }
+  /** vmsa_pa (SEV-ES): the system physical address of the guest's VMSA page. */
+  get vmsaPa(): number {
+    return getU64Number(this.control, VMCB_VMSA_PA);
+  }
+  set vmsaPa(v: number) {
+    setU64Number(this.control, VMCB_VMSA_PA, v);
   }
   /** The GHCB MSR (SEV-ES): hardware reads and writes it here, not in the save area. */
   get ghcbGpa(): bigint {

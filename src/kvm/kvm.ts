@@ -2,7 +2,7 @@
  * /dev/kvm as the VMM process opens it: capabilities, and VM creation for the VM types this KVM
  * knows. The process's address space and the kernel allocator KVM charges are given at open time.
  */
-import type { CpuAttachment, CpuBackend, Vmcb } from '../cpu/backend.js';
+import type { CpuAttachment, CpuBackend, MemoryEncryption, Vmcb } from '../cpu/backend.js';
 import { HostAddressSpace, USER_ADDR_LIMIT } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
 import type { TraceSink } from '../trace/events.js';
@@ -98,6 +98,8 @@ export interface KvmOptions {
   devGetAttr?: (group: number, attr: number) => bigint | Errno;
   /** Receives trace events (nothing is built when absent). */
   trace?: TraceSink;
+  /** The memory controller's encryption the CPUs use (absent: every access plaintext). */
+  memoryEncryption?: MemoryEncryption;
 }
 
 const defaultVmOps: VmTypeOps = { protectedState: false, createVcpu: () => ({}) };
@@ -113,6 +115,7 @@ export class Kvm {
   readonly core: KvmCoreProfile;
   readonly cpus: CpuFactory;
   readonly memEncOp: KvmOptions['memEncOp'];
+  readonly memoryEncryption: MemoryEncryption | undefined;
   readonly #devGetAttr: KvmOptions['devGetAttr'];
   /** kvm_caps.supported_xcr0: the host's XCR0 & KVM_SUPPORTED_XCR0. */
   readonly supportedXcr0: bigint;
@@ -133,6 +136,7 @@ export class Kvm {
     this.core = opts.core ?? KVM_CORE_CURRENT;
     this.cpus = opts.cpus ?? ((_id, protectedState) => new HaltedCpu(protectedState));
     this.memEncOp = opts.memEncOp;
+    this.memoryEncryption = opts.memoryEncryption;
     this.#devGetAttr = opts.devGetAttr;
     this.supportedXcr0 = (opts.hostXcr0 ?? DEFAULT_HOST_XCR0) & KVM_SUPPORTED_XCR0;
     this.hostXstate = opts.hostXcr0 ?? HOST_XSTATE_ALL;
@@ -255,6 +259,7 @@ export class Kvm {
         supportedCpuid: this.supportedCpuid,
         tracer: this.#tracer,
         fds: this.fds,
+        memoryEncryption: this.memoryEncryption,
       },
       defaultVmOps,
     );

@@ -3,6 +3,7 @@
  * code nobody handles, KVM_EXIT_MEMORY_FAULT beside -EFAULT, and port I/O for userspace.
  */
 import {
+  KVM_EXIT_FAIL_ENTRY,
   KVM_EXIT_INTERNAL_ERROR,
   KVM_EXIT_IO,
   KVM_EXIT_IO_IN,
@@ -13,6 +14,8 @@ import {
 } from '../uapi/exit-reasons.js';
 import {
   KVM_PIO_DATA_OFFSET,
+  KVM_RUN_OFF_FAIL_ENTRY_CPU,
+  KVM_RUN_OFF_FAIL_ENTRY_REASON,
   KVM_RUN_OFF_INTERNAL_NDATA,
   KVM_RUN_OFF_INTERNAL_SUBERROR,
   KVM_RUN_OFF_IO_COUNT,
@@ -45,6 +48,24 @@ export function emulationFailure(vcpu: Vcpu): number {
 }
 
 /** kvm_prepare_unexpected_reason_exit: an exit code KVM has no handler for, and the last VM-entry CPU. */
+/**
+ * svm_handle_exit on SVM_EXIT_ERR: VMRUN itself failed (a VMCB or VMSA that fails the consistency
+ * checks, an SEV-ES vCPU whose VMSA was never launched): KVM_EXIT_FAIL_ENTRY with the exit code as
+ * hardware_entry_failure_reason (all ones) and the CPU it last entered on (the model has one, 0).
+ */
+export function failEntry(vcpu: Vcpu): number {
+  const run = vcpu.runArea;
+  run.clearExitUnion();
+  run.exitReason = KVM_EXIT_FAIL_ENTRY;
+  const vmcb = vcpu.vmcb;
+  run.setU64(
+    KVM_RUN_OFF_FAIL_ENTRY_REASON,
+    (BigInt(vmcb.exitCodeHi >>> 0) << 32n) | BigInt(vmcb.exitCode >>> 0),
+  );
+  run.setU32(KVM_RUN_OFF_FAIL_ENTRY_CPU, 0);
+  return 0;
+}
+
 export function unexpectedExit(vcpu: Vcpu): number {
   return internalError(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, [BigInt(vcpu.vmcb.exitCode), 0n]);
 }

@@ -10,21 +10,19 @@
 import {
   type CpuBackend,
   type Gprs,
-  getU64Number,
   newGprs,
   resetFpu,
   SAVE_RFLAGS,
-  SAVE_RIP,
   SVM_EVTINJ_TYPE_EXEPT,
   SVM_EVTINJ_TYPE_INTR,
   SVM_EVTINJ_TYPE_NMI,
   SVM_EVTINJ_VALID,
   SVM_EVTINJ_VALID_ERR,
-  VCPU_REGS_RIP,
   Vmcb,
   writeResetState,
 } from '../cpu/backend.js';
 import { TLB_CONTROL_DO_NOTHING } from '../cpu/vmcb.js';
+import { PAGE_SIZE } from '../host/page.js';
 import { KVM_EXIT_INTR, KVM_EXIT_IRQ_WINDOW_OPEN, KVM_EXIT_UNKNOWN } from '../uapi/exit-reasons.js';
 import type { KvmFpu } from '../uapi/fpu.js';
 import {
@@ -46,7 +44,7 @@ import { initVmcb } from './init-vmcb.js';
 import { disableIrqWindow, enableIrqWindow, interruptAllowed, kvmDeliverSipiVector } from './interrupts.js';
 import type { Irqchip, Lapic } from './irqchip.js';
 import { MsrStore } from './msr.js';
-import { unexpectedExit } from './userspace-exits.js';
+import { failEntry, unexpectedExit } from './userspace-exits.js';
 import type { Vm } from './vm.js';
 import type { ExitHandler, VcpuTypeOps } from './vm-type.js';
 import { svmExitHandlers } from './x86.js';
@@ -73,6 +71,13 @@ export interface QueuedException {
 }
 
 /** A virtual CPU. */
+/**
+ * Where the model puts the physical addresses of KVM's own pages (VMSAs): above every host
+ * address a VMM maps (the user address space ends below 2^47), so no guest page shares a tweak.
+ */
+const KERNEL_PAGES_SPA = 2 ** 48;
+let nextKernelPage = 0;
+
 export class Vcpu {
   /** The kvm_run page (and the PIO and coalesced-MMIO pages after it): shared memory, as mmap'ed. */
   readonly runArea: KvmRun;
@@ -127,6 +132,10 @@ export class Vcpu {
   mpState = 0;
   /** vcpu->arch.guest_state_protected: the VMSA is encrypted; KVM can read no register. */
   guestStateProtected: boolean;
+  /** svm->sev_es.vmsa: an SEV-ES vCPU's VMSA page (KVM's memory), undefined otherwise. */
+  readonly vmsa: Uint8Array | undefined;
+  /** The VMSA page's system physical address (the memory controller's tweak; vmsa_pa). */
+  readonly vmsaSpa: number = 0;
   /** The vPMU's general-purpose counters (never programmed in the model: they read 0). */
   readonly pmcs = new BigUint64Array(6);
   /** KVM_CAP_ENFORCE_PV_FEATURE_CPUID: PV hypercalls and MSRs only as the guest's KVM CPUID leaf offers. */
@@ -175,11 +184,16 @@ export class Vcpu {
       (this.msrs.get(MSR_IA32_APICBASE) ?? 0n) | (bsp ? MSR_IA32_APICBASE_BSP : 0n),
     );
     this.mpState = vm.irqchip && !bsp ? KVM_MP_STATE_UNINITIALIZED : KVM_MP_STATE_RUNNABLE;
-    this.guestStateProtected = backend.protectedState;
-    initVmcb(this);
-    // KVM's own copy of RIP, all it will know of an encrypted guest's (VCPU_REGS_RIP).
-    if (this.guestStateProtected) this.regs[2 * VCPU_REGS_RIP] = getU64Number(this.vmcb.save, SAVE_RIP);
+    // An SEV-ES vCPU's state is KVM's until LAUNCH_UPDATE_VMSA encrypts it into the VMSA page
+    // (zeroed at allocation, as snp_safe_alloc_page gives it; vmsa_pa in the VMCB names it).
+    this.guestStateProtected = false;
     const prot = backend.protectedState;
+    if (prot) {
+      this.vmsa = new Uint8Array(PAGE_SIZE);
+      this.vmsaSpa = KERNEL_PAGES_SPA + nextKernelPage++ * PAGE_SIZE;
+      this.vmcb.vmsaPa = this.vmsaSpa;
+    }
+    initVmcb(this);
     backend.attach({
       vmcb: this.vmcb,
       regs: prot ? null : this.regs,
@@ -187,6 +201,8 @@ export class Vcpu {
       fpu: prot ? null : this.fpu,
       xcr0: prot ? null : this.xcrs,
       mem: this.npt,
+      ...(this.vmsa ? { vmsa: { bytes: this.vmsa, spa: this.vmsaSpa } } : {}),
+      ...(vm.ctx.memoryEncryption ? { memoryEncryption: vm.ctx.memoryEncryption } : {}),
     });
     this.typeOps = vm.typeOps.createVcpu(this);
     const extra = this.typeOps.exitHandlers;
@@ -264,6 +280,8 @@ export class Vcpu {
       if (this.dbRegsWontExit) svmSyncDirtyDebugRegs(this);
       if (this.awaitingIretCompletion) this.#completeIret();
       const code = vmcb.exitCode;
+      // SVM_EXIT_ERR (-1, both halves set): VMRUN failed, nothing ran.
+      if (code === 0xffff_ffff && vmcb.exitCodeHi === 0xffff_ffff) return failEntry(this);
       const r = this.invokeExitHandler(code);
       if (r <= 0) return r;
       // kvm_vcpu_ready_for_interrupt_injection: the VMM may inject now.

@@ -3,7 +3,7 @@
  * logging, and the vCPUs. Created by `Kvm.createVm()`.
  */
 
-import type { CpuBackend } from '../cpu/backend.js';
+import type { CpuBackend, MemoryEncryption } from '../cpu/backend.js';
 import type { HostAddressSpace } from '../host/address-space.js';
 import type { HostAllocator } from '../host/allocator.js';
 import { PAGE_SIZE } from '../host/page.js';
@@ -89,6 +89,8 @@ export interface VmContext {
   readonly fds: FdTable;
   /** The owning Kvm's trace sink, one cell shared with it: setting Kvm.trace reaches every VM. */
   readonly tracer: TraceCell;
+  /** The memory controller's encryption, handed to every CPU (absent: all memory plaintext). */
+  readonly memoryEncryption?: MemoryEncryption | undefined;
 }
 
 /** Where trace events go right now (undefined: tracing off), read on every exit that may trace. */

@@ -59,6 +59,8 @@ export function describeStop(s: StopReason): string {
       return `host kernel oops: ${s.message}`;
     case 'limit':
       return `KVM_RUN limit reached after ${s.kvmRuns} KVM_RUN calls (maxKvmRuns)`;
+    case 'launch-failed':
+      return `the SEV-ES launch failed: ${s.message}`;
     default: {
       const never: never = s;
       return String(never);

@@ -36,6 +36,12 @@ export function readGuestImage(g: ImageGuest): GuestImage | string {
 export function loadImageGuest(vmm: Vmm, g: ImageGuest, image: GuestImage, vcpu: VcpuFd): string | undefined {
   const w = writeGuestImage(vmm.ram, image);
   if (w) return `loading ${g.image.file}: ${w.errno}: ${w.message}`;
+  // An SEV-ES guest's image is measured and encrypted at launch, as a VMM does with firmware.
+  if (vmm.config.sev)
+    for (const seg of image.segments) {
+      const m = vmm.measure(seg.gpa, seg.memsz);
+      if (m) return `measuring ${g.image.file}: ${m.errno}: ${m.message}`;
+    }
   const e = g.entry;
   if (e.mode === 'reset') return undefined; // KVM_CREATE_VCPU left the vCPU in the RESET state
   const rip = e.rip ?? image.entry;

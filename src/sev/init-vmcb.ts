@@ -17,6 +17,8 @@ import {
   INTERCEPT_DR7_WRITE,
   INTERCEPT_SELECTIVE_CR0,
   INTERCEPT_XSETBV,
+  SVM_NESTED_CTL_SEV_ENABLE,
+  SVM_NESTED_CTL_SEV_ES_ENABLE,
   TRAP_CR0_WRITE,
   TRAP_CR4_WRITE,
   TRAP_CR8_WRITE,
@@ -56,6 +58,8 @@ const DEBUG_SWAP = false;
  */
 export function sevInitVmcb(vcpu: Vcpu): void {
   const vmcb = vcpu.vmcb;
+  // init_vmcb and sev_es_init_vmcb: memory encryption under the VM's ASID, the state in the VMSA.
+  vmcb.nestedCtl |= SVM_NESTED_CTL_SEV_ENABLE | SVM_NESTED_CTL_SEV_ES_ENABLE;
   setExceptionIntercept(vmcb, UD_VECTOR, false);
   setExceptionIntercept(vmcb, GP_VECTOR, false);
   // Can't intercept CR register access, HV can't modify CR registers.

@@ -41,6 +41,7 @@ import {
   KVM_SEV_LAUNCH_UPDATE_DATA_SIZE,
   type KvmSevCmd,
 } from '../uapi/sev-cmd.js';
+import { type SyncVmsaContext, sevEsSyncVmsa } from './sync-vmsa.js';
 
 const PAGE = 4096;
 const U64_MAX = (1n << 64n) - 1n;
@@ -308,6 +309,41 @@ export function sevLaunchUpdateData(ctx: SevCmdContext, active: boolean): Errno 
   const r = sevIssueSaved(ctx, what, (fw) => fw.launchUpdateData(ctx.sev.handle, mem.range));
   mem.commit();
   return r;
+}
+
+/** What LAUNCH_UPDATE_VMSA needs of the VM beyond the command: its VMSA inputs and the kernel's rule. */
+export interface LaunchVmsaContext extends SyncVmsaContext {
+  /** sev_es_sync_vmsa refuses a vCPU whose VMSA is encrypted already (2026) or syncs it again (v5.17). */
+  readonly resyncRefused: boolean;
+}
+
+/**
+ * sev_launch_update_vmsa: ENOTTY unless SEV-ES; then every vCPU in index order
+ * (__sev_launch_update_vmsa, stopping at the first error, no rollback): EINVAL for guest debugging
+ * or DR7 breakpoints, EINVAL for a protected vCPU where the kernel refuses a re-sync, the VMSA
+ * synced (sev_es_sync_vmsa), LAUNCH_UPDATE_VMSA of its page through sev->fd (the firmware measures
+ * and encrypts it), and the vCPU's state protected from then on. No vCPU: 0.
+ */
+export function sevLaunchUpdateVmsa(
+  ctx: SevCmdContext,
+  active: boolean,
+  vmsaCtx: LaunchVmsaContext,
+): Errno | undefined {
+  const what = 'KVM_SEV_LAUNCH_UPDATE_VMSA';
+  const bad = notSevGuest(active, what);
+  if (bad) return bad;
+  for (const vcpu of ctx.vm.vcpus.values()) {
+    if (vcpu.guestDebug) return new Errno('EINVAL', `${what}: KVM_SET_GUEST_DEBUG on vCPU ${vcpu.id}`);
+    if (vcpu.guestStateProtected && vmsaCtx.resyncRefused)
+      return new Errno('EINVAL', `${what}: vCPU ${vcpu.id}'s VMSA is encrypted already`);
+    const synced = sevEsSyncVmsa(vcpu, vmsaCtx);
+    if (synced) return synced;
+    const range: PhysRange = { spa: vcpu.vmsaSpa, bytes: vcpu.vmsa! };
+    const r = sevIssueSaved(ctx, what, (fw) => fw.launchUpdateVmsa(ctx.sev.handle, range));
+    if (r) return r;
+    vcpu.guestStateProtected = true;
+  }
+  return undefined;
 }
 
 /**

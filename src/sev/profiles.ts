@@ -60,6 +60,11 @@ export interface SevProfile {
   readonly ghcbXss: boolean;
   /** A second KVM_SEV_ES_INIT on an active SEV VM: v5.17's sev_guest_init says EBUSY, 6.10+'s __sev_guest_init EINVAL. */
   readonly reinitErrno: 'EBUSY' | 'EINVAL';
+  /**
+   * LAUNCH_UPDATE_VMSA on a vCPU whose VMSA is already encrypted: sev_es_sync_vmsa refuses it
+   * (EINVAL; 2026, backported to 6.12.83) or syncs and hands the page to the firmware again (v5.17).
+   */
+  readonly vmsaResyncRefused: boolean;
 }
 
 /** Kernels from ad5b353240c8 up to (not including) the seed commit. */
@@ -85,6 +90,7 @@ export const PREFIX: SevProfile = {
   ghcbXcr0: 'unchecked',
   ghcbXss: false,
   reinitErrno: 'EBUSY',
+  vmsaResyncRefused: false,
 };
 
 /** The seed commit aa9f58415a8e (v5.17): ENOMEM/EFAULT of the scratch path exit to userspace. */
@@ -118,6 +124,7 @@ export const CURRENT: SevProfile = {
   ghcbXcr0: 'checked',
   ghcbXss: true,
   reinitErrno: 'EINVAL',
+  vmsaResyncRefused: true,
 };
 
 /** All profiles by name. */

@@ -37,6 +37,7 @@ import {
   KVM_SEV_LAUNCH_SECRET,
   KVM_SEV_LAUNCH_START,
   KVM_SEV_LAUNCH_UPDATE_DATA,
+  KVM_SEV_LAUNCH_UPDATE_VMSA,
   KVM_SEV_NR_MAX,
   type KvmSevCmd,
   SevCmdErrno,
@@ -56,6 +57,7 @@ import {
   sevLaunchSecret,
   sevLaunchStart,
   sevLaunchUpdateData,
+  sevLaunchUpdateVmsa,
   sevUnbindAsid,
 } from './launch.js';
 import { SEV_PROFILES, type SevProfile, type SevProfileName } from './profiles.js';
@@ -130,7 +132,10 @@ function sevEsState(
       return state.protectedState && !state.sevEs ? -EINVAL : 1;
     },
     initVmcb(vcpu: Vcpu): void {
-      if (state.sevEs) sevInitVmcb(vcpu);
+      if (!state.sevEs) return;
+      sevInitVmcb(vcpu);
+      // pre_sev_run puts the VM's ASID in the VMCB before every VMRUN; it never changes here.
+      vcpu.vmcb.asid = state.launch.asid;
     },
     recalcMsrIntercepts(vcpu: Vcpu): void {
       if (state.sevEs) sevEsRecalcMsrIntercepts(vcpu);
@@ -204,6 +209,13 @@ function sevMemEncCmd(state: SevEsVm, cmd: KvmSevCmd): Errno | undefined {
       return sevLaunchStart(ctx, active);
     case KVM_SEV_LAUNCH_UPDATE_DATA:
       return sevLaunchUpdateData(ctx, active);
+    case KVM_SEV_LAUNCH_UPDATE_VMSA:
+      return sevLaunchUpdateVmsa(ctx, active, {
+        // sev->vmsa_features: 0 from ES_INIT, and INIT2 accepts none (SUPPORTED_VMSA_FEATURES).
+        vmsaFeatures: 0n,
+        withFpu: state.protectedState,
+        resyncRefused: state.profile.vmsaResyncRefused,
+      });
     case KVM_SEV_LAUNCH_MEASURE:
       return sevLaunchMeasure(ctx, active);
     case KVM_SEV_LAUNCH_SECRET:

@@ -30,6 +30,8 @@ export interface Platform {
    * on (undefined: off). Absent where there are none to read.
    */
   readonly tracepoints?: (sink: TraceSink | undefined) => void;
+  /** open("/dev/sev"): the fd KVM_SEV_LAUNCH_START takes (absent where the host has no SEV). */
+  readonly openSevDevice?: () => number;
 }
 
 /** The model: a KVM of one kernel profile, its process, its allocator, and scripted guests. */

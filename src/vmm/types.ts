@@ -96,6 +96,8 @@ export interface MachineConfig {
         readonly ghcbVersion?: 1 | 2;
         /** sevbox capabilities to enable, in order (vmgexit-restart needs vmgexit-fault-info). */
         readonly capabilities?: readonly SevboxCapabilityName[];
+        /** The guest policy LAUNCH_START gives the firmware (default: SEV-ES, debugging allowed). */
+        readonly policy?: number;
       }
     | false;
   /** The host allocator KVM charges: budget in bytes and injected failures. */
@@ -210,7 +212,14 @@ export type StopReason =
   /** The host kernel crashed handling the guest (e.g. the seed kernel's size-0 string I/O). */
   | { readonly kind: 'kernel-oops'; readonly vcpu: number; readonly message: string }
   /** The run's budget of KVM_RUN calls ran out. */
-  | { readonly kind: 'limit'; readonly kvmRuns: number };
+  | { readonly kind: 'limit'; readonly kvmRuns: number }
+  /** The SEV-ES launch before the first KVM_RUN failed: the command and its errno. */
+  | {
+      readonly kind: 'launch-failed';
+      readonly command: string;
+      readonly errno: ErrnoName;
+      readonly message: string;
+    };
 
 /** The result of `Vmm.run()`. */
 export interface RunResult {

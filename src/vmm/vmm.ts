@@ -11,6 +11,7 @@ import type { GuestProgram, InterruptHandler, VcHandler } from '../cpu/scripted.
 import type { HostAllocator } from '../host/allocator.js';
 import { HostAllocator as Allocator } from '../host/allocator.js';
 import type { HostFile } from '../host/file-store.js';
+import { PAGE_SIZE } from '../host/page.js';
 import type { TraceSink } from '../trace/events.js';
 import { foldVmgexits } from '../trace/outcome.js';
 import {
@@ -56,6 +57,7 @@ import { GuestRam } from './memory.js';
 import { isModelPlatform, type ModelPlatform, modelPlatform, type Platform } from './platform.js';
 import { decideOnError } from './policy.js';
 import { resolveFault } from './resolvers.js';
+import { isSevLaunchError, launchSevEs, type SevLaunchResult } from './sev-launch.js';
 import { createTraceRecorder, type TraceRecorder } from './trace-recorder.js';
 import {
   DEFAULT_POLICIES,
@@ -153,6 +155,9 @@ export class Vmm {
   readonly #recorder: TraceRecorder;
   readonly #msr: MsrHandler | undefined;
   #cursor = 0;
+  /** Ranges the launch measures (measure()). */
+  readonly #measured: { gpa: number; size: number }[] = [];
+  #launch: SevLaunchResult | undefined;
 
   private constructor(
     config: MachineConfig,
@@ -395,6 +400,56 @@ export class Vmm {
    * Run the machine until it stops: round-robin over the vCPUs whose programs have not ended, one
    * KVM_RUN each in turn; a vCPU whose KVM_RUN failed and is retried runs again next.
    */
+  /**
+   * Record a guest-physical range the SEV-ES launch measures and encrypts (LAUNCH_UPDATE_DATA), as
+   * a VMM does for the firmware it loads: page-rounded, in the order given.
+   */
+  measure(gpa: number, size: number): VmmError | undefined {
+    const start = gpa - (gpa % PAGE_SIZE);
+    const end = Math.ceil((gpa + size) / PAGE_SIZE) * PAGE_SIZE;
+    for (let at = start; at < end; at += PAGE_SIZE)
+      if (this.gpaToHva(at) === undefined)
+        return vmmError('EINVAL', `measure: ${hex(at)} is not in a RAM region`);
+    this.#measured.push({ gpa: start, size: end - start });
+    return undefined;
+  }
+
+  /** The SEV-ES launch's result once it ran (undefined before, and for an unprotected machine). */
+  get launch(): SevLaunchResult | undefined {
+    return this.#launch;
+  }
+
+  /**
+   * The SEV-ES launch (QEMU's order): LAUNCH_START with the machine's policy, LAUNCH_UPDATE_DATA of
+   * every measured range, LAUNCH_UPDATE_VMSA of every vCPU's state as the VMM set it,
+   * LAUNCH_MEASURE, LAUNCH_FINISH. run() does it before the first KVM_RUN; call it earlier to read
+   * the measurement. Nothing for an unprotected machine or a second call.
+   */
+  launchGuest(): SevLaunchResult | VmmError | undefined {
+    const sev = this.config.sev;
+    if (!sev || this.#launch) return this.#launch;
+    const open = this.platform.openSevDevice;
+    if (!open) return vmmError('ENODEV', 'this platform has no /dev/sev to launch an SEV-ES guest with');
+    const measure: { hva: number; len: number }[] = [];
+    for (const { gpa, size } of this.#measured) {
+      // Host-contiguous runs page by page (regions may sit anywhere in the VMM's space).
+      for (let at = gpa; at < gpa + size; at += PAGE_SIZE) {
+        const hva = this.gpaToHva(at)!;
+        const last = measure[measure.length - 1];
+        if (last && last.hva + last.len === hva) last.len += PAGE_SIZE;
+        else measure.push({ hva, len: PAGE_SIZE });
+      }
+    }
+    const r = launchSevEs(this.vm, this.platform.memory, {
+      sevFd: open(),
+      measure,
+      ...(sev.policy !== undefined ? { policy: sev.policy } : {}),
+    });
+    if (isSevLaunchError(r)) return fromErrno(`KVM_MEMORY_ENCRYPT_OP(${r.command})`, r.errno);
+    this.#launch = r;
+    return r;
+  }
+
   run(opts: RunOptions = {}): RunResult {
     const policies = opts.policies ?? DEFAULT_POLICIES;
     const maxKvmRuns = opts.maxKvmRuns ?? DEFAULT_MAX_KVM_RUNS;
@@ -423,6 +478,14 @@ export class Vmm {
       vmgexits: foldVmgexits(recorder.events),
       retried,
     });
+    const launched = this.launchGuest();
+    if (isVmmError(launched))
+      return finish({
+        kind: 'launch-failed',
+        command: launched.message.split(':')[0]!,
+        errno: launched.errno,
+        message: launched.message,
+      });
     for (;;) {
       const v = this.#nextRunnable();
       if (!v) return finish({ kind: 'guest-done' });

@@ -44,6 +44,7 @@ import type { Gprs } from '../regs.js';
 import { newGprs } from '../regs.js';
 import { resetFpu } from '../reset.js';
 import { SAVE_XCR0, TLB_CONTROL_DO_NOTHING } from '../vmcb.js';
+import { loadVmsa } from '../vmsa.js';
 import { type Block, BlockCache, type CompiledBlock } from './blocks.js';
 import { COMPILE_THRESHOLD, compiledForm } from './compile/policy.js';
 import { decodeBlock } from './decode.js';
@@ -76,8 +77,12 @@ export class X86Cpu implements CpuBackend {
   #probing = false;
   /** The nested page table generation the TLB was filled under. */
   #memGen = -1;
-  /** SEV-ES: the VMSA is taken from the VMCB's save area at the first VMRUN (the launch). */
+  /** SEV-ES: the VMSA is loaded (at the first VMRUN after LAUNCH_UPDATE_VMSA). */
   #vmsaTaken = false;
+  /** What KVM attached (the VMSA page and the memory controller among it). */
+  #hw!: CpuAttachment;
+  /** Why the last VMRUN failed (VMEXIT_INVALID), for diagnostics. */
+  vmrunFailure: string | undefined;
   readonly tlb = new Tlb();
   readonly blocks = new BlockCache();
   /** DR0-DR3: KVM's vcpu->arch.db, loaded into the CPU around VMRUN (an SEV-ES guest's own). */
@@ -138,6 +143,7 @@ export class X86Cpu implements CpuBackend {
   }
 
   attach(hw: CpuAttachment): void {
+    this.#hw = hw;
     this.vmcb = hw.vmcb;
     this.mem = hw.mem;
     this.db = hw.db ?? new BigUint64Array(4);
@@ -161,10 +167,16 @@ export class X86Cpu implements CpuBackend {
       // kvm_load_guest_xsave_state: KVM's XCR0 for the guest.
       if (this.#kvmXcr0) this.xcr0 = this.#kvmXcr0[0]!;
     } else if (!this.#vmsaTaken) {
-      // The VMSA: the CPU's own copy of the state KVM set up before launch, out of KVM's sight
-      // from now on (LAUNCH_UPDATE_VMSA, which the SEV launch flow will model, encrypts it). Nobody
-      // else reads or writes it, so the state stays loaded across #VMEXITs from here on.
-      this.save = new DataView(this.vmcb.save.buffer.slice(0));
+      // The first VMRUN loads the VMSA LAUNCH_UPDATE_VMSA encrypted (decrypted under the ASID's
+      // key); nobody else can read or write it, so the state stays loaded in the CPU across
+      // #VMEXITs from here on. An unlaunched or undecryptable VMSA fails VMRUN.
+      const vmsa = loadVmsa(this.#hw, this.vmcb);
+      if (typeof vmsa === 'string') {
+        this.vmcb.setExit(0xffff_ffff, 0, 0, 0, 0, 0xffff_ffff);
+        this.vmrunFailure = vmsa;
+        return;
+      }
+      this.save = vmsa;
       this.#vmsaTaken = true;
       s.load(this.save);
       this.xcr0 = this.save.getUint32(SAVE_XCR0, true);
