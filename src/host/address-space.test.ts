@@ -5,6 +5,7 @@ import { SysError } from '../uapi/kvm-error.js';
 import {
   HostAddressSpace,
   type HostFault,
+  type HostMemoryObserver,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
@@ -343,6 +344,71 @@ describe('HostAddressSpace: view', () => {
     assert.deepEqual(as.view(B + 3 * P, 8, false), { kind: 'missing', hva: B + 3 * P });
     assert.deepEqual(as.view(B + 9 * P, 8, false), { kind: 'unmapped', hva: B + 9 * P });
     assert.throws(() => as.view(B + P - 4, 8, false), sysError('EINVAL'));
+  });
+});
+
+describe('HostAddressSpace: observers (host software’s accesses) and frame (the hardware’s)', () => {
+  /** An address space with one RW mapping and an observer recording every call. */
+  function observed() {
+    const as = new HostAddressSpace();
+    as.mapAnonymous(B, 8 * P);
+    const calls: [number, number, boolean][] = [];
+    const o: HostMemoryObserver = {
+      beforeHostAccess: (hva, length, write) => calls.push([hva, length, write]),
+    };
+    as.observe(o);
+    return { as, calls };
+  }
+
+  it('read, write and view tell every observer first, with the exact range; frame tells none', () => {
+    const { as, calls } = observed();
+    const second: [number, number, boolean][] = [];
+    as.observe({ beforeHostAccess: (hva, length, write) => second.push([hva, length, write]) });
+    readOk(as, B + 10, 3 * P); // spans pages (and takes the slow path first, the fast one later)
+    readOk(as, B + 10, 3 * P);
+    assert.equal(as.write(B + P - 2, new Uint8Array(5)), undefined);
+    assert.ok(as.view(B + 2 * P + 8, 16, false) instanceof Uint8Array);
+    assert.ok(as.view(B + 3 * P, P, true) instanceof Uint8Array);
+    const want: [number, number, boolean][] = [
+      [B + 10, 3 * P, false],
+      [B + 10, 3 * P, false],
+      [B + P - 2, 5, true],
+      [B + 2 * P + 8, 16, false],
+      [B + 3 * P, P, true],
+    ];
+    assert.deepEqual(calls, want);
+    assert.deepEqual(second, want);
+    calls.length = 0;
+    const f = as.frame(B + 4 * P, P, true);
+    assert.ok(f instanceof Uint8Array);
+    f[0] = 0x5a;
+    assert.equal(readOk(as, B + 4 * P, 1)[0], 0x5a, 'frame aliases the memory view would');
+    assert.deepEqual(calls, [[B + 4 * P, 1, false]], 'only the read was host software');
+  });
+
+  it('observers run before the bytes move: what one writes back is what the host reads', () => {
+    const as = new HostAddressSpace();
+    as.mapAnonymous(B, P);
+    const frame = as.frame(B, P, true) as Uint8Array;
+    as.observe({ beforeHostAccess: () => frame.fill(0x33) });
+    assert.deepEqual(readOk(as, B, 4), new Uint8Array(4).fill(0x33));
+    assert.equal(as.write(B, new Uint8Array([1])), undefined);
+    assert.equal(frame[0], 1, 'the host write lands after the observer');
+  });
+
+  it('faulting accesses are reported too (as attempted); frame faults as view does; discarding contents is a write', () => {
+    const { as, calls } = observed();
+    assert.equal(as.read(B + 8 * P, new Uint8Array(4))?.kind, 'unmapped');
+    assert.deepEqual(calls, [[B + 8 * P, 4, false]]);
+    assert.deepEqual(as.frame(B + 8 * P, 4, false), { kind: 'unmapped', hva: B + 8 * P });
+    assert.throws(() => as.frame(B + P - 1, 2, false), sysError('EINVAL'));
+    calls.length = 0;
+    as.unmap(B + P, 2 * P);
+    as.mapAnonymous(B, P); // replaces page 0
+    assert.deepEqual(calls, [
+      [B + P, 2 * P, true],
+      [B, P, true],
+    ]);
   });
 });
 

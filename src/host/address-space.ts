@@ -36,6 +36,17 @@ export interface HostFault {
   readonly hva: number;
 }
 
+/**
+ * Told before software on the host (copy_from_user, copy_to_user, kvm_vcpu_map, the VMM) reads or
+ * writes bytes of the address space, and before a range's contents are discarded (munmap, a mapping
+ * replaced: as a write). The memory controller is one: it writes back the plaintext a CPU holds
+ * (and, for a write, drops it) so host software sees memory as it is. The CPU's own path through
+ * the nested page table (`frame`) is not reported.
+ */
+export interface HostMemoryObserver {
+  beforeHostAccess(hva: number, length: number, write: boolean): void;
+}
+
 /** What is at one hva: the VMA covering it (its bounds and protection) and, per kind, the page's state. */
 export type HvaState =
   | { state: 'unmapped' }
@@ -84,6 +95,19 @@ function canMerge(a: Vma, b: Vma): boolean {
   );
 }
 
+/** view/frame arguments: `length` bytes at hva within one page. */
+function checkView(hva: number, length: number): void {
+  if (
+    !Number.isSafeInteger(hva) ||
+    !Number.isSafeInteger(length) ||
+    hva < 0 ||
+    length < 0 ||
+    (hva % PAGE_SIZE) + length > PAGE_SIZE
+  ) {
+    throw new SysError('EINVAL', `view of ${length} bytes at ${hex(hva)} crosses a page`);
+  }
+}
+
 function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
@@ -108,6 +132,7 @@ export class HostAddressSpace implements HostFileMapper {
   /** Per chunk, a bit per page: populated by UFFDIO_COPY/ZEROPAGE (missing mappings only). */
   readonly #populated = new Map<number, number>();
   #generation = 0;
+  readonly #observers: HostMemoryObserver[] = [];
 
   /** An empty address space whose hvas lie in [0, limit); limit defaults to USER_ADDR_LIMIT. */
   constructor(opts?: { limit?: number }) {
@@ -126,6 +151,15 @@ export class HostAddressSpace implements HostFileMapper {
    */
   get generation(): number {
     return this.#generation;
+  }
+
+  /** Tell `o` before every host access from now on (read, write, view, and contents discarded). */
+  observe(o: HostMemoryObserver): void {
+    this.#observers.push(o);
+  }
+
+  #notify(hva: number, length: number, write: boolean): void {
+    for (const o of this.#observers) o.beforeHostAccess(hva, length, write);
   }
 
   /** HostFileMapper: a file mapped here changed size (ftruncate, or a write past EOF). */
@@ -242,6 +276,7 @@ export class HostAddressSpace implements HostFileMapper {
   /** copy_from_user: copy dst.length bytes from hva. Returns undefined on success, else the fault (dst contents then unspecified). */
   read(hva: number, dst: Uint8Array): HostFault | undefined {
     const len = dst.length;
+    if (this.#observers.length !== 0) this.#notify(hva, len, false);
     // Fast path: all of it inside the last VMA found, readable anonymous memory (guest RAM).
     const c = this.#cache;
     if (
@@ -260,6 +295,7 @@ export class HostAddressSpace implements HostFileMapper {
   /** copy_to_user: copy src to hva. Bytes before the first failing page are stored, as with the real thing. */
   write(hva: number, src: Uint8Array): HostFault | undefined {
     const len = src.length;
+    if (this.#observers.length !== 0) this.#notify(hva, len, true);
     // Fast path: all of it inside the last VMA found, writable anonymous memory (guest RAM).
     const c = this.#cache;
     if (
@@ -311,17 +347,28 @@ export class HostAddressSpace implements HostFileMapper {
     return undefined;
   }
 
-  /** Direct access to `length` bytes at hva that lie within ONE page, like a kernel mapping of a pinned page (kvm_vcpu_map). Returns a Uint8Array aliasing the backing store (writes through it are real) or the fault. `write` says the caller intends to write (checks PROT_WRITE). */
+  /**
+   * Direct access to `length` bytes at hva that lie within ONE page, like a kernel mapping of a
+   * pinned page (kvm_vcpu_map). Returns a Uint8Array aliasing the backing store (writes through it
+   * are real) or the fault. `write` says the caller intends to write (checks PROT_WRITE). Host
+   * software's access: observers hear of it first (as a write when `write`).
+   */
   view(hva: number, length: number, write: boolean): Uint8Array | HostFault {
-    if (
-      !Number.isSafeInteger(hva) ||
-      !Number.isSafeInteger(length) ||
-      hva < 0 ||
-      length < 0 ||
-      (hva % PAGE_SIZE) + length > PAGE_SIZE
-    ) {
-      throw new SysError('EINVAL', `view of ${length} bytes at ${hex(hva)} crosses a page`);
-    }
+    return this.#map(hva, length, write, true);
+  }
+
+  /**
+   * `view` as the hardware reaches memory (a CPU through the nested page table): the same mapping,
+   * but no observer hears of it.
+   */
+  frame(hva: number, length: number, write: boolean): Uint8Array | HostFault {
+    return this.#map(hva, length, write, false);
+  }
+
+  /** view and frame: `notify` says whether observers hear of it (before the mapping is made). */
+  #map(hva: number, length: number, write: boolean, notify: boolean): Uint8Array | HostFault {
+    checkView(hva, length);
+    if (notify && this.#observers.length !== 0) this.#notify(hva, length, write);
     const m = this.#lookup(hva);
     if (m === undefined) return fault('unmapped', hva);
     if (write ? (m.prot & PROT_WRITE) === 0 : m.prot === PROT_NONE) return fault('protection', hva);
@@ -414,6 +461,7 @@ export class HostAddressSpace implements HostFileMapper {
 
   /** Remove [start, end) from every VMA (trimming/splitting at the edges) and discard its contents. */
   #removeRange(start: number, end: number): void {
+    if (this.#observers.length !== 0) this.#notify(start, end - start, true);
     const v = this.#vmas;
     this.#cache = undefined;
     let i = firstEndingAfter(this.#vmas, start);

@@ -390,6 +390,28 @@ describe('the nested page table caches translations, and drops them when memslot
     assert.deepEqual(b, byte(4));
   });
 
+  it('the CPU reaches memory as hardware does: host observers never hear of it; spa() is the host address', () => {
+    const { npt, host, vmFd } = withNpt();
+    host.mapAnonymous(HVA + 0x10_0000, P);
+    ok(vmFd.setUserMemoryRegion(region({ slot: 1, gpa: 0x4000_0000, size: P, hva: HVA + 0x10_0000 })));
+    const calls: number[] = [];
+    host.observe({ beforeHostAccess: (hva) => calls.push(hva) });
+    assert.equal(npt.write(P + 8, byte(7)), NPT_OK);
+    assert.equal(npt.write(P - 2, Uint8Array.of(1, 2, 3, 4)), NPT_OK); // across pages
+    const b = new Uint8Array(4);
+    assert.equal(npt.read(P - 2, b), NPT_OK);
+    assert.ok(npt.page(2 * P, true));
+    assert.deepEqual(calls, []);
+    assert.equal(npt.spa(2 * P + 0x123), HVA + 2 * P + 0x123, 'the page page() just mapped');
+    assert.ok(npt.page(0x4000_0010, false));
+    assert.equal(npt.spa(0x4000_0010), HVA + 0x10_0000 + 0x10);
+    assert.equal(npt.spa(3 * P), HVA + 3 * P, 'outside the TLB: the memslot says');
+    assert.throws(() => npt.spa(0x2000_0000), RangeError);
+    // KVM's own accesses (kvm_read_guest) are host software.
+    assert.equal(vmFd.vm.readGuest(P, b), undefined);
+    assert.deepEqual(calls, [HVA + P]);
+  });
+
   it('page() is the TLB: a view aliasing host memory, dirty on a write mapping, undefined where an access would not complete', () => {
     const { npt, host, vmFd } = withNpt();
     ok(vmFd.setUserMemoryRegion(region({ slot: 0, gpa: 0, size: 4 * P, hva: HVA, flags: LOG })));

@@ -124,6 +124,9 @@ const EMPTY_PAGE = new Uint8Array(0);
  * memslots or the host address space change generation, as KVM zaps its NPT when memslots change
  * or an MMU notifier fires; a write to a page cached for reading re-resolves it for writing, as a
  * write fault on a read-only NPT entry would. Faults and MMIO are never cached.
+ *
+ * The CPU reaches host pages as hardware does (HostAddressSpace.frame): the host's memory observers
+ * (the memory controller's coherence hook) hear only of host software's accesses, never of these.
  */
 export class NestedPageTable {
   /** The host-side fault behind the last NPT_FAULT, for the NPF handler. */
@@ -205,6 +208,20 @@ export class NestedPageTable {
   }
 
   /**
+   * GuestPhysMemory.spa: the system physical address of `gpa` (the model's: its host address),
+   * from the translation page() just made (looked up afresh when it is gone). Throws when no memslot
+   * holds the page (page() did not succeed).
+   */
+  spa(gpa: number): number {
+    const off = gpa % PAGE_SIZE;
+    const gfn = (gpa - off) / PAGE_SIZE;
+    const i = gfn % TLB_SIZE;
+    const slot = this.#tlbGfn[i] === gfn ? this.#tlbSlot[i]! : this.space.lookup(gfn);
+    if (!slot) throw new RangeError(`spa of gpa 0x${gpa.toString(16)}: no memslot`);
+    return gfnToHva(slot, gfn) + off;
+  }
+
+  /**
    * The cache entry for the page of `gpa` (a safe non-negative integer), filled on a miss; TR_MMIO
    * when no memslot holds that page, TR_READONLY for a write to a read-only slot, TR_FAULT (lastFault set) when the host page cannot
    * be mapped.
@@ -219,7 +236,7 @@ export class NestedPageTable {
     if (!slot) return TR_MMIO;
     if (write && slot.flags & KVM_MEM_READONLY) return TR_READONLY;
     const pageHva = gfnToHva(slot, gfn);
-    const v = this.host.view(pageHva, PAGE_SIZE, write);
+    const v = this.host.frame(pageHva, PAGE_SIZE, write);
     if (!(v instanceof Uint8Array)) {
       // The fault as a view of just the accessed bytes reports it: at the access's first byte.
       this.lastFault = fault(gpa, v.kind, slot, pageHva + (gpa - gfn * PAGE_SIZE));
@@ -277,7 +294,7 @@ export class NestedPageTable {
       if (write && slot.flags & KVM_MEM_READONLY) return NPT_READONLY;
       const n = Math.min(len - done, PAGE_SIZE - (cur % PAGE_SIZE));
       const hva = gfnToHva(slot, gfn) + (cur - gfn * PAGE_SIZE);
-      const v = this.host.view(hva, n, write);
+      const v = this.host.frame(hva, n, write);
       if (!(v instanceof Uint8Array)) {
         this.lastFault = fault(cur, v.kind, slot, v.hva);
         return NPT_FAULT;

@@ -3,8 +3,9 @@
  * this guest's key" (LAUNCH_UPDATE_DATA, LAUNCH_UPDATE_VMSA, DBG_ENCRYPT) and the reverse
  * (DBG_DECRYPT). The firmware's commands call it and never know how it works, so the real engine
  * (AES with a tweak from the physical address; issue 14) replaces `PLAINTEXT_ENGINE` without
- * changing a command. That engine is xts-engine.ts; the platform's default stays plaintext until
- * the CPU decrypts private memory (the C-bit), so guests keep running on what KVM loaded.
+ * changing a command. That engine is xts-engine.ts, which the model platform's memory controller
+ * (memory-controller.ts) and firmware share; a firmware built without a controller defaults to
+ * `PLAINTEXT_ENGINE`.
  */
 
 /** Bytes the firmware hands the engine: where they sit in system memory and the bytes themselves. */

@@ -31,6 +31,7 @@ import {
   type SevFirmwareOptions,
   sevLaunchMeasurement,
 } from './firmware.js';
+import { MemoryController } from './memory-controller.js';
 import { XtsEngine } from './xts-engine.js';
 
 const range = (bytes: Uint8Array, spa = 0x1000): PhysRange => ({ spa, bytes });
@@ -305,5 +306,41 @@ describe('SevFirmware: DBG and the engine seam', () => {
     // The same ciphertext named at another physical address decrypts to something else.
     assert.equal(fw.dbgDecrypt(h, range(mem.slice(), 0x7000), out), SEV_RET_SUCCESS);
     assert.notDeepEqual(out.bytes, DATA);
+  });
+});
+
+describe('SevFirmware: the memory controller’s key slots', () => {
+  it('ACTIVATE loads the guest key into the ASID’s slot; LAUNCH_UPDATE_DATA uses the controller’s engine', () => {
+    const memory = new MemoryController();
+    const fw = new SevFirmware({ seed: 'm', memory });
+    assert.equal(memory.domain(3), undefined);
+    const h = started(fw, SEV_POLICY_ES, 3);
+    const d = memory.domain(3);
+    assert.ok(d);
+    const page = Uint8Array.from({ length: 4096 }, (_, i) => (i * 5) & 0xff);
+    const mem = page.slice();
+    assert.equal(fw.launchUpdateData(h, range(mem, 0x7f00_0000_2000)), SEV_RET_SUCCESS);
+    assert.notDeepEqual(mem, page, 'XTS, the controller’s engine');
+    assert.deepEqual(d.page(0x7f00_0000_2000, mem, false), page, 'the guest’s CPU reads the plaintext');
+  });
+
+  it('DEACTIVATE clears the slot once no guest is bound to the ASID (guests sharing a key share it)', () => {
+    const memory = new MemoryController();
+    const fw = new SevFirmware({ memory });
+    const a = started(fw, SEV_POLICY_ES, 2);
+    const b = fw.launchStart(a, SEV_POLICY_ES).handle;
+    assert.equal(fw.activate(b, 2), SEV_RET_SUCCESS);
+    const d = memory.domain(2);
+    assert.equal(fw.deactivate(a), SEV_RET_SUCCESS);
+    assert.equal(memory.domain(2), d, 'the other guest still runs on it');
+    assert.equal(fw.deactivate(b), SEV_RET_SUCCESS);
+    assert.equal(memory.domain(2), undefined);
+    assert.equal(fw.decommission(a), SEV_RET_SUCCESS);
+  });
+
+  it('an engine other than the controller’s is refused (both must encrypt alike)', () => {
+    const memory = new MemoryController();
+    assert.throws(() => new SevFirmware({ memory, engine: new XtsEngine() }), TypeError);
+    assert.doesNotThrow(() => new SevFirmware({ memory, engine: memory.engine }));
   });
 });

@@ -35,6 +35,7 @@ import {
   SEV_RET_SUCCESS,
 } from '../uapi/psp-sev.js';
 import { type MemoryCrypt, type PhysRange, PLAINTEXT_ENGINE } from './engine.js';
+import type { MemoryController } from './memory-controller.js';
 
 /** sizeof(SEV_MEASURE_BUF): measurement[32] (HMAC-SHA-256) then mnonce[16]. */
 export const SEV_MEASURE_BLOB_SIZE = 48;
@@ -72,8 +73,16 @@ export interface SevFirmwareOptions {
   readonly build?: number;
   /** One TIK for every guest, as the QEMU sev-emulated series configures it (default: derived per handle from the seed). */
   readonly tik?: Uint8Array;
-  /** The memory-encryption engine (default: none yet, bytes stay plaintext). */
+  /**
+   * The memory-encryption engine (default: the memory controller's when one is given, else none,
+   * bytes stay plaintext). With a controller it must be the controller's engine (or absent).
+   */
   readonly engine?: MemoryCrypt;
+  /**
+   * The platform's memory controller: ACTIVATE loads the guest's key into the ASID's slot,
+   * DEACTIVATE clears it (default: none, nothing to load keys into).
+   */
+  readonly memory?: MemoryController;
   /** ASIDs 1..asidCount exist (default 16). The model does not split SEV from SEV-ES ASIDs. */
   readonly asidCount?: number;
 }
@@ -143,6 +152,7 @@ export class SevFirmware {
   readonly #api: { major: number; minor: number; build: number };
   readonly #tik: Uint8Array | undefined;
   readonly #engine: MemoryCrypt;
+  readonly #memory: MemoryController | undefined;
   readonly #asidCount: number;
   readonly #guests = new Map<number, GuestContext>();
   #nextHandle = 1;
@@ -154,7 +164,10 @@ export class SevFirmware {
       typeof opts.seed === 'string' ? new TextEncoder().encode(opts.seed) : (opts.seed ?? new Uint8Array());
     this.#api = { major: opts.apiMajor ?? 1, minor: opts.apiMinor ?? 55, build: opts.build ?? 21 };
     this.#tik = opts.tik;
-    this.#engine = opts.engine ?? PLAINTEXT_ENGINE;
+    if (opts.memory && opts.engine && opts.engine !== opts.memory.engine)
+      throw new TypeError("SevFirmware: the engine must be the memory controller's, so both encrypt alike");
+    this.#memory = opts.memory;
+    this.#engine = opts.memory?.engine ?? opts.engine ?? PLAINTEXT_ENGINE;
     this.#asidCount = opts.asidCount ?? 16;
   }
 
@@ -223,15 +236,22 @@ export class SevFirmware {
       if (o !== g && o.asid === asid && o.vek !== g.vek) return SEV_RET_ASID_OWNED;
     if (g.asid !== 0) return SEV_RET_ACTIVE;
     g.asid = asid;
+    this.#memory?.loadKey(asid, g.vek);
     return SEV_RET_SUCCESS;
   }
 
-  /** DEACTIVATE: unbind the guest's ASID (INACTIVE when it has none [spec?]). */
+  /**
+   * DEACTIVATE: unbind the guest's ASID (INACTIVE when it has none [spec?]). The key leaves the
+   * memory controller's slot once no guest context is bound to the ASID (guests sharing a key may
+   * share it).
+   */
   deactivate(handle: number): number {
     const g = this.#guests.get(handle);
     if (!g) return SEV_RET_INVALID_GUEST;
     if (g.asid === 0) return SEV_RET_INACTIVE;
+    const asid = g.asid;
     g.asid = 0;
+    if (this.#memory && ![...this.#guests.values()].some((o) => o.asid === asid)) this.#memory.clearKey(asid);
     return SEV_RET_SUCCESS;
   }
 

@@ -360,7 +360,9 @@ describe('KVM_SEV_DBG_DECRYPT / DBG_ENCRYPT (sev_dbg_crypt)', () => {
   it('decrypt copies the guest’s plaintext, aligned or bounced, across source pages', () => {
     const t = sevVm();
     ok(t.start());
+    // The guest's memory holds ciphertext (the platform's engine is XTS): launch it encrypted.
     ok(t.p.memory.write(t.ram, DATA));
+    ok(t.update(t.ram, DATA.length));
     const dst = ok(t.p.memory.mapAnonymous(0x2000));
     for (const [src, d, len] of [
       [0, 0, 0x1000],
@@ -400,16 +402,25 @@ describe('KVM_SEV_DBG_DECRYPT / DBG_ENCRYPT (sev_dbg_crypt)', () => {
     const src = ok(t.p.memory.mapAnonymous(0x1000));
     ok(t.p.memory.write(src, new Uint8Array(64).fill(0xab)));
     ok(t.dbg(false, src, t.ram + 0x100, 64));
-    const out = new Uint8Array(64);
-    ok(t.p.memory.read(t.ram + 0x100, out));
-    assert.deepEqual(out, new Uint8Array(64).fill(0xab));
-    // dst ≡ 8 (mod 16), size 16: the firmware re-encrypts 16 bytes from dst - 8, so only 8 land.
-    ok(t.p.memory.write(t.ram + 0x200, new Uint8Array(32)));
+    // What the guest reads there (the memory controller under the guest's ASID): the plaintext;
+    // what the host reads: ciphertext.
+    const asid = t.p.psp.guestStatus(1).asid;
+    const plain = (at: number, n: number) => {
+      const mem = new Uint8Array(n);
+      ok(t.p.memory.read(at, mem));
+      return { mem, guest: t.p.memoryController.debugPlaintext(asid, at, mem)! };
+    };
+    const out = plain(t.ram + 0x100, 64);
+    assert.deepEqual(out.guest, new Uint8Array(64).fill(0xab));
+    assert.notDeepEqual(out.mem, out.guest);
+    // dst ≡ 8 (mod 16), size 16: the firmware re-encrypts 16 bytes from dst - 8, so only 8 land
+    // (the 8 before keep their plaintext: guest zeros, DBG_ENCRYPTed like the rest).
+    const zeros = new Uint8Array(32);
+    ok(t.p.memory.write(src + 0x800, zeros));
+    ok(t.dbg(false, src + 0x800, t.ram + 0x200, 32));
     ok(t.dbg(false, src + 3, t.ram + 0x208, 16));
-    const got = new Uint8Array(32);
-    ok(t.p.memory.read(t.ram + 0x200, got));
     const want = new Uint8Array(32);
     want.fill(0xab, 8, 16);
-    assert.deepEqual(got, want);
+    assert.deepEqual(plain(t.ram + 0x200, 32).guest, want);
   });
 });

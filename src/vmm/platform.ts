@@ -13,6 +13,7 @@ import { ModelProcessMemory, type ProcessMemory } from '../host/process.js';
 import { ModelKvmFd, openKvm } from '../kvm/fd.js';
 import type { KvmCoreProfile } from '../kvm/profile.js';
 import type { SevFirmware, SevFirmwareOptions } from '../psp/firmware.js';
+import { MemoryController } from '../sev/index.js';
 import { newSevFirmwareHost, openSevDevice } from '../sev/launch.js';
 import type { SevProfileName } from '../sev/profiles.js';
 import { sevKvmOptions } from '../sev/sev-es-vm.js';
@@ -43,6 +44,12 @@ export interface ModelPlatform extends Platform {
   readonly guests: ScriptedGuests;
   /** The host's SEV firmware (the PSP below KVM), for tests and debug views that play the guest owner. */
   readonly psp: SevFirmware;
+  /**
+   * The host's memory controller: the key slots ACTIVATE fills and the plaintext of private pages
+   * the CPUs hold, written back before host software (this address space's read, write, view)
+   * touches them.
+   */
+  readonly memoryController: MemoryController;
   /** open("/dev/sev") in the VMM's process: the fd to give KVM_SEV_LAUNCH_START as sev_fd. */
   openSevDevice(): number;
 }
@@ -67,7 +74,11 @@ export interface ModelPlatformOptions {
   readonly cpu?: 'scripted' | 'x86';
   /** How the x86 CPUs run code (compiled hot blocks or the interpreter alone; X86CpuOptions). */
   readonly x86?: X86CpuOptions;
-  /** The SEV firmware's identity and seed (API version, build, the seed its keys and nonces come from). */
+  /**
+   * The SEV firmware's identity and seed (API version, build, the seed its keys and nonces come
+   * from). Its `engine` (default AES-128-XTS) is the platform memory controller's too; its `memory`
+   * replaces the controller the platform would build.
+   */
   readonly psp?: SevFirmwareOptions;
 }
 
@@ -81,7 +92,15 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
   const host = new HostAddressSpace();
   const allocator = opts.allocator ?? new HostAllocator();
   const guests = new ScriptedGuests();
-  const { sevHost, ...sev } = sevKvmOptions(opts.profile ?? 'current', newSevFirmwareHost(opts.psp));
+  // The memory controller sits between every CPU and memory; host software reaches memory through
+  // the address space, which tells the controller first.
+  const memoryController =
+    opts.psp?.memory ?? new MemoryController(opts.psp?.engine ? { engine: opts.psp.engine } : {});
+  host.observe(memoryController);
+  const { sevHost, ...sev } = sevKvmOptions(
+    opts.profile ?? 'current',
+    newSevFirmwareHost({ ...opts.psp, memory: memoryController }),
+  );
   const kvm = openKvm({
     ...sev,
     ...(opts.core ? { core: { ...sev.core, ...opts.core } } : {}),
@@ -99,6 +118,7 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     allocator,
     guests,
     psp: sevHost.firmware,
+    memoryController,
     openSevDevice: () => openSevDevice(kvm.kvm, sevHost),
     tracepoints: (sink) => {
       kvm.kvm.trace = sink;
