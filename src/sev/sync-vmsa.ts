@@ -7,10 +7,12 @@
  * KVM_SEV_ES_INIT to avoid breaking older measurements").
  */
 import {
+  EFER_SVME,
   type Gprs,
   gpr,
   SAVE_DR6,
   SAVE_DR7,
+  SAVE_EFER,
   SAVE_RAX,
   SAVE_RBP,
   SAVE_RBX,
@@ -86,6 +88,9 @@ export function sevEsSyncVmsa(vcpu: Vcpu, ctx: SyncVmsaContext): Errno | undefin
     return new Errno('EINVAL', 'sev_es_sync_vmsa: guest debugging or DR7 breakpoints on an SEV-ES guest');
   const vmsa = new DataView(page.buffer, page.byteOffset, page.byteLength);
   page.set(new Uint8Array(save.buffer, save.byteOffset, VMCB_SAVE_AREA_SIZE));
+  // svm_set_efer keeps EFER.SVME set in the VMCB (the reference VMSA's EFER is 0x1000); the
+  // model's VMCB holds the guest's EFER alone, so the bit is added here.
+  vmsa.setUint32(SAVE_EFER, vmsa.getUint32(SAVE_EFER, true) | EFER_SVME, true);
   const regs = vcpu.regs as Gprs;
   for (const [off, r] of GPR_SLOTS) vmsa.setBigUint64(off, gpr(regs, r), true);
   for (let r = 8; r < 16; r++) vmsa.setBigUint64(VMSA_R8 + (r - 8) * 8, gpr(regs, r), true);

@@ -106,6 +106,7 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     ...(opts.core ? { core: { ...sev.core, ...opts.core } } : {}),
     host,
     allocator,
+    memoryEncryption: memoryController,
     cpus: opts.cpu === 'x86' ? (_id, protectedState) => new X86Cpu(protectedState, opts.x86) : guests.cpus,
     // The interpreter saves x87 and SSE state only: KVM offers the guest no more (CPUID 0xD, XCR0).
     ...(opts.cpu === 'x86' ? { hostXcr0: BigInt(X86_XCR0_SUPPORTED) } : {}),

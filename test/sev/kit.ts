@@ -39,6 +39,7 @@ import { type AllocFaultPlan, HostAllocator } from '../../src/host/allocator.js'
 import { ModelProcessMemory } from '../../src/host/process.js';
 import { type ModelKvmFd, type ModelVcpuFd, type ModelVmFd, openKvm } from '../../src/kvm/fd.js';
 import type { SevProfileName } from '../../src/sev/profiles.js';
+import { openSevDevice, type SevHost } from '../../src/sev/launch.js';
 import { sevKvmOptions } from '../../src/sev/sev-es-vm.js';
 import type { TraceEvent } from '../../src/trace/events.js';
 import { foldVmgexits, type VmgexitOutcome, type VmgexitRecord } from '../../src/trace/outcome.js';
@@ -71,6 +72,7 @@ import {
   SVM_VMGEXIT_MMIO_WRITE,
 } from '../../src/uapi/svm.js';
 import type { VcpuExit } from '../../src/uapi/vcpu-exit.js';
+import { isSevLaunchError, launchSevEs } from '../../src/vmm/sev-launch.js';
 
 // ------------------------------------------------------------------------------------------ layout
 
@@ -139,6 +141,17 @@ export interface KvmWorld {
   readonly guests: ScriptedGuests;
   /** Every trace event, in order. */
   readonly events: TraceEvent[];
+  /** The host's SEV side (its firmware, for /dev/sev). */
+  readonly sevHost: SevHost;
+}
+
+/**
+ * The SEV-ES launch a VMM does once the vCPUs exist (src/vmm/sev-launch.ts): LAUNCH_START through a
+ * /dev/sev fd, LAUNCH_UPDATE_VMSA, LAUNCH_MEASURE, LAUNCH_FINISH; asserting success.
+ */
+export function launchSevEsVm(w: Pick<KvmWorld, 'kvm' | 'host' | 'sevHost'>, vm: ModelVmFd): void {
+  const r = launchSevEs(vm, new ModelProcessMemory(w.host), { sevFd: openSevDevice(w.kvm.kvm, w.sevHost) });
+  if (isSevLaunchError(r)) throw new Error(`SEV-ES launch: ${r.command}: ${r.errno}`);
 }
 
 /** Open the model's /dev/kvm for `profile` (sevKvmOptions) with scripted guests and a trace log. */
@@ -146,14 +159,15 @@ export function openSevKvm(profile: Profile, allocator = new HostAllocator()): K
   const events: TraceEvent[] = [];
   const host = new HostAddressSpace();
   const guests = new ScriptedGuests();
+  const { sevHost, ...sev } = sevKvmOptions(profile);
   const kvm = openKvm({
-    ...sevKvmOptions(profile),
+    ...sev,
     host,
     allocator,
     cpus: guests.cpus,
     trace: (e) => events.push(e),
   });
-  return { kvm, host, allocator, guests, events };
+  return { kvm, host, allocator, guests, events, sevHost };
 }
 
 /**
@@ -331,6 +345,7 @@ export function sevMachine<T>(opts: MachineOptions<T>): Machine<T> {
   });
   const vcpu = vm.createVcpu(0);
   if (vcpu instanceof Errno) throw new Error(`KVM_CREATE_VCPU: ${vcpu}`);
+  launchSevEsVm(w, vm);
   const cpu = guests.cpu(0)!;
   assert.equal(cpu.protectedState, true, 'the vCPU of an SEV-ES VM runs on an SEV-ES CPU');
   client = new GhcbClient(cpu, GHCB_GPA, { version: opts.ghcbVersion === 2 ? 2 : 1 });

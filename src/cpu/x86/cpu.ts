@@ -26,6 +26,7 @@ import {
 import {
   type CpuAttachment,
   type CpuBackend,
+  type EncryptedMemory,
   type GuestPhysMemory,
   NPT_MMIO,
   NPT_OK,
@@ -43,7 +44,7 @@ import {
 import type { Gprs } from '../regs.js';
 import { newGprs } from '../regs.js';
 import { resetFpu } from '../reset.js';
-import { SAVE_XCR0, TLB_CONTROL_DO_NOTHING } from '../vmcb.js';
+import { SAVE_XCR0, SVM_NESTED_CTL_SEV_ENABLE, TLB_CONTROL_DO_NOTHING } from '../vmcb.js';
 import { loadVmsa } from '../vmsa.js';
 import { type Block, BlockCache, type CompiledBlock } from './blocks.js';
 import { COMPILE_THRESHOLD, compiledForm } from './compile/policy.js';
@@ -106,6 +107,17 @@ export class X86Cpu implements CpuBackend {
   #kvmXcr0: Uint32Array | undefined;
   /** Bits 63:32 of the last value read (mmu.ts). */
   hi = 0;
+  /**
+   * SEV: the guest's encrypted memory (the memory controller's domain for the VMCB's ASID), set at
+   * VMRUN when the VMCB enables SEV and a key is loaded; undefined: every access plaintext.
+   */
+  enc: EncryptedMemory | undefined;
+  /** The C-bit as a mask of a PTE's bits 63:32 (0 without SEV). */
+  cbitHi = 0;
+  /** The last translation's leaf marked the page private (C-bit set, paging off). */
+  leafPrivate = false;
+  /** The domain generation the TLB was filled under. */
+  #encGen = -1;
   /** Scratch for page walks. */
   pteLo = 0;
   pteHi = 0;
@@ -185,13 +197,24 @@ export class X86Cpu implements CpuBackend {
     this.exited = false;
     this.pending = undefined;
     // Page views are good while the nested page table's generation holds (or, without one, until
-    // the vCPU exits): KVM or the host may have changed the mappings while it was out.
+    // the vCPU exits): KVM or the host may have changed the mappings while it was out. Under SEV,
+    // the decrypted pages too: the host may have read (written back) or written one meanwhile.
     const gen = this.mem.generation;
     const tlb = this.tlb;
+    const enc = this.#encryption();
+    const encGen = enc ? enc.generation : -1;
     // tlb_ctl: KVM asked for this guest's TLB to be flushed (after KVM_SET_SREGS, say).
-    if (gen === undefined || gen !== this.#memGen || this.vmcb.tlbCtl !== TLB_CONTROL_DO_NOTHING) {
+    if (
+      gen === undefined ||
+      gen !== this.#memGen ||
+      enc !== this.enc ||
+      encGen !== this.#encGen ||
+      this.vmcb.tlbCtl !== TLB_CONTROL_DO_NOTHING
+    ) {
       tlb.flush();
       this.#memGen = gen ?? -1;
+      this.enc = enc;
+      this.#encGen = encGen;
     }
     // KVM (a CR write it emulated, KVM_SET_SREGS) may have changed the paging state meanwhile.
     if (s.cr0 !== tlb.cr0 || s.cr3 !== tlb.cr3 || s.cr4 !== tlb.cr4 || s.efer !== tlb.efer) {
@@ -366,7 +389,8 @@ export class X86Cpu implements CpuBackend {
     const blocks = this.blocks;
     let b = blocks.lookup(gpa, mode);
     if (b && b.epoch !== blocks.epoch) {
-      if (this.#sameBytes(b, this.tlb.bytes[i]!)) b.epoch = blocks.epoch;
+      const code = this.enc ? this.codePage(this.tlb.gpaPage[i]!) : this.tlb.bytes[i];
+      if (code && this.#sameBytes(b, code)) b.epoch = blocks.epoch;
       else {
         blocks.remove(b);
         b = undefined;
@@ -393,10 +417,42 @@ export class X86Cpu implements CpuBackend {
     if (first === bytes.length) return true;
     // The second page is wherever the linear page after it mapped (not necessarily the next GPA).
     const second = b.pages[1];
-    const next = second === undefined ? undefined : this.mem.page?.(second, false);
+    const next = second === undefined ? undefined : this.codePage(second);
     if (!next) return false;
     for (let k = first; k < bytes.length; k++) if (next[k - first] !== bytes[k]) return false;
     return true;
+  }
+
+  /**
+   * The memory controller's domain VMRUN uses: the VMCB's ASID's, when the VMCB enables SEV and the
+   * platform has a memory controller (its C-bit then applies to the walks).
+   */
+  #encryption(): EncryptedMemory | undefined {
+    const me = this.#hw.memoryEncryption;
+    if (!me || !(this.vmcb.nestedCtl & SVM_NESTED_CTL_SEV_ENABLE)) {
+      this.cbitHi = 0;
+      return undefined;
+    }
+    const d = me.domain(this.vmcb.asid);
+    this.cbitHi = d && me.cbit >= 32 ? 2 ** (me.cbit - 32) : 0;
+    return d;
+  }
+
+  /**
+   * A private access's page: the plaintext of the RAM page holding `gpa` under the guest's key
+   * (the memory controller decrypts it once and keeps it), or the page itself without SEV.
+   */
+  privatePage(gpa: number, write: boolean): Uint8Array {
+    const frame = this.physPage(gpa, write);
+    const enc = this.enc;
+    return enc ? enc.page(this.mem.spa!(gpa), frame, write) : frame;
+  }
+
+  /** The bytes instructions are fetched from in a RAM page (always private under SEV), or undefined. */
+  codePage(gpaPage: number): Uint8Array | undefined {
+    const frame = this.mem.page?.(gpaPage, false);
+    const enc = this.enc;
+    return frame && enc ? enc.page(this.mem.spa!(gpaPage), frame, false) : frame;
   }
 
   /**

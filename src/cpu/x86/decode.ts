@@ -149,14 +149,16 @@ function conditionNumber(cc: number): number {
  */
 export function decodeBlock(cpu: X86Cpu, la: number, gpa: number, codeSize: 16 | 32 | 64): Block {
   const off = gpa % PAGE_SIZE;
-  const first = cpu.physPage(gpa - off, false);
+  // Instruction fetches are private under SEV: the decoder reads the decrypted page.
+  const first = cpu.enc ? cpu.privatePage(gpa - off, false) : cpu.physPage(gpa - off, false);
   let bytes = first.subarray(off);
   const pages = [gpa - off];
   // Up to 15 bytes of the next page, for an instruction that crosses into it (fetched only then).
   const tail = (): Uint8Array => {
     const i = tlbEntry(cpu, la + (PAGE_SIZE - off), ACC_FETCH);
-    pages.push(cpu.tlb.gpaPage[i]!);
-    return cpu.tlb.bytes[i]!.subarray(0, 15);
+    const p = cpu.tlb.gpaPage[i]!;
+    pages.push(p);
+    return (cpu.enc ? cpu.privatePage(p, false) : cpu.tlb.bytes[i]!).subarray(0, 15);
   };
   const decoder = new Decoder(codeSize, bytes, DecoderOptions.None);
   const ins = new Instruction();

@@ -110,8 +110,12 @@ function linearPage(la: number): number {
  */
 export function translate(cpu: X86Cpu, la: number, acc: number, user: boolean): number {
   const s = cpu.s;
-  // Paging off: the linear address is the physical one (32 bits: only long mode has more).
-  if (!(s.cr0 & CR0_PG)) return la >>> 0;
+  // Paging off: the linear address is the physical one (32 bits: only long mode has more), and
+  // with SEV every access is private.
+  if (!(s.cr0 & CR0_PG)) {
+    cpu.leafPrivate = true;
+    return la >>> 0;
+  }
   if (s.efer & EFER_LMA) return walk64(cpu, la, acc, user);
   if (s.cr4 & CR4_PAE) return walkPae(cpu, la >>> 0, acc, user);
   return walk32(cpu, la >>> 0, acc, user);
@@ -130,7 +134,8 @@ function pfErr(acc: number, user: boolean, present: boolean, rsvd: boolean): num
 
 /** Read a page-table entry (u64 as halves into cpu.pteLo/pteHi) at a GPA; false if it is not RAM. */
 function readPte(cpu: X86Cpu, gpa: number, size: 4 | 8): void {
-  const page = cpu.physPage(gpa, false);
+  // Page-table walks are private accesses under SEV (the C-bit of the entries above is ignored).
+  const page = cpu.privatePage(gpa, false);
   const off = gpa % PAGE_SIZE;
   const dv = new DataView(page.buffer, page.byteOffset, page.byteLength);
   cpu.pteLo = dv.getUint32(off, true);
@@ -139,7 +144,7 @@ function readPte(cpu: X86Cpu, gpa: number, size: 4 | 8): void {
 
 /** Set bits in the low word of the entry at `gpa` (A and D updates). */
 function setPteBits(cpu: X86Cpu, gpa: number, bits: number): void {
-  const page = cpu.physPage(gpa, true);
+  const page = cpu.privatePage(gpa, true);
   const off = gpa % PAGE_SIZE;
   const dv = new DataView(page.buffer, page.byteOffset, page.byteLength);
   dv.setUint32(off, (dv.getUint32(off, true) | bits) >>> 0, true);
@@ -177,7 +182,7 @@ function walkPae(cpu: X86Cpu, la: number, acc: number, user: boolean): number {
   const pdpta = (cpu.s.cr3 & 0xffff_ffe0) >>> 0;
   readPte(cpu, pdpta + (la >>> 30) * 8, 8);
   if (!(cpu.pteLo & PTE_P)) cpu.pageFault(la, pfErr(acc, user, false, false));
-  const pd = (cpu.pteHi & 0xfffff) * TWO32 + ((cpu.pteLo & 0xffff_f000) >>> 0);
+  const pd = (cpu.pteHi & ~cpu.cbitHi & 0xfffff) * TWO32 + ((cpu.pteLo & 0xffff_f000) >>> 0);
   return walkLevels(cpu, la, la, acc, user, pd, 2);
 }
 
@@ -214,7 +219,8 @@ function walkLevels(
     rw &&= (lo & PTE_W) !== 0;
     us &&= (lo & PTE_U) !== 0;
     nx ||= (hi & 0x8000_0000) !== 0;
-    const base = (hi & 0xfffff) * TWO32 + ((lo & 0xffff_f000) >>> 0);
+    // With SEV the C-bit is no address bit: it marks the page private (read at the leaf).
+    const base = (hi & ~cpu.cbitHi & 0xfffff) * TWO32 + ((lo & 0xffff_f000) >>> 0);
     if (lo & PTE_PS && level === 4) cpu.pageFault(la, pfErr(acc, user, true, true));
     if (level > 1 && !(lo & PTE_PS)) {
       if (!(lo & PTE_A)) setPteBits(cpu, ptea, PTE_A);
@@ -224,6 +230,7 @@ function walkLevels(
     checkRights(cpu, la, acc, user, rw, us, nx);
     const dirty = acc === ACC_WRITE ? PTE_D : 0;
     if ((lo & (PTE_A | dirty)) !== (PTE_A | dirty)) setPteBits(cpu, ptea, PTE_A | dirty);
+    cpu.leafPrivate = (hi & cpu.cbitHi) !== 0;
     const pageSize = 2 ** shift;
     // A large page's base has its low bits (PAT bit and reserved) cleared.
     return base - (base % pageSize) + (a % pageSize);
@@ -241,6 +248,8 @@ function walk32(cpu: X86Cpu, la: number, acc: number, user: boolean): number {
     checkRights(cpu, la, acc, user, (pde & PTE_W) !== 0, (pde & PTE_U) !== 0, false);
     const dirty = acc === ACC_WRITE ? PTE_D : 0;
     if ((pde & (PTE_A | dirty)) !== (PTE_A | dirty)) setPteBits(cpu, pdea, PTE_A | dirty);
+    // 32-bit entries have no C-bit: the model takes such accesses as private.
+    cpu.leafPrivate = true;
     return ((pde & 0xffc0_0000) >>> 0) + (la & 0x3f_ffff);
   }
   if (!(pde & PTE_A)) setPteBits(cpu, pdea, PTE_A);
@@ -251,6 +260,7 @@ function walk32(cpu: X86Cpu, la: number, acc: number, user: boolean): number {
   checkRights(cpu, la, acc, user, (pde & pte & PTE_W) !== 0, (pde & pte & PTE_U) !== 0, false);
   const dirty = acc === ACC_WRITE ? PTE_D : 0;
   if ((pte & (PTE_A | dirty)) !== (PTE_A | dirty)) setPteBits(cpu, ptea, PTE_A | dirty);
+  cpu.leafPrivate = true;
   return ((pte & 0xffff_f000) >>> 0) + (la & 0xfff);
 }
 
@@ -277,8 +287,11 @@ export function tlbEntry(cpu: X86Cpu, la: number, acc: number): number {
     return i;
   const gpa = translate(cpu, la, acc, user);
   const gpaPage = gpa - (gpa % PAGE_SIZE);
-  // The exact GPA: a nested page fault reports the access's own address.
-  const page = cpu.physPage(gpa, acc === ACC_WRITE);
+  // The exact GPA: a nested page fault reports the access's own address. Under SEV the entry
+  // holds the view the leaf's C-bit chose (instruction bytes are read private by the decoder).
+  const page = cpu.leafPrivate
+    ? cpu.privatePage(gpa, acc === ACC_WRITE)
+    : cpu.physPage(gpa, acc === ACC_WRITE);
   tlb.tag[i] = lpage;
   tlb.gpaPage[i] = gpaPage;
   tlb.bytes[i] = page;
