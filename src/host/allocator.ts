@@ -66,6 +66,7 @@ export class HostAllocator {
   #peak = 0;
   #plan: CompiledPlan | undefined;
   #attempts = 0;
+  #unconstrained = false;
 
   /** An allocator with `budget` bytes (default Infinity) and an optional fault plan. */
   constructor(opts?: { budget?: number; faults?: AllocFaultPlan }) {
@@ -82,6 +83,7 @@ export class HostAllocator {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`alloc(${size}, '${tag}'): bad size`);
     if (
       size > 0 &&
+      !this.#unconstrained &&
       ((this.#plan !== undefined && this.#injectFault(size)) || this.#inUse + size > this.budget)
     ) {
       this.stats.failures++;
@@ -117,9 +119,30 @@ export class HostAllocator {
     return this.#live.size;
   }
 
+  /** Start the statistics and the high-water mark over (a harness measuring from a point on). */
+  resetStats(): void {
+    Object.assign(this.stats, { allocs: 0, frees: 0, failures: 0 });
+    this.#peak = this.#inUse;
+  }
+
   /** High-water mark of inUse(). */
   peak(): number {
     return this.#peak;
+  }
+
+  /**
+   * Run `fn` with the budget and the fault plan out of the way (its allocations are still charged
+   * and tracked, but neither fail nor count towards failNth): for a harness's own setup, such as a
+   * VMM's SEV launch, that the limits a scenario sets are not about.
+   */
+  unconstrained<T>(fn: () => T): T {
+    const was = this.#unconstrained;
+    this.#unconstrained = true;
+    try {
+      return fn();
+    } finally {
+      this.#unconstrained = was;
+    }
   }
 
   /** Install (or with undefined, remove) a fault plan; resets the Nth counter and reseeds the PRNG. */

@@ -19,6 +19,7 @@
  *   (get_num_contig_pages finds one run for any pinned range).
  */
 
+import { SAVE_RIP, setGpr, VCPU_REGS_RIP } from '../cpu/backend.js';
 import type { FdTable } from '../kvm/guest-memfd.js';
 import type { Vm } from '../kvm/vm.js';
 import { SevDeviceFile } from '../psp/dev-sev.js';
@@ -342,6 +343,8 @@ export function sevLaunchUpdateVmsa(
     const r = sevIssueSaved(ctx, what, (fw) => fw.launchUpdateVmsa(ctx.sev.handle, range));
     if (r) return r;
     vcpu.guestStateProtected = true;
+    // KVM's own copy of RIP, all it will know of the guest's from now on (VCPU_REGS_RIP).
+    setGpr(vcpu.regs, VCPU_REGS_RIP, vcpu.vmcb.save.getBigUint64(SAVE_RIP, true));
   }
   return undefined;
 }

@@ -19,7 +19,6 @@ import {
   SAVE_RCX,
   SAVE_RDI,
   SAVE_RDX,
-  SAVE_RIP,
   SAVE_RSI,
   SAVE_RSP,
   SAVE_XCR0,
@@ -29,7 +28,6 @@ import {
   VCPU_REGS_RCX,
   VCPU_REGS_RDI,
   VCPU_REGS_RDX,
-  VCPU_REGS_RIP,
   VCPU_REGS_RSI,
   VCPU_REGS_RSP,
 } from '../cpu/backend.js';
@@ -55,7 +53,10 @@ const VMSA_X87_RIP = 0x418;
 const VMSA_FPREG_X87 = 0x420;
 const VMSA_FPREG_XMM = 0x470;
 
-/** The GPRs sev_es_sync_vmsa copies, VMSA offset and KVM's register index. */
+/**
+ * The GPRs sev_es_sync_vmsa copies, VMSA offset and KVM's register index. RIP is not among them:
+ * the model keeps an unprotected vCPU's RIP in the save area (kvm_rip_read), copied above.
+ */
 const GPR_SLOTS: readonly (readonly [number, number])[] = [
   [SAVE_RAX, VCPU_REGS_RAX],
   [SAVE_RBX, VCPU_REGS_RBX],
@@ -65,7 +66,6 @@ const GPR_SLOTS: readonly (readonly [number, number])[] = [
   [SAVE_RBP, VCPU_REGS_RBP],
   [SAVE_RSI, VCPU_REGS_RSI],
   [SAVE_RDI, VCPU_REGS_RDI],
-  [SAVE_RIP, VCPU_REGS_RIP],
 ];
 
 /** What the VMSA takes beyond the vCPU: the VM's VMSA features and whether it was created with a type. */

@@ -100,7 +100,10 @@ export interface MachineConfig {
         readonly policy?: number;
       }
     | false;
-  /** The host allocator KVM charges: budget in bytes and injected failures. */
+  /**
+   * The host allocator KVM charges: budget in bytes and injected failures (the SEV-ES launch's own
+   * allocation is exempt and not counted).
+   */
   readonly host?: { readonly budget?: number; readonly allocFaults?: AllocFaultPlan };
 }
 

@@ -478,7 +478,9 @@ export class Vmm {
       vmgexits: foldVmgexits(recorder.events),
       retried,
     });
-    const launched = this.launchGuest();
+    // The launch's own allocation (LAUNCH_MEASURE's buffer) is no part of what config.host limits.
+    const allocator = this.allocator;
+    const launched = allocator ? allocator.unconstrained(() => this.launchGuest()) : this.launchGuest();
     if (isVmmError(launched))
       return finish({
         kind: 'launch-failed',

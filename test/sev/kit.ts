@@ -30,7 +30,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach } from 'node:test';
-import { type GuestOp, observeOps, type ScriptedCpu } from '../../src/cpu/scripted.js';
+import { type GuestOp, type GuestProgram, observeOps, type ScriptedCpu } from '../../src/cpu/scripted.js';
 import { ScriptedGuests } from '../../src/cpu/scripted-guests.js';
 import { GhcbClient } from '../../src/guest/ghcb-client.js';
 import type { GhcbResult } from '../../src/guest/result.js';
@@ -38,8 +38,8 @@ import { HostAddressSpace } from '../../src/host/address-space.js';
 import { type AllocFaultPlan, HostAllocator } from '../../src/host/allocator.js';
 import { ModelProcessMemory } from '../../src/host/process.js';
 import { type ModelKvmFd, type ModelVcpuFd, type ModelVmFd, openKvm } from '../../src/kvm/fd.js';
-import type { SevProfileName } from '../../src/sev/profiles.js';
 import { openSevDevice, type SevHost } from '../../src/sev/launch.js';
+import type { SevProfileName } from '../../src/sev/profiles.js';
 import { sevKvmOptions } from '../../src/sev/sev-es-vm.js';
 import type { TraceEvent } from '../../src/trace/events.js';
 import { foldVmgexits, type VmgexitOutcome, type VmgexitRecord } from '../../src/trace/outcome.js';
@@ -267,6 +267,11 @@ export interface MachineOptions<T> {
   host?: (host: HostAddressSpace, vm: ModelVmFd, allocator: HostAllocator) => void;
   /** The guest program. The client is registered (GHCB MSR = GHCB_GPA) before it starts. */
   guest: GuestFn<T>;
+  /**
+   * More vCPUs (1, 2, ...) and their programs, created with vCPU 0 before the launch (an SEV-ES
+   * vCPU created after LAUNCH_UPDATE_VMSA never gets a VMSA and cannot run).
+   */
+  aps?: readonly GuestProgram[];
 }
 
 /** A built machine. */
@@ -278,6 +283,8 @@ export interface Machine<T = unknown> {
   readonly vm: ModelVmFd;
   /** vCPU 0's fd. */
   readonly vcpu: ModelVcpuFd;
+  /** The fds of MachineOptions.aps's vCPUs (1, 2, ...). */
+  readonly aps: readonly ModelVcpuFd[];
   /** vCPU 0's CPU (the hardware; a harness may look, KVM and the VMM never do). */
   readonly cpu: ScriptedCpu;
   /** The hardware's CPUs: load a program here before creating another vCPU. */
@@ -306,7 +313,7 @@ const open = new Set<Machine>();
  * Build an SEV-ES VM with the kit's memory layout and one vCPU running `guest`. Nothing runs yet.
  */
 export function sevMachine<T>(opts: MachineOptions<T>): Machine<T> {
-  const allocator = new HostAllocator({ budget: opts.budget ?? Infinity });
+  const allocator = new HostAllocator();
   const w = openSevKvm(opts.profile, allocator);
   const { kvm, host, guests, events } = w;
   const vm = createSevEsVm(w, opts.ghcbVersion ?? 1, opts.legacyInit ?? false);
@@ -316,8 +323,6 @@ export function sevMachine<T>(opts: MachineOptions<T>): Machine<T> {
   addSlot(vm, SPARE_SLOT, SPARE_GPA, SPARE_SIZE, SPARE_HVA);
   if (opts.irqchip) assert.equal(vm.createIrqchip(), undefined, 'KVM_CREATE_IRQCHIP');
   opts.host?.(host, vm, allocator);
-  // Fault plans count from here, so failNth: 1 is the first allocation a VMGEXIT makes.
-  if (opts.allocFaults) allocator.setFaults(opts.allocFaults);
   let client: GhcbClient | undefined;
   const m = {
     profile: opts.profile,
@@ -345,11 +350,25 @@ export function sevMachine<T>(opts: MachineOptions<T>): Machine<T> {
   });
   const vcpu = vm.createVcpu(0);
   if (vcpu instanceof Errno) throw new Error(`KVM_CREATE_VCPU: ${vcpu}`);
+  const aps: ModelVcpuFd[] = [];
+  for (const [i, program] of (opts.aps ?? []).entries()) {
+    guests.load(i + 1, { program });
+    const ap = vm.createVcpu(i + 1);
+    if (ap instanceof Errno) throw new Error(`KVM_CREATE_VCPU ${i + 1}: ${ap}`);
+    aps.push(ap);
+  }
   launchSevEsVm(w, vm);
+  // Fault plans count from here (after the launch's LAUNCH_MEASURE buffer), so failNth: 1 is the
+  // first allocation a VMGEXIT makes.
+  if (opts.allocFaults) allocator.setFaults(opts.allocFaults);
+  if (opts.budget !== undefined) allocator.budget = opts.budget;
+  // So do the allocation statistics the tests read.
+  allocator.resetStats();
   const cpu = guests.cpu(0)!;
   assert.equal(cpu.protectedState, true, 'the vCPU of an SEV-ES VM runs on an SEV-ES CPU');
   client = new GhcbClient(cpu, GHCB_GPA, { version: opts.ghcbVersion === 2 ? 2 : 1 });
   m.vcpu = vcpu;
+  (m as { aps: readonly ModelVcpuFd[] }).aps = aps;
   m.cpu = cpu;
   m.client = client;
   open.add(m as Machine);

@@ -308,18 +308,20 @@ describe('AP_HLT_LOOP and AP_JUMP_TABLE', () => {
       ));
   }
   it('[seed] AP_JUMP_TABLE is VM-wide: vCPU 1 reads what vCPU 0 set', () => {
-    const m = sevMachine({ profile: 'seed', guest: (c) => c.apJumpTableSet(0xa000) });
-    drive(m);
-    m.guests.load(1, {
-      *program(cpu) {
-        // vCPU 1 uses its own GHCB page at 0x2000.
-        const client = new GhcbClient(cpu, 0x2000);
-        client.register();
-        cpu.notes.got = (yield* client.apJumpTableGet()).value;
-      },
+    const m = sevMachine({
+      profile: 'seed',
+      guest: (c) => c.apJumpTableSet(0xa000),
+      aps: [
+        function* (cpu) {
+          // vCPU 1 uses its own GHCB page at 0x2000; it asks once vCPU 0 is done.
+          const client = new GhcbClient(cpu, 0x2000);
+          client.register();
+          cpu.notes.got = (yield* client.apJumpTableGet()).value;
+        },
+      ],
     });
-    const vcpu1 = m.vm.createVcpu(1);
-    if (vcpu1 instanceof Errno) assert.fail(`KVM_CREATE_VCPU 1: ${vcpu1}`);
+    drive(m);
+    const vcpu1 = m.aps[0]!;
     for (let i = 0; i < 10 && !m.guests.finished(1); i++) vcpu1.run();
     assert.equal(m.guests.finished(1), true);
     assert.equal(m.guests.cpu(1)!.notes.got, 0xa000n);

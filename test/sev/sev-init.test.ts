@@ -34,7 +34,7 @@ import {
   KVM_SEV_LAUNCH_UPDATE_VMSA,
   KVM_SEV_NR_MAX,
 } from '../../src/uapi/sev-cmd.js';
-import { openSevKvm, PAGE, PROFILES, runExits, sevEsInit, sevInit2 } from './kit.js';
+import { launchSevEsVm, openSevKvm, PAGE, PROFILES, runExits, sevEsInit, sevInit2 } from './kit.js';
 
 /** SEV_INFO as KVM presets the GHCB MSR: [63:48] max version, [47:32] min 1, [31:24] C-bit 51, 0x001. */
 const sevInfo = (max: number): bigint => (BigInt(max) << 48n) | 0x0001_3300_0001n;
@@ -253,6 +253,7 @@ describe('the path the VMM takes (src/vmm/vmm.ts createVm) works end to end', ()
       const vcpu = vm.createVcpu(0);
       if (vcpu instanceof Errno) assert.fail(`KVM_CREATE_VCPU: ${vcpu}`);
       assert.equal(w.guests.cpu(0)!.protectedState, true);
+      launchSevEsVm(w, vm);
       runExits(vcpu, 'Hlt');
       assert.equal(w.guests.finished(0), true);
       vcpu.close();

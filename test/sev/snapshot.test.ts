@@ -76,17 +76,16 @@ describe('a guest rewriting the GHCB exit code between exits does not change wha
           const r = yield* c.mmioRead(MMIO_GPA, 16);
           return { result: r.result, data: [...r.data] };
         },
+        // vCPU 1: a second guest CPU sharing the (unencrypted) GHCB page of vCPU 0.
+        aps: [
+          function* (cpu) {
+            cpu.mem.write(GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, le64(BigInt(SVM_EXIT_CPUID)));
+            cpu.mem.write(GHCB_GPA + GHCB_OFF_SW_EXIT_INFO_2, le64(64n));
+            yield* cpu.hlt();
+          },
+        ],
       });
-      // vCPU 1: a second guest CPU sharing the (unencrypted) GHCB page of vCPU 0.
-      m.guests.load(1, {
-        *program(cpu) {
-          cpu.mem.write(GHCB_GPA + GHCB_OFF_SW_EXIT_CODE, le64(BigInt(SVM_EXIT_CPUID)));
-          cpu.mem.write(GHCB_GPA + GHCB_OFF_SW_EXIT_INFO_2, le64(64n));
-          yield* cpu.hlt();
-        },
-      });
-      const vcpu1 = m.vm.createVcpu(1);
-      if (vcpu1 instanceof Errno) assert.fail(`KVM_CREATE_VCPU 1: ${vcpu1}`);
+      const vcpu1 = m.aps[0]!;
       const first = runExits(m.vcpu, 'MmioRead');
       first.data.set(mmioBytes(MMIO_GPA, 8));
       runExits(vcpu1, 'Hlt'); // vCPU 1 did its rewrite and finished

@@ -31,7 +31,7 @@ import {
   SVM_EXIT_EFER_WRITE_TRAP,
   SVM_EXIT_READ_DR7,
 } from '../../src/uapi/svm.js';
-import { createSevEsVm, type Profile } from './kit.js';
+import { createSevEsVm, launchSevEsVm, type Profile } from './kit.js';
 
 const GP0 = (SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | SVM_EVTINJ_VALID_ERR | GP_VECTOR) >>> 0;
 const EFER_SCE = 1n;
@@ -45,9 +45,11 @@ const CR4_PAE_OSXSAVE = 0x4_0020n;
 function sevEsRun(exits: HwExit[], profile: Profile = 'current') {
   const cpu = new HardwareExits(exits, true);
   const host = new HostAddressSpace();
-  const kvm = openKvm({ ...sevKvmOptions(profile), host, cpus: () => cpu });
+  const { sevHost, ...sev } = sevKvmOptions(profile);
+  const kvm = openKvm({ ...sev, host, cpus: () => cpu });
   const vm = createSevEsVm({ kvm, host });
   const vcpuFd = ok(vm.createVcpu(0), 'KVM_CREATE_VCPU');
+  launchSevEsVm({ kvm, host, sevHost }, vm);
   expectExit(vcpuFd, 'Hlt');
   return { cpu, vcpuFd, vcpu: vcpuFd.vcpu, save: vcpuFd.vcpu.vmcb.save };
 }
