@@ -29,6 +29,9 @@ export function machine(config: MachineConfig, program: GuestProgram, opts: VmmO
   if (isVmmError(v)) assert.fail(`addVcpu: ${v.errno}: ${v.message}`);
   const cpu = vmm.model?.guests.cpu(v.id);
   assert.ok(cpu);
+  // The tests drive KVM_RUN themselves: launch an SEV-ES guest as run() would first.
+  const launched = vmm.launchGuest();
+  if (isVmmError(launched)) assert.fail(`launch: ${launched.errno}: ${launched.message}`);
   return { vmm, vcpu: v.fd, cpu };
 }
 

@@ -450,9 +450,7 @@ describeEngines('x86 interpreter: the XSAVE feature set of an SEV-ES guest', (en
   const ROM = readFileSync(new URL('./fixtures/sev-es-xsave.bin', import.meta.url));
   /** The firmware's results: XGETBV before and after its XSETBV, a #VC's error code (0: none). */
   function results(f: ReturnType<typeof sevEsFirmwareVm>): number[] {
-    const out = new Uint8Array(12);
-    ok(f.memory.read(f.ram + 0x2000, out));
-    const dv = new DataView(out.buffer);
+    const dv = new DataView(f.readPrivate(0x2000, 16).buffer);
     return [0, 4, 8].map((o) => dv.getUint32(o, true));
   }
 
@@ -465,15 +463,13 @@ describeEngines('x86 interpreter: the XSAVE feature set of an SEV-ES guest', (en
       JSON.stringify(exit, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)),
     );
     assert.deepEqual(results(f), [1, 3, 0]);
-    const hdr = new Uint8Array(16);
-    ok(f.memory.read(f.ram + 0x2240, hdr));
+    const hdr = f.readPrivate(0x2240, 16);
     assert.deepEqual(
       [...hdr],
       [3, ...new Array(15).fill(0)],
       'XSTATE_BV = 3, the rest of the header untouched',
     );
-    const mx = new Uint8Array(8);
-    ok(f.memory.read(f.ram + 0x2058, mx));
+    const mx = f.readPrivate(0x2050, 16).subarray(8);
     assert.deepEqual(
       [...mx],
       [0x80, 0x1f, 0, 0, 0xff, 0xff, 0, 0],
@@ -486,8 +482,9 @@ describeEngines('x86 interpreter: the XSAVE feature set of an SEV-ES guest', (en
     assert.equal(plain.vcpu.run().kind, 'Hlt');
     assert.deepEqual(results(plain), [1, 3, 0]);
     assert.deepEqual(ok(plain.vcpu.getXcrs()).xcrs[0], { xcr: 0, value: 1n }, 'KVM’s xcr0 is still 1');
-    const set = sevEsFirmwareVm(ROM, engine.options, { legacy: true });
+    const set = sevEsFirmwareVm(ROM, engine.options, { legacy: true, launch: false });
     ok(set.vcpu.setXcrs({ nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: 3n }] }));
+    set.launch();
     assert.equal(set.vcpu.run().kind, 'Hlt');
     assert.deepEqual(results(set), [3, 3, 0]);
   });
