@@ -13,6 +13,7 @@ import { KVM_X86_SEV_ES_VM } from '../src/uapi/caps.js';
 import { type Errno, isErrno } from '../src/uapi/errno.js';
 import { encodeSevInit, KVM_SEV_INIT2 } from '../src/uapi/sev-cmd.js';
 import { modelPlatform } from '../src/vmm/platform.js';
+import { isSevLaunchError, launchSevEs } from '../src/vmm/sev-launch.js';
 import type { Batch, BenchRow, Prepared } from './harness.js';
 
 const RAM = 0x10_0000;
@@ -20,7 +21,8 @@ const GHCB_GPA = 0x1000;
 
 /** One vCPU running `program` (SEV-ES: a KVM_X86_SEV_ES_VM with GHCB v2), built through the fd interface. */
 export function machine(program: GuestProgram, sev: boolean): ModelVcpuFd {
-  const { kvm, memory, guests } = modelPlatform({ profile: 'current' });
+  const platform = modelPlatform({ profile: 'current' });
+  const { kvm, memory, guests } = platform;
   const vm = kvm.createVm(sev ? KVM_X86_SEV_ES_VM : 0);
   if (isErrno(vm)) throw new Error(String(vm));
   if (sev) {
@@ -38,7 +40,12 @@ export function machine(program: GuestProgram, sev: boolean): ModelVcpuFd {
   });
   if (set) throw new Error(String(set));
   guests.load(0, { program });
-  return ok(vm.createVcpu(0));
+  const vcpu = ok(vm.createVcpu(0));
+  if (sev) {
+    const r = launchSevEs(vm, memory, { sevFd: platform.openSevDevice() });
+    if (isSevLaunchError(r)) throw new Error(`launch: ${r.command}: ${r.errno}`);
+  }
+  return vcpu;
 }
 
 function ok<T>(r: T | Errno): T {

@@ -24,17 +24,19 @@ export interface MemoryWrite {
  * Page tables at `pml4` (three pages: PML4, PDPT, PD) identity-mapping the first `size` bytes
  * (a multiple of 2 MiB, at most 1 GiB) with present, writable 2 MiB pages. CR3 = `pml4`.
  */
-export function identityPageTables(pml4: number, size = 2 << 20): MemoryWrite[] {
+export function identityPageTables(pml4: number, size = 2 << 20, cbit?: number): MemoryWrite[] {
   const pages = size / (2 << 20);
   if (!Number.isInteger(pages) || pages < 1 || pages > 512)
     throw new RangeError(`identity map of ${size} bytes: a multiple of 2 MiB up to 1 GiB`);
+  // An SEV guest's map: the C-bit in every entry, so all of it is private.
+  const c = cbit === undefined ? 0n : 1n << BigInt(cbit);
   const pml4e = new Uint8Array(8);
   const pdpte = new Uint8Array(8);
   const pd = new Uint8Array(8 * pages);
-  new DataView(pml4e.buffer).setBigUint64(0, BigInt(pml4 + 0x1000) | 3n, true);
-  new DataView(pdpte.buffer).setBigUint64(0, BigInt(pml4 + 0x2000) | 3n, true);
+  new DataView(pml4e.buffer).setBigUint64(0, BigInt(pml4 + 0x1000) | 3n | c, true);
+  new DataView(pdpte.buffer).setBigUint64(0, BigInt(pml4 + 0x2000) | 3n | c, true);
   const dv = new DataView(pd.buffer);
-  for (let i = 0; i < pages; i++) dv.setBigUint64(8 * i, (BigInt(i) << 21n) | 0x83n, true);
+  for (let i = 0; i < pages; i++) dv.setBigUint64(8 * i, (BigInt(i) << 21n) | 0x83n | c, true);
   return [
     { gpa: pml4, bytes: pml4e },
     { gpa: pml4 + 0x1000, bytes: pdpte },
