@@ -82,6 +82,8 @@ export function machineConfig(s: Scenario, profile: ProfileName): MachineConfig 
             profile,
             ghcbVersion: m.sev.ghcbVersion,
             ...(m.sev.capabilities ? { capabilities: m.sev.capabilities } : {}),
+            ...(m.sev.policy !== undefined ? { policy: m.sev.policy } : {}),
+            ...(m.sev.measure ? { measure: m.sev.measure } : {}),
           },
     host: {
       ...(s.host.budget !== undefined ? { budget: s.host.budget } : {}),

@@ -88,8 +88,15 @@ const machine = z.strictObject({
           }),
         )
         .optional(),
+      /** The guest policy of LAUNCH_START (default 4: SEV-ES, debugging allowed). */
+      policy: uint(0xffff_ffff).optional(),
+      /**
+       * Guest-physical ranges the launch measures and encrypts besides the guest image's segments
+       * (LAUNCH_UPDATE_DATA, in this order): pre-encrypted data such as a zeroed page.
+       */
+      measure: z.array(z.strictObject({ gpa, size: uint() })).optional(),
     }),
-    'false (an unprotected VM) or { ghcbVersion: 1 | 2, capabilities?: [vmgexit-fault-info, vmgexit-restart] }',
+    'false (an unprotected VM) or { ghcbVersion: 1 | 2, capabilities?: [vmgexit-fault-info, vmgexit-restart], policy?, measure? }',
   ).default({ ghcbVersion: 1 }),
 });
 

@@ -98,6 +98,8 @@ export interface MachineConfig {
         readonly capabilities?: readonly SevboxCapabilityName[];
         /** The guest policy LAUNCH_START gives the firmware (default: SEV-ES, debugging allowed). */
         readonly policy?: number;
+        /** Guest-physical ranges the launch measures and encrypts first (Vmm.measure). */
+        readonly measure?: readonly { readonly gpa: number; readonly size: number }[];
       }
     | false;
   /**

@@ -240,6 +240,10 @@ export class Vmm {
       const err = this.#addMmio(m, m.name ?? `mmio${i}`);
       if (err) return err;
     }
+    for (const { gpa, size } of config.sev ? (config.sev.measure ?? []) : []) {
+      const err = this.measure(gpa, size);
+      if (err) return err;
+    }
     if (this.serial) {
       const err = this.pio.register(SERIAL_COM1, SERIAL_PORTS, this.serial);
       if (err) return err;

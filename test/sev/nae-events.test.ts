@@ -9,7 +9,6 @@ import { GuestException } from '../../src/cpu/scripted.js';
 import { GhcbClient } from '../../src/guest/ghcb-client.js';
 import { KVM_HC_MAP_GPA_RANGE } from '../../src/kvm/hypercall.js';
 import { KVM_CAP_EXIT_HYPERCALL, KVM_CAP_X86_USER_SPACE_MSR } from '../../src/uapi/caps.js';
-import { Errno } from '../../src/uapi/errno.js';
 import {
   KVM_EXIT_AP_RESET_HOLD,
   KVM_EXIT_HYPERCALL,

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Errno } from '../../src/uapi/errno.js';
 import { KVM_EXIT_MMIO } from '../../src/uapi/exit-reasons.js';
 import { GHCB_OFF_SW_EXIT_CODE, GHCB_OFF_SW_EXIT_INFO_2, GHCB_OFF_SW_SCRATCH } from '../../src/uapi/ghcb.js';
 import { SVM_EXIT_CPUID, SVM_VMGEXIT_MMIO_READ } from '../../src/uapi/svm.js';
