@@ -3,6 +3,7 @@
  * (arguments, a malformed or unreadable scenario or GHCB file).
  */
 import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { addCoverage, emptyCoverage, formatCoverage } from '../cpu/x86/coverage.js';
 import { fuzzCommand } from '../fuzz/cli.js';
@@ -10,7 +11,7 @@ import { fuzzCommand } from '../fuzz/cli.js';
 import { describeHostKvm } from '../hostkvm/detect.js';
 import { openKvm } from '../kvm/fd.js';
 import { formatScenarioError, isScenarioError } from '../scenario/errors.js';
-import { type LoadedScenario, loadScenario } from '../scenario/load.js';
+import { type LoadedScenario, loadScenario, SCENARIO_EXTENSIONS } from '../scenario/load.js';
 import { formatReport, runScenario, type ScenarioReport } from '../scenario/run.js';
 import { PROFILE_NAMES, type ProfileName } from '../scenario/schema.js';
 import { sevKvmOptions } from '../sev/index.js';
@@ -19,7 +20,11 @@ import { formatTraceLine, traceEventToJson } from '../trace/format.js';
 import { formatImageFormatError, isElfFile, isImageFormatError, parseElfImage } from '../vmm/index.js';
 import { demoReport } from './demo.js';
 import { formatInspect, inspectGhcb } from './inspect.js';
+import { formatPageViews, inspectScenarioMemory } from './inspect-page.js';
 import { paint } from './paint.js';
+
+/** Bytes as lowercase hex. */
+const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /** Raised for bad input: the message is printed and the exit status is 2. */
 class UsageError extends Error {}
@@ -141,28 +146,58 @@ export function buildProgram(): Command {
 
   program
     .command('inspect')
-    .description('Decode a 4 KiB GHCB page and say what KVM would do with it under each profile')
-    .argument('<file>', 'a 4096-byte GHCB page')
+    .description(
+      'Decode a 4 KiB GHCB page and say what KVM would do with it under each profile; or run a scenario and show guest memory at --gpa as the host and (debug view) the SEV-ES guest read it',
+    )
+    .argument('<file>', 'a 4096-byte GHCB page, or a scenario file (with --gpa)')
     .option('--ghcb-gpa <gpa>', 'guest physical address the page sits at', '0x1000')
+    .option('--gpa <gpa>', 'scenario: the guest physical address to show at the end of the run')
+    .option('--len <bytes>', 'scenario: how many bytes to show', '64')
+    .addOption(profileOption())
     .option('--json', 'JSON instead of text')
-    .addHelpText('after', '\nExample:\n  $ sevbox inspect ghcb.bin --ghcb-gpa 0x7000')
-    .action(async (file: string, opts: { ghcbGpa: string; json?: boolean }) => {
-      const gpa = Number(opts.ghcbGpa);
-      if (!Number.isSafeInteger(gpa) || gpa < 0 || gpa % 4096 !== 0) {
-        throw new UsageError(`--ghcb-gpa ${opts.ghcbGpa}: expected a page-aligned address`);
-      }
-      let bytes: Uint8Array;
-      try {
-        bytes = new Uint8Array(await readFile(file));
-      } catch (e) {
-        throw new UsageError(`${file}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`);
-      }
-      if (bytes.length !== 4096)
-        throw new UsageError(`${file}: a GHCB page is 4096 bytes, this file has ${bytes.length}`);
-      const report = inspectGhcb(bytes, gpa);
-      if (opts.json) process.stdout.write(`${JSON.stringify(report, bigintJson)}\n`);
-      else out(formatInspect(report));
-    });
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ sevbox inspect ghcb.bin --ghcb-gpa 0x7000\n  $ sevbox inspect examples/machine-code/ghcb-left-private.yaml --gpa 0x3390 --len 32',
+    )
+    .action(
+      async (
+        file: string,
+        opts: { ghcbGpa: string; gpa?: string; len: string; profile?: ProfileName; json?: boolean },
+      ) => {
+        if (SCENARIO_EXTENSIONS.includes(extname(file).toLowerCase())) {
+          if (opts.gpa === undefined) throw new UsageError('inspect of a scenario needs --gpa');
+          const gpa = Number(opts.gpa);
+          const len = Number(opts.len);
+          if (!Number.isSafeInteger(gpa) || gpa < 0)
+            throw new UsageError(`--gpa ${opts.gpa}: expected an address`);
+          if (!Number.isSafeInteger(len) || len < 1 || len > 0x10000)
+            throw new UsageError(`--len ${opts.len}: expected 1 to 65536 bytes`);
+          const [s] = await loadAll([file]);
+          const views = inspectScenarioMemory(s!.scenario, gpa, len, opts.profile ?? s!.scenario.profile);
+          if (opts.json)
+            process.stdout.write(
+              `${JSON.stringify({ ...views, host: hexOf(views.host), private: views.private && hexOf(views.private) })}\n`,
+            );
+          else out(formatPageViews(views));
+          return;
+        }
+        const gpa = Number(opts.ghcbGpa);
+        if (!Number.isSafeInteger(gpa) || gpa < 0 || gpa % 4096 !== 0) {
+          throw new UsageError(`--ghcb-gpa ${opts.ghcbGpa}: expected a page-aligned address`);
+        }
+        let bytes: Uint8Array;
+        try {
+          bytes = new Uint8Array(await readFile(file));
+        } catch (e) {
+          throw new UsageError(`${file}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`);
+        }
+        if (bytes.length !== 4096)
+          throw new UsageError(`${file}: a GHCB page is 4096 bytes, this file has ${bytes.length}`);
+        const report = inspectGhcb(bytes, gpa);
+        if (opts.json) process.stdout.write(`${JSON.stringify(report, bigintJson)}\n`);
+        else out(formatInspect(report));
+      },
+    );
 
   program
     .command('hostkvm')

@@ -62,6 +62,8 @@ export interface RunScenarioOptions {
   readonly profile?: ProfileName;
   /** Receives every trace event. */
   readonly trace?: (e: TraceEvent) => void;
+  /** Called with the machine once the run ended, before it is torn down (to look at its memory). */
+  readonly atEnd?: (vmm: Vmm) => void;
 }
 
 /** The VMM's machine description for a scenario. */
@@ -196,7 +198,7 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
     });
     return halt !== undefined;
   };
-  const run = runMachine(vmm, s, onHalt);
+  const run = runMachine(vmm, s, onHalt, opts);
   const lines = attribute(foldVmgexits(events), new Map());
   const checks = [...hostChecks, ...checkRun(s.expect, { ...run, vmgexits: lines.length, log: lines })];
   return report(s, profile, lines, [], checks, run);
@@ -209,7 +211,7 @@ type MachineRun = Pick<RunFacts, 'result' | 'memory' | 'leakedBytes'>;
  * Run the machine under the scenario's policies, read each `expect.memory` range while the guest
  * memory is still there, tear the machine down and count what it left allocated.
  */
-function runMachine(vmm: Vmm, s: Scenario, onHalt: () => boolean): MachineRun {
+function runMachine(vmm: Vmm, s: Scenario, onHalt: () => boolean, opts: RunScenarioOptions): MachineRun {
   const result = vmm.run({
     policies: s.policies,
     maxKvmRuns: s.maxKvmRuns,
@@ -218,8 +220,9 @@ function runMachine(vmm: Vmm, s: Scenario, onHalt: () => boolean): MachineRun {
   });
   const memory = (s.expect.memory ?? []).map((m) => {
     const dst = new Uint8Array(m.hex.length);
-    return vmm.readGpa(m.gpa, dst) ? undefined : dst;
+    return (m.view === 'private' ? vmm.readGpaPrivate(m.gpa, dst) : vmm.readGpa(m.gpa, dst)) ? undefined : dst;
   });
+  opts.atEnd?.(vmm);
   vmm.destroy();
   return { result, memory, leakedBytes: vmm.allocator?.inUse() ?? 0 };
 }
@@ -282,7 +285,7 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
     return notBuilt(s, profile, `${added.errno}: ${added.message}`);
   }
 
-  const run = runMachine(vmm, s, onHalt);
+  const run = runMachine(vmm, s, onHalt, opts);
 
   const lines = attribute(foldVmgexits(events), entered);
   const ignored = compiled.records.reduce(

@@ -263,8 +263,20 @@ const runExpect = z.strictObject({
   stop: stopExpect.optional(),
   /** Exactly what the guest wrote to the serial port. */
   serial: z.string().optional(),
-  /** Guest memory contents at the end of the run. */
-  memory: z.array(z.strictObject({ gpa, hex: hexBytes })).optional(),
+  /**
+   * Guest memory contents at the end of the run: as the host reads it (`view: host`, the default),
+   * or as an SEV-ES guest reads it through a private mapping (`view: private`, the debug view of a
+   * key only the model knows).
+   */
+  memory: z
+    .array(
+      z.strictObject({
+        gpa,
+        hex: hexBytes,
+        view: z.enum(['host', 'private'], { error: () => 'expected host or private' }).default('host'),
+      }),
+    )
+    .optional(),
   /** Number of VMGEXITs KVM saw. */
   vmgexits: uint().optional(),
   /** Errnos of the KVM_RUN failures the policies retried, in order. */

@@ -395,6 +395,33 @@ export class Vmm {
     return this.ram.read(gpa, dst);
   }
 
+  /**
+   * The debug view of guest RAM: the bytes as the guest reads them through a private (C-bit)
+   * mapping, decrypted with the key only the model knows (no real host can do this; the firmware's
+   * DBG_DECRYPT is the real thing, for guests whose policy allows it). EINVAL on a machine that is
+   * not a launched SEV-ES guest of the model platform.
+   */
+  readGpaPrivate(gpa: number, dst: Uint8Array): VmmError | undefined {
+    const model = this.model;
+    const launch = this.#launch;
+    if (!model || !launch) return vmmError('EINVAL', 'the debug view needs a launched SEV-ES guest of the model');
+    const asid = model.psp.guestStatus(launch.handle).asid;
+    // Whole 16-byte blocks of each page (the engine's unit), then the bytes asked for.
+    for (let at = 0; at < dst.length; ) {
+      const a = gpa + at;
+      const page = a - (a % PAGE_SIZE);
+      const n = Math.min(dst.length - at, page + PAGE_SIZE - a);
+      const frame = new Uint8Array(PAGE_SIZE);
+      const err = this.ram.read(page, frame);
+      if (err) return err;
+      const plain = model.memoryController.debugPlaintext(asid, this.gpaToHva(page)!, frame);
+      if (!plain) return vmmError('EINVAL', `no key is loaded for ASID ${asid}`);
+      dst.set(plain.subarray(a - page, a - page + n), at);
+      at += n;
+    }
+    return undefined;
+  }
+
   /** Write guest RAM through the VMM's own mappings. */
   writeGpa(gpa: number, src: Uint8Array): VmmError | undefined {
     return this.ram.write(gpa, src);

@@ -143,6 +143,20 @@ describe('sevbox inspect', () => {
     assert.match(r.stdout, /seed \(GHCB v1\)\s+KVM_RUN fails: EFAULT/);
     assert.match(r.stdout, /current \(GHCB v2\)\s+reflected: GHCB_ERR_INVALID_SCRATCH_AREA/);
   });
+  it('a scenario with --gpa: the host view and the labelled debug view of the guest’s private bytes', () => {
+    const scenario = 'examples/machine-code/ghcb-left-private.yaml';
+    const r = sevbox('inspect', scenario, '--gpa', '0x2008', '--len', '4');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /host view of 0x2008 \[current\]/);
+    assert.match(r.stdout, /private view of 0x2008 \(DEBUG: decrypted with the model's key/);
+    assert.match(r.stdout, /000002008 {2}7b 00 00 00\n/, 'the guest stored SVM_EXIT_IOIO privately');
+    assert.match(r.stdout, /the views differ/);
+    const json = JSON.parse(sevbox('inspect', scenario, '--gpa', '0x3398', '--len', '8', '--json').stdout);
+    assert.equal(json.host, '0200000000000000', 'KVM wrote its answer in plaintext');
+    assert.notEqual(json.private, json.host);
+    assert.equal(sevbox('inspect', scenario).status, 2, 'a scenario needs --gpa');
+  });
+
   it('a file that is not 4096 bytes is bad input, exit 2', () => {
     const r = sevbox('inspect', file('short.bin', new Uint8Array(100)));
     assert.equal(r.status, 2);
