@@ -66,6 +66,8 @@ class Domain implements EncryptedMemory {
   #live = true;
   /** This domain's shadows by spa (a subset of `all`). */
   readonly shadows = new Map<number, Shadow>();
+  /** Pages the guest has reached through a private access (for debug views: which to decrypt). */
+  readonly usedPrivately = new Set<number>();
 
   constructor(
     readonly asid: number,
@@ -109,6 +111,7 @@ class Domain implements EncryptedMemory {
     }
     const plain = frame.slice();
     this.engine.decrypt(this.vek, { spa: at, bytes: plain });
+    this.usedPrivately.add(at);
     s = { domain: this, spa: at, frame, plain, dirty: write };
     this.all.set(at, s);
     this.shadows.set(at, s);
@@ -223,6 +226,11 @@ export class MemoryController implements MemoryEncryption {
       bumped.add(s.domain);
     }
     for (const d of bumped) d.bump();
+  }
+
+  /** Whether a CPU of the ASID has reached the page at `spa` privately since its key was loaded (debug views). */
+  usedPrivately(asid: number, spa: number): boolean {
+    return this.#domains.get(asid)?.usedPrivately.has(spa - (spa % PAGE)) ?? false;
   }
 
   /**

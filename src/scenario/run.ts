@@ -159,6 +159,7 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
   const image = readGuestImage(g);
   if (typeof image === 'string') return notBuilt(s, profile, image);
   const events: TraceEvent[] = [];
+  let machine: Vmm | undefined;
   const vmm = Vmm.create(
     {
       ...machineConfig(s, profile),
@@ -168,10 +169,17 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
     {
       trace: (e) => {
         events.push(e);
-        opts.trace?.(e);
+        if (!opts.trace) return;
+        opts.trace(e);
+        // A GHCB the guest left private: what it meant, in the debug view (for the trace reader only).
+        if (e.name === 'kvm_vmgexit_enter' && e.ghcbGpa !== undefined) {
+          const d = machine?.debugPrivateGhcb(e.vcpu, e.ghcbGpa);
+          if (d) opts.trace(d);
+        }
       },
     },
   );
+  if (!isVmmError(vmm)) machine = vmm;
   if (isVmmError(vmm)) return notBuilt(s, profile, `${vmm.errno}: ${vmm.message}`);
   const added = vmm.addVcpu();
   const loaded = isVmmError(added)
@@ -220,7 +228,9 @@ function runMachine(vmm: Vmm, s: Scenario, onHalt: () => boolean, opts: RunScena
   });
   const memory = (s.expect.memory ?? []).map((m) => {
     const dst = new Uint8Array(m.hex.length);
-    return (m.view === 'private' ? vmm.readGpaPrivate(m.gpa, dst) : vmm.readGpa(m.gpa, dst)) ? undefined : dst;
+    return (m.view === 'private' ? vmm.readGpaPrivate(m.gpa, dst) : vmm.readGpa(m.gpa, dst))
+      ? undefined
+      : dst;
   });
   opts.atEnd?.(vmm);
   vmm.destroy();

@@ -134,6 +134,7 @@ export function sevHandleVmgexit(sev: SevEsVcpu): number {
       exitCode: ghcb.get(GHCB_OFF_SW_EXIT_CODE),
       info1: ghcb.get(GHCB_OFF_SW_EXIT_INFO_1),
       info2: ghcb.get(GHCB_OFF_SW_EXIT_INFO_2),
+      ghcbGpa: gfn * 4096,
     });
   }
   // The exit fields go to the VMCB first, where validation reads them in every kernel (current's

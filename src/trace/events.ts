@@ -12,6 +12,8 @@ export interface VmgexitEnterEvent {
   readonly exitCode: bigint;
   readonly info1: bigint;
   readonly info2: bigint;
+  /** The GHCB's GPA (sevbox's addition; the kernel's tracepoint does not print it). */
+  readonly ghcbGpa?: number;
 }
 
 /** GHCB unmapped at the next entry: what the guest will read (trace_kvm_vmgexit_exit). */
@@ -119,6 +121,20 @@ export interface VmgexitRestartEvent {
   readonly from: 'scratch' | 'ghcb-map';
 }
 
+/**
+ * A debug view, not KVM's: the GHCB a VMGEXIT named as the guest wrote it privately, decrypted with
+ * the key only the model knows. Emitted after kvm_vmgexit_enter when the guest reached that page
+ * through a private mapping (a GHCB left private), where KVM read ciphertext.
+ */
+export interface DebugPrivateGhcbEvent {
+  readonly name: 'sevbox_debug_private_ghcb';
+  readonly vcpu: number;
+  readonly ghcbGpa: number;
+  readonly exitCode: bigint;
+  readonly info1: bigint;
+  readonly info2: bigint;
+}
+
 /** Any trace event. */
 export type TraceEvent =
   | VmgexitEnterEvent
@@ -131,7 +147,8 @@ export type TraceEvent =
   | KernelOopsEvent
   | LivelockEvent
   | KvmWriteGuestEvent
-  | VmgexitRestartEvent;
+  | VmgexitRestartEvent
+  | DebugPrivateGhcbEvent;
 
 /** Where trace events go. */
 export type TraceSink = (event: TraceEvent) => void;

@@ -35,6 +35,8 @@ export function formatTraceEvent(e: TraceEvent): string {
       return `${e.name}: vcpu ${e.vcpu}, ${e.message}`;
     case 'sevbox_vmgexit_restart':
       return `${e.name}: vcpu ${e.vcpu}, from ${e.from}`;
+    case 'sevbox_debug_private_ghcb':
+      return `${e.name}: vcpu ${e.vcpu}, DEBUG (the model's key): the guest wrote its GHCB at ${hex(e.ghcbGpa)} privately, meaning exit_reason ${hex(e.exitCode)} ext_info1 ${hex(e.info1)} ext_info2 ${hex(e.info2)}`;
     default: {
       const never: never = e;
       return JSON.stringify(never);

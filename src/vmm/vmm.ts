@@ -12,7 +12,7 @@ import type { HostAllocator } from '../host/allocator.js';
 import { HostAllocator as Allocator } from '../host/allocator.js';
 import type { HostFile } from '../host/file-store.js';
 import { PAGE_SIZE } from '../host/page.js';
-import type { TraceSink } from '../trace/events.js';
+import type { DebugPrivateGhcbEvent, TraceSink } from '../trace/events.js';
 import { foldVmgexits } from '../trace/outcome.js';
 import {
   KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO,
@@ -28,6 +28,7 @@ import {
   KVM_MSR_EXIT_REASON_INVAL,
   KVM_MSR_EXIT_REASON_UNKNOWN,
 } from '../uapi/exit-reasons.js';
+import { GHCB_OFF_SW_EXIT_CODE } from '../uapi/ghcb.js';
 import {
   KVM_MP_STATE_AP_RESET_HOLD,
   KVM_MP_STATE_HALTED,
@@ -404,7 +405,8 @@ export class Vmm {
   readGpaPrivate(gpa: number, dst: Uint8Array): VmmError | undefined {
     const model = this.model;
     const launch = this.#launch;
-    if (!model || !launch) return vmmError('EINVAL', 'the debug view needs a launched SEV-ES guest of the model');
+    if (!model || !launch)
+      return vmmError('EINVAL', 'the debug view needs a launched SEV-ES guest of the model');
     const asid = model.psp.guestStatus(launch.handle).asid;
     // Whole 16-byte blocks of each page (the engine's unit), then the bytes asked for.
     for (let at = 0; at < dst.length; ) {
@@ -420,6 +422,31 @@ export class Vmm {
       at += n;
     }
     return undefined;
+  }
+
+  /**
+   * The debug view of a GHCB a VMGEXIT named, when the guest reached that page privately (it left
+   * its GHCB private): the exit code and infos as the guest wrote them, which KVM read as ciphertext.
+   * Undefined otherwise (a shared GHCB, an unprotected or unlaunched machine, not the model).
+   */
+  debugPrivateGhcb(vcpu: number, ghcbGpa: number): DebugPrivateGhcbEvent | undefined {
+    const model = this.model;
+    const launch = this.#launch;
+    const hva = this.gpaToHva(ghcbGpa);
+    if (!model || !launch || hva === undefined) return undefined;
+    const asid = model.psp.guestStatus(launch.handle).asid;
+    if (!model.memoryController.usedPrivately(asid, hva)) return undefined;
+    const fields = new Uint8Array(24);
+    if (this.readGpaPrivate(ghcbGpa + GHCB_OFF_SW_EXIT_CODE, fields)) return undefined;
+    const dv = new DataView(fields.buffer);
+    return {
+      name: 'sevbox_debug_private_ghcb',
+      vcpu,
+      ghcbGpa,
+      exitCode: dv.getBigUint64(0, true),
+      info1: dv.getBigUint64(8, true),
+      info2: dv.getBigUint64(16, true),
+    };
   }
 
   /** Write guest RAM through the VMM's own mappings. */

@@ -95,6 +95,23 @@ describe('sevbox trace', () => {
     assert.match(r.stdout, /kvm_vmgexit_enter: vcpu 0, exit_reason 80000001 ext_info1 fed00000 ext_info2 4/);
     assert.match(r.stdout, /sevbox_scratch: vcpu 0, gpa 4000, len 4, bounce/);
   });
+  it('a GHCB left private: after what KVM read (ciphertext), the debug view of what the guest meant', () => {
+    const r = sevbox('trace', 'examples/machine-code/ghcb-left-private.yaml');
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    const at = lines.findIndex((l) => l.includes('sevbox_debug_private_ghcb'));
+    assert.ok(at > 0 && lines[at - 1]!.includes('kvm_vmgexit_enter'), r.stdout);
+    assert.match(
+      lines[at]!,
+      /DEBUG \(the model's key\): the guest wrote its GHCB at 3000 privately, meaning exit_reason 7b ext_info1 800010 ext_info2 0/,
+    );
+    assert.doesNotMatch(lines[at - 1]!, /exit_reason 7b /, 'KVM read ciphertext');
+    // A scripted guest's shared GHCB: no debug line.
+    assert.doesNotMatch(
+      sevbox('trace', 'examples/demo/2-scratch-outside-ghcb.yaml').stdout,
+      /sevbox_debug_private_ghcb/,
+    );
+  });
   it('--format jsonl prints one JSON object per event', () => {
     const r = sevbox('trace', 'examples/demo/2-scratch-outside-ghcb.yaml', '--format', 'jsonl');
     assert.equal(r.status, 0, r.stderr);
