@@ -5,7 +5,8 @@
  * mapping (private: host memory holds ciphertext) and through an alias without it (shared: host
  * memory holds what the guest wrote, the guest reads what the host wrote), a private load of bytes
  * the host wrote in plaintext (noise), and a host write into a private page the guest used (the
- * guest's next private read decrypts the host's bytes: SEV-ES has no integrity).
+ * guest's next private read decrypts the host's bytes: SEV-ES has no integrity). Also SEV_STATUS,
+ * which the guest reads without a #VC.
  *
  * The map: PD[0] identity-maps 0-2 MiB with the C-bit (private), PD[1] maps 2-4 MiB onto the same
  * physical 0-2 MiB without it (shared).
@@ -47,6 +48,8 @@ const CODE = Uint8Array.from([
   ...store(RESULTS),
   ...load(HOST_PLAIN_READ_PRIVATE), // private load of plaintext the VMM wrote
   ...store(RESULTS + 8),
+  ...[0xb9, ...le32(0xc001_0131), 0x0f, 0x32], // rdmsr SEV_STATUS: no #VC, SEV | SEV-ES
+  ...[0x89, 0x04, 0x25, ...le32(RESULTS + 16)],
   ...HLT,
   ...load(PRIVATE_WORD), // after the VMM wrote into this private page
   ...store(AFTER_HOST_WRITE),
@@ -123,6 +126,7 @@ describeEngines('x86 interpreter: private and shared memory of an SEV-ES guest',
     assert.equal(hexOf(m.priv(RESULTS, 8)), hexOf(HOST_BYTES), 'a shared load reads what the host wrote');
     const noise = m.priv(RESULTS + 8, 8);
     assert.notEqual(hexOf(noise), hexOf(HOST_BYTES), 'a private load of host plaintext is noise');
+    assert.equal(hexOf(m.priv(RESULTS + 16, 4)), '03000000', 'SEV_STATUS: SEV and SEV-ES, read without a #VC');
   });
 
   it('a host write into a private page the guest used: its next private read decrypts the host’s bytes', () => {

@@ -29,6 +29,7 @@ import {
   SVM_IOIO_TYPE_MASK,
 } from '../../../uapi/svm.js';
 import { CR0_PE, CR0_PG, CR4_PAE, EFER_LMA, EFER_LME } from '../../reset.js';
+import { SVM_NESTED_CTL_SEV_ENABLE, SVM_NESTED_CTL_SEV_ES_ENABLE } from '../../vmcb.js';
 import type { X86Cpu } from '../cpu.js';
 import {
   RFLAGS_AF,
@@ -104,6 +105,12 @@ function intercepted(code: number, info1 = 0): Exec {
   };
 }
 
+/** MSR_AMD64_SEV (SEV_STATUS): bit 0 SEV, bit 1 SEV-ES, as the VMCB enables them. */
+const MSR_AMD64_SEV = 0xc001_0131;
+function sevStatus(nestedCtl: number): number {
+  return (nestedCtl & SVM_NESTED_CTL_SEV_ENABLE ? 1 : 0) | (nestedCtl & SVM_NESTED_CTL_SEV_ES_ENABLE ? 2 : 0);
+}
+
 /**
  * RDMSR/WRMSR: #GP at CPL > 0; intercepted when the MSR permission map says so (exit_info_1: 0
  * read, 1 write), else done by the CPU (msr.ts).
@@ -112,6 +119,15 @@ function msr(write: boolean): Exec {
   return (cpu) => {
     if (cpu.s.cpl !== 0) cpu.raise({ vector: GP_VECTOR, errorCode: 0 });
     const index = readReg(cpu, 1, 4);
+    // SEV_STATUS is the hardware's answer to a guest under SEV: never intercepted (APM 15.34.10),
+    // read-only (a write is #GP); Linux's and OVMF's early boot read it before any #VC handler can
+    // do MSRs.
+    if (index === MSR_AMD64_SEV && cpu.vmcb.nestedCtl & SVM_NESTED_CTL_SEV_ENABLE) {
+      if (write) cpu.raise({ vector: GP_VECTOR, errorCode: 0 });
+      writeReg(cpu, 2, 4, 0, 0);
+      writeReg(cpu, 0, 4, sevStatus(cpu.vmcb.nestedCtl), 0);
+      return NEXT;
+    }
     if (cpu.vmcb.msrIntercepted(index, write))
       return cpu.intercept(SVM_EXIT_MSR, write ? 1 : 0, 0, 0, 0, cpu.nextRip);
     if (write) nativeWrmsr(cpu, index, readReg(cpu, 0, 4), readReg(cpu, 2, 4));
