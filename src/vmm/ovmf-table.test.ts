@@ -1,5 +1,5 @@
 /**
- * The OVMF fixture (test/fixtures/ovmf: Debian's unmodified OVMF_CODE_4M.fd, Brotli-compressed, with
+ * The OVMF fixture (test/fixtures/ovmf: Debian's unmodified OVMF_CODE.fd (the X64 build), Brotli-compressed, with
  * its provenance) and the GUIDed table at the end of its flash that QEMU reads to launch it as an
  * SEV-ES guest.
  */
@@ -16,7 +16,7 @@ const provenance = JSON.parse(readFileSync(new URL('PROVENANCE.json', DIR), 'utf
   size: number;
   sha256: string;
 };
-const flash = new Uint8Array(brotliDecompressSync(readFileSync(new URL('OVMF_CODE_4M.fd.br', DIR))));
+const flash = new Uint8Array(brotliDecompressSync(readFileSync(new URL('OVMF_CODE.fd.br', DIR))));
 
 describe('the OVMF fixture and its GUIDed table', () => {
   it('is the image its provenance names (size, sha256)', () => {
@@ -29,7 +29,7 @@ describe('the OVMF fixture and its GUIDed table', () => {
     const table = parseOvmfTable(flash);
     assert.ok(Array.isArray(table), String(table));
     assert.ok(table.some((e) => e.guid === SEV_INFO_BLOCK_GUID));
-    assert.equal(sevEsResetAddress(table), 0x80_8004);
+    assert.equal(sevEsResetAddress(table), 0x80_b004);
   });
 
   it('an image without the footer, or with a length running outside it, has no table (a reason)', () => {

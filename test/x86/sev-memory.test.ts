@@ -50,6 +50,9 @@ const CODE = Uint8Array.from([
   ...store(RESULTS + 8),
   ...[0xb9, ...le32(0xc001_0131), 0x0f, 0x32], // rdmsr SEV_STATUS: no #VC, SEV | SEV-ES
   ...[0x89, 0x04, 0x25, ...le32(RESULTS + 16)],
+  ...[0x0f, 0x20, 0xc0, 0x0f, 0x22, 0xc0], // mov rax, cr0; mov cr0, rax (the write traps to KVM)
+  ...[0x0f, 0x20, 0xc0], // mov rax, cr0: not intercepted for SEV-ES; bits 63:32 are zero
+  ...store(RESULTS + 24),
   ...HLT,
   ...load(PRIVATE_WORD), // after the VMM wrote into this private page
   ...store(AFTER_HOST_WRITE),
@@ -126,7 +129,13 @@ describeEngines('x86 interpreter: private and shared memory of an SEV-ES guest',
     assert.equal(hexOf(m.priv(RESULTS, 8)), hexOf(HOST_BYTES), 'a shared load reads what the host wrote');
     const noise = m.priv(RESULTS + 8, 8);
     assert.notEqual(hexOf(noise), hexOf(HOST_BYTES), 'a private load of host plaintext is noise');
-    assert.equal(hexOf(m.priv(RESULTS + 16, 4)), '03000000', 'SEV_STATUS: SEV and SEV-ES, read without a #VC');
+    assert.equal(
+      hexOf(m.priv(RESULTS + 16, 4)),
+      '03000000',
+      'SEV_STATUS: SEV and SEV-ES, read without a #VC',
+    );
+    const cr0 = new DataView(m.priv(RESULTS + 24, 8).slice().buffer).getBigUint64(0, true);
+    assert.ok(cr0 & 0x8000_0000n && cr0 >> 32n === 0n, `CR0 with PG, zero-extended: ${cr0.toString(16)}`);
   });
 
   it('a host write into a private page the guest used: its next private read decrypts the host’s bytes', () => {

@@ -316,7 +316,8 @@ function movFromCr(cr: number): Exec {
     const v =
       cr === 0 ? s.cr0 : cr === 2 ? s.cr2 : cr === 3 ? s.cr3 : cr === 4 ? s.cr4 : cpu.vmcb.intCtl & 0xf;
     const lo = v >>> 0;
-    writeReg(cpu, i.r0, s.codeSize === 64 ? 8 : 4, lo, hi32(v));
+    // CR0, CR4 and CR8 have no bits above 31 (the model may hold CR0 as a signed 32-bit value).
+    writeReg(cpu, i.r0, s.codeSize === 64 ? 8 : 4, lo, cr === 2 || cr === 3 ? hi32(v) : 0);
     return NEXT;
   };
 }
