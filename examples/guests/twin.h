@@ -12,12 +12,18 @@
  *     which would add the termination request.
  *
  * What the guest saw goes to struct results in .results (each twin's linker script puts it at
- * RESULTS_BASE), where the scenario's expect.memory reads it.
+ * RESULTS_BASE, and the library maps it shared), where the scenario's expect.memory reads it.
+ *
+ * Under SEV the library maps every page private but its own shared ones; the twins' GHCB and
+ * scratch areas are at the GPAs the scripted guests use, outside the library's .shared section,
+ * so a twin maps those pages shared itself (set_page_decrypted: sev_es_setup_ghcb for the GHCB,
+ * twin_mmio_read for a scratch area) before handing them to KVM. Neither makes a VMGEXIT.
  */
 #ifndef TWIN_H
 #define TWIN_H
 
 #include "lib/ghcb.h"
+#include "lib/mem_encrypt.h"
 #include "lib/vc.h"
 #include "lib/x86.h"
 
@@ -26,7 +32,7 @@
 
 #define COM1 0x3f8
 
-/* The GHCB at TWIN_GHCB, protocol `version`: from now on #VCs go through it. */
+/* The GHCB at TWIN_GHCB (mapped shared), protocol `version`: from now on #VCs go through it. */
 static inline struct ghcb *twin_setup_ghcb(u16 version)
 {
 	sev_es_setup_ghcb(TWIN_GHCB, version);
@@ -79,13 +85,17 @@ static inline u64 ghcb_shared_buffer_pa(struct ghcb *ghcb, u64 offset)
 /*
  * An MMIO read through the GHCB with the scratch area at GPA `scratch` (the shared buffer, or guest
  * memory outside the GHCB, which GHCB v1 allows: KVM uses a bounce buffer), as the scripted
- * mmio-read step makes it. On success the `len` bytes are copied from the scratch area to `data`
- * with ordinary loads (the scripted guest, too, reads its scratch area only then).
+ * mmio-read step makes it. The scratch area's pages are mapped shared first (KVM writes the data
+ * there as host memory holds it). On success the `len` bytes are copied from the scratch area to
+ * `data` with ordinary loads (the scripted guest, too, reads its scratch area only then).
  */
 static inline struct hv_answer twin_mmio_read(struct ghcb *ghcb, u64 gpa, u64 len, u64 scratch, void *data)
 {
 	struct hv_answer a;
+	u64 p;
 
+	for (p = scratch & ~0xfffUL; p < scratch + len; p += 4096)
+		set_page_decrypted(p);
 	vc_ghcb_invalidate(ghcb);
 	ghcb_set_sw_scratch(ghcb, scratch);
 	a = twin_hv_call(ghcb, SVM_VMGEXIT_MMIO_READ, gpa, len);

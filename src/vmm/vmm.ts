@@ -489,9 +489,14 @@ export class Vmm {
     const open = this.platform.openSevDevice;
     if (!open) return vmmError('ENODEV', 'this platform has no /dev/sev to launch an SEV-ES guest with');
     const measure: { hva: number; len: number }[] = [];
+    // Each page once: LAUNCH_UPDATE_DATA encrypts in place, so a page two ranges share (two ELF
+    // segments in one page) measured twice would be encrypted twice: garbage to the guest.
+    const seen = new Set<number>();
     for (const { gpa, size } of this.#measured) {
       // Host-contiguous runs page by page (regions may sit anywhere in the VMM's space).
       for (let at = gpa; at < gpa + size; at += PAGE_SIZE) {
+        if (seen.has(at)) continue;
+        seen.add(at);
         const hva = this.gpaToHva(at)!;
         const last = measure[measure.length - 1];
         if (last && last.hva + last.len === hva) last.len += PAGE_SIZE;

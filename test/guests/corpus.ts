@@ -30,6 +30,7 @@ import {
   type VmmError,
   writeGuestImage,
 } from '../../src/vmm/index.js';
+import { isSevLaunchError, launchSevEs } from '../../src/vmm/sev-launch.js';
 
 /** examples/guests/. */
 export const GUESTS_DIR = resolve(import.meta.dirname, '../../examples/guests');
@@ -182,10 +183,36 @@ export interface BootedGuest {
   close(): void;
 }
 
-/** What a VMM needs to boot a guest: a /dev/kvm and the process memory to map RAM in. */
+/**
+ * What a VMM needs to boot a guest: a /dev/kvm and the process memory to map RAM in; for an SEV-ES
+ * guest also a way to open /dev/sev (the launch's LAUNCH_START goes through it).
+ */
 export interface GuestPlatform {
   readonly kvm: KvmFd;
   readonly memory: ProcessMemory;
+  readonly openSevDevice?: () => number;
+}
+
+/**
+ * The SEV-ES launch (src/vmm/sev-launch.ts): LAUNCH_START, LAUNCH_UPDATE_DATA of every page the
+ * image's segments touch (each page once: the update encrypts in place), LAUNCH_UPDATE_VMSA,
+ * MEASURE, FINISH. The image is then ciphertext in memory, as a VMM's firmware is.
+ */
+function launch(p: GuestPlatform, vm: VmFd, ram: GuestRam, image: GuestImage): string | undefined {
+  if (!p.openSevDevice) return 'an SEV-ES guest needs /dev/sev for its launch';
+  const pages = new Set<number>();
+  for (const seg of image.segments)
+    for (let at = seg.gpa - (seg.gpa % 0x1000); at < seg.gpa + seg.memsz; at += 0x1000) pages.add(at);
+  const measure: { hva: number; len: number }[] = [];
+  for (const gpa of [...pages].sort((a, b) => a - b)) {
+    const hva = ram.gpaToHva(gpa);
+    if (hva === undefined) return `launch: GPA 0x${gpa.toString(16)} is not in a memslot`;
+    const last = measure[measure.length - 1];
+    if (last && last.hva + last.len === hva) last.len += 0x1000;
+    else measure.push({ hva, len: 0x1000 });
+  }
+  const r = launchSevEs(vm, p.memory, { sevFd: p.openSevDevice(), measure });
+  return isSevLaunchError(r) ? `${r.command}: ${r.errno}` : undefined;
 }
 
 /**
@@ -256,6 +283,13 @@ export function bootGuest(
   if (cpuid instanceof Errno) return fail('KVM_GET_SUPPORTED_CPUID', cpuid);
   const set = v.setCpuid2(cpuid);
   if (set instanceof Errno) return fail('KVM_SET_CPUID2', set);
+  if (sevEs) {
+    const e = launch(p, vm, ram, image);
+    if (e) {
+      close();
+      return `SEV-ES launch: ${e}`;
+    }
+  }
   if (expect.entry.mode === 'real-flat') {
     const reset = resetRealMode(v, entry, 0);
     if (reset instanceof Errno) return fail('entry state', reset);

@@ -31,8 +31,8 @@ describeEngines('machine-code guests on the x86 interpreter', (engine) => {
       const todo = KVM_GAPS[name];
       it(`${name}.${format}: the exits and final state of ${name}.expect.json`, todo ? { todo } : {}, () => {
         const image = guestImage(name, format, expect);
-        const { kvm, memory } = modelPlatform({ cpu: 'x86', x86: engine.options });
-        const guest = bootGuest({ kvm, memory }, expect, image, entryAddress(expect));
+        const { kvm, memory, openSevDevice } = modelPlatform({ cpu: 'x86', x86: engine.options });
+        const guest = bootGuest({ kvm, memory, openSevDevice }, expect, image, entryAddress(expect));
         if (typeof guest === 'string') assert.fail(guest);
         try {
           assert.deepEqual(runGuest(guest.vcpu, expect.exits), expect.exits);

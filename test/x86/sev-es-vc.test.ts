@@ -2,8 +2,8 @@
  * The machine-code #VC handler of examples/guests/lib, seen from KVM's side. test/x86/corpus.test.ts
  * checks what the VMM sees of sev-es-vc (its exits and the results it leaves in RAM); this test
  * reads KVM's tracepoints during the same run and checks that each #VC became the request a Linux
- * guest would have made: the MSR-protocol requests (CPUID one register at a time before there is
- * a GHCB, SEV_INFO, the final TERM_REQ), one GHCB VMGEXIT per trapping instruction with the exit
+ * guest would have made: the MSR-protocol requests (the boot's CPUIDs for the C-bit, then CPUID
+ * one register at a time before there is a GHCB, SEV_INFO, the final TERM_REQ), one GHCB VMGEXIT per trapping instruction with the exit
  * code and exit information SVM itself would have written (IOIO's type, string, REP, size,
  * address-size and segment bits; the MMIO GPA and length), the scratch area always in the GHCB's
  * shared buffer, no request KVM had to reject, and the refused MSR answered with "inject #GP".
@@ -93,18 +93,23 @@ function tracedRun(engine: Engine) {
 describeEngines('sev-es-vc: the #VC handler as KVM sees it', (engine) => {
   const { expect, events, msrResults } = tracedRun(engine);
 
-  it('MSR protocol: CPUID 0 one register at a time before the GHCB, SEV_INFO, and TERM_REQ at the end', () => {
+  it('MSR protocol: the boot CPUIDs, CPUID 0 one register at a time before the GHCB, SEV_INFO, and TERM_REQ at the end', () => {
     const msr = events.flatMap((e) => (e.name === 'kvm_vmgexit_msr_protocol_enter' ? [e.ghcbGpa] : []));
+    const regs = [0, 1, 2, 3] as const;
     assert.deepEqual(msr, [
-      ...([0, 1, 2, 3] as const).map((reg) => ghcbMsrCpuidReq(0, reg)),
+      // entry.s before paging (get_sev_encryption_bit): CPUID 0x80000000 and 0x8000001f through
+      // the boot #VC handler, for the C-bit
+      ...regs.map((reg) => ghcbMsrCpuidReq(0x8000_0000, reg)),
+      ...regs.map((reg) => ghcbMsrCpuidReq(0x8000_001f, reg)),
+      ...regs.map((reg) => ghcbMsrCpuidReq(0, reg)),
       BigInt(GHCB_MSR_SEV_INFO_REQ),
       ghcbMsrTermReq(3, 0),
     ]);
-    // The first five come before any GHCB VMGEXIT, the termination after the last.
+    // The first thirteen come before any GHCB VMGEXIT, the termination after the last.
     const order = events.flatMap((e) =>
       e.name === 'kvm_vmgexit_msr_protocol_enter' ? ['msr'] : e.name === 'kvm_vmgexit_enter' ? ['ghcb'] : [],
     );
-    assert.deepEqual(order.slice(0, 6), ['msr', 'msr', 'msr', 'msr', 'msr', 'ghcb']);
+    assert.deepEqual(order.slice(0, 14), [...Array.from({ length: 13 }, () => 'msr'), 'ghcb']);
     assert.equal(order.at(-1), 'msr');
   });
 

@@ -11,8 +11,19 @@
 # bytes at 0xffff0000 appear at 0xffffffff_ffff0000, their sign extension. C code is compiled for
 # gcc's kernel code model (symbols are 32-bit sign-extended addresses, as Linux's kernel is) and
 # runs from that alias, in place in the ROM, while its .data and .bss live in low RAM: both are
-# in reach of 32-bit sign-extended addresses and RIP-relative displacements. Nothing sets the
-# C-bit: every page is "shared" (sevbox models no memory encryption).
+# in reach of 32-bit sign-extended addresses and RIP-relative displacements.
+#
+# Memory encryption, as Linux's startup_32 does it (arch/x86/boot/compressed/head_64.S and
+# mem_encrypt.S): before paging, get_sev_encryption_bit runs CPUID 0x80000000 and 0x8000001f
+# with a boot IDT whose #VC gate (startup32_vc_handler) answers CPUID through the GHCB MSR
+# protocol, one request per register (an SEV-ES guest's CPUID raises #VC; there is no GHCB yet).
+# The C-bit is CPUID 0x8000001f EBX[5:0] when EAX[1] (SEV) is set and the CPUID came through the
+# #VC handler; in a VM without SEV-ES the CPUIDs go to the hypervisor, no #VC comes and no C-bit
+# is used. (Linux checks MSR_AMD64_SEV instead, which sevbox's CPU does not model.) Every entry of
+# the tables, page-table pointers included, then has the C-bit set (sme_me_mask): the guest's
+# memory is private, the ROM's code and data (encrypted at launch) included. Pages the hypervisor
+# must read or write are made shared later, in C (ident_map.c: set_page_decrypted, which splits a
+# 2 MiB page into 4 KiB ones as Linux's does).
 #
 # Also here: the #VC entry (registers saved as a struct pt_regs for do_vc, vc.c) and the entries of
 # the other exceptions (the same for do_exception, start.c).
@@ -28,6 +39,12 @@
 	.set	CR0_PE, 0x1
 	.set	CR0_PG, 0x80000000
 	.set	CR4_PAE, 0x20
+	.set	MSR_AMD64_SEV_ES_GHCB, 0xc0010130
+	.set	GHCB_MSR_CPUID_REQ, 0x004
+	.set	GHCB_MSR_CPUID_RESP, 0x005
+	.set	GHCB_MSR_TERM_REQ, 0x100
+	.set	SVM_EXIT_CPUID, 0x72
+	.set	X86_TRAP_VC, 29
 
 	.section .reset, "ax"
 	.code16
@@ -69,24 +86,40 @@ start32:
 	xor	%eax, %eax
 	rep stosb
 
+	# The C-bit: %edx = sme_me_mask's high half (the C-bit is always above bit 31), 0 without SEV.
+	mov	$boot_stack_top, %esp		# for the #VC the CPUIDs may raise
+	call	startup32_load_idt
+	call	get_sev_encryption_bit
+	xor	%edx, %edx
+	test	%eax, %eax
+	jz	1f
+	sub	$32, %eax
+	bts	%eax, %edx
+1:	mov	%edx, sme_me_mask + 4
+
 	# PML4[0] -> the low PDPT; PML4[511] -> the high one
 	movl	$boot_pdpt_low + PTE_P_RW, boot_pml4
+	mov	%edx, boot_pml4 + 4
 	movl	$boot_pdpt_high + PTE_P_RW, boot_pml4 + 511 * 8
+	mov	%edx, boot_pml4 + 511 * 8 + 4
 	# low PDPT[0..3] -> the four page directories (0-4 GiB); high PDPT[511] -> the last one
 	mov	$boot_pd + PTE_P_RW, %eax
 	mov	$boot_pdpt_low, %edi
 	mov	$4, %ecx
 1:	mov	%eax, (%edi)
+	mov	%edx, 4(%edi)
 	add	$4096, %eax
 	add	$8, %edi
 	dec	%ecx
 	jnz	1b
 	movl	$boot_pd + 3 * 4096 + PTE_P_RW, boot_pdpt_high + 511 * 8
-	# 2048 page-directory entries: the 2 MiB page at index << 21 (bits 63:32 stay 0)
+	mov	%edx, boot_pdpt_high + 511 * 8 + 4
+	# 2048 page-directory entries: the 2 MiB page at index << 21, with the C-bit
 	mov	$PTE_P_RW | PTE_PS, %eax
 	mov	$boot_pd, %edi
 	mov	$2048, %ecx
 2:	mov	%eax, (%edi)
+	mov	%edx, 4(%edi)
 	add	$0x200000, %eax
 	add	$8, %edi
 	dec	%ecx
@@ -114,6 +147,115 @@ start64:
 	call	*%rax
 	ud2					# sev_es_start never returns
 
+	.code32
+# The boot IDT (Linux's startup32_load_idt): only the #VC gate, a 32-bit interrupt gate to
+# startup32_vc_handler, built in .bss (the ROM's address cannot be split into a gate's halves at
+# link time).
+startup32_load_idt:
+	mov	$startup32_vc_handler, %eax
+	mov	$boot_idt32 + X86_TRAP_VC * 8, %edi
+	mov	%ax, (%edi)
+	movw	$BOOT_CS32, 2(%edi)
+	movw	$0x8e00, 4(%edi)		# present, DPL 0, 32-bit interrupt gate
+	shr	$16, %eax
+	mov	%ax, 6(%edi)
+	lidtl	boot_idtr32
+	ret
+
+# The C-bit position, or 0 for no memory encryption (Linux's get_sev_encryption_bit): CPUID
+# 0x80000000 says whether leaf 0x8000001f exists, 0x8000001f's EAX[1] whether SEV is, EBX[5:0]
+# where the C-bit is. Only an SEV-ES guest's (startup32_vc_handler answered the CPUIDs) counts.
+get_sev_encryption_bit:
+	push	%ebx
+	mov	$0x80000000, %eax
+	cpuid
+	cmp	$0x8000001f, %eax
+	jb	.Lno_sev
+	mov	$0x8000001f, %eax
+	cpuid
+	bt	$1, %eax
+	jnc	.Lno_sev
+	cmpb	$0, sev_es_vc_seen
+	je	.Lno_sev
+	mov	%ebx, %eax
+	and	$0x3f, %eax
+	jmp	.Lsev_exit
+.Lno_sev:
+	xor	%eax, %eax
+.Lsev_exit:
+	pop	%ebx
+	ret
+
+# #VC before long mode (Linux's startup32_vc_handler): a CPUID (error code SVM_EXIT_CPUID) is
+# answered register by register through the GHCB MSR protocol (sev_es_req_cpuid), then IRET past
+# the two bytes of CPUID. Anything else, or a bad answer, ends the guest: the termination request,
+# set 2 (the library's), reason LIB_TERM_VC_UNSUPPORTED.
+startup32_vc_handler:
+	push	%eax
+	push	%ebx
+	push	%ecx
+	push	%edx
+	mov	%eax, %ebx			# the CPUID function
+	cmpl	$SVM_EXIT_CPUID, 16(%esp)	# the error code
+	jne	.Lfail
+	movb	$1, sev_es_vc_seen
+	mov	$0, %eax			# EAX
+	mov	%ebx, %edx
+	call	sev_es_req_cpuid
+	test	%eax, %eax
+	jnz	.Lfail
+	mov	%edx, 12(%esp)
+	mov	$1, %eax			# EBX
+	mov	%ebx, %edx
+	call	sev_es_req_cpuid
+	test	%eax, %eax
+	jnz	.Lfail
+	mov	%edx, 8(%esp)
+	mov	$2, %eax			# ECX
+	mov	%ebx, %edx
+	call	sev_es_req_cpuid
+	test	%eax, %eax
+	jnz	.Lfail
+	mov	%edx, 4(%esp)
+	mov	$3, %eax			# EDX
+	mov	%ebx, %edx
+	call	sev_es_req_cpuid
+	test	%eax, %eax
+	jnz	.Lfail
+	mov	%edx, (%esp)
+	pop	%edx
+	pop	%ecx
+	pop	%ebx
+	pop	%eax
+	add	$4, %esp			# the error code
+	addl	$2, (%esp)			# past CPUID
+	iretl
+.Lfail:
+	mov	$MSR_AMD64_SEV_ES_GHCB, %ecx
+	mov	$GHCB_MSR_TERM_REQ | (2 << 12) | (1 << 16), %eax
+	xor	%edx, %edx
+	wrmsr
+	.byte	0xf3, 0x0f, 0x01, 0xd9		# VMGEXIT
+2:	hlt
+	jmp	2b
+
+# One CPUID register through the GHCB MSR protocol: %eax the register (0-3), %edx the function;
+# returns %eax 0 and the value in %edx, or %eax 1 if the answer is not a CPUID response.
+sev_es_req_cpuid:
+	shll	$30, %eax
+	orl	$GHCB_MSR_CPUID_REQ, %eax
+	mov	$MSR_AMD64_SEV_ES_GHCB, %ecx
+	wrmsr
+	.byte	0xf3, 0x0f, 0x01, 0xd9		# VMGEXIT (REP VMMCALL)
+	rdmsr
+	and	$0xfff, %eax
+	cmp	$GHCB_MSR_CPUID_RESP, %eax
+	jne	1f
+	xor	%eax, %eax
+	ret
+1:	mov	$1, %eax
+	ret
+
 	.balign	8
 boot_gdt:
 	.quad	0
@@ -123,6 +265,9 @@ boot_gdt:
 boot_gdtr:
 	.word	4 * 8 - 1
 	.long	boot_gdt
+boot_idtr32:
+	.word	(X86_TRAP_VC + 1) * 8 - 1
+	.long	boot_idt32
 
 	.text
 	.code64
@@ -204,6 +349,12 @@ exception_common:
 	jmp	pt_regs_iret
 
 	.section .bss, "aw", @nobits
+	.balign	8
+	.globl	sme_me_mask
+sme_me_mask:	.skip	8		# the C-bit as a PTE mask (Linux's), 0 without SEV
+sev_es_vc_seen:	.skip	1		# startup32_vc_handler ran: an SEV-ES guest
+	.balign	8
+boot_idt32:	.skip	(X86_TRAP_VC + 1) * 8
 	.balign	4096
 boot_pml4:	.skip	4096
 boot_pdpt_low:	.skip	4096

@@ -6,10 +6,14 @@
  * sev_es_ghcb_hv_call, verify_exception_info, setup_ghcb).
  */
 #include "ghcb.h"
+#include "mem_encrypt.h"
 #include "x86.h"
 
-/* The GHCB page: page aligned, and shared with the hypervisor (no C-bit in this library's tables). */
-static struct ghcb boot_ghcb_page __aligned(4096);
+/*
+ * The GHCB page: page aligned, in .shared (never encrypted at launch nor written privately), and
+ * mapped shared by sev_es_setup_ghcb, as Linux's early_setup_ghcb does with its boot_ghcb_page.
+ */
+static struct ghcb boot_ghcb_page __aligned(4096) __section(".shared");
 
 struct ghcb *boot_ghcb;
 u16 ghcb_version;
@@ -54,6 +58,10 @@ u64 get_hv_features(void)
 
 void sev_es_setup_ghcb(struct ghcb *ghcb, u16 version)
 {
+	/* The hypervisor reads and writes the page as it is in memory: it must be shared. */
+	if (set_page_decrypted((unsigned long)ghcb))
+		sev_es_terminate(SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ);
+	/* Now mapped decrypted: clear it. */
 	memset(ghcb, 0, sizeof(*ghcb));
 	ghcb_version = version;
 	/* From now on every #VC goes through the page (vc.c). */

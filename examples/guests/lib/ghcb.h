@@ -217,10 +217,14 @@ u64 sev_es_msr_call(u64 request);
 bool sev_es_negotiate_protocol(void);
 /* HV_FT_REQ (GHCB v2): the hypervisor's feature bitmap, 0 if the answer is not HV_FT_RESP. */
 u64 get_hv_features(void);
-/* Negotiate the protocol, clear the GHCB page and make it the #VC handler's (Linux's setup_ghcb). */
+/*
+ * Negotiate the protocol, map the GHCB page shared, clear it and make it the #VC handler's (Linux's
+ * setup_ghcb and early_setup_ghcb).
+ */
 void setup_ghcb(void);
 /*
- * setup_ghcb without the negotiation: clear `ghcb` and make it the #VC handler's GHCB, speaking
+ * setup_ghcb without the negotiation: map `ghcb` shared (set_page_decrypted; the guest ends with
+ * the general termination reason if it cannot), clear it and make it the #VC handler's GHCB, speaking
  * protocol `version`. For a guest that already knows both (the scenario twins, whose scripted
  * originals register a GHCB at a given GPA without asking).
  */
@@ -245,7 +249,7 @@ void sev_es_ghcb_hv_call_raw(u64 ghcb_msr);
 /* NMI_COMPLETE: the guest's NMI handler is done (Linux's sev_es_nmi_complete). */
 enum es_result sev_es_nmi_complete(void);
 
-/* The GHCB's guest-physical address: the library's memory is identity mapped. */
+/* A guest-physical address: the library's memory is identity mapped (and no C-bit in a GPA). */
 static inline u64 __pa(const void *p)
 {
 	return (u64)p;

@@ -7,6 +7,7 @@
  * a fixup for the instruction.
  */
 #include "ghcb.h"
+#include "mem_encrypt.h"
 #include "vc.h"
 #include "x86.h"
 
@@ -108,10 +109,30 @@ void do_exception(unsigned long vector, struct pt_regs *regs)
 	sev_es_terminate(SEV_TERM_SET_LIB, LIB_TERM_EXCEPTION | vector);
 }
 
-/* entry.s jumps here in long mode, on the boot stack, with .data and .bss in place. */
+/* sev-es.ld: the pages shared with the hypervisor. */
+extern u8 __shared_start[], __shared_end[], __results_start[], __results_end[];
+
+/* Map [start, end) shared, page by page; the guest ends if a page cannot be. */
+static void share_pages(const u8 *start, const u8 *end)
+{
+	unsigned long p;
+
+	for (p = (unsigned long)start & ~0xfffUL; p < (unsigned long)end; p += 4096)
+		if (set_page_decrypted(p))
+			sev_es_terminate(SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ);
+}
+
+/*
+ * entry.s jumps here in long mode, on the boot stack, with .data and .bss in place and every page
+ * private. .shared (the GHCB page, buffers for the hypervisor) and .results (what the VMM reads)
+ * become shared; .shared is cleared through its shared mapping.
+ */
 void __noreturn sev_es_start(void)
 {
 	cpu_init();
+	share_pages(__shared_start, __shared_end);
+	memset(__shared_start, 0, (unsigned long)(__shared_end - __shared_start));
+	share_pages(__results_start, __results_end);
 	sev_es_terminate(SEV_TERM_SET_EXIT, (unsigned int)main() & 0xff);
 }
 

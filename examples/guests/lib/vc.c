@@ -15,6 +15,7 @@
  * page tables must be RAM.
  */
 #include "ghcb.h"
+#include "mem_encrypt.h"
 #include "vc.h"
 #include "x86.h"
 
@@ -435,15 +436,18 @@ static enum es_result vc_handle_wbinvd(struct ghcb *ghcb, struct es_em_ctxt *ctx
 #define PTE_PRESENT BIT(0)
 #define PTE_PSE BIT(7)
 #define PTE_PFN_MASK 0x000ffffffffff000UL
+/* An entry's address bits without the C-bit (Linux strips it with __sme_clr / sme_me_mask). */
+#define pte_pfn_addr(pte) __sme_clr((pte) & PTE_PFN_MASK)
 
 /*
  * The guest-physical address of a linear one, walking the 4-level page tables from CR3 (the
- * tables themselves are read through the identity map); a hole is a #PF to forward. Linux's
+ * tables themselves are read through the identity map); a hole is a #PF to forward. The C-bit is
+ * no address bit: stripped from every entry, so an MMIO GPA goes to KVM without it. Linux's
  * vc_slow_virt_to_phys.
  */
 static enum es_result vc_slow_virt_to_phys(struct es_em_ctxt *ctxt, u64 va, u64 *pa)
 {
-	u64 table = read_cr3() & PTE_PFN_MASK;
+	u64 table = pte_pfn_addr(read_cr3());
 	unsigned int shift;
 
 	for (shift = 39;; shift -= 9) {
@@ -458,10 +462,10 @@ static enum es_result vc_slow_virt_to_phys(struct es_em_ctxt *ctxt, u64 va, u64 
 		if (shift == 12 || (pte & PTE_PSE)) {
 			u64 offset = BIT(shift) - 1;
 
-			*pa = (pte & PTE_PFN_MASK & ~offset) | (va & offset);
+			*pa = (pte_pfn_addr(pte) & ~offset) | (va & offset);
 			return ES_OK;
 		}
-		table = pte & PTE_PFN_MASK;
+		table = pte_pfn_addr(pte);
 	}
 }
 

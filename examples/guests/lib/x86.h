@@ -103,6 +103,16 @@ static inline u64 read_cr3(void)
 	return v;
 }
 
+static inline void write_cr3(u64 v)
+{
+	asm volatile("mov %0, %%cr3" : : "r"(v) : "memory");
+}
+
+static inline void clflush(const volatile void *p)
+{
+	asm volatile("clflush %0" : "+m"(*(volatile char *)p));
+}
+
 static inline u64 read_cr4(void)
 {
 	u64 v;
