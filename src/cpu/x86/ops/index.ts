@@ -11,6 +11,7 @@ import { MISC_BUILDERS } from './misc.js';
 import { SSE_BUILDERS } from './sse.js';
 import { STRING_BUILDERS } from './string.js';
 import { SYSTEM_BUILDERS } from './system.js';
+import { X87_BUILDERS } from './x87.js';
 import { XSAVE_BUILDERS } from './xsave.js';
 
 function combine(lists: readonly (readonly [number, Builder])[][]): Map<number, Builder> {
@@ -49,5 +50,6 @@ export const BUILDERS: ReadonlyMap<number, Builder> = combine([
   STRING_BUILDERS,
   SYSTEM_BUILDERS,
   XSAVE_BUILDERS,
+  X87_BUILDERS,
   MISC_BUILDERS,
 ]);
