@@ -2,6 +2,7 @@
  * MSR emulation: the MSR filter (KVM_X86_SET_MSR_FILTER), the in-kernel MSRs sevbox models, and
  * the KVM_MSR_RET_* outcomes that decide between #GP and an exit to userspace.
  */
+
 import {
   SAVE_CSTAR,
   SAVE_DBGCTL,
@@ -43,6 +44,7 @@ import {
 import { isPaging } from './cache-regs.js';
 import { guestCpuidHas, X86_FEATURE } from './cpuid.js';
 import { X2APIC_MSR_BASE, X2APIC_MSR_END } from './irqchip.js';
+import { isMtrrMsr } from './mtrr.js';
 import type { Vcpu } from './vcpu.js';
 
 /** One range of KVM_X86_SET_MSR_FILTER: bit i of `bitmap` set = MSR base+i allowed. */
@@ -180,6 +182,7 @@ export function svmGetMsr(vcpu: Vcpu, index: number): MsrRead {
   // the VMSA): the access succeeds and changes nothing in the guest, as in svm_get/set_msr.
   const off = SAVE_AREA_MSRS.get(index);
   if (off !== undefined) return { ret: KVM_MSR_RET_OK, value: vcpu.vmcb.save.getBigUint64(off, true) };
+  if (isMtrrMsr(index)) return { ret: KVM_MSR_RET_OK, value: vcpu.mtrr.get(index) };
   const v = vcpu.msrs.get(index);
   return v === undefined ? { ret: KVM_MSR_RET_UNSUPPORTED, value: 0n } : { ret: KVM_MSR_RET_OK, value: v };
 }
@@ -202,5 +205,7 @@ export function svmSetMsr(vcpu: Vcpu, index: number, value: bigint, hostInitiate
     vcpu.vmcb.save.setBigUint64(off, BigInt.asUintN(64, value), true);
     return KVM_MSR_RET_OK;
   }
+  if (isMtrrMsr(index))
+    return vcpu.mtrr.set(index, value, vcpu.vm.ctx.maxPhysBits) ? KVM_MSR_RET_OK : KVM_MSR_RET_INVALID;
   return vcpu.msrs.set(index, value);
 }

@@ -44,6 +44,7 @@ import { initVmcb } from './init-vmcb.js';
 import { disableIrqWindow, enableIrqWindow, interruptAllowed, kvmDeliverSipiVector } from './interrupts.js';
 import type { Irqchip, Lapic } from './irqchip.js';
 import { MsrStore } from './msr.js';
+import { MtrrState } from './mtrr.js';
 import { failEntry, unexpectedExit } from './userspace-exits.js';
 import type { Vm } from './vm.js';
 import type { ExitHandler, VcpuTypeOps } from './vm-type.js';
@@ -112,6 +113,8 @@ export class Vcpu {
   set xcr0(v: bigint) {
     this.xcrs[0] = v;
   }
+  /** vcpu->arch.mtrr_state. */
+  readonly mtrr = new MtrrState();
   /** vcpu->arch.ia32_xss. */
   xss = 0n;
   /** vcpu->arch.cr4 of a protected guest, as its CR4 write traps reported it (unprotected: the save area). */
