@@ -1,5 +1,5 @@
 /**
- * The OVMF fixture (test/fixtures/ovmf: Debian's unmodified OVMF_CODE.fd (the X64 build), Brotli-compressed, with
+ * The OVMF fixture (test/fixtures/ovmf: Debian's unmodified OVMF.fd (the X64 build with its variable store), Brotli-compressed, with
  * its provenance) and the GUIDed table at the end of its flash that QEMU reads to launch it as an
  * SEV-ES guest.
  */
@@ -16,7 +16,7 @@ const provenance = JSON.parse(readFileSync(new URL('PROVENANCE.json', DIR), 'utf
   size: number;
   sha256: string;
 };
-const flash = new Uint8Array(brotliDecompressSync(readFileSync(new URL('OVMF_CODE.fd.br', DIR))));
+const flash = new Uint8Array(brotliDecompressSync(readFileSync(new URL('OVMF.fd.br', DIR))));
 
 describe('the OVMF fixture and its GUIDed table', () => {
   it('is the image its provenance names (size, sha256)', () => {
