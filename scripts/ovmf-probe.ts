@@ -1,0 +1,52 @@
+/**
+ * A probe for issue 15 (not a test): boot the OVMF fixture as an SEV-ES guest of the model on the
+ * x86 interpreter, as far as the devices sevbox has take it, and print what it got to: the serial
+ * output, the commonest exits to userspace and how the run stopped.
+ *   node --import tsx scripts/ovmf-probe.ts [maxKvmRuns]
+ */
+import { readFileSync } from 'node:fs';
+import { brotliDecompressSync } from 'node:zlib';
+import type { VcpuExit } from '../src/uapi/vcpu-exit.js';
+import { createCmos } from '../src/vmm/devices/cmos.js';
+import { isVmmError } from '../src/vmm/errors.js';
+import { Vmm } from '../src/vmm/vmm.js';
+
+const flash = new Uint8Array(
+  brotliDecompressSync(readFileSync(new URL('../test/fixtures/ovmf/OVMF.fd.br', import.meta.url))),
+);
+const FLASH_GPA = 2 ** 32 - flash.length;
+const RAM = 128 << 20;
+const vmm = Vmm.create({
+  ram: [
+    { name: 'low', gpa: 0, size: RAM },
+    { name: 'flash', gpa: FLASH_GPA, size: flash.length },
+  ],
+  sev: { profile: 'current', ghcbVersion: 2 },
+  cpu: 'x86',
+  debugExitPort: false,
+});
+if (isVmmError(vmm)) throw new Error(vmm.message);
+vmm.pio.register(0x70, 2, createCmos({ ramBelow4g: RAM }));
+if (vmm.writeGpa(FLASH_GPA, flash)) throw new Error('cannot write the flash');
+// QEMU measures the whole -bios image at launch (LAUNCH_UPDATE_DATA).
+vmm.measure(FLASH_GPA, flash.length);
+const v = vmm.addVcpu();
+if (isVmmError(v)) throw new Error(v.message);
+
+const exits = new Map<string, number>();
+const key = (e: VcpuExit): string =>
+  'port' in e
+    ? `${e.kind} 0x${e.port.toString(16)}`
+    : 'addr' in e
+      ? `${e.kind} 0x${e.addr.toString(16)}`
+      : e.kind;
+const t0 = Date.now();
+const r = vmm.run({
+  maxKvmRuns: Number(process.argv[2] ?? 5000),
+  onExit: (_vcpu, e) => exits.set(key(e), (exits.get(key(e)) ?? 0) + 1),
+});
+console.log(r.serial);
+console.log([...exits].sort((a, b) => b[1] - a[1]).slice(0, 12));
+console.log(
+  `stop ${JSON.stringify(r.stop)}; ${r.kvmRuns} KVM_RUNs, ${r.vmgexits.length} VMGEXITs, ${Date.now() - t0} ms`,
+);
