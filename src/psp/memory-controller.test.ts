@@ -250,6 +250,18 @@ describe('MemoryController: coherence with host software', () => {
     assert.equal(mc.debugPlaintext(3, SPA, mem), undefined, 'no key');
   });
 
+  it('usedPrivately: a page a CPU reached privately stays marked after the host dropped it; others are not', () => {
+    const { engine, mc, d } = setup();
+    const frame = encryptedFrame(engine, pattern(3));
+    assert.equal(mc.usedPrivately(1, SPA + 8), false);
+    d.page(SPA, frame, true);
+    mc.beforeHostAccess(SPA, PAGE, true); // the host maps it for writing: written back, dropped
+    assert.equal(mc.cachedPages, 0);
+    assert.equal(mc.usedPrivately(1, SPA + 8), true, 'any byte of the page');
+    assert.equal(mc.usedPrivately(1, SPA + PAGE), false, 'the next page');
+    assert.equal(mc.usedPrivately(2, SPA), false, 'another ASID');
+  });
+
   it('with no plaintext held, the hook does nothing at all', () => {
     const mc = new MemoryController();
     mc.loadKey(1, KEY);
