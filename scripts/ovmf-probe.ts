@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { brotliDecompressSync } from 'node:zlib';
 import type { VcpuExit } from '../src/uapi/vcpu-exit.js';
 import { createCmos } from '../src/vmm/devices/cmos.js';
+import { createI440fx } from '../src/vmm/devices/i440fx.js';
+import { createPciHost, PCI_CONFIG_PORT, PCI_CONFIG_PORTS } from '../src/vmm/devices/pci-host.js';
 import { isVmmError } from '../src/vmm/errors.js';
 import { Vmm } from '../src/vmm/vmm.js';
 
@@ -27,6 +29,14 @@ const vmm = Vmm.create({
 });
 if (isVmmError(vmm)) throw new Error(vmm.message);
 vmm.pio.register(0x70, 2, createCmos({ ramBelow4g: RAM }));
+vmm.pio.register(PCI_CONFIG_PORT, PCI_CONFIG_PORTS, createPciHost(createI440fx(vmm.pio)));
+// No TPM: the TIS/CRB window reads all ones, as a PC bus with nothing there does (OVMF's
+// Tpm2IsPtpPresent looks for 0xff).
+vmm.mmio.register(0xfed4_0000, 0x5000, {
+  name: 'no-tpm',
+  read: (_offset, data) => data.fill(0xff),
+  write: () => {},
+});
 if (vmm.writeGpa(FLASH_GPA, flash)) throw new Error('cannot write the flash');
 // QEMU measures the whole -bios image at launch (LAUNCH_UPDATE_DATA).
 vmm.measure(FLASH_GPA, flash.length);

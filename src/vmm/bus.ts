@@ -65,6 +65,12 @@ export class Bus {
     return undefined;
   }
 
+  /** Release every range `device` holds (a device that moves: a BAR or a PCI-programmed I/O base). */
+  unregister(device: BusDevice): void {
+    for (let i = this.#mappings.length - 1; i >= 0; i--)
+      if (this.#mappings[i]!.device === device) this.#mappings.splice(i, 1);
+  }
+
   /** The device whose range holds `addr`, with the offset into it. */
   find(addr: number): { device: BusDevice; offset: number } | undefined {
     for (const m of this.#mappings) {
