@@ -151,6 +151,12 @@ export interface EncryptedMemory {
    * its TLB only while it holds.
    */
   readonly generation: number;
+  /**
+   * CLFLUSH of a line in the page at `spa`: the page's plaintext is written back encrypted (if
+   * written) and forgotten, so the next private access decrypts memory again, as the line is
+   * evicted on hardware. The model keeps whole pages, so the whole page goes. Bumps `generation`.
+   */
+  flushPage(spa: number): void;
   /** Decrypt `bytes` (16-byte multiples) in place as the memory at `spa` (VMRUN reading the VMSA). */
   decrypt(spa: number, bytes: Uint8Array): void;
   /** Encrypt `bytes` in place as the memory at `spa` (#VMEXIT writing the VMSA back). */

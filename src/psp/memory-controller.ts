@@ -118,6 +118,13 @@ class Domain implements EncryptedMemory {
     return plain;
   }
 
+  flushPage(spa: number): void {
+    const s = this.shadows.get(spa - (spa % PAGE));
+    if (s === undefined) return;
+    if (s.dirty) writeBack(s);
+    this.drop(s);
+  }
+
   decrypt(spa: number, bytes: Uint8Array): void {
     this.engine.decrypt(this.vek, { spa, bytes });
   }

@@ -61,7 +61,7 @@ const CODE = Uint8Array.from([
 
 const HOST_BYTES = Uint8Array.from([0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8]);
 
-function machine(options: X86CpuOptions) {
+function machine(options: X86CpuOptions, code: Uint8Array = CODE) {
   const platform = modelPlatform({ profile: 'current', cpu: 'x86', x86: options });
   const { kvm, memory } = platform;
   const vm = ok(kvm.createVm(KVM_X86_SEV_ES_VM));
@@ -83,7 +83,7 @@ function machine(options: X86CpuOptions) {
   const pd1 = new Uint8Array(8);
   new DataView(pd1.buffer).setBigUint64(0, 0x83n, true);
   ok(memory.write(hva + TABLES + 0x2000 + 8, pd1));
-  ok(memory.write(hva + 0x1000, CODE));
+  ok(memory.write(hva + 0x1000, code));
   ok(memory.write(hva + HOST_PLAIN, HOST_BYTES));
   ok(memory.write(hva + HOST_PLAIN_READ_PRIVATE, HOST_BYTES));
   const vcpu = ok(vm.createVcpu(0)) as ModelVcpuFd;
@@ -146,5 +146,25 @@ describeEngines('x86 interpreter: private and shared memory of an SEV-ES guest',
     const seen = hexOf(m.priv(AFTER_HOST_WRITE, 4));
     assert.notEqual(seen, '44332211', 'not what the guest stored');
     assert.notEqual(seen, hexOf(HOST_BYTES.subarray(0, 4)), 'nor what the host wrote');
+  });
+});
+
+/** A private store to 0xc000, optionally CLFLUSH of it, a store to the same bytes through the shared alias, HLT. */
+const flushCode = (flush: boolean): Uint8Array =>
+  Uint8Array.from([
+    ...movImm(0xc000, 0x1122_3344),
+    ...(flush ? [0x0f, 0xae, 0x3c, 0x25, ...le32(0xc000)] : []), // clflush [0xc000]
+    ...movImm(SHARED + 0xc000, 0x5566_7788),
+    ...HLT,
+  ]);
+
+describeEngines('x86 interpreter: CLFLUSH before a page changes its C-bit', (engine) => {
+  it('with CLFLUSH the private line goes back first and the shared store stays; without, it is written back over it', () => {
+    const flushed = machine(engine.options, flushCode(true));
+    assert.equal(flushed.vcpu.run().kind, 'Hlt');
+    assert.equal(hexOf(flushed.host(0xc000, 4)), '88776655', 'the shared store, in plaintext');
+    const stale = machine(engine.options, flushCode(false));
+    assert.equal(stale.vcpu.run().kind, 'Hlt');
+    assert.notEqual(hexOf(stale.host(0xc000, 4)), '88776655', 'the dirty private line won: ciphertext');
   });
 });

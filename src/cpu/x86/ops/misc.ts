@@ -10,7 +10,7 @@ import { getS64Number, SAVE_KERNEL_GS_BASE, setS64Number } from '../../vmcb.js';
 import type { X86Cpu } from '../cpu.js';
 import { RFLAGS_ZF, readRflags, writeRflags } from '../flags.js';
 import { type Exec, NEXT } from '../insn.js';
-import { readLinear, writeLinear } from '../mmu.js';
+import { ACC_READ, physicalAddress, readLinear, writeLinear } from '../mmu.js';
 import { linearAddress, readReg, writeReg, writeRm0 } from '../operands.js';
 import { getRsp, pop, push, setRsp, stackWidth } from '../segments.js';
 import { hi32, SEG_DS, SEG_GS } from '../state.js';
@@ -151,6 +151,24 @@ const swapgs: Exec = (cpu: X86Cpu) => {
   return NEXT;
 };
 
+/**
+ * CLFLUSH/CLFLUSHOPT: nothing to do for memory the model keeps coherent, but under SEV a line
+ * held decrypted is written back encrypted and evicted (the model's line is the page), so what a
+ * later private access sees is memory again. Firmware flushes before it changes a page's C-bit
+ * (edk2's MemEncryptSevLib); without the flush the old plaintext would be written back over what
+ * it wrote through the new mapping. Checked as a one-byte read (#PF, #GP).
+ */
+const clflush: Exec = (cpu, i) => {
+  const enc = cpu.enc;
+  if (!enc) return NEXT;
+  const gpa = physicalAddress(cpu, linearAddress(cpu, i), ACC_READ);
+  cpu.physPage(gpa, false);
+  enc.flushPage(cpu.mem.spa!(gpa));
+  // The TLB may hold the page's dropped plaintext.
+  cpu.tlb.flush();
+  return NEXT;
+};
+
 export const MISC_BUILDERS: [number, Builder][] = [
   [Mnemonic.Leave, leave],
   [Mnemonic.Enter, enter],
@@ -163,8 +181,8 @@ export const MISC_BUILDERS: [number, Builder][] = [
   [Mnemonic.Prefetcht1, () => nop],
   [Mnemonic.Prefetcht2, () => nop],
   [Mnemonic.Prefetchw, () => nop],
-  [Mnemonic.Clflush, () => nop],
-  [Mnemonic.Clflushopt, () => nop],
+  [Mnemonic.Clflush, () => clflush],
+  [Mnemonic.Clflushopt, () => clflush],
   [Mnemonic.Endbr64, () => nop],
   [Mnemonic.Endbr32, () => nop],
   [Mnemonic.Xlatb, () => xlat],
