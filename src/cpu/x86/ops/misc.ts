@@ -156,13 +156,15 @@ const swapgs: Exec = (cpu: X86Cpu) => {
  * held decrypted is written back encrypted and evicted (the model's line is the page), so what a
  * later private access sees is memory again. Firmware flushes before it changes a page's C-bit
  * (edk2's MemEncryptSevLib); without the flush the old plaintext would be written back over what
- * it wrote through the new mapping. Checked as a one-byte read (#PF, #GP).
+ * it wrote through the new mapping. The page walk is checked as a one-byte read's (#PF, #GP).
  */
 const clflush: Exec = (cpu, i) => {
   const enc = cpu.enc;
   if (!enc) return NEXT;
   const gpa = physicalAddress(cpu, linearAddress(cpu, i), ACC_READ);
-  cpu.physPage(gpa, false);
+  // Only RAM the CPU can reach holds a decrypted copy; a flush of anything else (no memslot, a
+  // page not populated yet) reaches no memory and takes no nested fault.
+  if (!cpu.mem.page?.(gpa - (gpa % 4096), false)) return NEXT;
   enc.flushPage(cpu.mem.spa!(gpa));
   // The TLB may hold the page's dropped plaintext.
   cpu.tlb.flush();
