@@ -7,7 +7,6 @@
  */
 import { runScenario } from '../scenario/run.js';
 import type { ProfileName, Scenario } from '../scenario/schema.js';
-import { isVmmError } from '../vmm/errors.js';
 
 /** Guest memory at one address, as the host and (SEV-ES) as the guest reads it privately. */
 export interface PageViews {
@@ -38,9 +37,10 @@ export function inspectScenarioMemory(
         views = { gpa, profile, host, private: undefined, error: `${e.errno}: ${e.message}` };
         return;
       }
+      // No private view of an unprotected VM (nor where the debug view cannot be had).
       const priv = new Uint8Array(len);
-      const p = vmm.config.sev ? vmm.readGpaPrivate(gpa, priv) : undefined;
-      views = { gpa, profile, host, private: vmm.config.sev && !isVmmError(p) && !p ? priv : undefined };
+      const readable = vmm.config.sev && !vmm.readGpaPrivate(gpa, priv);
+      views = { gpa, profile, host, private: readable ? priv : undefined };
     },
   });
   return (

@@ -380,10 +380,10 @@ export class ScriptedCpu implements CpuBackend {
     }
     if (this.#state === 'ready' && this.protectedState && this.#hw.vmsa) {
       // VMRUN of an SEV-ES guest loads the VMSA LAUNCH_UPDATE_VMSA encrypted, or fails.
-      const vmsa = loadVmsa(this.#hw, vmcb);
+      const vmsa = loadVmsa(this.#hw);
       if (typeof vmsa === 'string') {
         this.vmrunFailure = vmsa;
-        vmcb.setExit(0xffff_ffff, 0, 0, 0, 0, 0xffff_ffff);
+        vmcb.setVmrunFailure();
         return;
       }
       this.#save = vmsa;

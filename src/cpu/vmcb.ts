@@ -16,7 +16,7 @@
  * BigInt; a GPA (below 2^52) also reads as an exact number.
  */
 
-import { SVM_EXIT_IOIO, SVM_EXIT_MSR } from '../uapi/svm.js';
+import { SVM_EXIT_ERR, SVM_EXIT_IOIO, SVM_EXIT_MSR } from '../uapi/svm.js';
 import { IOPM_SIZE, iopmTest, MSRPM_SIZE, msrpmTest } from './msrpm.js';
 
 /** Bytes of the control area; the save area starts here in a plain VMCB. */
@@ -289,6 +289,14 @@ export class Vmcb {
     c.setUint32(VMCB_EXIT_INFO_1 + 4, info1Hi >>> 0, true);
     c.setUint32(VMCB_EXIT_INFO_2, info2Lo >>> 0, true);
     c.setUint32(VMCB_EXIT_INFO_2 + 4, info2Hi >>> 0, true);
+  }
+  /** VMRUN failed (VMEXIT_INVALID): exit_code SVM_EXIT_ERR, all 64 bits set; nothing ran. */
+  setVmrunFailure(): void {
+    this.setExit(SVM_EXIT_ERR, 0, 0, 0, 0, SVM_EXIT_ERR);
+  }
+  /** The last VMRUN failed (exit_code SVM_EXIT_ERR). */
+  get vmrunFailed(): boolean {
+    return this.exitCode === SVM_EXIT_ERR >>> 0 && this.exitCodeHi === SVM_EXIT_ERR >>> 0;
   }
   get nextRip(): bigint {
     return this.control.getBigUint64(VMCB_NEXT_RIP, true);

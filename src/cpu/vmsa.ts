@@ -16,7 +16,6 @@ import {
   SAVE_EFER,
   SVM_NESTED_CTL_SEV_ENABLE,
   VMCB_SAVE_SIZE,
-  type Vmcb,
 } from './vmcb.js';
 
 const CR0_NW = 1 << 29;
@@ -52,7 +51,8 @@ export function vmrunConsistencyError(save: DataView): string | undefined {
  * VMRUN fails. Without a memory controller (a platform whose firmware encrypts nothing) the page
  * is read as it is.
  */
-export function loadVmsa(hw: CpuAttachment, vmcb: Vmcb): DataView | string {
+export function loadVmsa(hw: CpuAttachment): DataView | string {
+  const vmcb = hw.vmcb;
   const vmsa = hw.vmsa;
   if (!vmsa) return 'no VMSA page';
   const copy = vmsa.bytes.slice(0, VMCB_SAVE_SIZE);

@@ -10,15 +10,13 @@
  * what this lookup returns.
  */
 import { KVM_CPUID_FLAG_SIGNIFCANT_INDEX, type KvmCpuidEntry2 } from '../uapi/cpuid.js';
+import { DEFAULT_CBIT } from '../uapi/ghcb.js';
 import { MSR_IA32_APICBASE, MSR_IA32_APICBASE_ENABLE } from '../uapi/msr-index.js';
 import { kvmReadCr4 } from './cache-regs.js';
 import type { Vcpu } from './vcpu.js';
 
 /** One leaf/sub-leaf (struct kvm_cpuid_entry2). */
 export type CpuidEntry = Readonly<KvmCpuidEntry2>;
-
-/** The C-bit position the default table reports in CPUID 0x8000001F EBX[5:0]. */
-export const DEFAULT_CBIT = 51;
 
 const le32 = (s: string): number =>
   s.charCodeAt(0) | (s.charCodeAt(1) << 8) | (s.charCodeAt(2) << 16) | (s.charCodeAt(3) << 24);

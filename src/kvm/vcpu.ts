@@ -283,8 +283,7 @@ export class Vcpu {
       if (this.dbRegsWontExit) svmSyncDirtyDebugRegs(this);
       if (this.awaitingIretCompletion) this.#completeIret();
       const code = vmcb.exitCode;
-      // SVM_EXIT_ERR (-1, both halves set): VMRUN failed, nothing ran.
-      if (code === 0xffff_ffff && vmcb.exitCodeHi === 0xffff_ffff) return failEntry(this);
+      if (vmcb.vmrunFailed) return failEntry(this);
       const r = this.invokeExitHandler(code);
       if (r <= 0) return r;
       // kvm_vcpu_ready_for_interrupt_injection: the VMM may inject now.

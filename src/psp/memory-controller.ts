@@ -25,13 +25,11 @@
  * snapshot of memory taken behind the address space's back).
  */
 import type { EncryptedMemory, MemoryEncryption } from '../cpu/backend.js';
+import { DEFAULT_CBIT } from '../uapi/ghcb.js';
 import type { MemoryCrypt } from './engine.js';
 import { XtsEngine } from './xts-engine.js';
 
 const PAGE = 4096;
-
-/** AMD's usual C-bit position (CPUID 0x8000001F EBX[5:0] on Milan and Genoa). */
-export const DEFAULT_CBIT = 51;
 
 /** Options of {@link MemoryController}. */
 export interface MemoryControllerOptions {

@@ -6,8 +6,8 @@
  * the whole MSR.
  */
 import { VCPU_REGS_RAX, VCPU_REGS_RBX, VCPU_REGS_RCX, VCPU_REGS_RDX } from '../cpu/backend.js';
-import { DEFAULT_CBIT } from '../kvm/cpuid.js';
 import {
+  DEFAULT_CBIT,
   GHCB_HV_FT_SUPPORTED,
   GHCB_MSR_AP_RESET_HOLD_REQ,
   GHCB_MSR_CPUID_REQ,

@@ -14,7 +14,6 @@
  * they fail with EINVAL (before init with ENOTTY, as the kernel's sev_guest() check answers).
  */
 
-import { DEFAULT_CBIT } from '../kvm/cpuid.js';
 import type { KvmOptions } from '../kvm/kvm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { Vm } from '../kvm/vm.js';
@@ -22,7 +21,7 @@ import type { VcpuTypeOps, VmTypeOps, VmTypeProvider } from '../kvm/vm-type.js';
 import { KVM_X86_SEV_ES_VM } from '../uapi/caps.js';
 import { KVM_X86_GRP_SEV, KVM_X86_SEV_VMSA_FEATURES } from '../uapi/device-attr.js';
 import { Errno } from '../uapi/errno.js';
-import { GHCB_VERSION_MIN, ghcbMsrSevInfo } from '../uapi/ghcb.js';
+import { DEFAULT_CBIT, GHCB_VERSION_MIN, ghcbMsrSevInfo } from '../uapi/ghcb.js';
 import {
   decodeSevInit,
   KVM_SEV_DBG_DECRYPT,

@@ -8,7 +8,6 @@
  */
 import {
   EFER_SVME,
-  type Gprs,
   gpr,
   SAVE_DR6,
   SAVE_DR7,
@@ -91,7 +90,7 @@ export function sevEsSyncVmsa(vcpu: Vcpu, ctx: SyncVmsaContext): Errno | undefin
   // svm_set_efer keeps EFER.SVME set in the VMCB (the reference VMSA's EFER is 0x1000); the
   // model's VMCB holds the guest's EFER alone, so the bit is added here.
   vmsa.setUint32(SAVE_EFER, vmsa.getUint32(SAVE_EFER, true) | EFER_SVME, true);
-  const regs = vcpu.regs as Gprs;
+  const regs = vcpu.regs;
   for (const [off, r] of GPR_SLOTS) vmsa.setBigUint64(off, gpr(regs, r), true);
   for (let r = 8; r < 16; r++) vmsa.setBigUint64(VMSA_R8 + (r - 8) * 8, gpr(regs, r), true);
   vmsa.setBigUint64(SAVE_XCR0, vcpu.xcrs[0]!, true);

@@ -277,6 +277,13 @@ export function ghcbMsrData(v: bigint): bigint {
   return (v & 0xffffffffffffffffn) >> 12n;
 }
 
+/**
+ * The C-bit position of the model's platform (AMD's usual one on Milan and Genoa): what CPUID
+ * 0x8000001F EBX[5:0] and the GHCB SEV_INFO response report, and where the memory controller and
+ * the CPUs look for it in page-table entries.
+ */
+export const DEFAULT_CBIT = 51;
+
 /** GHCB_MSR_SEV_INFO(max, min, cbit): the SEV_INFO response value. */
 export function ghcbMsrSevInfo(max: number, min: number, cbit: number): bigint {
   return (

@@ -41,5 +41,7 @@ export const MSR_KERNEL_GS_BASE = 0xc000_0102;
 export const MSR_TSC_AUX = 0xc000_0103;
 /** The GHCB MSR: GHCB GPA, or an MSR-protocol request/response. */
 export const MSR_AMD64_SEV_ES_GHCB = 0xc001_0130;
+/** SEV_STATUS: bit 0 SEV, bit 1 SEV-ES, as the hardware reports them to a guest (never intercepted). */
+export const MSR_AMD64_SEV = 0xc001_0131;
 /** SEV-SNP Secure TSC: the guest's TSC frequency (read-only). */
 export const MSR_AMD64_GUEST_TSC_FREQ = 0xc001_0134;

@@ -218,13 +218,8 @@ export type StopReason =
   | { readonly kind: 'kernel-oops'; readonly vcpu: number; readonly message: string }
   /** The run's budget of KVM_RUN calls ran out. */
   | { readonly kind: 'limit'; readonly kvmRuns: number }
-  /** The SEV-ES launch before the first KVM_RUN failed: the command and its errno. */
-  | {
-      readonly kind: 'launch-failed';
-      readonly command: string;
-      readonly errno: ErrnoName;
-      readonly message: string;
-    };
+  /** The SEV-ES launch before the first KVM_RUN failed: its errno, and the message naming the command. */
+  | { readonly kind: 'launch-failed'; readonly errno: ErrnoName; readonly message: string };
 
 /** The result of `Vmm.run()`. */
 export interface RunResult {

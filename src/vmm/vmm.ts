@@ -403,11 +403,9 @@ export class Vmm {
    * not a launched SEV-ES guest of the model platform.
    */
   readGpaPrivate(gpa: number, dst: Uint8Array): VmmError | undefined {
-    const model = this.model;
-    const launch = this.#launch;
-    if (!model || !launch)
-      return vmmError('EINVAL', 'the debug view needs a launched SEV-ES guest of the model');
-    const asid = model.psp.guestStatus(launch.handle).asid;
+    const debug = this.#debugKey();
+    if (!debug) return vmmError('EINVAL', 'the debug view needs a launched SEV-ES guest of the model');
+    const { controller, asid } = debug;
     // Whole 16-byte blocks of each page (the engine's unit), then the bytes asked for.
     for (let at = 0; at < dst.length; ) {
       const a = gpa + at;
@@ -416,7 +414,7 @@ export class Vmm {
       const frame = new Uint8Array(PAGE_SIZE);
       const err = this.ram.read(page, frame);
       if (err) return err;
-      const plain = model.memoryController.debugPlaintext(asid, this.gpaToHva(page)!, frame);
+      const plain = controller.debugPlaintext(asid, this.gpaToHva(page)!, frame);
       if (!plain) return vmmError('EINVAL', `no key is loaded for ASID ${asid}`);
       dst.set(plain.subarray(a - page, a - page + n), at);
       at += n;
@@ -430,12 +428,9 @@ export class Vmm {
    * Undefined otherwise (a shared GHCB, an unprotected or unlaunched machine, not the model).
    */
   debugPrivateGhcb(vcpu: number, ghcbGpa: number): DebugPrivateGhcbEvent | undefined {
-    const model = this.model;
-    const launch = this.#launch;
+    const debug = this.#debugKey();
     const hva = this.gpaToHva(ghcbGpa);
-    if (!model || !launch || hva === undefined) return undefined;
-    const asid = model.psp.guestStatus(launch.handle).asid;
-    if (!model.memoryController.usedPrivately(asid, hva)) return undefined;
+    if (!debug || hva === undefined || !debug.controller.usedPrivately(debug.asid, hva)) return undefined;
     const fields = new Uint8Array(24);
     if (this.readGpaPrivate(ghcbGpa + GHCB_OFF_SW_EXIT_CODE, fields)) return undefined;
     const dv = new DataView(fields.buffer);
@@ -447,6 +442,14 @@ export class Vmm {
       info1: dv.getBigUint64(8, true),
       info2: dv.getBigUint64(16, true),
     };
+  }
+
+  /** What the debug views decrypt with: the model's memory controller and the guest's ASID, once launched. */
+  #debugKey(): { controller: ModelPlatform['memoryController']; asid: number } | undefined {
+    const model = this.model;
+    const launch = this.#launch;
+    if (!model || !launch) return undefined;
+    return { controller: model.memoryController, asid: model.psp.guestStatus(launch.handle).asid };
   }
 
   /** Write guest RAM through the VMM's own mappings. */
@@ -545,12 +548,7 @@ export class Vmm {
     const allocator = this.allocator;
     const launched = allocator ? allocator.unconstrained(() => this.launchGuest()) : this.launchGuest();
     if (isVmmError(launched))
-      return finish({
-        kind: 'launch-failed',
-        command: launched.message.split(':')[0]!,
-        errno: launched.errno,
-        message: launched.message,
-      });
+      return finish({ kind: 'launch-failed', errno: launched.errno, message: launched.message });
     for (;;) {
       const v = this.#nextRunnable();
       if (!v) return finish({ kind: 'guest-done' });

@@ -182,9 +182,9 @@ export class X86Cpu implements CpuBackend {
       // The first VMRUN loads the VMSA LAUNCH_UPDATE_VMSA encrypted (decrypted under the ASID's
       // key); nobody else can read or write it, so the state stays loaded in the CPU across
       // #VMEXITs from here on. An unlaunched or undecryptable VMSA fails VMRUN.
-      const vmsa = loadVmsa(this.#hw, this.vmcb);
+      const vmsa = loadVmsa(this.#hw);
       if (typeof vmsa === 'string') {
-        this.vmcb.setExit(0xffff_ffff, 0, 0, 0, 0, 0xffff_ffff);
+        this.vmcb.setVmrunFailure();
         this.vmrunFailure = vmsa;
         return;
       }

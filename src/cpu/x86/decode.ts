@@ -150,7 +150,7 @@ function conditionNumber(cc: number): number {
 export function decodeBlock(cpu: X86Cpu, la: number, gpa: number, codeSize: 16 | 32 | 64): Block {
   const off = gpa % PAGE_SIZE;
   // Instruction fetches are private under SEV: the decoder reads the decrypted page.
-  const first = cpu.enc ? cpu.privatePage(gpa - off, false) : cpu.physPage(gpa - off, false);
+  const first = cpu.privatePage(gpa - off, false);
   let bytes = first.subarray(off);
   const pages = [gpa - off];
   // Up to 15 bytes of the next page, for an instruction that crosses into it (fetched only then).

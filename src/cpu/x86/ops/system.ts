@@ -7,6 +7,7 @@
  * XSAVE feature set's (xsave.ts).
  */
 import iced from 'iced-x86';
+import { MSR_AMD64_SEV } from '../../../uapi/msr-index.js';
 import {
   SVM_EXIT_CPUID,
   SVM_EXIT_CR0_SEL_WRITE,
@@ -105,8 +106,7 @@ function intercepted(code: number, info1 = 0): Exec {
   };
 }
 
-/** MSR_AMD64_SEV (SEV_STATUS): bit 0 SEV, bit 1 SEV-ES, as the VMCB enables them. */
-const MSR_AMD64_SEV = 0xc001_0131;
+/** SEV_STATUS (MSR_AMD64_SEV): bit 0 SEV, bit 1 SEV-ES, as the VMCB enables them. */
 function sevStatus(nestedCtl: number): number {
   return (nestedCtl & SVM_NESTED_CTL_SEV_ENABLE ? 1 : 0) | (nestedCtl & SVM_NESTED_CTL_SEV_ES_ENABLE ? 2 : 0);
 }
