@@ -10,6 +10,7 @@ import type { VcpuExit } from '../src/uapi/vcpu-exit.js';
 import { createCmos } from '../src/vmm/devices/cmos.js';
 import { createI440fx } from '../src/vmm/devices/i440fx.js';
 import { createPciHost, PCI_CONFIG_PORT, PCI_CONFIG_PORTS } from '../src/vmm/devices/pci-host.js';
+import { createPflash } from '../src/vmm/devices/pflash.js';
 import { isVmmError } from '../src/vmm/errors.js';
 import { Vmm } from '../src/vmm/vmm.js';
 
@@ -18,10 +19,12 @@ const flash = new Uint8Array(
 );
 const FLASH_GPA = 2 ** 32 - flash.length;
 const RAM = 128 << 20;
+const VARS = 0x20000;
 const vmm = Vmm.create({
   ram: [
     { name: 'low', gpa: 0, size: RAM },
-    { name: 'flash', gpa: FLASH_GPA, size: flash.length },
+    { name: 'vars', gpa: FLASH_GPA, size: VARS },
+    { name: 'code', gpa: FLASH_GPA + VARS, size: flash.length - VARS },
   ],
   sev: { profile: 'current', ghcbVersion: 2 },
   cpu: 'x86',
@@ -38,8 +41,16 @@ vmm.mmio.register(0xfed4_0000, 0x5000, {
   write: () => {},
 });
 if (vmm.writeGpa(FLASH_GPA, flash)) throw new Error('cannot write the flash');
-// QEMU measures the whole -bios image at launch (LAUNCH_UPDATE_DATA).
-vmm.measure(FLASH_GPA, flash.length);
+// QEMU measures pflash unit 0, the code, at launch (LAUNCH_UPDATE_DATA); the varstore stays plaintext.
+vmm.measure(FLASH_GPA + VARS, flash.length - VARS);
+const pflash = createPflash({
+  size: VARS,
+  backing: {
+    read: (off, dst) => void vmm.readGpa(FLASH_GPA + off, dst),
+    write: (off, src) => void vmm.writeGpa(FLASH_GPA + off, src),
+  },
+});
+vmm.mmio.register(FLASH_GPA, VARS, pflash);
 const v = vmm.addVcpu();
 if (isVmmError(v)) throw new Error(v.message);
 
@@ -57,6 +68,7 @@ const r = vmm.run({
 });
 console.log(r.serial);
 console.log([...exits].sort((a, b) => b[1] - a[1]).slice(0, 12));
+console.log(pflash.stats);
 console.log(
   `stop ${JSON.stringify(r.stop)}; ${r.kvmRuns} KVM_RUNs, ${r.vmgexits.length} VMGEXITs, ${Date.now() - t0} ms`,
 );
