@@ -127,6 +127,8 @@ export const V_IRQ_MASK = 1 << 8;
 export const V_INTR_MASKING_MASK = 1 << 24;
 /** int_state: the guest is in an interrupt shadow (after STI or MOV SS). */
 export const SVM_INTERRUPT_SHADOW_MASK = 1;
+/** int_state: the guest's RFLAGS.IF, written at #VMEXIT (what KVM reads for an SEV-ES guest, whose RFLAGS it cannot). */
+export const SVM_GUEST_INTERRUPT_MASK = 2;
 
 // event_inj / exit_int_info fields are SVM facts (arch/x86/include/asm/svm.h, in src/uapi/svm.ts).
 export {

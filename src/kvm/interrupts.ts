@@ -2,13 +2,17 @@
  * Interrupt delivery to a vCPU (svm.c: svm_interrupt_allowed, the interrupt window; x86.c:
  * kvm_vcpu_deliver_sipi_vector).
  */
-import { RFLAGS_IF, SAVE_CS, SAVE_RFLAGS, SVM_INTERRUPT_SHADOW_MASK, V_IRQ_MASK } from '../cpu/backend.js';
+import {
+  RFLAGS_IF,
+  SAVE_CS,
+  SAVE_RFLAGS,
+  SVM_GUEST_INTERRUPT_MASK,
+  SVM_INTERRUPT_SHADOW_MASK,
+  V_IRQ_MASK,
+} from '../cpu/backend.js';
 import { SVM_EXIT_VINTR } from '../uapi/svm.js';
 import { kvmRipWrite } from './cache-regs.js';
 import type { Vcpu } from './vcpu.js';
-
-/** int_state bit 1: the guest's RFLAGS.IF, which SEV-ES hardware reports since KVM cannot read RFLAGS. */
-export const SVM_GUEST_INTERRUPT_MASK = 2;
 
 /** svm_get_if_flag: the guest's RFLAGS.IF (SEV-ES: as int_state reports it). */
 export function svmGetIfFlag(vcpu: Vcpu): boolean {

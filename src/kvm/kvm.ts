@@ -5,6 +5,7 @@
 import type { CpuAttachment, CpuBackend, MemoryEncryption, Vmcb } from '../cpu/backend.js';
 import { HostAddressSpace, USER_ADDR_LIMIT } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
+import type { HostClock } from '../host/clock.js';
 import type { TraceSink } from '../trace/events.js';
 import {
   KVM_CAP_ENABLE_CAP_VM,
@@ -100,6 +101,8 @@ export interface KvmOptions {
   trace?: TraceSink;
   /** The memory controller's encryption the CPUs use (absent: every access plaintext). */
   memoryEncryption?: MemoryEncryption;
+  /** The host's clock, whose timers KVM lets fire at host ticks (absent: no timers). */
+  clock?: HostClock;
 }
 
 const defaultVmOps: VmTypeOps = { protectedState: false, createVcpu: () => ({}) };
@@ -116,6 +119,7 @@ export class Kvm {
   readonly cpus: CpuFactory;
   readonly memEncOp: KvmOptions['memEncOp'];
   readonly memoryEncryption: MemoryEncryption | undefined;
+  readonly clock: HostClock | undefined;
   readonly #devGetAttr: KvmOptions['devGetAttr'];
   /** kvm_caps.supported_xcr0: the host's XCR0 & KVM_SUPPORTED_XCR0. */
   readonly supportedXcr0: bigint;
@@ -137,6 +141,7 @@ export class Kvm {
     this.cpus = opts.cpus ?? ((_id, protectedState) => new HaltedCpu(protectedState));
     this.memEncOp = opts.memEncOp;
     this.memoryEncryption = opts.memoryEncryption;
+    this.clock = opts.clock;
     this.#devGetAttr = opts.devGetAttr;
     this.supportedXcr0 = (opts.hostXcr0 ?? DEFAULT_HOST_XCR0) & KVM_SUPPORTED_XCR0;
     this.hostXstate = opts.hostXcr0 ?? HOST_XSTATE_ALL;
@@ -260,6 +265,7 @@ export class Kvm {
         tracer: this.#tracer,
         fds: this.fds,
         memoryEncryption: this.memoryEncryption,
+        clock: this.clock,
       },
       defaultVmOps,
     );

@@ -292,8 +292,12 @@ export class Vcpu {
         return 0;
       }
       // A host timer tick is where KVM sees a pending signal; the model takes a set immediate_exit
-      // (which a VMM writes from another thread, then signals the vCPU thread) as that signal.
-      if (code === SVM_EXIT_INTR && run.immediateExit) return this.#signalled();
+      // (which a VMM writes from another thread, or its timer's signal handler, then signals the
+      // vCPU thread) as that signal.
+      if (code === SVM_EXIT_INTR) {
+        this.vm.ctx.clock?.tick();
+        if (run.immediateExit) return this.#signalled();
+      }
     }
   }
 

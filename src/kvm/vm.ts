@@ -6,6 +6,7 @@
 import type { CpuBackend, MemoryEncryption } from '../cpu/backend.js';
 import type { HostAddressSpace } from '../host/address-space.js';
 import type { HostAllocator } from '../host/allocator.js';
+import type { HostClock } from '../host/clock.js';
 import { PAGE_SIZE } from '../host/page.js';
 import type { TraceSink } from '../trace/events.js';
 import { dirtyBitmapBytes } from '../uapi/dirty-log.js';
@@ -91,6 +92,8 @@ export interface VmContext {
   readonly tracer: TraceCell;
   /** The memory controller's encryption, handed to every CPU (absent: all memory plaintext). */
   readonly memoryEncryption?: MemoryEncryption | undefined;
+  /** The host's clock: its timers fire at host ticks, where the kernel would take their signals. */
+  readonly clock?: HostClock | undefined;
 }
 
 /** Where trace events go right now (undefined: tracing off), read on every exit that may trace. */

@@ -146,6 +146,14 @@ export class KvmRun {
   set requestInterruptWindow(v: number) {
     this.bytes[KVM_RUN_OFF_REQUEST_INTERRUPT_WINDOW] = v;
   }
+  /** ready_for_interrupt_injection: KVM_INTERRUPT would be taken at the next entry. */
+  get readyForInterruptInjection(): number {
+    return this.bytes[KVM_RUN_OFF_READY_FOR_INTERRUPT_INJECTION]!;
+  }
+  /** if_flag: the guest's RFLAGS.IF at the exit. */
+  get ifFlag(): number {
+    return this.bytes[KVM_RUN_OFF_IF_FLAG]!;
+  }
   get exitReason(): number {
     return this.u32(KVM_RUN_OFF_EXIT_REASON);
   }

@@ -9,6 +9,7 @@ import { X86Cpu, type X86CpuOptions } from '../cpu/x86/cpu.js';
 import { X86_XCR0_SUPPORTED } from '../cpu/x86/ops/xsave.js';
 import { HostAddressSpace } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
+import { HostClock } from '../host/clock.js';
 import { ModelProcessMemory, type ProcessMemory } from '../host/process.js';
 import { ModelKvmFd, openKvm } from '../kvm/fd.js';
 import type { KvmCoreProfile } from '../kvm/profile.js';
@@ -33,6 +34,8 @@ export interface Platform {
   readonly tracepoints?: (sink: TraceSink | undefined) => void;
   /** open("/dev/sev"): the fd KVM_SEV_LAUNCH_START takes (absent where the host has no SEV). */
   readonly openSevDevice?: () => number;
+  /** The host's monotonic clock and timers (absent: the VMM keeps no time; its devices do not tick). */
+  readonly clock?: HostClock;
 }
 
 /** The model: a KVM of one kernel profile, its process, its allocator, and scripted guests. */
@@ -52,6 +55,8 @@ export interface ModelPlatform extends Platform {
   readonly memoryController: MemoryController;
   /** open("/dev/sev") in the VMM's process: the fd to give KVM_SEV_LAUNCH_START as sev_fd. */
   openSevDevice(): number;
+  /** Virtual time: the x86 CPUs' retired instructions move it, and the VMM's sleeps. */
+  readonly clock: HostClock;
 }
 
 /** Options of {@link modelPlatform}. */
@@ -92,6 +97,7 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
   const host = new HostAddressSpace();
   const allocator = opts.allocator ?? new HostAllocator();
   const guests = new ScriptedGuests();
+  const clock = new HostClock();
   // The memory controller sits between every CPU and memory; host software reaches memory through
   // the address space, which tells the controller first.
   const memoryController =
@@ -107,7 +113,15 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     host,
     allocator,
     memoryEncryption: memoryController,
-    cpus: opts.cpu === 'x86' ? (_id, protectedState) => new X86Cpu(protectedState, opts.x86) : guests.cpus,
+    cpus:
+      opts.cpu === 'x86'
+        ? (_id, protectedState) => {
+            const cpu = new X86Cpu(protectedState, opts.x86);
+            clock.addCounter(() => cpu.instructions);
+            return cpu;
+          }
+        : guests.cpus,
+    clock,
     // The interpreter saves x87 and SSE state only: KVM offers the guest no more (CPUID 0xD, XCR0).
     ...(opts.cpu === 'x86' ? { hostXcr0: BigInt(X86_XCR0_SUPPORTED) } : {}),
     ...(opts.maxPhysBits !== undefined ? { maxPhysBits: opts.maxPhysBits } : {}),
@@ -120,6 +134,7 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     guests,
     psp: sevHost.firmware,
     memoryController,
+    clock,
     openSevDevice: () => openSevDevice(kvm.kvm, sevHost),
     tracepoints: (sink) => {
       kvm.kvm.trace = sink;

@@ -242,3 +242,18 @@ export interface RunResult {
     readonly resolved?: string;
   }[];
 }
+
+/**
+ * An interrupt controller the VMM emulates itself (no KVM_CREATE_IRQCHIP): the 8259's INT line to
+ * the boot CPU and the timers that raise its inputs, on the VMM's clock (Platform.clock).
+ */
+export interface UserspaceIrqchip {
+  /** Catch up with the clock (ns): the timers whose periods ended raise their lines. */
+  sync(now: number): void;
+  /** Whether an interrupt waits for the CPU. */
+  pending(): boolean;
+  /** The INTA cycle: the vector to inject (the controller marks it in service). */
+  acknowledge(): number;
+  /** When (ns) a timer next raises a line; undefined if none will. */
+  nextDeadline(): number | undefined;
+}

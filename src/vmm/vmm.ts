@@ -68,6 +68,7 @@ import {
   type RunResult,
   type SevboxCapabilityName,
   type StopReason,
+  type UserspaceIrqchip,
 } from './types.js';
 
 /** The KVM capability behind each sevbox capability name. */
@@ -156,6 +157,8 @@ export class Vmm {
   readonly #recorder: TraceRecorder;
   readonly #msr: MsrHandler | undefined;
   #cursor = 0;
+  /** The interrupt controller the VMM emulates (attachIrqchip), if any. */
+  #irqchip: UserspaceIrqchip | undefined;
   /** Ranges the launch measures (measure()). */
   readonly #measured: { gpa: number; size: number }[] = [];
   #launch: SevLaunchResult | undefined;
@@ -549,22 +552,27 @@ export class Vmm {
     const launched = allocator ? allocator.unconstrained(() => this.launchGuest()) : this.launchGuest();
     if (isVmmError(launched))
       return finish({ kind: 'launch-failed', errno: launched.errno, message: launched.message });
+    const interrupts = this.#interruptDelivery();
     for (;;) {
       const v = this.#nextRunnable();
       if (!v) return finish({ kind: 'guest-done' });
       if (kvmRuns >= maxKvmRuns) return finish({ kind: 'limit', kvmRuns });
       kvmRuns++;
       const mark = recorder.mark();
+      if (v.id === 0) interrupts?.beforeRun(v.fd);
       const exit = v.fd.run();
       // vCPU ids are their places in this.vcpus.
       this.#cursor = (v.id + 1) % this.vcpus.length;
       if (exit.kind !== 'Failed') {
         waiting.clear();
         exits++;
-        const outcome = handleExit(exit, v.id, ctx);
+        // The window the VMM asked for: the next KVM_RUN injects.
+        const outcome: ReturnType<typeof handleExit> =
+          exit.kind === 'IrqWindowOpen' && interrupts ? { kind: 'continue' } : handleExit(exit, v.id, ctx);
         opts.onExit?.(v.id, exit);
         if (outcome.kind === 'finished') v.finished = true;
         else if (outcome.kind === 'stop') return finish(outcome.stop);
+        else if (exit.kind === 'Hlt' && v.id === 0 && interrupts?.sleep()) continue;
         else if (exit.kind === 'Hlt' && !opts.onHalt?.(v.id) && v.machineCode) v.finished = true;
         continue;
       }
@@ -573,6 +581,10 @@ export class Vmm {
       if (errno === 'EAGAIN') {
         // An UNINITIALIZED AP took its INIT/SIPI (kvm_arch_vcpu_ioctl_run): it runs again next.
         waiting.clear();
+        this.#cursor = v.id;
+        continue;
+      }
+      if (errno === 'EINTR' && v.id === 0 && interrupts?.timerFired(v.fd)) {
         this.#cursor = v.id;
         continue;
       }
@@ -670,6 +682,65 @@ export class Vmm {
     const idle =
       this.vcpus.every((x) => x.finished || waiting.has(x.id)) && this.vcpus.some((x) => !x.finished);
     return idle ? { kind: 'idle' } : 'next';
+  }
+
+  /**
+   * Connect an interrupt controller the VMM emulates (the PC's 8259 and 8254: createPcInterrupts)
+   * to the boot CPU; its timers run on the platform's clock. EINVAL with an in-kernel irqchip, or
+   * on a platform with no clock.
+   */
+  attachIrqchip(chip: UserspaceIrqchip): VmmError | undefined {
+    if (this.config.irqchip) return vmmError('EINVAL', 'a userspace irqchip on a VM with an in-kernel one');
+    if (!this.platform.clock) return vmmError('EINVAL', 'a userspace irqchip needs the platform clock');
+    this.#irqchip = chip;
+    return undefined;
+  }
+
+  /**
+   * QEMU's kvm_arch_pre_run / post-run for a userspace PIC: before KVM_RUN, the timers catch up, a
+   * pending vector is injected if the last exit said the vCPU can take one (else the interrupt
+   * window is requested), and the host timer is armed for the next edge (its "signal" sets
+   * immediate_exit, so KVM_RUN returns EINTR at the next host tick). A HLT sleeps until that edge.
+   */
+  #interruptDelivery():
+    | { beforeRun(fd: VcpuFd): void; sleep(): boolean; timerFired(fd: VcpuFd): boolean }
+    | undefined {
+    const chip = this.#irqchip;
+    const clock = this.platform.clock;
+    if (!chip || !clock) return undefined;
+    let fired = false;
+    let armedFor: VcpuFd | undefined;
+    const alarm = (): void => {
+      fired = true;
+      if (armedFor) armedFor.runArea.immediateExit = 1;
+    };
+    return {
+      beforeRun(fd) {
+        chip.sync(clock.now());
+        const run = fd.runArea;
+        if (chip.pending() && run.readyForInterruptInjection && run.ifFlag) {
+          const r = fd.interrupt(chip.acknowledge());
+          if (r instanceof Errno) throw new Error(`KVM_INTERRUPT: ${r.errno}`);
+        }
+        run.requestInterruptWindow = chip.pending() ? 1 : 0;
+        clock.disarm(alarm);
+        fired = false;
+        const deadline = chip.nextDeadline();
+        armedFor = fd;
+        if (deadline !== undefined) clock.arm(deadline, alarm);
+      },
+      sleep() {
+        const deadline = chip.nextDeadline();
+        if (deadline === undefined) return false;
+        clock.sleepUntil(deadline);
+        return true;
+      },
+      timerFired(fd) {
+        if (!fired) return false;
+        fd.runArea.immediateExit = 0;
+        return true;
+      },
+    };
   }
 
   /** The first vCPU at or after the cursor whose program has not ended (the cursor moves to it). */

@@ -35,6 +35,7 @@ import {
   PFERR_PRESENT_MASK,
   PFERR_RSVD_MASK,
   PFERR_WRITE_MASK,
+  SVM_GUEST_INTERRUPT_MASK,
   SVM_INTERRUPT_SHADOW_MASK,
   sevEsExitIsAutomatic,
   V_IRQ_MASK,
@@ -253,7 +254,9 @@ export class X86Cpu implements CpuBackend {
       s.store(this.save);
     }
     const shadow = s.rip === this.shadowRip ? SVM_INTERRUPT_SHADOW_MASK : 0;
-    vmcb.intState = (vmcb.intState & ~SVM_INTERRUPT_SHADOW_MASK) | shadow;
+    const ifFlag = readRflags(this.f) & RFLAGS_IF ? SVM_GUEST_INTERRUPT_MASK : 0;
+    vmcb.intState =
+      (vmcb.intState & ~(SVM_INTERRUPT_SHADOW_MASK | SVM_GUEST_INTERRUPT_MASK)) | shadow | ifFlag;
   }
 
   /**
