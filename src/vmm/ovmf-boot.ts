@@ -1,0 +1,162 @@
+/**
+ * Boot OVMF on the OVMF machine and report how far it got: the milestones of issue 15, each with the
+ * KVM_RUNs, guest instructions and host time it took, the VMGEXITs by type, the exits to userspace
+ * by kind, the serial console and the debug console.
+ *
+ * Debian's OVMF is a RELEASE build: its DEBUG() log is compiled out, so the milestones are read
+ * from what the firmware does at the machine's edges, each the first act of its phase that only
+ * that phase performs:
+ *   sec  — the first exit to userspace for port I/O or MMIO: under SEV-ES only a VMGEXIT through a
+ *          GHCB page asks for one, and the reset vector before SecCore's #VC handler uses the GHCB
+ *          MSR protocol only.
+ *   pei  — PlatformPei reading the RAM size from CMOS (index 0x34/0x35) or fw_cfg.
+ *   dxe  — the DXE timer driver programming the 8254 (nothing before DXE touches it).
+ *   bds  — the boot manager's text on the console: the UEFI shell's banner or prompt, or the boot
+ *          manager's "no bootable device" report.
+ */
+import { ghcbMsrInfoName } from '../uapi/ghcb.js';
+import { svmExitCodeName } from '../uapi/svm.js';
+import type { VcpuExit } from '../uapi/vcpu-exit.js';
+import { isVmmError, type VmmError } from './errors.js';
+import { createOvmfMachine, type OvmfMachine, type OvmfMachineConfig } from './ovmf-machine.js';
+import type { StopReason } from './types.js';
+
+export const OVMF_MILESTONES = ['sec', 'pei', 'dxe', 'bds'] as const;
+export type OvmfMilestone = (typeof OVMF_MILESTONES)[number];
+
+/** What the console shows once the boot manager has run out of things to boot. */
+const BDS_TEXT = /UEFI Interactive Shell|Shell> |No bootable option|Boot Failed|BdsDxe/;
+
+export interface MilestoneReached {
+  readonly milestone: OvmfMilestone;
+  readonly kvmRuns: number;
+  readonly instructions: number;
+  readonly ms: number;
+}
+
+export interface OvmfBootProgress {
+  readonly kvmRuns: number;
+  readonly instructions: number;
+  readonly vmgexits: number;
+  readonly exits: number;
+  readonly milestones: readonly MilestoneReached[];
+}
+
+export interface OvmfBootOptions extends OvmfMachineConfig {
+  /** KVM_RUNs to allow in all (default 200,000). */
+  readonly maxKvmRuns?: number;
+  /** Stop as soon as this milestone is reached (default: bds). */
+  readonly until?: OvmfMilestone;
+  /** Called between chunks of KVM_RUNs (about every `progressEvery` runs). */
+  readonly onProgress?: (p: OvmfBootProgress) => void;
+  readonly progressEvery?: number;
+  /** Each new byte of serial output, as it is written. */
+  readonly onSerial?: (text: string) => void;
+  /** Each complete debug-console line. */
+  readonly onDebugLine?: (line: string) => void;
+  /** Called with the machine before the first KVM_RUN (a scenario's hooks: unmap a page, …). */
+  readonly onMachine?: (m: OvmfMachine) => void;
+}
+
+export interface OvmfBootResult extends OvmfBootProgress {
+  readonly stop: StopReason | { readonly kind: 'milestone'; readonly milestone: OvmfMilestone };
+  readonly ms: number;
+  /** VMGEXITs by exit code name (MSR-protocol requests by their GHCBInfo name). */
+  readonly vmgexitsByType: Readonly<Record<string, number>>;
+  /** Exits to userspace by kind (IoIn/IoOut by port, MMIO by 4 KiB page). */
+  readonly exitsByKind: Readonly<Record<string, number>>;
+  readonly serial: string;
+  readonly debugLog: string;
+  /** Interrupts the VMM injected, by ISA IRQ. */
+  readonly irqs: readonly number[];
+}
+
+const exitKey = (e: VcpuExit): string =>
+  'port' in e
+    ? `${e.kind} 0x${e.port.toString(16)}`
+    : 'addr' in e
+      ? `${e.kind} 0x${(Math.floor(e.addr / 4096) * 4096).toString(16)}`
+      : e.kind;
+
+/** Boot `opts.firmware` until the milestone, a stop, or the KVM_RUN budget. */
+export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
+  const m = createOvmfMachine(opts);
+  if (isVmmError(m)) return m;
+  const { vmm } = m;
+  try {
+    const v = vmm.addVcpu();
+    if (isVmmError(v)) return v;
+    opts.onMachine?.(m);
+    const clock = vmm.platform.clock!;
+    const until = opts.until ?? 'bds';
+    const maxKvmRuns = opts.maxKvmRuns ?? 200_000;
+    const every = opts.progressEvery ?? 500;
+    const t0 = performance.now();
+    const reached: MilestoneReached[] = [];
+    const vmgexitsByType: Record<string, number> = {};
+    const exitsByKind: Record<string, number> = {};
+    let kvmRuns = 0;
+    let exits = 0;
+    let vmgexits = 0;
+    let serialSeen = 0;
+    let cmosIndex = -1;
+    const reach = (milestone: OvmfMilestone): void => {
+      if (reached.some((r) => r.milestone === milestone)) return;
+      reached.push({ milestone, kvmRuns, instructions: clock.instructions(), ms: performance.now() - t0 });
+    };
+    const onExit = (_vcpu: number, e: VcpuExit): void => {
+      exits++;
+      const k = exitKey(e);
+      exitsByKind[k] = (exitsByKind[k] ?? 0) + 1;
+      if ('port' in e || 'addr' in e) reach('sec');
+      if (e.kind === 'IoOut' && e.port === 0x70) cmosIndex = e.data[0]! & 0x7f;
+      if (e.kind === 'IoIn' && e.port === 0x71 && (cmosIndex === 0x34 || cmosIndex === 0x35)) reach('pei');
+      if (e.kind === 'IoOut' && e.port === 0x43) reach('dxe');
+    };
+    m.debugcon.onLine = opts.onDebugLine;
+    const progress = (): OvmfBootProgress => ({
+      kvmRuns,
+      instructions: clock.instructions(),
+      vmgexits,
+      exits,
+      milestones: [...reached],
+    });
+    let stop: OvmfBootResult['stop'] | undefined;
+    while (stop === undefined) {
+      const budget = Math.min(every, maxKvmRuns - kvmRuns);
+      if (budget <= 0) {
+        stop = { kind: 'limit', kvmRuns };
+        break;
+      }
+      const r = vmm.run({ maxKvmRuns: budget, onExit });
+      kvmRuns += r.kvmRuns;
+      for (const g of r.vmgexits) {
+        vmgexits++;
+        const name = g.protocol === 'msr' ? ghcbMsrInfoName(Number(g.exitCode)) : svmExitCodeName(g.exitCode);
+        vmgexitsByType[name] = (vmgexitsByType[name] ?? 0) + 1;
+      }
+      const serial = vmm.serial?.text() ?? '';
+      if (serial.length > serialSeen) {
+        opts.onSerial?.(serial.slice(serialSeen));
+        serialSeen = serial.length;
+        if (BDS_TEXT.test(serial)) reach('bds');
+      }
+      opts.onProgress?.(progress());
+      const done = reached.find((x) => x.milestone === until);
+      if (done) stop = { kind: 'milestone', milestone: until };
+      else if (r.stop.kind !== 'limit') stop = r.stop;
+    }
+    return {
+      ...progress(),
+      stop,
+      ms: performance.now() - t0,
+      vmgexitsByType,
+      exitsByKind,
+      serial: vmm.serial?.text() ?? '',
+      debugLog: m.debugcon.text(),
+      irqs: [...m.interrupts.pic.acknowledged],
+    };
+  } finally {
+    vmm.destroy();
+  }
+}
