@@ -2,7 +2,7 @@
  * A PC for OVMF, as QEMU's `pc` machine gives it to an SEV-ES guest with kernel-irqchip=off: RAM
  * from 0, the firmware as two pflash units below 4 GiB (the code, measured and encrypted by
  * LAUNCH_UPDATE_DATA, and the variable store, plaintext, written through CFI commands), and the
- * legacy devices the firmware looks for: COM1, the debug console at 0x402, CMOS/RTC, the i440FX
+ * legacy devices the firmware looks for: COM1, the debug console at 0x402, fw_cfg, CMOS/RTC, the i440FX
  * host bridge with PIIX's PM timer, the 8259/8254 pair, an xAPIC register page (the VMM's: no
  * in-kernel APIC) and an empty TPM window.
  *
@@ -12,6 +12,7 @@
 
 import { createCmos } from './devices/cmos.js';
 import { createDebugcon, DEBUGCON_PORT, type Debugcon } from './devices/debugcon.js';
+import { createFwCfg, FW_CFG_IO_SIZE, FW_CFG_PORT, type FwCfgDevice, qemuPcFwCfg } from './devices/fw-cfg.js';
 import { createI440fx } from './devices/i440fx.js';
 import { createPcInterrupts, type PcInterrupts } from './devices/pc-interrupts.js';
 import { createPciHost, PCI_CONFIG_PORT, PCI_CONFIG_PORTS } from './devices/pci-host.js';
@@ -53,6 +54,7 @@ export interface OvmfMachine {
   readonly debugcon: Debugcon;
   readonly pflash: Pflash | undefined;
   readonly interrupts: PcInterrupts;
+  readonly fwCfg: FwCfgDevice;
   /** Where the code was measured: [gpa, size). */
   readonly code: { readonly gpa: number; readonly size: number };
   /** The AP reset address from the SEV-ES reset block, if the image has one. */
@@ -100,8 +102,15 @@ export function createOvmfMachine(config: OvmfMachineConfig): OvmfMachine | VmmE
   if (!clock) return fail(vmmError('EINVAL', 'the OVMF machine needs a platform clock')) as VmmError;
   const interrupts = createPcInterrupts(vmm.pio, clock);
   if (isVmmError(interrupts)) return fail(interrupts) as VmmError;
+  const fwCfg = createFwCfg({
+    ...qemuPcFwCfg({ ramBelow4g: ram, nographic: true }),
+    // DMA reaches guest memory as the host sees it: under SEV the firmware bounces through shared pages.
+    readGuest: (gpa, dst) => vmm.readGpa(gpa, dst) === undefined,
+    writeGuest: (gpa, src) => vmm.writeGpa(gpa, src) === undefined,
+  });
   const e =
     vmm.pio.register(DEBUGCON_PORT, 1, debugcon) ??
+    vmm.pio.register(FW_CFG_PORT, FW_CFG_IO_SIZE, fwCfg) ??
     vmm.pio.register(0x70, 2, createCmos({ ramBelow4g: ram })) ??
     vmm.pio.register(PCI_CONFIG_PORT, PCI_CONFIG_PORTS, createPciHost(createI440fx(vmm.pio))) ??
     vmm.mmio.register(XAPIC_BASE, XAPIC_SIZE, createXapicPage()) ??
@@ -123,6 +132,7 @@ export function createOvmfMachine(config: OvmfMachineConfig): OvmfMachine | VmmE
     debugcon,
     pflash,
     interrupts,
+    fwCfg,
     code: { gpa: codeGpa, size: flash.length - varsSize },
     apResetAddress: sevEsResetAddress(table),
   };
