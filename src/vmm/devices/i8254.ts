@@ -2,8 +2,9 @@
  * The PC's 8254 interval timer in the VMM (QEMU's hw/timer/i8254.c and i8254_common.c with
  * kernel-irqchip=off): three counters at 1.193182 MHz behind ports 0x40-0x43, the control word,
  * counter and read-back latches, LSB/MSB/word access, modes 0-5, and channel 0's output on ISA IRQ0
- * (OVMF's 8254TimerDxe programs mode 3 for its tick). Port 0x61 carries channel 2's gate and output
- * and the refresh toggle, as QEMU's pcspk gives them.
+ * (OVMF's 8254TimerDxe programs mode 3 for its tick). Port 0x61 carries channel 2's gate (bit 0), the
+ * speaker data enable (bit 1), the refresh toggle (bit 4) and channel 2's output (bit 5), as QEMU's
+ * pcspk gives them.
  *
  * Time is the VMM's clock (virtual and deterministic in the model: HostClock). The counters are
  * computed from it when read; the VMM calls `sync` before it runs a vCPU to raise IRQ0 for the
@@ -62,12 +63,21 @@ const newChannel = (gate: boolean): Channel => ({
   loaded: false,
 });
 
-/** Input-clock ticks elapsed since `c`'s count was loaded. */
-const ticksSince = (c: Channel, now: number): number =>
-  Math.floor(((now - c.loadTime) * PIT_FREQ) / NS_PER_S);
+const FREQ_N = BigInt(PIT_FREQ);
+const NS_PER_S_N = BigInt(NS_PER_S);
 
-/** The ns at which `ticks` input-clock ticks after the load have elapsed. */
-const timeOf = (c: Channel, ticks: number): number => c.loadTime + Math.ceil((ticks * NS_PER_S) / PIT_FREQ);
+/**
+ * Input-clock ticks elapsed since `c`'s count was loaded (muldiv64). In integers: a double's 53
+ * bits hold ns × PIT_FREQ only for the first 7.5 s after the load, and a periodic count is loaded
+ * once, so a rounded product would put ticks on the wrong side of an edge (`timeOf`'s time would
+ * not reach its tick, and `sync` would raise the same edge again and again).
+ */
+const ticksSince = (c: Channel, now: number): number =>
+  Number((BigInt(Math.floor(now - c.loadTime)) * FREQ_N) / NS_PER_S_N);
+
+/** The first ns at which `ticks` input-clock ticks after the load have elapsed. */
+const timeOf = (c: Channel, ticks: number): number =>
+  c.loadTime + Number((BigInt(ticks) * NS_PER_S_N + FREQ_N - 1n) / FREQ_N);
 
 /** pit_get_count. */
 function getCount(c: Channel, now: number): number {
@@ -137,6 +147,8 @@ export function createI8254(now: () => number, pulseIrq0: () => void): I8254 {
   const ch = [newChannel(true), newChannel(true), newChannel(false)];
   let nextIrq0: number | undefined;
   let refresh = 0;
+  /** Port 0x61 bit 1, the speaker data enable: kept and read back (pcspk's data_on). */
+  let speakerData = 0;
 
   const load = (c: Channel, val: number): void => {
     c.count = val === 0 ? 0x10000 : val;
@@ -250,11 +262,16 @@ export function createI8254(now: () => number, pulseIrq0: () => void): I8254 {
         const c = ch[2]!;
         refresh ^= 1;
         data.fill(0);
-        data[0] = (c.gate ? 1 : 0) | (refresh << 4) | ((c.loaded && getOut(c, now()) ? 1 : 0) << 5);
+        data[0] =
+          (c.gate ? 1 : 0) |
+          (speakerData << 1) |
+          (refresh << 4) |
+          ((c.loaded && getOut(c, now()) ? 1 : 0) << 5);
       },
       write(_offset, data) {
         const c = ch[2]!;
         const gate = (data[0]! & 1) !== 0;
+        speakerData = (data[0]! >> 1) & 1;
         // A rising gate restarts the count in modes 1, 2, 3 and 5 (pit_set_gate).
         if (gate && !c.gate && c.mode !== 0 && c.mode !== 4) c.loadTime = now();
         c.gate = gate;

@@ -195,8 +195,8 @@ export function createI8259(): I8259 {
     name,
     read(offset, data) {
       let v: number;
-      if (offset === 1) v = chip.imr;
-      else if (chip.poll) {
+      // pic_ioport_read: after a poll command the next read at either port is the poll.
+      if (chip.poll) {
         chip.poll = false;
         const irq = chip.irq();
         if (irq >= 0) {
@@ -204,7 +204,8 @@ export function createI8259(): I8259 {
           v = irq | 0x80;
         } else v = 0;
         if (chip === s) cascade();
-      } else v = chip.readRegSelect ? chip.isr : chip.irr;
+      } else if (offset === 1) v = chip.imr;
+      else v = chip.readRegSelect ? chip.isr : chip.irr;
       data.fill(0);
       data[0] = v;
     },
