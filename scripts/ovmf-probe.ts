@@ -26,7 +26,11 @@ const key = (e: VcpuExit): string =>
 const t0 = Date.now();
 const r = m.vmm.run({
   maxKvmRuns: Number(process.argv[2] ?? 5000),
-  onExit: (_vcpu, e) => exits.set(key(e), (exits.get(key(e)) ?? 0) + 1),
+  onExit: (_vcpu, e) => {
+    exits.set(key(e), (exits.get(key(e)) ?? 0) + 1);
+    if (process.env.TRACE_EXITS)
+      console.error(key(e), 'data' in e ? [...(e as { data: Uint8Array }).data.subarray(0, 8)] : '');
+  },
 });
 console.log(r.serial);
 console.log([...exits].sort((a, b) => b[1] - a[1]).slice(0, 16));

@@ -35,8 +35,9 @@ const withFlags = (e: Leaf): CpuidEntry => ({
 /** A small AMD-flavoured table: vendor, max leaves, XSAVE (x87, SSE, AVX), and the SEV leaf. */
 export const DEFAULT_CPUID: readonly CpuidEntry[] = (<Leaf[]>[
   { function: 0, index: 0, eax: 0xd, ebx: le32('Auth'), edx: le32('enti'), ecx: le32('cAMD') },
+  // EBX: CLFLUSH line size 8 quadwords (64 bytes; firmware strides its cache flushes by it).
   // ECX: SSE3, XSAVE (26), hypervisor (31); OSXSAVE (27) and EDX.APIC (9) are runtime bits.
-  { function: 1, index: 0, eax: 0x00a00f11, ebx: 0, ecx: 0x80000000 | (1 << 26) | 1, edx: 0x178bfbff },
+  { function: 1, index: 0, eax: 0x00a00f11, ebx: 8 << 8, ecx: 0x80000000 | (1 << 26) | 1, edx: 0x178bfbff },
   { function: 0xd, index: 0, eax: 0x7, ebx: 0x240, ecx: 0x340, edx: 0 },
   { function: 0xd, index: 2, eax: 256, ebx: 576, ecx: 0, edx: 0 },
   {

@@ -17,7 +17,6 @@ import { createI440fx } from './devices/i440fx.js';
 import { createPcInterrupts, type PcInterrupts } from './devices/pc-interrupts.js';
 import { createPciHost, PCI_CONFIG_PORT, PCI_CONFIG_PORTS } from './devices/pci-host.js';
 import { createPflash, type Pflash } from './devices/pflash.js';
-import { createXapicPage, XAPIC_BASE, XAPIC_SIZE } from './devices/xapic-page.js';
 import { isVmmError, type VmmError, vmmError } from './errors.js';
 import { guidText, parseOvmfTable, sevEsResetAddress } from './ovmf-table.js';
 import type { MachineConfig } from './types.js';
@@ -100,7 +99,7 @@ export function createOvmfMachine(config: OvmfMachineConfig): OvmfMachine | VmmE
     : undefined;
   const clock = vmm.platform.clock;
   if (!clock) return fail(vmmError('EINVAL', 'the OVMF machine needs a platform clock')) as VmmError;
-  const interrupts = createPcInterrupts(vmm.pio, clock);
+  const interrupts = createPcInterrupts(vmm.pio, vmm.mmio, clock);
   if (isVmmError(interrupts)) return fail(interrupts) as VmmError;
   const fwCfg = createFwCfg({
     ...qemuPcFwCfg({ ramBelow4g: ram, nographic: true }),
@@ -113,7 +112,6 @@ export function createOvmfMachine(config: OvmfMachineConfig): OvmfMachine | VmmE
     vmm.pio.register(FW_CFG_PORT, FW_CFG_IO_SIZE, fwCfg) ??
     vmm.pio.register(0x70, 2, createCmos({ ramBelow4g: ram })) ??
     vmm.pio.register(PCI_CONFIG_PORT, PCI_CONFIG_PORTS, createPciHost(createI440fx(vmm.pio))) ??
-    vmm.mmio.register(XAPIC_BASE, XAPIC_SIZE, createXapicPage()) ??
     // No TPM: the TIS/CRB window reads all ones, as a PC bus with nothing there does (OVMF's
     // Tpm2IsPtpPresent looks for 0xff).
     vmm.mmio.register(0xfed4_0000, 0x5000, {

@@ -62,7 +62,7 @@ function machine(regs: { ticks: number; count: number; spin?: number }) {
   const vmm = mustCreate({ cpu: 'x86', ram: [{ gpa: 0, size: 0x10000 }] });
   const clock = vmm.platform.clock;
   assert.ok(clock);
-  const irq = createPcInterrupts(vmm.pio, clock);
+  const irq = createPcInterrupts(vmm.pio, vmm.mmio, clock);
   if (isVmmError(irq)) assert.fail(irq.message);
   assert.equal(vmm.attachIrqchip(irq), undefined);
   assert.equal(vmm.writeGpa(LOAD, GUEST), undefined);

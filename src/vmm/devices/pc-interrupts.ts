@@ -1,7 +1,7 @@
 /**
- * The PC's legacy interrupt path as a VMM without an in-kernel irqchip builds it (QEMU with
- * kernel-irqchip=off): the 8254's channel 0 on ISA IRQ0 of the 8259 pair, registered on the port
- * bus, offered to the VMM's run loop as a {@link UserspaceIrqchip}: the VMM injects the PIC's vector
+ * The PC's interrupt path as a VMM without an in-kernel irqchip builds it (QEMU with
+ * kernel-irqchip=off): the 8254's channel 0 on ISA IRQ0 of the 8259 pair and the boot CPU's local
+ * APIC with its timer, offered to the VMM's run loop as a {@link UserspaceIrqchip}: the VMM injects the PIC's vector
  * with KVM_INTERRUPT when kvm_run says the vCPU can take it, asks for an interrupt window when it
  * cannot, and sleeps until the PIT's next edge when the vCPU halts.
  */
@@ -19,14 +19,20 @@ import {
   PIC_PORTS,
   PIC_SLAVE_PORT,
 } from './i8259.js';
+import { createXapicPage, type LocalApic, XAPIC_BASE, XAPIC_SIZE } from './xapic-page.js';
 
 export interface PcInterrupts extends UserspaceIrqchip {
   readonly pic: I8259;
   readonly pit: I8254;
+  readonly apic: LocalApic;
 }
 
-/** Register the PIC, ELCR, PIT and port 0x61 on `pio`, on `clock`'s time. */
-export function createPcInterrupts(pio: Bus, clock: HostClock): PcInterrupts | VmmError {
+/**
+ * Register the PIC, ELCR, PIT and port 0x61 on `pio` and the boot CPU's local APIC on `mmio`, on
+ * `clock`'s time. The APIC's interrupts go first, then the PIC's (QEMU's cpu_get_pic_interrupt).
+ */
+export function createPcInterrupts(pio: Bus, mmio: Bus, clock: HostClock): PcInterrupts | VmmError {
+  const apic = createXapicPage(0, () => clock.now());
   const pic = createI8259();
   const pit = createI8254(
     () => clock.now(),
@@ -45,12 +51,22 @@ export function createPcInterrupts(pio: Bus, clock: HostClock): PcInterrupts | V
     const e = pio.register(base, size, dev);
     if (isVmmError(e)) return e;
   }
+  const e = mmio.register(XAPIC_BASE, XAPIC_SIZE, apic);
+  if (isVmmError(e)) return e;
   return {
     pic,
     pit,
-    sync: (now) => pit.sync(now),
-    pending: () => pic.pending(),
-    acknowledge: () => pic.acknowledge(),
-    nextDeadline: () => pit.nextDeadline(),
+    apic,
+    sync(now) {
+      pit.sync(now);
+      apic.sync(now);
+    },
+    pending: () => apic.pending() || pic.pending(),
+    acknowledge: () => (apic.pending() ? apic.acknowledge() : pic.acknowledge()),
+    nextDeadline() {
+      const a = apic.nextDeadline();
+      const p = pit.nextDeadline();
+      return a === undefined ? p : p === undefined ? a : Math.min(a, p);
+    },
   };
 }

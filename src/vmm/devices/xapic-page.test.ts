@@ -42,15 +42,68 @@ describe('xAPIC page', () => {
   });
 
   it('the version and current count are read-only; EOI is write-only (reads 0)', () => {
-    const dev = createXapicPage();
+    let t = 0;
+    const dev = createXapicPage(0, () => t);
     write32(dev, 0x30, 0);
     assert.equal(read32(dev, 0x30), 0x0005_0014);
     write32(dev, 0x380, 1000); // initial count: kept
     write32(dev, 0x390, 1234);
     assert.equal(read32(dev, 0x380), 1000);
-    assert.equal(read32(dev, 0x390), 0, 'the timer does not count');
+    assert.equal(read32(dev, 0x390), 1000, 'the count starts at the initial count');
+    t = 300;
+    assert.equal(read32(dev, 0x390), 850, 'TDCR 0 divides by 2: 300 ns at 1 GHz count 150');
     write32(dev, 0xb0, 0);
     assert.equal(read32(dev, 0xb0), 0);
+  });
+
+  it('timer: periodic LVT fires its vector each period into IRR; acknowledge moves it to ISR; EOI ends it; TPR holds lower classes', () => {
+    let t = 0;
+    const dev = createXapicPage(0, () => t);
+    write32(dev, 0xf0, 0x1ff); // software-enable
+    write32(dev, 0x3e0, 0xb); // divide by 1
+    write32(dev, 0x320, (1 << 17) | 0x20); // periodic, vector 0x20, unmasked
+    write32(dev, 0x380, 10_000);
+    assert.equal(dev.nextDeadline(), 10_000);
+    dev.sync(9_999);
+    assert.equal(dev.pending(), false);
+    t = 25_000;
+    dev.sync(t);
+    assert.equal(dev.timerFired, 1, 'two periods passed: one edge (coalesced)');
+    assert.equal(dev.nextDeadline(), 30_000);
+    assert.equal(dev.pending(), true);
+    assert.equal(dev.acknowledge(), 0x20);
+    assert.equal(read32(dev, 0x100 + 0x10), 1, 'ISR bit 32 (vector 0x20)');
+    assert.equal(dev.pending(), false);
+    write32(dev, 0xb0, 0); // EOI
+    assert.equal(read32(dev, 0x100 + 0x10), 0);
+    write32(dev, 0x80, 0x20); // TPR class 2: vector 0x20 is held
+    t = 30_000;
+    dev.sync(t);
+    assert.equal(dev.pending(), false);
+    assert.equal(dev.acknowledge(), -1);
+    write32(dev, 0x80, 0x10);
+    assert.equal(dev.pending(), true);
+  });
+
+  it('timer: one-shot fires once; masked or a software-disabled APIC does not fire', () => {
+    let t = 0;
+    const dev = createXapicPage(0, () => t);
+    write32(dev, 0xf0, 0x1ff);
+    write32(dev, 0x3e0, 0xb);
+    write32(dev, 0x320, 0x30);
+    write32(dev, 0x380, 100);
+    t = 150;
+    dev.sync(t);
+    assert.equal(dev.timerFired, 1);
+    assert.equal(dev.nextDeadline(), undefined);
+    assert.equal(read32(dev, 0x390), 0);
+    write32(dev, 0x320, (1 << 16) | 0x30); // masked
+    write32(dev, 0x380, 100);
+    assert.equal(dev.nextDeadline(), undefined);
+    write32(dev, 0x320, 0x30);
+    write32(dev, 0xf0, 0xff); // software-disable masks the LVTs
+    assert.equal(read32(dev, 0x320) & (1 << 16), 1 << 16);
+    assert.equal(dev.nextDeadline(), undefined);
   });
 
   it('narrow or unaligned writes are dropped; a narrow read gives the bytes of the register; bytes 4-15 read 0', () => {
