@@ -18,6 +18,8 @@ import { sevKvmOptions } from '../sev/index.js';
 import type { TraceEvent } from '../trace/events.js';
 import { formatTraceLine, traceEventToJson } from '../trace/format.js';
 import { formatImageFormatError, isElfFile, isImageFormatError, parseElfImage } from '../vmm/index.js';
+import { OVMF_MILESTONES, type OvmfMilestone } from '../vmm/ovmf-boot.js';
+import { bootCommand } from './boot.js';
 import { demoReport } from './demo.js';
 import { formatInspect, inspectGhcb } from './inspect.js';
 import { formatPageViews, inspectScenarioMemory } from './inspect-page.js';
@@ -306,6 +308,45 @@ export function buildProgram(): Command {
         );
       else out(formatCoverage(counts, Number(opts.top)));
     });
+
+  program
+    .command('boot')
+    .description(
+      'Boot real firmware as an SEV-ES guest: Debian’s OVMF (shipped) through #VC → GHCB → VMGEXIT → KVM → the VMM’s devices',
+    )
+    .argument('<what>', 'what to boot: ovmf')
+    .option('--firmware <file>', 'an OVMF.fd (raw, or .br Brotli) instead of the shipped Debian one')
+    .option('--max-runs <n>', 'KVM_RUN budget (default 200000)')
+    .addOption(
+      new Option('--until <milestone>', 'stop at this milestone (default bds)').choices(OVMF_MILESTONES),
+    )
+    .option('--ram <MiB>', 'guest RAM below 4 GiB in MiB (default 128)')
+    .option('--json', 'print the result as JSON instead of the console and summary')
+    .addHelpText('after', '\nExample:\n  $ sevbox boot ovmf --until dxe')
+    .action(
+      async (
+        what: string,
+        opts: { firmware?: string; maxRuns?: string; until?: OvmfMilestone; ram?: string; json?: boolean },
+      ) => {
+        if (what !== 'ovmf') throw new UsageError(`boot ${what}: only "ovmf" can be booted`);
+        const num = (v: string | undefined, name: string): number | undefined => {
+          if (v === undefined) return undefined;
+          const n = Number(v);
+          if (!Number.isSafeInteger(n) || n <= 0)
+            throw new UsageError(`${name} ${v}: expected a positive integer`);
+          return n;
+        };
+        const maxRuns = num(opts.maxRuns, '--max-runs');
+        const ramMib = num(opts.ram, '--ram');
+        process.exitCode = await bootCommand({
+          ...(opts.firmware ? { firmware: opts.firmware } : {}),
+          ...(maxRuns ? { maxRuns } : {}),
+          ...(ramMib ? { ramMib } : {}),
+          ...(opts.until ? { until: opts.until } : {}),
+          ...(opts.json ? { json: true } : {}),
+        });
+      },
+    );
 
   program
     .command('demo')

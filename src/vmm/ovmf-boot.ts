@@ -9,14 +9,19 @@
  *   sec  — the first exit to userspace for port I/O or MMIO: under SEV-ES only a VMGEXIT through a
  *          GHCB page asks for one, and the reset vector before SecCore's #VC handler uses the GHCB
  *          MSR protocol only.
- *   pei  — PlatformPei reading the RAM size from CMOS (index 0x34/0x35) or fw_cfg.
- *   dxe  — the DXE timer driver programming the 8254 (nothing before DXE touches it).
+ *   pei  — PlatformPei's first fw_cfg access (SEC has none) or RAM-size read from CMOS (0x34/0x35).
+ *   dxe  — the DXE timer driver starting its tick: the local APIC's timer LVT written unmasked
+ *          with an interrupt vector (LocalApicTimerDxe; SEC parks it on vector 5, an exception
+ *          vector, and masks it) or the 8254 programmed (8254TimerDxe).
  *   bds  — the boot manager's text on the console: the UEFI shell's banner or prompt, or the boot
  *          manager's "no bootable device" report.
  */
 import { ghcbMsrInfoName } from '../uapi/ghcb.js';
 import { svmExitCodeName } from '../uapi/svm.js';
 import type { VcpuExit } from '../uapi/vcpu-exit.js';
+import { FW_CFG_PORT } from './devices/fw-cfg.js';
+import { PIT_PORT } from './devices/i8254.js';
+import { APIC_LVTT, XAPIC_BASE } from './devices/xapic-page.js';
 import { isVmmError, type VmmError } from './errors.js';
 import { createOvmfMachine, type OvmfMachine, type OvmfMachineConfig } from './ovmf-machine.js';
 import type { StopReason } from './types.js';
@@ -100,9 +105,16 @@ export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
     let vmgexits = 0;
     let serialSeen = 0;
     let cmosIndex = -1;
+    /** Exits at the start of the current chunk of KVM_RUNs: each exit ended one KVM_RUN. */
+    let chunkExits = 0;
     const reach = (milestone: OvmfMilestone): void => {
       if (reached.some((r) => r.milestone === milestone)) return;
-      reached.push({ milestone, kvmRuns, instructions: clock.instructions(), ms: performance.now() - t0 });
+      reached.push({
+        milestone,
+        kvmRuns: kvmRuns + exits - chunkExits,
+        instructions: clock.instructions(),
+        ms: performance.now() - t0,
+      });
     };
     const onExit = (_vcpu: number, e: VcpuExit): void => {
       exits++;
@@ -111,7 +123,15 @@ export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
       if ('port' in e || 'addr' in e) reach('sec');
       if (e.kind === 'IoOut' && e.port === 0x70) cmosIndex = e.data[0]! & 0x7f;
       if (e.kind === 'IoIn' && e.port === 0x71 && (cmosIndex === 0x34 || cmosIndex === 0x35)) reach('pei');
-      if (e.kind === 'IoOut' && e.port === 0x43) reach('dxe');
+      if (e.kind === 'IoOut' && e.port === FW_CFG_PORT) reach('pei');
+      if (e.kind === 'IoOut' && e.port === PIT_PORT + 3) reach('dxe');
+      if (
+        e.kind === 'MmioWrite' &&
+        e.addr === XAPIC_BASE + APIC_LVTT &&
+        !(e.data[2]! & 1) &&
+        e.data[0]! >= 0x20
+      )
+        reach('dxe');
     };
     m.debugcon.onLine = opts.onDebugLine;
     const progress = (): OvmfBootProgress => ({
@@ -128,6 +148,7 @@ export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
         stop = { kind: 'limit', kvmRuns };
         break;
       }
+      chunkExits = exits;
       const r = vmm.run({ maxKvmRuns: budget, onExit });
       kvmRuns += r.kvmRuns;
       for (const g of r.vmgexits) {

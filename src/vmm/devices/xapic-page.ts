@@ -24,7 +24,8 @@ const APIC_SPIV = 0xf0;
 const APIC_ISR = 0x100;
 const APIC_TMR = 0x180;
 const APIC_IRR = 0x200;
-const APIC_LVTT = 0x320;
+/** The timer's LVT. */
+export const APIC_LVTT = 0x320;
 const APIC_LVT_FIRST = 0x320;
 const APIC_LVT_LAST = 0x370;
 const APIC_TMICT = 0x380;

@@ -1,0 +1,119 @@
+/**
+ * `sevbox boot ovmf`: boot real firmware as an SEV-ES guest of the model, printing its console live
+ * (serial on stdout, the debug console's lines prefixed), a progress line on a terminal, and a
+ * summary: the milestones with their cost, VMGEXITs by type, exits to userspace.
+ */
+import { readFile } from 'node:fs/promises';
+import { brotliDecompressSync } from 'node:zlib';
+import cliProgress from 'cli-progress';
+import { isVmmError } from '../vmm/errors.js';
+import { bootOvmf, OVMF_MILESTONES, type OvmfBootResult, type OvmfMilestone } from '../vmm/ovmf-boot.js';
+
+/** The Debian OVMF the repository ships (test/fixtures/ovmf, with its provenance). */
+export const SHIPPED_OVMF = new URL('../../test/fixtures/ovmf/OVMF.fd.br', import.meta.url);
+
+export interface BootCommandOptions {
+  /** An OVMF.fd (raw, or Brotli-compressed when it ends in .br); default the shipped one. */
+  readonly firmware?: string;
+  readonly maxRuns?: number;
+  readonly until?: OvmfMilestone;
+  readonly ramMib?: number;
+  readonly json?: boolean;
+}
+
+/** Read a firmware image: .br files are Brotli-decompressed. A message on failure. */
+export async function readFirmware(path: string | URL): Promise<Uint8Array | string> {
+  try {
+    const raw = await readFile(path);
+    return new Uint8Array(String(path).endsWith('.br') ? brotliDecompressSync(raw) : raw);
+  } catch (e) {
+    return `cannot read firmware ${String(path)}: ${(e as Error).message}`;
+  }
+}
+
+const fmt = (n: number): string => n.toLocaleString('en-US');
+
+/** The summary's lines. */
+export function formatBootSummary(r: OvmfBootResult, until: OvmfMilestone): string[] {
+  const lines = [
+    `stop: ${r.stop.kind === 'milestone' ? `reached ${r.stop.milestone}` : JSON.stringify(r.stop)}`,
+    `${fmt(r.kvmRuns)} KVM_RUNs, ${fmt(r.instructions)} guest instructions, ${fmt(r.vmgexits)} VMGEXITs, ${fmt(r.exits)} exits to userspace in ${(r.ms / 1000).toFixed(1)} s (${fmt(Math.round(r.instructions / (r.ms / 1000)))} instructions/s)`,
+    'milestones:',
+  ];
+  for (const m of OVMF_MILESTONES) {
+    const got = r.milestones.find((x) => x.milestone === m);
+    lines.push(
+      got
+        ? `  ${m.padEnd(4)} after ${fmt(got.kvmRuns)} KVM_RUNs, ${fmt(got.instructions)} instructions, ${(got.ms / 1000).toFixed(2)} s`
+        : `  ${m.padEnd(4)} not reached`,
+    );
+    if (m === until) break;
+  }
+  const top = (rec: Readonly<Record<string, number>>, n: number): string =>
+    Object.entries(rec)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `${k} ${fmt(v)}`)
+      .join(', ');
+  lines.push(`VMGEXITs by type: ${top(r.vmgexitsByType, 12)}`);
+  lines.push(`exits to userspace: ${top(r.exitsByKind, 12)}`);
+  const irqs = r.irqs.map((n, i) => (n ? `IRQ${i} ${fmt(n)}` : '')).filter(Boolean);
+  if (irqs.length) lines.push(`8259 interrupts: ${irqs.join(', ')}`);
+  return lines;
+}
+
+/** Run the command; returns the exit status (0: the milestone was reached, 1: not, 2: bad input). */
+export async function bootCommand(o: BootCommandOptions): Promise<number> {
+  const firmware = await readFirmware(o.firmware ?? SHIPPED_OVMF);
+  if (typeof firmware === 'string') {
+    process.stderr.write(`sevbox: ${firmware}\n`);
+    return 2;
+  }
+  const until = o.until ?? 'bds';
+  const tty = process.stderr.isTTY === true && !o.json;
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        {
+          format:
+            'boot [{bar}] {value}/{total} KVM_RUNs | {insns} instructions | {vmgexits} VMGEXITs | {exits} exits | {milestones}',
+          hideCursor: true,
+          stream: process.stderr,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  const maxKvmRuns = o.maxRuns ?? 200_000;
+  bar?.start(maxKvmRuns, 0, { insns: 0, vmgexits: 0, exits: 0, milestones: '' });
+  // Console output goes above the progress line.
+  const print = (s: string): void => {
+    if (o.json) return;
+    if (bar) process.stderr.write('\r\x1b[K');
+    process.stdout.write(s);
+  };
+  const r = bootOvmf({
+    firmware,
+    maxKvmRuns,
+    until,
+    ...(o.ramMib ? { ramBytes: o.ramMib << 20 } : {}),
+    onSerial: print,
+    onDebugLine: (line) => print(`[debugcon] ${line}\n`),
+    onProgress: (p) =>
+      bar?.update(p.kvmRuns, {
+        insns: fmt(p.instructions),
+        vmgexits: fmt(p.vmgexits),
+        exits: fmt(p.exits),
+        milestones: p.milestones.map((m) => m.milestone).join(' → '),
+      }),
+  });
+  bar?.stop();
+  if (isVmmError(r)) {
+    process.stderr.write(`sevbox: ${r.errno}: ${r.message}\n`);
+    return 2;
+  }
+  if (o.json) {
+    const { serial, debugLog, ...rest } = r;
+    process.stdout.write(`${JSON.stringify({ ...rest, serial, debugLog })}\n`);
+  } else process.stdout.write(`\n${formatBootSummary(r, until).join('\n')}\n`);
+  return r.milestones.some((m) => m.milestone === until) ? 0 : 1;
+}
