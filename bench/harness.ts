@@ -37,7 +37,14 @@ export interface BenchRow {
   /** Units of work one operation counts as (e.g. bytes / 1e6 for MB/s); 1 by default. */
   readonly perOp?: number;
   readonly target?: Target;
-  readonly setup: () => Prepared;
+  /** A throughput: the closures the harness samples. */
+  readonly setup?: () => Prepared;
+  /**
+   * A one-off measurement instead (a firmware boot: too long to sample in batches): its value and
+   * the baseline measured in the same run. Rows with `lowerIsBetter` (times) have no ratio.
+   */
+  readonly once?: (opts: MeasureOptions) => { value: number; baseline?: number };
+  readonly lowerIsBetter?: boolean;
 }
 
 /** How long to measure. */
@@ -192,6 +199,19 @@ export interface RowResult {
 
 /** Set up and measure one row, value and baseline interleaved. */
 export function runRow(row: BenchRow, opts: MeasureOptions): RowResult {
+  if (row.once) {
+    const r = row.once(opts);
+    const ratio = r.baseline !== undefined && !row.lowerIsBetter ? r.value / r.baseline : undefined;
+    return {
+      name: row.name,
+      unit: row.unit,
+      value: r.value,
+      spread: Number.NaN, // one measurement: no spread
+      ...(r.baseline !== undefined && { baseline: r.baseline }),
+      ...(ratio !== undefined && { ratio }),
+    };
+  }
+  if (!row.setup) throw new Error(`bench row ${row.name}: neither setup nor once`);
   const { run, baseline } = row.setup();
   const scale = row.perOp ?? 1;
   const [v, b] = measure(baseline ? [run, baseline] : [run], opts);
@@ -235,13 +255,15 @@ export function formatJsonLine(r: RowResult): string {
     name: r.name,
     value: sig3(r.value),
     unit: r.unit,
-    ...(r.baseline !== undefined && { baseline: sig3(r.baseline), ratio: sig4(r.ratio!) }),
+    ...(r.baseline !== undefined && { baseline: sig3(r.baseline) }),
+    ...(r.ratio !== undefined && { ratio: sig4(r.ratio) }),
     ...(r.target && { target: r.target, pass: r.pass }),
   });
 }
 
 /** A rate for people: 3 significant digits, k/M/G above 10 000. */
 export function formatNumber(x: number): string {
+  if (Number.isNaN(x)) return '—';
   const a = Math.abs(x);
   if (a >= 1e10) return `${sig3(x / 1e9)}G`;
   if (a >= 1e7) return `${sig3(x / 1e6)}M`;
@@ -262,7 +284,7 @@ function formatTarget(r: RowResult): string {
 const COLUMNS: readonly [string, 'l' | 'r', (r: RowResult) => string][] = [
   ['value', 'r', (r) => formatNumber(r.value)],
   ['unit', 'l', (r) => r.unit],
-  ['±', 'r', (r) => `${Math.round(r.spread * 100)}%`],
+  ['±', 'r', (r) => (Number.isNaN(r.spread) ? '' : `${Math.round(r.spread * 100)}%`)],
   ['baseline', 'r', (r) => (r.baseline === undefined ? '' : formatNumber(r.baseline))],
   ['ratio', 'r', (r) => (r.ratio === undefined ? '' : formatRatio(r.ratio))],
   ['target', 'l', formatTarget],

@@ -11,6 +11,7 @@ import { rows as guestMemory } from './guest-memory.bench.js';
 import { type BenchRow, FULL, formatJsonLine, QUICK, runRow, selectRows, tablePrinter } from './harness.js';
 import { rows as hostkvm } from './hostkvm.bench.js';
 import { rows as memslots } from './memslots.bench.js';
+import { rows as ovmf } from './ovmf.bench.js';
 import { rows as psp } from './psp.bench.js';
 import { rows as vmgexit } from './vmgexit.bench.js';
 import { rows as x86 } from './x86.bench.js';
@@ -24,6 +25,7 @@ const GROUPS: readonly (readonly BenchRow[])[] = [
   x86,
   x86Alu,
   psp,
+  ovmf,
   hostkvm,
   fuzz,
 ];

@@ -23,7 +23,7 @@ import type { Batch, BenchRow, Prepared } from './harness.js';
 import { inKernel, machine } from './vmgexit.bench.js';
 
 /** Guest instructions per #VMEXIT: the CPU's run budget per VMRUN (KVM passes 65,536). */
-const PER_VMEXIT = 65_536;
+export const PER_VMEXIT = 65_536;
 
 /**
  * loop: add rax, rbx; xor rdx, rax; mov rsi, [rdi]; add rsi, rcx; mov [rdi+8], rsi; shl rbx, 1;
@@ -78,7 +78,7 @@ function loopMachine(x86: X86CpuOptions, sev = false): { fd: ModelVcpuFd; cpu: X
 }
 
 /** n #VMEXITs of the loop: KVM's budget of #VMEXITs per KVM_RUN ends it (EINTR). */
-function loop(x86: X86CpuOptions, sev = false): Batch {
+export function loop(x86: X86CpuOptions, sev = false): Batch {
   const { fd, cpu } = loopMachine(x86, sev);
   const vcpu = fd.vcpu;
   return (n) => {
@@ -121,7 +121,7 @@ function compiledShape(): Batch {
  * An SEV-ES vCPU on the interpreter running test/x86/fixtures/sev-es-cpuid-loop.s from the reset
  * vector: CPUID in a loop, each a #VC whose handler asks with the GHCB MSR protocol (one VMGEXIT).
  */
-function vcRoundTrips(): Batch {
+export function vcRoundTrips(): Batch {
   const rom = readFileSync(new URL('../test/x86/fixtures/sev-es-cpuid-loop.bin', import.meta.url));
   return inKernel(sevEsFirmwareVm(rom).vcpu as ModelVcpuFd);
 }
