@@ -3,14 +3,23 @@
  * (serial on stdout, the debug console's lines prefixed), a progress line on a terminal, and a
  * summary: the milestones with their cost, VMGEXITs by type, exits to userspace.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { brotliDecompressSync } from 'node:zlib';
 import cliProgress from 'cli-progress';
 import { isVmmError } from '../vmm/errors.js';
 import { bootOvmf, OVMF_MILESTONES, type OvmfBootResult, type OvmfMilestone } from '../vmm/ovmf-boot.js';
 
-/** The Debian OVMF the repository ships (test/fixtures/ovmf, with its provenance). */
-export const SHIPPED_OVMF = new URL('../../test/fixtures/ovmf/OVMF.fd.br', import.meta.url);
+/**
+ * The Debian OVMF the repository ships (test/fixtures/ovmf, with its provenance), found from this
+ * module in the source tree (src/cli) or in the bundle (dist/).
+ */
+export const SHIPPED_OVMF: URL = ((): URL => {
+  const candidates = ['../../test/fixtures/ovmf/OVMF.fd.br', '../test/fixtures/ovmf/OVMF.fd.br'].map(
+    (rel) => new URL(rel, import.meta.url),
+  );
+  return candidates.find((u) => existsSync(u)) ?? candidates[0]!;
+})();
 
 export interface BootCommandOptions {
   /** An OVMF.fd (raw, or Brotli-compressed when it ends in .br); default the shipped one. */
