@@ -210,22 +210,22 @@ describe('sevbox demo and --help', () => {
 
 describe('sevbox x86-coverage', () => {
   it('counts implemented and missing instructions by mnemonic; --json for machines', () => {
-    // mov eax, 1 ; add rax, rbx ; fld st0 ; fld st1 ; ret
+    // mov eax, 1 ; add rax, rbx ; fbld [rax] ; fbld [rcx] ; ret (BCD loads stay #UD)
     const code = file(
       'cov.bin',
-      Uint8Array.from([0xb8, 1, 0, 0, 0, 0x48, 0x01, 0xd8, 0xd9, 0xc0, 0xd9, 0xc1, 0xc3]),
+      Uint8Array.from([0xb8, 1, 0, 0, 0, 0x48, 0x01, 0xd8, 0xdf, 0x20, 0xdf, 0x21, 0xc3]),
     );
     const text = sevbox('x86-coverage', '--bits', '64', code);
     assert.equal(text.status, 0, text.stderr);
     assert.match(text.stdout, /^5 instructions, 3 implemented \(60\.0%\), 2 would be #UD/);
-    assert.match(text.stdout, /Fld +2/);
+    assert.match(text.stdout, /Fbld +2/);
     const json = sevbox('x86-coverage', '--bits', '64', '--json', code);
     const r = JSON.parse(json.stdout) as {
       total: number;
       implemented: number;
       missing: Record<string, number>;
     };
-    assert.deepEqual([r.total, r.implemented, r.missing], [5, 3, { Fld: 2 }]);
+    assert.deepEqual([r.total, r.implemented, r.missing], [5, 3, { Fbld: 2 }]);
   });
 
   it('takes the executable segment out of an ELF image: the same counts as the flat image of it', () => {

@@ -101,10 +101,10 @@ describeEngines('x86 interpreter: real mode', (engine) => {
     expectExit(vcpuFd, 'Hlt');
   });
 
-  it('an unimplemented instruction (FLD) is #UD, counted by name; with no IVT entry the vCPU triple-faults', () => {
+  it('an unimplemented instruction (FBLD) is #UD, counted by name; with no IVT entry the vCPU triple-faults', () => {
     const cpu = new X86Cpu(false, engine.options);
     const env = vmWithRam(16, { cpus: () => cpu });
-    assert.equal(env.host.write(HVA + 0x1000, Uint8Array.from([0xd9, 0xc0])), undefined); // fld st0
+    assert.equal(env.host.write(HVA + 0x1000, Uint8Array.from([0xdf, 0x27])), undefined); // fbld tbyte [bx]
     const vcpuFd = ok(env.vmFd.createVcpu(0));
     const sregs = ok(vcpuFd.getSregs());
     ok(
@@ -116,6 +116,6 @@ describeEngines('x86 interpreter: real mode', (engine) => {
     );
     ok(vcpuFd.setRegs({ ...ok(vcpuFd.getRegs()), rip: 0x1000n }));
     expectExit(vcpuFd, 'Shutdown');
-    assert.equal(cpu.unimplemented.get('Fld'), 1);
+    assert.equal(cpu.unimplemented.get('Fbld'), 1);
   });
 });

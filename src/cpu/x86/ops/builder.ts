@@ -1,6 +1,9 @@
 /** What an instruction family registers: a builder per mnemonic that picks the handler for a form. */
+import iced from 'iced-x86';
 import type { IcedInstruction } from '../decode.js';
 import type { Exec, Insn } from '../insn.js';
+
+const { Code, Mnemonic, OpKind } = iced;
 
 /** Picks the handler for one decoded instruction (its record already filled), or undefined: #UD. */
 export type Builder = (ins: IcedInstruction, rec: Insn, codeSize: 16 | 32 | 64) => Exec | undefined;
@@ -15,4 +18,36 @@ export function codeStemSize(name: string, a: string, b: string): number {
     : name.startsWith(`${a}w`) || name.startsWith(`${b}w`)
       ? 2
       : 4;
+}
+
+/**
+ * A family's builder over its handlers by iced Code: the form's handler, with the numbers of
+ * operands 0 and 1 that are registers of one file (`first` the file's register 0 in iced's
+ * Register, `count` its size: XMM0-15, ST0-7) in r0/r1.
+ */
+export function codeBuilder(byCode: ReadonlyMap<number, Exec>, first: number, count: number): Builder {
+  return (ins, rec) => {
+    const exec = byCode.get(ins.code);
+    if (!exec) return undefined;
+    for (let k = 0; k < Math.min(ins.opCount, 2); k++) {
+      if (ins.opKind(k) !== OpKind.Register) continue;
+      const r = ins.opRegister(k) - first;
+      if (r < 0 || r >= count) continue;
+      if (k === 0) rec.r0 = r;
+      else rec.r1 = r;
+    }
+    return exec;
+  };
+}
+
+/** `builder` for every mnemonic of the Codes in `byCode` (a Code's name starts with its mnemonic's: Movaps_xmm_xmmm128). */
+export function byMnemonic(byCode: ReadonlyMap<number, Exec>, builder: Builder): [number, Builder][] {
+  const mnemonics = new Set(
+    [...byCode.keys()].map((c) => {
+      const m = (Mnemonic as unknown as Record<string, number>)[Code[c]!.split('_')[0]!];
+      if (m === undefined) throw new Error(`no mnemonic for ${Code[c]}`);
+      return m;
+    }),
+  );
+  return [...mnemonics].map((m) => [m, builder]);
 }

@@ -18,12 +18,12 @@ import { type Exec, type Insn, NEXT, REG_NONE } from '../insn.js';
 import { ACC_WRITE, PAGE_SIZE, pageOffset, readLinear, tlbEntry, writeLinear } from '../mmu.js';
 import { linearAddress, readReg, readRm1, writeReg, writeRm0 } from '../operands.js';
 import { NM_VECTOR, UD_VECTOR } from '../vectors.js';
-import type { Builder } from './builder.js';
+import { byMnemonic, codeBuilder } from './builder.js';
 
 /** The CPU (named through Exec: a direct type import of cpu.ts would read as a runtime cycle to the import scan). */
 type X86Cpu = Parameters<Exec>[0];
 
-const { Code, Mnemonic, OpKind, Register } = iced;
+const { Code, Register } = iced;
 
 /** CR0.EM, CR0.TS, CR4.OSFXSR. */
 export const CR0_EM = 1 << 2;
@@ -659,26 +659,4 @@ const BY_CODE = new Map<number, Exec>([
 ]);
 
 /** The form's handler, with XMM operands' register numbers in r0/r1. */
-const sseBuilder: Builder = (ins, rec) => {
-  const exec = BY_CODE.get(ins.code);
-  if (!exec) return undefined;
-  for (let k = 0; k < Math.min(ins.opCount, 2); k++) {
-    if (ins.opKind(k) !== OpKind.Register) continue;
-    const r = ins.opRegister(k) - Register.XMM0;
-    if (r < 0 || r > 15) continue;
-    if (k === 0) rec.r0 = r;
-    else rec.r1 = r;
-  }
-  return exec;
-};
-
-export const SSE_BUILDERS: [number, Builder][] = [
-  ...new Set(
-    [...BY_CODE.keys()].map((c) => {
-      // A Code's name starts with its mnemonic's (Movaps_xmm_xmmm128: Movaps).
-      const m = (Mnemonic as unknown as Record<string, number>)[Code[c]!.split('_')[0]!];
-      if (m === undefined) throw new Error(`no mnemonic for ${Code[c]}`);
-      return m;
-    }),
-  ),
-].map((m) => [m, sseBuilder]);
+export const SSE_BUILDERS = byMnemonic(BY_CODE, codeBuilder(BY_CODE, Register.XMM0, 16));

@@ -1,47 +1,40 @@
 /**
- * The x87 control instructions firmware runs before any floating point (edk2's SEC
- * InitializeFloatingPointUnits: FINIT, FLDCW): FNINIT/FINIT, FLDCW, FNSTCW/FSTCW, FNSTSW/FSTSW (to
- * memory and AX), FNCLEX/FCLEX and WAIT. They work on the x87 control, status and tag words of the
- * CPU's FPU state (KVM's guest FPU, or an SEV-ES CPU's own). The arithmetic and the register stack
- * are not modelled: those instructions stay #UD, counted as unimplemented.
+ * The x87 control instructions (edk2's SEC InitializeFloatingPointUnits: FINIT, FLDCW):
+ * FNINIT/FINIT, FLDCW, FNSTCW/FSTCW, FNSTSW/FSTSW (to memory and AX), FNCLEX/FCLEX and WAIT, on
+ * the x87 control, status and tag words of the CPU's FPU state (KVM's guest FPU, or an SEV-ES
+ * CPU's own); and the x87 family's builder, which registers them with the register stack and
+ * arithmetic of the other x87 files: x87-stack.ts (the stack, tags, exception flags), x87-data.ts
+ * (loads, stores, exchanges), x87-arith.ts, x87-compare.ts and x87-env.ts (FNSTENV, FNSAVE and
+ * their loads). BCD (FBLD, FBSTP) and the 8087/287 leftovers (FENI, FDISI, FSETPM) stay #UD.
  *
  * Checks (SDM vol. 1, 8.1 and table 12-8): CR0.EM or CR0.TS → #NM for the x87 instructions; WAIT
- * → #NM only when CR0.TS and CR0.MP are both set. No unmasked exception is ever pending (nothing
- * computes), so the waiting forms never deliver #MF.
+ * → #NM only when CR0.TS and CR0.MP are both set. Exceptions are recorded in the status word and
+ * never delivered (x87-stack.ts): the waiting forms never raise #MF.
  */
 import iced from 'iced-x86';
 import { type Exec, NEXT } from '../insn.js';
 import { readLinear, writeLinear } from '../mmu.js';
 import { linearAddress, writeReg } from '../operands.js';
 import { NM_VECTOR } from '../vectors.js';
-import type { Builder } from './builder.js';
-import { CR0_EM, CR0_TS } from './sse.js';
+import { byMnemonic, codeBuilder } from './builder.js';
+import { CR0_TS } from './sse.js';
+import { X87_ARITH_OPS } from './x87-arith.js';
+import { X87_COMPARE_OPS } from './x87-compare.js';
+import { X87_DATA_OPS } from './x87-data.js';
+import { X87_ENV_OPS } from './x87-env.js';
+import { initX87, x87Check } from './x87-stack.js';
 
-/** The CPU (named through Exec: a direct type import of cpu.ts would read as a runtime cycle to the import scan). */
-type X86Cpu = Parameters<Exec>[0];
+export { FCW_INIT } from './x87-stack.js';
 
-const { Code, Mnemonic } = iced;
+const { Code, Register } = iced;
 
 const CR0_MP = 1 << 1;
-/** FNINIT's control word: all exceptions masked, 64-bit precision, round to nearest. */
-export const FCW_INIT = 0x37f;
 /** FNCLEX clears the exception flags, ES and B (bits 0-7 and 15). */
 const FSW_CLEX_KEEP = 0x7f00;
 
-function x87Check(cpu: X86Cpu): void {
-  if (cpu.s.cr0 & (CR0_EM | CR0_TS)) cpu.raise({ vector: NM_VECTOR });
-}
-
 const fninit: Exec = (cpu) => {
   x87Check(cpu);
-  const f = cpu.fpu;
-  f.fcw = FCW_INIT;
-  f.fsw = 0;
-  // Every register empty: the abridged tag word (FXSAVE form) has no valid bit set.
-  f.ftwx = 0;
-  f.lastOpcode = 0;
-  f.lastIp = 0n;
-  f.lastDp = 0n;
+  initX87(cpu.fpu);
   return NEXT;
 };
 
@@ -95,16 +88,11 @@ const BY_CODE = new Map<number, Exec>([
   [Code.Fnclex, fnclex],
   [Code.Fclex, fnclex],
   [Code.Wait, wait],
+  ...X87_DATA_OPS,
+  ...X87_ARITH_OPS,
+  ...X87_COMPARE_OPS,
+  ...X87_ENV_OPS,
 ]);
 
-const x87Builder: Builder = (ins) => BY_CODE.get(ins.code);
-
-export const X87_BUILDERS: [number, Builder][] = [
-  ...new Set(
-    [...BY_CODE.keys()].map((c) => {
-      const m = (Mnemonic as unknown as Record<string, number>)[Code[c]!.split('_')[0]!];
-      if (m === undefined) throw new Error(`no mnemonic for ${Code[c]}`);
-      return m;
-    }),
-  ),
-].map((m) => [m, x87Builder]);
+/** The form's handler, with the ST(i) numbers of register operands in r0/r1. */
+export const X87_BUILDERS = byMnemonic(BY_CODE, codeBuilder(BY_CODE, Register.ST0, 8));
