@@ -30,7 +30,7 @@ export const OVMF_MILESTONES = ['sec', 'pei', 'dxe', 'bds'] as const;
 export type OvmfMilestone = (typeof OVMF_MILESTONES)[number];
 
 /** What the console shows once the boot manager has run out of things to boot. */
-const BDS_TEXT = /UEFI Interactive Shell|Shell> |No bootable option|Boot Failed|BdsDxe/;
+const BDS_TEXT = /Shell> |No bootable option or device was found|Boot Failed\. /;
 
 export interface MilestoneReached {
   readonly milestone: OvmfMilestone;

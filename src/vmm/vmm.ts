@@ -93,6 +93,16 @@ export interface VmmOptions {
   readonly msr?: MsrHandler;
 }
 
+/** The VMM's side of a userspace irqchip in its run loop (Vmm#interruptDelivery). */
+interface InterruptDelivery {
+  /** Before KVM_RUN of the boot CPU: catch up, inject or ask for the window, arm the host timer. */
+  beforeRun(fd: VcpuFd): void;
+  /** The boot CPU halted: sleep until the next timer edge; false if no timer will wake it. */
+  sleep(): boolean;
+  /** KVM_RUN failed with EINTR: whether the VMM's own timer caused it (immediate_exit is cleared). */
+  timerFired(fd: VcpuFd): boolean;
+}
+
 /** Options of one run. */
 export interface RunOptions {
   /** What to do about ENOMEM / EFAULT from KVM_RUN (default: stop on both). */
@@ -159,6 +169,7 @@ export class Vmm {
   #cursor = 0;
   /** The interrupt controller the VMM emulates (attachIrqchip), if any. */
   #irqchip: UserspaceIrqchip | undefined;
+  #delivery: InterruptDelivery | undefined;
   /** Ranges the launch measures (measure()). */
   readonly #measured: { gpa: number; size: number }[] = [];
   #launch: SevLaunchResult | undefined;
@@ -552,7 +563,9 @@ export class Vmm {
     const launched = allocator ? allocator.unconstrained(() => this.launchGuest()) : this.launchGuest();
     if (isVmmError(launched))
       return finish({ kind: 'launch-failed', errno: launched.errno, message: launched.message });
-    const interrupts = this.#interruptDelivery();
+    // One per VMM: its host timer stays armed between runs.
+    this.#delivery ??= this.#interruptDelivery();
+    const interrupts = this.#delivery;
     for (;;) {
       const v = this.#nextRunnable();
       if (!v) return finish({ kind: 'guest-done' });
@@ -702,9 +715,7 @@ export class Vmm {
    * window is requested), and the host timer is armed for the next edge (its "signal" sets
    * immediate_exit, so KVM_RUN returns EINTR at the next host tick). A HLT sleeps until that edge.
    */
-  #interruptDelivery():
-    | { beforeRun(fd: VcpuFd): void; sleep(): boolean; timerFired(fd: VcpuFd): boolean }
-    | undefined {
+  #interruptDelivery(): InterruptDelivery | undefined {
     const chip = this.#irqchip;
     const clock = this.platform.clock;
     if (!chip || !clock) return undefined;
