@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { brotliDecompressSync } from 'node:zlib';
 import cliProgress from 'cli-progress';
+import type { SevProfileName } from '../sev/profiles.js';
 import { isVmmError } from '../vmm/errors.js';
 import { bootOvmf, OVMF_MILESTONES, type OvmfBootResult, type OvmfMilestone } from '../vmm/ovmf-boot.js';
 
@@ -28,6 +29,14 @@ export interface BootCommandOptions {
   readonly until?: OvmfMilestone;
   readonly ramMib?: number;
   readonly json?: boolean;
+  /** The kernel profile (default current). */
+  readonly profile?: SevProfileName;
+  /** Enable sevbox's VMGEXIT fault-info and restart capabilities. */
+  readonly restart?: boolean;
+  /** Unmap the host page under the firmware's GHCB at this exit to userspace. */
+  readonly unmapGhcbAt?: number;
+  /** What the VMM does on EFAULT: stop (default), rerun (naively, 3 times), resolve (remap the page). */
+  readonly efault?: 'stop' | 'rerun' | 'resolve';
 }
 
 /** Read a firmware image: .br files are Brotli-decompressed. A message on failure. */
@@ -68,6 +77,21 @@ export function formatBootSummary(r: OvmfBootResult, until: OvmfMilestone): stri
   lines.push(`exits to userspace: ${top(r.exitsByKind, 12)}`);
   const irqs = r.irqs.map((n, i) => (n ? `IRQ${i} ${fmt(n)}` : '')).filter(Boolean);
   if (irqs.length) lines.push(`8259 interrupts: ${irqs.join(', ')}`);
+  const u = r.unmappedGhcb;
+  if (u)
+    lines.push(
+      `the VMM unmapped the GHCB's page 0x${u.gpa.toString(16)} at exit ${fmt(u.atExit)}${u.error ? ` (failed: ${u.error})` : ''}`,
+    );
+  for (const x of r.retried)
+    lines.push(
+      `KVM_RUN failed with ${x.errno}${x.diagnosis ? `: ${x.diagnosis.text}` : ''}; ${'resolved' in x && x.resolved ? `fixed (${x.resolved}) and ran again` : 'ran again as it was'}`,
+    );
+  if (r.stop.kind === 'kvm-error') {
+    const st = r.stop;
+    lines.push(
+      `the VMM stopped: KVM_RUN failed with ${st.errno}${st.diagnosis ? `: ${st.diagnosis.text}` : ''}${st.unresolved ? ` (${st.unresolved})` : ''}`,
+    );
+  }
   return lines;
 }
 
@@ -105,6 +129,30 @@ export async function bootCommand(o: BootCommandOptions): Promise<number> {
     maxKvmRuns,
     until,
     ...(o.ramMib ? { ramBytes: o.ramMib << 20 } : {}),
+    ...(o.profile || o.restart
+      ? {
+          machine: {
+            sev: {
+              profile: o.profile ?? 'current',
+              // GHCB version 2 needs a kernel that speaks it (5.19+); OVMF also speaks version 1.
+              ghcbVersion: (o.profile ?? 'current') === 'current' ? 2 : 1,
+              ...(o.restart ? { capabilities: ['vmgexit-fault-info', 'vmgexit-restart'] as const } : {}),
+            },
+          },
+        }
+      : {}),
+    ...(o.unmapGhcbAt !== undefined ? { unmapGhcbAtExit: o.unmapGhcbAt } : {}),
+    ...(o.efault && o.efault !== 'stop'
+      ? {
+          policies: {
+            enomem: { action: 'stop' },
+            efault:
+              o.efault === 'rerun'
+                ? { action: 'rerun', maxRetries: 3 }
+                : { action: 'resolve', resolvers: ['remap'], maxRetries: 3 },
+          },
+        }
+      : {}),
     onSerial: print,
     onDebugLine: (line) => print(`[debugcon] ${line}\n`),
     onProgress: (p) =>

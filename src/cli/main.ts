@@ -322,11 +322,36 @@ export function buildProgram(): Command {
     )
     .option('--ram <MiB>', 'guest RAM below 4 GiB in MiB (default 128)')
     .option('--json', 'print the result as JSON instead of the console and summary')
-    .addHelpText('after', '\nExample:\n  $ sevbox boot ovmf --until dxe')
+    .addOption(profileOption())
+    .option('--restart', "enable sevbox's VMGEXIT fault-info and restart capabilities")
+    .option(
+      '--unmap-ghcb-at <n>',
+      "the VMM unmaps the host page under the firmware's GHCB at this exit to userspace",
+    )
+    .addOption(
+      new Option(
+        '--efault <policy>',
+        'what the VMM does when KVM_RUN fails with EFAULT (default stop)',
+      ).choices(['stop', 'rerun', 'resolve']),
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sevbox boot ovmf --until dxe\n  $ sevbox boot ovmf --profile seed --unmap-ghcb-at 20000 --efault rerun',
+    )
     .action(
       async (
         what: string,
-        opts: { firmware?: string; maxRuns?: string; until?: OvmfMilestone; ram?: string; json?: boolean },
+        opts: {
+          firmware?: string;
+          maxRuns?: string;
+          until?: OvmfMilestone;
+          ram?: string;
+          json?: boolean;
+          profile?: ProfileName;
+          restart?: boolean;
+          unmapGhcbAt?: string;
+          efault?: 'stop' | 'rerun' | 'resolve';
+        },
       ) => {
         if (what !== 'ovmf') throw new UsageError(`boot ${what}: only "ovmf" can be booted`);
         const num = (v: string | undefined, name: string): number | undefined => {
@@ -338,7 +363,12 @@ export function buildProgram(): Command {
         };
         const maxRuns = num(opts.maxRuns, '--max-runs');
         const ramMib = num(opts.ram, '--ram');
+        const unmapGhcbAt = num(opts.unmapGhcbAt, '--unmap-ghcb-at');
         process.exitCode = await bootCommand({
+          ...(opts.profile ? { profile: opts.profile } : {}),
+          ...(opts.restart ? { restart: true } : {}),
+          ...(unmapGhcbAt ? { unmapGhcbAt } : {}),
+          ...(opts.efault ? { efault: opts.efault } : {}),
           ...(opts.firmware ? { firmware: opts.firmware } : {}),
           ...(maxRuns ? { maxRuns } : {}),
           ...(ramMib ? { ramMib } : {}),

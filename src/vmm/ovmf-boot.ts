@@ -24,7 +24,7 @@ import { PIT_PORT } from './devices/i8254.js';
 import { APIC_LVTT, XAPIC_BASE } from './devices/xapic-page.js';
 import { isVmmError, type VmmError } from './errors.js';
 import { createOvmfMachine, type OvmfMachine, type OvmfMachineConfig } from './ovmf-machine.js';
-import type { StopReason } from './types.js';
+import type { Policies, RunResult, StopReason } from './types.js';
 
 export const OVMF_MILESTONES = ['sec', 'pei', 'dxe', 'bds'] as const;
 export type OvmfMilestone = (typeof OVMF_MILESTONES)[number];
@@ -61,6 +61,16 @@ export interface OvmfBootOptions extends OvmfMachineConfig {
   readonly onDebugLine?: (line: string) => void;
   /** Called with the machine before the first KVM_RUN (a scenario's hooks: unmap a page, …). */
   readonly onMachine?: (m: OvmfMachine) => void;
+  /** Every exit to userspace, after the VMM handled it: where a scenario acts on the machine. */
+  readonly onExit?: (m: OvmfMachine, exit: VcpuExit, exitsSoFar: number) => void;
+  /** What the VMM does when KVM_RUN fails with ENOMEM or EFAULT (default: stop). */
+  readonly policies?: Policies;
+  /**
+   * The seed's host fault on real firmware: at this exit to userspace (counting from 1), the VMM
+   * unmaps the host page under the firmware's GHCB, where all of OVMF's scratch areas live. The
+   * VMM learns the GHCB's GPA as an operator would, from KVM's kvm_vmgexit_enter tracepoint.
+   */
+  readonly unmapGhcbAtExit?: number;
 }
 
 export interface OvmfBootResult extends OvmfBootProgress {
@@ -74,6 +84,10 @@ export interface OvmfBootResult extends OvmfBootProgress {
   readonly debugLog: string;
   /** Interrupts the VMM injected, by ISA IRQ. */
   readonly irqs: readonly number[];
+  /** KVM_RUN failures the VMM's policies retried (and what they fixed). */
+  readonly retried: RunResult['retried'];
+  /** Where and when the VMM unmapped the GHCB's page (unmapGhcbAtExit). */
+  readonly unmappedGhcb?: { readonly gpa: number; readonly atExit: number; readonly error?: string };
 }
 
 const exitKey = (e: VcpuExit): string =>
@@ -85,13 +99,22 @@ const exitKey = (e: VcpuExit): string =>
 
 /** Boot `opts.firmware` until the milestone, a stop, or the KVM_RUN budget. */
 export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
-  const m = createOvmfMachine(opts);
+  let ghcbGpa: number | undefined;
+  const m = createOvmfMachine({
+    ...opts,
+    trace: (e) => {
+      if (e.name === 'kvm_vmgexit_enter' && e.ghcbGpa !== undefined) ghcbGpa = e.ghcbGpa;
+      opts.trace?.(e);
+    },
+  });
   if (isVmmError(m)) return m;
   const { vmm } = m;
   try {
     const v = vmm.addVcpu();
     if (isVmmError(v)) return v;
     opts.onMachine?.(m);
+    const unmapAt = opts.unmapGhcbAtExit;
+    let unmapped: OvmfBootResult['unmappedGhcb'];
     const clock = vmm.platform.clock!;
     const until = opts.until ?? 'bds';
     const maxKvmRuns = opts.maxKvmRuns ?? 200_000;
@@ -132,6 +155,12 @@ export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
         e.data[0]! >= 0x20
       )
         reach('dxe');
+      if (unmapAt !== undefined && unmapped === undefined && exits >= unmapAt && ghcbGpa !== undefined) {
+        const page = ghcbGpa - (ghcbGpa % 4096);
+        const err = vmm.unmapGpa(page, 4096);
+        unmapped = { gpa: page, atExit: exits, ...(err ? { error: err.message } : {}) };
+      }
+      opts.onExit?.(m, e, exits);
     };
     m.debugcon.onLine = opts.onDebugLine;
     const progress = (): OvmfBootProgress => ({
@@ -142,6 +171,7 @@ export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
       milestones: [...reached],
     });
     let stop: OvmfBootResult['stop'] | undefined;
+    const retried: RunResult['retried'][number][] = [];
     while (stop === undefined) {
       const budget = Math.min(every, maxKvmRuns - kvmRuns);
       if (budget <= 0) {
@@ -149,8 +179,13 @@ export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
         break;
       }
       chunkExits = exits;
-      const r = vmm.run({ maxKvmRuns: budget, onExit });
+      const r = vmm.run({
+        maxKvmRuns: budget,
+        onExit,
+        ...(opts.policies ? { policies: opts.policies } : {}),
+      });
       kvmRuns += r.kvmRuns;
+      retried.push(...r.retried);
       for (const g of r.vmgexits) {
         vmgexits++;
         const name = g.protocol === 'msr' ? ghcbMsrInfoName(Number(g.exitCode)) : svmExitCodeName(g.exitCode);
@@ -176,6 +211,8 @@ export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
       serial: vmm.serial?.text() ?? '',
       debugLog: m.debugcon.text(),
       irqs: [...m.interrupts.pic.acknowledged],
+      retried,
+      ...(unmapped ? { unmappedGhcb: unmapped } : {}),
     };
   } finally {
     vmm.destroy();

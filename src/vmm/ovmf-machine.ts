@@ -10,6 +10,7 @@
  * of the firmware volume that holds the variable store. Its GUIDed table gives the SEV-ES reset block.
  */
 
+import type { TraceSink } from '../trace/events.js';
 import { createCmos } from './devices/cmos.js';
 import { createDebugcon, DEBUGCON_PORT, type Debugcon } from './devices/debugcon.js';
 import { createFwCfg, FW_CFG_IO_SIZE, FW_CFG_PORT, type FwCfgDevice, qemuPcFwCfg } from './devices/fw-cfg.js';
@@ -45,6 +46,8 @@ export interface OvmfMachineConfig {
   readonly ramBytes?: number;
   /** The machine's other settings (SEV profile, CPU backend…), over this module's defaults. */
   readonly machine?: Partial<MachineConfig>;
+  /** Where KVM's trace events go as well (the VMM's view of ftrace). */
+  readonly trace?: TraceSink;
 }
 
 /** The machine, with the devices a boot reports on. */
@@ -71,17 +74,20 @@ export function createOvmfMachine(config: OvmfMachineConfig): OvmfMachine | VmmE
   const varsSize = ovmfVarsSize(flash);
   const flashGpa = FOUR_GIB - flash.length;
   const codeGpa = flashGpa + varsSize;
-  const vmm = Vmm.create({
-    sev: { profile: 'current', ghcbVersion: 2 },
-    cpu: 'x86',
-    debugExitPort: false,
-    ...config.machine,
-    ram: [
-      { name: 'ram', gpa: 0, size: ram },
-      ...(varsSize ? [{ name: 'pflash-vars', gpa: flashGpa, size: varsSize }] : []),
-      { name: 'pflash-code', gpa: codeGpa, size: flash.length - varsSize },
-    ],
-  });
+  const vmm = Vmm.create(
+    {
+      sev: { profile: 'current', ghcbVersion: 2 },
+      cpu: 'x86',
+      debugExitPort: false,
+      ...config.machine,
+      ram: [
+        { name: 'ram', gpa: 0, size: ram },
+        ...(varsSize ? [{ name: 'pflash-vars', gpa: flashGpa, size: varsSize }] : []),
+        { name: 'pflash-code', gpa: codeGpa, size: flash.length - varsSize },
+      ],
+    },
+    config.trace ? { trace: config.trace } : {},
+  );
   if (isVmmError(vmm)) return vmm;
   const fail = (e: VmmError | undefined): VmmError | undefined => {
     if (e) vmm.destroy();
