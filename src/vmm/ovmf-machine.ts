@@ -11,7 +11,7 @@
  */
 
 import type { TraceSink } from '../trace/events.js';
-import { createCmos } from './devices/cmos.js';
+import { CMOS_PORT, CMOS_PORTS, createCmos } from './devices/cmos.js';
 import { createDebugcon, DEBUGCON_PORT, type Debugcon } from './devices/debugcon.js';
 import { createFwCfg, FW_CFG_IO_SIZE, FW_CFG_PORT, type FwCfgDevice, qemuPcFwCfg } from './devices/fw-cfg.js';
 import { createI440fx } from './devices/i440fx.js';
@@ -24,6 +24,8 @@ import type { MachineConfig } from './types.js';
 import { Vmm } from './vmm.js';
 
 const FOUR_GIB = 2 ** 32;
+/** QEMU pc's largest RAM below 4 GiB (the PCI hole takes the rest). */
+const MAX_RAM_BELOW_4G = 0xe000_0000;
 /** EFI_SYSTEM_NV_DATA_FV_GUID, the volume holding the variable store, FTW working block and spare. */
 const NV_DATA_FV_GUID = 'fff12b8d-7696-4c8b-a985-2747075b4f50';
 /** A firmware volume header's signature "_FVH" and where its length and GUID sit. */
@@ -71,6 +73,9 @@ export function createOvmfMachine(config: OvmfMachineConfig): OvmfMachine | VmmE
   const table = parseOvmfTable(flash);
   if (typeof table === 'string') return vmmError('EINVAL', `not an OVMF image: ${table}`);
   const ram = config.ramBytes ?? 128 << 20;
+  // QEMU's pc keeps at most 3.5 GiB below 4 GiB (the rest would go above 4 GiB: not modelled here).
+  if (!Number.isSafeInteger(ram) || ram < 16 << 20 || ram > MAX_RAM_BELOW_4G || ram % 4096 !== 0)
+    return vmmError('EINVAL', `guest RAM of ${ram} bytes (whole pages, 16 MiB to 3.5 GiB)`);
   const varsSize = ovmfVarsSize(flash);
   const flashGpa = FOUR_GIB - flash.length;
   const codeGpa = flashGpa + varsSize;
@@ -89,8 +94,9 @@ export function createOvmfMachine(config: OvmfMachineConfig): OvmfMachine | VmmE
     config.trace ? { trace: config.trace } : {},
   );
   if (isVmmError(vmm)) return vmm;
-  const fail = (e: VmmError | undefined): VmmError | undefined => {
-    if (e) vmm.destroy();
+  /** Undo the VMM on the way out with an error: nothing stays allocated. */
+  const fail = (e: VmmError): VmmError => {
+    vmm.destroy();
     return e;
   };
   const debugcon = createDebugcon();
@@ -104,9 +110,9 @@ export function createOvmfMachine(config: OvmfMachineConfig): OvmfMachine | VmmE
       })
     : undefined;
   const clock = vmm.platform.clock;
-  if (!clock) return fail(vmmError('EINVAL', 'the OVMF machine needs a platform clock')) as VmmError;
+  if (!clock) return fail(vmmError('EINVAL', 'the OVMF machine needs a platform clock'));
   const interrupts = createPcInterrupts(vmm.pio, vmm.mmio, clock);
-  if (isVmmError(interrupts)) return fail(interrupts) as VmmError;
+  if (isVmmError(interrupts)) return fail(interrupts);
   const fwCfg = createFwCfg({
     ...qemuPcFwCfg({ ramBelow4g: ram, nographic: true }),
     // DMA reaches guest memory as the host sees it: under SEV the firmware bounces through shared pages.
@@ -116,7 +122,7 @@ export function createOvmfMachine(config: OvmfMachineConfig): OvmfMachine | VmmE
   const e =
     vmm.pio.register(DEBUGCON_PORT, 1, debugcon) ??
     vmm.pio.register(FW_CFG_PORT, FW_CFG_IO_SIZE, fwCfg) ??
-    vmm.pio.register(0x70, 2, createCmos({ ramBelow4g: ram })) ??
+    vmm.pio.register(CMOS_PORT, CMOS_PORTS, createCmos({ ramBelow4g: ram })) ??
     vmm.pio.register(PCI_CONFIG_PORT, PCI_CONFIG_PORTS, createPciHost(createI440fx(vmm.pio))) ??
     // No TPM: the TIS/CRB window reads all ones, as a PC bus with nothing there does (OVMF's
     // Tpm2IsPtpPresent looks for 0xff).
@@ -130,7 +136,7 @@ export function createOvmfMachine(config: OvmfMachineConfig): OvmfMachine | VmmE
     vmm.writeGpa(flashGpa, flash) ??
     // QEMU measures pflash unit 0, the code (LAUNCH_UPDATE_DATA); the variable store stays plaintext.
     vmm.measure(codeGpa, flash.length - varsSize);
-  if (fail(e)) return e as VmmError;
+  if (e) return fail(e);
   return {
     vmm,
     debugcon,
