@@ -108,7 +108,7 @@ export async function bootCommand(o: BootCommandOptions): Promise<number> {
     ? new cliProgress.SingleBar(
         {
           format:
-            'boot [{bar}] {value}/{total} KVM_RUNs | {insns} instructions | {vmgexits} VMGEXITs | {exits} exits | {milestones}',
+            'boot [{bar}] {value}/{total} KVM_RUNs | {insns} instructions | {vmgexits} VMGEXITs ({types}) | {exits} exits | {milestones}',
           hideCursor: true,
           stream: process.stderr,
           clearOnComplete: true,
@@ -117,7 +117,7 @@ export async function bootCommand(o: BootCommandOptions): Promise<number> {
       )
     : undefined;
   const maxKvmRuns = o.maxRuns ?? 200_000;
-  bar?.start(maxKvmRuns, 0, { insns: 0, vmgexits: 0, exits: 0, milestones: '' });
+  bar?.start(maxKvmRuns, 0, { insns: 0, vmgexits: 0, types: '', exits: 0, milestones: '' });
   // Console output goes above the progress line.
   const print = (s: string): void => {
     if (o.json) return;
@@ -159,6 +159,12 @@ export async function bootCommand(o: BootCommandOptions): Promise<number> {
       bar?.update(p.kvmRuns, {
         insns: fmt(p.instructions),
         vmgexits: fmt(p.vmgexits),
+        // The three commonest, short names (SVM_EXIT_IOIO → IOIO).
+        types: Object.entries(p.vmgexitsByType)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([k, v]) => `${k.replace(/^SVM_(VMGEXIT_|EXIT_)|^GHCB_MSR_/, '')} ${fmt(v)}`)
+          .join(', '),
         exits: fmt(p.exits),
         milestones: p.milestones.map((m) => m.milestone).join(' → '),
       }),

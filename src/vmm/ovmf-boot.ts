@@ -43,6 +43,8 @@ export interface OvmfBootProgress {
   readonly kvmRuns: number;
   readonly instructions: number;
   readonly vmgexits: number;
+  /** VMGEXITs by exit code name (MSR-protocol requests by their GHCBInfo name). */
+  readonly vmgexitsByType: Readonly<Record<string, number>>;
   readonly exits: number;
   readonly milestones: readonly MilestoneReached[];
 }
@@ -76,8 +78,6 @@ export interface OvmfBootOptions extends OvmfMachineConfig {
 export interface OvmfBootResult extends OvmfBootProgress {
   readonly stop: StopReason | { readonly kind: 'milestone'; readonly milestone: OvmfMilestone };
   readonly ms: number;
-  /** VMGEXITs by exit code name (MSR-protocol requests by their GHCBInfo name). */
-  readonly vmgexitsByType: Readonly<Record<string, number>>;
   /** Exits to userspace by kind (IoIn/IoOut by port, MMIO by 4 KiB page). */
   readonly exitsByKind: Readonly<Record<string, number>>;
   readonly serial: string;
@@ -167,6 +167,7 @@ export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
       kvmRuns,
       instructions: clock.instructions(),
       vmgexits,
+      vmgexitsByType: { ...vmgexitsByType },
       exits,
       milestones: [...reached],
     });
@@ -206,7 +207,6 @@ export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
       ...progress(),
       stop,
       ms: performance.now() - t0,
-      vmgexitsByType,
       exitsByKind,
       serial: vmm.serial?.text() ?? '',
       debugLog: m.debugcon.text(),

@@ -243,3 +243,33 @@ describe('sevbox x86-coverage', () => {
     assert.match(r.stderr, /missing\.bin/);
   });
 });
+
+describe('sevbox boot', () => {
+  it('boot ovmf --until sec --json: the shipped firmware reaches SEC, the JSON names the milestone and the VMGEXITs; exit 0', () => {
+    const r = sevbox('boot', 'ovmf', '--until', 'sec', '--max-runs', '600', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as {
+      stop: { kind: string; milestone?: string };
+      milestones: { milestone: string }[];
+      vmgexitsByType: Record<string, number>;
+    };
+    assert.deepEqual(j.stop, { kind: 'milestone', milestone: 'sec' });
+    assert.equal(j.milestones[0]?.milestone, 'sec');
+    assert.ok((j.vmgexitsByType['GHCB_MSR_CPUID_REQ'] ?? 0) > 0);
+  });
+  it('a budget too small for the milestone: the summary says so, exit 1', () => {
+    const r = sevbox('boot', 'ovmf', '--until', 'pei', '--max-runs', '20');
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stdout, /^ {2}pei {2}not reached$/m);
+    assert.match(r.stdout, /^stop: \{"kind":"limit"/m);
+  });
+  it('bad input is exit 2 with a message: something else to boot, a missing firmware file, a non-OVMF image', () => {
+    assert.equal(sevbox('boot', 'seabios').status, 2);
+    const missing = sevbox('boot', 'ovmf', '--firmware', join(DIR, 'nope.fd'));
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /cannot read firmware/);
+    const junk = sevbox('boot', 'ovmf', '--firmware', file('junk.fd', new Uint8Array(0x10000)));
+    assert.equal(junk.status, 2);
+    assert.match(junk.stderr, /EINVAL: not an OVMF image/);
+  });
+});
