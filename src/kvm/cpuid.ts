@@ -27,8 +27,13 @@ const INDEXED = new Set([
 ]);
 
 type Leaf = Omit<CpuidEntry, 'flags'>;
+// Registers as u32 (the table's literals OR bits into bit 31, which JS makes negative).
 const withFlags = (e: Leaf): CpuidEntry => ({
   ...e,
+  eax: e.eax >>> 0,
+  ebx: e.ebx >>> 0,
+  ecx: e.ecx >>> 0,
+  edx: e.edx >>> 0,
   flags: INDEXED.has(e.function) ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0,
 });
 

@@ -1,0 +1,250 @@
+/**
+ * The fd ABI in bytes: an ioctl number, its by-value argument and the bytes of the struct it points
+ * to — what a C client hands the kernel — turned into the method of src/uapi/kvm-fd.ts, and the
+ * answer back into the return value and the bytes the kernel would copy out. This is the switch of
+ * kvm_dev_ioctl / kvm_vm_ioctl / kvm_vcpu_ioctl (virt/kvm/kvm_main.c, arch/x86/kvm/x86.c) over sevbox's
+ * fds: `sevbox serve` (docs/kvm-shim-protocol.md) runs it for the /dev/kvm shim, and tests run it
+ * directly with the bytes a client would send.
+ *
+ * Failures are the kernel's: a negative errno as the result, nothing copied out. An ioctl the fd
+ * does not know is what the kernel answers for it: -EINVAL on /dev/kvm and vCPU fds
+ * (kvm_arch_dev_ioctl, kvm_arch_vcpu_ioctl), -ENOTTY on VM fds (kvm_arch_vm_ioctl). Structs shorter
+ * than the ioctl's size are -EFAULT (copy_from_user of memory the client does not have).
+ *
+ * First wave: the system ioctls, memslots, vCPU creation and KVM_RUN, the register and state ioctls
+ * the selftests' library uses. Ioctls whose structs carry pointers (dirty logs, MSR filters,
+ * KVM_MEMORY_ENCRYPT_OP) come with the shim's marshalling of their pointees.
+ */
+import { decodeCpuid2, encodeCpuid2 } from '../uapi/cpuid.js';
+import { decodeEnableCap } from '../uapi/enable-cap.js';
+import { ERRNO, Errno } from '../uapi/errno.js';
+import { decodeFpu, encodeFpu, KVM_FPU_SIZE } from '../uapi/fpu.js';
+import {
+  KVM_CHECK_EXTENSION,
+  KVM_CREATE_IRQCHIP,
+  KVM_CREATE_VCPU,
+  KVM_CREATE_VM,
+  KVM_ENABLE_CAP,
+  KVM_GET_API_VERSION,
+  KVM_GET_CPUID2,
+  KVM_GET_FPU,
+  KVM_GET_MP_STATE,
+  KVM_GET_MSR_INDEX_LIST,
+  KVM_GET_MSRS,
+  KVM_GET_REGS,
+  KVM_GET_SREGS,
+  KVM_GET_SUPPORTED_CPUID,
+  KVM_GET_TSC_KHZ,
+  KVM_GET_VCPU_EVENTS,
+  KVM_GET_VCPU_MMAP_SIZE,
+  KVM_GET_XCRS,
+  KVM_INTERRUPT,
+  KVM_NMI,
+  KVM_RUN,
+  KVM_SET_CPUID2,
+  KVM_SET_FPU,
+  KVM_SET_MP_STATE,
+  KVM_SET_MSRS,
+  KVM_SET_REGS,
+  KVM_SET_SREGS,
+  KVM_SET_TSS_ADDR,
+  KVM_SET_USER_MEMORY_REGION,
+  KVM_SET_USER_MEMORY_REGION2,
+  KVM_SET_VCPU_EVENTS,
+  KVM_SET_XCRS,
+} from '../uapi/ioctl.js';
+import { decodeInterrupt, decodeMpState, encodeMpState } from '../uapi/irq.js';
+import type { KvmFd, VcpuFd, VmFd } from '../uapi/kvm-fd.js';
+import { decodeUserspaceMemoryRegion, decodeUserspaceMemoryRegion2 } from '../uapi/memslot.js';
+import { decodeMsrList, decodeMsrs, encodeMsrList, encodeMsrs } from '../uapi/msrs.js';
+import { decodeRegs, encodeRegs, KVM_REGS_SIZE } from '../uapi/regs.js';
+import { decodeSregs, encodeSregs, KVM_SREGS_SIZE } from '../uapi/sregs.js';
+import { decodeVcpuEvents, encodeVcpuEvents, KVM_VCPU_EVENTS_SIZE } from '../uapi/vcpu-events.js';
+import { decodeXcrs, encodeXcrs, KVM_XCRS_SIZE } from '../uapi/xsave.js';
+
+/** An fd the dispatcher answers for, by what it is. */
+export type KvmHandle =
+  | { readonly kind: 'system'; readonly fd: KvmFd }
+  | { readonly kind: 'vm'; readonly fd: VmFd }
+  | { readonly kind: 'vcpu'; readonly fd: VcpuFd };
+
+/** The kernel's answer: the ioctl's return value (a negative errno on failure), what it copies out. */
+export interface IoctlReply {
+  readonly result: number;
+  /** Bytes written back over the argument struct (from its start), if any. */
+  readonly out?: Uint8Array;
+  /** An fd the ioctl created: the server gives it a handle, which becomes `result`. */
+  readonly created?: KvmHandle;
+}
+
+const fail = (e: Errno): IoctlReply => ({ result: -e.value });
+const ok = (out?: Uint8Array): IoctlReply => (out ? { result: 0, out } : { result: 0 });
+const EFAULT: IoctlReply = { result: -ERRNO.EFAULT };
+const EINVAL: IoctlReply = { result: -ERRNO.EINVAL };
+const ENOTTY: IoctlReply = { result: -ERRNO.ENOTTY };
+
+/** `f`'s result as a reply: an Errno fails, anything else is 0 with `out` of it. */
+function reply<T>(r: T | Errno, out?: (v: T) => Uint8Array): IoctlReply {
+  if (r instanceof Errno) return fail(r);
+  return ok(out ? out(r) : undefined);
+}
+
+/** The struct must be all there (copy_from_user), else EFAULT. */
+const needs = (input: Uint8Array, size: number): boolean => input.length >= size;
+
+/** One ioctl on `h`: `arg` is the by-value argument, `input` the bytes the argument points to. */
+export function dispatchIoctl(h: KvmHandle, cmd: number, arg: bigint, input: Uint8Array): IoctlReply {
+  switch (h.kind) {
+    case 'system':
+      return systemIoctl(h.fd, cmd, arg, input);
+    case 'vm':
+      return vmIoctl(h.fd, cmd, arg, input);
+    default:
+      return vcpuIoctl(h.fd, cmd, arg, input);
+  }
+}
+
+/** kvm_dev_ioctl. */
+function systemIoctl(fd: KvmFd, cmd: number, arg: bigint, input: Uint8Array): IoctlReply {
+  switch (cmd) {
+    case KVM_GET_API_VERSION:
+      // A non-zero argument is EINVAL (kvm_dev_ioctl).
+      return arg ? EINVAL : { result: fd.getApiVersion() };
+    case KVM_CHECK_EXTENSION:
+      return { result: fd.checkExtension(Number(BigInt.asUintN(32, arg))) };
+    case KVM_GET_VCPU_MMAP_SIZE: {
+      if (arg) return EINVAL;
+      const r = fd.getVcpuMmapSize();
+      return r instanceof Errno ? fail(r) : { result: r };
+    }
+    case KVM_CREATE_VM: {
+      const r = fd.createVm(Number(BigInt.asUintN(32, arg)));
+      return r instanceof Errno ? fail(r) : { result: 0, created: { kind: 'vm', fd: r } };
+    }
+    case KVM_GET_SUPPORTED_CPUID: {
+      if (!needs(input, 8)) return EFAULT;
+      const { nent } = decodeCpuid2(input.subarray(0, 8));
+      const r = fd.getSupportedCpuid(nent);
+      return reply(r, (entries) => encodeCpuid2({ nent: entries.length, entries }));
+    }
+    case KVM_GET_MSR_INDEX_LIST: {
+      if (!needs(input, 4)) return EFAULT;
+      const room = decodeMsrList(input.subarray(0, 4)).nmsrs;
+      const r = fd.getMsrIndexList();
+      if (r instanceof Errno) return fail(r);
+      // kvm_arch_dev_ioctl: nmsrs is written back either way; E2BIG when the room is short.
+      const head = encodeMsrList({ nmsrs: r.length, indices: [] });
+      if (room < r.length) return { result: -ERRNO.E2BIG, out: head };
+      return ok(encodeMsrList({ nmsrs: r.length, indices: r }));
+    }
+    default:
+      return EINVAL;
+  }
+}
+
+/** kvm_vm_ioctl. */
+function vmIoctl(fd: VmFd, cmd: number, arg: bigint, input: Uint8Array): IoctlReply {
+  switch (cmd) {
+    case KVM_CHECK_EXTENSION:
+      return { result: fd.checkExtension(Number(BigInt.asUintN(32, arg))) };
+    case KVM_CREATE_VCPU: {
+      const r = fd.createVcpu(Number(BigInt.asUintN(32, arg)));
+      return r instanceof Errno ? fail(r) : { result: 0, created: { kind: 'vcpu', fd: r } };
+    }
+    case KVM_SET_USER_MEMORY_REGION:
+      if (!needs(input, 32)) return EFAULT;
+      return reply(fd.setUserMemoryRegion(decodeUserspaceMemoryRegion(input)));
+    case KVM_SET_USER_MEMORY_REGION2:
+      if (!needs(input, 64)) return EFAULT;
+      return reply(fd.setUserMemoryRegion(decodeUserspaceMemoryRegion2(input)));
+    case KVM_ENABLE_CAP:
+      if (!needs(input, 104)) return EFAULT;
+      return reply(fd.enableCap(decodeEnableCap(input)));
+    case KVM_SET_TSS_ADDR:
+      return reply(fd.setTssAddress(Number(BigInt.asUintN(32, arg))));
+    case KVM_CREATE_IRQCHIP:
+      return reply(fd.createIrqchip());
+    default:
+      return ENOTTY;
+  }
+}
+
+/** kvm_vcpu_ioctl / kvm_arch_vcpu_ioctl. */
+function vcpuIoctl(fd: VcpuFd, cmd: number, arg: bigint, input: Uint8Array): IoctlReply {
+  switch (cmd) {
+    case KVM_RUN: {
+      // A non-zero argument is EINVAL (kvm_vcpu_ioctl); the exit is in the shared kvm_run.
+      if (arg) return EINVAL;
+      return { result: fd.runRaw() };
+    }
+    case KVM_GET_REGS:
+      return reply(fd.getRegs(), (r) => encodeRegs(r));
+    case KVM_SET_REGS:
+      if (!needs(input, KVM_REGS_SIZE)) return EFAULT;
+      return reply(fd.setRegs(decodeRegs(input)));
+    case KVM_GET_SREGS:
+      return reply(fd.getSregs(), (r) => encodeSregs(r));
+    case KVM_SET_SREGS:
+      if (!needs(input, KVM_SREGS_SIZE)) return EFAULT;
+      return reply(fd.setSregs(decodeSregs(input)));
+    case KVM_GET_FPU:
+      return reply(fd.getFpu(), (r) => encodeFpu(r));
+    case KVM_SET_FPU:
+      if (!needs(input, KVM_FPU_SIZE)) return EFAULT;
+      return reply(fd.setFpu(decodeFpu(input)));
+    case KVM_GET_XCRS:
+      return reply(fd.getXcrs(), (r) => encodeXcrs(r));
+    case KVM_SET_XCRS:
+      if (!needs(input, KVM_XCRS_SIZE)) return EFAULT;
+      return reply(fd.setXcrs(decodeXcrs(input)));
+    case KVM_GET_VCPU_EVENTS:
+      return reply(fd.getVcpuEvents(), (r) => encodeVcpuEvents(r));
+    case KVM_SET_VCPU_EVENTS:
+      if (!needs(input, KVM_VCPU_EVENTS_SIZE)) return EFAULT;
+      return reply(fd.setVcpuEvents(decodeVcpuEvents(input)));
+    case KVM_GET_MP_STATE:
+      return reply(fd.getMpState(), (s) => encodeMpState({ mpState: s }));
+    case KVM_SET_MP_STATE:
+      if (!needs(input, 4)) return EFAULT;
+      return reply(fd.setMpState(decodeMpState(input).mpState));
+    case KVM_SET_CPUID2: {
+      if (!needs(input, 8)) return EFAULT;
+      const c = decodeCpuid2(input);
+      // The entries the count names must all be there.
+      if (c.entries.length < c.nent) return EFAULT;
+      return reply(fd.setCpuid2(c.entries));
+    }
+    case KVM_GET_CPUID2: {
+      if (!needs(input, 8)) return EFAULT;
+      const { nent } = decodeCpuid2(input.subarray(0, 8));
+      return reply(fd.getCpuid2(nent), (entries) => encodeCpuid2({ nent: entries.length, entries }));
+    }
+    case KVM_GET_MSRS: {
+      if (!needs(input, 8)) return EFAULT;
+      const m = decodeMsrs(input);
+      if (m.entries.length < m.nmsrs) return EFAULT;
+      const r = fd.getMsrs(m.entries.map((e) => e.index));
+      if (r instanceof Errno) return fail(r);
+      // The result is how many were read; the entries come back with their data.
+      return { result: r.length, out: encodeMsrs({ nmsrs: m.nmsrs, entries: r }) };
+    }
+    case KVM_SET_MSRS: {
+      if (!needs(input, 8)) return EFAULT;
+      const m = decodeMsrs(input);
+      if (m.entries.length < m.nmsrs) return EFAULT;
+      const r = fd.setMsrs(m.entries);
+      return r instanceof Errno ? fail(r) : { result: r };
+    }
+    case KVM_INTERRUPT:
+      if (!needs(input, 4)) return EFAULT;
+      return reply(fd.interrupt(decodeInterrupt(input).irq));
+    case KVM_NMI:
+      return reply(fd.nmi());
+    case KVM_GET_TSC_KHZ: {
+      const r = fd.getTscKhz();
+      return r instanceof Errno ? fail(r) : { result: r };
+    }
+    default:
+      return EINVAL;
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * The fd ABI in bytes (src/serve/ioctl-dispatch.ts): the ioctl numbers and struct bytes a C client
+ * sends, answered by the model and — the same bytes through the same dispatcher — by the machine's
+ * real /dev/kvm, which must agree (skipped with one line without a usable /dev/kvm).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ProcessMemory } from '../../src/host/process.js';
+import { dispatchIoctl, type KvmHandle } from '../../src/serve/ioctl-dispatch.js';
+import { KVM_CAP_USER_MEMORY } from '../../src/uapi/caps.js';
+import { encodeCpuid2 } from '../../src/uapi/cpuid.js';
+import { ERRNO } from '../../src/uapi/errno.js';
+import { KVM_EXIT_HLT } from '../../src/uapi/exit-reasons.js';
+import {
+  KVM_CHECK_EXTENSION,
+  KVM_CREATE_VCPU,
+  KVM_CREATE_VM,
+  KVM_GET_API_VERSION,
+  KVM_GET_REGS,
+  KVM_GET_SREGS,
+  KVM_GET_SUPPORTED_CPUID,
+  KVM_RUN,
+  KVM_SET_REGS,
+  KVM_SET_SREGS,
+  KVM_SET_USER_MEMORY_REGION,
+} from '../../src/uapi/ioctl.js';
+import type { KvmFd, VcpuFd } from '../../src/uapi/kvm-fd.js';
+import { encodeUserspaceMemoryRegion } from '../../src/uapi/memslot.js';
+import { decodeRegs, encodeRegs } from '../../src/uapi/regs.js';
+import { decodeSregs, encodeSregs } from '../../src/uapi/sregs.js';
+import { modelPlatform } from '../../src/vmm/platform.js';
+import { oracleHost } from '../oracle/host.js';
+
+const NONE = new Uint8Array(0);
+
+/** A backend: its /dev/kvm and the process memory guest RAM comes from. */
+interface Backend {
+  readonly kvm: KvmFd;
+  readonly memory: ProcessMemory;
+}
+
+/** The byte-level story both backends are put through; returns what a client would observe. */
+function story(b: Backend): Record<string, unknown> {
+  const sys: KvmHandle = { kind: 'system', fd: b.kvm };
+  const seen: Record<string, unknown> = {};
+  seen['api'] = dispatchIoctl(sys, KVM_GET_API_VERSION, 0n, NONE).result;
+  seen['api with an argument'] = dispatchIoctl(sys, KVM_GET_API_VERSION, 1n, NONE).result;
+  seen['user memory'] = dispatchIoctl(sys, KVM_CHECK_EXTENSION, BigInt(KVM_CAP_USER_MEMORY), NONE).result;
+  const short = dispatchIoctl(sys, KVM_GET_SUPPORTED_CPUID, 0n, encodeCpuid2({ nent: 1, entries: [] }));
+  seen['supported cpuid, room for 1'] = [short.result, short.out];
+  const full = dispatchIoctl(sys, KVM_GET_SUPPORTED_CPUID, 0n, encodeCpuid2({ nent: 256, entries: [] }));
+  seen['supported cpuid, room for 256'] = full.result;
+  assert.ok(full.out && new DataView(full.out.buffer, full.out.byteOffset).getUint32(0, true) > 1);
+
+  const vmr = dispatchIoctl(sys, KVM_CREATE_VM, 0n, NONE);
+  assert.equal(vmr.created?.kind, 'vm');
+  const vm = vmr.created!;
+  const hva = b.memory.mapAnonymous(0x10000);
+  assert.equal(typeof hva, 'number');
+  const region = encodeUserspaceMemoryRegion({
+    slot: 0,
+    flags: 0,
+    guestPhysAddr: 0n,
+    memorySize: 0x10000n,
+    userspaceAddr: BigInt(hva as number),
+  });
+  seen['memslot'] = dispatchIoctl(vm, KVM_SET_USER_MEMORY_REGION, 0n, region).result;
+  seen['memslot, struct cut short'] = dispatchIoctl(
+    vm,
+    KVM_SET_USER_MEMORY_REGION,
+    0n,
+    region.subarray(0, 16),
+  ).result;
+  const v0 = dispatchIoctl(vm, KVM_CREATE_VCPU, 0n, NONE);
+  seen['vcpu 0'] = [v0.result, v0.created?.kind];
+  seen['vcpu 0 again'] = dispatchIoctl(vm, KVM_CREATE_VCPU, 0n, NONE).result;
+  const vcpu = v0.created!;
+
+  // A real-mode HLT at 0x1000.
+  assert.equal(b.memory.write((hva as number) + 0x1000, Uint8Array.of(0xf4)), undefined);
+  const sregsOut = dispatchIoctl(vcpu, KVM_GET_SREGS, 0n, NONE);
+  assert.equal(sregsOut.result, 0);
+  const sregs = decodeSregs(sregsOut.out!);
+  sregs.cs = { ...sregs.cs, base: 0n, selector: 0 };
+  seen['set sregs'] = dispatchIoctl(vcpu, KVM_SET_SREGS, 0n, encodeSregs(sregs)).result;
+  const regs = decodeRegs(dispatchIoctl(vcpu, KVM_GET_REGS, 0n, NONE).out!);
+  const set = encodeRegs({ ...regs, rip: 0x1000n, rflags: 2n });
+  seen['set regs'] = dispatchIoctl(vcpu, KVM_SET_REGS, 0n, set).result;
+  seen['set regs, struct cut short'] = dispatchIoctl(vcpu, KVM_SET_REGS, 0n, set.subarray(0, 100)).result;
+  seen['run with an argument'] = dispatchIoctl(vcpu, KVM_RUN, 1n, NONE).result;
+  seen['run'] = dispatchIoctl(vcpu, KVM_RUN, 0n, NONE).result;
+  const fd = (vcpu as { fd: VcpuFd }).fd;
+  seen['exit reason'] = fd.runArea.exitReason;
+  seen['rip after hlt'] = decodeRegs(dispatchIoctl(vcpu, KVM_GET_REGS, 0n, NONE).out!).rip;
+  fd.close();
+  vm.fd.close();
+  return seen;
+}
+
+const model = (): Backend => {
+  const p = modelPlatform({ cpu: 'x86' });
+  return { kvm: p.kvm, memory: p.memory };
+};
+
+describe('ioctls as bytes, on the model', () => {
+  it('the story a C client sees: versions, capabilities, E2BIG, short structs, EEXIST, a HLT exit', () => {
+    const seen = story(model());
+    assert.equal(seen['api'], 12);
+    assert.equal(seen['api with an argument'], -ERRNO.EINVAL);
+    assert.equal(seen['user memory'], 1);
+    assert.deepEqual(
+      seen['supported cpuid, room for 1'],
+      [-ERRNO.E2BIG, undefined],
+      'nothing copied out on E2BIG',
+    );
+    assert.equal(seen['supported cpuid, room for 256'], 0);
+    assert.equal(seen['memslot'], 0);
+    assert.equal(seen['memslot, struct cut short'], -ERRNO.EFAULT);
+    assert.deepEqual(seen['vcpu 0'], [0, 'vcpu']);
+    assert.equal(seen['vcpu 0 again'], -ERRNO.EEXIST);
+    assert.equal(seen['set regs, struct cut short'], -ERRNO.EFAULT);
+    assert.equal(seen['run with an argument'], -ERRNO.EINVAL);
+    assert.equal(seen['run'], 0);
+    assert.equal(seen['exit reason'], KVM_EXIT_HLT);
+    assert.equal(seen['rip after hlt'], 0x1001n);
+  });
+
+  it('ioctls an fd does not have are what the kernel answers: EINVAL on /dev/kvm and vCPUs, ENOTTY on VMs', () => {
+    const b = model();
+    const sys: KvmHandle = { kind: 'system', fd: b.kvm };
+    const bogus = 0xae_ff; // _IO(KVMIO, 0xff)
+    assert.equal(dispatchIoctl(sys, bogus, 0n, NONE).result, -ERRNO.EINVAL);
+    const vm = dispatchIoctl(sys, KVM_CREATE_VM, 0n, NONE).created!;
+    assert.equal(dispatchIoctl(vm, bogus, 0n, NONE).result, -ERRNO.ENOTTY);
+    assert.equal(dispatchIoctl(vm, KVM_GET_API_VERSION, 0n, NONE).result, -ERRNO.ENOTTY);
+    const vcpu = dispatchIoctl(vm, KVM_CREATE_VCPU, 0n, NONE).created!;
+    assert.equal(dispatchIoctl(vcpu, bogus, 0n, NONE).result, -ERRNO.EINVAL);
+  });
+});
+
+const host = oracleHost();
+describe('ioctls as bytes: the real /dev/kvm agrees', { skip: host.skip }, () => {
+  it('the same story, the same answers', () => {
+    const kvm = host.kvm!;
+    const real = story({ kvm, memory: kvm.processMemory() });
+    const mine = story(model());
+    assert.deepEqual(mine, real);
+  });
+});
