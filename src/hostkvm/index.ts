@@ -30,6 +30,13 @@ export { type Libc, type LibcResult, loadLibc } from './libc.js';
 export { HostProcessMemory } from './process.js';
 export { asm, RealModeAsm, type RealModeSize, type Reg32 } from './real-mode.js';
 export {
+  type FdMessage,
+  loadSharedMemory,
+  openPeerFd,
+  SharedMemory,
+  type SharedMemoryResult,
+} from './shared-memory.js';
+export {
   resetRealMode,
   TINY_GUEST_CODE,
   TINY_GUEST_RAM,

@@ -12,11 +12,11 @@
 import { createRequire } from 'node:module';
 
 /** The subset of koffi's API used here (typed locally, so type-checking does not need koffi installed). */
-type KoffiFunction = (...args: unknown[]) => unknown;
-interface KoffiLibrary {
+export type KoffiFunction = (...args: unknown[]) => unknown;
+export interface KoffiLibrary {
   func(definition: string): KoffiFunction;
 }
-interface Koffi {
+export interface Koffi {
   load(path: string): KoffiLibrary;
   errno(): number;
   view(ptr: unknown, len: number): ArrayBuffer;
@@ -83,7 +83,18 @@ export function loadLibc(): LibcResult {
   return cached;
 }
 
-function bind(): LibcResult {
+/** koffi and libc.so.6 loaded through it, or why not (also used by shared-memory.ts for more calls). */
+export type KoffiLibcResult = { ok: true; koffi: Koffi; lib: KoffiLibrary } | { ok: false; reason: string };
+
+let loaded: KoffiLibcResult | undefined;
+
+/** Load koffi and libc.so.6, once per process. Never throws. */
+export function loadKoffiLibc(): KoffiLibcResult {
+  if (!loaded) loaded = loadKoffi();
+  return loaded;
+}
+
+function loadKoffi(): KoffiLibcResult {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     return {
       ok: false,
@@ -99,7 +110,17 @@ function bind(): LibcResult {
     return { ok: false, reason: `koffi (optional dependency) is not available: ${firstLine(e)}` };
   }
   try {
-    const lib = koffi.load('libc.so.6');
+    return { ok: true, koffi, lib: koffi.load('libc.so.6') };
+  } catch (e) {
+    return { ok: false, reason: `koffi could not load libc: ${firstLine(e)}` };
+  }
+}
+
+function bind(): LibcResult {
+  const loadedLibc = loadKoffiLibc();
+  if (!loadedLibc.ok) return loadedLibc;
+  const { koffi, lib } = loadedLibc;
+  try {
     const open = lib.func('int open(const char *path, int flags, int mode)');
     const close = lib.func('int close(int fd)');
     const ioctlN = lib.func('int ioctl(int fd, unsigned long request, unsigned long arg)');
