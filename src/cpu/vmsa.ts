@@ -6,7 +6,7 @@
  * which KVM reports as KVM_EXIT_FAIL_ENTRY. Every CPU backend loads its VMSA through here.
  */
 import type { CpuAttachment } from './backend.js';
-import { CR0_PE, CR0_PG, CR4_PAE, EFER_SVME } from './reset.js';
+import { CR0_PE, CR0_PG, CR4_PAE, EFER_LME, EFER_SVME } from './reset.js';
 import {
   SAVE_CR0,
   SAVE_CR4,
@@ -15,15 +15,13 @@ import {
   SAVE_DR7,
   SAVE_EFER,
   SVM_NESTED_CTL_SEV_ENABLE,
+  SVM_SELECTOR_DB_MASK,
+  SVM_SELECTOR_L_MASK,
   VMCB_SAVE_SIZE,
 } from './vmcb.js';
 
 const CR0_NW = 1 << 29;
 const CR0_CD = 1 << 30;
-const EFER_LME = 1 << 8;
-/** CS attribute bits (VMCB packed form): L (bit 9) and D/B (bit 10). */
-const CS_ATTR_L = 1 << 9;
-const CS_ATTR_DB = 1 << 10;
 
 /** The MBZ and illegal combinations VMRUN checks in a save area; undefined when it may run. */
 export function vmrunConsistencyError(save: DataView): string | undefined {
@@ -41,7 +39,7 @@ export function vmrunConsistencyError(save: DataView): string | undefined {
     if (!(cr4 & CR4_PAE)) return 'long mode without CR4.PAE';
     if (!(cr0 & CR0_PE)) return 'long mode without CR0.PE';
     const csAttr = save.getUint16(SAVE_CS + 2, true);
-    if (csAttr & CS_ATTR_L && csAttr & CS_ATTR_DB) return 'CS.L and CS.D both set';
+    if (csAttr & SVM_SELECTOR_L_MASK && csAttr & SVM_SELECTOR_DB_MASK) return 'CS.L and CS.D both set';
   }
   return undefined;
 }

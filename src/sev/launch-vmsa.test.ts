@@ -27,6 +27,7 @@ import {
   KVM_SEV_LAUNCH_MEASURE,
   KVM_SEV_LAUNCH_START,
   KVM_SEV_LAUNCH_UPDATE_VMSA,
+  newContextLaunchStart,
   SevCmdErrno,
 } from '../uapi/sev-cmd.js';
 import { modelPlatform } from '../vmm/platform.js';
@@ -52,19 +53,7 @@ function machine(opts: { profile?: 'current' | 'prefix'; vcpus?: number; start?:
   for (let i = 0; i < (opts.vcpus ?? 1); i++) vcpus.push(ok(vm.createVcpu(i)) as ModelVcpuFd);
   const sevFd = p.openSevDevice();
   if (opts.start !== false) {
-    ok(
-      p.memory.write(
-        arg,
-        encodeSevLaunchStart({
-          handle: 0,
-          policy: SEV_POLICY_ES,
-          dhUaddr: 0n,
-          dhLen: 0,
-          sessionUaddr: 0n,
-          sessionLen: 0,
-        }),
-      ),
-    );
+    ok(p.memory.write(arg, encodeSevLaunchStart(newContextLaunchStart(SEV_POLICY_ES))));
     ok(vm.memoryEncryptOp({ id: KVM_SEV_LAUNCH_START, data: BigInt(arg), error: 0, sevFd }));
   }
   const updateVmsa = () =>

@@ -50,6 +50,7 @@ import {
   KVM_SEV_LAUNCH_UPDATE_VMSA,
   type KvmSevCmd,
   type KvmSevLaunchStart,
+  newContextLaunchStart,
   SevCmdErrno,
 } from '../uapi/sev-cmd.js';
 import { type ModelPlatformOptions, modelPlatform } from '../vmm/platform.js';
@@ -88,19 +89,10 @@ function sevVm(
   };
   /** LAUNCH_START with `o` over a plain ES launch, through the /dev/sev fd unless `extra` says otherwise. */
   const start = (o: Partial<KvmSevLaunchStart> = {}, extra: Partial<KvmSevCmd> = {}) =>
-    op(
-      KVM_SEV_LAUNCH_START,
-      encodeSevLaunchStart({
-        handle: 0,
-        policy: SEV_POLICY_ES,
-        dhUaddr: 0n,
-        dhLen: 0,
-        sessionUaddr: 0n,
-        sessionLen: 0,
-        ...o,
-      }),
-      { sevFd, ...extra },
-    );
+    op(KVM_SEV_LAUNCH_START, encodeSevLaunchStart(newContextLaunchStart(SEV_POLICY_ES, o)), {
+      sevFd,
+      ...extra,
+    });
   const update = (uaddr: bigint | number, len: number) =>
     op(KVM_SEV_LAUNCH_UPDATE_DATA, encodeSevUaddrLen({ uaddr: BigInt(uaddr), len }));
   const measure = (uaddr: bigint | number, len: number) =>

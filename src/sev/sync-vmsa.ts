@@ -12,6 +12,7 @@ import {
   SAVE_DR6,
   SAVE_DR7,
   SAVE_EFER,
+  SAVE_R8,
   SAVE_RAX,
   SAVE_RBP,
   SAVE_RBX,
@@ -40,7 +41,6 @@ const VMCB_SAVE_AREA_SIZE = 0x2e8;
 /** struct sev_es_save_area offsets past the VMCB save area (sev-snp-measure vmsa.py). */
 const VMSA_PKRU = 0x2e8;
 const VMSA_XSS = 0x140;
-const VMSA_R8 = 0x340;
 const VMSA_SEV_FEATURES = 0x3b0;
 const VMSA_X87_DP = 0x400;
 const VMSA_MXCSR = 0x408;
@@ -92,7 +92,7 @@ export function sevEsSyncVmsa(vcpu: Vcpu, ctx: SyncVmsaContext): Errno | undefin
   vmsa.setUint32(SAVE_EFER, vmsa.getUint32(SAVE_EFER, true) | EFER_SVME, true);
   const regs = vcpu.regs;
   for (const [off, r] of GPR_SLOTS) vmsa.setBigUint64(off, gpr(regs, r), true);
-  for (let r = 8; r < 16; r++) vmsa.setBigUint64(VMSA_R8 + (r - 8) * 8, gpr(regs, r), true);
+  for (let r = 8; r < 16; r++) vmsa.setBigUint64(SAVE_R8 + (r - 8) * 8, gpr(regs, r), true);
   vmsa.setBigUint64(SAVE_XCR0, vcpu.xcrs[0]!, true);
   // vcpu->arch.pkru: the model's vCPUs have no PKU, so it is 0.
   vmsa.setUint32(VMSA_PKRU, 0, true);

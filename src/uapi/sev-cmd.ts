@@ -289,6 +289,14 @@ export interface KvmSevLaunchStart {
   sessionLen: number;
 }
 
+/**
+ * LAUNCH_START for a new guest context (handle 0) under `policy`, without the guest owner's
+ * Diffie-Hellman certificate or session (what QEMU sends with no session file); `o` changes fields.
+ */
+export function newContextLaunchStart(policy: number, o: Partial<KvmSevLaunchStart> = {}): KvmSevLaunchStart {
+  return { handle: 0, policy, dhUaddr: 0n, dhLen: 0, sessionUaddr: 0n, sessionLen: 0, ...o };
+}
+
 /** struct kvm_sev_launch_update_data, and struct kvm_sev_launch_measure (the same shape). */
 export interface KvmSevUaddrLen {
   /** __u64 uaddr: userspace address. */

@@ -19,6 +19,7 @@ import {
   KVM_SEV_LAUNCH_UPDATE_DATA,
   KVM_SEV_LAUNCH_UPDATE_VMSA,
   kvmSevCmdName,
+  newContextLaunchStart,
 } from '../uapi/sev-cmd.js';
 
 const PAGE = 4096;
@@ -72,10 +73,7 @@ export function launchSevEs(
     };
     const fail = (id: number, errno: Errno): SevLaunchError => ({ command: kvmSevCmdName(id), errno });
     const policy = opts.policy ?? DEFAULT_SEV_ES_POLICY;
-    memory.write(
-      page,
-      encodeSevLaunchStart({ handle: 0, policy, dhUaddr: 0n, dhLen: 0, sessionUaddr: 0n, sessionLen: 0 }),
-    );
+    memory.write(page, encodeSevLaunchStart(newContextLaunchStart(policy)));
     let e = op(KVM_SEV_LAUNCH_START, BigInt(page));
     if (e) return fail(KVM_SEV_LAUNCH_START, e);
     const started = new Uint8Array(KVM_SEV_LAUNCH_START_SIZE);

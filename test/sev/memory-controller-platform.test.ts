@@ -19,6 +19,7 @@ import {
   KVM_SEV_INIT2,
   KVM_SEV_LAUNCH_START,
   KVM_SEV_LAUNCH_UPDATE_DATA,
+  newContextLaunchStart,
 } from '../../src/uapi/sev-cmd.js';
 import { modelPlatform } from '../../src/vmm/platform.js';
 
@@ -37,20 +38,7 @@ function launched() {
     return vm.memoryEncryptOp({ id, data: BigInt(arg), error: 0, sevFd: 0, ...extra });
   };
   ok(op(KVM_SEV_INIT2, encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion: 2 })));
-  ok(
-    op(
-      KVM_SEV_LAUNCH_START,
-      encodeSevLaunchStart({
-        handle: 0,
-        policy: SEV_POLICY_ES,
-        dhUaddr: 0n,
-        dhLen: 0,
-        sessionUaddr: 0n,
-        sessionLen: 0,
-      }),
-      { sevFd },
-    ),
-  );
+  ok(op(KVM_SEV_LAUNCH_START, encodeSevLaunchStart(newContextLaunchStart(SEV_POLICY_ES)), { sevFd }));
   ok(p.memory.write(ram, DATA));
   ok(op(KVM_SEV_LAUNCH_UPDATE_DATA, encodeSevUaddrLen({ uaddr: BigInt(ram), len: DATA.length })));
   const { asid, handle } = p.psp.guestStatus(1);
