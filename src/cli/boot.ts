@@ -134,8 +134,6 @@ export async function bootCommand(o: BootCommandOptions): Promise<number> {
           machine: {
             sev: {
               profile: o.profile ?? 'current',
-              // GHCB version 2 needs a kernel that speaks it (5.19+); OVMF also speaks version 1.
-              ghcbVersion: (o.profile ?? 'current') === 'current' ? 2 : 1,
               ...(o.restart ? { capabilities: ['vmgexit-fault-info', 'vmgexit-restart'] as const } : {}),
             },
           },

@@ -81,7 +81,8 @@ export function createOvmfMachine(config: OvmfMachineConfig): OvmfMachine | VmmE
   const codeGpa = flashGpa + varsSize;
   const vmm = Vmm.create(
     {
-      sev: { profile: 'current', ghcbVersion: 2 },
+      // No GHCB version: KVM's own default (2 where the kernel speaks it, else 1); OVMF speaks both.
+      sev: { profile: 'current' },
       cpu: 'x86',
       debugExitPort: false,
       ...config.machine,

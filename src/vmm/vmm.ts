@@ -95,12 +95,15 @@ export interface VmmOptions {
 
 /** The VMM's side of a userspace irqchip in its run loop (Vmm#interruptDelivery). */
 interface InterruptDelivery {
-  /** Before KVM_RUN of the boot CPU: catch up, inject or ask for the window, arm the host timer. */
-  beforeRun(fd: VcpuFd): void;
+  /**
+   * Before KVM_RUN of the boot CPU: catch up, inject or ask for the window, arm the host timer.
+   * KVM_INTERRUPT's error if it refused the vector.
+   */
+  beforeRun(fd: VcpuFd): Errno | undefined;
   /** The boot CPU halted: sleep until the next timer edge; false if no timer will wake it. */
   sleep(): boolean;
-  /** KVM_RUN failed with EINTR: whether the VMM's own timer caused it (immediate_exit is cleared). */
-  timerFired(fd: VcpuFd): boolean;
+  /** KVM_RUN failed with EINTR: whether the VMM's own timer caused it (the next beforeRun handles it). */
+  timerFired(): boolean;
 }
 
 /** Options of one run. */
@@ -572,7 +575,8 @@ export class Vmm {
       if (kvmRuns >= maxKvmRuns) return finish({ kind: 'limit', kvmRuns });
       kvmRuns++;
       const mark = recorder.mark();
-      if (v.id === 0) interrupts?.beforeRun(v.fd);
+      const refused = v.id === 0 ? interrupts?.beforeRun(v.fd) : undefined;
+      if (refused) return finish({ kind: 'kvm-error', vcpu: v.id, errno: refused.errno });
       const exit = v.fd.run();
       // vCPU ids are their places in this.vcpus.
       this.#cursor = (v.id + 1) % this.vcpus.length;
@@ -597,7 +601,7 @@ export class Vmm {
         this.#cursor = v.id;
         continue;
       }
-      if (errno === 'EINTR' && v.id === 0 && interrupts?.timerFired(v.fd)) {
+      if (errno === 'EINTR' && v.id === 0 && interrupts?.timerFired()) {
         this.#cursor = v.id;
         continue;
       }
@@ -719,26 +723,38 @@ export class Vmm {
     const chip = this.#irqchip;
     const clock = this.platform.clock;
     if (!chip || !clock) return undefined;
+    /** The host timer went off and its immediate_exit is still set. */
     let fired = false;
-    let armedFor: VcpuFd | undefined;
+    /** The deadline the host timer is armed for (undefined: not armed). */
+    let armed: number | undefined;
+    let boot: VcpuFd | undefined;
     const alarm = (): void => {
+      armed = undefined;
       fired = true;
-      if (armedFor) armedFor.runArea.immediateExit = 1;
+      if (boot) boot.runArea.immediateExit = 1;
     };
     return {
       beforeRun(fd) {
-        chip.sync(clock.now());
+        boot = fd;
         const run = fd.runArea;
+        // The timer's "signal" has been taken: the devices catch up now.
+        if (fired) {
+          fired = false;
+          run.immediateExit = 0;
+        }
+        chip.sync(clock.now());
         if (chip.pending() && run.readyForInterruptInjection && run.ifFlag) {
           const r = fd.interrupt(chip.acknowledge());
-          if (r instanceof Errno) throw new Error(`KVM_INTERRUPT: ${r.errno}`);
+          if (r instanceof Errno) return r;
         }
         run.requestInterruptWindow = chip.pending() ? 1 : 0;
-        clock.disarm(alarm);
-        fired = false;
         const deadline = chip.nextDeadline();
-        armedFor = fd;
-        if (deadline !== undefined) clock.arm(deadline, alarm);
+        if (deadline !== armed) {
+          clock.disarm(alarm);
+          armed = deadline;
+          if (deadline !== undefined) clock.arm(deadline, alarm);
+        }
+        return undefined;
       },
       sleep() {
         const deadline = chip.nextDeadline();
@@ -746,11 +762,7 @@ export class Vmm {
         clock.sleepUntil(deadline);
         return true;
       },
-      timerFired(fd) {
-        if (!fired) return false;
-        fd.runArea.immediateExit = 0;
-        return true;
-      },
+      timerFired: () => fired,
     };
   }
 

@@ -34,7 +34,7 @@ function boot(profile: SevProfileName, efault: 'rerun' | 'resolve' | 'stop'): Ov
   const r = bootOvmf({
     firmware,
     maxKvmRuns: 200_000,
-    machine: { sev: { profile, ghcbVersion: profile === 'current' ? 2 : 1 } },
+    machine: { sev: { profile } },
     unmapGhcbAtExit: AT_EXIT,
     ...(policies ? { policies } : {}),
   });

@@ -19,18 +19,15 @@ export interface Debugcon extends BusDevice {
 }
 
 export function createDebugcon(): Debugcon {
-  const chunks: string[] = [];
-  let length = 0;
+  let out = '';
   let line = '';
   const dev: Debugcon = {
     name: 'debugcon',
     onLine: undefined,
     get length() {
-      return length;
+      return out.length;
     },
-    text(from = 0) {
-      return chunks.join('').slice(from);
-    },
+    text: (from = 0) => out.slice(from),
     read(_offset, data) {
       data.fill(0);
       data[0] = DEBUGCON_READBACK;
@@ -38,8 +35,7 @@ export function createDebugcon(): Debugcon {
     write(_offset, data) {
       // An OUT writes its low byte only (the port is 8 bits wide).
       const ch = String.fromCharCode(data[0]!);
-      chunks.push(ch);
-      length++;
+      out += ch;
       if (ch === '\n') {
         dev.onLine?.(line.replace(/\r$/, ''));
         line = '';
