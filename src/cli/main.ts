@@ -24,6 +24,7 @@ import { demoReport } from './demo.js';
 import { formatInspect, inspectGhcb } from './inspect.js';
 import { formatPageViews, inspectScenarioMemory } from './inspect-page.js';
 import { paint } from './paint.js';
+import { defaultSocketPath, serveCommand } from './serve.js';
 
 /** Bytes as lowercase hex. */
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -377,6 +378,28 @@ export function buildProgram(): Command {
         });
       },
     );
+
+  program
+    .command('serve')
+    .description(
+      "Serve the model's KVM to unmodified clients through the /dev/kvm shim (LD_PRELOAD=libsevbox-kvm.so; npm run shim)",
+    )
+    .option('--socket <path>', 'the unix socket (default $SEVBOX_SOCKET, $XDG_RUNTIME_DIR/sevbox.sock)')
+    .addOption(profileOption())
+    .option('--until-idle', 'exit when the last client has gone')
+    .option('--quiet', 'print nothing')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ sevbox serve --socket /tmp/kvm.sock &\n  $ SEVBOX_SOCKET=/tmp/kvm.sock LD_PRELOAD=.cache/shim/libsevbox-kvm.so ./sev_smoke_test',
+    )
+    .action((opts: { socket?: string; profile?: ProfileName; untilIdle?: boolean; quiet?: boolean }) => {
+      process.exitCode = serveCommand({
+        socket: opts.socket ?? defaultSocketPath(),
+        ...(opts.profile ? { profile: opts.profile } : {}),
+        ...(opts.untilIdle ? { untilIdle: true } : {}),
+        ...(opts.quiet ? { quiet: true } : {}),
+      });
+    });
 
   program
     .command('demo')

@@ -30,6 +30,8 @@ export interface HostFileMapper {
 export class HostFile {
   readonly #chunks: ChunkMap = new Map();
   #size = 0;
+  /** Storage given by {@link HostFile.over}: it can neither grow nor shrink. */
+  #fixed = false;
   readonly #mappers = new Set<HostFileMapper>();
 
   /** A file called `name` (for diagnostics only) of `size` bytes, all zero. */
@@ -41,6 +43,26 @@ export class HostFile {
     this.#size = size;
   }
 
+  /**
+   * A file whose pages are `bytes`, memory another process shares (a memfd `sevbox serve` mapped
+   * from its client): every access through a mapping of it reads and writes those bytes. Its size
+   * is fixed at `bytes.length`, a multiple of the 64 KiB chunk the store works in.
+   */
+  static over(name: string, bytes: Uint8Array): HostFile {
+    if (bytes.length % CHUNK_SIZE !== 0) {
+      throw new SysError(
+        'EINVAL',
+        `shared file ${name}: ${bytes.length} bytes is not a multiple of ${CHUNK_SIZE}`,
+      );
+    }
+    const f = new HostFile(name, bytes.length);
+    for (let ci = 0; ci * CHUNK_SIZE < bytes.length; ci++) {
+      f.#chunks.set(ci, bytes.subarray(ci * CHUNK_SIZE, (ci + 1) * CHUNK_SIZE));
+    }
+    f.#fixed = true;
+    return f;
+  }
+
   /** Current length in bytes; a shared mapping re-reads it on every access. */
   get size(): number {
     return this.#size;
@@ -49,6 +71,8 @@ export class HostFile {
   /** ftruncate: shrinking discards the data beyond, extending exposes zeros. */
   truncate(size: number): void {
     checkOffset(size, 'truncate size');
+    if (this.#fixed && size !== this.#size)
+      throw new SysError('EPERM', `${this.name}: shared file of fixed size`);
     if (size < this.#size) {
       // Bytes past the new EOF must be gone, not merely hidden: a later extension reads them as zero.
       // Clear to the end of the old EOF's chunk so that chunk is freed whole when it lies past the new EOF.
@@ -75,6 +99,7 @@ export class HostFile {
     if (src.length === 0) return;
     const end = offset + src.length;
     if (end > this.#size) {
+      if (this.#fixed) throw new SysError('EPERM', `${this.name}: shared file of fixed size`);
       this.#grow(end);
       this.#size = end;
       this.#resized();

@@ -135,6 +135,7 @@ export class SharedMemory {
   readonly #c: Calls;
   #scratch: HostMapping | undefined;
   readonly #pollfd = new Uint8Array(8);
+  #pollfds = new Uint8Array(64);
 
   constructor(libc: Libc, calls: Calls) {
     this.libc = libc;
@@ -207,6 +208,25 @@ export class SharedMemory {
     p.setInt16(4, POLLIN, true);
     p.setInt16(6, 0, true);
     return this.#err(this.#c.poll(this.#pollfd, 1, timeoutMs));
+  }
+
+  /**
+   * poll(2) for input on several fds: those readable (or hung up, or in error), [] when the timeout
+   * passed first (-1: wait for ever), or -errno.
+   */
+  pollReadable(fds: readonly number[], timeoutMs: number): number[] | number {
+    if (this.#pollfds.length < fds.length * 8) this.#pollfds = new Uint8Array(fds.length * 16);
+    const p = new DataView(this.#pollfds.buffer);
+    for (const [i, fd] of fds.entries()) {
+      p.setInt32(i * 8, fd, true);
+      p.setInt16(i * 8 + 4, POLLIN, true);
+      p.setInt16(i * 8 + 6, 0, true);
+    }
+    const n = this.#err(this.#c.poll(this.#pollfds, fds.length, timeoutMs));
+    if (n <= 0) return n < 0 ? n : [];
+    const ready: number[] = [];
+    for (const [i, fd] of fds.entries()) if (p.getInt16(i * 8 + 6, true) !== 0) ready.push(fd);
+    return ready;
   }
 
   /**

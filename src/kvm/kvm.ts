@@ -103,6 +103,12 @@ export interface KvmOptions {
   memoryEncryption?: MemoryEncryption;
   /** The host's clock, whose timers KVM lets fire at host ticks (absent: no timers). */
   clock?: HostClock;
+  /**
+   * The pages behind a new vCPU fd's mmap (KVM_GET_VCPU_MMAP_SIZE bytes: kvm_run, the PIO data
+   * page, the coalesced MMIO ring). Default: memory of the model's own; `sevbox serve` gives a
+   * memfd it shares with the client, so the client's mmap of the vCPU fd sees what KVM writes.
+   */
+  runArea?: (vcpuId: number) => Uint8Array;
 }
 
 const defaultVmOps: VmTypeOps = { protectedState: false, createVcpu: () => ({}) };
@@ -120,6 +126,7 @@ export class Kvm {
   readonly memEncOp: KvmOptions['memEncOp'];
   readonly memoryEncryption: MemoryEncryption | undefined;
   readonly clock: HostClock | undefined;
+  readonly runArea: KvmOptions['runArea'];
   readonly #devGetAttr: KvmOptions['devGetAttr'];
   /** kvm_caps.supported_xcr0: the host's XCR0 & KVM_SUPPORTED_XCR0. */
   readonly supportedXcr0: bigint;
@@ -142,6 +149,7 @@ export class Kvm {
     this.memEncOp = opts.memEncOp;
     this.memoryEncryption = opts.memoryEncryption;
     this.clock = opts.clock;
+    this.runArea = opts.runArea;
     this.#devGetAttr = opts.devGetAttr;
     this.supportedXcr0 = (opts.hostXcr0 ?? DEFAULT_HOST_XCR0) & KVM_SUPPORTED_XCR0;
     this.hostXstate = opts.hostXcr0 ?? HOST_XSTATE_ALL;
@@ -266,6 +274,7 @@ export class Kvm {
         fds: this.fds,
         memoryEncryption: this.memoryEncryption,
         clock: this.clock,
+        runArea: this.runArea,
       },
       defaultVmOps,
     );

@@ -176,7 +176,9 @@ export class Vcpu {
     readonly backend: CpuBackend,
   ) {
     this.cpuid = vm.ctx.supportedCpuid;
-    this.runArea = new KvmRun(new Uint8Array(new SharedArrayBuffer(KVM_VCPU_MMAP_SIZE)));
+    this.runArea = new KvmRun(
+      vm.ctx.runArea?.(id) ?? new Uint8Array(new SharedArrayBuffer(KVM_VCPU_MMAP_SIZE)),
+    );
     this.npt = new NestedPageTable(vm.spaces[0]!, vm.host);
     writeResetState(this.vmcb.save);
     // kvm_arch_vcpu_create / kvm_lapic_reset: vCPU 0 (bsp_vcpu_id) is the BSP; with an in-kernel

@@ -94,6 +94,8 @@ export interface VmContext {
   readonly memoryEncryption?: MemoryEncryption | undefined;
   /** The host's clock: its timers fire at host ticks, where the kernel would take their signals. */
   readonly clock?: HostClock | undefined;
+  /** KvmOptions.runArea: the pages a new vCPU's kvm_run lives in (absent: the model's own). */
+  readonly runArea?: ((vcpuId: number) => Uint8Array) | undefined;
 }
 
 /** Where trace events go right now (undefined: tracing off), read on every exit that may trace. */

@@ -16,6 +16,7 @@
  * KVM_MEMORY_ENCRYPT_OP) come with the shim's marshalling of their pointees.
  */
 import { decodeCpuid2, encodeCpuid2 } from '../uapi/cpuid.js';
+import { decodeDeviceAttr, KVM_DEVICE_ATTR_SIZE } from '../uapi/device-attr.js';
 import { decodeEnableCap } from '../uapi/enable-cap.js';
 import { ERRNO, Errno } from '../uapi/errno.js';
 import { decodeFpu, encodeFpu, KVM_FPU_SIZE } from '../uapi/fpu.js';
@@ -27,6 +28,7 @@ import {
   KVM_ENABLE_CAP,
   KVM_GET_API_VERSION,
   KVM_GET_CPUID2,
+  KVM_GET_DEVICE_ATTR,
   KVM_GET_FPU,
   KVM_GET_MP_STATE,
   KVM_GET_MSR_INDEX_LIST,
@@ -38,7 +40,9 @@ import {
   KVM_GET_VCPU_EVENTS,
   KVM_GET_VCPU_MMAP_SIZE,
   KVM_GET_XCRS,
+  KVM_HAS_DEVICE_ATTR,
   KVM_INTERRUPT,
+  KVM_MEMORY_ENCRYPT_OP,
   KVM_NMI,
   KVM_RUN,
   KVM_SET_CPUID2,
@@ -58,9 +62,25 @@ import type { KvmFd, VcpuFd, VmFd } from '../uapi/kvm-fd.js';
 import { decodeUserspaceMemoryRegion, decodeUserspaceMemoryRegion2 } from '../uapi/memslot.js';
 import { decodeMsrList, decodeMsrs, encodeMsrList, encodeMsrs } from '../uapi/msrs.js';
 import { decodeRegs, encodeRegs, KVM_REGS_SIZE } from '../uapi/regs.js';
+import { decodeSevCmd, encodeSevCmd, KVM_SEV_CMD_SIZE, SevCmdErrno } from '../uapi/sev-cmd.js';
 import { decodeSregs, encodeSregs, KVM_SREGS_SIZE } from '../uapi/sregs.js';
 import { decodeVcpuEvents, encodeVcpuEvents, KVM_VCPU_EVENTS_SIZE } from '../uapi/vcpu-events.js';
 import { decodeXcrs, encodeXcrs, KVM_XCRS_SIZE } from '../uapi/xsave.js';
+
+/**
+ * The client's memory behind pointers inside an argument (copy_from_user / copy_to_user): a fault
+ * is returned, never thrown. The model's HostAddressSpace is one.
+ */
+export interface UserMemory {
+  read(hva: number, dst: Uint8Array): unknown;
+  write(hva: number, src: Uint8Array): unknown;
+}
+
+/** copy_to_user of `bytes` at the user address `addr`: false when it faults. */
+function putUser(user: UserMemory | undefined, addr: bigint, bytes: Uint8Array): boolean {
+  if (!user || addr > BigInt(Number.MAX_SAFE_INTEGER)) return false;
+  return user.write(Number(addr), bytes) === undefined;
+}
 
 /** An fd the dispatcher answers for, by what it is. */
 export type KvmHandle =
@@ -92,11 +112,20 @@ function reply<T>(r: T | Errno, out?: (v: T) => Uint8Array): IoctlReply {
 /** The struct must be all there (copy_from_user), else EFAULT. */
 const needs = (input: Uint8Array, size: number): boolean => input.length >= size;
 
-/** One ioctl on `h`: `arg` is the by-value argument, `input` the bytes the argument points to. */
-export function dispatchIoctl(h: KvmHandle, cmd: number, arg: bigint, input: Uint8Array): IoctlReply {
+/**
+ * One ioctl on `h`: `arg` is the by-value argument, `input` the bytes the argument points to, `user`
+ * the client's memory for the pointers inside it (absent: every such pointer faults).
+ */
+export function dispatchIoctl(
+  h: KvmHandle,
+  cmd: number,
+  arg: bigint,
+  input: Uint8Array,
+  user?: UserMemory,
+): IoctlReply {
   switch (h.kind) {
     case 'system':
-      return systemIoctl(h.fd, cmd, arg, input);
+      return systemIoctl(h.fd, cmd, arg, input, user);
     case 'vm':
       return vmIoctl(h.fd, cmd, arg, input);
     default:
@@ -105,7 +134,13 @@ export function dispatchIoctl(h: KvmHandle, cmd: number, arg: bigint, input: Uin
 }
 
 /** kvm_dev_ioctl. */
-function systemIoctl(fd: KvmFd, cmd: number, arg: bigint, input: Uint8Array): IoctlReply {
+function systemIoctl(
+  fd: KvmFd,
+  cmd: number,
+  arg: bigint,
+  input: Uint8Array,
+  user: UserMemory | undefined,
+): IoctlReply {
   switch (cmd) {
     case KVM_GET_API_VERSION:
       // A non-zero argument is EINVAL (kvm_dev_ioctl).
@@ -137,6 +172,20 @@ function systemIoctl(fd: KvmFd, cmd: number, arg: bigint, input: Uint8Array): Io
       if (room < r.length) return { result: -ERRNO.E2BIG, out: head };
       return ok(encodeMsrList({ nmsrs: r.length, indices: r }));
     }
+    case KVM_GET_DEVICE_ATTR:
+    case KVM_HAS_DEVICE_ATTR: {
+      if (!needs(input, KVM_DEVICE_ATTR_SIZE)) return EFAULT;
+      const a = decodeDeviceAttr(input);
+      const group = a.group;
+      const attr = Number(BigInt.asUintN(32, a.attr));
+      if (cmd === KVM_HAS_DEVICE_ATTR) return reply(fd.hasDeviceAttr(group, attr));
+      const r = fd.getDeviceAttr(group, attr);
+      if (r instanceof Errno) return fail(r);
+      // kvm_x86_dev_get_attr: put_user of the u64 at attr.addr.
+      const value = new Uint8Array(8);
+      new DataView(value.buffer).setBigUint64(0, BigInt.asUintN(64, r), true);
+      return putUser(user, a.addr, value) ? ok() : EFAULT;
+    }
     default:
       return EINVAL;
   }
@@ -164,6 +213,15 @@ function vmIoctl(fd: VmFd, cmd: number, arg: bigint, input: Uint8Array): IoctlRe
       return reply(fd.setTssAddress(Number(BigInt.asUintN(32, arg))));
     case KVM_CREATE_IRQCHIP:
       return reply(fd.createIrqchip());
+    case KVM_MEMORY_ENCRYPT_OP: {
+      // Declared with `unsigned long`, but the kernel copies struct kvm_sev_cmd, and copies it back
+      // after every command it knows, failed or not (sev_mem_enc_ioctl).
+      if (!needs(input, KVM_SEV_CMD_SIZE)) return EFAULT;
+      const r = fd.memoryEncryptOp(decodeSevCmd(input));
+      if (r instanceof SevCmdErrno) return { result: -r.value, out: encodeSevCmd(r.cmd) };
+      if (r instanceof Errno) return fail(r);
+      return ok(encodeSevCmd(r));
+    }
     default:
       return ENOTTY;
   }

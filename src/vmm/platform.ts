@@ -11,6 +11,7 @@ import { HostAddressSpace } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
 import { HostClock } from '../host/clock.js';
 import { ModelProcessMemory, type ProcessMemory } from '../host/process.js';
+import { DEFAULT_CPUID } from '../kvm/cpuid.js';
 import { ModelKvmFd, openKvm } from '../kvm/fd.js';
 import type { KvmCoreProfile } from '../kvm/profile.js';
 import type { SevFirmware, SevFirmwareOptions } from '../psp/firmware.js';
@@ -19,6 +20,7 @@ import { newSevFirmwareHost, openSevDevice } from '../sev/launch.js';
 import type { SevProfileName } from '../sev/profiles.js';
 import { sevKvmOptions } from '../sev/sev-es-vm.js';
 import type { TraceSink } from '../trace/events.js';
+import type { KvmCpuidEntry2 } from '../uapi/cpuid.js';
 import type { KvmFd } from '../uapi/kvm-fd.js';
 
 /** A VMM's world. */
@@ -57,6 +59,8 @@ export interface ModelPlatform extends Platform {
   openSevDevice(): number;
   /** Virtual time: the x86 CPUs' retired instructions move it, and the VMM's sleeps. */
   readonly clock: HostClock;
+  /** What CPUID answers on the host itself (the EPYC the model's KVM runs on), for a client's native CPUID. */
+  readonly hostCpuid: readonly KvmCpuidEntry2[];
 }
 
 /** Options of {@link modelPlatform}. */
@@ -85,6 +89,8 @@ export interface ModelPlatformOptions {
    * replaces the controller the platform would build.
    */
   readonly psp?: SevFirmwareOptions;
+  /** The pages behind each vCPU fd's mmap (KvmOptions.runArea; `sevbox serve` shares them). */
+  readonly runArea?: (vcpuId: number) => Uint8Array;
 }
 
 /** Whether `p` is the model (its KVM is sevbox's, not a real /dev/kvm). */
@@ -125,6 +131,7 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     // The interpreter saves x87 and SSE state only: KVM offers the guest no more (CPUID 0xD, XCR0).
     ...(opts.cpu === 'x86' ? { hostXcr0: BigInt(X86_XCR0_SUPPORTED) } : {}),
     ...(opts.maxPhysBits !== undefined ? { maxPhysBits: opts.maxPhysBits } : {}),
+    ...(opts.runArea ? { runArea: opts.runArea } : {}),
   });
   return {
     kvm,
@@ -135,6 +142,7 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     psp: sevHost.firmware,
     memoryController,
     clock,
+    hostCpuid: DEFAULT_CPUID,
     openSevDevice: () => openSevDevice(kvm.kvm, sevHost),
     tracepoints: (sink) => {
       kvm.kvm.trace = sink;
