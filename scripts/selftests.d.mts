@@ -1,8 +1,12 @@
 /** Types of scripts/selftests.mjs, for the tests. */
 export type Result = 'pass' | 'fail' | 'skip';
 /** A KVM to run the tests under: the machine's, or sevbox through the /dev/kvm shim. */
-export type Environment = { name: 'real' } | { name: 'sevbox'; preload?: string; socket?: string };
-export type Prepared = { ok: true; env: Record<string, string> } | { ok: false; cell: string };
+export type Environment =
+  | { name: 'real' }
+  | { name: 'sevbox'; preload?: string; socket?: string; profile?: string };
+export type Prepared =
+  | { ok: true; env: Record<string, string>; serve?: { profile: string } }
+  | { ok: false; cell: string };
 export interface Build {
   binary: string;
   cached: boolean;
@@ -41,6 +45,11 @@ export const VENDOR: string;
 export const DEFAULT_CACHE: string;
 export const DEFAULT_TESTS: string[];
 export const DEFAULT_TIMEOUT_S: number;
+export const DEFAULT_SHIM: string;
+export function startServer(
+  socket: string,
+  options?: { profile?: string; timeoutMs?: number },
+): Promise<{ stop(): Promise<{ status: number | null; log: string }> }>;
 export const ENVIRONMENTS: (Environment & { column: string })[];
 export function hasTool(tool: string): boolean;
 export function buildBlocker(vendor?: string): string | null;

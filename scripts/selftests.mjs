@@ -153,13 +153,59 @@ export function prepareEnvironment(env, { kvmDevice = '/dev/kvm' } = {}) {
     return { ok: true, env: {} };
   }
   if (env.name === 'sevbox') {
-    if (!env.preload || !existsSync(env.preload)) return { ok: false, cell: 'not yet (no shim)' };
+    const preload = env.preload ?? DEFAULT_SHIM;
+    if (!existsSync(preload)) return { ok: false, cell: 'no shim (npm run shim)' };
     return {
       ok: true,
-      env: { LD_PRELOAD: env.preload, ...(env.socket ? { SEVBOX_SOCKET: env.socket } : {}) },
+      env: { LD_PRELOAD: preload, ...(env.socket ? { SEVBOX_SOCKET: env.socket } : {}) },
+      // Without a socket of its own, each test gets a fresh `sevbox serve` (startServer).
+      ...(env.socket ? {} : { serve: { profile: env.profile ?? 'current' } }),
     };
   }
   return { ok: false, cell: `unknown environment ${env.name}` };
+}
+
+/** Where `npm run shim` builds the /dev/kvm shim. */
+export const DEFAULT_SHIM = join(REPO, '.cache/shim/libsevbox-kvm.so');
+
+/**
+ * A fresh `sevbox serve --until-idle` on `socket` for one test: resolves once it listens, to
+ * `{ stop(): Promise<{ status, log }> }` (the server's stderr is its log). Rejects when it does not
+ * come up within `timeoutMs`.
+ */
+export function startServer(socket, { profile = 'current', timeoutMs = 30_000 } = {}) {
+  rmSync(socket, { force: true });
+  const child = spawn(
+    process.execPath,
+    [join(REPO, 'bin/sevbox.js'), 'serve', '--socket', socket, '--profile', profile, '--until-idle'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let log = '';
+  child.stderr.on('data', (d) => {
+    log += d;
+  });
+  const exited = new Promise((r) => child.on('exit', (status, signal) => r({ status, signal })));
+  return new Promise((resolveStart, reject) => {
+    const deadline = performance.now() + timeoutMs;
+    const poll = () => {
+      if (log.includes('listening on')) {
+        resolveStart({
+          stop: async () => {
+            const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+            const { status } = await exited;
+            clearTimeout(t);
+            rmSync(socket, { force: true });
+            return { status, log };
+          },
+        });
+      } else if (child.exitCode !== null || performance.now() > deadline) {
+        child.kill('SIGKILL');
+        reject(new Error(`sevbox serve did not start: ${log.trim() || `exit ${child.exitCode}`}`));
+      } else setTimeout(poll, 20);
+    };
+    poll();
+  });
 }
 
 /** The environments of the table's columns. */
@@ -301,7 +347,15 @@ export async function runSelftests(tests, { cache, vendor, rebuild, timeoutMs, e
       else if (!ready.ok) outcomes.push({ env: env.name, ran: false, cell: ready.cell });
       else {
         const log = join(cache, 'logs', env.name, `${test}.log`);
-        const run = await runTest(build.binary, { extraEnv: ready.env, timeoutMs, log });
+        let server;
+        const extraEnv = { ...ready.env };
+        if (ready.serve) {
+          extraEnv.SEVBOX_SOCKET = join(cache, 'sock', `${test.replaceAll('/', '_')}.sock`);
+          mkdirSync(dirname(extraEnv.SEVBOX_SOCKET), { recursive: true });
+          server = await startServer(extraEnv.SEVBOX_SOCKET, ready.serve);
+        }
+        const run = await runTest(build.binary, { extraEnv, timeoutMs, log });
+        if (server) await server.stop();
         const { result, note } = classify({ ...run, timeoutMs });
         outcomes.push({
           env: env.name,

@@ -682,6 +682,10 @@ export class HostVmFd implements VmFd {
    * close(2) of the VM fd, the scratch memory and any guest_memfd still open. The kernel destroys
    * the VM once no vCPU fd holds it: vCPUs stay usable until they are closed.
    */
+  getTscKhz(): IoctlResult<number> {
+    return closedFd(this.#fd, 'KVM_GET_TSC_KHZ') ?? this.#fd.ioctl(KVM_GET_TSC_KHZ, 0, 'KVM_GET_TSC_KHZ');
+  }
+
   close(): void {
     if (!this.#fd.close()) return;
     this.#scratch.close();

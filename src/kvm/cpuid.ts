@@ -56,6 +56,8 @@ export const DEFAULT_CPUID: readonly CpuidEntry[] = (<Leaf[]>[
   // 0x80000001: ECX LAHF/SAHF (0), ABM (5); EDX SYSCALL (11), NX (20), LM (29). No PERFCTR_CORE (23):
   // the vPMU has AMD64_NUM_COUNTERS (4) general-purpose counters.
   { function: 0x80000001, index: 0, eax: 0x00a00f11, ebx: 0, ecx: 0x21, edx: 0x20100800 },
+  // 0x80000008: EAX physical (7:0) and linear (15:8) address widths, 48 each (MAXPHYADDR).
+  { function: 0x80000008, index: 0, eax: 0x3030, ebx: 0, ecx: 0, edx: 0 },
   // 0x8000001F: EAX bit 0 SME, bit 1 SEV, bit 3 SEV-ES; EBX[5:0] C-bit position.
   { function: 0x8000001f, index: 0, eax: 0b1011, ebx: DEFAULT_CBIT | (1 << 6), ecx: 509, edx: 100 },
 ]).map(withFlags);

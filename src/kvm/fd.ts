@@ -364,6 +364,10 @@ export class ModelVmFd implements VmFd {
     return new Errno('ENOTTY', 'KVM_MEMORY_ENCRYPT_OP: memory encryption is not supported');
   }
 
+  getTscKhz(): IoctlResult<number> {
+    return this.#check('KVM_GET_TSC_KHZ') ?? MODEL_TSC_KHZ;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

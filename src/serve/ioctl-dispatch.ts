@@ -56,10 +56,16 @@ import {
   KVM_SET_USER_MEMORY_REGION2,
   KVM_SET_VCPU_EVENTS,
   KVM_SET_XCRS,
+  KVM_X86_SET_MSR_FILTER,
 } from '../uapi/ioctl.js';
 import { decodeInterrupt, decodeMpState, encodeMpState } from '../uapi/irq.js';
 import type { KvmFd, VcpuFd, VmFd } from '../uapi/kvm-fd.js';
-import { decodeUserspaceMemoryRegion, decodeUserspaceMemoryRegion2 } from '../uapi/memslot.js';
+import {
+  decodeUserspaceMemoryRegion,
+  decodeUserspaceMemoryRegion2,
+  KVM_USERSPACE_MEMORY_REGION2_SIZE,
+} from '../uapi/memslot.js';
+import { decodeMsrFilter, KVM_MSR_FILTER_SIZE } from '../uapi/msr-filter.js';
 import { decodeMsrList, decodeMsrs, encodeMsrList, encodeMsrs } from '../uapi/msrs.js';
 import { decodeRegs, encodeRegs, KVM_REGS_SIZE } from '../uapi/regs.js';
 import { decodeSevCmd, encodeSevCmd, KVM_SEV_CMD_SIZE, SevCmdErrno } from '../uapi/sev-cmd.js';
@@ -80,6 +86,15 @@ export interface UserMemory {
 function putUser(user: UserMemory | undefined, addr: bigint, bytes: Uint8Array): boolean {
   if (!user || addr > BigInt(Number.MAX_SAFE_INTEGER)) return false;
   return user.write(Number(addr), bytes) === undefined;
+}
+
+/** copy_from_user of up to `len` bytes at `addr`: the bytes before the first fault (all of them, or fewer). */
+function getUser(user: UserMemory | undefined, addr: bigint, len: number): Uint8Array {
+  if (!user || addr > BigInt(Number.MAX_SAFE_INTEGER)) return new Uint8Array(0);
+  const hva = Number(addr);
+  const dst = new Uint8Array(len);
+  const fault = user.read(hva, dst) as { hva: number } | undefined;
+  return fault === undefined ? dst : dst.subarray(0, Math.max(0, fault.hva - hva));
 }
 
 /** An fd the dispatcher answers for, by what it is. */
@@ -127,7 +142,7 @@ export function dispatchIoctl(
     case 'system':
       return systemIoctl(h.fd, cmd, arg, input, user);
     case 'vm':
-      return vmIoctl(h.fd, cmd, arg, input);
+      return vmIoctl(h.fd, cmd, arg, input, user);
     default:
       return vcpuIoctl(h.fd, cmd, arg, input);
   }
@@ -192,7 +207,13 @@ function systemIoctl(
 }
 
 /** kvm_vm_ioctl. */
-function vmIoctl(fd: VmFd, cmd: number, arg: bigint, input: Uint8Array): IoctlReply {
+function vmIoctl(
+  fd: VmFd,
+  cmd: number,
+  arg: bigint,
+  input: Uint8Array,
+  user: UserMemory | undefined,
+): IoctlReply {
   switch (cmd) {
     case KVM_CHECK_EXTENSION:
       return { result: fd.checkExtension(Number(BigInt.asUintN(32, arg))) };
@@ -204,8 +225,28 @@ function vmIoctl(fd: VmFd, cmd: number, arg: bigint, input: Uint8Array): IoctlRe
       if (!needs(input, 32)) return EFAULT;
       return reply(fd.setUserMemoryRegion(decodeUserspaceMemoryRegion(input)));
     case KVM_SET_USER_MEMORY_REGION2:
-      if (!needs(input, 64)) return EFAULT;
-      return reply(fd.setUserMemoryRegion(decodeUserspaceMemoryRegion2(input)));
+      if (!needs(input, KVM_USERSPACE_MEMORY_REGION2_SIZE)) return EFAULT;
+      return reply(fd.setUserMemoryRegion2(decodeUserspaceMemoryRegion2(input)));
+    case KVM_GET_TSC_KHZ: {
+      const r = fd.getTscKhz();
+      return r instanceof Errno ? fail(r) : { result: r };
+    }
+    case KVM_X86_SET_MSR_FILTER: {
+      if (!needs(input, KVM_MSR_FILTER_SIZE)) return EFAULT;
+      const f = decodeMsrFilter(input);
+      // memdup_user of each used range's bitmap, BITS_TO_LONGS(nmsrs) longs (at most the 0x600 bytes
+      // KVM would accept): what the client has of it; the model answers EFAULT when it is short.
+      const ranges = f.ranges.map((r) => ({
+        flags: r.flags,
+        base: r.base,
+        nmsrs: r.nmsrs,
+        bitmap:
+          r.nmsrs === 0
+            ? new Uint8Array(0)
+            : getUser(user, r.bitmap, Math.min(Math.ceil(r.nmsrs / 64) * 8, 0x600)),
+      }));
+      return reply(fd.setMsrFilter({ flags: f.flags, ranges }));
+    }
     case KVM_ENABLE_CAP:
       if (!needs(input, 104)) return EFAULT;
       return reply(fd.enableCap(decodeEnableCap(input)));

@@ -136,6 +136,8 @@ export interface VmFd {
    * other errno with `error` as passed in).
    */
   memoryEncryptOp(cmd: KvmSevCmd): IoctlResult<KvmSevCmd>;
+  /** KVM_GET_TSC_KHZ on the VM: kvm->arch.default_tsc_khz, what new vCPUs start with (5.x+). */
+  getTscKhz(): IoctlResult<number>;
   /** close(2) of the VM fd: the VM is destroyed once no vCPU fd holds it. */
   close(): void;
 }

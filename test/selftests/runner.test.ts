@@ -189,11 +189,20 @@ describe('environments and the runner', () => {
       ok: false,
       cell: `no ${join(dir, 'no-kvm')}`,
     });
-    assert.deepEqual(prepareEnvironment({ name: 'sevbox' }), { ok: false, cell: 'not yet (no shim)' });
+    assert.deepEqual(prepareEnvironment({ name: 'sevbox', preload: join(dir, 'none.so') }), {
+      ok: false,
+      cell: 'no shim (npm run shim)',
+    });
     const shim = script('libsevbox-kvm.so', '');
     assert.deepEqual(prepareEnvironment({ name: 'sevbox', preload: shim, socket: '/tmp/s' }), {
       ok: true,
       env: { LD_PRELOAD: shim, SEVBOX_SOCKET: '/tmp/s' },
+    });
+    // Without a socket of its own, each test gets a fresh server of the profile asked for.
+    assert.deepEqual(prepareEnvironment({ name: 'sevbox', preload: shim, profile: 'seed' }), {
+      ok: true,
+      env: { LD_PRELOAD: shim },
+      serve: { profile: 'seed' },
     });
   });
 
