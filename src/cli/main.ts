@@ -387,19 +387,33 @@ export function buildProgram(): Command {
     .option('--socket <path>', 'the unix socket (default $SEVBOX_SOCKET, $XDG_RUNTIME_DIR/sevbox.sock)')
     .addOption(profileOption())
     .option('--until-idle', 'exit when the last client has gone')
+    .option(
+      '--fault <spec>',
+      'inject a host failure (repeatable): budget=BYTES, alloc-fail-nth=N[,N], alloc-fail-over=BYTES, unmap-gpa=GPA@vmgexit=N',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--quiet', 'print nothing')
     .addHelpText(
       'after',
       '\nExample:\n  $ sevbox serve --socket /tmp/kvm.sock &\n  $ SEVBOX_SOCKET=/tmp/kvm.sock LD_PRELOAD=.cache/shim/libsevbox-kvm.so ./sev_smoke_test',
     )
-    .action((opts: { socket?: string; profile?: ProfileName; untilIdle?: boolean; quiet?: boolean }) => {
-      process.exitCode = serveCommand({
-        socket: opts.socket ?? defaultSocketPath(),
-        ...(opts.profile ? { profile: opts.profile } : {}),
-        ...(opts.untilIdle ? { untilIdle: true } : {}),
-        ...(opts.quiet ? { quiet: true } : {}),
-      });
-    });
+    .action(
+      (opts: {
+        socket?: string;
+        profile?: ProfileName;
+        untilIdle?: boolean;
+        quiet?: boolean;
+        fault?: string[];
+      }) => {
+        process.exitCode = serveCommand({
+          ...(opts.fault ? { faults: opts.fault } : {}),
+          socket: opts.socket ?? defaultSocketPath(),
+          ...(opts.profile ? { profile: opts.profile } : {}),
+          ...(opts.untilIdle ? { untilIdle: true } : {}),
+          ...(opts.quiet ? { quiet: true } : {}),
+        });
+      },
+    );
 
   program
     .command('demo')

@@ -5,6 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { loadSharedMemory } from '../hostkvm/shared-memory.js';
+import { type FaultSpec, parseFault } from '../serve/faults.js';
 import { KvmServer } from '../serve/server.js';
 import type { SevProfileName } from '../sev/profiles.js';
 
@@ -13,6 +14,8 @@ export interface ServeCommandOptions {
   readonly profile?: SevProfileName;
   readonly untilIdle?: boolean;
   readonly quiet?: boolean;
+  /** `--fault` flags (src/serve/faults.ts). */
+  readonly faults?: readonly string[];
 }
 
 /** The default socket: $SEVBOX_SOCKET, else $XDG_RUNTIME_DIR/sevbox.sock, else /tmp/sevbox-<uid>.sock. */
@@ -27,6 +30,15 @@ export function serveCommand(opts: ServeCommandOptions): number {
   const say = (line: string): void => {
     if (!opts.quiet) process.stderr.write(`sevbox serve: ${line}\n`);
   };
+  const faults: FaultSpec[] = [];
+  for (const flag of opts.faults ?? []) {
+    const f = parseFault(flag);
+    if (typeof f === 'string') {
+      process.stderr.write(`sevbox serve: ${f}\n`);
+      return 2;
+    }
+    faults.push(f);
+  }
   const shm = loadSharedMemory();
   if (!shm.ok) {
     process.stderr.write(`sevbox serve: ${shm.reason}\n`);
@@ -40,7 +52,7 @@ export function serveCommand(opts: ServeCommandOptions): number {
     return 2;
   }
   const profile = opts.profile ?? 'current';
-  const server = new KvmServer(shm.shm, listenFd, { platform: { profile }, log: say });
+  const server = new KvmServer(shm.shm, listenFd, { platform: { profile }, log: say, faults });
   say(
     `listening on ${opts.socket} (profile ${profile}); clients: SEVBOX_SOCKET=${opts.socket} LD_PRELOAD=<libsevbox-kvm.so>`,
   );

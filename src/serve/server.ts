@@ -16,14 +16,26 @@
  */
 
 import { PROT_READ, PROT_WRITE } from '../host/address-space.js';
+import { HostAllocator } from '../host/allocator.js';
 import { HostFile } from '../host/file-store.js';
 import type { HostMapping } from '../hostkvm/mapping.js';
 import type { SharedMemory } from '../hostkvm/shared-memory.js';
 import { encodeCpuid2 } from '../uapi/cpuid.js';
 import { ERRNO } from '../uapi/errno.js';
-import { KVM_CREATE_VCPU, KVM_RUN } from '../uapi/ioctl.js';
+import {
+  KVM_CREATE_VCPU,
+  KVM_RUN,
+  KVM_SET_USER_MEMORY_REGION,
+  KVM_SET_USER_MEMORY_REGION2,
+} from '../uapi/ioctl.js';
 import { KVM_VCPU_MMAP_SIZE } from '../uapi/kvm-run.js';
+import {
+  decodeUserspaceMemoryRegion,
+  decodeUserspaceMemoryRegion2,
+  type UserspaceMemoryRegion,
+} from '../uapi/memslot.js';
 import { type ModelPlatform, type ModelPlatformOptions, modelPlatform } from '../vmm/platform.js';
+import { allocatorPlan, type FaultSpec } from './faults.js';
 import { dispatchIoctl, type KvmHandle } from './ioctl-dispatch.js';
 import { moduleParam } from './module-params.js';
 import {
@@ -80,6 +92,15 @@ export interface KvmServerOptions {
   readonly platform?: Omit<ModelPlatformOptions, 'cpu' | 'runArea'>;
   /** One line per notable event (connections, protocol errors); absent: silent. */
   readonly log?: (line: string) => void;
+  /** Host failures to inject (`--fault`). */
+  readonly faults?: readonly FaultSpec[];
+}
+
+/** A memslot as the client set it, to find a GPA's hva (unmap-gpa faults). */
+interface SlotRecord {
+  readonly gpa: number;
+  readonly size: number;
+  readonly hva: number;
 }
 
 /** What the server did, for the CLI's summary and the bench. */
@@ -109,6 +130,7 @@ export class KvmServer {
   /** The vCPU handle whose KVM_RUN is in the model right now. */
   #running: number | undefined;
   #stopped = false;
+  readonly #slots = new Map<string, SlotRecord>();
   readonly stats: ServeStats = { connections: 0, requests: 0, ioctls: 0, kvmRuns: 0, preemptions: 0 };
 
   /** Serve a new model platform on the listening socket `listenFd` (SharedMemory.listenUnix). */
@@ -116,7 +138,48 @@ export class KvmServer {
     this.#shm = shm;
     this.#listenFd = listenFd;
     this.#log = opts.log ?? (() => {});
-    this.#platform = modelPlatform({ ...opts.platform, cpu: 'x86', runArea: (id) => this.#runArea(id) });
+    const faults = opts.faults ?? [];
+    const allocator = new HostAllocator(allocatorPlan(faults));
+    this.#platform = modelPlatform({
+      ...opts.platform,
+      allocator,
+      cpu: 'x86',
+      runArea: (id) => this.#runArea(id),
+    });
+    const unmaps = faults.filter((f) => f.kind === 'unmap-gpa');
+    if (unmaps.length > 0) {
+      let vmgexits = 0;
+      this.#platform.tracepoints((e) => {
+        if (e.name !== 'kvm_vmgexit_enter') return;
+        vmgexits++;
+        for (const f of unmaps) if (f.atVmgexit === vmgexits) this.#unmapGpa(f.gpa, vmgexits);
+      });
+    }
+  }
+
+  /** An unmap-gpa fault: KVM's view of the page behind `gpa` goes away (the client keeps its own). */
+  #unmapGpa(gpa: number, at: number): void {
+    for (const s of this.#slots.values()) {
+      if (gpa < s.gpa || gpa >= s.gpa + s.size) continue;
+      const hva = s.hva + (gpa - s.gpa);
+      const page = hva - (hva % 4096);
+      this.#platform.host.unmap(page, 4096);
+      this.#log(`fault: VMGEXIT ${at}: unmapped hva 0x${page.toString(16)} (gpa 0x${gpa.toString(16)})`);
+      return;
+    }
+    this.#log(`fault: VMGEXIT ${at}: gpa 0x${gpa.toString(16)} is in no memslot`);
+  }
+
+  /** Record a memslot the model accepted (key: VM handle and slot id). */
+  #noteSlot(vm: number, region: UserspaceMemoryRegion): void {
+    const key = `${vm}:${region.slot}`;
+    if (region.memorySize === 0n) this.#slots.delete(key);
+    else
+      this.#slots.set(key, {
+        gpa: Number(region.guestPhysAddr),
+        size: Number(region.memorySize),
+        hva: Number(region.userspaceAddr),
+      });
   }
 
   /**
@@ -341,6 +404,10 @@ export class KvmServer {
       dispatchIoctl(e.handle, req.cmd, req.arg, req.input, this.#platform.host),
     );
     let result = r.result;
+    if (result === 0 && req.cmd === KVM_SET_USER_MEMORY_REGION && req.input.length >= 32)
+      this.#noteSlot(m.handle, decodeUserspaceMemoryRegion(req.input));
+    if (result === 0 && req.cmd === KVM_SET_USER_MEMORY_REGION2 && req.input.length >= 160)
+      this.#noteSlot(m.handle, decodeUserspaceMemoryRegion2(req.input));
     const fds: number[] = [];
     if (r.created) {
       result = this.#platform.kvm.kvm.fds.install({});

@@ -57,6 +57,8 @@ export interface ModelPlatform extends Platform {
   readonly memoryController: MemoryController;
   /** open("/dev/sev") in the VMM's process: the fd to give KVM_SEV_LAUNCH_START as sev_fd. */
   openSevDevice(): number;
+  /** KVM's tracepoints (always there in the model). */
+  readonly tracepoints: (sink: TraceSink | undefined) => void;
   /** Virtual time: the x86 CPUs' retired instructions move it, and the VMM's sleeps. */
   readonly clock: HostClock;
   /** What CPUID answers on the host itself (the EPYC the model's KVM runs on), for a client's native CPUID. */
