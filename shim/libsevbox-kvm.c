@@ -856,7 +856,8 @@ static void translate_fd_arguments(struct ioctl_call *c) {
              c->in_len >= offsetof(struct kvm_userspace_memory_region2, pad1)) {
     struct kvm_userspace_memory_region2 r;
     memcpy(&r, c->in, offsetof(struct kvm_userspace_memory_region2, pad1));
-    if (r.flags & KVM_MEM_GUEST_MEMFD) add_fixup(c, offsetof(struct kvm_userspace_memory_region2, guest_memfd), 4);
+    if (r.flags & KVM_MEM_GUEST_MEMFD)
+      add_fixup(c, offsetof(struct kvm_userspace_memory_region2, guest_memfd), 4);
   }
 }
 
@@ -1082,7 +1083,8 @@ static void update_memslots(struct kvm_object *vm, const struct kvm_userspace_me
         vm->nslots++;
       }
     }
-    if (i < vm->nslots) vm->slots[i] = (struct memslot){m->slot, m->guest_phys_addr, m->memory_size, m->userspace_addr};
+    if (i < vm->nslots)
+      vm->slots[i] = (struct memslot){m->slot, m->guest_phys_addr, m->memory_size, m->userspace_addr};
   }
   pthread_mutex_unlock(&table_lock);
 }
@@ -1104,8 +1106,10 @@ static int adopt_created_fd(uint32_t cmd, uint32_t handle, struct reply *r) {
     if (cmd == KVM_CREATE_VCPU)
       warn_once(&warned_no_kvm_run, "the server sent no kvm_run memfd with KVM_CREATE_VCPU; mmap(vcpu fd) "
                                     "will not see the model's kvm_run");
-    fd = placeholder_fd(cmd == KVM_CREATE_VM ? "sevbox-vm" : cmd == KVM_CREATE_VCPU ? "sevbox-vcpu" : "sevbox-fd",
-                        cmd != KVM_CREATE_GUEST_MEMFD);
+    const char *name = cmd == KVM_CREATE_VM     ? "sevbox-vm"
+                       : cmd == KVM_CREATE_VCPU ? "sevbox-vcpu"
+                                                : "sevbox-fd";
+    fd = placeholder_fd(name, cmd != KVM_CREATE_GUEST_MEMFD);
     if (fd < 0) return -errno;
     if (cmd == KVM_CREATE_VCPU && ftruncate(fd, VCPU_MMAP_SIZE) < 0) {
       int e = errno;
@@ -1175,7 +1179,8 @@ static int64_t forward_ioctl(struct kvm_object *obj, uint32_t cmd, uint64_t arg)
         int fd = adopt_created_fd(cmd, dev.fd, &r);
         if (fd < 0) result = fd;
         dev.fd = (uint32_t)fd;
-        if (fd >= 0 && !write_self(arg + offsetof(struct kvm_create_device, fd), &dev.fd, 4)) result = -EFAULT;
+        if (fd >= 0 && !write_self(arg + offsetof(struct kvm_create_device, fd), &dev.fd, 4))
+          result = -EFAULT;
       }
     } else {
       result = adopt_created_fd(cmd, (uint32_t)result, &r);
@@ -1320,7 +1325,8 @@ EXPORT int __openat_2(int dirfd, const char *path, int flags) {
 }
 
 /* fopen does not go through open() inside glibc: a parameter read with fopen/fread is caught here. */
-static FILE *intercept_fopen(const char *path, const char *mode, FILE *(*libc_fopen)(const char *, const char *)) {
+static FILE *intercept_fopen(const char *path, const char *mode,
+                             FILE *(*libc_fopen)(const char *, const char *)) {
   resolve_real();
   if (mode && mode[0] == 'r' && !strchr(mode, '+') && classify_path(AT_FDCWD, path) == PATH_PARAM) {
     int fd = open_module_param(path, strchr(mode, 'e') ? O_CLOEXEC : 0);
@@ -1519,7 +1525,9 @@ static void enable_native_cpuid(void) {
   cpuid_count = (uint32_t)n;
   reply_free(&r);
 
-  struct sigaction ours = {.sa_sigaction = on_sigsegv, .sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART};
+  /* SA_NODEFER: a fault inside a chained client handler must not find SIGSEGV blocked (that kills). */
+  struct sigaction ours = {.sa_sigaction = on_sigsegv,
+                           .sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART};
   sigemptyset(&ours.sa_mask);
   if (real.sigaction(SIGSEGV, &ours, &client_segv) < 0) return;
   cpuid_faulting = true;
@@ -1543,8 +1551,8 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 EXPORT sighandler_t signal(int sig, sighandler_t handler) {
   resolve_real();
   if (sig != SIGSEGV || !cpuid_faulting) return real.signal(sig, handler);
-  sighandler_t previous = (client_segv.sa_flags & SA_SIGINFO) ? (sighandler_t)(void (*)(void))client_segv.sa_sigaction
-                                                              : client_segv.sa_handler;
+  sighandler_t previous = client_segv.sa_handler;
+  if (client_segv.sa_flags & SA_SIGINFO) previous = (sighandler_t)(void (*)(void))client_segv.sa_sigaction;
   memset(&client_segv, 0, sizeof(client_segv));
   client_segv.sa_handler = handler;
   client_segv.sa_flags = SA_RESTART; /* glibc's signal() has BSD semantics */

@@ -300,9 +300,10 @@ describe('the /dev/kvm shim', { skip }, () => {
     assert.equal(code, 0, out + err);
     const sevHandle = 10; // the first OPEN is /dev/sev
     const ops = server.ioctls(KVM_MEMORY_ENCRYPT_OP);
-    // LAUNCH_START, the unreadable arg; the unreadable blob never left the client; the foreign sev_fd.
-    assert.equal(ops.length, 3);
-    const [start, unreadable, foreign] = ops;
+    // LAUNCH_START, the unreadable arg; the unreadable blob never left the client; the foreign
+    // sev_fd; LAUNCH_UPDATE_DATA.
+    assert.equal(ops.length, 4);
+    const [start, unreadable, foreign, update] = ops;
     assert.equal(start!.ioctl.in.length, 24, 'the 24-byte kvm_sev_cmd, not _IOC_SIZE 8');
     assert.equal(u32(start!.ioctl.in, 0), KVM_SEV_LAUNCH_START);
     assert.equal(u32(start!.ioctl.in, 20), sevHandle, 'sev_fd went as the handle');
@@ -323,6 +324,11 @@ describe('the /dev/kvm shim', { skip }, () => {
     assert.equal(unreadable!.ioctl.arg, 8n);
     assert.equal(u32(foreign!.ioctl.in, 20), 0xffffffff, 'a non-KVM fd is 0xffffffff');
     assert.match(out, /^ok foreign sev_fd$/m);
+    // LAUNCH_UPDATE_DATA's uaddr lies in RAM shared through MEMFD: only the 16-byte struct goes.
+    assert.deepEqual(
+      update!.ioctl.regions.map((r) => [r.len, r.flags]),
+      [[16, 3]],
+    );
   });
 
   it('answers /sys/module/kvm*/parameters from the server (open, fopen, ENOENT)', async () => {
