@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+/**
+ * `npm run shim`: builds the /dev/kvm shim of issue 16 (shim/libsevbox-kvm.c, docs/kvm-shim-protocol.md)
+ * into `.cache/shim/libsevbox-kvm.so` (git-ignored), for `LD_PRELOAD=… SEVBOX_SOCKET=… <KVM client>`.
+ *
+ *     gcc -shared -fPIC -O2 -Wall -Wextra -pthread -fvisibility=hidden -o .cache/shim/libsevbox-kvm.so shim/libsevbox-kvm.c -ldl
+ *
+ * The library is rebuilt only when a source under shim/ is newer than it (`--force` rebuilds). Without
+ * gcc it prints one line and exits 0: the shim is optional, like the selftests. The tests import
+ * `buildShim` and `SHIM_LIBRARY` (types in build-shim.d.mts).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The shim's sources. */
+export const SHIM_DIR = join(REPO, 'shim');
+export const SHIM_SOURCE = join(SHIM_DIR, 'libsevbox-kvm.c');
+/** Where `npm run shim` puts the library. */
+export const SHIM_LIBRARY = join(REPO, '.cache/shim/libsevbox-kvm.so');
+
+/** gcc's arguments for building `source` into `output`. */
+export function shimCommand(output = SHIM_LIBRARY, source = SHIM_SOURCE) {
+  return [
+    '-shared',
+    '-fPIC',
+    '-O2',
+    '-Wall',
+    '-Wextra',
+    '-pthread',
+    '-fvisibility=hidden',
+    '-o',
+    output,
+    source,
+    '-ldl',
+  ];
+}
+
+export const hasGcc = () => !spawnSync('gcc', ['--version'], { stdio: 'ignore' }).error;
+
+/** Is the library older than any file under shim/ (or missing)? */
+function stale(output) {
+  if (!existsSync(output)) return true;
+  const built = statSync(output).mtimeMs;
+  return readdirSync(SHIM_DIR).some((f) => statSync(join(SHIM_DIR, f)).mtimeMs > built);
+}
+
+/**
+ * Build the shim. `{ ok: true, path, built }` (built: false when it was up to date), or
+ * `{ ok: false, reason }`: gcc missing (`missing: true`), or its error output.
+ */
+export function buildShim({ force = false, output = SHIM_LIBRARY } = {}) {
+  if (!hasGcc()) return { ok: false, missing: true, reason: 'gcc not found' };
+  if (!force && !stale(output)) return { ok: true, path: output, built: false };
+  mkdirSync(dirname(output), { recursive: true });
+  const cc = spawnSync('gcc', shimCommand(output), { encoding: 'utf8' });
+  if (cc.status !== 0)
+    return { ok: false, missing: false, reason: (cc.stderr || cc.error?.message || 'gcc failed').trim() };
+  return { ok: true, path: output, built: true, warnings: cc.stderr.trim() };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const r = buildShim({ force: process.argv.includes('--force') });
+  if (!r.ok && r.missing) {
+    console.log(`shim: not built (${r.reason})`);
+  } else if (!r.ok) {
+    console.error(r.reason);
+    console.error('shim: the build failed');
+    process.exitCode = 1;
+  } else {
+    if (r.warnings) console.error(r.warnings);
+    console.log(`shim: ${r.built ? 'built' : 'up to date'} ${r.path}`);
+  }
+}
