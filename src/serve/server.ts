@@ -321,7 +321,7 @@ export class KvmServer {
         c.pid = new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(0, true);
         const body = new Uint8Array(8);
         new DataView(body.buffer).setUint32(0, process.pid, true);
-        return this.#send(c, m.op, 0, replyPayload(0, body));
+        return this.#send(c, m.op, m.handle, replyPayload(0, body));
       }
       case OP_OPEN:
         return this.#open(c, m);
@@ -334,7 +334,7 @@ export class KvmServer {
       case OP_MUNMAP: {
         const r = decodeRange(m.payload);
         if (typeof r === 'string') return fail(ERRNO.EINVAL);
-        return this.#send(c, m.op, 0, replyPayload(this.#unmap(r.hva, r.size)));
+        return this.#send(c, m.op, m.handle, replyPayload(this.#unmap(r.hva, r.size)));
       }
       case OP_GETPARAM: {
         const end = m.payload.indexOf(0);
@@ -342,12 +342,12 @@ export class KvmServer {
         const value = moduleParam(this.#platform, path);
         if (value === undefined) return fail(ERRNO.ENOENT);
         const bytes = new TextEncoder().encode(value);
-        return this.#send(c, m.op, 0, replyPayload(bytes.length, bytes));
+        return this.#send(c, m.op, m.handle, replyPayload(bytes.length, bytes));
       }
       case OP_CPUID: {
         const entries = this.#platform.hostCpuid;
         const table = encodeCpuid2({ nent: entries.length, entries: [...entries] }).subarray(8);
-        return this.#send(c, m.op, 0, replyPayload(entries.length, table));
+        return this.#send(c, m.op, m.handle, replyPayload(entries.length, table));
       }
       case OP_KICK:
         return; // the run it was meant for has already ended
@@ -364,14 +364,14 @@ export class KvmServer {
     if (which === OPEN_KVM) {
       const handle = kvm.kvm.fds.install({});
       this.#entries.set(handle, { handle: { kind: 'system', fd: kvm }, owner: c.pid });
-      return this.#send(c, m.op, 0, replyPayload(handle));
+      return this.#send(c, m.op, m.handle, replyPayload(handle));
     }
     if (which === OPEN_SEV) {
       const handle = this.#platform.openSevDevice();
       this.#entries.set(handle, { sev: true, owner: c.pid });
-      return this.#send(c, m.op, 0, replyPayload(handle));
+      return this.#send(c, m.op, m.handle, replyPayload(handle));
     }
-    this.#send(c, m.op, 0, replyPayload(-ERRNO.ENOENT));
+    this.#send(c, m.op, m.handle, replyPayload(-ERRNO.ENOENT));
   }
 
   #close(handle: number): number {
@@ -485,22 +485,22 @@ export class KvmServer {
       r.size % 4096 !== 0
     ) {
       if (fd !== undefined) this.#shm.libc.close(fd);
-      return this.#send(c, m.op, 0, replyPayload(-ERRNO.EINVAL));
+      return this.#send(c, m.op, m.handle, replyPayload(-ERRNO.EINVAL));
     }
     const fileSize = Math.ceil(r.size / SHARED_FILE_ALIGN) * SHARED_FILE_ALIGN;
     const view = this.#shm.mapShared(fd, fileSize);
     this.#shm.libc.close(fd);
-    if (typeof view === 'number') return this.#send(c, m.op, 0, replyPayload(view));
+    if (typeof view === 'number') return this.#send(c, m.op, m.handle, replyPayload(view));
     const file = HostFile.over(`memfd:sevbox-guest-${r.hva.toString(16)}`, view.bytes);
     try {
       this.#platform.host.mapFile(r.hva, r.size, file, 0, PROT_READ | PROT_WRITE);
     } catch (err) {
       view.close();
       this.#log(`MEMFD 0x${r.hva.toString(16)}+0x${r.size.toString(16)}: ${String(err)}`);
-      return this.#send(c, m.op, 0, replyPayload(-ERRNO.EINVAL));
+      return this.#send(c, m.op, m.handle, replyPayload(-ERRNO.EINVAL));
     }
     this.#views.set(r.hva, { size: r.size, view });
-    this.#send(c, m.op, 0, replyPayload(0));
+    this.#send(c, m.op, m.handle, replyPayload(0));
   }
 
   /** The client unmapped [hva, +size): so does the model's host (KVM's next access faults). */
