@@ -387,6 +387,7 @@ export function buildProgram(): Command {
     .option('--socket <path>', 'the unix socket (default $SEVBOX_SOCKET, $XDG_RUNTIME_DIR/sevbox.sock)')
     .addOption(profileOption())
     .option('--until-idle', 'exit when the last client has gone')
+    .option('--log-ioctls', 'log every ioctl and its result on stderr')
     .option(
       '--fault <spec>',
       'inject a host failure (repeatable): budget=BYTES, alloc-fail-nth=N[,N], alloc-fail-over=BYTES, unmap-gpa=GPA@vmgexit=N',
@@ -404,9 +405,11 @@ export function buildProgram(): Command {
         untilIdle?: boolean;
         quiet?: boolean;
         fault?: string[];
+        logIoctls?: boolean;
       }) => {
         process.exitCode = serveCommand({
           ...(opts.fault ? { faults: opts.fault } : {}),
+          ...(opts.logIoctls ? { logIoctls: true } : {}),
           socket: opts.socket ?? defaultSocketPath(),
           ...(opts.profile ? { profile: opts.profile } : {}),
           ...(opts.untilIdle ? { untilIdle: true } : {}),

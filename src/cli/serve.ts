@@ -14,6 +14,8 @@ export interface ServeCommandOptions {
   readonly profile?: SevProfileName;
   readonly untilIdle?: boolean;
   readonly quiet?: boolean;
+  /** Log every ioctl and its result on stderr. */
+  readonly logIoctls?: boolean;
   /** `--fault` flags (src/serve/faults.ts). */
   readonly faults?: readonly string[];
 }
@@ -52,7 +54,12 @@ export function serveCommand(opts: ServeCommandOptions): number {
     return 2;
   }
   const profile = opts.profile ?? 'current';
-  const server = new KvmServer(shm.shm, listenFd, { platform: { profile }, log: say, faults });
+  const server = new KvmServer(shm.shm, listenFd, {
+    platform: { profile },
+    log: say,
+    faults,
+    logIoctls: opts.logIoctls ?? false,
+  });
   say(
     `listening on ${opts.socket} (profile ${profile}); clients: SEVBOX_SOCKET=${opts.socket} LD_PRELOAD=<libsevbox-kvm.so>`,
   );

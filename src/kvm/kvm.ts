@@ -8,15 +8,19 @@ import { HostAllocator } from '../host/allocator.js';
 import type { HostClock } from '../host/clock.js';
 import type { TraceSink } from '../trace/events.js';
 import {
+  KVM_CAP_DESTROY_MEMORY_REGION_WORKS,
   KVM_CAP_ENABLE_CAP_VM,
   KVM_CAP_EXIT_HYPERCALL,
+  KVM_CAP_EXT_CPUID,
   KVM_CAP_GET_MSR_FEATURES,
   KVM_CAP_GET_TSC_KHZ,
   KVM_CAP_GUEST_MEMFD,
   KVM_CAP_HLT,
   KVM_CAP_IMMEDIATE_EXIT,
   KVM_CAP_IRQ_INJECT_STATUS,
+  KVM_CAP_IRQ_ROUTING,
   KVM_CAP_IRQCHIP,
+  KVM_CAP_JOIN_MEMORY_REGIONS_WORKS,
   KVM_CAP_MAX_VCPU_ID,
   KVM_CAP_MAX_VCPUS,
   KVM_CAP_MEMORY_FAULT_INFO,
@@ -40,6 +44,7 @@ import {
   KVM_CAP_X86_SMM,
   KVM_CAP_X86_USER_SPACE_MSR,
   KVM_CAP_XCRS,
+  KVM_MAX_IRQ_ROUTES,
   KVM_X86_DEFAULT_VM,
 } from '../uapi/caps.js';
 import { KVM_X86_GRP_SYSTEM, KVM_X86_XCOMP_GUEST_SUPP } from '../uapi/device-attr.js';
@@ -209,7 +214,13 @@ export class Kvm {
       case KVM_CAP_X86_USER_SPACE_MSR:
       case KVM_CAP_X86_MSR_FILTER:
       case KVM_CAP_USER_MEMORY2:
+      case KVM_CAP_EXT_CPUID:
+      case KVM_CAP_DESTROY_MEMORY_REGION_WORKS:
+      case KVM_CAP_JOIN_MEMORY_REGIONS_WORKS:
         return 1;
+      case KVM_CAP_IRQ_ROUTING:
+        // CONFIG_HAVE_KVM_IRQ_ROUTING is always there on x86 (the model has no KVM_SET_GSI_ROUTING yet).
+        return KVM_MAX_IRQ_ROUTES;
       case KVM_CAP_READONLY_MEM:
         // kvm_arch_has_readonly_mem(): not for a VM with protected state (6.11+).
         return vm?.typeOps.protectedState && !core.readonlyMemForProtectedVms ? 0 : 1;

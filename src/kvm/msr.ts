@@ -37,6 +37,10 @@ import {
   MSR_IA32_TSC,
   MSR_IA32_XSS,
   MSR_KERNEL_GS_BASE,
+  MSR_KVM_SYSTEM_TIME,
+  MSR_KVM_SYSTEM_TIME_NEW,
+  MSR_KVM_WALL_CLOCK,
+  MSR_KVM_WALL_CLOCK_NEW,
   MSR_LSTAR,
   MSR_STAR,
   MSR_SYSCALL_MASK,
@@ -92,7 +96,15 @@ const IN_KERNEL_MSRS: ReadonlyMap<number, bigint> = new Map([
   [MSR_IA32_TSC, 0n],
   [MSR_IA32_APICBASE, 0xfee0_0800n], // xAPIC enabled; the BSP bit is set per vCPU (Vcpu)
   [MSR_IA32_XSS, 0n],
+  // kvmclock's MSRs (emulated_msrs): VMMs write them on every reset (QEMU: 0, disabled).
+  [MSR_KVM_WALL_CLOCK, 0n],
+  [MSR_KVM_SYSTEM_TIME, 0n],
+  [MSR_KVM_WALL_CLOCK_NEW, 0n],
+  [MSR_KVM_SYSTEM_TIME_NEW, 0n],
 ]);
+
+/** kvmclock MSRs whose bit 0 turns the clock on: the model has no pvclock to keep, so it refuses that. */
+const KVMCLOCK_ENABLE_MSRS = new Set([MSR_KVM_SYSTEM_TIME, MSR_KVM_SYSTEM_TIME_NEW]);
 
 /** A vCPU's in-kernel MSR values. Unknown indices are KVM_MSR_RET_UNSUPPORTED. */
 export class MsrStore {
@@ -207,5 +219,6 @@ export function svmSetMsr(vcpu: Vcpu, index: number, value: bigint, hostInitiate
   }
   if (isMtrrMsr(index))
     return vcpu.mtrr.set(index, value, vcpu.vm.ctx.maxPhysBits) ? KVM_MSR_RET_OK : KVM_MSR_RET_INVALID;
+  if (KVMCLOCK_ENABLE_MSRS.has(index) && value & 1n) return KVM_MSR_RET_UNSUPPORTED;
   return vcpu.msrs.set(index, value);
 }

@@ -47,6 +47,7 @@ import {
   KVM_RUN,
   KVM_SET_CPUID2,
   KVM_SET_FPU,
+  KVM_SET_IDENTITY_MAP_ADDR,
   KVM_SET_MP_STATE,
   KVM_SET_MSRS,
   KVM_SET_REGS,
@@ -250,6 +251,13 @@ function vmIoctl(
     case KVM_ENABLE_CAP:
       if (!needs(input, 104)) return EFAULT;
       return reply(fd.enableCap(decodeEnableCap(input)));
+    case KVM_SET_IDENTITY_MAP_ADDR: {
+      // Its argument is a pointer to a u64 (kvm_vm_ioctl_set_identity_map_addr copies 8 bytes).
+      if (!needs(input, 8)) return EFAULT;
+      return reply(
+        fd.setIdentityMapAddress(new DataView(input.buffer, input.byteOffset, 8).getBigUint64(0, true)),
+      );
+    }
     case KVM_SET_TSS_ADDR:
       return reply(fd.setTssAddress(Number(BigInt.asUintN(32, arg))));
     case KVM_CREATE_IRQCHIP:

@@ -21,12 +21,13 @@ import { HostFile } from '../host/file-store.js';
 import type { HostMapping } from '../hostkvm/mapping.js';
 import type { SharedMemory } from '../hostkvm/shared-memory.js';
 import { encodeCpuid2 } from '../uapi/cpuid.js';
-import { ERRNO } from '../uapi/errno.js';
+import { ERRNO, errnoName } from '../uapi/errno.js';
 import {
   KVM_CREATE_VCPU,
   KVM_RUN,
   KVM_SET_USER_MEMORY_REGION,
   KVM_SET_USER_MEMORY_REGION2,
+  kvmIoctlName,
 } from '../uapi/ioctl.js';
 import { KVM_VCPU_MMAP_SIZE } from '../uapi/kvm-run.js';
 import {
@@ -92,6 +93,8 @@ export interface KvmServerOptions {
   readonly platform?: Omit<ModelPlatformOptions, 'cpu' | 'runArea'>;
   /** One line per notable event (connections, protocol errors); absent: silent. */
   readonly log?: (line: string) => void;
+  /** Log every ioctl with its result (`--log-ioctls`): what a VMM author reads when their VMM stops. */
+  readonly logIoctls?: boolean;
   /** Host failures to inject (`--fault`). */
   readonly faults?: readonly FaultSpec[];
 }
@@ -121,6 +124,7 @@ export class KvmServer {
   }
   readonly #listenFd: number;
   readonly #log: (line: string) => void;
+  readonly #logIoctls: boolean;
   readonly #conns = new Map<number, Connection>();
   readonly #entries = new Map<number, Entry>();
   /** Shared-memory views behind the model's host address space, kept reachable while mapped. */
@@ -138,6 +142,7 @@ export class KvmServer {
     this.#shm = shm;
     this.#listenFd = listenFd;
     this.#log = opts.log ?? (() => {});
+    this.#logIoctls = opts.logIoctls ?? false;
     const faults = opts.faults ?? [];
     const allocator = new HostAllocator(allocatorPlan(faults));
     this.#platform = modelPlatform({
@@ -404,6 +409,7 @@ export class KvmServer {
       dispatchIoctl(e.handle, req.cmd, req.arg, req.input, this.#platform.host),
     );
     let result = r.result;
+    if (this.#logIoctls) this.#logIoctl(e.handle.kind, m.handle, req, result);
     if (result === 0 && req.cmd === KVM_SET_USER_MEMORY_REGION && req.input.length >= 32)
       this.#noteSlot(m.handle, decodeUserspaceMemoryRegion(req.input));
     if (result === 0 && req.cmd === KVM_SET_USER_MEMORY_REGION2 && req.input.length >= 160)
@@ -461,6 +467,14 @@ export class KvmServer {
       return;
     }
     c.pendingRun = undefined;
+    if (this.#logIoctls)
+      this.#logIoctl(
+        'vcpu',
+        handle,
+        { cmd: KVM_RUN, arg: 0n, input: new Uint8Array(0), regions: [] },
+        result,
+        `exit_reason ${run.exitReason}`,
+      );
     this.#send(c, OP_IOCTL, handle, encodeIoctlReply(result, new Uint8Array(0), []));
   }
 
@@ -514,6 +528,12 @@ export class KvmServer {
       if (start >= hva && start + v.size <= hva + len) this.#views.delete(start);
     }
     return 0;
+  }
+
+  #logIoctl(kind: string, handle: number, req: IoctlRequest, result: number, extra = ''): void {
+    const outcome = result < 0 ? errnoName(-result) : String(result);
+    const arg = req.input.length === 0 ? ` arg 0x${req.arg.toString(16)}` : '';
+    this.#log(`${kind} ${handle}: ${kvmIoctlName(req.cmd)}${arg} → ${outcome}${extra ? ` (${extra})` : ''}`);
   }
 
   /** The vCPU whose KVM_RUN is in the model now (for a fault plan's log). */

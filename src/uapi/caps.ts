@@ -9,6 +9,16 @@ export const KVM_API_VERSION = 12;
 
 // ---- capabilities (KVM_CHECK_EXTENSION argument) ----
 
+/** CPUID 0x80000000+ leaves in KVM_SET_CPUID2 (always 1; QEMU refuses to run without it). */
+export const KVM_CAP_EXT_CPUID = 7;
+/** Deleting a memslot works (always 1; an old-QEMU requirement still checked). */
+export const KVM_CAP_DESTROY_MEMORY_REGION_WORKS = 21;
+/** Interrupt routing (KVM_SET_GSI_ROUTING); the value is KVM_MAX_IRQ_ROUTES. */
+export const KVM_CAP_IRQ_ROUTING = 25;
+/** KVM_MAX_IRQ_ROUTES, what KVM_CAP_IRQ_ROUTING answers. */
+export const KVM_MAX_IRQ_ROUTES = 4096;
+/** Adjacent memslots may be joined (always 1). */
+export const KVM_CAP_JOIN_MEMORY_REGIONS_WORKS = 30;
 /** KVM_SET_USER_MEMORY_REGION is available (always 1 today). */
 export const KVM_CAP_USER_MEMORY = 3;
 /** Returns the number of user memory slots per address space (32764 on x86). */

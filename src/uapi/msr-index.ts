@@ -45,3 +45,9 @@ export const MSR_AMD64_SEV_ES_GHCB = 0xc001_0130;
 export const MSR_AMD64_SEV = 0xc001_0131;
 /** SEV-SNP Secure TSC: the guest's TSC frequency (read-only). */
 export const MSR_AMD64_GUEST_TSC_FREQ = 0xc001_0134;
+
+/** kvmclock (arch/x86/include/uapi/asm/kvm_para.h): the original pair and the 0x4b564dxx pair. */
+export const MSR_KVM_WALL_CLOCK = 0x11;
+export const MSR_KVM_SYSTEM_TIME = 0x12;
+export const MSR_KVM_WALL_CLOCK_NEW = 0x4b564d00;
+export const MSR_KVM_SYSTEM_TIME_NEW = 0x4b564d01;
