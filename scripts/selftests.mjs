@@ -174,6 +174,7 @@ export const DEFAULT_SHIM = join(REPO, '.cache/shim/libsevbox-kvm.so');
  * come up within `timeoutMs`.
  */
 export function startServer(socket, { profile = 'current', timeoutMs = 30_000 } = {}) {
+  mkdirSync(dirname(socket), { recursive: true });
   rmSync(socket, { force: true });
   const child = spawn(
     process.execPath,
@@ -351,7 +352,6 @@ export async function runSelftests(tests, { cache, vendor, rebuild, timeoutMs, e
         const extraEnv = { ...ready.env };
         if (ready.serve) {
           extraEnv.SEVBOX_SOCKET = join(cache, 'sock', `${test.replaceAll('/', '_')}.sock`);
-          mkdirSync(dirname(extraEnv.SEVBOX_SOCKET), { recursive: true });
           server = await startServer(extraEnv.SEVBOX_SOCKET, ready.serve);
         }
         const run = await runTest(build.binary, { extraEnv, timeoutMs, log });
