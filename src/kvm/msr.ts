@@ -31,6 +31,7 @@ import {
   MSR_IA32_APICBASE,
   MSR_IA32_CR_PAT,
   MSR_IA32_DEBUGCTLMSR,
+  MSR_IA32_POWER_CTL,
   MSR_IA32_SYSENTER_CS,
   MSR_IA32_SYSENTER_EIP,
   MSR_IA32_SYSENTER_ESP,
@@ -96,6 +97,8 @@ const IN_KERNEL_MSRS: ReadonlyMap<number, bigint> = new Map([
   [MSR_IA32_TSC, 0n],
   [MSR_IA32_APICBASE, 0xfee0_0800n], // xAPIC enabled; the BSP bit is set per vCPU (Vcpu)
   [MSR_IA32_XSS, 0n],
+  // vcpu->arch.msr_ia32_power_ctl: any value, read back as written (emulated_msrs).
+  [MSR_IA32_POWER_CTL, 0n],
   // kvmclock's MSRs (emulated_msrs): VMMs write them on every reset (QEMU: 0, disabled).
   [MSR_KVM_WALL_CLOCK, 0n],
   [MSR_KVM_SYSTEM_TIME, 0n],

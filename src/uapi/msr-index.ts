@@ -26,6 +26,8 @@ export const MSR_IA32_LASTBRANCHTOIP = 0x1dc;
 export const MSR_IA32_LASTINTFROMIP = 0x1dd;
 export const MSR_IA32_LASTINTTOIP = 0x1de;
 export const MSR_IA32_CR_PAT = 0x277;
+/** Power management control (Intel; KVM keeps whatever the guest writes on every vendor). */
+export const MSR_IA32_POWER_CTL = 0x1fc;
 /** Supervisor state components enabled for XSAVES. */
 export const MSR_IA32_XSS = 0xda0;
 /** Extended feature enable register. */

@@ -19,7 +19,11 @@ import {
 import { loadSharedMemory } from '../../src/hostkvm/shared-memory.js';
 
 /** The tests that pass on sevbox today; each would fail if the shim, the server or the model broke. */
-export const MUST_PASS = ['kvm_create_max_vcpus', 'x86_64/userspace_io_test'];
+export const MUST_PASS = [
+  'kvm_create_max_vcpus',
+  'x86_64/userspace_io_test',
+  'x86_64/userspace_msr_exit_test',
+];
 
 const blocker = buildBlocker() ?? (loadSharedMemory().ok ? null : 'no koffi');
 
