@@ -75,3 +75,18 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     console.log(`shim: ${r.built ? 'built' : 'up to date'} ${r.path}`);
   }
 }
+
+/** shim/bench-client.c: a KVM client timing an ioctl and an exit round trip (bench/shim.bench.ts). */
+export const BENCH_CLIENT = join(REPO, '.cache/shim/bench-client');
+
+/** Build the bench client when missing or older than its source: `{ ok, path }` or `{ ok: false, reason }`. */
+export function buildBenchClient() {
+  if (!hasGcc()) return { ok: false, missing: true, reason: 'gcc not found' };
+  const source = join(SHIM_DIR, 'bench-client.c');
+  if (existsSync(BENCH_CLIENT) && statSync(BENCH_CLIENT).mtimeMs >= statSync(source).mtimeMs)
+    return { ok: true, path: BENCH_CLIENT };
+  mkdirSync(dirname(BENCH_CLIENT), { recursive: true });
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', BENCH_CLIENT, source], { encoding: 'utf8' });
+  if (cc.status !== 0) return { ok: false, missing: false, reason: (cc.stderr || cc.error || '').toString().trim() };
+  return { ok: true, path: BENCH_CLIENT };
+}
