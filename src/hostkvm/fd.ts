@@ -62,6 +62,8 @@ import {
   KVM_INTERRUPT,
   KVM_IRQ_LINE,
   KVM_MEMORY_ENCRYPT_OP,
+  KVM_MEMORY_ENCRYPT_REG_REGION,
+  KVM_MEMORY_ENCRYPT_UNREG_REGION,
   KVM_NMI,
   KVM_RUN,
   KVM_SET_CPUID2,
@@ -117,7 +119,14 @@ import {
 import { encodeMsrFilter, KVM_MSR_FILTER_MAX_RANGES } from '../uapi/msr-filter.js';
 import { decodeMsrList, decodeMsrs, encodeMsrList, encodeMsrs, type KvmMsrEntry } from '../uapi/msrs.js';
 import { decodeRegs, encodeRegs, KVM_REGS_SIZE, type KvmRegs } from '../uapi/regs.js';
-import { decodeSevCmd, encodeSevCmd, type KvmSevCmd, SevCmdErrno } from '../uapi/sev-cmd.js';
+import {
+  decodeSevCmd,
+  encodeEncRegion,
+  encodeSevCmd,
+  type KvmEncRegion,
+  type KvmSevCmd,
+  SevCmdErrno,
+} from '../uapi/sev-cmd.js';
 import { decodeSregs, encodeSregs, KVM_SREGS_SIZE, type KvmSregs } from '../uapi/sregs.js';
 import { structOut } from '../uapi/struct.js';
 import {
@@ -676,6 +685,20 @@ export class HostVmFd implements VmFd {
     if (r instanceof Errno)
       return new SevCmdErrno(r.errno, back, back.error ? `${what}: firmware error ${back.error}` : r.detail);
     return back;
+  }
+
+  /** KVM_MEMORY_ENCRYPT_REG_REGION: struct kvm_enc_region is the argument (`addr` is in this process). */
+  memoryEncryptRegRegion(range: KvmEncRegion): IoctlResult<void> {
+    return setStruct(this.#fd, KVM_MEMORY_ENCRYPT_REG_REGION, 'KVM_MEMORY_ENCRYPT_REG_REGION', () =>
+      encodeEncRegion(range),
+    );
+  }
+
+  /** KVM_MEMORY_ENCRYPT_UNREG_REGION. */
+  memoryEncryptUnregRegion(range: KvmEncRegion): IoctlResult<void> {
+    return setStruct(this.#fd, KVM_MEMORY_ENCRYPT_UNREG_REGION, 'KVM_MEMORY_ENCRYPT_UNREG_REGION', () =>
+      encodeEncRegion(range),
+    );
   }
 
   /**

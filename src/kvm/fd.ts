@@ -61,7 +61,7 @@ import {
 import { MSR_IA32_APICBASE } from '../uapi/msr-index.js';
 import type { KvmMsrEntry } from '../uapi/msrs.js';
 import type { KvmRegs } from '../uapi/regs.js';
-import type { KvmSevCmd } from '../uapi/sev-cmd.js';
+import type { KvmEncRegion, KvmSevCmd } from '../uapi/sev-cmd.js';
 import type { KvmSregs } from '../uapi/sregs.js';
 import type { KvmVcpuEvents } from '../uapi/vcpu-events.js';
 import { decodeExit } from '../uapi/vcpu-exit.js';
@@ -362,6 +362,26 @@ export class ModelVmFd implements VmFd {
     if (op) return op.call(vm.typeOps, cmd);
     if (this.kvm.memEncOp) return this.kvm.memEncOp(vm, cmd);
     return new Errno('ENOTTY', 'KVM_MEMORY_ENCRYPT_OP: memory encryption is not supported');
+  }
+
+  /** KVM_MEMORY_ENCRYPT_REG_REGION: the VM type's mem_enc_register_region; else ENOTTY. */
+  memoryEncryptRegRegion(range: KvmEncRegion): IoctlResult<void> {
+    const what = 'KVM_MEMORY_ENCRYPT_REG_REGION';
+    const bad = this.#check(what);
+    if (bad) return bad;
+    const ops = this.vm.typeOps;
+    if (!ops.memEncRegisterRegion) return new Errno('ENOTTY', `${what}: not an SEV guest`);
+    return ops.memEncRegisterRegion(range);
+  }
+
+  /** KVM_MEMORY_ENCRYPT_UNREG_REGION: the VM type's mem_enc_unregister_region; else ENOTTY. */
+  memoryEncryptUnregRegion(range: KvmEncRegion): IoctlResult<void> {
+    const what = 'KVM_MEMORY_ENCRYPT_UNREG_REGION';
+    const bad = this.#check(what);
+    if (bad) return bad;
+    const ops = this.vm.typeOps;
+    if (!ops.memEncUnregisterRegion) return new Errno('ENOTTY', `${what}: not an SEV guest`);
+    return ops.memEncUnregisterRegion(range);
   }
 
   getTscKhz(): IoctlResult<number> {

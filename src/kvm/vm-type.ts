@@ -4,7 +4,7 @@
  * handlers; a VM type may add per-VM state, replace exit handlers and hook guest entry.
  */
 import type { Errno } from '../uapi/errno.js';
-import type { KvmSevCmd } from '../uapi/sev-cmd.js';
+import type { KvmEncRegion, KvmSevCmd } from '../uapi/sev-cmd.js';
 import type { Vcpu } from './vcpu.js';
 import type { Vm } from './vm.js';
 
@@ -52,13 +52,17 @@ export interface VmTypeOps {
   enableCap?(cap: number, args: readonly bigint[]): Errno | undefined;
   /** KVM_MEMORY_ENCRYPT_OP (SEV's commands); without it the ioctl is ENOTTY. */
   memEncOp?(cmd: KvmSevCmd): Errno | KvmSevCmd;
+  /** KVM_MEMORY_ENCRYPT_REG_REGION (mem_enc_register_region); without it the ioctl is ENOTTY. */
+  memEncRegisterRegion?(range: KvmEncRegion): Errno | undefined;
+  /** KVM_MEMORY_ENCRYPT_UNREG_REGION (mem_enc_unregister_region); without it the ioctl is ENOTTY. */
+  memEncUnregisterRegion?(range: KvmEncRegion): Errno | undefined;
   /** kvm_x86_ops.vcpu_pre_run, at each KVM_RUN before entering: 1 to run, else the result (-errno). */
   vcpuPreRun?(vcpu: Vcpu): number;
   /** The VM is being destroyed. */
   destroy?(): void;
 }
 
-/** A VM type KVM_CREATE_VM accepts (KVM_X86_DEFAULT_VM, KVM_X86_SEV_ES_VM, ...). */
+/** A VM type KVM_CREATE_VM accepts (KVM_X86_DEFAULT_VM, KVM_X86_SEV_VM, KVM_X86_SEV_ES_VM). */
 export interface VmTypeProvider {
   readonly type: number;
   /** The per-VM state of a freshly created VM, or why KVM_CREATE_VM fails. */

@@ -83,7 +83,10 @@ export interface SevFirmwareOptions {
    * DEACTIVATE clears it (default: none, nothing to load keys into).
    */
   readonly memory?: MemoryController;
-  /** ASIDs 1..asidCount exist (default 16). The model does not split SEV from SEV-ES ASIDs. */
+  /**
+   * ASIDs 1..asidCount exist (default 509, the model CPU's CPUID 0x8000001F ECX: max_sev_asid).
+   * The model does not split SEV from SEV-ES ASIDs here; KVM does (sev_asid_new).
+   */
   readonly asidCount?: number;
 }
 
@@ -168,7 +171,7 @@ export class SevFirmware {
       throw new TypeError("SevFirmware: the engine must be the memory controller's, so both encrypt alike");
     this.#memory = opts.memory;
     this.#engine = opts.memory?.engine ?? opts.engine ?? PLAINTEXT_ENGINE;
-    this.#asidCount = opts.asidCount ?? 16;
+    this.#asidCount = opts.asidCount ?? 509;
   }
 
   /** `size` bytes drawn from the seed for `what` (deterministic: the model's stand-in for the firmware's RNG). */

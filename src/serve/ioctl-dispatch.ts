@@ -43,6 +43,8 @@ import {
   KVM_HAS_DEVICE_ATTR,
   KVM_INTERRUPT,
   KVM_MEMORY_ENCRYPT_OP,
+  KVM_MEMORY_ENCRYPT_REG_REGION,
+  KVM_MEMORY_ENCRYPT_UNREG_REGION,
   KVM_NMI,
   KVM_RUN,
   KVM_SET_CPUID2,
@@ -69,7 +71,14 @@ import {
 import { decodeMsrFilter, KVM_MSR_FILTER_SIZE } from '../uapi/msr-filter.js';
 import { decodeMsrList, decodeMsrs, encodeMsrList, encodeMsrs } from '../uapi/msrs.js';
 import { decodeRegs, encodeRegs, KVM_REGS_SIZE } from '../uapi/regs.js';
-import { decodeSevCmd, encodeSevCmd, KVM_SEV_CMD_SIZE, SevCmdErrno } from '../uapi/sev-cmd.js';
+import {
+  decodeEncRegion,
+  decodeSevCmd,
+  encodeSevCmd,
+  KVM_ENC_REGION_SIZE,
+  KVM_SEV_CMD_SIZE,
+  SevCmdErrno,
+} from '../uapi/sev-cmd.js';
 import { decodeSregs, encodeSregs, KVM_SREGS_SIZE } from '../uapi/sregs.js';
 import { decodeVcpuEvents, encodeVcpuEvents, KVM_VCPU_EVENTS_SIZE } from '../uapi/vcpu-events.js';
 import { decodeXcrs, encodeXcrs, KVM_XCRS_SIZE } from '../uapi/xsave.js';
@@ -271,6 +280,13 @@ function vmIoctl(
       if (r instanceof Errno) return fail(r);
       return ok(encodeSevCmd(r));
     }
+    // kvm_arch_vm_ioctl copies struct kvm_enc_region in (EFAULT), then the vendor op (ENOTTY without one).
+    case KVM_MEMORY_ENCRYPT_REG_REGION:
+      if (!needs(input, KVM_ENC_REGION_SIZE)) return EFAULT;
+      return reply(fd.memoryEncryptRegRegion(decodeEncRegion(input)));
+    case KVM_MEMORY_ENCRYPT_UNREG_REGION:
+      if (!needs(input, KVM_ENC_REGION_SIZE)) return EFAULT;
+      return reply(fd.memoryEncryptUnregRegion(decodeEncRegion(input)));
     default:
       return ENOTTY;
   }

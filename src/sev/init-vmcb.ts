@@ -1,6 +1,6 @@
 /**
- * What KVM changes in an SEV-ES vCPU's VMCB (arch/x86/kvm/svm/sev.c of the `current` kernel):
- * sev_init_vmcb + sev_es_init_vmcb, which init_vmcb calls, and sev_es_recalc_msr_intercepts, which
+ * What KVM changes in an SEV or SEV-ES vCPU's VMCB (arch/x86/kvm/svm/sev.c of the `current` kernel):
+ * sev_init_vmcb (+ sev_es_init_vmcb for SEV-ES), which init_vmcb calls, and sev_es_recalc_msr_intercepts, which
  * svm_recalc_msr_intercepts calls. The guest's state is encrypted, so KVM cannot emulate what it
  * would intercept: it drops the CR read/write intercepts for the CR write traps (automatic exits
  * after the write, with the new value), leaves only DR7 of the DR intercepts, and passes through
@@ -52,16 +52,23 @@ import { DB_VECTOR, GP_VECTOR, UD_VECTOR } from '../uapi/svm.js';
 const DEBUG_SWAP = false;
 
 /**
- * sev_init_vmcb for an SEV-ES vCPU: no #UD or #GP intercepts (KVM cannot decode an encrypted
- * guest's instruction), then sev_es_init_vmcb's intercept changes. The GHCB MSR preset and the VMSA
- * address are the VM type's createVcpu's (sev-es-vm.ts).
+ * sev_init_vmcb for any SEV vCPU: memory encryption under the VM's ASID (nested_ctl SEV_ENABLE) and
+ * no #UD or #GP intercepts (KVM cannot decode an encrypted guest's instruction); then, for SEV-ES,
+ * sev_es_init_vmcb. A plain SEV vCPU keeps every other intercept: its state is KVM's. The GHCB MSR
+ * preset and the VMSA address are the VM type's createVcpu's (sev-es-vm.ts).
  */
-export function sevInitVmcb(vcpu: Vcpu): void {
+export function sevInitVmcb(vcpu: Vcpu, esActive: boolean): void {
   const vmcb = vcpu.vmcb;
-  // init_vmcb and sev_es_init_vmcb: memory encryption under the VM's ASID, the state in the VMSA.
-  vmcb.nestedCtl |= SVM_NESTED_CTL_SEV_ENABLE | SVM_NESTED_CTL_SEV_ES_ENABLE;
+  vmcb.nestedCtl |= SVM_NESTED_CTL_SEV_ENABLE;
   setExceptionIntercept(vmcb, UD_VECTOR, false);
   setExceptionIntercept(vmcb, GP_VECTOR, false);
+  if (esActive) sevEsInitVmcb(vcpu);
+}
+
+/** sev_es_init_vmcb: the state lives in the VMSA, and the intercepts KVM cannot serve go. */
+function sevEsInitVmcb(vcpu: Vcpu): void {
+  const vmcb = vcpu.vmcb;
+  vmcb.nestedCtl |= SVM_NESTED_CTL_SEV_ES_ENABLE;
   // Can't intercept CR register access, HV can't modify CR registers.
   for (const bit of [
     INTERCEPT_CR0_READ,

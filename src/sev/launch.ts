@@ -20,6 +20,7 @@
  */
 
 import { SAVE_RIP, setGpr, VCPU_REGS_RIP } from '../cpu/backend.js';
+import { DEFAULT_CPUID } from '../kvm/cpuid.js';
 import type { FdTable } from '../kvm/guest-memfd.js';
 import type { Vm } from '../kvm/vm.js';
 import { SevDeviceFile } from '../psp/dev-sev.js';
@@ -54,11 +55,34 @@ export interface SevHost {
   readonly firmware: SevFirmware;
   /** ASIDs in use (sev_asid_bitmap). */
   readonly asids: Set<number>;
+  /**
+   * min_sev_asid and max_sev_asid (sev_hardware_setup: CPUID 0x8000001F EDX and ECX): plain SEV
+   * guests take ASIDs min..max, SEV-ES guests 1..min-1.
+   */
+  readonly minSevAsid: number;
+  readonly maxSevAsid: number;
+  /**
+   * RLIMIT_MEMLOCK of the VMM process in pages when it lacks CAP_IPC_LOCK (sev_pin_memory refuses
+   * to pin past it with ENOMEM); undefined: the VMM has CAP_IPC_LOCK, as the selftests run.
+   */
+  readonly memlockPages?: number;
 }
 
-/** A host's SEV side: its firmware (a new one unless given). */
-export function newSevHost(firmware: SevFirmware = new SevFirmware()): SevHost {
-  return { firmware, asids: new Set() };
+/** The SEV leaf of the model CPU's CPUID (sev_hardware_setup reads the host's). */
+const SEV_LEAF = DEFAULT_CPUID.find((e) => e.function === 0x8000001f);
+
+/** A host's SEV side: its firmware (a new one unless given), ASID ranges from CPUID unless given. */
+export function newSevHost(
+  firmware: SevFirmware = new SevFirmware(),
+  opts: Partial<Pick<SevHost, 'minSevAsid' | 'maxSevAsid' | 'memlockPages'>> = {},
+): SevHost {
+  return {
+    firmware,
+    asids: new Set(),
+    minSevAsid: opts.minSevAsid ?? SEV_LEAF?.edx ?? 1,
+    maxSevAsid: opts.maxSevAsid ?? SEV_LEAF?.ecx ?? 0,
+    ...(opts.memlockPages !== undefined && { memlockPages: opts.memlockPages }),
+  };
 }
 
 /** A host's SEV side with a new firmware built from `opts`. */
@@ -67,14 +91,20 @@ export function newSevFirmwareHost(opts?: SevFirmwareOptions): SevHost {
 }
 
 /**
- * sev_asid_new: the lowest free ASID from 1. The model's KVM does not run out (no min/max_sev_asid):
- * past the firmware's ASIDs, LAUNCH_START's ACTIVATE answers INVALID_ASID.
+ * sev_asid_new: the lowest free ASID of the guest's range, min_sev_asid..max_sev_asid for plain
+ * SEV, 1..min_sev_asid-1 for SEV-ES; ENOTTY when the range is empty, EBUSY when it is used up (the
+ * model frees an ASID at VM destruction, so the kernel's recycling retry finds nothing more).
  */
-export function sevAsidNew(host: SevHost): number {
-  let asid = 1;
-  while (host.asids.has(asid)) asid++;
-  host.asids.add(asid);
-  return asid;
+export function sevAsidNew(host: SevHost, esActive: boolean): number | Errno {
+  const min = esActive ? 1 : host.minSevAsid;
+  const max = esActive ? host.minSevAsid - 1 : host.maxSevAsid;
+  if (min > max) return new Errno('ENOTTY', `sev_asid_new: no ${esActive ? 'SEV-ES' : 'SEV'} ASIDs`);
+  for (let asid = min; asid <= max; asid++) {
+    if (host.asids.has(asid)) continue;
+    host.asids.add(asid);
+    return asid;
+  }
+  return new Errno('EBUSY', `sev_asid_new: ASIDs ${min}..${max} all in use`);
 }
 
 /** open("/dev/sev") in the VMM's process: the fd KVM_SEV_LAUNCH_START takes as sev_fd. */
@@ -92,6 +122,8 @@ export interface SevLaunchInfo {
   policy: number;
   /** sev->asid (0 before init). */
   asid: number;
+  /** sev->pages_locked: pages pinned for registered regions (KVM_MEMORY_ENCRYPT_REG_REGION). */
+  pagesLocked: number;
 }
 
 /** What a launch handler works on: the VM, the host, its kvm_sev_info and the kvm_sev_cmd it will copy back. */
@@ -130,24 +162,43 @@ function pspCopyUserBlob(vm: Vm, uaddr: bigint, len: number, what: string): Uint
 }
 
 /** Pinned pages of the VMM's memory: the first page's host address and how many. */
-interface Pinned {
+export interface Pinned {
   readonly first: number;
   readonly npages: number;
 }
 
+/** INT_MAX: pin_user_pages_fast takes the page count as an int. */
+const INT_MAX = 0x7fff_ffff;
+
 /**
- * sev_pin_memory: EINVAL for a length of 0 or a range that wraps; then pin_user_pages_fast of every
+ * sev_pin_memory (6.12): EINVAL for a length of 0 or a range that wraps; ENOMEM when the VMM lacks
+ * CAP_IPC_LOCK and sev->pages_locked plus these pages exceed RLIMIT_MEMLOCK
+ * (`host.memlockPages`); EINVAL for more than INT_MAX pages; then pin_user_pages_fast of every
  * page (FOLL_WRITE when `write`), where a page not mapped, not resident or (for a write) not
- * writable pins short and gives ENOMEM, not EFAULT. The model assumes CAP_IPC_LOCK (no
- * RLIMIT_MEMLOCK) and cannot wait for a userfaultfd handler: an unpopulated page fails as an
- * unmapped one does.
+ * writable pins short and gives ENOMEM, not EFAULT. The model cannot wait for a userfaultfd
+ * handler: an unpopulated page fails as an unmapped one does. The caller adds `npages` to
+ * pages_locked when it keeps the pin (only registered regions do; the others unpin before returning).
  */
-function sevPinMemory(vm: Vm, uaddr: bigint, ulen: number, write: boolean): Pinned | Errno {
-  if (ulen === 0 || uaddr + BigInt(ulen) > U64_MAX)
-    return new Errno('EINVAL', `sev_pin_memory: ${ulen} bytes`);
+export function sevPinMemory(
+  vm: Vm,
+  uaddr: bigint,
+  ulen: bigint | number,
+  write: boolean,
+  locked?: { readonly host: SevHost; readonly sev: SevLaunchInfo },
+): Pinned | Errno {
+  const len = BigInt(ulen);
+  if (len === 0n || uaddr + len > U64_MAX) return new Errno('EINVAL', `sev_pin_memory: ${len} bytes`);
   const first = uaddr & ~BigInt(PAGE - 1);
-  const last = (uaddr + BigInt(ulen) - 1n) & ~BigInt(PAGE - 1);
-  const npages = Number((last - first) / BigInt(PAGE)) + 1;
+  const last = (uaddr + len - 1n) & ~BigInt(PAGE - 1);
+  const npagesBig = (last - first) / BigInt(PAGE) + 1n;
+  const limit = locked?.host.memlockPages;
+  if (limit !== undefined && BigInt(locked!.sev.pagesLocked) + npagesBig > BigInt(limit))
+    return new Errno(
+      'ENOMEM',
+      `sev_pin_memory: ${npagesBig} more pages exceed RLIMIT_MEMLOCK (${limit} pages)`,
+    );
+  if (npagesBig > BigInt(INT_MAX)) return new Errno('EINVAL', `sev_pin_memory: ${npagesBig} pages`);
+  const npages = Number(npagesBig);
   for (let i = 0; i < npages; i++) {
     const hva = first + BigInt(i * PAGE);
     const v = hva > BigInt(Number.MAX_SAFE_INTEGER) ? undefined : vm.host.view(Number(hva), PAGE, write);
@@ -303,7 +354,7 @@ export function sevLaunchUpdateData(ctx: SevCmdContext, active: boolean): Errno 
   const raw = copyFromUser(ctx.vm, ctx.argp.data, KVM_SEV_LAUNCH_UPDATE_DATA_SIZE, what);
   if (raw instanceof Errno) return raw;
   const { uaddr, len } = decodeSevUaddrLen(raw);
-  const pinned = sevPinMemory(ctx.vm, uaddr, len, true);
+  const pinned = sevPinMemory(ctx.vm, uaddr, len, true, ctx);
   if (pinned instanceof Errno) return pinned;
   // data.address = __sme_page_pa(inpages[0]) + offset; data.len = min(pages * PAGE_SIZE - offset, size).
   const mem = physRange(ctx.vm, Number(uaddr), len);
@@ -399,7 +450,7 @@ export function sevLaunchSecret(ctx: SevCmdContext, active: boolean): Errno | un
   const raw = copyFromUser(vm, argp.data, KVM_SEV_LAUNCH_SECRET_SIZE, what);
   if (raw instanceof Errno) return raw;
   const params = decodeSevLaunchSecret(raw);
-  const pinned = sevPinMemory(vm, params.guestUaddr, params.guestLen, true);
+  const pinned = sevPinMemory(vm, params.guestUaddr, params.guestLen, true, ctx);
   if (pinned instanceof Errno) return pinned;
   const trans = pspCopyUserBlob(vm, params.transUaddr, params.transLen, `${what}: trans`);
   if (trans instanceof Errno) return trans;
@@ -554,9 +605,9 @@ export function sevDbgCrypt(ctx: SevCmdContext, active: boolean, dec: boolean): 
   let size = debug.len;
   while (vaddr < vaddrEnd) {
     const pageOf = (a: bigint) => a & ~BigInt(PAGE - 1);
-    const srcP = sevPinMemory(ctx.vm, pageOf(vaddr), PAGE, false);
+    const srcP = sevPinMemory(ctx.vm, pageOf(vaddr), PAGE, false, ctx);
     if (srcP instanceof Errno) return srcP;
-    const dstP = sevPinMemory(ctx.vm, pageOf(dstVaddr), PAGE, true);
+    const dstP = sevPinMemory(ctx.vm, pageOf(dstVaddr), PAGE, true, ctx);
     if (dstP instanceof Errno) return dstP;
     const sOff = Number(vaddr % BigInt(PAGE));
     const dOff = Number(dstVaddr % BigInt(PAGE));

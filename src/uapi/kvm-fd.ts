@@ -20,7 +20,7 @@ import type { KvmLapicState } from './lapic.js';
 import type { UserspaceMemoryRegion } from './memslot.js';
 import type { KvmMsrEntry } from './msrs.js';
 import type { KvmRegs } from './regs.js';
-import type { KvmSevCmd } from './sev-cmd.js';
+import type { KvmEncRegion, KvmSevCmd } from './sev-cmd.js';
 import type { KvmSregs } from './sregs.js';
 import type { KvmVcpuEvents } from './vcpu-events.js';
 import type { VcpuExit } from './vcpu-exit.js';
@@ -136,6 +136,13 @@ export interface VmFd {
    * other errno with `error` as passed in).
    */
   memoryEncryptOp(cmd: KvmSevCmd): IoctlResult<KvmSevCmd>;
+  /**
+   * KVM_MEMORY_ENCRYPT_REG_REGION: pin [addr, addr+size) of the VMM's memory for an SEV guest
+   * (ENOTTY on a VM that is none; EINVAL for size 0 or a wrapping range; ENOMEM past RLIMIT_MEMLOCK).
+   */
+  memoryEncryptRegRegion(range: KvmEncRegion): IoctlResult<void>;
+  /** KVM_MEMORY_ENCRYPT_UNREG_REGION: unpin a registered region (EINVAL unless addr and size match one exactly). */
+  memoryEncryptUnregRegion(range: KvmEncRegion): IoctlResult<void>;
   /** KVM_GET_TSC_KHZ on the VM: kvm->arch.default_tsc_khz, what new vCPUs start with (5.x+). */
   getTscKhz(): IoctlResult<number>;
   /** close(2) of the VM fd: the VM is destroyed once no vCPU fd holds it. */

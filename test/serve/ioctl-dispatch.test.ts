@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ProcessMemory } from '../../src/host/process.js';
 import { dispatchIoctl, type KvmHandle } from '../../src/serve/ioctl-dispatch.js';
-import { KVM_CAP_USER_MEMORY } from '../../src/uapi/caps.js';
+import { KVM_CAP_USER_MEMORY, KVM_X86_SEV_VM } from '../../src/uapi/caps.js';
 import { encodeCpuid2 } from '../../src/uapi/cpuid.js';
 import { ERRNO } from '../../src/uapi/errno.js';
 import { KVM_EXIT_HLT } from '../../src/uapi/exit-reasons.js';
@@ -19,6 +19,9 @@ import {
   KVM_GET_REGS,
   KVM_GET_SREGS,
   KVM_GET_SUPPORTED_CPUID,
+  KVM_MEMORY_ENCRYPT_OP,
+  KVM_MEMORY_ENCRYPT_REG_REGION,
+  KVM_MEMORY_ENCRYPT_UNREG_REGION,
   KVM_RUN,
   KVM_SET_REGS,
   KVM_SET_SREGS,
@@ -27,6 +30,7 @@ import {
 import type { KvmFd, VcpuFd } from '../../src/uapi/kvm-fd.js';
 import { encodeUserspaceMemoryRegion } from '../../src/uapi/memslot.js';
 import { decodeRegs, encodeRegs } from '../../src/uapi/regs.js';
+import { encodeEncRegion, encodeSevCmd, encodeSevInit, KVM_SEV_INIT2 } from '../../src/uapi/sev-cmd.js';
 import { decodeSregs, encodeSregs } from '../../src/uapi/sregs.js';
 import { modelPlatform } from '../../src/vmm/platform.js';
 import { oracleHost } from '../oracle/host.js';
@@ -135,6 +139,28 @@ describe('ioctls as bytes, on the model', () => {
     assert.equal(dispatchIoctl(vm, KVM_GET_API_VERSION, 0n, NONE).result, -ERRNO.ENOTTY);
     const vcpu = dispatchIoctl(vm, KVM_CREATE_VCPU, 0n, NONE).created!;
     assert.equal(dispatchIoctl(vcpu, bogus, 0n, NONE).result, -ERRNO.EINVAL);
+  });
+
+  it('KVM_MEMORY_ENCRYPT_REG/UNREG_REGION: struct kvm_enc_region is the argument (EFAULT cut short), ENOTTY on no SEV guest, exact UNREG', () => {
+    const p = modelPlatform();
+    const sys: KvmHandle = { kind: 'system', fd: p.kvm };
+    const plain = dispatchIoctl(sys, KVM_CREATE_VM, 0n, NONE).created!;
+    const ram = BigInt(p.memory.mapAnonymous(0x2000) as number);
+    const whole = encodeEncRegion({ addr: ram, size: 0x2000n });
+    assert.equal(dispatchIoctl(plain, KVM_MEMORY_ENCRYPT_REG_REGION, 0n, whole).result, -ERRNO.ENOTTY);
+    const sev = dispatchIoctl(sys, KVM_CREATE_VM, BigInt(KVM_X86_SEV_VM), NONE).created!;
+    const init = p.memory.mapAnonymous(0x1000) as number;
+    p.memory.write(init, encodeSevInit({ vmsaFeatures: 0n, flags: 0, ghcbVersion: 0 }));
+    const cmd = encodeSevCmd({ id: KVM_SEV_INIT2, data: BigInt(init), error: 0, sevFd: 0 });
+    assert.equal(dispatchIoctl(sev, KVM_MEMORY_ENCRYPT_OP, 0n, cmd).result, 0);
+    assert.equal(
+      dispatchIoctl(sev, KVM_MEMORY_ENCRYPT_REG_REGION, 0n, whole.subarray(0, 8)).result,
+      -ERRNO.EFAULT,
+    );
+    assert.equal(dispatchIoctl(sev, KVM_MEMORY_ENCRYPT_REG_REGION, 0n, whole).result, 0);
+    const half = encodeEncRegion({ addr: ram, size: 0x1000n });
+    assert.equal(dispatchIoctl(sev, KVM_MEMORY_ENCRYPT_UNREG_REGION, 0n, half).result, -ERRNO.EINVAL);
+    assert.equal(dispatchIoctl(sev, KVM_MEMORY_ENCRYPT_UNREG_REGION, 0n, whole).result, 0);
   });
 });
 
