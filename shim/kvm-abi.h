@@ -36,6 +36,8 @@
 #define KVM_GET_STATS_FD _IO(KVMIO, 0xce)
 #define KVM_CREATE_GUEST_MEMFD _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
 #define KVM_CREATE_DEVICE _IOWR(KVMIO, 0xe0, struct kvm_create_device)
+/* Any fd: /dev/kvm (KVM_X86_GRP_SEV), VM and vCPU attributes. */
+#define KVM_GET_DEVICE_ATTR _IOW(KVMIO, 0xe2, struct kvm_device_attr)
 
 /* vCPU fds */
 #define KVM_RUN _IO(KVMIO, 0x80)
@@ -103,6 +105,14 @@ struct kvm_create_device {
   uint32_t type;
   uint32_t fd; /* out */
   uint32_t flags;
+};
+
+/* KVM_GET_DEVICE_ATTR's argument: the value goes to the u64 at `addr`. */
+struct kvm_device_attr {
+  uint32_t flags;
+  uint32_t group;
+  uint64_t attr;
+  uint64_t addr;
 };
 
 struct kvm_create_guest_memfd {

@@ -1006,6 +1006,13 @@ static int marshal_regions(struct ioctl_call *c, struct kvm_object *obj) {
   }
   case KVM_MEMORY_ENCRYPT_OP:
     return sev_regions(c);
+  case KVM_GET_DEVICE_ATTR: {
+    /* kvm_device_attr.addr: where the attribute's u64 value is put (put_user). */
+    struct kvm_device_attr attr;
+    if (c->in_len < sizeof(attr)) return 0;
+    memcpy(&attr, c->in, sizeof(attr));
+    return add_region(c, attr.addr, sizeof(uint64_t), REGION_OUT);
+  }
   default:
     return 0;
   }
