@@ -13,6 +13,7 @@ import { rows as hostkvm } from './hostkvm.bench.js';
 import { rows as memslots } from './memslots.bench.js';
 import { rows as ovmf } from './ovmf.bench.js';
 import { rows as psp } from './psp.bench.js';
+import { rows as shim } from './shim.bench.js';
 import { rows as vmgexit } from './vmgexit.bench.js';
 import { rows as x86 } from './x86.bench.js';
 import { rows as x86Alu } from './x86-alu.bench.js';
@@ -27,6 +28,7 @@ const GROUPS: readonly (readonly BenchRow[])[] = [
   psp,
   ovmf,
   hostkvm,
+  shim,
   fuzz,
 ];
 

@@ -87,6 +87,7 @@ export function buildBenchClient() {
     return { ok: true, path: BENCH_CLIENT };
   mkdirSync(dirname(BENCH_CLIENT), { recursive: true });
   const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', BENCH_CLIENT, source], { encoding: 'utf8' });
-  if (cc.status !== 0) return { ok: false, missing: false, reason: (cc.stderr || cc.error || '').toString().trim() };
+  if (cc.status !== 0)
+    return { ok: false, missing: false, reason: (cc.stderr || cc.error || '').toString().trim() };
   return { ok: true, path: BENCH_CLIENT };
 }
