@@ -57,6 +57,7 @@ import {
 import { FdTable } from './guest-memfd.js';
 import { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
 import { KVM_CORE_CURRENT, type KvmCoreProfile } from './profile.js';
+import { kvmSyncValidFields } from './sync-regs.js';
 import { type TraceCell, Vm } from './vm.js';
 import type { VmTypeOps, VmTypeProvider } from './vm-type.js';
 
@@ -112,9 +113,6 @@ export interface KvmOptions {
 }
 
 const defaultVmOps: VmTypeOps = { protectedState: false, createVcpu: () => ({}) };
-
-/** KVM_CAP_SYNC_REGS on x86: KVM_SYNC_X86_REGS | SREGS | EVENTS. */
-const KVM_SYNC_X86_VALID_FIELDS = 7;
 
 /** An open /dev/kvm (the kernel side; the fd the VMM holds is fd.ts's KvmFd). */
 export class Kvm {
@@ -214,7 +212,7 @@ export class Kvm {
         // kvm_arch_has_readonly_mem(): not for a VM with protected state (6.11+).
         return vm?.typeOps.protectedState && !core.readonlyMemForProtectedVms ? 0 : 1;
       case KVM_CAP_SYNC_REGS:
-        return vm?.typeOps.protectedState && core.protectedStateIoctlsEinval ? 0 : KVM_SYNC_X86_VALID_FIELDS;
+        return kvmSyncValidFields(vm, core);
       // sevbox extensions (not Linux): enabled per SEV-ES VM with KVM_ENABLE_CAP.
       case KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO:
       case KVM_CAP_SEVBOX_VMGEXIT_RESTART:
