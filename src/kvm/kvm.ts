@@ -8,6 +8,7 @@ import { HostAllocator } from '../host/allocator.js';
 import type { HostClock } from '../host/clock.js';
 import type { TraceSink } from '../trace/events.js';
 import {
+  KVM_CAP_DEBUGREGS,
   KVM_CAP_ENABLE_CAP_VM,
   KVM_CAP_EXIT_HYPERCALL,
   KVM_CAP_GET_MSR_FEATURES,
@@ -40,6 +41,8 @@ import {
   KVM_CAP_X86_SMM,
   KVM_CAP_X86_USER_SPACE_MSR,
   KVM_CAP_XCRS,
+  KVM_CAP_XSAVE,
+  KVM_CAP_XSAVE2,
   KVM_X86_DEFAULT_VM,
 } from '../uapi/caps.js';
 import { KVM_X86_GRP_SYSTEM, KVM_X86_XCOMP_GUEST_SUPP } from '../uapi/device-attr.js';
@@ -47,12 +50,14 @@ import { Errno } from '../uapi/errno.js';
 import { KVM_USER_MEM_SLOTS } from '../uapi/memslot.js';
 import type { KvmSevCmd } from '../uapi/sev-cmd.js';
 import { SVM_EXIT_SHUTDOWN } from '../uapi/svm.js';
+import { KVM_XSAVE_SIZE } from '../uapi/xsave.js';
 import {
   type CpuidEntry,
   DEFAULT_HOST_XCR0,
   HOST_XSTATE_ALL,
   KVM_SUPPORTED_XCR0,
   supportedCpuid,
+  xstateRequiredSize,
 } from './cpuid.js';
 import { FdTable } from './guest-memfd.js';
 import { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
@@ -200,6 +205,8 @@ export class Kvm {
       case KVM_CAP_SET_IDENTITY_MAP_ADDR:
       case KVM_CAP_VCPU_EVENTS:
       case KVM_CAP_XCRS:
+      case KVM_CAP_XSAVE:
+      case KVM_CAP_DEBUGREGS:
       case KVM_CAP_GET_TSC_KHZ:
       case KVM_CAP_ENABLE_CAP_VM:
       case KVM_CAP_IMMEDIATE_EXIT:
@@ -211,6 +218,10 @@ export class Kvm {
       case KVM_CAP_READONLY_MEM:
         // kvm_arch_has_readonly_mem(): not for a VM with protected state (6.11+).
         return vm?.typeOps.protectedState && !core.readonlyMemForProtectedVms ? 0 : 1;
+      case KVM_CAP_XSAVE2:
+        // xstate_required_size of the filtered XCR0, at least sizeof(struct kvm_xsave): the model's
+        // hosts have no state component past 4096 bytes (no AMX).
+        return Math.max(KVM_XSAVE_SIZE, xstateRequiredSize(this.supportedXcr0, false, this.hostXstate));
       case KVM_CAP_SYNC_REGS:
         return kvmSyncValidFields(vm, core);
       // sevbox extensions (not Linux): enabled per SEV-ES VM with KVM_ENABLE_CAP.
