@@ -11,8 +11,9 @@ import { describe, it } from 'node:test';
 import { X86Cpu } from '../cpu/x86/cpu.js';
 import { X86_XCR0_SUPPORTED } from '../cpu/x86/ops/xsave.js';
 import { KVM_CAP_SYNC_REGS, KVM_X86_SEV_ES_VM } from '../uapi/caps.js';
-import { KVM_EXIT_IO } from '../uapi/exit-reasons.js';
+import { KVM_EXIT_INTERNAL_ERROR, KVM_EXIT_IO, KVM_INTERNAL_ERROR_EMULATION } from '../uapi/exit-reasons.js';
 import {
+  KVM_RUN_OFF_INTERNAL_SUBERROR,
   KVM_SYNC_REGS_OFF_EVENTS,
   KVM_SYNC_REGS_OFF_REGS,
   KVM_SYNC_REGS_OFF_SREGS,
@@ -26,7 +27,7 @@ import { decodeSregs, encodeSregs } from '../uapi/sregs.js';
 import { decodeVcpuEvents, encodeVcpuEvents } from '../uapi/vcpu-events.js';
 import { openKvm } from './fd.js';
 import { KVM_CORE_5_17 } from './profile.js';
-import { HVA, ok, vmWithRam } from './test-util.js';
+import { HVA, newVm, ok, vmWithRam } from './test-util.js';
 
 const GUEST = Uint8Array.of(0xec, 0x66, 0x83, 0xc3, 0x01, 0xeb, 0xf9);
 const ALL = BigInt(KVM_SYNC_X86_VALID_FIELDS);
@@ -167,5 +168,30 @@ describe('KVM_CAP_SYNC_REGS', () => {
     assert.equal(vcpuFd.runRaw(), -4);
     assert.equal(run.exitReason, KVM_EXIT_IO, 'immediate_exit leaves exit_reason as it was');
     assert.equal(sRegs().rcx, 0x77n);
+  });
+});
+
+describe('what the selftests around sync_regs_test rely on', () => {
+  it('vcpu_save_state: KVM_GET_MSRS over all of KVM_GET_MSR_INDEX_LIST reads every entry', () => {
+    const { kvmFd, vcpuFd } = syncGuest();
+    const list = ok(kvmFd.getMsrIndexList());
+    assert.ok(list.length > 0);
+    assert.deepEqual(
+      ok(vcpuFd.getMsrs(list)).map((e) => e.index),
+      list,
+    );
+    // The same after the vCPU ran (the values come from the VMCB and KVM's store alike).
+    assert.equal(vcpuFd.runRaw(), 0);
+    assert.equal(ok(vcpuFd.getMsrs(list)).length, list.length);
+  });
+
+  it('set_memory_region_test test_zero_memory_regions: KVM_RUN with no memslot is an emulation internal error', () => {
+    const env = newVm({ cpus: (_id, p) => new X86Cpu(p), hostXcr0: BigInt(X86_XCR0_SUPPORTED) });
+    ok(env.vmFd.setNrMmuPages(64n));
+    const vcpuFd = ok(env.vmFd.createVcpu(0));
+    // RESET: the fetch at 0xfffffff0 finds no memslot, and KVM cannot emulate an instruction it cannot read.
+    assert.equal(vcpuFd.runRaw(), 0);
+    assert.equal(vcpuFd.runArea.exitReason, KVM_EXIT_INTERNAL_ERROR);
+    assert.equal(vcpuFd.runArea.u32(KVM_RUN_OFF_INTERNAL_SUBERROR), KVM_INTERNAL_ERROR_EMULATION);
   });
 });
