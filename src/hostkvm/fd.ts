@@ -24,8 +24,14 @@
  * other EINTR with {@link isWatchdogExpiry}, or `vcpu.lastRunTimedOut` after `runRaw()`.
  */
 import { PAGE_SIZE } from '../host/page.js';
-import { KVM_API_VERSION, KVM_X86_DEFAULT_VM } from '../uapi/caps.js';
+import { KVM_API_VERSION, KVM_CAP_XSAVE2, KVM_X86_DEFAULT_VM } from '../uapi/caps.js';
 import { decodeCpuid2, encodeCpuid2, type KvmCpuidEntry2 } from '../uapi/cpuid.js';
+import {
+  decodeDebugregs,
+  encodeDebugregs,
+  KVM_DEBUGREGS_SIZE,
+  type KvmDebugregs,
+} from '../uapi/debugregs.js';
 import { encodeDeviceAttr } from '../uapi/device-attr.js';
 import { dirtyBitmapBytes, encodeClearDirtyLog, encodeDirtyLog } from '../uapi/dirty-log.js';
 import { encodeEnableCap, type KvmEnableCap } from '../uapi/enable-cap.js';
@@ -42,6 +48,7 @@ import {
   KVM_ENABLE_CAP,
   KVM_GET_API_VERSION,
   KVM_GET_CPUID2,
+  KVM_GET_DEBUGREGS,
   KVM_GET_DEVICE_ATTR,
   KVM_GET_DIRTY_LOG,
   KVM_GET_FPU,
@@ -58,6 +65,8 @@ import {
   KVM_GET_VCPU_EVENTS,
   KVM_GET_VCPU_MMAP_SIZE,
   KVM_GET_XCRS,
+  KVM_GET_XSAVE,
+  KVM_GET_XSAVE2,
   KVM_HAS_DEVICE_ATTR,
   KVM_INTERRUPT,
   KVM_IRQ_LINE,
@@ -67,12 +76,14 @@ import {
   KVM_NMI,
   KVM_RUN,
   KVM_SET_CPUID2,
+  KVM_SET_DEBUGREGS,
   KVM_SET_FPU,
   KVM_SET_IDENTITY_MAP_ADDR,
   KVM_SET_IRQCHIP,
   KVM_SET_LAPIC,
   KVM_SET_MP_STATE,
   KVM_SET_MSRS,
+  KVM_SET_NR_MMU_PAGES,
   KVM_SET_REGS,
   KVM_SET_SREGS,
   KVM_SET_TSS_ADDR,
@@ -80,6 +91,7 @@ import {
   KVM_SET_USER_MEMORY_REGION2,
   KVM_SET_VCPU_EVENTS,
   KVM_SET_XCRS,
+  KVM_SET_XSAVE,
   KVM_X86_SET_MSR_FILTER,
   SIZEOF_U64,
 } from '../uapi/ioctl.js';
@@ -136,7 +148,16 @@ import {
   type KvmVcpuEvents,
 } from '../uapi/vcpu-events.js';
 import { decodeExit, type VcpuExit } from '../uapi/vcpu-exit.js';
-import { decodeXcrs, encodeXcrs, KVM_XCRS_SIZE, type KvmXcrs } from '../uapi/xsave.js';
+import {
+  decodeXcrs,
+  decodeXsave,
+  encodeXcrs,
+  encodeXsave,
+  KVM_XCRS_SIZE,
+  KVM_XSAVE_SIZE,
+  type KvmXcrs,
+  type KvmXsave,
+} from '../uapi/xsave.js';
 import { type Libc, loadLibc, O_CLOEXEC, O_RDWR } from './libc.js';
 import { HostMapping, UserBuffers } from './mapping.js';
 import { HostProcessMemory } from './process.js';
@@ -605,7 +626,20 @@ export class HostVmFd implements VmFd {
       this.#libc.close(fd);
       return Errno.fromNegative(run, `mmap of vcpu ${id}'s kvm_run`);
     }
-    return new HostVcpuFd(this.#libc, fd, id, run, this.#watchdog);
+    // KVM_GET_XSAVE2 copies the guest fpstate's uabi_size, which KVM_CAP_XSAVE2 bounds.
+    const xsave2 = Math.max(this.#fd.checkExtension(KVM_CAP_XSAVE2), KVM_XSAVE_SIZE);
+    return new HostVcpuFd(this.#libc, fd, id, run, this.#watchdog, xsave2);
+  }
+
+  /** KVM_SET_NR_MMU_PAGES: the count by value (sevbox refuses one that is not a safe integer). */
+  setNrMmuPages(pages: bigint): IoctlResult<void> {
+    const what = `KVM_SET_NR_MMU_PAGES ${pages}`;
+    const bad = closedFd(this.#fd, what);
+    if (bad) return bad;
+    if (pages < 0n || pages > BigInt(Number.MAX_SAFE_INTEGER))
+      return new Errno('EINVAL', `${what} (refused by sevbox: not a safe integer)`);
+    const r = this.#fd.ioctl(KVM_SET_NR_MMU_PAGES, Number(pages), what);
+    return r instanceof Errno ? r : undefined;
   }
 
   setTssAddress(addr: number): IoctlResult<void> {
@@ -727,11 +761,14 @@ export class HostVcpuFd implements VcpuFd {
   readonly #fd: RawFd;
   readonly #run: HostMapping;
   readonly #watchdog: Watchdog;
+  /** KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) of the VM when the vCPU was created. */
+  readonly #xsave2Size: number;
   #lastRunTimedOut = false;
   #armedMs: number | undefined;
 
   /** Use {@link HostVmFd.createVcpu}. */
-  constructor(libc: Libc, fd: number, id: number, run: HostMapping, watchdog: Watchdog) {
+  constructor(libc: Libc, fd: number, id: number, run: HostMapping, watchdog: Watchdog, xsave2Size: number) {
+    this.#xsave2Size = xsave2Size;
     this.#fd = new RawFd(libc, fd);
     this.id = id;
     this.#run = run;
@@ -849,6 +886,33 @@ export class HostVcpuFd implements VcpuFd {
 
   setXcrs(xcrs: KvmXcrs): IoctlResult<void> {
     return setStruct(this.#fd, KVM_SET_XCRS, 'KVM_SET_XCRS', () => encodeXcrs(xcrs));
+  }
+
+  getXsave(): IoctlResult<KvmXsave> {
+    return getStruct(this.#fd, KVM_GET_XSAVE, KVM_XSAVE_SIZE, 'KVM_GET_XSAVE', decodeXsave);
+  }
+
+  /** KVM_GET_XSAVE2 into a KVM_CAP_XSAVE2-sized buffer (zeros past what KVM copies). */
+  getXsave2(): IoctlResult<KvmXsave> {
+    const size = this.#xsave2Size;
+    return getStruct(this.#fd, KVM_GET_XSAVE2, size, 'KVM_GET_XSAVE2', (b) => decodeXsave(b, size));
+  }
+
+  /** KVM_SET_XSAVE: KVM reads uabi_size bytes, so a short image is padded to the KVM_CAP_XSAVE2 size. */
+  setXsave(xsave: KvmXsave): IoctlResult<void> {
+    return setStruct(this.#fd, KVM_SET_XSAVE, 'KVM_SET_XSAVE', () => {
+      const buf = new Uint8Array(Math.max(this.#xsave2Size, KVM_XSAVE_SIZE + (xsave.extra?.length ?? 0)));
+      encodeXsave(xsave, buf);
+      return buf;
+    });
+  }
+
+  getDebugregs(): IoctlResult<KvmDebugregs> {
+    return getStruct(this.#fd, KVM_GET_DEBUGREGS, KVM_DEBUGREGS_SIZE, 'KVM_GET_DEBUGREGS', decodeDebugregs);
+  }
+
+  setDebugregs(regs: KvmDebugregs): IoctlResult<void> {
+    return setStruct(this.#fd, KVM_SET_DEBUGREGS, 'KVM_SET_DEBUGREGS', () => encodeDebugregs(regs));
   }
 
   getVcpuEvents(): IoctlResult<KvmVcpuEvents> {

@@ -13,6 +13,7 @@ import {
   KVM_CAP_X86_USER_SPACE_MSR,
 } from '../uapi/caps.js';
 import type { KvmCpuidEntry2 } from '../uapi/cpuid.js';
+import type { KvmDebugregs } from '../uapi/debugregs.js';
 import type { KvmEnableCap } from '../uapi/enable-cap.js';
 import { Errno } from '../uapi/errno.js';
 import {
@@ -65,7 +66,7 @@ import type { KvmEncRegion, KvmSevCmd } from '../uapi/sev-cmd.js';
 import type { KvmSregs } from '../uapi/sregs.js';
 import type { KvmVcpuEvents } from '../uapi/vcpu-events.js';
 import { decodeExit } from '../uapi/vcpu-exit.js';
-import type { KvmXcrs } from '../uapi/xsave.js';
+import type { KvmXcrs, KvmXsave } from '../uapi/xsave.js';
 import { kvmGetCr8 } from './cache-regs.js';
 import { kvmCpuid } from './cpuid.js';
 import { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
@@ -78,9 +79,12 @@ import { KernelOops } from './oops.js';
 import type { Vcpu } from './vcpu.js';
 import * as state from './vcpu-state.js';
 import type { Vm } from './vm.js';
+import { getDebugregs, getXsave, setDebugregs, setXsave } from './xsave-state.js';
 
 /** KVM_MAX_CPUID_ENTRIES. */
 const KVM_MAX_CPUID_ENTRIES = 256;
+/** KVM_MIN_ALLOC_MMU_PAGES: the least KVM_SET_NR_MMU_PAGES accepts. */
+const KVM_MIN_ALLOC_MMU_PAGES = 64n;
 /** MAX_IO_MSRS: KVM_GET/SET_MSRS refuse this many entries or more. */
 const MAX_IO_MSRS = 256;
 /** KVM_MSR_EXIT_REASON_VALID_MASK. */
@@ -384,6 +388,19 @@ export class ModelVmFd implements VmFd {
     return ops.memEncUnregisterRegion(range);
   }
 
+  /**
+   * KVM_SET_NR_MMU_PAGES (kvm_vm_ioctl_set_nr_mmu_pages): below KVM_MIN_ALLOC_MMU_PAGES is EINVAL.
+   * The limit bounds the shadow MMU; with NPT (tdp_mmu) nothing in the model consumes it.
+   */
+  setNrMmuPages(pages: bigint): IoctlResult<void> {
+    const bad = this.#check('KVM_SET_NR_MMU_PAGES');
+    if (bad) return bad;
+    if (BigInt.asUintN(64, pages) < KVM_MIN_ALLOC_MMU_PAGES)
+      return new Errno('EINVAL', `KVM_SET_NR_MMU_PAGES ${pages}: below ${KVM_MIN_ALLOC_MMU_PAGES}`);
+    this.vm.nrMmuPages = BigInt.asUintN(64, pages);
+    return undefined;
+  }
+
   getTscKhz(): IoctlResult<number> {
     return this.#check('KVM_GET_TSC_KHZ') ?? MODEL_TSC_KHZ;
   }
@@ -552,6 +569,27 @@ export class ModelVcpuFd implements VcpuFd {
 
   setXcrs(xcrs: KvmXcrs): IoctlResult<void> {
     return this.#check('KVM_SET_XCRS') ?? state.setXcrs(this.vcpu, xcrs);
+  }
+
+  getXsave(): IoctlResult<KvmXsave> {
+    return this.#check('KVM_GET_XSAVE') ?? getXsave(this.vcpu);
+  }
+
+  /** KVM_GET_XSAVE2: uabi_size is sizeof(struct kvm_xsave); the model has no dynamic (AMX) state. */
+  getXsave2(): IoctlResult<KvmXsave> {
+    return this.#check('KVM_GET_XSAVE2') ?? getXsave(this.vcpu);
+  }
+
+  setXsave(xsave: KvmXsave): IoctlResult<void> {
+    return this.#check('KVM_SET_XSAVE') ?? setXsave(this.vcpu, xsave);
+  }
+
+  getDebugregs(): IoctlResult<KvmDebugregs> {
+    return this.#check('KVM_GET_DEBUGREGS') ?? getDebugregs(this.vcpu);
+  }
+
+  setDebugregs(regs: KvmDebugregs): IoctlResult<void> {
+    return this.#check('KVM_SET_DEBUGREGS') ?? setDebugregs(this.vcpu, regs);
   }
 
   getVcpuEvents(): IoctlResult<KvmVcpuEvents> {

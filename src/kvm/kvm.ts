@@ -8,6 +8,7 @@ import { HostAllocator } from '../host/allocator.js';
 import type { HostClock } from '../host/clock.js';
 import type { TraceSink } from '../trace/events.js';
 import {
+  KVM_CAP_DEBUGREGS,
   KVM_CAP_DESTROY_MEMORY_REGION_WORKS,
   KVM_CAP_ENABLE_CAP_VM,
   KVM_CAP_EXIT_HYPERCALL,
@@ -44,6 +45,8 @@ import {
   KVM_CAP_X86_SMM,
   KVM_CAP_X86_USER_SPACE_MSR,
   KVM_CAP_XCRS,
+  KVM_CAP_XSAVE,
+  KVM_CAP_XSAVE2,
   KVM_MAX_IRQ_ROUTES,
   KVM_X86_DEFAULT_VM,
 } from '../uapi/caps.js';
@@ -52,16 +55,19 @@ import { Errno } from '../uapi/errno.js';
 import { KVM_USER_MEM_SLOTS } from '../uapi/memslot.js';
 import type { KvmSevCmd } from '../uapi/sev-cmd.js';
 import { SVM_EXIT_SHUTDOWN } from '../uapi/svm.js';
+import { KVM_XSAVE_SIZE } from '../uapi/xsave.js';
 import {
   type CpuidEntry,
   DEFAULT_HOST_XCR0,
   HOST_XSTATE_ALL,
   KVM_SUPPORTED_XCR0,
   supportedCpuid,
+  xstateRequiredSize,
 } from './cpuid.js';
 import { FdTable } from './guest-memfd.js';
 import { KVM_HC_MAP_GPA_RANGE } from './hypercall.js';
 import { KVM_CORE_CURRENT, type KvmCoreProfile } from './profile.js';
+import { kvmSyncValidFields } from './sync-regs.js';
 import { type TraceCell, Vm } from './vm.js';
 import type { VmTypeOps, VmTypeProvider } from './vm-type.js';
 
@@ -117,9 +123,6 @@ export interface KvmOptions {
 }
 
 const defaultVmOps: VmTypeOps = { protectedState: false, createVcpu: () => ({}) };
-
-/** KVM_CAP_SYNC_REGS on x86: KVM_SYNC_X86_REGS | SREGS | EVENTS. */
-const KVM_SYNC_X86_VALID_FIELDS = 7;
 
 /** An open /dev/kvm (the kernel side; the fd the VMM holds is fd.ts's KvmFd). */
 export class Kvm {
@@ -207,6 +210,8 @@ export class Kvm {
       case KVM_CAP_SET_IDENTITY_MAP_ADDR:
       case KVM_CAP_VCPU_EVENTS:
       case KVM_CAP_XCRS:
+      case KVM_CAP_XSAVE:
+      case KVM_CAP_DEBUGREGS:
       case KVM_CAP_GET_TSC_KHZ:
       case KVM_CAP_ENABLE_CAP_VM:
       case KVM_CAP_IMMEDIATE_EXIT:
@@ -224,8 +229,12 @@ export class Kvm {
       case KVM_CAP_READONLY_MEM:
         // kvm_arch_has_readonly_mem(): not for a VM with protected state (6.11+).
         return vm?.typeOps.protectedState && !core.readonlyMemForProtectedVms ? 0 : 1;
+      case KVM_CAP_XSAVE2:
+        // xstate_required_size of the filtered XCR0, at least sizeof(struct kvm_xsave): the model's
+        // hosts have no state component past 4096 bytes (no AMX).
+        return Math.max(KVM_XSAVE_SIZE, xstateRequiredSize(this.supportedXcr0, false, this.hostXstate));
       case KVM_CAP_SYNC_REGS:
-        return vm?.typeOps.protectedState && core.protectedStateIoctlsEinval ? 0 : KVM_SYNC_X86_VALID_FIELDS;
+        return kvmSyncValidFields(vm, core);
       // sevbox extensions (not Linux): enabled per SEV-ES VM with KVM_ENABLE_CAP.
       case KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO:
       case KVM_CAP_SEVBOX_VMGEXIT_RESTART:

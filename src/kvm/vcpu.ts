@@ -45,6 +45,7 @@ import { disableIrqWindow, enableIrqWindow, interruptAllowed, kvmDeliverSipiVect
 import type { Irqchip, Lapic } from './irqchip.js';
 import { MsrStore } from './msr.js';
 import { MtrrState } from './mtrr.js';
+import { storeRegs, syncRegs } from './sync-regs.js';
 import { failEntry, unexpectedExit } from './userspace-exits.js';
 import type { Vm } from './vm.js';
 import type { ExitHandler, VcpuTypeOps } from './vm-type.js';
@@ -242,10 +243,19 @@ export class Vcpu {
 
   #run(): number {
     if (this.#destroyed || this.vm.dead) return EIO;
+    const r = this.#archVcpuIoctlRun();
+    // kvm_arch_vcpu_ioctl_run's `out:` — every return, failures included.
+    storeRegs(this);
+    return r;
+  }
+
+  #archVcpuIoctlRun(): number {
     const run = this.runArea;
     run.flags = 0;
     // An AP that has seen no INIT/SIPI yet (kvm_arch_vcpu_ioctl_run): wait for one, take it, -EAGAIN.
     if (this.mpState === KVM_MP_STATE_UNINITIALIZED) return this.#runUninitialized();
+    const synced = syncRegs(this);
+    if (synced < 0) return synced;
     const cui = this.completeUserspaceIo;
     if (cui) {
       this.completeUserspaceIo = undefined;

@@ -16,6 +16,7 @@
  * KVM_MEMORY_ENCRYPT_OP) come with the shim's marshalling of their pointees.
  */
 import { decodeCpuid2, encodeCpuid2 } from '../uapi/cpuid.js';
+import { decodeDebugregs, encodeDebugregs, KVM_DEBUGREGS_SIZE } from '../uapi/debugregs.js';
 import { decodeDeviceAttr, KVM_DEVICE_ATTR_SIZE } from '../uapi/device-attr.js';
 import { decodeEnableCap } from '../uapi/enable-cap.js';
 import { ERRNO, Errno } from '../uapi/errno.js';
@@ -28,6 +29,7 @@ import {
   KVM_ENABLE_CAP,
   KVM_GET_API_VERSION,
   KVM_GET_CPUID2,
+  KVM_GET_DEBUGREGS,
   KVM_GET_DEVICE_ATTR,
   KVM_GET_FPU,
   KVM_GET_MP_STATE,
@@ -40,6 +42,8 @@ import {
   KVM_GET_VCPU_EVENTS,
   KVM_GET_VCPU_MMAP_SIZE,
   KVM_GET_XCRS,
+  KVM_GET_XSAVE,
+  KVM_GET_XSAVE2,
   KVM_HAS_DEVICE_ATTR,
   KVM_INTERRUPT,
   KVM_MEMORY_ENCRYPT_OP,
@@ -48,10 +52,12 @@ import {
   KVM_NMI,
   KVM_RUN,
   KVM_SET_CPUID2,
+  KVM_SET_DEBUGREGS,
   KVM_SET_FPU,
   KVM_SET_IDENTITY_MAP_ADDR,
   KVM_SET_MP_STATE,
   KVM_SET_MSRS,
+  KVM_SET_NR_MMU_PAGES,
   KVM_SET_REGS,
   KVM_SET_SREGS,
   KVM_SET_TSS_ADDR,
@@ -59,6 +65,7 @@ import {
   KVM_SET_USER_MEMORY_REGION2,
   KVM_SET_VCPU_EVENTS,
   KVM_SET_XCRS,
+  KVM_SET_XSAVE,
   KVM_X86_SET_MSR_FILTER,
 } from '../uapi/ioctl.js';
 import { decodeInterrupt, decodeMpState, encodeMpState } from '../uapi/irq.js';
@@ -81,7 +88,14 @@ import {
 } from '../uapi/sev-cmd.js';
 import { decodeSregs, encodeSregs, KVM_SREGS_SIZE } from '../uapi/sregs.js';
 import { decodeVcpuEvents, encodeVcpuEvents, KVM_VCPU_EVENTS_SIZE } from '../uapi/vcpu-events.js';
-import { decodeXcrs, encodeXcrs, KVM_XCRS_SIZE } from '../uapi/xsave.js';
+import {
+  decodeXcrs,
+  decodeXsave,
+  encodeXcrs,
+  encodeXsave,
+  KVM_XCRS_SIZE,
+  KVM_XSAVE_SIZE,
+} from '../uapi/xsave.js';
 
 /**
  * The client's memory behind pointers inside an argument (copy_from_user / copy_to_user): a fault
@@ -269,6 +283,9 @@ function vmIoctl(
     }
     case KVM_SET_TSS_ADDR:
       return reply(fd.setTssAddress(Number(BigInt.asUintN(32, arg))));
+    case KVM_SET_NR_MMU_PAGES:
+      // unsigned long by value; KVM_GET_NR_MMU_PAGES is gone since 6.4 (ENOTTY below).
+      return reply(fd.setNrMmuPages(BigInt.asUintN(64, arg)));
     case KVM_CREATE_IRQCHIP:
       return reply(fd.createIrqchip());
     case KVM_MEMORY_ENCRYPT_OP: {
@@ -320,6 +337,20 @@ function vcpuIoctl(fd: VcpuFd, cmd: number, arg: bigint, input: Uint8Array): Ioc
     case KVM_SET_XCRS:
       if (!needs(input, KVM_XCRS_SIZE)) return EFAULT;
       return reply(fd.setXcrs(decodeXcrs(input)));
+    case KVM_GET_XSAVE:
+      // struct kvm_xsave's 4096 bytes (KVM_GET_XSAVE refuses a larger uabi_size with EINVAL).
+      return reply(fd.getXsave(), (x) => encodeXsave({ region: x.region }));
+    case KVM_GET_XSAVE2:
+      // uabi_size bytes: KVM_CAP_XSAVE2's count.
+      return reply(fd.getXsave2(), (x) => encodeXsave(x));
+    case KVM_SET_XSAVE:
+      if (!needs(input, KVM_XSAVE_SIZE)) return EFAULT;
+      return reply(fd.setXsave(decodeXsave(input)));
+    case KVM_GET_DEBUGREGS:
+      return reply(fd.getDebugregs(), (d) => encodeDebugregs(d));
+    case KVM_SET_DEBUGREGS:
+      if (!needs(input, KVM_DEBUGREGS_SIZE)) return EFAULT;
+      return reply(fd.setDebugregs(decodeDebugregs(input)));
     case KVM_GET_VCPU_EVENTS:
       return reply(fd.getVcpuEvents(), (r) => encodeVcpuEvents(r));
     case KVM_SET_VCPU_EVENTS:

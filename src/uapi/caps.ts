@@ -74,6 +74,8 @@ export const KVM_CAP_DEBUGREGS = 50;
 export const KVM_CAP_XSAVE = 55;
 /** KVM_GET/SET_XCRS. */
 export const KVM_CAP_XCRS = 56;
+/** KVM_GET_XSAVE2: the bytes of struct kvm_xsave it copies (at least 4096). */
+export const KVM_CAP_XSAVE2 = 208;
 /** KVM_GET_TSC_KHZ. */
 export const KVM_CAP_GET_TSC_KHZ = 61;
 /** maximum vCPUs per VM. */
@@ -129,6 +131,7 @@ const CAP_NAMES: ReadonlyMap<number, string> = new Map([
   [KVM_CAP_DEBUGREGS, 'KVM_CAP_DEBUGREGS'],
   [KVM_CAP_XSAVE, 'KVM_CAP_XSAVE'],
   [KVM_CAP_XCRS, 'KVM_CAP_XCRS'],
+  [KVM_CAP_XSAVE2, 'KVM_CAP_XSAVE2'],
   [KVM_CAP_GET_TSC_KHZ, 'KVM_CAP_GET_TSC_KHZ'],
   [KVM_CAP_MAX_VCPUS, 'KVM_CAP_MAX_VCPUS'],
   [KVM_CAP_SYNC_REGS, 'KVM_CAP_SYNC_REGS'],

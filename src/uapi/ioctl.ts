@@ -161,6 +161,10 @@ export const KVM_GET_MSR_FEATURE_INDEX_LIST = _IOWR(KVMIO, 0x0a, KVM_MSR_LIST_SI
 
 /** VM fd: creates a vCPU; the argument is the vCPU id. Returns the vCPU fd. */
 export const KVM_CREATE_VCPU = _IO(KVMIO, 0x41);
+/** VM fd: how many shadow MMU pages KVM may use; the argument is the count. */
+export const KVM_SET_NR_MMU_PAGES = _IO(KVMIO, 0x44);
+/** VM fd: the shadow MMU page limit, as the return value (deprecated; removed in 6.4, ENOTTY since). */
+export const KVM_GET_NR_MMU_PAGES = _IO(KVMIO, 0x45);
 /** VM fd: fetches and clears a slot's dirty bitmap (struct kvm_dirty_log). */
 export const KVM_GET_DIRTY_LOG = _IOW(KVMIO, 0x42, KVM_DIRTY_LOG_SIZE);
 /** VM fd: creates, modifies or deletes a memslot (struct kvm_userspace_memory_region). */
@@ -298,6 +302,8 @@ export const KVM_IOCTLS: Readonly<Record<string, number>> = Object.freeze({
   KVM_SET_TSS_ADDR,
   KVM_SET_IDENTITY_MAP_ADDR,
   KVM_SET_USER_MEMORY_REGION2,
+  KVM_SET_NR_MMU_PAGES,
+  KVM_GET_NR_MMU_PAGES,
   KVM_CREATE_IRQCHIP,
   KVM_IRQ_LINE,
   KVM_GET_IRQCHIP,

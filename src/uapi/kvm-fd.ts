@@ -11,6 +11,7 @@
  * (dirty bitmaps, MSR filter bitmaps) are passed as bytes.
  */
 import type { KvmCpuidEntry2 } from './cpuid.js';
+import type { KvmDebugregs } from './debugregs.js';
 import type { KvmEnableCap } from './enable-cap.js';
 import type { Errno } from './errno.js';
 import type { KvmFpu } from './fpu.js';
@@ -24,7 +25,7 @@ import type { KvmEncRegion, KvmSevCmd } from './sev-cmd.js';
 import type { KvmSregs } from './sregs.js';
 import type { KvmVcpuEvents } from './vcpu-events.js';
 import type { VcpuExit } from './vcpu-exit.js';
-import type { KvmXcrs } from './xsave.js';
+import type { KvmXcrs, KvmXsave } from './xsave.js';
 
 /** An ioctl's result: its value, or the errno it failed with. */
 export type IoctlResult<T> = T | Errno;
@@ -143,6 +144,11 @@ export interface VmFd {
   memoryEncryptRegRegion(range: KvmEncRegion): IoctlResult<void>;
   /** KVM_MEMORY_ENCRYPT_UNREG_REGION: unpin a registered region (EINVAL unless addr and size match one exactly). */
   memoryEncryptUnregRegion(range: KvmEncRegion): IoctlResult<void>;
+  /**
+   * KVM_SET_NR_MMU_PAGES: the shadow MMU's page limit (EINVAL below KVM_MIN_ALLOC_MMU_PAGES, 64).
+   * KVM_GET_NR_MMU_PAGES was removed in 6.4 (ENOTTY) and has no method.
+   */
+  setNrMmuPages(pages: bigint): IoctlResult<void>;
   /** KVM_GET_TSC_KHZ on the VM: kvm->arch.default_tsc_khz, what new vCPUs start with (5.x+). */
   getTscKhz(): IoctlResult<number>;
   /** close(2) of the VM fd: the VM is destroyed once no vCPU fd holds it. */
@@ -192,6 +198,19 @@ export interface VcpuFd {
   getXcrs(): IoctlResult<KvmXcrs>;
   /** KVM_SET_XCRS. */
   setXcrs(xcrs: KvmXcrs): IoctlResult<void>;
+  /** KVM_GET_XSAVE: the 4096-byte XSAVE image (standard format) of the guest's FPU state. */
+  getXsave(): IoctlResult<KvmXsave>;
+  /**
+   * KVM_GET_XSAVE2: the image in the guest fpstate's uabi_size bytes (KVM_CHECK_EXTENSION
+   * (KVM_CAP_XSAVE2) on the VM; 4096 unless dynamically enabled features such as AMX grow it).
+   */
+  getXsave2(): IoctlResult<KvmXsave>;
+  /** KVM_SET_XSAVE (with `extra` when the uabi_size exceeds 4096). */
+  setXsave(xsave: KvmXsave): IoctlResult<void>;
+  /** KVM_GET_DEBUGREGS. */
+  getDebugregs(): IoctlResult<KvmDebugregs>;
+  /** KVM_SET_DEBUGREGS. */
+  setDebugregs(regs: KvmDebugregs): IoctlResult<void>;
   /** KVM_GET_VCPU_EVENTS. */
   getVcpuEvents(): IoctlResult<KvmVcpuEvents>;
   /** KVM_SET_VCPU_EVENTS. */

@@ -25,6 +25,15 @@ export const KVM_RUN_EXIT_UNION_SIZE = 256;
 export const KVM_RUN_OFF_KVM_VALID_REGS = 288;
 export const KVM_RUN_OFF_KVM_DIRTY_REGS = 296;
 export const KVM_RUN_OFF_SYNC_REGS = 304;
+/** struct kvm_sync_regs inside s.regs: kvm_regs, then kvm_sregs, then kvm_vcpu_events (x86). */
+export const KVM_SYNC_REGS_OFF_REGS = KVM_RUN_OFF_SYNC_REGS;
+export const KVM_SYNC_REGS_OFF_SREGS = KVM_RUN_OFF_SYNC_REGS + 144;
+export const KVM_SYNC_REGS_OFF_EVENTS = KVM_RUN_OFF_SYNC_REGS + 144 + 312;
+/** kvm_valid_regs / kvm_dirty_regs bits (arch/x86/include/uapi/asm/kvm.h). */
+export const KVM_SYNC_X86_REGS = 1 << 0;
+export const KVM_SYNC_X86_SREGS = 1 << 1;
+export const KVM_SYNC_X86_EVENTS = 1 << 2;
+export const KVM_SYNC_X86_VALID_FIELDS = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
 
 // io
 export const KVM_RUN_OFF_IO_DIRECTION = 32;
@@ -159,6 +168,20 @@ export class KvmRun {
   }
   set exitReason(v: number) {
     this.setU32(KVM_RUN_OFF_EXIT_REASON, v);
+  }
+  /** kvm_valid_regs: the register sets KVM stores into s.regs on every return from KVM_RUN. */
+  get kvmValidRegs(): bigint {
+    return this.u64(KVM_RUN_OFF_KVM_VALID_REGS);
+  }
+  set kvmValidRegs(v: bigint) {
+    this.setU64(KVM_RUN_OFF_KVM_VALID_REGS, v);
+  }
+  /** kvm_dirty_regs: the register sets KVM_RUN loads from s.regs first (each bit cleared once applied). */
+  get kvmDirtyRegs(): bigint {
+    return this.u64(KVM_RUN_OFF_KVM_DIRTY_REGS);
+  }
+  set kvmDirtyRegs(v: bigint) {
+    this.setU64(KVM_RUN_OFF_KVM_DIRTY_REGS, v);
   }
   get flags(): number {
     return this.u16(KVM_RUN_OFF_FLAGS);

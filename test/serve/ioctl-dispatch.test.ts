@@ -9,6 +9,7 @@ import type { ProcessMemory } from '../../src/host/process.js';
 import { dispatchIoctl, type KvmHandle } from '../../src/serve/ioctl-dispatch.js';
 import { KVM_CAP_USER_MEMORY, KVM_X86_SEV_VM } from '../../src/uapi/caps.js';
 import { encodeCpuid2 } from '../../src/uapi/cpuid.js';
+import { decodeDebugregs, encodeDebugregs } from '../../src/uapi/debugregs.js';
 import { ERRNO } from '../../src/uapi/errno.js';
 import { KVM_EXIT_HLT } from '../../src/uapi/exit-reasons.js';
 import {
@@ -16,6 +17,8 @@ import {
   KVM_CREATE_VCPU,
   KVM_CREATE_VM,
   KVM_GET_API_VERSION,
+  KVM_GET_DEBUGREGS,
+  KVM_GET_NR_MMU_PAGES,
   KVM_GET_REGS,
   KVM_GET_SREGS,
   KVM_GET_SUPPORTED_CPUID,
@@ -23,6 +26,8 @@ import {
   KVM_MEMORY_ENCRYPT_REG_REGION,
   KVM_MEMORY_ENCRYPT_UNREG_REGION,
   KVM_RUN,
+  KVM_SET_DEBUGREGS,
+  KVM_SET_NR_MMU_PAGES,
   KVM_SET_REGS,
   KVM_SET_SREGS,
   KVM_SET_USER_MEMORY_REGION,
@@ -75,10 +80,44 @@ function story(b: Backend): Record<string, unknown> {
     0n,
     region.subarray(0, 16),
   ).result;
+  seen['nr mmu pages 63'] = dispatchIoctl(vm, KVM_SET_NR_MMU_PAGES, 63n, NONE).result;
+  seen['nr mmu pages 64'] = dispatchIoctl(vm, KVM_SET_NR_MMU_PAGES, 64n, NONE).result;
+  seen['get nr mmu pages (gone since 6.4)'] = dispatchIoctl(vm, KVM_GET_NR_MMU_PAGES, 0n, NONE).result;
   const v0 = dispatchIoctl(vm, KVM_CREATE_VCPU, 0n, NONE);
   seen['vcpu 0'] = [v0.result, v0.created?.kind];
   seen['vcpu 0 again'] = dispatchIoctl(vm, KVM_CREATE_VCPU, 0n, NONE).result;
   const vcpu = v0.created!;
+
+  const dbgReset = dispatchIoctl(vcpu, KVM_GET_DEBUGREGS, 0n, NONE);
+  seen['debugregs at reset'] = [dbgReset.result, dbgReset.out && decodeDebugregs(dbgReset.out)];
+  // L0 enabled on an address the guest never executes: the model's x86 CPU matches no breakpoints.
+  const dbg = {
+    db: [0xdead_0000n, 0x2000n, 0x3000n, 0xffff_8000_0000_0000n],
+    dr6: 0xffff0ff0n,
+    dr7: 0x401n,
+    flags: 0n,
+  };
+  seen['set debugregs'] = dispatchIoctl(vcpu, KVM_SET_DEBUGREGS, 0n, encodeDebugregs(dbg)).result;
+  const dbgBack = dispatchIoctl(vcpu, KVM_GET_DEBUGREGS, 0n, NONE);
+  seen['debugregs back'] = [dbgBack.result, dbgBack.out && decodeDebugregs(dbgBack.out)];
+  seen['set debugregs, flags 1'] = dispatchIoctl(
+    vcpu,
+    KVM_SET_DEBUGREGS,
+    0n,
+    encodeDebugregs({ ...dbg, flags: 1n }),
+  ).result;
+  seen['set debugregs, dr7 bit 32'] = dispatchIoctl(
+    vcpu,
+    KVM_SET_DEBUGREGS,
+    0n,
+    encodeDebugregs({ ...dbg, dr7: 1n << 32n }),
+  ).result;
+  seen['set debugregs, struct cut short'] = dispatchIoctl(
+    vcpu,
+    KVM_SET_DEBUGREGS,
+    0n,
+    encodeDebugregs(dbg).subarray(0, 64),
+  ).result;
 
   // A real-mode HLT at 0x1000.
   assert.equal(b.memory.write((hva as number) + 0x1000, Uint8Array.of(0xf4)), undefined);
@@ -123,6 +162,26 @@ describe('ioctls as bytes, on the model', () => {
     assert.deepEqual(seen['vcpu 0'], [0, 'vcpu']);
     assert.equal(seen['vcpu 0 again'], -ERRNO.EEXIST);
     assert.equal(seen['set regs, struct cut short'], -ERRNO.EFAULT);
+    assert.equal(seen['nr mmu pages 63'], -ERRNO.EINVAL, 'below KVM_MIN_ALLOC_MMU_PAGES');
+    assert.equal(seen['nr mmu pages 64'], 0);
+    assert.equal(seen['get nr mmu pages (gone since 6.4)'], -ERRNO.ENOTTY);
+    assert.deepEqual(seen['debugregs at reset'], [
+      0,
+      { db: [0n, 0n, 0n, 0n], dr6: 0xffff0ff0n, dr7: 0x400n, flags: 0n },
+    ]);
+    assert.equal(seen['set debugregs'], 0);
+    assert.deepEqual(seen['debugregs back'], [
+      0,
+      {
+        db: [0xdead_0000n, 0x2000n, 0x3000n, 0xffff_8000_0000_0000n],
+        dr6: 0xffff0ff0n,
+        dr7: 0x401n,
+        flags: 0n,
+      },
+    ]);
+    assert.equal(seen['set debugregs, flags 1'], -ERRNO.EINVAL);
+    assert.equal(seen['set debugregs, dr7 bit 32'], -ERRNO.EINVAL);
+    assert.equal(seen['set debugregs, struct cut short'], -ERRNO.EFAULT);
     assert.equal(seen['run with an argument'], -ERRNO.EINVAL);
     assert.equal(seen['run'], 0);
     assert.equal(seen['exit reason'], KVM_EXIT_HLT);

@@ -1,0 +1,174 @@
+/**
+ * KVM_GET_XSAVE / KVM_SET_XSAVE / KVM_GET_XSAVE2 (kvm_vcpu_ioctl_x86_get_xsave2, _set_xsave over
+ * the kernel's fpu_copy_guest_fpstate_to_uabi / fpu_copy_uabi_to_guest_fpstate) and
+ * KVM_GET_DEBUGREGS / KVM_SET_DEBUGREGS (kvm_vcpu_ioctl_x86_get/set_debugregs), over the state
+ * KVM_GET_FPU and KVM_GET_XCRS use: vcpu.fpu (x87 and SSE, what the model's CPUs save) and the
+ * debug registers of src/kvm/dr.ts.
+ *
+ * The image is the XSAVE standard (non-compacted) format: the 512-byte legacy region (FCW, FSW, the
+ * abridged FTW, FOP, FIP, FDP, MXCSR, MXCSR_MASK, ST0-7, XMM0-15, and at 464 the kernel's
+ * fx_sw_bytes), the XSAVE header at 512 (XSTATE_BV, XCOMP_BV = 0), the extended components at their
+ * CPUID 0xD offsets. The model keeps no state beyond x87 and SSE: XSTATE_BV reads FP|SSE (the model's
+ * CPUs track no init state), and components above SSE that KVM supports are accepted and dropped.
+ */
+import { SAVE_DR7 } from '../cpu/backend.js';
+import type { KvmDebugregs } from '../uapi/debugregs.js';
+import { Errno } from '../uapi/errno.js';
+import { KVM_XSAVE_SIZE, type KvmXsave } from '../uapi/xsave.js';
+import { xstateRequiredSize } from './cpuid.js';
+import type { Vcpu } from './vcpu.js';
+import { vcpuStateProtected } from './vcpu-state.js';
+
+const XFEATURE_MASK_FP = 1n;
+const XFEATURE_MASK_SSE = 2n;
+const XFEATURE_MASK_YMM = 4n;
+const XFEATURE_MASK_FPSSE = XFEATURE_MASK_FP | XFEATURE_MASK_SSE;
+
+/** Legacy-region offsets (struct fxregs_state, 64-bit format). */
+const FX_FCW = 0;
+const FX_FSW = 2;
+const FX_FTW = 4;
+const FX_FOP = 6;
+const FX_FIP = 8;
+const FX_FDP = 16;
+const FX_MXCSR = 24;
+const FX_MXCSR_MASK = 28;
+const FX_ST = 32;
+const FX_XMM = 160;
+const FX_SW_BYTES = 464;
+/** struct xstate_header at 512: xfeatures, xcomp_bv, reserved[6]. */
+const XSAVE_HDR = 512;
+const XSAVE_HDR_SIZE = 64;
+
+/** FP_XSTATE_MAGIC1 and the size of FP_XSTATE_MAGIC2 (struct _fpx_sw_bytes of the signal frame). */
+const FP_XSTATE_MAGIC1 = 0x4650_5853;
+const FP_XSTATE_MAGIC2_SIZE = 4;
+/** mxcsr_feature_mask: MXCSR bits a host with DAZ may set (the model's CPUs report 0xffff). */
+const MXCSR_FEATURE_MASK = 0xffff;
+/** FCW after FNINIT, MXCSR at RESET: the init state of the x87 and SSE components. */
+const FCW_INIT = 0x37f;
+
+/**
+ * KVM_GET_XSAVE / KVM_GET_XSAVE2: the image, `size` bytes (4096; KVM_GET_XSAVE2 copies the guest
+ * fpstate's uabi_size). A confidential FPU (an SEV-ES vCPU after LAUNCH_UPDATE_VMSA) is EINVAL for a
+ * protected-state VM type (6.10+), else zeros.
+ */
+export function getXsave(vcpu: Vcpu, size = KVM_XSAVE_SIZE): KvmXsave | Errno {
+  const buf = new Uint8Array(Math.max(size, KVM_XSAVE_SIZE));
+  const region = buf.subarray(0, KVM_XSAVE_SIZE);
+  if (vcpu.guestStateProtected) {
+    if (vcpuStateProtected(vcpu)) return new Errno('EINVAL', 'KVM_GET_XSAVE: the FPU is confidential');
+    return { region };
+  }
+  const f = vcpu.fpu;
+  const v = new DataView(buf.buffer);
+  v.setUint16(FX_FCW, f.fcw, true);
+  v.setUint16(FX_FSW, f.fsw, true);
+  v.setUint8(FX_FTW, f.ftwx);
+  v.setUint16(FX_FOP, f.lastOpcode, true);
+  v.setBigUint64(FX_FIP, BigInt.asUintN(64, f.lastIp), true);
+  v.setBigUint64(FX_FDP, BigInt.asUintN(64, f.lastDp), true);
+  v.setUint32(FX_MXCSR, f.mxcsr >>> 0, true);
+  v.setUint32(FX_MXCSR_MASK, MXCSR_FEATURE_MASK, true);
+  buf.set(f.fpr.subarray(0, 128), FX_ST);
+  buf.set(f.xmm.subarray(0, 256), FX_XMM);
+  // __copy_xstate_to_uabi_buf writes xstate_fx_sw_bytes: the host's user features and their size.
+  const hostFeatures = vcpu.vm.ctx.supportedXcr0;
+  const maxSize = xstateRequiredSize(hostFeatures, false, vcpu.vm.ctx.hostXstate);
+  v.setUint32(FX_SW_BYTES, FP_XSTATE_MAGIC1, true);
+  v.setUint32(FX_SW_BYTES + 4, maxSize + FP_XSTATE_MAGIC2_SIZE, true);
+  v.setBigUint64(FX_SW_BYTES + 8, hostFeatures, true);
+  v.setUint32(FX_SW_BYTES + 16, maxSize, true);
+  // XSTATE_BV: the components in use, within guest_supported_xcr0 | FP | SSE; XCOMP_BV 0.
+  v.setBigUint64(XSAVE_HDR, XFEATURE_MASK_FPSSE, true);
+  return size > KVM_XSAVE_SIZE ? { region, extra: buf.slice(KVM_XSAVE_SIZE) } : { region };
+}
+
+/**
+ * KVM_SET_XSAVE (fpu_copy_uabi_to_guest_fpstate with kvm_caps.supported_xcr0): XSTATE_BV bits KVM
+ * does not support, a non-zero XCOMP_BV (userspace uses the standard format) or reserved header
+ * bytes are EINVAL, and so are reserved MXCSR bits when FP, SSE or YMM is present. A component whose
+ * XSTATE_BV bit is clear returns to its init state; MXCSR comes with FP, or with SSE/YMM alone.
+ * A confidential FPU: EINVAL for a protected-state VM type (6.10+), else ignored.
+ */
+export function setXsave(vcpu: Vcpu, xsave: KvmXsave): Errno | undefined {
+  if (vcpu.guestStateProtected) {
+    if (vcpuStateProtected(vcpu)) return new Errno('EINVAL', 'KVM_SET_XSAVE: the FPU is confidential');
+    return undefined;
+  }
+  const r = xsave.region;
+  const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
+  const xfeatures = v.getBigUint64(XSAVE_HDR, true);
+  if (xfeatures & ~vcpu.vm.ctx.supportedXcr0)
+    return new Errno('EINVAL', 'KVM_SET_XSAVE: XSTATE_BV has features KVM does not support');
+  if (v.getBigUint64(XSAVE_HDR + 8, true) !== 0n)
+    return new Errno('EINVAL', 'KVM_SET_XSAVE: XCOMP_BV must be 0 (standard format)');
+  if (r.subarray(XSAVE_HDR + 16, XSAVE_HDR + XSAVE_HDR_SIZE).some((b) => b !== 0))
+    return new Errno('EINVAL', 'KVM_SET_XSAVE: reserved header bytes');
+  const mxcsr = v.getUint32(FX_MXCSR, true);
+  if (xfeatures & (XFEATURE_MASK_FPSSE | XFEATURE_MASK_YMM) && mxcsr & ~MXCSR_FEATURE_MASK)
+    return new Errno('EINVAL', 'KVM_SET_XSAVE: reserved MXCSR bits');
+  // In place: the CPU works on this object and its arrays (CpuAttachment.fpu).
+  const f = vcpu.fpu;
+  if (xfeatures & XFEATURE_MASK_FP) {
+    // The FP component is bytes 0-159 of the legacy region, MXCSR included.
+    f.fcw = v.getUint16(FX_FCW, true);
+    f.fsw = v.getUint16(FX_FSW, true);
+    f.ftwx = v.getUint8(FX_FTW);
+    f.lastOpcode = v.getUint16(FX_FOP, true);
+    f.lastIp = v.getBigUint64(FX_FIP, true);
+    f.lastDp = v.getBigUint64(FX_FDP, true);
+    f.mxcsr = mxcsr;
+    f.fpr.set(r.subarray(FX_ST, FX_ST + 128));
+  } else {
+    f.fcw = FCW_INIT;
+    f.fsw = 0;
+    f.ftwx = 0;
+    f.lastOpcode = 0;
+    f.lastIp = 0n;
+    f.lastDp = 0n;
+    f.fpr.fill(0);
+    // SSE and YMM need MXCSR even without FP.
+    if (xfeatures & (XFEATURE_MASK_SSE | XFEATURE_MASK_YMM)) f.mxcsr = mxcsr;
+  }
+  if (xfeatures & XFEATURE_MASK_SSE) f.xmm.set(r.subarray(FX_XMM, FX_XMM + 256));
+  else f.xmm.fill(0);
+  return undefined;
+}
+
+/**
+ * The guest fpstate's uabi_size (what KVM_GET_XSAVE2 copies): the standard-format size of the host's
+ * user features.
+ */
+export function xsaveUabiSize(vcpu: Vcpu): number {
+  return xstateRequiredSize(vcpu.vm.ctx.supportedXcr0, false, vcpu.vm.ctx.hostXstate);
+}
+
+/** KVM_GET_DEBUGREGS: DR0-DR3, vcpu->arch.dr6 and DR7; EINVAL once a protected-state vCPU's VMSA is encrypted. */
+export function getDebugregs(vcpu: Vcpu): KvmDebugregs | Errno {
+  if (vcpuStateProtected(vcpu))
+    return new Errno('EINVAL', "KVM_GET_DEBUGREGS: the vCPU's state is protected");
+  return {
+    db: [...vcpu.db],
+    dr6: vcpu.dr6,
+    dr7: vcpu.vmcb.save.getBigUint64(SAVE_DR7, true),
+    flags: 0n,
+  };
+}
+
+/**
+ * KVM_SET_DEBUGREGS: flags must be 0 and DR6/DR7 fit in 32 bits (kvm_dr6_valid, kvm_dr7_valid),
+ * else EINVAL; the values are taken as given (no fixed bits forced), DR7 through svm_set_dr7 (not
+ * for protected state).
+ */
+export function setDebugregs(vcpu: Vcpu, d: KvmDebugregs): Errno | undefined {
+  if (vcpuStateProtected(vcpu))
+    return new Errno('EINVAL', "KVM_SET_DEBUGREGS: the vCPU's state is protected");
+  if (d.flags) return new Errno('EINVAL', 'KVM_SET_DEBUGREGS: flags');
+  if (d.dr6 >> 32n) return new Errno('EINVAL', 'KVM_SET_DEBUGREGS: DR6 bits 63:32');
+  if (d.dr7 >> 32n) return new Errno('EINVAL', 'KVM_SET_DEBUGREGS: DR7 bits 63:32');
+  for (let i = 0; i < 4; i++) vcpu.db[i] = BigInt.asUintN(64, d.db[i] ?? 0n);
+  vcpu.dr6 = d.dr6;
+  if (!vcpu.guestStateProtected) vcpu.vmcb.save.setBigUint64(SAVE_DR7, d.dr7, true);
+  return undefined;
+}
