@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <poll.h>
@@ -106,6 +107,9 @@ struct svbx_region {
 _Static_assert(sizeof(struct svbx_region) == 16, "wire");
 
 /* A reply: `result`, then `body` (the payload after the i64), and the fd it carried, if any. */
+/* HELLO's answer: the server's handle for "an open fd that is not a KVM one" (0xffffffff: none). */
+static _Atomic uint32_t foreign_handle = 0xffffffffu;
+
 struct reply {
   int64_t result;
   uint8_t *payload; /* malloc'd, freed by reply_free */
@@ -530,6 +534,12 @@ static int connection(void) {
   if (e == 0) e = recv_reply(sock, OP_HELLO, 0, &rep, NULL);
   if (e == 0) {
     if (rep.result < 0) e = (int)rep.result;
+    /* u32 server pid, u32 the handle that stands for any open fd of ours that is not a KVM one. */
+    if (e == 0 && rep.body_len >= 8) {
+      uint32_t foreign;
+      memcpy(&foreign, rep.body + 4, 4);
+      foreign_handle = foreign;
+    }
     reply_free(&rep);
   }
   if (e < 0) {
@@ -663,12 +673,27 @@ static bool all_zero(const uint8_t *p, size_t len) {
  * read whole (those pages stay zero), and only chunks that are not all zero, so untouched RAM does
  * not become memfd pages.
  */
+/* Whether any page of [addr, +len) is resident (mincore); on error, true (copy to be safe). */
+static bool any_resident(uint64_t addr, uint64_t len) {
+  unsigned char vec[(1ul << 20) / PAGE_SIZE];
+  if (mincore((void *)(uintptr_t)addr, len, vec) < 0) return true;
+  for (uint64_t i = 0; i < (len + PAGE_SIZE - 1) / PAGE_SIZE; i++)
+    if (vec[i] & 1) return true;
+  return false;
+}
+
 static int copy_range_to_memfd(int memfd, uint64_t hva, uint64_t len) {
   const size_t chunk = 1ul << 20;
   uint8_t *bounce = malloc(chunk);
   if (!bounce) return -ENOMEM;
   for (uint64_t off = 0; off < len; off += chunk) {
     size_t n = (size_t)(len - off < chunk ? len - off : chunk);
+    /*
+     * Pages never touched read as zero: skip them without reading (a read would fault each one in,
+     * and a VMM may hand KVM tens of GiB of untouched MAP_NORESERVE memory). A page swapped out is
+     * not resident either: this shim assumes guest RAM is not swapped.
+     */
+    if (!any_resident(hva + off, n)) continue;
     if (read_self(hva + off, bounce, n) != n) {
       for (size_t p = 0; p < n; p += PAGE_SIZE)
         if (read_self(hva + off + p, bounce + p, PAGE_SIZE) != PAGE_SIZE) memset(bounce + p, 0, PAGE_SIZE);
@@ -714,13 +739,46 @@ static int move_range_to_memfd(uint32_t vm_handle, uint64_t hva, uint64_t len) {
   return e;
 }
 
-/* Every part of [uaddr, +size) not shared yet, moved onto memfds. 0, or -errno. */
+/* Whether every page of [addr, +len) is mapped (mincore fails with ENOMEM on a hole). */
+static bool all_mapped(uint64_t addr, uint64_t len) {
+  static unsigned char vec[(1ul << 30) / PAGE_SIZE];
+  for (uint64_t off = 0; off < len; off += 1ul << 30) {
+    uint64_t n = len - off < (1ul << 30) ? len - off : (1ul << 30);
+    if (mincore((void *)(uintptr_t)(addr + off), n, vec) < 0) return false;
+  }
+  return true;
+}
+
+/*
+ * Move the mapped, unshared parts of [lo, hi) onto memfds. A memslot may name memory the client has
+ * not mapped (the kernel never touches it when the slot is made): those parts stay as they are, and
+ * KVM's access to them faults as it would. The mapped parts come from /proc/self/maps.
+ */
+static int share_mapped_parts(uint32_t vm_handle, uint64_t lo, uint64_t hi) {
+  if (all_mapped(lo, hi - lo)) return move_range_to_memfd(vm_handle, lo, hi - lo);
+  FILE *maps = fopen("/proc/self/maps", "re");
+  if (!maps) return -errno;
+  uint64_t start, end;
+  int e = 0;
+  char line[512];
+  while (e == 0 && fgets(line, sizeof(line), maps)) {
+    if (sscanf(line, "%" SCNx64 "-%" SCNx64, &start, &end) != 2) continue;
+    uint64_t a = start > lo ? start : lo, b = end < hi ? end : hi;
+    if (a < b) e = move_range_to_memfd(vm_handle, a, b - a);
+  }
+  fclose(maps);
+  return e;
+}
+
+/* Every part of [uaddr, +size) not shared yet and mapped, moved onto memfds. 0, or -errno. */
 static int share_guest_memory(uint32_t vm_handle, uint64_t uaddr, uint64_t size) {
   int e = 0;
-  uint64_t gap, gap_end;
+  uint64_t gap, gap_end, from = uaddr;
   pthread_mutex_lock(&memory_lock);
-  while (e == 0 && first_unshared(uaddr, uaddr + size, &gap, &gap_end))
-    e = move_range_to_memfd(vm_handle, gap, gap_end - gap);
+  while (e == 0 && from < uaddr + size && first_unshared(from, uaddr + size, &gap, &gap_end)) {
+    e = share_mapped_parts(vm_handle, gap, gap_end);
+    from = gap_end;
+  }
   pthread_mutex_unlock(&memory_lock);
   return e;
 }
@@ -837,11 +895,15 @@ static uint32_t ioctl_in_size(uint32_t cmd, uint64_t arg) {
   }
 }
 
-/* The handle of client fd `fd`, or 0xffffffff (the server answers EBADF, as fdget would). */
+/*
+ * The handle of client fd `fd`; for an open fd that is not a KVM one the server's stand-in for such
+ * files (a guest_memfd argument then fails with EINVAL, as the kernel's fdget of another file does);
+ * for a closed fd 0xffffffff (EBADF, as fdget of nothing).
+ */
 static uint32_t handle_of_fd(int64_t fd) {
   if (fd < 0 || fd > INT32_MAX) return 0xffffffffu;
   struct kvm_object *o = object_get((int)fd);
-  if (!o) return 0xffffffffu;
+  if (!o) return real.fcntl((int)fd, F_GETFD) >= 0 ? foreign_handle : 0xffffffffu;
   uint32_t h = o->handle;
   object_put(o);
   return h;
@@ -1151,15 +1213,13 @@ static int adopt_created_fd(uint32_t cmd, uint32_t handle, struct reply *r) {
 }
 
 /*
- * KVM_SET_USER_MEMORY_REGION(2) before it is forwarded: the range is moved onto memfds the server
- * maps too ("Memory, the shim's side"). *region gets the memslot for the table. 0, or -errno.
+ * KVM_SET_USER_MEMORY_REGION(2) before it is forwarded: the mapped parts of the range are moved onto
+ * memfds the server maps too ("Memory, the shim's side"), so a vCPU thread that runs as soon as the
+ * slot exists finds its memory. A NULL or unmapped range is left alone: the kernel refuses or
+ * faults on it itself. 0, or -errno.
  */
-static int prepare_memory_region(struct kvm_object *vm, const struct ioctl_call *c,
-                                 struct kvm_userspace_memory_region *region) {
-  if (c->in_len < sizeof(*region)) return 0; /* the server answers EFAULT */
-  memcpy(region, c->in, sizeof(*region));
+static int share_memory_region(struct kvm_object *vm, const struct kvm_userspace_memory_region *region) {
   uint64_t uaddr = region->userspace_addr, size = region->memory_size;
-  /* Sizes and addresses the kernel refuses are its EINVAL to give: move nothing. */
   if (size == 0 || (uaddr | size) & (PAGE_SIZE - 1) || uaddr + size < uaddr) return 0;
   return share_guest_memory(vm->handle, uaddr, size);
 }
@@ -1180,7 +1240,10 @@ static int64_t forward_ioctl(struct kvm_object *obj, uint32_t cmd, uint64_t arg)
     /* Memory the client does not have goes short: the server answers EFAULT, as copy_from_user. */
     c.in_len = (uint32_t)read_self(arg, c.in, c.in_size);
   }
-  if (is_memslot) result = prepare_memory_region(obj, &c, &region);
+  if (is_memslot && c.in_len >= sizeof(region)) {
+    memcpy(&region, c.in, sizeof(region));
+    result = share_memory_region(obj, &region);
+  }
   if (result == 0) {
     translate_fd_arguments(&c);
     result = marshal_regions(&c, obj);
@@ -1192,7 +1255,7 @@ static int64_t forward_ioctl(struct kvm_object *obj, uint32_t cmd, uint64_t arg)
     result = transact(OP_IOCTL, obj->handle, payload, len, -1, cmd == KVM_RUN ? &kick : NULL, &r);
     if (r.payload && !write_back(&c, &r)) result = -EFAULT;
   }
-  if (result >= 0 && is_memslot) update_memslots(obj, &region);
+  if (result >= 0 && is_memslot && c.in_len >= sizeof(region)) update_memslots(obj, &region);
   if (result >= 0 && creates_fd(cmd)) {
     if (cmd == KVM_CREATE_DEVICE) {
       /* KVM_CREATE_DEVICE returns 0 and the fd in the struct: there, the server put the handle. */

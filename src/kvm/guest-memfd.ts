@@ -51,7 +51,8 @@ export class FdTable {
   /** kvm_gmem_bind: EBADF for a closed fd, EINVAL for anything but an unbound range of this VM's guest_memfd. */
   bind(owner: object, fd: number, offset: bigint, npages: number, slotId: number): ErrnoName | undefined {
     const f = this.#gmem.get(fd);
-    if (!f) return fd >= 0 && fd <= 2 ? 'EINVAL' : 'EBADF';
+    // Another open file (stdin..stderr are open in every process) is EINVAL; no file at all, EBADF.
+    if (!f) return this.#files.has(fd) || (fd >= 0 && fd <= 2) ? 'EINVAL' : 'EBADF';
     if (f.owner !== owner) return 'EINVAL';
     if (offset % 4096n !== 0n || offset + BigInt(npages) * 4096n > BigInt(f.size)) return 'EINVAL';
     const start = Number(offset / 4096n);

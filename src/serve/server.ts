@@ -128,6 +128,7 @@ export class KvmServer {
   readonly #listenFd: number;
   readonly #log: (line: string) => void;
   readonly #logIoctls: boolean;
+  readonly #foreign: number;
   readonly #conns = new Map<number, Connection>();
   readonly #entries = new Map<number, Entry>();
   /** Shared-memory views behind the model's host address space, kept reachable while mapped. */
@@ -154,6 +155,9 @@ export class KvmServer {
       cpu: 'x86',
       runArea: (id) => this.#runArea(id),
     });
+    // The stand-in for every open client fd that is not a KVM one (stdin, a socket): the model's
+    // fdget finds a file there, and one of the wrong kind.
+    this.#foreign = this.#platform.kvm.kvm.fds.install({ foreign: true });
     const unmaps = faults.filter((f) => f.kind === 'unmap-gpa');
     if (unmaps.length > 0) {
       let vmgexits = 0;
@@ -338,6 +342,7 @@ export class KvmServer {
         c.pid = new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(0, true);
         const body = new Uint8Array(8);
         new DataView(body.buffer).setUint32(0, process.pid, true);
+        new DataView(body.buffer).setUint32(4, this.#foreign, true);
         return this.#send(c, m.op, m.handle, replyPayload(0, body));
       }
       case OP_OPEN:
