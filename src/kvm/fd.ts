@@ -10,6 +10,8 @@ import {
   KVM_CAP_ENFORCE_PV_FEATURE_CPUID,
   KVM_CAP_EXIT_HYPERCALL,
   KVM_CAP_MEMORY_FAULT_INFO,
+  KVM_CAP_VM_COPY_ENC_CONTEXT_FROM,
+  KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM,
   KVM_CAP_X86_USER_SPACE_MSR,
 } from '../uapi/caps.js';
 import type { KvmCpuidEntry2 } from '../uapi/cpuid.js';
@@ -165,12 +167,19 @@ export class ModelKvmFd implements KvmFd {
 /** A VM fd of the model. */
 export class ModelVmFd implements VmFd {
   #closed = false;
+  /**
+   * Its number in the process's fd table (Kvm.fds), where KVM_CAP_VM_MOVE/COPY_ENC_CONTEXT_FROM's
+   * args[0] finds it (fdget + file_is_kvm).
+   */
+  readonly fd: number;
 
   constructor(
     readonly kvm: Kvm,
     /** KVM-internal: struct kvm (src/kvm and src/sev tests only). */
     readonly vm: Vm,
-  ) {}
+  ) {
+    this.fd = kvm.fds.install(this);
+  }
 
   #check(what: string): Errno | undefined {
     if (this.#closed) return ebadf(what);
@@ -232,6 +241,18 @@ export class ModelVmFd implements VmFd {
         return undefined;
       case KVM_CAP_MEMORY_FAULT_INFO:
         return new Errno('EINVAL', 'KVM_CAP_MEMORY_FAULT_INFO is reported, not enabled');
+      case KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM:
+      case KVM_CAP_VM_COPY_ENC_CONTEXT_FROM: {
+        const kvm = this.kvm;
+        const move = cap.cap === KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM;
+        const op = move ? kvm.vmMoveEncContextFrom : kvm.vmCopyEncContextFrom;
+        if (!op) return new Errno('EINVAL', `KVM_ENABLE_CAP ${cap.cap}: no memory encryption`);
+        // The vendor op takes an unsigned int fd: fdget, then file_is_kvm (a VM fd), else EBADF.
+        const src = kvm.fds.file(Number(BigInt.asUintN(32, arg0)));
+        if (!(src instanceof ModelVmFd) || src.#closed)
+          return new Errno('EBADF', `KVM_ENABLE_CAP ${cap.cap}: fd ${arg0} is no VM fd`);
+        return op(vm, src.vm, kvm.cpus);
+      }
       default: {
         const enable = vm.typeOps.enableCap;
         if (!enable)
@@ -408,6 +429,7 @@ export class ModelVmFd implements VmFd {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.kvm.fds.close(this.fd);
     this.vm.put();
   }
 }

@@ -40,6 +40,8 @@ import {
   KVM_CAP_USER_MEMORY2,
   KVM_CAP_USER_NMI,
   KVM_CAP_VCPU_EVENTS,
+  KVM_CAP_VM_COPY_ENC_CONTEXT_FROM,
+  KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM,
   KVM_CAP_VM_TYPES,
   KVM_CAP_X86_MSR_FILTER,
   KVM_CAP_X86_SMM,
@@ -91,6 +93,14 @@ export interface KvmOptions {
   vmTypes?: readonly VmTypeProvider[];
   /** KVM_MEMORY_ENCRYPT_OP for VMs whose type has none (src/sev: KVM_SEV_ES_INIT on a default VM). */
   memEncOp?: (vm: Vm, cmd: KvmSevCmd) => Errno | KvmSevCmd;
+  /**
+   * kvm_x86_ops.vm_move_enc_context_from and vm_copy_enc_context_from (SVM's sev_vm_move_enc_context_from,
+   * sev_vm_copy_enc_context_from): KVM_ENABLE_CAP(KVM_CAP_VM_MOVE/COPY_ENC_CONTEXT_FROM) with the
+   * source VM `src` its fd names; `cpus` builds the CPUs a moved SEV-ES context's vCPUs run on.
+   * Absent: EINVAL.
+   */
+  vmMoveEncContextFrom?: (dst: Vm, src: Vm, cpus: CpuFactory) => Errno | undefined;
+  vmCopyEncContextFrom?: (dst: Vm, src: Vm) => Errno | undefined;
   /** Generic-core behaviour of the kernel being modelled (default: today's). */
   core?: KvmCoreProfile;
   /** The guest CPUs (default: a CPU that shuts down at once, as one with no code would). */
@@ -132,6 +142,8 @@ export class Kvm {
   readonly core: KvmCoreProfile;
   readonly cpus: CpuFactory;
   readonly memEncOp: KvmOptions['memEncOp'];
+  readonly vmMoveEncContextFrom: KvmOptions['vmMoveEncContextFrom'];
+  readonly vmCopyEncContextFrom: KvmOptions['vmCopyEncContextFrom'];
   readonly memoryEncryption: MemoryEncryption | undefined;
   readonly clock: HostClock | undefined;
   readonly runArea: KvmOptions['runArea'];
@@ -155,6 +167,8 @@ export class Kvm {
     this.core = opts.core ?? KVM_CORE_CURRENT;
     this.cpus = opts.cpus ?? ((_id, protectedState) => new HaltedCpu(protectedState));
     this.memEncOp = opts.memEncOp;
+    this.vmMoveEncContextFrom = opts.vmMoveEncContextFrom;
+    this.vmCopyEncContextFrom = opts.vmCopyEncContextFrom;
     this.memoryEncryption = opts.memoryEncryption;
     this.clock = opts.clock;
     this.runArea = opts.runArea;
@@ -222,6 +236,10 @@ export class Kvm {
       case KVM_CAP_EXT_CPUID:
       case KVM_CAP_DESTROY_MEMORY_REGION_WORKS:
       case KVM_CAP_JOIN_MEMORY_REGIONS_WORKS:
+      // x86.c lists both unconditionally (MOVE since 5.16-rc3's "expose" fix, so v5.17 has both);
+      // KVM_ENABLE_CAP is EINVAL without the vendor op.
+      case KVM_CAP_VM_COPY_ENC_CONTEXT_FROM:
+      case KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM:
         return 1;
       case KVM_CAP_IRQ_ROUTING:
         // CONFIG_HAVE_KVM_IRQ_ROUTING is always there on x86 (the model has no KVM_SET_GSI_ROUTING yet).

@@ -66,6 +66,16 @@ const EINTR = -4;
 const EIO = -5;
 const EAGAIN = -11;
 
+/** svm_exit_handlers with a VM type's additions, indexed by exit code. */
+function handlerTable(typeOps: VcpuTypeOps): (ExitHandler | undefined)[] {
+  const table = new Array<ExitHandler | undefined>(HANDLER_TABLE_SIZE).fill(undefined);
+  for (const [code, h] of [...svmExitHandlers, ...(typeOps.exitHandlers ?? [])]) {
+    if (!(code >= 0 && code < HANDLER_TABLE_SIZE)) throw new RangeError(`no room for exit code ${code}`);
+    table[code] = h;
+  }
+  return table;
+}
+
 /** struct kvm_queued_exception, as far as SVM injects it. */
 export interface QueuedException {
   vector: number;
@@ -96,7 +106,7 @@ export class Vcpu {
   /** The nested page table the CPU uses, and its last host fault. */
   readonly npt: NestedPageTable;
   /** The VM type's per-vCPU hooks. */
-  readonly typeOps: VcpuTypeOps;
+  typeOps: VcpuTypeOps;
   /** #VMEXITs allowed per KVM_RUN before it returns EINTR, as if the VMM's watchdog signalled. */
   maxVmexitsPerRun = DEFAULT_MAX_VMEXITS_PER_RUN;
   /** Every #VMEXIT handled, for statistics and benchmarks. */
@@ -137,9 +147,9 @@ export class Vcpu {
   /** vcpu->arch.guest_state_protected: the VMSA is encrypted; KVM can read no register. */
   guestStateProtected: boolean;
   /** svm->sev_es.vmsa: an SEV-ES vCPU's VMSA page (KVM's memory), undefined otherwise. */
-  readonly vmsa: Uint8Array | undefined;
+  vmsa: Uint8Array | undefined;
   /** The VMSA page's system physical address (the memory controller's tweak; vmsa_pa). */
-  readonly vmsaSpa: number = 0;
+  vmsaSpa = 0;
   /** The vPMU's general-purpose counters (never programmed in the model: they read 0). */
   readonly pmcs = new BigUint64Array(6);
   /** KVM_CAP_ENFORCE_PV_FEATURE_CPUID: PV hypercalls and MSRs only as the guest's KVM CPUID leaf offers. */
@@ -168,13 +178,14 @@ export class Vcpu {
   dbRegsWontExit = false;
 
   /** svm_exit_handlers with the VM type's additions, indexed by exit code. */
-  readonly #table: (ExitHandler | undefined)[];
+  #table: (ExitHandler | undefined)[];
   #destroyed = false;
 
   constructor(
     readonly vm: Vm,
     readonly id: number,
-    readonly backend: CpuBackend,
+    /** The CPU behind VMRUN (replaced only by retype). */
+    public backend: CpuBackend,
   ) {
     this.cpuid = vm.ctx.supportedCpuid;
     this.runArea = new KvmRun(
@@ -200,6 +211,13 @@ export class Vcpu {
       this.vmcb.vmsaPa = this.vmsaSpa;
     }
     initVmcb(this);
+    this.#attach(backend);
+    this.typeOps = vm.typeOps.createVcpu(this);
+    this.#table = handlerTable(this.typeOps);
+  }
+
+  #attach(backend: CpuBackend): void {
+    const prot = backend.protectedState;
     backend.attach({
       vmcb: this.vmcb,
       regs: prot ? null : this.regs,
@@ -208,15 +226,26 @@ export class Vcpu {
       xcr0: prot ? null : this.xcrs,
       mem: this.npt,
       ...(this.vmsa ? { vmsa: { bytes: this.vmsa, spa: this.vmsaSpa } } : {}),
-      ...(vm.ctx.memoryEncryption ? { memoryEncryption: vm.ctx.memoryEncryption } : {}),
+      ...(this.vm.ctx.memoryEncryption ? { memoryEncryption: this.vm.ctx.memoryEncryption } : {}),
     });
-    this.typeOps = vm.typeOps.createVcpu(this);
-    const extra = this.typeOps.exitHandlers;
-    this.#table = new Array<ExitHandler | undefined>(HANDLER_TABLE_SIZE).fill(undefined);
-    for (const [code, h] of [...svmExitHandlers, ...(extra ?? [])]) {
-      if (!(code >= 0 && code < HANDLER_TABLE_SIZE)) throw new RangeError(`no room for exit code ${code}`);
-      this.#table[code] = h;
+  }
+
+  /**
+   * The VM's type changed under this vCPU (sev_migrate_from: a destination VM's vCPUs join the SEV
+   * context moved in): its per-vCPU hooks become the VM type's. With `cpu`, the vCPU takes over
+   * another's VMSA page (svm->sev_es.vmsa handed over) and runs a new protected CPU on it, which
+   * loads the page at its first VMRUN.
+   */
+  retype(cpu?: { readonly backend: CpuBackend; readonly vmsa: Uint8Array; readonly vmsaSpa: number }): void {
+    if (cpu) {
+      this.backend = cpu.backend;
+      this.vmsa = cpu.vmsa;
+      this.vmsaSpa = cpu.vmsaSpa;
+      this.vmcb.vmsaPa = cpu.vmsaSpa;
+      this.#attach(cpu.backend);
     }
+    this.typeOps = this.vm.typeOps.createVcpu(this);
+    this.#table = handlerTable(this.typeOps);
   }
 
   /** True once the vCPU or its VM is gone: every ioctl fails (EBADF / EIO). */

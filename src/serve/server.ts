@@ -433,7 +433,7 @@ export class KvmServer {
       this.#noteSlot(m.handle, decodeUserspaceMemoryRegion2(req.input));
     const fds: number[] = [];
     if (r.created) {
-      result = this.#platform.kvm.kvm.fds.install({});
+      result = (r.created.fd as { fd?: number }).fd ?? this.#platform.kvm.kvm.fds.install({});
       const entry: Entry = { handle: r.created, owner: c.pid };
       if (req.cmd === KVM_CREATE_VCPU && this.#newRunArea) {
         entry.run = this.#newRunArea.view;

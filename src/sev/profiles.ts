@@ -65,6 +65,12 @@ export interface SevProfile {
    * (EINVAL; 2026, backported to 6.12.83) or syncs and hands the page to the firmware again (v5.17).
    */
   readonly vmsaResyncRefused: boolean;
+  /**
+   * KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM from a VM that has mirrors: EBUSY in v5.17 (17d44a96f000,
+   * num_mirrored_vms), moved with their references since 5.18 ("Allow SEV intra-host migration of
+   * VM with mirrors", the mirror_vms list).
+   */
+  readonly migrateWithMirrors: boolean;
 }
 
 /** Kernels from ad5b353240c8 up to (not including) the seed commit. */
@@ -91,6 +97,7 @@ export const PREFIX: SevProfile = {
   ghcbXss: false,
   reinitErrno: 'EBUSY',
   vmsaResyncRefused: false,
+  migrateWithMirrors: false,
 };
 
 /** The seed commit aa9f58415a8e (v5.17): ENOMEM/EFAULT of the scratch path exit to userspace. */
@@ -125,6 +132,7 @@ export const CURRENT: SevProfile = {
   ghcbXss: true,
   reinitErrno: 'EINVAL',
   vmsaResyncRefused: true,
+  migrateWithMirrors: true,
 };
 
 /** All profiles by name. */

@@ -13,12 +13,13 @@
  * `sevKvmOptions(profile)` gives a model Kvm both paths for one kernel profile, and the host's SEV
  * side (its firmware, src/psp). The launch commands are KVM's handlers in launch.ts (LAUNCH_START,
  * LAUNCH_UPDATE_DATA, LAUNCH_UPDATE_VMSA, LAUNCH_MEASURE, LAUNCH_SECRET, LAUNCH_FINISH,
- * GUEST_STATUS, DBG_DECRYPT and DBG_ENCRYPT), the region ioctls in enc-region.ts; the migration
- * commands are not modelled yet: on an SEV guest they fail with EINVAL (before init with ENOTTY,
- * as the kernel's sev_guest() check answers).
+ * GUEST_STATUS, DBG_DECRYPT and DBG_ENCRYPT), the region ioctls in enc-region.ts, intra-host
+ * migration and mirror VMs (KVM_CAP_VM_MOVE/COPY_ENC_CONTEXT_FROM) in migrate.ts; the SEND/RECEIVE
+ * migration commands are not modelled yet: on an SEV guest they fail with EINVAL (before init with
+ * ENOTTY, as the kernel's sev_guest() check answers).
  */
 
-import type { KvmOptions } from '../kvm/kvm.js';
+import type { CpuFactory, KvmOptions } from '../kvm/kvm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { Vm } from '../kvm/vm.js';
 import type { VcpuTypeOps, VmTypeOps, VmTypeProvider } from '../kvm/vm-type.js';
@@ -72,6 +73,7 @@ import {
   sevLaunchUpdateVmsa,
   sevUnbindAsid,
 } from './launch.js';
+import { sevMirrorDestroy, sevVmCopyEncContextFrom, sevVmMoveEncContextFrom } from './migrate.js';
 import { SEV_PROFILES, type SevProfile, type SevProfileName } from './profiles.js';
 import { type SevboxCaps, sevboxEnableCap } from './restart.js';
 import { GHCB_SNAPSHOT_SIZE, SevEsVcpu } from './sev-es-vcpu.js';
@@ -98,7 +100,14 @@ export interface SevEsVm extends VmTypeOps {
   readonly launch: SevLaunchInfo;
   /** sev->regions_list (KVM_MEMORY_ENCRYPT_REG_REGION). */
   readonly regions: EncRegion[];
+  /** sev->enc_context_owner: the VM whose context this mirror VM shares (holding a reference on it). */
+  encContextOwner: SevEsVm | undefined;
+  /** sev->mirror_vms: the VMs mirroring this one's context. */
+  readonly mirrorVms: SevEsVm[];
 }
+
+/** Every kvm_sev_info sevState made, so a VM's typeOps can be told to be one. */
+const SEV_STATES = new WeakSet<object>();
 
 /** A profile by name, or itself. */
 export function resolveProfile(p: SevProfileName | SevProfile | undefined): SevProfile {
@@ -129,6 +138,8 @@ function sevState(vm: Vm, profile: SevProfile, host: SevHost, vmType: number): S
     host,
     launch: { handle: 0, fd: 0, policy: 0, asid: 0, pagesLocked: 0 },
     regions: [],
+    encContextOwner: undefined,
+    mirrorVms: [],
     protectedState: vmType === KVM_X86_SEV_ES_VM,
     get sevEs(): boolean {
       return state.esActive;
@@ -141,13 +152,23 @@ function sevState(vm: Vm, profile: SevProfile, host: SevHost, vmType: number): S
       return sevMemEncOp(state, cmd);
     },
     memEncRegisterRegion(range: KvmEncRegion): Errno | undefined {
+      // A mirror is not responsible for the context's memory (after the sev_guest check).
+      if (state.active && state.encContextOwner)
+        return new Errno('EINVAL', 'KVM_MEMORY_ENCRYPT_REG_REGION on a mirror VM');
       return sevMemEncRegisterRegion(regionContext(state), range);
     },
     memEncUnregisterRegion(range: KvmEncRegion): Errno | undefined {
+      // Before the sev_guest check here.
+      if (state.encContextOwner) return new Errno('EINVAL', 'KVM_MEMORY_ENCRYPT_UNREG_REGION on a mirror VM');
       return sevMemEncUnregisterRegion(regionContext(state), range);
     },
     destroy(): void {
       if (!state.active) return;
+      // A mirror drops its owner and leaves the ASID to it.
+      if (state.encContextOwner) {
+        sevMirrorDestroy(state);
+        return;
+      }
       // sev_vm_destroy: unpin the regions left, sev_unbind_asid (DEACTIVATE, DECOMMISSION), sev_asid_free.
       unregisterAllEncRegions(regionContext(state));
       if (state.launch.handle) sevUnbindAsid(host, state.launch.handle);
@@ -173,7 +194,13 @@ function sevState(vm: Vm, profile: SevProfile, host: SevHost, vmType: number): S
       return new SevEsVcpu(vcpu, state, new GhcbAccess(new Uint8Array(GHCB_SNAPSHOT_SIZE)));
     },
   };
+  SEV_STATES.add(state);
   return state;
+}
+
+/** The VM's kvm_sev_info: its VM type's, or (a VM that never was an SEV guest) a fresh inactive one, not installed. */
+function sevInfo(vm: Vm, profile: SevProfile, host: SevHost): SevEsVm {
+  return SEV_STATES.has(vm.typeOps) ? (vm.typeOps as SevEsVm) : sevState(vm, profile, host, vm.type);
 }
 
 /** What the region commands see of kvm_sev_info. */
@@ -244,11 +271,22 @@ function copyBack(argp: KvmSevCmd, r: Errno | undefined): SevCmdErrno | KvmSevCm
  * launch commands of launch.ts; an unknown id is EINVAL without a copy-back.
  */
 function sevMemEncOp(state: SevEsVm, cmd: KvmSevCmd): Errno | KvmSevCmd {
+  // Only the enc_context_owner handles the rest (is_cmd_allowed_from_mirror); nothing copied back.
+  if (state.encContextOwner && !MIRROR_COMMANDS.has(cmd.id))
+    return new Errno('EINVAL', `KVM_MEMORY_ENCRYPT_OP ${cmd.id} on a mirror VM`);
   const unknown = unknownCommand(state.profile, cmd);
   if (unknown) return unknown;
   const argp = { ...cmd };
   return copyBack(argp, sevMemEncCmd(state, argp));
 }
+
+/** is_cmd_allowed_from_mirror: SEV-ES mirrors encrypt their own VMSAs; status and debugging work. */
+const MIRROR_COMMANDS: ReadonlySet<number> = new Set([
+  KVM_SEV_LAUNCH_UPDATE_VMSA,
+  KVM_SEV_GUEST_STATUS,
+  KVM_SEV_DBG_DECRYPT,
+  KVM_SEV_DBG_ENCRYPT,
+]);
 
 /** The switch of sev_mem_enc_ioctl: a known command's handler, undefined for success. */
 function sevMemEncCmd(state: SevEsVm, cmd: KvmSevCmd): Errno | undefined {
@@ -362,13 +400,19 @@ export function legacySevMemEncOp(
 export function sevKvmOptions(
   profile: SevProfileName | SevProfile,
   host: SevHost = newSevHost(),
-): Required<Pick<KvmOptions, 'core' | 'vmTypes' | 'memEncOp'>> &
+): Required<
+  Pick<KvmOptions, 'core' | 'vmTypes' | 'memEncOp' | 'vmMoveEncContextFrom' | 'vmCopyEncContextFrom'>
+> &
   Pick<KvmOptions, 'devGetAttr'> & { readonly sevHost: SevHost } {
   const p = resolveProfile(profile);
   return {
     core: p.core,
     vmTypes: p.core.vmTypes ? [sevVmType(p, host), sevEsVmType(p, host)] : [],
     memEncOp: legacySevMemEncOp(p, host),
+    vmMoveEncContextFrom: (dst: Vm, src: Vm, cpus: CpuFactory) =>
+      sevVmMoveEncContextFrom(sevInfo(dst, p, host), sevInfo(src, p, host), cpus),
+    vmCopyEncContextFrom: (dst: Vm, src: Vm) =>
+      sevVmCopyEncContextFrom(sevInfo(dst, p, host), sevInfo(src, p, host)),
     // SVM's dev_get_attr came with KVM_SEV_INIT2 and the VM types (6.10).
     ...(p.core.vmTypes ? { devGetAttr: sevDevGetAttr } : {}),
     sevHost: host,

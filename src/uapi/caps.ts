@@ -35,8 +35,12 @@ export const KVM_CAP_IMMEDIATE_EXIT = 136;
 export const KVM_CAP_X86_USER_SPACE_MSR = 188;
 /** Dirty ring; the value is the maximum ring size in bytes. */
 export const KVM_CAP_DIRTY_LOG_RING = 192;
+/** KVM_ENABLE_CAP on a VM with args[0] another VM's fd: make this VM a mirror of its SEV context (5.13+). */
+export const KVM_CAP_VM_COPY_ENC_CONTEXT_FROM = 197;
 /** Hypercalls that may exit to userspace; the value is a bitmask of hypercall numbers. */
 export const KVM_CAP_EXIT_HYPERCALL = 201;
+/** KVM_ENABLE_CAP on a VM with args[0] another VM's fd: move its SEV context here (intra-host migration, 5.16+). */
+export const KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM = 206;
 /** KVM_SET_USER_MEMORY_REGION2 is available. */
 export const KVM_CAP_USER_MEMORY2 = 231;
 /** KVM may fill `kvm_run.memory_fault` on -EFAULT/-EHWPOISON (informational). */
@@ -151,7 +155,9 @@ const CAP_NAMES: ReadonlyMap<number, string> = new Map([
   [KVM_CAP_X86_USER_SPACE_MSR, 'KVM_CAP_X86_USER_SPACE_MSR'],
   [KVM_CAP_X86_MSR_FILTER, 'KVM_CAP_X86_MSR_FILTER'],
   [KVM_CAP_DIRTY_LOG_RING, 'KVM_CAP_DIRTY_LOG_RING'],
+  [KVM_CAP_VM_COPY_ENC_CONTEXT_FROM, 'KVM_CAP_VM_COPY_ENC_CONTEXT_FROM'],
   [KVM_CAP_EXIT_HYPERCALL, 'KVM_CAP_EXIT_HYPERCALL'],
+  [KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM, 'KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM'],
   [KVM_CAP_USER_MEMORY2, 'KVM_CAP_USER_MEMORY2'],
   [KVM_CAP_MEMORY_FAULT_INFO, 'KVM_CAP_MEMORY_FAULT_INFO'],
   [KVM_CAP_MEMORY_ATTRIBUTES, 'KVM_CAP_MEMORY_ATTRIBUTES'],
