@@ -182,12 +182,12 @@ describe('an unprotected guest and the devices', () => {
   it('answers MSR exits with #GP by default and through the handler when given', () => {
     const program = function* (cpu: import('../cpu/scripted.js').ScriptedCpu) {
       try {
-        cpu.notes.read = yield* cpu.rdmsr(0x4b56_4d00);
+        cpu.notes.read = yield* cpu.rdmsr(0xc0ff_ee00);
       } catch (e) {
         cpu.notes.read = e instanceof GuestException ? `#${e.vector}` : String(e);
       }
       try {
-        yield* cpu.wrmsr(0x4b56_4d01, 5n);
+        yield* cpu.wrmsr(0xc0ff_ee01, 5n);
         cpu.notes.write = 'ok';
       } catch (e) {
         cpu.notes.write = e instanceof GuestException ? `#${e.vector}` : String(e);
@@ -202,7 +202,7 @@ describe('an unprotected guest and the devices', () => {
       { ram: [{ gpa: 0, size: 0x1000 }] },
       {
         msr: {
-          read: (index) => (index === 0x4b56_4d00 ? 0x1_0000_0002n : undefined),
+          read: (index) => (index === 0xc0ff_ee00 ? 0x1_0000_0002n : undefined),
           write: (_index, value) => written.push(value) > 0,
         },
       },
