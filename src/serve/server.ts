@@ -407,19 +407,21 @@ export class KvmServer {
   }
 
   #ioctl(c: Connection, m: Message): undefined {
+    // An IOCTL reply always has its out and region counts, even a failure's.
+    const ioctlFail = (errno: number): undefined =>
+      this.#send(c, m.op, m.handle, encodeIoctlReply(-errno, new Uint8Array(0), []));
     const e = this.#entries.get(m.handle);
-    if (!e || 'sev' in e)
-      return this.#send(c, m.op, m.handle, replyPayload(-(e ? ERRNO.ENOTTY : ERRNO.EBADF)));
+    if (!e || 'sev' in e) return ioctlFail(e ? ERRNO.ENOTTY : ERRNO.EBADF);
     // kvm_vm_ioctl / kvm_vcpu_ioctl: a VM is its creator's mm's (a forked child gets EIO).
     if (e.handle.kind !== 'system' && e.owner !== c.pid) {
-      return this.#send(c, m.op, m.handle, replyPayload(-ERRNO.EIO));
+      return ioctlFail(ERRNO.EIO);
     }
     if (e.handle.kind === 'vcpu' && this.#busy(m.handle, c)) {
       c.deferred = m;
       return;
     }
     const req = decodeIoctlRequest(m.payload);
-    if (typeof req === 'string') return this.#send(c, m.op, m.handle, replyPayload(-ERRNO.EINVAL));
+    if (typeof req === 'string') return ioctlFail(ERRNO.EINVAL);
     this.stats.ioctls++;
     if (req.cmd === KVM_RUN && e.handle.kind === 'vcpu') return this.#kvmRun(c, m.handle, req);
     const { result: r, out } = withRegions(this.#platform.host, req.regions, () =>
@@ -451,7 +453,7 @@ export class KvmServer {
     const e = this.#entries.get(handle);
     if (!e || !('handle' in e) || e.handle.kind !== 'vcpu') {
       c.pendingRun = undefined;
-      return this.#send(c, OP_IOCTL, handle, replyPayload(-ERRNO.EBADF));
+      return this.#send(c, OP_IOCTL, handle, encodeIoctlReply(-ERRNO.EBADF, new Uint8Array(0), []));
     }
     if (req?.arg)
       return this.#send(c, OP_IOCTL, handle, encodeIoctlReply(-ERRNO.EINVAL, new Uint8Array(0), []));
