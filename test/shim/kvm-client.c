@@ -156,12 +156,18 @@ static int scenario_sev(void) {
   CHECK(ioctl(vm, KVM_MEMORY_ENCRYPT_OP, &cmd) == -1 && errno == EFAULT, "unreadable blob is EFAULT");
   printf("ok unreadable blob\n");
 
-  /* A non-KVM fd as sev_fd: 0xffffffff on the wire, the server's EBADF. */
+  /* An open non-KVM fd as sev_fd: HELLO's foreign handle on the wire, the server's EBADF. */
   cmd.sev_fd = 1;
   start.dh_uaddr = (uintptr_t)dh;
   errno = 0;
   CHECK(ioctl(vm, KVM_MEMORY_ENCRYPT_OP, &cmd) == -1 && errno == EBADF, "sev_fd 1 is EBADF");
   printf("ok foreign sev_fd\n");
+
+  /* A closed fd: 0xffffffff on the wire. */
+  cmd.sev_fd = 987;
+  errno = 0;
+  CHECK(ioctl(vm, KVM_MEMORY_ENCRYPT_OP, &cmd) == -1 && errno == EBADF, "sev_fd 987 is EBADF");
+  printf("ok closed sev_fd\n");
 
   /* LAUNCH_UPDATE_DATA of guest RAM: the server sees those pages already, so no region for them. */
   uint8_t *ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

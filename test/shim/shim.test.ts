@@ -54,6 +54,9 @@ const u32 = (b: Uint8Array, at: number): number => new DataView(b.buffer, b.byte
 const u64 = (b: Uint8Array, at: number): bigint =>
   new DataView(b.buffer, b.byteOffset).getBigUint64(at, true);
 
+/** The fake server's handle for an open client fd that is not a KVM one (HELLO). */
+const FOREIGN = 0xf00d;
+
 describe('the /dev/kvm shim', { skip }, () => {
   const shm = (loaded as { shm: SharedMemory }).shm;
   let dir = '';
@@ -126,6 +129,7 @@ describe('the /dev/kvm shim', { skip }, () => {
         case OP.HELLO: {
           const body = new Uint8Array(8);
           new DataView(body.buffer).setUint32(0, process.pid, true);
+          new DataView(body.buffer).setUint32(4, FOREIGN, true);
           return { result: 0, body };
         }
         case OP.OPEN:
@@ -200,7 +204,7 @@ describe('the /dev/kvm shim', { skip }, () => {
         }
         case KVM_MEMORY_ENCRYPT_OP: {
           if (input.length < 24) return result(-ERRNO.EFAULT);
-          if (u32(input, 20) === 0xffffffff) return result(-ERRNO.EBADF);
+          if (u32(input, 20) === 0xffffffff || u32(input, 20) === FOREIGN) return result(-ERRNO.EBADF);
           const out = input.slice();
           new DataView(out.buffer).setUint32(16, 0x77, true); // error
           const { regions } = server.ioctls().at(-1)!.ioctl;
@@ -301,9 +305,9 @@ describe('the /dev/kvm shim', { skip }, () => {
     const sevHandle = 10; // the first OPEN is /dev/sev
     const ops = server.ioctls(KVM_MEMORY_ENCRYPT_OP);
     // LAUNCH_START, the unreadable arg; the unreadable blob never left the client; the foreign
-    // sev_fd; LAUNCH_UPDATE_DATA.
-    assert.equal(ops.length, 4);
-    const [start, unreadable, foreign, update] = ops;
+    // sev_fd; the closed sev_fd; LAUNCH_UPDATE_DATA.
+    assert.equal(ops.length, 5);
+    const [start, unreadable, foreign, closed, update] = ops;
     assert.equal(start!.ioctl.in.length, 24, 'the 24-byte kvm_sev_cmd, not _IOC_SIZE 8');
     assert.equal(u32(start!.ioctl.in, 0), KVM_SEV_LAUNCH_START);
     assert.equal(u32(start!.ioctl.in, 20), sevHandle, 'sev_fd went as the handle');
@@ -322,8 +326,10 @@ describe('the /dev/kvm shim', { skip }, () => {
     assert.equal(Buffer.from(regions[2]!.bytes).toString(), 'session');
     assert.equal(unreadable!.ioctl.in.length, 0, 'an unreadable arg goes with in_len 0');
     assert.equal(unreadable!.ioctl.arg, 8n);
-    assert.equal(u32(foreign!.ioctl.in, 20), 0xffffffff, 'a non-KVM fd is 0xffffffff');
+    assert.equal(u32(foreign!.ioctl.in, 20), FOREIGN, "an open non-KVM fd is HELLO's foreign handle");
     assert.match(out, /^ok foreign sev_fd$/m);
+    assert.equal(u32(closed!.ioctl.in, 20), 0xffffffff, 'a closed fd is 0xffffffff');
+    assert.match(out, /^ok closed sev_fd$/m);
     // LAUNCH_UPDATE_DATA's uaddr lies in RAM shared through MEMFD: only the 16-byte struct goes.
     assert.deepEqual(
       update!.ioctl.regions.map((r) => [r.len, r.flags]),
