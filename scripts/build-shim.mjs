@@ -10,7 +10,7 @@
  * `buildShim` and `SHIM_LIBRARY` (types in build-shim.d.mts).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -56,9 +56,14 @@ export function buildShim({ force = false, output = SHIM_LIBRARY } = {}) {
   if (!hasGcc()) return { ok: false, missing: true, reason: 'gcc not found' };
   if (!force && !stale(output)) return { ok: true, path: output, built: false };
   mkdirSync(dirname(output), { recursive: true });
-  const cc = spawnSync('gcc', shimCommand(output), { encoding: 'utf8' });
-  if (cc.status !== 0)
+  // Built beside and renamed: test files build it concurrently, and a process may be loading it.
+  const partial = `${output}.partial-${process.pid}`;
+  const cc = spawnSync('gcc', shimCommand(partial), { encoding: 'utf8' });
+  if (cc.status !== 0) {
+    rmSync(partial, { force: true });
     return { ok: false, missing: false, reason: (cc.stderr || cc.error?.message || 'gcc failed').trim() };
+  }
+  renameSync(partial, output);
   return { ok: true, path: output, built: true, warnings: cc.stderr.trim() };
 }
 
@@ -86,8 +91,12 @@ export function buildBenchClient() {
   if (existsSync(BENCH_CLIENT) && statSync(BENCH_CLIENT).mtimeMs >= statSync(source).mtimeMs)
     return { ok: true, path: BENCH_CLIENT };
   mkdirSync(dirname(BENCH_CLIENT), { recursive: true });
-  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', BENCH_CLIENT, source], { encoding: 'utf8' });
-  if (cc.status !== 0)
+  const partial = `${BENCH_CLIENT}.partial-${process.pid}`;
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', partial, source], { encoding: 'utf8' });
+  if (cc.status !== 0) {
+    rmSync(partial, { force: true });
     return { ok: false, missing: false, reason: (cc.stderr || cc.error || '').toString().trim() };
+  }
+  renameSync(partial, BENCH_CLIENT);
   return { ok: true, path: BENCH_CLIENT };
 }

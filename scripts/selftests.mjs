@@ -118,7 +118,35 @@ export const binaryOf = (cache, test) => join(cache, 'out', test);
  */
 export function buildTest(test, { cache = DEFAULT_CACHE, vendor = VENDOR, rebuild = false } = {}) {
   const binary = binaryOf(cache, test);
-  if (!rebuild && existsSync(binary)) return { binary, cached: true, ms: 0 };
+  // One make at a time in the cache (test files build concurrently, and make writes binaries in
+  // place: a binary that exists may still be being linked by another process).
+  return withBuildLock(cache, () =>
+    !rebuild && existsSync(binary) ? { binary, cached: true, ms: 0 } : make(test, binary, cache, vendor, rebuild),
+  );
+}
+
+/** Run `fn` holding the cache's build lock (a directory: mkdir is atomic), waiting up to 10 minutes. */
+function withBuildLock(cache, fn) {
+  mkdirSync(cache, { recursive: true });
+  const lock = join(cache, 'build.lock');
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (e) {
+      if (e.code !== 'EEXIST' || Date.now() > deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function make(test, binary, cache, vendor, rebuild) {
   const start = performance.now();
   const src = ensureSource(cache, vendor);
   const out = join(cache, 'out');
