@@ -542,10 +542,14 @@ export class KvmServer {
     const len = Math.ceil(size / 4096) * 4096;
     if (hva + len > this.#platform.host.limit) return -ERRNO.EINVAL;
     this.#platform.host.unmap(hva, len);
-    // A view wholly unmapped is dropped (its pages live on in the client while it maps them).
-    for (const [start, v] of this.#views) {
-      if (start >= hva && start + v.size <= hva + len) this.#views.delete(start);
-    }
+    // A view wholly unmapped is dropped (its pages live on in the client while it maps them). The
+    // usual munmap is of one whole memslot's range: that view is found without a scan.
+    const exact = this.#views.get(hva);
+    if (exact && exact.size === len) this.#views.delete(hva);
+    else
+      for (const [start, v] of this.#views) {
+        if (start >= hva && start + v.size <= hva + len) this.#views.delete(start);
+      }
     return 0;
   }
 
