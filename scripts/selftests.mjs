@@ -220,10 +220,13 @@ export function startServer(socket, { profile = 'current', timeoutMs = 30_000 } 
       if (log.includes('listening on')) {
         resolveStart({
           stop: async () => {
-            const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+            // --until-idle: it exits by itself once it has seen the last client go; give it a
+            // moment (its summary line is the log's last), then make it.
+            const term = setTimeout(() => child.kill('SIGTERM'), 5000);
+            const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
             const { status } = await exited;
-            clearTimeout(t);
+            clearTimeout(term);
+            clearTimeout(kill);
             rmSync(socket, { force: true });
             return { status, log };
           },

@@ -192,6 +192,13 @@ export interface CpuAttachment {
    */
   readonly fpu?: KvmFpu | null;
   /**
+   * The AVX state beyond the XMM registers (the guest fpstate's YMM_Hi128 component, XSAVE state
+   * component 2: bits 255:128 of YMM0-15, register i at 16 i, 256 bytes), used in place as `fpu`
+   * is. Null for protected state (the VMSA's fpreg_ymm is loaded instead); absent where no KVM
+   * attaches the CPU (the CPU then keeps its own, zero at RESET).
+   */
+  readonly ymmHi?: Uint8Array | null;
+  /**
    * vcpu->arch.xcr0 (element 0), which KVM writes into the CPU's XCR0 before VMRUN
    * (kvm_load_guest_xsave_state: XSETBV when CR4.OSXSAVE is set and it differs from the host's); the
    * CPU copies it at each VMRUN, and an XSETBV the guest executes without an intercept changes the

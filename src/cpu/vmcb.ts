@@ -110,6 +110,23 @@ export const SAVE_RSI = 0x330;
 export const SAVE_RDI = 0x338;
 export const SAVE_R8 = 0x340;
 export const SAVE_XCR0 = 0x3e8;
+/**
+ * sev_es_save_area's floating-point area (arch/x86/include/asm/svm.h), which VMRUN of an SEV-ES
+ * guest loads and #VMEXIT saves: FDP, MXCSR, the abridged tag word, FSW, FCW, FOP, FDS, FCS, FIP,
+ * the x87 registers (bytes 0-7 of ST(i) at 8 i, bytes 8-9 at 64 + 2 i), XMM0-15 and YMM_Hi128 0-15.
+ */
+export const SAVE_X87_DP = 0x400;
+export const SAVE_MXCSR = 0x408;
+export const SAVE_X87_FTW = 0x40c;
+export const SAVE_X87_FSW = 0x40e;
+export const SAVE_X87_FCW = 0x410;
+export const SAVE_X87_FOP = 0x412;
+export const SAVE_X87_DS = 0x414;
+export const SAVE_X87_CS = 0x416;
+export const SAVE_X87_RIP = 0x418;
+export const SAVE_FPREG_X87 = 0x420;
+export const SAVE_FPREG_XMM = 0x470;
+export const SAVE_FPREG_YMM = 0x570;
 
 /** Segment attribute bits (vmcb_seg.attrib: the descriptor's type..G bits packed into 12 bits). */
 export const SVM_SELECTOR_TYPE_MASK = 0xf;

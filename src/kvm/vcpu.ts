@@ -161,6 +161,11 @@ export class Vcpu {
    * changed in place only, never replaced.
    */
   readonly fpu: KvmFpu = resetFpu();
+  /**
+   * The guest fpstate's YMM_Hi128 component (bits 255:128 of YMM0-15, 16 bytes each), which
+   * KVM_GET/SET_XSAVE carry at offset 576 and the CPU uses in place (CpuAttachment.ymmHi).
+   */
+  readonly ymmHi = new Uint8Array(256);
   /** The vCPU has entered the guest once (kvm_vcpu_has_run): KVM_SET_CPUID2 must then change nothing. */
   hasRun = false;
   /** vcpu->arch.apic: the in-kernel local APIC (KVM_CREATE_IRQCHIP's, set as the vCPU joins it). */
@@ -223,6 +228,7 @@ export class Vcpu {
       regs: prot ? null : this.regs,
       db: prot ? null : this.db,
       fpu: prot ? null : this.fpu,
+      ymmHi: prot ? null : this.ymmHi,
       xcr0: prot ? null : this.xcrs,
       mem: this.npt,
       ...(this.vmsa ? { vmsa: { bytes: this.vmsa, spa: this.vmsaSpa } } : {}),

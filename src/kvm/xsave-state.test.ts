@@ -1,6 +1,6 @@
 /**
  * KVM_GET/SET_XSAVE, KVM_GET_XSAVE2 and KVM_GET/SET_DEBUGREGS on the model (src/kvm/xsave-state.ts),
- * with the x86 interpreter as the CPU (host XCR0 = x87|SSE): the image is the FPU state KVM_GET_FPU
+ * with the x86 interpreter as the CPU (host XCR0 = x87|SSE|AVX): the image is the FPU state KVM_GET_FPU
  * shows, at the XSAVE standard-format offsets, and the checks are fpu_copy_uabi_to_guest_fpstate's
  * and kvm_vcpu_ioctl_x86_set_debugregs's.
  */
@@ -64,11 +64,11 @@ describe('KVM_GET_XSAVE / KVM_SET_XSAVE', () => {
     assert.equal(v.getUint32(28, true), 0xffff, 'MXCSR_MASK');
     assert.deepEqual(x.region.subarray(32, 160), FPU.fpr);
     assert.deepEqual(x.region.subarray(160, 416), FPU.xmm);
-    // fx_sw_bytes: FP_XSTATE_MAGIC1, extended size, the host's user features (x87|SSE) and their size.
+    // fx_sw_bytes: FP_XSTATE_MAGIC1, extended size, the host's user features (x87|SSE|AVX) and their size.
     assert.equal(v.getUint32(464, true), 0x4650_5853);
-    assert.equal(v.getUint32(468, true), 576 + 4);
-    assert.equal(v.getBigUint64(472, true), 3n);
-    assert.equal(v.getUint32(480, true), 576);
+    assert.equal(v.getUint32(468, true), 832 + 4);
+    assert.equal(v.getBigUint64(472, true), 7n);
+    assert.equal(v.getUint32(480, true), 832);
     assert.equal(v.getBigUint64(512, true), 3n, 'XSTATE_BV');
     assert.equal(v.getBigUint64(520, true), 0n, 'XCOMP_BV');
     assert.ok(x.region.subarray(576).every((b) => b === 0));
@@ -95,9 +95,9 @@ describe('KVM_GET_XSAVE / KVM_SET_XSAVE', () => {
       return vcpuFd.setXsave({ region });
     };
     expectErrno(
-      bad((v) => v.setBigUint64(512, 7n, true)),
+      bad((v) => v.setBigUint64(512, 0x207n, true)),
       'EINVAL',
-      'AVX (bit 2): not in this host',
+      'PKRU (bit 9): not in this host',
     );
     expectErrno(
       bad((v) => v.setBigUint64(520, 1n << 63n, true)),
@@ -146,6 +146,57 @@ describe('KVM_GET_XSAVE / KVM_SET_XSAVE', () => {
     const g = ok(vcpuFd.getFpu());
     assert.ok(g.xmm.every((b) => b === 0));
     assert.equal(g.mxcsr, 0x1f80);
+  });
+
+  it('YMM_Hi128 at 576: KVM_SET_XSAVE keeps it with XSTATE_BV[2], which KVM_GET_XSAVE reports while it is non-zero; XSTATE_BV[2] clear zeroes it', () => {
+    const { vcpuFd } = x86Vcpu();
+    ok(vcpuFd.setFpu(FPU));
+    const region = ok(vcpuFd.getXsave()).region.slice();
+    const v = new DataView(region.buffer);
+    const ymm = Uint8Array.from({ length: 256 }, (_, i) => (i * 5 + 1) | 1);
+    region.set(ymm, 576);
+    v.setBigUint64(512, 7n, true);
+    ok(vcpuFd.setXsave({ region }));
+    const got = ok(vcpuFd.getXsave()).region;
+    assert.deepEqual(got, region, 'the image comes back, XSTATE_BV = 7');
+    assert.deepEqual(vcpuFd.vcpu.ymmHi, ymm, "the guest fpstate's YMM component");
+    v.setBigUint64(512, 3n, true); // YMM_Hi128 bytes present, but XSTATE_BV[2] clear: init
+    ok(vcpuFd.setXsave({ region }));
+    const init = ok(vcpuFd.getXsave()).region;
+    assert.equal(new DataView(init.buffer).getBigUint64(512, true), 3n);
+    assert.ok(init.subarray(576, 832).every((b) => b === 0));
+    assert.deepEqual(ok(vcpuFd.getFpu()), FPU, 'x87 and SSE as they were');
+  });
+
+  it('KVM_SET_XCRS takes XCR0 = x87|SSE|AVX (CPUID 0xD.0 offers it, the host saves it), and the guest XSAVE stores YMM_Hi0-7 in real mode', () => {
+    // xsave [0x2000] (16-bit addressing); hlt — EDX:EAX all ones, so RFBM = XCR0.
+    const { vcpuFd, host } = x86Vcpu(Uint8Array.of(0x0f, 0xae, 0x26, 0x00, 0x20, 0xf4));
+    ok(vcpuFd.setXcrs({ nrXcrs: 1, flags: 0, xcrs: [{ xcr: 0, value: 7n }] }));
+    assert.equal(ok(vcpuFd.getXcrs()).xcrs[0]!.value, 7n);
+    const s = ok(vcpuFd.getSregs());
+    ok(vcpuFd.setSregs({ ...s, cr4: s.cr4 | 0x4_0200n })); // OSFXSR | OSXSAVE
+    ok(vcpuFd.setRegs({ ...ok(vcpuFd.getRegs()), rax: 0xffff_ffffn, rdx: 0xffff_ffffn }));
+    const region = ok(vcpuFd.getXsave()).region.slice();
+    region.set(
+      Uint8Array.from({ length: 256 }, (_, i) => i ^ 0xa5),
+      576,
+    );
+    new DataView(region.buffer).setBigUint64(512, 7n, true);
+    ok(vcpuFd.setXsave({ region }));
+    assert.equal(host.write(HVA + 0x2000, new Uint8Array(832).fill(0xcc)), undefined);
+    expectExit(vcpuFd, 'Hlt');
+    const saved = new Uint8Array(832);
+    assert.equal(host.read(HVA + 0x2000, saved), undefined);
+    assert.deepEqual(saved.subarray(576, 704), region.subarray(576, 704), 'YMM_Hi0-7');
+    assert.ok(
+      saved.subarray(704, 832).every((b) => b === 0xcc),
+      'YMM_Hi8-15: not outside 64-bit mode',
+    );
+    assert.equal(
+      new DataView(saved.buffer).getBigUint64(512, true),
+      0xcccc_cccc_cccc_cccfn,
+      'XSTATE_BV: bits 0-2 set (XINUSE), the others as they were',
+    );
   });
 
   it('a protected-state vCPU whose VMSA is encrypted: EINVAL both ways; a legacy SEV-ES vCPU reads zeros, writes nothing', () => {

@@ -2,14 +2,16 @@
  * KVM_GET_XSAVE / KVM_SET_XSAVE / KVM_GET_XSAVE2 (kvm_vcpu_ioctl_x86_get_xsave2, _set_xsave over
  * the kernel's fpu_copy_guest_fpstate_to_uabi / fpu_copy_uabi_to_guest_fpstate) and
  * KVM_GET_DEBUGREGS / KVM_SET_DEBUGREGS (kvm_vcpu_ioctl_x86_get/set_debugregs), over the state
- * KVM_GET_FPU and KVM_GET_XCRS use: vcpu.fpu (x87 and SSE, what the model's CPUs save) and the
+ * KVM_GET_FPU and KVM_GET_XCRS use: vcpu.fpu (x87 and SSE), vcpu.ymmHi (AVX's YMM_Hi128) and the
  * debug registers of src/kvm/dr.ts.
  *
  * The image is the XSAVE standard (non-compacted) format: the 512-byte legacy region (FCW, FSW, the
  * abridged FTW, FOP, FIP, FDP, MXCSR, MXCSR_MASK, ST0-7, XMM0-15, and at 464 the kernel's
  * fx_sw_bytes), the XSAVE header at 512 (XSTATE_BV, XCOMP_BV = 0), the extended components at their
- * CPUID 0xD offsets. The model keeps no state beyond x87 and SSE: XSTATE_BV reads FP|SSE (the model's
- * CPUs track no init state), and components above SSE that KVM supports are accepted and dropped.
+ * CPUID 0xD offsets. The model keeps no state beyond x87, SSE and AVX: XSTATE_BV reads FP|SSE, and
+ * YMM when a YMM_Hi128 byte is non-zero (the guest fpstate's header after an XSAVES with the init
+ * optimization, for the one component whose initial configuration is plain zeros); components
+ * above YMM that KVM supports are accepted and dropped.
  */
 import { SAVE_DR7 } from '../cpu/backend.js';
 import type { KvmDebugregs } from '../uapi/debugregs.js';
@@ -36,6 +38,8 @@ const FX_MXCSR_MASK = 28;
 const FX_ST = 32;
 const FX_XMM = 160;
 const FX_SW_BYTES = 464;
+/** The YMM_Hi128 component's standard-format offset (CPUID 0xD.2 EBX). */
+const XSAVE_YMM = 576;
 /** struct xstate_header at 512: xfeatures, xcomp_bv, reserved[6]. */
 const XSAVE_HDR = 512;
 const XSAVE_HDR_SIZE = 64;
@@ -72,6 +76,8 @@ export function getXsave(vcpu: Vcpu, size = KVM_XSAVE_SIZE): KvmXsave | Errno {
   v.setUint32(FX_MXCSR_MASK, MXCSR_FEATURE_MASK, true);
   buf.set(f.fpr.subarray(0, 128), FX_ST);
   buf.set(f.xmm.subarray(0, 256), FX_XMM);
+  const ymmInUse = vcpu.ymmHi.some((b) => b !== 0);
+  if (ymmInUse) buf.set(vcpu.ymmHi, XSAVE_YMM);
   // __copy_xstate_to_uabi_buf writes xstate_fx_sw_bytes: the host's user features and their size.
   const hostFeatures = vcpu.vm.ctx.supportedXcr0;
   const maxSize = xstateRequiredSize(hostFeatures, false, vcpu.vm.ctx.hostXstate);
@@ -80,7 +86,7 @@ export function getXsave(vcpu: Vcpu, size = KVM_XSAVE_SIZE): KvmXsave | Errno {
   v.setBigUint64(FX_SW_BYTES + 8, hostFeatures, true);
   v.setUint32(FX_SW_BYTES + 16, maxSize, true);
   // XSTATE_BV: the components in use, within guest_supported_xcr0 | FP | SSE; XCOMP_BV 0.
-  v.setBigUint64(XSAVE_HDR, XFEATURE_MASK_FPSSE, true);
+  v.setBigUint64(XSAVE_HDR, XFEATURE_MASK_FPSSE | (ymmInUse ? XFEATURE_MASK_YMM : 0n), true);
   return size > KVM_XSAVE_SIZE ? { region, extra: buf.slice(KVM_XSAVE_SIZE) } : { region };
 }
 
@@ -133,6 +139,8 @@ export function setXsave(vcpu: Vcpu, xsave: KvmXsave): Errno | undefined {
   }
   if (xfeatures & XFEATURE_MASK_SSE) f.xmm.set(r.subarray(FX_XMM, FX_XMM + 256));
   else f.xmm.fill(0);
+  if (xfeatures & XFEATURE_MASK_YMM) vcpu.ymmHi.set(r.subarray(XSAVE_YMM, XSAVE_YMM + 256));
+  else vcpu.ymmHi.fill(0);
   return undefined;
 }
 

@@ -10,7 +10,25 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { EFER_SVME } from '../cpu/reset.js';
 import { ScriptedGuests } from '../cpu/scripted-guests.js';
-import { SAVE_DR7, SAVE_EFER, SAVE_RAX, SAVE_RIP, SAVE_XCR0 } from '../cpu/vmcb.js';
+import {
+  SAVE_DR7,
+  SAVE_EFER,
+  SAVE_FPREG_X87,
+  SAVE_FPREG_XMM,
+  SAVE_FPREG_YMM,
+  SAVE_MXCSR,
+  SAVE_RAX,
+  SAVE_RIP,
+  SAVE_X87_CS,
+  SAVE_X87_DP,
+  SAVE_X87_DS,
+  SAVE_X87_FCW,
+  SAVE_X87_FOP,
+  SAVE_X87_FSW,
+  SAVE_X87_FTW,
+  SAVE_X87_RIP,
+  SAVE_XCR0,
+} from '../cpu/vmcb.js';
 import type { ModelVcpuFd } from '../kvm/fd.js';
 import { ok } from '../kvm/test-util.js';
 import { sevLaunchMeasurement } from '../psp/firmware.js';
@@ -32,8 +50,6 @@ import {
 } from '../uapi/sev-cmd.js';
 import { modelPlatform } from '../vmm/platform.js';
 
-const X87_FCW = 0x410;
-const MXCSR = 0x408;
 const DR7_BREAKPOINT = 0x401n;
 
 /** An SEV-ES VM of `profile` with `vcpus` vCPUs created, LAUNCH_START done (unless told not to). */
@@ -135,12 +151,74 @@ describe('KVM_SEV_LAUNCH_UPDATE_VMSA', () => {
   it('INIT2 VMs get the FPU state in the VMSA (FCW 0x37f, MXCSR 0x1f80); KVM_SEV_ES_INIT VMs do not', () => {
     const typed = machine();
     ok(typed.updateVmsa());
-    assert.equal(typed.vmsaPlain().getUint16(X87_FCW, true), 0x37f);
-    assert.equal(typed.vmsaPlain().getUint32(MXCSR, true), 0x1f80);
+    assert.equal(typed.vmsaPlain().getUint16(SAVE_X87_FCW, true), 0x37f);
+    assert.equal(typed.vmsaPlain().getUint32(SAVE_MXCSR, true), 0x1f80);
     const legacy = machine({ profile: 'prefix' });
     ok(legacy.updateVmsa());
-    assert.equal(legacy.vmsaPlain().getUint16(X87_FCW, true), 0);
-    assert.equal(legacy.vmsaPlain().getUint32(MXCSR, true), 0);
+    assert.equal(legacy.vmsaPlain().getUint16(SAVE_X87_FCW, true), 0);
+    assert.equal(legacy.vmsaPlain().getUint32(SAVE_MXCSR, true), 0);
+  });
+
+  it('INIT2: the x87, SSE and AVX state of KVM_SET_XSAVE at sev_es_save_area’s offsets (fpreg_x87 split 8 + 2 bytes, fpreg_ymm from the YMM component)', () => {
+    const m = machine();
+    const vcpu = m.vcpus[0]!;
+    const region = new Uint8Array(4096);
+    const v = new DataView(region.buffer);
+    v.setUint16(0, 0x37f, true); // FCW
+    v.setUint16(2, 0x3800, true); // FSW
+    v.setUint8(4, 0x80); // FTW (abridged)
+    v.setUint16(6, 0x7dd, true); // FOP
+    v.setBigUint64(8, 0x5_2c81_8en, true); // FIP
+    v.setBigUint64(16, 0x7fff_8587_a990n, true); // FDP
+    v.setUint32(24, 0x1f80, true); // MXCSR
+    const st = Uint8Array.from({ length: 128 }, (_, i) => (i % 16 < 10 ? i + 1 : 0));
+    region.set(st, 32);
+    region.set(
+      Uint8Array.from({ length: 256 }, (_, i) => i),
+      160,
+    );
+    region.fill(0xff, 576, 832);
+    v.setBigUint64(512, 7n, true);
+    ok(vcpu.setXsave({ region }));
+    ok(m.updateVmsa());
+    const p = m.vmsaPlain();
+    const page = new Uint8Array(p.buffer);
+    assert.deepEqual(
+      [
+        p.getUint16(SAVE_X87_FCW, true),
+        p.getUint16(SAVE_X87_FSW, true),
+        p.getUint16(SAVE_X87_FTW, true),
+        p.getUint16(SAVE_X87_FOP, true),
+        p.getUint16(SAVE_X87_DS, true),
+        p.getUint16(SAVE_X87_CS, true),
+        p.getBigUint64(SAVE_X87_RIP, true),
+        p.getBigUint64(SAVE_X87_DP, true),
+        p.getUint32(SAVE_MXCSR, true),
+      ],
+      [0x37f, 0x3800, 0x80, 0x7dd, 0, 0, 0x5_2c81_8en, 0x7fff_8587_a990n, 0x1f80],
+    );
+    for (let i = 0; i < 8; i++) {
+      assert.deepEqual(
+        page.subarray(SAVE_FPREG_X87 + 8 * i, SAVE_FPREG_X87 + 8 * i + 8),
+        st.subarray(16 * i, 16 * i + 8),
+      );
+      assert.deepEqual(
+        page.subarray(SAVE_FPREG_X87 + 64 + 2 * i, SAVE_FPREG_X87 + 66 + 2 * i),
+        st.subarray(16 * i + 8, 16 * i + 10),
+      );
+    }
+    assert.deepEqual(page.subarray(SAVE_FPREG_XMM, SAVE_FPREG_XMM + 256), region.subarray(160, 416));
+    assert.ok(
+      page.subarray(SAVE_FPREG_YMM, SAVE_FPREG_YMM + 256).every((b) => b === 0xff),
+      'fpreg_ymm',
+    );
+    // XSTATE_BV[2] clear: the component is in its initial configuration, fpreg_ymm zeros.
+    const init = machine();
+    v.setBigUint64(512, 3n, true);
+    ok(init.vcpus[0]!.setXsave({ region }));
+    ok(init.updateVmsa());
+    const q = new Uint8Array(init.vmsaPlain().buffer);
+    assert.ok(q.subarray(SAVE_FPREG_YMM, SAVE_FPREG_YMM + 256).every((b) => b === 0));
   });
 
   it('a second LAUNCH_UPDATE_VMSA: EINVAL on current (the VMSA is encrypted already), synced again on v5.17', () => {

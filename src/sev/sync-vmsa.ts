@@ -12,6 +12,10 @@ import {
   SAVE_DR6,
   SAVE_DR7,
   SAVE_EFER,
+  SAVE_FPREG_X87,
+  SAVE_FPREG_XMM,
+  SAVE_FPREG_YMM,
+  SAVE_MXCSR,
   SAVE_R8,
   SAVE_RAX,
   SAVE_RBP,
@@ -21,6 +25,14 @@ import {
   SAVE_RDX,
   SAVE_RSI,
   SAVE_RSP,
+  SAVE_X87_CS,
+  SAVE_X87_DP,
+  SAVE_X87_DS,
+  SAVE_X87_FCW,
+  SAVE_X87_FOP,
+  SAVE_X87_FSW,
+  SAVE_X87_FTW,
+  SAVE_X87_RIP,
   SAVE_XCR0,
   VCPU_REGS_RAX,
   VCPU_REGS_RBP,
@@ -42,15 +54,6 @@ const VMCB_SAVE_AREA_SIZE = 0x2e8;
 const VMSA_PKRU = 0x2e8;
 const VMSA_XSS = 0x140;
 const VMSA_SEV_FEATURES = 0x3b0;
-const VMSA_X87_DP = 0x400;
-const VMSA_MXCSR = 0x408;
-const VMSA_X87_FTW = 0x40c;
-const VMSA_X87_FSW = 0x40e;
-const VMSA_X87_FCW = 0x410;
-const VMSA_X87_FOP = 0x412;
-const VMSA_X87_RIP = 0x418;
-const VMSA_FPREG_X87 = 0x420;
-const VMSA_FPREG_XMM = 0x470;
 
 /**
  * The GPRs sev_es_sync_vmsa copies, VMSA offset and KVM's register index. RIP is not among them:
@@ -99,23 +102,30 @@ export function sevEsSyncVmsa(vcpu: Vcpu, ctx: SyncVmsaContext): Errno | undefin
   vmsa.setBigUint64(VMSA_XSS, vcpu.xss, true);
   vmsa.setBigUint64(SAVE_DR6, vcpu.dr6, true);
   vmsa.setBigUint64(VMSA_SEV_FEATURES, ctx.vmsaFeatures, true);
-  if (ctx.withFpu) syncFpu(vmsa, page, vcpu.fpu);
+  if (ctx.withFpu) syncFpu(vmsa, page, vcpu.fpu, vcpu.ymmHi);
   return undefined;
 }
 
-/** The x87 and SSE fields from vcpu->arch.guest_fpu (YMM: zero, the model has no AVX). */
-function syncFpu(vmsa: DataView, page: Uint8Array, fpu: KvmFpu): void {
-  vmsa.setBigUint64(VMSA_X87_DP, fpu.lastDp, true);
-  vmsa.setUint32(VMSA_MXCSR, fpu.mxcsr, true);
-  vmsa.setUint16(VMSA_X87_FTW, fpu.ftwx, true);
-  vmsa.setUint16(VMSA_X87_FSW, fpu.fsw, true);
-  vmsa.setUint16(VMSA_X87_FCW, fpu.fcw, true);
-  vmsa.setUint16(VMSA_X87_FOP, fpu.lastOpcode, true);
-  vmsa.setBigUint64(VMSA_X87_RIP, fpu.lastIp, true);
+/**
+ * The x87, SSE and AVX fields from vcpu->arch.guest_fpu's xsave: FDP, MXCSR, the abridged tag
+ * word, FSW, FCW, FOP, FIP (FDS and FCS 0), the registers, XMM0-15 and YMM_Hi128 (get_xsave_addr's
+ * copy, or zeros when the component is in its initial configuration: the same bytes).
+ */
+function syncFpu(vmsa: DataView, page: Uint8Array, fpu: KvmFpu, ymmHi: Uint8Array): void {
+  vmsa.setBigUint64(SAVE_X87_DP, fpu.lastDp, true);
+  vmsa.setUint32(SAVE_MXCSR, fpu.mxcsr, true);
+  vmsa.setUint16(SAVE_X87_FTW, fpu.ftwx, true);
+  vmsa.setUint16(SAVE_X87_FSW, fpu.fsw, true);
+  vmsa.setUint16(SAVE_X87_FCW, fpu.fcw, true);
+  vmsa.setUint16(SAVE_X87_FOP, fpu.lastOpcode, true);
+  vmsa.setUint16(SAVE_X87_DS, 0, true);
+  vmsa.setUint16(SAVE_X87_CS, 0, true);
+  vmsa.setBigUint64(SAVE_X87_RIP, fpu.lastIp, true);
   // fpreg_x87: each 10-byte register, bytes 0-7 at 8 i and bytes 8-9 at 64 + 2 i.
   for (let i = 0; i < 8; i++) {
-    page.set(fpu.fpr.subarray(i * 16, i * 16 + 8), VMSA_FPREG_X87 + i * 8);
-    page.set(fpu.fpr.subarray(i * 16 + 8, i * 16 + 10), VMSA_FPREG_X87 + 64 + i * 2);
+    page.set(fpu.fpr.subarray(i * 16, i * 16 + 8), SAVE_FPREG_X87 + i * 8);
+    page.set(fpu.fpr.subarray(i * 16 + 8, i * 16 + 10), SAVE_FPREG_X87 + 64 + i * 2);
   }
-  page.set(fpu.xmm.subarray(0, 256), VMSA_FPREG_XMM);
+  page.set(fpu.xmm.subarray(0, 256), SAVE_FPREG_XMM);
+  page.set(ymmHi, SAVE_FPREG_YMM);
 }

@@ -130,7 +130,7 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
           }
         : guests.cpus,
     clock,
-    // The interpreter saves x87 and SSE state only: KVM offers the guest no more (CPUID 0xD, XCR0).
+    // The interpreter saves x87, SSE and AVX state: KVM offers the guest no more (CPUID 0xD, XCR0).
     ...(opts.cpu === 'x86' ? { hostXcr0: BigInt(X86_XCR0_SUPPORTED) } : {}),
     ...(opts.maxPhysBits !== undefined ? { maxPhysBits: opts.maxPhysBits } : {}),
     ...(opts.runArea ? { runArea: opts.runArea } : {}),

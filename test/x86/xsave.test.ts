@@ -1,8 +1,8 @@
 /**
  * The XSAVE feature set in the x86 interpreter (src/cpu/x86/ops/xsave.ts): XGETBV, XSETBV, XSAVE and
  * XRSTOR (their REX.W forms too), in long mode through the model KVM of the x86 platform, whose
- * host XCR0 is the interpreter's (x87 and SSE state: KVM_GET_SUPPORTED_CPUID's leaf 0xD offers
- * XCR0 bits 0-1 and a 576-byte area). XCR0 is KVM's vcpu->arch.xcr0, loaded at each VMRUN
+ * host XCR0 is the interpreter's (x87, SSE and AVX state: KVM_GET_SUPPORTED_CPUID's leaf 0xD offers
+ * XCR0 bits 0-2 and an 832-byte area, with no AVX instruction in leaf 1). XCR0 is KVM's vcpu->arch.xcr0, loaded at each VMRUN
  * (KVM_SET_XCRS is what XGETBV reads; XSETBV #VMEXITs and KVM's kvm_emulate_xsetbv writes it); an
  * SEV-ES guest's comes from its VMSA at launch, and its XSETBV (not intercepted) is the CPU's alone.
  * Expected layouts and rules: Intel SDM vol. 1 13.4-13.8, vol. 2 XGETBV/XSETBV/XSAVE/XRSTOR.
@@ -165,17 +165,26 @@ function area(o: {
 }
 
 describeEngines('x86 interpreter: XGETBV and XSETBV', (engine) => {
-  it('KVM offers XCR0 bits 0-1 only: CPUID 0xD.0 = 3 with a 576-byte area, KVM_SET_XCRS refuses AVX', () => {
+  it('KVM offers XCR0 bits 0-2: CPUID 0xD.0 = 7 (832 bytes), 0xD.2 = 256 bytes at 576, no AVX instructions; KVM_SET_XCRS takes 7, refuses more', () => {
     const { kvm } = modelPlatform({ cpu: 'x86' });
-    const d = ok(kvm.getSupportedCpuid(64)).filter((e) => e.function === 0xd);
+    const table = ok(kvm.getSupportedCpuid(64));
+    const d = table.filter((e) => e.function === 0xd);
     assert.deepEqual(
       d.map((e) => [e.index, e.eax, e.ebx, e.ecx, e.edx]),
-      [[0, 3, 576, 576, 0]],
-      'no sub-leaf 2 (AVX), no sub-leaf 1 (no XSAVEOPT, XSAVEC, XGETBV1, XSAVES)',
+      [
+        [0, 7, 576, 832, 0],
+        [2, 256, 576, 0, 0],
+      ],
+      'EBX: the area for XCR0 = 1 (it follows the guest XCR0 at run time); no sub-leaf 1 (no XSAVEOPT, XSAVEC, XGETBV1, XSAVES)',
     );
+    const leaf1 = table.find((e) => e.function === 1)!;
+    assert.equal((leaf1.ecx >>> 28) & 1, 0, 'CPUID.1:ECX.AVX clear: the interpreter has no VEX instruction');
     const { setXcr0, xcr0 } = xsaveGuest(engine, 'f4', { xcr0: 'reset' });
-    expectErrno(setXcr0(7n), 'EINVAL');
+    expectErrno(setXcr0(0xfn), 'EINVAL', 'MPX (bit 3): not this host');
+    expectErrno(setXcr0(5n), 'EINVAL', 'AVX without SSE');
     assert.equal(xcr0(), 1n);
+    ok(setXcr0(7n));
+    assert.equal(xcr0(), 7n);
   });
 
   it('XGETBV reads XCR0: 1 at RESET, then what KVM_SET_XCRS set (loaded at VMRUN); EDX and the high halves 0', () => {
@@ -204,9 +213,9 @@ describeEngines('x86 interpreter: XGETBV and XSETBV', (engine) => {
     assert.equal(g.vcpuFd.vcpu.vmexits, 2, 'the XSETBV exit and the HLT');
   });
 
-  it('XSETBV of what KVM refuses (AVX, XCR1) is the #GP(0) KVM injects', () => {
-    // mov eax, 7; xor edx, edx; xor ecx, ecx; xsetbv; hlt
-    const avx = xsaveGuest(engine, 'b8 07 00 00 00 31 d2 31 c9 0f 01 d1 f4');
+  it('XSETBV of what KVM refuses (AVX without SSE, XCR1) is the #GP(0) KVM injects', () => {
+    // mov eax, 5; xor edx, edx; xor ecx, ecx; xsetbv; hlt
+    const avx = xsaveGuest(engine, 'b8 05 00 00 00 31 d2 31 c9 0f 01 d1 f4');
     expectException(avx.vcpuFd, 13, 0);
     assert.equal(avx.xcr0(), 3n);
     // mov eax, 1; xor edx, edx; xsetbv; hlt, with RCX = 1 (XCR1)
@@ -229,7 +238,8 @@ describeEngines('x86 interpreter: XGETBV and XSETBV', (engine) => {
     expectExit(g.vcpuFd, 'Hlt');
     assert.equal(ok(g.vcpuFd.getRegs()).rax, 1n, 'VMRUN loaded KVM’s XCR0');
     for (const [what, rax, rdx, rcx] of [
-      ['AVX', 7n, 0n, 0n],
+      ['AVX without SSE', 5n, 0n, 0n],
+      ['MPX (bit 3)', 0xfn, 0n, 0n],
       ['x87 off', 2n, 0n, 0n],
       ['bit 32', 3n, 1n, 0n],
       ['XCR1', 3n, 0n, 1n],
@@ -270,6 +280,64 @@ describeEngines('x86 interpreter: XGETBV and XSETBV', (engine) => {
 });
 
 describeEngines('x86 interpreter: XSAVE and XRSTOR', (engine) => {
+  /** YMM_Hi128 as the tests set it through KVM_SET_XSAVE (XSTATE_BV = 7): no byte at its init value. */
+  const YMM_HI = Uint8Array.from({ length: 256 }, (_, i) => (i * 13 + 1) | 0x40);
+  /** KVM_SET_XSAVE of the vCPU's own image with YMM_HI at 576 and XSTATE_BV = 7. */
+  const setYmm = (g: ReturnType<typeof xsaveGuest>) => {
+    const region = ok(g.vcpuFd.getXsave()).region.slice();
+    region.set(YMM_HI, 576);
+    new DataView(region.buffer).setBigUint64(512, 7n, true);
+    ok(g.vcpuFd.setXsave({ region }));
+  };
+
+  it('XSAVE with XCR0 = 7 stores YMM_Hi128 at 576 (YMM0-15 in 64-bit mode) and XSTATE_BV[2] = XINUSE[2] = 1; RFBM without bit 2 leaves those bytes alone', () => {
+    // mov eax, -1; mov edx, -1; xsave [0x2000]; mov eax, 3; xor edx, edx; xsave [0x2400]; hlt
+    const g = xsaveGuest(
+      engine,
+      'b8 ff ff ff ff ba ff ff ff ff 0f ae 24 25 00 20 00 00 b8 03 00 00 00 31 d2 0f ae 24 25 00 24 00 00 f4',
+      { xcr0: 7n },
+    );
+    setYmm(g);
+    expectExit(g.vcpuFd, 'Hlt');
+    assert.deepEqual([...g.mem(0x2240, 256)], [...YMM_HI], 'YMM_Hi128 at 576');
+    assert.equal(g.u64(0x2200), (dataU64(0x200) & ~7n) | 7n, 'XSTATE_BV');
+    assert.deepEqual(
+      [...g.mem(0x2208, 56)],
+      [...DATA.subarray(0x208, 0x240)],
+      'XCOMP_BV and the rest of the header untouched',
+    );
+    assert.deepEqual([...g.mem(0x2340, 0xc0)], [...DATA.subarray(0x340, 0x400)], 'nothing past 832');
+    assert.deepEqual([...g.mem(0x2418, 8)], [...u64le(BigInt(FPU.mxcsr) | (0xffffn << 32n))], 'MXCSR');
+    assert.equal(g.u64(0x2600), (dataU64(0x200) & ~3n) | 3n, 'RFBM = 3: XSTATE_BV[2] kept');
+    assert.deepEqual([...g.mem(0x2640, 256)], [...DATA.subarray(0x240, 0x340)], 'RFBM = 3: no YMM_Hi128');
+  });
+
+  it('XRSTOR with RFBM[2]: XSTATE_BV[2] set loads YMM_Hi128 from 576, clear puts it in its initial configuration (zeros)', () => {
+    const xrstor = '48 0f ae 2c 25 00 20 00 00 f4'; // xrstor64 [0x2000]; hlt (EDX:EAX = 7)
+    const ymmOf = (g: ReturnType<typeof xsaveGuest>) => [
+      ...ok(g.vcpuFd.getXsave()).region.subarray(576, 832),
+    ];
+    const image = area({ bv: 7n });
+    const data = new Uint8Array(0x1000);
+    data.set(image);
+    data.set(
+      YMM_HI.map((b) => b ^ 0xff),
+      576,
+    );
+    const load = xsaveGuest(engine, xrstor, { rax: 7n, data, xcr0: 7n });
+    expectExit(load.vcpuFd, 'Hlt');
+    assert.deepEqual(ymmOf(load), [...YMM_HI.map((b) => b ^ 0xff)]);
+    data.set(area({ bv: 3n }));
+    const init = xsaveGuest(engine, xrstor, { rax: 7n, data, xcr0: 7n });
+    setYmm(init);
+    expectExit(init.vcpuFd, 'Hlt');
+    assert.deepEqual(ymmOf(init), new Array(256).fill(0));
+    const kept = xsaveGuest(engine, xrstor, { rax: 3n, data, xcr0: 7n });
+    setYmm(kept);
+    expectExit(kept.vcpuFd, 'Hlt');
+    assert.deepEqual(ymmOf(kept), [...YMM_HI], 'RFBM = 3: YMM_Hi128 untouched');
+  });
+
   it('XSAVE: #NM with CR0.TS (CR0.EM does not matter); a misaligned area is #GP(0) and nothing is written', () => {
     const xsave = '0f ae 24 25 00 20 00 00 f4'; // xsave [0x2000]; hlt (EDX:EAX = 3)
     const xrstor = '0f ae 2c 25 00 20 00 00 f4'; // xrstor [0x2000]; hlt
@@ -473,8 +541,36 @@ describeEngines('x86 interpreter: the XSAVE feature set of an SEV-ES guest', (en
     assert.deepEqual(
       [...mx],
       [0x80, 0x1f, 0, 0, 0xff, 0xff, 0, 0],
-      "the CPU's own MXCSR (RESET), MXCSR_MASK",
+      "the VMSA's MXCSR (KVM's RESET value, synced at launch), MXCSR_MASK",
     );
+  });
+
+  it('VMRUN loads the x87 and SSE state KVM synced into the VMSA at launch (KVM_SET_XSAVE before it); the guest XSAVE stores it, FIP/FDP/FOP included', () => {
+    const f = sevEsFirmwareVm(ROM, engine.options, { launch: false });
+    const region = ok(f.vcpu.getXsave()).region.slice();
+    const v = new DataView(region.buffer);
+    v.setUint16(0, 0x27f, true); // FCW
+    v.setUint16(2, 0x3800, true); // FSW
+    v.setUint8(4, 0x80); // FTW
+    v.setUint16(6, 0x5dd, true); // FOP
+    v.setBigUint64(8, 0x052c_818en, true); // FIP (what a 32-bit-format XSAVE stores)
+    v.setBigUint64(16, 0x8587_a990n, true); // FDP
+    v.setUint32(24, 0x1f00, true); // MXCSR
+    region.set(FPR, 32);
+    region.set(XMM, 160);
+    v.setBigUint64(512, 3n, true);
+    ok(f.vcpu.setXsave({ region }));
+    f.launch();
+    assert.equal(f.vcpu.run().kind, 'Hlt');
+    const image = f.readPrivate(0x2040, 512);
+    assert.deepEqual([...image.subarray(0, 24)], [...region.subarray(0, 24)], 'FCW..FDP');
+    assert.deepEqual([...image.subarray(24, 32)], [0x00, 0x1f, 0, 0, 0xff, 0xff, 0, 0], 'MXCSR, MXCSR_MASK');
+    assert.deepEqual(
+      [...image.subarray(32, 160)],
+      [...FPR.map((b, i) => (i % 16 < 10 ? b : 0))],
+      'ST0-7: the 80 bits fpreg_x87 holds (bytes 10-15 of each slot are reserved)',
+    );
+    assert.deepEqual([...image.subarray(160, 288)], [...XMM.subarray(0, 128)], 'XMM0-7 (32-bit mode)');
   });
 
   it('a legacy SEV-ES VM (KVM_SEV_ES_INIT, whose XCRS ioctls work): KVM_SET_XCRS before launch is the VMSA’s xcr0; KVM never learns of the XSETBV', () => {

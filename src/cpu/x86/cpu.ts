@@ -46,7 +46,7 @@ import type { Gprs } from '../regs.js';
 import { newGprs } from '../regs.js';
 import { resetFpu } from '../reset.js';
 import { SAVE_XCR0, SVM_NESTED_CTL_SEV_ENABLE, TLB_CONTROL_DO_NOTHING } from '../vmcb.js';
-import { loadVmsa } from '../vmsa.js';
+import { loadVmsa, loadVmsaFpu, loadVmsaGprs } from '../vmsa.js';
 import { type Block, BlockCache, type CompiledBlock } from './blocks.js';
 import { COMPILE_THRESHOLD, compiledForm } from './compile/policy.js';
 import { decodeBlock } from './decode.js';
@@ -99,7 +99,13 @@ export class X86Cpu implements CpuBackend {
   xmmW!: Uint16Array;
   xmmD!: Uint32Array;
   /**
-   * XCR0 (bits 31:0; this CPU has no state component above 1, so 63:32 are 0): the RESET value 1,
+   * YMM_Hi128 (bits 255:128 of YMM0-15, register r at 16 r): KVM's (CpuAttachment.ymmHi), used in
+   * place, or for an SEV-ES guest the CPU's own (the VMSA's). Only XSAVE and XRSTOR reach it: this
+   * CPU has the AVX state component but no AVX instruction.
+   */
+  ymmHi!: Uint8Array;
+  /**
+   * XCR0 (bits 31:0; this CPU has no state component above 2, so 63:32 are 0): the RESET value 1,
    * KVM's vcpu->arch.xcr0 from each VMRUN on (`#kvmXcr0`), an SEV-ES guest's VMSA value from its
    * first VMRUN (then its own, as its XMM registers are).
    */
@@ -166,6 +172,7 @@ export class X86Cpu implements CpuBackend {
     this.xmmB = x;
     this.xmmW = new Uint16Array(x.buffer, x.byteOffset, 128);
     this.xmmD = new Uint32Array(x.buffer, x.byteOffset, 64);
+    this.ymmHi = hw.ymmHi ?? new Uint8Array(256);
     const xcr = hw.xcr0;
     this.#kvmXcr0 = xcr ? new Uint32Array(xcr.buffer, xcr.byteOffset, 2) : undefined;
     this.save = hw.vmcb.save;
@@ -193,6 +200,9 @@ export class X86Cpu implements CpuBackend {
       this.#vmsaTaken = true;
       s.load(this.save);
       this.xcr0 = this.save.getUint32(SAVE_XCR0, true);
+      // The x87, SSE and AVX state too: an SEV-ES guest's whole state is the VMSA's (APM vol. 2, SEV-ES).
+      loadVmsaFpu(this.save, this.fpu, this.ymmHi);
+      loadVmsaGprs(this.save, s.regs);
       writeRflags(this.f, s.rflags);
     }
     this.exited = false;

@@ -1,10 +1,14 @@
 /**
  * The XSAVE feature set as this CPU has it: XGETBV, XSETBV, and the standard forms of XSAVE and
- * XRSTOR (XSAVE64/XRSTOR64 too) over state components 0 (x87) and 1 (SSE), the only ones it has.
- * AVX and later state is not modelled, so XCR0 allows bits 0 and 1 only, and the platform gives KVM
- * that as the host's XCR0 (kvm_caps.supported_xcr0, hence CPUID 0xD.0 EDX:EAX = 3 with a
- * 576-byte area). The instructions CPUID 0xD.1 would announce (XSAVEOPT, XSAVEC, XGETBV with
- * ECX = 1, XSAVES/XRSTORS) are not there: it reports none of them, and they stay #UD.
+ * XRSTOR (XSAVE64/XRSTOR64 too) over state components 0 (x87), 1 (SSE) and 2 (AVX: YMM_Hi128, the
+ * upper halves of YMM0-15, 256 bytes at offset 576), the ones it has. XCR0 allows bits 0-2, and the
+ * platform gives KVM that as the host's XCR0 (kvm_caps.supported_xcr0, hence CPUID 0xD.0 EDX:EAX = 7
+ * with an 832-byte area and sub-leaf 2 = 256 bytes at 576). The AVX *instructions* are not
+ * modelled (VEX-encoded code stays #UD), so KVM's CPUID never sets leaf 1 ECX.AVX: state component
+ * 2 exists only for XSAVE/XRSTOR and the VMSA to carry (KVM lets XCR0.YMM be set from CPUID 0xD.0
+ * alone, __kvm_set_xcr's guest_supported_xcr0; a guest OS that follows the AVX bit never sets it).
+ * The instructions CPUID 0xD.1 would announce (XSAVEOPT, XSAVEC, XGETBV with ECX = 1,
+ * XSAVES/XRSTORS) are not there: it reports none of them, and they stay #UD.
  *
  * Sources: Intel SDM vol. 1 ch. 13 (13.4 the XSAVE area, 13.6 the initial configurations, 13.7
  * "Operation of XSAVE", 13.8.1 "Standard Form of XRSTOR") and vol. 2's XGETBV, XSETBV, XSAVE and
@@ -27,15 +31,19 @@
  *   bit this CPU lacks, bit 0 clear or AVX without SSE. KVM learns that XCR0 only from the GHCB,
  *   where the guest's #VC handler puts XGETBV's value with a CPUID request.
  * - XSAVE reads XSTATE_BV, writes the components RFBM selects (x87: bytes 0-23 and the registers
- *   at 32-159; SSE: XMM0-15, XMM0-7 outside 64-bit mode, at 160; MXCSR and MXCSR_MASK at 24-31 when
- *   RFBM[1] or RFBM[2]), and XSTATE_BV[i] := XINUSE[i] for i in RFBM, the other bits kept.
- *   This CPU has no init optimization: XINUSE is all ones (SDM 13.6 allows it). It writes nothing
- *   else of the header (not XCOMP_BV) and nothing of bytes 416-511.
+ *   at 32-159; SSE: XMM0-15, XMM0-7 outside 64-bit mode, at 160; AVX: the upper halves of YMM0-15,
+ *   YMM0-7 outside 64-bit mode, at 576; MXCSR and MXCSR_MASK at 24-31 when RFBM[1] or RFBM[2]),
+ *   and XSTATE_BV[i] := XINUSE[i] for i in RFBM, the other bits kept.
+ *   This CPU has no init optimization: XINUSE is all ones (SDM 13.6 allows it: XINUSE[i] = 0 only
+ *   promises the initial configuration, a 1 promises nothing). It writes nothing else of the header
+ *   (not XCOMP_BV) and nothing of bytes 416-511. FOP, FIP and FDP are always stored, as on an AMD
+ *   CPU with CPUID 0x80000008 EBX.XSaveErPtr (older ones store them only with an exception pending,
+ *   Linux's X86_BUG_FXSAVE_LEAK).
  * - XRSTOR (standard form): #GP(0) when bytes 8-23 of the header are not all 0 (XCOMP_BV[63] = 1 is
  *   the compacted form, which needs XSAVEC), when XSTATE_BV sets a bit XCR0 clears, or when the MXCSR
  *   it would load has reserved bits set; then for i in RFBM: XSTATE_BV[i] ? load component i : set it
  *   to its initial configuration (x87: FCW 037Fh, FSW 0, FTW empty, FOP/FIP/FDP 0, registers 0;
- *   SSE: the XMM registers 0). MXCSR is loaded from the area whenever RFBM[1] or RFBM[2] is set,
+ *   SSE: the XMM registers 0; AVX: YMM_Hi128 0). MXCSR is loaded from the area whenever RFBM[1] or RFBM[2] is set,
  *   whatever XSTATE_BV says (13.8.1).
  *
  * Everything is read and checked before anything changes, and every page written is checked
@@ -75,14 +83,15 @@ export const CR4_OSXSAVE = 1 << 18;
 export const XFEATURE_FP = 1;
 export const XFEATURE_SSE = 2;
 export const XFEATURE_YMM = 4;
-/** The state components this CPU has (what XCR0 may enable): x87 and SSE. */
-export const X86_XCR0_SUPPORTED = XFEATURE_FP | XFEATURE_SSE;
+/** The state components this CPU has (what XCR0 may enable): x87, SSE and AVX. */
+export const X86_XCR0_SUPPORTED = XFEATURE_FP | XFEATURE_SSE | XFEATURE_YMM;
 /** XINUSE: no init optimization, every component counts as in use. */
 const XINUSE = 0xffff_ffff;
 
-/** The standard-form XSAVE area: the legacy region, the 64-byte header (this CPU has no extended region). */
+/** The standard-form XSAVE area: the legacy region, the 64-byte header, YMM_Hi128 (CPUID 0xD.2 EBX). */
 export const XSAVE_HEADER = 512;
-export const XSAVE_AREA_SIZE = 576;
+export const XSAVE_YMM = 576;
+export const XSAVE_AREA_SIZE = 832;
 
 /** CR4.OSXSAVE clear → #UD. */
 function osxsave(cpu: X86Cpu): void {
@@ -156,6 +165,12 @@ function xsave(wide: boolean): Exec {
       area.set(cpu.xmmB.subarray(0, n), FX_XMM);
       ranges.push([FX_XMM, FX_XMM + n]);
     }
+    if (rfbm & XFEATURE_YMM) {
+      // As many upper halves as the mode has XMM registers (YMM8-15 only in 64-bit mode).
+      const n = xmmBytes(cpu);
+      area.set(cpu.ymmHi.subarray(0, n), XSAVE_YMM);
+      ranges.push([XSAVE_YMM, XSAVE_YMM + n]);
+    }
     v.setUint32(XSAVE_HEADER, ((bvLo & ~rfbm) | (XINUSE & rfbm)) >>> 0, true);
     v.setUint32(XSAVE_HEADER + 4, bvHi, true);
     ranges.push([XSAVE_HEADER, XSAVE_HEADER + 8]);
@@ -193,11 +208,13 @@ function xrstor(wide: boolean): Exec {
     if (bv & ~xcr0 || v.getUint32(XSAVE_HEADER + 4, true) !== 0) cpu.generalProtection(0);
     const x87 = rfbm & XFEATURE_FP;
     const sse = rfbm & XFEATURE_SSE;
+    const ymm = rfbm & XFEATURE_YMM;
     const mxcsr = rfbm & (XFEATURE_SSE | XFEATURE_YMM);
     const n = xmmBytes(cpu);
     if (x87 && bv & XFEATURE_FP) for (const [from, to] of X87_RANGES) readImage(cpu, la, v, from, to);
     if (mxcsr) readImage(cpu, la, v, MXCSR_RANGE[0], MXCSR_RANGE[1]);
     if (sse && bv & XFEATURE_SSE) readImage(cpu, la, v, FX_XMM, FX_XMM + n);
+    if (ymm && bv & XFEATURE_YMM) readImage(cpu, la, v, XSAVE_YMM, XSAVE_YMM + n);
     const newMxcsr = v.getUint32(FX_MXCSR, true);
     if (mxcsr && newMxcsr & ~MXCSR_MASK) cpu.generalProtection(0);
     if (x87) {
@@ -208,6 +225,10 @@ function xrstor(wide: boolean): Exec {
     if (sse) {
       if (bv & XFEATURE_SSE) cpu.xmmB.set(area.subarray(FX_XMM, FX_XMM + n));
       else cpu.xmmB.fill(0, 0, n);
+    }
+    if (ymm) {
+      if (bv & XFEATURE_YMM) cpu.ymmHi.set(area.subarray(XSAVE_YMM, XSAVE_YMM + n));
+      else cpu.ymmHi.fill(0, 0, n);
     }
     return NEXT;
   };
