@@ -121,7 +121,9 @@ export function buildTest(test, { cache = DEFAULT_CACHE, vendor = VENDOR, rebuil
   // One make at a time in the cache (test files build concurrently, and make writes binaries in
   // place: a binary that exists may still be being linked by another process).
   return withBuildLock(cache, () =>
-    !rebuild && existsSync(binary) ? { binary, cached: true, ms: 0 } : make(test, binary, cache, vendor, rebuild),
+    !rebuild && existsSync(binary)
+      ? { binary, cached: true, ms: 0 }
+      : make(test, binary, cache, vendor, rebuild),
   );
 }
 
@@ -363,6 +365,10 @@ export function noteOf(build, outcomes) {
   if (build.error) return `build failed: ${build.error}`;
   const notes = outcomes.filter((o) => o.ran && o.note);
   if (notes.length === 0) return '';
+  // Where the environments disagree, the note says why, per environment and result.
+  const ran = outcomes.filter((o) => o.ran);
+  if (ran.some((o) => o.result !== ran[0].result))
+    return notes.map((o) => `${o.env} ${o.result}: ${o.note}`).join('; ');
   if (notes.length === 1 || notes.every((o) => o.note === notes[0].note)) return notes[0].note;
   return notes.map((o) => `${o.env}: ${o.note}`).join('; ');
 }

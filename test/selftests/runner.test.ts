@@ -168,8 +168,21 @@ describe('the table', () => {
     const build = { binary: 'b', cached: true, ms: 0 };
     assert.equal(cellOf(ran('real', 'pass', '')), 'pass (1.23 s)');
     assert.equal(cellOf({ env: 'sevbox', ran: false, cell: 'not yet (no shim)' }), 'not yet (no shim)');
-    assert.equal(noteOf(build, [ran('real', 'skip', 'no SEV'), ran('sevbox', 'pass', '')]), 'no SEV');
-    assert.equal(noteOf(build, [ran('real', 'skip', 'a'), ran('sevbox', 'fail', 'b')]), 'real: a; sevbox: b');
+    // The environments disagree: the note says which said what.
+    assert.equal(
+      noteOf(build, [ran('real', 'skip', 'no SEV'), ran('sevbox', 'pass', '')]),
+      'real skip: no SEV',
+    );
+    assert.equal(
+      noteOf(build, [ran('real', 'skip', 'a'), ran('sevbox', 'fail', 'b')]),
+      'real skip: a; sevbox fail: b',
+    );
+    // They agree: the note once, or each environment's.
+    assert.equal(
+      noteOf(build, [ran('real', 'pass', '1 of 4 subtests skipped'), ran('sevbox', 'pass', '')]),
+      '1 of 4 subtests skipped',
+    );
+    assert.equal(noteOf(build, [ran('real', 'fail', 'a'), ran('sevbox', 'fail', 'b')]), 'real: a; sevbox: b');
     assert.equal(noteOf({ ...build, error: 'x.c:1: error: y' }, []), 'build failed: x.c:1: error: y');
   });
 });
