@@ -68,7 +68,10 @@ export function buildShim({ force = false, output = SHIM_LIBRARY } = {}) {
 }
 
 // Run as a script (not when bundled into the bench, whose own URL is then argv[1]).
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && import.meta.url.endsWith('/build-shim.mjs')) {
+if (
+  import.meta.url === pathToFileURL(process.argv[1] ?? '').href &&
+  import.meta.url.endsWith('/build-shim.mjs')
+) {
   const r = buildShim({ force: process.argv.includes('--force') });
   if (!r.ok && r.missing) {
     console.log(`shim: not built (${r.reason})`);

@@ -48,7 +48,7 @@ export const DEFAULT_TIMEOUT_S: number;
 export const DEFAULT_SHIM: string;
 export function startServer(
   socket: string,
-  options?: { profile?: string; timeoutMs?: number },
+  options?: { profile?: string; timeoutMs?: number; args?: string[] },
 ): Promise<{ stop(): Promise<{ status: number | null; log: string }> }>;
 export const ENVIRONMENTS: (Environment & { column: string })[];
 export function hasTool(tool: string): boolean;

@@ -199,16 +199,17 @@ export function prepareEnvironment(env, { kvmDevice = '/dev/kvm' } = {}) {
 export const DEFAULT_SHIM = join(REPO, '.cache/shim/libsevbox-kvm.so');
 
 /**
- * A fresh `sevbox serve --until-idle` on `socket` for one test: resolves once it listens, to
+ * A fresh `sevbox serve --until-idle` on `socket` for one test (`args`: more flags, e.g. `--fault`):
+ * resolves once it listens, to
  * `{ stop(): Promise<{ status, log }> }` (the server's stderr is its log). Rejects when it does not
  * come up within `timeoutMs`.
  */
-export function startServer(socket, { profile = 'current', timeoutMs = 30_000 } = {}) {
+export function startServer(socket, { profile = 'current', timeoutMs = 30_000, args = [] } = {}) {
   mkdirSync(dirname(socket), { recursive: true });
   rmSync(socket, { force: true });
   const child = spawn(
     process.execPath,
-    [join(REPO, 'bin/sevbox.js'), 'serve', '--socket', socket, '--profile', profile, '--until-idle'],
+    [join(REPO, 'bin/sevbox.js'), 'serve', '--socket', socket, '--profile', profile, '--until-idle', ...args],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';

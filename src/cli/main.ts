@@ -390,7 +390,7 @@ export function buildProgram(): Command {
     .option('--log-ioctls', 'log every ioctl and its result on stderr')
     .option(
       '--fault <spec>',
-      'inject a host failure (repeatable): budget=BYTES, alloc-fail-nth=N[,N], alloc-fail-over=BYTES, unmap-gpa=GPA@vmgexit=N',
+      'inject a host failure (repeatable): budget=BYTES, alloc-fail-nth=N[,N], alloc-fail-over=BYTES, unmap-gpa=GPA@vmgexit=N, unmap-gpa=GPA@exit=N',
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option('--quiet', 'print nothing')

@@ -11,14 +11,17 @@ describe('sevbox serve --fault', () => {
     assert.deepEqual(parseFault('unmap-gpa=0x9000@vmgexit=12'), {
       kind: 'unmap-gpa',
       gpa: 0x9000,
-      atVmgexit: 12,
+      at: 'vmgexit',
+      n: 12,
     });
+    assert.deepEqual(parseFault('unmap-gpa=0@exit=3'), { kind: 'unmap-gpa', gpa: 0, at: 'exit', n: 3 });
   });
 
   it('names the flag and what was expected when it is wrong', () => {
     assert.match(String(parseFault('budget=lots')), /--fault budget=lots: expected a byte count/);
     assert.match(String(parseFault('alloc-fail-nth=0')), /counted from 1/);
-    assert.match(String(parseFault('unmap-gpa=0x9000')), /GPA@vmgexit=N/);
+    assert.match(String(parseFault('unmap-gpa=0x9000')), /GPA@vmgexit=N or GPA@exit=N/);
+    assert.match(String(parseFault('unmap-gpa=0x9000@exit=0')), /N from 1/);
     assert.match(String(parseFault('oops=1')), /unknown fault/);
   });
 

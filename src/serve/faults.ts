@@ -7,9 +7,11 @@
  * - `budget=BYTES`: KVM may allocate at most this much at once (bounce buffers: ENOMEM beyond).
  * - `alloc-fail-nth=N[,N…]`: the Nth allocations fail (counted from 1).
  * - `alloc-fail-over=BYTES`: every allocation larger than this fails.
- * - `unmap-gpa=GPA@vmgexit=N`: when the Nth VMGEXIT enters KVM, the host page behind GPA is
- *   unmapped from KVM's view of the client (as if the VMM had munmapped it), so the access KVM makes
- *   next faults: the seed's EFAULT, or KVM_EXIT_MEMORY_FAULT on `current`.
+ * - `unmap-gpa=GPA@vmgexit=N`: when the Nth VMGEXIT enters KVM (a GHCB one or an MSR-protocol
+ *   one), the host page behind GPA is unmapped from KVM's view of the client (as if the VMM had
+ *   munmapped it), so the access KVM makes next faults: the seed's EFAULT, or
+ *   KVM_EXIT_MEMORY_FAULT on `current`.
+ * - `unmap-gpa=GPA@exit=N`: the same, after the Nth KVM_RUN returned to the client (any guest).
  *
  * Parsing never throws: a bad flag is a message naming it.
  */
@@ -19,7 +21,13 @@ export type FaultSpec =
   | { readonly kind: 'budget'; readonly bytes: number }
   | { readonly kind: 'alloc-fail-nth'; readonly nth: readonly number[] }
   | { readonly kind: 'alloc-fail-over'; readonly bytes: number }
-  | { readonly kind: 'unmap-gpa'; readonly gpa: number; readonly atVmgexit: number };
+  | {
+      readonly kind: 'unmap-gpa';
+      readonly gpa: number;
+      /** The event counted: VMGEXITs entering KVM, or KVM_RUNs returning to the client. */
+      readonly at: 'vmgexit' | 'exit';
+      readonly n: number;
+    };
 
 /** A non-negative integer in decimal or 0x hex (with _ separators), or undefined. */
 function uint(s: string): number | undefined {
@@ -49,11 +57,12 @@ export function parseFault(flag: string): FaultSpec | string {
       return { kind: 'alloc-fail-nth', nth: nth as number[] };
     }
     case 'unmap-gpa': {
-      const m = /^([^@]+)@vmgexit=(.+)$/.exec(value);
+      const m = /^([^@]+)@(vmgexit|exit)=(.+)$/.exec(value);
       const gpa = m ? uint(m[1]!) : undefined;
-      const at = m ? uint(m[2]!) : undefined;
-      if (gpa === undefined || at === undefined || at < 1) return bad('expected GPA@vmgexit=N (N from 1)');
-      return { kind: 'unmap-gpa', gpa, atVmgexit: at };
+      const n = m ? uint(m[3]!) : undefined;
+      if (gpa === undefined || n === undefined || n < 1)
+        return bad('expected GPA@vmgexit=N or GPA@exit=N (N from 1)');
+      return { kind: 'unmap-gpa', gpa, at: m![2] as 'vmgexit' | 'exit', n };
     }
     default:
       return bad('unknown fault (budget, alloc-fail-nth, alloc-fail-over, unmap-gpa)');

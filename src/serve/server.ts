@@ -139,6 +139,9 @@ export class KvmServer {
   #running: number | undefined;
   #stopped = false;
   readonly #slots = new Map<string, SlotRecord>();
+  /** unmap-gpa faults counted in KVM_RUNs returned to clients. */
+  #unmapsAtExit: readonly Extract<FaultSpec, { kind: 'unmap-gpa' }>[] = [];
+  #exits = 0;
   readonly stats: ServeStats = { connections: 0, requests: 0, ioctls: 0, kvmRuns: 0, preemptions: 0 };
 
   /** Serve a new model platform on the listening socket `listenFd` (SharedMemory.listenUnix). */
@@ -159,27 +162,29 @@ export class KvmServer {
     // fdget finds a file there, and one of the wrong kind.
     this.#foreign = this.#platform.kvm.kvm.fds.install({ foreign: true });
     const unmaps = faults.filter((f) => f.kind === 'unmap-gpa');
-    if (unmaps.length > 0) {
+    this.#unmapsAtExit = unmaps.filter((f) => f.at === 'exit');
+    const atVmgexit = unmaps.filter((f) => f.at === 'vmgexit');
+    if (atVmgexit.length > 0) {
       let vmgexits = 0;
       this.#platform.tracepoints((e) => {
-        if (e.name !== 'kvm_vmgexit_enter') return;
+        if (e.name !== 'kvm_vmgexit_enter' && e.name !== 'kvm_vmgexit_msr_protocol_enter') return;
         vmgexits++;
-        for (const f of unmaps) if (f.atVmgexit === vmgexits) this.#unmapGpa(f.gpa, vmgexits);
+        for (const f of atVmgexit) if (f.n === vmgexits) this.#unmapGpa(f.gpa, `VMGEXIT ${vmgexits}`);
       });
     }
   }
 
   /** An unmap-gpa fault: KVM's view of the page behind `gpa` goes away (the client keeps its own). */
-  #unmapGpa(gpa: number, at: number): void {
+  #unmapGpa(gpa: number, at: string): void {
     for (const s of this.#slots.values()) {
       if (gpa < s.gpa || gpa >= s.gpa + s.size) continue;
       const hva = s.hva + (gpa - s.gpa);
       const page = hva - (hva % 4096);
       this.#platform.host.unmap(page, 4096);
-      this.#log(`fault: VMGEXIT ${at}: unmapped hva 0x${page.toString(16)} (gpa 0x${gpa.toString(16)})`);
+      this.#log(`fault: ${at}: unmapped hva 0x${page.toString(16)} (gpa 0x${gpa.toString(16)})`);
       return;
     }
-    this.#log(`fault: VMGEXIT ${at}: gpa 0x${gpa.toString(16)} is in no memslot`);
+    this.#log(`fault: ${at}: gpa 0x${gpa.toString(16)} is in no memslot`);
   }
 
   /** Record a memslot the model accepted (key: VM handle and slot id). */
@@ -486,6 +491,8 @@ export class KvmServer {
       return;
     }
     c.pendingRun = undefined;
+    this.#exits++;
+    for (const f of this.#unmapsAtExit) if (f.n === this.#exits) this.#unmapGpa(f.gpa, `exit ${this.#exits}`);
     if (this.#logIoctls)
       this.#logIoctl(
         'vcpu',
