@@ -95,6 +95,23 @@ export function codeSize(save: DataView): CodeSize {
   return 16;
 }
 
+/**
+ * XSAVE's initial configuration of the x87 component (SDM 13.6), which XRSTOR loads for a
+ * component whose XSTATE_BV bit is clear: FCW 037F, FSW 0, every register empty and zero, FOP, FIP
+ * and FDP 0. (FNINIT differs: it keeps the data registers.)
+ */
+export function initX87State(
+  f: Pick<KvmFpu, 'fpr' | 'fcw' | 'fsw' | 'ftwx' | 'lastOpcode' | 'lastIp' | 'lastDp'>,
+): void {
+  f.fcw = 0x37f;
+  f.fsw = 0;
+  f.ftwx = 0;
+  f.lastOpcode = 0;
+  f.lastIp = 0n;
+  f.lastDp = 0n;
+  f.fpr.fill(0);
+}
+
 /** The x87/SSE state at RESET (fx_init): FCW 037F, MXCSR 1F80, everything else 0. */
 export function resetFpu(): KvmFpu {
   return {

@@ -14,6 +14,7 @@
  * above YMM that KVM supports are accepted and dropped.
  */
 import { SAVE_DR7 } from '../cpu/backend.js';
+import { initX87State } from '../cpu/reset.js';
 import type { KvmDebugregs } from '../uapi/debugregs.js';
 import { Errno } from '../uapi/errno.js';
 import { KVM_XSAVE_SIZE, type KvmXsave } from '../uapi/xsave.js';
@@ -49,8 +50,6 @@ const FP_XSTATE_MAGIC1 = 0x4650_5853;
 const FP_XSTATE_MAGIC2_SIZE = 4;
 /** mxcsr_feature_mask: MXCSR bits a host with DAZ may set (the model's CPUs report 0xffff). */
 const MXCSR_FEATURE_MASK = 0xffff;
-/** FCW after FNINIT, MXCSR at RESET: the init state of the x87 and SSE components. */
-const FCW_INIT = 0x37f;
 
 /**
  * KVM_GET_XSAVE / KVM_GET_XSAVE2: the image, `size` bytes (4096; KVM_GET_XSAVE2 copies the guest
@@ -127,13 +126,7 @@ export function setXsave(vcpu: Vcpu, xsave: KvmXsave): Errno | undefined {
     f.mxcsr = mxcsr;
     f.fpr.set(r.subarray(FX_ST, FX_ST + 128));
   } else {
-    f.fcw = FCW_INIT;
-    f.fsw = 0;
-    f.ftwx = 0;
-    f.lastOpcode = 0;
-    f.lastIp = 0n;
-    f.lastDp = 0n;
-    f.fpr.fill(0);
+    initX87State(f);
     // SSE and YMM need MXCSR even without FP.
     if (xfeatures & (XFEATURE_MASK_SSE | XFEATURE_MASK_YMM)) f.mxcsr = mxcsr;
   }

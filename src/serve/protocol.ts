@@ -123,25 +123,34 @@ export function decodeIoctlRequest(p: Uint8Array): IoctlRequest | string {
   return { cmd, arg, input, regions };
 }
 
-/** IOCTL's reply payload after the result: out bytes, then the OUT regions with their bytes. */
+/** IOCTL's reply payload after the result: out_len, nregions, the out bytes, then the OUT regions. */
+export function ioctlReplyBody(
+  out: Uint8Array,
+  regions: readonly { addr: bigint; bytes: Uint8Array }[],
+): Uint8Array {
+  const size = 8 + out.length + regions.reduce((n, r) => n + REGION_HEADER + r.bytes.length, 0);
+  const b = new Uint8Array(size);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, out.length, true);
+  v.setUint32(4, regions.length, true);
+  b.set(out, 8);
+  let at = 8 + out.length;
+  for (const r of regions) {
+    v.setBigUint64(at, r.addr, true);
+    v.setUint32(at + 8, r.bytes.length, true);
+    b.set(r.bytes, at + REGION_HEADER);
+    at += REGION_HEADER + r.bytes.length;
+  }
+  return b;
+}
+
+/** IOCTL's whole reply payload: the result, then {@link ioctlReplyBody}. */
 export function encodeIoctlReply(
   result: number,
   out: Uint8Array,
   regions: readonly { addr: bigint; bytes: Uint8Array }[],
 ): Uint8Array {
-  const head = new Uint8Array(8);
-  const hv = new DataView(head.buffer);
-  hv.setUint32(0, out.length, true);
-  hv.setUint32(4, regions.length, true);
-  const parts: Uint8Array[] = [head, out];
-  for (const r of regions) {
-    const rh = new Uint8Array(REGION_HEADER);
-    const rv = new DataView(rh.buffer);
-    rv.setBigUint64(0, r.addr, true);
-    rv.setUint32(8, r.bytes.length, true);
-    parts.push(rh, r.bytes);
-  }
-  return replyPayload(result, ...parts);
+  return replyPayload(result, ioctlReplyBody(out, regions));
 }
 
 /** `{u64 hva, u64 size}` of MEMFD and MUNMAP. */

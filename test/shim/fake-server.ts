@@ -7,19 +7,34 @@
  * read whole with blocking reads (the shim sends each one in one go).
  */
 import type { SharedMemory } from '../../src/hostkvm/shared-memory.js';
+import {
+  decodeIoctlRequest,
+  ioctlReplyBody,
+  OP_CLOSE,
+  OP_CPUID,
+  OP_GETPARAM,
+  OP_HELLO,
+  OP_IOCTL,
+  OP_KICK,
+  OP_MEMFD,
+  OP_MUNMAP,
+  OP_OPEN,
+  PROTOCOL_MAGIC,
+  PROTOCOL_VERSION,
+  REPLY,
+} from '../../src/serve/protocol.js';
 
-export const MAGIC = 0x58425653;
-export const REPLY = 0x8000;
+/** The ops by name: the server's own numbers (src/serve/protocol.ts), the contract both halves keep. */
 export const OP = {
-  HELLO: 1,
-  OPEN: 2,
-  IOCTL: 3,
-  CLOSE: 4,
-  MEMFD: 5,
-  MUNMAP: 6,
-  GETPARAM: 7,
-  CPUID: 8,
-  KICK: 9,
+  HELLO: OP_HELLO,
+  OPEN: OP_OPEN,
+  IOCTL: OP_IOCTL,
+  CLOSE: OP_CLOSE,
+  MEMFD: OP_MEMFD,
+  MUNMAP: OP_MUNMAP,
+  GETPARAM: OP_GETPARAM,
+  CPUID: OP_CPUID,
+  KICK: OP_KICK,
 } as const;
 
 /** One request as the server received it. */
@@ -58,47 +73,19 @@ export interface IoctlRequest {
   readonly regions: { addr: bigint; len: number; flags: number; bytes: Uint8Array }[];
 }
 
+/** The server's own decoder (src/serve/protocol.ts), with the `in` bytes under the spec's name. */
 export function decodeIoctl(p: Uint8Array): IoctlRequest {
-  const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
-  const cmd = v.getUint32(0, true);
-  const nregions = v.getUint32(4, true);
-  const arg = v.getBigUint64(8, true);
-  const inLen = v.getUint32(16, true);
-  let at = 24;
-  const input = p.slice(at, at + inLen);
-  at += inLen;
-  const regions: IoctlRequest['regions'] = [];
-  for (let i = 0; i < nregions; i++) {
-    const addr = v.getBigUint64(at, true);
-    const len = v.getUint32(at + 8, true);
-    const flags = v.getUint32(at + 12, true);
-    at += 16;
-    const n = flags & 1 ? len : 0;
-    regions.push({ addr, len, flags, bytes: p.slice(at, at + n) });
-    at += n;
-  }
-  return { cmd, arg, in: input, regions };
+  const r = decodeIoctlRequest(p.slice());
+  if (typeof r === 'string') throw new Error(r);
+  return { cmd: r.cmd, arg: r.arg, in: r.input, regions: r.regions.map((x) => ({ ...x })) };
 }
 
-/** An IOCTL reply body: `out` over the struct, then regions written at their addresses. */
+/** An IOCTL reply body (after the result): `out` over the struct, then regions written at their addresses. */
 export function encodeIoctlReply(
   out: Uint8Array,
   regions: { addr: bigint; bytes: Uint8Array }[] = [],
 ): Uint8Array {
-  const size = 8 + out.length + regions.reduce((n, r) => n + 16 + r.bytes.length, 0);
-  const b = new Uint8Array(size);
-  const v = new DataView(b.buffer);
-  v.setUint32(0, out.length, true);
-  v.setUint32(4, regions.length, true);
-  b.set(out, 8);
-  let at = 8 + out.length;
-  for (const r of regions) {
-    v.setBigUint64(at, r.addr, true);
-    v.setUint32(at + 8, r.bytes.length, true);
-    b.set(r.bytes, at + 16);
-    at += 16 + r.bytes.length;
-  }
-  return b;
+  return ioctlReplyBody(out, regions);
 }
 
 export class FakeServer {
@@ -146,7 +133,7 @@ export class FakeServer {
     const body = r.body ?? new Uint8Array(0);
     const msg = new Uint8Array(16 + 8 + body.length);
     const v = new DataView(msg.buffer);
-    v.setUint32(0, MAGIC, true);
+    v.setUint32(0, PROTOCOL_MAGIC, true);
     v.setUint16(4, 1, true);
     v.setUint16(6, req.op | REPLY, true);
     v.setUint32(8, req.handle, true);
@@ -213,7 +200,8 @@ export class FakeServer {
       head = Uint8Array.from([...head, ...rest]);
     }
     const v = new DataView(head.buffer, head.byteOffset, 16);
-    if (v.getUint32(0, true) !== MAGIC || v.getUint16(4, true) !== 1) throw new Error('bad magic or version');
+    if (v.getUint32(0, true) !== PROTOCOL_MAGIC || v.getUint16(4, true) !== PROTOCOL_VERSION)
+      throw new Error('bad magic or version');
     const op = v.getUint16(6, true);
     const handle = v.getUint32(8, true);
     const len = v.getUint32(12, true);

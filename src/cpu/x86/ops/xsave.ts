@@ -51,6 +51,7 @@
  */
 import iced from 'iced-x86';
 import { SVM_EXIT_XSETBV } from '../../../uapi/svm.js';
+import { initX87State } from '../../reset.js';
 import { type Exec, NEXT } from '../insn.js';
 import { readLinear } from '../mmu.js';
 import { linearAddress, readReg, writeReg } from '../operands.js';
@@ -180,18 +181,6 @@ function xsave(wide: boolean): Exec {
   };
 }
 
-/** The x87 state's initial configuration (SDM 13.6). */
-function initX87(cpu: X86Cpu): void {
-  const f = cpu.fpu;
-  f.fcw = 0x37f;
-  f.fsw = 0;
-  f.ftwx = 0;
-  f.lastOpcode = 0;
-  f.lastIp = 0n;
-  f.lastDp = 0n;
-  f.fpr.fill(0);
-}
-
 /** XRSTOR m (XRSTOR64 when `wide`), the standard form. */
 function xrstor(wide: boolean): Exec {
   return (cpu, i) => {
@@ -219,7 +208,7 @@ function xrstor(wide: boolean): Exec {
     if (mxcsr && newMxcsr & ~MXCSR_MASK) cpu.generalProtection(0);
     if (x87) {
       if (bv & XFEATURE_FP) loadX87(cpu, v, wide);
-      else initX87(cpu);
+      else initX87State(cpu.fpu);
     }
     if (mxcsr) cpu.fpu.mxcsr = newMxcsr;
     if (sse) {
