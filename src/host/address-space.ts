@@ -133,6 +133,18 @@ export class HostAddressSpace implements HostFileMapper {
   readonly #populated = new Map<number, number>();
   #generation = 0;
   readonly #observers: HostMemoryObserver[] = [];
+  /** How many VMAs map each file: it stops hearing of us when its count drops to 0. */
+  readonly #fileVmas = new Map<HostFile, number>();
+
+  #countFile(file: HostFile | undefined, delta: number): void {
+    if (file === undefined) return;
+    const n = (this.#fileVmas.get(file) ?? 0) + delta;
+    if (n > 0) this.#fileVmas.set(file, n);
+    else {
+      this.#fileVmas.delete(file);
+      file.removeMapper(this);
+    }
+  }
 
   /** An empty address space whose hvas lie in [0, limit); limit defaults to USER_ADDR_LIMIT. */
   constructor(opts?: { limit?: number }) {
@@ -456,6 +468,7 @@ export class HostAddressSpace implements HostFileMapper {
     };
     m.end = at;
     this.#vmas.splice(i + 1, 0, right);
+    this.#countFile(right.file, +1);
     return right;
   }
 
@@ -480,15 +493,14 @@ export class HostAddressSpace implements HostFileMapper {
     this.#generation++;
     zeroChunks(this.#chunks, start, end);
     this.#clearPopulated(start, end);
-    for (const m of removed) {
-      // Stop hearing about a file once nothing here maps it any more.
-      if (m.file !== undefined && !v.some((o) => o.file === m.file)) m.file.removeMapper(this);
-    }
+    // Stop hearing about a file once nothing here maps it any more.
+    for (const m of removed) this.#countFile(m.file, -1);
   }
 
   #insert(vma: Vma): void {
     const i = firstEndingAfter(this.#vmas, vma.start);
     this.#vmas.splice(i, 0, vma);
+    this.#countFile(vma.file, +1);
     this.#cache = undefined;
     this.#generation++;
     this.#mergeWindow(i - 1, i + 1);
@@ -503,6 +515,7 @@ export class HostAddressSpace implements HostFileMapper {
       if (canMerge(a, b)) {
         a.end = b.end;
         v.splice(k, 1);
+        this.#countFile(b.file, -1);
       }
     }
     this.#cache = undefined;
