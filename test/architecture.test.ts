@@ -59,10 +59,12 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   guest: ['uapi', 'cpu'],
   vmm: ['uapi', 'host', 'cpu', 'guest', 'trace', 'kvm', 'sev'],
   scenario: ['uapi', 'host', 'cpu', 'guest', 'trace', 'vmm', 'sev'],
+  // The explorer's recordings (issue 17): runs as plain data for the web page.
+  explore: ['uapi', 'host', 'trace', 'vmm', 'scenario'],
   fuzz: ['uapi', 'host', 'cpu', 'guest', 'trace', 'vmm', 'scenario', 'sev'],
   // `sevbox serve`'s side of the /dev/kvm shim: the fd ABI in bytes over a platform's fds.
   serve: ['uapi', 'host', 'hostkvm', 'vmm'],
-  cli: ['uapi', 'host', 'cpu', 'guest', 'trace', 'vmm', 'scenario', 'fuzz', 'sev', 'hostkvm', 'kvm', 'serve'],
+  cli: ['uapi', 'host', 'cpu', 'guest', 'trace', 'vmm', 'scenario', 'fuzz', 'sev', 'hostkvm', 'kvm', 'serve', 'explore'],
 };
 
 describe('architecture', () => {

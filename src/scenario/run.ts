@@ -62,6 +62,8 @@ export interface RunScenarioOptions {
   readonly profile?: ProfileName;
   /** Receives every trace event. */
   readonly trace?: (e: TraceEvent) => void;
+  /** Called with the machine once it is built, before it runs (a recorder reads guest memory through it). */
+  readonly onMachine?: (vmm: Vmm) => void;
   /** Called with the machine once the run ended, before it is torn down (to look at its memory). */
   readonly atEnd?: (vmm: Vmm) => void;
 }
@@ -181,6 +183,7 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
   );
   if (!isVmmError(vmm)) machine = vmm;
   if (isVmmError(vmm)) return notBuilt(s, profile, `${vmm.errno}: ${vmm.message}`);
+  opts.onMachine?.(vmm);
   const added = vmm.addVcpu();
   const loaded = isVmmError(added)
     ? `${added.errno}: ${added.message}`
@@ -278,6 +281,7 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
     },
   });
   if (isVmmError(vmm)) return notBuilt(s, profile, `${vmm.errno}: ${vmm.message}`);
+  opts.onMachine?.(vmm);
 
   const hostChecks: Check[] = [];
   const compiled = compileProgram(s);

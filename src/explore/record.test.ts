@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadScenario } from '../scenario/load.js';
+import { GHCB_OFF_SW_EXIT_CODE, GHCB_OFF_USAGE, GHCB_SIZE } from '../uapi/ghcb.js';
+import { EXPLORE_TRACE_VERSION, type ExploreTrace } from './model.js';
+import { recordEvents } from './record.js';
+import { recordScenario } from './scenario.js';
+
+async function record(file: string): Promise<ExploreTrace> {
+  const loaded = await loadScenario(new URL(`../../examples/${file}`, import.meta.url).pathname);
+  assert.ok('scenario' in loaded, `${file} did not load`);
+  return recordScenario(loaded.scenario);
+}
+
+const page = (t: ExploreTrace, i: number): DataView => {
+  const b = Buffer.from(t.ghcbs[i]!, 'base64');
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+};
+
+describe('the explorer recorder', () => {
+  it('lanes a hostile GHCB run: each VMGEXIT on the guest lane with its page, KVM refusing it', async () => {
+    const t = await record('hostile-ghcb.yaml');
+    assert.equal(t.version, EXPLORE_TRACE_VERSION);
+    assert.deepEqual(t.source, { kind: 'scenario', name: 'a hostile GHCB', profile: 'seed' });
+    const vmgexits = t.events.filter((e) => e.kind === 'vmgexit');
+    // Seven raw or ordinary requests; the one with GHCB MSR 0 never reaches KVM's GHCB path.
+    assert.equal(vmgexits.length, 6);
+    assert.deepEqual(
+      vmgexits.map((e) => e.outcome),
+      ['reflected', 'reflected', 'reflected', 'reflected', 'reflected', 'handled'],
+    );
+    // The first: ghcb_usage 1, as KVM read the page (the guest wrote usage 1 and exit code 0x72).
+    const first = vmgexits[0]!;
+    assert.equal(first.lane, 'guest');
+    assert.equal(first.family, 'SVM_EXIT_CPUID');
+    const p = page(t, first.ghcb!);
+    assert.equal(p.byteLength, GHCB_SIZE);
+    assert.equal(p.getUint32(GHCB_OFF_USAGE, true), 1);
+    assert.equal(p.getBigUint64(GHCB_OFF_SW_EXIT_CODE, true), 0x72n);
+    // KVM's refusal is on its lane, tied to that VMGEXIT, with the rule that decided it.
+    const refusal = t.events.find((e) => e.kind === 'ghcb-error' && e.vmgexit === first.vmgexit)!;
+    assert.equal(refusal.lane, 'kvm');
+    assert.match(refusal.label, /INVALID_USAGE/);
+    assert.equal(refusal.outcome, 'reflected');
+    // Every event is numbered in order.
+    assert.deepEqual(
+      t.events.map((e) => e.i),
+      t.events.map((_, i) => i),
+    );
+  });
+
+  it('puts exits to userspace on the VMM lane, with their VMGEXIT and its outcome', async () => {
+    const t = await record('mmio.yaml');
+    const exits = t.events.filter(
+      (e) => e.lane === 'vmm' && e.kind === 'exit' && e.label === 'KVM_EXIT_MMIO',
+    );
+    assert.ok(exits.length > 0, 'MMIO exits to the VMM');
+    for (const x of exits) {
+      assert.notEqual(x.vmgexit, undefined);
+      assert.equal(x.outcome, 'userspace');
+      const v = t.events.find((e) => e.kind === 'vmgexit' && e.vmgexit === x.vmgexit)!;
+      assert.match(v.family!, /MMIO/);
+    }
+  });
+
+  it('records a trace replayed without memory: VMGEXITs without pages', () => {
+    const t = recordEvents(
+      [
+        { name: 'kvm_vmgexit_enter', vcpu: 0, exitCode: 0x7bn, info1: 0x80n, info2: 0n, ghcbGpa: 0x1000 },
+        { name: 'kvm_userspace_exit', vcpu: 0, reason: 2, errno: 0 },
+        { name: 'kvm_vmgexit_exit', vcpu: 0, exitCode: 0x7bn, info1: 0n, info2: 0n },
+      ],
+      { kind: 'trace', name: 't.jsonl' },
+      'end',
+    );
+    assert.deepEqual(
+      t.events.map((e) => [e.lane, e.kind, e.vmgexit, e.outcome, e.family]),
+      [
+        ['guest', 'vmgexit', 0, 'userspace', 'SVM_EXIT_IOIO'],
+        ['vmm', 'exit', 0, 'userspace', 'SVM_EXIT_IOIO'],
+        ['kvm', 'vmgexit-done', 0, 'userspace', 'SVM_EXIT_IOIO'],
+      ],
+    );
+    assert.equal(t.events[0]!.ghcb, undefined);
+    assert.deepEqual(t.ghcbs, []);
+  });
+});
