@@ -21,6 +21,7 @@ import { formatImageFormatError, isElfFile, isImageFormatError, parseElfImage } 
 import { OVMF_MILESTONES, type OvmfMilestone } from '../vmm/ovmf-boot.js';
 import { bootCommand } from './boot.js';
 import { demoReport } from './demo.js';
+import { ExploreInputError, exploreCommand } from './explore.js';
 import { formatInspect, inspectGhcb } from './inspect.js';
 import { formatPageViews, inspectScenarioMemory } from './inspect-page.js';
 import { paint } from './paint.js';
@@ -376,6 +377,47 @@ export function buildProgram(): Command {
           ...(opts.until ? { until: opts.until } : {}),
           ...(opts.json ? { json: true } : {}),
         });
+      },
+    );
+
+  program
+    .command('explore')
+    .description(
+      'Show runs in a browser: guest, KVM and VMM lanes, each VMGEXIT’s GHCB page as KVM read it (served on 127.0.0.1)',
+    )
+    .argument('<file...>', 'scenario files, traces in JSON lines (sevbox trace --format jsonl), or "ovmf"')
+    .addOption(profileOption())
+    .option('--export <file>', 'write one self-contained HTML file instead of serving')
+    .option('--port <n>', 'the port to serve on (default: any free one)')
+    .addOption(
+      new Option('--until <milestone>', 'for ovmf: where the boot stops (default pei)').choices(
+        OVMF_MILESTONES,
+      ),
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ sevbox explore examples/hostile-ghcb.yaml\n  $ sevbox explore examples/mmio.yaml --export mmio.html',
+    )
+    .action(
+      async (
+        files: string[],
+        opts: { profile?: ProfileName; export?: string; port?: string; until?: OvmfMilestone },
+      ) => {
+        const port = opts.port === undefined ? undefined : Number(opts.port);
+        if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
+          throw new UsageError(`--port ${opts.port}: expected 0..65535`);
+        try {
+          process.exitCode = await exploreCommand({
+            files,
+            ...(opts.profile ? { profile: opts.profile } : {}),
+            ...(opts.export ? { export: opts.export } : {}),
+            ...(port !== undefined ? { port } : {}),
+            ...(opts.until ? { until: opts.until } : {}),
+          });
+        } catch (e) {
+          if (e instanceof ExploreInputError) throw new UsageError(e.message);
+          throw e;
+        }
       },
     );
 

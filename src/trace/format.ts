@@ -54,3 +54,40 @@ export function formatTraceLine(e: TraceEvent, seq: number): string {
 export function traceEventToJson(e: TraceEvent): string {
   return JSON.stringify(e, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
 }
+
+/** The fields each event holds as bigints (written as "0x…" strings by traceEventToJson). */
+const BIGINT_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  kvm_vmgexit_enter: ['exitCode', 'info1', 'info2'],
+  kvm_vmgexit_exit: ['exitCode', 'info1', 'info2'],
+  kvm_vmgexit_msr_protocol_enter: ['ghcbGpa'],
+  kvm_vmgexit_msr_protocol_exit: ['ghcbGpa'],
+  kvm_userspace_exit: [],
+  sevbox_ghcb_error: ['exitCode'],
+  sevbox_scratch: ['gpa'],
+  sevbox_kvm_write_guest: [],
+  sevbox_livelock: [],
+  sevbox_kernel_oops: [],
+  sevbox_vmgexit_restart: [],
+  sevbox_debug_private_ghcb: ['exitCode', 'info1', 'info2'],
+};
+
+/** One JSON line back into an event (traceEventToJson's inverse), or why it is not one. */
+export function traceEventFromJson(line: string): TraceEvent | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch (e) {
+    return `not JSON: ${(e as Error).message}`;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not a JSON object';
+  const o = v as Record<string, unknown>;
+  const fields = typeof o.name === 'string' ? BIGINT_FIELDS[o.name] : undefined;
+  if (!fields) return `unknown event ${JSON.stringify(o.name)}`;
+  for (const f of fields) {
+    const s = o[f];
+    if (typeof s !== 'string' || !/^0x[0-9a-f]+$/i.test(s)) return `${o.name}.${f}: expected a "0x…" number`;
+    o[f] = BigInt(s);
+  }
+  if ('vcpu' in o && typeof o.vcpu !== 'number') return `${o.name}.vcpu: expected a number`;
+  return o as unknown as TraceEvent;
+}

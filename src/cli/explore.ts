@@ -1,0 +1,139 @@
+/**
+ * `sevbox explore FILE…`: record runs for the explorer (src/explore) and show them in a browser.
+ * A FILE is a scenario (run and recorded, GHCB pages included), a trace in JSON lines (`sevbox trace
+ * --format jsonl`: replayed, no GHCB pages) or `ovmf` (the shipped firmware booted as an SEV-ES
+ * guest). The page is served on 127.0.0.1 only, and its URL printed; `--export out.html` writes
+ * one self-contained file instead.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { basename } from 'node:path';
+import type { ExploreTrace } from '../explore/model.js';
+import { explorerHtml } from '../explore/page.js';
+import { recordEvents, TraceRecorder } from '../explore/record.js';
+import { recordScenario } from '../explore/scenario.js';
+import { formatScenarioError, isScenarioError } from '../scenario/errors.js';
+import { loadScenario } from '../scenario/load.js';
+import type { ProfileName } from '../scenario/schema.js';
+import type { TraceEvent } from '../trace/events.js';
+import { traceEventFromJson } from '../trace/format.js';
+import { isVmmError } from '../vmm/errors.js';
+import { bootOvmf, type OvmfMilestone } from '../vmm/ovmf-boot.js';
+import { readFirmware, SHIPPED_OVMF } from './boot.js';
+
+export interface ExploreCommandOptions {
+  readonly files: readonly string[];
+  readonly profile?: ProfileName;
+  readonly export?: string;
+  readonly port?: number;
+  /** For `ovmf`: where the boot stops (default pei: tens of thousands of events already). */
+  readonly until?: OvmfMilestone;
+}
+
+/** A bad input: its message names the file and, for a trace, the line. */
+export class ExploreInputError extends Error {}
+
+/** The built page (npm run build), from the source tree (src/cli) or the bundle (dist/). */
+function pageAssets(): { js: string; css: string } {
+  for (const rel of ['../../dist-web/', '../dist-web/']) {
+    const dir = new URL(rel, import.meta.url);
+    const js = new URL('explorer.js', dir);
+    const css = new URL('explorer.css', dir);
+    if (existsSync(js) && existsSync(css))
+      return { js: readFileSync(js, 'utf8'), css: readFileSync(css, 'utf8') };
+  }
+  throw new ExploreInputError('the explorer page is not built: run `npm run build` first');
+}
+
+/** A trace file of JSON lines, replayed through the recorder. */
+async function recordTraceFile(file: string): Promise<ExploreTrace> {
+  const text = await readFile(file, 'utf8');
+  const events: TraceEvent[] = [];
+  for (const [n, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue;
+    const e = traceEventFromJson(line);
+    if (typeof e === 'string') throw new ExploreInputError(`${file}:${n + 1}: ${e}`);
+    events.push(e);
+  }
+  return recordEvents(events, { kind: 'trace', name: basename(file) }, `${events.length} trace events`);
+}
+
+/** The shipped OVMF booted as an SEV-ES guest, recorded. */
+async function recordOvmf(opts: ExploreCommandOptions): Promise<ExploreTrace> {
+  const firmware = await readFirmware(SHIPPED_OVMF);
+  if (typeof firmware === 'string') throw new ExploreInputError(firmware);
+  const recorder = new TraceRecorder();
+  const r = bootOvmf({
+    firmware,
+    until: opts.until ?? 'pei',
+    trace: (e) => recorder.add(e),
+    onMachine: (m) =>
+      recorder.setReader((gpa, length) => {
+        const bytes = new Uint8Array(length);
+        return m.vmm.readGpa(gpa, bytes) ? undefined : bytes;
+      }),
+    ...(opts.profile ? { machine: { sev: { profile: opts.profile } } } : {}),
+  });
+  if (isVmmError(r)) throw new ExploreInputError(`ovmf: ${r.message}`);
+  const end = r.stop.kind === 'milestone' ? `reached ${r.stop.milestone}` : r.stop.kind;
+  return recorder.finish(
+    { kind: 'firmware', name: 'OVMF (Debian)', ...(opts.profile ? { profile: opts.profile } : {}) },
+    end,
+  );
+}
+
+/** Record one input. */
+export async function recordInput(file: string, opts: ExploreCommandOptions): Promise<ExploreTrace> {
+  if (file === 'ovmf') return recordOvmf(opts);
+  if (file.endsWith('.jsonl')) return recordTraceFile(file);
+  const loaded = await loadScenario(file);
+  if (isScenarioError(loaded)) throw new ExploreInputError(formatScenarioError(loaded));
+  return recordScenario(loaded.scenario, opts.profile ? { profile: opts.profile } : {});
+}
+
+/** Serve the page and `traces` on 127.0.0.1; resolves with the URL once listening. */
+export function serveExplorer(
+  traces: readonly ExploreTrace[],
+  port = 0,
+): Promise<{ url: string; server: http.Server }> {
+  const { js, css } = pageAssets();
+  const page = explorerHtml({ js, css });
+  const bodies = traces.map((t) => JSON.stringify(t));
+  const server = http.createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const m = /^\/trace(?:-(\d+))?\.json$/.exec(path);
+    if (path === '/' || path === '/index.html') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page);
+    } else if (m && bodies[m[1] ? Number(m[1]) : 0] !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(bodies[m[1] ? Number(m[1]) : 0]);
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      const a = server.address() as AddressInfo;
+      resolve({ url: `http://127.0.0.1:${a.port}/`, server });
+    });
+  });
+}
+
+/** Record, then export or serve; the exit status (serving never returns until interrupted). */
+export async function exploreCommand(opts: ExploreCommandOptions): Promise<number> {
+  const traces: ExploreTrace[] = [];
+  for (const f of opts.files) traces.push(await recordInput(f, opts));
+  const counts = traces.map((t) => `${t.source.name}: ${t.events.length} events, ${t.end}`).join('; ');
+  if (opts.export) {
+    const { js, css } = pageAssets();
+    writeFileSync(opts.export, explorerHtml({ js, css, trace: traces[0]! }));
+    process.stdout.write(`wrote ${opts.export} (${counts})\n`);
+    return 0;
+  }
+  const { url } = await serveExplorer(traces, opts.port ?? 0);
+  process.stdout.write(`sevbox explore: ${counts}\nopen ${url}  (Ctrl-C to stop)\n`);
+  await new Promise(() => {});
+  return 0;
+}
