@@ -1,0 +1,87 @@
+/**
+ * What the explorer shows (issue 17), as plain data: one run of the contract between the guest,
+ * KVM and the VMM, recorded as a list of events in three lanes, with the GHCB page as KVM read it at
+ * each VMGEXIT and the host's memory map. `sevbox explore` records it (record.ts) from a scenario,
+ * a trace file or a firmware boot and serves it as JSON; the web page (web/) only reads it.
+ *
+ * Versioned: a page refuses a trace of another version with a clear message.
+ */
+
+export const EXPLORE_TRACE_VERSION = 1;
+
+/** The lane an event belongs to: who acted. */
+export type Lane = 'guest' | 'kvm' | 'vmm';
+
+/**
+ * What kind of event:
+ * - guest: `vmgexit` (the guest's request: its GHCB at entry), `msr-protocol` (a GHCB MSR request);
+ * - kvm: `scratch` (setup_vmgexit_scratch's outcome), `ghcb-error` (a check that failed and was
+ *   reflected), `vmgexit-done` (KVM resumed the guest: sw_exit_info_1/2 it wrote back), `restart`,
+ *   `oops`, `livelock`;
+ * - vmm: `exit` (KVM_RUN returned to userspace: its exit reason), `run-error` (KVM_RUN failed with
+ *   an errno), `host-action` (the VMM or its harness changed the host: unmap, populate, budget…).
+ */
+export type EventKind =
+  | 'vmgexit'
+  | 'msr-protocol'
+  | 'scratch'
+  | 'ghcb-error'
+  | 'vmgexit-done'
+  | 'restart'
+  | 'oops'
+  | 'livelock'
+  | 'exit'
+  | 'run-error'
+  | 'host-action';
+
+/** How the VMGEXIT this event belongs to ended (the filters' "outcome"). */
+export type Outcome = 'handled' | 'reflected' | 'userspace' | 'failed' | 'terminated';
+
+export interface ExploreEvent {
+  /** Position in the run, from 0. */
+  readonly i: number;
+  readonly lane: Lane;
+  readonly kind: EventKind;
+  readonly vcpu: number;
+  /** The VMGEXIT (its index among the run's VMGEXITs) this event is part of, if any. */
+  readonly vmgexit?: number;
+  /** The event family for filters: the SVM exit code's name (SVM_EXIT_IOIO, SVM_VMGEXIT_MMIO_READ…). */
+  readonly family?: string;
+  readonly outcome?: Outcome;
+  /** One line for the lane. */
+  readonly label: string;
+  /** Details as name → value (hex numbers as strings), shown in the side panel. */
+  readonly detail?: Readonly<Record<string, string>>;
+  /** `vmgexit`: index into {@link ExploreTrace.ghcbs}, the page as KVM read it. */
+  readonly ghcb?: number;
+  /** The scenario step that made it, if any. */
+  readonly step?: number;
+}
+
+/** A memslot and the host mapping behind it, at the end of the run. */
+export interface MemslotView {
+  readonly slot: number;
+  readonly gpa: string;
+  readonly size: string;
+  readonly hva: string;
+  readonly flags: number;
+  /** Host mapping state of its pages, in runs: anonymous, file, missing (lazy), unmapped. */
+  readonly host: readonly { readonly from: string; readonly pages: number; readonly state: string }[];
+}
+
+export interface ExploreTrace {
+  readonly version: typeof EXPLORE_TRACE_VERSION;
+  /** What was run: a scenario's name and file, a trace file, or a firmware. */
+  readonly source: {
+    readonly kind: 'scenario' | 'trace' | 'firmware';
+    readonly name: string;
+    readonly profile?: string;
+  };
+  readonly events: readonly ExploreEvent[];
+  /** GHCB pages (4096 bytes each, base64), as KVM read them at VMGEXIT entry. */
+  readonly ghcbs: readonly string[];
+  /** The guest's memslots at the end, when the run had a machine. */
+  readonly memslots?: readonly MemslotView[];
+  /** How the run ended, one line. */
+  readonly end: string;
+}
