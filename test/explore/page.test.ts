@@ -48,7 +48,7 @@ describe('demo trace fixture', () => {
 
   it('numbers its events in order; every VMGEXIT has one guest request; GHCB indices exist', () => {
     for (const t of [makeDemoTrace(), makeBigTrace(5000)]) {
-      t.events.forEach((e, k) => assert.equal(e.i, k));
+      for (const [k, e] of t.events.entries()) assert.equal(e.i, k);
       const heads = t.events.filter((e) => e.kind === 'vmgexit' || e.kind === 'msr-protocol');
       assert.equal(new Set(heads.map((e) => e.vmgexit)).size, heads.length);
       for (const e of t.events) if (e.ghcb !== undefined) assert.ok(t.ghcbs[e.ghcb]);
