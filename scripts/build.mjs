@@ -6,6 +6,7 @@
  *   dist/worker.mjs        the fuzz campaign's worker thread (src/fuzz/worker.ts): src/fuzz/campaign.ts
  *                          starts the worker module beside the module it runs in
  *   dist-bench/bench.mjs   the benchmarks (bench/main.ts)
+ *   dist-web/explorer.js   the explorer page's script and stylesheet (web/; scripts/build-web.mjs, issue 17)
  *
  * A bundle puts every module's top-level bindings in one scope, so an imported constant is read like
  * any other top-level constant, not through another module's live binding. Dependencies are bundled
@@ -13,13 +14,14 @@
  * src/hostkvm/libc.ts loads lazily with createRequire, so a missing koffi only disables the oracle;
  * and iced-x86, whose module reads its WebAssembly file from beside itself (node_modules).
  *
- * Usage: node scripts/build.mjs [--if-available] [cli|bench]...   (no target: all of them)
+ * Usage: node scripts/build.mjs [--if-available] [cli|bench|web]...   (no target: all of them)
  * --if-available: if the build tools are not installed (npm install --omit=dev), say so and exit 0;
  * bin/sevbox.js then runs the sources through tsx. This is how `npm install` runs it (`prepare`).
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { webBuildOptions } from './build-web.mjs';
 import { inlineConstants, restoreConst } from './bundle-transforms.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -62,6 +64,8 @@ const targets = {
     entryPoints: [{ in: 'bench/main.ts', out: 'bench' }],
     outdir: 'dist-bench',
   },
+  // A browser bundle: none of the options above (its own in build-web.mjs), no transforms below.
+  web: webBuildOptions,
 };
 
 /** The build tools, or undefined when they are not installed. */
@@ -113,7 +117,8 @@ for (const name of wanted.length ? wanted : Object.keys(targets)) {
       written.push(
         `${relative(root, f.path)} (${Math.round(text.length / 1024)} KiB, ${r.converted} const, ${c.inlined} inlined at ${c.references} uses)`,
       );
-    }
+    } else if (!f.path.endsWith('.map'))
+      written.push(`${relative(root, f.path)} (${Math.round(text.length / 1024)} KiB)`);
     await writeFile(f.path, text);
   }
   // On stderr: `npm run bench -- --json` keeps stdout for its JSON lines.

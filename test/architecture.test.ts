@@ -42,9 +42,16 @@ function runtimeImports(file: string): string[] {
   return out;
 }
 
-const files = sources();
+/** The explorer page's sources (web/, issue 17), as paths relative to src ("../web/main.ts"). */
+const WEB = resolve(SRC, '../web');
+const webSources = (): string[] =>
+  readdirSync(WEB)
+    .filter((n) => n.endsWith('.ts') && !n.endsWith('.test.ts') && !n.endsWith('.d.ts'))
+    .map((n) => relative(SRC, join(WEB, n)));
+
+const files = [...sources(), ...webSources()];
 const graph = new Map(files.map((f) => [f, runtimeImports(f)]));
-const layer = (f: string): string => f.split('/')[0]!;
+const layer = (f: string): string => (f.startsWith('../web/') ? 'web' : f.split('/')[0]!);
 
 /** What each layer may import at run time (its own folder always). */
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
@@ -59,13 +66,33 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   guest: ['uapi', 'cpu'],
   vmm: ['uapi', 'host', 'cpu', 'guest', 'trace', 'kvm', 'sev'],
   scenario: ['uapi', 'host', 'cpu', 'guest', 'trace', 'vmm', 'sev'],
-  // The explorer's recordings (issue 17): runs as plain data for the web page.
-  explore: ['uapi', 'host', 'trace', 'vmm', 'scenario'],
   fuzz: ['uapi', 'host', 'cpu', 'guest', 'trace', 'vmm', 'scenario', 'sev'],
   // `sevbox serve`'s side of the /dev/kvm shim: the fd ABI in bytes over a platform's fds.
   serve: ['uapi', 'host', 'hostkvm', 'vmm'],
-  cli: ['uapi', 'host', 'cpu', 'guest', 'trace', 'vmm', 'scenario', 'fuzz', 'sev', 'hostkvm', 'kvm', 'serve', 'explore'],
+  // The explorer (issue 17): its trace model and page shell, and recording a run as that model.
+  explore: ['uapi', 'host', 'trace', 'vmm', 'scenario'],
+  cli: [
+    'uapi',
+    'host',
+    'cpu',
+    'guest',
+    'trace',
+    'vmm',
+    'scenario',
+    'fuzz',
+    'sev',
+    'hostkvm',
+    'kvm',
+    'serve',
+    'explore',
+  ],
+  // The explorer's page runs in a browser: facts from uapi and the trace model, nothing else of
+  // explore (see the rule below).
+  web: ['uapi', 'explore'],
 };
+
+/** The only files of src/explore the page may import: plain data, no Node. */
+const WEB_EXPLORE = new Set(['explore/model.ts']);
 
 describe('architecture', () => {
   it('every layer imports only the layers below it', () => {
@@ -75,6 +102,15 @@ describe('architecture', () => {
       assert.ok(allowed, `a layer without rules: ${layer(f)} (${f})`);
       for (const d of deps) if (layer(d) !== layer(f) && !allowed.includes(layer(d))) bad.push(`${f} → ${d}`);
     }
+    assert.deepEqual(bad, []);
+  });
+
+  it('the web page imports from src only uapi and the explore model (it runs in a browser)', () => {
+    const web = [...graph].filter(([f]) => layer(f) === 'web');
+    assert.ok(web.length > 0, 'no web/ sources found');
+    const bad = web.flatMap(([f, deps]) =>
+      deps.filter((d) => layer(d) === 'explore' && !WEB_EXPLORE.has(d)).map((d) => `${f} → ${d}`),
+    );
     assert.deepEqual(bad, []);
   });
 
