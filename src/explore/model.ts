@@ -85,3 +85,21 @@ export interface ExploreTrace {
   /** How the run ended, one line. */
   readonly end: string;
 }
+
+/**
+ * Two runs of the same guest side by side (two kernel profiles, or with and without sevbox's
+ * restart capability): their VMGEXITs paired in order, and the first pair where they part ways.
+ */
+export interface ExploreComparison {
+  readonly version: typeof EXPLORE_TRACE_VERSION;
+  readonly left: ExploreTrace;
+  readonly right: ExploreTrace;
+  /** VMGEXITs paired by order (a side missing when one run made fewer), and whether they agree. */
+  readonly pairs: readonly {
+    readonly left?: number;
+    readonly right?: number;
+    readonly same: boolean;
+  }[];
+  /** The first pair that differs, and how; absent when the runs agree throughout. */
+  readonly divergence?: { readonly pair: number; readonly why: string };
+}
