@@ -10,13 +10,14 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
-import type { ExploreTrace } from '../explore/model.js';
+import { compareTraces } from '../explore/compare.js';
+import type { ExploreComparison, ExploreTrace } from '../explore/model.js';
 import { explorerHtml } from '../explore/page.js';
 import { recordEvents, TraceRecorder } from '../explore/record.js';
 import { recordScenario } from '../explore/scenario.js';
 import { formatScenarioError, isScenarioError } from '../scenario/errors.js';
 import { loadScenario } from '../scenario/load.js';
-import type { ProfileName } from '../scenario/schema.js';
+import type { ProfileName, Scenario } from '../scenario/schema.js';
 import type { TraceEvent } from '../trace/events.js';
 import { traceEventFromJson } from '../trace/format.js';
 import { isVmmError } from '../vmm/errors.js';
@@ -30,6 +31,37 @@ export interface ExploreCommandOptions {
   readonly port?: number;
   /** For `ovmf`: where the boot stops (default pei: tens of thousands of events already). */
   readonly until?: OvmfMilestone;
+  /** Side by side: the scenario again under this profile. */
+  readonly compareProfile?: ProfileName;
+  /** Side by side: the scenario again with sevbox's restart capabilities toggled. */
+  readonly compareRestart?: boolean;
+}
+
+/** `s` with sevbox's VMGEXIT fault-info and restart capabilities turned on or off. */
+function withRestart(s: Scenario, on: boolean): Scenario {
+  if (s.machine.sev === false)
+    throw new ExploreInputError('--compare-restart: the scenario has no SEV-ES VM');
+  const capabilities = on ? (['vmgexit-fault-info', 'vmgexit-restart'] as const) : [];
+  return { ...s, machine: { ...s.machine, sev: { ...s.machine.sev, capabilities: [...capabilities] } } };
+}
+
+/** The scenario run twice as asked, and where the runs part ways. */
+async function recordComparison(opts: ExploreCommandOptions): Promise<ExploreComparison> {
+  const file = opts.files[0]!;
+  if (opts.files.length !== 1 || file === 'ovmf' || file.endsWith('.jsonl'))
+    throw new ExploreInputError('a comparison runs one scenario file twice');
+  const loaded = await loadScenario(file);
+  if (isScenarioError(loaded)) throw new ExploreInputError(formatScenarioError(loaded));
+  const s = loaded.scenario;
+  const left = recordScenario(s, opts.profile ? { profile: opts.profile } : {});
+  if (opts.compareProfile) return compareTraces(left, recordScenario(s, { profile: opts.compareProfile }));
+  const restartOn = s.machine.sev !== false && (s.machine.sev.capabilities ?? []).includes('vmgexit-restart');
+  const right = recordScenario(withRestart(s, !restartOn), opts.profile ? { profile: opts.profile } : {});
+  const tag = (t: ExploreTrace, on: boolean): ExploreTrace => ({
+    ...t,
+    source: { ...t.source, name: `${t.source.name} (${on ? 'with' : 'without'} restart)` },
+  });
+  return compareTraces(tag(left, restartOn), tag(right, !restartOn));
 }
 
 /** A bad input: its message names the file and, for a trace, the line. */
@@ -97,15 +129,19 @@ export async function recordInput(file: string, opts: ExploreCommandOptions): Pr
 export function serveExplorer(
   traces: readonly ExploreTrace[],
   port = 0,
+  comparison?: ExploreComparison,
 ): Promise<{ url: string; server: http.Server }> {
   const { js, css } = pageAssets();
   const page = explorerHtml({ js, css });
   const bodies = traces.map((t) => JSON.stringify(t));
+  const compareBody = comparison ? JSON.stringify(comparison) : undefined;
   const server = http.createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const m = /^\/trace(?:-(\d+))?\.json$/.exec(path);
     if (path === '/' || path === '/index.html') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page);
+    } else if (path === '/compare.json' && compareBody !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(compareBody);
     } else if (m && bodies[m[1] ? Number(m[1]) : 0] !== undefined) {
       res.writeHead(200, { 'content-type': 'application/json' }).end(bodies[m[1] ? Number(m[1]) : 0]);
     } else {
@@ -123,16 +159,32 @@ export function serveExplorer(
 
 /** Record, then export or serve; the exit status (serving never returns until interrupted). */
 export async function exploreCommand(opts: ExploreCommandOptions): Promise<number> {
-  const traces: ExploreTrace[] = [];
-  for (const f of opts.files) traces.push(await recordInput(f, opts));
-  const counts = traces.map((t) => `${t.source.name}: ${t.events.length} events, ${t.end}`).join('; ');
+  const comparison = opts.compareProfile || opts.compareRestart ? await recordComparison(opts) : undefined;
+  const traces: ExploreTrace[] = comparison ? [comparison.left, comparison.right] : [];
+  if (!comparison) for (const f of opts.files) traces.push(await recordInput(f, opts));
+  const counts = [
+    ...traces.map(
+      (t) =>
+        `${t.source.name}${t.source.profile ? ` [${t.source.profile}]` : ''}: ${t.events.length} events, ${t.end}`,
+    ),
+    ...(comparison
+      ? [
+          comparison.divergence
+            ? `they part ways at VMGEXIT pair ${comparison.divergence.pair}: ${comparison.divergence.why}`
+            : 'the runs agree',
+        ]
+      : []),
+  ].join('; ');
   if (opts.export) {
     const { js, css } = pageAssets();
-    writeFileSync(opts.export, explorerHtml({ js, css, trace: traces[0]! }));
+    writeFileSync(
+      opts.export,
+      explorerHtml({ js, css, trace: traces[0]!, ...(comparison ? { compare: comparison } : {}) }),
+    );
     process.stdout.write(`wrote ${opts.export} (${counts})\n`);
     return 0;
   }
-  const { url } = await serveExplorer(traces, opts.port ?? 0);
+  const { url } = await serveExplorer(traces, opts.port ?? 0, comparison);
   process.stdout.write(`sevbox explore: ${counts}\nopen ${url}  (Ctrl-C to stop)\n`);
   await new Promise(() => {});
   return 0;

@@ -390,18 +390,32 @@ export function buildProgram(): Command {
     .option('--export <file>', 'write one self-contained HTML file instead of serving')
     .option('--port <n>', 'the port to serve on (default: any free one)')
     .addOption(
+      new Option(
+        '--compare-profile <profile>',
+        'side by side: the scenario again under this kernel profile',
+      ).choices(PROFILE_NAMES),
+    )
+    .option('--compare-restart', "side by side: the scenario again with sevbox's restart capability toggled")
+    .addOption(
       new Option('--until <milestone>', 'for ovmf: where the boot stops (default pei)').choices(
         OVMF_MILESTONES,
       ),
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ sevbox explore examples/hostile-ghcb.yaml\n  $ sevbox explore examples/mmio.yaml --export mmio.html',
+      '\nExamples:\n  $ sevbox explore examples/hostile-ghcb.yaml\n  $ sevbox explore examples/mmio.yaml --export mmio.html\n  $ sevbox explore examples/demo/5-efault-no-memslot.yaml --profile prefix --compare-profile seed',
     )
     .action(
       async (
         files: string[],
-        opts: { profile?: ProfileName; export?: string; port?: string; until?: OvmfMilestone },
+        opts: {
+          profile?: ProfileName;
+          export?: string;
+          port?: string;
+          until?: OvmfMilestone;
+          compareProfile?: ProfileName;
+          compareRestart?: boolean;
+        },
       ) => {
         const port = opts.port === undefined ? undefined : Number(opts.port);
         if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
@@ -413,6 +427,8 @@ export function buildProgram(): Command {
             ...(opts.export ? { export: opts.export } : {}),
             ...(port !== undefined ? { port } : {}),
             ...(opts.until ? { until: opts.until } : {}),
+            ...(opts.compareProfile ? { compareProfile: opts.compareProfile } : {}),
+            ...(opts.compareRestart ? { compareRestart: true } : {}),
           });
         } catch (e) {
           if (e instanceof ExploreInputError) throw new UsageError(e.message);
