@@ -65,6 +65,10 @@ export interface MemslotView {
   readonly size: string;
   readonly hva: string;
   readonly flags: number;
+  /** The VMM's name for it (the scenario's RAM region). */
+  readonly name?: string;
+  /** How the VMM backs it: anonymous, file (MAP_SHARED) or lazy (userfaultfd). */
+  readonly backing?: string;
   /** Host mapping state of its pages, in runs: anonymous, file, missing (lazy), unmapped. */
   readonly host: readonly { readonly from: string; readonly pages: number; readonly state: string }[];
 }

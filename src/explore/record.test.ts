@@ -49,6 +49,23 @@ describe('the explorer recorder', () => {
     );
   });
 
+  it('keeps the memslots and the state of the host pages behind them at the end', async () => {
+    const loaded = await loadScenario(
+      new URL('../../examples/demo/6-efault-unmapped-hva.yaml', import.meta.url).pathname,
+    );
+    assert.ok('scenario' in loaded);
+    const t = recordScenario(loaded.scenario);
+    assert.ok(t.memslots && t.memslots.length > 0);
+    // The scenario's VMM unmapped a page of RAM: the map shows a hole of unmapped pages in the slot.
+    const states = t.memslots.flatMap((m) => m.host.map((h) => h.state));
+    assert.ok(states.includes('unmapped'), JSON.stringify(t.memslots));
+    assert.ok(states.includes('anonymous'));
+    for (const m of t.memslots) {
+      const pages = m.host.reduce((n, h) => n + h.pages, 0);
+      assert.equal(pages * 4096, Number(m.size), `slot ${m.slot}: runs cover the slot`);
+    }
+  });
+
   it('puts exits to userspace on the VMM lane, with their VMGEXIT and its outcome', async () => {
     const t = await record('mmio.yaml');
     const exits = t.events.filter(

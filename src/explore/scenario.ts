@@ -5,13 +5,18 @@
 import { describeStop } from '../scenario/describe.js';
 import { runScenario } from '../scenario/run.js';
 import type { ProfileName, Scenario } from '../scenario/schema.js';
+import { memslotsOf } from './memory.js';
 import type { ExploreTrace } from './model.js';
 import { TraceRecorder } from './record.js';
 
 /** Run `scenario` (under `profile` instead of its own, if given) and record it. */
 export function recordScenario(scenario: Scenario, opts: { profile?: ProfileName } = {}): ExploreTrace {
   const recorder = new TraceRecorder();
+  let memslots: ExploreTrace['memslots'];
   const report = runScenario(scenario, {
+    atEnd: (vmm) => {
+      memslots = memslotsOf(vmm);
+    },
     ...(opts.profile ? { profile: opts.profile } : {}),
     trace: (e) => recorder.add(e),
     onMachine: (vmm) =>
@@ -21,5 +26,5 @@ export function recordScenario(scenario: Scenario, opts: { profile?: ProfileName
       }),
   });
   const end = report.stop ? describeStop(report.stop) : 'the machine could not be built';
-  return recorder.finish({ kind: 'scenario', name: report.name, profile: report.profile }, end);
+  return recorder.finish({ kind: 'scenario', name: report.name, profile: report.profile }, end, memslots);
 }
