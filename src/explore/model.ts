@@ -82,7 +82,10 @@ export interface ExploreTrace {
     readonly profile?: string;
   };
   readonly events: readonly ExploreEvent[];
-  /** GHCB pages (4096 bytes each, base64), as KVM read them at VMGEXIT entry. */
+  /**
+   * GHCB pages as KVM read them at VMGEXIT entry, base64, each without its trailing zero bytes (pad
+   * to 4096 with zeros) and kept once (VMGEXITs with the same page share its index).
+   */
   readonly ghcbs: readonly string[];
   /** The guest's memslots at the end, when the run had a machine. */
   readonly memslots?: readonly MemslotView[];

@@ -25,6 +25,7 @@ type Draft = { -readonly [K in keyof ExploreEvent]: ExploreEvent[K] };
 export class TraceRecorder {
   readonly #events: Draft[] = [];
   readonly #ghcbs: string[] = [];
+  readonly #pageIndex = new Map<string, number>();
   /** Per vCPU, the VMGEXIT in progress (its index). */
   readonly #open = new Map<number, number>();
   #vmgexits = 0;
@@ -37,6 +38,23 @@ export class TraceRecorder {
   /** Read guest memory from now on (the machine exists once the recorder is already attached). */
   setReader(reader: GuestReader): void {
     this.#reader = reader;
+  }
+
+  /**
+   * A GHCB page's index in the recording. Pages are kept without their trailing zero bytes (the
+   * page reads them back as zero) and once each: a guest that repeats a request repeats its page.
+   */
+  #keepPage(page: Uint8Array): number {
+    let end = page.length;
+    while (end > 0 && page[end - 1] === 0) end--;
+    const b64 = Buffer.from(page.subarray(0, end)).toString('base64');
+    let i = this.#pageIndex.get(b64);
+    if (i === undefined) {
+      i = this.#ghcbs.length;
+      this.#ghcbs.push(b64);
+      this.#pageIndex.set(b64, i);
+    }
+    return i;
   }
 
   #push(e: Omit<Draft, 'i'>): Draft {
@@ -63,11 +81,7 @@ export class TraceRecorder {
         const family = svmExitCodeName(e.exitCode);
         const vmgexit = this.#enter(e.vcpu);
         const page = e.ghcbGpa !== undefined ? this.#reader?.(e.ghcbGpa, GHCB_SIZE) : undefined;
-        let ghcb: number | undefined;
-        if (page) {
-          ghcb = this.#ghcbs.length;
-          this.#ghcbs.push(Buffer.from(page).toString('base64'));
-        }
+        const ghcb = page ? this.#keepPage(page) : undefined;
         this.#push({
           lane: 'guest',
           kind: 'vmgexit',
