@@ -6,6 +6,7 @@
  * GROUPS below.
  */
 import { parseArgs } from 'node:util';
+import { rows as explore } from './explore.bench.js';
 import { rows as fuzz } from './fuzz.bench.js';
 import { rows as guestMemory } from './guest-memory.bench.js';
 import { type BenchRow, FULL, formatJsonLine, QUICK, runRow, selectRows, tablePrinter } from './harness.js';
@@ -29,6 +30,7 @@ const GROUPS: readonly (readonly BenchRow[])[] = [
   ovmf,
   hostkvm,
   shim,
+  explore,
   fuzz,
 ];
 
