@@ -28,7 +28,11 @@ export function visibleRows(trace: ExploreTrace, state: FilterState): Int32Array
 }
 
 /** The filter bar; `onChange` runs after every toggle. */
-export function createFilters(index: TraceIndex, state: FilterState, onChange: () => void): HTMLElement {
+export function createFilters(
+  index: Pick<TraceIndex, 'families' | 'outcomes'>,
+  state: FilterState,
+  onChange: () => void,
+): HTMLElement {
   const group = (
     title: string,
     testid: string,

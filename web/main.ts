@@ -1,17 +1,19 @@
 /**
  * The explorer page (issue 17): loads the trace (load.ts), then lays out the filter bar, the
  * sequence view (sequence.ts) and the side panel (detail.ts), and keeps the selection: a click,
- * ↑/↓ (PageUp/PageDown, Home/End), or the URL hash `#event=N`.
+ * ↑/↓ (PageUp/PageDown, Home/End), or the URL hash `#event=N`. Given a comparison of two runs
+ * instead, it shows them side by side (compare.ts).
  *
  * When the page is ready, `document.body.dataset.ready` is "1" and `window.SEVBOX_READY_MS` holds
  * the milliseconds from navigation start (tests wait for the one and read the other).
  */
 
 import type { ExploreTrace } from '../src/explore/model.js';
+import { mountComparison } from './compare.js';
 import { renderDetail as detailFor } from './detail.js';
 import { h } from './dom.js';
 import { createFilters, type FilterState, visibleRows } from './filters.js';
-import { loadTrace } from './load.js';
+import { loadPage } from './load.js';
 import { createSequenceView } from './sequence.js';
 import { indexTrace } from './trace-index.js';
 
@@ -122,11 +124,13 @@ async function main(): Promise<void> {
   const app = document.getElementById('app');
   if (!app) return;
   app.textContent = 'Loading the trace…';
-  const loaded = await loadTrace();
+  const loaded = await loadPage();
   if (!loaded.ok) {
     app.replaceChildren(
       h('div', { class: 'trace-error', 'data-testid': 'trace-error', role: 'alert' }, loaded.message),
     );
+  } else if (loaded.comparison) {
+    mountComparison(app, loaded.comparison);
   } else {
     mount(app, loaded.trace);
   }

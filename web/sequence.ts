@@ -32,6 +32,14 @@ export interface SequenceView {
   pageRows(): number;
 }
 
+/** What a view adds to its rows (the side-by-side view marks the VMGEXITs that differ). */
+export interface SequenceOptions {
+  /** Extra classes for an event's row, space-separated, or ''. */
+  readonly rowClass?: (e: ExploreEvent) => string;
+  /** A marker to put in an event's index cell, if any. */
+  readonly rowMarker?: (e: ExploreEvent) => HTMLElement | undefined;
+}
+
 /** Binary search of `p` in ascending `rows`. */
 function search(rows: Int32Array, p: number): number {
   let lo = 0;
@@ -47,7 +55,11 @@ function search(rows: Int32Array, p: number): number {
 }
 
 /** A sequence view over `index`'s trace; `onSelect` is called with the event a click chose. */
-export function createSequenceView(index: TraceIndex, onSelect: (p: number) => void): SequenceView {
+export function createSequenceView(
+  index: TraceIndex,
+  onSelect: (p: number) => void,
+  options: SequenceOptions = {},
+): SequenceView {
   const events = index.trace.events;
   const head = h(
     'div',
@@ -92,6 +104,8 @@ export function createSequenceView(index: TraceIndex, onSelect: (p: number) => v
     let c = `row k-${e.kind}`;
     if (e.outcome) c += ` o-${e.outcome}`;
     if (e.vmgexit !== undefined && e.vmgexit & 1) c += ' g-odd';
+    const extra = options.rowClass?.(e);
+    if (extra) c += ` ${extra}`;
     if (p === selected) c += ' selected';
     else if (selectedGroup !== undefined && e.vmgexit === selectedGroup) c += ' in-group';
     return c;
@@ -114,8 +128,9 @@ export function createSequenceView(index: TraceIndex, onSelect: (p: number) => v
         'data-index': e.i,
         'data-lane': e.lane,
         'data-kind': e.kind,
+        'data-vmgexit': e.vmgexit,
       },
-      h('div', { class: 'c-idx' }, e.i),
+      h('div', { class: 'c-idx' }, options.rowMarker?.(e), e.i),
       h('div', { class: 'c-vcpu' }, e.vcpu),
       ...cells,
     );

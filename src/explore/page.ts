@@ -1,18 +1,21 @@
 /**
  * The explorer's HTML page (issue 17): the shell around the web bundle (web/, built into
  * dist-web/explorer.js and explorer.css). `sevbox explore` serves it with the trace beside it
- * (the page fetches `trace.json`); `--export` inlines the trace as `window.SEVBOX_TRACE`, so the one
- * file works from disk.
+ * (the page fetches `compare.json`, and on a 404 there `trace.json`); `--export` inlines the trace as
+ * `window.SEVBOX_TRACE`, or a comparison of two runs as `window.SEVBOX_COMPARE`, so the one file works
+ * from disk.
  */
 
-import type { ExploreTrace } from './model.js';
+import type { ExploreComparison, ExploreTrace } from './model.js';
 
 /** The page's parts: the bundle's script and style, and the trace when the page carries its own. */
 export interface ExplorerPageParts {
   readonly js: string;
   readonly css: string;
   readonly trace?: ExploreTrace;
-  /** The tab's title (default: the trace source's name, else "sevbox explorer"). */
+  /** Two runs side by side (window.SEVBOX_COMPARE; the page shows it rather than `trace`). */
+  readonly compare?: ExploreComparison;
+  /** The tab's title (default: the trace's or comparison's source, else "sevbox explorer"). */
   readonly title?: string;
 }
 
@@ -39,10 +42,23 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** The explorer page, self-contained but for the trace when `trace` is absent. */
-export function explorerHtml({ js, css, trace, title }: ExplorerPageParts): string {
-  const name = title ?? (trace ? `${trace.source.name} · sevbox explorer` : 'sevbox explorer');
-  const data = trace ? `<script>window.SEVBOX_TRACE=${scriptJson(trace)};</script>\n` : '';
+/** The default title of a page over `trace` or `compare`. */
+function defaultTitle(trace: ExploreTrace | undefined, compare: ExploreComparison | undefined): string {
+  if (compare) {
+    const { left, right } = compare;
+    const side = (t: ExploreTrace): string => t.source.profile ?? t.source.name;
+    const what = left.source.name === right.source.name ? `${left.source.name}: ` : '';
+    return `${what}${side(left)} vs ${side(right)} · sevbox explorer`;
+  }
+  return trace ? `${trace.source.name} · sevbox explorer` : 'sevbox explorer';
+}
+
+/** The explorer page, self-contained but for its data when neither `trace` nor `compare` is given. */
+export function explorerHtml({ js, css, trace, compare, title }: ExplorerPageParts): string {
+  const name = title ?? defaultTitle(trace, compare);
+  const data =
+    (compare ? `<script>window.SEVBOX_COMPARE=${scriptJson(compare)};</script>\n` : '') +
+    (trace ? `<script>window.SEVBOX_TRACE=${scriptJson(trace)};</script>\n` : '');
   return `<!doctype html>
 <html lang="en">
 <head>

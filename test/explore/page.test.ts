@@ -6,8 +6,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { EXPLORE_TRACE_VERSION, type ExploreTrace } from '../../src/explore/model.js';
+import { EXPLORE_TRACE_VERSION, type ExploreComparison, type ExploreTrace } from '../../src/explore/model.js';
 import { explorerHtml } from '../../src/explore/page.js';
+import { makeDemoComparison } from '../fixtures/explore/make-compare.js';
 import { makeBigTrace, makeDemoTrace } from '../fixtures/explore/make-demo.js';
 
 const tiny: ExploreTrace = {
@@ -35,6 +36,33 @@ describe('explorerHtml', () => {
     assert.ok(!html.includes('SEVBOX_TRACE'));
     assert.match(html, /const s = "<\\\/script>"; \/\\x3C!--\/;<\/script>/);
     assert.match(html, /content:"<\\\/style>"\}<\/style>/);
+  });
+});
+
+describe('explorerHtml with a comparison', () => {
+  it('inlines it as window.SEVBOX_COMPARE (no SEVBOX_TRACE), titled by its profiles', () => {
+    const compare: ExploreComparison = {
+      version: EXPLORE_TRACE_VERSION,
+      left: { ...tiny, source: { ...tiny.source, profile: 'prefix' } },
+      right: { ...tiny, source: { ...tiny.source, profile: 'seed' } },
+      pairs: [],
+    };
+    const html = explorerHtml({ js: 'void 0', css: '', compare });
+    const m = /<script>window\.SEVBOX_COMPARE=(.*);<\/script>/.exec(html);
+    assert.ok(m);
+    assert.deepEqual(JSON.parse(m[1]!), compare);
+    assert.ok(!html.includes('SEVBOX_TRACE'));
+    assert.equal(html.match(/<\/script>/gi)?.length, 2);
+    assert.match(html, /<title>a &#60;\/script&#62;&#60;b&#62;: prefix vs seed · sevbox explorer<\/title>/);
+  });
+});
+
+describe('demo comparison fixture', () => {
+  it('is what make-compare.ts records (npx tsx test/fixtures/explore/make-compare.ts)', async () => {
+    const committed = JSON.parse(
+      readFileSync(new URL('../fixtures/explore/demo-compare.json', import.meta.url), 'utf8'),
+    );
+    assert.deepEqual(committed, JSON.parse(JSON.stringify(await makeDemoComparison())));
   });
 });
 

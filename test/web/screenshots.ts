@@ -1,7 +1,8 @@
 /**
  * The README's pictures of the explorer: docs/img/explorer-*.png, taken in Debian's Chromium from
  * the demo trace (the sequence view with a VMGEXIT's panel, the hostile scratch area, the GHCB
- * fields, the filters at work). Not a test; run it after changing the page and commit the pictures:
+ * fields, the filters at work) and of the side-by-side view from the demo comparison (prefix against
+ * seed, at their divergence). Not a test; run it after changing the page and commit the pictures:
  *
  *   npx tsx test/web/screenshots.ts
  */
@@ -9,7 +10,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ExploreTrace } from '../../src/explore/model.js';
+import type { ExploreComparison, ExploreTrace } from '../../src/explore/model.js';
 import { explorerHtml } from '../../src/explore/page.js';
 import { browserMissing, launchBrowser, webAssets } from './harness.js';
 
@@ -52,6 +53,17 @@ async function main(): Promise<void> {
     await page.locator('[data-testid="filter-outcome"][data-value="handled"]').uncheck();
     await page.screenshot({ path: new URL('explorer-filtered.png', out).pathname });
     process.stdout.write('docs/img/explorer-filtered.png\n');
+
+    // Side by side: the demo comparison, brought to its divergence by the banner's button.
+    const compare: ExploreComparison = JSON.parse(
+      readFileSync(new URL('../fixtures/explore/demo-compare.json', import.meta.url), 'utf8'),
+    );
+    writeFileSync(file, explorerHtml({ js, css, compare }));
+    await page.goto(pathToFileURL(file).href);
+    await page.waitForSelector('body[data-ready="1"]');
+    await page.getByTestId('goto-divergence').click();
+    await page.screenshot({ path: new URL('explorer-compare.png', out).pathname });
+    process.stdout.write('docs/img/explorer-compare.png\n');
   } finally {
     await browser.close();
     rmSync(file, { force: true });
