@@ -121,9 +121,7 @@ export function buildTest(test, { cache = DEFAULT_CACHE, vendor = VENDOR, rebuil
   // One make at a time in the cache (test files build concurrently, and make writes binaries in
   // place: a binary that exists may still be being linked by another process).
   return withBuildLock(cache, () =>
-    !rebuild && existsSync(binary)
-      ? { binary, cached: true, ms: 0 }
-      : make(test, binary, cache, vendor, rebuild),
+    !rebuild && existsSync(binary) ? { binary, cached: true, ms: 0 } : make(binary, cache, vendor, rebuild),
   );
 }
 
@@ -148,7 +146,8 @@ function withBuildLock(cache, fn) {
   }
 }
 
-function make(test, binary, cache, vendor, rebuild) {
+/** make's run for one test binary (under the build lock). */
+function make(binary, cache, vendor, rebuild) {
   const start = performance.now();
   const src = ensureSource(cache, vendor);
   const out = join(cache, 'out');

@@ -23,7 +23,12 @@ function summary(events: readonly ExploreEvent[]): { family: string; outcome: st
 
 function byVmgexit(t: ExploreTrace): ExploreEvent[][] {
   const out: ExploreEvent[][] = [];
-  for (const e of t.events) if (e.vmgexit !== undefined) (out[e.vmgexit] ??= []).push(e);
+  for (const e of t.events) {
+    if (e.vmgexit === undefined) continue;
+    const list = out[e.vmgexit] ?? [];
+    list.push(e);
+    out[e.vmgexit] = list;
+  }
   return out.filter((list) => list !== undefined);
 }
 

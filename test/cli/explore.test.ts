@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { ExploreTrace } from '../../src/explore/model.js';
+import type { ExploreComparison, ExploreTrace } from '../../src/explore/model.js';
 import { browserMissing, launchBrowser } from '../web/harness.js';
 
 const SEVBOX = new URL('../../bin/sevbox.js', import.meta.url).pathname;
@@ -75,6 +75,26 @@ describe('sevbox explore', () => {
     } finally {
       child.kill();
     }
+  });
+
+  it('--compare-profile exports both runs and where they part ways', () => {
+    const out = join(dir, 'compare.html');
+    const file = new URL('../../examples/demo/5-efault-no-memslot.yaml', import.meta.url).pathname;
+    const r = spawnSync(
+      process.execPath,
+      [SEVBOX, 'explore', file, '--profile', 'prefix', '--compare-profile', 'seed', '--export', out],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /they part ways at VMGEXIT pair 0: SVM_VMGEXIT_MMIO_READ: reflected against failed/,
+    );
+    const m = /window\.SEVBOX_COMPARE=(.*?);<\/script>/s.exec(readFileSync(out, 'utf8'));
+    assert.ok(m, 'the page carries the comparison');
+    const c = JSON.parse(m[1]!) as ExploreComparison;
+    assert.deepEqual([c.left.source.profile, c.right.source.profile], ['prefix', 'seed']);
+    assert.equal(c.divergence?.pair, 0);
   });
 
   it('names the file and line of a bad trace line (exit 2)', () => {
