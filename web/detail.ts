@@ -19,6 +19,7 @@ import {
   scratchView,
   strayValidBits,
 } from './ghcb-view.js';
+import { type MemoryMark, memoryMap } from './memory-map.js';
 import { headOf, type TraceIndex } from './trace-index.js';
 
 const LANE_TITLES = { guest: 'guest', kvm: 'KVM', vmm: 'VMM' } as const;
@@ -283,6 +284,14 @@ export function renderDetail(
           : undefined,
       ),
     );
+    if (trace.memslots) {
+      const scratch = parseNum(scratchEv?.detail?.gpa);
+      const marks: MemoryMark[] = [
+        ...(ghcbGpa !== undefined ? [{ label: 'GHCB', gpa: ghcbGpa }] : []),
+        ...(scratch !== undefined ? [{ label: 'scratch', gpa: scratch }] : []),
+      ];
+      parts.push(memoryMap(trace.memslots, marks));
+    }
   }
   return h('div', { 'data-testid': 'vmgexit-panel' }, ...parts);
 }

@@ -107,6 +107,36 @@ describe('sevbox explore', () => {
     assert.match(r.stderr, /bad\.jsonl:2: unknown event "nope"/);
   });
 
+  it('the memory map shows the page the VMM unmapped, under the scratch area, in Chromium', {
+    skip: browserMissing(),
+  }, async () => {
+    const out = join(dir, 'unmapped.html');
+    const file = new URL('../../examples/demo/6-efault-unmapped-hva.yaml', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, [SEVBOX, 'explore', file, '--export', out], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const t = inlinedTrace(readFileSync(out, 'utf8'));
+    const v = t.events.find((e) => e.kind === 'vmgexit')!;
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`file://${out}#event=${v.i}`);
+      await page.waitForSelector('[data-testid="memory-map"]');
+      // One bar per memslot; the RAM slot shows anonymous pages and the unmapped one.
+      assert.equal(await page.locator('[data-testid="mem-slot"]').count(), t.memslots!.length);
+      const states = await page
+        .locator('[data-testid="mem-run"]')
+        .evaluateAll((els) => els.map((e) => (e as unknown as { dataset: { state: string } }).dataset.state));
+      assert.ok(states.includes('unmapped') && states.includes('anonymous'), states.join(','));
+      // The scratch area (0x8000) and the GHCB are marked in the slot that holds them.
+      const marks = await page
+        .locator('[data-testid="mem-mark"]')
+        .evaluateAll((els) => els.map((e) => (e as unknown as { dataset: { label: string } }).dataset.label));
+      assert.deepEqual(marks.sort(), ['GHCB', 'scratch']);
+    } finally {
+      await browser.close();
+    }
+  });
+
   it('the exported page shows the recorded events in their lanes, in Chromium', {
     skip: browserMissing(),
   }, async () => {
