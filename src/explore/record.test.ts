@@ -62,6 +62,13 @@ describe('the explorer recorder', () => {
     assert.equal(new Set(t.ghcbs).size, t.ghcbs.length);
     // The scenario's VMM unmapped a page of RAM: the map shows a hole of unmapped pages in the slot.
     const states = t.memslots.flatMap((m) => m.host.map((h) => h.state));
+    // The VMM's munmap is on its lane, at the step that asked for it, before the EFAULT it causes.
+    const action = t.events.find((e) => e.kind === 'host-action')!;
+    assert.equal(action.lane, 'vmm');
+    assert.equal(action.step, 0);
+    assert.match(action.label, /munmap of the page\(s\) behind gpa 0x8000 \+ 0x1000/);
+    const failed = t.events.find((e) => e.kind === 'run-error')!;
+    assert.ok(action.i < failed.i, 'the unmap comes before the failed KVM_RUN');
     assert.ok(states.includes('unmapped'), JSON.stringify(t.memslots));
     assert.ok(states.includes('anonymous'));
     for (const m of t.memslots) {

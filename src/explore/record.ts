@@ -203,6 +203,19 @@ export class TraceRecorder {
     }
   }
 
+  /** Something the VMM did to the host between two KVM_RUNs (unmap, truncate, populate). */
+  addHostAction(label: string, detail: Readonly<Record<string, string>>, step?: number): void {
+    // The VMM acts for the whole process, not for a vCPU: -1.
+    this.#push({
+      lane: 'vmm',
+      kind: 'host-action',
+      vcpu: -1,
+      label,
+      detail,
+      ...(step !== undefined ? { step } : {}),
+    });
+  }
+
   /**
    * Give every event of a VMGEXIT that VMGEXIT's outcome and family: reflected if KVM refused it,
    * failed if KVM_RUN failed on it (or the kernel crashed), userspace if it exited, else handled.

@@ -19,6 +19,22 @@ export function recordScenario(scenario: Scenario, opts: { profile?: ProfileName
     },
     ...(opts.profile ? { profile: opts.profile } : {}),
     trace: (e) => recorder.add(e),
+    onHostAction: (a, step, error) => {
+      const v = a.value as Record<string, unknown>;
+      const detail: Record<string, string> = { action: a.key };
+      for (const [k, x] of Object.entries(v)) {
+        detail[k] =
+          typeof x === 'number' || typeof x === 'bigint' ? `0x${x.toString(16)}` : String(x).slice(0, 64);
+      }
+      if (error) detail.error = error;
+      const what =
+        a.key === 'unmap'
+          ? `munmap of the page(s) behind gpa ${detail.gpa} + ${detail.size}`
+          : a.key === 'truncate'
+            ? `ftruncate ${detail.file} to ${detail.size}`
+            : `UFFDIO_COPY at gpa ${detail.gpa}`;
+      recorder.addHostAction(error ? `${what} (failed: ${error})` : what, detail, step);
+    },
     onMachine: (vmm) =>
       recorder.setReader((gpa, length) => {
         const bytes = new Uint8Array(length);

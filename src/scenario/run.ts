@@ -62,6 +62,8 @@ export interface RunScenarioOptions {
   readonly profile?: ProfileName;
   /** Receives every trace event. */
   readonly trace?: (e: TraceEvent) => void;
+  /** Hears of every host action the VMM applies (with why it failed, if it did), in order. */
+  readonly onHostAction?: (action: HostAction, step: number | undefined, error: string | undefined) => void;
   /** Called with the machine once it is built, before it runs (a recorder reads guest memory through it). */
   readonly onMachine?: (vmm: Vmm) => void;
   /** Called with the machine once the run ended, before it is torn down (to look at its memory). */
@@ -116,12 +118,14 @@ export function hostActionsAtHalt(
   s: StepsScenario,
   compiled: CompiledProgram,
   failed: (step: number, action: HostAction, k: number, why: string) => void,
+  applied?: RunScenarioOptions['onHostAction'],
 ): () => boolean {
   return () => {
     const i = compiled.takeHostStep();
     if (i === undefined) return false;
     s.guest.steps[i]!.host?.forEach((a, k) => {
       const err = applyHostAction(vmm, a);
+      applied?.(a, i, err);
       if (err) failed(i, a, k, err);
     });
     return true;
@@ -200,6 +204,7 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
     const halt = g.halts[at];
     halt?.host.forEach((a, k) => {
       const err = applyHostAction(vmm, a);
+      opts.onHostAction?.(a, undefined, err);
       if (err)
         hostChecks.push({
           path: `guest.halts[${at}].host[${k}]`,
@@ -286,12 +291,17 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
   const hostChecks: Check[] = [];
   const compiled = compileProgram(s);
   stepNow = scenarioStep(s, compiled);
-  const onHalt = hostActionsAtHalt(vmm, s, compiled, (i, _a, k, why) =>
-    hostChecks.push({
-      path: `guest.steps[${i}].host[${k}]`,
-      ok: false,
-      message: `host action failed: ${why}`,
-    }),
+  const onHalt = hostActionsAtHalt(
+    vmm,
+    s,
+    compiled,
+    (i, _a, k, why) =>
+      hostChecks.push({
+        path: `guest.steps[${i}].host[${k}]`,
+        ok: false,
+        message: `host action failed: ${why}`,
+      }),
+    opts.onHostAction,
   );
   const added = vmm.addVcpu(compiled.program);
   if (isVmmError(added)) {
