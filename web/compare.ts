@@ -11,7 +11,7 @@
 
 import type { ExploreComparison, ExploreEvent, ExploreTrace } from '../src/explore/model.js';
 import { renderDetail } from './detail.js';
-import { h } from './dom.js';
+import { h, selectionStep } from './dom.js';
 import { createFilters, type FilterState, visibleRows } from './filters.js';
 import { createSequenceView, type SequenceView } from './sequence.js';
 import { indexTrace, type TraceIndex } from './trace-index.js';
@@ -241,17 +241,6 @@ export function mountComparison(app: HTMLElement, cmp: ExploreComparison): void 
 
   document.addEventListener('keydown', (ev) => {
     if (ev.target instanceof HTMLInputElement || ev.altKey || ev.ctrlKey || ev.metaKey) return;
-    const page = sides[active].view.pageRows();
-    const steps: Record<string, number> = {
-      ArrowDown: 1,
-      ArrowUp: -1,
-      j: 1,
-      k: -1,
-      PageDown: page,
-      PageUp: -page,
-      End: Number.MAX_SAFE_INTEGER,
-      Home: -Number.MAX_SAFE_INTEGER,
-    };
     if (ev.key === 'ArrowLeft' || ev.key === 'ArrowRight') {
       const to: Side = ev.key === 'ArrowLeft' ? 'left' : 'right';
       if (to !== active && sides[to].selected !== undefined) {
@@ -260,7 +249,7 @@ export function mountComparison(app: HTMLElement, cmp: ExploreComparison): void 
       }
       return;
     }
-    const d = steps[ev.key];
+    const d = selectionStep(ev, () => sides[active].view.pageRows());
     if (d === undefined) return;
     ev.preventDefault();
     move(d);

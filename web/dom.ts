@@ -18,3 +18,30 @@ export function h<K extends keyof HTMLElementTagNameMap>(
     if (c !== undefined && c !== false) el.append(typeof c === 'number' ? String(c) : c);
   return el;
 }
+
+/**
+ * How far a key moves the selection in a list showing `pageRows` rows at a time (↑/↓, j/k,
+ * PageUp/PageDown, Home/End), or undefined for a key that does not move it. Keys typed into an
+ * input, or with a modifier, never do.
+ */
+export function selectionStep(ev: KeyboardEvent, pageRows: () => number): number | undefined {
+  if (ev.target instanceof HTMLInputElement || ev.altKey || ev.ctrlKey || ev.metaKey) return undefined;
+  switch (ev.key) {
+    case 'ArrowDown':
+    case 'j':
+      return 1;
+    case 'ArrowUp':
+    case 'k':
+      return -1;
+    case 'PageDown':
+      return pageRows();
+    case 'PageUp':
+      return -pageRows();
+    case 'End':
+      return Number.MAX_SAFE_INTEGER;
+    case 'Home':
+      return -Number.MAX_SAFE_INTEGER;
+    default:
+      return undefined;
+  }
+}

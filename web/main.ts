@@ -11,7 +11,7 @@
 import type { ExploreTrace } from '../src/explore/model.js';
 import { mountComparison } from './compare.js';
 import { renderDetail as detailFor } from './detail.js';
-import { h } from './dom.js';
+import { h, selectionStep } from './dom.js';
 import { createFilters, type FilterState, visibleRows } from './filters.js';
 import { loadPage } from './load.js';
 import { createSequenceView } from './sequence.js';
@@ -82,19 +82,7 @@ export function mount(app: HTMLElement, trace: ExploreTrace): void {
   };
 
   document.addEventListener('keydown', (ev) => {
-    if (ev.target instanceof HTMLInputElement || ev.altKey || ev.ctrlKey || ev.metaKey) return;
-    const page = view.pageRows();
-    const steps: Record<string, number> = {
-      ArrowDown: 1,
-      ArrowUp: -1,
-      j: 1,
-      k: -1,
-      PageDown: page,
-      PageUp: -page,
-      End: Number.MAX_SAFE_INTEGER,
-      Home: -Number.MAX_SAFE_INTEGER,
-    };
-    const d = steps[ev.key];
+    const d = selectionStep(ev, () => view.pageRows());
     if (d === undefined) return;
     ev.preventDefault();
     move(d);
