@@ -5,6 +5,8 @@
  */
 import { Errno } from '../uapi/errno.js';
 import {
+  KVM_RUN_OFF_KVM_DIRTY_REGS,
+  KVM_RUN_OFF_KVM_VALID_REGS,
   KVM_SYNC_REGS_OFF_EVENTS,
   KVM_SYNC_REGS_OFF_REGS,
   KVM_SYNC_REGS_OFF_SREGS,
@@ -42,8 +44,14 @@ export function kvmSyncValidFields(
  */
 export function syncRegs(vcpu: Vcpu): number {
   const run = vcpu.runArea;
-  const valid = BigInt(kvmSyncValidFields(vcpu.vm, vcpu.vm.core));
-  if (run.kvmValidRegs & ~valid || run.kvmDirtyRegs & ~valid) return EINVAL;
+  // Both words are u64, but only bits 0-2 can be valid: read them as 32-bit halves (every KVM_RUN
+  // comes here; most VMMs leave both zero).
+  const v = run.u32(KVM_RUN_OFF_KVM_VALID_REGS);
+  const d = run.u32(KVM_RUN_OFF_KVM_DIRTY_REGS);
+  const high = run.u32(KVM_RUN_OFF_KVM_VALID_REGS + 4) | run.u32(KVM_RUN_OFF_KVM_DIRTY_REGS + 4);
+  if ((v | d | high) === 0) return 0;
+  const valid = kvmSyncValidFields(vcpu.vm, vcpu.vm.core);
+  if (high !== 0 || v & ~valid || d & ~valid) return EINVAL;
   const bytes = run.bytes;
   if (run.kvmDirtyRegs & BigInt(KVM_SYNC_X86_REGS)) {
     const r = setRegs(vcpu, decodeRegs(bytes.subarray(KVM_SYNC_REGS_OFF_REGS)));
@@ -67,8 +75,8 @@ export function syncRegs(vcpu: Vcpu): number {
  */
 export function storeRegs(vcpu: Vcpu): void {
   const run = vcpu.runArea;
+  if ((run.u32(KVM_RUN_OFF_KVM_VALID_REGS) | run.u32(KVM_RUN_OFF_KVM_VALID_REGS + 4)) === 0) return;
   const valid = run.kvmValidRegs;
-  if (!valid) return;
   if (vcpu.guestStateProtected && vcpu.vm.core.protectedStateIoctlsEinval) return;
   const bytes = run.bytes;
   if (valid & BigInt(KVM_SYNC_X86_REGS)) {
