@@ -16,8 +16,20 @@
  * BigInt; a GPA (below 2^52) also reads as an exact number.
  */
 
+import type { KvmFpu } from '../uapi/fpu.js';
 import { SVM_EXIT_ERR, SVM_EXIT_IOIO, SVM_EXIT_MSR } from '../uapi/svm.js';
 import { IOPM_SIZE, iopmTest, MSRPM_SIZE, msrpmTest } from './msrpm.js';
+import {
+  VCPU_REGS_R8,
+  VCPU_REGS_RAX,
+  VCPU_REGS_RBP,
+  VCPU_REGS_RBX,
+  VCPU_REGS_RCX,
+  VCPU_REGS_RDI,
+  VCPU_REGS_RDX,
+  VCPU_REGS_RSI,
+  VCPU_REGS_RSP,
+} from './regs.js';
 
 /** Bytes of the control area; the save area starts here in a plain VMCB. */
 export const VMCB_CONTROL_SIZE = 0x400;
@@ -434,3 +446,72 @@ export function setSaveSegment(save: DataView, off: number, s: VmcbSegment): voi
   save.setUint32(off + 4, s.limit >>> 0, true);
   save.setBigUint64(off + 8, BigInt.asUintN(64, s.base), true);
 }
+
+// sev_es_save_area's GPR and floating-point fields: KVM writes them (sev_es_sync_vmsa), an SEV-ES
+// guest's VMRUN loads them.
+
+/**
+ * The floating-point state VMRUN loads from an SEV-ES guest's VMSA (sev_es_save_area's x87_dp to
+ * fpreg_ymm, the fields sev_es_sync_vmsa fills), into `fpu` and `ymmHi` in place. x87_ds and x87_cs
+ * are not kept: the model's FPU pointers are 64-bit offsets with no selector (as FXSAVE64 stores them).
+ */
+export function loadVmsaFpu(save: DataView, fpu: KvmFpu, ymmHi: Uint8Array): void {
+  const page = new Uint8Array(save.buffer, save.byteOffset, save.byteLength);
+  fpu.lastDp = save.getBigUint64(SAVE_X87_DP, true);
+  fpu.mxcsr = save.getUint32(SAVE_MXCSR, true);
+  // x87_ftw holds FXSAVE's abridged tag word (one bit per register, in its low byte).
+  fpu.ftwx = save.getUint8(SAVE_X87_FTW);
+  fpu.fsw = save.getUint16(SAVE_X87_FSW, true);
+  fpu.fcw = save.getUint16(SAVE_X87_FCW, true);
+  fpu.lastOpcode = save.getUint16(SAVE_X87_FOP, true);
+  fpu.lastIp = save.getBigUint64(SAVE_X87_RIP, true);
+  // fpreg_x87: bytes 0-7 of each 10-byte register at 8 i, bytes 8-9 at 64 + 2 i.
+  for (let i = 0; i < 8; i++) {
+    fpu.fpr.set(page.subarray(SAVE_FPREG_X87 + i * 8, SAVE_FPREG_X87 + i * 8 + 8), i * 16);
+    fpu.fpr.set(page.subarray(SAVE_FPREG_X87 + 64 + i * 2, SAVE_FPREG_X87 + 66 + i * 2), i * 16 + 8);
+    fpu.fpr.fill(0, i * 16 + 10, i * 16 + 16);
+  }
+  fpu.xmm.set(page.subarray(SAVE_FPREG_XMM, SAVE_FPREG_XMM + 256));
+  ymmHi.set(page.subarray(SAVE_FPREG_YMM, SAVE_FPREG_YMM + 256));
+}
+
+/**
+ * The floating-point state KVM writes into an SEV-ES guest's VMSA (sev_es_sync_vmsa, from
+ * vcpu->arch.guest_fpu's xsave): FDP, MXCSR, the abridged tag word, FSW, FCW, FOP, FIP (FDS and FCS
+ * 0), the registers, XMM0-15 and YMM_Hi128 (zeros when the component is in its initial
+ * configuration: the same bytes). loadVmsaFpu's inverse.
+ */
+export function storeVmsaFpu(save: DataView, fpu: KvmFpu, ymmHi: Uint8Array): void {
+  const page = new Uint8Array(save.buffer, save.byteOffset, save.byteLength);
+  save.setBigUint64(SAVE_X87_DP, fpu.lastDp, true);
+  save.setUint32(SAVE_MXCSR, fpu.mxcsr, true);
+  save.setUint16(SAVE_X87_FTW, fpu.ftwx, true);
+  save.setUint16(SAVE_X87_FSW, fpu.fsw, true);
+  save.setUint16(SAVE_X87_FCW, fpu.fcw, true);
+  save.setUint16(SAVE_X87_FOP, fpu.lastOpcode, true);
+  save.setUint16(SAVE_X87_DS, 0, true);
+  save.setUint16(SAVE_X87_CS, 0, true);
+  save.setBigUint64(SAVE_X87_RIP, fpu.lastIp, true);
+  for (let i = 0; i < 8; i++) {
+    page.set(fpu.fpr.subarray(i * 16, i * 16 + 8), SAVE_FPREG_X87 + i * 8);
+    page.set(fpu.fpr.subarray(i * 16 + 8, i * 16 + 10), SAVE_FPREG_X87 + 64 + i * 2);
+  }
+  page.set(fpu.xmm.subarray(0, 256), SAVE_FPREG_XMM);
+  page.set(ymmHi, SAVE_FPREG_YMM);
+}
+
+/**
+ * Where sev_es_save_area keeps each GPR: [KVM's register index, VMSA offset]. RIP is not among
+ * them: it is in the VMCB save area's layout, loaded and synced with the rest of it.
+ */
+export const VMSA_GPRS: readonly (readonly [number, number])[] = [
+  [VCPU_REGS_RAX, SAVE_RAX],
+  [VCPU_REGS_RCX, SAVE_RCX],
+  [VCPU_REGS_RDX, SAVE_RDX],
+  [VCPU_REGS_RBX, SAVE_RBX],
+  [VCPU_REGS_RSP, SAVE_RSP],
+  [VCPU_REGS_RBP, SAVE_RBP],
+  [VCPU_REGS_RSI, SAVE_RSI],
+  [VCPU_REGS_RDI, SAVE_RDI],
+  ...Array.from({ length: 8 }, (_, i) => [VCPU_REGS_R8 + i, SAVE_R8 + 8 * i] as const),
+];

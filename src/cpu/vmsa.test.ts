@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { gpr, newGprs } from './regs.js';
 import { resetFpu } from './reset.js';
 import {
+  loadVmsaFpu,
   SAVE_FPREG_X87,
   SAVE_FPREG_XMM,
   SAVE_FPREG_YMM,
@@ -22,7 +23,7 @@ import {
   SAVE_X87_FTW,
   SAVE_X87_RIP,
 } from './vmcb.js';
-import { loadVmsaFpu, loadVmsaGprs } from './vmsa.js';
+import { loadVmsaGprs } from './vmsa.js';
 
 describe('loading an SEV-ES VMSA', () => {
   it('the GPRs: RAX and RSP in the VMCB layout, RCX..R15 where sev_es_save_area keeps them', () => {

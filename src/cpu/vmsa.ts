@@ -5,20 +5,8 @@
  * one decrypted under a key it was not encrypted with is noise: both fail VMRUN with VMEXIT_INVALID,
  * which KVM reports as KVM_EXIT_FAIL_ENTRY. Every CPU backend loads its VMSA through here.
  */
-import type { KvmFpu } from '../uapi/fpu.js';
 import type { CpuAttachment } from './backend.js';
-import {
-  type Gprs,
-  VCPU_REGS_R8,
-  VCPU_REGS_RAX,
-  VCPU_REGS_RBP,
-  VCPU_REGS_RBX,
-  VCPU_REGS_RCX,
-  VCPU_REGS_RDI,
-  VCPU_REGS_RDX,
-  VCPU_REGS_RSI,
-  VCPU_REGS_RSP,
-} from './regs.js';
+import type { Gprs } from './regs.js';
 import { CR0_PE, CR0_PG, CR4_PAE, EFER_LME, EFER_SVME } from './reset.js';
 import {
   SAVE_CR0,
@@ -27,29 +15,11 @@ import {
   SAVE_DR6,
   SAVE_DR7,
   SAVE_EFER,
-  SAVE_FPREG_X87,
-  SAVE_FPREG_XMM,
-  SAVE_FPREG_YMM,
-  SAVE_MXCSR,
-  SAVE_R8,
-  SAVE_RAX,
-  SAVE_RBP,
-  SAVE_RBX,
-  SAVE_RCX,
-  SAVE_RDI,
-  SAVE_RDX,
-  SAVE_RSI,
-  SAVE_RSP,
-  SAVE_X87_DP,
-  SAVE_X87_FCW,
-  SAVE_X87_FOP,
-  SAVE_X87_FSW,
-  SAVE_X87_FTW,
-  SAVE_X87_RIP,
   SVM_NESTED_CTL_SEV_ENABLE,
   SVM_SELECTOR_DB_MASK,
   SVM_SELECTOR_L_MASK,
   VMCB_SAVE_SIZE,
+  VMSA_GPRS,
 } from './vmcb.js';
 
 const CR0_NW = 1 << 29;
@@ -95,44 +65,6 @@ export function loadVmsa(hw: CpuAttachment): DataView | string {
   const save = new DataView(copy.buffer);
   return vmrunConsistencyError(save) ?? save;
 }
-
-/**
- * The floating-point state VMRUN loads from an SEV-ES guest's VMSA (sev_es_save_area's x87_dp to
- * fpreg_ymm, the fields sev_es_sync_vmsa fills), into `fpu` and `ymmHi` in place. x87_ds and x87_cs
- * are not kept: the model's FPU pointers are 64-bit offsets with no selector (as FXSAVE64 stores them).
- */
-export function loadVmsaFpu(save: DataView, fpu: KvmFpu, ymmHi: Uint8Array): void {
-  const page = new Uint8Array(save.buffer, save.byteOffset, save.byteLength);
-  fpu.lastDp = save.getBigUint64(SAVE_X87_DP, true);
-  fpu.mxcsr = save.getUint32(SAVE_MXCSR, true);
-  // x87_ftw holds FXSAVE's abridged tag word (one bit per register, in its low byte).
-  fpu.ftwx = save.getUint8(SAVE_X87_FTW);
-  fpu.fsw = save.getUint16(SAVE_X87_FSW, true);
-  fpu.fcw = save.getUint16(SAVE_X87_FCW, true);
-  fpu.lastOpcode = save.getUint16(SAVE_X87_FOP, true);
-  fpu.lastIp = save.getBigUint64(SAVE_X87_RIP, true);
-  // fpreg_x87: bytes 0-7 of each 10-byte register at 8 i, bytes 8-9 at 64 + 2 i.
-  for (let i = 0; i < 8; i++) {
-    fpu.fpr.set(page.subarray(SAVE_FPREG_X87 + i * 8, SAVE_FPREG_X87 + i * 8 + 8), i * 16);
-    fpu.fpr.set(page.subarray(SAVE_FPREG_X87 + 64 + i * 2, SAVE_FPREG_X87 + 66 + i * 2), i * 16 + 8);
-    fpu.fpr.fill(0, i * 16 + 10, i * 16 + 16);
-  }
-  fpu.xmm.set(page.subarray(SAVE_FPREG_XMM, SAVE_FPREG_XMM + 256));
-  ymmHi.set(page.subarray(SAVE_FPREG_YMM, SAVE_FPREG_YMM + 256));
-}
-
-/** Where sev_es_save_area keeps each GPR (RIP is loaded with the rest of the save area). */
-const VMSA_GPRS: readonly (readonly [number, number])[] = [
-  [VCPU_REGS_RAX, SAVE_RAX],
-  [VCPU_REGS_RCX, SAVE_RCX],
-  [VCPU_REGS_RDX, SAVE_RDX],
-  [VCPU_REGS_RBX, SAVE_RBX],
-  [VCPU_REGS_RSP, SAVE_RSP],
-  [VCPU_REGS_RBP, SAVE_RBP],
-  [VCPU_REGS_RSI, SAVE_RSI],
-  [VCPU_REGS_RDI, SAVE_RDI],
-  ...Array.from({ length: 8 }, (_, i) => [VCPU_REGS_R8 + i, SAVE_R8 + 8 * i] as const),
-];
 
 /**
  * The general-purpose registers VMRUN loads from an SEV-ES guest's VMSA (which sev_es_sync_vmsa

@@ -17,6 +17,7 @@ import { SAVE_DR7 } from '../cpu/backend.js';
 import { initX87State } from '../cpu/reset.js';
 import type { KvmDebugregs } from '../uapi/debugregs.js';
 import { Errno } from '../uapi/errno.js';
+import { FX_MXCSR, FX_XMM, loadX87, storeMxcsr, storeX87, XSAVE_HEADER, XSAVE_YMM } from '../uapi/fxsave.js';
 import { KVM_XSAVE_SIZE, type KvmXsave } from '../uapi/xsave.js';
 import { xstateRequiredSize } from './cpuid.js';
 import type { Vcpu } from './vcpu.js';
@@ -27,22 +28,9 @@ const XFEATURE_MASK_SSE = 2n;
 const XFEATURE_MASK_YMM = 4n;
 const XFEATURE_MASK_FPSSE = XFEATURE_MASK_FP | XFEATURE_MASK_SSE;
 
-/** Legacy-region offsets (struct fxregs_state, 64-bit format). */
-const FX_FCW = 0;
-const FX_FSW = 2;
-const FX_FTW = 4;
-const FX_FOP = 6;
-const FX_FIP = 8;
-const FX_FDP = 16;
-const FX_MXCSR = 24;
-const FX_MXCSR_MASK = 28;
-const FX_ST = 32;
-const FX_XMM = 160;
+/** The kernel's fx_sw_bytes in the legacy region's software-available bytes. */
 const FX_SW_BYTES = 464;
-/** The YMM_Hi128 component's standard-format offset (CPUID 0xD.2 EBX). */
-const XSAVE_YMM = 576;
-/** struct xstate_header at 512: xfeatures, xcomp_bv, reserved[6]. */
-const XSAVE_HDR = 512;
+/** struct xstate_header's size: xfeatures, xcomp_bv, reserved[6]. */
 const XSAVE_HDR_SIZE = 64;
 
 /** FP_XSTATE_MAGIC1 and the size of FP_XSTATE_MAGIC2 (struct _fpx_sw_bytes of the signal frame). */
@@ -65,15 +53,8 @@ export function getXsave(vcpu: Vcpu, size = KVM_XSAVE_SIZE): KvmXsave | Errno {
   }
   const f = vcpu.fpu;
   const v = new DataView(buf.buffer);
-  v.setUint16(FX_FCW, f.fcw, true);
-  v.setUint16(FX_FSW, f.fsw, true);
-  v.setUint8(FX_FTW, f.ftwx);
-  v.setUint16(FX_FOP, f.lastOpcode, true);
-  v.setBigUint64(FX_FIP, BigInt.asUintN(64, f.lastIp), true);
-  v.setBigUint64(FX_FDP, BigInt.asUintN(64, f.lastDp), true);
-  v.setUint32(FX_MXCSR, f.mxcsr >>> 0, true);
-  v.setUint32(FX_MXCSR_MASK, MXCSR_FEATURE_MASK, true);
-  buf.set(f.fpr.subarray(0, 128), FX_ST);
+  storeX87(f, v, true);
+  storeMxcsr(f.mxcsr, MXCSR_FEATURE_MASK, v);
   buf.set(f.xmm.subarray(0, 256), FX_XMM);
   const ymmInUse = vcpu.ymmHi.some((b) => b !== 0);
   if (ymmInUse) buf.set(vcpu.ymmHi, XSAVE_YMM);
@@ -85,7 +66,7 @@ export function getXsave(vcpu: Vcpu, size = KVM_XSAVE_SIZE): KvmXsave | Errno {
   v.setBigUint64(FX_SW_BYTES + 8, hostFeatures, true);
   v.setUint32(FX_SW_BYTES + 16, maxSize, true);
   // XSTATE_BV: the components in use, within guest_supported_xcr0 | FP | SSE; XCOMP_BV 0.
-  v.setBigUint64(XSAVE_HDR, XFEATURE_MASK_FPSSE | (ymmInUse ? XFEATURE_MASK_YMM : 0n), true);
+  v.setBigUint64(XSAVE_HEADER, XFEATURE_MASK_FPSSE | (ymmInUse ? XFEATURE_MASK_YMM : 0n), true);
   return size > KVM_XSAVE_SIZE ? { region, extra: buf.slice(KVM_XSAVE_SIZE) } : { region };
 }
 
@@ -103,12 +84,12 @@ export function setXsave(vcpu: Vcpu, xsave: KvmXsave): Errno | undefined {
   }
   const r = xsave.region;
   const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
-  const xfeatures = v.getBigUint64(XSAVE_HDR, true);
+  const xfeatures = v.getBigUint64(XSAVE_HEADER, true);
   if (xfeatures & ~vcpu.vm.ctx.supportedXcr0)
     return new Errno('EINVAL', 'KVM_SET_XSAVE: XSTATE_BV has features KVM does not support');
-  if (v.getBigUint64(XSAVE_HDR + 8, true) !== 0n)
+  if (v.getBigUint64(XSAVE_HEADER + 8, true) !== 0n)
     return new Errno('EINVAL', 'KVM_SET_XSAVE: XCOMP_BV must be 0 (standard format)');
-  if (r.subarray(XSAVE_HDR + 16, XSAVE_HDR + XSAVE_HDR_SIZE).some((b) => b !== 0))
+  if (r.subarray(XSAVE_HEADER + 16, XSAVE_HEADER + XSAVE_HDR_SIZE).some((b) => b !== 0))
     return new Errno('EINVAL', 'KVM_SET_XSAVE: reserved header bytes');
   const mxcsr = v.getUint32(FX_MXCSR, true);
   if (xfeatures & (XFEATURE_MASK_FPSSE | XFEATURE_MASK_YMM) && mxcsr & ~MXCSR_FEATURE_MASK)
@@ -117,14 +98,8 @@ export function setXsave(vcpu: Vcpu, xsave: KvmXsave): Errno | undefined {
   const f = vcpu.fpu;
   if (xfeatures & XFEATURE_MASK_FP) {
     // The FP component is bytes 0-159 of the legacy region, MXCSR included.
-    f.fcw = v.getUint16(FX_FCW, true);
-    f.fsw = v.getUint16(FX_FSW, true);
-    f.ftwx = v.getUint8(FX_FTW);
-    f.lastOpcode = v.getUint16(FX_FOP, true);
-    f.lastIp = v.getBigUint64(FX_FIP, true);
-    f.lastDp = v.getBigUint64(FX_FDP, true);
+    loadX87(f, v, true);
     f.mxcsr = mxcsr;
-    f.fpr.set(r.subarray(FX_ST, FX_ST + 128));
   } else {
     initX87State(f);
     // SSE and YMM need MXCSR even without FP.

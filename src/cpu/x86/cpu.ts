@@ -45,8 +45,8 @@ import {
 import type { Gprs } from '../regs.js';
 import { newGprs } from '../regs.js';
 import { resetFpu } from '../reset.js';
-import { SAVE_XCR0, SVM_NESTED_CTL_SEV_ENABLE, TLB_CONTROL_DO_NOTHING } from '../vmcb.js';
-import { loadVmsa, loadVmsaFpu, loadVmsaGprs } from '../vmsa.js';
+import { loadVmsaFpu, SAVE_XCR0, SVM_NESTED_CTL_SEV_ENABLE, TLB_CONTROL_DO_NOTHING } from '../vmcb.js';
+import { loadVmsa, loadVmsaGprs } from '../vmsa.js';
 import { type Block, BlockCache, type CompiledBlock } from './blocks.js';
 import { COMPILE_THRESHOLD, compiledForm } from './compile/policy.js';
 import { decodeBlock } from './decode.js';

@@ -13,7 +13,9 @@
  * TS → #NM). A 128-bit memory operand of a legacy SSE instruction must be 16-byte aligned (#GP(0)),
  * but for the explicitly unaligned moves.
  */
+
 import iced from 'iced-x86';
+import { FX_MXCSR, FX_XMM, loadX87, storeMxcsr, storeX87 } from '../../../uapi/fxsave.js';
 import { type Exec, type Insn, NEXT, REG_NONE } from '../insn.js';
 import { ACC_WRITE, PAGE_SIZE, pageOffset, readLinear, tlbEntry, writeLinear } from '../mmu.js';
 import { linearAddress, readReg, readRm1, writeReg, writeRm0 } from '../operands.js';
@@ -453,59 +455,9 @@ const stmxcsr: Exec = (cpu, i) => {
   return NEXT;
 };
 
-/** The FXSAVE area's offsets (the XSAVE area's legacy region has the same layout). */
-const FX_FCW = 0;
-const FX_FSW = 2;
-const FX_FTW = 4;
-const FX_FOP = 6;
-const FX_FIP = 8;
-const FX_FDP = 16;
-export const FX_MXCSR = 24;
-const FX_MXCSR_MASK = 28;
-export const FX_ST = 32;
-export const FX_XMM = 160;
-
 /** The bytes of the XMM registers the mode has (XMM0-15 in 64-bit mode, XMM0-7 outside it). */
 export function xmmBytes(cpu: X86Cpu): number {
   return 16 * (cpu.s.codeSize === 64 ? 16 : 8);
-}
-
-/**
- * The x87 state into a legacy-region image `v` (FXSAVE's and XSAVE's layout): FCW, FSW, the
- * abridged tag word, FOP, FIP, FDP (the 64-bit FPU IP and DP when `wide`, the REX.W forms; else
- * their low 32 bits and a zero selector) and the x87 registers as stored bytes (16 each). MXCSR
- * and the XMM registers are not x87 state.
- */
-export function storeX87(cpu: X86Cpu, v: DataView, wide: boolean): void {
-  const f = cpu.fpu;
-  v.setUint16(FX_FCW, f.fcw, true);
-  v.setUint16(FX_FSW, f.fsw, true);
-  v.setUint8(FX_FTW, f.ftwx);
-  v.setUint8(FX_FTW + 1, 0);
-  v.setUint16(FX_FOP, f.lastOpcode, true);
-  v.setBigUint64(FX_FIP, wide ? f.lastIp : f.lastIp & 0xffff_ffffn, true);
-  v.setBigUint64(FX_FDP, wide ? f.lastDp : f.lastDp & 0xffff_ffffn, true);
-  new Uint8Array(v.buffer, v.byteOffset + FX_ST, 128).set(f.fpr.subarray(0, 128));
-}
-
-/** MXCSR and MXCSR_MASK into a legacy-region image. */
-export function storeMxcsr(cpu: X86Cpu, v: DataView): void {
-  v.setUint32(FX_MXCSR, cpu.fpu.mxcsr, true);
-  v.setUint32(FX_MXCSR_MASK, MXCSR_MASK, true);
-}
-
-/** The x87 state from a legacy-region image (what storeX87 stores). */
-export function loadX87(cpu: X86Cpu, v: DataView, wide: boolean): void {
-  const f = cpu.fpu;
-  f.fcw = v.getUint16(FX_FCW, true);
-  f.fsw = v.getUint16(FX_FSW, true);
-  f.ftwx = v.getUint8(FX_FTW);
-  f.lastOpcode = v.getUint16(FX_FOP, true);
-  const ip = v.getBigUint64(FX_FIP, true);
-  const dp = v.getBigUint64(FX_FDP, true);
-  f.lastIp = wide ? ip : ip & 0xffff_ffffn;
-  f.lastDp = wide ? dp : dp & 0xffff_ffffn;
-  f.fpr.set(new Uint8Array(v.buffer, v.byteOffset + FX_ST, 128));
 }
 
 /** Every page of [la, la + n) writable first (a fault then stores nothing). */
@@ -541,8 +493,8 @@ function fxsave(wide: boolean): Exec {
     const n = FX_XMM + xmmBytes(cpu);
     const area = new Uint8Array(n);
     const v = new DataView(area.buffer);
-    storeX87(cpu, v, wide);
-    storeMxcsr(cpu, v);
+    storeX87(cpu.fpu, v, wide);
+    storeMxcsr(cpu.fpu.mxcsr, MXCSR_MASK, v);
     area.set(cpu.xmmB.subarray(0, n - FX_XMM), FX_XMM);
     // Every page first: a fault stores nothing.
     probeWrite(cpu, la, n);
@@ -562,7 +514,7 @@ function fxrstor(wide: boolean): Exec {
     readImage(cpu, la, v, 0, n);
     const mxcsr = v.getUint32(FX_MXCSR, true);
     if (mxcsr & ~MXCSR_MASK) cpu.generalProtection(0);
-    loadX87(cpu, v, wide);
+    loadX87(cpu.fpu, v, wide);
     cpu.fpu.mxcsr = mxcsr;
     cpu.xmmB.set(area.subarray(FX_XMM, n));
     return NEXT;

@@ -50,6 +50,16 @@
  * before the first store, so a faulting instruction has done nothing.
  */
 import iced from 'iced-x86';
+import {
+  FX_MXCSR,
+  FX_ST,
+  FX_XMM,
+  loadX87,
+  storeMxcsr,
+  storeX87,
+  XSAVE_HEADER,
+  XSAVE_YMM,
+} from '../../../uapi/fxsave.js';
 import { SVM_EXIT_XSETBV } from '../../../uapi/svm.js';
 import { initX87State } from '../../reset.js';
 import { type Exec, NEXT } from '../insn.js';
@@ -58,20 +68,7 @@ import { linearAddress, readReg, writeReg } from '../operands.js';
 import { realMode } from '../segments.js';
 import { NM_VECTOR, UD_VECTOR } from '../vectors.js';
 import type { Builder } from './builder.js';
-import {
-  CR0_TS,
-  FX_MXCSR,
-  FX_ST,
-  FX_XMM,
-  loadX87,
-  MXCSR_MASK,
-  probeWrite,
-  readImage,
-  storeMxcsr,
-  storeX87,
-  writeImage,
-  xmmBytes,
-} from './sse.js';
+import { CR0_TS, MXCSR_MASK, probeWrite, readImage, writeImage, xmmBytes } from './sse.js';
 
 /** The CPU (named through Exec, as sse.ts does, to keep cpu.ts out of the runtime imports). */
 type X86Cpu = Parameters<Exec>[0];
@@ -89,9 +86,7 @@ export const X86_XCR0_SUPPORTED = XFEATURE_FP | XFEATURE_SSE | XFEATURE_YMM;
 /** XINUSE: no init optimization, every component counts as in use. */
 const XINUSE = 0xffff_ffff;
 
-/** The standard-form XSAVE area: the legacy region, the 64-byte header, YMM_Hi128 (CPUID 0xD.2 EBX). */
-export const XSAVE_HEADER = 512;
-export const XSAVE_YMM = 576;
+/** The standard-form XSAVE area's size: the legacy region, the 64-byte header, YMM_Hi128. */
 export const XSAVE_AREA_SIZE = 832;
 
 /** CR4.OSXSAVE clear → #UD. */
@@ -154,11 +149,11 @@ function xsave(wide: boolean): Exec {
     const v = new DataView(area.buffer);
     const ranges: (readonly [number, number])[] = [];
     if (rfbm & XFEATURE_FP) {
-      storeX87(cpu, v, wide);
+      storeX87(cpu.fpu, v, wide);
       ranges.push(...X87_RANGES);
     }
     if (rfbm & (XFEATURE_SSE | XFEATURE_YMM)) {
-      storeMxcsr(cpu, v);
+      storeMxcsr(cpu.fpu.mxcsr, MXCSR_MASK, v);
       ranges.push(MXCSR_RANGE);
     }
     if (rfbm & XFEATURE_SSE) {
@@ -207,7 +202,7 @@ function xrstor(wide: boolean): Exec {
     const newMxcsr = v.getUint32(FX_MXCSR, true);
     if (mxcsr && newMxcsr & ~MXCSR_MASK) cpu.generalProtection(0);
     if (x87) {
-      if (bv & XFEATURE_FP) loadX87(cpu, v, wide);
+      if (bv & XFEATURE_FP) loadX87(cpu.fpu, v, wide);
       else initX87State(cpu.fpu);
     }
     if (mxcsr) cpu.fpu.mxcsr = newMxcsr;
