@@ -18,7 +18,7 @@
 import { decodeCpuid2, encodeCpuid2 } from '../uapi/cpuid.js';
 import { decodeDebugregs, encodeDebugregs, KVM_DEBUGREGS_SIZE } from '../uapi/debugregs.js';
 import { decodeDeviceAttr, KVM_DEVICE_ATTR_SIZE } from '../uapi/device-attr.js';
-import { decodeEnableCap } from '../uapi/enable-cap.js';
+import { decodeEnableCap, KVM_ENABLE_CAP_SIZE } from '../uapi/enable-cap.js';
 import { ERRNO, Errno } from '../uapi/errno.js';
 import { decodeFpu, encodeFpu, KVM_FPU_SIZE } from '../uapi/fpu.js';
 import {
@@ -73,6 +73,7 @@ import type { KvmFd, VcpuFd, VmFd } from '../uapi/kvm-fd.js';
 import {
   decodeUserspaceMemoryRegion,
   decodeUserspaceMemoryRegion2,
+  KVM_USERSPACE_MEMORY_REGION_SIZE,
   KVM_USERSPACE_MEMORY_REGION2_SIZE,
 } from '../uapi/memslot.js';
 import { decodeMsrFilter, KVM_MSR_FILTER_SIZE } from '../uapi/msr-filter.js';
@@ -148,6 +149,9 @@ function reply<T>(r: T | Errno, out?: (v: T) => Uint8Array): IoctlReply {
   return ok(out ? out(r) : undefined);
 }
 
+/** An ioctl that returns a value: the value, or the errno it failed with. */
+const value = (r: number | Errno): IoctlReply => (r instanceof Errno ? fail(r) : { result: r });
+
 /** The struct must be all there (copy_from_user), else EFAULT. */
 const needs = (input: Uint8Array, size: number): boolean => input.length >= size;
 
@@ -186,11 +190,8 @@ function systemIoctl(
       return arg ? EINVAL : { result: fd.getApiVersion() };
     case KVM_CHECK_EXTENSION:
       return { result: fd.checkExtension(Number(BigInt.asUintN(32, arg))) };
-    case KVM_GET_VCPU_MMAP_SIZE: {
-      if (arg) return EINVAL;
-      const r = fd.getVcpuMmapSize();
-      return r instanceof Errno ? fail(r) : { result: r };
-    }
+    case KVM_GET_VCPU_MMAP_SIZE:
+      return arg ? EINVAL : value(fd.getVcpuMmapSize());
     case KVM_CREATE_VM: {
       const r = fd.createVm(Number(BigInt.asUintN(32, arg)));
       return r instanceof Errno ? fail(r) : { result: 0, created: { kind: 'vm', fd: r } };
@@ -246,15 +247,13 @@ function vmIoctl(
       return r instanceof Errno ? fail(r) : { result: 0, created: { kind: 'vcpu', fd: r } };
     }
     case KVM_SET_USER_MEMORY_REGION:
-      if (!needs(input, 32)) return EFAULT;
+      if (!needs(input, KVM_USERSPACE_MEMORY_REGION_SIZE)) return EFAULT;
       return reply(fd.setUserMemoryRegion(decodeUserspaceMemoryRegion(input)));
     case KVM_SET_USER_MEMORY_REGION2:
       if (!needs(input, KVM_USERSPACE_MEMORY_REGION2_SIZE)) return EFAULT;
       return reply(fd.setUserMemoryRegion2(decodeUserspaceMemoryRegion2(input)));
-    case KVM_GET_TSC_KHZ: {
-      const r = fd.getTscKhz();
-      return r instanceof Errno ? fail(r) : { result: r };
-    }
+    case KVM_GET_TSC_KHZ:
+      return value(fd.getTscKhz());
     case KVM_X86_SET_MSR_FILTER: {
       if (!needs(input, KVM_MSR_FILTER_SIZE)) return EFAULT;
       const f = decodeMsrFilter(input);
@@ -272,7 +271,7 @@ function vmIoctl(
       return reply(fd.setMsrFilter({ flags: f.flags, ranges }));
     }
     case KVM_ENABLE_CAP:
-      if (!needs(input, 104)) return EFAULT;
+      if (!needs(input, KVM_ENABLE_CAP_SIZE)) return EFAULT;
       return reply(fd.enableCap(decodeEnableCap(input)));
     case KVM_SET_IDENTITY_MAP_ADDR: {
       // Its argument is a pointer to a u64 (kvm_vm_ioctl_set_identity_map_addr copies 8 bytes).
@@ -386,18 +385,15 @@ function vcpuIoctl(fd: VcpuFd, cmd: number, arg: bigint, input: Uint8Array): Ioc
       if (!needs(input, 8)) return EFAULT;
       const m = decodeMsrs(input);
       if (m.entries.length < m.nmsrs) return EFAULT;
-      const r = fd.setMsrs(m.entries);
-      return r instanceof Errno ? fail(r) : { result: r };
+      return value(fd.setMsrs(m.entries));
     }
     case KVM_INTERRUPT:
       if (!needs(input, 4)) return EFAULT;
       return reply(fd.interrupt(decodeInterrupt(input).irq));
     case KVM_NMI:
       return reply(fd.nmi());
-    case KVM_GET_TSC_KHZ: {
-      const r = fd.getTscKhz();
-      return r instanceof Errno ? fail(r) : { result: r };
-    }
+    case KVM_GET_TSC_KHZ:
+      return value(fd.getTscKhz());
     default:
       return EINVAL;
   }
