@@ -18,7 +18,6 @@
 import { PROT_READ, PROT_WRITE } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
 import { HostFile } from '../host/file-store.js';
-import type { HostMapping } from '../hostkvm/mapping.js';
 import type { SharedMemory } from '../hostkvm/shared-memory.js';
 import { encodeCpuid2 } from '../uapi/cpuid.js';
 import { ERRNO, errnoName } from '../uapi/errno.js';
@@ -71,7 +70,7 @@ const SHARED_FILE_ALIGN = 64 * 1024;
 
 /** A handle's object: a KVM fd of the model, or an open /dev/sev. */
 type Entry =
-  | { readonly handle: KvmHandle; readonly owner: number; run?: HostMapping }
+  | { readonly handle: KvmHandle; readonly owner: number }
   | { readonly sev: true; readonly owner: number };
 
 /** One client connection (one client thread). */
@@ -131,12 +130,8 @@ export class KvmServer {
   readonly #foreign: number;
   readonly #conns = new Map<number, Connection>();
   readonly #entries = new Map<number, Entry>();
-  /** Shared-memory views behind the model's host address space, kept reachable while mapped. */
-  readonly #views = new Map<number, { size: number; view: HostMapping }>();
   /** The kvm_run memfd KVM_CREATE_VCPU just made (taken by the reply). */
-  #newRunArea: { fd: number; view: HostMapping } | undefined;
-  /** The vCPU handle whose KVM_RUN is in the model right now. */
-  #running: number | undefined;
+  #newRunAreaFd: number | undefined;
   #stopped = false;
   readonly #slots = new Map<string, SlotRecord>();
   /** unmap-gpa faults counted in KVM_RUNs returned to clients. */
@@ -208,7 +203,7 @@ export class KvmServer {
     if (fd < 0) throw new Error(`memfd for kvm_run: errno ${-fd}`);
     const view = this.#shm.mapShared(fd, KVM_VCPU_MMAP_SIZE);
     if (typeof view === 'number') throw new Error(`mmap of kvm_run: errno ${-view}`);
-    this.#newRunArea = { fd, view };
+    this.#newRunAreaFd = fd;
     return view.bytes;
   }
 
@@ -291,11 +286,9 @@ export class KvmServer {
   #readExactly(fd: number, buf: Uint8Array, from: number): boolean {
     let at = from;
     while (at < buf.length) {
-      const chunk = new Uint8Array(buf.length - at);
-      const n = this.#shm.read(fd, chunk);
+      const n = this.#shm.read(fd, buf.subarray(at));
       if (n === -ERRNO.EINTR) continue;
       if (n <= 0) return false;
-      buf.set(chunk.subarray(0, n), at);
       at += n;
     }
     return true;
@@ -442,11 +435,8 @@ export class KvmServer {
     if (r.created) {
       result = (r.created.fd as { fd?: number }).fd ?? this.#platform.kvm.kvm.fds.install({});
       const entry: Entry = { handle: r.created, owner: c.pid };
-      if (req.cmd === KVM_CREATE_VCPU && this.#newRunArea) {
-        entry.run = this.#newRunArea.view;
-        fds.push(this.#newRunArea.fd);
-      }
-      this.#newRunArea = undefined;
+      if (req.cmd === KVM_CREATE_VCPU && this.#newRunAreaFd !== undefined) fds.push(this.#newRunAreaFd);
+      this.#newRunAreaFd = undefined;
       this.#entries.set(result, entry);
     }
     this.#send(c, m.op, m.handle, encodeIoctlReply(result, r.out ?? new Uint8Array(0), out), fds);
@@ -479,10 +469,8 @@ export class KvmServer {
       else clock.arm(clock.now(), check);
     };
     if (!clientExit) clock.arm(clock.now(), check);
-    this.#running = handle;
     this.stats.kvmRuns++;
     const result = vcpu.runRaw();
-    this.#running = undefined;
     clock.disarm(check);
     if (cut) run.immediateExit = clientExit;
     if (cut === 'preempt' && result === -ERRNO.EINTR) {
@@ -539,7 +527,6 @@ export class KvmServer {
       this.#log(`MEMFD 0x${r.hva.toString(16)}+0x${r.size.toString(16)}: ${String(err)}`);
       return this.#send(c, m.op, m.handle, replyPayload(-ERRNO.EINVAL));
     }
-    this.#views.set(r.hva, { size: r.size, view });
     this.#send(c, m.op, m.handle, replyPayload(0));
   }
 
@@ -548,15 +535,8 @@ export class KvmServer {
     if (hva % 4096 !== 0 || size <= 0) return -ERRNO.EINVAL;
     const len = Math.ceil(size / 4096) * 4096;
     if (hva + len > this.#platform.host.limit) return -ERRNO.EINVAL;
+    // The shared file goes with its last mapping, and the view with it (HostMapping's reaper).
     this.#platform.host.unmap(hva, len);
-    // A view wholly unmapped is dropped (its pages live on in the client while it maps them). The
-    // usual munmap is of one whole memslot's range: that view is found without a scan.
-    const exact = this.#views.get(hva);
-    if (exact && exact.size === len) this.#views.delete(hva);
-    else
-      for (const [start, v] of this.#views) {
-        if (start >= hva && start + v.size <= hva + len) this.#views.delete(start);
-      }
     return 0;
   }
 
@@ -564,10 +544,5 @@ export class KvmServer {
     const outcome = result < 0 ? errnoName(-result) : String(result);
     const arg = req.input.length === 0 ? ` arg 0x${req.arg.toString(16)}` : '';
     this.#log(`${kind} ${handle}: ${kvmIoctlName(req.cmd)}${arg} → ${outcome}${extra ? ` (${extra})` : ''}`);
-  }
-
-  /** The vCPU whose KVM_RUN is in the model now (for a fault plan's log). */
-  get running(): number | undefined {
-    return this.#running;
   }
 }
