@@ -45,14 +45,19 @@ function withRestart(s: Scenario, on: boolean): Scenario {
   return { ...s, machine: { ...s.machine, sev: { ...s.machine.sev, capabilities: [...capabilities] } } };
 }
 
+/** A scenario file's scenario; a bad one is an input error with the loader's message (file, line, path). */
+async function scenarioOf(file: string): Promise<Scenario> {
+  const loaded = await loadScenario(file);
+  if (isScenarioError(loaded)) throw new ExploreInputError(formatScenarioError(loaded));
+  return loaded.scenario;
+}
+
 /** The scenario run twice as asked, and where the runs part ways. */
 async function recordComparison(opts: ExploreCommandOptions): Promise<ExploreComparison> {
   const file = opts.files[0]!;
   if (opts.files.length !== 1 || file === 'ovmf' || file.endsWith('.jsonl'))
     throw new ExploreInputError('a comparison runs one scenario file twice');
-  const loaded = await loadScenario(file);
-  if (isScenarioError(loaded)) throw new ExploreInputError(formatScenarioError(loaded));
-  const s = loaded.scenario;
+  const s = await scenarioOf(file);
   const left = recordScenario(s, opts.profile ? { profile: opts.profile } : {});
   if (opts.compareProfile) return compareTraces(left, recordScenario(s, { profile: opts.compareProfile }));
   const restartOn = s.machine.sev !== false && (s.machine.sev.capabilities ?? []).includes('vmgexit-restart');
@@ -120,9 +125,7 @@ async function recordOvmf(opts: ExploreCommandOptions): Promise<ExploreTrace> {
 export async function recordInput(file: string, opts: ExploreCommandOptions): Promise<ExploreTrace> {
   if (file === 'ovmf') return recordOvmf(opts);
   if (file.endsWith('.jsonl')) return recordTraceFile(file);
-  const loaded = await loadScenario(file);
-  if (isScenarioError(loaded)) throw new ExploreInputError(formatScenarioError(loaded));
-  return recordScenario(loaded.scenario, opts.profile ? { profile: opts.profile } : {});
+  return recordScenario(await scenarioOf(file), opts.profile ? { profile: opts.profile } : {});
 }
 
 /** Serve the page and `traces` on 127.0.0.1; resolves with the URL once listening. */

@@ -9,6 +9,7 @@ import {
   type ExploreComparison,
   type ExploreEvent,
   type ExploreTrace,
+  eventsByVmgexit,
 } from './model.js';
 
 /** What a VMGEXIT came to: its family, outcome and the KVM/VMM events' labels, in order. */
@@ -21,15 +22,9 @@ function summary(events: readonly ExploreEvent[]): { family: string; outcome: st
   };
 }
 
+/** The run's VMGEXITs in order, each as its events. */
 function byVmgexit(t: ExploreTrace): ExploreEvent[][] {
-  const out: ExploreEvent[][] = [];
-  for (const e of t.events) {
-    if (e.vmgexit === undefined) continue;
-    const list = out[e.vmgexit] ?? [];
-    list.push(e);
-    out[e.vmgexit] = list;
-  }
-  return out.filter((list) => list !== undefined);
+  return [...eventsByVmgexit(t.events).entries()].sort((a, b) => a[0] - b[0]).map(([, list]) => list);
 }
 
 /** Why two VMGEXITs differ, or undefined when they agree. */

@@ -58,6 +58,18 @@ export interface ExploreEvent {
   readonly step?: number;
 }
 
+/** Each VMGEXIT's events, by VMGEXIT index, in the run's order. */
+export function eventsByVmgexit<E extends ExploreEvent>(events: readonly E[]): Map<number, E[]> {
+  const by = new Map<number, E[]>();
+  for (const e of events) {
+    if (e.vmgexit === undefined) continue;
+    const list = by.get(e.vmgexit);
+    if (list) list.push(e);
+    else by.set(e.vmgexit, [e]);
+  }
+  return by;
+}
+
 /** A memslot and the host mapping behind it, at the end of the run. */
 export interface MemslotView {
   readonly slot: number;

@@ -8,7 +8,13 @@ import type { TraceEvent } from '../trace/events.js';
 import { kvmExitReasonName } from '../uapi/exit-reasons.js';
 import { GHCB_SIZE, ghcbErrName, ghcbMsrInfoName } from '../uapi/ghcb.js';
 import { svmExitCodeName } from '../uapi/svm.js';
-import { EXPLORE_TRACE_VERSION, type ExploreEvent, type ExploreTrace, type Outcome } from './model.js';
+import {
+  EXPLORE_TRACE_VERSION,
+  type ExploreEvent,
+  type ExploreTrace,
+  eventsByVmgexit,
+  type Outcome,
+} from './model.js';
 
 const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
 
@@ -221,10 +227,7 @@ export class TraceRecorder {
    * failed if KVM_RUN failed on it (or the kernel crashed), userspace if it exited, else handled.
    */
   #settle(): void {
-    const by = new Map<number, Draft[]>();
-    for (const e of this.#events)
-      if (e.vmgexit !== undefined) by.set(e.vmgexit, [...(by.get(e.vmgexit) ?? []), e]);
-    for (const list of by.values()) {
+    for (const list of eventsByVmgexit(this.#events).values()) {
       const kinds = new Set(list.map((e) => e.kind));
       const outcome: Outcome = kinds.has('ghcb-error')
         ? 'reflected'
