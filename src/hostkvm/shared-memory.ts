@@ -134,7 +134,6 @@ export class SharedMemory {
   readonly libc: Libc;
   readonly #c: Calls;
   #scratch: HostMapping | undefined;
-  readonly #pollfd = new Uint8Array(8);
   #pollfds = new Uint8Array(64);
 
   constructor(libc: Libc, calls: Calls) {
@@ -203,11 +202,8 @@ export class SharedMemory {
 
   /** poll(2) for input on one fd: 1 readable (or hung up), 0 timed out, or -errno. */
   waitReadable(fd: number, timeoutMs: number): number {
-    const p = new DataView(this.#pollfd.buffer);
-    p.setInt32(0, fd, true);
-    p.setInt16(4, POLLIN, true);
-    p.setInt16(6, 0, true);
-    return this.#err(this.#c.poll(this.#pollfd, 1, timeoutMs));
+    const r = this.pollReadable([fd], timeoutMs);
+    return typeof r === 'number' ? r : r.length;
   }
 
   /**
