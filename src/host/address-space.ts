@@ -133,17 +133,17 @@ export class HostAddressSpace implements HostFileMapper {
   readonly #populated = new Map<number, number>();
   #generation = 0;
   readonly #observers: HostMemoryObserver[] = [];
-  /** How many VMAs map each file: it stops hearing of us when its count drops to 0. */
+  /** How many VMAs map each file: it hears of us (size changes) from the first to the last. */
   readonly #fileVmas = new Map<HostFile, number>();
 
   #countFile(file: HostFile | undefined, delta: number): void {
     if (file === undefined) return;
-    const n = (this.#fileVmas.get(file) ?? 0) + delta;
+    const before = this.#fileVmas.get(file) ?? 0;
+    const n = before + delta;
     if (n > 0) this.#fileVmas.set(file, n);
-    else {
-      this.#fileVmas.delete(file);
-      file.removeMapper(this);
-    }
+    else this.#fileVmas.delete(file);
+    if (before === 0 && n > 0) file.addMapper(this);
+    else if (n <= 0) file.removeMapper(this);
   }
 
   /** An empty address space whose hvas lie in [0, limit); limit defaults to USER_ADDR_LIMIT. */
@@ -202,7 +202,6 @@ export class HostAddressSpace implements HostFileMapper {
     }
     this.#removeRange(hva, hva + length);
     this.#insert({ start: hva, end: hva + length, prot, kind: 'file', file, fileOffset });
-    file.addMapper(this);
   }
 
   /** Anonymous memory registered with userfaultfd in MISSING mode: every page faults 'missing' until populated. */
