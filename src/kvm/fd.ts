@@ -418,7 +418,7 @@ export class ModelVmFd implements VmFd {
     if (bad) return bad;
     if (BigInt.asUintN(64, pages) < KVM_MIN_ALLOC_MMU_PAGES)
       return new Errno('EINVAL', `KVM_SET_NR_MMU_PAGES ${pages}: below ${KVM_MIN_ALLOC_MMU_PAGES}`);
-    this.vm.nrMmuPages = BigInt.asUintN(64, pages);
+    // Nothing to keep: the limit bounds the shadow MMU, and with NPT the model has none.
     return undefined;
   }
 

@@ -120,8 +120,6 @@ export class Vm {
   msrFilter: MsrFilter | undefined;
   /** KVM_CAP_EXIT_HYPERCALL: bitmask of hypercall numbers that exit to userspace. */
   exitHypercalls = 0;
-  /** kvm->arch.n_requested_mmu_pages (KVM_SET_NR_MMU_PAGES; 0: KVM sizes the shadow MMU itself). */
-  nrMmuPages = 0n;
   /** KVM_CREATE_IRQCHIP's in-kernel PIC, IOAPIC and local APICs, if created. */
   irqchip: Irqchip | undefined;
   /** Set when the VM is destroyed or the host kernel crashed handling it; ioctls fail with EIO. */
