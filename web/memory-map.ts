@@ -1,9 +1,10 @@
 /**
  * The guest's memory as the host backs it: each memslot a bar of its host pages' states in runs
- * (anonymous, file, lazy pages missing or populated, past a file's end, unmapped), with the GPAs a
- * VMGEXIT named (its GHCB, its scratch area) marked where they land, or said to lie in a hole.
+ * (anonymous, file, lazy pages missing or populated, past a file's end, unmapped), and for an
+ * encrypted guest a second bar of its private and shared pages; the GPAs a VMGEXIT named (its GHCB,
+ * its scratch area) marked where they land, or said to lie in a hole.
  */
-import type { MemslotView } from '../src/explore/model.js';
+import type { MemslotView, PageRun } from '../src/explore/model.js';
 import { h } from './dom.js';
 import { hex, parseNum } from './ghcb-view.js';
 
@@ -15,14 +16,21 @@ export interface MemoryMark {
 
 const PAGE = 4096n;
 
-function slotBar(slot: MemslotView, base: bigint, size: bigint, marks: readonly MemoryMark[]): HTMLElement {
+/** A memslot's pages in runs (`kind`: the host mapping's state, or the guest's encryption) as a bar. */
+function slotBar(
+  runs: readonly PageRun[],
+  kind: 'host' | 'encryption',
+  base: bigint,
+  size: bigint,
+  marks: readonly MemoryMark[],
+): HTMLElement {
   const pct = (x: bigint): string => `${(Number(x) / Number(size)) * 100}%`;
-  const bar = h('div', { class: 'mem-bar' });
-  for (const run of slot.host) {
+  const bar = h('div', { class: `mem-bar bar-${kind}`, 'data-testid': `mem-bar-${kind}` });
+  for (const run of runs) {
     const from = (parseNum(run.from) ?? base) - base;
     const seg = h('div', {
       class: `mem-run st-${run.state}`,
-      'data-testid': 'mem-run',
+      'data-testid': kind === 'host' ? 'mem-run' : 'mem-enc-run',
       'data-state': run.state,
       title: `${run.from}: ${run.pages} page(s) ${run.state}`,
     });
@@ -60,7 +68,17 @@ export function memoryMap(slots: readonly MemslotView[], marks: readonly MemoryM
         s.backing ? ` · ${s.backing}` : '',
         h('span', { class: 'muted' }, ` · ${states}`),
       ),
-      slotBar(s, base, size, marks),
+      slotBar(s.host, 'host', base, size, marks),
+      ...(s.encryption
+        ? [
+            h(
+              'p',
+              { class: 'muted mem-enc-title' },
+              `guest pages: ${s.encryption.filter((r) => r.state === 'private').reduce((n, r) => n + r.pages, 0)} private (C-bit), the rest shared · the memory controller's debug view`,
+            ),
+            slotBar(s.encryption, 'encryption', base, size, marks),
+          ]
+        : []),
     );
   });
   const holes = marks.filter((m) =>

@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import { compareTraces } from '../explore/compare.js';
+import { memslotsOf } from '../explore/memory.js';
 import type { ExploreComparison, ExploreTrace } from '../explore/model.js';
 import { explorerHtml } from '../explore/page.js';
 import { recordEvents, TraceRecorder } from '../explore/record.js';
@@ -102,15 +103,20 @@ async function recordOvmf(opts: ExploreCommandOptions): Promise<ExploreTrace> {
   const firmware = await readFirmware(SHIPPED_OVMF);
   if (typeof firmware === 'string') throw new ExploreInputError(firmware);
   const recorder = new TraceRecorder();
+  let memslots: ExploreTrace['memslots'];
   const r = bootOvmf({
     firmware,
     until: opts.until ?? 'pei',
     trace: (e) => recorder.add(e),
+    debugVc: (e) => recorder.add(e),
     onMachine: (m) =>
       recorder.setReader((gpa, length) => {
         const bytes = new Uint8Array(length);
         return m.vmm.readGpa(gpa, bytes) ? undefined : bytes;
       }),
+    atEnd: (m) => {
+      memslots = memslotsOf(m.vmm);
+    },
     ...(opts.profile ? { machine: { sev: { profile: opts.profile } } } : {}),
   });
   if (isVmmError(r)) throw new ExploreInputError(`ovmf: ${r.message}`);
@@ -118,6 +124,7 @@ async function recordOvmf(opts: ExploreCommandOptions): Promise<ExploreTrace> {
   return recorder.finish(
     { kind: 'firmware', name: 'OVMF (Debian)', ...(opts.profile ? { profile: opts.profile } : {}) },
     end,
+    memslots,
   );
 }
 

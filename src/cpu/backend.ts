@@ -230,4 +230,10 @@ export interface CpuBackend {
    * SVM_EXIT_INTR, so KVM can look for pending signals as it does at every physical interrupt.
    */
   vmrun(budget: number): void;
+  /**
+   * A debug view for the model's harness, never KVM's: called when the CPU raises #VC inside the
+   * guest (error code: the exit code the intercept would have had; RIP: the faulting instruction's).
+   * Hardware tells no one; the platform sets it when a tracer asks to see inside the guest.
+   */
+  onVc?: ((errorCode: number, rip: number) => void) | undefined;
 }

@@ -287,6 +287,8 @@ export class ScriptedCpu implements CpuBackend {
   readonly protectedState: boolean;
   /** The guest's #VC handler (SEV-ES); without one, an instruction that raises #VC kills the guest. */
   vcHandler: VcHandler | undefined;
+  /** CpuBackend.onVc: the harness's view of each #VC raised (set by the platform). */
+  onVc: ((errorCode: number, rip: number) => void) | undefined;
   /** The guest's handler for external interrupts and NMIs; without one they are lost (IRET at once). */
   interruptHandler: InterruptHandler | undefined;
   /** Guest physical memory as this CPU sees it; accesses that would fault return a non-NPT_OK code. */
@@ -596,7 +598,7 @@ export class ScriptedCpu implements CpuBackend {
         // only a nested page fault needs the bytes of a real `mov` for KVM to decode.
         if (r === NPT_OK)
           return this.#resumeNext(len || 8, op.op === 'load' ? this.#loadValue(op.size) : undefined);
-        if (r === NPT_MMIO && this.protectedState) return this.#raiseVc(op);
+        if (r === NPT_MMIO && this.protectedState) return this.#raiseVc(op, SVM_EXIT_NPF);
         // No single move does 8 bytes outside long mode.
         if (len === 0) return this.#resumeThrow(new GuestException(UD_VECTOR));
         if (op.op === 'store') setGpr(regs, VCPU_REGS_RAX, op.value);
@@ -615,7 +617,7 @@ export class ScriptedCpu implements CpuBackend {
       }
       case 'out':
       case 'in': {
-        if (this.protectedState) return this.#raiseVc(op);
+        if (this.protectedState) return this.#raiseVc(op, SVM_EXIT_IOIO);
         const mode = codeSize(this.#save);
         if (op.op === 'out') setGpr(regs, VCPU_REGS_RAX, BigInt(op.value >>> 0));
         const info =
@@ -630,7 +632,7 @@ export class ScriptedCpu implements CpuBackend {
       }
       case 'rdmsr':
       case 'wrmsr':
-        if (this.protectedState) return this.#raiseVc(op);
+        if (this.protectedState) return this.#raiseVc(op, SVM_EXIT_MSR);
         setGpr32(regs, VCPU_REGS_RCX, op.index >>> 0);
         if (op.op === 'wrmsr') {
           setGpr32(regs, VCPU_REGS_RAX, Number(op.value & MASK32));
@@ -638,16 +640,16 @@ export class ScriptedCpu implements CpuBackend {
         }
         return this.#exitAt(SVM_EXIT_MSR, op.op === 'wrmsr' ? 1 : 0, 0, 0, 0, this.#pendingAt(op, 2));
       case 'cpuid':
-        if (this.protectedState) return this.#raiseVc(op);
+        if (this.protectedState) return this.#raiseVc(op, SVM_EXIT_CPUID);
         setGpr32(regs, VCPU_REGS_RAX, op.fn >>> 0);
         setGpr32(regs, VCPU_REGS_RCX, op.index >>> 0);
         return this.#exitAt(SVM_EXIT_CPUID, 0, 0, 0, 0, this.#pendingAt(op, 2));
       case 'rdpmc':
-        if (this.protectedState) return this.#raiseVc(op);
+        if (this.protectedState) return this.#raiseVc(op, SVM_EXIT_RDPMC);
         setGpr32(regs, VCPU_REGS_RCX, op.counter >>> 0);
         return this.#exitAt(SVM_EXIT_RDPMC, 0, 0, 0, 0, this.#pendingAt(op, 2));
       case 'vmmcall':
-        if (this.protectedState) return this.#raiseVc(op);
+        if (this.protectedState) return this.#raiseVc(op, SVM_EXIT_VMMCALL);
         setGpr(regs, VCPU_REGS_RAX, op.nr);
         for (let i = 0; i < HYPERCALL_ARG_REGS.length; i++)
           setGpr(regs, HYPERCALL_ARG_REGS[i]!, op.args[i] ?? 0n);
@@ -714,7 +716,9 @@ export class ScriptedCpu implements CpuBackend {
     return this.#pendingNext;
   }
 
-  #raiseVc(op: GuestOp): true {
+  /** #VC for `op`, error code `code` (the exit code its intercept would have had). */
+  #raiseVc(op: GuestOp, code: number): true {
+    this.onVc?.(code, this.#rip);
     const handler = this.vcHandler;
     if (!handler) return this.#resumeThrow(new GuestException(VC_VECTOR));
     this.#stack.push(handler(op, this));

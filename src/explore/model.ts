@@ -14,7 +14,8 @@ export type Lane = 'guest' | 'kvm' | 'vmm';
 
 /**
  * What kind of event:
- * - guest: `vmgexit` (the guest's request: its GHCB at entry), `msr-protocol` (a GHCB MSR request);
+ * - guest: `vc` (the CPU raised #VC in the guest: the model's debug view, which KVM never has),
+ *   `vmgexit` (the guest's request: its GHCB at entry), `msr-protocol` (a GHCB MSR request);
  * - kvm: `scratch` (setup_vmgexit_scratch's outcome), `ghcb-error` (a check that failed and was
  *   reflected), `vmgexit-done` (KVM resumed the guest: sw_exit_info_1/2 it wrote back), `restart`,
  *   `oops`, `livelock`;
@@ -22,6 +23,7 @@ export type Lane = 'guest' | 'kvm' | 'vmm';
  *   an errno), `host-action` (the VMM or its harness changed the host: unmap, populate, budget…).
  */
 export type EventKind =
+  | 'vc'
   | 'vmgexit'
   | 'msr-protocol'
   | 'scratch'
@@ -82,7 +84,20 @@ export interface MemslotView {
   /** How the VMM backs it: anonymous, file (MAP_SHARED) or lazy (userfaultfd). */
   readonly backing?: string;
   /** Host mapping state of its pages, in runs: anonymous, file, missing (lazy), unmapped. */
-  readonly host: readonly { readonly from: string; readonly pages: number; readonly state: string }[];
+  readonly host: readonly PageRun[];
+  /**
+   * Once the guest's memory is encrypted (a launched SEV guest of the model): its pages in runs,
+   * `private` where a guest CPU reached the page with the C-bit set, `shared` elsewhere (the
+   * memory controller's debug view; a VMM on hardware does not know this).
+   */
+  readonly encryption?: readonly PageRun[];
+}
+
+/** Pages in a run from `from` (a GPA), all in one state. */
+export interface PageRun {
+  readonly from: string;
+  readonly pages: number;
+  readonly state: string;
 }
 
 export interface ExploreTrace {

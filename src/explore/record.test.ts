@@ -91,6 +91,63 @@ describe('the explorer recorder', () => {
     }
   });
 
+  it('ties each #VC (the debug view) to the next VMGEXIT of its vCPU, with that VMGEXIT’s family', () => {
+    const t = recordEvents(
+      [
+        { name: 'sevbox_debug_vc', vcpu: 0, errorCode: 0x400, rip: 0xfffff010n },
+        { name: 'sevbox_debug_vc', vcpu: 1, errorCode: 0x72, rip: 0x1000n },
+        { name: 'kvm_vmgexit_enter', vcpu: 0, exitCode: 0x80000001n, info1: 0xfed00000n, info2: 4n },
+        { name: 'kvm_userspace_exit', vcpu: 0, reason: 6, errno: 0 },
+        { name: 'kvm_vmgexit_exit', vcpu: 0, exitCode: 0x80000001n, info1: 0n, info2: 0n },
+      ],
+      { kind: 'trace', name: 't.jsonl' },
+      'end',
+    );
+    assert.deepEqual(
+      t.events.map((e) => [e.lane, e.kind, e.vcpu, e.vmgexit, e.family]),
+      [
+        // The MMIO #VC (error code SVM_EXIT_NPF) is the MMIO read's; vCPU 1's never led to a VMGEXIT.
+        ['guest', 'vc', 0, 0, 'SVM_VMGEXIT_MMIO_READ'],
+        ['guest', 'vc', 1, undefined, 'SVM_EXIT_CPUID'],
+        ['guest', 'vmgexit', 0, 0, 'SVM_VMGEXIT_MMIO_READ'],
+        ['vmm', 'exit', 0, 0, 'SVM_VMGEXIT_MMIO_READ'],
+        ['kvm', 'vmgexit-done', 0, 0, 'SVM_VMGEXIT_MMIO_READ'],
+      ],
+    );
+    assert.equal(t.events[0]!.label, '#VC SVM_EXIT_NPF at rip 0xfffff010');
+    assert.equal(t.events[0]!.outcome, 'userspace');
+  });
+
+  it('records an encrypted guest: its #VCs from the CPU and its private pages', async () => {
+    const loaded = await loadScenario(
+      new URL('../../examples/machine-code/cpuid.yaml', import.meta.url).pathname,
+    );
+    assert.ok('scenario' in loaded);
+    const t = recordScenario(loaded.scenario);
+    const vcs = t.events.filter((e) => e.kind === 'vc');
+    assert.ok(vcs.length > 0);
+    for (const vc of vcs) {
+      assert.equal(vc.detail?.error_code, '0x72', 'CPUID raises #VC(SVM_EXIT_CPUID)');
+      const head = t.events.find((e) => e.vmgexit === vc.vmgexit && e.kind !== 'vc')!;
+      assert.ok(head.i > vc.i, 'the #VC comes before the request its handler made');
+      assert.ok(head.kind === 'vmgexit' || head.kind === 'msr-protocol');
+    }
+    // The firmware's launched pages and its stack are private; the GHCB is shared.
+    const runs = t.memslots!.flatMap((m) => m.encryption ?? []);
+    assert.ok(runs.some((r) => r.state === 'private'));
+    assert.ok(runs.some((r) => r.state === 'shared'));
+    for (const m of t.memslots!)
+      assert.equal(
+        (m.encryption ?? []).reduce((n, r) => n + r.pages, 0) * 4096,
+        Number(m.size),
+        `slot ${m.slot}: encryption runs cover the slot`,
+      );
+    // An unprotected guest's memory has no such view.
+    const plain = await record('unprotected.yaml');
+    assert.ok(plain.memslots!.every((m) => m.encryption === undefined));
+    assert.equal(plain.events.filter((e) => e.kind === 'vc').length, 0);
+  });
+
   it('records a trace replayed without memory: VMGEXITs without pages', () => {
     const t = recordEvents(
       [

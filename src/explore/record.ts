@@ -32,6 +32,8 @@ export class TraceRecorder {
   readonly #events: Draft[] = [];
   readonly #ghcbs: string[] = [];
   readonly #pageIndex = new Map<string, number>();
+  /** Per vCPU, the #VCs raised since its last VMGEXIT: the next one is what their handler asked. */
+  readonly #vcs = new Map<number, Draft[]>();
   /** Per vCPU, the VMGEXIT in progress (its index). */
   readonly #open = new Map<number, number>();
   #vmgexits = 0;
@@ -77,12 +79,29 @@ export class TraceRecorder {
   #enter(vcpu: number): number {
     const index = this.#vmgexits++;
     this.#open.set(vcpu, index);
+    for (const vc of this.#vcs.get(vcpu) ?? []) vc.vmgexit = index;
+    this.#vcs.delete(vcpu);
     return index;
   }
 
   /** One trace event. */
   add(e: TraceEvent): void {
     switch (e.name) {
+      case 'sevbox_debug_vc': {
+        const family = svmExitCodeName(e.errorCode);
+        const vc = this.#push({
+          lane: 'guest',
+          kind: 'vc',
+          vcpu: e.vcpu,
+          family,
+          label: `#VC ${family} at rip ${hex(e.rip)}`,
+          detail: { error_code: hex(e.errorCode), rip: hex(e.rip), view: 'debug (inside the guest)' },
+        });
+        const list = this.#vcs.get(e.vcpu);
+        if (list) list.push(vc);
+        else this.#vcs.set(e.vcpu, [vc]);
+        return;
+      }
       case 'kvm_vmgexit_enter': {
         const family = svmExitCodeName(e.exitCode);
         const vmgexit = this.#enter(e.vcpu);
@@ -236,7 +255,8 @@ export class TraceRecorder {
           : kinds.has('exit')
             ? 'userspace'
             : 'handled';
-      const family = list.find((e) => e.family !== undefined)?.family;
+      // The request's family (a #VC before it has its own error code's: SVM_EXIT_NPF for MMIO).
+      const family = list.find((e) => e.kind === 'vmgexit' || e.kind === 'msr-protocol')?.family;
       for (const e of list) {
         e.outcome = outcome;
         if (family !== undefined) e.family = family;

@@ -19,6 +19,7 @@ export function recordScenario(scenario: Scenario, opts: { profile?: ProfileName
     },
     ...(opts.profile ? { profile: opts.profile } : {}),
     trace: (e) => recorder.add(e),
+    debugVc: (e) => recorder.add(e),
     onHostAction: (a, step, error) => {
       const v = a.value as Record<string, unknown>;
       const detail: Record<string, string> = { action: a.key };

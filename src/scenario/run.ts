@@ -62,6 +62,8 @@ export interface RunScenarioOptions {
   readonly profile?: ProfileName;
   /** Receives every trace event. */
   readonly trace?: (e: TraceEvent) => void;
+  /** Receives the model's debug view of each #VC the guest takes (VmmOptions.debugVc). */
+  readonly debugVc?: (e: TraceEvent) => void;
   /** Hears of every host action the VMM applies (with why it failed, if it did), in order. */
   readonly onHostAction?: (action: HostAction, step: number | undefined, error: string | undefined) => void;
   /** Called with the machine once it is built, before it runs (a recorder reads guest memory through it). */
@@ -183,6 +185,7 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
           if (d) opts.trace(d);
         }
       },
+      ...(opts.debugVc ? { debugVc: opts.debugVc } : {}),
     },
   );
   if (!isVmmError(vmm)) machine = vmm;
@@ -284,6 +287,7 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
       }
       opts.trace?.(e);
     },
+    ...(opts.debugVc ? { debugVc: opts.debugVc } : {}),
   });
   if (isVmmError(vmm)) return notBuilt(s, profile, `${vmm.errno}: ${vmm.message}`);
   opts.onMachine?.(vmm);

@@ -135,6 +135,20 @@ export interface DebugPrivateGhcbEvent {
   readonly info2: bigint;
 }
 
+/**
+ * A debug view, not KVM's: the model's CPU raised #VC inside an SEV-ES guest (a non-automatic exit:
+ * an intercepted instruction, or an access to MMIO). On hardware no tracepoint sees this; the guest's
+ * #VC handler then fills the GHCB and VMGEXITs. Delivered only to a sink that asks for it.
+ */
+export interface DebugVcEvent {
+  readonly name: 'sevbox_debug_vc';
+  readonly vcpu: number;
+  /** The #VC error code: the exit code the intercept would have had (SVM_EXIT_CPUID, SVM_EXIT_NPF…). */
+  readonly errorCode: number;
+  /** The faulting instruction's RIP. */
+  readonly rip: bigint;
+}
+
 /** Any trace event. */
 export type TraceEvent =
   | VmgexitEnterEvent
@@ -148,7 +162,8 @@ export type TraceEvent =
   | LivelockEvent
   | KvmWriteGuestEvent
   | VmgexitRestartEvent
-  | DebugPrivateGhcbEvent;
+  | DebugPrivateGhcbEvent
+  | DebugVcEvent;
 
 /** Where trace events go. */
 export type TraceSink = (event: TraceEvent) => void;

@@ -17,6 +17,8 @@ describe('trace events as JSON lines', () => {
       { name: 'kvm_vmgexit_msr_protocol_enter', vcpu: 0, ghcbGpa: 0xffff_ffff_ffff_f004n },
       { name: 'sevbox_scratch', vcpu: 0, gpa: 0xffff_ffff_ffff_f000n, len: 16, outcome: 'invalid' },
       { name: 'kvm_userspace_exit', vcpu: 0, reason: 6, errno: 14 },
+      // A canonical high RIP needs all 64 bits.
+      { name: 'sevbox_debug_vc', vcpu: 0, errorCode: 0x72, rip: 0xffff_ffff_8100_20fbn },
     ];
     for (const e of events) assert.deepEqual(traceEventFromJson(traceEventToJson(e)), e);
   });

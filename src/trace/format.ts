@@ -37,6 +37,8 @@ export function formatTraceEvent(e: TraceEvent): string {
       return `${e.name}: vcpu ${e.vcpu}, from ${e.from}`;
     case 'sevbox_debug_private_ghcb':
       return `${e.name}: vcpu ${e.vcpu}, DEBUG (the model's key): the guest wrote its GHCB at ${hex(e.ghcbGpa)} privately, meaning exit_reason ${hex(e.exitCode)} ext_info1 ${hex(e.info1)} ext_info2 ${hex(e.info2)}`;
+    case 'sevbox_debug_vc':
+      return `${e.name}: vcpu ${e.vcpu}, DEBUG (inside the guest): #VC error_code ${hex(e.errorCode)} at rip ${hex(e.rip)}`;
     default: {
       const never: never = e;
       return JSON.stringify(never);
@@ -69,6 +71,7 @@ const BIGINT_FIELDS: Readonly<Record<string, readonly string[]>> = {
   sevbox_kernel_oops: [],
   sevbox_vmgexit_restart: [],
   sevbox_debug_private_ghcb: ['exitCode', 'info1', 'info2'],
+  sevbox_debug_vc: ['rip'],
 };
 
 /** One JSON line back into an event (traceEventToJson's inverse), or why it is not one. */

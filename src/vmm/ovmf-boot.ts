@@ -63,6 +63,8 @@ export interface OvmfBootOptions extends OvmfMachineConfig {
   readonly onDebugLine?: (line: string) => void;
   /** Called with the machine before the first KVM_RUN (a scenario's hooks: unmap a page, …). */
   readonly onMachine?: (m: OvmfMachine) => void;
+  /** Called with the machine once the boot ended, before it is torn down (to look at its memory). */
+  readonly atEnd?: (m: OvmfMachine) => void;
   /** Every exit to userspace, after the VMM handled it: where a scenario acts on the machine. */
   readonly onExit?: (m: OvmfMachine, exit: VcpuExit, exitsSoFar: number) => void;
   /** What the VMM does when KVM_RUN fails with ENOMEM or EFAULT (default: stop). */
@@ -215,6 +217,7 @@ export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
       ...(unmapped ? { unmappedGhcb: unmapped } : {}),
     };
   } finally {
+    opts.atEnd?.(m);
     vmm.destroy();
   }
 }

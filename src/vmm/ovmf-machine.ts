@@ -50,6 +50,8 @@ export interface OvmfMachineConfig {
   readonly machine?: Partial<MachineConfig>;
   /** Where KVM's trace events go as well (the VMM's view of ftrace). */
   readonly trace?: TraceSink;
+  /** The model's debug view of each #VC the guest takes (VmmOptions.debugVc). */
+  readonly debugVc?: TraceSink;
 }
 
 /** The machine, with the devices a boot reports on. */
@@ -92,7 +94,10 @@ export function createOvmfMachine(config: OvmfMachineConfig): OvmfMachine | VmmE
         { name: 'pflash-code', gpa: codeGpa, size: flash.length - varsSize },
       ],
     },
-    config.trace ? { trace: config.trace } : {},
+    {
+      ...(config.trace ? { trace: config.trace } : {}),
+      ...(config.debugVc ? { debugVc: config.debugVc } : {}),
+    },
   );
   if (isVmmError(vmm)) return vmm;
   /** Undo the VMM on the way out with an error: nothing stays allocated. */

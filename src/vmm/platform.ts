@@ -4,6 +4,7 @@
  * three for one kernel profile (scripted guest programs as the hardware's CPUs); src/hostkvm
  * provides the real /dev/kvm and process memory of this machine.
  */
+import type { CpuBackend } from '../cpu/backend.js';
 import { type GuestMonitor, ScriptedGuests } from '../cpu/scripted-guests.js';
 import { X86Cpu, type X86CpuOptions } from '../cpu/x86/cpu.js';
 import { X86_XCR0_SUPPORTED } from '../cpu/x86/ops/xsave.js';
@@ -59,6 +60,11 @@ export interface ModelPlatform extends Platform {
   openSevDevice(): number;
   /** KVM's tracepoints (always there in the model). */
   readonly tracepoints: (sink: TraceSink | undefined) => void;
+  /**
+   * A debug view inside the guest, which no tracepoint has on hardware: each #VC the model's CPUs
+   * raise, as a `sevbox_debug_vc` event to `sink` (undefined: off).
+   */
+  readonly vcEvents: (sink: TraceSink | undefined) => void;
   /** Virtual time: the x86 CPUs' retired instructions move it, and the VMM's sleeps. */
   readonly clock: HostClock;
   /** What CPUID answers on the host itself (the EPYC the model's KVM runs on), for a client's native CPUID. */
@@ -111,6 +117,7 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
   const memoryController =
     opts.psp?.memory ?? new MemoryController(opts.psp?.engine ? { engine: opts.psp.engine } : {});
   host.observe(memoryController);
+  let vcSink: TraceSink | undefined;
   const { sevHost, ...sev } = sevKvmOptions(
     opts.profile ?? 'current',
     newSevFirmwareHost({ ...opts.psp, memory: memoryController }),
@@ -121,14 +128,18 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     host,
     allocator,
     memoryEncryption: memoryController,
-    cpus:
-      opts.cpu === 'x86'
-        ? (_id, protectedState) => {
-            const cpu = new X86Cpu(protectedState, opts.x86);
-            clock.addCounter(() => cpu.instructions);
-            return cpu;
-          }
-        : guests.cpus,
+    cpus: (id, protectedState) => {
+      let cpu: CpuBackend;
+      if (opts.cpu === 'x86') {
+        const x86 = new X86Cpu(protectedState, opts.x86);
+        clock.addCounter(() => x86.instructions);
+        cpu = x86;
+      } else cpu = guests.cpus(id, protectedState);
+      // RIP as the CPU holds it (a negative number is a canonical high address): 64 bits unsigned.
+      cpu.onVc = (errorCode, rip) =>
+        vcSink?.({ name: 'sevbox_debug_vc', vcpu: id, errorCode, rip: BigInt.asUintN(64, BigInt(rip)) });
+      return cpu;
+    },
     clock,
     // The interpreter saves x87, SSE and AVX state: KVM offers the guest no more (CPUID 0xD, XCR0).
     ...(opts.cpu === 'x86' ? { hostXcr0: BigInt(X86_XCR0_SUPPORTED) } : {}),
@@ -148,6 +159,9 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     openSevDevice: () => openSevDevice(kvm.kvm, sevHost),
     tracepoints: (sink) => {
       kvm.kvm.trace = sink;
+    },
+    vcEvents: (sink) => {
+      vcSink = sink;
     },
   };
 }

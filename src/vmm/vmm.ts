@@ -91,6 +91,11 @@ export interface VmmOptions {
    * invalid, unknown and filtered MSRs); without a handler every such access gets #GP, as in KVM.
    */
   readonly msr?: MsrHandler;
+  /**
+   * The model's debug view inside the guest: each #VC its CPUs raise, as `sevbox_debug_vc` events
+   * (ignored on a real /dev/kvm, where nothing sees them).
+   */
+  readonly debugVc?: TraceSink;
 }
 
 /** The VMM's side of a userspace irqchip in its run loop (Vmm#interruptDelivery). */
@@ -224,6 +229,7 @@ export class Vmm {
         }),
       });
     platform.tracepoints?.(recorder.sink);
+    if (opts.debugVc && isModelPlatform(platform)) platform.vcEvents(opts.debugVc);
     const vm = createVm(platform, config);
     if (isVmmError(vm)) return vm;
     const vmm = new Vmm(config, platform, vm, recorder, opts.msr);
@@ -445,9 +451,7 @@ export class Vmm {
    * Undefined otherwise (a shared GHCB, an unprotected or unlaunched machine, not the model).
    */
   debugPrivateGhcb(vcpu: number, ghcbGpa: number): DebugPrivateGhcbEvent | undefined {
-    const debug = this.#debugKey();
-    const hva = this.gpaToHva(ghcbGpa);
-    if (!debug || hva === undefined || !debug.controller.usedPrivately(debug.asid, hva)) return undefined;
+    if (!this.debugPagePrivate(ghcbGpa)) return undefined;
     const fields = new Uint8Array(24);
     if (this.readGpaPrivate(ghcbGpa + GHCB_OFF_SW_EXIT_CODE, fields)) return undefined;
     const dv = new DataView(fields.buffer);
@@ -459,6 +463,18 @@ export class Vmm {
       info1: dv.getBigUint64(8, true),
       info2: dv.getBigUint64(16, true),
     };
+  }
+
+  /**
+   * The debug view of a guest page's encryption: true if a CPU of the guest reached it privately
+   * (C-bit set) since its key was loaded, false if only shared; undefined where there is no such
+   * view (an unprotected or unlaunched machine, not the model, a GPA without RAM).
+   */
+  debugPagePrivate(gpa: number): boolean | undefined {
+    const debug = this.#debugKey();
+    const hva = this.gpaToHva(gpa);
+    if (!debug || hva === undefined) return undefined;
+    return debug.controller.usedPrivately(debug.asid, hva);
   }
 
   /** What the debug views decrypt with: the model's memory controller and the guest's ASID, once launched. */
@@ -785,6 +801,7 @@ export class Vmm {
     this.vm.close();
     this.ram.destroy();
     this.platform.tracepoints?.(undefined);
+    if (isModelPlatform(this.platform)) this.platform.vcEvents(undefined);
   }
 }
 

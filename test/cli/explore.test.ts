@@ -127,9 +127,9 @@ describe('sevbox explore', () => {
         .locator('[data-testid="mem-run"]')
         .evaluateAll((els) => els.map((e) => (e as unknown as { dataset: { state: string } }).dataset.state));
       assert.ok(states.includes('unmapped') && states.includes('anonymous'), states.join(','));
-      // The scratch area (0x8000) and the GHCB are marked in the slot that holds them.
+      // The scratch area (0x8000) and the GHCB are marked in the slot that holds them (on its host bar).
       const marks = await page
-        .locator('[data-testid="mem-mark"]')
+        .locator('[data-testid="mem-bar-host"] [data-testid="mem-mark"]')
         .evaluateAll((els) => els.map((e) => (e as unknown as { dataset: { label: string } }).dataset.label));
       assert.deepEqual(marks.sort(), ['GHCB', 'scratch']);
     } finally {

@@ -14,7 +14,7 @@
  * Backend properties are detected, not assumed: the highest GPA a slot may reach (kvm_mmu_max_gfn:
  * MAXPHYADDR with TDP, 2^52 with shadow paging as on kvm_pvm) is probed and given to the model as
  * its `maxPhysBits`, and the number of memslot address spaces (KVM_CAP_MULTI_ADDRESS_SPACE: 2 with
- * CONFIG_KVM_SMM, else 0) chooses the model core's `smm`. hvas are never touched (KVM does not check that they are mapped), so no
+ * CONFIG_KVM_SMM, else 0) chooses the model core's `smm` and KVM_CAP_GUEST_MEMFD its `guestMemfd`. hvas are never touched (KVM does not check that they are mapped), so no
  * memory backs these slots, and sizes stay small where a slot can succeed (KVM allocates rmaps per
  * page; the 2^31-page limit is tested with exactly 2^31 pages, which fails before any allocation).
  */
@@ -23,7 +23,7 @@ import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { type HostVmFd, probeMaxGpaBits } from '../../src/hostkvm/index.js';
 import { KVM_CORE_CURRENT, type KvmCoreProfile, type ModelVmFd, openKvm } from '../../src/kvm/index.js';
-import { KVM_CAP_MULTI_ADDRESS_SPACE } from '../../src/uapi/caps.js';
+import { KVM_CAP_GUEST_MEMFD, KVM_CAP_MULTI_ADDRESS_SPACE } from '../../src/uapi/caps.js';
 import { Errno, type ErrnoName, errnoName } from '../../src/uapi/errno.js';
 import type { UserspaceMemoryRegion } from '../../src/uapi/memslot.js';
 import { oracleHost } from './host.js';
@@ -240,8 +240,17 @@ describe('oracle: memslot ioctls, model vs kernel', { skip: host.skip }, () => {
   const maxPhysBits = probeMaxGpaBits(kvm) ?? 48;
   /** KVM_CAP_MULTI_ADDRESS_SPACE: 2 address spaces with CONFIG_KVM_SMM, 0 (one) without. */
   const hostAddressSpaces = kvm.checkExtension(KVM_CAP_MULTI_ADDRESS_SPACE);
-  /** The model's core: today's kernel, with SMM as this host's kernel was built. */
-  const core: KvmCoreProfile = { ...KVM_CORE_CURRENT, smm: hostAddressSpaces > 1 };
+  /**
+   * KVM_CAP_GUEST_MEMFD: 1 where the kernel was built with guest_memfd and lets a default VM bind it
+   * (6.18 with CONFIG_KVM_GUEST_MEMFD), 0 where it was not (the flag is then refused as unknown).
+   */
+  const hostGuestMemfd = kvm.checkExtension(KVM_CAP_GUEST_MEMFD) > 0;
+  /** The model's core: today's kernel, with SMM and guest_memfd as this host's kernel was built. */
+  const core: KvmCoreProfile = {
+    ...KVM_CORE_CURRENT,
+    smm: hostAddressSpaces > 1,
+    guestMemfd: hostGuestMemfd,
+  };
   /** The model's /dev/kvm (each sequence gets a fresh VM of it). */
   const model = openKvm({ core, maxPhysBits });
   const modelVm = (): ModelVmFd => {

@@ -2,7 +2,8 @@
  * The README's pictures of the explorer: docs/img/explorer-*.png, taken in Debian's Chromium from
  * the demo trace (the sequence view with a VMGEXIT's panel, the hostile scratch area, the GHCB
  * fields, the filters at work) and of the side-by-side view from the demo comparison (prefix against
- * seed, at their divergence). Not a test; run it after changing the page and commit the pictures:
+ * seed, at their divergence), and of an encrypted guest recorded live (its #VC, its memory map with
+ * private and shared pages). Not a test; run it after changing the page and commit the pictures:
  *
  *   npx tsx test/web/screenshots.ts
  */
@@ -12,6 +13,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ExploreComparison, ExploreTrace } from '../../src/explore/model.js';
 import { explorerHtml } from '../../src/explore/page.js';
+import { recordScenario } from '../../src/explore/scenario.js';
+import { loadScenario } from '../../src/scenario/load.js';
 import { browserMissing, launchBrowser, webAssets } from './harness.js';
 
 async function main(): Promise<void> {
@@ -54,6 +57,27 @@ async function main(): Promise<void> {
     await page.screenshot({ path: new URL('explorer-filtered.png', out).pathname });
     process.stdout.write('docs/img/explorer-filtered.png\n');
 
+    // An encrypted guest recorded live: its #VC on the guest lane, and the memory map of its VMGEXIT
+    // (host pages, then private and shared guest pages, the GHCB it left private marked).
+    const loaded = await loadScenario(
+      new URL('../../examples/machine-code/ghcb-left-private.yaml', import.meta.url).pathname,
+    );
+    if (!('scenario' in loaded)) throw new Error('ghcb-left-private.yaml did not load');
+    const enc = recordScenario(loaded.scenario);
+    // Another file: a goto that only changes the hash would not load the page again.
+    const encFile = `${file.slice(0, -'.html'.length)}-enc.html`;
+    writeFileSync(encFile, explorerHtml({ js, css, trace: enc }));
+    await page.goto(
+      `${pathToFileURL(encFile).href}#event=${enc.events.find((e) => e.kind === 'vmgexit')!.i}`,
+    );
+    await page.waitForSelector('[data-testid="memory-map"]');
+    await page.screenshot({ path: new URL('explorer-encrypted.png', out).pathname });
+    process.stdout.write('docs/img/explorer-encrypted.png\n');
+    await page
+      .getByTestId('memory-map')
+      .screenshot({ path: new URL('explorer-memory-map.png', out).pathname });
+    process.stdout.write('docs/img/explorer-memory-map.png\n');
+
     // Side by side: the demo comparison, brought to its divergence by the banner's button.
     const compare: ExploreComparison = JSON.parse(
       readFileSync(new URL('../fixtures/explore/demo-compare.json', import.meta.url), 'utf8'),
@@ -67,6 +91,7 @@ async function main(): Promise<void> {
   } finally {
     await browser.close();
     rmSync(file, { force: true });
+    rmSync(`${file.slice(0, -'.html'.length)}-enc.html`, { force: true });
   }
 }
 

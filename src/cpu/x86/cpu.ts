@@ -143,6 +143,8 @@ export class X86Cpu implements CpuBackend {
   #prev: Block | undefined;
   /** An exception recorded by a faulting instruction, delivered by the loop. */
   pending: PendingException | undefined;
+  /** CpuBackend.onVc: the harness's view of each #VC raised (set by the platform). */
+  onVc: ((errorCode: number, rip: number) => void) | undefined = undefined;
   /** The #VMEXIT is written: VMRUN returns. */
   exited = false;
   /** Run hot blocks compiled (X86CpuOptions.compile); may be changed between runs. */
@@ -352,6 +354,7 @@ export class X86Cpu implements CpuBackend {
         // An SEV-ES guest gets a #VC in its place (pending again); otherwise the #VMEXIT is written.
         continue;
       }
+      if (p.vector === VC_VECTOR && !p.injected) this.onVc?.(p.errorCode ?? 0, this.s.rip);
       try {
         deliverException(this, p);
         return;
