@@ -10,19 +10,6 @@ import type { MemslotView, PageRun } from './model.js';
 const PAGE = 4096;
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
-/** The page's state as the memory map shows it. */
-function pageState(vmm: Vmm, hva: number): string {
-  const d = vmm.ram.memory.describe(hva);
-  switch (d.state) {
-    case 'missing':
-      return d.populated ? 'populated' : 'missing';
-    case 'file':
-      return d.beyondEof ? 'beyond-eof' : 'file';
-    default:
-      return d.state;
-  }
-}
-
 /** Pages from `gpa` on, `size` bytes, in runs of one state (`stateOf` of each page's GPA). */
 function runs(gpa: number, size: number, stateOf: (gpa: number) => string): PageRun[] {
   const out: { from: string; pages: number; state: string }[] = [];
@@ -38,7 +25,7 @@ function runs(gpa: number, size: number, stateOf: (gpa: number) => string): Page
 /** Every memslot of the VMM's RAM, its pages' states in runs (and their encryption, once there is any). */
 export function memslotsOf(vmm: Vmm): MemslotView[] {
   return vmm.ram.regions.map((r) => {
-    const host = runs(r.gpa, r.size, (gpa) => pageState(vmm, r.hva + (gpa - r.gpa)));
+    const host = runs(r.gpa, r.size, (gpa) => vmm.hostPageState(gpa) ?? 'unmapped');
     const encrypted = vmm.debugPagePrivate(r.gpa) !== undefined;
     const encryption = encrypted
       ? runs(r.gpa, r.size, (gpa) => (vmm.debugPagePrivate(gpa) ? 'private' : 'shared'))

@@ -28,12 +28,15 @@ export function recordScenario(scenario: Scenario, opts: { profile?: ProfileName
           typeof x === 'number' || typeof x === 'bigint' ? `0x${x.toString(16)}` : String(x).slice(0, 64);
       }
       if (error) detail.error = error;
-      const what =
-        a.key === 'unmap'
-          ? `munmap of the page(s) behind gpa ${detail.gpa} + ${detail.size}`
-          : a.key === 'truncate'
-            ? `ftruncate ${detail.file} to ${detail.size}`
-            : `UFFDIO_COPY at gpa ${detail.gpa}`;
+      const what = {
+        unmap: () => `munmap of the page(s) behind gpa ${detail.gpa} + ${detail.size}`,
+        truncate: () => `ftruncate ${detail.file} to ${detail.size}`,
+        populate: () => `UFFDIO_COPY at gpa ${detail.gpa}`,
+        'set-memory-region': () =>
+          `KVM_SET_USER_MEMORY_REGION slot ${detail.slot}: gpa ${detail.gpa} + ${detail.size}, flags ${detail.flags}`,
+        'enable-cap': () => `KVM_ENABLE_CAP ${detail.cap}`,
+        'immediate-exit': () => `immediate_exit = ${detail.value} on vCPU ${detail.vcpu}`,
+      }[a.key]();
       recorder.addHostAction(error ? `${what} (failed: ${error})` : what, detail, step);
     },
     onMachine: (vmm) =>

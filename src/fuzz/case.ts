@@ -332,6 +332,7 @@ export function toScenario(c: FuzzCase): StepsScenario {
     maxKvmRuns: FUZZ_MAX_KVM_RUNS,
     apResetHold: FUZZ_AP_RESET_HOLD,
     guest: { ghcb: GHCB_GPA, register: true, steps },
+    vmm: [],
     expect: {},
   };
 }

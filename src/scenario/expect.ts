@@ -9,6 +9,7 @@ import { errnoValue } from '../uapi/errno.js';
 import { ghcbErrName } from '../uapi/ghcb.js';
 import type { RunResult, StopReason } from '../vmm/types.js';
 import { describeOutcome, describeReasons, describeResult, describeStop } from './describe.js';
+import { checkExits, type ExitRecord } from './exits.js';
 import type { SeenValue, StepRecord } from './program.js';
 import type { RunExpect, StopExpect } from './schema.js';
 import type { OutcomeExpect, ResultExpect, Step, StepExpect } from './steps.js';
@@ -106,7 +107,8 @@ export function checkStep(
   if (!want) return checks;
   const at = (key: string): string => `${base}.expect.${key}`;
   for (const [key, expected] of Object.entries(want)) {
-    if (expected === undefined) continue;
+    // `exits` are the run's, checked by run.ts against the KVM_RUNs of this step.
+    if (expected === undefined || key === 'exits') continue;
     if (!rec.started) {
       checks.push({ path: at(key), ok: false, message: `${label}: never reached (${stopText})` });
       continue;
@@ -190,6 +192,8 @@ export interface RunFacts {
   readonly leakedBytes: number;
   /** Each VMGEXIT KVM entered, in order: its event name and outcome (for `expect.outcomes`). */
   readonly log: readonly { readonly event: string; readonly outcome: VmgexitOutcome }[];
+  /** Every KVM_RUN return, in order (for `expect.exits`). */
+  readonly exits: readonly ExitRecord[];
 }
 
 /** Check the run-level expectations (stop defaults to guest-done) and the leak check. */
@@ -239,6 +243,7 @@ export function checkRun(want: RunExpect, facts: RunFacts): Check[] {
     });
   }
   if (want.outcomes !== undefined) checks.push(...checkOutcomes(want.outcomes, facts.log));
+  if (want.exits !== undefined) checks.push(...checkExits(want.exits, facts.exits, 'expect.exits'));
   if (want.retried !== undefined) {
     const got = result.retried.map((r) => r.errno);
     const ok = got.length === want.retried.length && got.every((e, i) => e === want.retried![i]);

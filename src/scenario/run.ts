@@ -12,9 +12,11 @@ import { isVmmError } from '../vmm/errors.js';
 import type { MachineConfig, StopReason } from '../vmm/types.js';
 import { Vmm } from '../vmm/vmm.js';
 import { describeOutcome, describeStop } from './describe.js';
+import { checkExits } from './exits.js';
 import { type Check, checkRun, checkStep, type RunFacts } from './expect.js';
 import { loadImageGuest, readGuestImage } from './image-guest.js';
 import { type CompiledProgram, compileProgram, type StepRecord } from './program.js';
+import { RunPoints } from './run-points.js';
 import {
   type ImageGuest,
   isStepsScenario,
@@ -23,6 +25,7 @@ import {
   type StepsScenario,
 } from './schema.js';
 import type { HostAction } from './steps.js';
+import { applyHostAction } from './vmm-actions.js';
 
 /** One VMGEXIT of the run, as the report lists it. */
 export interface VmgexitLine {
@@ -100,16 +103,6 @@ export function machineConfig(s: Scenario, profile: ProfileName): MachineConfig 
   };
 }
 
-function applyHostAction(vmm: Vmm, a: HostAction): string | undefined {
-  const err =
-    a.key === 'unmap'
-      ? vmm.unmapGpa(a.value.gpa, a.value.size)
-      : a.key === 'truncate'
-        ? vmm.truncateFile(a.value.file, a.value.size)
-        : vmm.populate(a.value.gpa, a.value.hex);
-  return err ? `${err.errno}: ${err.message}` : undefined;
-}
-
 /**
  * The VMM's onHalt for scenario `s`: at the HLT the guest makes before a step with host actions,
  * apply that step's actions (between two KVM_RUNs, as a VMM does); `failed` hears of each that did
@@ -168,6 +161,7 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
   if (typeof image === 'string') return notBuilt(s, profile, image);
   const events: TraceEvent[] = [];
   let machine: Vmm | undefined;
+  let points: RunPoints | undefined;
   const vmm = Vmm.create(
     {
       ...machineConfig(s, profile),
@@ -177,6 +171,7 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
     {
       trace: (e) => {
         events.push(e);
+        points?.trace(e);
         if (!opts.trace) return;
         opts.trace(e);
         // A GHCB the guest left private: what it meant, in the debug view (for the trace reader only).
@@ -190,6 +185,12 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
   );
   if (!isVmmError(vmm)) machine = vmm;
   if (isVmmError(vmm)) return notBuilt(s, profile, `${vmm.errno}: ${vmm.message}`);
+  points = new RunPoints(
+    vmm,
+    s.vmm,
+    () => undefined,
+    (a, err) => opts.onHostAction?.(a, undefined, err),
+  );
   opts.onMachine?.(vmm);
   const added = vmm.addVcpu();
   const loaded = isVmmError(added)
@@ -217,9 +218,14 @@ function runImageScenario(s: Scenario, opts: RunScenarioOptions): ScenarioReport
     });
     return halt !== undefined;
   };
-  const run = runMachine(vmm, s, onHalt, opts);
+  const run = runMachine(vmm, s, onHalt, opts, points);
   const lines = attribute(foldVmgexits(events), new Map());
-  const checks = [...hostChecks, ...checkRun(s.expect, { ...run, vmgexits: lines.length, log: lines })];
+  const checks = [
+    ...hostChecks,
+    ...points.checks,
+    ...points.unreached(`the run stopped: ${describeStop(run.result.stop)}`),
+    ...checkRun(s.expect, { ...run, vmgexits: lines.length, log: lines, exits: points.exits }),
+  ];
   return report(s, profile, lines, [], checks, run);
 }
 
@@ -230,12 +236,19 @@ type MachineRun = Pick<RunFacts, 'result' | 'memory' | 'leakedBytes'>;
  * Run the machine under the scenario's policies, read each `expect.memory` range while the guest
  * memory is still there, tear the machine down and count what it left allocated.
  */
-function runMachine(vmm: Vmm, s: Scenario, onHalt: () => boolean, opts: RunScenarioOptions): MachineRun {
+function runMachine(
+  vmm: Vmm,
+  s: Scenario,
+  onHalt: () => boolean,
+  opts: RunScenarioOptions,
+  points: RunPoints,
+): MachineRun {
   const result = vmm.run({
     policies: s.policies,
     maxKvmRuns: s.maxKvmRuns,
     apResetHold: s.apResetHold,
     onHalt,
+    ...points.runOptions(),
   });
   const memory = (s.expect.memory ?? []).map((m) => {
     const dst = new Uint8Array(m.hex.length);
@@ -277,9 +290,11 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
   /** Per vCPU, the step of each VMGEXIT KVM entered, in order. */
   const entered = new Map<number, (number | undefined)[]>();
   let stepNow = (): number | undefined => undefined;
+  let points: RunPoints | undefined;
   const vmm = Vmm.create(machineConfig(s, profile), {
     trace: (e) => {
       events.push(e);
+      points?.trace(e);
       if (e.name === 'kvm_vmgexit_enter' || e.name === 'kvm_vmgexit_msr_protocol_enter') {
         const list = entered.get(e.vcpu) ?? [];
         list.push(stepNow());
@@ -295,6 +310,12 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
   const hostChecks: Check[] = [];
   const compiled = compileProgram(s);
   stepNow = scenarioStep(s, compiled);
+  points = new RunPoints(
+    vmm,
+    s.vmm,
+    () => stepNow(),
+    (a, err) => opts.onHostAction?.(a, undefined, err),
+  );
   const onHalt = hostActionsAtHalt(
     vmm,
     s,
@@ -313,7 +334,7 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
     return notBuilt(s, profile, `${added.errno}: ${added.message}`);
   }
 
-  const run = runMachine(vmm, s, onHalt, opts);
+  const run = runMachine(vmm, s, onHalt, opts, points);
 
   const lines = attribute(foldVmgexits(events), entered);
   const ignored = compiled.records.reduce(
@@ -325,12 +346,24 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
     const rec = compiled.records[i]!;
     const outcomes: VmgexitOutcome[] = lines.filter((l) => l.step === i).map((l) => l.outcome);
     for (let k = outcomes.length; k < rec.vmgexits; k++) outcomes.push({ kind: 'ignored' });
-    return checkStep(st, rec, outcomes, stopText);
+    const exits = st.expect?.exits;
+    return [
+      ...checkStep(st, rec, outcomes, stopText),
+      ...(exits
+        ? checkExits(
+            exits,
+            points.exits.filter((x) => x.step === i),
+            `guest.steps[${i}].expect.exits`,
+          )
+        : []),
+    ];
   });
   const checks = [
     ...hostChecks,
     ...stepChecks,
-    ...checkRun(s.expect, { ...run, vmgexits: lines.length + ignored, log: lines }),
+    ...points.checks,
+    ...points.unreached(stopText),
+    ...checkRun(s.expect, { ...run, vmgexits: lines.length + ignored, log: lines, exits: points.exits }),
   ];
   return report(s, profile, lines, compiled.records, checks, run);
 }

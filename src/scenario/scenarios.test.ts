@@ -135,6 +135,56 @@ guest:
     assert.match(byPath.get('guest.steps[0].host[0].truncate.file') ?? '', /the machine has none.*"dax"/);
   });
 
+  it('vmm entries and exit expectations: the trigger, the action and the exit field named', () => {
+    const text = `name: t
+machine:
+  ram: [{ name: ram, gpa: 0, size: 0x100000 }]
+guest:
+  steps:
+    - cpuid: 0
+      expect:
+        exits: [{ mmio: { is_write: maybe } }]
+vmm:
+  - at: { exit: 0, vmgexit: SVM_EXIT_CPUID }
+  - at: { exit: 1 }
+    do:
+      - set-memory-region: { slot: 1, size: 0x1000, ram: rom }
+      - immediate-exit: { vcpu: 3 }
+    check:
+      - mapping: { gpa: 0, state: gone }
+`;
+    const e = failed(parseScenario(text, 'vmm.yaml'));
+    const byPath = new Map(e.issues.map((i) => [i.path, i.message]));
+    assert.match(byPath.get('guest.steps[0].expect.exits[0].mmio.is_write') ?? '', /boolean/);
+    assert.match(byPath.get('vmm[0].at') ?? '', /exactly one of exit.*or vmgexit/);
+    assert.match(byPath.get('vmm[1].check[0].mapping.state') ?? '', /expected a page state: anonymous/);
+    // Checked once the document parses: the RAM region and the vCPU must exist.
+    const fixed = text
+      .replace('is_write: maybe', 'is_write: true')
+      .replace('exit: 0, vmgexit: SVM_EXIT_CPUID', 'exit: 0')
+      .replace('state: gone', 'state: unmapped');
+    const sense = new Map(failed(parseScenario(fixed, 'vmm.yaml')).issues.map((i) => [i.path, i.message]));
+    assert.match(sense.get('vmm[1].do[0].set-memory-region.ram') ?? '', /RAM region \(ram\), got "rom"/);
+    assert.match(sense.get('vmm[1].do[1].immediate-exit.vcpu') ?? '', /it has 1\), got 3/);
+  });
+
+  it('a vmm entry whose point never comes fails the run, naming it', () => {
+    const text = `name: t
+guest:
+  steps:
+    - io-out: { port: 0x80, size: 1, value: 1 }
+vmm:
+  - name: the tenth exit
+    at: { exit: 9 }
+    check: [{ allocator: { inUse: 0 } }]
+`;
+    const report = runScenario(loaded(parseScenario(text, 'never.yaml')).scenario);
+    assert.equal(report.ok, false);
+    const c = report.checks.find((x) => x.path === 'vmm[0].at')!;
+    assert.equal(c.ok, false);
+    assert.match(c.message, /the tenth exit.*never came.*guest done/);
+  });
+
   it('a file that does not exist, or has another extension', async () => {
     assert.match(failed(await loadScenario(join(ROOT, 'nope.yaml'))).issues[0]!.message, /ENOENT/);
     assert.match(

@@ -15,8 +15,10 @@ import type {
   SevboxCapabilityName,
 } from '../vmm/types.js';
 import { DEFAULT_MAX_KVM_RUNS } from '../vmm/vmm.js';
+import { exitExpect } from './exits.js';
 import { hostAction, outcomeExpect, step } from './steps.js';
 import { byShape, errno, gpa, hexBytes, parseInto, u64, uint } from './values.js';
+import { vmmEntry } from './vmm-actions.js';
 
 /** The kernel profiles a scenario can run under. */
 export const PROFILE_NAMES = ['prefix', 'seed', 'current'] as const;
@@ -289,6 +291,11 @@ const runExpect = z.strictObject({
   outcomes: z
     .array(z.strictObject({ event: z.string().optional(), outcome: outcomeExpect.optional() }))
     .optional(),
+  /**
+   * KVM_RUNs as they returned, in order (each may name its index with `at`): the exit reason and
+   * kvm_run fields, or a failed KVM_RUN's errno and what it left in kvm_run (exits.ts).
+   */
+  exits: z.array(exitExpect).optional(),
 });
 /** Run-level expectations, parsed. */
 export type RunExpect = z.output<typeof runExpect>;
@@ -309,6 +316,8 @@ export const scenarioSchema = z.strictObject({
    */
   apResetHold: z.enum(['sipi', 'stop'], { error: () => 'expected sipi or stop' }).default('stop'),
   guest,
+  /** What the VMM does and checks at points of the run it names (vmm-actions.ts). */
+  vmm: z.array(vmmEntry).default([]),
   expect: runExpect.default({}),
 });
 

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { Scratch } from '../guest/ghcb-client.js';
 import { GHCB_FIELDS } from '../uapi/ghcb.js';
+import { exitExpect } from './exits.js';
 import {
   byShape,
   errno,
@@ -20,6 +21,7 @@ import {
   uint,
   vector,
 } from './values.js';
+import { type HostAction, hostAction } from './vmm-actions.js';
 
 const noArgs = z
   .strictObject({})
@@ -192,17 +194,8 @@ export const SEV_ONLY_VERBS: ReadonlySet<Verb> = new Set<Verb>([
   'raw',
 ]);
 
-/** A host action the VMM performs before a step. */
-export const hostAction = keyed(
-  {
-    unmap: z.strictObject({ gpa, size: uint() }),
-    truncate: z.strictObject({ file: z.string(), size: uint() }),
-    populate: z.strictObject({ gpa, hex: hexBytes }),
-  },
-  'a host action',
-);
-/** A host action, parsed: `{ key: 'unmap', value: { gpa, size } }`. */
-export type HostAction = z.output<typeof hostAction>;
+/** A host action the VMM performs before a step (vmm-actions.ts). */
+export { type HostAction, hostAction };
 
 /** What the guest saw: the GHCB answer (sw_exit_info_1/2), classified as a guest kernel does. */
 const resultExpect = byShape(
@@ -268,6 +261,8 @@ export const stepExpect = z.strictObject({
   regsValid: z.boolean().optional(),
   /** AP_HLT_LOOP: a SIPI woke the vCPU. */
   woken: z.boolean().optional(),
+  /** The KVM_RUNs that returned while the vCPU was in this step, in order (exits.ts). */
+  exits: z.array(exitExpect).optional(),
 });
 /** Step expectations, parsed. */
 export type StepExpect = z.output<typeof stepExpect>;

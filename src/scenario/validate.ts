@@ -70,8 +70,20 @@ export function validate(s: Scenario): PathIssue[] {
   });
 
   const sev = s.machine.sev !== false;
-  if (isStepsScenario(s)) out.push(...validateSteps(s, sev, inRam, files));
-  else out.push(...validateImage(s.guest as ImageGuest, s, sev, inRam, files));
+  const machine: MachineFacts = {
+    inRam,
+    files,
+    ramNames: new Set(s.machine.ram.flatMap((r) => (r.name !== undefined ? [r.name] : []))),
+    vcpus: s.machine.vcpus,
+  };
+  if (isStepsScenario(s)) out.push(...validateSteps(s, sev, machine));
+  else out.push(...validateImage(s.guest as ImageGuest, s, sev, machine));
+  s.vmm.forEach((v, i) => {
+    v.do.forEach((a, k) => {
+      const why = checkHostAction(a, machine);
+      if (why) out.push({ path: ['vmm', i, 'do', k, ...why.path], message: why.message });
+    });
+  });
 
   s.expect.memory?.forEach((m, i) => {
     if (!inRam(m.gpa, m.hex.length))
@@ -90,12 +102,8 @@ export function validate(s: Scenario): PathIssue[] {
 }
 
 /** The checks of a guest program of steps: its GHCB page, verbs the machine allows, host actions. */
-function validateSteps(
-  s: StepsScenario,
-  sev: boolean,
-  inRam: (lo: number, len: number) => boolean,
-  files: ReadonlySet<string>,
-): PathIssue[] {
+function validateSteps(s: StepsScenario, sev: boolean, machine: MachineFacts): PathIssue[] {
+  const { inRam } = machine;
   const out: PathIssue[] = [];
   if (sev && (s.guest.ghcb % PAGE !== 0 || !inRam(s.guest.ghcb, PAGE))) {
     out.push({
@@ -112,7 +120,7 @@ function validateSteps(
         message: `${st.verb} needs an SEV-ES machine (machine.sev is false)`,
       });
     st.host?.forEach((a, k) => {
-      const why = checkHostAction(a, inRam, files);
+      const why = checkHostAction(a, machine);
       if (why) out.push({ path: [...at, 'host', k, ...why.path], message: why.message });
     });
   });
@@ -121,13 +129,7 @@ function validateSteps(
 }
 
 /** The checks of a machine-code guest: an SEV-ES vCPU starts at RESET (its registers are the VMSA's). */
-function validateImage(
-  g: ImageGuest,
-  s: Scenario,
-  sev: boolean,
-  inRam: (lo: number, len: number) => boolean,
-  files: ReadonlySet<string>,
-): PathIssue[] {
+function validateImage(g: ImageGuest, s: Scenario, sev: boolean, machine: MachineFacts): PathIssue[] {
   const out: PathIssue[] = [];
   if (sev && g.entry.mode !== 'reset')
     out.push({
@@ -141,7 +143,7 @@ function validateImage(
     });
   g.halts.forEach((h, i) => {
     h.host.forEach((a, k) => {
-      const why = checkHostAction(a, inRam, files);
+      const why = checkHostAction(a, machine);
       if (why) out.push({ path: ['guest', 'halts', i, 'host', k, ...why.path], message: why.message });
     });
   });
@@ -153,11 +155,18 @@ function validateImage(
   return out;
 }
 
+/** What host actions are checked against: the machine's RAM, files, RAM region names, vCPUs. */
+interface MachineFacts {
+  readonly inRam: (lo: number, len: number) => boolean;
+  readonly files: ReadonlySet<string>;
+  readonly ramNames: ReadonlySet<string>;
+  readonly vcpus: number;
+}
+
 /** A host action that cannot take effect on this machine: where in the action, and why. */
 function checkHostAction(
   a: HostAction,
-  inRam: (lo: number, len: number) => boolean,
-  files: ReadonlySet<string>,
+  { inRam, files, ramNames, vcpus }: MachineFacts,
 ): { path: string[]; message: string } | undefined {
   if (a.key === 'truncate' && !files.has(a.value.file))
     return {
@@ -168,6 +177,16 @@ function checkHostAction(
     return {
       path: ['unmap'],
       message: `expected a range inside guest RAM, got ${hex(a.value.gpa)} + ${hex(a.value.size)}`,
+    };
+  if (a.key === 'set-memory-region' && a.value.ram !== undefined && !ramNames.has(a.value.ram))
+    return {
+      path: ['set-memory-region', 'ram'],
+      message: `expected the name of a RAM region (${ramNames.size ? [...ramNames].join(', ') : 'the machine names none'}), got "${a.value.ram}"`,
+    };
+  if (a.key === 'immediate-exit' && a.value.vcpu >= vcpus)
+    return {
+      path: ['immediate-exit', 'vcpu'],
+      message: `expected a vCPU of the machine (it has ${vcpus}), got ${a.value.vcpu}`,
     };
   if (a.key === 'populate' && !inRam(a.value.gpa, a.value.hex.length))
     return {

@@ -37,7 +37,7 @@ import {
   KVM_MP_STATE_SIPI_RECEIVED,
   KVM_MP_STATE_UNINITIALIZED,
 } from '../uapi/irq.js';
-import type { KvmFd, VcpuFd, VmFd } from '../uapi/kvm-fd.js';
+import type { KvmFd, RunFailure, VcpuFd, VmFd } from '../uapi/kvm-fd.js';
 import { encodeSevInit, KVM_SEV_ES_INIT, KVM_SEV_INIT_SIZE, KVM_SEV_INIT2 } from '../uapi/sev-cmd.js';
 import type { VcpuExit } from '../uapi/vcpu-exit.js';
 import { Bus, type BusDevice } from './bus.js';
@@ -76,6 +76,17 @@ const SEVBOX_CAPS: Readonly<Record<SevboxCapabilityName, number>> = {
   'vmgexit-fault-info': KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO,
   'vmgexit-restart': KVM_CAP_SEVBOX_VMGEXIT_RESTART,
 };
+
+/** A host page's state as the VMM sees it (Vmm#hostPageState). */
+export const HOST_PAGE_STATES = [
+  'anonymous',
+  'file',
+  'beyond-eof',
+  'missing',
+  'populated',
+  'unmapped',
+] as const;
+export type HostPageState = (typeof HOST_PAGE_STATES)[number];
 
 /** Options of Vmm.create. */
 export interface VmmOptions {
@@ -130,6 +141,18 @@ export interface RunOptions {
   readonly onHalt?: (vcpu: number) => boolean;
   /** Every exit to userspace, after the VMM handled it and before the next KVM_RUN. */
   readonly onExit?: (vcpu: number, exit: VcpuExit) => void;
+  /**
+   * Every KVM_RUN as it returned, before the VMM looked at it: the exit, or the failure with the
+   * kvm_run KVM left behind (a harness records kvm_run's fields here, before the VMM answers a read).
+   */
+  readonly onKvmRun?: (vcpu: number, r: VcpuExit | RunFailure) => void;
+  /** A failed KVM_RUN, before the policies decide what to do about it (where a harness acts). */
+  readonly onRunFailure?: (vcpu: number, failure: RunFailure) => void;
+  /**
+   * Which vCPU runs next, among the runnable ones (ids, in the VMM's round-robin order); undefined
+   * leaves the round robin's choice. A harness's chosen interleaving.
+   */
+  readonly pickVcpu?: (runnable: readonly number[]) => number | undefined;
 }
 
 /** A vCPU of the machine. */
@@ -399,6 +422,25 @@ export class Vmm {
     return this.ram.gpaToHva(gpa);
   }
 
+  /**
+   * The state of the host page behind a guest page, as the VMM knows its own process: `anonymous`,
+   * `file`, `beyond-eof` (a file page past its end), `missing` / `populated` (a lazy page before
+   * and after userfaultfd filled it), `unmapped`; undefined for a GPA in no RAM region.
+   */
+  hostPageState(gpa: number): HostPageState | undefined {
+    const hva = this.gpaToHva(gpa);
+    if (hva === undefined) return undefined;
+    const d = this.ram.memory.describe(hva);
+    switch (d.state) {
+      case 'missing':
+        return d.populated ? 'populated' : 'missing';
+      case 'file':
+        return d.beyondEof ? 'beyond-eof' : 'file';
+      default:
+        return d.state;
+    }
+  }
+
   /** Host side: munmap the pages behind [gpa, gpa + size) (page aligned, inside one RAM region). */
   unmapGpa(gpa: number, size: number): VmmError | undefined {
     return this.ram.unmap(gpa, size);
@@ -586,7 +628,7 @@ export class Vmm {
     this.#delivery ??= this.#interruptDelivery();
     const interrupts = this.#delivery;
     for (;;) {
-      const v = this.#nextRunnable();
+      const v = this.#nextRunnable(opts.pickVcpu);
       if (!v) return finish({ kind: 'guest-done' });
       if (kvmRuns >= maxKvmRuns) return finish({ kind: 'limit', kvmRuns });
       kvmRuns++;
@@ -594,6 +636,7 @@ export class Vmm {
       const refused = v.id === 0 ? interrupts?.beforeRun(v.fd) : undefined;
       if (refused) return finish({ kind: 'kvm-error', vcpu: v.id, errno: refused.errno });
       const exit = v.fd.run();
+      opts.onKvmRun?.(v.id, exit);
       // vCPU ids are their places in this.vcpus.
       this.#cursor = (v.id + 1) % this.vcpus.length;
       if (exit.kind !== 'Failed') {
@@ -610,6 +653,7 @@ export class Vmm {
         continue;
       }
       if (exit.oops !== undefined) return finish({ kind: 'kernel-oops', vcpu: v.id, message: exit.oops });
+      opts.onRunFailure?.(v.id, exit);
       const errno = exit.error.errno;
       if (errno === 'EAGAIN') {
         // An UNINITIALIZED AP took its INIT/SIPI (kvm_arch_vcpu_ioctl_run): it runs again next.
@@ -618,6 +662,13 @@ export class Vmm {
         continue;
       }
       if (errno === 'EINTR' && v.id === 0 && interrupts?.timerFired()) {
+        this.#cursor = v.id;
+        continue;
+      }
+      if (errno === 'EINTR' && v.fd.runArea.immediateExit) {
+        // Userspace's own kick (a harness set immediate_exit to act between runs): it has acted;
+        // clear it and run the vCPU again, as a VMM does after the work it kicked the vCPU for.
+        v.fd.runArea.immediateExit = 0;
         this.#cursor = v.id;
         continue;
       }
@@ -783,16 +834,18 @@ export class Vmm {
   }
 
   /** The first vCPU at or after the cursor whose program has not ended (the cursor moves to it). */
-  #nextRunnable(): VmmVcpu | undefined {
+  #nextRunnable(pick?: RunOptions['pickVcpu']): VmmVcpu | undefined {
     const n = this.vcpus.length;
+    const runnable: number[] = [];
     for (let k = 0; k < n; k++) {
       const i = (this.#cursor + k) % n;
-      if (!this.vcpus[i]!.finished) {
-        this.#cursor = i;
-        return this.vcpus[i];
-      }
+      if (!this.vcpus[i]!.finished) runnable.push(i);
     }
-    return undefined;
+    if (runnable.length === 0) return undefined;
+    const chosen = pick?.(runnable);
+    const i = chosen !== undefined && runnable.includes(chosen) ? chosen : runnable[0]!;
+    this.#cursor = i;
+    return this.vcpus[i];
   }
 
   /** Close the vCPU and VM fds (KVM frees what it holds: bounce buffers, dirty bitmaps) and unmap guest RAM. */
