@@ -331,7 +331,11 @@ export function toScenario(c: FuzzCase): StepsScenario {
     },
     maxKvmRuns: FUZZ_MAX_KVM_RUNS,
     apResetHold: FUZZ_AP_RESET_HOLD,
-    guest: { ghcb: GHCB_GPA, register: true, steps },
+    guest: {
+      vcpus: [{ ghcb: GHCB_GPA, register: true, backupGhcb: false, steps }],
+      schedule: [],
+      single: true,
+    },
     vmm: [],
     expect: {},
   };

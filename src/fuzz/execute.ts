@@ -111,9 +111,11 @@ export function execute(
   if (isVmmError(vmm)) return empty(`${vmm.errno}: ${vmm.message}`);
   opts.hooks?.onVmm?.(vmm);
 
-  const compiled = compileProgram(s);
-  currentStep = scenarioStep(s, compiled);
-  const onHalt = hostActionsAtHalt(vmm, s, compiled, (i, a, _k, why) =>
+  // A fuzz case is one vCPU's program.
+  const program = s.guest.vcpus[0]!;
+  const compiled = compileProgram(program, s.machine.sev);
+  currentStep = scenarioStep(program, compiled);
+  const onHalt = hostActionsAtHalt(vmm, program, compiled, (i, a, _k, why) =>
     hostErrors.push(`step ${i}: ${a.key}: ${why}`),
   );
   const added = vmm.addVcpu(compiled.program);

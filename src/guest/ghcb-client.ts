@@ -87,6 +87,11 @@ export type Scratch = { readonly in: 'ghcb'; readonly offset?: number } | { read
 export interface GhcbClientOptions {
   /** GHCB protocol version written to protocol_version with every request (default 1). */
   readonly version?: 1 | 2;
+  /**
+   * The page is already in use (a second client on the GHCB of a vCPU that has one, as Linux's
+   * nested #VC path borrows it): the first request does not zero it (default true: it does).
+   */
+  readonly fresh?: boolean;
 }
 
 /** A request whose answer carries a value in registers (RAX, and RDX/RCX where noted). */
@@ -188,7 +193,8 @@ function elementCount(bytes: number, size: 1 | 2 | 4): number {
  * The guest's GHCB client for one vCPU: the GHCB at `ghcbGpa` (a shared, unencrypted page) and the
  * vCPU's GHCB MSR. Every request method is a generator to run inside a guest program with
  * `yield*`. One request at a time: re-entering the client from a #VC raised by its own trapping
- * memory access throws, as a nested #VC would need Linux's backup GHCB, which is not modelled.
+ * memory access throws; a #VC handler with a backup (VcHandlerOptions.backup) serves such a nested
+ * #VC through a second client on the same page instead, as Linux's backup GHCB does.
  */
 export class GhcbClient {
   /** Guest physical address of the GHCB page (page aligned). */
@@ -212,7 +218,7 @@ export class GhcbClient {
     }
     this.cpu = cpu;
     this.ghcbGpa = ghcbGpa;
-    this.#tx = new GhcbTransport(cpu, ghcbGpa, opts.version ?? 1);
+    this.#tx = new GhcbTransport(cpu, ghcbGpa, opts.version ?? 1, opts.fresh ?? true);
   }
 
   /**

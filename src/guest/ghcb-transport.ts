@@ -182,7 +182,8 @@ export class GhcbTransport {
   /** The staged stores of the request being sent. */
   #stores: number[] = [];
 
-  constructor(cpu: ScriptedCpu, ghcbGpa: number, version: number) {
+  constructor(cpu: ScriptedCpu, ghcbGpa: number, version: number, fresh = true) {
+    this.#fresh = fresh;
     this.#cpu = cpu;
     this.version = version;
     this.#gpa = ghcbGpa;

@@ -18,7 +18,7 @@ export class GuestAccess {
 
   /**
    * True while a trapping access is in progress. A #VC raised there must not re-enter the client:
-   * Linux would need its backup GHCB, which is not modelled.
+   * Linux serves it with its backup GHCB (the #VC handler's `backup`), or dies.
    */
   get busy(): boolean {
     return this.#busy;

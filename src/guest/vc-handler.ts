@@ -4,8 +4,9 @@
  * through a {@link GhcbClient}; the handler returns what the instruction would have produced, so
  * the guest program's `yield* cpu.in(...)` simply gets its value.
  */
-import { GuestException, type GuestOp, type VcHandler } from '../cpu/scripted.js';
-import { GHCB_SEV_ES_GEN_REQ, SEV_TERM_SET_GEN } from '../uapi/ghcb.js';
+import { NPT_OK } from '../cpu/backend.js';
+import { GuestException, type GuestOp, type ScriptedCpu, type VcHandler } from '../cpu/scripted.js';
+import { GHCB_SEV_ES_GEN_REQ, GHCB_SIZE, SEV_TERM_SET_GEN } from '../uapi/ghcb.js';
 import { MSR_AMD64_SEV_ES_GHCB } from '../uapi/msr-index.js';
 import { GP_VECTOR } from '../uapi/svm.js';
 import type { GhcbClient } from './ghcb-client.js';
@@ -42,6 +43,13 @@ export interface VcHandlerOptions {
   readonly xcr0?: bigint;
   /** CPL sent with VMMCALL (default 0: the program is kernel code). */
   readonly cpl?: number;
+  /**
+   * Linux's backup GHCB (__sev_get_ghcb): a second client on the same GHCB page (made with
+   * `fresh: false`). A #VC raised while `client` is in use saves the page's contents, makes its
+   * request through this client, and puts the contents back (__sev_put_ghcb). A #VC while both are
+   * in use is fatal, as in Linux. Without it, any nested #VC is.
+   */
+  readonly backup?: GhcbClient;
 }
 
 /**
@@ -51,7 +59,10 @@ export interface VcHandlerOptions {
  * when the hypervisor asks for an exception. RDMSR/WRMSR of the GHCB MSR itself never leave the
  * CPU (the MSR lives in the VMCB), so they are served from `cpu.ghcbMsr`.
  */
-export function ghcbVcHandler(client: GhcbClient, opts: VcHandlerOptions = {}): VcHandler {
+export function ghcbVcHandler(primary: GhcbClient, opts: VcHandlerOptions = {}): VcHandler {
+  const backup = opts.backup;
+  /** The client a request goes through: the primary, or during a nested #VC the backup. */
+  let client = primary;
   const terminate = (opts.onVmmError ?? 'terminate') === 'terminate';
   const xcr0 = opts.xcr0 ?? 1n;
   const cpl = opts.cpl ?? 0;
@@ -78,7 +89,26 @@ export function ghcbVcHandler(client: GhcbClient, opts: VcHandlerOptions = {}): 
   }
 
   return function* vcHandler(op: GuestOp, cpu): Generator<GuestOp, unknown, unknown> {
-    if (client.busy) throw new Error(`#VC for ${op.op} while the GHCB is in use (nested #VC)`);
+    if (!primary.busy) return yield* handle(op, cpu);
+    if (!backup || client === backup)
+      throw new Error(
+        backup
+          ? `#VC for ${op.op} while the GHCB and the backup GHCB are in use (Linux panics)`
+          : `#VC for ${op.op} while the GHCB is in use (nested #VC, no backup GHCB)`,
+      );
+    // Save the page (the backup GHCB is the guest's private copy), borrow it, restore it.
+    const saved = new Uint8Array(GHCB_SIZE);
+    const readable = cpu.mem.read(primary.ghcbGpa, saved) === NPT_OK;
+    client = backup;
+    try {
+      return yield* handle(op, cpu);
+    } finally {
+      client = primary;
+      if (readable) cpu.mem.write(primary.ghcbGpa, saved);
+    }
+  };
+
+  function* handle(op: GuestOp, cpu: ScriptedCpu): Generator<GuestOp, unknown, unknown> {
     switch (op.op) {
       case 'out': {
         const result = yield* client.ioOut(op.port, op.size, op.value);
@@ -146,5 +176,5 @@ export function ghcbVcHandler(client: GhcbClient, opts: VcHandlerOptions = {}): 
         // HLT, VMGEXIT and shutdown never raise #VC on the scripted CPU.
         return yield* fail(op, undefined, 'unsupported');
     }
-  };
+  }
 }

@@ -92,9 +92,9 @@ export function checkStep(
   rec: StepRecord,
   outcomes: readonly VmgexitOutcome[],
   stopText: string,
+  base = `guest.steps[${rec.index}]`,
 ): Check[] {
   const want: StepExpect | undefined = step.expect;
-  const base = `guest.steps[${rec.index}]`;
   const label = `step ${rec.index} (${step.name ?? step.verb})`;
   const checks: Check[] = [];
   if (rec.error !== undefined) {

@@ -40,7 +40,7 @@ import {
   ghcbMsrInfo,
   ghcbMsrTermReq,
 } from '../uapi/ghcb.js';
-import type { StepsScenario } from './schema.js';
+import type { Scenario, VcpuProgram } from './schema.js';
 import type { Step } from './steps.js';
 
 /** A value a step produced, as the guest saw it. */
@@ -395,9 +395,12 @@ function* plainStep(cpu: ScriptedCpu, st: Step, rec: StepRecord): Gen {
   }
 }
 
-/** Compile the scenario's steps into a guest program; steps with host actions begin with a HLT. */
-export function compileProgram(s: StepsScenario): CompiledProgram {
-  const steps = s.guest.steps;
+/**
+ * Compile one vCPU's steps into a guest program for the scenario's machine (`sev`: its
+ * machine.sev); steps with host actions begin with a HLT.
+ */
+export function compileProgram(p: VcpuProgram, sev: Scenario['machine']['sev']): CompiledProgram {
+  const steps = p.steps;
   const records: StepRecord[] = steps.map((st, index) => ({
     index,
     verb: st.verb,
@@ -406,14 +409,17 @@ export function compileProgram(s: StepsScenario): CompiledProgram {
     values: {},
     vmgexits: 0,
   }));
-  const sev = s.machine.sev;
   let current = -1;
   let hostStep: number | undefined;
   const program: GuestProgram = function* (cpu) {
-    const client = sev ? new GhcbClient(cpu, s.guest.ghcb, { version: sev.ghcbVersion }) : undefined;
+    const client = sev ? new GhcbClient(cpu, p.ghcb, { version: sev.ghcbVersion }) : undefined;
     if (client) {
-      cpu.vcHandler = ghcbVcHandler(client, { onVmmError: 'throw' });
-      if (s.guest.register) client.register();
+      const backup =
+        sev && p.backupGhcb
+          ? new GhcbClient(cpu, p.ghcb, { version: sev.ghcbVersion, fresh: false })
+          : undefined;
+      cpu.vcHandler = ghcbVcHandler(client, { onVmmError: 'throw', ...(backup ? { backup } : {}) });
+      if (p.register) client.register();
     }
     for (const [i, st] of steps.entries()) {
       current = i;

@@ -17,12 +17,16 @@ import { type Check, checkRun, checkStep, type RunFacts } from './expect.js';
 import { loadImageGuest, readGuestImage } from './image-guest.js';
 import { type CompiledProgram, compileProgram, type StepRecord } from './program.js';
 import { RunPoints } from './run-points.js';
+import { Schedule } from './schedule.js';
 import {
   type ImageGuest,
+  isImageGuest,
   isStepsScenario,
   type ProfileName,
+  programPath,
   type Scenario,
   type StepsScenario,
+  type VcpuProgram,
 } from './schema.js';
 import type { HostAction } from './steps.js';
 import { applyHostAction } from './vmm-actions.js';
@@ -83,7 +87,8 @@ export function machineConfig(s: Scenario, profile: ProfileName): MachineConfig 
     mmio: m.mmio,
     ...(m.serial !== undefined ? { serial: m.serial } : {}),
     ...(m.debugExitPort !== undefined ? { debugExitPort: m.debugExitPort } : {}),
-    vcpus: m.vcpus,
+    // A guest of several programs has at least a vCPU for each.
+    vcpus: Math.max(m.vcpus, isImageGuest(s.guest) ? 1 : s.guest.vcpus.length),
     // Waking an AP from reset hold takes a SIPI, which only an in-kernel APIC can deliver.
     ...(s.apResetHold === 'sipi' ? { irqchip: true } : {}),
     sev:
@@ -104,13 +109,13 @@ export function machineConfig(s: Scenario, profile: ProfileName): MachineConfig 
 }
 
 /**
- * The VMM's onHalt for scenario `s`: at the HLT the guest makes before a step with host actions,
- * apply that step's actions (between two KVM_RUNs, as a VMM does); `failed` hears of each that did
- * not take effect. False when no step was waiting (the HLT is the guest's own).
+ * The VMM's onHalt for a vCPU running program `p`: at the HLT the guest makes before a step with
+ * host actions, apply that step's actions (between two KVM_RUNs, as a VMM does); `failed` hears of
+ * each that did not take effect. False when no step was waiting (the HLT is the guest's own).
  */
 export function hostActionsAtHalt(
   vmm: Vmm,
-  s: StepsScenario,
+  p: VcpuProgram,
   compiled: CompiledProgram,
   failed: (step: number, action: HostAction, k: number, why: string) => void,
   applied?: RunScenarioOptions['onHostAction'],
@@ -118,7 +123,7 @@ export function hostActionsAtHalt(
   return () => {
     const i = compiled.takeHostStep();
     if (i === undefined) return false;
-    s.guest.steps[i]!.host?.forEach((a, k) => {
+    p.steps[i]!.host?.forEach((a, k) => {
       const err = applyHostAction(vmm, a);
       applied?.(a, i, err);
       if (err) failed(i, a, k, err);
@@ -127,11 +132,11 @@ export function hostActionsAtHalt(
   };
 }
 
-/** The scenario step the guest program is in, or undefined outside them. */
-export function scenarioStep(s: StepsScenario, compiled: CompiledProgram): () => number | undefined {
+/** The step of program `p` its vCPU is in, or undefined outside them. */
+export function scenarioStep(p: VcpuProgram, compiled: CompiledProgram): () => number | undefined {
   return () => {
     const i = compiled.currentStep();
-    return i >= 0 && i < s.guest.steps.length ? i : undefined;
+    return i >= 0 && i < p.steps.length ? i : undefined;
   };
 }
 
@@ -239,16 +244,27 @@ type MachineRun = Pick<RunFacts, 'result' | 'memory' | 'leakedBytes'>;
 function runMachine(
   vmm: Vmm,
   s: Scenario,
-  onHalt: () => boolean,
+  onHalt: (vcpu: number) => boolean,
   opts: RunScenarioOptions,
   points: RunPoints,
+  schedule?: Schedule,
 ): MachineRun {
+  const hooks = points.runOptions();
   const result = vmm.run({
     policies: s.policies,
     maxKvmRuns: s.maxKvmRuns,
     apResetHold: s.apResetHold,
     onHalt,
-    ...points.runOptions(),
+    ...hooks,
+    ...(schedule
+      ? {
+          pickVcpu: (runnable) => schedule.pick(runnable),
+          onKvmRun: (vcpu, r) => {
+            schedule.returned(vcpu);
+            hooks.onKvmRun?.(vcpu, r);
+          },
+        }
+      : {}),
   });
   const memory = (s.expect.memory ?? []).map((m) => {
     const dst = new Uint8Array(m.hex.length);
@@ -286,18 +302,21 @@ function report(
 
 function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioReport {
   const profile = opts.profile ?? s.profile;
+  const programs = s.guest.vcpus;
   const events: TraceEvent[] = [];
   /** Per vCPU, the step of each VMGEXIT KVM entered, in order. */
   const entered = new Map<number, (number | undefined)[]>();
-  let stepNow = (): number | undefined => undefined;
+  /** Per vCPU, the step its program is in. */
+  const stepOf: (() => number | undefined)[] = [];
   let points: RunPoints | undefined;
+  let schedule: Schedule | undefined;
   const vmm = Vmm.create(machineConfig(s, profile), {
     trace: (e) => {
       events.push(e);
       points?.trace(e);
       if (e.name === 'kvm_vmgexit_enter' || e.name === 'kvm_vmgexit_msr_protocol_enter') {
         const list = entered.get(e.vcpu) ?? [];
-        list.push(stepNow());
+        list.push(stepOf[e.vcpu]?.());
         entered.set(e.vcpu, list);
       }
       opts.trace?.(e);
@@ -308,55 +327,66 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
   opts.onMachine?.(vmm);
 
   const hostChecks: Check[] = [];
-  const compiled = compileProgram(s);
-  stepNow = scenarioStep(s, compiled);
+  const compiled = programs.map((p) => compileProgram(p, s.machine.sev));
+  const onHalts = programs.map((p, v) => {
+    stepOf.push(scenarioStep(p, compiled[v]!));
+    return hostActionsAtHalt(
+      vmm,
+      p,
+      compiled[v]!,
+      (i, _a, k, why) =>
+        hostChecks.push({
+          path: `${programPath(s.guest, v)}.steps[${i}].host[${k}]`,
+          ok: false,
+          message: `host action failed: ${why}`,
+        }),
+      opts.onHostAction,
+    );
+  });
   points = new RunPoints(
     vmm,
     s.vmm,
-    () => stepNow(),
+    (v) => stepOf[v]?.(),
     (a, err) => opts.onHostAction?.(a, undefined, err),
   );
-  const onHalt = hostActionsAtHalt(
-    vmm,
-    s,
-    compiled,
-    (i, _a, k, why) =>
-      hostChecks.push({
-        path: `guest.steps[${i}].host[${k}]`,
-        ok: false,
-        message: `host action failed: ${why}`,
-      }),
-    opts.onHostAction,
-  );
-  const added = vmm.addVcpu(compiled.program);
-  if (isVmmError(added)) {
-    vmm.destroy();
-    return notBuilt(s, profile, `${added.errno}: ${added.message}`);
+  schedule = new Schedule(s.guest.schedule);
+  for (const c of compiled) {
+    const added = vmm.addVcpu(c.program);
+    if (isVmmError(added)) {
+      vmm.destroy();
+      return notBuilt(s, profile, `${added.errno}: ${added.message}`);
+    }
   }
 
-  const run = runMachine(vmm, s, onHalt, opts, points);
+  const run = runMachine(vmm, s, (v) => onHalts[v]?.() ?? false, opts, points, schedule);
 
   const lines = attribute(foldVmgexits(events), entered);
-  const ignored = compiled.records.reduce(
-    (n, r) => n + Math.max(0, r.vmgexits - lines.filter((l) => l.step === r.index).length),
-    0,
-  );
   const stopText = `the run stopped: ${describeStop(run.result.stop)}`;
-  const stepChecks = s.guest.steps.flatMap((st, i) => {
-    const rec = compiled.records[i]!;
-    const outcomes: VmgexitOutcome[] = lines.filter((l) => l.step === i).map((l) => l.outcome);
-    for (let k = outcomes.length; k < rec.vmgexits; k++) outcomes.push({ kind: 'ignored' });
-    const exits = st.expect?.exits;
-    return [
-      ...checkStep(st, rec, outcomes, stopText),
-      ...(exits
-        ? checkExits(
-            exits,
-            points.exits.filter((x) => x.step === i),
-            `guest.steps[${i}].expect.exits`,
-          )
-        : []),
-    ];
+  let ignored = 0;
+  const stepChecks = programs.flatMap((p, v) => {
+    const records = compiled[v]!.records;
+    const mine = lines.filter((l) => l.vcpu === v);
+    ignored += records.reduce(
+      (n, r) => n + Math.max(0, r.vmgexits - mine.filter((l) => l.step === r.index).length),
+      0,
+    );
+    const base = programPath(s.guest, v);
+    return p.steps.flatMap((st, i) => {
+      const rec = records[i]!;
+      const outcomes: VmgexitOutcome[] = mine.filter((l) => l.step === i).map((l) => l.outcome);
+      for (let k = outcomes.length; k < rec.vmgexits; k++) outcomes.push({ kind: 'ignored' });
+      const exits = st.expect?.exits;
+      return [
+        ...checkStep(st, rec, outcomes, stopText, `${base}.steps[${i}]`),
+        ...(exits
+          ? checkExits(
+              exits,
+              points.exits.filter((x) => x.vcpu === v && x.step === i),
+              `${base}.steps[${i}].expect.exits`,
+            )
+          : []),
+      ];
+    });
   });
   const checks = [
     ...hostChecks,
@@ -365,7 +395,14 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
     ...points.unreached(stopText),
     ...checkRun(s.expect, { ...run, vmgexits: lines.length + ignored, log: lines, exits: points.exits }),
   ];
-  return report(s, profile, lines, compiled.records, checks, run);
+  return report(
+    s,
+    profile,
+    lines,
+    compiled.flatMap((c) => c.records),
+    checks,
+    run,
+  );
 }
 
 /** Pair each folded VMGEXIT with the step that was running when KVM entered it. */

@@ -153,13 +153,52 @@ const policies = z.strictObject({
 });
 
 /** The program of one vCPU, as steps (a scripted guest). */
-const stepsGuest = z.strictObject({
+const vcpuProgram = z.strictObject({
   /** Guest physical address of the GHCB page (default 0x1000). */
   ghcb: gpa.default(0x1000),
   /** Write the GHCB GPA into the GHCB MSR before the first step (default true). */
   register: z.boolean().default(true),
+  /**
+   * Linux's backup GHCB: a #VC raised while the GHCB is in use (the guest's own access to a
+   * scratch area that is not RAM) saves the page, makes its request there and restores it, instead
+   * of killing the guest (default false: any nested #VC is fatal).
+   */
+  backupGhcb: z.boolean().default(false),
   steps: z.array(step),
 });
+/** One vCPU's program of steps. */
+export type VcpuProgram = z.output<typeof vcpuProgram>;
+
+/**
+ * An interleaving of the vCPUs the author chooses, item by item: run `vcpu` (only it) until it has
+ * come back from `exits` more KVM_RUNs (exits or failures), or, without `exits`, until its program
+ * is done; then the next item. After the last item, or when an item's vCPU has finished, the VMM's
+ * round robin (one KVM_RUN each, in turn).
+ */
+const scheduleItem = z.strictObject({ vcpu: uint(), exits: uint().optional() });
+export type ScheduleItem = z.output<typeof scheduleItem>;
+
+/** Several vCPUs, each with its program, and how they interleave. */
+const multiGuest = z.strictObject({
+  vcpus: z.array(vcpuProgram).min(1),
+  schedule: z.array(scheduleItem).default([]),
+});
+
+/**
+ * A guest of steps: one vCPU's program (`{ ghcb, register, steps }`), or `{ vcpus: [...], schedule }`.
+ * Parsed as the list of programs, vCPU i's at i; `single` tells which form the file used (the paths
+ * of its steps: `guest.steps[i]` or `guest.vcpus[v].steps[i]`).
+ */
+const stepsGuest = z
+  .unknown()
+  .transform((v, ctx): { vcpus: VcpuProgram[]; schedule: ScheduleItem[]; single: boolean } => {
+    if (typeof v === 'object' && v !== null && 'vcpus' in v) {
+      const r = parseInto(ctx, [], multiGuest, v);
+      return r.ok ? { ...r.value, single: false } : z.NEVER;
+    }
+    const r = parseInto(ctx, [], vcpuProgram, v);
+    return r.ok ? { vcpus: [r.value], schedule: [], single: true } : z.NEVER;
+  });
 
 type EntryReg = Exclude<keyof typeof KVM_REGS_OFFSETS, 'rip'>;
 /** KVM_SET_REGS's general-purpose registers and RFLAGS an entry may set (RIP is `rip`). */
@@ -221,6 +260,11 @@ const guest = z.unknown().transform((v, ctx): StepsGuest | ImageGuest => {
 /** Whether the scenario's guest is machine code (else a program of steps). */
 export function isImageGuest(g: StepsGuest | ImageGuest): g is ImageGuest {
   return 'image' in g;
+}
+
+/** Where vCPU `vcpu`'s program is in the document: `guest` or `guest.vcpus[1]`. */
+export function programPath(g: StepsGuest, vcpu: number): string {
+  return g.single ? 'guest' : `guest.vcpus[${vcpu}]`;
 }
 
 const STOP_KINDS = [

@@ -101,30 +101,42 @@ export function validate(s: Scenario): PathIssue[] {
   return out;
 }
 
-/** The checks of a guest program of steps: its GHCB page, verbs the machine allows, host actions. */
+/**
+ * The checks of a guest of steps, for each vCPU's program: its GHCB page, verbs the machine allows,
+ * host actions; and a schedule that names vCPUs with programs.
+ */
 function validateSteps(s: StepsScenario, sev: boolean, machine: MachineFacts): PathIssue[] {
   const { inRam } = machine;
   const out: PathIssue[] = [];
-  if (sev && (s.guest.ghcb % PAGE !== 0 || !inRam(s.guest.ghcb, PAGE))) {
-    out.push({
-      path: ['guest', 'ghcb'],
-      message: `expected a page-aligned GPA of a page inside guest RAM, got ${hex(s.guest.ghcb)} (a hostile GHCB MSR value belongs in a raw step's ghcbMsr)`,
-    });
-  }
-
-  s.guest.steps.forEach((st, i) => {
-    const at: (string | number)[] = ['guest', 'steps', i];
-    if (!sev && SEV_ONLY_VERBS.has(st.verb))
+  const programs = s.guest.vcpus;
+  programs.forEach((p, v) => {
+    const base: (string | number)[] = s.guest.single ? ['guest'] : ['guest', 'vcpus', v];
+    if (sev && (p.ghcb % PAGE !== 0 || !inRam(p.ghcb, PAGE))) {
       out.push({
-        path: [...at, st.verb],
-        message: `${st.verb} needs an SEV-ES machine (machine.sev is false)`,
+        path: [...base, 'ghcb'],
+        message: `expected a page-aligned GPA of a page inside guest RAM, got ${hex(p.ghcb)} (a hostile GHCB MSR value belongs in a raw step's ghcbMsr)`,
       });
-    st.host?.forEach((a, k) => {
-      const why = checkHostAction(a, machine);
-      if (why) out.push({ path: [...at, 'host', k, ...why.path], message: why.message });
+    }
+    p.steps.forEach((st, i) => {
+      const at: (string | number)[] = [...base, 'steps', i];
+      if (!sev && SEV_ONLY_VERBS.has(st.verb))
+        out.push({
+          path: [...at, st.verb],
+          message: `${st.verb} needs an SEV-ES machine (machine.sev is false)`,
+        });
+      st.host?.forEach((a, k) => {
+        const why = checkHostAction(a, machine);
+        if (why) out.push({ path: [...at, 'host', k, ...why.path], message: why.message });
+      });
     });
   });
-
+  s.guest.schedule.forEach((item, i) => {
+    if (item.vcpu >= programs.length)
+      out.push({
+        path: ['guest', 'schedule', i, 'vcpu'],
+        message: `expected a vCPU with a program (0 to ${programs.length - 1}), got ${item.vcpu}`,
+      });
+  });
   return out;
 }
 
