@@ -309,7 +309,6 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
   /** Per vCPU, the step its program is in. */
   const stepOf: (() => number | undefined)[] = [];
   let points: RunPoints | undefined;
-  let schedule: Schedule | undefined;
   const vmm = Vmm.create(machineConfig(s, profile), {
     trace: (e) => {
       events.push(e);
@@ -349,7 +348,7 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
     (v) => stepOf[v]?.(),
     (a, err) => opts.onHostAction?.(a, undefined, err),
   );
-  schedule = new Schedule(s.guest.schedule);
+  const schedule = new Schedule(s.guest.schedule);
   for (const c of compiled) {
     const added = vmm.addVcpu(c.program);
     if (isVmmError(added)) {
