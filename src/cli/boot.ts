@@ -4,9 +4,16 @@
  * summary: the milestones with their cost, VMGEXITs by type, exits to userspace.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { brotliDecompressSync } from 'node:zlib';
 import cliProgress from 'cli-progress';
+import {
+  formatBytes,
+  formatInputFileError,
+  IMAGE_FILE_LIMIT,
+  isInputFileError,
+  readInputFile,
+} from '../scenario/input-file.js';
 import type { SevProfileName } from '../sev/profiles.js';
 import { isVmmError } from '../vmm/errors.js';
 import { bootOvmf, OVMF_MILESTONES, type OvmfBootResult, type OvmfMilestone } from '../vmm/ovmf-boot.js';
@@ -39,13 +46,22 @@ export interface BootCommandOptions {
   readonly efault?: 'stop' | 'rerun' | 'resolve';
 }
 
-/** Read a firmware image: .br files are Brotli-decompressed. A message on failure. */
+/**
+ * Read a firmware image, a regular file of at most IMAGE_FILE_LIMIT bytes; .br files are
+ * Brotli-decompressed, to at most IMAGE_FILE_LIMIT bytes too. A message on failure.
+ */
 export async function readFirmware(path: string | URL): Promise<Uint8Array | string> {
+  const raw = readInputFile(path, { limit: IMAGE_FILE_LIMIT, what: 'firmware image' });
+  if (isInputFileError(raw)) return `cannot read firmware: ${formatInputFileError(raw)}`;
+  if (!String(path).endsWith('.br')) return raw;
   try {
-    const raw = await readFile(path);
-    return new Uint8Array(String(path).endsWith('.br') ? brotliDecompressSync(raw) : raw);
+    return new Uint8Array(brotliDecompressSync(raw, { maxOutputLength: IMAGE_FILE_LIMIT }));
   } catch (e) {
-    return `cannot read firmware ${String(path)}: ${(e as Error).message}`;
+    const why =
+      (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+        ? `it decompresses to more than ${formatBytes(IMAGE_FILE_LIMIT)}, the most a firmware image may hold`
+        : `not Brotli-compressed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+    return `cannot read firmware: ${typeof path === 'string' ? path : fileURLToPath(path)}: ${why}`;
   }
 }
 

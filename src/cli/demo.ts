@@ -1,7 +1,8 @@
 /**
  * `sevbox demo`: the seed commit's story, told by running it. The same guest — an MMIO read through
  * the GHCB — meets six host situations, under the kernel before the seed commit (`prefix`) and at it
- * (`seed`), and the table shows what KVM did and what the guest saw.
+ * (`seed`), and the table shows what KVM did and what the guest saw. `--json`: the same runs as
+ * one JSON document ({@link demoJson}).
  */
 import { GhcbClient } from '../guest/ghcb-client.js';
 import type { GhcbResult } from '../guest/result.js';
@@ -11,7 +12,13 @@ import { GHCB_OFF_SW_SCRATCH, ghcbErrName } from '../uapi/ghcb.js';
 import { SVM_VMGEXIT_MMIO_READ } from '../uapi/svm.js';
 import { isVmmError } from '../vmm/errors.js';
 import { Vmm } from '../vmm/vmm.js';
-import { restartDemoReport } from './demo-restart.js';
+import {
+  RESTART_DEMO_CASES,
+  type RestartDemoColumn,
+  type RestartDemoResult,
+  restartDemoReport,
+  runRestartDemoCase,
+} from './demo-restart.js';
 
 const RAM_SIZE = 0x10_0000;
 const GHCB_GPA = 0x1000;
@@ -185,4 +192,31 @@ export function demoReport(color: boolean): string[] {
   lines.push('');
   lines.push(...restartDemoReport(bold, dim));
   return lines.map((l) => l.trimEnd());
+}
+
+/** `sevbox demo --json`: both tables as values, a row per situation, a cell per column. */
+export interface DemoJson {
+  readonly cases: readonly (DemoCase & { readonly prefix: DemoResult; readonly seed: DemoResult })[];
+  readonly restart: readonly ({ readonly title: string } & Record<RestartDemoColumn, RestartDemoResult>)[];
+  /** Kernel bytes leaked over every run of both tables. */
+  readonly leakedBytes: number;
+}
+
+/** Run both tables' situations and give what they did as values. */
+export function demoJson(): DemoJson {
+  const cases = DEMO_CASES.map((c) => ({
+    ...c,
+    prefix: runDemoCase(c, 'prefix'),
+    seed: runDemoCase(c, 'seed'),
+  }));
+  const restart = RESTART_DEMO_CASES.map((c) => ({
+    title: c.title,
+    stop: runRestartDemoCase(c, 'stop'),
+    'fix-rerun': runRestartDemoCase(c, 'fix-rerun'),
+    restart: runRestartDemoCase(c, 'restart'),
+  }));
+  const leakedBytes =
+    cases.reduce((n, c) => n + c.prefix.leakedBytes + c.seed.leakedBytes, 0) +
+    restart.reduce((n, r) => n + r.stop.leakedBytes + r['fix-rerun'].leakedBytes + r.restart.leakedBytes, 0);
+  return { cases, restart, leakedBytes };
 }

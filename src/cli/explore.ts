@@ -3,10 +3,10 @@
  * A FILE is a scenario (run and recorded, GHCB pages included), a trace in JSON lines (`sevbox trace
  * --format jsonl`: replayed, no GHCB pages) or `ovmf` (the shipped firmware booted as an SEV-ES
  * guest). The page is served on 127.0.0.1 only, and its URL printed; `--export out.html` writes
- * one self-contained file instead.
+ * one self-contained file instead. `--json`: what was recorded and where it went as one JSON
+ * document ({@link ExploreJson}) instead of the text line.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
@@ -17,6 +17,12 @@ import { explorerHtml } from '../explore/page.js';
 import { recordEvents, TraceRecorder } from '../explore/record.js';
 import { recordScenario } from '../explore/scenario.js';
 import { formatScenarioError, isScenarioError } from '../scenario/errors.js';
+import {
+  formatInputFileError,
+  isInputFileError,
+  readInputText,
+  TRACE_FILE_LIMIT,
+} from '../scenario/input-file.js';
 import { loadScenario } from '../scenario/load.js';
 import type { ProfileName, Scenario } from '../scenario/schema.js';
 import type { TraceEvent } from '../trace/events.js';
@@ -36,6 +42,26 @@ export interface ExploreCommandOptions {
   readonly compareProfile?: ProfileName;
   /** Side by side: the scenario again with sevbox's restart capabilities toggled. */
   readonly compareRestart?: boolean;
+  /** Print what was recorded as one JSON document instead of text. */
+  readonly json?: boolean;
+}
+
+/** `sevbox explore --json`: the recorded runs, and where the page went. */
+export interface ExploreJson {
+  /** The file written (--export), or null when serving. */
+  readonly export: string | null;
+  /** The page's URL while serving, or null with --export. */
+  readonly url: string | null;
+  readonly traces: readonly {
+    readonly kind: 'scenario' | 'trace' | 'firmware';
+    readonly name: string;
+    readonly profile: string | null;
+    readonly events: number;
+    readonly vmgexits: number;
+    readonly end: string;
+  }[];
+  /** With --compare-*: the first VMGEXIT pair where the runs part ways (null: they agree); else null. */
+  readonly comparison: { readonly divergence: { readonly pair: number; readonly why: string } | null } | null;
 }
 
 /** `s` with sevbox's VMGEXIT fault-info and restart capabilities turned on or off. */
@@ -85,9 +111,10 @@ function pageAssets(): { js: string; css: string } {
   throw new ExploreInputError('the explorer page is not built: run `npm run build` first');
 }
 
-/** A trace file of JSON lines, replayed through the recorder. */
+/** A trace file of JSON lines (a regular file of at most TRACE_FILE_LIMIT bytes), replayed through the recorder. */
 async function recordTraceFile(file: string): Promise<ExploreTrace> {
-  const text = await readFile(file, 'utf8');
+  const text = readInputText(file, { limit: TRACE_FILE_LIMIT, what: 'trace' });
+  if (isInputFileError(text)) throw new ExploreInputError(formatInputFileError(text));
   const events: TraceEvent[] = [];
   for (const [n, line] of text.split('\n').entries()) {
     if (line.trim() === '') continue;
@@ -185,17 +212,33 @@ export async function exploreCommand(opts: ExploreCommandOptions): Promise<numbe
         ]
       : []),
   ].join('; ');
+  const json = (where: { export: string } | { url: string }): string =>
+    `${JSON.stringify({
+      export: 'export' in where ? where.export : null,
+      url: 'url' in where ? where.url : null,
+      traces: traces.map((t) => ({
+        kind: t.source.kind,
+        name: t.source.name,
+        profile: t.source.profile ?? null,
+        events: t.events.length,
+        vmgexits: t.events.filter((e) => e.kind === 'vmgexit').length,
+        end: t.end,
+      })),
+      comparison: comparison ? { divergence: comparison.divergence ?? null } : null,
+    } satisfies ExploreJson)}\n`;
   if (opts.export) {
     const { js, css } = pageAssets();
     writeFileSync(
       opts.export,
       explorerHtml({ js, css, trace: traces[0]!, ...(comparison ? { compare: comparison } : {}) }),
     );
-    process.stdout.write(`wrote ${opts.export} (${counts})\n`);
+    process.stdout.write(opts.json ? json({ export: opts.export }) : `wrote ${opts.export} (${counts})\n`);
     return 0;
   }
   const { url } = await serveExplorer(traces, opts.port ?? 0, comparison);
-  process.stdout.write(`sevbox explore: ${counts}\nopen ${url}  (Ctrl-C to stop)\n`);
+  process.stdout.write(
+    opts.json ? json({ url }) : `sevbox explore: ${counts}\nopen ${url}  (Ctrl-C to stop)\n`,
+  );
   await new Promise(() => {});
   return 0;
 }

@@ -1,8 +1,9 @@
 /**
  * The `sevbox` command line. Exit status: 0 success, 1 an expectation did not hold, 2 bad input
- * (arguments, a malformed or unreadable scenario or GHCB file).
+ * (arguments, a malformed or unreadable scenario or GHCB file, a directory without scenarios).
+ * Results go to stdout (with --json, one JSON document per result, bigints as "0x…" strings),
+ * errors to stderr, each naming the file and, in a scenario, the line and the path in the document.
  */
-import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { addCoverage, emptyCoverage, formatCoverage } from '../cpu/x86/coverage.js';
@@ -10,7 +11,13 @@ import { fuzzCommand } from '../fuzz/cli.js';
 // koffi, the oracle's optional native dependency, is only loaded when `sevbox hostkvm` asks for it.
 import { describeHostKvm } from '../hostkvm/detect.js';
 import { openKvm } from '../kvm/fd.js';
-import { formatScenarioError, isScenarioError } from '../scenario/errors.js';
+import { formatScenarioError, isScenarioError, type ScenarioError } from '../scenario/errors.js';
+import {
+  formatInputFileError,
+  IMAGE_FILE_LIMIT,
+  isInputFileError,
+  readInputFile,
+} from '../scenario/input-file.js';
 import { type LoadedScenario, loadScenario, SCENARIO_EXTENSIONS } from '../scenario/load.js';
 import { formatReport, runScenario, type ScenarioReport } from '../scenario/run.js';
 import { PROFILE_NAMES, type ProfileName } from '../scenario/schema.js';
@@ -20,8 +27,9 @@ import { formatTraceLine, traceEventToJson } from '../trace/format.js';
 import { formatImageFormatError, isElfFile, isImageFormatError, parseElfImage } from '../vmm/index.js';
 import { OVMF_MILESTONES, type OvmfMilestone } from '../vmm/ovmf-boot.js';
 import { bootCommand } from './boot.js';
-import { demoReport } from './demo.js';
+import { demoJson, demoReport } from './demo.js';
 import { ExploreInputError, exploreCommand } from './explore.js';
+import { expandScenarioArgs, formatScenarioArgsError } from './inputs.js';
 import { formatInspect, inspectGhcb } from './inspect.js';
 import { formatPageViews, inspectScenarioMemory } from './inspect-page.js';
 import { paint } from './paint.js';
@@ -37,16 +45,26 @@ const out = (lines: readonly string[]): void => {
   if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);
 };
 
+/** The scenario files that files and directories name (inputs.ts); bad input when a directory has none. */
+function scenarioPaths(args: readonly string[]): string[] {
+  const files = expandScenarioArgs(args);
+  if (!Array.isArray(files)) throw new UsageError(formatScenarioArgsError(files));
+  return files;
+}
+
+/** Every file loaded, or each one that is not a scenario. */
+async function loadEach(files: readonly string[]): Promise<(LoadedScenario | ScenarioError)[]> {
+  const out: (LoadedScenario | ScenarioError)[] = [];
+  for (const f of files) out.push(await loadScenario(f));
+  return out;
+}
+
+/** Every file loaded; bad input naming each file that is not a scenario (file:line:col: path: what). */
 async function loadAll(files: readonly string[]): Promise<LoadedScenario[]> {
-  const loaded: LoadedScenario[] = [];
-  const errors: string[] = [];
-  for (const f of files) {
-    const r = await loadScenario(f);
-    if (isScenarioError(r)) errors.push(formatScenarioError(r));
-    else loaded.push(r);
-  }
-  if (errors.length) throw new UsageError(errors.join('\n'));
-  return loaded;
+  const loaded = await loadEach(files);
+  const errors = loaded.filter(isScenarioError);
+  if (errors.length) throw new UsageError(errors.map(formatScenarioError).join('\n'));
+  return loaded as LoadedScenario[];
 }
 
 function reportJson(r: ScenarioReport, file: string): unknown {
@@ -70,7 +88,13 @@ function reportJson(r: ScenarioReport, file: string): unknown {
   };
 }
 
+/** JSON.stringify's replacer: a bigint as a "0x…" string. */
 const bigintJson = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v);
+
+/** One JSON document on a line of stdout. */
+const printJson = (v: unknown): void => {
+  process.stdout.write(`${JSON.stringify(v, bigintJson)}\n`);
+};
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -91,20 +115,26 @@ export function buildProgram(): Command {
 
   program
     .command('run')
-    .description('Run scenario files; one line per VMGEXIT; exit 0 only if every expectation holds')
-    .argument('<files...>', 'scenario files (.yaml, .yml, .json)')
+    .description(
+      'Run scenario files, and every scenario file under a directory (sorted by path); one line per VMGEXIT; exit 0 only if every expectation holds',
+    )
+    .argument('<paths...>', `scenario files (${SCENARIO_EXTENSIONS.join(', ')}) or directories of them`)
     .addOption(profileOption())
     .option('--json', 'one JSON object per scenario instead of text')
-    .addHelpText('after', '\nExample:\n  $ sevbox run examples/demo/*.yaml --profile prefix')
-    .action(async (files: string[], opts: { profile?: ProfileName; json?: boolean }) => {
-      const scenarios = await loadAll(files);
-      let ok = true;
-      scenarios.forEach((s, i) => {
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ sevbox run examples/demo/4-bounce-buffer-enomem.yaml --profile prefix\n  $ sevbox run test/scenarios examples/demo --json',
+    )
+    .action(async (paths: string[], opts: { profile?: ProfileName; json?: boolean }) => {
+      const scenarios = await loadAll(scenarioPaths(paths));
+      const several = scenarios.length > 1;
+      let passed = 0;
+      for (const s of scenarios) {
         const r = runScenario(s.scenario, { profile: opts.profile });
-        ok &&= r.ok;
-        if (opts.json) {
-          process.stdout.write(`${JSON.stringify(reportJson(r, files[i]!), bigintJson)}\n`);
-        } else {
+        if (r.ok) passed++;
+        if (opts.json) printJson(reportJson(r, s.file));
+        else {
+          if (several) out([p.dim(s.file)]);
           out(
             formatReport(r).map((line) =>
               line === 'PASS'
@@ -117,8 +147,13 @@ export function buildProgram(): Command {
             ),
           );
         }
-      });
-      if (!ok) process.exitCode = 1;
+      }
+      const failed = scenarios.length - passed;
+      if (several && !opts.json)
+        out([
+          `${scenarios.length} scenarios: ${passed} passed${failed ? `, ${p.red(`${failed} failed`)}` : ''}`,
+        ]);
+      if (failed) process.exitCode = 1;
     });
 
   program
@@ -127,25 +162,47 @@ export function buildProgram(): Command {
     .argument('<file>', 'scenario file')
     .addOption(profileOption())
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'jsonl']).default('text'))
+    .addOption(
+      new Option('--json', 'one JSON object per event (the same as --format jsonl)').conflicts('format'),
+    )
     .addHelpText(
       'after',
       '\nExample:\n  $ sevbox trace examples/demo/4-bounce-buffer-enomem.yaml --format jsonl',
     )
-    .action(async (file: string, opts: { profile?: ProfileName; format: 'text' | 'jsonl' }) => {
-      const [s] = await loadAll([file]);
-      const events: TraceEvent[] = [];
-      runScenario(s!.scenario, { profile: opts.profile, trace: (e) => events.push(e) });
-      out(events.map((e, i) => (opts.format === 'jsonl' ? traceEventToJson(e) : formatTraceLine(e, i))));
-    });
+    .action(
+      async (file: string, opts: { profile?: ProfileName; format: 'text' | 'jsonl'; json?: boolean }) => {
+        const [s] = await loadAll([file]);
+        const events: TraceEvent[] = [];
+        runScenario(s!.scenario, { profile: opts.profile, trace: (e) => events.push(e) });
+        const jsonl = opts.json || opts.format === 'jsonl';
+        out(events.map((e, i) => (jsonl ? traceEventToJson(e) : formatTraceLine(e, i))));
+      },
+    );
 
   program
     .command('validate')
-    .description('Check scenario files (schema and semantics) without running them')
-    .argument('<files...>', 'scenario files')
-    .addHelpText('after', '\nExample:\n  $ sevbox validate examples/*.yaml')
-    .action(async (files: string[]) => {
-      const scenarios = await loadAll(files);
-      out(scenarios.map((s, i) => `${p.green('ok')} ${files[i]}: ${s.scenario.name}`));
+    .description(
+      'Check scenario files, and every scenario file under a directory, (schema and semantics) without running them',
+    )
+    .argument('<paths...>', 'scenario files or directories of them')
+    .option('--json', 'one JSON object per file, its issues included, instead of text')
+    .addHelpText('after', '\nExample:\n  $ sevbox validate examples/*.yaml test/scenarios')
+    .action(async (paths: string[], opts: { json?: boolean }) => {
+      const files = scenarioPaths(paths);
+      if (!opts.json) {
+        const scenarios = await loadAll(files);
+        out(scenarios.map((s) => `${p.green('ok')} ${s.file}: ${s.scenario.name}`));
+        return;
+      }
+      // Every file's verdict on stdout: here the issues are the result.
+      const loaded = await loadEach(files);
+      for (const l of loaded)
+        printJson(
+          isScenarioError(l)
+            ? { file: l.file, ok: false, issues: l.issues }
+            : { file: l.file, ok: true, name: l.scenario.name },
+        );
+      if (loaded.some(isScenarioError)) process.exitCode = 2;
     });
 
   program
@@ -179,9 +236,7 @@ export function buildProgram(): Command {
           const [s] = await loadAll([file]);
           const views = inspectScenarioMemory(s!.scenario, gpa, len, opts.profile ?? s!.scenario.profile);
           if (opts.json)
-            process.stdout.write(
-              `${JSON.stringify({ ...views, host: hexOf(views.host), private: views.private && hexOf(views.private) })}\n`,
-            );
+            printJson({ ...views, host: hexOf(views.host), private: views.private && hexOf(views.private) });
           else out(formatPageViews(views));
           return;
         }
@@ -189,16 +244,17 @@ export function buildProgram(): Command {
         if (!Number.isSafeInteger(gpa) || gpa < 0 || gpa % 4096 !== 0) {
           throw new UsageError(`--ghcb-gpa ${opts.ghcbGpa}: expected a page-aligned address`);
         }
-        let bytes: Uint8Array;
-        try {
-          bytes = new Uint8Array(await readFile(file));
-        } catch (e) {
-          throw new UsageError(`${file}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`);
+        const bytes = readInputFile(file, { limit: 4096, what: 'GHCB page' });
+        if (isInputFileError(bytes) && bytes.reason !== 'too-large')
+          throw new UsageError(formatInputFileError(bytes));
+        if (isInputFileError(bytes) || bytes.length !== 4096) {
+          const has = isInputFileError(bytes) ? bytes.size : bytes.length;
+          throw new UsageError(
+            `${file}: a GHCB page is 4096 bytes, this file has ${has === undefined ? 'more' : has}`,
+          );
         }
-        if (bytes.length !== 4096)
-          throw new UsageError(`${file}: a GHCB page is 4096 bytes, this file has ${bytes.length}`);
         const report = inspectGhcb(bytes, gpa);
-        if (opts.json) process.stdout.write(`${JSON.stringify(report, bigintJson)}\n`);
+        if (opts.json) printJson(report);
         else out(formatInspect(report));
       },
     );
@@ -215,7 +271,7 @@ export function buildProgram(): Command {
       // Beside each host answer, the model's (of today's kernel).
       const model = openKvm(sevKvmOptions('current'));
       const d = describeHostKvm(opts.device, (cap) => model.checkExtension(cap));
-      if (opts.json) process.stdout.write(`${JSON.stringify(d.data, bigintJson)}\n`);
+      if (opts.json) printJson(d.data);
       else process.stdout.write(`${d.text.trimEnd()}\n`);
     });
 
@@ -232,6 +288,7 @@ export function buildProgram(): Command {
     )
     .option('--out <dir>', 'where shrunk reproducers go (default a temp directory)')
     .option('--workers <n>', 'worker threads (default min(2, CPUs))')
+    .option('--json', 'the summary as one JSON object instead of text')
     .addHelpText('after', '\nExample:\n  $ sevbox fuzz --seconds 10 --seed 1 --profile seed current')
     .action(
       async (opts: {
@@ -241,6 +298,7 @@ export function buildProgram(): Command {
         profile?: ProfileName[];
         out?: string;
         workers?: string;
+        json?: boolean;
       }) => {
         const num = (v: string | undefined, what: string): number | undefined => {
           if (v === undefined) return undefined;
@@ -260,6 +318,7 @@ export function buildProgram(): Command {
           ...(opts.profile ? { profiles: opts.profile } : {}),
           ...(opts.out ? { out: opts.out } : {}),
           ...(workers ? { workers } : {}),
+          ...(opts.json ? { json: true } : {}),
         });
       },
     );
@@ -282,12 +341,8 @@ export function buildProgram(): Command {
     .action(async (files: string[], opts: { bits?: string; top: string; json?: boolean }) => {
       const counts = emptyCoverage();
       for (const f of files) {
-        let bytes: Uint8Array;
-        try {
-          bytes = await readFile(f);
-        } catch (e) {
-          throw new UsageError(`${f}: ${(e as Error).message}`);
-        }
+        const bytes = readInputFile(f, { limit: IMAGE_FILE_LIMIT, what: 'machine-code image' });
+        if (isInputFileError(bytes)) throw new UsageError(formatInputFileError(bytes));
         if (!isElfFile(bytes)) {
           addCoverage(counts, bytes, Number(opts.bits ?? '64') as 16 | 32 | 64);
           continue;
@@ -299,15 +354,13 @@ export function buildProgram(): Command {
         for (const seg of image.segments) if (seg.executable !== false) addCoverage(counts, seg.bytes, bits);
       }
       if (opts.json)
-        process.stdout.write(
-          `${JSON.stringify({
-            total: counts.total,
-            implemented: counts.implemented,
-            invalid: counts.invalid,
-            missing: Object.fromEntries(counts.missing),
-            covered: Object.fromEntries(counts.covered),
-          })}\n`,
-        );
+        printJson({
+          total: counts.total,
+          implemented: counts.implemented,
+          invalid: counts.invalid,
+          missing: Object.fromEntries(counts.missing),
+          covered: Object.fromEntries(counts.covered),
+        });
       else out(formatCoverage(counts, Number(opts.top)));
     });
 
@@ -396,6 +449,7 @@ export function buildProgram(): Command {
       ).choices(PROFILE_NAMES),
     )
     .option('--compare-restart', "side by side: the scenario again with sevbox's restart capability toggled")
+    .option('--json', 'what was recorded, and the file written or the URL served, as one JSON object')
     .addOption(
       new Option('--until <milestone>', 'for ovmf: where the boot stops (default pei)').choices(
         OVMF_MILESTONES,
@@ -415,6 +469,7 @@ export function buildProgram(): Command {
           until?: OvmfMilestone;
           compareProfile?: ProfileName;
           compareRestart?: boolean;
+          json?: boolean;
         },
       ) => {
         const port = opts.port === undefined ? undefined : Number(opts.port);
@@ -429,6 +484,7 @@ export function buildProgram(): Command {
             ...(opts.until ? { until: opts.until } : {}),
             ...(opts.compareProfile ? { compareProfile: opts.compareProfile } : {}),
             ...(opts.compareRestart ? { compareRestart: true } : {}),
+            ...(opts.json ? { json: true } : {}),
           });
         } catch (e) {
           if (e instanceof ExploreInputError) throw new UsageError(e.message);
@@ -479,9 +535,11 @@ export function buildProgram(): Command {
   program
     .command('demo')
     .description("Tell the seed commit's story: six host situations under the prefix and seed kernels")
+    .option('--json', 'both tables as one JSON object instead of text')
     .addHelpText('after', '\nExample:\n  $ sevbox demo')
-    .action(() => {
-      out(demoReport(color));
+    .action((opts: { json?: boolean }) => {
+      if (opts.json) printJson(demoJson());
+      else out(demoReport(color));
     });
 
   return program;

@@ -1,14 +1,14 @@
 /**
  * `sevbox fuzz`: run a campaign with a progress bar on a TTY (executions/s, VMGEXITs/s,
- * violations), write the shrunk reproducers, print the summary. Exit status 1 when a model
- * violation was found (findings of a profile are not violations).
+ * violations), write the shrunk reproducers, print the summary (text, or one JSON document with
+ * --json). Exit status 1 when a model violation was found (findings of a profile are not violations).
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { ProfileName } from '../scenario/schema.js';
 import { type Progress, runCampaign } from './campaign.js';
-import { formatSummary, writeReproducers } from './report.js';
+import { formatSummary, summaryJson, writeReproducers } from './report.js';
 
 /** What the command line gives. */
 export interface FuzzCommandOptions {
@@ -18,6 +18,8 @@ export interface FuzzCommandOptions {
   readonly profiles?: readonly ProfileName[];
   readonly out?: string;
   readonly workers?: number;
+  /** Print the summary as one JSON document (report.ts summaryJson). */
+  readonly json?: boolean;
 }
 
 /** Run the command; returns the exit status. */
@@ -58,7 +60,10 @@ export async function fuzzCommand(o: FuzzCommandOptions): Promise<number> {
   bar?.stop();
   const dir = o.out ?? join(tmpdir(), `sevbox-fuzz-${seed}`);
   const files = r.violations.length || r.findings.length ? await writeReproducers(r, dir) : undefined;
-  process.stdout.write(`${formatSummary(r, files).join('\n')}\n`);
-  if (files) process.stdout.write(`reproducers in ${dir} (sevbox run <file>)\n`);
+  if (o.json) process.stdout.write(`${JSON.stringify(summaryJson(r, files, dir))}\n`);
+  else {
+    process.stdout.write(`${formatSummary(r, files).join('\n')}\n`);
+    if (files) process.stdout.write(`reproducers in ${dir} (sevbox run <file>)\n`);
+  }
   return r.violations.length ? 1 : 0;
 }

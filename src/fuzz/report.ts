@@ -1,7 +1,7 @@
 /**
  * Reporting: reproducer scenario files for shrunk violations and findings (the oracle's
  * expectations written into each step, so `sevbox run` shows ✗ where the model departs from the
- * spec, or ✓ for a faithful kernel bug), and the campaign summary as text.
+ * spec, or ✓ for a faithful kernel bug), and the campaign summary as text or as JSON.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -175,4 +175,76 @@ export function formatSummary(
   );
   out.push(`  causes met  ${r.causes.size} (profile, cause) pairs of the spec's tables`);
   return out;
+}
+
+/** A shrunk problem in the JSON summary: where it was first seen and how small it shrank. */
+interface ShrunkJson {
+  readonly profile: ProfileName;
+  readonly count: number;
+  readonly caseIndex: number;
+  readonly caseSeed: number;
+  readonly steps: number;
+  readonly reproducer: string | null;
+}
+
+/** The campaign summary as one JSON document (`sevbox fuzz --json`): formatSummary's facts, as values. */
+export interface FuzzSummaryJson {
+  readonly seed: number;
+  readonly workers: number;
+  readonly seconds: number;
+  readonly cases: number;
+  readonly runs: number;
+  readonly vmgexits: number;
+  readonly violations: readonly (ShrunkJson & {
+    readonly invariant: string;
+    readonly step: number | null;
+    readonly message: string;
+  })[];
+  readonly findings: readonly (ShrunkJson & {
+    readonly kind: string;
+    readonly step: number;
+    readonly cause: string;
+  })[];
+  /** (profile, cause) pairs of the spec's tables the campaign met, and how often. */
+  readonly causes: Readonly<Record<string, number>>;
+  /** Where the reproducers were written; null when there were none. */
+  readonly reproducers: string | null;
+}
+
+/** The summary of a campaign as JSON values (`files`: the reproducers writeReproducers wrote into `dir`). */
+export function summaryJson(
+  r: CampaignResult,
+  files?: { violations: readonly string[]; findings: readonly string[] },
+  dir?: string,
+): FuzzSummaryJson {
+  const shrunk = <T extends Violation | Finding>(s: Shrunk<T>, file: string | undefined): ShrunkJson => ({
+    profile: s.shrunk.profile,
+    count: s.count,
+    caseIndex: s.caseIndex,
+    caseSeed: s.caseSeed,
+    steps: s.case.steps.length,
+    reproducer: file ?? null,
+  });
+  return {
+    seed: r.seed,
+    workers: r.workers,
+    seconds: r.seconds,
+    cases: r.cases,
+    runs: r.runs,
+    vmgexits: r.vmgexits,
+    violations: r.violations.map((v, i) => ({
+      invariant: v.shrunk.invariant,
+      step: v.shrunk.step ?? null,
+      message: v.shrunk.message,
+      ...shrunk(v, files?.violations[i]),
+    })),
+    findings: r.findings.map((f, i) => ({
+      kind: f.shrunk.kind,
+      step: f.shrunk.step,
+      cause: f.shrunk.cause,
+      ...shrunk(f, files?.findings[i]),
+    })),
+    causes: Object.fromEntries([...r.causes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    reproducers: files && dir !== undefined ? dir : null,
+  };
 }

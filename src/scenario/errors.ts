@@ -13,6 +13,12 @@ export interface ScenarioIssue {
   /** 1-based position of the offending node, when the source is known. */
   readonly line?: number;
   readonly column?: number;
+  /**
+   * What kind of problem, when it has a name: the parser's (`BAD_INDENT`, `DUPLICATE_KEY`), the
+   * schema's (`invalid_type`, `unrecognized_keys`, `custom`), or the file's (an errno like `ENOENT`,
+   * `not-a-regular-file`, `too-large`).
+   */
+  readonly code?: string;
 }
 
 /** An issue before its position in the source is known: the path as keys and indices. */
@@ -43,10 +49,14 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** One line per issue: `file:line:col: path: message`. */
+/**
+ * One line per issue: `file:line:col: path: message`; `(document)` for the path of the whole
+ * document; `file: message` for the file itself (unreadable, not a regular file, too large).
+ */
 export function formatScenarioError(e: ScenarioError): string {
   return e.issues
     .map((i) => {
+      if (i.line === undefined && i.path === '') return `${e.file}: ${i.message}`;
       const at = i.line !== undefined ? `${e.file}:${i.line}:${i.column ?? 1}` : e.file;
       return `${at}: ${i.path === '' ? '(document)' : i.path}: ${i.message}`;
     })

@@ -119,7 +119,7 @@ describe('a machine-code guest in a scenario', () => {
   it('an image file that is not there, or a flat binary without a GPA, is a machine that cannot be built', () => {
     const missing = run(REAL_MODE('').replace('real-mode.bin', 'no-such.bin'));
     assert.equal(missing.ok, false);
-    assert.match(failing(missing)[0]!, /cannot read the guest image .*no-such\.bin \(ENOENT\)/);
+    assert.match(failing(missing)[0]!, /no-such\.bin: cannot read the guest image \(ENOENT\)/);
     const noGpa = run(REAL_MODE('').replace(', gpa: 0x1000 }', ' }'));
     assert.match(failing(noGpa)[0]!, /is not an ELF file: a flat binary needs guest\.image\.gpa/);
   });

@@ -4,7 +4,6 @@
  * vCPU its entry state with KVM_SET_SREGS/KVM_SET_REGS. Every failure is a message for the report,
  * never a throw.
  */
-import { readFileSync } from 'node:fs';
 import { Errno } from '../uapi/errno.js';
 import type { VcpuFd } from '../uapi/kvm-fd.js';
 import { entryRegs } from '../uapi/regs.js';
@@ -12,17 +11,14 @@ import { flatRealModeSregs } from '../uapi/sregs.js';
 import { formatImageFormatError, isElfFile, isImageFormatError, parseElfImage } from '../vmm/elf-image.js';
 import { flatImage, type GuestImage, writeGuestImage } from '../vmm/guest-image.js';
 import type { Vmm } from '../vmm/vmm.js';
+import { formatInputFileError, IMAGE_FILE_LIMIT, isInputFileError, readInputFile } from './input-file.js';
 import type { ImageGuest } from './schema.js';
 
 /** Read and parse the image: an ELF by its magic, else a flat binary at `image.gpa`. */
 export function readGuestImage(g: ImageGuest): GuestImage | string {
   const file = g.image.file;
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(file);
-  } catch (e) {
-    return `cannot read the guest image ${file} (${(e as NodeJS.ErrnoException).code ?? 'EIO'})`;
-  }
+  const bytes = readInputFile(file, { limit: IMAGE_FILE_LIMIT, what: 'guest image' });
+  if (isInputFileError(bytes)) return formatInputFileError(bytes);
   if (isElfFile(bytes)) {
     const elf = parseElfImage(bytes);
     return isImageFormatError(elf) ? formatImageFormatError(elf, file) : elf;

@@ -4,11 +4,16 @@
  * as one ScenarioError value naming the file and, per issue, the path in the document, its line and
  * what was expected; nothing is thrown for a bad file.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
-import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
+import { type Document, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { formatPath, type PathIssue, type ScenarioError, type ScenarioIssue } from './errors.js';
+import {
+  describeInputFileProblem,
+  isInputFileError,
+  readInputText,
+  SCENARIO_FILE_LIMIT,
+} from './input-file.js';
 import { isImageGuest, type Scenario, scenarioSchema } from './schema.js';
 import { validate } from './validate.js';
 
@@ -36,6 +41,53 @@ function positionOf(
     }
   }
   return {};
+}
+
+/** Where a node starts and where its value ends (a scalar's trailing comment and newline not included). */
+function spans(node: unknown, offset: number): boolean {
+  const range = isNode(node) ? node.range : undefined;
+  return !!range && range[0] <= offset && offset <= range[1];
+}
+
+/**
+ * The path of the deepest node at `offset` in a document that did not parse (what the parser made
+ * of it): where a syntax error is, in the document's terms (`guest.steps[0].mmio-read` for a flow map
+ * left open there).
+ */
+function pathAt(doc: Document, offset: number): PropertyKey[] {
+  const path: PropertyKey[] = [];
+  let node: unknown = doc.contents;
+  for (;;) {
+    if (isMap(node)) {
+      // An error in a key (a duplicate, or text the parser took for one) is the map's.
+      const pair = node.items.find((p) => spans(p.value, offset) && !spans(p.key, offset));
+      if (!pair) break;
+      path.push(isScalar(pair.key) ? String(pair.key.value) : String(pair.key));
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const i = node.items.findIndex((item) => spans(item, offset));
+      if (i < 0) break;
+      path.push(i);
+      node = node.items[i];
+    } else break;
+  }
+  return path;
+}
+
+/** Position of the key `key` of the map at `path` (an unknown key is pointed at where it is written). */
+function keyPosition(
+  doc: Document,
+  lines: LineCounter,
+  path: readonly PropertyKey[],
+  key: string,
+): { line: number; column: number } | undefined {
+  const map = doc.getIn(path as unknown[], true);
+  if (!isMap(map)) return undefined;
+  const pair = map.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+  const at = isNode(pair?.key) ? pair.key.range?.[0] : undefined;
+  if (at === undefined) return undefined;
+  const p = lines.linePos(at);
+  return { line: p.line, column: p.col };
 }
 
 /** The message of a zod issue, in the scenario's words (custom schemas already speak them). */
@@ -66,23 +118,28 @@ export function parseScenario(text: string, file: string): LoadedScenario | Scen
     intAsBigInt: true,
     ...(json ? { schema: 'json' } : {}),
   });
-  if (doc.errors.length > 0) {
+  const first = doc.errors[0];
+  if (first) {
+    // The first error only: the parser's later ones mostly follow from it. Its message ends with
+    // " at line L, column C:" and an excerpt, which the issue carries as values.
+    const p = first.linePos?.[0];
     return {
       kind: 'scenario-error',
       file,
-      issues: doc.errors.map((e) => {
-        const p = e.linePos?.[0];
-        return {
-          path: '',
-          message: `not valid ${json ? 'JSON' : 'YAML'}: ${e.message.split('\n')[0]}`,
+      issues: [
+        {
+          path: formatPath(pathAt(doc, first.pos[0])),
+          message: `not valid ${json ? 'JSON' : 'YAML'}: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+          code: first.code,
           ...(p ? { line: p.line, column: p.col } : {}),
-        };
-      }),
+        },
+      ],
     };
   }
-  const at = (path: readonly PropertyKey[], message: string): ScenarioIssue => ({
+  const at = (path: readonly PropertyKey[], message: string, code?: string): ScenarioIssue => ({
     path: formatPath(path),
     message,
+    ...(code ? { code } : {}),
     ...positionOf(doc, lines, path),
   });
   const parsed = scenarioSchema.safeParse(doc.toJS());
@@ -90,7 +147,15 @@ export function parseScenario(text: string, file: string): LoadedScenario | Scen
     return {
       kind: 'scenario-error',
       file,
-      issues: parsed.error.issues.map((i) => at(i.path, issueMessage(i))),
+      issues: parsed.error.issues.map((i) =>
+        // An unknown key is pointed at where it is written (the path is its map's).
+        i.code === 'unrecognized_keys' && i.keys[0] !== undefined
+          ? {
+              ...at(i.path, issueMessage(i), i.code),
+              ...keyPosition(doc, lines, i.path, i.keys[0]),
+            }
+          : at(i.path, issueMessage(i), i.code),
+      ),
     };
   }
   const problems: PathIssue[] = validate(parsed.data);
@@ -107,7 +172,7 @@ function withImagePath(s: Scenario, file: string): Scenario {
   return { ...s, guest: { ...s.guest, image } };
 }
 
-/** Read and check a scenario file. */
+/** Read (a regular file of at most SCENARIO_FILE_LIMIT bytes) and check a scenario file. */
 export async function loadScenario(file: string): Promise<LoadedScenario | ScenarioError> {
   if (!SCENARIO_EXTENSIONS.includes(extname(file).toLowerCase())) {
     return {
@@ -116,15 +181,18 @@ export async function loadScenario(file: string): Promise<LoadedScenario | Scena
       issues: [{ path: '', message: `expected a ${SCENARIO_EXTENSIONS.join(', ')} file` }],
     };
   }
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+  const text = readInputText(file, { limit: SCENARIO_FILE_LIMIT, what: 'scenario file' });
+  if (isInputFileError(text)) {
     return {
       kind: 'scenario-error',
       file,
-      issues: [{ path: '', message: `cannot read the file (${code})` }],
+      issues: [
+        {
+          path: '',
+          message: describeInputFileProblem(text),
+          code: text.reason === 'unreadable' ? text.errno : text.reason,
+        },
+      ],
     };
   }
   return parseScenario(text, file);
