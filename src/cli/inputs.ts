@@ -4,8 +4,8 @@
  * arguments, each file once.
  */
 import { type Dirent, readdirSync, realpathSync, statSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
-import { SCENARIO_EXTENSIONS } from '../scenario/load.js';
+import { join, resolve } from 'node:path';
+import { isScenarioFileName, SCENARIO_EXTENSIONS } from '../scenario/load.js';
 
 /** Why the arguments name no runnable list of files. */
 export type ScenarioArgsError =
@@ -25,7 +25,8 @@ const skipped = (name: string): boolean => name.startsWith('.') || name === 'nod
 /**
  * The scenario files under `dir`, sorted by path (code-unit order of the whole path). Symbolic
  * links are followed, each directory visited once (a link back up cannot loop). Files of the
- * scenario extensions are listed whatever they are (a FIFO named x.yaml is the loader's to refuse).
+ * scenario extensions are listed whatever they are (a FIFO named x.yaml is the loader's to refuse),
+ * but for the data files NOT_SCENARIO_SUFFIXES names.
  */
 export function scenarioFilesUnder(dir: string): string[] | ScenarioArgsError {
   const found: string[] = [];
@@ -54,7 +55,7 @@ export function scenarioFilesUnder(dir: string): string[] | ScenarioArgsError {
       if (isDir) {
         const bad = walk(p);
         if (bad) return bad;
-      } else if (SCENARIO_EXTENSIONS.includes(extname(e.name).toLowerCase())) found.push(p);
+      } else if (isScenarioFileName(e.name)) found.push(p);
     }
     return undefined;
   };

@@ -27,6 +27,20 @@ export interface LoadedScenario {
 /** The file extensions scenario files may have. */
 export const SCENARIO_EXTENSIONS: readonly string[] = ['.yaml', '.yml', '.json'];
 
+/**
+ * Files of those extensions that hold other data, not scenarios: a machine-code guest's expected
+ * exits (examples/guests/<name>.expect.json). A directory of scenarios skips them.
+ */
+export const NOT_SCENARIO_SUFFIXES: readonly string[] = ['.expect.json'];
+
+/** Whether a file name is a scenario's, when scenarios are looked for in a directory. */
+export function isScenarioFileName(name: string): boolean {
+  const lower = name.toLowerCase();
+  return (
+    SCENARIO_EXTENSIONS.includes(extname(lower)) && !NOT_SCENARIO_SUFFIXES.some((x) => lower.endsWith(x))
+  );
+}
+
 /** Line and column of the deepest node on `path` that exists in the document. */
 function positionOf(
   doc: Document,

@@ -5,23 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { extname, join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatScenarioError, isScenarioError, type ScenarioError } from './errors.js';
-import { type LoadedScenario, loadScenario, parseScenario, SCENARIO_EXTENSIONS } from './load.js';
+import { isScenarioFileName, type LoadedScenario, loadScenario, parseScenario } from './load.js';
 import { formatReport, runScenario } from './run.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Folders of examples/ that hold other data (the machine-code guests' expected exits). */
-const NOT_SCENARIOS = ['guests/'];
-
 function scenarioFiles(dir: string): string[] {
   const abs = join(ROOT, dir);
   return readdirSync(abs, { recursive: true, encoding: 'utf8' })
-    .filter((f) => SCENARIO_EXTENSIONS.includes(extname(f).toLowerCase()))
-    .filter((f) => dir !== 'examples' || !NOT_SCENARIOS.some((d) => f.startsWith(d)))
+    .filter((f) => isScenarioFileName(basename(f)))
     .map((f) => join(abs, f))
     .sort();
 }
