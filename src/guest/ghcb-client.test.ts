@@ -170,7 +170,7 @@ describe('GhcbClient NAE requests', () => {
 
   it('string IN with a scratch area outside the GHCB returns the data the hypervisor put at that GPA', () => {
     const got = oneRequest(
-      (c) => c.ioInString(0x70, 4, 2, { gpa: 0x8000 }),
+      (c) => c.ioInString(0x70, 4, 2, { gpa: 0x8000n }),
       (page, mem) => {
         assert.equal(
           Number(page.info1()),
@@ -216,7 +216,7 @@ describe('GhcbClient NAE requests', () => {
   it('MMIO write: exit 0x80000002, data at the scratch GPA outside the GHCB', () => {
     const data = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
     oneRequest(
-      (c) => c.mmioWrite(0xd000_0000, data, { gpa: 0x9000 }),
+      (c) => c.mmioWrite(0xd000_0000, data, { gpa: 0x9000n }),
       (page, mem) => {
         assert.equal(page.exitCode(), BigInt(SVM_VMGEXIT_MMIO_WRITE));
         assert.equal(page.info1(), 0xd000_0000n);
@@ -240,6 +240,41 @@ describe('GhcbClient NAE requests', () => {
     });
     runToEnd(cpu);
     assert.ok(caught instanceof RangeError);
+  });
+
+  it("a scratch GPA beyond the guest's reach goes into sw_scratch exactly, and the guest touches nothing there", () => {
+    oneRequest(
+      (c) => c.mmioWrite(0xd000_0000, Uint8Array.of(1, 2, 3, 4), { gpa: 0x20_0000_0000_0001n }),
+      (page) => {
+        // 2^53 + 1 has no double: a number would have made it 2^53.
+        assert.equal(page.u64(GHCB_OFF_SW_SCRATCH), 0x20_0000_0000_0001n);
+        page.reply();
+      },
+    );
+    const got = oneRequest(
+      (c) => c.ioInString(0x70, 4, 2, { gpa: 0xffff_ffff_ffff_fff8n }),
+      (page) => {
+        assert.equal(page.u64(GHCB_OFF_SW_SCRATCH), 0xffff_ffff_ffff_fff8n);
+        page.reply();
+      },
+    );
+    assert.equal(got.result.kind, 'ok');
+    assert.deepEqual(got.data, new Uint8Array(8), 'nothing loaded from beyond reach');
+  });
+
+  it('a scratch GPA that is not a u64 is refused before any exit', () => {
+    let caught: unknown;
+    const { cpu } = boot(function* (cpu) {
+      const c = new GhcbClient(cpu, GHCB_GPA);
+      try {
+        yield* c.mmioRead(0, 4, { gpa: 1n << 64n });
+      } catch (e) {
+        caught = e;
+      }
+    });
+    runToEnd(cpu);
+    assert.ok(caught instanceof RangeError);
+    assert.match(caught.message, /not a u64/);
   });
 
   it('RDMSR sends RCX only and returns EDX:EAX; WRMSR splits the value into RAX/RDX', () => {

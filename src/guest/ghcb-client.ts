@@ -79,9 +79,18 @@ import type { GhcbResult } from './result.js';
 /**
  * Where a request's scratch area lives: inside the GHCB shared buffer (`offset` bytes into it,
  * default 0, i.e. GHCB + 0x800, as Linux and OVMF place it), or at a guest physical address outside
- * the GHCB page (GHCB protocol v1 only, as far as KVM is concerned).
+ * the GHCB page (GHCB protocol v1 only, as far as KVM is concerned): any u64, as a bigint, which
+ * goes into sw_scratch as it is. The guest moves the data there with its own stores and loads only
+ * where they reach (below {@link GUEST_PHYS_REACH}); a scratch area beyond is named, not touched,
+ * and KVM answers it as it would any guest's (hostile) choice.
  */
-export type Scratch = { readonly in: 'ghcb'; readonly offset?: number } | { readonly gpa: number };
+export type Scratch = { readonly in: 'ghcb'; readonly offset?: number } | { readonly gpa: bigint };
+
+/**
+ * The guest physical addresses the guest's own loads and stores reach (`cpu.mem` takes numbers;
+ * no x86 MAXPHYADDR goes beyond 52 bits anyway).
+ */
+export const GUEST_PHYS_REACH = 2n ** 53n;
 
 /** Options of a {@link GhcbClient}. */
 export interface GhcbClientOptions {
@@ -181,6 +190,20 @@ function fieldList(fields: Fields): readonly (readonly [number, bigint])[] {
     if (offset === undefined) throw new RangeError(`unknown GHCB field ${name}`);
     return [offset, value] as const;
   });
+}
+
+const U64_LIMIT = 1n << 64n;
+
+/**
+ * An outside scratch area's GPA (checked to be a u64), and where the guest's own accesses reach it:
+ * its start as a number when all `len` bytes lie below GUEST_PHYS_REACH, else undefined.
+ */
+function outsideScratch(scratch: { readonly gpa: bigint }, len: number): { gpa: bigint; at?: number } {
+  const gpa = scratch.gpa;
+  if (typeof gpa !== 'bigint' || gpa < 0n || gpa >= U64_LIMIT) {
+    throw new RangeError(`scratch GPA ${String(gpa)} is not a u64 (a bigint in [0, 2^64))`);
+  }
+  return gpa + BigInt(len) <= GUEST_PHYS_REACH ? { gpa, at: Number(gpa) } : { gpa };
 }
 
 function elementCount(bytes: number, size: 1 | 2 | 4): number {
@@ -713,12 +736,13 @@ export class GhcbClient {
   ): Generator<GuestOp, GhcbResult, unknown> {
     let g: GhcbCodec;
     if ('gpa' in scratch) {
+      const { gpa, at } = outsideScratch(scratch, data.length);
       // Stored before the request starts: these stores may exit (NPF), and a request's view of
       // the GHCB page lasts only until the next exit.
       this.#tx.access.checkIdle();
-      yield* this.#tx.access.write(scratch.gpa, data);
+      if (at !== undefined) yield* this.#tx.access.write(at, data);
       g = this.#tx.begin();
-      g.setNumber(GHCB_OFF_SW_SCRATCH, scratch.gpa);
+      g.set(GHCB_OFF_SW_SCRATCH, gpa);
       this.#dataBuf = data;
       this.#dataOff = 0;
     } else {
@@ -734,7 +758,8 @@ export class GhcbClient {
 
   /**
    * A request whose answer comes back in its scratch area (INS, MMIO read): `len` bytes left at
-   * scratchData(). Data outside the GHCB is looked at only on success, as a guest kernel does.
+   * scratchData(). Data outside the GHCB is looked at only on success, as a guest kernel does (and
+   * only where the guest's loads reach; zeros otherwise).
    */
   *#scratchIn(
     code: number,
@@ -744,11 +769,12 @@ export class GhcbClient {
     scratch: Scratch,
   ): Generator<GuestOp, GhcbResult, unknown> {
     if ('gpa' in scratch) {
-      this.#tx.begin().setNumber(GHCB_OFF_SW_SCRATCH, scratch.gpa);
+      const { gpa, at } = outsideScratch(scratch, len);
+      this.#tx.begin().set(GHCB_OFF_SW_SCRATCH, gpa);
       const result = yield* this.#hvCall(code, info1, info2);
       if (this.#outside.length < len) this.#outside = new Uint8Array(Math.max(len, this.#outside.length * 2));
       const dst = this.#outside.subarray(0, len);
-      if (len > 0 && result.kind === 'ok') yield* this.#tx.access.read(scratch.gpa, dst);
+      if (len > 0 && result.kind === 'ok' && at !== undefined) yield* this.#tx.access.read(at, dst);
       else dst.fill(0);
       this.#dataBuf = this.#outside;
       this.#dataOff = 0;

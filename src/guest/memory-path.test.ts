@@ -362,7 +362,7 @@ describe('GHCB page access', () => {
   it('an outside scratch area that faults is written by trapping stores after the NPF', () => {
     const { cpu, mem, page } = boot(function* (cpu) {
       yield* new GhcbClient(cpu, GHCB_GPA).mmioWrite(0xa000, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9), {
-        gpa: 0x8000,
+        gpa: 0x8000n,
       });
     });
     mem.faulting.add(8);
@@ -379,7 +379,7 @@ describe('GHCB page access', () => {
   it('MMIO read data outside the GHCB is read back piece by piece where a page faults', () => {
     let got: Uint8Array | undefined;
     const { cpu, mem, page } = boot(function* (cpu) {
-      got = (yield* new GhcbClient(cpu, GHCB_GPA).mmioRead(0xa000, 16, { gpa: 0x8ff8 })).data;
+      got = (yield* new GhcbClient(cpu, GHCB_GPA).mmioRead(0xa000, 16, { gpa: 0x8ff8n })).data;
     });
     runToVmgexit(cpu);
     assert.equal(page.u64(0x3a8), 0x8ff8n);

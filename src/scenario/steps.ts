@@ -13,6 +13,7 @@ import {
   exitReason,
   ghcbError,
   gpa,
+  gpa64,
   hexBytes,
   ioSize,
   keyed,
@@ -28,9 +29,12 @@ const noArgs = z
   .nullish()
   .transform(() => ({}));
 
+const scratchGpa = gpa64('a scratch area: "ghcb", "ghcb+<offset>" or a guest physical address');
+
 /**
  * Where a request's scratch area is: "ghcb" (the start of the shared buffer), "ghcb+0x10" (an
- * offset into it), or a guest physical address outside the GHCB page.
+ * offset into it), or a guest physical address outside the GHCB page: any u64, as a bigint, put in
+ * sw_scratch as it is (the guest stores its data there only where its own stores reach).
  */
 export const scratch = z
   .unknown()
@@ -41,13 +45,8 @@ export const scratch = z
       const m = /^ghcb\s*\+\s*(0x[0-9a-f]+|[0-9]+)$/i.exec(v.trim());
       if (m) return { in: 'ghcb', offset: Number(m[1]) };
     }
-    const r = gpa.safeParse(v);
-    if (r.success) return { gpa: r.data };
-    ctx.addIssue({
-      code: 'custom',
-      message: `expected a scratch area: "ghcb", "ghcb+<offset>" or a guest physical address, got ${JSON.stringify(v)}`,
-    });
-    return z.NEVER;
+    const r = parseInto(ctx, [], scratchGpa, v);
+    return r.ok ? { gpa: r.value } : z.NEVER;
   });
 
 const REGS = ['eax', 'ebx', 'ecx', 'edx'] as const;

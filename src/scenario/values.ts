@@ -69,6 +69,24 @@ export const u64 = z.unknown().transform((v, ctx): bigint => {
 /** A guest physical address. */
 export const gpa = uint(Number.MAX_SAFE_INTEGER, 'a guest physical address');
 
+/**
+ * A guest physical address anywhere in the 64-bit space, as a bigint: for addresses the guest only
+ * names for KVM to judge (sw_scratch), however far beyond RAM. `what` names it in messages.
+ */
+export function gpa64(what = 'a guest physical address') {
+  return z.unknown().transform((v, ctx): bigint => {
+    const b = toBigint(v);
+    if (b !== undefined && b >= 0n && b <= U64_MAX) return b;
+    const wide =
+      b !== undefined && b > U64_MAX ? ` (0x${b.toString(16)} needs ${b.toString(2).length} bits)` : '';
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected ${what} below 2^64 (a number or a hex string like "0xfffffffffffff000"), got ${describe(v)}${wide}`,
+    });
+    return z.NEVER;
+  });
+}
+
 /** Bytes as hex digits ("efbeadde", "ef be ad de", "ef:be"); whitespace, ':' and '_' are ignored. */
 export const hexBytes = z.unknown().transform((v, ctx): Uint8Array => {
   const t = typeof v === 'string' ? v.replace(/[\s:_]/g, '') : undefined;

@@ -32,7 +32,9 @@ export function sevEsMmio(
   if (!sev.profile.mmioDirectionQuirk) vcpu.mmioIsWrite = isWrite;
   sev.mmioFragment = { gpa, len: bytes, data: sev.ghcbSa!.subarray(0, bytes) };
   const run = vcpu.runArea;
-  run.clearExitUnion();
+  // kvm_sev_es_mmio_read / _write (kvm_sev_es_mmio today) set phys_addr, len and is_write and
+  // copy data for a write only: the rest of the exit union, mmio.data of a read included, keeps
+  // whatever the last exit or userspace left there.
   run.exitReason = KVM_EXIT_MMIO;
   run.setU64(KVM_RUN_OFF_MMIO_PHYS_ADDR, gpa);
   const first = Math.min(8, bytes);
@@ -61,7 +63,8 @@ function completeSevEsEmulatedMmio(sev: SevEsVcpu): number {
   frag.data = frag.data.subarray(len);
   frag.gpa += BigInt(len);
   frag.len -= len;
-  run.clearExitUnion();
+  // As on the first exit, mmio.data is only written for a write (the seed quirk's is_write=0
+  // follow-up of a write leaves it as it was).
   run.exitReason = KVM_EXIT_MMIO;
   run.setU64(KVM_RUN_OFF_MMIO_PHYS_ADDR, frag.gpa);
   const next = Math.min(8, frag.len);

@@ -509,7 +509,7 @@ const ROWS: Row[] = [
       {
         name: 'first allocation fails (failslab), OUTS of 100 bytes from RAM outside the GHCB',
         setup: { allocFaults: { failNth: 1 } },
-        guest: (c) => c.ioOutString(PORT, 1, new Uint8Array(100).fill(0x55), { gpa: SCRATCH_GPA }),
+        guest: (c) => c.ioOutString(PORT, 1, new Uint8Array(100).fill(0x55), { gpa: BigInt(SCRATCH_GPA) }),
         expect: {
           prefix: { kvm: reflected(GHCB_ERR_INVALID_SCRATCH_AREA) },
           seed: { kvm: fails('ENOMEM') },
@@ -564,7 +564,7 @@ const ROWS: Row[] = [
           },
         },
         guest: function* (c) {
-          const r = yield* c.mmioRead(MMIO_GPA, 8, { gpa: SPARE_GPA });
+          const r = yield* c.mmioRead(MMIO_GPA, 8, { gpa: BigInt(SPARE_GPA) });
           return { ...r.result, data: [...r.data] };
         },
         expect: all({

@@ -45,7 +45,7 @@ describe('MMIO: N bytes cost ceil(N/8) KVM_EXIT_MMIO exits', () => {
     for (const where of ['in the GHCB', 'outside the GHCB (bounce buffer)'] as const) {
       for (const n of sizes) {
         it(`[${profile}] read of ${n} bytes, scratch ${where}`, () => {
-          const scratch = where === 'in the GHCB' ? undefined : { gpa: SCRATCH_GPA };
+          const scratch = where === 'in the GHCB' ? undefined : { gpa: BigInt(SCRATCH_GPA) };
           const m = sevMachine({ profile, guest: (c) => c.mmioRead(MMIO_GPA + 0x10, n, scratch) });
           const r = drive(m);
           const frags = Math.ceil(n / 8);
@@ -90,7 +90,7 @@ describe('MMIO: N bytes cost ceil(N/8) KVM_EXIT_MMIO exits', () => {
       const m = sevMachine({
         profile,
         host: (host) => host.write(RAM_HVA + SCRATCH_GPA, new Uint8Array(16).fill(0xcc)),
-        guest: (c) => c.mmioRead(MMIO_GPA, 16, { gpa: SCRATCH_GPA }),
+        guest: (c) => c.mmioRead(MMIO_GPA, 16, { gpa: BigInt(SCRATCH_GPA) }),
       });
       const r = drive(m, {
         onExit: (exit, mm, run) => {
@@ -166,7 +166,10 @@ describe('MMIO direction quirk (vcpu->mmio_is_write never set on the SEV-ES path
       finish(m as Machine<unknown>);
     });
     it(`[${profile}] 16-byte write with a bounce buffer: never written back (sync = false), guest memory unchanged`, () => {
-      const m = sevMachine({ profile, guest: (c) => c.mmioWrite(MMIO_GPA, bytes(16), { gpa: SCRATCH_GPA }) });
+      const m = sevMachine({
+        profile,
+        guest: (c) => c.mmioWrite(MMIO_GPA, bytes(16), { gpa: BigInt(SCRATCH_GPA) }),
+      });
       const r = drive(m, {
         onExit: (exit) => {
           if (exit.kind === 'MmioWrite') exit.data.fill(0xee);
@@ -195,7 +198,7 @@ describe('string I/O: chunks of 4096/size elements through KVM_EXIT_IO', () => {
         const data = Uint8Array.from({ length: count * size }, (_, i) => (i * 7) & 0xff);
         const m = sevMachine({
           profile,
-          guest: (c) => c.ioOutString(PORT, size, data, { gpa: SCRATCH_GPA }),
+          guest: (c) => c.ioOutString(PORT, size, data, { gpa: BigInt(SCRATCH_GPA) }),
         });
         const r = drive(m);
         assertOutcome(r, userspace(...chunks.map(() => KVM_EXIT_IO)));
@@ -217,7 +220,7 @@ describe('string I/O: chunks of 4096/size elements through KVM_EXIT_IO', () => {
       it(`[${profile}] INS of ${count} ${size}-byte elements: exits of ${chunks.join(' then ')}, data written back`, () => {
         const m = sevMachine({
           profile,
-          guest: (c) => c.ioInString(PORT, size, count, { gpa: SCRATCH_GPA }),
+          guest: (c) => c.ioInString(PORT, size, count, { gpa: BigInt(SCRATCH_GPA) }),
         });
         const r = drive(m);
         assertOutcome(r, userspace(...chunks.map(() => KVM_EXIT_IO)));

@@ -32,7 +32,7 @@ for (const profile of PROFILES) {
       const m = sevMachine({
         profile,
         host: (host) => host.write(RAM_HVA + SCRATCH_GPA, new Uint8Array(16).fill(0xcc)),
-        guest: (c) => c.mmioRead(MMIO_GPA, 16, { gpa: SCRATCH_GPA }),
+        guest: (c) => c.mmioRead(MMIO_GPA, 16, { gpa: BigInt(SCRATCH_GPA) }),
       });
       const exit = runExits(m.vcpu, 'MmioRead');
       exit.data.fill(0x11);
@@ -51,7 +51,10 @@ for (const profile of PROFILES) {
     });
 
     it('VM fd closed while a string INS holds a bounce buffer (between two chunks): freed', () => {
-      const m = sevMachine({ profile, guest: (c) => c.ioInString(PORT, 1, 5000, { gpa: SCRATCH_GPA }) });
+      const m = sevMachine({
+        profile,
+        guest: (c) => c.ioInString(PORT, 1, 5000, { gpa: BigInt(SCRATCH_GPA) }),
+      });
       runExits(m.vcpu, 'IoIn');
       runExits(m.vcpu, 'IoIn');
       assert.equal(m.allocator.inUse(), 5000);
@@ -79,7 +82,8 @@ for (const profile of PROFILES) {
       const m = sevMachine({
         profile,
         guest: function* (c) {
-          for (let i = 0; i < 200; i++) yield* c.mmioRead(MMIO_GPA, 8, { gpa: SCRATCH_GPA + 8 * (i % 16) });
+          for (let i = 0; i < 200; i++)
+            yield* c.mmioRead(MMIO_GPA, 8, { gpa: BigInt(SCRATCH_GPA + 8 * (i % 16)) });
         },
       });
       const r = drive(m, { maxRuns: 1000 });

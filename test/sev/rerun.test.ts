@@ -203,7 +203,7 @@ for (const profile of ['prefix', 'seed', 'current'] as const) {
       const m = sevMachine({
         profile,
         budget: 4,
-        guest: (c) => c.mmioRead(MMIO_GPA, 8, { gpa: SCRATCH_GPA }),
+        guest: (c) => c.mmioRead(MMIO_GPA, 8, { gpa: BigInt(SCRATCH_GPA) }),
       });
       if (prefix) {
         runExpecting(m.vcpu, 'Hlt');

@@ -248,7 +248,7 @@ describe('write-back (sev_es_unmap_ghcb): failure is ignored', () => {
           host.write(SPARE_HVA, new Uint8Array(8).fill(0xcc));
           host.protect(SPARE_HVA, PAGE, PROT_READ);
         },
-        guest: (c) => c.ioInString(0x60, 1, 8, { gpa: SPARE_GPA }),
+        guest: (c) => c.ioInString(0x60, 1, 8, { gpa: BigInt(SPARE_GPA) }),
       });
       const r = drive(m);
       assertOutcome(r, userspace(KVM_EXIT_IO));
@@ -269,7 +269,7 @@ describe('write-back (sev_es_unmap_ghcb): failure is ignored', () => {
           host.mapAnonymous(0x7f00_2000_0000, PAGE);
           addSlot(vm, 2, 0x20_0000, PAGE, 0x7f00_2000_0000, KVM_MEM_READONLY);
         },
-        guest: (c) => c.mmioRead(MMIO_GPA, 8, { gpa: 0x20_0000 }),
+        guest: (c) => c.mmioRead(MMIO_GPA, 8, { gpa: 0x20_0000n }),
       });
       const r = drive(m);
       assertOutcome(r, userspace(KVM_EXIT_MMIO));

@@ -42,7 +42,7 @@ describe('sw_scratch rewritten in the GHCB page while an MMIO read is out in use
           host.write(RAM_HVA + SCRATCH2_GPA, new Uint8Array(8).fill(0xdd));
         },
         guest: function* (c, cpu) {
-          const r = yield* c.mmioRead(MMIO_GPA, 8, { gpa: SCRATCH_GPA });
+          const r = yield* c.mmioRead(MMIO_GPA, 8, { gpa: BigInt(SCRATCH_GPA) });
           const other = new Uint8Array(8);
           cpu.mem.read(SCRATCH2_GPA, other);
           return { result: r.result, original: [...r.data], other: [...other] };
