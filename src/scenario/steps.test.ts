@@ -16,7 +16,7 @@ function parsedStep(text: string, file = 's.yaml'): Step {
   const r = parseScenario(text, file);
   if (isScenarioError(r)) assert.fail(formatScenarioError(r));
   assert.ok(isStepsScenario(r.scenario));
-  return r.scenario.guest.steps[0]!;
+  return r.scenario.guest.vcpus[0]!.steps[0]!;
 }
 
 const scratchOf = (st: Step) => (st.args as { scratch: unknown }).scratch;
