@@ -97,13 +97,14 @@ export class RunPoints {
       const x = this.#entries[i]!;
       this.#fired.add(i);
       const when = `vmm[${i}]${x.name ? ` (${x.name})` : ''} at KVM_RUN ${this.exits.length - 1}`;
+      // The VMM looks first (the state KVM_RUN left), then acts.
+      x.check.forEach((c, k) => {
+        this.checks.push(checkHost(this.#vmm, c, `vmm[${i}].check[${k}]`, when));
+      });
       x.do.forEach((a, k) => {
         const err = applyHostAction(this.#vmm, a);
         this.#onAction?.(a, err);
         if (err) this.checks.push({ path: `vmm[${i}].do[${k}]`, ok: false, message: `${when}: ${err}` });
-      });
-      x.check.forEach((c, k) => {
-        this.checks.push(checkHost(this.#vmm, c, `vmm[${i}].check[${k}]`, when));
       });
     }
     this.#due = [];

@@ -219,7 +219,7 @@ export const vmmTrigger = z
   });
 export type VmmTrigger = z.output<typeof vmmTrigger>;
 
-/** One `vmm:` entry: what the VMM does and checks at a point of the run. */
+/** One `vmm:` entry: what the VMM checks (first: the state KVM_RUN left) and does at a point of the run. */
 export const vmmEntry = z.strictObject({
   name: z.string().optional(),
   at: vmmTrigger,
