@@ -210,7 +210,8 @@ function mmioExits(
   const run = vcpu.runArea;
   let cur = 0;
   const exitFor = (f: Fragment): number => {
-    run.clearExitUnion();
+    // emulator_read_write sets phys_addr, len and is_write and (write_exit_mmio) copies a write's
+    // data; the rest of the union, a read's data included, stays as the last exit left it.
     run.exitReason = KVM_EXIT_MMIO;
     run.setU64n(KVM_RUN_OFF_MMIO_PHYS_ADDR, f.gpa);
     run.setU32(KVM_RUN_OFF_MMIO_LEN, f.len);

@@ -47,7 +47,7 @@ import {
   KVM_MSR_EXIT_REASON_INVAL,
   KVM_MSR_EXIT_REASON_UNKNOWN,
 } from '../../src/uapi/exit-reasons.js';
-import type { IoctlResult, MsrFilterSpec, VcpuFd } from '../../src/uapi/kvm-fd.js';
+import type { IoctlResult, MsrFilterSpec, RunFailure, VcpuFd } from '../../src/uapi/kvm-fd.js';
 import {
   KVM_MSR_FILTER_DEFAULT_ALLOW,
   KVM_MSR_FILTER_READ,
@@ -102,9 +102,10 @@ const hexBytes = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /**
  * One exit as recorded after the VMM handled it. `inLeft` is what KVM left in an IN's data (the
- * port device saw it before answering): both KVMs must zero it, or leave the same bytes.
+ * port device saw it before answering), `mmioLeft` in an MMIO read's (seen as KVM_RUN returned):
+ * both KVMs must zero them, or leave the same bytes.
  */
-function record(e: VcpuExit, inLeft: string): ExitRecord {
+function record(e: VcpuExit, inLeft: string, mmioLeft: string): ExitRecord {
   switch (e.kind) {
     case 'IoIn':
       return { kind: e.kind, port: e.port, size: e.size, count: e.count, data: inLeft };
@@ -112,7 +113,7 @@ function record(e: VcpuExit, inLeft: string): ExitRecord {
       return { kind: e.kind, port: e.port, size: e.size, count: e.count, data: hexBytes(e.data) };
     case 'MmioRead':
       // The bytes of a read exit are the VMM's to fill: KVM leaves whatever was there.
-      return { kind: e.kind, addr: e.addr, len: e.data.length };
+      return { kind: e.kind, addr: e.addr, len: e.data.length, left: mmioLeft };
     case 'MmioWrite':
       return { kind: e.kind, addr: e.addr, data: hexBytes(e.data) };
     case 'X86Rdmsr':
@@ -360,15 +361,24 @@ function runMachine(side: Side, c: ExitCase): Transcript {
     m.vcpuAdded(v.fd);
     mustDo('resetRealMode', resetRealMode(v.fd, CODE, STACK_TOP));
     const exits: ExitRecord[] = [];
+    let mmioLeft = '';
+    const onKvmRun = (_id: number, r: VcpuExit | RunFailure): void => {
+      mmioLeft = r.kind === 'MmioRead' ? hexBytes(r.data) : '';
+    };
     const onExit = (_id: number, e: VcpuExit): void => {
-      exits.push(record(e, ports.takeLeft()));
+      exits.push(record(e, ports.takeLeft(), mmioLeft));
       count.n++;
       c.onExit?.(e, v.fd);
+    };
+    // A KVM_RUN the VMM's kick (immediate_exit) ended: the VMM runs on, the record keeps it.
+    const onRunFailure = (_id: number, f: RunFailure): void => {
+      if (f.error.errno === 'EINTR' && v.fd.runArea.immediateExit)
+        exits.push({ error: f.error.errno, exitReason: f.left.reason });
     };
     let kvmRuns = 0;
     let stop: string;
     for (;;) {
-      const r = vmm.run({ onExit, maxKvmRuns: MAX_KVM_RUNS - kvmRuns });
+      const r = vmm.run({ onExit, onKvmRun, onRunFailure, maxKvmRuns: MAX_KVM_RUNS - kvmRuns });
       kvmRuns += r.kvmRuns;
       stop = r.stop.kind;
       if (r.stop.kind === 'limit') {
@@ -827,7 +837,7 @@ describe('oracle: exit protocol, one VMM on the model (scripted guests) and on /
     const first = real.exits[0];
     if (first?.['kind'] === 'MmioRead') {
       t.diagnostic('backend property: an unfaultable hva is emulated as MMIO (KVM_EXIT_MMIO read)');
-      assert.deepEqual(real.exits[0], { kind: 'MmioRead', addr: HOLE_GPA + 0x10, len: 4 });
+      assert.deepEqual(real.exits[0], { kind: 'MmioRead', addr: HOLE_GPA + 0x10, len: 4, left: '00000000' });
     } else {
       t.diagnostic(`backend follows the hardware path: ${JSON.stringify(real.exits)}`);
       assert.deepEqual(real, model);
