@@ -9,6 +9,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { GhcbCodec } from '../../src/guest/ghcb-codec.js';
+import { GHCB_OFF_SW_SCRATCH, GHCB_SIZE } from '../../src/uapi/ghcb.js';
+import { SVM_VMGEXIT_MMIO_READ } from '../../src/uapi/svm.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'sevbox.js');
@@ -40,20 +43,13 @@ function sevboxJson(...args: string[]): {
   return { status: r.status, docs, stderr: r.stderr };
 }
 
-/** A GHCB page asking for an MMIO read whose scratch area has no memslot. */
+/** A GHCB page asking for an MMIO read whose scratch area has no memslot (built as a guest builds it). */
 function ghcbPage(): string {
-  const page = new Uint8Array(4096);
-  const dv = new DataView(page.buffer);
-  const set = (off: number, v: bigint): void => {
-    dv.setBigUint64(off, v, true);
-    page[0x3f0 + (off >> 6)]! |= 1 << ((off >> 3) & 7);
-  };
-  set(0x390, 0x80000001n);
-  set(0x398, 0xfed00000n);
-  set(0x3a0, 4n);
-  set(0x3a8, 0x2000_0000n);
+  const g = new GhcbCodec(new Uint8Array(GHCB_SIZE));
+  g.setSwExit(SVM_VMGEXIT_MMIO_READ, 0xfed00000, 4);
+  g.setNumber(GHCB_OFF_SW_SCRATCH, 0x2000_0000);
   const path = join(DIR, 'ghcb.bin');
-  writeFileSync(path, page);
+  writeFileSync(path, g.bytes);
   return path;
 }
 
