@@ -294,8 +294,10 @@ function bit64(lo: number, hi: number, i: number): number {
 // 1 from the result (SHL MSB ^ CF, SHR MSB ^ bit n-2, which is 0 past a count of 1; SAR 0). AF
 // (undefined): Intel clears it, AMD sets it. Measured, every size and count.
 //
-// Each shift is a vendor's op, which masks the count and sets OF and AF, around a shared core
-// for a nonzero masked count n: the result into the lazy record, CF returned.
+// Each shift is one body, flat, given whose undefined flags to set (`amd`); each vendor's op
+// passes a constant, which the JIT folds once it inlines the body into the op. (A core for the
+// result and a step for the flags, as the rotates have, or even helpers for the final stores,
+// cost SAR up to a fifth of its throughput.)
 
 /**
  * Count 0: the result is the operand and no flag changes. Cold, and kept a call: inlined, its
@@ -329,14 +331,26 @@ function top2Xor(size: number, lo: number, hi: number): number {
   return (t ^ (t >>> 1)) & 1;
 }
 
-// The shift cores are written out flat, with locals: helper calls and module temporaries for the
+/** The count as the CPU masks it: to 6 bits for a 64-bit operand, else 5. */
+function maskedCount(size: number, count: number): number {
+  return count & (size === 8 ? 63 : 31);
+}
+
+// The bodies are written out flat, with locals: helper calls and module temporaries for the
 // 64-bit halves cost about half the throughput.
 
-function shlCore(f: Flags, size: number, aLo: number, aHi: number, n: number): number {
+/** SHL: OF = MSB ^ bit n-2 of the operand (Intel) or MSB of the result ^ CF (AMD). */
+function shlBody(f: Flags, size: number, aLo: number, aHi: number, count: number, amd: boolean): void {
   let lo: number;
   let hi = 0;
   let c: number;
+  let o: number;
   if (size === 8) {
+    const n = count & 63;
+    if (n === 0) {
+      keep(f, 8, aLo, aHi);
+      return;
+    }
     if (n < 32) {
       hi = (aHi << n) | (aLo >>> (32 - n));
       lo = aLo << n;
@@ -346,22 +360,39 @@ function shlCore(f: Flags, size: number, aLo: number, aHi: number, n: number): n
       lo = 0;
       c = n === 32 ? aHi & 1 : (aLo >>> (64 - n)) & 1;
     }
+    o = amd ? (hi >>> 31) ^ c : ((aHi >>> 31) ^ (aHi >>> 30)) & 1;
   } else {
+    const n = count & 31;
+    if (n === 0) {
+      keep(f, size, aLo, aHi);
+      return;
+    }
     const w = size << 3;
     const m = lowMask(size);
     const a = aLo & m;
     lo = (a << n) & m;
     c = n <= w ? (a >>> (w - n)) & 1 : 0;
+    o = amd ? (lo >>> (w - 1)) ^ c : ((a >>> (w - 1)) ^ (a >>> (w - 2))) & 1;
   }
-  recordResult(f, size, lo, hi);
-  return c;
+  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF)) | c | (o << 11) | (amd ? RFLAGS_AF : 0);
+  f.op = LAZY_RESULT;
+  f.size = size;
+  f.resLo = lo;
+  f.resHi = hi;
 }
 
-function shrCore(f: Flags, size: number, aLo: number, aHi: number, n: number): number {
+/** SHR: OF = MSB of the operand (Intel) or MSB ^ bit n-2 of the result (AMD: the operand's MSB for a count of 1, else 0). */
+function shrBody(f: Flags, size: number, aLo: number, aHi: number, count: number, amd: boolean): void {
   let lo: number;
   let hi = 0;
   let c: number;
+  let o: number;
   if (size === 8) {
+    const n = count & 63;
+    if (n === 0) {
+      keep(f, 8, aLo, aHi);
+      return;
+    }
     if (n < 32) {
       lo = (aLo >>> n) | (aHi << (32 - n));
       hi = aHi >>> n;
@@ -371,21 +402,38 @@ function shrCore(f: Flags, size: number, aLo: number, aHi: number, n: number): n
       c = (aHi >>> (n - 33)) & 1;
       if (n === 32) c = aLo >>> 31;
     }
+    o = amd ? ((hi >>> 31) ^ (hi >>> 30)) & 1 : aHi >>> 31;
   } else {
+    const n = count & 31;
+    if (n === 0) {
+      keep(f, size, aLo, aHi);
+      return;
+    }
+    const w = size << 3;
     const a = aLo & lowMask(size);
     // Bits past the operand are 0, so n - 1 >= its size gives CF = 0 by itself; n >= 1 keeps a >>> n an int32.
     lo = a >>> n;
     c = (a >>> (n - 1)) & 1;
+    o = amd ? ((lo >>> (w - 1)) ^ (lo >>> (w - 2))) & 1 : (a >>> (w - 1)) & 1;
   }
-  recordResult(f, size, lo, hi);
-  return c;
+  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF)) | c | (o << 11) | (amd ? RFLAGS_AF : 0);
+  f.op = LAZY_RESULT;
+  f.size = size;
+  f.resLo = lo;
+  f.resHi = hi;
 }
 
-function sarCore(f: Flags, size: number, aLo: number, aHi: number, n: number): number {
+/** SAR: OF = 0 (both). */
+function sarBody(f: Flags, size: number, aLo: number, aHi: number, count: number, amd: boolean): void {
   let lo: number;
   let hi = 0;
   let c: number;
   if (size === 8) {
+    const n = count & 63;
+    if (n === 0) {
+      keep(f, 8, aLo, aHi);
+      return;
+    }
     if (n < 32) {
       lo = (aLo >>> n) | (aHi << (32 - n));
       hi = aHi >> n;
@@ -396,66 +444,47 @@ function sarCore(f: Flags, size: number, aLo: number, aHi: number, n: number): n
       c = n === 32 ? aLo >>> 31 : (aHi >>> (n - 33)) & 1;
     }
   } else {
+    const n = count & 31;
+    if (n === 0) {
+      keep(f, size, aLo, aHi);
+      return;
+    }
     const sh = 32 - (size << 3);
     const s = (aLo << sh) >> sh; // sign-extended to 32 bits
     lo = (s >> n) & lowMask(size);
     c = (s >> (n - 1)) & 1;
   }
-  recordResult(f, size, lo, hi);
-  return c;
+  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF)) | c | (amd ? RFLAGS_AF : 0);
+  f.op = LAZY_RESULT;
+  f.size = size;
+  f.resLo = lo;
+  f.resHi = hi;
 }
 
-/** The count as the CPU masks it: to 6 bits for a 64-bit operand, else 5. */
-function maskedCount(size: number, count: number): number {
-  return count & (size === 8 ? 63 : 31);
-}
+// Intel's shifts clear AF, AMD's set it.
 
-/** Intel SHL: OF = MSB ^ bit n-2 of the operand, AF = 0. */
 function shlIntel(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
-  const n = maskedCount(size, count);
-  if (n === 0) keep(f, size, aLo, aHi);
-  else shiftFlags(f, shlCore(f, size, aLo, aHi, n), top2Xor(size, aLo, aHi), 0);
+  shlBody(f, size, aLo, aHi, count, false);
 }
 
-/** AMD SHL: OF = MSB of the result ^ CF, AF = 1. */
 function shlAmd(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
-  const n = maskedCount(size, count);
-  if (n === 0) keep(f, size, aLo, aHi);
-  else {
-    const c = shlCore(f, size, aLo, aHi, n);
-    shiftFlags(f, c, msb(size, f.resLo, f.resHi) ^ c, RFLAGS_AF);
-  }
+  shlBody(f, size, aLo, aHi, count, true);
 }
 
-/** Intel SHR: OF = MSB of the operand, AF = 0. */
 function shrIntel(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
-  const n = maskedCount(size, count);
-  if (n === 0) keep(f, size, aLo, aHi);
-  else shiftFlags(f, shrCore(f, size, aLo, aHi, n), msb(size, aLo, aHi), 0);
+  shrBody(f, size, aLo, aHi, count, false);
 }
 
-/** AMD SHR: OF = MSB ^ bit n-2 of the result (the operand's MSB for a count of 1, else 0), AF = 1. */
 function shrAmd(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
-  const n = maskedCount(size, count);
-  if (n === 0) keep(f, size, aLo, aHi);
-  else {
-    const c = shrCore(f, size, aLo, aHi, n);
-    shiftFlags(f, c, top2Xor(size, f.resLo, f.resHi), RFLAGS_AF);
-  }
+  shrBody(f, size, aLo, aHi, count, true);
 }
 
-/** Intel SAR: OF = 0, AF = 0. */
 function sarIntel(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
-  const n = maskedCount(size, count);
-  if (n === 0) keep(f, size, aLo, aHi);
-  else shiftFlags(f, sarCore(f, size, aLo, aHi, n), 0, 0);
+  sarBody(f, size, aLo, aHi, count, false);
 }
 
-/** AMD SAR: OF = 0, AF = 1. */
 function sarAmd(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
-  const n = maskedCount(size, count);
-  if (n === 0) keep(f, size, aLo, aHi);
-  else shiftFlags(f, sarCore(f, size, aLo, aHi, n), 0, RFLAGS_AF);
+  sarBody(f, size, aLo, aHi, count, true);
 }
 
 // ---------------------------------------------------------------------------------------------
