@@ -12,9 +12,10 @@
  *
  * The architecturally undefined flags are the CPU vendor's: AMD's and Intel's differ, so there are
  * two ALUs (the tables at the end, ALU_AMD and ALU_INTEL) sharing every op on which the vendors
- * agree. Where they differ, a shared core computes the result and the defined flags, and each
- * vendor's op sets the undefined ones, named at the op. An X86Cpu takes one table when it is made
- * (AMD's by default: the model is an AMD EPYC host), so no op tests the vendor. Both were
+ * agree. Where they differ each vendor has its own op, named with what it does: around a shared
+ * core that computes the result and the defined flags, or (SHL/SHR/SAR, the hot ones) calling one
+ * flat body with the vendor as a constant the JIT folds. An X86Cpu takes one table when it is
+ * made (AMD's by default: the model is an AMD EPYC host): no op looks its vendor up. Both were
  * measured through test/oracle/x86-alu.test.ts, which runs these instructions on the host CPU
  * (/dev/kvm; KVM's instruction emulator runs them through its `fastop` stubs, so the flags are the
  * hardware's) and checks the table of the host's vendor: Intel on an Intel Xeon, AMD on an AMD
