@@ -1,7 +1,10 @@
 /**
  * Shared by the oracle suites: the machine's /dev/kvm if it is usable (opens, speaks API 12, runs
- * a `hlt` guest under the watchdog), else the one-line reason every suite skips with.
+ * a `hlt` guest under the watchdog), else the one-line reason every suite skips with; and the
+ * host CPU's vendor, whose undefined flags the instructions run through /dev/kvm have.
  */
+import { readFileSync } from 'node:fs';
+import type { X86Vendor } from '../../src/cpu/x86/alu.js';
 import { type HostKvmFd, openHostKvm, smokeTestHostKvm } from '../../src/hostkvm/index.js';
 
 /** The device the oracle uses: /dev/kvm, or SEVBOX_KVM_DEVICE (e.g. a missing path, to see the skip). */
@@ -28,4 +31,27 @@ export function oracleHost(): OracleHost {
   }
   cached = { kvm: opened.kvm, skip: false };
   return cached;
+}
+
+/** Either the host CPU's vendor, or why the suites that compare undefined flags skip. */
+export type HostVendor = { vendor: X86Vendor; skip: false } | { vendor: undefined; skip: string };
+
+/**
+ * The vendor of the CPU this process runs on (/proc/cpuinfo's vendor_id): the one whose ALU
+ * (src/cpu/x86/alu.ts) the model must run to compute the undefined flags the host computes.
+ */
+export function hostVendor(): HostVendor {
+  let cpuinfo: string;
+  try {
+    cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch (e) {
+    return { vendor: undefined, skip: `no host CPU vendor (/proc/cpuinfo: ${(e as Error).message})` };
+  }
+  const id = /^vendor_id\s*:\s*(\S+)/m.exec(cpuinfo)?.[1];
+  if (id === 'AuthenticAMD') return { vendor: 'amd', skip: false };
+  if (id === 'GenuineIntel') return { vendor: 'intel', skip: false };
+  return {
+    vendor: undefined,
+    skip: `host CPU vendor ${id ?? 'unknown'}: the ALU models AMD's and Intel's only`,
+  };
 }

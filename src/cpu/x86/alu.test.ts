@@ -2,14 +2,17 @@
  * The ALU and its lazy flags against a reference model written the plain way: BigInt values,
  * shifts and rotates one bit at a time as the SDM's pseudo-code loops, flags from their
  * definitions (signed range for OF, the nibble sums for AF). The model also encodes the
- * undefined flags as this project chose them (Intel's, measured: see alu.ts), so every RFLAGS
- * bit is compared, at every size, starting from materialised and from lazy flag states; the
- * lazy getters and cond() are checked against the materialised value after each op.
+ * undefined flags as each vendor's CPU sets them (AMD's and Intel's, measured: see alu.ts), and
+ * each vendor's ALU is checked against it, so every RFLAGS bit is compared, at every size,
+ * starting from materialised and from lazy flag states; the lazy getters and cond() are checked
+ * against the materialised value after each op. Then a few cases per op family pin where AMD
+ * and Intel differ, and that the ops on which they agree are the same functions.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as alu from './alu.js';
+import { ALU_AMD, ALU_INTEL, type Alu, aluFor, type X86Vendor } from './alu.js';
 import {
   af,
   cf,
@@ -104,7 +107,7 @@ const refLogic = (s: number, r: bigint, fin: number): Out => ({
 
 type ShiftKind = 'shl' | 'shr' | 'sar' | 'rol' | 'ror' | 'rcl' | 'rcr';
 
-function refShift(kind: ShiftKind, s: number, a: bigint, count: number, fin: number): Out {
+function refShift(v: X86Vendor, kind: ShiftKind, s: number, a: bigint, count: number, fin: number): Out {
   const n = bitsOf(s);
   const c = count & (s === 8 ? 63 : 31);
   const msb = (v: bigint): number => bit(v, n - 1n);
@@ -121,9 +124,25 @@ function refShift(kind: ShiftKind, s: number, a: bigint, count: number, fin: num
         d = (d >> 1n) | (kind === 'sar' ? BigInt(msb(d)) << (n - 1n) : 0n);
       }
     }
-    // OF: defined for 1; larger counts as for 1 from the original operand (Intel). AF: 0 (Intel).
-    const o = kind === 'shl' ? msb(a) ^ bit(a, n - 2n) : kind === 'shr' ? msb(a) : 0;
-    return { res: d, flags: put(fin, RFLAGS_ARITH, flag(carry, RFLAGS_CF) | flag(o, RFLAGS_OF) | szp(d, s)) };
+    // OF: defined for 1; larger counts as for 1, Intel from the original operand, AMD from the
+    // result. AF: Intel 0, AMD 1.
+    const o =
+      v === 'intel'
+        ? kind === 'shl'
+          ? msb(a) ^ bit(a, n - 2n)
+          : kind === 'shr'
+            ? msb(a)
+            : 0
+        : kind === 'shl'
+          ? msb(d) ^ carry
+          : kind === 'shr'
+            ? msb(d) ^ bit(d, n - 2n)
+            : 0;
+    const af = flag(v === 'amd', RFLAGS_AF);
+    return {
+      res: d,
+      flags: put(fin, RFLAGS_ARITH, flag(carry, RFLAGS_CF) | flag(o, RFLAGS_OF) | af | szp(d, s)),
+    };
   }
   if (kind === 'rol' || kind === 'ror') {
     for (let i = 0; i < c % Number(n); i++)
@@ -132,11 +151,19 @@ function refShift(kind: ShiftKind, s: number, a: bigint, count: number, fin: num
           ? ((d << 1n) & maskOf(s)) | BigInt(msb(d))
           : (d >> 1n) | (BigInt(bit(d, 0n)) << (n - 1n));
     const cfv = kind === 'rol' ? bit(d, 0n) : msb(d);
-    const o = kind === 'rol' ? msb(a) ^ bit(a, n - 2n) : msb(a) ^ bit(a, 0n);
+    const o =
+      v === 'intel'
+        ? kind === 'rol'
+          ? msb(a) ^ bit(a, n - 2n)
+          : msb(a) ^ bit(a, 0n)
+        : kind === 'rol'
+          ? msb(d) ^ cfv
+          : msb(d) ^ bit(d, n - 2n);
     return { res: d, flags: put(fin, RFLAGS_CF | RFLAGS_OF, flag(cfv, RFLAGS_CF) | flag(o, RFLAGS_OF)) };
   }
   const tc = s <= 2 ? c % (Number(n) + 1) : c;
-  if (tc === 0) return { res: a, flags: fin };
+  // No rotation: Intel changes nothing; AMD sets OF from the (unchanged) result, as below.
+  if (tc === 0 && v === 'intel') return { res: a, flags: fin };
   const cin = carry;
   for (let i = 0; i < tc; i++) {
     if (kind === 'rcl') {
@@ -149,30 +176,60 @@ function refShift(kind: ShiftKind, s: number, a: bigint, count: number, fin: num
       carry = t;
     }
   }
-  const o = kind === 'rcl' ? msb(a) ^ bit(a, n - 2n) : msb(a) ^ cin;
+  const o =
+    v === 'intel'
+      ? kind === 'rcl'
+        ? msb(a) ^ bit(a, n - 2n)
+        : msb(a) ^ cin
+      : kind === 'rcl'
+        ? msb(d) ^ carry
+        : msb(d) ^ bit(d, n - 2n);
   return { res: d, flags: put(fin, RFLAGS_CF | RFLAGS_OF, flag(carry, RFLAGS_CF) | flag(o, RFLAGS_OF)) };
 }
 
-/** SHLD/SHRD one bit at a time; the bits shifted in are b's, then a's (Intel's 16-bit counts > 16). */
-function refDouble(left: boolean, s: number, a: bigint, b: bigint, count: number, fin: number): Out {
+/**
+ * SHLD/SHRD one bit at a time; the bits shifted in are b's, then (16-bit counts > 16) a's on
+ * Intel, b's again on AMD.
+ */
+function refDouble(
+  v: X86Vendor,
+  left: boolean,
+  s: number,
+  a: bigint,
+  b: bigint,
+  count: number,
+  fin: number,
+): Out {
   const n = bitsOf(s);
   const c = count & (s === 8 ? 63 : 31);
   if (c === 0) return { res: a, flags: fin };
   let d = a;
   let carry = 0;
   for (let i = 0n; i < BigInt(c); i++) {
+    const after = v === 'intel' ? a : b;
     if (left) {
-      const stream = (b << n) | a; // read from the top down
+      const stream = (b << n) | after; // read from the top down
       carry = bit(d, n - 1n);
       d = ((d << 1n) & maskOf(s)) | BigInt(bit(stream, 2n * n - 1n - i));
     } else {
-      const stream = (a << n) | b; // read from the bottom up
+      const stream = (after << n) | b; // read from the bottom up
       carry = bit(d, 0n);
       d = (d >> 1n) | (BigInt(bit(stream, i)) << (n - 1n));
     }
   }
-  const o = left ? bit(a, n - 1n) ^ bit(a, n - 2n) : bit(a, n - 1n) ^ bit(b, 0n);
-  return { res: d, flags: put(fin, RFLAGS_ARITH, flag(carry, RFLAGS_CF) | flag(o, RFLAGS_OF) | szp(d, s)) };
+  let o: number;
+  let af = 0;
+  if (v === 'intel') o = left ? bit(a, n - 1n) ^ bit(a, n - 2n) : bit(a, n - 1n) ^ bit(b, 0n);
+  else {
+    af = RFLAGS_AF;
+    // 16-bit counts past 16: CF = 0 (not the last bit out); SHLD's CF and OF are SHL's of a.
+    if (s === 2 && c > 16) carry = 0;
+    o = left ? (s === 2 && c >= 16 ? carry : msbOf(d, s) ^ carry) : msbOf(d, s) ^ bit(d, n - 2n);
+  }
+  return {
+    res: d,
+    flags: put(fin, RFLAGS_ARITH, flag(carry, RFLAGS_CF) | flag(o, RFLAGS_OF) | af | szp(d, s)),
+  };
 }
 
 function refBt(kind: 0 | 1 | 2 | 3, s: number, a: bigint, i: number, fin: number): Out {
@@ -189,16 +246,30 @@ function refScan(forward: boolean, s: number, a: bigint, fin: number): Out {
   return { res: i, flags: put(fin, RFLAGS_ARITH, parityFlag(i)), ok: true };
 }
 
-function refMul(isSigned: boolean, s: number, a: bigint, b: bigint, fin: number): Out {
+function refMul(v: X86Vendor, isSigned: boolean, s: number, a: bigint, b: bigint, fin: number): Out {
   const p = isSigned ? signed(a, s) * signed(b, s) : a * b;
   const low = p & maskOf(s);
   const high = (p >> bitsOf(s)) & maskOf(s);
   const overflow = isSigned ? p !== signed(low, s) : high !== 0n;
-  const f = flag(overflow, RFLAGS_CF | RFLAGS_OF) | flag(msbOf(low, s), RFLAGS_SF) | parityFlag(low);
-  return { res: low, high, flags: put(fin, RFLAGS_ARITH, f) };
+  const o = flag(overflow, RFLAGS_CF | RFLAGS_OF);
+  // Intel: SF and PF from the low half, ZF = AF = 0; AMD: SF ZF AF PF kept.
+  if (v === 'amd') return { res: low, high, flags: put(fin, RFLAGS_CF | RFLAGS_OF, o) };
+  return {
+    res: low,
+    high,
+    flags: put(fin, RFLAGS_ARITH, o | flag(msbOf(low, s), RFLAGS_SF) | parityFlag(low)),
+  };
 }
 
-function refDiv(isSigned: boolean, s: number, n0: bigint, n1: bigint, d: bigint, fin: number): Out {
+function refDiv(
+  v: X86Vendor,
+  isSigned: boolean,
+  s: number,
+  n0: bigint,
+  n1: bigint,
+  d: bigint,
+  fin: number,
+): Out {
   const n = bitsOf(s);
   const N = isSigned ? signed((n1 << n) | n0, s * 2) : (n1 << n) | n0;
   const D = isSigned ? signed(d, s) : d;
@@ -207,7 +278,9 @@ function refDiv(isSigned: boolean, s: number, n0: bigint, n1: bigint, d: bigint,
   const r = N - q * D;
   const fits = isSigned ? q >= -(1n << (n - 1n)) && q < 1n << (n - 1n) : q <= maskOf(s);
   if (!fits) return { res: 0n, flags: fin, ok: false };
-  return { res: q & maskOf(s), high: r & maskOf(s), flags: fin, ok: true };
+  // Intel: every flag kept; AMD: CF OF kept, SF ZF PF cleared, AF set.
+  const flags = v === 'intel' ? fin : put(fin, RFLAGS_SF | RFLAGS_ZF | RFLAGS_PF | RFLAGS_AF, RFLAGS_AF);
+  return { res: q & maskOf(s), high: r & maskOf(s), flags, ok: true };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -421,115 +494,138 @@ describe('x86 ALU: arithmetic and logic', () => {
   });
 });
 
+/** Both vendors' ALUs, each with a seed offset for its property runs. */
+const VENDORS: [Alu, number][] = [
+  [ALU_AMD, 0],
+  [ALU_INTEL, 100],
+];
+
 describe('x86 ALU: shifts and rotates', () => {
-  const kinds: [ShiftKind, typeof alu.shl, number][] = [
-    ['shl', alu.shl, 20],
-    ['shr', alu.shr, 21],
-    ['sar', alu.sar, 22],
-    ['rol', alu.rol, 23],
-    ['ror', alu.ror, 24],
-    ['rcl', alu.rcl, 25],
-    ['rcr', alu.rcr, 26],
-  ];
-  for (const [kind, op, seed] of kinds) {
-    it(`${kind}: result and flags match the bit-by-bit model`, () => {
-      fc.assert(
-        fc.property(size, operand, count, rflagsIn, prep, (s, a, c, fin0, p) => {
-          const [f, fin] = start(fin0, p);
-          op(f, s, lo(a), hi(a), c);
-          same(f, refShift(kind, s, a & maskOf(s), c, fin), `${kind}/${s * 8} ${hex(a)} by ${c} fin=${fin}`);
-        }),
-        { seed, ...RUNS },
-      );
-    });
-  }
-  for (const [name, op, left, seed] of [
-    ['shld', alu.shld, true, 27],
-    ['shrd', alu.shrd, false, 28],
-  ] as const) {
-    it(`${name}: result and flags match the bit-by-bit model (16, 32, 64-bit)`, () => {
-      fc.assert(
-        fc.property(
-          fc.constantFrom(2, 4, 8),
-          operand,
-          operand,
-          count,
-          rflagsIn,
-          prep,
-          (s, a, b, c, fin0, p) => {
+  for (const [A, vs] of VENDORS) {
+    const v = A.vendor;
+    const kinds: [ShiftKind, Alu['shl'], number][] = [
+      ['shl', A.shl, 20],
+      ['shr', A.shr, 21],
+      ['sar', A.sar, 22],
+      ['rol', A.rol, 23],
+      ['ror', A.ror, 24],
+      ['rcl', A.rcl, 25],
+      ['rcr', A.rcr, 26],
+    ];
+    for (const [kind, op, seed] of kinds) {
+      it(`${kind} (${v}): result and flags match the bit-by-bit model`, () => {
+        fc.assert(
+          fc.property(size, operand, count, rflagsIn, prep, (s, a, c, fin0, p) => {
             const [f, fin] = start(fin0, p);
-            op(f, s, lo(a), hi(a), lo(b), hi(b), c);
-            const want = refDouble(left, s, a & maskOf(s), b & maskOf(s), c, fin);
-            same(f, want, `${name}/${s * 8} ${hex(a)}, ${hex(b)} by ${c} fin=${fin}`);
-          },
-        ),
-        { seed, ...RUNS },
-      );
+            op(f, s, lo(a), hi(a), c);
+            same(
+              f,
+              refShift(v, kind, s, a & maskOf(s), c, fin),
+              `${kind}/${s * 8} ${hex(a)} by ${c} fin=${fin}`,
+            );
+          }),
+          { seed: seed + vs, ...RUNS },
+        );
+      });
+    }
+    for (const [name, op, left, seed] of [
+      ['shld', A.shld, true, 27],
+      ['shrd', A.shrd, false, 28],
+    ] as const) {
+      it(`${name} (${v}): result and flags match the bit-by-bit model (16, 32, 64-bit)`, () => {
+        fc.assert(
+          fc.property(
+            fc.constantFrom(2, 4, 8),
+            operand,
+            operand,
+            count,
+            rflagsIn,
+            prep,
+            (s, a, b, c, fin0, p) => {
+              const [f, fin] = start(fin0, p);
+              op(f, s, lo(a), hi(a), lo(b), hi(b), c);
+              const want = refDouble(v, left, s, a & maskOf(s), b & maskOf(s), c, fin);
+              same(f, want, `${name}/${s * 8} ${hex(a)}, ${hex(b)} by ${c} fin=${fin}`);
+            },
+          ),
+          { seed: seed + vs, ...RUNS },
+        );
+      });
+    }
+
+    it(`count 0 leaves every flag (lazy ones too); counts are masked to 5 or 6 bits (${v})`, () => {
+      const f = new Flags();
+      alu.sub(f, 4, 1, 0, 2, 0);
+      const before = readRflags(f);
+      for (const op of [A.shl, A.shr, A.sar, A.rol, A.ror, A.rcl, A.rcr]) {
+        op(f, 4, 0x1234, 0, 32); // 32 & 31 = 0
+        assert.deepEqual([u(f.resLo), readRflags(f)], [0x1234, before]);
+      }
+      for (const op of [A.shld, A.shrd]) {
+        op(f, 2, 0x1234, 0, 0x5678, 0, 0x20);
+        assert.deepEqual([u(f.resLo), readRflags(f)], [0x1234, before]);
+      }
+      A.shl(f, 8, 1, 0, 64); // 64 & 63 = 0
+      assert.deepEqual([u(f.resLo), u(f.resHi), readRflags(f)], [1, 0, before]);
+      A.shl(f, 8, 1, 0, 96); // 96 & 63 = 32
+      assert.deepEqual([u(f.resLo), u(f.resHi)], [0, 1]);
     });
   }
 
-  it('count 0 leaves every flag (lazy ones too); counts are masked to 5 or 6 bits', () => {
-    const f = new Flags();
-    alu.sub(f, 4, 1, 0, 2, 0);
-    const before = readRflags(f);
-    for (const op of [alu.shl, alu.shr, alu.sar, alu.rol, alu.ror, alu.rcl, alu.rcr]) {
-      op(f, 4, 0x1234, 0, 32); // 32 & 31 = 0
-      assert.deepEqual([u(f.resLo), readRflags(f)], [0x1234, before]);
-    }
-    alu.shl(f, 8, 1, 0, 64); // 64 & 63 = 0
-    assert.deepEqual([u(f.resLo), u(f.resHi), readRflags(f)], [1, 0, before]);
-    alu.shl(f, 8, 1, 0, 96); // 96 & 63 = 32
-    assert.deepEqual([u(f.resLo), u(f.resHi)], [0, 1]);
-  });
+  for (const [A] of VENDORS)
+    it(`shifts by 1 set OF as defined; by the size, CF is the last bit out (${A.vendor})`, () => {
+      shiftsByOne(A);
+    });
 
-  it('shifts by 1 set OF as defined; by the size, CF is the last bit out', () => {
+  function shiftsByOne(A: Alu): void {
     const f = new Flags();
-    alu.shl(f, 4, 0x4000_0000, 0, 1);
+    A.shl(f, 4, 0x4000_0000, 0, 1);
     assert.deepEqual([u(f.resLo), cf(f), of(f)], [0x8000_0000, false, true]);
-    alu.shl(f, 4, 0xc000_0000, 0, 1);
+    A.shl(f, 4, 0xc000_0000, 0, 1);
     assert.deepEqual([u(f.resLo), cf(f), of(f)], [0x8000_0000, true, false]);
-    alu.shr(f, 2, 0x8001, 0, 1);
+    A.shr(f, 2, 0x8001, 0, 1);
     assert.deepEqual([u(f.resLo), cf(f), of(f)], [0x4000, true, true]);
-    alu.sar(f, 1, 0x81, 0, 1);
+    A.sar(f, 1, 0x81, 0, 1);
     assert.deepEqual([u(f.resLo), cf(f), of(f)], [0xc0, true, false]);
-    alu.shl(f, 1, 0x01, 0, 8); // the operand's bit 0 is the last out
+    A.shl(f, 1, 0x01, 0, 8); // the operand's bit 0 is the last out
     assert.deepEqual([u(f.resLo), cf(f), zf(f)], [0, true, true]);
-    alu.shl(f, 1, 0xff, 0, 9); // past the operand: 0
+    A.shl(f, 1, 0xff, 0, 9); // past the operand: 0
     assert.deepEqual([u(f.resLo), cf(f)], [0, false]);
-    alu.shr(f, 2, 0x8000, 0, 16);
+    A.shr(f, 2, 0x8000, 0, 16);
     assert.deepEqual([u(f.resLo), cf(f)], [0, true]);
-    alu.sar(f, 2, 0x8000, 0, 31); // the sign, however far
+    A.sar(f, 2, 0x8000, 0, 31); // the sign, however far
     assert.deepEqual([u(f.resLo), cf(f)], [0xffff, true]);
-    alu.shl(f, 8, 1, 0, 63);
+    A.shl(f, 8, 1, 0, 63);
     assert.deepEqual([u(f.resLo), u(f.resHi), cf(f), sf(f)], [0, 0x8000_0000, false, true]);
-    alu.shr(f, 8, 0, 0x8000_0000, 32);
+    A.shr(f, 8, 0, 0x8000_0000, 32);
     assert.deepEqual([u(f.resLo), u(f.resHi), cf(f)], [0x8000_0000, 0, false]);
-    alu.sar(f, 8, 0, 0x8000_0000, 63);
+    A.sar(f, 8, 0, 0x8000_0000, 63);
     assert.deepEqual([u(f.resLo), u(f.resHi), cf(f)], [0xffff_ffff, 0xffff_ffff, false]);
-  });
+  }
 
-  it('RCL/RCR rotate through CF modulo size + 1 (8-bit count 9 is no rotation), ROL/ROR modulo the size', () => {
+  it('RCL/RCR rotate through CF modulo size + 1 (8-bit count 9 is no rotation), ROL/ROR modulo the size (Intel)', () => {
+    const A = ALU_INTEL;
     const f = new Flags();
     writeRflags(f, RFLAGS_CF | RFLAGS_ZF);
-    alu.rcl(f, 1, 0x80, 0, 1);
+    A.rcl(f, 1, 0x80, 0, 1);
     assert.deepEqual([u(f.resLo), cf(f), of(f), zf(f)], [0x01, true, true, true]);
     writeRflags(f, RFLAGS_CF | RFLAGS_OF);
-    alu.rcl(f, 1, 0x55, 0, 9); // 9 % 9 = 0: nothing changes
+    A.rcl(f, 1, 0x55, 0, 9); // 9 % 9 = 0: nothing changes
     assert.deepEqual([u(f.resLo), readRflags(f)], [0x55, RFLAGS_CF | RFLAGS_OF | 2]);
-    alu.rcl(f, 1, 0x55, 0, 10); // one bit: CF in at the bottom
+    A.rcl(f, 1, 0x55, 0, 10); // one bit: CF in at the bottom
     assert.deepEqual([u(f.resLo), cf(f)], [0xab, false]);
-    alu.rcr(f, 2, 0x0001, 0, 17); // 17 % 17 = 0
+    A.rcr(f, 2, 0x0001, 0, 17); // 17 % 17 = 0
     assert.deepEqual([u(f.resLo), cf(f)], [0x0001, false]);
-    alu.rcr(f, 2, 0x0001, 0, 18);
+    A.rcr(f, 2, 0x0001, 0, 18);
     assert.deepEqual([u(f.resLo), cf(f)], [0x0000, true]);
-    alu.rcr(f, 8, 0, 0, 1); // CF into bit 63
+    A.rcr(f, 8, 0, 0, 1); // CF into bit 63
     assert.deepEqual([u(f.resLo), u(f.resHi), cf(f), of(f)], [0, 0x8000_0000, false, true]);
     writeRflags(f, 0);
-    alu.rol(f, 1, 0x81, 0, 8); // no movement, but CF = LSB of the result
+    A.rol(f, 1, 0x81, 0, 8); // no movement, but CF = LSB of the result
     assert.deepEqual([u(f.resLo), cf(f)], [0x81, true]);
-    alu.ror(f, 2, 0x0001, 0, 16);
+    A.ror(f, 2, 0x0001, 0, 16);
     assert.deepEqual([u(f.resLo), cf(f)], [0x0001, false]);
-    alu.ror(f, 8, 1, 0, 1);
+    A.ror(f, 8, 1, 0, 1);
     assert.deepEqual([u(f.resLo), u(f.resHi), cf(f), of(f)], [0, 0x8000_0000, true, true]);
   });
 });
@@ -574,52 +670,56 @@ describe('x86 ALU: bit tests and scans', () => {
 });
 
 describe('x86 ALU: multiply and divide', () => {
-  for (const [name, op, isSigned, seed] of [
-    ['mul', alu.mul, false, 40],
-    ['imul1', alu.imul1, true, 41],
-  ] as const) {
-    it(`${name}: the double-width product and CF = OF`, () => {
+  for (const [A, vs] of VENDORS) {
+    const v = A.vendor;
+    for (const [name, op, isSigned, seed] of [
+      ['mul', A.mul, false, 40],
+      ['imul1', A.imul1, true, 41],
+    ] as const) {
+      it(`${name} (${v}): the double-width product and CF = OF`, () => {
+        fc.assert(
+          fc.property(size, operand, operand, rflagsIn, prep, (s, a, b, fin0, p) => {
+            const [f, fin] = start(fin0, p);
+            op(f, s, lo(a), hi(a), lo(b), hi(b));
+            const want = refMul(v, isSigned, s, a & maskOf(s), b & maskOf(s), fin);
+            same(f, want, `${name}/${s * 8} ${hex(a)} * ${hex(b)}`, { high: true });
+          }),
+          { seed: seed + vs, ...RUNS },
+        );
+      });
+    }
+    it(`imul2 (${v}): the truncated product and CF = OF (16, 32, 64-bit)`, () => {
       fc.assert(
-        fc.property(size, operand, operand, rflagsIn, prep, (s, a, b, fin0, p) => {
+        fc.property(fc.constantFrom(2, 4, 8), operand, operand, rflagsIn, prep, (s, a, b, fin0, p) => {
           const [f, fin] = start(fin0, p);
-          op(f, s, lo(a), hi(a), lo(b), hi(b));
-          const want = refMul(isSigned, s, a & maskOf(s), b & maskOf(s), fin);
-          same(f, want, `${name}/${s * 8} ${hex(a)} * ${hex(b)}`, { high: true });
+          A.imul2(f, s, lo(a), hi(a), lo(b), hi(b));
+          const want = refMul(v, true, s, a & maskOf(s), b & maskOf(s), fin);
+          same(f, want, `imul2/${s * 8} ${hex(a)} * ${hex(b)}`);
         }),
-        { seed, ...RUNS },
+        { seed: 42 + vs, ...RUNS },
       );
     });
-  }
-  it('imul2: the truncated product and CF = OF (16, 32, 64-bit)', () => {
-    fc.assert(
-      fc.property(fc.constantFrom(2, 4, 8), operand, operand, rflagsIn, prep, (s, a, b, fin0, p) => {
-        const [f, fin] = start(fin0, p);
-        alu.imul2(f, s, lo(a), hi(a), lo(b), hi(b));
-        same(f, refMul(true, s, a & maskOf(s), b & maskOf(s), fin), `imul2/${s * 8} ${hex(a)} * ${hex(b)}`);
-      }),
-      { seed: 42, ...RUNS },
-    );
-  });
 
-  for (const [name, op, isSigned, seed] of [
-    ['div', alu.div, false, 43],
-    ['idiv', alu.idiv, true, 44],
-  ] as const) {
-    it(`${name}: quotient and remainder, #DE on 0 or overflow, flags kept`, () => {
-      // Dividends whose high part is anything, or below the divisor (the quotient fits).
-      const dividend = fc.tuple(operand, operand, fc.nat(3));
-      fc.assert(
-        fc.property(size, dividend, operand, rflagsIn, prep, (s, [n0, n1r, k], d, fin0, p) => {
-          const [f, fin] = start(fin0, p);
-          const dm = d & maskOf(s);
-          const n1 = k === 0 || dm === 0n ? n1r : k === 1 ? n1r % dm : k === 2 ? 0n : maskOf(s);
-          const ok = op(f, s, lo(n0), hi(n0), lo(n1), hi(n1), lo(d), hi(d));
-          const want = refDiv(isSigned, s, n0 & maskOf(s), n1 & maskOf(s), dm, fin);
-          same(f, want, `${name}/${s * 8} ${hex(n1)}:${hex(n0)} / ${hex(d)}`, { ok, high: true });
-        }),
-        { seed, ...RUNS },
-      );
-    });
+    for (const [name, op, isSigned, seed] of [
+      ['div', A.div, false, 43],
+      ['idiv', A.idiv, true, 44],
+    ] as const) {
+      it(`${name} (${v}): quotient and remainder, #DE on 0 or overflow (nothing changed), the vendor's flags`, () => {
+        // Dividends whose high part is anything, or below the divisor (the quotient fits).
+        const dividend = fc.tuple(operand, operand, fc.nat(3));
+        fc.assert(
+          fc.property(size, dividend, operand, rflagsIn, prep, (s, [n0, n1r, k], d, fin0, p) => {
+            const [f, fin] = start(fin0, p);
+            const dm = d & maskOf(s);
+            const n1 = k === 0 || dm === 0n ? n1r : k === 1 ? n1r % dm : k === 2 ? 0n : maskOf(s);
+            const ok = op(f, s, lo(n0), hi(n0), lo(n1), hi(n1), lo(d), hi(d));
+            const want = refDiv(v, isSigned, s, n0 & maskOf(s), n1 & maskOf(s), dm, fin);
+            same(f, want, `${name}/${s * 8} ${hex(n1)}:${hex(n0)} / ${hex(d)}`, { ok, high: true });
+          }),
+          { seed: seed + vs, ...RUNS },
+        );
+      });
+    }
   }
 
   it('64/64 division (RDX = 0) by divisors of 2^32 and more: the estimated quotient is corrected exactly', () => {
@@ -640,7 +740,7 @@ describe('x86 ALU: multiply and divide', () => {
         // Mostly q * d + small, so the remainder is near 0 or near d.
         const n = (((x % (M64 / d + 1n)) * d + k) & M64) as bigint;
         const f = new Flags();
-        assert.equal(alu.div(f, 8, lo(n), hi(n), 0, 0, lo(d), hi(d)), true);
+        assert.equal(ALU_AMD.div(f, 8, lo(n), hi(n), 0, 0, lo(d), hi(d)), true);
         assert.equal(join(f.resLo, f.resHi), n / d, `${hex(n)} / ${hex(d)}`);
         assert.equal(join(f.hiLo, f.hiHi), n % d, `${hex(n)} % ${hex(d)}`);
       }),
@@ -649,57 +749,62 @@ describe('x86 ALU: multiply and divide', () => {
   });
 
   it('64x64 products at the extremes', () => {
+    const A = ALU_AMD;
     const f = new Flags();
-    alu.mul(f, 8, -1, -1, -1, -1); // (2^64-1)^2 = 2^128 - 2^65 + 1
+    A.mul(f, 8, -1, -1, -1, -1); // (2^64-1)^2 = 2^128 - 2^65 + 1
     assert.deepEqual(
       [u(f.resLo), u(f.resHi), u(f.hiLo), u(f.hiHi), cf(f), of(f), zf(f)],
       [1, 0, 0xffff_fffe, 0xffff_ffff, true, true, false],
     );
-    alu.imul1(f, 8, 0, 0x8000_0000, 0, 0x8000_0000); // (-2^63)^2 = 2^126
+    A.imul1(f, 8, 0, 0x8000_0000, 0, 0x8000_0000); // (-2^63)^2 = 2^126
     assert.deepEqual([u(f.resLo), u(f.resHi), u(f.hiLo), u(f.hiHi), cf(f)], [0, 0, 0, 0x4000_0000, true]);
-    alu.imul1(f, 8, -1, -1, -1, -1); // (-1)(-1)
+    A.imul1(f, 8, -1, -1, -1, -1); // (-1)(-1)
     assert.deepEqual([u(f.resLo), u(f.resHi), u(f.hiLo), u(f.hiHi), cf(f)], [1, 0, 0, 0, false]);
-    alu.imul2(f, 4, 0x8000_0000, 0, -1, 0); // -2^31 * -1 overflows
+    A.imul2(f, 4, 0x8000_0000, 0, -1, 0); // -2^31 * -1 overflows
     assert.deepEqual([u(f.resLo), cf(f), of(f)], [0x8000_0000, true, true]);
-    alu.imul2(f, 4, 0x1_0000, 0, 0x8000, 0); // 2^31 overflows; -2^31 would not
+    A.imul2(f, 4, 0x1_0000, 0, 0x8000, 0); // 2^31 overflows; -2^31 would not
     assert.deepEqual([u(f.resLo), cf(f)], [0x8000_0000, true]);
-    alu.imul2(f, 4, 0x1_0000, 0, 0xffff_8000, 0);
+    A.imul2(f, 4, 0x1_0000, 0, 0xffff_8000, 0);
     assert.deepEqual([u(f.resLo), cf(f)], [0x8000_0000, false]);
   });
 
-  it('DIV quotient overflow and IDIV -2^63 / -1 raise #DE (false), leaving the state alone', () => {
-    const f = new Flags();
-    alu.add(f, 4, 1, 0, 2, 0);
-    const rf = readRflags(f);
-    const res = [f.resLo, f.resHi];
-    assert.equal(alu.div(f, 4, 0, 0, 1, 0, 1, 0), false, 'EDX:EAX = 2^32 by 1');
-    assert.equal(alu.div(f, 1, 0, 0, 0xff, 0, 0xff, 0), false, 'AX = 0xff00 by 0xff');
-    assert.equal(alu.div(f, 8, 0, 0, 5, 0, 5, 0), false, 'RDX = the divisor');
-    assert.equal(alu.div(f, 2, 7, 0, 0, 0, 0, 0), false, 'by zero');
-    assert.equal(alu.idiv(f, 8, 0, 0x8000_0000, -1, -1, -1, -1), false, '-2^63 / -1');
-    assert.equal(alu.idiv(f, 4, 0x8000_0000, 0, -1, 0, -1, 0), false, '-2^31 / -1');
-    assert.equal(alu.idiv(f, 1, 0x80, 0, 0xff, 0, 0xff, 0), false, '-128 / -1');
-    assert.deepEqual([u(f.resLo), u(f.resHi), readRflags(f)], [...res, rf], 'nothing changed');
-    assert.equal(alu.idiv(f, 8, 0, 0x8000_0000, -1, -1, 1, 0), true, '-2^63 / 1 fits');
-    assert.deepEqual(
-      [u(f.resLo), u(f.resHi), u(f.hiLo), u(f.hiHi), readRflags(f)],
-      [0, 0x8000_0000, 0, 0, rf],
-    );
-    assert.equal(alu.idiv(f, 4, -7, -1, -1, 0, 2, 0), true, '-7 / 2');
-    assert.deepEqual([f.resLo | 0, f.hiLo | 0], [-3, -1], 'truncated toward 0, remainder takes the sign');
-    // (2^64 - 2):(2^64 - 1) / (2^64 - 1): the largest quotient, by the BigInt path.
-    assert.equal(alu.div(f, 8, -1, -1, 0xffff_fffe, 0xffff_ffff, -1, -1), true);
-    assert.deepEqual(
-      [u(f.resLo), u(f.resHi), u(f.hiLo), u(f.hiHi)],
-      [0xffff_ffff, 0xffff_ffff, 0xffff_fffe, 0xffff_ffff],
-    );
-    // ... and by 32-bit long division: (2^32 - 2):2^64-1 / (2^32 - 1).
-    assert.equal(alu.div(f, 8, -1, -1, 0xffff_fffe, 0, 0xffff_ffff, 0), true);
-    assert.deepEqual(
-      [u(f.resLo), u(f.resHi), u(f.hiLo), u(f.hiHi)],
-      [0xffff_ffff, 0xffff_ffff, 0xffff_fffe, 0],
-    );
-  });
+  for (const [A] of VENDORS)
+    it(`DIV quotient overflow and IDIV -2^63 / -1 raise #DE (false), leaving the state alone (${A.vendor})`, () => {
+      const f = new Flags();
+      alu.add(f, 4, 1, 0, 2, 0);
+      const rf = readRflags(f);
+      // After a division that did not fault: Intel keeps every flag; AMD keeps CF and OF, clears
+      // SF ZF PF and sets AF.
+      const after = A.vendor === 'intel' ? rf : (rf & ~(RFLAGS_SF | RFLAGS_ZF | RFLAGS_PF)) | RFLAGS_AF;
+      const res = [f.resLo, f.resHi];
+      assert.equal(A.div(f, 4, 0, 0, 1, 0, 1, 0), false, 'EDX:EAX = 2^32 by 1');
+      assert.equal(A.div(f, 1, 0, 0, 0xff, 0, 0xff, 0), false, 'AX = 0xff00 by 0xff');
+      assert.equal(A.div(f, 8, 0, 0, 5, 0, 5, 0), false, 'RDX = the divisor');
+      assert.equal(A.div(f, 2, 7, 0, 0, 0, 0, 0), false, 'by zero');
+      assert.equal(A.idiv(f, 8, 0, 0x8000_0000, -1, -1, -1, -1), false, '-2^63 / -1');
+      assert.equal(A.idiv(f, 4, 0x8000_0000, 0, -1, 0, -1, 0), false, '-2^31 / -1');
+      assert.equal(A.idiv(f, 1, 0x80, 0, 0xff, 0, 0xff, 0), false, '-128 / -1');
+      assert.deepEqual([u(f.resLo), u(f.resHi), readRflags(f)], [...res, rf], 'nothing changed');
+      assert.equal(A.idiv(f, 8, 0, 0x8000_0000, -1, -1, 1, 0), true, '-2^63 / 1 fits');
+      assert.deepEqual(
+        [u(f.resLo), u(f.resHi), u(f.hiLo), u(f.hiHi), readRflags(f)],
+        [0, 0x8000_0000, 0, 0, after],
+      );
+      assert.equal(A.idiv(f, 4, -7, -1, -1, 0, 2, 0), true, '-7 / 2');
+      assert.deepEqual([f.resLo | 0, f.hiLo | 0], [-3, -1], 'truncated toward 0, remainder takes the sign');
+      // (2^64 - 2):(2^64 - 1) / (2^64 - 1): the largest quotient, by the BigInt path.
+      assert.equal(A.div(f, 8, -1, -1, 0xffff_fffe, 0xffff_ffff, -1, -1), true);
+      assert.deepEqual(
+        [u(f.resLo), u(f.resHi), u(f.hiLo), u(f.hiHi)],
+        [0xffff_ffff, 0xffff_ffff, 0xffff_fffe, 0xffff_ffff],
+      );
+      // ... and by 32-bit long division: (2^32 - 2):2^64-1 / (2^32 - 1).
+      assert.equal(A.div(f, 8, -1, -1, 0xffff_fffe, 0, 0xffff_ffff, 0), true);
+      assert.deepEqual(
+        [u(f.resLo), u(f.resHi), u(f.hiLo), u(f.hiHi)],
+        [0xffff_ffff, 0xffff_ffff, 0xffff_fffe, 0],
+      );
+    });
 });
 
 describe('x86 ALU: decimal adjust (16/32-bit modes)', () => {
@@ -769,5 +874,159 @@ describe('x86 ALU: decimal adjust (16/32-bit modes)', () => {
     });
     const f = new Flags();
     assert.equal(alu.aam(f, 0x42, 0), false);
+  });
+});
+
+describe('x86 ALU: where AMD and Intel differ (as measured; alu.ts)', () => {
+  /** `op` from RFLAGS `fin` on each vendor's ALU: the result's low half and RFLAGS, by vendor. */
+  function both(fin: number, op: (A: Alu, f: Flags) => unknown): Record<X86Vendor, [number, number]> {
+    const out = {} as Record<X86Vendor, [number, number]>;
+    for (const [A] of VENDORS) {
+      const f = new Flags();
+      writeRflags(f, fin);
+      op(A, f);
+      out[A.vendor] = [u(f.resLo), readRflags(f)];
+    }
+    return out;
+  }
+  const F = 2; // RFLAGS bit 1
+  const CF = RFLAGS_CF;
+  const PF = RFLAGS_PF;
+  const AF = RFLAGS_AF;
+  const ZF = RFLAGS_ZF;
+  const SF = RFLAGS_SF;
+  const OF = RFLAGS_OF;
+
+  it('the ops they agree on are the same functions in both ALUs; aluFor picks by vendor', () => {
+    const agreed = [
+      'add',
+      'adc',
+      'sub',
+      'sbb',
+      'and',
+      'or',
+      'xor',
+      'test',
+      'inc',
+      'dec',
+      'neg',
+      'not',
+    ] as const;
+    for (const k of [
+      ...agreed,
+      'bt',
+      'bts',
+      'btr',
+      'btc',
+      'bsf',
+      'bsr',
+      'daa',
+      'das',
+      'aaa',
+      'aas',
+      'aam',
+      'aad',
+    ] as const)
+      assert.equal(ALU_AMD[k], ALU_INTEL[k], k);
+    for (const k of [
+      'shl',
+      'shr',
+      'sar',
+      'rol',
+      'ror',
+      'rcl',
+      'rcr',
+      'shld',
+      'shrd',
+      'mul',
+      'imul1',
+      'imul2',
+      'div',
+      'idiv',
+    ] as const)
+      assert.notEqual(ALU_AMD[k], ALU_INTEL[k], k);
+    assert.equal(aluFor('amd'), ALU_AMD);
+    assert.equal(aluFor('intel'), ALU_INTEL);
+  });
+
+  it('SHL/SHR/SAR by more than 1: OF from the operand (Intel) or the result (AMD); AF 0 (Intel) or 1 (AMD)', () => {
+    // 0x60 << 2 = 0x80, CF = bit 6 = 1: Intel OF = bit 7 ^ bit 6 of 0x60; AMD OF = bit 7 of 0x80 ^ CF.
+    assert.deepEqual(
+      both(F, (A, f) => A.shl(f, 1, 0x60, 0, 2)),
+      { amd: [0x80, F | CF | AF | SF], intel: [0x80, F | CF | SF | OF] },
+    );
+    // Intel OF = the operand's MSB; AMD's is 0 past a count of 1.
+    assert.deepEqual(
+      both(F, (A, f) => A.shr(f, 4, 0x8000_0000, 0, 4)),
+      { amd: [0x0800_0000, F | PF | AF], intel: [0x0800_0000, F | PF | OF] },
+    );
+    assert.deepEqual(
+      both(F, (A, f) => A.sar(f, 2, 0x8000, 0, 3)),
+      { amd: [0xf000, F | PF | AF | SF], intel: [0xf000, F | PF | SF] },
+    );
+  });
+
+  it('rotates: OF from the operand (Intel) or the result (AMD); RCL/RCR by size + 1 set OF on AMD only', () => {
+    // ROL 0x21 by 3 = 0x09, CF = 1: Intel OF = bit 7 ^ bit 6 of 0x21 = 0; AMD bit 7 of 0x09 ^ CF = 1.
+    assert.deepEqual(
+      both(F, (A, f) => A.rol(f, 1, 0x21, 0, 3)),
+      { amd: [0x09, F | CF | OF], intel: [0x09, F | CF] },
+    );
+    // ROR 0x03 by 2 = 0xc0, CF = 1: Intel OF = bit 7 ^ bit 0 of 0x03 = 1; AMD bit 7 ^ bit 6 of 0xc0 = 0.
+    assert.deepEqual(
+      both(F, (A, f) => A.ror(f, 1, 0x03, 0, 2)),
+      { amd: [0xc0, F | CF], intel: [0xc0, F | CF | OF] },
+    );
+    // No rotation (17 % 17): Intel changes nothing; AMD keeps CF, OF = bit 15 ^ bit 14 of 0x8000.
+    assert.deepEqual(
+      both(F | CF, (A, f) => A.rcr(f, 2, 0x8000, 0, 17)),
+      { amd: [0x8000, F | CF | OF], intel: [0x8000, F | CF] },
+    );
+    // No rotation (9 % 9): AMD's OF = bit 7 of 0x40 ^ CF = 0, Intel keeps OF = 1.
+    assert.deepEqual(
+      both(F | OF, (A, f) => A.rcl(f, 1, 0x40, 0, 9)),
+      { amd: [0x40, F], intel: [0x40, F | OF] },
+    );
+  });
+
+  it('SHLD/SHRD: OF and AF as the shifts; 16-bit counts past 16 shift a:b:a (Intel) or a:b:b (AMD)', () => {
+    // By 20: Intel (b << 4 | a >>> 12), CF = bit 12 of b; AMD b rotated left by 4, CF = OF = 0.
+    assert.deepEqual(
+      both(F, (A, f) => A.shld(f, 2, 0x1234, 0, 0x9bcd, 0, 20)),
+      { amd: [0xbcd9, F | AF | SF], intel: [0xbcd1, F | CF | PF | SF] },
+    );
+    // By 20: Intel (b >>> 4 | a << 12), CF = bit 3 of b; AMD b rotated right by 4, CF = 0.
+    assert.deepEqual(
+      both(F, (A, f) => A.shrd(f, 2, 0x1234, 0, 0x9bcd, 0, 20)),
+      { amd: [0xd9bc, F | AF | SF], intel: [0x49bc, F | CF | OF] },
+    );
+    // By 4: Intel OF = MSB(a) ^ LSB(b) = 1; AMD OF = bit 31 ^ bit 30 of the result = 0.
+    assert.deepEqual(
+      both(F, (A, f) => A.shrd(f, 4, 0x8000_0000, 0, 0, 0, 4)),
+      { amd: [0x0800_0000, F | PF | AF], intel: [0x0800_0000, F | PF | OF] },
+    );
+  });
+
+  it('MUL/IMUL: SF PF from the low half, ZF = AF = 0 (Intel); SF ZF AF PF kept (AMD)', () => {
+    assert.deepEqual(
+      both(F | ZF | AF | SF, (A, f) => A.mul(f, 1, 0x10, 0, 0x10, 0)),
+      { amd: [0x00, F | CF | ZF | AF | SF | OF], intel: [0x00, F | CF | PF | OF] },
+    );
+    assert.deepEqual(
+      both(F | ZF | PF, (A, f) => A.imul2(f, 4, 3, 0, -2, 0)),
+      { amd: [0xffff_fffa, F | ZF | PF], intel: [0xffff_fffa, F | PF | SF] },
+    );
+  });
+
+  it('DIV/IDIV: every flag kept (Intel); CF OF kept, SF ZF PF cleared, AF set (AMD)', () => {
+    const fin = F | CF | PF | ZF | SF | OF;
+    assert.deepEqual(
+      both(fin, (A, f) => A.div(f, 1, 100, 0, 0, 0, 7, 0)),
+      { amd: [14, F | CF | AF | OF], intel: [14, fin] },
+    );
+    assert.deepEqual(
+      both(F | AF, (A, f) => A.idiv(f, 8, -7, -1, -1, -1, 2, 0)),
+      { amd: [0xffff_fffd, F | AF], intel: [0xffff_fffd, F | AF] },
+    );
   });
 });

@@ -10,15 +10,24 @@
  * Flags fields. Callers should pass int32s too (an Int32Array view of the register file): a u32
  * of 2^31 or more is a heap number when a call is not inlined.
  *
- * Undefined flags follow Intel, as measured on this project's oracle (/dev/kvm on an Intel Xeon;
- * there KVM emulates the guest and runs these instructions on the host CPU through its `fastop`
- * stubs, so the flags are the hardware's); test/oracle/x86-alu.test.ts checks every choice below
- * against it. What each op does with them is said at the op. In short, Intel:
- * - computes the OF of a shift or rotate by more than 1 as for a 1-bit one, from the original
- *   operand (and CF for RCR), and clears AF after shifts, SHLD, SHRD and logic ops;
- * - after MUL/IMUL sets SF and PF from the low half, clears ZF and AF;
- * - leaves every flag unchanged in DIV/IDIV, and all but CF in BT/BTS/BTR/BTC;
- * - after BSF/BSR clears CF OF SF AF, sets PF from the index (1 when the source is 0).
+ * The architecturally undefined flags are the CPU vendor's: AMD's and Intel's differ, so there are
+ * two ALUs (the tables at the end, ALU_AMD and ALU_INTEL) sharing every op on which the vendors
+ * agree. Where they differ each vendor has its own op, named with what it does: around a shared
+ * core that computes the result and the defined flags, or (SHL/SHR/SAR, the hot ones) calling one
+ * flat body with the vendor as a constant the JIT folds. An X86Cpu takes one table when it is
+ * made (AMD's by default: the model is an AMD EPYC host): no op looks its vendor up. Both were
+ * measured through test/oracle/x86-alu.test.ts, which runs these instructions on the host CPU
+ * (/dev/kvm; KVM's instruction emulator runs them through its `fastop` stubs, so the flags are the
+ * hardware's) and checks the table of the host's vendor: Intel on an Intel Xeon, AMD on an AMD
+ * EPYC (family 25 model 17, Zen 4). In short:
+ * - both clear AF after AND OR XOR TEST; keep all but CF in BT/BTS/BTR/BTC; after BSF/BSR clear
+ *   CF OF SF AF and set PF from the index (1 when the source is 0);
+ * - the OF of a shift or rotate by more than 1 is computed as for a 1-bit one, by Intel from the
+ *   original operand (and CF for RCR), by AMD from the result; after shifts, SHLD and SHRD Intel
+ *   clears AF and AMD sets it;
+ * - after MUL/IMUL Intel sets SF and PF from the low half and clears ZF and AF; AMD keeps them;
+ * - DIV/IDIV: Intel leaves every flag unchanged; AMD keeps CF and OF, clears SF ZF PF, sets AF;
+ * - 16-bit SHLD/SHRD by 17..31 (result undefined too): Intel shifts through a:b:a, AMD a:b:b.
  */
 import {
   af as auxFlag,
@@ -36,6 +45,7 @@ import {
   LAZY_SBB,
   LAZY_SUB,
   materialise,
+  msb,
   parity,
   RFLAGS_AF,
   RFLAGS_ARITH,
@@ -195,7 +205,7 @@ export function neg(f: Flags, size: number, aLo: number, aHi: number): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Logic: CF = OF = 0; AF undefined, Intel clears it (measured, all four ops and sizes).
+// Logic: CF = OF = 0; AF undefined, both vendors clear it (measured, all four ops and sizes).
 
 function logic(f: Flags, size: number, lo: number, hi: number): void {
   f.op = LAZY_LOGIC;
@@ -279,10 +289,16 @@ function bit64(lo: number, hi: number, i: number): number {
 // ---------------------------------------------------------------------------------------------
 // Shifts. Count masked to 5 bits (6 for 64-bit); a masked count of 0 changes no flag. CF is the
 // last bit shifted out; for SHL/SHR of 8/16-bit operands by the operand size or more (SDM:
-// undefined) Intel gives the bit a wide shifter would (0 past the operand; SAR: the sign).
-// OF is defined for a count of 1; for larger counts Intel computes it from the original
-// operand as for a count of 1: SHL MSB ^ bit n-2, SHR MSB, SAR 0. AF (undefined) is cleared.
-// ZF SF PF come from the result (lazily).
+// undefined) both vendors give the bit a wide shifter would (0 past the operand; SAR: the sign).
+// ZF SF PF come from the result (lazily). OF is defined for a count of 1; for larger counts Intel
+// computes it as for 1 from the original operand (SHL MSB ^ bit n-2, SHR MSB, SAR 0), AMD as for
+// 1 from the result (SHL MSB ^ CF, SHR MSB ^ bit n-2, which is 0 past a count of 1; SAR 0). AF
+// (undefined): Intel clears it, AMD sets it. Measured, every size and count.
+//
+// Each shift is one body, flat, given whose undefined flags to set (`amd`); each vendor's op
+// passes a constant, which the JIT folds once it inlines the body into the op. (A core for the
+// result and a step for the flags, as the rotates have, or even helpers for the final stores,
+// cost SAR up to a fifth of its throughput.)
 
 /**
  * Count 0: the result is the operand and no flag changes. Cold, and kept a call: inlined, its
@@ -294,10 +310,38 @@ function keep(f: Flags, size: number, aLo: number, aHi: number): void {
   f.resHi = size === 8 ? aHi | 0 : 0;
 }
 
-// The shift and rotate bodies are written out flat, with locals: helper calls and module
-// temporaries for the 64-bit halves cost about half the throughput.
+/** A shift's result as the lazy record (ZF SF PF from it; CF AF OF go to `bits`). */
+function recordResult(f: Flags, size: number, lo: number, hi: number): void {
+  f.op = LAZY_RESULT;
+  f.size = size;
+  f.resLo = lo;
+  f.resHi = hi;
+}
 
-export function shl(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+/** CF, OF (0 or 1) and AF (RFLAGS_AF or 0) of a shift, SHLD or SHRD by a nonzero count. */
+function shiftFlags(f: Flags, c: number, o: number, a: number): void {
+  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF)) | c | (o << 11) | a;
+}
+
+/**
+ * Bit n-1 ^ bit n-2 of a value of `size` bytes given as halves: the OF of a 1-bit left shift of
+ * it, or of the 1-bit right shift that gave it.
+ */
+function top2Xor(size: number, lo: number, hi: number): number {
+  const t = size === 8 ? hi >>> 30 : lo >>> ((size << 3) - 2);
+  return (t ^ (t >>> 1)) & 1;
+}
+
+/** The count as the CPU masks it: to 6 bits for a 64-bit operand, else 5. */
+function maskedCount(size: number, count: number): number {
+  return count & (size === 8 ? 63 : 31);
+}
+
+// The bodies are written out flat, with locals: helper calls and module temporaries for the
+// 64-bit halves cost about half the throughput.
+
+/** SHL: OF = MSB ^ bit n-2 of the operand (Intel) or MSB of the result ^ CF (AMD). */
+function shlBody(f: Flags, size: number, aLo: number, aHi: number, count: number, amd: boolean): void {
   let lo: number;
   let hi = 0;
   let c: number;
@@ -317,7 +361,7 @@ export function shl(f: Flags, size: number, aLo: number, aHi: number, count: num
       lo = 0;
       c = n === 32 ? aHi & 1 : (aLo >>> (64 - n)) & 1;
     }
-    o = ((aHi >>> 31) ^ (aHi >>> 30)) & 1;
+    o = amd ? (hi >>> 31) ^ c : ((aHi >>> 31) ^ (aHi >>> 30)) & 1;
   } else {
     const n = count & 31;
     if (n === 0) {
@@ -329,16 +373,17 @@ export function shl(f: Flags, size: number, aLo: number, aHi: number, count: num
     const a = aLo & m;
     lo = (a << n) & m;
     c = n <= w ? (a >>> (w - n)) & 1 : 0;
-    o = ((a >>> (w - 1)) ^ (a >>> (w - 2))) & 1;
+    o = amd ? (lo >>> (w - 1)) ^ c : ((a >>> (w - 1)) ^ (a >>> (w - 2))) & 1;
   }
-  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF)) | c | (o << 11);
+  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF)) | c | (o << 11) | (amd ? RFLAGS_AF : 0);
   f.op = LAZY_RESULT;
   f.size = size;
   f.resLo = lo;
   f.resHi = hi;
 }
 
-export function shr(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+/** SHR: OF = MSB of the operand (Intel) or MSB ^ bit n-2 of the result (AMD: the operand's MSB for a count of 1, else 0). */
+function shrBody(f: Flags, size: number, aLo: number, aHi: number, count: number, amd: boolean): void {
   let lo: number;
   let hi = 0;
   let c: number;
@@ -358,27 +403,29 @@ export function shr(f: Flags, size: number, aLo: number, aHi: number, count: num
       c = (aHi >>> (n - 33)) & 1;
       if (n === 32) c = aLo >>> 31;
     }
-    o = aHi >>> 31;
+    o = amd ? ((hi >>> 31) ^ (hi >>> 30)) & 1 : aHi >>> 31;
   } else {
     const n = count & 31;
     if (n === 0) {
       keep(f, size, aLo, aHi);
       return;
     }
+    const w = size << 3;
     const a = aLo & lowMask(size);
     // Bits past the operand are 0, so n - 1 >= its size gives CF = 0 by itself; n >= 1 keeps a >>> n an int32.
     lo = a >>> n;
     c = (a >>> (n - 1)) & 1;
-    o = (a >>> ((size << 3) - 1)) & 1;
+    o = amd ? ((lo >>> (w - 1)) ^ (lo >>> (w - 2))) & 1 : (a >>> (w - 1)) & 1;
   }
-  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF)) | c | (o << 11);
+  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF)) | c | (o << 11) | (amd ? RFLAGS_AF : 0);
   f.op = LAZY_RESULT;
   f.size = size;
   f.resLo = lo;
   f.resHi = hi;
 }
 
-export function sar(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+/** SAR: OF = 0 (both). */
+function sarBody(f: Flags, size: number, aLo: number, aHi: number, count: number, amd: boolean): void {
   let lo: number;
   let hi = 0;
   let c: number;
@@ -408,108 +455,124 @@ export function sar(f: Flags, size: number, aLo: number, aHi: number, count: num
     lo = (s >> n) & lowMask(size);
     c = (s >> (n - 1)) & 1;
   }
-  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF)) | c;
+  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF)) | c | (amd ? RFLAGS_AF : 0);
   f.op = LAZY_RESULT;
   f.size = size;
   f.resLo = lo;
   f.resHi = hi;
 }
 
+// Intel's shifts clear AF, AMD's set it.
+
+function shlIntel(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  shlBody(f, size, aLo, aHi, count, false);
+}
+
+function shlAmd(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  shlBody(f, size, aLo, aHi, count, true);
+}
+
+function shrIntel(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  shrBody(f, size, aLo, aHi, count, false);
+}
+
+function shrAmd(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  shrBody(f, size, aLo, aHi, count, true);
+}
+
+function sarIntel(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  sarBody(f, size, aLo, aHi, count, false);
+}
+
+function sarAmd(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  sarBody(f, size, aLo, aHi, count, true);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rotates: only CF and OF change (the other flags are materialised and kept). ROL/ROR: count
 // masked to 5/6 bits, rotated modulo the size; a masked count of 0 changes nothing, a nonzero
-// multiple of the size still sets CF (LSB for ROL, MSB for ROR of the result). RCL/RCR: masked
-// count modulo size + 1 for 8/16-bit; a zero rotation changes nothing (Intel, measured). OF is
-// defined for a count of 1; for other counts Intel computes it from the original operand as for
-// 1: ROL MSB ^ bit n-2, ROR MSB ^ LSB, RCL MSB ^ bit n-2, RCR MSB ^ CF-in.
+// multiple of the size still sets CF (LSB for ROL, MSB for ROR of the result) and OF. RCL/RCR:
+// masked count modulo size + 1 for 8/16-bit. OF is defined for a count of 1; for other counts
+// Intel computes it as for 1 from the original operand (ROL MSB ^ bit n-2, ROR MSB ^ LSB, RCL
+// MSB ^ bit n-2, RCR MSB ^ CF-in), AMD as for 1 from the result (ROL and RCL MSB ^ CF, ROR and
+// RCR MSB ^ bit n-2). An 8/16-bit RCL/RCR by a nonzero multiple of size + 1 rotates nothing:
+// Intel then changes no flag, AMD keeps CF and sets OF from the (unchanged) result. Measured,
+// every size and count.
+//
+// Each rotate is a vendor's op, which masks the count and sets CF and OF, around a shared core
+// for a nonzero rotation n: it materialises the flags, puts the result in f.resLo/resHi and
+// returns CF.
 
-function rotated(f: Flags, lo: number, hi: number, c: number, o: number): void {
+/** The result, once the flags it keeps are materialised (the record is about to be overwritten). */
+function rotatedTo(f: Flags, lo: number, hi: number): void {
   materialise(f);
-  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_OF)) | c | (o << 11);
   f.resLo = lo;
   f.resHi = hi;
 }
 
-export function rol(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+function rotateFlags(f: Flags, c: number, o: number): void {
+  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_OF)) | c | (o << 11);
+}
+
+function rolCore(f: Flags, size: number, aLo: number, aHi: number, n: number): number {
   if (size === 8) {
-    let n = count & 63;
-    if (n === 0) {
-      keep(f, 8, aLo, aHi);
-      return;
-    }
+    let r = n;
     // By 32 or more: swap the halves, then rotate by the rest.
     let lo = aLo | 0;
     let hi = aHi | 0;
-    if (n >= 32) {
+    if (r >= 32) {
       lo = aHi | 0;
       hi = aLo | 0;
-      n -= 32;
+      r -= 32;
     }
-    if (n !== 0) {
-      const l = (lo << n) | (hi >>> (32 - n));
-      hi = (hi << n) | (lo >>> (32 - n));
+    if (r !== 0) {
+      const l = (lo << r) | (hi >>> (32 - r));
+      hi = (hi << r) | (lo >>> (32 - r));
       lo = l;
     }
-    rotated(f, lo, hi, lo & 1, ((aHi >>> 31) ^ (aHi >>> 30)) & 1);
-  } else {
-    const c = count & 31;
-    if (c === 0) {
-      keep(f, size, aLo, aHi);
-      return;
-    }
-    const w = size << 3;
-    const m = lowMask(size);
-    const a = aLo & m;
-    const r = c & (w - 1);
-    // r = 0 (8/16-bit): a >>> w is 0, so the result is a.
-    const res = ((a << r) | (a >>> (w - r))) & m;
-    rotated(f, res, 0, res & 1, ((a >>> (w - 1)) ^ (a >>> (w - 2))) & 1);
+    rotatedTo(f, lo, hi);
+    return lo & 1;
   }
+  const w = size << 3;
+  const m = lowMask(size);
+  const a = aLo & m;
+  const r = n & (w - 1);
+  // r = 0 (8/16-bit): a >>> w is 0, so the result is a.
+  const res = ((a << r) | (a >>> (w - r))) & m;
+  rotatedTo(f, res, 0);
+  return res & 1;
 }
 
-export function ror(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+function rorCore(f: Flags, size: number, aLo: number, aHi: number, n: number): number {
   if (size === 8) {
-    let n = count & 63;
-    if (n === 0) {
-      keep(f, 8, aLo, aHi);
-      return;
-    }
+    let r = n;
     let lo = aLo | 0;
     let hi = aHi | 0;
-    if (n >= 32) {
+    if (r >= 32) {
       lo = aHi | 0;
       hi = aLo | 0;
-      n -= 32;
+      r -= 32;
     }
-    if (n !== 0) {
-      const l = (lo >>> n) | (hi << (32 - n));
-      hi = (hi >>> n) | (lo << (32 - n));
+    if (r !== 0) {
+      const l = (lo >>> r) | (hi << (32 - r));
+      hi = (hi >>> r) | (lo << (32 - r));
       lo = l;
     }
-    rotated(f, lo, hi, hi >>> 31, ((aHi >>> 31) ^ aLo) & 1);
-  } else {
-    const c = count & 31;
-    if (c === 0) {
-      keep(f, size, aLo, aHi);
-      return;
-    }
-    const w = size << 3;
-    const m = lowMask(size);
-    const a = aLo & m;
-    const r = c & (w - 1);
-    // r = 0 (8/16-bit): (a << w) & m is 0, so the result is a.
-    const res = ((a >>> r) | (a << (w - r))) & m;
-    rotated(f, res, 0, (res >>> (w - 1)) & 1, ((a >>> (w - 1)) ^ a) & 1);
+    rotatedTo(f, lo, hi);
+    return hi >>> 31;
   }
+  const w = size << 3;
+  const m = lowMask(size);
+  const a = aLo & m;
+  const r = n & (w - 1);
+  // r = 0 (8/16-bit): (a << w) & m is 0, so the result is a.
+  const res = ((a >>> r) | (a << (w - r))) & m;
+  rotatedTo(f, res, 0);
+  return (res >>> (w - 1)) & 1;
 }
 
-export function rcl(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+function rclCore(f: Flags, size: number, aLo: number, aHi: number, c: number): number {
   if (size === 8) {
-    const c = count & 63;
-    if (c === 0) {
-      keep(f, size, aLo, aHi);
-      return;
-    }
     const cin = carryFlag(f) ? 1 : 0;
     // 65-bit rotation of CF:a: a << c, CF into bit c - 1, a >>> (65 - c) below it.
     shl64(aLo, aHi, c);
@@ -518,39 +581,25 @@ export function rcl(f: Flags, size: number, aLo: number, aHi: number, count: num
     if (c <= 32) lo |= cin << (c - 1);
     else hi |= cin << (c - 33);
     shr64(aLo, aHi, 65 - c);
-    rotated(f, lo | tLo, hi | tHi, bit64(aLo, aHi, 64 - c), ((aHi >>> 31) ^ (aHi >>> 30)) & 1);
-  } else {
-    const n = size << 3;
-    const c = size === 4 ? count & 31 : (count & 31) % (n + 1);
-    if (c === 0) {
-      keep(f, size, aLo, aHi);
-      return;
-    }
-    const cin = carryFlag(f) ? 1 : 0;
-    const m = lowMask(size);
-    const a = aLo & m;
-    let res: number;
-    let cout: number;
-    if (size === 4) {
-      res = (a << c) | (cin << (c - 1)) | (c === 1 ? 0 : a >>> (33 - c));
-      cout = (a >>> (32 - c)) & 1;
-    } else {
-      const w = (cin << n) | a; // n + 1 <= 17 bits
-      const r = ((w << c) | (w >>> (n + 1 - c))) & ((2 << n) - 1);
-      res = r & m;
-      cout = r >>> n;
-    }
-    rotated(f, res, 0, cout, ((a >>> (n - 1)) ^ (a >>> (n - 2))) & 1);
+    rotatedTo(f, lo | tLo, hi | tHi);
+    return bit64(aLo, aHi, 64 - c);
   }
+  const n = size << 3;
+  const cin = carryFlag(f) ? 1 : 0;
+  const m = lowMask(size);
+  const a = aLo & m;
+  if (size === 4) {
+    rotatedTo(f, (a << c) | (cin << (c - 1)) | (c === 1 ? 0 : a >>> (33 - c)), 0);
+    return (a >>> (32 - c)) & 1;
+  }
+  const w = (cin << n) | a; // n + 1 <= 17 bits
+  const r = ((w << c) | (w >>> (n + 1 - c))) & ((2 << n) - 1);
+  rotatedTo(f, r & m, 0);
+  return r >>> n;
 }
 
-export function rcr(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+function rcrCore(f: Flags, size: number, aLo: number, aHi: number, c: number): number {
   if (size === 8) {
-    const c = count & 63;
-    if (c === 0) {
-      keep(f, size, aLo, aHi);
-      return;
-    }
     const cin = carryFlag(f) ? 1 : 0;
     // 65-bit rotation: a >>> c, CF into bit 64 - c, a << (65 - c) above it.
     shr64(aLo, aHi, c);
@@ -559,80 +608,170 @@ export function rcr(f: Flags, size: number, aLo: number, aHi: number, count: num
     if (c > 32) lo |= cin << (64 - c);
     else hi |= cin << (32 - c);
     shl64(aLo, aHi, 65 - c);
-    rotated(f, lo | tLo, hi | tHi, bit64(aLo, aHi, c - 1), ((aHi >>> 31) ^ cin) & 1);
-  } else {
-    const n = size << 3;
-    const c = size === 4 ? count & 31 : (count & 31) % (n + 1);
-    if (c === 0) {
-      keep(f, size, aLo, aHi);
-      return;
-    }
-    const cin = carryFlag(f) ? 1 : 0;
-    const m = lowMask(size);
-    const a = aLo & m;
-    let res: number;
-    let cout: number;
-    if (size === 4) {
-      res = (a >>> c) | (cin << (32 - c)) | (c === 1 ? 0 : a << (33 - c));
-      cout = (a >>> (c - 1)) & 1;
-    } else {
-      const w = (cin << n) | a;
-      const r = ((w >>> c) | (w << (n + 1 - c))) & ((2 << n) - 1);
-      res = r & m;
-      cout = r >>> n;
-    }
-    rotated(f, res, 0, cout, ((a >>> (n - 1)) ^ cin) & 1);
+    rotatedTo(f, lo | tLo, hi | tHi);
+    return bit64(aLo, aHi, c - 1);
   }
+  const n = size << 3;
+  const cin = carryFlag(f) ? 1 : 0;
+  const m = lowMask(size);
+  const a = aLo & m;
+  if (size === 4) {
+    rotatedTo(f, (a >>> c) | (cin << (32 - c)) | (c === 1 ? 0 : a << (33 - c)), 0);
+    return (a >>> (c - 1)) & 1;
+  }
+  const w = (cin << n) | a;
+  const r = ((w >>> c) | (w << (n + 1 - c))) & ((2 << n) - 1);
+  rotatedTo(f, r & m, 0);
+  return r >>> n;
+}
+
+/** RCL/RCR's rotation: the masked count, modulo size + 1 for 8/16-bit operands (0: none). */
+function rotationThroughCf(size: number, count: number): number {
+  return size >= 4 ? maskedCount(size, count) : (count & 31) % ((size << 3) + 1);
+}
+
+/** Intel ROL: OF = MSB ^ bit n-2 of the operand. */
+function rolIntel(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  const n = maskedCount(size, count);
+  if (n === 0) keep(f, size, aLo, aHi);
+  else rotateFlags(f, rolCore(f, size, aLo, aHi, n), top2Xor(size, aLo, aHi));
+}
+
+/** AMD ROL: OF = MSB of the result ^ CF. */
+function rolAmd(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  const n = maskedCount(size, count);
+  if (n === 0) keep(f, size, aLo, aHi);
+  else {
+    const c = rolCore(f, size, aLo, aHi, n);
+    rotateFlags(f, c, msb(size, f.resLo, f.resHi) ^ c);
+  }
+}
+
+/** Intel ROR: OF = MSB ^ LSB of the operand. */
+function rorIntel(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  const n = maskedCount(size, count);
+  if (n === 0) keep(f, size, aLo, aHi);
+  else rotateFlags(f, rorCore(f, size, aLo, aHi, n), msb(size, aLo, aHi) ^ (aLo & 1));
+}
+
+/** AMD ROR: OF = MSB ^ bit n-2 of the result. */
+function rorAmd(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  const n = maskedCount(size, count);
+  if (n === 0) keep(f, size, aLo, aHi);
+  else rotateFlags(f, rorCore(f, size, aLo, aHi, n), top2Xor(size, f.resLo, f.resHi));
+}
+
+/** Intel RCL: OF = MSB ^ bit n-2 of the operand; no flag changes when nothing rotates. */
+function rclIntel(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  const n = rotationThroughCf(size, count);
+  if (n === 0) keep(f, size, aLo, aHi);
+  else rotateFlags(f, rclCore(f, size, aLo, aHi, n), top2Xor(size, aLo, aHi));
+}
+
+/** AMD RCL: OF = MSB of the result ^ CF, also when nothing rotates (but the masked count is not 0; CF kept). */
+function rclAmd(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  const n = rotationThroughCf(size, count);
+  let c: number;
+  if (n !== 0) c = rclCore(f, size, aLo, aHi, n);
+  else {
+    keep(f, size, aLo, aHi);
+    if ((count & 31) === 0) return;
+    c = f.bits & RFLAGS_CF;
+  }
+  rotateFlags(f, c, msb(size, f.resLo, f.resHi) ^ c);
+}
+
+/** Intel RCR: OF = MSB of the operand ^ CF before it; no flag changes when nothing rotates. */
+function rcrIntel(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  const n = rotationThroughCf(size, count);
+  if (n === 0) keep(f, size, aLo, aHi);
+  else {
+    const cin = carryFlag(f) ? 1 : 0;
+    rotateFlags(f, rcrCore(f, size, aLo, aHi, n), msb(size, aLo, aHi) ^ cin);
+  }
+}
+
+/** AMD RCR: OF = MSB ^ bit n-2 of the result, also when nothing rotates (but the masked count is not 0; CF kept). */
+function rcrAmd(f: Flags, size: number, aLo: number, aHi: number, count: number): void {
+  const n = rotationThroughCf(size, count);
+  let c: number;
+  if (n !== 0) c = rcrCore(f, size, aLo, aHi, n);
+  else {
+    keep(f, size, aLo, aHi);
+    if ((count & 31) === 0) return;
+    c = f.bits & RFLAGS_CF;
+  }
+  rotateFlags(f, c, top2Xor(size, f.resLo, f.resHi));
 }
 
 // ---------------------------------------------------------------------------------------------
 // SHLD/SHRD (16, 32, 64-bit): a is the destination, b the source whose bits shift in. Count
-// masked to 5/6 bits; 0 changes nothing. For 16-bit counts 17..31 (SDM: result and flags
-// undefined) Intel shifts through b:a:b (SHRD) / a:b:a (SHLD) as a 48-bit value, which is what
-// is done here. OF (undefined past a count of 1): Intel computes it as for 1 from the original
-// operands (SHLD MSB(a) ^ bit n-2 of a, SHRD MSB(a) ^ LSB(b)); AF (undefined) cleared.
+// masked to 5/6 bits; 0 changes nothing. ZF SF PF come from the result (lazily). OF (undefined
+// past a count of 1): Intel computes it as for 1 from the original operands (SHLD MSB(a) ^ bit
+// n-2 of a, SHRD MSB(a) ^ LSB(b)), AMD as for 1 from the result (SHLD MSB ^ CF, SHRD MSB ^ bit
+// n-2). AF (undefined): Intel clears it, AMD sets it. 16-bit counts 17..31 (SDM: result and
+// flags undefined): Intel shifts through a:b:a (SHLD) / b:a:b (SHRD) as a 48-bit value, CF the
+// last bit out; AMD through a:b:b / b:b:a, so the result is b rotated by count - 16, and CF is 0
+// (SHLD's OF too: from 16 on, SHLD's CF and OF are those of SHL of a alone, so by 16 OF = CF =
+// bit 0 of a). Measured, every size and count.
+//
+// The cores cover the counts where the vendors agree on the result and CF (all but 16-bit counts
+// 17..31): the result into the lazy record, CF returned.
 
-function shifted(f: Flags, size: number, lo: number, hi: number, c: number, o: number): void {
-  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF)) | c | (o << 11);
-  f.op = LAZY_RESULT;
-  f.size = size;
-  f.resLo = lo;
-  f.resHi = hi;
-}
-
-export function shld(
+function shldCore(
   f: Flags,
   size: number,
   aLo: number,
   aHi: number,
   bLo: number,
   bHi: number,
-  count: number,
-): void {
-  const c = count & (size === 8 ? 63 : 31);
-  if (c === 0) {
-    keep(f, size, aLo, aHi);
-    return;
-  }
+  c: number,
+): number {
   if (size === 8) {
     shl64(aLo, aHi, c);
     const lo = tLo;
     const hi = tHi;
     shr64(bLo, bHi, 64 - c);
-    shifted(f, 8, lo | tLo, hi | tHi, bit64(aLo, aHi, 64 - c), ((aHi >>> 31) ^ (aHi >>> 30)) & 1);
-  } else if (size === 4) {
-    const o = ((aLo >>> 31) ^ (aLo >>> 30)) & 1;
-    shifted(f, 4, (aLo << c) | (bLo >>> (32 - c)), 0, (aLo >>> (32 - c)) & 1, o);
-  } else {
-    const a = aLo & 0xffff;
-    const b = bLo & 0xffff;
-    const o = ((a >>> 15) ^ (a >>> 14)) & 1;
-    if (c <= 16) shifted(f, 2, ((a << c) | (b >>> (16 - c))) & 0xffff, 0, (a >>> (16 - c)) & 1, o);
-    else shifted(f, 2, ((b << (c - 16)) | (a >>> (32 - c))) & 0xffff, 0, (b >>> (32 - c)) & 1, o);
+    recordResult(f, 8, lo | tLo, hi | tHi);
+    return bit64(aLo, aHi, 64 - c);
   }
+  if (size === 4) {
+    recordResult(f, 4, (aLo << c) | (bLo >>> (32 - c)), 0);
+    return (aLo >>> (32 - c)) & 1;
+  }
+  const a = aLo & 0xffff;
+  recordResult(f, 2, ((a << c) | ((bLo & 0xffff) >>> (16 - c))) & 0xffff, 0);
+  return (a >>> (16 - c)) & 1;
 }
 
-export function shrd(
+function shrdCore(
+  f: Flags,
+  size: number,
+  aLo: number,
+  aHi: number,
+  bLo: number,
+  bHi: number,
+  c: number,
+): number {
+  if (size === 8) {
+    shr64(aLo, aHi, c);
+    const lo = tLo;
+    const hi = tHi;
+    shl64(bLo, bHi, 64 - c);
+    recordResult(f, 8, lo | tLo, hi | tHi);
+    return bit64(aLo, aHi, c - 1);
+  }
+  if (size === 4) {
+    recordResult(f, 4, (aLo >>> c) | (bLo << (32 - c)), 0);
+    return (aLo >>> (c - 1)) & 1;
+  }
+  const a = aLo & 0xffff;
+  recordResult(f, 2, ((a >>> c) | ((bLo & 0xffff) << (16 - c))) & 0xffff, 0);
+  return (a >>> (c - 1)) & 1;
+}
+
+/** Intel SHLD: OF = MSB ^ bit n-2 of a, AF = 0; 16-bit counts 17..31 through a:b:a. */
+function shldIntel(
   f: Flags,
   size: number,
   aLo: number,
@@ -641,33 +780,103 @@ export function shrd(
   bHi: number,
   count: number,
 ): void {
-  const c = count & (size === 8 ? 63 : 31);
-  if (c === 0) {
+  const n = maskedCount(size, count);
+  if (n === 0) {
     keep(f, size, aLo, aHi);
     return;
   }
-  if (size === 8) {
-    shr64(aLo, aHi, c);
-    const lo = tLo;
-    const hi = tHi;
-    shl64(bLo, bHi, 64 - c);
-    shifted(f, 8, lo | tLo, hi | tHi, bit64(aLo, aHi, c - 1), ((aHi >>> 31) ^ bLo) & 1);
-  } else if (size === 4) {
-    const o = ((aLo >>> 31) ^ bLo) & 1;
-    shifted(f, 4, (aLo >>> c) | (bLo << (32 - c)), 0, (aLo >>> (c - 1)) & 1, o);
-  } else {
-    const a = aLo & 0xffff;
+  let c: number;
+  if (size === 2 && n > 16) {
+    // a:b:a: b's bits, then a's from the top.
     const b = bLo & 0xffff;
-    const o = ((a >>> 15) ^ b) & 1;
-    if (c <= 16) shifted(f, 2, ((a >>> c) | (b << (16 - c))) & 0xffff, 0, (a >>> (c - 1)) & 1, o);
-    else shifted(f, 2, ((b >>> (c - 16)) | (a << (32 - c))) & 0xffff, 0, (b >>> (c - 17)) & 1, o);
+    recordResult(f, 2, ((b << (n - 16)) | ((aLo & 0xffff) >>> (32 - n))) & 0xffff, 0);
+    c = (b >>> (32 - n)) & 1;
+  } else c = shldCore(f, size, aLo, aHi, bLo, bHi, n);
+  shiftFlags(f, c, top2Xor(size, aLo, aHi), 0);
+}
+
+/** AMD SHLD: OF = MSB of the result ^ CF, AF = 1; 16-bit counts 16..31: b rotated, CF and OF SHL's of a. */
+function shldAmd(
+  f: Flags,
+  size: number,
+  aLo: number,
+  aHi: number,
+  bLo: number,
+  bHi: number,
+  count: number,
+): void {
+  const n = maskedCount(size, count);
+  if (n === 0) {
+    keep(f, size, aLo, aHi);
+    return;
   }
+  if (size === 2 && n >= 16) {
+    // a:b:b: b rotated left by n - 16; CF and OF those of SHL of a.
+    const b = bLo & 0xffff;
+    const r = n - 16;
+    recordResult(f, 2, ((b << r) | (b >>> (16 - r))) & 0xffff, 0);
+    const c = n === 16 ? aLo & 1 : 0;
+    shiftFlags(f, c, c, RFLAGS_AF);
+    return;
+  }
+  const c = shldCore(f, size, aLo, aHi, bLo, bHi, n);
+  shiftFlags(f, c, msb(size, f.resLo, f.resHi) ^ c, RFLAGS_AF);
+}
+
+/** Intel SHRD: OF = MSB(a) ^ LSB(b), AF = 0; 16-bit counts 17..31 through b:a:b. */
+function shrdIntel(
+  f: Flags,
+  size: number,
+  aLo: number,
+  aHi: number,
+  bLo: number,
+  bHi: number,
+  count: number,
+): void {
+  const n = maskedCount(size, count);
+  if (n === 0) {
+    keep(f, size, aLo, aHi);
+    return;
+  }
+  let c: number;
+  if (size === 2 && n > 16) {
+    // b:a:b: b's bits, then a's from the bottom.
+    const b = bLo & 0xffff;
+    recordResult(f, 2, ((b >>> (n - 16)) | ((aLo & 0xffff) << (32 - n))) & 0xffff, 0);
+    c = (b >>> (n - 17)) & 1;
+  } else c = shrdCore(f, size, aLo, aHi, bLo, bHi, n);
+  shiftFlags(f, c, msb(size, aLo, aHi) ^ (bLo & 1), 0);
+}
+
+/** AMD SHRD: OF = MSB ^ bit n-2 of the result, AF = 1; 16-bit counts 17..31: b rotated, CF = 0. */
+function shrdAmd(
+  f: Flags,
+  size: number,
+  aLo: number,
+  aHi: number,
+  bLo: number,
+  bHi: number,
+  count: number,
+): void {
+  const n = maskedCount(size, count);
+  if (n === 0) {
+    keep(f, size, aLo, aHi);
+    return;
+  }
+  let c = 0;
+  if (size === 2 && n > 16) {
+    // b:b:a: b rotated right by n - 16, CF = 0.
+    const b = bLo & 0xffff;
+    const r = n - 16;
+    recordResult(f, 2, ((b >>> r) | (b << (16 - r))) & 0xffff, 0);
+  } else c = shrdCore(f, size, aLo, aHi, bLo, bHi, n);
+  shiftFlags(f, c, top2Xor(size, f.resLo, f.resHi), RFLAGS_AF);
 }
 
 // ---------------------------------------------------------------------------------------------
 // BT BTS BTR BTC (16, 32, 64-bit): CF = the bit, numbered modulo the operand size (a memory
 // operand's bit offset beyond the operand is the caller's address arithmetic). ZF is kept; OF SF
-// AF PF are undefined and Intel keeps them too (measured).
+// AF PF are undefined and both vendors keep them too (measured).
 
 function bitTest(f: Flags, size: number, aLo: number, aHi: number, bit: number, op: number): void {
   materialise(f);
@@ -708,10 +917,10 @@ export function btc(f: Flags, size: number, aLo: number, aHi: number, bit: numbe
 
 // ---------------------------------------------------------------------------------------------
 // BSF/BSR (16, 32, 64-bit) of the source a. Returns false when the source is 0: ZF = 1 and the
-// destination is not written (SDM: undefined; Intel and AMD both leave it unchanged, and Intel
-// does not even clear bits 63:32 of a 32-bit destination: measured), so f.resLo/resHi are not
-// set. Else true, the bit index in f.resLo. CF OF SF AF PF are undefined: Intel clears CF OF SF
-// AF and sets PF from the index (PF = 1 for a zero source): measured.
+// destination is not written (SDM: undefined; Intel and AMD both leave it unchanged, and neither
+// clears bits 63:32 of a 32-bit destination: measured), so f.resLo/resHi are not
+// set. Else true, the bit index in f.resLo. CF OF SF AF PF are undefined: both vendors clear CF OF
+// SF AF and set PF from the index (PF = 1 for a zero source): measured.
 
 function scanned(f: Flags, zero: boolean, idx: number): void {
   f.bits = (f.bits & ~RFLAGS_ARITH) | (zero ? RFLAGS_ZF | RFLAGS_PF : parity(idx) ? RFLAGS_PF : 0);
@@ -798,53 +1007,48 @@ function mul64(aLo: number, aHi: number, bLo: number, bHi: number): void {
   w3 = (s3 + Math.floor(s2 / TWO32)) | 0;
 }
 
-/**
- * Flags of MUL/IMUL: CF = OF = `overflow`; SF ZF AF PF are undefined, Intel sets SF and PF
- * from the low half of the product and clears ZF and AF (measured, every size and form): lazily
- * (LAZY_MUL) for SF and PF.
- */
-function multiplied(f: Flags, size: number, lo: number, hi: number, overflow: boolean): void {
-  f.bits =
-    (f.bits & ~(RFLAGS_CF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_OF)) | (overflow ? RFLAGS_CF | RFLAGS_OF : 0);
-  f.op = LAZY_MUL;
-  f.size = size;
+/** A product: the low half to resLo/resHi (the result), the high half to hiLo/hiHi. */
+function product(f: Flags, lo: number, hi: number, highLo: number, highHi: number): void {
   f.resLo = lo;
   f.resHi = hi;
+  f.hiLo = highLo;
+  f.hiHi = highHi;
 }
 
-/** MUL: unsigned a * b; low half in resLo/resHi, high half in hiLo/hiHi; CF = OF = high half ≠ 0. */
-export function mul(f: Flags, size: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+// The cores compute a product into f (the result fields: the lazy record is overwritten) and
+// return CF | OF when it overflows the low half, else 0; the vendor's op sets the flags.
+
+/** CF | OF: what a product that overflows its low half sets. */
+const MUL_OVERFLOW = RFLAGS_CF | RFLAGS_OF;
+
+/** Unsigned a * b; CF = OF = the high half ≠ 0. */
+function unsignedProduct(f: Flags, size: number, aLo: number, aHi: number, bLo: number, bHi: number): number {
   if (size === 8) {
     if ((aHi | bHi) === 0) {
       // Both below 2^32: one 32x32 product.
       mul32(aLo | 0, bLo | 0);
-      f.hiLo = 0;
-      f.hiHi = 0;
-      multiplied(f, 8, mLo, mHi, false);
-      return;
+      product(f, mLo, mHi, 0, 0);
+      return 0;
     }
     mul64(aLo | 0, aHi | 0, bLo | 0, bHi | 0);
-    f.hiLo = w2;
-    f.hiHi = w3;
-    multiplied(f, 8, w0, w1, (w2 | w3) !== 0);
-  } else if (size === 4) {
-    mul32(aLo | 0, bLo | 0);
-    f.hiLo = mHi;
-    f.hiHi = 0;
-    multiplied(f, 4, mLo, 0, mHi !== 0);
-  } else {
-    const n = size << 3;
-    const m = lowMask(size);
-    const p = (aLo & m) * (bLo & m); // < 2^32
-    const hi = p >>> n;
-    f.hiLo = hi;
-    f.hiHi = 0;
-    multiplied(f, size, p & m, 0, hi !== 0);
+    product(f, w0, w1, w2, w3);
+    return (w2 | w3) !== 0 ? MUL_OVERFLOW : 0;
   }
+  if (size === 4) {
+    mul32(aLo | 0, bLo | 0);
+    product(f, mLo, 0, mHi, 0);
+    return mHi !== 0 ? MUL_OVERFLOW : 0;
+  }
+  const n = size << 3;
+  const m = lowMask(size);
+  const p = (aLo & m) * (bLo & m); // < 2^32
+  const hi = p >>> n;
+  product(f, p & m, 0, hi, 0);
+  return hi !== 0 ? MUL_OVERFLOW : 0;
 }
 
-/** Signed a * b: the low half to resLo/resHi, the high half to hiLo/hiHi, the flags. */
-function signedProduct(f: Flags, size: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+/** Signed a * b; CF = OF = the product does not fit the low half. */
+function signedProduct(f: Flags, size: number, aLo: number, aHi: number, bLo: number, bHi: number): number {
   aLo |= 0;
   aHi |= 0;
   bLo |= 0;
@@ -853,10 +1057,10 @@ function signedProduct(f: Flags, size: number, aLo: number, aHi: number, bLo: nu
     // Both sign-extended 32-bit values (the usual case): the product fits 64 bits.
     signed32(aLo, bLo);
     const ext = mHi >> 31;
-    f.hiLo = ext;
-    f.hiHi = ext;
-    multiplied(f, 8, mLo, mHi, false);
-  } else if (size === 8) {
+    product(f, mLo, mHi, ext, ext);
+    return 0;
+  }
+  if (size === 8) {
     mul64(aLo, aHi, bLo, bHi);
     // Signed high half = unsigned high half - (a < 0 ? b : 0) - (b < 0 ? a : 0), mod 2^64.
     let lo = w2;
@@ -870,31 +1074,30 @@ function signedProduct(f: Flags, size: number, aLo: number, aHi: number, bLo: nu
       lo = (lo - aLo) | 0;
     }
     const ext = w1 >> 31; // the high half if the product fits: the low half's sign
-    f.hiLo = lo;
-    f.hiHi = hi;
-    multiplied(f, 8, w0, w1, lo !== ext || hi !== ext);
-  } else if (size === 4) {
-    signed32(aLo, bLo);
-    f.hiLo = mHi;
-    f.hiHi = 0;
-    multiplied(f, 4, mLo, 0, mHi !== mLo >> 31);
-  } else {
-    const sh = 32 - (size << 3);
-    const p = ((aLo << sh) >> sh) * ((bLo << sh) >> sh); // |p| <= 2^30
-    const m = lowMask(size);
-    f.hiLo = (p >> (size << 3)) & m;
-    f.hiHi = 0;
-    multiplied(f, size, p & m, 0, p !== (p << sh) >> sh);
+    product(f, w0, w1, lo, hi);
+    return lo !== ext || hi !== ext ? MUL_OVERFLOW : 0;
   }
+  if (size === 4) {
+    signed32(aLo, bLo);
+    product(f, mLo, 0, mHi, 0);
+    return mHi !== mLo >> 31 ? MUL_OVERFLOW : 0;
+  }
+  const sh = 32 - (size << 3);
+  const p = ((aLo << sh) >> sh) * ((bLo << sh) >> sh); // |p| <= 2^30
+  const m = lowMask(size);
+  product(f, p & m, 0, (p >> (size << 3)) & m, 0);
+  return p !== (p << sh) >> sh ? MUL_OVERFLOW : 0;
 }
 
-/** IMUL one-operand form: signed a * b; low half in resLo/resHi, high half in hiLo/hiHi; CF = OF = the product does not fit the low half. */
-export function imul1(f: Flags, size: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
-  signedProduct(f, size, aLo, aHi, bLo, bHi);
-}
-
-/** IMUL two/three-operand forms: the truncated product in resLo/resHi, CF = OF on overflow (hiLo/hiHi may be clobbered). */
-export function imul2(f: Flags, size: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+/** IMUL's two/three-operand forms: the truncated product (hiLo/hiHi may be clobbered); CF = OF on overflow. */
+function truncatedProduct(
+  f: Flags,
+  size: number,
+  aLo: number,
+  aHi: number,
+  bLo: number,
+  bHi: number,
+): number {
   if (size === 8) {
     aLo |= 0;
     bLo |= 0;
@@ -912,23 +1115,79 @@ export function imul2(f: Flags, size: number, aLo: number, aHi: number, bLo: num
       let hi = (a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16)) | 0;
       if (aLo < 0) hi = (hi - bLo) | 0;
       if (bLo < 0) hi = (hi - aLo) | 0;
-      multiplied(f, 8, (mid << 16) | (p00 & 0xffff), hi, false);
-      return;
+      f.resLo = (mid << 16) | (p00 & 0xffff);
+      f.resHi = hi;
+      return 0;
     }
-    signedProduct(f, 8, aLo, aHi, bLo, bHi);
-  } else if (size === 4) {
+    return signedProduct(f, 8, aLo, aHi, bLo, bHi);
+  }
+  if (size === 4) {
     // The double product is inexact past 2^53, but rounding is monotonic and ±2^31 are exact,
     // so it is outside the int32 range exactly when the true product is.
     const p = (aLo | 0) * (bLo | 0);
-    multiplied(f, 4, Math.imul(aLo, bLo), 0, p > 0x7fff_ffff || p < -0x8000_0000);
-  } else signedProduct(f, size, aLo, aHi, bLo, bHi);
+    f.resLo = Math.imul(aLo, bLo);
+    f.resHi = 0;
+    return p > 0x7fff_ffff || p < -0x8000_0000 ? MUL_OVERFLOW : 0;
+  }
+  return signedProduct(f, size, aLo, aHi, bLo, bHi);
+}
+
+/**
+ * Intel's MUL/IMUL flags: CF and OF (`overflow`: both or 0); of the undefined ones SF and PF come
+ * from the low half of the product (lazily: LAZY_MUL) and ZF = AF = 0. Measured, every size and
+ * form.
+ */
+function multipliedIntel(f: Flags, size: number, overflow: number): void {
+  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_OF)) | overflow;
+  f.op = LAZY_MUL;
+  f.size = size;
+}
+
+/**
+ * AMD's MUL/IMUL flags: CF and OF (`overflow`); SF ZF AF PF are kept (measured, every size and
+ * form), so the op materialises them before the product replaces the record.
+ */
+function multipliedAmd(f: Flags, overflow: number): void {
+  f.bits = (f.bits & ~(RFLAGS_CF | RFLAGS_OF)) | overflow;
+}
+
+// MUL: unsigned a * b; low half in resLo/resHi, high half in hiLo/hiHi. IMUL one-operand form:
+// signed, the same halves. IMUL two/three-operand forms: the truncated product in resLo/resHi.
+
+function mulIntel(f: Flags, size: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+  multipliedIntel(f, size, unsignedProduct(f, size, aLo, aHi, bLo, bHi));
+}
+
+function mulAmd(f: Flags, size: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+  materialise(f);
+  multipliedAmd(f, unsignedProduct(f, size, aLo, aHi, bLo, bHi));
+}
+
+function imul1Intel(f: Flags, size: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+  multipliedIntel(f, size, signedProduct(f, size, aLo, aHi, bLo, bHi));
+}
+
+function imul1Amd(f: Flags, size: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+  materialise(f);
+  multipliedAmd(f, signedProduct(f, size, aLo, aHi, bLo, bHi));
+}
+
+function imul2Intel(f: Flags, size: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+  multipliedIntel(f, size, truncatedProduct(f, size, aLo, aHi, bLo, bHi));
+}
+
+function imul2Amd(f: Flags, size: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+  materialise(f);
+  multipliedAmd(f, truncatedProduct(f, size, aLo, aHi, bLo, bHi));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Division. The dividend is hi:lo, each of the operand size (AH:AL, DX:AX, EDX:EAX, RDX:RAX),
 // given as halves nLo0/nHi0 (low part) and nLo1/nHi1 (high part). false = #DE (divisor 0 or
 // quotient too large), with nothing changed; else the quotient in resLo/resHi and the remainder
-// in hiLo/hiHi. All flags are undefined: Intel leaves every one unchanged (measured), as here.
+// in hiLo/hiHi. All flags are undefined: Intel leaves every one unchanged, AMD keeps CF and OF,
+// clears SF ZF PF and sets AF (measured, every size, signed or not, whatever the operands). The
+// cores, divCore and idivCore, change no flag: they are Intel's ops; AMD's set its flags after.
 
 let qLo = 0;
 let qHi = 0;
@@ -1051,7 +1310,7 @@ function divided(f: Flags, quoLo: number, quoHi: number, remLo: number, remHi: n
 }
 
 /** DIV: unsigned (n1:n0) / d. */
-export function div(
+function divCore(
   f: Flags,
   size: number,
   nLo0: number,
@@ -1082,7 +1341,7 @@ export function div(
 }
 
 /** IDIV: signed (n1:n0) / d, quotient truncated toward 0, remainder with the dividend's sign. */
-export function idiv(
+function idivCore(
   f: Flags,
   size: number,
   nLo0: number,
@@ -1164,11 +1423,44 @@ export function idiv(
   return divided(f, q & m, 0, (x - q * d) & m, 0);
 }
 
+/** AMD's flags after a division that did not fault: CF OF kept, SF ZF PF cleared, AF set. */
+function dividedAmd(f: Flags): boolean {
+  f.bits = (f.bits & ~(RFLAGS_SF | RFLAGS_ZF | RFLAGS_PF)) | RFLAGS_AF;
+  return true;
+}
+
+function divAmd(
+  f: Flags,
+  size: number,
+  nLo0: number,
+  nHi0: number,
+  nLo1: number,
+  nHi1: number,
+  dLo: number,
+  dHi: number,
+): boolean {
+  return divCore(f, size, nLo0, nHi0, nLo1, nHi1, dLo, dHi) && dividedAmd(f);
+}
+
+function idivAmd(
+  f: Flags,
+  size: number,
+  nLo0: number,
+  nHi0: number,
+  nLo1: number,
+  nHi1: number,
+  dLo: number,
+  dHi: number,
+): boolean {
+  return idivCore(f, size, nLo0, nHi0, nLo1, nHi1, dLo, dHi) && dividedAmd(f);
+}
+
 // ---------------------------------------------------------------------------------------------
-// Decimal adjust (16/32-bit modes only; #UD in 64-bit mode is the decoder's). Not measured: the
-// oracle's KVM does not run these on the CPU (it emulates DAS, AAM, AAD in C and not DAA, AAA,
-// AAS at all). The undefined flags follow what P6-family Intel CPUs are documented to do (as
-// Bochs models them): SF ZF PF from AL and OF = 0 after all six, and AF = CF = 0 after AAM/AAD.
+// Decimal adjust (16/32-bit modes only; #UD in 64-bit mode is the decoder's). Not measured, on
+// either vendor: the oracle's KVM (kvm_pvm, on the Intel and on the AMD machine alike) does not
+// run these on the CPU (it emulates DAS, AAM, AAD in C and not DAA, AAA, AAS at all). Both tables
+// share what P6-family Intel CPUs are documented to do with the undefined flags (as Bochs models
+// them): SF ZF PF from AL and OF = 0 after all six, and AF = CF = 0 after AAM/AAD.
 
 function adjusted(f: Flags, al: number, c: number, a: number): void {
   f.bits =
@@ -1260,4 +1552,89 @@ export function aad(f: Flags, ax: number, imm8: number): void {
   adjusted(f, r, 0, 0);
   f.resLo = r;
   f.resHi = 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The vendors' ALUs: every op, the shared ones and the vendor's own. A CPU takes one table when
+// it is made (X86CpuOptions.vendor) and its decoded instructions and compiled blocks call that
+// table's functions: no op asks which vendor it runs for.
+
+/** The CPU vendors whose undefined flags the ALU models. */
+export type X86Vendor = 'amd' | 'intel';
+
+/** The ops on which AMD and Intel agree, undefined flags included. */
+const SHARED = {
+  add,
+  adc,
+  sub,
+  cmp,
+  sbb,
+  inc,
+  dec,
+  neg,
+  and,
+  or,
+  xor,
+  test,
+  not,
+  bt,
+  bts,
+  btr,
+  btc,
+  bsf,
+  bsr,
+  daa,
+  das,
+  aaa,
+  aas,
+  aam,
+  aad,
+};
+
+/** AMD's ALU, as measured on an AMD EPYC (family 25 model 17, Zen 4): the model's CPU. */
+export const ALU_AMD = {
+  vendor: 'amd' as X86Vendor,
+  ...SHARED,
+  shl: shlAmd,
+  shr: shrAmd,
+  sar: sarAmd,
+  rol: rolAmd,
+  ror: rorAmd,
+  rcl: rclAmd,
+  rcr: rcrAmd,
+  shld: shldAmd,
+  shrd: shrdAmd,
+  mul: mulAmd,
+  imul1: imul1Amd,
+  imul2: imul2Amd,
+  div: divAmd,
+  idiv: idivAmd,
+};
+
+/** One vendor's ALU: the ops by name (the same names, in the same order, for both). */
+export type Alu = typeof ALU_AMD;
+
+/** Intel's ALU, as measured on an Intel Xeon. */
+export const ALU_INTEL: Alu = {
+  vendor: 'intel',
+  ...SHARED,
+  shl: shlIntel,
+  shr: shrIntel,
+  sar: sarIntel,
+  rol: rolIntel,
+  ror: rorIntel,
+  rcl: rclIntel,
+  rcr: rcrIntel,
+  shld: shldIntel,
+  shrd: shrdIntel,
+  mul: mulIntel,
+  imul1: imul1Intel,
+  imul2: imul2Intel,
+  div: divCore,
+  idiv: idivCore,
+};
+
+/** The ALU of a vendor. */
+export function aluFor(vendor: X86Vendor): Alu {
+  return vendor === 'intel' ? ALU_INTEL : ALU_AMD;
 }

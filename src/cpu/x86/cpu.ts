@@ -47,6 +47,7 @@ import { newGprs } from '../regs.js';
 import { resetFpu } from '../reset.js';
 import { loadVmsaFpu, SAVE_XCR0, SVM_NESTED_CTL_SEV_ENABLE, TLB_CONTROL_DO_NOTHING } from '../vmcb.js';
 import { loadVmsa, loadVmsaGprs } from '../vmsa.js';
+import { type Alu, aluFor, type X86Vendor } from './alu.js';
 import { type Block, BlockCache, type CompiledBlock } from './blocks.js';
 import { COMPILE_THRESHOLD, compiledForm } from './compile/policy.js';
 import { decodeBlock } from './decode.js';
@@ -65,12 +66,19 @@ export interface X86CpuOptions {
   readonly compile?: boolean;
   /** Interpreted runs of a block before it is compiled (default COMPILE_THRESHOLD; 0: at once). */
   readonly compileThreshold?: number;
+  /**
+   * Whose architecturally undefined flags the ALU computes (alu.ts): 'amd' (default: the model is
+   * an AMD EPYC host, as SEV-ES needs) or 'intel'.
+   */
+  readonly vendor?: X86Vendor;
 }
 
 export class X86Cpu implements CpuBackend {
   readonly protectedState: boolean;
   s!: X86State;
   readonly f = new Flags();
+  /** The ALU of the CPU's vendor (X86CpuOptions.vendor): what decoded and compiled code calls. */
+  readonly alu: Alu;
   vmcb!: Vmcb;
   mem!: GuestPhysMemory;
   /** The save area VMRUN loads: the VMCB's, or the CPU's own VMSA for an SEV-ES guest. */
@@ -161,6 +169,7 @@ export class X86Cpu implements CpuBackend {
     this.protectedState = protectedState;
     this.compile = options.compile ?? true;
     this.compileThreshold = options.compileThreshold ?? COMPILE_THRESHOLD;
+    this.alu = aluFor(options.vendor ?? 'amd');
   }
 
   attach(hw: CpuAttachment): void {

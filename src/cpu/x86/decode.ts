@@ -5,6 +5,7 @@
  * (ops/*.ts). WebAssembly is called here only, never while executing.
  */
 import iced from 'iced-x86';
+import type { Alu } from './alu.js';
 import { Block } from './blocks.js';
 import type { X86Cpu } from './cpu.js';
 import {
@@ -184,7 +185,7 @@ export function decodeBlock(cpu: X86Cpu, la: number, gpa: number, codeSize: 16 |
         bytes = joined;
         return finishCrossing(cpu, bytes, gpa, codeSize, pages, insns);
       }
-      const rec = buildRecord(ins, codeSize);
+      const rec = buildRecord(ins, codeSize, cpu.alu);
       insns.push(rec);
       at += ins.length;
       if (endsBlock(ins)) break;
@@ -210,7 +211,7 @@ function finishCrossing(
   try {
     decoder.ip = 0n;
     decoder.decodeOut(ins);
-    insns.push(ins.isInvalid ? undecodable(0) : buildRecord(ins, codeSize));
+    insns.push(ins.isInvalid ? undecodable(0) : buildRecord(ins, codeSize, cpu.alu));
     return new Block(
       gpa,
       codeSize,
@@ -233,12 +234,15 @@ function undecodable(_at: number): Insn {
   return rec;
 }
 
-/** The record of one decoded instruction, with the handler its mnemonic's builder picks (or #UD). */
-export function buildRecord(ins: IcedInstruction, codeSize: 16 | 32 | 64): Insn {
+/**
+ * The record of one decoded instruction, with the handler its mnemonic's builder picks (or #UD),
+ * bound to `alu` (the decoding CPU's).
+ */
+export function buildRecord(ins: IcedInstruction, codeSize: 16 | 32 | 64, alu: Alu): Insn {
   const rec = new Insn(execUnimplemented);
   fillCommon(ins, rec, codeSize);
   const builder = BUILDERS.get(ins.mnemonic);
-  const exec = builder?.(ins, rec, codeSize);
+  const exec = builder?.(ins, rec, codeSize, alu);
   if (exec) rec.exec = exec;
   return rec;
 }

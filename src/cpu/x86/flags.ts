@@ -18,7 +18,7 @@ export const LAZY_ADD = 1;
 export const LAZY_ADC = 2;
 export const LAZY_SUB = 3;
 export const LAZY_SBB = 4;
-/** AND OR XOR TEST: CF = OF = 0, AF = 0 (undefined; what Intel does); only the result is recorded. */
+/** AND OR XOR TEST: CF = OF = 0, AF = 0 (undefined; what AMD and Intel do); only the result is recorded. */
 export const LAZY_LOGIC = 5;
 /** INC: as ADD with b = 1, CF preserved in `carry`. */
 export const LAZY_INC = 6;
@@ -28,7 +28,10 @@ export const LAZY_DEC = 7;
 export const LAZY_NEG = 8;
 /** ZF SF PF from the result; CF AF OF already materialised in `bits` (shifts, SHLD, SHRD). */
 export const LAZY_RESULT = 9;
-/** MUL/IMUL: SF PF from the result (the low half); CF ZF AF OF already in `bits` (ZF = AF = 0, as Intel). */
+/**
+ * Intel's MUL/IMUL: SF PF from the result (the low half); CF ZF AF OF already in `bits` (ZF = AF =
+ * 0). AMD's keeps SF ZF AF PF: its ops materialise and leave LAZY_NONE.
+ */
 export const LAZY_MUL = 10;
 
 export const RFLAGS_CF = 0x1;

@@ -12,11 +12,11 @@
  * handler, which may have moved cpu.nextRip), in 16/32-bit code stepped and wrapped at the code
  * size per instruction as cpu.ts does.
  *
- * The function comes from `new Function` over the interpreter's own helpers (RUNTIME) and the
- * block's records: every block gets its own function, so V8 sees each call site in it with one
- * target and inlines the handlers and helpers it calls.
+ * The function comes from `new Function` over the interpreter's own helpers (HELPERS, and the
+ * CPU's ALU) and the block's records: every block gets its own function, so V8 sees each call
+ * site in it with one target and inlines the handlers and helpers it calls.
  */
-import * as alu from '../alu.js';
+import type { Alu, X86Vendor } from '../alu.js';
 import type { Block, CompiledBlock } from '../blocks.js';
 import { cf, cond, RFLAGS_RF } from '../flags.js';
 import { type Insn, NEXT } from '../insn.js';
@@ -26,10 +26,14 @@ import { execUnimplemented } from '../ops/unimplemented.js';
 import { EMITTED_BRANCH, emitInstruction } from './emit.js';
 import { BlockEmitter } from './emitter.js';
 
-/** The interpreter functions generated code calls, by the names emit.ts uses. */
-const RUNTIME = { alu, cf, cond, readLinear, writeLinear, effectiveAddress, linearAddress };
+/**
+ * The interpreter functions generated code calls, by the names emit.ts uses; with them `alu`, the
+ * compiling CPU's ALU (alu.ts: its vendor's undefined flags), bound when the block is compiled.
+ */
+const HELPERS = { cf, cond, readLinear, writeLinear, effectiveAddress, linearAddress };
 
-type Factory = (rt: typeof RUNTIME, records: readonly Insn[], block: Block) => CompiledBlock;
+type Runtime = typeof HELPERS & { readonly alu: Alu };
+type Factory = (rt: Runtime, records: readonly Insn[], block: Block) => CompiledBlock;
 
 /** The code size's RIP wrap (cpu.ts): none in 64-bit code. */
 function wrapOf(codeSize: 16 | 32 | 64): number {
@@ -121,8 +125,8 @@ const PROLOGUE = [
 
 /**
  * The body of the factory `new Function('rt', 'I', 'B', body)`: it binds the helpers, the records
- * and the block, and returns the block's function. Exported for tests and for reading what a
- * block became.
+ * and the block, and returns the block's function; the ALU ops it writes out set the undefined
+ * flags as `vendor`'s do. Exported for tests and for reading what a block became.
  *
  * A block written out entirely whose branch goes back to its start runs itself again as a loop,
  * while cpu.ts would have fetched this same block next and run it compiled: the successor cache
@@ -133,16 +137,16 @@ const PROLOGUE = [
  * the flags record are carried around the loop in variables; RF clears after each iteration as
  * cpu.ts clears it after a block.
  */
-export function blockSource(b: Block): string {
+export function blockSource(b: Block, vendor: X86Vendor): string {
   const n = b.insns.length;
   const head = [
     "'use strict';",
-    `const { ${Object.keys(RUNTIME).join(', ')} } = rt;`,
+    `const { alu, ${Object.keys(HELPERS).join(', ')} } = rt;`,
     ...b.insns.map((_, k) => `const I${k} = I[${k}], exec${k} = I${k}.exec;`),
     `return function block_${b.gpa.toString(16)}_${b.codeSize}(cpu, remaining) {`,
     ...PROLOGUE,
   ];
-  const e = new BlockEmitter(b.codeSize);
+  const e = new BlockEmitter(b.codeSize, vendor);
   const plain = emitBody(b, e);
   if (!plain.inline || !branchesToItself(b)) {
     // The block's end: what only the locals hold goes where the interpreter keeps it.
@@ -151,7 +155,7 @@ export function blockSource(b: Block): string {
     e.commit();
     return [...head, ...plain.lines, ...e.lines, `return ${n};`, '};'].join('\n');
   }
-  const loop = new BlockEmitter(b.codeSize);
+  const loop = new BlockEmitter(b.codeSize, vendor);
   loop.doneBase = 'done + ';
   const carried = loop.enterLoop(e.knownWords(), e.written, [
     ...new Set([...e.writtenFlags, 'bits' as const]),
@@ -172,8 +176,11 @@ export function blockSource(b: Block): string {
   );
 }
 
-/** Compile a block: its function, ready to run on any CPU whose block cache holds it. */
-export function compileBlock(b: Block): CompiledBlock {
-  const factory = new Function('rt', 'I', 'B', blockSource(b)) as Factory;
-  return factory(RUNTIME, b.insns, b);
+/**
+ * Compile a block for a CPU with ALU `alu` (the one its records were decoded for): its function,
+ * ready to run on any CPU whose block cache holds it.
+ */
+export function compileBlock(b: Block, alu: Alu): CompiledBlock {
+  const factory = new Function('rt', 'I', 'B', blockSource(b, alu.vendor)) as Factory;
+  return factory({ alu, ...HELPERS }, b.insns, b);
 }

@@ -454,7 +454,10 @@ function shift(e: BlockEmitter): Emitted {
   return EMITTED;
 }
 
-/** alu.ts shl/shr/sar for a known nonzero masked count n, 4 or 8 bytes: result, CF, OF, record. */
+/**
+ * alu.ts shl/shr/sar for a known nonzero masked count n, 4 or 8 bytes: result, CF, OF and AF (as
+ * the CPU's vendor sets them), record.
+ */
 function shiftWrittenOut(e: BlockEmitter, fn: string, size: number, a: Value, n: number): Value {
   let lo: string;
   let hi = '0';
@@ -511,8 +514,16 @@ function shiftWrittenOut(e: BlockEmitter, fn: string, size: number, a: Value, n:
       o = '0';
     }
   }
+  // Above: Intel's OF, from the operand, and AF = 0. AMD's OF comes from the result (SHL: MSB ^
+  // CF; SHR: MSB ^ bit n-2, the operand's MSB for a count of 1 as Intel's, else 0; SAR: 0), AF = 1.
+  let af = '';
+  if (e.vendor === 'amd') {
+    af = ` | ${RFLAGS_AF}`;
+    if (fn === 'shl') o = `((${size === 8 ? hi : lo} >>> 31) ^ ${c})`;
+    else if (fn === 'shr' && n !== 1) o = '0';
+  }
   const keep = ~(RFLAGS_CF | RFLAGS_AF | RFLAGS_OF);
-  e.setFlag('bits', `(${e.flag('bits')} & ${keep}) | ${c}${o === '0' ? '' : ` | (${o} << 11)`}`);
+  e.setFlag('bits', `(${e.flag('bits')} & ${keep}) | ${c}${o === '0' ? '' : ` | (${o} << 11)`}${af}`);
   e.setFlag('op', String(LAZY_RESULT));
   e.setFlag('size', String(size));
   e.setFlag('resLo', lo);

@@ -15,6 +15,7 @@
  * produce); the array stores either as the same u32, and readers that need the u32 (address
  * arithmetic) ask for it.
  */
+import type { X86Vendor } from '../alu.js';
 import type { Insn } from '../insn.js';
 
 /** What the last flag-setting instruction written out in this block left in the record. */
@@ -46,6 +47,8 @@ export class BlockEmitter {
   readonly lines: string[] = [];
   /** The block's code size: 64-bit code computes addresses itself; other modes call operands.ts. */
   readonly codeSize: 16 | 32 | 64;
+  /** Whose undefined flags the ALU ops written out compute (the CPU's vendor, alu.ts). */
+  readonly vendor: X86Vendor;
   /** The instruction being emitted, its index, and JS expressions of its RIP and the next one. */
   i!: Insn;
   k = 0;
@@ -73,8 +76,9 @@ export class BlockEmitter {
   /** The local holding RIP after a branch that ends the block (emit.ts branch). */
   target = '';
 
-  constructor(codeSize: 16 | 32 | 64) {
+  constructor(codeSize: 16 | 32 | 64, vendor: X86Vendor) {
     this.codeSize = codeSize;
+    this.vendor = vendor;
   }
 
   /** A fresh local name. */

@@ -24,6 +24,6 @@ export function compiledForm(cpu: X86Cpu, b: Block): CompiledBlock | undefined {
   if (c !== undefined) return c;
   if (b.runs++ < cpu.compileThreshold) return undefined;
   cpu.blocks.compiled++;
-  b.compiled = compileBlock(b);
+  b.compiled = compileBlock(b, cpu.alu);
   return b.compiled;
 }

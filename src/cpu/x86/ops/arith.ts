@@ -2,9 +2,12 @@
  * Integer arithmetic through the ALU (alu.ts): the two-operand group (ADD ADC SUB SBB AND OR XOR
  * CMP TEST), INC/DEC/NEG/NOT, shifts and rotates, SHLD/SHRD, BT/BTS/BTR/BTC, BSF/BSR, MUL/IMUL,
  * DIV/IDIV (#DE), SETcc, CMOVcc, XADD, CMPXCHG. Operands as the record says: operand 0 is the
- * register r0 or the memory operand, operand 1 the register r1, memory or the immediate.
+ * register r0 or the memory operand, operand 1 the register r1, memory or the immediate. The ops
+ * whose undefined flags differ by vendor (shifts, rotates, SHLD/SHRD, MUL/IMUL, DIV/IDIV) come
+ * from the decoding CPU's ALU, picked when the handler is built.
  */
 import iced from 'iced-x86';
+import type { Alu } from '../alu.js';
 import * as alu from '../alu.js';
 import type { X86Cpu } from '../cpu.js';
 import { cond, type Flags } from '../flags.js';
@@ -142,11 +145,10 @@ const notExec: Exec = (cpu, i) => {
   return NEXT;
 };
 
-type ShiftOp = (f: Flags, size: number, aLo: number, aHi: number, count: number) => void;
-
 /** Shifts and rotates by 1, CL or an immediate. */
-function shift(op: ShiftOp): Builder {
-  return (ins) => {
+function shift(pick: (cpuAlu: Alu) => Alu['shl']): Builder {
+  return (ins, _rec, _cs, cpuAlu) => {
+    const op = pick(cpuAlu);
     const byCl = ins.op1Kind === OpKind.Register;
     return (cpu, i) => {
       const count = byCl ? readReg(cpu, 1, 1) : i.immLo & 0xff;
@@ -159,8 +161,9 @@ function shift(op: ShiftOp): Builder {
 }
 
 /** SHLD/SHRD r/m, r, imm8/CL. */
-function doubleShift(op: typeof alu.shld): Builder {
-  return (ins) => {
+function doubleShift(pick: (cpuAlu: Alu) => Alu['shld']): Builder {
+  return (ins, _rec, _cs, cpuAlu) => {
+    const op = pick(cpuAlu);
     const byCl = ins.op2Kind === OpKind.Register;
     return (cpu, i) => {
       const count = byCl ? readReg(cpu, 1, 1) : i.immLo & 0xff;
@@ -220,8 +223,8 @@ function bitScan(op: UnOp): Builder {
 }
 
 /** MUL/IMUL with one operand: AX = AL × r/m8, else rDX:rAX = rAX × r/m. */
-function multiplyWide(op: BinOp): Builder {
-  return () => (cpu, i) => {
+function multiplyWide(op: BinOp): Exec {
+  return (cpu, i) => {
     const b = readRm0(cpu, i, i.size);
     const bh = cpu.hi;
     const a = readReg(cpu, 0, i.size);
@@ -237,21 +240,22 @@ function multiplyWide(op: BinOp): Builder {
 }
 
 /** IMUL r, r/m (and r, r/m, imm): the truncated product. */
-const imulTwo: Builder = (ins) => {
+const imulTwo: Builder = (ins, _rec, _cs, cpuAlu) => {
   const three = ins.opCount === 3;
+  const imul2 = cpuAlu.imul2;
   return (cpu, i) => {
     const b = three ? immLo(i) : readRm1(cpu, i, i.size);
     const bh = three ? immHi(i) : cpu.hi;
     const a = three ? readRm1(cpu, i, i.size) : readReg(cpu, i.r0, i.size);
-    alu.imul2(cpu.f, i.size, a, cpu.hi, b, bh);
+    imul2(cpu.f, i.size, a, cpu.hi, b, bh);
     writeReg(cpu, i.r0, i.size, cpu.f.resLo, cpu.f.resHi);
     return NEXT;
   };
 };
 
 /** DIV/IDIV: rDX:rAX (AX for bytes) by r/m; #DE on a zero divisor or a quotient that does not fit. */
-function divide(op: typeof alu.div): Builder {
-  return () => (cpu: X86Cpu, i: Insn) => {
+function divide(op: Alu['div']): Exec {
+  return (cpu: X86Cpu, i: Insn) => {
     const d = readRm0(cpu, i, i.size);
     const dh = cpu.hi;
     let lo0: number;
@@ -356,29 +360,29 @@ export const ARITH_BUILDERS: [number, Builder][] = [
   [Mnemonic.Dec, unary(alu.dec)],
   [Mnemonic.Neg, unary(alu.neg)],
   [Mnemonic.Not, () => notExec],
-  [Mnemonic.Shl, shift(alu.shl)],
-  [Mnemonic.Sal, shift(alu.shl)],
-  [Mnemonic.Shr, shift(alu.shr)],
-  [Mnemonic.Sar, shift(alu.sar)],
-  [Mnemonic.Rol, shift(alu.rol)],
-  [Mnemonic.Ror, shift(alu.ror)],
-  [Mnemonic.Rcl, shift(alu.rcl)],
-  [Mnemonic.Rcr, shift(alu.rcr)],
-  [Mnemonic.Shld, doubleShift(alu.shld)],
-  [Mnemonic.Shrd, doubleShift(alu.shrd)],
+  [Mnemonic.Shl, shift((a) => a.shl)],
+  [Mnemonic.Sal, shift((a) => a.shl)],
+  [Mnemonic.Shr, shift((a) => a.shr)],
+  [Mnemonic.Sar, shift((a) => a.sar)],
+  [Mnemonic.Rol, shift((a) => a.rol)],
+  [Mnemonic.Ror, shift((a) => a.ror)],
+  [Mnemonic.Rcl, shift((a) => a.rcl)],
+  [Mnemonic.Rcr, shift((a) => a.rcr)],
+  [Mnemonic.Shld, doubleShift((a) => a.shld)],
+  [Mnemonic.Shrd, doubleShift((a) => a.shrd)],
   [Mnemonic.Bt, bitTest(alu.bt, false)],
   [Mnemonic.Bts, bitTest(alu.bts, true)],
   [Mnemonic.Btr, bitTest(alu.btr, true)],
   [Mnemonic.Btc, bitTest(alu.btc, true)],
   [Mnemonic.Bsf, bitScan(alu.bsf)],
   [Mnemonic.Bsr, bitScan(alu.bsr)],
-  [Mnemonic.Mul, multiplyWide(alu.mul)],
+  [Mnemonic.Mul, (_ins, _rec, _cs, a) => multiplyWide(a.mul)],
   [
     Mnemonic.Imul,
-    (ins, rec, cs) => (ins.opCount === 1 ? multiplyWide(alu.imul1)(ins, rec, cs) : imulTwo(ins, rec, cs)),
+    (ins, rec, cs, a) => (ins.opCount === 1 ? multiplyWide(a.imul1) : imulTwo(ins, rec, cs, a)),
   ],
-  [Mnemonic.Div, divide(alu.div)],
-  [Mnemonic.Idiv, divide(alu.idiv)],
+  [Mnemonic.Div, (_ins, _rec, _cs, a) => divide(a.div)],
+  [Mnemonic.Idiv, (_ins, _rec, _cs, a) => divide(a.idiv)],
   [Mnemonic.Xadd, xadd],
   [Mnemonic.Cmpxchg, cmpxchg],
   ...conditions(

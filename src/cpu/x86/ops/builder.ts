@@ -1,12 +1,17 @@
 /** What an instruction family registers: a builder per mnemonic that picks the handler for a form. */
 import iced from 'iced-x86';
+import type { Alu } from '../alu.js';
 import type { IcedInstruction } from '../decode.js';
 import type { Exec, Insn } from '../insn.js';
 
 const { Code, Mnemonic, OpKind } = iced;
 
-/** Picks the handler for one decoded instruction (its record already filled), or undefined: #UD. */
-export type Builder = (ins: IcedInstruction, rec: Insn, codeSize: 16 | 32 | 64) => Exec | undefined;
+/**
+ * Picks the handler for one decoded instruction (its record already filled), or undefined: #UD.
+ * `alu` is the decoding CPU's ALU (its vendor's undefined flags): a handler that calls an ALU op
+ * whose undefined flags differ by vendor takes the op from it here, once, not per instruction.
+ */
+export type Builder = (ins: IcedInstruction, rec: Insn, codeSize: 16 | 32 | 64, alu: Alu) => Exec | undefined;
 
 /**
  * The operand size an iced Code name spells after one of the stems (Pushw_ES, Popq_GS, Leavew,

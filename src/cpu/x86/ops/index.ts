@@ -29,9 +29,9 @@ function combine(lists: readonly (readonly [number, Builder])[][]): Map<number, 
       m,
       all.length === 1
         ? first!
-        : (ins, rec, cs) => {
+        : (ins, rec, cs, alu) => {
             for (const b of all) {
-              const exec = b(ins, rec, cs);
+              const exec = b(ins, rec, cs, alu);
               if (exec) return exec;
             }
             return undefined;
