@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
 import { INTERCEPT_XSETBV } from '../../src/cpu/backend.js';
 import { X86Cpu } from '../../src/cpu/x86/cpu.js';
+import { mxcsrMaskOf } from '../../src/cpu/x86/ops/sse.js';
 import { X86_XCR0_SUPPORTED } from '../../src/cpu/x86/ops/xsave.js';
 import { expectErrno, expectExit, HVA, hostBytes, ok, vmWithRam } from '../../src/kvm/test-util.js';
 import type { KvmFpu } from '../../src/uapi/fpu.js';
@@ -307,7 +308,11 @@ describeEngines('x86 interpreter: XSAVE and XRSTOR', (engine) => {
       'XCOMP_BV and the rest of the header untouched',
     );
     assert.deepEqual([...g.mem(0x2340, 0xc0)], [...DATA.subarray(0x340, 0x400)], 'nothing past 832');
-    assert.deepEqual([...g.mem(0x2418, 8)], [...u64le(BigInt(FPU.mxcsr) | (0xffffn << 32n))], 'MXCSR');
+    assert.deepEqual(
+      [...g.mem(0x2418, 8)],
+      [...u64le(BigInt(FPU.mxcsr) | (BigInt(mxcsrMaskOf('amd')) << 32n))],
+      'MXCSR',
+    );
     assert.equal(g.u64(0x2600), (dataU64(0x200) & ~3n) | 3n, 'RFBM = 3: XSTATE_BV[2] kept');
     assert.deepEqual([...g.mem(0x2640, 256)], [...DATA.subarray(0x240, 0x340)], 'RFBM = 3: no YMM_Hi128');
   });
@@ -371,7 +376,7 @@ describeEngines('x86 interpreter: XSAVE and XRSTOR', (engine) => {
       'b8 03 00 00 00 31 d2 48 0f ae 24 25 00 20 00 00 b8 01 00 00 00 0f ae 24 25 00 24 00 00 b8 02 00 00 00 0f ae 24 25 00 28 00 00 b8 ff ff ff ff ba ff ff ff ff 0f ae 24 25 00 2c 00 00 f4',
     );
     expectExit(g.vcpuFd, 'Hlt');
-    const mxcsr = [...u64le(BigInt(FPU.mxcsr) | (0xffffn << 32n))];
+    const mxcsr = [...u64le(BigInt(FPU.mxcsr) | (BigInt(mxcsrMaskOf('amd')) << 32n))];
     const kept = (off: number, from: number, to: number) =>
       assert.deepEqual(
         [...g.mem(0x2000 + off + from, to - from)],
@@ -540,8 +545,8 @@ describeEngines('x86 interpreter: the XSAVE feature set of an SEV-ES guest', (en
     const mx = f.readPrivate(0x2050, 16).subarray(8);
     assert.deepEqual(
       [...mx],
-      [0x80, 0x1f, 0, 0, 0xff, 0xff, 0, 0],
-      "the VMSA's MXCSR (KVM's RESET value, synced at launch), MXCSR_MASK",
+      [0x80, 0x1f, 0, 0, 0xff, 0xff, 0x02, 0],
+      "the VMSA's MXCSR (KVM's RESET value, synced at launch), MXCSR_MASK (AMD: MM, bit 17)",
     );
   });
 
@@ -564,7 +569,11 @@ describeEngines('x86 interpreter: the XSAVE feature set of an SEV-ES guest', (en
     assert.equal(f.vcpu.run().kind, 'Hlt');
     const image = f.readPrivate(0x2040, 512);
     assert.deepEqual([...image.subarray(0, 24)], [...region.subarray(0, 24)], 'FCW..FDP');
-    assert.deepEqual([...image.subarray(24, 32)], [0x00, 0x1f, 0, 0, 0xff, 0xff, 0, 0], 'MXCSR, MXCSR_MASK');
+    assert.deepEqual(
+      [...image.subarray(24, 32)],
+      [0x00, 0x1f, 0, 0, 0xff, 0xff, 0x02, 0],
+      'MXCSR, MXCSR_MASK (AMD: MM, bit 17)',
+    );
     assert.deepEqual(
       [...image.subarray(32, 160)],
       [...FPR.map((b, i) => (i % 16 < 10 ? b : 0))],

@@ -55,6 +55,7 @@ import { deliverEvent, deliverException, type PendingException } from './excepti
 import { Flags, RFLAGS_IF, RFLAGS_RF, readRflags, writeRflags } from './flags.js';
 import { NEXT, STOP, STOP_SIGNAL } from './insn.js';
 import { ACC_FETCH, PAGE_SIZE, pageOffset, Tlb, tlbEntry } from './mmu.js';
+import { mxcsrMaskOf } from './ops/sse.js';
 import { hi32, SEG_CS, X86State } from './state.js';
 import { GP_VECTOR, UD_VECTOR, VC_VECTOR } from './vectors.js';
 
@@ -77,6 +78,8 @@ export class X86Cpu implements CpuBackend {
   readonly protectedState: boolean;
   s!: X86State;
   readonly f = new Flags();
+  /** MXCSR_MASK of the CPU's vendor: the MXCSR bits LDMXCSR/FXRSTOR/XRSTOR accept, FXSAVE/XSAVE store. */
+  readonly mxcsrMask: number;
   /** The ALU of the CPU's vendor (X86CpuOptions.vendor): what decoded and compiled code calls. */
   readonly alu: Alu;
   vmcb!: Vmcb;
@@ -170,6 +173,7 @@ export class X86Cpu implements CpuBackend {
     this.compile = options.compile ?? true;
     this.compileThreshold = options.compileThreshold ?? COMPILE_THRESHOLD;
     this.alu = aluFor(options.vendor ?? 'amd');
+    this.mxcsrMask = mxcsrMaskOf(options.vendor ?? 'amd');
   }
 
   attach(hw: CpuAttachment): void {

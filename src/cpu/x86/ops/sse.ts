@@ -16,6 +16,7 @@
 
 import iced from 'iced-x86';
 import { FX_MXCSR, FX_XMM, loadX87, storeMxcsr, storeX87 } from '../../../uapi/fxsave.js';
+import type { X86Vendor } from '../alu.js';
 import { type Exec, type Insn, NEXT, REG_NONE } from '../insn.js';
 import { ACC_WRITE, PAGE_SIZE, pageOffset, readLinear, tlbEntry, writeLinear } from '../mmu.js';
 import { linearAddress, readReg, readRm1, writeReg, writeRm0 } from '../operands.js';
@@ -31,8 +32,14 @@ const { Code, Register } = iced;
 export const CR0_EM = 1 << 2;
 export const CR0_TS = 1 << 3;
 export const CR4_OSFXSR = 1 << 9;
-/** MXCSR bits that may be set (MXCSR_MASK as FXSAVE reports it); others are #GP(0). */
-export const MXCSR_MASK = 0xffff;
+/**
+ * MXCSR bits that may be set (MXCSR_MASK as FXSAVE reports it); others are #GP(0). AMD's adds bit
+ * 17, MM (misaligned SSE mode: CPUID 8000_0001 ECX MisAlignSse), 0x2ffff as the EPYC here reports;
+ * the interpreter accepts and saves it but keeps the alignment #GP of 16-byte operands.
+ */
+export function mxcsrMaskOf(vendor: X86Vendor): number {
+  return vendor === 'amd' ? 0x2ffff : 0xffff;
+}
 
 /** The SSE instruction checks: CR0.EM or CR4.OSFXSR clear → #UD, CR0.TS → #NM. */
 function sseCheck(cpu: X86Cpu): void {
@@ -445,7 +452,7 @@ function quadShiftReg(left: boolean): Exec {
 const ldmxcsr: Exec = (cpu, i) => {
   sseCheck(cpu);
   const v = readLinear(cpu, memAddress(cpu, i, false), 4);
-  if (v & ~MXCSR_MASK) cpu.generalProtection(0);
+  if (v & ~cpu.mxcsrMask) cpu.generalProtection(0);
   cpu.fpu.mxcsr = v;
   return NEXT;
 };
@@ -494,7 +501,7 @@ function fxsave(wide: boolean): Exec {
     const area = new Uint8Array(n);
     const v = new DataView(area.buffer);
     storeX87(cpu.fpu, v, wide);
-    storeMxcsr(cpu.fpu.mxcsr, MXCSR_MASK, v);
+    storeMxcsr(cpu.fpu.mxcsr, cpu.mxcsrMask, v);
     area.set(cpu.xmmB.subarray(0, n - FX_XMM), FX_XMM);
     // Every page first: a fault stores nothing.
     probeWrite(cpu, la, n);
@@ -513,7 +520,7 @@ function fxrstor(wide: boolean): Exec {
     const v = new DataView(area.buffer);
     readImage(cpu, la, v, 0, n);
     const mxcsr = v.getUint32(FX_MXCSR, true);
-    if (mxcsr & ~MXCSR_MASK) cpu.generalProtection(0);
+    if (mxcsr & ~cpu.mxcsrMask) cpu.generalProtection(0);
     loadX87(cpu.fpu, v, wide);
     cpu.fpu.mxcsr = mxcsr;
     cpu.xmmB.set(area.subarray(FX_XMM, n));

@@ -68,7 +68,7 @@ import { linearAddress, readReg, writeReg } from '../operands.js';
 import { realMode } from '../segments.js';
 import { NM_VECTOR, UD_VECTOR } from '../vectors.js';
 import type { Builder } from './builder.js';
-import { CR0_TS, MXCSR_MASK, probeWrite, readImage, writeImage, xmmBytes } from './sse.js';
+import { CR0_TS, probeWrite, readImage, writeImage, xmmBytes } from './sse.js';
 
 /** The CPU (named through Exec, as sse.ts does, to keep cpu.ts out of the runtime imports). */
 type X86Cpu = Parameters<Exec>[0];
@@ -153,7 +153,7 @@ function xsave(wide: boolean): Exec {
       ranges.push(...X87_RANGES);
     }
     if (rfbm & (XFEATURE_SSE | XFEATURE_YMM)) {
-      storeMxcsr(cpu.fpu.mxcsr, MXCSR_MASK, v);
+      storeMxcsr(cpu.fpu.mxcsr, cpu.mxcsrMask, v);
       ranges.push(MXCSR_RANGE);
     }
     if (rfbm & XFEATURE_SSE) {
@@ -200,7 +200,7 @@ function xrstor(wide: boolean): Exec {
     if (sse && bv & XFEATURE_SSE) readImage(cpu, la, v, FX_XMM, FX_XMM + n);
     if (ymm && bv & XFEATURE_YMM) readImage(cpu, la, v, XSAVE_YMM, XSAVE_YMM + n);
     const newMxcsr = v.getUint32(FX_MXCSR, true);
-    if (mxcsr && newMxcsr & ~MXCSR_MASK) cpu.generalProtection(0);
+    if (mxcsr && newMxcsr & ~cpu.mxcsrMask) cpu.generalProtection(0);
     if (x87) {
       if (bv & XFEATURE_FP) loadX87(cpu.fpu, v, wide);
       else initX87State(cpu.fpu);
