@@ -4,6 +4,8 @@
  * `HostVcpuFd`, the real process's memory as a `ProcessMemory` (`HostProcessMemory`), the KVM_RUN
  * watchdog, a tiny real-mode assembler for guests, and `describeHostKvm()` behind `sevbox hostkvm`.
  */
+
+export { type HostCpuVendor, hostCpuVendor } from './cpu-vendor.js';
 export {
   type CapabilityAnswer,
   describeHostKvm,

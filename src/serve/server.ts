@@ -18,6 +18,7 @@
 import { PROT_READ, PROT_WRITE } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
 import { HostFile } from '../host/file-store.js';
+import { hostCpuVendor } from '../hostkvm/cpu-vendor.js';
 import type { SharedMemory } from '../hostkvm/shared-memory.js';
 import { encodeCpuid2 } from '../uapi/cpuid.js';
 import { ERRNO, errnoName } from '../uapi/errno.js';
@@ -151,6 +152,9 @@ export class KvmServer {
       ...opts.platform,
       allocator,
       cpu: 'x86',
+      // The clients run natively on this machine and compare with what their guests compute (the
+      // selftests' XSAVE images): the guests' CPU is this machine's vendor, as on a real host.
+      x86: { vendor: hostCpuVendor().vendor ?? 'amd', ...opts.platform?.x86 },
       runArea: (id) => this.#runArea(id),
     });
     // The stand-in for every open client fd that is not a KVM one (stdin, a socket): the model's
