@@ -114,6 +114,12 @@ export interface KvmOptions {
    */
   hostXcr0?: bigint;
   /**
+   * mxcsr_feature_mask: the MXCSR_MASK the host CPU's FXSAVE reports, which KVM_GET_XSAVE copies
+   * out and KVM_SET_XSAVE checks MXCSR against: default 0x2ffff, the EPYC host of DEFAULT_CPUID
+   * (MM, bit 17, is AMD's); an Intel host's is 0xffff.
+   */
+  hostMxcsrMask?: number;
+  /**
    * kvm_x86_ops.dev_get_attr: the vendor module's /dev/kvm attributes of groups other than 0
    * (SVM's sev_dev_get_attr, 6.10+: KVM_X86_GRP_SEV); absent, every such group is ENXIO.
    */
@@ -152,6 +158,8 @@ export class Kvm {
   readonly supportedXcr0: bigint;
   /** The state components the host CPU has (its CPUID 0xD sub-leaves): hostXcr0 if given, else all. */
   readonly hostXstate: bigint;
+  /** KvmOptions.hostMxcsrMask. */
+  readonly mxcsrFeatureMask: number;
   /** What KVM_GET_SUPPORTED_CPUID reports (and a new vCPU's table until KVM_SET_CPUID2). */
   readonly supportedCpuid: readonly CpuidEntry[];
   /** The VMM process's file descriptors (guest_memfd files). */
@@ -175,6 +183,7 @@ export class Kvm {
     this.#devGetAttr = opts.devGetAttr;
     this.supportedXcr0 = (opts.hostXcr0 ?? DEFAULT_HOST_XCR0) & KVM_SUPPORTED_XCR0;
     this.hostXstate = opts.hostXcr0 ?? HOST_XSTATE_ALL;
+    this.mxcsrFeatureMask = opts.hostMxcsrMask ?? 0x2ffff;
     this.supportedCpuid = supportedCpuid(this.supportedXcr0);
     this.#tracer.sink = opts.trace;
     this.#types.set(KVM_X86_DEFAULT_VM, { type: KVM_X86_DEFAULT_VM, init: () => defaultVmOps });
@@ -307,6 +316,7 @@ export class Kvm {
         core: this.core,
         supportedXcr0: this.supportedXcr0,
         hostXstate: this.hostXstate,
+        mxcsrFeatureMask: this.mxcsrFeatureMask,
         supportedCpuid: this.supportedCpuid,
         tracer: this.#tracer,
         fds: this.fds,

@@ -84,6 +84,8 @@ export interface VmContext {
   readonly supportedXcr0: bigint;
   /** The state components the host CPU has (xstate_required_size reads only theirs). */
   readonly hostXstate: bigint;
+  /** mxcsr_feature_mask: the MXCSR bits the host CPU lets be set (its FXSAVE's MXCSR_MASK). */
+  readonly mxcsrFeatureMask: number;
   /** KVM_GET_SUPPORTED_CPUID's table: a new vCPU's until KVM_SET_CPUID2. */
   readonly supportedCpuid: readonly CpuidEntry[];
   /** The process's file descriptors (guest_memfd). */

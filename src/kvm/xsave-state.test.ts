@@ -61,7 +61,7 @@ describe('KVM_GET_XSAVE / KVM_SET_XSAVE', () => {
     assert.equal(v.getBigUint64(8, true), 0x12_3456_789an, 'FIP');
     assert.equal(v.getBigUint64(16, true), 0x42_0000_1000n, 'FDP');
     assert.equal(v.getUint32(24, true), 0x9fc0, 'MXCSR');
-    assert.equal(v.getUint32(28, true), 0xffff, 'MXCSR_MASK');
+    assert.equal(v.getUint32(28, true), 0x2ffff, "MXCSR_MASK (the model's EPYC host: MM, bit 17)");
     assert.deepEqual(x.region.subarray(32, 160), FPU.fpr);
     assert.deepEqual(x.region.subarray(160, 416), FPU.xmm);
     // fx_sw_bytes: FP_XSTATE_MAGIC1, extended size, the host's user features (x87|SSE|AVX) and their size.
@@ -115,6 +115,14 @@ describe('KVM_GET_XSAVE / KVM_SET_XSAVE', () => {
       'MXCSR bit 16',
     );
     assert.deepEqual(ok(vcpuFd.getFpu()), FPU, 'nothing changed');
+    // MM (bit 17) is in the EPYC host's mxcsr_feature_mask, not in an Intel host's.
+    ok(bad((v) => v.setUint32(24, 0x2_1f80, true)));
+    const intel = vmWithRam(16, { cpus: (_id, p) => new X86Cpu(p), hostMxcsrMask: 0xffff });
+    const intelVcpu = ok(intel.vmFd.createVcpu(0));
+    const image = ok(intelVcpu.getXsave()).region.slice();
+    assert.equal(new DataView(image.buffer).getUint32(28, true), 0xffff, "an Intel host's MXCSR_MASK");
+    new DataView(image.buffer).setUint32(24, 0x2_1f80, true);
+    expectErrno(intelVcpu.setXsave({ region: image }), 'EINVAL', 'MXCSR bit 17 on an Intel host');
     // MXCSR is only checked when FP, SSE or YMM comes with it.
     ok(
       bad((v) => {

@@ -36,8 +36,6 @@ const XSAVE_HDR_SIZE = 64;
 /** FP_XSTATE_MAGIC1 and the size of FP_XSTATE_MAGIC2 (struct _fpx_sw_bytes of the signal frame). */
 const FP_XSTATE_MAGIC1 = 0x4650_5853;
 const FP_XSTATE_MAGIC2_SIZE = 4;
-/** mxcsr_feature_mask: MXCSR bits a host with DAZ may set (the model's CPUs report 0xffff). */
-const MXCSR_FEATURE_MASK = 0xffff;
 
 /**
  * KVM_GET_XSAVE / KVM_GET_XSAVE2: the image, `size` bytes (4096; KVM_GET_XSAVE2 copies the guest
@@ -54,7 +52,7 @@ export function getXsave(vcpu: Vcpu, size = KVM_XSAVE_SIZE): KvmXsave | Errno {
   const f = vcpu.fpu;
   const v = new DataView(buf.buffer);
   storeX87(f, v, true);
-  storeMxcsr(f.mxcsr, MXCSR_FEATURE_MASK, v);
+  storeMxcsr(f.mxcsr, vcpu.vm.ctx.mxcsrFeatureMask, v);
   buf.set(f.xmm.subarray(0, 256), FX_XMM);
   const ymmInUse = vcpu.ymmHi.some((b) => b !== 0);
   if (ymmInUse) buf.set(vcpu.ymmHi, XSAVE_YMM);
@@ -92,7 +90,7 @@ export function setXsave(vcpu: Vcpu, xsave: KvmXsave): Errno | undefined {
   if (r.subarray(XSAVE_HEADER + 16, XSAVE_HEADER + XSAVE_HDR_SIZE).some((b) => b !== 0))
     return new Errno('EINVAL', 'KVM_SET_XSAVE: reserved header bytes');
   const mxcsr = v.getUint32(FX_MXCSR, true);
-  if (xfeatures & (XFEATURE_MASK_FPSSE | XFEATURE_MASK_YMM) && mxcsr & ~MXCSR_FEATURE_MASK)
+  if (xfeatures & (XFEATURE_MASK_FPSSE | XFEATURE_MASK_YMM) && mxcsr & ~vcpu.vm.ctx.mxcsrFeatureMask)
     return new Errno('EINVAL', 'KVM_SET_XSAVE: reserved MXCSR bits');
   // In place: the CPU works on this object and its arrays (CpuAttachment.fpu).
   const f = vcpu.fpu;

@@ -7,6 +7,7 @@
 import type { CpuBackend } from '../cpu/backend.js';
 import { type GuestMonitor, ScriptedGuests } from '../cpu/scripted-guests.js';
 import { X86Cpu, type X86CpuOptions } from '../cpu/x86/cpu.js';
+import { mxcsrMaskOf } from '../cpu/x86/ops/sse.js';
 import { X86_XCR0_SUPPORTED } from '../cpu/x86/ops/xsave.js';
 import { HostAddressSpace } from '../host/address-space.js';
 import { HostAllocator } from '../host/allocator.js';
@@ -143,6 +144,8 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     clock,
     // The interpreter saves x87, SSE and AVX state: KVM offers the guest no more (CPUID 0xD, XCR0).
     ...(opts.cpu === 'x86' ? { hostXcr0: BigInt(X86_XCR0_SUPPORTED) } : {}),
+    // The host CPU's MXCSR_MASK, as the x86 CPUs' vendor has it.
+    hostMxcsrMask: mxcsrMaskOf(opts.x86?.vendor ?? 'amd'),
     ...(opts.maxPhysBits !== undefined ? { maxPhysBits: opts.maxPhysBits } : {}),
     ...(opts.runArea ? { runArea: opts.runArea } : {}),
   });
