@@ -54,6 +54,7 @@ import {
 } from '../uapi/caps.js';
 import { KVM_X86_GRP_SYSTEM, KVM_X86_XCOMP_GUEST_SUPP } from '../uapi/device-attr.js';
 import { Errno } from '../uapi/errno.js';
+import { MXCSR_MASK_AMD } from '../uapi/fxsave.js';
 import { KVM_USER_MEM_SLOTS } from '../uapi/memslot.js';
 import type { KvmSevCmd } from '../uapi/sev-cmd.js';
 import { SVM_EXIT_SHUTDOWN } from '../uapi/svm.js';
@@ -115,8 +116,8 @@ export interface KvmOptions {
   hostXcr0?: bigint;
   /**
    * mxcsr_feature_mask: the MXCSR_MASK the host CPU's FXSAVE reports, which KVM_GET_XSAVE copies
-   * out and KVM_SET_XSAVE checks MXCSR against: default 0x2ffff, the EPYC host of DEFAULT_CPUID
-   * (MM, bit 17, is AMD's); an Intel host's is 0xffff.
+   * out and KVM_SET_XSAVE checks MXCSR against: default MXCSR_MASK_AMD, the EPYC host of
+   * DEFAULT_CPUID.
    */
   hostMxcsrMask?: number;
   /**
@@ -183,7 +184,7 @@ export class Kvm {
     this.#devGetAttr = opts.devGetAttr;
     this.supportedXcr0 = (opts.hostXcr0 ?? DEFAULT_HOST_XCR0) & KVM_SUPPORTED_XCR0;
     this.hostXstate = opts.hostXcr0 ?? HOST_XSTATE_ALL;
-    this.mxcsrFeatureMask = opts.hostMxcsrMask ?? 0x2ffff;
+    this.mxcsrFeatureMask = opts.hostMxcsrMask ?? MXCSR_MASK_AMD;
     this.supportedCpuid = supportedCpuid(this.supportedXcr0);
     this.#tracer.sink = opts.trace;
     this.#types.set(KVM_X86_DEFAULT_VM, { type: KVM_X86_DEFAULT_VM, init: () => defaultVmOps });

@@ -9,7 +9,7 @@ import { errnoValue } from '../uapi/errno.js';
 import { ghcbErrName } from '../uapi/ghcb.js';
 import type { RunResult, StopReason } from '../vmm/types.js';
 import { describeOutcome, describeReasons, describeResult, describeStop } from './describe.js';
-import { checkExits, type ExitRecord } from './exits.js';
+import { checkExits, type ExitExpect, type ExitRecord } from './exits.js';
 import type { SeenValue, StepRecord } from './program.js';
 import type { RunExpect, StopExpect } from './schema.js';
 import type { OutcomeExpect, ResultExpect, Step, StepExpect } from './steps.js';
@@ -86,13 +86,17 @@ function valueMatches(want: unknown, got: SeenValue | undefined): boolean {
   return want === got;
 }
 
-/** Check one step's expectations; `outcomes` are the outcomes of the VMGEXITs it made, in order. */
+/**
+ * Check one step's expectations, `base` its path in the document: `outcomes` are the outcomes of
+ * the VMGEXITs it made, `exits` the KVM_RUNs that returned while its vCPU was in it, in order.
+ */
 export function checkStep(
   step: Step,
   rec: StepRecord,
   outcomes: readonly VmgexitOutcome[],
+  exits: readonly ExitRecord[],
   stopText: string,
-  base = `guest.steps[${rec.index}]`,
+  base: string,
 ): Check[] {
   const want: StepExpect | undefined = step.expect;
   const label = `step ${rec.index} (${step.name ?? step.verb})`;
@@ -107,10 +111,13 @@ export function checkStep(
   if (!want) return checks;
   const at = (key: string): string => `${base}.expect.${key}`;
   for (const [key, expected] of Object.entries(want)) {
-    // `exits` are the run's, checked by run.ts against the KVM_RUNs of this step.
-    if (expected === undefined || key === 'exits') continue;
+    if (expected === undefined) continue;
     if (!rec.started) {
       checks.push({ path: at(key), ok: false, message: `${label}: never reached (${stopText})` });
+      continue;
+    }
+    if (key === 'exits') {
+      checks.push(...checkExits(expected as ExitExpect[], exits, at(key)));
       continue;
     }
     if (key === 'outcome') {

@@ -5,9 +5,8 @@
  * entry whose point never came fails, so a trigger that names nothing does not pass in silence.
  */
 import type { TraceEvent } from '../trace/events.js';
-import { ghcbMsrInfoName } from '../uapi/ghcb.js';
+import { vmgexitName, vmgexitRequest } from '../trace/outcome.js';
 import type { RunFailure } from '../uapi/kvm-fd.js';
-import { svmExitCodeName } from '../uapi/svm.js';
 import type { VcpuExit } from '../uapi/vcpu-exit.js';
 import type { RunOptions, Vmm } from '../vmm/vmm.js';
 import { type ExitRecord, exitRecord } from './exits.js';
@@ -53,10 +52,7 @@ export class RunPoints {
   /** KVM's trace: where VMGEXITs begin. */
   trace(e: TraceEvent): void {
     if (e.name !== 'kvm_vmgexit_enter' && e.name !== 'kvm_vmgexit_msr_protocol_enter') return;
-    const event =
-      e.name === 'kvm_vmgexit_enter'
-        ? svmExitCodeName(e.exitCode)
-        : ghcbMsrInfoName(Number(e.ghcbGpa & 0xfffn));
+    const event = vmgexitName(vmgexitRequest(e));
     const nth = this.#entered.get(event) ?? 0;
     this.#entered.set(event, nth + 1);
     this.#entries.forEach((x, entry) => {

@@ -4,15 +4,12 @@
  * check the expectations, and hand back a report value (never throws for a scenario that fails).
  */
 import type { TraceEvent } from '../trace/events.js';
-import { foldVmgexits, type VmgexitOutcome } from '../trace/outcome.js';
+import { foldVmgexits, type VmgexitOutcome, vmgexitName } from '../trace/outcome.js';
 import type { ErrnoName } from '../uapi/errno.js';
-import { ghcbMsrInfoName } from '../uapi/ghcb.js';
-import { svmExitCodeName } from '../uapi/svm.js';
 import { isVmmError } from '../vmm/errors.js';
 import type { MachineConfig, StopReason } from '../vmm/types.js';
 import { Vmm } from '../vmm/vmm.js';
 import { describeOutcome, describeStop } from './describe.js';
-import { checkExits } from './exits.js';
 import { type Check, checkRun, checkStep, type RunFacts } from './expect.js';
 import { loadImageGuest, readGuestImage } from './image-guest.js';
 import { type CompiledProgram, compileProgram, type StepRecord } from './program.js';
@@ -374,17 +371,8 @@ function runStepsScenario(s: StepsScenario, opts: RunScenarioOptions): ScenarioR
       const rec = records[i]!;
       const outcomes: VmgexitOutcome[] = mine.filter((l) => l.step === i).map((l) => l.outcome);
       for (let k = outcomes.length; k < rec.vmgexits; k++) outcomes.push({ kind: 'ignored' });
-      const exits = st.expect?.exits;
-      return [
-        ...checkStep(st, rec, outcomes, stopText, `${base}.steps[${i}]`),
-        ...(exits
-          ? checkExits(
-              exits,
-              points.exits.filter((x) => x.vcpu === v && x.step === i),
-              `${base}.steps[${i}].expect.exits`,
-            )
-          : []),
-      ];
+      const exits = st.expect?.exits ? points.exits.filter((x) => x.vcpu === v && x.step === i) : [];
+      return checkStep(st, rec, outcomes, exits, stopText, `${base}.steps[${i}]`);
     });
   });
   const checks = [
@@ -418,7 +406,7 @@ function attribute(
       vcpu: r.vcpu,
       step: entered.get(r.vcpu)?.[k],
       protocol: r.protocol,
-      event: r.protocol === 'msr' ? ghcbMsrInfoName(Number(r.exitCode)) : svmExitCodeName(r.exitCode),
+      event: vmgexitName(r),
       outcome: r.outcome,
       text: describeOutcome(r.outcome),
     };

@@ -8,9 +8,10 @@
  * file at the point it must hold.
  */
 import { z } from 'zod';
-import { KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO, KVM_CAP_SEVBOX_VMGEXIT_RESTART } from '../uapi/caps.js';
 import { Errno, type ErrnoName } from '../uapi/errno.js';
-import { HOST_PAGE_STATES, type Vmm } from '../vmm/vmm.js';
+import type { VmmError } from '../vmm/errors.js';
+import type { SevboxCapabilityName } from '../vmm/types.js';
+import { HOST_PAGE_STATES, SEVBOX_CAPS, type Vmm } from '../vmm/vmm.js';
 import type { Check } from './expect.js';
 import { errno, gpa, hexBytes, keyed, u64, uint } from './values.js';
 
@@ -23,13 +24,9 @@ const ioctlResult = z.unknown().transform((v, ctx): ErrnoName | 'ok' => {
   return z.NEVER;
 });
 
-/** sevbox's capabilities by the names machine.sev.capabilities uses. */
-const SEVBOX_CAPS: Readonly<Record<string, number>> = {
-  'vmgexit-fault-info': KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO,
-  'vmgexit-restart': KVM_CAP_SEVBOX_VMGEXIT_RESTART,
-};
 const capability = z.unknown().transform((v, ctx): number => {
-  if (typeof v === 'string' && v in SEVBOX_CAPS) return SEVBOX_CAPS[v]!;
+  // sevbox's capabilities by the names machine.sev.capabilities uses.
+  if (typeof v === 'string' && Object.hasOwn(SEVBOX_CAPS, v)) return SEVBOX_CAPS[v as SevboxCapabilityName];
   const r = uint(0xffff_ffff).safeParse(v);
   if (r.success) return r.data;
   ctx.addIssue({
@@ -77,16 +74,11 @@ export type HostAction = z.output<typeof hostAction>;
 export function applyHostAction(vmm: Vmm, a: HostAction): string | undefined {
   switch (a.key) {
     case 'unmap':
+      return vmmFailure(vmm.unmapGpa(a.value.gpa, a.value.size));
     case 'truncate':
-    case 'populate': {
-      const err =
-        a.key === 'unmap'
-          ? vmm.unmapGpa(a.value.gpa, a.value.size)
-          : a.key === 'truncate'
-            ? vmm.truncateFile(a.value.file, a.value.size)
-            : vmm.populate(a.value.gpa, a.value.hex);
-      return err ? `${err.errno}: ${err.message}` : undefined;
-    }
+      return vmmFailure(vmm.truncateFile(a.value.file, a.value.size));
+    case 'populate':
+      return vmmFailure(vmm.populate(a.value.gpa, a.value.hex));
     case 'set-memory-region': {
       const v = a.value;
       let hva = v.hva;
@@ -123,6 +115,11 @@ export function applyHostAction(vmm: Vmm, a: HostAction): string | undefined {
       return `unknown host action ${JSON.stringify(never)}`;
     }
   }
+}
+
+/** A VMM call's error as the check's message, or undefined when it did what was asked. */
+function vmmFailure(err: VmmError | undefined): string | undefined {
+  return err ? `${err.errno}: ${err.message}` : undefined;
 }
 
 /** An ioctl's result against the one expected: undefined when they agree, else what happened. */

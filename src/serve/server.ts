@@ -148,13 +148,14 @@ export class KvmServer {
     this.#logIoctls = opts.logIoctls ?? false;
     const faults = opts.faults ?? [];
     const allocator = new HostAllocator(allocatorPlan(faults));
+    const hostVendor = hostCpuVendor().vendor;
     this.#platform = modelPlatform({
       ...opts.platform,
       allocator,
       cpu: 'x86',
       // The clients run natively on this machine and compare with what their guests compute (the
       // selftests' XSAVE images): the guests' CPU is this machine's vendor, as on a real host.
-      x86: { vendor: hostCpuVendor().vendor ?? 'amd', ...opts.platform?.x86 },
+      x86: { ...(hostVendor ? { vendor: hostVendor } : {}), ...opts.platform?.x86 },
       runArea: (id) => this.#runArea(id),
     });
     // The stand-in for every open client fd that is not a KVM one (stdin, a socket): the model's

@@ -6,8 +6,9 @@
  */
 import { errnoName } from '../uapi/errno.js';
 import { kvmExitReasonName } from '../uapi/exit-reasons.js';
-import { ghcbErrName } from '../uapi/ghcb.js';
-import type { TraceEvent } from './events.js';
+import { ghcbErrName, ghcbMsrInfoName } from '../uapi/ghcb.js';
+import { svmExitCodeName } from '../uapi/svm.js';
+import type { MsrProtocolEnterEvent, TraceEvent, VmgexitEnterEvent } from './events.js';
 
 const short = (n: number): string => ghcbErrName(n).replace(/^GHCB_ERR_/, '');
 
@@ -34,6 +35,20 @@ export interface VmgexitRecord {
   /** sw_exit_code for the GHCB protocol; the MSR value's GHCBInfo for the MSR protocol. */
   readonly exitCode: bigint;
   readonly outcome: VmgexitOutcome;
+}
+
+/** A VMGEXIT's request as its entry event names it: its protocol and exit code (or GHCBInfo). */
+export function vmgexitRequest(
+  e: VmgexitEnterEvent | MsrProtocolEnterEvent,
+): Pick<VmgexitRecord, 'protocol' | 'exitCode'> {
+  return e.name === 'kvm_vmgexit_msr_protocol_enter'
+    ? { protocol: 'msr', exitCode: e.ghcbGpa & 0xfffn }
+    : { protocol: 'ghcb', exitCode: e.exitCode };
+}
+
+/** A VMGEXIT's event as reports name it: an SVM exit code (SVM_EXIT_IOIO) or an MSR request (GHCB_MSR_CPUID_REQ). */
+export function vmgexitName(r: Pick<VmgexitRecord, 'protocol' | 'exitCode'>): string {
+  return r.protocol === 'msr' ? ghcbMsrInfoName(Number(r.exitCode)) : svmExitCodeName(r.exitCode);
 }
 
 const EINTR = 4;
@@ -71,13 +86,7 @@ export function foldVmgexits(events: readonly TraceEvent[]): VmgexitRecord[] {
       case 'kvm_vmgexit_msr_protocol_enter': {
         const prev = open.get(e.vcpu);
         if (prev) close(prev);
-        const msr = e.name === 'kvm_vmgexit_msr_protocol_enter';
-        open.set(e.vcpu, {
-          vcpu: e.vcpu,
-          protocol: msr ? 'msr' : 'ghcb',
-          exitCode: msr ? e.ghcbGpa & 0xfffn : e.exitCode,
-          reasons: [],
-        });
+        open.set(e.vcpu, { vcpu: e.vcpu, ...vmgexitRequest(e), reasons: [] });
         break;
       }
       case 'sevbox_ghcb_error': {

@@ -51,6 +51,14 @@ export function loadX87(f: KvmFpu, v: DataView, wide: boolean): void {
   f.fpr.set(new Uint8Array(v.buffer, v.byteOffset + FX_ST, 128));
 }
 
+/**
+ * MXCSR_MASK as FXSAVE reports it (the MXCSR bits a CPU lets be set; Linux's mxcsr_feature_mask):
+ * an Intel CPU's 0xffff; an AMD EPYC's 0x2ffff, with bit 17, MM (misaligned SSE mode, CPUID
+ * 8000_0001 ECX MisAlignSse), as this project's EPYC and its /dev/kvm report.
+ */
+export const MXCSR_MASK_INTEL = 0xffff;
+export const MXCSR_MASK_AMD = 0x2ffff;
+
 /** MXCSR and MXCSR_MASK (the bits the CPU lets MXCSR have) into a legacy-region image. */
 export function storeMxcsr(mxcsr: number, mask: number, v: DataView): void {
   v.setUint32(FX_MXCSR, mxcsr >>> 0, true);

@@ -16,8 +16,7 @@
  *   bds  — the boot manager's text on the console: the UEFI shell's banner or prompt, or the boot
  *          manager's "no bootable device" report.
  */
-import { ghcbMsrInfoName } from '../uapi/ghcb.js';
-import { svmExitCodeName } from '../uapi/svm.js';
+import { vmgexitName } from '../trace/outcome.js';
 import type { VcpuExit } from '../uapi/vcpu-exit.js';
 import { FW_CFG_PORT } from './devices/fw-cfg.js';
 import { PIT_PORT } from './devices/i8254.js';
@@ -191,7 +190,7 @@ export function bootOvmf(opts: OvmfBootOptions): OvmfBootResult | VmmError {
       retried.push(...r.retried);
       for (const g of r.vmgexits) {
         vmgexits++;
-        const name = g.protocol === 'msr' ? ghcbMsrInfoName(Number(g.exitCode)) : svmExitCodeName(g.exitCode);
+        const name = vmgexitName(g);
         vmgexitsByType[name] = (vmgexitsByType[name] ?? 0) + 1;
       }
       const serial = vmm.serial?.text() ?? '';

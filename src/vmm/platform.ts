@@ -6,6 +6,7 @@
  */
 import type { CpuBackend } from '../cpu/backend.js';
 import { type GuestMonitor, ScriptedGuests } from '../cpu/scripted-guests.js';
+import { DEFAULT_X86_VENDOR } from '../cpu/x86/alu.js';
 import { X86Cpu, type X86CpuOptions } from '../cpu/x86/cpu.js';
 import { mxcsrMaskOf } from '../cpu/x86/ops/sse.js';
 import { X86_XCR0_SUPPORTED } from '../cpu/x86/ops/xsave.js';
@@ -145,7 +146,7 @@ export function modelPlatform(opts: ModelPlatformOptions = {}): ModelPlatform {
     // The interpreter saves x87, SSE and AVX state: KVM offers the guest no more (CPUID 0xD, XCR0).
     ...(opts.cpu === 'x86' ? { hostXcr0: BigInt(X86_XCR0_SUPPORTED) } : {}),
     // The host CPU's MXCSR_MASK, as the x86 CPUs' vendor has it.
-    hostMxcsrMask: mxcsrMaskOf(opts.x86?.vendor ?? 'amd'),
+    hostMxcsrMask: mxcsrMaskOf(opts.x86?.vendor ?? DEFAULT_X86_VENDOR),
     ...(opts.maxPhysBits !== undefined ? { maxPhysBits: opts.maxPhysBits } : {}),
     ...(opts.runArea ? { runArea: opts.runArea } : {}),
   });

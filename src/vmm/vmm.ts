@@ -72,7 +72,7 @@ import {
 } from './types.js';
 
 /** The KVM capability behind each sevbox capability name. */
-const SEVBOX_CAPS: Readonly<Record<SevboxCapabilityName, number>> = {
+export const SEVBOX_CAPS: Readonly<Record<SevboxCapabilityName, number>> = {
   'vmgexit-fault-info': KVM_CAP_SEVBOX_VMGEXIT_FAULT_INFO,
   'vmgexit-restart': KVM_CAP_SEVBOX_VMGEXIT_RESTART,
 };
@@ -836,14 +836,22 @@ export class Vmm {
   /** The first vCPU at or after the cursor whose program has not ended (the cursor moves to it). */
   #nextRunnable(pick?: RunOptions['pickVcpu']): VmmVcpu | undefined {
     const n = this.vcpus.length;
-    const runnable: number[] = [];
+    // The list of runnable vCPUs is built only for a harness that picks (this runs every KVM_RUN).
+    const runnable: number[] | undefined = pick ? [] : undefined;
+    let first: number | undefined;
     for (let k = 0; k < n; k++) {
       const i = (this.#cursor + k) % n;
-      if (!this.vcpus[i]!.finished) runnable.push(i);
+      if (this.vcpus[i]!.finished) continue;
+      first ??= i;
+      if (!runnable) break;
+      runnable.push(i);
     }
-    if (runnable.length === 0) return undefined;
-    const chosen = pick?.(runnable);
-    const i = chosen !== undefined && runnable.includes(chosen) ? chosen : runnable[0]!;
+    if (first === undefined) return undefined;
+    let i = first;
+    if (pick && runnable) {
+      const chosen = pick(runnable);
+      if (chosen !== undefined && runnable.includes(chosen)) i = chosen;
+    }
     this.#cursor = i;
     return this.vcpus[i];
   }

@@ -1562,6 +1562,9 @@ export function aad(f: Flags, ax: number, imm8: number): void {
 /** The CPU vendors whose undefined flags the ALU models. */
 export type X86Vendor = 'amd' | 'intel';
 
+/** The model's CPU vendor unless told otherwise: an AMD EPYC, as SEV-ES needs. */
+export const DEFAULT_X86_VENDOR: X86Vendor = 'amd';
+
 /** The ops on which AMD and Intel agree, undefined flags included. */
 const SHARED = {
   add,

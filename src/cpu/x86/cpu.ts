@@ -47,7 +47,7 @@ import { newGprs } from '../regs.js';
 import { resetFpu } from '../reset.js';
 import { loadVmsaFpu, SAVE_XCR0, SVM_NESTED_CTL_SEV_ENABLE, TLB_CONTROL_DO_NOTHING } from '../vmcb.js';
 import { loadVmsa, loadVmsaGprs } from '../vmsa.js';
-import { type Alu, aluFor, type X86Vendor } from './alu.js';
+import { type Alu, aluFor, DEFAULT_X86_VENDOR, type X86Vendor } from './alu.js';
 import { type Block, BlockCache, type CompiledBlock } from './blocks.js';
 import { COMPILE_THRESHOLD, compiledForm } from './compile/policy.js';
 import { decodeBlock } from './decode.js';
@@ -172,8 +172,9 @@ export class X86Cpu implements CpuBackend {
     this.protectedState = protectedState;
     this.compile = options.compile ?? true;
     this.compileThreshold = options.compileThreshold ?? COMPILE_THRESHOLD;
-    this.alu = aluFor(options.vendor ?? 'amd');
-    this.mxcsrMask = mxcsrMaskOf(options.vendor ?? 'amd');
+    const vendor = options.vendor ?? DEFAULT_X86_VENDOR;
+    this.alu = aluFor(vendor);
+    this.mxcsrMask = mxcsrMaskOf(vendor);
   }
 
   attach(hw: CpuAttachment): void {

@@ -15,7 +15,15 @@
  */
 
 import iced from 'iced-x86';
-import { FX_MXCSR, FX_XMM, loadX87, storeMxcsr, storeX87 } from '../../../uapi/fxsave.js';
+import {
+  FX_MXCSR,
+  FX_XMM,
+  loadX87,
+  MXCSR_MASK_AMD,
+  MXCSR_MASK_INTEL,
+  storeMxcsr,
+  storeX87,
+} from '../../../uapi/fxsave.js';
 import type { X86Vendor } from '../alu.js';
 import { type Exec, type Insn, NEXT, REG_NONE } from '../insn.js';
 import { ACC_WRITE, PAGE_SIZE, pageOffset, readLinear, tlbEntry, writeLinear } from '../mmu.js';
@@ -33,12 +41,11 @@ export const CR0_EM = 1 << 2;
 export const CR0_TS = 1 << 3;
 export const CR4_OSFXSR = 1 << 9;
 /**
- * MXCSR bits that may be set (MXCSR_MASK as FXSAVE reports it); others are #GP(0). AMD's adds bit
- * 17, MM (misaligned SSE mode: CPUID 8000_0001 ECX MisAlignSse), 0x2ffff as the EPYC here reports;
- * the interpreter accepts and saves it but keeps the alignment #GP of 16-byte operands.
+ * MXCSR bits that may be set (MXCSR_MASK as FXSAVE reports it); others are #GP(0). The interpreter
+ * accepts and saves AMD's MM (bit 17) but keeps the alignment #GP of 16-byte operands.
  */
 export function mxcsrMaskOf(vendor: X86Vendor): number {
-  return vendor === 'amd' ? 0x2ffff : 0xffff;
+  return vendor === 'amd' ? MXCSR_MASK_AMD : MXCSR_MASK_INTEL;
 }
 
 /** The SSE instruction checks: CR0.EM or CR4.OSFXSR clear → #UD, CR0.TS → #NM. */
