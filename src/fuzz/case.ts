@@ -6,7 +6,8 @@
  * same scenario form.
  */
 import type { ProfileName, StepsScenario } from '../scenario/schema.js';
-import type { HostAction, Step } from '../scenario/steps.js';
+import type { Step } from '../scenario/steps.js';
+import type { HostAction } from '../scenario/vmm-actions.js';
 import type { RamRegionConfig } from '../vmm/types.js';
 
 // ------------------------------------------------------------------------------------ the machine

@@ -11,8 +11,7 @@ import type { VcpuExit } from '../uapi/vcpu-exit.js';
 import type { RunOptions, Vmm } from '../vmm/vmm.js';
 import { type ExitRecord, exitRecord } from './exits.js';
 import type { Check } from './expect.js';
-import type { HostAction } from './steps.js';
-import { applyHostAction, checkHost, type VmmEntry } from './vmm-actions.js';
+import { applyHostAction, checkHost, type HostAction, type VmmEntry } from './vmm-actions.js';
 
 /** An entry armed by its VMGEXIT: it acts at the `left`-th next KVM_RUN return on `vcpu`. */
 interface Armed {

@@ -25,8 +25,7 @@ import {
   type StepsScenario,
   type VcpuProgram,
 } from './schema.js';
-import type { HostAction } from './steps.js';
-import { applyHostAction } from './vmm-actions.js';
+import { applyHostAction, type HostAction } from './vmm-actions.js';
 
 /** One VMGEXIT of the run, as the report lists it. */
 export interface VmgexitLine {

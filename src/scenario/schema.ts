@@ -16,9 +16,9 @@ import type {
 } from '../vmm/types.js';
 import { DEFAULT_MAX_KVM_RUNS } from '../vmm/vmm.js';
 import { exitExpect } from './exits.js';
-import { hostAction, outcomeExpect, step } from './steps.js';
+import { outcomeExpect, step } from './steps.js';
 import { byShape, errno, gpa, hexBytes, parseInto, u64, uint } from './values.js';
-import { vmmEntry } from './vmm-actions.js';
+import { hostAction, vmmEntry } from './vmm-actions.js';
 
 /** The kernel profiles a scenario can run under. */
 export const PROFILE_NAMES = ['prefix', 'seed', 'current'] as const;

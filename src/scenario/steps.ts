@@ -193,9 +193,6 @@ export const SEV_ONLY_VERBS: ReadonlySet<Verb> = new Set<Verb>([
   'raw',
 ]);
 
-/** A host action the VMM performs before a step (vmm-actions.ts). */
-export { type HostAction, hostAction };
-
 /** What the guest saw: the GHCB answer (sw_exit_info_1/2), classified as a guest kernel does. */
 const resultExpect = byShape(
   z.enum(['ok', 'vmm-error', 'exception', 'reflected']).transform((kind) => ({ kind })),

@@ -5,7 +5,8 @@
  */
 import type { PathIssue } from './errors.js';
 import { type ImageGuest, isStepsScenario, type Scenario, type StepsScenario } from './schema.js';
-import { type HostAction, SEV_ONLY_VERBS } from './steps.js';
+import { SEV_ONLY_VERBS } from './steps.js';
+import type { HostAction } from './vmm-actions.js';
 
 const PAGE = 4096;
 const hex = (n: number): string => `0x${n.toString(16)}`;

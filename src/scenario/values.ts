@@ -53,18 +53,26 @@ export function uint(max = Number.MAX_SAFE_INTEGER, what = 'a non-negative integ
   });
 }
 
-/** A u64 value (registers, MSR values, GHCB fields) as a bigint: a number or a decimal/hex string. */
-export const u64 = z.unknown().transform((v, ctx): bigint => {
-  const b = toBigint(v);
-  if (b === undefined || b < 0n || b > U64_MAX) {
+/**
+ * A value in [0, 2^64) as a bigint, written as a number or a decimal/hex string; `what` and an
+ * `example` of it name it in messages (a value too wide says how many bits it needs).
+ */
+function unsigned64(what: string, example: string) {
+  return z.unknown().transform((v, ctx): bigint => {
+    const b = toBigint(v);
+    if (b !== undefined && b >= 0n && b <= U64_MAX) return b;
+    const wide =
+      b !== undefined && b > U64_MAX ? ` (0x${b.toString(16)} needs ${b.toString(2).length} bits)` : '';
     ctx.addIssue({
       code: 'custom',
-      message: `expected a 64-bit unsigned value (a number or a hex string like "0xdeadbeef"), got ${describe(v)}`,
+      message: `expected ${what} (a number or a hex string like "${example}"), got ${describe(v)}${wide}`,
     });
     return z.NEVER;
-  }
-  return b;
-});
+  });
+}
+
+/** A u64 value (registers, MSR values, GHCB fields) as a bigint: a number or a decimal/hex string. */
+export const u64 = unsigned64('a 64-bit unsigned value', '0xdeadbeef');
 
 /** A guest physical address. */
 export const gpa = uint(Number.MAX_SAFE_INTEGER, 'a guest physical address');
@@ -74,17 +82,7 @@ export const gpa = uint(Number.MAX_SAFE_INTEGER, 'a guest physical address');
  * names for KVM to judge (sw_scratch), however far beyond RAM. `what` names it in messages.
  */
 export function gpa64(what = 'a guest physical address') {
-  return z.unknown().transform((v, ctx): bigint => {
-    const b = toBigint(v);
-    if (b !== undefined && b >= 0n && b <= U64_MAX) return b;
-    const wide =
-      b !== undefined && b > U64_MAX ? ` (0x${b.toString(16)} needs ${b.toString(2).length} bits)` : '';
-    ctx.addIssue({
-      code: 'custom',
-      message: `expected ${what} below 2^64 (a number or a hex string like "0xfffffffffffff000"), got ${describe(v)}${wide}`,
-    });
-    return z.NEVER;
-  });
+  return unsigned64(`${what} below 2^64`, '0xfffffffffffff000');
 }
 
 /** Bytes as hex digits ("efbeadde", "ef be ad de", "ef:be"); whitespace, ':' and '_' are ignored. */
