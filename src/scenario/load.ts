@@ -57,7 +57,7 @@ function positionOf(
   return {};
 }
 
-/** Where a node starts and where its value ends (a scalar's trailing comment and newline not included). */
+/** Whether `offset` lies in a node's range: from its start to where its value ends (not its trailing comment). */
 function spans(node: unknown, offset: number): boolean {
   const range = isNode(node) ? node.range : undefined;
   return !!range && range[0] <= offset && offset <= range[1];
